@@ -1,0 +1,500 @@
+//! The `guanxi` command line: a thin layer that resolves configuration, opens the database and
+//! calls the platform and web crates.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use guanxi_platform::config::{Config, Layer, LogFormat, Secret, DEFAULT_TOML};
+use guanxi_platform::tenants::{self, NewTenant};
+use guanxi_platform::users::NewUser;
+use guanxi_platform::{api_tokens, auth, migrate, roles, users, Db};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "guanxi",
+    version,
+    about = "Guanxi (关系) CRM: one binary, SQLite by default, PostgreSQL for scale"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings shared by every subcommand. Flags beat `GUANXI_*` environment variables, which beat
+/// the TOML file, which beats the defaults.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// TOML configuration file (default: <data-dir>/guanxi.toml when it exists).
+    #[arg(long, env = "GUANXI_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded SQLite database.
+    #[arg(long, env = "GUANXI_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); without it, SQLite in the data directory.
+    #[arg(
+        long,
+        env = "GUANXI_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GUANXI_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// URL users reach the server at (used in emailed links).
+    #[arg(long, env = "GUANXI_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Let visitors sign up a new company from the sign-in page.
+    #[arg(long, env = "GUANXI_ALLOW_SIGNUP")]
+    pub allow_signup: Option<Option<bool>>,
+    /// Outgoing mail server, smtp://[user:pass@]host[:port].
+    #[arg(long, env = "GUANXI_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    #[arg(long, env = "GUANXI_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// First start only: the first admin's email.
+    #[arg(long, env = "GUANXI_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// First start only: the first admin's password.
+    #[arg(long, env = "GUANXI_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// text or json.
+    #[arg(long, env = "GUANXI_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Run background workers in this process (true/false).
+    #[arg(long, env = "GUANXI_WORKERS")]
+    pub workers: Option<bool>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web UI, API and background workers.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Tenants, users and API tokens from the shell.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Copy the SQLite database to FILE while the server runs (PostgreSQL: use pg_dump).
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Replace the SQLite database with a backup (stop the server first; PostgreSQL: pg_restore).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a tenant and its first admin; prints the tenant id last.
+    CreateTenant {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long)]
+        admin_password: String,
+        /// zh-CN (default), zh-TW or en.
+        #[arg(long)]
+        locale: Option<String>,
+    },
+    /// Create a user; prints the user id last.
+    CreateUser {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// Role key: admin, manager, sales, marketing, service, read_only or a custom key.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create an API token for a user; prints the token last (shown once).
+    CreateToken {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tenants.
+    ListTenants,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a commented default configuration file.
+    PrintDefault,
+    /// Print the effective configuration (secrets redacted).
+    Print,
+}
+
+impl ServeArgs {
+    fn layer(&self) -> Layer {
+        Layer {
+            listen: self.listen,
+            base_url: self.base_url.clone(),
+            allow_signup: self.allow_signup.map(|v| v.unwrap_or(true)),
+            smtp_url: self.smtp_url.clone().map(Secret),
+            mail_from: self.mail_from.clone(),
+            admin_email: self.admin_email.clone(),
+            admin_password: self.admin_password.clone().map(Secret),
+            log_format: self.log_format,
+            workers: self.workers,
+            ..Layer::default()
+        }
+    }
+}
+
+/// Resolves the configuration: flags/env (clap) over the TOML file over defaults.
+pub fn resolve_config(global: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
+    let mut cli = serve.map(ServeArgs::layer).unwrap_or_default();
+    cli.data_dir = global.data_dir.clone();
+    cli.database_url = global.database_url.clone().map(Secret);
+    let file = match &global.config {
+        Some(p) => Config::read_file(p, true)?,
+        None => {
+            let dir = global
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("data"));
+            Config::read_file(&dir.join("guanxi.toml"), false)?
+        }
+    };
+    Ok(Config::resolve(&[cli, file]))
+}
+
+/// Opens and migrates the database, with one clear error line when it cannot.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+    }
+    let db = Db::connect(&config.database(), config.db_max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    migrate::run(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
+    Ok(db)
+}
+
+/// First start: when there is no tenant yet, create one with an admin. Returns what to print.
+pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<Option<String>> {
+    if !tenants::all(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let email = config
+        .admin_email
+        .clone()
+        .unwrap_or_else(|| "admin@example.com".into());
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.expose().to_owned(), false),
+        None => (
+            guanxi_platform::secret::random_secret()[..16].to_owned(),
+            true,
+        ),
+    };
+    tenants::create(
+        db,
+        NewTenant {
+            name: "My Company".into(),
+            admin_email: email.clone(),
+            admin_name: None,
+            admin_password: password.clone(),
+            locale: None,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the first tenant: {e:?}"))?;
+    let shown = if generated {
+        password
+    } else {
+        "(the GUANXI_ADMIN_PASSWORD you set)".into()
+    };
+    Ok(Some(format!("First start: created the company and its admin.\n  Sign in at {} as {email} with password {shown}", config.base_url)))
+}
+
+fn err(e: guanxi_platform::Error) -> anyhow::Error {
+    match e {
+        guanxi_platform::Error::Validation(v) => {
+            anyhow::anyhow!(
+                "invalid input: {}",
+                v.iter()
+                    .map(|f| format!("{} ({})", f.field, f.code))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        e => anyhow::anyhow!("{e}"),
+    }
+}
+
+pub async fn admin(db: &Db, config: &Config, cmd: AdminCommand) -> anyhow::Result<String> {
+    Ok(match cmd {
+        AdminCommand::CreateTenant {
+            name,
+            admin_email,
+            admin_password,
+            locale,
+        } => {
+            let (t, u) = tenants::create(
+                db,
+                NewTenant {
+                    name,
+                    admin_email,
+                    admin_name: None,
+                    admin_password,
+                    locale,
+                },
+            )
+            .await
+            .map_err(err)?;
+            format!("admin user {}\n{}", u.id, t.id)
+        }
+        AdminCommand::CreateUser {
+            tenant,
+            email,
+            password,
+            role,
+            name,
+        } => {
+            let ctx = guanxi_platform::Ctx::system(tenant);
+            let r = roles::by_key(db, tenant, &role)
+                .await
+                .map_err(|e| match e {
+                    guanxi_platform::Error::NotFound => {
+                        anyhow::anyhow!("no role {role:?} in tenant {tenant}")
+                    }
+                    e => err(e),
+                })?;
+            let u = users::create(
+                db,
+                &ctx,
+                &config.base_url,
+                NewUser {
+                    name: Some(name.unwrap_or_else(|| email.clone())),
+                    email: Some(email),
+                    password: Some(password),
+                    role_id: Some(r.id),
+                    team_id: None,
+                    locale: None,
+                },
+            )
+            .await
+            .map_err(err)?;
+            u.id.to_string()
+        }
+        AdminCommand::CreateToken {
+            tenant,
+            email,
+            name,
+        } => {
+            let id: Option<(Uuid,)> = db
+                .fetch_optional(
+                    "SELECT id FROM users WHERE tenant_id = $1 AND email = $2",
+                    guanxi_platform::args![tenant, email.trim().to_lowercase()],
+                )
+                .await
+                .map_err(err)?;
+            let Some((user,)) = id else {
+                bail!("no user {email} in tenant {tenant}")
+            };
+            let ctx = auth::ctx_for_user(db, tenant, user).await.map_err(err)?;
+            let ctx = guanxi_platform::Ctx {
+                perms: guanxi_platform::perms::builtin_permissions("admin"),
+                ..ctx
+            };
+            let t = api_tokens::create(
+                db,
+                &ctx,
+                api_tokens::NewToken {
+                    name: Some(name),
+                    expires_in_days: None,
+                },
+            )
+            .await
+            .map_err(err)?;
+            t.secret
+        }
+        AdminCommand::ListTenants => tenants::all(db)
+            .await
+            .map_err(err)?
+            .iter()
+            .map(|t| format!("{}\t{}", t.id, t.name))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    })
+}
+
+pub fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GUANXI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => b.json().try_init(),
+        LogFormat::Text => b.try_init(),
+    };
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Config(ConfigCommand::PrintDefault) => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Print) => {
+            println!("{}", resolve_config(&cli.global, None)?);
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let config = resolve_config(&cli.global, Some(&args))?;
+            init_logs(config.log_format);
+            eprintln!(
+                "Guanxi {} starting with:\n{config}",
+                env!("CARGO_PKG_VERSION")
+            );
+            let db = open_db(&config).await?;
+            if let Some(msg) = bootstrap(&db, &config).await? {
+                println!("{msg}");
+            }
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            let state = guanxi_web::AppState::new(db.clone(), config.clone())?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let worker = if config.workers {
+                let mut rx = stop_rx.clone();
+                Some(tokio::spawn(guanxi_web::run_worker(
+                    state.clone(),
+                    async move {
+                        let _ = rx.wait_for(|v| *v).await;
+                    },
+                )))
+            } else {
+                None
+            };
+            println!("Guanxi is running at {} (Ctrl-C to stop)", config.base_url);
+            guanxi_web::serve(listener, state, shutdown_signal()).await?;
+            let _ = stop_tx.send(true);
+            if let Some(w) = worker {
+                let _ = w.await;
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = resolve_config(&cli.global, None)?;
+            let db = open_db(&config).await?;
+            println!(
+                "migrations up to date ({} known)",
+                migrate::MIGRATIONS.len()
+            );
+            db.close().await;
+            Ok(())
+        }
+        Command::Admin(cmd) => {
+            let config = resolve_config(&cli.global, None)?;
+            let db = open_db(&config).await?;
+            let out = admin(&db, &config, cmd).await;
+            db.close().await;
+            println!("{}", out?);
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let config = resolve_config(&cli.global, None)?;
+            if config.database_url.is_some() {
+                bail!("backup copies the embedded SQLite database; for PostgreSQL use pg_dump (see README)");
+            }
+            if to.exists() {
+                bail!("{} already exists; choose a new file", to.display());
+            }
+            let db = open_db(&config).await?;
+            db.execute(
+                "VACUUM INTO $1",
+                guanxi_platform::args![to.to_string_lossy().into_owned()],
+            )
+            .await
+            .map_err(err)?;
+            db.close().await;
+            println!("{}", to.display());
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let config = resolve_config(&cli.global, None)?;
+            if config.database_url.is_some() {
+                bail!("restore replaces the embedded SQLite database; for PostgreSQL use pg_restore/psql (see README)");
+            }
+            // Check the backup opens and has our schema before touching the live file.
+            let check = Db::connect(&from.to_string_lossy(), 1)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let n: i64 = check
+                .scalar(
+                    "SELECT COUNT(*) FROM schema_migrations",
+                    guanxi_platform::args![],
+                )
+                .await
+                .map_err(|_| anyhow::anyhow!("{} is not a Guanxi backup", from.display()))?;
+            check.close().await;
+            if n == 0 {
+                bail!("{} is not a Guanxi backup", from.display());
+            }
+            std::fs::create_dir_all(&config.data_dir)?;
+            let target = config.data_dir.join("guanxi.db");
+            for ext in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", target.display()));
+            }
+            let tmp = config.data_dir.join("guanxi.db.restoring");
+            std::fs::copy(&from, &tmp)?;
+            std::fs::rename(&tmp, &target)?;
+            println!("restored {} into {}", from.display(), target.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The audit log: every mutation writes one event — who, when, what, before and after — in the
+//! same transaction as the change, so there is never a change without its record.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::args;
+use crate::ctx::Ctx;
+use crate::db::{Db, Sql, Tx};
+use crate::error::Result;
+use crate::page::{Page, PageReq};
+use crate::perms::{Action, Scope};
+use crate::time::{new_id, now};
+
+/// Writes one audit event inside `tx`. `before`/`after` are the record's API representation.
+pub async fn record<T: Serialize>(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    action: &str,
+    entity: &str,
+    entity_id: Option<Uuid>,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<()> {
+    let to_json =
+        |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+    tx.execute(
+        "INSERT INTO audit_events (tenant_id, id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        args![
+            ctx.tenant_id,
+            new_id(),
+            now(),
+            ctx.user_id,
+            ctx.actor.as_str(),
+            action,
+            entity,
+            entity_id,
+            to_json(before),
+            to_json(after),
+            ctx.request_id.clone()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    /// `user`, `api_token` or `system`.
+    pub actor_kind: String,
+    /// `create`, `update`, `delete`, `restore`, `sign_in`, …
+    pub action: String,
+    /// The resource, e.g. `users`.
+    pub entity: String,
+    pub entity_id: Option<Uuid>,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<sqlx::types::Json<serde_json::Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<sqlx::types::Json<serde_json::Value>>,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    pub entity: Option<String>,
+    pub entity_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    /// Events at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Newest first. A manager (team scope) sees events by members of their team.
+pub async fn list(db: &Db, ctx: &Ctx, f: &AuditFilter) -> Result<Page<AuditEvent>> {
+    let scope = ctx.require("audit", Action::Read)?;
+    let mut q = Sql::new(
+        "SELECT id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id
+         FROM audit_events WHERE tenant_id = ",
+    );
+    q.bind(ctx.tenant_id);
+    match scope {
+        Scope::All => {}
+        Scope::Team => {
+            q.push(" AND actor_id IN (SELECT id FROM users WHERE tenant_id = ")
+                .bind(ctx.tenant_id);
+            q.push(" AND (team_id = ")
+                .bind(ctx.team_id)
+                .push(" OR id = ")
+                .bind(ctx.user_id)
+                .push("))");
+        }
+        Scope::Own => {
+            q.push(" AND actor_id = ").bind(ctx.user_id);
+        }
+    }
+    if let Some(e) = &f.entity {
+        q.push(" AND entity = ").bind(e);
+    }
+    if let Some(e) = f.entity_id {
+        q.push(" AND entity_id = ").bind(e);
+    }
+    if let Some(a) = f.actor_id {
+        q.push(" AND actor_id = ").bind(a);
+    }
+    if let Some(a) = &f.action {
+        q.push(" AND action = ").bind(a);
+    }
+    if let Some(t) = f.from {
+        q.push(" AND at >= ").bind(t);
+    }
+    if let Some(t) = f.to {
+        q.push(" AND at < ").bind(t);
+    }
+    let page = PageReq {
+        limit: f.limit,
+        cursor: f.cursor.clone(),
+        sort: None,
+    };
+    let limit = page.limit()?;
+    if let Some(c) = page.cursor_id()? {
+        q.push(" AND id < ").bind(c);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").bind(limit + 1);
+    let rows: Vec<AuditEvent> = db.fetch_sql(q).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id.to_string()))
+}

@@ -1,0 +1,530 @@
+//! Sign-in, sessions, API-token authentication, rate limits, and emailed one-time links
+//! (invitations and password resets).
+//!
+//! Session cookies and API tokens carry the tenant id in clear beside a 256-bit secret
+//! (`<tenant>.<secret>`, `gx_<tenant>_<secret>`): the lookup is then by (tenant_id, digest),
+//! which a tenant-distributed database routes to one shard.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+use uuid::Uuid;
+
+use crate::args;
+use crate::audit;
+use crate::ctx::{ActorKind, Ctx};
+use crate::db::{Db, Tx};
+use crate::error::{Error, Result};
+use crate::jobs;
+use crate::perms::Permissions;
+use crate::secret::{self, digest, random_secret};
+use crate::time::now;
+use crate::users::{self, User};
+
+pub const SESSION_DAYS: i64 = 14;
+pub const LINK_HOURS_INVITE: i64 = 24 * 7;
+pub const LINK_HOURS_RESET: i64 = 2;
+
+/// Counts failed sign-ins per account and per client address in a sliding window. Kept in
+/// memory: a restart forgets, several nodes each count their own (documented trade-off).
+pub struct Limiter {
+    window: std::time::Duration,
+    per_account: u32,
+    per_ip: u32,
+    hits: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter::new(5, 30, std::time::Duration::from_secs(15 * 60))
+    }
+}
+
+impl Limiter {
+    pub fn new(per_account: u32, per_ip: u32, window: std::time::Duration) -> Self {
+        Limiter {
+            window,
+            per_account,
+            per_ip,
+            hits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn count(&self, key: &str) -> u32 {
+        let hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        match hits.get(key) {
+            Some((n, since)) if since.elapsed() < self.window => *n,
+            _ => 0,
+        }
+    }
+
+    fn fail(&self, key: String) {
+        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        if hits.len() > 100_000 {
+            let w = self.window;
+            hits.retain(|_, (_, since)| since.elapsed() < w);
+        }
+        let e = hits.entry(key).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= self.window {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+
+    fn blocked(&self, email: &str, ip: &str) -> bool {
+        self.count(&format!("a:{email}")) >= self.per_account
+            || self.count(&format!("i:{ip}")) >= self.per_ip
+    }
+
+    fn record_failure(&self, email: &str, ip: &str) {
+        self.fail(format!("a:{email}"));
+        self.fail(format!("i:{ip}"));
+    }
+
+    fn clear(&self, email: &str) {
+        self.hits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&format!("a:{email}"));
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    tenant_id: Uuid,
+    id: Uuid,
+    password_hash: Option<String>,
+}
+
+/// A new session: the cookie value (shown once) and the user.
+pub struct NewSession {
+    pub cookie: String,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+}
+
+/// Checks email and password. Failures are counted per account and per address; past the limit
+/// every attempt is refused (even a right one) until the window passes. The error never says
+/// whether the account exists.
+pub async fn sign_in(
+    db: &Db,
+    limiter: &Limiter,
+    email: &str,
+    password: &str,
+    ip: &str,
+) -> Result<NewSession> {
+    let email = email.trim().to_lowercase();
+    if limiter.blocked(&email, ip) {
+        return Err(Error::RateLimited);
+    }
+    let rows: Vec<LoginRow> = db
+        .fetch_all(
+            "SELECT tenant_id, id, password_hash FROM users WHERE email = $1 AND active = $2 AND deleted_at IS NULL ORDER BY tenant_id LIMIT 10",
+            args![&email, true],
+        )
+        .await?;
+    let mut found = None;
+    if rows.is_empty() {
+        secret::verify_password(password.to_owned(), None).await?;
+    }
+    for r in rows {
+        if secret::verify_password(password.to_owned(), r.password_hash.clone()).await? {
+            found = Some(r);
+            break;
+        }
+    }
+    let Some(user) = found else {
+        limiter.record_failure(&email, ip);
+        return Err(Error::Unauthorized);
+    };
+    limiter.clear(&email);
+    let mut tx = db.begin().await?;
+    let s = create_session(&mut tx, user.tenant_id, user.id).await?;
+    let ctx = Ctx {
+        user_id: Some(user.id),
+        actor: ActorKind::Session,
+        ..Ctx::system(user.tenant_id)
+    };
+    audit::record::<()>(&mut tx, &ctx, "sign_in", "users", Some(user.id), None, None).await?;
+    tx.commit().await?;
+    Ok(s)
+}
+
+pub(crate) async fn create_session(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<NewSession> {
+    let secret = random_secret();
+    let t = now();
+    tx.execute(
+        "INSERT INTO sessions (tenant_id, token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        args![tenant_id, digest(&secret), user_id, random_secret(), t, t + Duration::days(SESSION_DAYS)],
+    )
+    .await?;
+    Ok(NewSession {
+        cookie: format!("{}.{}", tenant_id.simple(), secret),
+        tenant_id,
+        user_id,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct AuthRow {
+    user_id: Uuid,
+    team_id: Option<Uuid>,
+    locale: Option<String>,
+    tenant_locale: String,
+    role_key: String,
+    permissions: sqlx::types::Json<Permissions>,
+    extra: Option<String>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+const AUTH_SELECT: &str = "SELECT u.id AS user_id, u.team_id, u.locale, t.locale AS tenant_locale, r.key AS role_key, r.permissions";
+const AUTH_JOIN: &str = "JOIN users u ON u.tenant_id = x.tenant_id AND u.id = x.user_id
+    JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
+    JOIN tenants t ON t.id = u.tenant_id";
+
+fn ctx_from(tenant_id: Uuid, row: AuthRow, actor: ActorKind) -> Ctx {
+    Ctx {
+        tenant_id,
+        user_id: Some(row.user_id),
+        team_id: row.team_id,
+        role_key: row.role_key,
+        perms: row.permissions.0,
+        locale_saved: row.locale.is_some(),
+        locale: row.locale.unwrap_or(row.tenant_locale),
+        actor,
+        request_id: None,
+    }
+}
+
+/// Splits `<tenant>.<secret>` (cookie) or `gx_<tenant>_<secret>` (token).
+fn split(value: &str, sep: char) -> Result<(Uuid, &str)> {
+    let (t, s) = value.split_once(sep).ok_or(Error::Unauthorized)?;
+    let tenant = Uuid::try_parse(t).map_err(|_| Error::Unauthorized)?;
+    if s.is_empty() {
+        return Err(Error::Unauthorized);
+    }
+    Ok((tenant, s))
+}
+
+/// Resolves a session cookie: the context and the session's CSRF token.
+pub async fn session(db: &Db, cookie: &str) -> Result<(Ctx, String)> {
+    let (tenant_id, secret) = split(cookie, '.')?;
+    let row: AuthRow = db
+        .fetch_optional(
+            &format!(
+                "{AUTH_SELECT}, x.csrf_token AS extra, NULL AS last_used_at FROM sessions x {AUTH_JOIN}
+                 WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.expires_at > $3 AND u.active = $4 AND u.deleted_at IS NULL"
+            ),
+            args![tenant_id, digest(secret), now(), true],
+        )
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let csrf = row.extra.clone().unwrap_or_default();
+    Ok((ctx_from(tenant_id, row, ActorKind::Session), csrf))
+}
+
+/// Resolves a bearer API token.
+pub async fn token(db: &Db, value: &str) -> Result<Ctx> {
+    let rest = value.strip_prefix("gx_").ok_or(Error::Unauthorized)?;
+    let (tenant_id, secret) = split(rest, '_')?;
+    let t = now();
+    let row: AuthRow = db
+        .fetch_optional(
+            &format!(
+                "{AUTH_SELECT}, NULL AS extra, x.last_used_at FROM api_tokens x {AUTH_JOIN}
+                 WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.revoked_at IS NULL
+                   AND (x.expires_at IS NULL OR x.expires_at > $3) AND u.active = $4 AND u.deleted_at IS NULL"
+            ),
+            args![tenant_id, digest(secret), t, true],
+        )
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    // Record use at most once a minute: a write on every request would cap throughput.
+    if row
+        .last_used_at
+        .is_none_or(|l| t - l > Duration::minutes(1))
+    {
+        db.execute(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE tenant_id = $2 AND token_hash = $3",
+            args![t, tenant_id, digest(secret)],
+        )
+        .await?;
+    }
+    Ok(ctx_from(tenant_id, row, ActorKind::Token))
+}
+
+/// Ends one session (sign out).
+pub async fn sign_out(db: &Db, cookie: &str) -> Result<()> {
+    let (tenant_id, secret) = split(cookie, '.')?;
+    db.execute(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = $2",
+        args![tenant_id, digest(secret)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends every session of the signed-in user ("sign out everywhere"). API tokens stay.
+pub async fn sign_out_everywhere(db: &Db, ctx: &Ctx) -> Result<()> {
+    let user = ctx.user_id.ok_or(Error::Unauthorized)?;
+    let mut tx = db.begin().await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+        args![ctx.tenant_id, user],
+    )
+    .await?;
+    audit::record::<()>(
+        &mut tx,
+        ctx,
+        "sign_out_everywhere",
+        "users",
+        Some(user),
+        None,
+        None,
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Ends every session and revokes every API token of a user (deactivation, password reset).
+pub(crate) async fn revoke_all(tx: &mut Tx, tenant_id: Uuid, user: Uuid) -> Result<()> {
+    tx.execute(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+        args![tenant_id, user],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        args![now(), tenant_id, user],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Changes the signed-in user's password after checking the current one; other sessions end.
+pub async fn change_password(
+    db: &Db,
+    ctx: &Ctx,
+    current: &str,
+    new: &str,
+    keep_cookie: Option<&str>,
+) -> Result<()> {
+    let user = ctx.user_id.ok_or(Error::Unauthorized)?;
+    secret::check_password("new_password", new)?;
+    let (hash,): (Option<String>,) = db
+        .fetch_one(
+            "SELECT password_hash FROM users WHERE tenant_id = $1 AND id = $2",
+            args![ctx.tenant_id, user],
+        )
+        .await?;
+    if !secret::verify_password(current.to_owned(), hash).await? {
+        return Err(Error::field("current_password", "wrong_password"));
+    }
+    let new_hash = secret::hash_password(new.to_owned()).await?;
+    let mut tx = db.begin().await?;
+    tx.execute(
+        "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE tenant_id = $3 AND id = $4",
+        args![new_hash, now(), ctx.tenant_id, user],
+    )
+    .await?;
+    let keep = keep_cookie
+        .and_then(|c| split(c, '.').ok())
+        .map(|(_, s)| digest(s))
+        .unwrap_or_default();
+    tx.execute(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND token_hash <> $3",
+        args![ctx.tenant_id, user, keep],
+    )
+    .await?;
+    audit::record::<()>(
+        &mut tx,
+        ctx,
+        "change_password",
+        "users",
+        Some(user),
+        None,
+        None,
+    )
+    .await?;
+    tx.commit().await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    Invite,
+    Reset,
+}
+
+impl LinkPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Invite => "invite",
+            LinkPurpose::Reset => "reset",
+        }
+    }
+}
+
+/// Creates a one-time link for `user` and queues the email carrying it, inside `tx`.
+pub(crate) async fn queue_user_link(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    user: &User,
+    purpose: LinkPurpose,
+    base_url: &str,
+) -> Result<()> {
+    let secret = random_secret();
+    let t = now();
+    let hours = if purpose == LinkPurpose::Invite {
+        LINK_HOURS_INVITE
+    } else {
+        LINK_HOURS_RESET
+    };
+    tx.execute(
+        "INSERT INTO user_tokens (tenant_id, token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        args![tenant_id, digest(&secret), user.id, purpose.as_str(), t, t + Duration::hours(hours)],
+    )
+    .await?;
+    let (tenant_name, tenant_locale): (String, String) = tx
+        .fetch_one(
+            "SELECT name, locale FROM tenants WHERE id = $1",
+            args![tenant_id],
+        )
+        .await?;
+    let zh = user
+        .locale
+        .as_deref()
+        .unwrap_or(&tenant_locale)
+        .starts_with("zh");
+    let link = format!(
+        "{base_url}/password?token={}.{}",
+        tenant_id.simple(),
+        secret
+    );
+    let (subject, body) = match (purpose, zh) {
+        (LinkPurpose::Invite, true) => (
+            format!("{tenant_name} 邀请您使用关系 CRM"),
+            format!("{}，您好：\n\n{tenant_name} 邀请您加入关系 CRM。请在 7 天内打开以下链接设置密码：\n\n{link}\n", user.name),
+        ),
+        (LinkPurpose::Invite, false) => (
+            format!("{tenant_name} invited you to Guanxi CRM"),
+            format!("Hello {},\n\n{tenant_name} invited you to Guanxi CRM. Open this link within 7 days to choose your password:\n\n{link}\n", user.name),
+        ),
+        (LinkPurpose::Reset, true) => (
+            "重置您的关系 CRM 密码".to_owned(),
+            format!("{}，您好：\n\n请在 2 小时内打开以下链接设置新密码：\n\n{link}\n\n如果不是您本人操作，请忽略此邮件。\n", user.name),
+        ),
+        (LinkPurpose::Reset, false) => (
+            "Reset your Guanxi CRM password".to_owned(),
+            format!("Hello {},\n\nOpen this link within 2 hours to choose a new password:\n\n{link}\n\nIf you did not ask for this, ignore this email.\n", user.name),
+        ),
+    };
+    jobs::enqueue(
+        tx,
+        tenant_id,
+        jobs::KIND_EMAIL,
+        &jobs::Email {
+            to: user.email.clone(),
+            subject,
+            text: body,
+        },
+    )
+    .await
+}
+
+/// "Forgot password": queues a reset link for every active account with this email. Always
+/// succeeds, so the answer does not reveal whether the address is known.
+pub async fn request_reset(db: &Db, email: &str, base_url: &str) -> Result<()> {
+    let email = email.trim().to_lowercase();
+    let ids: Vec<(Uuid, Uuid)> =
+        db.fetch_all("SELECT tenant_id, id FROM users WHERE email = $1 AND active = $2 AND deleted_at IS NULL", args![&email, true]).await?;
+    for (tenant_id, id) in ids {
+        let mut tx = db.begin().await?;
+        let user = users::load(&mut tx, tenant_id, id).await?;
+        queue_user_link(&mut tx, tenant_id, &user, LinkPurpose::Reset, base_url).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Uses a one-time link to set a password; ends the user's other sessions and signs them in.
+pub async fn use_link(db: &Db, link: &str, password: &str) -> Result<NewSession> {
+    let (tenant_id, secret) =
+        split(link, '.').map_err(|_| Error::field("token", "invalid_link"))?;
+    secret::check_password("password", password)?;
+    let hash = secret::hash_password(password.to_owned()).await?;
+    let t = now();
+    let mut tx = db.begin().await?;
+    let row: Option<(Uuid, String)> = tx
+        .fetch_optional(
+            "SELECT user_id, purpose FROM user_tokens WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > $3",
+            args![tenant_id, digest(secret), t],
+        )
+        .await?;
+    let (user_id, purpose) = row.ok_or_else(|| Error::field("token", "invalid_link"))?;
+    let n = tx
+        .execute(
+            "UPDATE user_tokens SET used_at = $1 WHERE tenant_id = $2 AND token_hash = $3 AND used_at IS NULL",
+            args![t, tenant_id, digest(secret)],
+        )
+        .await?;
+    if n != 1 {
+        return Err(Error::field("token", "invalid_link"));
+    }
+    let active: i64 = tx
+        .scalar("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND id = $2 AND active = $3 AND deleted_at IS NULL", args![tenant_id, user_id, true])
+        .await?;
+    if active == 0 {
+        return Err(Error::field("token", "invalid_link"));
+    }
+    tx.execute(
+        "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE tenant_id = $3 AND id = $4",
+        args![hash, t, tenant_id, user_id],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+        args![tenant_id, user_id],
+    )
+    .await?;
+    let ctx = Ctx {
+        user_id: Some(user_id),
+        actor: ActorKind::Session,
+        ..Ctx::system(tenant_id)
+    };
+    let action = if purpose == "invite" {
+        "accept_invite"
+    } else {
+        "reset_password"
+    };
+    audit::record::<()>(&mut tx, &ctx, action, "users", Some(user_id), None, None).await?;
+    let s = create_session(&mut tx, tenant_id, user_id).await?;
+    tx.commit().await?;
+    Ok(s)
+}
+
+/// Builds the context of a user for the CLI and tests (no session).
+pub async fn ctx_for_user(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Ctx> {
+    let row: AuthRow = db
+        .fetch_one(
+            &format!(
+                "{AUTH_SELECT}, NULL AS extra, NULL AS last_used_at FROM (SELECT tenant_id, id AS user_id FROM users) x {AUTH_JOIN}
+                 WHERE x.tenant_id = $1 AND x.user_id = $2"
+            ),
+            args![tenant_id, user_id],
+        )
+        .await?;
+    Ok(ctx_from(tenant_id, row, ActorKind::System))
+}
+
+/// Opens a session for a user who just proved who they are another way (sign-up).
+pub async fn start_session(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<NewSession> {
+    let mut tx = db.begin().await?;
+    let s = create_session(&mut tx, tenant_id, user_id).await?;
+    tx.commit().await?;
+    Ok(s)
+}

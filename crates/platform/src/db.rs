@@ -1,0 +1,334 @@
+//! One query codebase for SQLite and PostgreSQL.
+//!
+//! Every query is written once, with `$1, $2, …` placeholders (sqlx binds those by number on
+//! SQLite too). Values are bound through [`Val`], which knows how each type is stored on each
+//! backend; rows decode into ordinary `#[derive(sqlx::FromRow)]` structs, which sqlx makes
+//! generic over the backend. Where SQL truly differs (row locking, upserts with special
+//! operators, full-text search) the fork is an explicit `match db.backend()` in one named place.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A bound value. Each variant carries an `Option` so a NULL keeps its SQL type (PostgreSQL
+/// refuses an untyped NULL compared with a uuid column).
+#[derive(Clone, Debug)]
+pub enum Val {
+    Bool(Option<bool>),
+    I64(Option<i64>),
+    Text(Option<String>),
+    Uuid(Option<Uuid>),
+    Time(Option<DateTime<Utc>>),
+    Json(Option<serde_json::Value>),
+}
+
+macro_rules! val_from {
+    ($t:ty, $v:ident) => {
+        impl From<$t> for Val {
+            fn from(x: $t) -> Self {
+                Val::$v(Some(x.into()))
+            }
+        }
+        impl From<Option<$t>> for Val {
+            fn from(x: Option<$t>) -> Self {
+                Val::$v(x.map(Into::into))
+            }
+        }
+    };
+}
+val_from!(bool, Bool);
+val_from!(i64, I64);
+val_from!(String, Text);
+val_from!(&str, Text);
+val_from!(Uuid, Uuid);
+val_from!(DateTime<Utc>, Time);
+val_from!(serde_json::Value, Json);
+
+impl From<&String> for Val {
+    fn from(x: &String) -> Self {
+        Val::Text(Some(x.clone()))
+    }
+}
+
+/// Instants are stored on SQLite as fixed-width UTC text so that string order is time order.
+pub fn sqlite_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Builds `vec![Val::from(a), Val::from(b), …]`.
+#[macro_export]
+macro_rules! args {
+    () => { Vec::<$crate::db::Val>::new() };
+    ($($x:expr),+ $(,)?) => { vec![$($crate::db::Val::from($x)),+] };
+}
+
+/// A row type that decodes from both backends.
+pub trait DbRow:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+impl<T> DbRow for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+type SqliteQ<'q, T> = sqlx::query::QueryAs<'q, Sqlite, T, sqlx::sqlite::SqliteArguments<'q>>;
+type PgQ<'q, T> = sqlx::query::QueryAs<'q, Postgres, T, sqlx::postgres::PgArguments>;
+
+fn bind_sqlite<'q, T>(mut q: SqliteQ<'q, T>, args: Vec<Val>) -> SqliteQ<'q, T> {
+    for a in args {
+        q = match a {
+            Val::Bool(v) => q.bind(v),
+            Val::I64(v) => q.bind(v),
+            Val::Text(v) => q.bind(v),
+            Val::Uuid(v) => q.bind(v),
+            Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
+            Val::Json(v) => q.bind(v.map(|j| j.to_string())),
+        };
+    }
+    q
+}
+
+fn bind_pg<'q, T>(mut q: PgQ<'q, T>, args: Vec<Val>) -> PgQ<'q, T> {
+    for a in args {
+        q = match a {
+            Val::Bool(v) => q.bind(v),
+            Val::I64(v) => q.bind(v),
+            Val::Text(v) => q.bind(v),
+            Val::Uuid(v) => q.bind(v),
+            Val::Time(v) => q.bind(v),
+            Val::Json(v) => q.bind(v.map(sqlx::types::Json)),
+        };
+    }
+    q
+}
+
+type SqliteX<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type PgX<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_sqlite_x(mut q: SqliteX<'_>, args: Vec<Val>) -> SqliteX<'_> {
+    for a in args {
+        q = match a {
+            Val::Bool(v) => q.bind(v),
+            Val::I64(v) => q.bind(v),
+            Val::Text(v) => q.bind(v),
+            Val::Uuid(v) => q.bind(v),
+            Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
+            Val::Json(v) => q.bind(v.map(|j| j.to_string())),
+        };
+    }
+    q
+}
+
+fn bind_pg_x(mut q: PgX<'_>, args: Vec<Val>) -> PgX<'_> {
+    for a in args {
+        q = match a {
+            Val::Bool(v) => q.bind(v),
+            Val::I64(v) => q.bind(v),
+            Val::Text(v) => q.bind(v),
+            Val::Uuid(v) => q.bind(v),
+            Val::Time(v) => q.bind(v),
+            Val::Json(v) => q.bind(v.map(sqlx::types::Json)),
+        };
+    }
+    q
+}
+
+/// Runs `$method` of a bound query on whichever pool or transaction `$conns` is.
+macro_rules! dispatch {
+    ($conns:expr, $sqlite:expr, $pg:expr, $method:ident) => {
+        match $conns {
+            Conns::SqlitePool(p) => $sqlite.$method(p).await?,
+            Conns::SqliteTx(t) => $sqlite.$method(&mut **t).await?,
+            Conns::PgPool(p) => $pg.$method(p).await?,
+            Conns::PgTx(t) => $pg.$method(&mut **t).await?,
+        }
+    };
+}
+
+/// Generates the query methods once for the pool and once for a transaction.
+macro_rules! query_methods {
+    (($($recv:tt)+), $s:ident) => {
+        /// Runs a statement; returns the number of rows it touched.
+        pub async fn execute($($recv)+, sql: &str, args: Vec<Val>) -> Result<u64> {
+            let n = match $s.conns() {
+                Conns::SqlitePool(p) => bind_sqlite_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
+                Conns::SqliteTx(t) => bind_sqlite_x(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
+                Conns::PgPool(p) => bind_pg_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
+                Conns::PgTx(t) => bind_pg_x(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
+            };
+            Ok(n)
+        }
+        pub async fn fetch_all<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<Vec<T>> {
+            Ok(dispatch!($s.conns(), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_all))
+        }
+        pub async fn fetch_optional<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<Option<T>> {
+            Ok(dispatch!($s.conns(), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_optional))
+        }
+        /// One row or [`Error::NotFound`].
+        pub async fn fetch_one<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<T> {
+            $s.fetch_optional(sql, args).await?.ok_or(Error::NotFound)
+        }
+        /// The first column of one row, e.g. `SELECT COUNT(*)`.
+        pub async fn scalar<T>($($recv)+, sql: &str, args: Vec<Val>) -> Result<T>
+        where
+            (T,): DbRow,
+        {
+            let (v,): (T,) = $s.fetch_one(sql, args).await?;
+            Ok(v)
+        }
+        /// Runs a [`Sql`] built at run time.
+        pub async fn fetch_sql<T: DbRow>($($recv)+, q: Sql) -> Result<Vec<T>> {
+            $s.fetch_all(&q.sql, q.args).await
+        }
+    };
+}
+
+enum Conns<'a> {
+    SqlitePool(&'a SqlitePool),
+    SqliteTx(&'a mut Transaction<'static, Sqlite>),
+    PgPool(&'a PgPool),
+    PgTx(&'a mut Transaction<'static, Postgres>),
+}
+
+impl Db {
+    /// Opens (creating if needed) the database: a `postgres://` URL, or a SQLite file path.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts =
+                PgConnectOptions::from_str(url).map_err(|e| Error::Unavailable(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+            Ok(Db::Postgres(pool))
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            let opts = SqliteConnectOptions::new()
+                .filename(Path::new(path))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(|e| {
+                    Error::Unavailable(format!("cannot open SQLite database {path}: {e}"))
+                })?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            // BEGIN IMMEDIATE takes SQLite's write lock up front, so two writers queue on
+            // busy_timeout instead of one failing when it upgrades a read lock.
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    fn conns(&self) -> Conns<'_> {
+        match self {
+            Db::Sqlite(p) => Conns::SqlitePool(p),
+            Db::Postgres(p) => Conns::PgPool(p),
+        }
+    }
+
+    query_methods!((&self), self);
+}
+
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+    fn conns(&mut self) -> Conns<'_> {
+        match self {
+            Tx::Sqlite(t) => Conns::SqliteTx(t),
+            Tx::Postgres(t) => Conns::PgTx(t),
+        }
+    }
+    query_methods!((&mut self), self);
+}
+
+/// Dynamic SQL with numbered placeholders: `push` text, `bind` a value (appends `$n`).
+#[derive(Default, Debug)]
+pub struct Sql {
+    pub sql: String,
+    pub args: Vec<Val>,
+}
+
+impl Sql {
+    pub fn new(s: &str) -> Self {
+        Sql {
+            sql: s.to_owned(),
+            args: Vec::new(),
+        }
+    }
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.sql.push_str(s);
+        self
+    }
+    pub fn bind(&mut self, v: impl Into<Val>) -> &mut Self {
+        self.args.push(v.into());
+        self.sql.push('$');
+        self.sql.push_str(&self.args.len().to_string());
+        self
+    }
+}

@@ -1,0 +1,263 @@
+//! The durable job queue and transactional outbox. A job is inserted in the same transaction
+//! as the change that causes it, so a committed change always has its job and a rolled-back one
+//! never does. Workers claim due jobs (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes
+//! share the queue), run them, and mark them done; a failure is retried with exponential backoff
+//! until `max_attempts`, then the job becomes a dead letter an admin can see and retry.
+//! A worker that dies mid-job leaves a lock that expires, and the job is claimed again.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::args;
+use crate::audit;
+use crate::ctx::Ctx;
+use crate::db::{Backend, Db, Sql, Tx};
+use crate::error::{Error, Result};
+use crate::mail::Mailer;
+use crate::page::{Page, PageReq};
+use crate::perms::Action;
+use crate::time::{new_id, now};
+
+pub const KIND_EMAIL: &str = "email";
+pub const MAX_ATTEMPTS: i64 = 8;
+/// How long a claimed job stays locked before another worker may take it over.
+pub const LOCK_SECONDS: i64 = 300;
+
+/// The payload of an `email` job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: String,
+    /// `pending`, `running`, `done` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLS: &str =
+    "id, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at";
+
+/// Queues a job inside the caller's transaction.
+pub async fn enqueue<T: Serialize>(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    kind: &str,
+    payload: &T,
+) -> Result<()> {
+    let t = now();
+    let payload = serde_json::to_value(payload).map_err(anyhow::Error::from)?;
+    tx.execute(
+        "INSERT INTO jobs (tenant_id, id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8)",
+        args![tenant_id, new_id(), kind, payload, MAX_ATTEMPTS, t, t, t],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    tenant_id: Uuid,
+    id: Uuid,
+    kind: String,
+    payload: sqlx::types::Json<serde_json::Value>,
+    attempts: i64,
+    max_attempts: i64,
+}
+
+/// Delay before attempt `n + 1` after `n` failures: 30 s, 1 min, 2 min, … capped at 1 h.
+pub fn backoff(failures: i64) -> Duration {
+    let secs = 30i64.saturating_mul(1i64 << (failures - 1).clamp(0, 20));
+    Duration::seconds(secs.min(3600))
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunStats {
+    pub done: usize,
+    pub retried: usize,
+    pub dead: usize,
+}
+
+/// Claims up to `batch` jobs due at `at` and runs them. Email jobs are only claimed when SMTP is
+/// configured; otherwise they wait in the outbox.
+pub async fn run_due(db: &Db, mailer: &Mailer, at: DateTime<Utc>, batch: i64) -> Result<RunStats> {
+    let lock = if db.backend() == Backend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let kinds = if mailer.configured() {
+        ""
+    } else {
+        " AND kind <> 'email'"
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
+         WHERE (tenant_id, id) IN (
+             SELECT tenant_id, id FROM jobs
+             WHERE ((status = 'pending' AND run_at <= $2) OR (status = 'running' AND locked_until < $2)){kinds}
+             ORDER BY run_at LIMIT $3{lock})
+         RETURNING tenant_id, id, kind, payload, attempts, max_attempts"
+    );
+    let claimed: Vec<Claimed> = db
+        .fetch_all(&sql, args![at + Duration::seconds(LOCK_SECONDS), at, batch])
+        .await?;
+    let mut stats = RunStats::default();
+    for job in claimed {
+        let outcome = match job.kind.as_str() {
+            KIND_EMAIL => match serde_json::from_value::<Email>(job.payload.0.clone()) {
+                Ok(e) => mailer.send(job.id, &e).await,
+                Err(e) => Err(format!("bad payload: {e}")),
+            },
+            other => Err(format!("unknown job kind {other}")),
+        };
+        let t = now();
+        match outcome {
+            Ok(()) => {
+                db.execute(
+                    "UPDATE jobs SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1 WHERE tenant_id = $2 AND id = $3",
+                    args![t, job.tenant_id, job.id],
+                )
+                .await?;
+                stats.done += 1;
+            }
+            Err(err) => {
+                let dead = job.attempts >= job.max_attempts;
+                tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, dead, error = %err, "job failed");
+                db.execute(
+                    "UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4
+                     WHERE tenant_id = $5 AND id = $6",
+                    args![if dead { "dead" } else { "pending" }, at + backoff(job.attempts), err, t, job.tenant_id, job.id],
+                )
+                .await?;
+                if dead {
+                    stats.dead += 1;
+                } else {
+                    stats.retried += 1;
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilter {
+    /// `pending`, `running`, `done` or `dead`.
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The tenant's jobs, newest first (admins: dead letters are `status=dead`).
+pub async fn list(db: &Db, ctx: &Ctx, f: &JobFilter) -> Result<Page<Job>> {
+    ctx.require("jobs", Action::Read)?;
+    let page = PageReq {
+        limit: f.limit,
+        cursor: f.cursor.clone(),
+        sort: None,
+    };
+    let mut q = Sql::new(&format!("SELECT {COLS} FROM jobs WHERE tenant_id = "));
+    q.bind(ctx.tenant_id);
+    if let Some(s) = &f.status {
+        q.push(" AND status = ").bind(s);
+    }
+    if let Some(k) = &f.kind {
+        q.push(" AND kind = ").bind(k);
+    }
+    let limit = page.limit()?;
+    if let Some(c) = page.cursor_id()? {
+        q.push(" AND id < ").bind(c);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").bind(limit + 1);
+    Ok(Page::from_rows(db.fetch_sql(q).await?, limit, |j: &Job| {
+        j.id.to_string()
+    }))
+}
+
+async fn load(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Job> {
+    db.fetch_one(
+        &format!("SELECT {COLS} FROM jobs WHERE tenant_id = $1 AND id = $2"),
+        args![tenant_id, id],
+    )
+    .await
+}
+
+pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Job> {
+    ctx.require("jobs", Action::Read)?;
+    load(db, ctx.tenant_id, id).await
+}
+
+/// Puts a dead letter back in the queue with a fresh set of attempts.
+pub async fn retry(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Job> {
+    ctx.require("jobs", Action::Update)?;
+    let before = load(db, ctx.tenant_id, id).await?;
+    if before.status != "dead" {
+        return Err(Error::Conflict("only dead jobs can be retried".into()));
+    }
+    let mut tx = db.begin().await?;
+    let t = now();
+    tx.execute(
+        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $1, updated_at = $1 WHERE tenant_id = $2 AND id = $3 AND status = 'dead'",
+        args![t, ctx.tenant_id, id],
+    )
+    .await?;
+    let after = Job {
+        status: "pending".into(),
+        attempts: 0,
+        run_at: t,
+        updated_at: t,
+        ..before.clone()
+    };
+    audit::record(
+        &mut tx,
+        ctx,
+        "retry",
+        "jobs",
+        Some(id),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Counts by status over all tenants, for `/metrics`.
+pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>> {
+    db.fetch_all(
+        "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
+        args![],
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1).num_seconds(), 30);
+        assert_eq!(backoff(2).num_seconds(), 60);
+        assert_eq!(backoff(3).num_seconds(), 120);
+        assert_eq!(backoff(30).num_seconds(), 3600);
+        assert_eq!(backoff(0).num_seconds(), 30);
+    }
+}

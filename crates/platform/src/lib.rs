@@ -1,0 +1,30 @@
+//! The platform every Guanxi module stands on: configuration, the database (SQLite and
+//! PostgreSQL behind one query API), migrations, tenancy, authentication, permissions, audit,
+//! jobs and the outbox, pagination and validation helpers.
+#![forbid(unsafe_code)]
+
+pub mod api_tokens;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod ctx;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod jobs;
+pub mod mail;
+pub mod migrate;
+pub mod page;
+pub mod perms;
+pub mod roles;
+pub mod secret;
+pub mod teams;
+pub mod tenants;
+pub mod time;
+pub mod users;
+pub mod validate;
+pub mod version;
+
+pub use ctx::Ctx;
+pub use db::Db;
+pub use error::{Error, Result};

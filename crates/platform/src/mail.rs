@@ -1,0 +1,61 @@
+//! Outgoing email over SMTP (lettre). Only the job worker calls this; handlers queue emails in
+//! the outbox instead of sending them.
+
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::jobs::Email;
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// `smtp_url`: `smtp://[user:pass@]host[:port]`. `None` keeps mail in the outbox.
+    pub fn new(smtp_url: Option<&str>, from: &str) -> anyhow::Result<Mailer> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail_from {from:?}: {e}"))?;
+        let transport = match smtp_url {
+            Some(u) => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(u)
+                    .map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?
+                    .timeout(Some(Duration::from_secs(15)))
+                    .build(),
+            ),
+            None => None,
+        };
+        Ok(Mailer { transport, from })
+    }
+
+    pub fn configured(&self) -> bool {
+        self.transport.is_some()
+    }
+
+    /// Sends one email. The Message-ID is derived from the job id, so if a crash after sending
+    /// makes the job run again, receiving servers and clients can recognise the duplicate.
+    pub async fn send(&self, job: Uuid, email: &Email) -> Result<(), String> {
+        let transport = self.transport.as_ref().ok_or("SMTP is not configured")?;
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|e| format!("recipient {:?}: {e}", email.to))?;
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(Some(format!("<{job}@guanxi>")))
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.text.clone())
+            .map_err(|e| e.to_string())?;
+        transport
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,66 @@
+//! Schema migrations, embedded in the binary: one ordered list per backend, applied in order,
+//! each in its own transaction and recorded in `schema_migrations`. Both trees must describe the
+//! same tables and columns (the parity test checks it).
+
+use crate::args;
+use crate::db::{Backend, Db};
+use crate::error::Result;
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($v:expr, $name:literal) => {
+        Migration {
+            version: $v,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $name, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $name, ".sql")),
+        }
+    };
+}
+
+pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_platform")];
+
+/// Applies every migration not yet applied; returns how many ran. Safe to run from several
+/// nodes at once on PostgreSQL (an advisory lock serialises them).
+pub async fn run(db: &Db) -> Result<usize> {
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
+        args![],
+    )
+    .await?;
+    let mut applied = 0;
+    for m in MIGRATIONS {
+        let mut tx = db.begin().await?;
+        if tx.backend() == Backend::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(7061636b)", args![])
+                .await?;
+        }
+        let done: i64 = tx
+            .scalar(
+                "SELECT COUNT(*) FROM schema_migrations WHERE version = $1",
+                args![m.version],
+            )
+            .await?;
+        if done == 0 {
+            let sql = match tx.backend() {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            tx.execute(sql, args![]).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                args![m.version, m.name],
+            )
+            .await?;
+            applied += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(applied)
+}

@@ -1,0 +1,120 @@
+//! Permissions: a role grants, per module and action, a record scope (own, team or all).
+//! [`Ctx::require`](crate::ctx::Ctx::require) is the one check; API handlers and UI pages both
+//! reach it through the same service functions.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// How much of a module's records a grant covers. Ordered: `Own < Team < All`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Hash,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Own,
+    Team,
+    All,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Hash,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+pub const ACTIONS: [Action; 4] = [Action::Read, Action::Create, Action::Update, Action::Delete];
+
+/// The modules permissions are granted on. A new business module adds its name here.
+pub const MODULES: &[&str] = &[
+    "users",
+    "teams",
+    "roles",
+    "api_tokens",
+    "audit",
+    "settings",
+    "jobs",
+];
+
+/// module → action → scope. A missing entry grants nothing.
+pub type Permissions = BTreeMap<String, BTreeMap<Action, Scope>>;
+
+/// The built-in roles every tenant starts with (key, English name, Chinese name).
+pub const BUILTIN_ROLES: &[(&str, &str, &str)] = &[
+    ("admin", "Administrator", "管理员"),
+    ("manager", "Manager", "经理"),
+    ("sales", "Sales", "销售"),
+    ("marketing", "Marketing", "市场"),
+    ("service", "Service", "服务"),
+    ("read_only", "Read-only", "只读"),
+];
+
+fn grant(p: &mut Permissions, module: &str, actions: &[Action], scope: Scope) {
+    let m = p.entry(module.to_owned()).or_default();
+    for a in actions {
+        m.insert(*a, scope);
+    }
+}
+
+/// What a built-in role may do.
+pub fn builtin_permissions(key: &str) -> Permissions {
+    use Action::*;
+    let mut p = Permissions::new();
+    match key {
+        "admin" => {
+            for m in MODULES {
+                grant(&mut p, m, &ACTIONS, Scope::All);
+            }
+        }
+        _ => {
+            // Everyone sees colleagues, teams and roles (to assign work) and the tenant
+            // settings, and manages their own API tokens.
+            for m in ["users", "teams", "roles", "settings"] {
+                grant(&mut p, m, &[Read], Scope::All);
+            }
+            if key != "read_only" {
+                grant(&mut p, "api_tokens", &[Read, Create, Delete], Scope::Own);
+            }
+            if key == "manager" {
+                grant(&mut p, "audit", &[Read], Scope::Team);
+            }
+        }
+    }
+    p
+}
+
+/// Checks a permission document from a request: known modules and nothing else.
+pub fn validate(p: &Permissions) -> Result<(), String> {
+    match p.keys().find(|m| !MODULES.contains(&m.as_str())) {
+        Some(m) => Err(m.clone()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_has_everything_read_only_reads() {
+        let a = builtin_permissions("admin");
+        for m in MODULES {
+            for act in ACTIONS {
+                assert_eq!(a[*m][&act], Scope::All);
+            }
+        }
+        let r = builtin_permissions("read_only");
+        assert!(r.values().all(|m| m.keys().all(|a| *a == Action::Read)));
+        assert!(!r.contains_key("api_tokens"));
+    }
+
+    #[test]
+    fn scope_order() {
+        assert!(Scope::Own < Scope::Team && Scope::Team < Scope::All);
+    }
+}

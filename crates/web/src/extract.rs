@@ -1,0 +1,161 @@
+//! Extractors: who is calling (`Auth`), JSON bodies whose errors are problem documents
+//! (`ApiJson`), `If-Match` versions, the client address and the request's language.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
+use guanxi_platform::{auth, Ctx, Error};
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+
+use crate::i18n;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "gx_session";
+pub const LANG_COOKIE: &str = "gx_lang";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The language for a request without a saved preference: language cookie, then
+/// `Accept-Language`, then `fallback`.
+pub fn request_locale(headers: &HeaderMap, fallback: &str) -> String {
+    cookie(headers, LANG_COOKIE)
+        .and_then(i18n::normalize)
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(i18n::from_accept_language)
+        })
+        .unwrap_or(fallback)
+        .to_owned()
+}
+
+pub fn request_id(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The caller, authenticated by bearer token or session cookie. A cookie-authenticated API call
+/// that changes something must carry the session's CSRF token in `X-CSRF-Token`.
+pub struct Auth(pub Ctx);
+
+/// Resolves the caller from headers; `Ok(None)` when no credentials were sent.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<Option<(Ctx, Option<String>)>, Error> {
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let v = v.to_str().map_err(|_| Error::Unauthorized)?;
+        let token = v.strip_prefix("Bearer ").ok_or(Error::Unauthorized)?;
+        let mut ctx = auth::token(&state.db, token.trim()).await?;
+        if !ctx.locale_saved {
+            ctx.locale = request_locale(headers, &ctx.locale);
+        }
+        return Ok(Some((ctx, None)));
+    }
+    let Some(c) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let (mut ctx, csrf) = auth::session(&state.db, c).await?;
+    if !ctx.locale_saved {
+        ctx.locale = request_locale(headers, &ctx.locale);
+    }
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    Ok(Some((ctx, if safe { None } else { Some(csrf) })))
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let locale = request_locale(&parts.headers, "en");
+        let found = authenticate(state, &parts.headers, &parts.method)
+            .await
+            .map_err(|e| ApiError::new(e, &locale))?;
+        let (mut ctx, csrf) = found.ok_or_else(|| ApiError::new(Error::Unauthorized, &locale))?;
+        if let Some(expected) = csrf {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent != Some(expected.as_str()) {
+                return Err(ApiError::new(Error::Forbidden, &ctx.locale));
+            }
+        }
+        ctx.request_id = request_id(parts);
+        Ok(Auth(ctx))
+    }
+}
+
+/// A JSON body. Malformed JSON, a wrong type or an unknown field is a 400 problem naming it.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let locale = request_locale(req.headers(), "en");
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(ApiError::new(Error::BadRequest(rej.body_text()), &locale)),
+        }
+    }
+}
+
+/// The version in `If-Match: "3"` (or `W/"3"`), if sent.
+pub struct IfMatch(pub Option<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get(header::IF_MATCH) {
+            None => Ok(IfMatch(None)),
+            Some(v) => {
+                let s = v
+                    .to_str()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("W/")
+                    .trim_matches('"');
+                s.parse::<i64>().map(|n| IfMatch(Some(n))).map_err(|_| {
+                    ApiError::from(Error::BadRequest(
+                        "If-Match must be a version ETag such as \"3\"".into(),
+                    ))
+                })
+            }
+        }
+    }
+}
+
+/// The client's address: the socket peer (a reverse proxy's `X-Forwarded-For` is not trusted).
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientIp(ip))
+    }
+}

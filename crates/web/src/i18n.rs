@@ -1,0 +1,393 @@
+//! Translations: zh-CN and en complete, zh-TW for what has been translated (falls back to
+//! zh-CN, then en). Keys are flat strings; a test checks every key has zh-CN and en.
+
+/// (key, en, zh-CN, zh-TW — empty means fall back to zh-CN)
+pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
+    ("app.name", "Guanxi CRM", "关系 CRM", "關係 CRM"),
+    ("nav.home", "Home", "首页", "首頁"),
+    ("nav.customers", "Customers", "客户", "客戶"),
+    ("nav.sales", "Sales", "销售", "銷售"),
+    ("nav.marketing", "Marketing", "市场", "市場"),
+    ("nav.service", "Service", "服务", "服務"),
+    ("nav.analytics", "Analytics", "分析", "分析"),
+    ("nav.admin", "Administration", "系统管理", "系統管理"),
+    ("nav.users", "Users", "用户", "使用者"),
+    ("nav.teams", "Teams", "团队", "團隊"),
+    ("nav.tokens", "API tokens", "API 令牌", "API 權杖"),
+    ("nav.audit", "Audit log", "审计日志", "稽核日誌"),
+    ("nav.jobs", "Outbox & jobs", "发件箱与任务", "寄件匣與任務"),
+    ("nav.settings", "Company settings", "公司设置", "公司設定"),
+    ("nav.account", "My account", "我的账户", "我的帳戶"),
+    ("nav.api_docs", "API docs", "API 文档", "API 文件"),
+    ("nav.coming", "Coming soon", "即将推出", "即將推出"),
+    ("auth.sign_in", "Sign in", "登录", "登入"),
+    ("auth.sign_out", "Sign out", "退出登录", "登出"),
+    (
+        "auth.sign_out_everywhere",
+        "Sign out everywhere",
+        "退出所有设备",
+        "登出所有裝置",
+    ),
+    (
+        "auth.sign_up",
+        "Sign up your company",
+        "注册公司",
+        "註冊公司",
+    ),
+    ("auth.email", "Email", "邮箱", "電子郵件"),
+    ("auth.password", "Password", "密码", "密碼"),
+    (
+        "auth.current_password",
+        "Current password",
+        "当前密码",
+        "目前密碼",
+    ),
+    ("auth.new_password", "New password", "新密码", "新密碼"),
+    (
+        "auth.change_password",
+        "Change password",
+        "修改密码",
+        "變更密碼",
+    ),
+    (
+        "auth.forgot",
+        "Forgot password?",
+        "忘记密码？",
+        "忘記密碼？",
+    ),
+    (
+        "auth.send_link",
+        "Send reset link",
+        "发送重置链接",
+        "傳送重設連結",
+    ),
+    (
+        "auth.link_sent",
+        "If the address is known, a link is on its way.",
+        "如果该邮箱已注册，重置链接已发送。",
+        "如果該電子郵件已註冊，重設連結已寄出。",
+    ),
+    (
+        "auth.set_password",
+        "Choose your password",
+        "设置密码",
+        "設定密碼",
+    ),
+    ("auth.company", "Company name", "公司名称", "公司名稱"),
+    ("auth.your_name", "Your name", "您的姓名", "您的姓名"),
+    (
+        "auth.bad_credentials",
+        "Wrong email or password.",
+        "邮箱或密码错误。",
+        "電子郵件或密碼錯誤。",
+    ),
+    (
+        "auth.no_account",
+        "New to Guanxi?",
+        "还没有账号？",
+        "還沒有帳號？",
+    ),
+    (
+        "auth.have_account",
+        "Already have an account?",
+        "已有账号？",
+        "已有帳號？",
+    ),
+    (
+        "home.welcome",
+        "Welcome, {name}",
+        "欢迎，{name}",
+        "歡迎，{name}",
+    ),
+    (
+        "home.intro",
+        "One shared record of every customer and every touch.",
+        "每一位客户、每一次接触，都在同一份记录里。",
+        "每一位客戶、每一次接觸，都在同一份紀錄裡。",
+    ),
+    ("common.save", "Save", "保存", "儲存"),
+    ("common.create", "Create", "创建", "建立"),
+    ("common.delete", "Delete", "删除", "刪除"),
+    ("common.edit", "Edit", "编辑", "編輯"),
+    ("common.filter", "Filter", "筛选", "篩選"),
+    ("common.next_page", "Next page", "下一页", "下一頁"),
+    ("common.name", "Name", "名称", "名稱"),
+    ("common.status", "Status", "状态", "狀態"),
+    ("common.created_at", "Created", "创建时间", "建立時間"),
+    ("common.none", "None", "无", "無"),
+    ("common.all", "All", "全部", "全部"),
+    ("common.yes", "Yes", "是", "是"),
+    ("common.no", "No", "否", "否"),
+    ("common.language", "Language", "语言", "語言"),
+    ("common.saved", "Saved.", "已保存。", "已儲存。"),
+    (
+        "common.errors",
+        "Please correct the fields marked below.",
+        "请修正下方标出的字段。",
+        "請修正下方標示的欄位。",
+    ),
+    ("users.new", "New user", "新建用户", "新增使用者"),
+    ("users.role", "Role", "角色", "角色"),
+    ("users.team", "Team", "团队", "團隊"),
+    ("users.active", "Active", "启用", "啟用"),
+    ("users.deactivate", "Deactivate", "停用", "停用"),
+    ("users.activate", "Activate", "启用", "啟用"),
+    (
+        "users.invite_hint",
+        "Leave the password empty to email an invitation.",
+        "密码留空则发送邀请邮件。",
+        "密碼留空則寄送邀請郵件。",
+    ),
+    ("users.invited", "Invited", "已邀请", "已邀請"),
+    (
+        "users.search",
+        "Name or email",
+        "姓名或邮箱",
+        "姓名或電子郵件",
+    ),
+    ("teams.new", "New team", "新建团队", "新增團隊"),
+    ("teams.members", "Members", "成员", "成員"),
+    (
+        "tokens.new",
+        "New API token",
+        "新建 API 令牌",
+        "新增 API 權杖",
+    ),
+    (
+        "tokens.copy_now",
+        "Copy this token now; it will not be shown again:",
+        "请立即复制此令牌，之后不会再显示：",
+        "請立即複製此權杖，之後不會再顯示：",
+    ),
+    ("tokens.revoke", "Revoke", "吊销", "撤銷"),
+    ("tokens.revoked", "Revoked", "已吊销", "已撤銷"),
+    ("tokens.last_used", "Last used", "最近使用", "最近使用"),
+    (
+        "tokens.expires_in_days",
+        "Expires in (days)",
+        "有效期（天）",
+        "有效期（天）",
+    ),
+    ("audit.at", "When", "时间", "時間"),
+    ("audit.actor", "Who", "操作人", "操作人"),
+    ("audit.action", "Action", "操作", "操作"),
+    ("audit.entity", "Record", "记录", "紀錄"),
+    (
+        "audit.changes",
+        "Before → after",
+        "修改前 → 修改后",
+        "修改前 → 修改後",
+    ),
+    ("jobs.retry", "Retry", "重试", "重試"),
+    ("jobs.kind", "Kind", "类型", "類型"),
+    ("jobs.attempts", "Attempts", "尝试次数", "嘗試次數"),
+    ("jobs.last_error", "Last error", "最近错误", "最近錯誤"),
+    ("settings.time_zone", "Time zone", "时区", "時區"),
+    ("settings.currency", "Currency", "货币", "貨幣"),
+    (
+        "settings.locale",
+        "Default language",
+        "默认语言",
+        "預設語言",
+    ),
+    (
+        "account.follow_browser",
+        "Follow the browser",
+        "跟随浏览器",
+        "跟隨瀏覽器",
+    ),
+    ("err.required", "is required", "为必填项", "為必填"),
+    (
+        "err.invalid_email",
+        "is not a valid email address",
+        "不是有效的邮箱地址",
+        "不是有效的電子郵件地址",
+    ),
+    ("err.too_long", "is too long", "太长", "太長"),
+    ("err.taken", "is already taken", "已被使用", "已被使用"),
+    ("err.unknown", "does not exist", "不存在", "不存在"),
+    ("err.invalid", "is not valid", "无效", "無效"),
+    (
+        "err.unknown_locale",
+        "must be zh-CN, zh-TW or en",
+        "必须是 zh-CN、zh-TW 或 en",
+        "必須是 zh-CN、zh-TW 或 en",
+    ),
+    (
+        "err.password_too_short",
+        "must be at least 10 characters",
+        "至少需要 10 个字符",
+        "至少需要 10 個字元",
+    ),
+    ("err.wrong_password", "is wrong", "不正确", "不正確"),
+    (
+        "err.out_of_range",
+        "is out of range",
+        "超出范围",
+        "超出範圍",
+    ),
+    (
+        "err.unknown_field",
+        "is not a field you can sort by",
+        "不是可排序的字段",
+        "不是可排序的欄位",
+    ),
+    (
+        "err.last_admin",
+        "would leave the company without an active administrator",
+        "将导致公司没有启用的管理员",
+        "將導致公司沒有啟用的管理員",
+    ),
+    (
+        "err.cannot_deactivate_self",
+        "cannot be changed for yourself",
+        "不能对自己执行此操作",
+        "不能對自己執行此操作",
+    ),
+    (
+        "err.invalid_link",
+        "this link is invalid, used or expired",
+        "此链接无效、已使用或已过期",
+        "此連結無效、已使用或已過期",
+    ),
+    (
+        "err.unknown_time_zone",
+        "is not a known time zone",
+        "不是有效的时区",
+        "不是有效的時區",
+    ),
+    (
+        "err.invalid_currency",
+        "must be a 3-letter ISO 4217 code",
+        "必须是 3 位 ISO 4217 货币代码",
+        "必須是 3 碼 ISO 4217 貨幣代碼",
+    ),
+    (
+        "err.invalid_key",
+        "may hold only a–z, 0–9 and _",
+        "只能包含 a–z、0–9 和 _",
+        "只能包含 a–z、0–9 和 _",
+    ),
+    ("err.read_only", "cannot be changed", "不可修改", "不可修改"),
+    (
+        "err.unknown_module",
+        "is not a module",
+        "不是有效的模块",
+        "不是有效的模組",
+    ),
+    (
+        "err.reused_with_different_request",
+        "was already used for a different request",
+        "已用于另一个不同的请求",
+        "已用於另一個不同的請求",
+    ),
+    ("problem.not_found", "Not found", "未找到", "找不到"),
+    ("problem.unauthorized", "Not signed in", "未登录", "未登入"),
+    ("problem.forbidden", "Not allowed", "无权限", "無權限"),
+    ("problem.bad_request", "Bad request", "请求有误", "請求有誤"),
+    (
+        "problem.validation",
+        "Some fields are invalid",
+        "部分字段无效",
+        "部分欄位無效",
+    ),
+    ("problem.conflict", "Conflict", "冲突", "衝突"),
+    (
+        "problem.precondition",
+        "The record was changed by someone else",
+        "该记录已被他人修改",
+        "該紀錄已被他人修改",
+    ),
+    (
+        "problem.rate_limited",
+        "Too many attempts; try again later",
+        "尝试次数过多，请稍后再试",
+        "嘗試次數過多，請稍後再試",
+    ),
+    (
+        "problem.unavailable",
+        "Temporarily unavailable",
+        "暂时不可用",
+        "暫時無法使用",
+    ),
+    ("problem.internal", "Internal error", "内部错误", "內部錯誤"),
+];
+
+/// Normalises a language tag to one we serve: `zh-CN`, `zh-TW` or `en`.
+pub fn normalize(tag: &str) -> Option<&'static str> {
+    let t = tag.trim().to_ascii_lowercase();
+    if t.starts_with("zh-tw")
+        || t.starts_with("zh-hk")
+        || t.starts_with("zh-hant")
+        || t.starts_with("zh-mo")
+    {
+        Some("zh-TW")
+    } else if t.starts_with("zh") {
+        Some("zh-CN")
+    } else if t.starts_with("en") {
+        Some("en")
+    } else {
+        None
+    }
+}
+
+/// Picks the best served language from an `Accept-Language` header (by q-value).
+pub fn from_accept_language(header: &str) -> Option<&'static str> {
+    let mut best: Option<(f32, &'static str)> = None;
+    for part in header.split(',') {
+        let mut it = part.split(';');
+        let tag = it.next().unwrap_or("");
+        let q = it
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if let Some(l) = normalize(tag) {
+            if best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, l));
+            }
+        }
+    }
+    best.map(|(_, l)| l)
+}
+
+pub fn t(locale: &str, key: &str) -> String {
+    match MESSAGES.iter().find(|m| m.0 == key) {
+        Some((_, en, cn, tw)) => match locale {
+            "zh-TW" if !tw.is_empty() => (*tw).to_owned(),
+            l if l.starts_with("zh") => (*cn).to_owned(),
+            _ => (*en).to_owned(),
+        },
+        None => key.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_translated_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, en, cn, _) in MESSAGES {
+            assert!(seen.insert(*k), "duplicate key {k}");
+            assert!(!en.is_empty() && !cn.is_empty(), "{k} lacks a translation");
+        }
+    }
+
+    #[test]
+    fn accept_language() {
+        assert_eq!(
+            from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Some("zh-CN")
+        );
+        assert_eq!(
+            from_accept_language("en-US,en;q=0.9,zh-CN;q=0.8"),
+            Some("en")
+        );
+        assert_eq!(from_accept_language("fr-FR, zh-TW;q=0.5"), Some("zh-TW"));
+        assert_eq!(from_accept_language("fr"), None);
+        assert_eq!(t("zh-CN", "auth.sign_in"), "登录");
+        assert_eq!(t("en", "auth.sign_in"), "Sign in");
+        assert_eq!(t("zh-TW", "auth.sign_in"), "登入");
+    }
+}

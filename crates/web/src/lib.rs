@@ -1,0 +1,171 @@
+//! The HTTP face of Guanxi: the axum app composing the platform's (and later each module's)
+//! API handlers and pages with one middleware stack, the generated OpenAPI document, the job
+//! worker loop, and `serve`, which tests and the binary both drive.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod extract;
+pub mod i18n;
+pub mod idem;
+pub mod metrics;
+pub mod ops;
+pub mod pages;
+pub mod problem;
+pub mod session;
+pub mod state;
+
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use guanxi_platform::jobs;
+use guanxi_platform::time::now;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Guanxi CRM API", version = "1", description = "See docs/api.md: cursor pagination, problem+json errors, If-Match versions, Idempotency-Key."),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+    components(schemas(problem::Problem))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let c = api.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document.
+pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::me, api::update_me))
+        .routes(routes!(api::change_password))
+        .routes(routes!(api::sign_out_everywhere))
+        .routes(routes!(api::sign_in))
+        .routes(routes!(api::sign_out))
+        .routes(routes!(api::sign_up))
+        .routes(routes!(api::request_reset))
+        .routes(routes!(api::use_link))
+        .routes(routes!(api::list_users, api::create_user))
+        .routes(routes!(api::get_user, api::update_user))
+        .routes(routes!(api::list_teams, api::create_team))
+        .routes(routes!(api::get_team, api::update_team, api::delete_team))
+        .routes(routes!(api::list_roles, api::create_role))
+        .routes(routes!(api::get_role, api::update_role, api::delete_role))
+        .routes(routes!(api::list_tokens, api::create_token))
+        .routes(routes!(api::get_token, api::revoke_token))
+        .routes(routes!(api::list_audit))
+        .routes(routes!(api::get_tenant, api::update_tenant))
+        .routes(routes!(api::list_jobs))
+        .routes(routes!(api::get_job))
+        .routes(routes!(api::retry_job))
+        .split_for_parts()
+}
+
+/// The OpenAPI document as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().1
+}
+
+/// The whole application with its middleware.
+pub fn app(state: AppState) -> Router {
+    let (api, doc) = api_router();
+    let doc = std::sync::Arc::new(doc);
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let d = doc.clone();
+                async move { Json((*d).clone()) }
+            }),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), idem::layer));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api)
+        .merge(pages::router())
+        .fallback(pages::not_found)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+        ))
+        .layer(RequestBodyLimitLayer::new(10 * 1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Runs due jobs until none are left, then waits for a wake-up, a timer or shutdown.
+pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        loop {
+            match jobs::run_due(&state.db, &state.mailer, now(), 20).await {
+                Ok(s) if s.done + s.retried + s.dead > 0 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "job worker");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = state.jobs_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = &mut shutdown => return,
+        }
+    }
+}
+
+/// Serves the app on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

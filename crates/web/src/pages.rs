@@ -1,0 +1,1275 @@
+//! Server-rendered web UI (minijinja, auto-escaped, embedded in the binary). Pages call the
+//! same platform service functions as the API, so the same permission check and audit apply.
+//! Forms post back with a CSRF token: the session's when signed in, a double-submit cookie
+//! before.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use guanxi_platform::audit::{self, AuditFilter};
+use guanxi_platform::error::FieldError;
+use guanxi_platform::perms::Action;
+use guanxi_platform::users::{NewUser, UserFilter, UserPatch};
+use guanxi_platform::{api_tokens, auth, jobs, roles, teams, tenants, users, Ctx, Error};
+use minijinja::{context, Environment, Value};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+use crate::extract::{cookie, request_locale, ClientIp, SESSION_COOKIE};
+use crate::i18n;
+use crate::problem::{localize, status_of};
+use crate::session;
+use crate::state::AppState;
+
+const FORM_CSRF_COOKIE: &str = "gx_csrf";
+
+macro_rules! templates {
+    ($env:ident, $($name:literal),+) => {
+        $( $env.add_template($name, include_str!(concat!("../templates/", $name)))?; )+
+    };
+}
+
+pub fn templates() -> anyhow::Result<Environment<'static>> {
+    let mut env = Environment::new();
+    templates!(
+        env,
+        "base.html",
+        "macros.html",
+        "login.html",
+        "signup.html",
+        "forgot.html",
+        "password.html",
+        "home.html",
+        "users.html",
+        "user.html",
+        "teams.html",
+        "tokens.html",
+        "audit.html",
+        "jobs.html",
+        "settings.html",
+        "account.html",
+        "docs.html",
+        "docs_body.html",
+        "error.html"
+    );
+    env.add_function("t", |state: &minijinja::State, key: &str| -> String {
+        let loc = state
+            .lookup("locale")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "en".into());
+        i18n::t(&loc, key)
+    });
+    // Instants are shown in the tenant's time zone.
+    env.add_filter(
+        "datetime",
+        |state: &minijinja::State, v: String| -> String {
+            let tz: chrono_tz::Tz = state
+                .lookup("time_zone")
+                .and_then(|z| z.to_string().parse().ok())
+                .unwrap_or(chrono_tz::Asia::Shanghai);
+            chrono::DateTime::parse_from_rfc3339(&v)
+                .map(|d| d.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or(v)
+        },
+    );
+    Ok(env)
+}
+
+fn render(s: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
+    match s.templates.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, template = name, "render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// A signed-in page visitor: their context, CSRF token and the page's shared template values.
+pub struct Signed {
+    pub ctx: Ctx,
+    pub csrf: String,
+    pub base: Value,
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let to_login = || Redirect::to("/login").into_response();
+        let c = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
+        let (mut ctx, csrf) = auth::session(&s.db, c).await.map_err(|_| to_login())?;
+        if !ctx.locale_saved {
+            ctx.locale = request_locale(&parts.headers, &ctx.locale);
+        }
+        ctx.request_id = crate::extract::request_id(parts);
+        let user = ctx.user_id.ok_or_else(to_login)?;
+        let me = users::get_self(&s.db, &ctx, user)
+            .await
+            .map_err(|_| to_login())?;
+        let tenant = tenants::get_unchecked(&s.db, ctx.tenant_id)
+            .await
+            .map_err(|_| to_login())?;
+        let mut admin_nav = Vec::new();
+        for (key, module, href) in [
+            ("users", "users", "/admin/users"),
+            ("teams", "teams", "/admin/teams"),
+            ("tokens", "api_tokens", "/admin/tokens"),
+            ("audit", "audit", "/admin/audit"),
+            ("jobs", "jobs", "/admin/jobs"),
+            ("settings", "settings", "/settings"),
+        ] {
+            if ctx.can(module, Action::Read).is_some() {
+                admin_nav.push((key, href));
+            }
+        }
+        let base = context! {
+            locale => ctx.locale.clone(), me => me, csrf => csrf.clone(), tenant_name => tenant.name,
+            time_zone => tenant.time_zone, admin_nav => admin_nav, path => parts.uri.path().to_owned(),
+        };
+        Ok(Signed { ctx, csrf, base })
+    }
+}
+
+impl Signed {
+    fn page(&self, s: &AppState, name: &str, nav: &str, extra: Value) -> Response {
+        self.page_status(s, StatusCode::OK, name, nav, extra)
+    }
+    fn page_status(
+        &self,
+        s: &AppState,
+        status: StatusCode,
+        name: &str,
+        nav: &str,
+        extra: Value,
+    ) -> Response {
+        render(
+            s,
+            status,
+            name,
+            context! { ..context! { nav => nav }, ..extra, ..self.base.clone() },
+        )
+    }
+    /// Refuses a form whose CSRF token is not this session's.
+    fn check(&self, sent: &Option<String>) -> Result<(), Response> {
+        if sent.as_deref() == Some(self.csrf.as_str()) {
+            Ok(())
+        } else {
+            Err((
+                StatusCode::FORBIDDEN,
+                "CSRF token missing or wrong; reload the page",
+            )
+                .into_response())
+        }
+    }
+    /// An error page in the visitor's language.
+    fn error(&self, s: &AppState, e: Error) -> Response {
+        let status = status_of(&e);
+        let p = crate::problem::problem(e, &self.ctx.locale);
+        self.page_status(
+            s,
+            status,
+            "error.html",
+            "",
+            context! { status => status.as_u16(), message => p.detail.unwrap_or(p.title) },
+        )
+    }
+    fn field_errors(&self, e: Error) -> Result<Vec<FieldError>, Error> {
+        match e {
+            Error::Validation(v) => Ok(localize(v, &self.ctx.locale)),
+            Error::Conflict(_) | Error::PreconditionFailed { .. } => Err(e),
+            e => Err(e),
+        }
+    }
+}
+
+/// Locale and the double-submit CSRF token for pages shown before sign-in.
+fn public_base(headers: &HeaderMap) -> (String, String, bool) {
+    let locale = request_locale(headers, "zh-CN");
+    match cookie(headers, FORM_CSRF_COOKIE).filter(|c| c.len() >= 20) {
+        Some(c) => (locale, c.to_owned(), false),
+        None => (locale, guanxi_platform::secret::random_secret(), true),
+    }
+}
+
+fn public_page(
+    s: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    name: &str,
+    extra: Value,
+) -> Response {
+    let (locale, token, fresh) = public_base(headers);
+    let mut r = render(
+        s,
+        status,
+        name,
+        context! { locale => locale, form_csrf => token.clone(), allow_signup => s.config.allow_signup, ..extra },
+    );
+    if fresh {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{FORM_CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+        )) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+fn public_csrf_ok(headers: &HeaderMap, sent: &Option<String>) -> bool {
+    matches!((cookie(headers, FORM_CSRF_COOKIE), sent), (Some(c), Some(s)) if c == s && c.len() >= 20)
+}
+
+fn forbidden_csrf() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "CSRF token missing or wrong; reload the page",
+    )
+        .into_response()
+}
+
+fn signed_in_redirect(s: &AppState, new: &auth::NewSession, to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    session::set_cookie(&mut r, &s.config, &new.cookie);
+    r
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/app.css", get(css))
+        .route("/login", get(login_page).post(login))
+        .route("/signup", get(signup_page).post(signup))
+        .route("/forgot", get(forgot_page).post(forgot))
+        .route("/password", get(password_page).post(password))
+        .route("/logout", post(logout))
+        .route("/lang", post(lang))
+        .route("/admin/users", get(users_page).post(create_user))
+        .route("/admin/users/{id}", get(user_page).post(update_user))
+        .route("/admin/teams", get(teams_page).post(create_team))
+        .route("/admin/teams/{id}/delete", post(delete_team))
+        .route("/admin/tokens", get(tokens_page).post(create_token))
+        .route("/admin/tokens/{id}/revoke", post(revoke_token))
+        .route("/admin/audit", get(audit_page))
+        .route("/admin/jobs", get(jobs_page))
+        .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route("/settings", get(settings_page).post(update_settings))
+        .route("/account", get(account_page))
+        .route("/account/password", post(change_password))
+        .route("/account/sign-out-everywhere", post(sign_out_everywhere))
+        .route("/api/docs", get(docs))
+}
+
+pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    let locale = request_locale(&headers, "en");
+    if uri.path().starts_with("/api/") {
+        return crate::problem::ApiError::new(Error::NotFound, &locale).into_response();
+    }
+    (
+        StatusCode::NOT_FOUND,
+        Html(format!(
+            "<!doctype html><title>404</title><p>404 · {}</p><p><a href=\"/\">{}</a></p>",
+            i18n::t(&locale, "problem.not_found"),
+            i18n::t(&locale, "nav.home")
+        )),
+    )
+        .into_response()
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/app.css"),
+    )
+}
+
+async fn home(State(s): State<AppState>, p: Signed) -> Response {
+    p.page(&s, "home.html", "home", context! {})
+}
+
+// ---- sign-in, sign-up, password links, language -------------------------------------------
+
+#[derive(Deserialize)]
+struct LoginForm {
+    _csrf: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+        if auth::session(&s.db, c).await.is_ok() {
+            return Redirect::to("/").into_response();
+        }
+    }
+    public_page(&s, &headers, StatusCode::OK, "login.html", context! {})
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !public_csrf_ok(&headers, &f._csrf) {
+        return forbidden_csrf();
+    }
+    let locale = request_locale(&headers, "zh-CN");
+    let email = f.email.unwrap_or_default();
+    match auth::sign_in(
+        &s.db,
+        &s.limiter,
+        &email,
+        &f.password.unwrap_or_default(),
+        &ip,
+    )
+    .await
+    {
+        Ok(new) => signed_in_redirect(&s, &new, "/"),
+        Err(e) => {
+            let status = status_of(&e);
+            let msg = match e {
+                Error::RateLimited => i18n::t(&locale, "problem.rate_limited"),
+                Error::Unauthorized => i18n::t(&locale, "auth.bad_credentials"),
+                e => crate::problem::problem(e, &locale).title,
+            };
+            public_page(
+                &s,
+                &headers,
+                status,
+                "login.html",
+                context! { error => msg, email => email },
+            )
+        }
+    }
+}
+
+#[derive(Deserialize, Default, serde::Serialize)]
+struct SignupForm {
+    _csrf: Option<String>,
+    company: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn signup_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !s.config.allow_signup {
+        return not_found(Uri::from_static("/signup"), headers).await;
+    }
+    public_page(
+        &s,
+        &headers,
+        StatusCode::OK,
+        "signup.html",
+        context! { form => SignupForm::default() },
+    )
+}
+
+async fn signup(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<SignupForm>,
+) -> Response {
+    if !public_csrf_ok(&headers, &f._csrf) {
+        return forbidden_csrf();
+    }
+    let locale = request_locale(&headers, "zh-CN");
+    let input = crate::api::SignUp {
+        company: f.company.clone(),
+        name: f.name.clone(),
+        email: f.email.clone(),
+        password: f.password.clone(),
+        locale: Some(locale.clone()),
+    };
+    match crate::api::signup(&s, input, &locale).await {
+        Ok(new) => signed_in_redirect(&s, &new, "/"),
+        Err(Error::Validation(v)) => {
+            let form = SignupForm {
+                password: None,
+                ..f
+            };
+            public_page(
+                &s,
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "signup.html",
+                context! { errors => localize(v, &locale), form => form },
+            )
+        }
+        Err(e) => {
+            let status = status_of(&e);
+            let p = crate::problem::problem(e, &locale);
+            public_page(
+                &s,
+                &headers,
+                status,
+                "error.html",
+                context! { status => status.as_u16(), message => p.detail.unwrap_or(p.title) },
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    _csrf: Option<String>,
+    email: Option<String>,
+}
+
+async fn forgot_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    public_page(&s, &headers, StatusCode::OK, "forgot.html", context! {})
+}
+
+async fn forgot(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<ForgotForm>,
+) -> Response {
+    if !public_csrf_ok(&headers, &f._csrf) {
+        return forbidden_csrf();
+    }
+    if let Err(e) =
+        auth::request_reset(&s.db, &f.email.unwrap_or_default(), &s.config.base_url).await
+    {
+        tracing::error!(error = %e, "password reset request");
+    }
+    s.jobs_wake.notify_one();
+    public_page(
+        &s,
+        &headers,
+        StatusCode::OK,
+        "forgot.html",
+        context! { sent => true },
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn password_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    public_page(
+        &s,
+        &headers,
+        StatusCode::OK,
+        "password.html",
+        context! { token => q.token.unwrap_or_default() },
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    _csrf: Option<String>,
+    token: Option<String>,
+    password: Option<String>,
+}
+
+async fn password(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    if !public_csrf_ok(&headers, &f._csrf) {
+        return forbidden_csrf();
+    }
+    let locale = request_locale(&headers, "zh-CN");
+    let token = f.token.unwrap_or_default();
+    match auth::use_link(&s.db, &token, &f.password.unwrap_or_default()).await {
+        Ok(new) => signed_in_redirect(&s, &new, "/"),
+        Err(e) => {
+            let errors = match e {
+                Error::Validation(v) => localize(v, &locale),
+                e => localize(
+                    vec![FieldError::new(
+                        "token",
+                        if matches!(e, Error::NotFound) {
+                            "invalid_link"
+                        } else {
+                            "invalid"
+                        },
+                    )],
+                    &locale,
+                ),
+            };
+            public_page(
+                &s,
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "password.html",
+                context! { errors => errors, token => token },
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    _csrf: Option<String>,
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    p: Signed,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+        if let Err(e) = auth::sign_out(&s.db, c).await {
+            return p.error(&s, e);
+        }
+    }
+    let mut r = Redirect::to("/login").into_response();
+    session::clear_cookie(&mut r);
+    r
+}
+
+#[derive(Deserialize)]
+struct LangForm {
+    _csrf: Option<String>,
+    locale: Option<String>,
+    back: Option<String>,
+}
+
+/// Switches language: remembered on the user's profile when signed in, in a cookie always.
+async fn lang(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LangForm>) -> Response {
+    let Some(locale) = f.locale.as_deref().and_then(i18n::normalize) else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "unknown locale").into_response();
+    };
+    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+        if let Ok((ctx, csrf)) = auth::session(&s.db, c).await {
+            if f._csrf.as_deref() != Some(csrf.as_str()) {
+                return forbidden_csrf();
+            }
+            if let Err(e) =
+                users::update_self(&s.db, &ctx, None, Some(Some(locale.to_owned()))).await
+            {
+                tracing::error!(error = %e, "saving language");
+            }
+        }
+    }
+    // Only local paths: never redirect off-site.
+    let back = f
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    let mut r = Redirect::to(&back).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "gx_lang={locale}; Path=/; Max-Age=31536000; SameSite=Lax"
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+// ---- users ---------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct UsersQuery {
+    q: Option<String>,
+    role_id: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize, Default, serde::Serialize)]
+struct UserForm {
+    _csrf: Option<String>,
+    version: Option<i64>,
+    name: Option<String>,
+    email: Option<String>,
+    role_id: Option<String>,
+    team_id: Option<String>,
+    password: Option<String>,
+    active: Option<String>,
+}
+
+fn opt_uuid(v: &Option<String>) -> Option<Uuid> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
+async fn names(s: &AppState, ctx: &Ctx) -> Result<(Vec<roles::Role>, Vec<teams::Team>), Error> {
+    let r = roles::list(&s.db, ctx, Some(200), None).await?.items;
+    let t = teams::list(&s.db, ctx, Some(200), None, None).await?.items;
+    Ok((r, t))
+}
+
+async fn users_view(
+    s: &AppState,
+    p: &Signed,
+    q: UsersQuery,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    form: UserForm,
+) -> Response {
+    let filter = UserFilter {
+        q: q.q.clone(),
+        role_id: opt_uuid(&q.role_id),
+        cursor: q.cursor.clone(),
+        ..Default::default()
+    };
+    let page = match users::list(&s.db, &p.ctx, &filter).await {
+        Ok(pg) => pg,
+        Err(e) => return p.error(s, e),
+    };
+    let (roles, teams) = match names(s, &p.ctx).await {
+        Ok(x) => x,
+        Err(e) => return p.error(s, e),
+    };
+    let role_names: HashMap<String, String> = roles
+        .iter()
+        .map(|r| (r.id.to_string(), r.name.clone()))
+        .collect();
+    let team_names: HashMap<String, String> = teams
+        .iter()
+        .map(|t| (t.id.to_string(), t.name.clone()))
+        .collect();
+    p.page_status(s, status, "users.html", "users", context! {
+        users => page.items, next_cursor => page.next_cursor, roles => roles, teams => teams, role_names => role_names,
+        team_names => team_names, q => q.q.unwrap_or_default(), role_id => q.role_id.unwrap_or_default(),
+        can_create => p.ctx.can("users", Action::Create).is_some(), errors => errors, form => form,
+    })
+}
+
+async fn users_page(State(s): State<AppState>, p: Signed, Query(q): Query<UsersQuery>) -> Response {
+    users_view(&s, &p, q, StatusCode::OK, vec![], UserForm::default()).await
+}
+
+async fn create_user(State(s): State<AppState>, p: Signed, Form(f): Form<UserForm>) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    let input = NewUser {
+        email: f.email.clone(),
+        name: f.name.clone(),
+        password: f.password.clone().filter(|p| !p.is_empty()),
+        role_id: opt_uuid(&f.role_id),
+        team_id: opt_uuid(&f.team_id),
+        locale: None,
+    };
+    match users::create(&s.db, &p.ctx, &s.config.base_url, input).await {
+        Ok(u) => {
+            s.jobs_wake.notify_one();
+            Redirect::to(&format!("/admin/users/{}", u.id)).into_response()
+        }
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                let form = UserForm {
+                    password: None,
+                    ..f
+                };
+                users_view(
+                    &s,
+                    &p,
+                    UsersQuery::default(),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    errors,
+                    form,
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct SavedQuery {
+    saved: Option<String>,
+}
+
+async fn user_view(
+    s: &AppState,
+    p: &Signed,
+    id: Uuid,
+    status: StatusCode,
+    saved: bool,
+    errors: Vec<FieldError>,
+    error: Option<String>,
+) -> Response {
+    let user = match users::get(&s.db, &p.ctx, id).await {
+        Ok(u) => u,
+        Err(e) => return p.error(s, e),
+    };
+    let (roles, teams) = match names(s, &p.ctx).await {
+        Ok(x) => x,
+        Err(e) => return p.error(s, e),
+    };
+    p.page_status(s, status, "user.html", "users", context! { user => user, roles => roles, teams => teams, saved => saved, errors => errors, error => error })
+}
+
+async fn user_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Query(q): Query<SavedQuery>,
+) -> Response {
+    user_view(&s, &p, id, StatusCode::OK, q.saved.is_some(), vec![], None).await
+}
+
+async fn update_user(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<UserForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    let patch = UserPatch {
+        version: f.version,
+        name: f.name.clone(),
+        email: f.email.clone(),
+        role_id: opt_uuid(&f.role_id),
+        team_id: Some(opt_uuid(&f.team_id)),
+        locale: None,
+        active: Some(f.active.as_deref() == Some("true")),
+    };
+    match users::update(&s.db, &p.ctx, id, None, patch).await {
+        Ok(_) => Redirect::to(&format!("/admin/users/{id}?saved=1")).into_response(),
+        Err(e @ Error::PreconditionFailed { .. }) => {
+            let msg = crate::problem::problem(e, &p.ctx.locale).title;
+            user_view(
+                &s,
+                &p,
+                id,
+                StatusCode::PRECONDITION_FAILED,
+                false,
+                vec![],
+                Some(msg),
+            )
+            .await
+        }
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                user_view(
+                    &s,
+                    &p,
+                    id,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    false,
+                    errors,
+                    None,
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+// ---- teams, tokens -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct NameForm {
+    _csrf: Option<String>,
+    name: Option<String>,
+    expires_in_days: Option<String>,
+}
+
+async fn teams_view(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    error: Option<String>,
+) -> Response {
+    match teams::list(&s.db, &p.ctx, Some(200), None, None).await {
+        Ok(pg) => p.page_status(s, status, "teams.html", "teams", context! {
+            teams => pg.items, errors => errors, error => error,
+            can_create => p.ctx.can("teams", Action::Create).is_some(), can_delete => p.ctx.can("teams", Action::Delete).is_some(),
+        }),
+        Err(e) => p.error(s, e),
+    }
+}
+
+async fn teams_page(State(s): State<AppState>, p: Signed) -> Response {
+    teams_view(&s, &p, StatusCode::OK, vec![], None).await
+}
+
+async fn create_team(State(s): State<AppState>, p: Signed, Form(f): Form<NameForm>) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    match teams::create(
+        &s.db,
+        &p.ctx,
+        teams::TeamInput {
+            version: None,
+            name: f.name,
+        },
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/admin/teams").into_response(),
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => teams_view(&s, &p, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await,
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+async fn delete_team(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    match teams::delete(&s.db, &p.ctx, id).await {
+        Ok(()) => Redirect::to("/admin/teams").into_response(),
+        Err(Error::Conflict(m)) => teams_view(&s, &p, StatusCode::CONFLICT, vec![], Some(m)).await,
+        Err(e) => p.error(&s, e),
+    }
+}
+
+async fn tokens_view(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    created: Option<String>,
+    errors: Vec<FieldError>,
+) -> Response {
+    match api_tokens::list(&s.db, &p.ctx, Some(200), None).await {
+        Ok(pg) => p.page_status(s, status, "tokens.html", "tokens", context! {
+            tokens => pg.items, created => created, errors => errors, can_create => p.ctx.can("api_tokens", Action::Create).is_some(),
+        }),
+        Err(e) => p.error(s, e),
+    }
+}
+
+async fn tokens_page(State(s): State<AppState>, p: Signed) -> Response {
+    tokens_view(&s, &p, StatusCode::OK, None, vec![]).await
+}
+
+async fn create_token(State(s): State<AppState>, p: Signed, Form(f): Form<NameForm>) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    let days = match f
+        .expires_in_days
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        None => None,
+        Some(d) => match d.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                let errors = localize(
+                    vec![FieldError::new("expires_in_days", "invalid")],
+                    &p.ctx.locale,
+                );
+                return tokens_view(&s, &p, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await;
+            }
+        },
+    };
+    match api_tokens::create(
+        &s.db,
+        &p.ctx,
+        api_tokens::NewToken {
+            name: f.name,
+            expires_in_days: days,
+        },
+    )
+    .await
+    {
+        // Shown once, on this response only; never in a URL.
+        Ok(t) => tokens_view(&s, &p, StatusCode::CREATED, Some(t.secret), vec![]).await,
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => tokens_view(&s, &p, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await,
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+async fn revoke_token(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    match api_tokens::revoke(&s.db, &p.ctx, id).await {
+        Ok(_) => Redirect::to("/admin/tokens").into_response(),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+// ---- audit, jobs, settings, account --------------------------------------------------------
+
+#[derive(Deserialize, Default, serde::Serialize)]
+struct AuditQuery {
+    entity: Option<String>,
+    entity_id: Option<String>,
+    actor_id: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+}
+
+fn day_start(d: &Option<String>, plus_days: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    let day = chrono::NaiveDate::parse_from_str(d.as_deref()?, "%Y-%m-%d").ok()?;
+    let t = day.and_hms_opt(0, 0, 0)?.and_utc() + chrono::Duration::days(plus_days);
+    Some(t)
+}
+
+/// Field-level differences between two JSON objects: (field, before, after).
+fn changes(
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let b = before.and_then(|v| v.as_object()).unwrap_or(&empty);
+    let a = after.and_then(|v| v.as_object()).unwrap_or(&empty);
+    let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    let show = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    keys.into_iter()
+        .filter(|k| !matches!(k.as_str(), "updated_at" | "version"))
+        .filter(|k| b.get(*k) != a.get(*k))
+        .map(|k| (k.clone(), show(b.get(k)), show(a.get(k))))
+        .collect()
+}
+
+async fn audit_page(State(s): State<AppState>, p: Signed, Query(q): Query<AuditQuery>) -> Response {
+    let f = AuditFilter {
+        entity: q.entity.clone().filter(|e| !e.is_empty()),
+        entity_id: opt_uuid(&q.entity_id),
+        actor_id: opt_uuid(&q.actor_id),
+        action: q.action.clone().filter(|e| !e.is_empty()),
+        from: day_start(&q.from, 0),
+        to: day_start(&q.to, 1),
+        limit: Some(50),
+        cursor: q.cursor.clone(),
+    };
+    let page = match audit::list(&s.db, &p.ctx, &f).await {
+        Ok(pg) => pg,
+        Err(e) => return p.error(&s, e),
+    };
+    let people = users::list(
+        &s.db,
+        &p.ctx,
+        &UserFilter {
+            limit: Some(200),
+            ..Default::default()
+        },
+    )
+    .await
+    .map(|pg| pg.items)
+    .unwrap_or_default();
+    let user_names: BTreeMap<String, String> = people
+        .iter()
+        .map(|u| (u.id.to_string(), u.name.clone()))
+        .collect();
+    let events: Vec<Value> = page
+        .items
+        .iter()
+        .map(|e| {
+            context! { at => e.at, actor_id => e.actor_id, actor_kind => e.actor_kind, action => e.action, entity => e.entity,
+                changes => changes(e.before.as_ref().map(|j| &j.0), e.after.as_ref().map(|j| &j.0)) }
+        })
+        .collect();
+    let next_link = page.next_cursor.as_ref().map(|c| {
+        let mut next = AuditQuery {
+            cursor: Some(c.clone()),
+            ..q
+        };
+        next.cursor = Some(c.clone());
+        format!("?{}", serde_urlencoded_lite(&next))
+    });
+    p.page(&s, "audit.html", "audit", context! { events => events, next_cursor => page.next_cursor, next_link => next_link, f => q_for_template(&f, &page.items), users => people, user_names => user_names })
+}
+
+fn q_for_template(f: &AuditFilter, _: &[audit::AuditEvent]) -> Value {
+    context! {
+        entity => f.entity.clone().unwrap_or_default(), action => f.action.clone().unwrap_or_default(),
+        actor_id => f.actor_id.map(|u| u.to_string()).unwrap_or_default(), entity_id => f.entity_id.map(|u| u.to_string()),
+        from => f.from.map(|d| d.format("%Y-%m-%d").to_string()),
+        to => f.to.map(|d| (d - chrono::Duration::days(1)).format("%Y-%m-%d").to_string()),
+    }
+}
+
+/// Encodes the non-empty fields of a flat query struct.
+fn serde_urlencoded_lite(q: &AuditQuery) -> String {
+    let pairs = [
+        ("entity", &q.entity),
+        ("entity_id", &q.entity_id),
+        ("actor_id", &q.actor_id),
+        ("action", &q.action),
+        ("from", &q.from),
+        ("to", &q.to),
+        ("cursor", &q.cursor),
+    ];
+    pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", urlencode(v)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct JobsQuery {
+    status: Option<String>,
+}
+
+async fn jobs_page(State(s): State<AppState>, p: Signed, Query(q): Query<JobsQuery>) -> Response {
+    let status = q.status.filter(|s| !s.is_empty());
+    let f = jobs::JobFilter {
+        status: status.clone(),
+        limit: Some(100),
+        ..Default::default()
+    };
+    match jobs::list(&s.db, &p.ctx, &f).await {
+        Ok(pg) => p.page(
+            &s,
+            "jobs.html",
+            "jobs",
+            context! { jobs => pg.items, status => status },
+        ),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+async fn retry_job(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    match jobs::retry(&s.db, &p.ctx, id).await {
+        Ok(_) => {
+            s.jobs_wake.notify_one();
+            Redirect::to("/admin/jobs").into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    _csrf: Option<String>,
+    version: Option<i64>,
+    name: Option<String>,
+    time_zone: Option<String>,
+    currency: Option<String>,
+    locale: Option<String>,
+}
+
+async fn settings_view(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    saved: bool,
+    errors: Vec<FieldError>,
+    error: Option<String>,
+) -> Response {
+    match tenants::get(&s.db, &p.ctx).await {
+        Ok(t) => p.page_status(s, status, "settings.html", "settings", context! {
+            tenant => t, saved => saved, errors => errors, error => error, can_edit => p.ctx.can("settings", Action::Update).is_some(),
+        }),
+        Err(e) => p.error(s, e),
+    }
+}
+
+async fn settings_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(q): Query<SavedQuery>,
+) -> Response {
+    settings_view(&s, &p, StatusCode::OK, q.saved.is_some(), vec![], None).await
+}
+
+async fn update_settings(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(f): Form<SettingsForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    let patch = tenants::TenantPatch {
+        version: f.version,
+        name: f.name,
+        time_zone: f.time_zone,
+        currency: f.currency,
+        locale: f.locale,
+    };
+    match tenants::update(&s.db, &p.ctx, None, patch).await {
+        Ok(_) => Redirect::to("/settings?saved=1").into_response(),
+        Err(e @ Error::PreconditionFailed { .. }) => {
+            let msg = crate::problem::problem(e, &p.ctx.locale).title;
+            settings_view(
+                &s,
+                &p,
+                StatusCode::PRECONDITION_FAILED,
+                false,
+                vec![],
+                Some(msg),
+            )
+            .await
+        }
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                settings_view(
+                    &s,
+                    &p,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    false,
+                    errors,
+                    None,
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+async fn account_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(q): Query<SavedQuery>,
+) -> Response {
+    p.page(
+        &s,
+        "account.html",
+        "account",
+        context! { saved => q.saved.is_some() },
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordChangeForm {
+    _csrf: Option<String>,
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    p: Signed,
+    headers: HeaderMap,
+    Form(f): Form<PasswordChangeForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    let keep = cookie(&headers, SESSION_COOKIE);
+    match auth::change_password(
+        &s.db,
+        &p.ctx,
+        &f.current_password.unwrap_or_default(),
+        &f.new_password.unwrap_or_default(),
+        keep,
+    )
+    .await
+    {
+        Ok(()) => Redirect::to("/account?saved=1").into_response(),
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => p.page_status(
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "account.html",
+                "account",
+                context! { errors => errors },
+            ),
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+async fn sign_out_everywhere(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = p.check(&f._csrf) {
+        return r;
+    }
+    match auth::sign_out_everywhere(&s.db, &p.ctx).await {
+        Ok(()) => {
+            let mut r = Redirect::to("/login").into_response();
+            session::clear_cookie(&mut r);
+            r
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
+/// The API reference, rendered from the generated OpenAPI document (no CDN, no script).
+async fn docs(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let api = serde_json::to_value(crate::openapi()).unwrap_or_default();
+    let signed = match cookie(&headers, SESSION_COOKIE) {
+        Some(c) => auth::session(&s.db, c).await.ok(),
+        None => None,
+    };
+    match signed {
+        Some((ctx, csrf)) => {
+            let me = match ctx.user_id {
+                Some(id) => users::get_self(&s.db, &ctx, id).await.ok(),
+                None => None,
+            };
+            let locale = if ctx.locale_saved {
+                ctx.locale.clone()
+            } else {
+                request_locale(&headers, &ctx.locale)
+            };
+            render(
+                &s,
+                StatusCode::OK,
+                "docs.html",
+                context! { api => api, locale => locale, me => me, csrf => csrf, nav => "docs", path => "/api/docs" },
+            )
+        }
+        None => public_page(
+            &s,
+            &headers,
+            StatusCode::OK,
+            "docs.html",
+            context! { api => api, path => "/api/docs" },
+        ),
+    }
+}

@@ -1,0 +1,41 @@
+//! What every handler shares.
+
+use guanxi_platform::auth::Limiter;
+use guanxi_platform::config::Config;
+use guanxi_platform::mail::Mailer;
+use guanxi_platform::Db;
+use minijinja::Environment;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub mailer: Mailer,
+    pub limiter: Arc<Limiter>,
+    pub templates: Arc<Environment<'static>>,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the job worker when a request queued work.
+    pub jobs_wake: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> anyhow::Result<AppState> {
+        let mailer = Mailer::new(
+            config.smtp_url.as_ref().map(|s| s.expose()),
+            &config.mail_from,
+        )?;
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            mailer,
+            limiter: Arc::new(Limiter::default()),
+            templates: Arc::new(crate::pages::templates()?),
+            metrics: Arc::new(Metrics::default()),
+            jobs_wake: Arc::new(Notify::new()),
+        })
+    }
+}
