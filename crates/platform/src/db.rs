@@ -291,6 +291,19 @@ impl Tx {
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
+    /// Runs a script of several statements without parameters (migrations).
+    pub async fn execute_script(&mut self, sql: &str) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => {
+                sqlx::raw_sql(sql).execute(&mut **t).await?;
+            }
+            Tx::Postgres(t) => {
+                sqlx::raw_sql(sql).execute(&mut **t).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(t) => t.commit().await?,

@@ -1,7 +1,8 @@
 //! Outgoing email over SMTP (lettre). Only the job worker calls this; handlers queue emails in
 //! the outbox instead of sending them.
 
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 use uuid::Uuid;
@@ -49,8 +50,12 @@ impl Mailer {
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(format!("<{job}@guanxi>")))
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.text.clone())
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .header(ContentTransferEncoding::Base64)
+                    .body(email.text.clone()),
+            )
             .map_err(|e| e.to_string())?;
         transport
             .send(msg)

@@ -38,7 +38,7 @@ pub async fn run(db: &Db) -> Result<usize> {
     for m in MIGRATIONS {
         let mut tx = db.begin().await?;
         if tx.backend() == Backend::Postgres {
-            tx.execute("SELECT pg_advisory_xact_lock(7061636b)", args![])
+            tx.execute("SELECT pg_advisory_xact_lock(4747001)", args![])
                 .await?;
         }
         let done: i64 = tx
@@ -52,7 +52,7 @@ pub async fn run(db: &Db) -> Result<usize> {
                 Backend::Sqlite => m.sqlite,
                 Backend::Postgres => m.postgres,
             };
-            tx.execute(sql, args![]).await?;
+            tx.execute_script(sql).await?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                 args![m.version, m.name],

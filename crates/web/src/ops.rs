@@ -12,7 +12,11 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.db.scalar::<i64>("SELECT 1", args![]).await {
+    match s
+        .db
+        .scalar::<i64>("SELECT CAST(1 AS BIGINT)", args![])
+        .await
+    {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "database not ready");

@@ -155,16 +155,8 @@ impl Signed {
         )
     }
     /// Refuses a form whose CSRF token is not this session's.
-    fn check(&self, sent: &Option<String>) -> Result<(), Response> {
-        if sent.as_deref() == Some(self.csrf.as_str()) {
-            Ok(())
-        } else {
-            Err((
-                StatusCode::FORBIDDEN,
-                "CSRF token missing or wrong; reload the page",
-            )
-                .into_response())
-        }
+    fn csrf_ok(&self, sent: &Option<String>) -> bool {
+        sent.as_deref() == Some(self.csrf.as_str())
     }
     /// An error page in the visitor's language.
     fn error(&self, s: &AppState, e: Error) -> Response {
@@ -526,8 +518,8 @@ async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     if let Some(c) = cookie(&headers, SESSION_COOKIE) {
         if let Err(e) = auth::sign_out(&s.db, c).await {
@@ -652,8 +644,8 @@ async fn users_page(State(s): State<AppState>, p: Signed, Query(q): Query<UsersQ
 }
 
 async fn create_user(State(s): State<AppState>, p: Signed, Form(f): Form<UserForm>) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     let input = NewUser {
         email: f.email.clone(),
@@ -729,8 +721,8 @@ async fn update_user(
     Path(id): Path<Uuid>,
     Form(f): Form<UserForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     let patch = UserPatch {
         version: f.version,
@@ -804,8 +796,8 @@ async fn teams_page(State(s): State<AppState>, p: Signed) -> Response {
 }
 
 async fn create_team(State(s): State<AppState>, p: Signed, Form(f): Form<NameForm>) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     match teams::create(
         &s.db,
@@ -831,8 +823,8 @@ async fn delete_team(
     Path(id): Path<Uuid>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     match teams::delete(&s.db, &p.ctx, id).await {
         Ok(()) => Redirect::to("/admin/teams").into_response(),
@@ -861,8 +853,8 @@ async fn tokens_page(State(s): State<AppState>, p: Signed) -> Response {
 }
 
 async fn create_token(State(s): State<AppState>, p: Signed, Form(f): Form<NameForm>) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     let days = match f
         .expires_in_days
@@ -907,8 +899,8 @@ async fn revoke_token(
     Path(id): Path<Uuid>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     match api_tokens::revoke(&s.db, &p.ctx, id).await {
         Ok(_) => Redirect::to("/admin/tokens").into_response(),
@@ -1076,8 +1068,8 @@ async fn retry_job(
     Path(id): Path<Uuid>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     match jobs::retry(&s.db, &p.ctx, id).await {
         Ok(_) => {
@@ -1127,8 +1119,8 @@ async fn update_settings(
     p: Signed,
     Form(f): Form<SettingsForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     let patch = tenants::TenantPatch {
         version: f.version,
@@ -1194,8 +1186,8 @@ async fn change_password(
     headers: HeaderMap,
     Form(f): Form<PasswordChangeForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     let keep = cookie(&headers, SESSION_COOKIE);
     match auth::change_password(
@@ -1226,8 +1218,8 @@ async fn sign_out_everywhere(
     p: Signed,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = p.check(&f._csrf) {
-        return r;
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
     }
     match auth::sign_out_everywhere(&s.db, &p.ctx).await {
         Ok(()) => {

@@ -1,0 +1,107 @@
+//! Walks every endpoint in the OpenAPI document as another tenant: lists never show tenant A's
+//! records, and any of A's ids in a path is a 404. New endpoints are covered automatically.
+
+use crate::both;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+both!(
+    no_tenant_sees_another,
+    |app: crate::harness::TestApp| async move {
+        let a = &app.admin_token;
+        // Tenant A's records of every kind.
+        let team: Value = app
+            .post("/api/v1/teams", a, json!({"name": "A队"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let (user, _) = app.user_with_role("sales", "a.rep@acme.test").await;
+        let role: Value = app
+            .post("/api/v1/roles", a, json!({"key": "a_role", "name": "A"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token: Value = app
+            .post("/api/v1/api-tokens", a, json!({"name": "a"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        app.post(
+            "/api/v1/users",
+            a,
+            json!({"email": "invitee@acme.test", "name": "I", "role_id": role["id"]}),
+        )
+        .await;
+        let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
+        let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
+        let a_ids: Vec<String> = vec![
+            team["id"].as_str().unwrap().into(),
+            user["id"].as_str().unwrap().into(),
+            role["id"].as_str().unwrap().into(),
+            token["id"].as_str().unwrap().into(),
+            job_id,
+            app.tenant_id.clone(),
+        ];
+        let (_, b) = app.signup("Other Co", "boss@other.test").await;
+        let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut walked = 0;
+        for (path, ops) in spec["paths"].as_object().unwrap() {
+            for (method, _) in ops.as_object().unwrap() {
+                let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                if path.contains('{') {
+                    // Tenant A's id must get exactly the answer a random id gets: no 2xx, no 403,
+                    // nothing that reveals the record exists.
+                    let call = |id: String| {
+                        let p = path.replace("{id}", &id);
+                        let mut rq = app.req(m.clone(), &p, &b);
+                        if m == Method::PATCH || m == Method::POST {
+                            rq = rq.json(&json!({"version": 1, "name": "taken over"}));
+                        }
+                        async move {
+                            let r = rq.send().await.unwrap();
+                            (r.status().as_u16(), r.text().await.unwrap())
+                        }
+                    };
+                    let (random_status, random_body) = call(uuid::Uuid::now_v7().to_string()).await;
+                    assert_eq!(random_status, 404, "{method} {path} with a random id");
+                    for id in &a_ids {
+                        let (status, body) = call(id.clone()).await;
+                        assert_eq!(
+                            status, random_status,
+                            "{method} {path} {id} as another tenant: {body}"
+                        );
+                        assert_eq!(body, random_body, "{method} {path} {id}");
+                        walked += 1;
+                    }
+                } else if m == Method::GET {
+                    let r = app.get(path, &b).await;
+                    let body = r.text().await.unwrap();
+                    for id in &a_ids {
+                        assert!(!body.contains(id.as_str()), "GET {path} leaked {id}");
+                    }
+                    walked += 1;
+                }
+            }
+        }
+        assert!(walked > 40, "walked {walked}");
+        // And tenant A's data is untouched.
+        let t: Value = app
+            .get(
+                &format!("/api/v1/teams/{}", team["id"].as_str().unwrap()),
+                a,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(t["name"], "A队");
+    }
+);

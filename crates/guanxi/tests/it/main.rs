@@ -1,0 +1,12 @@
+//! The integration suite: every test runs through the public HTTP API (or the CLI binary)
+//! against real SQLite and, when `GUANXI_TEST_DATABASE_URL` is set, real PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
+mod harness;
+
+mod auth;
+mod isolation;
+mod jobs;
+mod schema;
+mod users;
+mod web;

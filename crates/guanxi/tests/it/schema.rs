@@ -1,0 +1,123 @@
+//! Schema checks: both migration trees describe the same tables and columns; every business
+//! table has tenant_id NOT NULL leading its primary key and inside every foreign key; the
+//! OpenAPI document is stable (snapshot).
+
+use crate::harness::{fresh_pg_database, pg_url, temp_dir};
+use guanxi_platform::{args, migrate, Db};
+use std::collections::{BTreeMap, BTreeSet};
+
+type Columns = BTreeSet<(String, String, bool)>;
+
+async fn sqlite_columns(db: &Db) -> Columns {
+    let rows: Vec<(String, String, i64, i64)> = db
+        .fetch_all(
+            "SELECT m.name, p.name, p.\"notnull\", p.pk FROM sqlite_master m JOIN pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+            args![],
+        )
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|(t, c, nn, pk)| (t, c, nn == 1 || pk > 0))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_business_table_is_keyed_by_tenant() {
+    let dir = temp_dir();
+    let db = Db::connect(&dir.0.join("s.db").to_string_lossy(), 1)
+        .await
+        .unwrap();
+    migrate::run(&db).await.unwrap();
+    let tables: Vec<(String,)> = db
+        .fetch_all(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            args![],
+        )
+        .await
+        .unwrap();
+    assert!(tables.len() >= 10);
+    for (t,) in tables {
+        if t == "tenants" || t == "schema_migrations" {
+            continue;
+        }
+        let pk: Vec<(String, i64, i64)> = db
+            .fetch_all(&format!("SELECT name, pk, \"notnull\" FROM pragma_table_info('{t}') WHERE pk > 0 ORDER BY pk"), args![])
+            .await
+            .unwrap();
+        assert_eq!(
+            pk.first().map(|p| p.0.as_str()),
+            Some("tenant_id"),
+            "{t}: primary key must start with tenant_id"
+        );
+        assert_eq!(pk[0].2, 1, "{t}.tenant_id must be NOT NULL");
+        let fks: Vec<(i64, String, String)> = db
+            .fetch_all(
+                &format!("SELECT id, \"from\", \"table\" FROM pragma_foreign_key_list('{t}')"),
+                args![],
+            )
+            .await
+            .unwrap();
+        let mut groups: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (id, from, _) in &fks {
+            groups.entry(*id).or_default().push(from.clone());
+        }
+        for (id, cols) in groups {
+            assert!(
+                cols.contains(&"tenant_id".to_owned()),
+                "{t}: foreign key {id} ({cols:?}) must include tenant_id"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_and_postgres_migrations_agree() {
+    let Some(base) = pg_url() else { return };
+    let dir = temp_dir();
+    let lite = Db::connect(&dir.0.join("p.db").to_string_lossy(), 1)
+        .await
+        .unwrap();
+    migrate::run(&lite).await.unwrap();
+    let (url, name) = fresh_pg_database(&base).await;
+    let pg = Db::connect(&url, 1).await.unwrap();
+    migrate::run(&pg).await.unwrap();
+    // Running again applies nothing.
+    assert_eq!(migrate::run(&pg).await.unwrap(), 0);
+    let rows: Vec<(String, String, String)> = pg
+        .fetch_all("SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns WHERE table_schema = 'public'", args![])
+        .await
+        .unwrap();
+    let pg_cols: Columns = rows
+        .into_iter()
+        .map(|(t, c, n)| (t, c, n == "NO"))
+        .collect();
+    let lite_cols = sqlite_columns(&lite).await;
+    let only_lite: Vec<_> = lite_cols.difference(&pg_cols).collect();
+    let only_pg: Vec<_> = pg_cols.difference(&lite_cols).collect();
+    assert!(
+        only_lite.is_empty() && only_pg.is_empty(),
+        "only in SQLite: {only_lite:?}\nonly in PostgreSQL: {only_pg:?}"
+    );
+    pg.close().await;
+    let admin = Db::connect(&base, 1).await.unwrap();
+    admin
+        .execute(&format!("DROP DATABASE {name} WITH (FORCE)"), args![])
+        .await
+        .unwrap();
+}
+
+#[test]
+fn openapi_document_is_stable() {
+    let doc = serde_json::to_value(guanxi_web::openapi()).unwrap();
+    // Every operation documents its error responses with the shared problem schema.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path}"
+            );
+        }
+    }
+    insta::assert_json_snapshot!("openapi", doc);
+}

@@ -1,0 +1,379 @@
+//! The web UI over HTTP (forms, CSRF, language) and the CLI binary.
+
+use crate::both;
+use crate::harness::temp_dir;
+use reqwest::Client;
+use serde_json::Value;
+use std::process::Command;
+
+fn csrf_in(html: &str) -> String {
+    let i = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+    html[i..].split('"').next().unwrap().to_owned()
+}
+
+both!(
+    sign_in_page_switch_language_create_user,
+    |app: crate::harness::TestApp| async move {
+        let c = Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .unwrap();
+        let html = c
+            .get(app.url("/login"))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Sign in"), "{html}");
+        let zh = c
+            .get(app.url("/login"))
+            .header("accept-language", "zh-CN")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(zh.contains("登录"));
+        // Without the form's CSRF token the post is refused.
+        let r = c
+            .post(app.url("/login"))
+            .form(&[
+                ("email", "admin@acme.test"),
+                ("password", "correct horse battery"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let token = csrf_in(&html);
+        let r = c
+            .post(app.url("/login"))
+            .form(&[
+                ("_csrf", token.as_str()),
+                ("email", "admin@acme.test"),
+                ("password", "wrong"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let r = c
+            .post(app.url("/login"))
+            .form(&[
+                ("_csrf", token.as_str()),
+                ("email", "admin@acme.test"),
+                ("password", "correct horse battery"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let home = r.text().await.unwrap();
+        assert!(home.contains("id=\"sign-out\""), "{home}");
+        let csrf = csrf_in(&home);
+        // Switch to English: remembered on the profile.
+        let r = c
+            .post(app.url("/lang"))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("locale", "en"),
+                ("back", "/admin/users"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let users = r.text().await.unwrap();
+        assert!(users.contains("New user"), "{users}");
+        let me: Value = app
+            .get("/api/v1/me", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["user"]["locale"], "en");
+        // Create a user from the page; a bad email is shown next to the form, and nothing saved.
+        let roles: Value = app
+            .get("/api/v1/roles", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let sales = roles["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == "sales")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = c
+            .post(app.url("/admin/users"))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("name", "Bad"),
+                ("email", "nope"),
+                ("role_id", &sales),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("not a valid email"));
+        let r = c
+            .post(app.url("/admin/users"))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("name", "韩梅梅"),
+                ("email", "han@acme.test"),
+                ("role_id", &sales),
+                ("password", "password-123456"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("韩梅梅"));
+        // Every admin page renders.
+        for p in [
+            "/admin/users",
+            "/admin/teams",
+            "/admin/tokens",
+            "/admin/audit",
+            "/admin/jobs",
+            "/settings",
+            "/account",
+            "/api/docs",
+        ] {
+            let r = c.get(app.url(p)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{p}");
+        }
+        let audit = c
+            .get(app.url("/admin/audit?entity=users"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(audit.contains("韩梅梅"));
+        // Templates escape what users typed.
+        app.post(
+            "/api/v1/teams",
+            &app.admin_token,
+            serde_json::json!({"name": "<script>x</script>"}),
+        )
+        .await;
+        let teams = c
+            .get(app.url("/admin/teams"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(teams.contains("&lt;script&gt;") && !teams.contains("<script>x"));
+        // Sign out.
+        let r = c
+            .post(app.url("/logout"))
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.url().path().ends_with("/login"));
+        let r = c.get(app.url("/admin/users")).send().await.unwrap();
+        assert!(r.url().path().ends_with("/login"));
+    }
+);
+
+both!(ops_endpoints, |app: crate::harness::TestApp| async move {
+    assert_eq!(
+        reqwest::get(app.url("/healthz"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    assert_eq!(
+        reqwest::get(app.url("/readyz")).await.unwrap().status(),
+        200
+    );
+    let m = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("guanxi_http_requests_total{class=\"2xx\"}"));
+    assert!(m.contains("guanxi_jobs"));
+    let r = reqwest::get(app.url("/api/v1/nope")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.headers().contains_key("x-request-id"));
+});
+
+fn guanxi(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guanxi"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("GUANXI_DATABASE_URL");
+    if let Ok(u) = std::env::var("GUANXI_CLI_DATABASE_URL") {
+        cmd.arg("--database-url").arg(u);
+    }
+    let o = cmd.output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn last_line(s: &str) -> String {
+    s.trim_end().lines().last().unwrap_or("").to_owned()
+}
+
+#[test]
+fn cli_admin_commands_backup_and_restore() {
+    let dir = temp_dir();
+    let d = dir.0.as_path();
+    let (ok, out, err) = guanxi(
+        &[
+            "admin",
+            "create-tenant",
+            "--name",
+            "华为测试",
+            "--admin-email",
+            "a@t.test",
+            "--admin-password",
+            "password-123456",
+        ],
+        d,
+    );
+    assert!(ok, "{err}");
+    let tenant = last_line(&out);
+    assert!(uuid::Uuid::parse_str(&tenant).is_ok(), "{out}");
+    let (ok, out, err) = guanxi(
+        &[
+            "admin",
+            "create-user",
+            "--tenant",
+            &tenant,
+            "--email",
+            "s@t.test",
+            "--password",
+            "password-123456",
+            "--role",
+            "sales",
+        ],
+        d,
+    );
+    assert!(ok, "{err}");
+    assert!(uuid::Uuid::parse_str(&last_line(&out)).is_ok());
+    let (ok, out, err) = guanxi(
+        &[
+            "admin",
+            "create-token",
+            "--tenant",
+            &tenant,
+            "--email",
+            "s@t.test",
+            "--name",
+            "erp",
+        ],
+        d,
+    );
+    assert!(ok, "{err}");
+    assert!(last_line(&out).starts_with("gx_"));
+    // Bad input: one clear line, non-zero exit.
+    let (ok, _, err) = guanxi(
+        &[
+            "admin",
+            "create-user",
+            "--tenant",
+            &tenant,
+            "--email",
+            "bad",
+            "--password",
+            "password-123456",
+            "--role",
+            "sales",
+        ],
+        d,
+    );
+    assert!(!ok && err.contains("email"), "{err}");
+    let (ok, _, err) = guanxi(
+        &[
+            "admin",
+            "create-user",
+            "--tenant",
+            &tenant,
+            "--email",
+            "x@t.test",
+            "--password",
+            "password-123456",
+            "--role",
+            "ceo",
+        ],
+        d,
+    );
+    assert!(!ok && err.contains("ceo"), "{err}");
+    let backup = d.join("backup.db");
+    let (ok, _, err) = guanxi(&["backup", "--to", backup.to_str().unwrap()], d);
+    assert!(ok, "{err}");
+    let (ok, _, _) = guanxi(
+        &[
+            "admin",
+            "create-tenant",
+            "--name",
+            "after",
+            "--admin-email",
+            "b@t.test",
+            "--admin-password",
+            "password-123456",
+        ],
+        d,
+    );
+    assert!(ok);
+    let (ok, _, err) = guanxi(&["restore", "--from", backup.to_str().unwrap()], d);
+    assert!(ok, "{err}");
+    let (_, out, _) = guanxi(&["admin", "list-tenants"], d);
+    assert!(out.contains("华为测试") && !out.contains("after"), "{out}");
+    let (ok, out, _) = guanxi(&["config", "print-default"], d);
+    assert!(ok && out.contains("listen"));
+}
+
+#[test]
+fn unreachable_database_is_one_clear_line() {
+    let dir = temp_dir();
+    let o = Command::new(env!("CARGO_BIN_EXE_guanxi"))
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://nobody:pw@127.0.0.1:1/none",
+        ])
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot connect to PostgreSQL") && !err.contains("pw@"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_definition_is_consistent() {
+    use clap::CommandFactory;
+    guanxi::Cli::command().debug_assert();
+}
