@@ -2,6 +2,8 @@
 //! calls the platform and web crates.
 #![forbid(unsafe_code)]
 
+pub mod bench;
+
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use guanxi_platform::config::{Config, Layer, LogFormat, Secret, DEFAULT_TOML};
@@ -96,6 +98,14 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Benchmark GET /api/v1/users/{id} against a bare-SQL floor (see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
+    /// The benchmark's floor server (started by `guanxi bench`).
+    #[command(hide = true)]
+    BenchFloor {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -427,6 +437,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             db.close().await;
             Ok(())
+        }
+        Command::Bench(args) => bench::run(&args).await,
+        Command::BenchFloor { listen } => {
+            let config = resolve_config(&cli.global, None)?;
+            bench::floor(&config, listen).await
         }
         Command::Migrate => {
             let config = resolve_config(&cli.global, None)?;

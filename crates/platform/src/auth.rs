@@ -187,6 +187,16 @@ const AUTH_JOIN: &str = "JOIN users u ON u.tenant_id = x.tenant_id AND u.id = x.
     JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
     JOIN tenants t ON t.id = u.tenant_id";
 
+/// The query that authenticates a bearer token: binds tenant id, SHA-256 of the secret, now,
+/// `true`. Public so the benchmark's floor runs exactly the same SQL.
+pub fn token_sql() -> String {
+    format!(
+        "{AUTH_SELECT}, NULL AS extra, x.last_used_at FROM api_tokens x {AUTH_JOIN}
+         WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.revoked_at IS NULL
+           AND (x.expires_at IS NULL OR x.expires_at > $3) AND u.active = $4 AND u.deleted_at IS NULL"
+    )
+}
+
 fn ctx_from(tenant_id: Uuid, row: AuthRow, actor: ActorKind) -> Ctx {
     Ctx {
         tenant_id,
@@ -234,14 +244,7 @@ pub async fn token(db: &Db, value: &str) -> Result<Ctx> {
     let (tenant_id, secret) = split(rest, '_')?;
     let t = now();
     let row: AuthRow = db
-        .fetch_optional(
-            &format!(
-                "{AUTH_SELECT}, NULL AS extra, x.last_used_at FROM api_tokens x {AUTH_JOIN}
-                 WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.revoked_at IS NULL
-                   AND (x.expires_at IS NULL OR x.expires_at > $3) AND u.active = $4 AND u.deleted_at IS NULL"
-            ),
-            args![tenant_id, digest(secret), t, true],
-        )
+        .fetch_optional(&token_sql(), args![tenant_id, digest(secret), t, true])
         .await?
         .ok_or(Error::Unauthorized)?;
     // Record use at most once a minute: a write on every request would cap throughput.

@@ -25,7 +25,7 @@ pub enum Error {
     Forbidden,
     #[error("bad request: {0}")]
     BadRequest(String),
-    #[error("validation failed")]
+    #[error("validation failed: {}", field_list(.0))]
     Validation(Vec<FieldError>),
     #[error("conflict: {0}")]
     Conflict(String),
@@ -38,6 +38,15 @@ pub enum Error {
     Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// `email: taken, name: required` — what a shell user sees (the API sends each field apart).
+fn field_list(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.code))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

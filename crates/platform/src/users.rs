@@ -159,21 +159,17 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &UserFilter) -> Result<Page<User>> {
 
 /// Reads one user inside a transaction, with no permission check (callers check).
 pub(crate) async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<User> {
-    tx.fetch_one(
-        &format!("{SELECT} WHERE u.tenant_id = $1 AND u.id = $2 AND u.deleted_at IS NULL"),
-        args![tenant_id, id],
-    )
-    .await
+    tx.fetch_one(&by_id_sql(), args![tenant_id, id]).await
+}
+
+/// One live user by tenant id and id. Public so the benchmark's floor runs the same SQL.
+pub fn by_id_sql() -> String {
+    format!("{SELECT} WHERE u.tenant_id = $1 AND u.id = $2 AND u.deleted_at IS NULL")
 }
 
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<User> {
     let scope = ctx.require("users", Action::Read)?;
-    let u: User = db
-        .fetch_one(
-            &format!("{SELECT} WHERE u.tenant_id = $1 AND u.id = $2 AND u.deleted_at IS NULL"),
-            args![ctx.tenant_id, id],
-        )
-        .await?;
+    let u: User = db.fetch_one(&by_id_sql(), args![ctx.tenant_id, id]).await?;
     // Outside the caller's scope looks exactly like absent.
     if !ctx.covers(scope, Some(u.id), u.team_id) {
         return Err(Error::NotFound);
@@ -436,11 +432,7 @@ pub async fn get_self(db: &Db, ctx: &Ctx, id: Uuid) -> Result<User> {
     if ctx.user_id != Some(id) {
         return get(db, ctx, id).await;
     }
-    db.fetch_one(
-        &format!("{SELECT} WHERE u.tenant_id = $1 AND u.id = $2 AND u.deleted_at IS NULL"),
-        args![ctx.tenant_id, id],
-    )
-    .await
+    db.fetch_one(&by_id_sql(), args![ctx.tenant_id, id]).await
 }
 
 /// The caller changes their own name or language (no `users.update` permission needed).

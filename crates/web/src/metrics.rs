@@ -18,6 +18,7 @@ pub struct Metrics {
     buckets: [AtomicU64; BUCKETS_MS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 impl Metrics {
@@ -64,6 +65,12 @@ impl Metrics {
             self.sum_micros.load(Relaxed) as f64 / 1e6
         );
         let _ = writeln!(o, "guanxi_http_request_duration_seconds_count {n}");
+        o.push_str("# HELP guanxi_http_requests_in_flight Requests being handled now.\n# TYPE guanxi_http_requests_in_flight gauge\n");
+        let _ = writeln!(
+            o,
+            "guanxi_http_requests_in_flight {}",
+            self.in_flight.load(Relaxed)
+        );
         o.push_str("# HELP guanxi_jobs Jobs in the queue by status.\n# TYPE guanxi_jobs gauge\n");
         for (status, count) in jobs {
             let _ = writeln!(o, "guanxi_jobs{{status=\"{status}\"}} {count}");
@@ -72,8 +79,19 @@ impl Metrics {
     }
 }
 
+/// Counts a request in flight until it is answered or dropped.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
+    s.metrics.in_flight.fetch_add(1, Relaxed);
+    let _guard = InFlight(&s.metrics.in_flight);
     let r = next.run(req).await;
     s.metrics
         .observe(r.status().as_u16(), start.elapsed().as_micros() as u64);

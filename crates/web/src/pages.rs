@@ -597,7 +597,11 @@ fn opt_uuid(v: &Option<String>) -> Option<Uuid> {
 }
 
 async fn names(s: &AppState, ctx: &Ctx) -> Result<(Vec<roles::Role>, Vec<teams::Team>), Error> {
-    let r = roles::list(&s.db, ctx, Some(200), None).await?.items;
+    let mut r = roles::list(&s.db, ctx, Some(200), None).await?.items;
+    // Built-in roles are read-only, so their names follow the reader's language.
+    for role in r.iter_mut().filter(|r| r.builtin) {
+        role.name = crate::i18n::t(&ctx.locale, &format!("role.{}", role.key));
+    }
     let t = teams::list(&s.db, ctx, Some(200), None, None).await?.items;
     Ok((r, t))
 }

@@ -5,6 +5,7 @@
 mod harness;
 
 mod auth;
+mod browser;
 mod isolation;
 mod jobs;
 mod schema;

@@ -377,3 +377,111 @@ fn cli_definition_is_consistent() {
     use clap::CommandFactory;
     guanxi::Cli::command().debug_assert();
 }
+
+/// `guanxi serve` as a process: JSON logs with request ids on stderr, and on SIGTERM a request
+/// already in flight is answered before the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_logs_are_json() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let dir = temp_dir();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_guanxi"))
+        .args(["serve", "--log-format", "json", "--workers", "false"])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .env_remove("GUANXI_DATABASE_URL")
+        .env("GUANXI_ADMIN_EMAIL", "ops@t.test")
+        .env("GUANXI_ADMIN_PASSWORD", "password-123456")
+        .env("GUANXI_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = out.next_line().await.unwrap() {
+        if line.contains("is running at") {
+            break;
+        }
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let metrics = || async {
+        let m = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("guanxi_http_requests_in_flight "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+
+    // A sign-in whose body has not fully arrived: the handler is waiting on it.
+    let body = br#"{"email":"ops@t.test","password":"password-123456"}"#;
+    let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-request-id: inflight-1\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(&body[..10]).await.unwrap();
+    // Wait for the event "the server is handling it" (the gauge counts the scrape itself too).
+    while metrics().await < 2 {
+        tokio::task::yield_now().await;
+    }
+
+    // SIGTERM, then wait until the server says it is shutting down.
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut logs = Vec::new();
+    while let Some(line) = err.next_line().await.unwrap() {
+        let done = line.contains("shutting down");
+        logs.push(line);
+        if done {
+            break;
+        }
+    }
+
+    // The rest of the body arrives; the request is answered in full.
+    sock.write_all(&body[10..]).await.unwrap();
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    assert!(resp.contains("csrf_token"), "{resp}");
+
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "exit {status:?}");
+    while let Some(line) = err.next_line().await.unwrap() {
+        logs.push(line);
+    }
+    // Every log line that is not the printed start-up configuration is a JSON object; the
+    // request's line carries its request id.
+    let json: Vec<Value> = logs
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(json.iter().any(|j| j["fields"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("shutting down")));
+    assert!(
+        json.iter().any(|j| j["span"]["request_id"] == "inflight-1"),
+        "{logs:#?}"
+    );
+}

@@ -1,0 +1,246 @@
+//! The web UI driven by real headless Chromium (Debian's `chromium` + `chromium-driver`) against
+//! the real server: sign up, sign out, sign in, switch language, create a user, sign out, and the
+//! new user signs in. With CI=true a missing browser fails the test instead of skipping it.
+
+use crate::both;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver process on a free port, killed on drop.
+struct Driver {
+    _child: Child,
+    url: String,
+}
+
+async fn driver() -> Option<Driver> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but {CHROMIUM} / {CHROMEDRIVER} are not installed");
+        }
+        eprintln!("chromium/chromedriver not installed: skipping the browser test");
+        return None;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chromedriver");
+    // Ready when it says so on stdout (an event, not a sleep).
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("started successfully") {
+            break;
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Some(Driver {
+        _child: child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+async fn browser(d: &Driver, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1200,900", "--lang=zh-CN",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {"intl.accept_languages": "zh-CN,zh"},
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&d.url)
+        .await
+        .expect("open a Chromium session")
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let el = c.find(Locator::Css(css)).await.unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn lang(c: &Client) -> String {
+    let html = c.find(Locator::Css("html")).await.unwrap();
+    html.attr("lang").await.unwrap().unwrap_or_default()
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Saves a screenshot when GUANXI_SCREENSHOTS names a directory (for looking at the UI).
+async fn shot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("GUANXI_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
+
+both!(
+    sign_up_switch_language_create_user,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+
+        // The sign-in page speaks the browser's language (Accept-Language: zh-CN).
+        c.goto(&app.url("/login")).await.unwrap();
+        assert_eq!(lang(&c).await, "zh-CN");
+        assert_eq!(text(&c, "h1").await, "登录");
+        shot(&c, "login-zh").await;
+
+        // Sign up a company from the sign-in page and land in it at once.
+        click(&c, "#to-signup").await;
+        c.wait()
+            .for_element(Locator::Css("input[name=company]"))
+            .await
+            .unwrap();
+        fill(&c, "input[name=company]", "浏览器测试有限公司").await;
+        fill(&c, "input[name=name]", "王小明").await;
+        fill(&c, "input[name=email]", "boss@browser.test").await;
+        fill(&c, "input[name=password]", "correct horse battery").await;
+        click(&c, "form[action='/signup'] button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("#sign-out"))
+            .await
+            .unwrap();
+        assert_eq!(text(&c, ".tenant").await, "浏览器测试有限公司");
+        assert!(text(&c, "h1").await.contains("王小明"));
+        shot(&c, "home-zh").await;
+
+        // Sign out, then sign in with the same credentials.
+        click(&c, "#sign-out").await;
+        c.wait()
+            .for_element(Locator::Css("form[action='/login']"))
+            .await
+            .unwrap();
+        fill(&c, "input[name=email]", "boss@browser.test").await;
+        fill(&c, "input[name=password]", "correct horse battery").await;
+        click(&c, "form[action='/login'] button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("#sign-out"))
+            .await
+            .unwrap();
+
+        // Switch to English: the page follows, and the choice is remembered for the user.
+        click(&c, "button[name=locale][value=en]").await;
+        c.wait()
+            .for_element(Locator::Css("html[lang=en]"))
+            .await
+            .unwrap();
+        assert_eq!(text(&c, "#sign-out").await, "Sign out");
+
+        // Create a user from the admin page.
+        c.goto(&app.url("/admin/users")).await.unwrap();
+        fill(&c, "#new-user input[name=name]", "Li Lei").await;
+        fill(&c, "#new-user input[name=email]", "li.lei@browser.test").await;
+        fill(&c, "#new-user input[name=password]", "li-lei-password-1").await;
+        click(&c, "#new-user button[type=submit]").await;
+        // Saved: the browser lands on the new user's page, in the language just chosen.
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='Li Lei']"))
+            .await
+            .unwrap();
+        assert_eq!(lang(&c).await, "en");
+        shot(&c, "user-en").await;
+        c.goto(&app.url("/admin/users")).await.unwrap();
+        let row = text(&c, "table tbody").await;
+        assert!(
+            row.contains("li.lei@browser.test") && row.contains("Sales"),
+            "{row}"
+        );
+
+        // A bad input on the same form: the error names the field and nothing is created.
+        fill(&c, "#new-user input[name=name]", "Dup").await;
+        fill(&c, "#new-user input[name=email]", "li.lei@browser.test").await;
+        click(&c, "#new-user button[type=submit]").await;
+        let err = text(&c, ".errors").await;
+        assert!(err.to_lowercase().contains("email"), "{err}");
+        shot(&c, "users-error-en").await;
+
+        // Sign out; the new user signs in and sees the app (in the browser's language, their own).
+        click(&c, "#sign-out").await;
+        c.wait()
+            .for_element(Locator::Css("form[action='/login']"))
+            .await
+            .unwrap();
+        fill(&c, "input[name=email]", "li.lei@browser.test").await;
+        fill(&c, "input[name=password]", "li-lei-password-1").await;
+        click(&c, "form[action='/login'] button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("#sign-out"))
+            .await
+            .unwrap();
+        assert!(text(&c, "h1").await.contains("Li Lei"));
+        assert_eq!(text(&c, ".tenant").await, "浏览器测试有限公司");
+
+        // The boss's English choice was remembered: signing in again brings it back.
+        click(&c, "#sign-out").await;
+        c.wait()
+            .for_element(Locator::Css("form[action='/login']"))
+            .await
+            .unwrap();
+        fill(&c, "input[name=email]", "boss@browser.test").await;
+        fill(&c, "input[name=password]", "correct horse battery").await;
+        click(&c, "form[action='/login'] button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("#sign-out"))
+            .await
+            .unwrap();
+        assert_eq!(lang(&c).await, "en");
+
+        // At a phone's width the shell still fits: no horizontal scrolling.
+        c.set_window_size(390, 844).await.unwrap();
+        c.goto(&app.url("/admin/users")).await.unwrap();
+        let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+        shot(&c, "users-phone").await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "page overflows a phone by {overflow}px"
+        );
+
+        c.close().await.unwrap();
+    }
+);
