@@ -180,9 +180,24 @@ struct AuthRow {
     permissions: sqlx::types::Json<Permissions>,
     extra: Option<String>,
     last_used_at: Option<DateTime<Utc>>,
+    user_name: String,
+    tenant_name: String,
+    time_zone: String,
 }
 
-const AUTH_SELECT: &str = "SELECT u.id AS user_id, u.team_id, u.locale, t.locale AS tenant_locale, r.key AS role_key, r.permissions";
+/// A signed-in browser session: the context, its CSRF token, and what every page header shows,
+/// all from one query.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub ctx: Ctx,
+    pub csrf: String,
+    pub user_name: String,
+    pub tenant_name: String,
+    pub time_zone: String,
+}
+
+const AUTH_SELECT: &str = "SELECT u.id AS user_id, u.team_id, u.locale, t.locale AS tenant_locale, r.key AS role_key, r.permissions,
+    u.name AS user_name, t.name AS tenant_name, t.time_zone";
 const AUTH_JOIN: &str = "JOIN users u ON u.tenant_id = x.tenant_id AND u.id = x.user_id
     JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
     JOIN tenants t ON t.id = u.tenant_id";
@@ -221,8 +236,8 @@ fn split(value: &str, sep: char) -> Result<(Uuid, &str)> {
     Ok((tenant, s))
 }
 
-/// Resolves a session cookie: the context and the session's CSRF token.
-pub async fn session(db: &Db, cookie: &str) -> Result<(Ctx, String)> {
+/// Resolves a session cookie.
+pub async fn session(db: &Db, cookie: &str) -> Result<Session> {
     let (tenant_id, secret) = split(cookie, '.')?;
     let row: AuthRow = db
         .fetch_optional(
@@ -234,8 +249,13 @@ pub async fn session(db: &Db, cookie: &str) -> Result<(Ctx, String)> {
         )
         .await?
         .ok_or(Error::Unauthorized)?;
-    let csrf = row.extra.clone().unwrap_or_default();
-    Ok((ctx_from(tenant_id, row, ActorKind::Session), csrf))
+    Ok(Session {
+        csrf: row.extra.clone().unwrap_or_default(),
+        user_name: row.user_name.clone(),
+        tenant_name: row.tenant_name.clone(),
+        time_zone: row.time_zone.clone(),
+        ctx: ctx_from(tenant_id, row, ActorKind::Session),
+    })
 }
 
 /// Resolves a bearer API token.

@@ -186,7 +186,7 @@ async fn session_response(
     new: auth::NewSession,
     status: StatusCode,
 ) -> ApiResult<Response> {
-    let (_, csrf) = auth::session(&s.db, &new.cookie).await?;
+    let csrf = auth::session(&s.db, &new.cookie).await?.csrf;
     let body = SessionOut {
         user_id: new.user_id,
         tenant_id: new.tenant_id,

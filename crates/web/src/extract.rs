@@ -54,6 +54,20 @@ pub fn request_id(parts: &Parts) -> Option<String> {
 /// that changes something must carry the session's CSRF token in `X-CSRF-Token`.
 pub struct Auth(pub Ctx);
 
+/// A cookie-authenticated change must echo the session's CSRF token (`expected`) in the header.
+pub fn check_csrf(headers: &HeaderMap, expected: Option<&str>) -> Result<(), Error> {
+    match expected {
+        Some(e) if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some(e) => {
+            Err(Error::Forbidden)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A caller already resolved by a middleware, handed to [`Auth`] through request extensions.
+#[derive(Clone)]
+pub struct Authenticated(pub Ctx, pub Option<String>);
+
 /// Resolves the caller from headers; `Ok(None)` when no credentials were sent.
 pub async fn authenticate(
     state: &AppState,
@@ -72,7 +86,7 @@ pub async fn authenticate(
     let Some(c) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let (mut ctx, csrf) = auth::session(&state.db, c).await?;
+    let auth::Session { mut ctx, csrf, .. } = auth::session(&state.db, c).await?;
     if !ctx.locale_saved {
         ctx.locale = request_locale(headers, &ctx.locale);
     }
@@ -88,16 +102,15 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let locale = request_locale(&parts.headers, "en");
-        let found = authenticate(state, &parts.headers, &parts.method)
-            .await
-            .map_err(|e| ApiError::new(e, &locale))?;
+        // The Idempotency-Key layer may have authenticated this request already.
+        let found = match parts.extensions.remove::<Authenticated>() {
+            Some(Authenticated(ctx, csrf)) => Some((ctx, csrf)),
+            None => authenticate(state, &parts.headers, &parts.method)
+                .await
+                .map_err(|e| ApiError::new(e, &locale))?,
+        };
         let (mut ctx, csrf) = found.ok_or_else(|| ApiError::new(Error::Unauthorized, &locale))?;
-        if let Some(expected) = csrf {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if sent != Some(expected.as_str()) {
-                return Err(ApiError::new(Error::Forbidden, &ctx.locale));
-            }
-        }
+        check_csrf(&parts.headers, csrf.as_deref()).map_err(|e| ApiError::new(e, &ctx.locale))?;
         ctx.request_id = request_id(parts);
         Ok(Auth(ctx))
     }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use guanxi_platform::idempotency::{self, Begin};
 use guanxi_platform::secret::digest;
 
-use crate::extract::authenticate;
+use crate::extract::{authenticate, check_csrf, Authenticated};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -28,10 +28,17 @@ pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Respo
         return next.run(req).await;
     };
     // Unauthenticated requests carry on to the handler, which refuses them.
-    let Ok(Some((ctx, _))) = authenticate(&s, req.headers(), req.method()).await else {
+    let Ok(Some((ctx, csrf))) = authenticate(&s, req.headers(), req.method()).await else {
         return next.run(req).await;
     };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    parts
+        .extensions
+        .insert(Authenticated(ctx.clone(), csrf.clone()));
+    // A browser request without its CSRF token is refused before anything is stored.
+    if let Err(e) = check_csrf(&parts.headers, csrf.as_deref()) {
+        return ApiError::new(e, &ctx.locale).into_response();
+    }
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };

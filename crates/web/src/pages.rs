@@ -100,20 +100,30 @@ impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let to_login = || Redirect::to("/login").into_response();
-        let c = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
-        let (mut ctx, csrf) = auth::session(&s.db, c).await.map_err(|_| to_login())?;
+        let request_id = crate::extract::request_id(parts);
+        Signed::resolve(s, &parts.headers, parts.uri.path(), request_id)
+            .await
+            .ok_or_else(|| Redirect::to("/login").into_response())
+    }
+}
+
+impl Signed {
+    /// The signed-in visitor behind these headers, if any: one query for the session, the
+    /// user's name and the tenant's name and time zone.
+    async fn resolve(
+        s: &AppState,
+        headers: &HeaderMap,
+        path: &str,
+        request_id: Option<String>,
+    ) -> Option<Signed> {
+        let session = auth::session(&s.db, cookie(headers, SESSION_COOKIE)?)
+            .await
+            .ok()?;
+        let mut ctx = session.ctx;
         if !ctx.locale_saved {
-            ctx.locale = request_locale(&parts.headers, &ctx.locale);
+            ctx.locale = request_locale(headers, &ctx.locale);
         }
-        ctx.request_id = crate::extract::request_id(parts);
-        let user = ctx.user_id.ok_or_else(to_login)?;
-        let me = users::get_self(&s.db, &ctx, user)
-            .await
-            .map_err(|_| to_login())?;
-        let tenant = tenants::get_unchecked(&s.db, ctx.tenant_id)
-            .await
-            .map_err(|_| to_login())?;
+        ctx.request_id = request_id;
         let mut admin_nav = Vec::new();
         for (key, module, href) in [
             ("users", "users", "/admin/users"),
@@ -128,14 +138,16 @@ impl FromRequestParts<AppState> for Signed {
             }
         }
         let base = context! {
-            locale => ctx.locale.clone(), me => me, csrf => csrf.clone(), tenant_name => tenant.name,
-            time_zone => tenant.time_zone, admin_nav => admin_nav, path => parts.uri.path().to_owned(),
+            locale => ctx.locale.clone(), me => context! { id => ctx.user_id, name => session.user_name },
+            csrf => session.csrf.clone(), tenant_name => session.tenant_name,
+            time_zone => session.time_zone, admin_nav => admin_nav, path => path.to_owned(),
         };
-        Ok(Signed { ctx, csrf, base })
+        Some(Signed {
+            ctx,
+            csrf: session.csrf,
+            base,
+        })
     }
-}
-
-impl Signed {
     fn page(&self, s: &AppState, name: &str, nav: &str, extra: Value) -> Response {
         self.page_status(s, StatusCode::OK, name, nav, extra)
     }
@@ -173,7 +185,6 @@ impl Signed {
     fn field_errors(&self, e: Error) -> Result<Vec<FieldError>, Error> {
         match e {
             Error::Validation(v) => Ok(localize(v, &self.ctx.locale)),
-            Error::Conflict(_) | Error::PreconditionFailed { .. } => Err(e),
             e => Err(e),
         }
     }
@@ -544,7 +555,7 @@ async fn lang(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LangF
         return (StatusCode::UNPROCESSABLE_ENTITY, "unknown locale").into_response();
     };
     if let Some(c) = cookie(&headers, SESSION_COOKIE) {
-        if let Ok((ctx, csrf)) = auth::session(&s.db, c).await {
+        if let Ok(auth::Session { ctx, csrf, .. }) = auth::session(&s.db, c).await {
             if f._csrf.as_deref() != Some(csrf.as_str()) {
                 return forbidden_csrf();
             }
@@ -991,17 +1002,16 @@ async fn audit_page(State(s): State<AppState>, p: Signed, Query(q): Query<AuditQ
         })
         .collect();
     let next_link = page.next_cursor.as_ref().map(|c| {
-        let mut next = AuditQuery {
+        let next = AuditQuery {
             cursor: Some(c.clone()),
             ..q
         };
-        next.cursor = Some(c.clone());
-        format!("?{}", serde_urlencoded_lite(&next))
+        format!("?{}", audit_query_string(&next))
     });
-    p.page(&s, "audit.html", "audit", context! { events => events, next_cursor => page.next_cursor, next_link => next_link, f => q_for_template(&f, &page.items), users => people, user_names => user_names })
+    p.page(&s, "audit.html", "audit", context! { events => events, next_cursor => page.next_cursor, next_link => next_link, f => filter_for_template(&f), users => people, user_names => user_names })
 }
 
-fn q_for_template(f: &AuditFilter, _: &[audit::AuditEvent]) -> Value {
+fn filter_for_template(f: &AuditFilter) -> Value {
     context! {
         entity => f.entity.clone().unwrap_or_default(), action => f.action.clone().unwrap_or_default(),
         actor_id => f.actor_id.map(|u| u.to_string()).unwrap_or_default(), entity_id => f.entity_id.map(|u| u.to_string()),
@@ -1010,9 +1020,9 @@ fn q_for_template(f: &AuditFilter, _: &[audit::AuditEvent]) -> Value {
     }
 }
 
-/// Encodes the non-empty fields of a flat query struct.
-fn serde_urlencoded_lite(q: &AuditQuery) -> String {
-    let pairs = [
+/// The audit filter as a query string: the non-empty fields only.
+fn audit_query_string(q: &AuditQuery) -> String {
+    let pairs: Vec<(&str, &str)> = [
         ("entity", &q.entity),
         ("entity_id", &q.entity_id),
         ("actor_id", &q.actor_id),
@@ -1020,27 +1030,11 @@ fn serde_urlencoded_lite(q: &AuditQuery) -> String {
         ("from", &q.from),
         ("to", &q.to),
         ("cursor", &q.cursor),
-    ];
-    pairs
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", urlencode(v)))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
+    .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -1238,28 +1232,8 @@ async fn sign_out_everywhere(
 /// The API reference, rendered from the generated OpenAPI document (no CDN, no script).
 async fn docs(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let api = serde_json::to_value(crate::openapi()).unwrap_or_default();
-    let signed = match cookie(&headers, SESSION_COOKIE) {
-        Some(c) => auth::session(&s.db, c).await.ok(),
-        None => None,
-    };
-    match signed {
-        Some((ctx, csrf)) => {
-            let me = match ctx.user_id {
-                Some(id) => users::get_self(&s.db, &ctx, id).await.ok(),
-                None => None,
-            };
-            let locale = if ctx.locale_saved {
-                ctx.locale.clone()
-            } else {
-                request_locale(&headers, &ctx.locale)
-            };
-            render(
-                &s,
-                StatusCode::OK,
-                "docs.html",
-                context! { api => api, locale => locale, me => me, csrf => csrf, nav => "docs", path => "/api/docs" },
-            )
-        }
+    match Signed::resolve(&s, &headers, "/api/docs", None).await {
+        Some(p) => p.page(&s, "docs.html", "docs", context! { api => api }),
         None => public_page(
             &s,
             &headers,

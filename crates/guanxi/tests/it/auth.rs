@@ -92,8 +92,19 @@ both!(
             .await
             .unwrap();
         assert_eq!(r.status(), 403, "no CSRF header");
+        // The same with an Idempotency-Key: refused, and the refusal is not stored as the
+        // key's answer, so the proper retry below goes through.
         let r = c
             .post(app.url("/api/v1/teams"))
+            .header("idempotency-key", "team-1")
+            .json(&json!({"name": "华东"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "no CSRF header, with a key");
+        let r = c
+            .post(app.url("/api/v1/teams"))
+            .header("idempotency-key", "team-1")
             .header("x-csrf-token", s["csrf_token"].as_str().unwrap())
             .json(&json!({"name": "华东"}))
             .send()
@@ -192,16 +203,7 @@ both!(
             .await
             .unwrap();
         assert_eq!(old.status(), 401);
-        let cc = Client::builder().cookie_store(true).build().unwrap();
-        let s: Value = cc
-            .post(app.url("/api/v1/sessions"))
-            .json(&json!({"email": "wang@acme.test", "password": "a-new-password-1"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (cc, s) = app.session("wang@acme.test", "a-new-password-1").await;
         let r = cc
             .post(app.url("/api/v1/me/sign-out-everywhere"))
             .header("x-csrf-token", s["csrf_token"].as_str().unwrap())

@@ -267,21 +267,26 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates a user with `role` and a password; returns (user JSON, an API token for them).
-    pub async fn user_with_role(&self, role: &str, email: &str) -> (Value, String) {
+    /// The role with this key, as the API shows it.
+    pub async fn role(&self, key: &str) -> Value {
         let roles: Value = self
             .get("/api/v1/roles", &self.admin_token)
             .await
             .json()
             .await
             .unwrap();
-        let role_id = roles["items"]
+        roles["items"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["key"] == role)
-            .unwrap()["id"]
-            .clone();
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no role {key}"))
+            .clone()
+    }
+
+    /// Creates a user with `role` and a password; returns (user JSON, an API token for them).
+    pub async fn user_with_role(&self, role: &str, email: &str) -> (Value, String) {
+        let role_id = self.role(role).await["id"].clone();
         let r = self
             .post("/api/v1/users", &self.admin_token, json!({"email": email, "name": email, "password": "password-123456", "role_id": role_id}))
             .await;
@@ -291,8 +296,9 @@ impl TestApp {
         (user, token)
     }
 
-    /// Signs in as a user and creates an API token for them.
-    pub async fn sign_in_token(&self, email: &str, password: &str) -> String {
+    /// Signs in through the API as a browser would: the cookie-holding client and the session
+    /// (`user_id`, `tenant_id`, `csrf_token`).
+    pub async fn session(&self, email: &str, password: &str) -> (Client, Value) {
         let c = Client::builder().cookie_store(true).build().unwrap();
         let r = c
             .post(self.url("/api/v1/sessions"))
@@ -301,7 +307,12 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "sign in {email}");
-        let s: Value = r.json().await.unwrap();
+        (c, r.json().await.unwrap())
+    }
+
+    /// Signs in as a user and creates an API token for them.
+    pub async fn sign_in_token(&self, email: &str, password: &str) -> String {
+        let (c, s) = self.session(email, password).await;
         let r = c
             .post(self.url("/api/v1/api-tokens"))
             .header("x-csrf-token", s["csrf_token"].as_str().unwrap())

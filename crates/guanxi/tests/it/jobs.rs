@@ -29,19 +29,7 @@ fn link_in(raw: &str) -> String {
 both!(
     invitation_email_lets_the_user_in,
     |app: crate::harness::TestApp| async move {
-        let roles: Value = app
-            .get("/api/v1/roles", &app.admin_token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let sales = roles["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == "sales")
-            .unwrap()["id"]
-            .clone();
+        let sales = app.role("sales").await["id"].clone();
         let r = app.post("/api/v1/users", &app.admin_token, json!({"email": "new.hire@acme.test", "name": "新同事", "role_id": sales, "locale": "zh-CN"})).await;
         assert_eq!(r.status(), 201);
         let u: Value = r.json().await.unwrap();

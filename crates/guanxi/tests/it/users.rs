@@ -164,19 +164,7 @@ both!(
             .await
             .unwrap();
         let id = me["user"]["id"].as_str().unwrap();
-        let roles: Value = app
-            .get("/api/v1/roles", &app.admin_token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let sales = roles["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == "sales")
-            .unwrap()["id"]
-            .clone();
+        let sales = app.role("sales").await["id"].clone();
         let r = app
             .patch(
                 &format!("/api/v1/users/{id}"),
@@ -396,19 +384,7 @@ both!(
             .unwrap();
         assert!(mine["items"].as_array().unwrap().len() < all["items"].as_array().unwrap().len());
         // A custom role with team scope on users sees only its team.
-        let roles: Value = app
-            .get("/api/v1/roles", &app.admin_token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let custom = roles["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == "field_rep")
-            .unwrap()
-            .clone();
+        let custom = app.role("field_rep").await.clone();
         assert_eq!(custom["permissions"]["users"]["read"], "team");
         let (_, rep) = app.user_with_role("field_rep", "rep@acme.test").await;
         let seen: Value = app.get("/api/v1/users", &rep).await.json().await.unwrap();
@@ -418,13 +394,7 @@ both!(
             "no team: only self"
         );
         // Built-in roles are fixed.
-        let admin_role = roles["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == "admin")
-            .unwrap()
-            .clone();
+        let admin_role = app.role("admin").await.clone();
         let r = app
             .patch(
                 &format!("/api/v1/roles/{}", admin_role["id"].as_str().unwrap()),

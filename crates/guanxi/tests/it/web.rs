@@ -97,21 +97,7 @@ both!(
             .unwrap();
         assert_eq!(me["user"]["locale"], "en");
         // Create a user from the page; a bad email is shown next to the form, and nothing saved.
-        let roles: Value = app
-            .get("/api/v1/roles", &app.admin_token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let sales = roles["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == "sales")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let sales = app.role("sales").await["id"].as_str().unwrap().to_owned();
         let r = c
             .post(app.url("/admin/users"))
             .form(&[
