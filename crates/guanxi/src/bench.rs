@@ -117,7 +117,7 @@ async fn measure_backend(
 /// A tenant with `n` users and an admin API token; returns the token and the user ids.
 async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<Uuid>)> {
     let db = Db::connect(url, 4).await?;
-    migrate::run(&db).await?;
+    migrate::run(&db, guanxi_web::MIGRATIONS).await?;
     let (tenant, admin) = tenants::create(
         &db,
         NewTenant {

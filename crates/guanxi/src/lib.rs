@@ -202,7 +202,7 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database(), config.db_max_connections)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    migrate::run(&db)
+    migrate::run(&db, guanxi_web::MIGRATIONS)
         .await
         .map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
     Ok(db)
@@ -448,7 +448,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_db(&config).await?;
             println!(
                 "migrations up to date ({} known)",
-                migrate::MIGRATIONS.len()
+                guanxi_web::MIGRATIONS
+                    .iter()
+                    .map(|s| s.len())
+                    .sum::<usize>()
             );
             db.close().await;
             Ok(())

@@ -81,6 +81,24 @@ impl Ctx {
         }
     }
 
+    /// Appends (`AND …`) the condition limiting a query to the records `scope` covers: the same
+    /// rule as [`Ctx::covers`], in SQL.
+    pub fn scope_sql(&self, q: &mut crate::db::Sql, scope: Scope, owner_col: &str, team_col: &str) {
+        match scope {
+            Scope::All => {}
+            Scope::Team => {
+                q.push(&format!(" AND ({team_col} = "))
+                    .bind(self.team_id)
+                    .push(&format!(" OR {owner_col} = "))
+                    .bind(self.user_id)
+                    .push(")");
+            }
+            Scope::Own => {
+                q.push(&format!(" AND {owner_col} = ")).bind(self.user_id);
+            }
+        }
+    }
+
     pub fn is_zh(&self) -> bool {
         self.locale.starts_with("zh")
     }

@@ -26,16 +26,18 @@ macro_rules! migration {
 
 pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_platform")];
 
-/// Applies every migration not yet applied; returns how many ran. Safe to run from several
-/// nodes at once on PostgreSQL (an advisory lock serialises them).
-pub async fn run(db: &Db) -> Result<usize> {
+/// Applies every migration of `sets` not yet applied, set by set (the platform's first, then
+/// each module's; versions are unique across sets: platform 1–999, customers 1001–1999, …);
+/// returns how many ran. Safe to run from several nodes at once on PostgreSQL (an advisory lock
+/// serialises them).
+pub async fn run(db: &Db, sets: &[&[Migration]]) -> Result<usize> {
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
         args![],
     )
     .await?;
     let mut applied = 0;
-    for m in MIGRATIONS {
+    for m in sets.iter().flat_map(|s| s.iter()) {
         let mut tx = db.begin().await?;
         if tx.backend() == Backend::Postgres {
             tx.execute("SELECT pg_advisory_xact_lock(4747001)", args![])
@@ -62,5 +64,21 @@ pub async fn run(db: &Db) -> Result<usize> {
         }
         tx.commit().await?;
     }
+    sync_builtin_roles(db).await?;
     Ok(applied)
+}
+
+/// Built-in roles are read-only and follow the code: a release that adds a module grants it to
+/// them in every tenant at the next start. Rows already equal are not touched.
+async fn sync_builtin_roles(db: &Db) -> Result<()> {
+    for (key, _, _) in crate::perms::BUILTIN_ROLES {
+        let perms = serde_json::to_value(crate::perms::builtin_permissions(key))
+            .map_err(|e| crate::Error::Internal(e.into()))?;
+        db.execute(
+            "UPDATE roles SET permissions = $1 WHERE key = $2 AND builtin = $3 AND permissions <> $4",
+            args![perms.clone(), *key, true, perms],
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -39,7 +39,12 @@ pub const MODULES: &[&str] = &[
     "audit",
     "settings",
     "jobs",
+    "accounts",
+    "contacts",
 ];
+
+/// The customer-record modules: every role but admin gets them by its line of work.
+const CUSTOMER_MODULES: &[&str] = &["accounts", "contacts"];
 
 /// module → action → scope. A missing entry grants nothing.
 pub type Permissions = BTreeMap<String, BTreeMap<Action, Scope>>;
@@ -82,6 +87,21 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             }
             if key == "manager" {
                 grant(&mut p, "audit", &[Read], Scope::Team);
+            }
+            // Customers belong to the company: other departments read all of them (they answer
+            // with the same facts); a rep sees the team's and changes their own; a manager
+            // reads all and changes the team's. Custom roles choose freely.
+            for m in CUSTOMER_MODULES {
+                grant(&mut p, m, &[Read], Scope::All);
+                match key {
+                    "manager" => grant(&mut p, m, &[Create, Update, Delete], Scope::Team),
+                    "sales" => {
+                        grant(&mut p, m, &[Read], Scope::Team);
+                        grant(&mut p, m, &[Create, Update, Delete], Scope::Own);
+                    }
+                    "service" | "marketing" => grant(&mut p, m, &[Create, Update], Scope::All),
+                    _ => {}
+                }
             }
         }
     }

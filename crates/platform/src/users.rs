@@ -12,7 +12,7 @@ use crate::ctx::Ctx;
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, Errors, Result};
 use crate::page::{Page, PageReq, SortField, SortKind};
-use crate::perms::{Action, Scope};
+use crate::perms::Action;
 use crate::time::{new_id, now};
 use crate::{secret, validate, version};
 
@@ -92,23 +92,6 @@ const SORTS: &[SortField] = &[
     ("created_at", "u.created_at", SortKind::Time),
 ];
 
-/// Appends the read-scope condition for users.
-fn scope_filter(q: &mut Sql, ctx: &Ctx, scope: Scope) {
-    match scope {
-        Scope::All => {}
-        Scope::Team => {
-            q.push(" AND (u.team_id = ")
-                .bind(ctx.team_id)
-                .push(" OR u.id = ")
-                .bind(ctx.user_id)
-                .push(")");
-        }
-        Scope::Own => {
-            q.push(" AND u.id = ").bind(ctx.user_id);
-        }
-    }
-}
-
 pub async fn list(db: &Db, ctx: &Ctx, f: &UserFilter) -> Result<Page<User>> {
     let scope = ctx.require("users", Action::Read)?;
     let page = PageReq {
@@ -121,7 +104,8 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &UserFilter) -> Result<Page<User>> {
     q.push(" WHERE u.tenant_id = ")
         .bind(ctx.tenant_id)
         .push(" AND u.deleted_at IS NULL");
-    scope_filter(&mut q, ctx, scope);
+    // A user "owns" their own row.
+    ctx.scope_sql(&mut q, scope, "u.id", "u.team_id");
     if let Some(s) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pat = format!(
             "%{}%",

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod customers;
 pub mod extract;
 pub mod i18n;
 pub mod idem;
@@ -35,6 +36,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use state::AppState;
+
+/// Every module's migrations, in the order they apply.
+pub const MIGRATIONS: &[&[guanxi_platform::migrate::Migration]] = &[
+    guanxi_platform::migrate::MIGRATIONS,
+    guanxi_customers::MIGRATIONS,
+];
 
 #[derive(OpenApi)]
 #[openapi(
@@ -85,6 +92,27 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::list_jobs))
         .routes(routes!(api::get_job))
         .routes(routes!(api::retry_job))
+        .routes(routes!(
+            customers::api::list_accounts,
+            customers::api::create_account
+        ))
+        .routes(routes!(
+            customers::api::get_account,
+            customers::api::update_account,
+            customers::api::delete_account
+        ))
+        .routes(routes!(customers::api::restore_account))
+        .routes(routes!(
+            customers::api::list_contacts,
+            customers::api::create_contact
+        ))
+        .routes(routes!(
+            customers::api::get_contact,
+            customers::api::update_contact,
+            customers::api::delete_contact
+        ))
+        .routes(routes!(customers::api::restore_contact))
+        .routes(routes!(customers::api::search))
         .split_for_parts()
 }
 

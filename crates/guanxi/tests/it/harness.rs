@@ -189,7 +189,7 @@ impl TestApp {
             ..Layer::default()
         }]);
         let db = Db::connect(&url, 8).await.unwrap();
-        migrate::run(&db).await.unwrap();
+        migrate::run(&db, guanxi_web::MIGRATIONS).await.unwrap();
         let state = guanxi_web::AppState::new(db.clone(), config).unwrap();
         let s2 = state.clone();
         tokio::spawn(async move { guanxi_web::serve(listener, s2, std::future::pending()).await });

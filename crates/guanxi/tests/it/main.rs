@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod browser;
+mod customers;
 mod isolation;
 mod jobs;
 mod schema;

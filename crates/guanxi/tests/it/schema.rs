@@ -28,7 +28,7 @@ async fn every_business_table_is_keyed_by_tenant() {
     let db = Db::connect(&dir.0.join("s.db").to_string_lossy(), 1)
         .await
         .unwrap();
-    migrate::run(&db).await.unwrap();
+    migrate::run(&db, guanxi_web::MIGRATIONS).await.unwrap();
     let tables: Vec<(String,)> = db
         .fetch_all(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
@@ -78,12 +78,12 @@ async fn sqlite_and_postgres_migrations_agree() {
     let lite = Db::connect(&dir.0.join("p.db").to_string_lossy(), 1)
         .await
         .unwrap();
-    migrate::run(&lite).await.unwrap();
+    migrate::run(&lite, guanxi_web::MIGRATIONS).await.unwrap();
     let (url, name) = fresh_pg_database(&base).await;
     let pg = Db::connect(&url, 1).await.unwrap();
-    migrate::run(&pg).await.unwrap();
+    migrate::run(&pg, guanxi_web::MIGRATIONS).await.unwrap();
     // Running again applies nothing.
-    assert_eq!(migrate::run(&pg).await.unwrap(), 0);
+    assert_eq!(migrate::run(&pg, guanxi_web::MIGRATIONS).await.unwrap(), 0);
     let rows: Vec<(String, String, String)> = pg
         .fetch_all("SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns WHERE table_schema = 'public'", args![])
         .await

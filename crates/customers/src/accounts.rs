@@ -1,0 +1,524 @@
+//! Accounts: the companies (or households) a tenant does business with, in parent/child
+//! hierarchies (group → subsidiary → branch; the telecom levels customer → account → user).
+//! Owned by a user and that user's team; visibility follows the role's scope.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::error::{Error, Errors, Result};
+use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
+use guanxi_platform::perms::Action;
+use guanxi_platform::time::{new_id, now};
+use guanxi_platform::{args, audit, validate, version, Ctx};
+
+use crate::normalize;
+use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, search_sql, Record};
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Account {
+    pub id: Uuid,
+    pub name: String,
+    /// The parent account (group company, head office).
+    pub parent_id: Option<Uuid>,
+    pub parent_name: Option<String>,
+    /// 统一社会信用代码 (18 characters, check character verified).
+    pub credit_code: Option<String>,
+    pub industry: Option<String>,
+    pub website: Option<String>,
+    pub email: Option<String>,
+    /// As entered.
+    pub phone: Option<String>,
+    /// `phone` in E.164, e.g. `+861062345678`.
+    pub phone_e164: Option<String>,
+    pub wechat: Option<String>,
+    /// ISO 3166 alpha-2; phones without a country code are read as this country's.
+    pub country: String,
+    /// 省 / 市 / 区 and street address.
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+    pub address: Option<String>,
+    pub postal_code: Option<String>,
+    /// Where the customer came from (referral, trade show, website, …).
+    pub source: Option<String>,
+    pub description: Option<String>,
+    pub owner_id: Uuid,
+    pub owner_name: String,
+    /// The owner's team, for team-scoped visibility.
+    pub team_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub custom: sqlx::types::Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the account is in the trash (restorable).
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// Create or update an account. On update, absent fields stay as they are and `null` (or an
+/// empty string) clears a field.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInput {
+    /// Required on update (or send `If-Match`); ignored on create.
+    pub version: Option<i64>,
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub parent_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub credit_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub wechat: Option<Option<String>>,
+    /// ISO 3166 alpha-2, default `CN`.
+    pub country: Option<String>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub province: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub district: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub postal_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Default: the creator.
+    pub owner_id: Option<Uuid>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccountFilter {
+    /// Search box: any part of the name, its pinyin or initials, a phone in any format, email,
+    /// WeChat id or credit code.
+    pub q: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    /// Direct children of this account.
+    pub parent_id: Option<Uuid>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub industry: Option<String>,
+    /// `true` lists the trash instead.
+    pub deleted: Option<bool>,
+    /// `name`, `created_at` or `updated_at`; prefix `-` for descending.
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+const SELECT: &str =
+    "SELECT a.id, a.name, a.parent_id, p.name AS parent_name, a.credit_code, a.industry,
+    a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
+    a.address, a.postal_code, a.source, a.description, a.owner_id, o.name AS owner_name, a.team_id,
+    a.custom, a.created_at, a.updated_at, a.deleted_at, a.version
+    FROM accounts a
+    JOIN users o ON o.tenant_id = a.tenant_id AND o.id = a.owner_id
+    LEFT JOIN accounts p ON p.tenant_id = a.tenant_id AND p.id = a.parent_id";
+
+const SORTS: &[SortField] = &[
+    ("name", "a.name", SortKind::Text),
+    ("created_at", "a.created_at", SortKind::Time),
+    ("updated_at", "a.updated_at", SortKind::Time),
+];
+
+pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>> {
+    let scope = ctx.require("accounts", Action::Read)?;
+    let page = PageReq {
+        limit: f.limit,
+        cursor: f.cursor.clone(),
+        sort: f.sort.clone(),
+    };
+    let sort = page.sort(SORTS)?;
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE a.tenant_id = ").bind(ctx.tenant_id);
+    q.push(if f.deleted == Some(true) {
+        " AND a.deleted_at IS NOT NULL"
+    } else {
+        " AND a.deleted_at IS NULL"
+    });
+    ctx.scope_sql(&mut q, scope, "a.owner_id", "a.team_id");
+    if let Some(s) = f.q.as_deref() {
+        search_sql(&mut q, "a.search", s);
+    }
+    for (col, v) in [
+        ("a.owner_id", f.owner_id),
+        ("a.team_id", f.team_id),
+        ("a.parent_id", f.parent_id),
+    ] {
+        if let Some(v) = v {
+            q.push(&format!(" AND {col} = ")).bind(v);
+        }
+    }
+    for (col, v) in [
+        ("a.province", &f.province),
+        ("a.city", &f.city),
+        ("a.industry", &f.industry),
+    ] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            q.push(&format!(" AND {col} = ")).bind(v);
+        }
+    }
+    let limit = page.apply(&mut q, &sort, "a.id")?;
+    let rows: Vec<Account> = db.fetch_sql(q).await?;
+    Ok(Page::from_rows(rows, limit, |a| {
+        let v = match sort.field {
+            "created_at" => guanxi_platform::db::sqlite_time(&a.created_at),
+            "updated_at" => guanxi_platform::db::sqlite_time(&a.updated_at),
+            _ => a.name.clone(),
+        };
+        sort.cursor(v, a.id)
+    }))
+}
+
+impl Record for Account {
+    const TABLE: &'static str = "accounts";
+    fn select_one() -> String {
+        format!("{SELECT} WHERE a.tenant_id = $1 AND a.id = $2")
+    }
+    fn owner(&self) -> Uuid {
+        self.owner_id
+    }
+    fn team(&self) -> Option<Uuid> {
+        self.team_id
+    }
+    fn in_trash(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+    fn unique_on_restore(&self) -> Option<(&'static str, String)> {
+        self.credit_code.clone().map(|c| ("credit_code", c))
+    }
+}
+
+/// One account, in the trash or not; outside the caller's scope it does not exist.
+pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Account> {
+    record::get(db, ctx, id).await
+}
+
+/// Moves an account to the trash (`deleted = true`) or back. Its contacts stay linked.
+pub async fn set_deleted(db: &Db, ctx: &Ctx, id: Uuid, deleted: bool) -> Result<Account> {
+    record::set_deleted(db, ctx, id, deleted).await
+}
+
+/// The editable columns, validated together.
+#[derive(Debug, Clone, Default)]
+struct Fields {
+    name: String,
+    parent_id: Option<Uuid>,
+    credit_code: Option<String>,
+    industry: Option<String>,
+    website: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    phone_e164: Option<String>,
+    phone_national: Option<String>,
+    wechat: Option<String>,
+    country: String,
+    province: Option<String>,
+    city: Option<String>,
+    district: Option<String>,
+    address: Option<String>,
+    postal_code: Option<String>,
+    source: Option<String>,
+    description: Option<String>,
+    owner_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+}
+
+impl Fields {
+    fn of(a: &Account) -> Fields {
+        Fields {
+            name: a.name.clone(),
+            parent_id: a.parent_id,
+            credit_code: a.credit_code.clone(),
+            industry: a.industry.clone(),
+            website: a.website.clone(),
+            email: a.email.clone(),
+            phone: a.phone.clone(),
+            phone_e164: a.phone_e164.clone(),
+            phone_national: None,
+            wechat: a.wechat.clone(),
+            country: a.country.clone(),
+            province: a.province.clone(),
+            city: a.city.clone(),
+            district: a.district.clone(),
+            address: a.address.clone(),
+            postal_code: a.postal_code.clone(),
+            source: a.source.clone(),
+            description: a.description.clone(),
+            owner_id: Some(a.owner_id),
+            team_id: a.team_id,
+        }
+    }
+
+    fn search(&self) -> String {
+        let (py, initials) = normalize::pinyin(&self.name);
+        let e164_digits = self.phone_e164.as_deref().map(normalize::digits);
+        normalize::search_text(
+            [
+                Some(self.name.as_str()),
+                Some(py.as_str()),
+                Some(initials.as_str()),
+                self.credit_code.as_deref(),
+                self.phone_national.as_deref(),
+                e164_digits.as_deref(),
+                self.email.as_deref(),
+                self.wechat.as_deref(),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+    }
+}
+
+/// Applies `input` onto `f` (validating every field it names) and resolves parent and owner.
+async fn apply(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: Uuid,
+    input: &AccountInput,
+    f: &mut Fields,
+) -> Result<()> {
+    let mut errs = Errors::default();
+    if let Some(n) = &input.name {
+        match validate::name(n) {
+            Ok(n) => f.name = n,
+            Err(c) => errs.add("name", c),
+        }
+    } else if f.name.is_empty() {
+        errs.add("name", "required");
+    }
+    if let Some(c) = &input.country {
+        match normalize::country_code(c) {
+            Ok(c) => f.country = c,
+            Err(code) => errs.add("country", code),
+        }
+    }
+    apply_text(
+        &mut errs,
+        "credit_code",
+        &input.credit_code,
+        &mut f.credit_code,
+        normalize::credit_code,
+    );
+    apply_text(
+        &mut errs,
+        "website",
+        &input.website,
+        &mut f.website,
+        normalize::url,
+    );
+    apply_text(
+        &mut errs,
+        "email",
+        &input.email,
+        &mut f.email,
+        validate::email,
+    );
+    apply_text(
+        &mut errs,
+        "wechat",
+        &input.wechat,
+        &mut f.wechat,
+        normalize::wechat,
+    );
+    for (field, value, current) in [
+        ("industry", &input.industry, &mut f.industry),
+        ("province", &input.province, &mut f.province),
+        ("city", &input.city, &mut f.city),
+        ("district", &input.district, &mut f.district),
+        ("address", &input.address, &mut f.address),
+        ("postal_code", &input.postal_code, &mut f.postal_code),
+        ("source", &input.source, &mut f.source),
+    ] {
+        apply_text(&mut errs, field, value, current, plain(200));
+    }
+    apply_text(
+        &mut errs,
+        "description",
+        &input.description,
+        &mut f.description,
+        plain(10_000),
+    );
+    f.phone_national = apply_phone(
+        &mut errs,
+        &input.phone,
+        input.country.is_some(),
+        &f.country,
+        &mut f.phone,
+        &mut f.phone_e164,
+    );
+    if let Some(parent) = input.parent_id {
+        f.parent_id = parent;
+        if let Some(p) = parent {
+            check_parent(tx, ctx, &mut errs, id, p).await?;
+        }
+    }
+    if let Some((owner, team)) =
+        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id).await?
+    {
+        f.owner_id = Some(owner);
+        f.team_id = team;
+    }
+    if let Some(code) = &f.credit_code {
+        let taken: i64 = tx
+            .scalar(
+                "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND credit_code = $2 AND deleted_at IS NULL AND id <> $3",
+                args![ctx.tenant_id, code.as_str(), id],
+            )
+            .await?;
+        if taken > 0 {
+            errs.add("credit_code", "taken");
+        }
+    }
+    errs.finish()
+}
+
+/// The parent must be a live account of the tenant, and not the account itself or one of its
+/// descendants (no cycles).
+async fn check_parent(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    errs: &mut Errors,
+    id: Uuid,
+    parent: Uuid,
+) -> Result<()> {
+    let exists: i64 = tx
+        .scalar(
+            "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+            args![ctx.tenant_id, parent],
+        )
+        .await?;
+    if exists == 0 {
+        errs.add("parent_id", "unknown");
+        return Ok(());
+    }
+    // Walk up from the proposed parent; meeting `id` on the way would close a loop.
+    let loops: i64 = tx
+        .scalar(
+            "WITH RECURSIVE up (id, parent_id, depth) AS (
+                 SELECT id, parent_id, 0 FROM accounts WHERE tenant_id = $1 AND id = $2
+                 UNION ALL
+                 SELECT a.id, a.parent_id, up.depth + 1 FROM accounts a
+                 JOIN up ON a.tenant_id = $1 AND a.id = up.parent_id WHERE up.depth < 100)
+             SELECT COUNT(*) FROM up WHERE id = $3",
+            args![ctx.tenant_id, parent, id],
+        )
+        .await?;
+    if loops > 0 {
+        errs.add("parent_id", "cycle");
+    }
+    Ok(())
+}
+
+pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> {
+    ctx.require("accounts", Action::Create)?;
+    let id = new_id();
+    let mut f = Fields {
+        country: "CN".into(),
+        ..Fields::default()
+    };
+    let mut tx = db.begin().await?;
+    apply(&mut tx, ctx, id, &input, &mut f).await?;
+    record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)?;
+    let t = now();
+    tx.execute(
+        "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
+             phone, phone_e164, wechat, country, province, city, district, address, postal_code,
+             source, description, owner_id, team_id, search, created_at, updated_at, created_by,
+             updated_by, version, custom)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27)",
+        args![
+            ctx.tenant_id, id, f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(),
+            f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
+            f.country.as_str(), f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
+            f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
+            f.search(), t, t, ctx.user_id, ctx.user_id, serde_json::json!({})
+        ],
+    )
+    .await?;
+    let a: Account = record::load(&mut tx, ctx.tenant_id, id).await?;
+    audit::record(&mut tx, ctx, "create", "accounts", Some(id), None, Some(&a)).await?;
+    tx.commit().await?;
+    Ok(a)
+}
+
+pub async fn update(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    if_match: Option<i64>,
+    input: AccountInput,
+) -> Result<Account> {
+    ctx.require("accounts", Action::Update)?;
+    let expected = version::expected(if_match, input.version)?;
+    let mut tx = db.begin().await?;
+    let before: Account = record::load_for(&mut tx, ctx, id, Action::Update).await?;
+    if before.deleted_at.is_some() {
+        return Err(Error::Conflict(
+            "the account is in the trash; restore it first".into(),
+        ));
+    }
+    version::check(expected, before.version)?;
+    let mut f = Fields::of(&before);
+    apply(&mut tx, ctx, id, &input, &mut f).await?;
+    tx.execute(
+        "UPDATE accounts SET name = $1, parent_id = $2, credit_code = $3, industry = $4, website = $5,
+             email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
+             city = $12, district = $13, address = $14, postal_code = $15, source = $16,
+             description = $17, owner_id = $18, team_id = $19, search = $20, updated_at = $21,
+             updated_by = $22, version = version + 1
+         WHERE tenant_id = $23 AND id = $24 AND version = $25",
+        args![
+            f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(), f.website.clone(),
+            f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(), f.country.as_str(),
+            f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
+            f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
+            f.search(), now(), ctx.user_id, ctx.tenant_id, id, expected
+        ],
+    )
+    .await?;
+    let after: Account = record::load(&mut tx, ctx.tenant_id, id).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "update",
+        "accounts",
+        Some(id),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}

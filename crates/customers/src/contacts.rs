@@ -1,0 +1,501 @@
+//! Contacts: the people a tenant deals with, usually at an account. A name is one field, as
+//! Chinese names are written; family and given name are optional extras.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::error::{Errors, Result};
+use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
+use guanxi_platform::perms::Action;
+use guanxi_platform::time::{new_id, now};
+use guanxi_platform::{args, audit, validate, version, Ctx, Error};
+
+use crate::normalize;
+use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, search_sql, Record};
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Contact {
+    pub id: Uuid,
+    /// The whole name as written (张三丰, Jane Smith).
+    pub name: String,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub account_name: Option<String>,
+    pub title: Option<String>,
+    pub department: Option<String>,
+    /// As entered (mobile or landline).
+    pub phone: Option<String>,
+    /// `phone` in E.164, e.g. `+8613800138000`.
+    pub phone_e164: Option<String>,
+    pub email: Option<String>,
+    pub wechat: Option<String>,
+    /// `male`, `female` or absent.
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<String>,
+    /// ISO 3166 alpha-2; phones without a country code are read as this country's.
+    pub country: String,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub owner_id: Uuid,
+    pub owner_name: String,
+    pub team_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub custom: sqlx::types::Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// Create or update a contact. On update, absent fields stay as they are and `null` (or an
+/// empty string) clears a field.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// Required on update (or send `If-Match`); ignored on create.
+    pub version: Option<i64>,
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub family_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub account_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub department: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub wechat: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub gender: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub birthday: Option<Option<String>>,
+    /// ISO 3166 alpha-2, default `CN`.
+    pub country: Option<String>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub province: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub district: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+    /// Default: the creator.
+    pub owner_id: Option<Uuid>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ContactFilter {
+    /// Search box: any part of the name, its pinyin or initials, a phone in any format, email
+    /// or WeChat id.
+    pub q: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    /// `true` lists the trash instead.
+    pub deleted: Option<bool>,
+    /// `name`, `created_at` or `updated_at`; prefix `-` for descending.
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+const SELECT: &str = "SELECT c.id, c.name, c.family_name, c.given_name, c.account_id, a.name AS account_name,
+    c.title, c.department, c.phone, c.phone_e164, c.email, c.wechat, c.gender, c.birthday, c.country,
+    c.province, c.city, c.district, c.address, c.notes, c.owner_id, o.name AS owner_name, c.team_id,
+    c.custom, c.created_at, c.updated_at, c.deleted_at, c.version
+    FROM contacts c
+    JOIN users o ON o.tenant_id = c.tenant_id AND o.id = c.owner_id
+    LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";
+
+const SORTS: &[SortField] = &[
+    ("name", "c.name", SortKind::Text),
+    ("created_at", "c.created_at", SortKind::Time),
+    ("updated_at", "c.updated_at", SortKind::Time),
+];
+
+impl Record for Contact {
+    const TABLE: &'static str = "contacts";
+    fn select_one() -> String {
+        format!("{SELECT} WHERE c.tenant_id = $1 AND c.id = $2")
+    }
+    fn owner(&self) -> Uuid {
+        self.owner_id
+    }
+    fn team(&self) -> Option<Uuid> {
+        self.team_id
+    }
+    fn in_trash(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>> {
+    let scope = ctx.require("contacts", Action::Read)?;
+    let page = PageReq {
+        limit: f.limit,
+        cursor: f.cursor.clone(),
+        sort: f.sort.clone(),
+    };
+    let sort = page.sort(SORTS)?;
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE c.tenant_id = ").bind(ctx.tenant_id);
+    q.push(if f.deleted == Some(true) {
+        " AND c.deleted_at IS NOT NULL"
+    } else {
+        " AND c.deleted_at IS NULL"
+    });
+    ctx.scope_sql(&mut q, scope, "c.owner_id", "c.team_id");
+    if let Some(s) = f.q.as_deref() {
+        search_sql(&mut q, "c.search", s);
+    }
+    for (col, v) in [
+        ("c.account_id", f.account_id),
+        ("c.owner_id", f.owner_id),
+        ("c.team_id", f.team_id),
+    ] {
+        if let Some(v) = v {
+            q.push(&format!(" AND {col} = ")).bind(v);
+        }
+    }
+    for (col, v) in [("c.province", &f.province), ("c.city", &f.city)] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            q.push(&format!(" AND {col} = ")).bind(v);
+        }
+    }
+    let limit = page.apply(&mut q, &sort, "c.id")?;
+    let rows: Vec<Contact> = db.fetch_sql(q).await?;
+    Ok(Page::from_rows(rows, limit, |c| {
+        let v = match sort.field {
+            "created_at" => guanxi_platform::db::sqlite_time(&c.created_at),
+            "updated_at" => guanxi_platform::db::sqlite_time(&c.updated_at),
+            _ => c.name.clone(),
+        };
+        sort.cursor(v, c.id)
+    }))
+}
+
+/// One contact, in the trash or not; outside the caller's scope it does not exist.
+pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Contact> {
+    record::get(db, ctx, id).await
+}
+
+/// Moves a contact to the trash (`deleted = true`) or back.
+pub async fn set_deleted(db: &Db, ctx: &Ctx, id: Uuid, deleted: bool) -> Result<Contact> {
+    record::set_deleted(db, ctx, id, deleted).await
+}
+
+/// The editable columns, validated together.
+#[derive(Debug, Clone, Default)]
+struct Fields {
+    name: String,
+    family_name: Option<String>,
+    given_name: Option<String>,
+    account_id: Option<Uuid>,
+    title: Option<String>,
+    department: Option<String>,
+    phone: Option<String>,
+    phone_e164: Option<String>,
+    phone_national: Option<String>,
+    email: Option<String>,
+    wechat: Option<String>,
+    gender: Option<String>,
+    birthday: Option<String>,
+    country: String,
+    province: Option<String>,
+    city: Option<String>,
+    district: Option<String>,
+    address: Option<String>,
+    notes: Option<String>,
+    owner_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+}
+
+impl Fields {
+    fn of(c: &Contact) -> Fields {
+        Fields {
+            name: c.name.clone(),
+            family_name: c.family_name.clone(),
+            given_name: c.given_name.clone(),
+            account_id: c.account_id,
+            title: c.title.clone(),
+            department: c.department.clone(),
+            phone: c.phone.clone(),
+            phone_e164: c.phone_e164.clone(),
+            phone_national: None,
+            email: c.email.clone(),
+            wechat: c.wechat.clone(),
+            gender: c.gender.clone(),
+            birthday: c.birthday.clone(),
+            country: c.country.clone(),
+            province: c.province.clone(),
+            city: c.city.clone(),
+            district: c.district.clone(),
+            address: c.address.clone(),
+            notes: c.notes.clone(),
+            owner_id: Some(c.owner_id),
+            team_id: c.team_id,
+        }
+    }
+
+    fn search(&self) -> String {
+        let (py, initials) = normalize::pinyin(&self.name);
+        let e164_digits = self.phone_e164.as_deref().map(normalize::digits);
+        normalize::search_text(
+            [
+                Some(self.name.as_str()),
+                Some(py.as_str()),
+                Some(initials.as_str()),
+                self.phone_national.as_deref(),
+                e164_digits.as_deref(),
+                self.email.as_deref(),
+                self.wechat.as_deref(),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+    }
+}
+
+fn gender(raw: &str) -> std::result::Result<String, &'static str> {
+    match raw.trim().to_lowercase().as_str() {
+        "male" | "m" | "男" => Ok("male".into()),
+        "female" | "f" | "女" => Ok("female".into()),
+        _ => Err("invalid_gender"),
+    }
+}
+
+fn birthday(raw: &str) -> std::result::Result<String, &'static str> {
+    let d = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "invalid_date")?;
+    if d > now().date_naive() || d < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(d) {
+        return Err("out_of_range");
+    }
+    Ok(d.format("%Y-%m-%d").to_string())
+}
+
+async fn apply(tx: &mut Tx, ctx: &Ctx, input: &ContactInput, f: &mut Fields) -> Result<()> {
+    let mut errs = Errors::default();
+    if let Some(n) = &input.name {
+        match validate::name(n) {
+            Ok(n) => f.name = n,
+            Err(c) => errs.add("name", c),
+        }
+    } else if f.name.is_empty() {
+        errs.add("name", "required");
+    }
+    if let Some(c) = &input.country {
+        match normalize::country_code(c) {
+            Ok(c) => f.country = c,
+            Err(code) => errs.add("country", code),
+        }
+    }
+    apply_text(
+        &mut errs,
+        "email",
+        &input.email,
+        &mut f.email,
+        validate::email,
+    );
+    apply_text(
+        &mut errs,
+        "wechat",
+        &input.wechat,
+        &mut f.wechat,
+        normalize::wechat,
+    );
+    apply_text(&mut errs, "gender", &input.gender, &mut f.gender, gender);
+    apply_text(
+        &mut errs,
+        "birthday",
+        &input.birthday,
+        &mut f.birthday,
+        birthday,
+    );
+    for (field, value, current) in [
+        ("family_name", &input.family_name, &mut f.family_name),
+        ("given_name", &input.given_name, &mut f.given_name),
+        ("title", &input.title, &mut f.title),
+        ("department", &input.department, &mut f.department),
+        ("province", &input.province, &mut f.province),
+        ("city", &input.city, &mut f.city),
+        ("district", &input.district, &mut f.district),
+        ("address", &input.address, &mut f.address),
+    ] {
+        apply_text(&mut errs, field, value, current, plain(200));
+    }
+    apply_text(
+        &mut errs,
+        "notes",
+        &input.notes,
+        &mut f.notes,
+        plain(10_000),
+    );
+    f.phone_national = apply_phone(
+        &mut errs,
+        &input.phone,
+        input.country.is_some(),
+        &f.country,
+        &mut f.phone,
+        &mut f.phone_e164,
+    );
+    if let Some(account) = input.account_id {
+        f.account_id = account;
+        if let Some(a) = account {
+            let exists: i64 = tx
+                .scalar(
+                    "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                    args![ctx.tenant_id, a],
+                )
+                .await?;
+            if exists == 0 {
+                errs.add("account_id", "unknown");
+            }
+        }
+    }
+    if let Some((owner, team)) =
+        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id).await?
+    {
+        f.owner_id = Some(owner);
+        f.team_id = team;
+    }
+    errs.finish()
+}
+
+pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> {
+    ctx.require("contacts", Action::Create)?;
+    let id = new_id();
+    let mut f = Fields {
+        country: "CN".into(),
+        ..Fields::default()
+    };
+    let mut tx = db.begin().await?;
+    apply(&mut tx, ctx, &input, &mut f).await?;
+    record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)?;
+    let t = now();
+    tx.execute(
+        "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
+             department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
+             district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
+             updated_by, version, custom)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28)",
+        args![
+            ctx.tenant_id, id, f.name.as_str(), f.family_name.clone(), f.given_name.clone(),
+            f.account_id, f.title.clone(), f.department.clone(), f.phone.clone(),
+            f.phone_e164.clone(), f.email.clone(), f.wechat.clone(), f.gender.clone(),
+            f.birthday.clone(), f.country.as_str(), f.province.clone(), f.city.clone(),
+            f.district.clone(), f.address.clone(), f.notes.clone(), f.owner_id, f.team_id,
+            f.search(), t, t, ctx.user_id, ctx.user_id, serde_json::json!({})
+        ],
+    )
+    .await?;
+    let c: Contact = record::load(&mut tx, ctx.tenant_id, id).await?;
+    audit::record(&mut tx, ctx, "create", "contacts", Some(id), None, Some(&c)).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+pub async fn update(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    if_match: Option<i64>,
+    input: ContactInput,
+) -> Result<Contact> {
+    ctx.require("contacts", Action::Update)?;
+    let expected = version::expected(if_match, input.version)?;
+    let mut tx = db.begin().await?;
+    let before: Contact = record::load_for(&mut tx, ctx, id, Action::Update).await?;
+    if before.deleted_at.is_some() {
+        return Err(Error::Conflict(
+            "the contact is in the trash; restore it first".into(),
+        ));
+    }
+    version::check(expected, before.version)?;
+    let mut f = Fields::of(&before);
+    apply(&mut tx, ctx, &input, &mut f).await?;
+    tx.execute(
+        "UPDATE contacts SET name = $1, family_name = $2, given_name = $3, account_id = $4,
+             title = $5, department = $6, phone = $7, phone_e164 = $8, email = $9, wechat = $10,
+             gender = $11, birthday = $12, country = $13, province = $14, city = $15,
+             district = $16, address = $17, notes = $18, owner_id = $19, team_id = $20,
+             search = $21, updated_at = $22, updated_by = $23, version = version + 1
+         WHERE tenant_id = $24 AND id = $25 AND version = $26",
+        args![
+            f.name.as_str(),
+            f.family_name.clone(),
+            f.given_name.clone(),
+            f.account_id,
+            f.title.clone(),
+            f.department.clone(),
+            f.phone.clone(),
+            f.phone_e164.clone(),
+            f.email.clone(),
+            f.wechat.clone(),
+            f.gender.clone(),
+            f.birthday.clone(),
+            f.country.as_str(),
+            f.province.clone(),
+            f.city.clone(),
+            f.district.clone(),
+            f.address.clone(),
+            f.notes.clone(),
+            f.owner_id,
+            f.team_id,
+            f.search(),
+            now(),
+            ctx.user_id,
+            ctx.tenant_id,
+            id,
+            expected
+        ],
+    )
+    .await?;
+    let after: Contact = record::load(&mut tx, ctx.tenant_id, id).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "update",
+        "contacts",
+        Some(id),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}

@@ -1,0 +1,19 @@
+//! Customer 360: the shared record of every customer — accounts (companies, in hierarchies),
+//! contacts (people) — with the Chinese specifics validated and a search that finds a
+//! customer by any part of a name, its pinyin or initials, a phone in any format or an email.
+
+pub mod normalize;
+
+use guanxi_platform::migrate::Migration;
+
+/// This module's schema, versions 1001–1999.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1001,
+    name: "1001_customers",
+    sqlite: include_str!("../migrations/sqlite/1001_customers.sql"),
+    postgres: include_str!("../migrations/postgres/1001_customers.sql"),
+}];
+pub mod accounts;
+pub mod contacts;
+pub mod record;
+pub mod search;

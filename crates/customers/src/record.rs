@@ -1,0 +1,235 @@
+//! What accounts and contacts share: applying a PATCH-style input field by field with the same
+//! validation on create and update, resolving the owner (and with it the team), and the search
+//! box condition.
+
+use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::error::{Error, Errors, Result};
+use guanxi_platform::perms::Action;
+use guanxi_platform::time::now;
+use guanxi_platform::{args, audit, Ctx};
+use uuid::Uuid;
+
+use crate::normalize;
+
+/// Applies one clearable text field: absent → unchanged; `null` or blank → cleared; otherwise
+/// validated by `check` (which returns the stored form or an error code).
+pub fn apply_text(
+    errs: &mut Errors,
+    field: &str,
+    input: &Option<Option<String>>,
+    current: &mut Option<String>,
+    check: impl Fn(&str) -> std::result::Result<String, &'static str>,
+) {
+    match input {
+        None => {}
+        Some(None) => *current = None,
+        Some(Some(raw)) if raw.trim().is_empty() => *current = None,
+        Some(Some(raw)) => match check(raw) {
+            Ok(v) => *current = Some(v),
+            Err(code) => errs.add(field, code),
+        },
+    }
+}
+
+/// Applies the phone field, read as a number of `country` (so a country change re-reads it):
+/// sets the raw and E.164 forms and returns the national digits (for search).
+pub fn apply_phone(
+    errs: &mut Errors,
+    input: &Option<Option<String>>,
+    country_changed: bool,
+    country: &str,
+    phone: &mut Option<String>,
+    e164: &mut Option<String>,
+) -> Option<String> {
+    if input.is_none() && !country_changed {
+        return phone
+            .as_deref()
+            .and_then(|raw| normalize::phone(raw, country).ok())
+            .map(|p| p.national);
+    }
+    let mut raw = phone.clone();
+    apply_text(errs, "phone", input, &mut raw, |s| Ok(s.trim().to_owned()));
+    match raw.as_deref().map(|r| normalize::phone(r, country)) {
+        None => {
+            (*phone, *e164) = (None, None);
+            None
+        }
+        Some(Ok(p)) => {
+            (*phone, *e164) = (Some(p.raw), Some(p.e164));
+            Some(p.national)
+        }
+        Some(Err(code)) => {
+            errs.add("phone", code);
+            None
+        }
+    }
+}
+
+/// Free text up to `max` characters.
+pub fn plain(max: usize) -> impl Fn(&str) -> std::result::Result<String, &'static str> {
+    move |raw| normalize::text(raw, max).map(Option::unwrap_or_default)
+}
+
+/// The owner a record gets: the one asked for, else the current one, else the caller. The owner
+/// must be an active user of the tenant; the record's team is the owner's team.
+pub async fn resolve_owner(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    errs: &mut Errors,
+    requested: Option<Uuid>,
+    current: Option<Uuid>,
+) -> Result<Option<(Uuid, Option<Uuid>)>> {
+    let Some(owner) = requested.or(current).or(ctx.user_id) else {
+        errs.add("owner_id", "required");
+        return Ok(None);
+    };
+    let row: Option<(Option<Uuid>,)> = tx
+        .fetch_optional(
+            "SELECT team_id FROM users WHERE tenant_id = $1 AND id = $2 AND active = $3 AND deleted_at IS NULL",
+            args![ctx.tenant_id, owner, true],
+        )
+        .await?;
+    match row {
+        Some((team,)) => Ok(Some((owner, team))),
+        None => {
+            errs.add("owner_id", "unknown");
+            Ok(None)
+        }
+    }
+}
+
+/// Appends the search-box condition on a `search` column: every term must appear.
+pub fn search_sql(q: &mut Sql, column: &str, query: &str) {
+    for term in normalize::search_terms(query) {
+        q.push(&format!(" AND {column} LIKE "))
+            .bind(like_pattern(&term));
+        q.push(" ESCAPE '\\'");
+    }
+}
+
+/// `%term%` with LIKE's wildcards escaped.
+pub fn like_pattern(term: &str) -> String {
+    format!(
+        "%{}%",
+        term.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+/// A customer record with an owner, a team and a trash: what the shared load/scope/trash
+/// functions below need to know about it.
+pub trait Record: serde::Serialize + guanxi_platform::db::DbRow {
+    /// Table, and module name for permissions and audit (`accounts`, `contacts`).
+    const TABLE: &'static str;
+    /// `SELECT … FROM table x …` ready for `WHERE x.tenant_id = $1 AND x.id = $2`.
+    fn select_one() -> String;
+    fn owner(&self) -> Uuid;
+    fn team(&self) -> Option<Uuid>;
+    fn in_trash(&self) -> bool;
+    /// A unique column a restore must not collide on (column, value).
+    fn unique_on_restore(&self) -> Option<(&'static str, String)> {
+        None
+    }
+}
+
+/// Reads one record inside a transaction, with no permission check (callers check).
+pub async fn load<R: Record>(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<R> {
+    tx.fetch_one(&R::select_one(), args![tenant_id, id]).await
+}
+
+/// Loads a record for a change the caller's `action` scope must cover: outside the read scope
+/// it does not exist (404); readable but not changeable is 403.
+pub async fn load_for<R: Record>(tx: &mut Tx, ctx: &Ctx, id: Uuid, action: Action) -> Result<R> {
+    let read = ctx.require(R::TABLE, Action::Read)?;
+    let scope = ctx.require(R::TABLE, action)?;
+    let r: R = load(tx, ctx.tenant_id, id).await?;
+    if !ctx.covers(read, Some(r.owner()), r.team()) {
+        return Err(Error::NotFound);
+    }
+    if !ctx.covers(scope, Some(r.owner()), r.team()) {
+        return Err(Error::Forbidden);
+    }
+    Ok(r)
+}
+
+/// One record the caller may read, in the trash or not.
+pub async fn get<R: Record>(db: &Db, ctx: &Ctx, id: Uuid) -> Result<R> {
+    let scope = ctx.require(R::TABLE, Action::Read)?;
+    let r: R = db
+        .fetch_one(&R::select_one(), args![ctx.tenant_id, id])
+        .await?;
+    if !ctx.covers(scope, Some(r.owner()), r.team()) {
+        return Err(Error::NotFound);
+    }
+    Ok(r)
+}
+
+/// Moves a record to the trash (`deleted = true`) or back, audited. Doing it twice is a no-op.
+pub async fn set_deleted<R: Record>(db: &Db, ctx: &Ctx, id: Uuid, deleted: bool) -> Result<R> {
+    let mut tx = db.begin().await?;
+    let before: R = load_for(&mut tx, ctx, id, Action::Delete).await?;
+    if before.in_trash() == deleted {
+        return Ok(before);
+    }
+    if let (false, Some((col, value))) = (deleted, before.unique_on_restore()) {
+        let taken: i64 = tx
+            .scalar(
+                &format!(
+                    "SELECT COUNT(*) FROM {} WHERE tenant_id = $1 AND {col} = $2 AND deleted_at IS NULL",
+                    R::TABLE
+                ),
+                args![ctx.tenant_id, value],
+            )
+            .await?;
+        if taken > 0 {
+            return Err(Error::field(col, "taken"));
+        }
+    }
+    let t = now();
+    tx.execute(
+        &format!(
+            "UPDATE {} SET deleted_at = $1, updated_at = $2, updated_by = $3, version = version + 1
+             WHERE tenant_id = $4 AND id = $5",
+            R::TABLE
+        ),
+        args![
+            if deleted { Some(t) } else { None },
+            t,
+            ctx.user_id,
+            ctx.tenant_id,
+            id
+        ],
+    )
+    .await?;
+    let after: R = load(&mut tx, ctx.tenant_id, id).await?;
+    let action = if deleted { "delete" } else { "restore" };
+    audit::record(
+        &mut tx,
+        ctx,
+        action,
+        R::TABLE,
+        Some(id),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Refuses a new record its creator could not see afterwards (a role limited to its own or its
+/// team's records creating one for someone else).
+pub fn check_create_scope(
+    ctx: &Ctx,
+    module: &str,
+    owner: Option<Uuid>,
+    team: Option<Uuid>,
+) -> Result<()> {
+    let scope = ctx.require(module, Action::Create)?;
+    if ctx.covers(scope, owner, team) {
+        Ok(())
+    } else {
+        Err(Error::field("owner_id", "out_of_scope"))
+    }
+}

@@ -1,0 +1,488 @@
+//! Customer 360 through the API: accounts and contacts with Chinese specifics, hierarchy,
+//! versions, trash, ownership scope and the one search box.
+
+use crate::both;
+use crate::harness::TestApp;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
+    let r = app.post(path, token, body).await;
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+fn fields(problem: &Value) -> Vec<String> {
+    let mut f: Vec<String> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    f.sort();
+    f
+}
+
+both!(
+    accounts_validate_chinese_specifics,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let a = created(
+        &app,
+        "/api/v1/accounts",
+        t,
+        json!({"name": " 北京示例科技有限公司 ", "credit_code": "91110000802100433b", "phone": "010-6234 5678",
+               "wechat": "bjsl_2024", "website": "example.com.cn", "province": "北京市", "city": "北京市",
+               "district": "海淀区", "address": "中关村大街 1 号", "industry": "软件"}),
+    )
+    .await;
+        assert_eq!(a["name"], "北京示例科技有限公司");
+        assert_eq!(a["credit_code"], "91110000802100433B");
+        assert_eq!(a["phone"], "010-6234 5678", "the raw input is kept");
+        assert_eq!(a["phone_e164"], "+861062345678");
+        assert_eq!(a["website"], "https://example.com.cn");
+        assert_eq!(a["country"], "CN");
+        assert_eq!(a["version"], 1);
+        // Any country's phone still works.
+        let us = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "Acme Inc.", "country": "US", "phone": "(650) 253-0000"}),
+        )
+        .await;
+        assert_eq!(us["phone_e164"], "+16502530000");
+
+        // Every bad field is named at once, in the caller's language; nothing is stored.
+        let r = app
+            .req(Method::POST, "/api/v1/accounts", t)
+            .header("accept-language", "zh-CN")
+            .json(
+                &json!({"name": "", "credit_code": "91110000802100433C", "phone": "12345",
+                      "wechat": "x", "email": "nope", "country": "XX"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(
+            fields(&p),
+            ["country", "credit_code", "email", "name", "phone", "wechat"]
+        );
+        let credit = p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["field"] == "credit_code")
+            .unwrap();
+        assert!(
+            credit["message"]
+                .as_str()
+                .unwrap()
+                .contains("统一社会信用代码"),
+            "{credit}"
+        );
+        // The same credit code twice is one company.
+        let r = app
+            .post(
+                "/api/v1/accounts",
+                t,
+                json!({"name": "重复公司", "credit_code": "91110000802100433B"}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(fields(&r.json().await.unwrap()), ["credit_code"]);
+        let list: Value = app.get("/api/v1/accounts", t).await.json().await.unwrap();
+        assert_eq!(list["items"].as_array().unwrap().len(), 2);
+        // Unknown fields are refused, not ignored.
+        let r = app
+            .post("/api/v1/accounts", t, json!({"name": "X", "nmae": "typo"}))
+            .await;
+        assert_eq!(r.status(), 400);
+    }
+);
+
+both!(
+    account_hierarchy_versions_and_trash,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let group = created(&app, "/api/v1/accounts", t, json!({"name": "华润集团"})).await;
+        let sub = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "华润万家", "parent_id": group["id"]}),
+        )
+        .await;
+        let branch = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "华润万家深圳分公司", "parent_id": sub["id"]}),
+        )
+        .await;
+        assert_eq!(branch["parent_name"], "华润万家");
+        let kids: Value = app
+            .get(
+                &format!(
+                    "/api/v1/accounts?parent_id={}",
+                    group["id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(kids["items"].as_array().unwrap().len(), 1);
+        assert_eq!(kids["items"][0]["name"], "华润万家");
+
+        // The group cannot become its own grandchild's child.
+        let gid = group["id"].as_str().unwrap();
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{gid}"),
+                t,
+                json!({"version": 1, "parent_id": branch["id"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(fields(&r.json().await.unwrap()), ["parent_id"]);
+
+        // A stale version is refused and changes nothing; `null` clears a field.
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{gid}"),
+                t,
+                json!({"version": 1, "industry": "零售"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{gid}"),
+                t,
+                json!({"version": 1, "industry": "地产"}),
+            )
+            .await;
+        assert_eq!(r.status(), 412);
+        let now: Value = app
+            .get(&format!("/api/v1/accounts/{gid}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(now["industry"], "零售");
+        assert_eq!(now["version"], 2);
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{gid}"),
+                t,
+                json!({"version": 2, "industry": null}),
+            )
+            .await;
+        let v: Value = r.json().await.unwrap();
+        assert!(v["industry"].is_null(), "{v}");
+
+        // Trash: gone from lists, listed in the trash, restorable; all of it audited.
+        let sid = sub["id"].as_str().unwrap();
+        let r = app
+            .req(Method::DELETE, &format!("/api/v1/accounts/{sid}"), t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let live: Value = app
+            .get("/api/v1/accounts?q=华润万家", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            live["items"].as_array().unwrap().len(),
+            1,
+            "only the branch"
+        );
+        let trash: Value = app
+            .get("/api/v1/accounts?deleted=true", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(trash["items"][0]["id"], sub["id"]);
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{sid}"),
+                t,
+                json!({"version": 2, "name": "x"}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            409,
+            "a trashed record is restored before it is edited"
+        );
+        let r = app
+            .post(&format!("/api/v1/accounts/{sid}/restore"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let audit: Value = app
+            .get(
+                &format!("/api/v1/audit-events?entity=accounts&entity_id={sid}"),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let actions: Vec<&str> = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["restore", "delete", "create"]);
+    }
+);
+
+both!(one_search_box_finds_customers, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let acct = created(
+        &app,
+        "/api/v1/accounts",
+        t,
+        json!({"name": "武当山文化传播有限公司", "credit_code": "91350100M000100Y43"}),
+    )
+    .await;
+    let c = created(
+        &app,
+        "/api/v1/contacts",
+        t,
+        json!({"name": "张三丰", "account_id": acct["id"], "phone": "138 0013 8000",
+               "email": "Zhang.SF@Wudang.CN", "title": "掌门", "gender": "男", "birthday": "1990-05-01"}),
+    )
+    .await;
+    assert_eq!(c["phone_e164"], "+8613800138000");
+    assert_eq!(c["email"], "zhang.sf@wudang.cn");
+    assert_eq!(c["gender"], "male");
+    assert_eq!(c["account_name"], "武当山文化传播有限公司");
+    created(
+        &app,
+        "/api/v1/contacts",
+        t,
+        json!({"name": "Jane Smith", "phone": "+44 20 7946 0958"}),
+    )
+    .await;
+    created(&app, "/api/v1/contacts", t, json!({"name": "张无忌"})).await;
+
+    for q in [
+        "三丰",
+        "zhangsanfeng",
+        "ZSF",
+        "138 0013 8000",
+        "+8613800138000",
+        "13800138000",
+        "zhang.sf@wudang",
+        "武当山",
+    ] {
+        let r: Value = app
+            .req(Method::GET, "/api/v1/search", t)
+            .query(&[("q", q)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let contacts: Vec<&Value> = r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["kind"] == "contact")
+            .collect();
+        assert_eq!(contacts.len(), 1, "{q}: {r}");
+        assert_eq!(contacts[0]["name"], "张三丰", "{q}");
+    }
+    // The company is found by its name and its credit code.
+    let r: Value = app
+        .get("/api/v1/search?q=91350100M000100Y43", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["items"][0]["kind"], "account");
+    // Lists take the same search: initials find both 张s.
+    let r: Value = app
+        .get("/api/v1/contacts?q=zs", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r["items"].as_array().unwrap().len(),
+        1,
+        "zs is 张三丰 (zsf), not 张无忌 (zwj)"
+    );
+    let r: Value = app
+        .get("/api/v1/contacts?q=zhang", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["items"].as_array().unwrap().len(), 2);
+    let r = app.get("/api/v1/search?q=%20", t).await;
+    assert_eq!(r.status(), 422);
+    // Contacts of the account, and a bad value on a contact named in the caller's language.
+    let r: Value = app
+        .get(
+            &format!(
+                "/api/v1/contacts?account_id={}",
+                acct["id"].as_str().unwrap()
+            ),
+            t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["items"].as_array().unwrap().len(), 1);
+    let r = app
+        .post("/api/v1/contacts", t, json!({"name": "坏数据", "birthday": "1990-02-30", "gender": "x", "account_id": "0190a000-0000-7000-8000-000000000000"}))
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        fields(&r.json().await.unwrap()),
+        ["account_id", "birthday", "gender"]
+    );
+});
+
+both!(
+    ownership_scopes_what_each_role_sees,
+    |app: TestApp| async move {
+        let admin = &app.admin_token;
+        let team: Value = app
+            .post("/api/v1/teams", admin, json!({"name": "华东"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let (rep_a, a) = app.user_with_role("sales", "a@acme.test").await;
+        let (rep_b, b) = app.user_with_role("sales", "b@acme.test").await;
+        let (_, c) = app.user_with_role("sales", "c@acme.test").await;
+        let (_, ro) = app.user_with_role("read_only", "ro@acme.test").await;
+        // a and b share a team; c has none.
+        for u in [&rep_a, &rep_b] {
+            let r = app
+                .patch(
+                    &format!("/api/v1/users/{}", u["id"].as_str().unwrap()),
+                    admin,
+                    json!({"version": u["version"], "team_id": team["id"]}),
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+        }
+        let mine = created(&app, "/api/v1/accounts", &a, json!({"name": "甲的客户"})).await;
+        assert_eq!(mine["owner_id"], rep_a["id"]);
+        assert_eq!(mine["team_id"], team["id"]);
+        let id = mine["id"].as_str().unwrap();
+
+        // A teammate sees it but may not change it; an outsider does not even see it.
+        assert_eq!(
+            app.get(&format!("/api/v1/accounts/{id}"), &b)
+                .await
+                .status(),
+            200
+        );
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{id}"),
+                &b,
+                json!({"version": 1, "name": "抢"}),
+            )
+            .await;
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            app.get(&format!("/api/v1/accounts/{id}"), &c)
+                .await
+                .status(),
+            404
+        );
+        let found: Value = app
+            .get("/api/v1/search?q=甲的", &c)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(found["items"].as_array().unwrap().is_empty(), "{found}");
+        let listed: Value = app.get("/api/v1/accounts", &c).await.json().await.unwrap();
+        assert!(listed["items"].as_array().unwrap().is_empty());
+        // A rep cannot create records for someone outside their scope.
+        let r = app
+            .post(
+                "/api/v1/accounts",
+                &c,
+                json!({"name": "转给甲", "owner_id": rep_a["id"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        // Read-only reads everything and changes nothing; the admin sees all.
+        assert_eq!(
+            app.get(&format!("/api/v1/accounts/{id}"), &ro)
+                .await
+                .status(),
+            200
+        );
+        let r = app
+            .post("/api/v1/accounts", &ro, json!({"name": "不行"}))
+            .await;
+        assert_eq!(r.status(), 403);
+        let r = app
+            .req(Method::DELETE, &format!("/api/v1/accounts/{id}"), &ro)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        // The owner hands it to a teammate; history stays with the record.
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{id}"),
+                &a,
+                json!({"version": 1, "owner_id": rep_b["id"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{id}"),
+                &b,
+                json!({"version": 2, "industry": "制造"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "now b's");
+    }
+);
+
+both!(
+    built_in_roles_follow_the_code_after_an_upgrade,
+    |app: TestApp| async move {
+        // A tenant created by an older release: its built-in sales role knows no customer modules.
+        app.db
+            .execute(
+                "UPDATE roles SET permissions = $1 WHERE key = $2",
+                guanxi_platform::args![json!({"users": {"read": "all"}}), "sales"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(app.role("sales").await["permissions"].get("accounts"), None);
+        // The next start migrates and brings it up to date.
+        guanxi_platform::migrate::run(&app.db, guanxi_web::MIGRATIONS)
+            .await
+            .unwrap();
+        let sales = app.role("sales").await;
+        assert_eq!(sales["permissions"]["accounts"]["read"], "team");
+        assert_eq!(sales["permissions"]["accounts"]["update"], "own");
+    }
+);

@@ -1,0 +1,1 @@
+//! Customer pages: see mod.rs.
