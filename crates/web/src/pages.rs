@@ -54,7 +54,15 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "account.html",
         "docs.html",
         "docs_body.html",
-        "error.html"
+        "error.html",
+        "customers/accounts.html",
+        "customers/account.html",
+        "customers/contacts.html",
+        "customers/contact.html",
+        "customers/form.html",
+        "customers/search.html",
+        "customers/tabs.html",
+        "customers/sections.html"
     );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let loc = state
@@ -141,6 +149,7 @@ impl Signed {
             locale => ctx.locale.clone(), me => context! { id => ctx.user_id, name => session.user_name },
             csrf => session.csrf.clone(), tenant_name => session.tenant_name,
             time_zone => session.time_zone, admin_nav => admin_nav, path => path.to_owned(),
+            customers_nav => ctx.can("accounts", Action::Read).is_some() || ctx.can("contacts", Action::Read).is_some(),
         };
         Some(Signed {
             ctx,
@@ -148,10 +157,10 @@ impl Signed {
             base,
         })
     }
-    fn page(&self, s: &AppState, name: &str, nav: &str, extra: Value) -> Response {
+    pub(crate) fn page(&self, s: &AppState, name: &str, nav: &str, extra: Value) -> Response {
         self.page_status(s, StatusCode::OK, name, nav, extra)
     }
-    fn page_status(
+    pub(crate) fn page_status(
         &self,
         s: &AppState,
         status: StatusCode,
@@ -167,11 +176,11 @@ impl Signed {
         )
     }
     /// Refuses a form whose CSRF token is not this session's.
-    fn csrf_ok(&self, sent: &Option<String>) -> bool {
+    pub(crate) fn csrf_ok(&self, sent: &Option<String>) -> bool {
         sent.as_deref() == Some(self.csrf.as_str())
     }
     /// An error page in the visitor's language.
-    fn error(&self, s: &AppState, e: Error) -> Response {
+    pub(crate) fn error(&self, s: &AppState, e: Error) -> Response {
         let status = status_of(&e);
         let p = crate::problem::problem(e, &self.ctx.locale);
         self.page_status(
@@ -182,7 +191,7 @@ impl Signed {
             context! { status => status.as_u16(), message => p.detail.unwrap_or(p.title) },
         )
     }
-    fn field_errors(&self, e: Error) -> Result<Vec<FieldError>, Error> {
+    pub(crate) fn field_errors(&self, e: Error) -> Result<Vec<FieldError>, Error> {
         match e {
             Error::Validation(v) => Ok(localize(v, &self.ctx.locale)),
             e => Err(e),
@@ -227,7 +236,7 @@ fn public_csrf_ok(headers: &HeaderMap, sent: &Option<String>) -> bool {
     matches!((cookie(headers, FORM_CSRF_COOKIE), sent), (Some(c), Some(s)) if c == s && c.len() >= 20)
 }
 
-fn forbidden_csrf() -> Response {
+pub(crate) fn forbidden_csrf() -> Response {
     (
         StatusCode::FORBIDDEN,
         "CSRF token missing or wrong; reload the page",
@@ -265,6 +274,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/password", post(change_password))
         .route("/account/sign-out-everywhere", post(sign_out_everywhere))
         .route("/api/docs", get(docs))
+        .merge(crate::customers::pages::router())
 }
 
 pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
@@ -601,7 +611,7 @@ struct UserForm {
     active: Option<String>,
 }
 
-fn opt_uuid(v: &Option<String>) -> Option<Uuid> {
+pub(crate) fn opt_uuid(v: &Option<String>) -> Option<Uuid> {
     v.as_deref()
         .filter(|s| !s.is_empty())
         .and_then(|s| Uuid::parse_str(s).ok())

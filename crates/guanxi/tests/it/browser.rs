@@ -244,3 +244,145 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+/// Signs in through the sign-in page.
+async fn sign_in(c: &Client, app: &crate::harness::TestApp, email: &str, password: &str) {
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(c, "input[name=email]", email).await;
+    fill(c, "input[name=password]", password).await;
+    click(c, "form[action='/login'] button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css("#sign-out"))
+        .await
+        .unwrap();
+}
+
+both!(
+    customers_in_the_browser,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        sign_in(&c, &app, "admin@acme.test", "correct horse battery").await;
+
+        // New account with a wrong credit code: the error names the field in Chinese and the
+        // typed values stay in the form.
+        click(&c, "nav.side a[href='/customers/accounts']").await;
+        c.wait()
+            .for_element(Locator::Css("#new-account"))
+            .await
+            .unwrap();
+        click(&c, "#new-account").await;
+        c.wait()
+            .for_element(Locator::Css("#record-form"))
+            .await
+            .unwrap();
+        fill(&c, "input[name=name]", "武当山文化传播有限公司").await;
+        fill(&c, "input[name=credit_code]", "91350100M000100Y44").await;
+        fill(&c, "input[name=phone]", "0591-8765 4321").await;
+        fill(&c, "input[name=province]", "福建省").await;
+        fill(&c, "input[name=city]", "福州市").await;
+        click(&c, "#record-form button[type=submit]").await;
+        let err = text(&c, ".errors").await;
+        assert!(err.contains("统一社会信用代码"), "{err}");
+        let kept = c
+            .find(Locator::Css("input[name=name]"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some("武当山文化传播有限公司"));
+        shot(&c, "account-form-error-zh").await;
+        fill(&c, "input[name=credit_code]", "91350100M000100Y43").await;
+        click(&c, "#record-form button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("#add-contact"))
+            .await
+            .unwrap();
+        assert_eq!(text(&c, "h1").await, "武当山文化传播有限公司");
+        let page = text(&c, ".record").await;
+        assert!(
+            page.contains("+86") || page.contains("0591-8765 4321"),
+            "{page}"
+        );
+
+        // Add a contact from the account's page; it is linked to the account.
+        click(&c, "#add-contact").await;
+        c.wait()
+            .for_element(Locator::Css("#record-form"))
+            .await
+            .unwrap();
+        fill(&c, "input[name=name]", "张三丰").await;
+        fill(&c, "input[name=phone]", "138 0013 8000").await;
+        fill(&c, "input[name=title]", "掌门").await;
+        click(&c, "#record-form button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='张三丰']"))
+            .await
+            .unwrap();
+        assert!(text(&c, ".lead").await.contains("武当山文化传播有限公司"));
+        shot(&c, "contact-zh").await;
+
+        // The header search box finds him by initials and by phone.
+        for q in ["zsf", "13800138000"] {
+            fill(&c, "form.search input[name=q]", q).await;
+            c.find(Locator::Css("form.search input[name=q]"))
+                .await
+                .unwrap()
+                .send_keys("\u{E007}")
+                .await
+                .unwrap();
+            c.wait().for_element(Locator::Css("ul.hits")).await.unwrap();
+            let hits = text(&c, "ul.hits").await;
+            assert!(hits.contains("张三丰"), "{q}: {hits}");
+        }
+        shot(&c, "search-zh").await;
+
+        // The account's 360 page lists the contact; trash and restore the account.
+        c.goto(&app.url("/customers/accounts")).await.unwrap();
+        c.find(Locator::LinkText("武当山文化传播有限公司"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Css("#delete")).await.unwrap();
+        assert!(text(&c, ".side-col").await.contains("张三丰"));
+        shot(&c, "account-zh").await;
+        click(&c, "#delete").await;
+        c.wait()
+            .for_element(Locator::Css("#new-account"))
+            .await
+            .unwrap();
+        assert!(!text(&c, "table").await.contains("武当山"));
+        c.goto(&app.url("/customers/accounts?deleted=true"))
+            .await
+            .unwrap();
+        c.find(Locator::LinkText("武当山文化传播有限公司"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "#restore").await;
+        c.wait().for_element(Locator::Css("#delete")).await.unwrap();
+
+        // At a phone's width the 360 page stacks and does not overflow.
+        c.set_window_size(390, 844).await.unwrap();
+        c.refresh().await.unwrap();
+        let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+        shot(&c, "account-phone").await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "page overflows a phone by {overflow}px"
+        );
+        c.close().await.unwrap();
+    }
+);

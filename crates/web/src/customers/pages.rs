@@ -1,1 +1,776 @@
-//! Customer pages: see mod.rs.
+//! Customer pages: account and contact lists, the 360 pages, create/edit forms and the search
+//! page. Forms are described once ([`ACCOUNT_SECTIONS`], [`CONTACT_SECTIONS`]): the profile
+//! groups of the record (basic, contact, address, personal, management, evaluation) render the
+//! form, the detail page and the field labels of error messages alike. Every page calls the
+//! same `guanxi-customers` functions as the API.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
+use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
+use guanxi_customers::search::{self, SearchQuery};
+use guanxi_platform::error::FieldError;
+use guanxi_platform::perms::Action;
+use guanxi_platform::users::{self, UserFilter};
+use guanxi_platform::Error;
+use minijinja::{context, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+use crate::pages::{forbidden_csrf, Signed};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/customers",
+            get(|| async { Redirect::to("/customers/accounts") }),
+        )
+        .route(
+            "/customers/accounts",
+            get(accounts_page).post(create_account),
+        )
+        .route("/customers/accounts/new", get(new_account))
+        .route("/customers/accounts/{id}", get(account_page))
+        .route(
+            "/customers/accounts/{id}/edit",
+            get(edit_account).post(update_account),
+        )
+        .route("/customers/accounts/{id}/delete", post(delete_account))
+        .route("/customers/accounts/{id}/restore", post(restore_account))
+        .route(
+            "/customers/contacts",
+            get(contacts_page).post(create_contact),
+        )
+        .route("/customers/contacts/new", get(new_contact))
+        .route("/customers/contacts/{id}", get(contact_page))
+        .route(
+            "/customers/contacts/{id}/edit",
+            get(edit_contact).post(update_contact),
+        )
+        .route("/customers/contacts/{id}/delete", post(delete_contact))
+        .route("/customers/contacts/{id}/restore", post(restore_contact))
+        .route("/search", get(search_page))
+}
+
+/// One form field: name (as in the API), input kind, required.
+#[derive(Serialize)]
+struct Field {
+    name: &'static str,
+    kind: &'static str,
+    required: bool,
+}
+
+#[derive(Serialize)]
+struct Section {
+    key: &'static str,
+    fields: &'static [Field],
+}
+
+const fn f(name: &'static str, kind: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+    }
+}
+
+const fn req(name: &'static str, kind: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+    }
+}
+
+/// The account's profile groups.
+const ACCOUNT_SECTIONS: &[Section] = &[
+    Section {
+        key: "basic",
+        fields: &[
+            req("name", "text"),
+            f("parent_id", "account"),
+            f("credit_code", "text"),
+            f("industry", "text"),
+            f("source", "text"),
+        ],
+    },
+    Section {
+        key: "contact",
+        fields: &[
+            f("phone", "tel"),
+            f("email", "email"),
+            f("wechat", "text"),
+            f("website", "text"),
+        ],
+    },
+    Section {
+        key: "address",
+        fields: &[
+            f("country", "country"),
+            f("province", "text"),
+            f("city", "text"),
+            f("district", "text"),
+            f("address", "text"),
+            f("postal_code", "text"),
+        ],
+    },
+    Section {
+        key: "management",
+        fields: &[f("owner_id", "owner")],
+    },
+    Section {
+        key: "evaluation",
+        fields: &[f("description", "textarea")],
+    },
+];
+
+/// The contact's profile groups.
+const CONTACT_SECTIONS: &[Section] = &[
+    Section {
+        key: "basic",
+        fields: &[
+            req("name", "text"),
+            f("account_id", "account"),
+            f("title", "text"),
+            f("department", "text"),
+            f("family_name", "text"),
+            f("given_name", "text"),
+        ],
+    },
+    Section {
+        key: "contact",
+        fields: &[f("phone", "tel"), f("email", "email"), f("wechat", "text")],
+    },
+    Section {
+        key: "personal",
+        fields: &[
+            f("gender", "gender"),
+            f("birthday", "date"),
+            f("country", "country"),
+            f("province", "text"),
+            f("city", "text"),
+            f("district", "text"),
+            f("address", "text"),
+        ],
+    },
+    Section {
+        key: "management",
+        fields: &[f("owner_id", "owner")],
+    },
+    Section {
+        key: "evaluation",
+        fields: &[f("notes", "textarea")],
+    },
+];
+
+/// A posted form as the API input: blank optional fields clear, blank required ones are
+/// reported as missing, owner and country are left alone when blank.
+fn form_input<T: DeserializeOwned>(
+    sections: &[Section],
+    form: &BTreeMap<String, String>,
+) -> Result<T, Error> {
+    let mut obj = serde_json::Map::new();
+    for field in sections.iter().flat_map(|s| s.fields) {
+        let Some(v) = form.get(field.name).map(|v| v.trim()) else {
+            continue;
+        };
+        let value = match (v.is_empty(), field.required, field.kind) {
+            (true, true, _) => serde_json::Value::String(String::new()),
+            (true, false, "owner" | "country") => continue,
+            (true, false, _) => serde_json::Value::Null,
+            (false, ..) => serde_json::Value::String(v.to_owned()),
+        };
+        obj.insert(field.name.to_owned(), value);
+    }
+    if let Some(v) = form.get("version").and_then(|v| v.parse::<i64>().ok()) {
+        obj.insert("version".into(), v.into());
+    }
+    serde_json::from_value(serde_json::Value::Object(obj))
+        .map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+fn csrf_of(form: &BTreeMap<String, String>) -> Option<String> {
+    form.get("_csrf").cloned()
+}
+
+/// Choices for the form's selects: users who can own records, accounts to link to.
+async fn options(s: &AppState, p: &Signed) -> Result<Value, Error> {
+    let people = users::list(
+        &s.db,
+        &p.ctx,
+        &UserFilter {
+            active: Some(true),
+            limit: Some(200),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let accounts = accounts::list(
+        &s.db,
+        &p.ctx,
+        &AccountFilter {
+            limit: Some(200),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let users: Vec<Value> = people
+        .items
+        .iter()
+        .map(|u| context! { id => u.id, name => u.name })
+        .collect();
+    let accounts: Vec<Value> = accounts
+        .items
+        .iter()
+        .map(|a| context! { id => a.id, name => a.name })
+        .collect();
+    Ok(context! { users => users, accounts => accounts })
+}
+
+/// Shows the create/edit form with the values to fill in and any errors.
+#[allow(clippy::too_many_arguments)]
+async fn form_view(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    kind: &str,
+    action: String,
+    title: String,
+    values: Value,
+    errors: Vec<FieldError>,
+    error: Option<String>,
+) -> Response {
+    let opts = match options(s, p).await {
+        Ok(o) => o,
+        Err(e) => return p.error(s, e),
+    };
+    let sections = if kind == "account" {
+        ACCOUNT_SECTIONS
+    } else {
+        CONTACT_SECTIONS
+    };
+    p.page_status(
+        s,
+        status,
+        "customers/form.html",
+        "customers",
+        context! { sections => sections, values => values, errors => errors, error => error,
+        action => action, title => title, opts => opts, kind => kind },
+    )
+}
+
+fn t(p: &Signed, key: &str) -> String {
+    crate::i18n::t(&p.ctx.locale, key)
+}
+
+/// What a failed save shows: the form again with the errors (422), the newer version (412),
+/// or an error page.
+#[allow(clippy::too_many_arguments)]
+async fn refused(
+    s: &AppState,
+    p: &Signed,
+    e: Error,
+    kind: &str,
+    action: String,
+    title: String,
+    form: BTreeMap<String, String>,
+    current: Option<Value>,
+) -> Response {
+    match e {
+        Error::PreconditionFailed { .. } => {
+            let msg = crate::problem::problem(e, &p.ctx.locale).title;
+            let values = current.unwrap_or_else(|| Value::from_serialize(&form));
+            form_view(
+                s,
+                p,
+                StatusCode::PRECONDITION_FAILED,
+                kind,
+                action,
+                title,
+                values,
+                vec![],
+                Some(msg),
+            )
+            .await
+        }
+        e => match p.field_errors(e) {
+            Ok(errors) => {
+                form_view(
+                    s,
+                    p,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    kind,
+                    action,
+                    title,
+                    Value::from_serialize(&form),
+                    errors,
+                    None,
+                )
+                .await
+            }
+            Err(e) => p.error(s, e),
+        },
+    }
+}
+
+// ---- accounts ------------------------------------------------------------------------------
+
+async fn accounts_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(f): Query<AccountFilter>,
+) -> Response {
+    let page = match accounts::list(&s.db, &p.ctx, &f).await {
+        Ok(pg) => pg,
+        Err(e) => return p.error(&s, e),
+    };
+    let next = page.next_cursor.as_ref().map(|c| {
+        next_link(&[
+            ("q", f.q.as_deref()),
+            ("province", f.province.as_deref()),
+            ("city", f.city.as_deref()),
+            ("sort", f.sort.as_deref()),
+            (
+                "deleted",
+                f.deleted.map(|d| if d { "true" } else { "false" }),
+            ),
+            ("cursor", Some(c)),
+        ])
+    });
+    p.page(&s, "customers/accounts.html", "customers", context! {
+        accounts => page.items, next => next, f => context! {
+            q => f.q, province => f.province, city => f.city, sort => f.sort, deleted => f.deleted.unwrap_or(false) },
+        can_create => p.ctx.can("accounts", Action::Create).is_some(),
+    })
+}
+
+/// `?k=v&…` of the non-empty values.
+fn next_link(pairs: &[(&str, Option<&str>)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (*k, v)))
+        .collect();
+    format!("?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+struct Prefill {
+    parent_id: Option<String>,
+    account_id: Option<String>,
+}
+
+async fn new_account(State(s): State<AppState>, p: Signed, Query(q): Query<Prefill>) -> Response {
+    let values = context! { country => "CN", owner_id => p.ctx.user_id, parent_id => q.parent_id };
+    let title = t(&p, "customers.new_account");
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        "account",
+        "/customers/accounts".into(),
+        title,
+        values,
+        vec![],
+        None,
+    )
+    .await
+}
+
+async fn create_account(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    let title = t(&p, "customers.new_account");
+    let result = match form_input::<AccountInput>(ACCOUNT_SECTIONS, &form) {
+        Ok(input) => accounts::create(&s.db, &p.ctx, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(a) => Redirect::to(&format!("/customers/accounts/{}", a.id)).into_response(),
+        Err(e) => {
+            refused(
+                &s,
+                &p,
+                e,
+                "account",
+                "/customers/accounts".into(),
+                title,
+                form,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn account_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    let a = match accounts::get(&s.db, &p.ctx, id).await {
+        Ok(a) => a,
+        Err(e) => return p.error(&s, e),
+    };
+    let children = accounts::list(
+        &s.db,
+        &p.ctx,
+        &AccountFilter {
+            parent_id: Some(id),
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+    .await;
+    let people = contacts::list(
+        &s.db,
+        &p.ctx,
+        &ContactFilter {
+            account_id: Some(id),
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (children, people) = match (children, people) {
+        (Ok(c), Ok(pp)) => (c.items, pp.items),
+        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
+    };
+    let owned = context! { owner => a.owner_id, team => a.team_id };
+    p.page(&s, "customers/account.html", "customers", context! {
+        a => a, sections => ACCOUNT_SECTIONS, children => children, contacts => people, owned => owned,
+        can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
+        can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
+        can_add_contact => p.ctx.can("contacts", Action::Create).is_some(),
+    })
+}
+
+fn can_change(p: &Signed, module: &str, action: Action, owner: Uuid, team: Option<Uuid>) -> bool {
+    p.ctx
+        .can(module, action)
+        .is_some_and(|scope| p.ctx.covers(scope, Some(owner), team))
+}
+
+async fn edit_account(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    let a = match accounts::get(&s.db, &p.ctx, id).await {
+        Ok(a) => a,
+        Err(e) => return p.error(&s, e),
+    };
+    let action = format!("/customers/accounts/{id}/edit");
+    let title = format!("{} · {}", t(&p, "common.edit"), a.name);
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        "account",
+        action,
+        title,
+        Value::from_serialize(&a),
+        vec![],
+        None,
+    )
+    .await
+}
+
+async fn update_account(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    let result = match form_input::<AccountInput>(ACCOUNT_SECTIONS, &form) {
+        Ok(input) => accounts::update(&s.db, &p.ctx, id, None, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/customers/accounts/{id}")).into_response(),
+        Err(e) => {
+            // On a version conflict the form shows what is stored now, to redo the edit on.
+            let current = accounts::get(&s.db, &p.ctx, id).await.ok();
+            let title = current.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+            refused(
+                &s,
+                &p,
+                e,
+                "account",
+                format!("/customers/accounts/{id}/edit"),
+                title,
+                form,
+                current.map(|c| Value::from_serialize(&c)),
+            )
+            .await
+        }
+    }
+}
+
+async fn delete_account(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    done(
+        &s,
+        &p,
+        accounts::set_deleted(&s.db, &p.ctx, id, true).await,
+        "/customers/accounts".into(),
+    )
+}
+
+async fn restore_account(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    done(
+        &s,
+        &p,
+        accounts::set_deleted(&s.db, &p.ctx, id, false).await,
+        format!("/customers/accounts/{id}"),
+    )
+}
+
+/// After a one-click change (trash, restore): on to `to`, or the error page.
+fn done<T>(s: &AppState, p: &Signed, result: Result<T, Error>, to: String) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&to).into_response(),
+        Err(e) => p.error(s, e),
+    }
+}
+
+// ---- contacts ------------------------------------------------------------------------------
+
+async fn contacts_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(f): Query<ContactFilter>,
+) -> Response {
+    let page = match contacts::list(&s.db, &p.ctx, &f).await {
+        Ok(pg) => pg,
+        Err(e) => return p.error(&s, e),
+    };
+    let next = page.next_cursor.as_ref().map(|c| {
+        next_link(&[
+            ("q", f.q.as_deref()),
+            ("province", f.province.as_deref()),
+            ("city", f.city.as_deref()),
+            ("sort", f.sort.as_deref()),
+            (
+                "deleted",
+                f.deleted.map(|d| if d { "true" } else { "false" }),
+            ),
+            ("cursor", Some(c)),
+        ])
+    });
+    p.page(&s, "customers/contacts.html", "customers", context! {
+        contacts => page.items, next => next, f => context! {
+            q => f.q, province => f.province, city => f.city, sort => f.sort, deleted => f.deleted.unwrap_or(false) },
+        can_create => p.ctx.can("contacts", Action::Create).is_some(),
+    })
+}
+
+async fn new_contact(State(s): State<AppState>, p: Signed, Query(q): Query<Prefill>) -> Response {
+    let values =
+        context! { country => "CN", owner_id => p.ctx.user_id, account_id => q.account_id };
+    let title = t(&p, "customers.new_contact");
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        "contact",
+        "/customers/contacts".into(),
+        title,
+        values,
+        vec![],
+        None,
+    )
+    .await
+}
+
+async fn create_contact(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    let title = t(&p, "customers.new_contact");
+    let result = match form_input::<ContactInput>(CONTACT_SECTIONS, &form) {
+        Ok(input) => contacts::create(&s.db, &p.ctx, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(c) => Redirect::to(&format!("/customers/contacts/{}", c.id)).into_response(),
+        Err(e) => {
+            refused(
+                &s,
+                &p,
+                e,
+                "contact",
+                "/customers/contacts".into(),
+                title,
+                form,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn contact_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    let c = match contacts::get(&s.db, &p.ctx, id).await {
+        Ok(c) => c,
+        Err(e) => return p.error(&s, e),
+    };
+    p.page(
+        &s,
+        "customers/contact.html",
+        "customers",
+        context! {
+            c => c, sections => CONTACT_SECTIONS,
+            can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
+            can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
+        },
+    )
+}
+
+async fn edit_contact(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    let c = match contacts::get(&s.db, &p.ctx, id).await {
+        Ok(c) => c,
+        Err(e) => return p.error(&s, e),
+    };
+    let action = format!("/customers/contacts/{id}/edit");
+    let title = format!("{} · {}", t(&p, "common.edit"), c.name);
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        "contact",
+        action,
+        title,
+        Value::from_serialize(&c),
+        vec![],
+        None,
+    )
+    .await
+}
+
+async fn update_contact(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    let result = match form_input::<ContactInput>(CONTACT_SECTIONS, &form) {
+        Ok(input) => contacts::update(&s.db, &p.ctx, id, None, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/customers/contacts/{id}")).into_response(),
+        Err(e) => {
+            let current = contacts::get(&s.db, &p.ctx, id).await.ok();
+            let title = current.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+            refused(
+                &s,
+                &p,
+                e,
+                "contact",
+                format!("/customers/contacts/{id}/edit"),
+                title,
+                form,
+                current.map(|c| Value::from_serialize(&c)),
+            )
+            .await
+        }
+    }
+}
+
+async fn delete_contact(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    done(
+        &s,
+        &p,
+        contacts::set_deleted(&s.db, &p.ctx, id, true).await,
+        "/customers/contacts".into(),
+    )
+}
+
+async fn restore_contact(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    done(
+        &s,
+        &p,
+        contacts::set_deleted(&s.db, &p.ctx, id, false).await,
+        format!("/customers/contacts/{id}"),
+    )
+}
+
+// ---- search --------------------------------------------------------------------------------
+
+async fn search_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let typed = q.q.clone().unwrap_or_default();
+    if typed.trim().is_empty() {
+        return p.page(
+            &s,
+            "customers/search.html",
+            "customers",
+            context! { q => typed, hits => Vec::<Value>::new(), searched => false },
+        );
+    }
+    match search::search(
+        &s.db,
+        &p.ctx,
+        &SearchQuery {
+            q: q.q,
+            limit: Some(20),
+        },
+    )
+    .await
+    {
+        Ok(r) => p.page(
+            &s,
+            "customers/search.html",
+            "customers",
+            context! { q => typed, hits => r.items, searched => true },
+        ),
+        Err(e) => p.error(&s, e),
+    }
+}
