@@ -519,6 +519,15 @@ pub async fn update(
         Some(&after),
     )
     .await?;
+    record::audit_transfer(
+        &mut tx,
+        ctx,
+        "accounts",
+        id,
+        (before.owner_id, &before.owner_name),
+        (after.owner_id, &after.owner_name),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }

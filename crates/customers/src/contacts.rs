@@ -496,6 +496,15 @@ pub async fn update(
         Some(&after),
     )
     .await?;
+    record::audit_transfer(
+        &mut tx,
+        ctx,
+        "contacts",
+        id,
+        (before.owner_id, &before.owner_name),
+        (after.owner_id, &after.owner_name),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }

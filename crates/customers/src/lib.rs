@@ -7,13 +7,22 @@ pub mod normalize;
 use guanxi_platform::migrate::Migration;
 
 /// This module's schema, versions 1001–1999.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1001,
-    name: "1001_customers",
-    sqlite: include_str!("../migrations/sqlite/1001_customers.sql"),
-    postgres: include_str!("../migrations/postgres/1001_customers.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1001,
+        name: "1001_customers",
+        sqlite: include_str!("../migrations/sqlite/1001_customers.sql"),
+        postgres: include_str!("../migrations/postgres/1001_customers.sql"),
+    },
+    Migration {
+        version: 1002,
+        name: "1002_activities",
+        sqlite: include_str!("../migrations/sqlite/1002_activities.sql"),
+        postgres: include_str!("../migrations/postgres/1002_activities.sql"),
+    },
+];
 pub mod accounts;
+pub mod activities;
 pub mod contacts;
 pub mod record;
 pub mod search;

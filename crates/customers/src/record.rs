@@ -233,3 +233,30 @@ pub fn check_create_scope(
         Err(Error::field("owner_id", "out_of_scope"))
     }
 }
+
+/// Records an ownership change as its own audit event (`transfer`), so the customer's timeline
+/// shows who handed the record to whom.
+pub async fn audit_transfer(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    table: &str,
+    id: Uuid,
+    before: (Uuid, &str),
+    after: (Uuid, &str),
+) -> Result<()> {
+    if before.0 == after.0 {
+        return Ok(());
+    }
+    let side =
+        |(owner, name): (Uuid, &str)| serde_json::json!({"owner_id": owner, "owner_name": name});
+    audit::record(
+        tx,
+        ctx,
+        "transfer",
+        table,
+        Some(id),
+        Some(&side(before)),
+        Some(&side(after)),
+    )
+    .await
+}

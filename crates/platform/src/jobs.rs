@@ -37,7 +37,7 @@ pub struct Email {
 pub struct Job {
     pub id: Uuid,
     pub kind: String,
-    /// `pending`, `running`, `done` or `dead`.
+    /// `pending`, `running`, `done`, `dead` or `cancelled`.
     pub status: String,
     pub attempts: i64,
     pub max_attempts: i64,
@@ -50,19 +50,44 @@ pub struct Job {
 const COLS: &str =
     "id, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at";
 
-/// Queues a job inside the caller's transaction.
+/// Queues a job inside the caller's transaction, to run now.
 pub async fn enqueue<T: Serialize>(
     tx: &mut Tx,
     tenant_id: Uuid,
     kind: &str,
     payload: &T,
 ) -> Result<()> {
+    enqueue_at(tx, tenant_id, kind, payload, now())
+        .await
+        .map(|_| ())
+}
+
+/// Queues a job inside the caller's transaction, to run at `run_at`; returns its id.
+pub async fn enqueue_at<T: Serialize>(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    kind: &str,
+    payload: &T,
+    run_at: DateTime<Utc>,
+) -> Result<Uuid> {
     let t = now();
+    let id = new_id();
     let payload = serde_json::to_value(payload).map_err(anyhow::Error::from)?;
     tx.execute(
         "INSERT INTO jobs (tenant_id, id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8)",
-        args![tenant_id, new_id(), kind, payload, MAX_ATTEMPTS, t, t, t],
+        args![tenant_id, id, kind, payload, MAX_ATTEMPTS, run_at, t, t],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Cancels a job that has not started (a reminder for a task done early); a job already
+/// running or done is left alone.
+pub async fn cancel(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<()> {
+    tx.execute(
+        "UPDATE jobs SET status = 'cancelled', updated_at = $1 WHERE tenant_id = $2 AND id = $3 AND status = 'pending'",
+        args![now(), tenant_id, id],
     )
     .await?;
     Ok(())
@@ -158,7 +183,7 @@ pub async fn run_due(db: &Db, mailer: &Mailer, at: DateTime<Utc>, batch: i64) ->
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct JobFilter {
-    /// `pending`, `running`, `done` or `dead`.
+    /// `pending`, `running`, `done`, `dead` or `cancelled`.
     pub status: Option<String>,
     pub kind: Option<String>,
     pub limit: Option<i64>,

@@ -41,6 +41,7 @@ pub const MODULES: &[&str] = &[
     "jobs",
     "accounts",
     "contacts",
+    "activities",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -102,6 +103,15 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                     "service" | "marketing" => grant(&mut p, m, &[Create, Update], Scope::All),
                     _ => {}
                 }
+            }
+            // The timeline: everyone who can see a customer sees what was said to it; everyone
+            // but read-only logs calls, visits, notes and tasks and edits their own (a task's
+            // assignee may always complete it); managers edit their team's.
+            grant(&mut p, "activities", &[Read], Scope::All);
+            match key {
+                "read_only" => {}
+                "manager" => grant(&mut p, "activities", &[Create, Update, Delete], Scope::Team),
+                _ => grant(&mut p, "activities", &[Create, Update, Delete], Scope::Own),
             }
         }
     }

@@ -143,9 +143,10 @@ pub async fn update(
 ) -> Result<Team> {
     ctx.require("teams", Action::Update)?;
     let expected = version::expected(if_match, input.version)?;
-    let name = check_name(&input)?;
     let mut tx = db.begin().await?;
+    // An absent team is a 404 whatever the body says.
     let before = load(&mut tx, ctx.tenant_id, id).await?;
+    let name = check_name(&input)?;
     version::check(expected, before.version)?;
     name_taken(&mut tx, ctx.tenant_id, &name, Some(id)).await?;
     let n = tx

@@ -113,6 +113,15 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(customers::api::restore_contact))
         .routes(routes!(customers::api::search))
+        .routes(routes!(customers::api::create_activity))
+        .routes(routes!(
+            customers::api::get_activity,
+            customers::api::update_activity,
+            customers::api::delete_activity
+        ))
+        .routes(routes!(customers::api::account_timeline))
+        .routes(routes!(customers::api::contact_timeline))
+        .routes(routes!(customers::api::list_tasks))
         .split_for_parts()
 }
 

@@ -486,3 +486,186 @@ both!(
         assert_eq!(sales["permissions"]["accounts"]["update"], "own");
     }
 );
+
+both!(timeline_tasks_and_reminders, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let (rep, rep_token) = app.user_with_role("sales", "rep@acme.test").await;
+    let acct = created(&app, "/api/v1/accounts", t, json!({"name": "峨眉派"})).await;
+    let aid = acct["id"].as_str().unwrap();
+    let person = created(
+        &app,
+        "/api/v1/contacts",
+        t,
+        json!({"name": "灭绝师太", "account_id": aid}),
+    )
+    .await;
+    let pid = person["id"].as_str().unwrap();
+    // A call with the contact lands on the account's timeline too.
+    let call = created(
+        &app,
+        "/api/v1/activities",
+        t,
+        json!({"kind": "call", "contact_id": pid, "subject": "续约电话", "body": "答应下周报价",
+               "occurred_at": "2026-11-20T02:00:00Z"}),
+    )
+    .await;
+    assert_eq!(call["account_id"], acct["id"]);
+    created(
+        &app,
+        "/api/v1/activities",
+        t,
+        json!({"kind": "visit", "account_id": aid, "subject": "上门拜访"}),
+    )
+    .await;
+    // Hand the account to the rep: the transfer shows in the timeline.
+    let r = app
+        .patch(
+            &format!("/api/v1/accounts/{aid}"),
+            t,
+            json!({"version": 1, "owner_id": rep["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let tl: Value = app
+        .get(&format!("/api/v1/accounts/{aid}/timeline"), t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["transfer", "visit", "create", "call"], "{tl}");
+    assert_eq!(tl["items"][0]["detail"]["owner_name"], "rep@acme.test");
+    assert_eq!(tl["items"][3]["contact_name"], "灭绝师太");
+    let only: Value = app
+        .get(
+            &format!("/api/v1/accounts/{aid}/timeline?types=call,visit&limit=1"),
+            t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(only["items"].as_array().unwrap().len(), 1);
+    assert_eq!(only["items"][0]["type"], "visit");
+    let cursor = only["next_cursor"].as_str().unwrap();
+    let rest: Value = app
+        .req(Method::GET, &format!("/api/v1/accounts/{aid}/timeline"), t)
+        .query(&[("types", "call,visit"), ("cursor", cursor)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["items"][0]["type"], "call");
+    let contact_tl: Value = app
+        .get(&format!("/api/v1/contacts/{pid}/timeline"), t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        contact_tl["items"].as_array().unwrap().len(),
+        2,
+        "create + call"
+    );
+
+    // A task for the rep with an emailed reminder; another one done before its reminder.
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let due = (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339();
+    let task = created(
+        &app,
+        "/api/v1/activities",
+        t,
+        json!({"kind": "task", "account_id": aid, "subject": "发送报价单", "assignee_id": rep["id"],
+               "due_at": due, "remind_at": soon}),
+    )
+    .await;
+    let early = created(
+        &app,
+        "/api/v1/activities",
+        t,
+        json!({"kind": "task", "account_id": aid, "subject": "确认收货地址", "assignee_id": rep["id"], "remind_at": soon}),
+    )
+    .await;
+    let mine: Value = app
+        .get("/api/v1/tasks", &rep_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["发送报价单", "确认收货地址"], "dated first");
+    // The assignee completes the second one (not theirs to edit otherwise).
+    let r = app
+        .patch(
+            &format!("/api/v1/activities/{}", early["id"].as_str().unwrap()),
+            &rep_token,
+            json!({"version": 1, "done": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = app
+        .patch(
+            &format!("/api/v1/activities/{}", task["id"].as_str().unwrap()),
+            &rep_token,
+            json!({"version": 1, "due_at": null, "kind": "call"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422, "a task stays a task");
+    let open: Value = app
+        .get("/api/v1/tasks", &rep_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open["items"].as_array().unwrap().len(), 1);
+    // Nothing is sent before the reminder time; at it, exactly one reminder goes out.
+    let before = app.smtp.received().len();
+    app.run_pending_jobs().await;
+    assert_eq!(app.smtp.received().len(), before, "not before its time");
+    app.run_jobs_at(chrono::Utc::now() + chrono::Duration::hours(2))
+        .await;
+    let sent = app.smtp.received();
+    assert_eq!(
+        sent.len(),
+        before + 1,
+        "one reminder, the finished task's was cancelled"
+    );
+    let mail = sent.last().unwrap();
+    assert!(mail.contains("rep@acme.test"), "{mail}");
+    // Non-tasks take no task fields; a read-only user logs nothing.
+    let r = app
+        .post(
+            "/api/v1/activities",
+            t,
+            json!({"kind": "note", "account_id": aid, "subject": "x", "due_at": due}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let (_, ro) = app.user_with_role("read_only", "ro@acme.test").await;
+    let r = app
+        .post(
+            "/api/v1/activities",
+            &ro,
+            json!({"kind": "note", "account_id": aid, "subject": "x"}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        app.get(&format!("/api/v1/accounts/{aid}/timeline"), &ro)
+            .await
+            .status(),
+        200
+    );
+});

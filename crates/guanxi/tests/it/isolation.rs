@@ -35,6 +35,36 @@ both!(
             json!({"email": "invitee@acme.test", "name": "I", "role_id": role["id"]}),
         )
         .await;
+        let account: Value = app
+            .post(
+                "/api/v1/accounts",
+                a,
+                json!({"name": "甲方客户", "phone": "13800138000"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let contact: Value = app
+            .post(
+                "/api/v1/contacts",
+                a,
+                json!({"name": "甲方联系人", "account_id": account["id"]}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let activity: Value = app
+            .post(
+                "/api/v1/activities",
+                a,
+                json!({"kind": "task", "contact_id": contact["id"], "subject": "甲方任务"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -44,6 +74,9 @@ both!(
             token["id"].as_str().unwrap().into(),
             job_id,
             app.tenant_id.clone(),
+            account["id"].as_str().unwrap().into(),
+            contact["id"].as_str().unwrap().into(),
+            activity["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
@@ -63,7 +96,7 @@ both!(
                         let p = path.replace("{id}", &id);
                         let mut rq = app.req(m.clone(), &p, &b);
                         if m == Method::PATCH || m == Method::POST {
-                            rq = rq.json(&json!({"version": 1, "name": "taken over"}));
+                            rq = rq.json(&json!({"version": 1}));
                         }
                         async move {
                             let r = rq.send().await.unwrap();
@@ -92,6 +125,31 @@ both!(
             }
         }
         assert!(walked > 40, "walked {walked}");
+        // Searching and filtering by A's values finds nothing of A's.
+        for q in ["甲方", "13800138000", "jfkh"] {
+            for path in ["/api/v1/search", "/api/v1/accounts", "/api/v1/contacts"] {
+                let body = app
+                    .req(Method::GET, path, &b)
+                    .query(&[("q", q)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(!body.contains("甲方"), "{path}?q={q} leaked: {body}");
+            }
+        }
+        let body = app
+            .req(Method::GET, "/api/v1/tasks", &b)
+            .query(&[("assignee_id", user["id"].as_str().unwrap())])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains("甲方"), "tasks leaked: {body}");
         // And tenant A's data is untouched.
         let t: Value = app
             .get(

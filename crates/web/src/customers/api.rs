@@ -1,10 +1,14 @@
-//! `/api/v1/accounts`, `/api/v1/contacts` and `/api/v1/search`.
+//! `/api/v1/accounts`, `/api/v1/contacts`, `/api/v1/search`, `/api/v1/activities`, the
+//! timelines and `/api/v1/tasks`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use guanxi_customers::accounts::{self, Account, AccountFilter, AccountInput};
+use guanxi_customers::activities::{
+    self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
+};
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
 use guanxi_platform::page::Page;
@@ -169,4 +173,94 @@ pub async fn search(
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<SearchResults>> {
     Ok(Json(search::search(&s.db, &ctx, &q).await.l(&ctx)?))
+}
+
+// ---- timeline and tasks --------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/activities", tag = "activities", request_body = ActivityInput, responses(
+    (status = 201, body = Activity), (status = 422, body = Problem)))]
+pub async fn create_activity(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<ActivityInput>,
+) -> ApiResult<Response> {
+    let a = activities::create(&s.db, &ctx, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(versioned(StatusCode::CREATED, &a, a.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/activities/{id}", tag = "activities", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Activity), (status = 404, body = Problem)))]
+pub async fn get_activity(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let a = activities::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &a, a.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/activities/{id}", tag = "activities", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = ActivityInput, responses((status = 200, body = Activity), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_activity(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<ActivityInput>,
+) -> ApiResult<Response> {
+    let a = activities::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &a, a.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/activities/{id}", tag = "activities", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Deleted"), (status = 404, body = Problem)))]
+pub async fn delete_activity(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    activities::delete(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/timeline", tag = "activities", params(("id" = Uuid, Path), TimelineFilter), responses(
+    (status = 200, body = Page<TimelineEntry>), (status = 404, body = Problem)))]
+pub async fn account_timeline(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    Query(f): Query<TimelineFilter>,
+) -> ApiResult<Json<Page<TimelineEntry>>> {
+    Ok(Json(
+        activities::timeline(&s.db, &ctx, Subject::Account(id), &f)
+            .await
+            .l(&ctx)?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts/{id}/timeline", tag = "activities", params(("id" = Uuid, Path), TimelineFilter), responses(
+    (status = 200, body = Page<TimelineEntry>), (status = 404, body = Problem)))]
+pub async fn contact_timeline(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    Query(f): Query<TimelineFilter>,
+) -> ApiResult<Json<Page<TimelineEntry>>> {
+    Ok(Json(
+        activities::timeline(&s.db, &ctx, Subject::Contact(id), &f)
+            .await
+            .l(&ctx)?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "activities", params(TaskFilter), responses(
+    (status = 200, body = TaskList), (status = 422, body = Problem)))]
+pub async fn list_tasks(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(f): Query<TaskFilter>,
+) -> ApiResult<Json<TaskList>> {
+    Ok(Json(activities::tasks(&s.db, &ctx, &f).await.l(&ctx)?))
 }
