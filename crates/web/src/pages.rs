@@ -62,7 +62,9 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/form.html",
         "customers/search.html",
         "customers/tabs.html",
-        "customers/sections.html"
+        "customers/sections.html",
+        "customers/timeline.html",
+        "customers/tasks.html"
     );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let loc = state
@@ -92,7 +94,13 @@ fn render(s: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response 
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = ?e, template = name, "render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+            // Debug builds (tests, development) say what broke; release builds do not.
+            let detail = if cfg!(debug_assertions) {
+                format!("template error: {e:#}\n{e:?}")
+            } else {
+                "template error".to_owned()
+            };
+            (StatusCode::INTERNAL_SERVER_ERROR, detail).into_response()
         }
     }
 }
@@ -101,6 +109,8 @@ fn render(s: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response 
 pub struct Signed {
     pub ctx: Ctx,
     pub csrf: String,
+    /// The tenant's time zone: times are shown, and typed, in it.
+    pub time_zone: chrono_tz::Tz,
     pub base: Value,
 }
 
@@ -148,12 +158,16 @@ impl Signed {
         let base = context! {
             locale => ctx.locale.clone(), me => context! { id => ctx.user_id, name => session.user_name },
             csrf => session.csrf.clone(), tenant_name => session.tenant_name,
-            time_zone => session.time_zone, admin_nav => admin_nav, path => path.to_owned(),
+            time_zone => session.time_zone.clone(), admin_nav => admin_nav, path => path.to_owned(),
             customers_nav => ctx.can("accounts", Action::Read).is_some() || ctx.can("contacts", Action::Read).is_some(),
         };
         Some(Signed {
             ctx,
             csrf: session.csrf,
+            time_zone: session
+                .time_zone
+                .parse()
+                .unwrap_or(chrono_tz::Asia::Shanghai),
             base,
         })
     }

@@ -88,6 +88,11 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
+/// Chooses `value` in a `<select>`.
+async fn pick(c: &Client, select: &str, value: &str) {
+    click(c, &format!("{select} option[value='{value}']")).await;
+}
+
 async fn lang(c: &Client) -> String {
     let html = c.find(Locator::Css("html")).await.unwrap();
     html.attr("lang").await.unwrap().unwrap_or_default()
@@ -322,7 +327,56 @@ both!(
             .await
             .unwrap();
         assert!(text(&c, ".lead").await.contains("武当山文化传播有限公司"));
+
+        // Log a call and a task on his page; both show in his timeline, newest first.
+        pick(&c, "#log-activity select[name=kind]", "call").await;
+        fill(&c, "#log-activity input[name=subject]", "续约电话").await;
+        fill(
+            &c,
+            "#log-activity textarea[name=body]",
+            "答应下周一前发报价",
+        )
+        .await;
+        click(&c, "#log-activity button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//ol[@class='entries']//div[@class='subject' and contains(., '续约电话')]",
+            ))
+            .await
+            .unwrap();
+        pick(&c, "#log-activity select[name=kind]", "task").await;
+        fill(&c, "#log-activity input[name=subject]", "发送报价单").await;
+        click(&c, "#log-activity summary").await;
+        c.execute(
+            "document.querySelector('#log-activity input[name=due_at]').value = '2030-01-02T10:00'",
+            vec![],
+        )
+        .await
+        .unwrap();
+        click(&c, "#log-activity button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//ol[@class='entries']//div[@class='subject' and contains(., '发送报价单')]",
+            ))
+            .await
+            .unwrap();
+        let entries = text(&c, "ol.entries").await;
+        assert!(
+            entries.contains("2030-01-02 10:00"),
+            "due time in the tenant's zone: {entries}"
+        );
         shot(&c, "contact-zh").await;
+
+        // My tasks lists it; marking it done empties the open list.
+        click(&c, "nav.side a[href='/tasks']").await;
+        c.wait().for_element(Locator::Css("#tasks")).await.unwrap();
+        assert!(text(&c, "#tasks").await.contains("发送报价单"));
+        shot(&c, "tasks-zh").await;
+        click(&c, "#tasks button").await;
+        c.wait()
+            .for_element(Locator::XPath("//table[@id='tasks']//td[@class='empty']"))
+            .await
+            .unwrap();
 
         // The header search box finds him by initials and by phone.
         for q in ["zsf", "13800138000"] {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
+use guanxi_customers::activities::{self, ActivityInput, Subject, TaskFilter, TimelineFilter};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
 use guanxi_customers::search::{self, SearchQuery};
 use guanxi_platform::error::FieldError;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use crate::pages::{forbidden_csrf, Signed};
+use crate::pages::{forbidden_csrf, opt_uuid, Signed};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -56,6 +57,9 @@ pub fn router() -> Router<AppState> {
         .route("/customers/contacts/{id}/delete", post(delete_contact))
         .route("/customers/contacts/{id}/restore", post(restore_contact))
         .route("/search", get(search_page))
+        .route("/customers/activities", post(log_activity))
+        .route("/customers/activities/{id}/done", post(complete_task))
+        .route("/tasks", get(tasks_page))
 }
 
 /// One form field: name (as in the API), input kind, required.
@@ -413,7 +417,19 @@ async fn create_account(
     }
 }
 
-async fn account_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+#[derive(Deserialize, Default)]
+struct RecordQuery {
+    #[serde(flatten)]
+    timeline: TimelineQuery,
+    error: Option<String>,
+}
+
+async fn account_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Query(q): Query<RecordQuery>,
+) -> Response {
     let a = match accounts::get(&s.db, &p.ctx, id).await {
         Ok(a) => a,
         Err(e) => return p.error(&s, e),
@@ -442,9 +458,13 @@ async fn account_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         (Ok(c), Ok(pp)) => (c.items, pp.items),
         (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
     };
-    let owned = context! { owner => a.owner_id, team => a.team_id };
+    let timeline = match timeline_panel(&s, &p, Subject::Account(id), &q.timeline).await {
+        Ok(t) => t,
+        Err(e) => return p.error(&s, e),
+    };
     p.page(&s, "customers/account.html", "customers", context! {
-        a => a, sections => ACCOUNT_SECTIONS, children => children, contacts => people, owned => owned,
+        a => a, sections => ACCOUNT_SECTIONS, children => children, contacts => people,
+        timeline => timeline, error => q.error, subject => context! { field => "account_id", id => id },
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
         can_add_contact => p.ctx.can("contacts", Action::Create).is_some(),
@@ -634,9 +654,18 @@ async fn create_contact(
     }
 }
 
-async fn contact_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+async fn contact_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Query(q): Query<RecordQuery>,
+) -> Response {
     let c = match contacts::get(&s.db, &p.ctx, id).await {
         Ok(c) => c,
+        Err(e) => return p.error(&s, e),
+    };
+    let timeline = match timeline_panel(&s, &p, Subject::Contact(id), &q.timeline).await {
+        Ok(t) => t,
         Err(e) => return p.error(&s, e),
     };
     p.page(
@@ -644,7 +673,8 @@ async fn contact_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => CONTACT_SECTIONS,
+            c => c, sections => CONTACT_SECTIONS, timeline => timeline, error => q.error,
+            subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
         },
@@ -771,6 +801,201 @@ async fn search_page(
             "customers",
             context! { q => typed, hits => r.items, searched => true },
         ),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+// ---- timeline and tasks --------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+pub struct TimelineQuery {
+    types: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The timeline panel of a 360 page: entries, the "more" link and the log form's choices.
+async fn timeline_panel(
+    s: &AppState,
+    p: &Signed,
+    who: Subject,
+    q: &TimelineQuery,
+) -> Result<Value, Error> {
+    let types = q.types.clone().filter(|t| !t.is_empty());
+    let page = activities::timeline(
+        &s.db,
+        &p.ctx,
+        who,
+        &TimelineFilter {
+            types: types.clone(),
+            limit: Some(30),
+            cursor: q.cursor.clone(),
+        },
+    )
+    .await?;
+    let next = page
+        .next_cursor
+        .as_ref()
+        .map(|c| next_link(&[("types", types.as_deref()), ("cursor", Some(c))]));
+    let can_log = p.ctx.can("activities", Action::Create).is_some();
+    let users = if can_log {
+        options(s, p).await?.get_attr("users").unwrap_or_default()
+    } else {
+        Value::from(())
+    };
+    Ok(context! {
+        entries => page.items, next => next, types => types, can_log => can_log, users => users,
+        kinds => activities::KINDS, filters => ["call", "email", "meeting", "visit", "note", "task", "transfer"],
+    })
+}
+
+#[derive(Deserialize)]
+struct LogForm {
+    _csrf: Option<String>,
+    kind: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
+    account_id: Option<String>,
+    contact_id: Option<String>,
+    /// `YYYY-MM-DDTHH:MM` in the tenant's time zone.
+    due_at: Option<String>,
+    remind_at: Option<String>,
+    assignee_id: Option<String>,
+}
+
+/// A `datetime-local` value read in the tenant's time zone.
+fn local_time(
+    p: &Signed,
+    field: &str,
+    raw: &Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    use chrono::TimeZone;
+    let Some(raw) = raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let naive = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+        .map_err(|_| Error::field(field, "invalid_date"))?;
+    p.time_zone
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
+        .ok_or_else(|| Error::field(field, "invalid_date"))
+}
+
+async fn log_activity(State(s): State<AppState>, p: Signed, Form(f): Form<LogForm>) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    let account_id = opt_uuid(&f.account_id);
+    let contact_id = opt_uuid(&f.contact_id);
+    let back = match (contact_id, account_id) {
+        (Some(c), _) => format!("/customers/contacts/{c}"),
+        (None, Some(a)) => format!("/customers/accounts/{a}"),
+        (None, None) => "/customers/accounts".to_owned(),
+    };
+    let task = f.kind.as_deref() == Some("task");
+    let result = async {
+        let due_at = local_time(&p, "due_at", &f.due_at)?;
+        let remind_at = local_time(&p, "remind_at", &f.remind_at)?;
+        let input = ActivityInput {
+            kind: f.kind.clone(),
+            subject: f.subject.clone(),
+            body: f.body.clone().map(Some),
+            // A contact's page logs against the contact (and so its account).
+            account_id: if contact_id.is_some() {
+                None
+            } else {
+                account_id
+            },
+            contact_id,
+            due_at: task.then_some(due_at),
+            remind_at: task.then_some(remind_at),
+            assignee_id: if task { opt_uuid(&f.assignee_id) } else { None },
+            ..Default::default()
+        };
+        activities::create(&s.db, &p.ctx, input).await
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            s.jobs_wake.notify_one();
+            Redirect::to(&back).into_response()
+        }
+        Err(e) => match p.field_errors(e) {
+            // The form sits on the 360 page: say what is wrong there, in the visitor's language.
+            Ok(errors) => {
+                let msg = errors
+                    .iter()
+                    .map(|e| format!("{} {}", t(&p, &format!("activity.{}", e.field)), e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let query = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
+                Redirect::to(&format!("{back}?{query}")).into_response()
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct DoneForm {
+    _csrf: Option<String>,
+    version: Option<i64>,
+    back: Option<String>,
+}
+
+async fn complete_task(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<DoneForm>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    let input = ActivityInput {
+        version: f.version,
+        done: Some(true),
+        ..Default::default()
+    };
+    // Only go back to one of our own pages.
+    let back = f
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or_else(|| "/tasks".into());
+    done(
+        &s,
+        &p,
+        activities::update(&s.db, &p.ctx, id, None, input).await,
+        back,
+    )
+}
+
+#[derive(Deserialize)]
+struct TasksQuery {
+    status: Option<String>,
+}
+
+async fn tasks_page(State(s): State<AppState>, p: Signed, Query(q): Query<TasksQuery>) -> Response {
+    let status = q.status.unwrap_or_else(|| "open".into());
+    match activities::tasks(
+        &s.db,
+        &p.ctx,
+        &TaskFilter {
+            status: Some(status.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    {
+        Ok(list) => {
+            let now = chrono::Utc::now();
+            p.page(
+                &s,
+                "customers/tasks.html",
+                "tasks",
+                context! { tasks => list.items, status => status, now => now },
+            )
+        }
         Err(e) => p.error(&s, e),
     }
 }
