@@ -492,6 +492,10 @@ pub struct TimelineEntry {
     pub due_at: Option<DateTime<Utc>>,
     pub done_at: Option<DateTime<Utc>>,
     pub assignee_name: Option<String>,
+    /// For an order: its total (minor units) and currency; its number is the `subject` and its
+    /// status the `body`.
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
     /// For history entries: the record after the change (e.g. the new owner).
     #[schema(value_type = Option<Object>)]
     pub detail: Option<sqlx::types::Json<serde_json::Value>>,
@@ -545,18 +549,31 @@ pub async fn timeline(
         .map(|h| format!("'{h}'"))
         .collect::<Vec<_>>()
         .join(", ");
+    // Orders appear to those who may read orders.
+    let orders = if ctx.can("orders", Action::Read).is_some() {
+        format!(
+            "UNION ALL
+             SELECT 'order', o.id, o.ordered_at, o.number, o.status, o.created_by, o.contact_id, NULL,
+                 NULL, NULL, o.total, o.currency, NULL
+             FROM orders o WHERE o.tenant_id = $1 AND o.{column} = $2 AND o.deleted_at IS NULL"
+        )
+    } else {
+        String::new()
+    };
     let mut q = Sql::new(&format!(
         "SELECT x.type, x.id, x.at, x.subject, x.body, actor.name AS actor_name, x.contact_id,
-             c.name AS contact_name, x.due_at, x.done_at, asg.name AS assignee_name, x.detail
+             c.name AS contact_name, x.due_at, x.done_at, asg.name AS assignee_name, x.amount,
+             x.currency, x.detail
          FROM (
              SELECT ac.kind AS type, ac.id, ac.occurred_at AS at, ac.subject, ac.body,
                  ac.owner_id AS actor_id, ac.contact_id, ac.due_at, ac.done_at, ac.assignee_id,
-                 NULL AS detail
+                 CAST(NULL AS BIGINT) AS amount, CAST(NULL AS TEXT) AS currency, NULL AS detail
              FROM activities ac WHERE ac.tenant_id = $1 AND ac.{column} = $2 AND ac.deleted_at IS NULL
              UNION ALL
-             SELECT e.action, e.id, e.at, NULL, NULL, e.actor_id, NULL, NULL, NULL, NULL, e.after
+             SELECT e.action, e.id, e.at, NULL, NULL, e.actor_id, NULL, NULL, NULL, NULL, NULL, NULL, e.after
              FROM audit_events e WHERE e.tenant_id = $1 AND e.entity = '{entity}' AND e.entity_id = $2
                  AND e.action IN ({history})
+             {orders}
          ) x
          LEFT JOIN users actor ON actor.tenant_id = $1 AND actor.id = x.actor_id
          LEFT JOIN users asg ON asg.tenant_id = $1 AND asg.id = x.assignee_id
@@ -572,7 +589,7 @@ pub async fn timeline(
             .collect();
         if wanted
             .iter()
-            .any(|t| !KINDS.contains(t) && !HISTORY.contains(t))
+            .any(|t| !KINDS.contains(t) && !HISTORY.contains(t) && *t != "order")
         {
             return Err(Error::field("types", "invalid"));
         }

@@ -20,9 +20,17 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1002_activities.sql"),
         postgres: include_str!("../migrations/postgres/1002_activities.sql"),
     },
+    Migration {
+        version: 1003,
+        name: "1003_orders",
+        sqlite: include_str!("../migrations/sqlite/1003_orders.sql"),
+        postgres: include_str!("../migrations/postgres/1003_orders.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod orders;
+pub mod products;
 pub mod record;
 pub mod search;

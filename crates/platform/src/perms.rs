@@ -42,6 +42,8 @@ pub const MODULES: &[&str] = &[
     "accounts",
     "contacts",
     "activities",
+    "products",
+    "orders",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -107,6 +109,17 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             // The timeline: everyone who can see a customer sees what was said to it; everyone
             // but read-only logs calls, visits, notes and tasks and edits their own (a task's
             // assignee may always complete it); managers edit their team's.
+            // The catalogue: everyone reads it; admins (and custom roles) maintain it.
+            grant(&mut p, "products", &[Read], Scope::All);
+            // Orders are read and written by the customer they belong to (see
+            // customers::orders): the scope here is checked against the customer's owner.
+            grant(&mut p, "orders", &[Read], Scope::All);
+            match key {
+                "manager" => grant(&mut p, "orders", &[Create, Update, Delete], Scope::Team),
+                "sales" => grant(&mut p, "orders", &[Create, Update], Scope::Own),
+                "service" => grant(&mut p, "orders", &[Update], Scope::All),
+                _ => {}
+            }
             grant(&mut p, "activities", &[Read], Scope::All);
             match key {
                 "read_only" => {}

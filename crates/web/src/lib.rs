@@ -122,6 +122,27 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::account_timeline))
         .routes(routes!(customers::api::contact_timeline))
         .routes(routes!(customers::api::list_tasks))
+        .routes(routes!(
+            customers::api::list_products,
+            customers::api::create_product
+        ))
+        .routes(routes!(
+            customers::api::get_product,
+            customers::api::update_product,
+            customers::api::delete_product
+        ))
+        .routes(routes!(
+            customers::api::list_orders,
+            customers::api::create_order
+        ))
+        .routes(routes!(
+            customers::api::get_order,
+            customers::api::update_order,
+            customers::api::delete_order
+        ))
+        .routes(routes!(customers::api::push_order))
+        .routes(routes!(customers::api::account_order_totals))
+        .routes(routes!(customers::api::contact_order_totals))
         .split_for_parts()
 }
 

@@ -669,3 +669,177 @@ both!(timeline_tasks_and_reminders, |app: TestApp| async move {
         200
     );
 });
+
+both!(
+    products_orders_and_the_external_push,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let tea = created(&app, "/api/v1/products", t, json!({"sku": "TEA-001", "name": "武夷岩茶 250g", "category": "茶叶", "unit": "盒", "list_price": 19900})).await;
+        created(
+            &app,
+            "/api/v1/products",
+            t,
+            json!({"sku": "CUP-01", "name": "青瓷茶杯", "list_price": 4500}),
+        )
+        .await;
+        let r = app
+            .post(
+                "/api/v1/products",
+                t,
+                json!({"sku": "TEA-001", "name": "重复"}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(fields(&r.json().await.unwrap()), ["sku"]);
+        let acct = created(&app, "/api/v1/accounts", t, json!({"name": "福州茶行"})).await;
+        let aid = acct["id"].as_str().unwrap();
+        let buyer = created(
+            &app,
+            "/api/v1/contacts",
+            t,
+            json!({"name": "林掌柜", "account_id": aid}),
+        )
+        .await;
+
+        // Lines by product id, by SKU (list price by default) and free-form; totals in fen.
+        let o = created(
+        &app,
+        "/api/v1/orders",
+        t,
+        json!({"contact_id": buyer["id"], "channel": "store", "ordered_at": "2025-03-01T08:00:00Z",
+               "lines": [{"product_id": tea["id"], "quantity": 2, "discount": 1800},
+                         {"sku": "CUP-01", "quantity": 6},
+                         {"name": "包装费", "unit_price": 500}]}),
+    )
+    .await;
+        assert_eq!(o["account_id"], acct["id"], "the contact's account");
+        assert_eq!(o["total"], 2 * 19900 - 1800 + 6 * 4500 + 500);
+        assert_eq!(o["lines"][1]["name"], "青瓷茶杯");
+        assert_eq!(o["lines"][1]["unit_price"], 4500);
+        assert_eq!(o["status"], "confirmed");
+        assert!(o["number"].as_str().unwrap().starts_with("SO-"));
+        // Bad lines are named by position.
+        let r = app
+        .post("/api/v1/orders", t, json!({"account_id": aid, "lines": [{"name": "x", "unit_price": 100, "discount": 101}, {"name": "y", "unit_price": 1, "quantity": 0}, {"sku": "NOPE"}]}))
+        .await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(
+            fields(&r.json().await.unwrap()),
+            ["lines[0].discount", "lines[1].quantity", "lines[2].name"]
+        );
+
+        // The online shop pushes its order; sending it again stores nothing new.
+        let body = json!({"account_id": aid, "status": "paid", "ordered_at": "2025-06-18T12:00:00Z",
+                      "lines": [{"sku": "TEA-001", "quantity": 1}]});
+        let push = |b: Value| {
+            app.req(
+                Method::PUT,
+                "/api/v1/orders/external/online/TB-20250618-77",
+                t,
+            )
+            .json(&b)
+            .send()
+        };
+        let r = push(body.clone()).await.unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers()["guanxi-push"], "created");
+        let first: Value = r.json().await.unwrap();
+        assert_eq!(first["number"], "TB-20250618-77");
+        let r = push(body.clone()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["guanxi-push"], "unchanged");
+        let again: Value = r.json().await.unwrap();
+        assert_eq!(again["id"], first["id"]);
+        assert_eq!(again["version"], 1);
+        // Later it is returned: a new version, audited.
+        let mut returned = body.clone();
+        returned["status"] = json!("returned");
+        let r = push(returned).await.unwrap();
+        assert_eq!(r.headers()["guanxi-push"], "updated");
+        let v2: Value = r.json().await.unwrap();
+        assert_eq!(v2["version"], 2);
+        let listed: Value = app
+            .get(&format!("/api/v1/orders?account_id={aid}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 2, "stored once");
+        assert_eq!(
+            listed["items"][0]["number"], "TB-20250618-77",
+            "newest first"
+        );
+        let audit: Value = app
+            .get(
+                &format!(
+                    "/api/v1/audit-events?entity=orders&entity_id={}",
+                    first["id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            audit["items"].as_array().unwrap().len(),
+            2,
+            "create + one update"
+        );
+
+        // Totals leave out the returned order; the timeline shows the orders.
+        let totals: Value = app
+            .get(&format!("/api/v1/accounts/{aid}/order-totals"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(totals[0]["orders"], 1);
+        assert_eq!(totals[0]["total"], o["total"]);
+        assert_eq!(totals[0]["currency"], "CNY");
+        let tl: Value = app
+            .get(&format!("/api/v1/accounts/{aid}/timeline?types=order"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tl["items"].as_array().unwrap().len(), 2);
+        assert_eq!(tl["items"][0]["body"], "returned");
+
+        // Another company's shop uses the same external id: a separate order of its own.
+        let (_, other) = app.signup("Other Co", "boss@other.test").await;
+        let theirs = created(&app, "/api/v1/accounts", &other, json!({"name": "别家"})).await;
+        let r = app
+            .req(
+                Method::PUT,
+                "/api/v1/orders/external/online/TB-20250618-77",
+                &other,
+            )
+            .json(&json!({"account_id": theirs["id"], "lines": [{"name": "x", "unit_price": 1}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let mine: Value = app
+            .get(
+                &format!("/api/v1/orders/{}", first["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(mine["status"], "returned", "untouched");
+
+        // A rep may not add orders to a customer outside their scope.
+        let (_, rep) = app.user_with_role("sales", "rep@acme.test").await;
+        let r = app
+            .post(
+                "/api/v1/orders",
+                &rep,
+                json!({"account_id": aid, "lines": [{"name": "x", "unit_price": 1}]}),
+            )
+            .await;
+        assert_eq!(r.status(), 422, "the account is not the rep's to see");
+    }
+);

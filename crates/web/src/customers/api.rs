@@ -10,6 +10,8 @@ use guanxi_customers::activities::{
     self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
 };
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
+use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
+use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
 use guanxi_platform::page::Page;
 use uuid::Uuid;
@@ -263,4 +265,172 @@ pub async fn list_tasks(
     Query(f): Query<TaskFilter>,
 ) -> ApiResult<Json<TaskList>> {
     Ok(Json(activities::tasks(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+// ---- products and orders -------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/products", tag = "orders", params(ProductFilter), responses(
+    (status = 200, body = Page<Product>)))]
+pub async fn list_products(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(f): Query<ProductFilter>,
+) -> ApiResult<Json<Page<Product>>> {
+    Ok(Json(products::list(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/products", tag = "orders", request_body = ProductInput, responses(
+    (status = 201, body = Product), (status = 422, body = Problem)))]
+pub async fn create_product(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<ProductInput>,
+) -> ApiResult<Response> {
+    let p = products::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &p, p.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "orders", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Product), (status = 404, body = Problem)))]
+pub async fn get_product(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let p = products::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "orders", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = ProductInput, responses((status = 200, body = Product), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_product(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<ProductInput>,
+) -> ApiResult<Response> {
+    let p = products::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "orders", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Removed from the catalogue"), (status = 404, body = Problem)))]
+pub async fn delete_product(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    products::delete(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(OrderFilter), responses(
+    (status = 200, body = Page<Order>), (status = 422, body = Problem)))]
+pub async fn list_orders(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(f): Query<OrderFilter>,
+) -> ApiResult<Json<Page<Order>>> {
+    Ok(Json(orders::list(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderInput, responses(
+    (status = 201, body = Order), (status = 422, body = Problem)))]
+pub async fn create_order(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<OrderInput>,
+) -> ApiResult<Response> {
+    let o = orders::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &o, o.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Order), (status = 404, body = Problem)))]
+pub async fn get_order(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let o = orders::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &o, o.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = OrderInput, responses((status = 200, body = Order), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_order(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<OrderInput>,
+) -> ApiResult<Response> {
+    let o = orders::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &o, o.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Moved to the trash"), (status = 404, body = Problem)))]
+pub async fn delete_order(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    orders::delete(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// For shops and ERPs: store the order they know as `external_id` on `channel`. Sending the
+/// same order again changes nothing (200, `Guanxi-Push: unchanged`); a changed order becomes a
+/// new version (200, `updated`); a new one is created (201, `created`).
+#[utoipa::path(put, path = "/api/v1/orders/external/{channel}/{external_id}", tag = "orders",
+    params(("channel" = String, Path, description = "store, online, erp or sales"), ("external_id" = String, Path)),
+    request_body = OrderInput, responses(
+    (status = 201, body = Order, description = "Created"), (status = 200, body = Order, description = "Updated or unchanged"),
+    (status = 422, body = Problem)))]
+pub async fn push_order(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((channel, external_id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<OrderInput>,
+) -> ApiResult<Response> {
+    let (o, what) = orders::push(&s.db, &ctx, &channel, &external_id, b)
+        .await
+        .l(&ctx)?;
+    let (status, label) = match what {
+        Pushed::Created => (StatusCode::CREATED, "created"),
+        Pushed::Updated => (StatusCode::OK, "updated"),
+        Pushed::Unchanged => (StatusCode::OK, "unchanged"),
+    };
+    let mut r = versioned(status, &o, o.version);
+    r.headers_mut()
+        .insert("guanxi-push", axum::http::HeaderValue::from_static(label));
+    Ok(r)
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/order-totals", tag = "orders", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Vec<Totals>), (status = 404, body = Problem)))]
+pub async fn account_order_totals(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<Totals>>> {
+    Ok(Json(
+        orders::totals(&s.db, &ctx, Some(id), None).await.l(&ctx)?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts/{id}/order-totals", tag = "orders", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Vec<Totals>), (status = 404, body = Problem)))]
+pub async fn contact_order_totals(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<Totals>>> {
+    Ok(Json(
+        orders::totals(&s.db, &ctx, None, Some(id)).await.l(&ctx)?,
+    ))
 }

@@ -1,0 +1,878 @@
+//! Orders and their lines: purchase history from the store, the online shop, the ERP or a
+//! sales rep. An order belongs to a customer (account and/or contact) and is seen and changed
+//! through that customer: readable by whoever can read the customer, writable within the
+//! caller's `orders` scope of the customer's owner. A shop or ERP pushes an order with
+//! `(channel, external_id)`: the same order sent twice is stored once, and a changed one is a
+//! new version (audited).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::error::{Errors, Result};
+use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
+use guanxi_platform::perms::Action;
+use guanxi_platform::time::{new_id, now};
+use guanxi_platform::{args, audit, validate, version, Ctx, Error};
+
+use crate::accounts::Account;
+use crate::contacts::Contact;
+use crate::products;
+use crate::record::{self, apply_text, plain};
+
+pub const CHANNELS: &[&str] = &["store", "online", "erp", "sales"];
+pub const STATUSES: &[&str] = &[
+    "draft",
+    "confirmed",
+    "paid",
+    "shipped",
+    "completed",
+    "cancelled",
+    "returned",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
+pub struct OrderLine {
+    pub line_no: i64,
+    pub product_id: Option<Uuid>,
+    pub sku: Option<String>,
+    pub name: String,
+    /// Whole units.
+    pub quantity: i64,
+    /// Minor units (fen).
+    pub unit_price: i64,
+    /// Minor units, off the line.
+    pub discount: i64,
+    /// `quantity × unit_price − discount`, minor units.
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Order {
+    pub id: Uuid,
+    pub number: String,
+    /// `store`, `online`, `erp` or `sales`.
+    pub channel: String,
+    /// The order's id in the shop or ERP that sent it.
+    pub external_id: Option<String>,
+    /// `draft`, `confirmed`, `paid`, `shipped`, `completed`, `cancelled` or `returned`.
+    pub status: String,
+    pub account_id: Option<Uuid>,
+    pub account_name: Option<String>,
+    pub contact_id: Option<Uuid>,
+    pub contact_name: Option<String>,
+    pub ordered_at: DateTime<Utc>,
+    pub currency: String,
+    /// Sum of the lines, minor units.
+    pub total: i64,
+    pub notes: Option<String>,
+    #[sqlx(skip)]
+    pub lines: Vec<OrderLine>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    /// A catalogue product; or give `sku` (looked up) or just `name` and `unit_price`.
+    pub product_id: Option<Uuid>,
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    /// Default 1.
+    pub quantity: Option<i64>,
+    /// Minor units; default the product's list price.
+    pub unit_price: Option<i64>,
+    /// Minor units; default 0.
+    pub discount: Option<i64>,
+}
+
+/// Create, update or push an order. On update, absent fields stay; `lines` replaces all lines.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderInput {
+    /// Required on update (or send `If-Match`); not used by the external-id push.
+    pub version: Option<i64>,
+    /// Default: generated (`SO-…`), or the external id for pushed orders.
+    pub number: Option<String>,
+    /// Default `sales`.
+    pub channel: Option<String>,
+    pub external_id: Option<String>,
+    /// Default `confirmed`.
+    pub status: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    /// Default: now.
+    pub ordered_at: Option<DateTime<Utc>>,
+    /// ISO 4217, default `CNY`.
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+    pub lines: Option<Vec<LineInput>>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderFilter {
+    pub account_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub channel: Option<String>,
+    pub status: Option<String>,
+    /// Ordered at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Ordered before.
+    pub to: Option<DateTime<Utc>>,
+    /// `-ordered_at` (default), `ordered_at` or `number`.
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+const SELECT: &str = "SELECT o.id, o.number, o.channel, o.external_id, o.status, o.account_id, a.name AS account_name,
+    o.contact_id, c.name AS contact_name, o.ordered_at, o.currency, o.total, o.notes, o.created_at,
+    o.updated_at, o.deleted_at, o.version
+    FROM orders o
+    LEFT JOIN accounts a ON a.tenant_id = o.tenant_id AND a.id = o.account_id
+    LEFT JOIN contacts c ON c.tenant_id = o.tenant_id AND c.id = o.contact_id";
+
+const SORTS: &[SortField] = &[
+    ("ordered_at", "o.ordered_at", SortKind::Time),
+    ("number", "o.number", SortKind::Text),
+];
+
+/// Appends the condition "the caller may read the order's customer" (Ctx::covers in SQL).
+fn visible_sql(q: &mut Sql, ctx: &Ctx) {
+    q.push(" AND (");
+    match ctx.can("accounts", Action::Read) {
+        Some(scope) => {
+            q.push("(a.id IS NOT NULL");
+            ctx.scope_sql(q, scope, "a.owner_id", "a.team_id");
+            q.push(")");
+        }
+        None => {
+            q.push("1 = 0");
+        }
+    }
+    q.push(" OR ");
+    match ctx.can("contacts", Action::Read) {
+        Some(scope) => {
+            q.push("(a.id IS NULL AND c.id IS NOT NULL");
+            ctx.scope_sql(q, scope, "c.owner_id", "c.team_id");
+            q.push(")");
+        }
+        None => {
+            q.push("1 = 0");
+        }
+    }
+    q.push(")");
+}
+
+async fn lines_of(
+    db_or_tx: LinesFrom<'_>,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, OrderLine)>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = Sql::new(
+        "SELECT order_id, line_no, product_id, sku, name, quantity, unit_price, discount, amount
+         FROM order_lines WHERE tenant_id = ",
+    );
+    q.bind(tenant_id).push(" AND order_id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(*id);
+    }
+    q.push(") ORDER BY order_id, line_no");
+    let rows: Vec<LineRow> = match db_or_tx {
+        LinesFrom::Db(db) => db.fetch_sql(q).await?,
+        LinesFrom::Tx(tx) => tx.fetch_all(&q.sql, q.args).await?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.order_id,
+                OrderLine {
+                    line_no: r.line_no,
+                    product_id: r.product_id,
+                    sku: r.sku,
+                    name: r.name,
+                    quantity: r.quantity,
+                    unit_price: r.unit_price,
+                    discount: r.discount,
+                    amount: r.amount,
+                },
+            )
+        })
+        .collect())
+}
+
+enum LinesFrom<'a> {
+    Db(&'a Db),
+    Tx(&'a mut Tx),
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    order_id: Uuid,
+    line_no: i64,
+    product_id: Option<Uuid>,
+    sku: Option<String>,
+    name: String,
+    quantity: i64,
+    unit_price: i64,
+    discount: i64,
+    amount: i64,
+}
+
+fn attach(orders: &mut [Order], lines: Vec<(Uuid, OrderLine)>) {
+    for (id, line) in lines {
+        if let Some(o) = orders.iter_mut().find(|o| o.id == id) {
+            o.lines.push(line);
+        }
+    }
+}
+
+pub async fn list(db: &Db, ctx: &Ctx, f: &OrderFilter) -> Result<Page<Order>> {
+    ctx.require("orders", Action::Read)?;
+    let page = PageReq {
+        limit: f.limit,
+        cursor: f.cursor.clone(),
+        sort: Some(f.sort.clone().unwrap_or_else(|| "-ordered_at".into())),
+    };
+    let sort = page.sort(SORTS)?;
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE o.tenant_id = ").bind(ctx.tenant_id);
+    q.push(" AND o.deleted_at IS NULL");
+    visible_sql(&mut q, ctx);
+    if let Some(a) = f.account_id {
+        q.push(" AND o.account_id = ").bind(a);
+    }
+    if let Some(c) = f.contact_id {
+        q.push(" AND o.contact_id = ").bind(c);
+    }
+    for (col, v) in [("o.channel", &f.channel), ("o.status", &f.status)] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            q.push(&format!(" AND {col} = ")).bind(v);
+        }
+    }
+    if let Some(t) = f.from {
+        q.push(" AND o.ordered_at >= ").bind(t);
+    }
+    if let Some(t) = f.to {
+        q.push(" AND o.ordered_at < ").bind(t);
+    }
+    let limit = page.apply(&mut q, &sort, "o.id")?;
+    let mut rows: Vec<Order> = db.fetch_sql(q).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|o| o.id).collect();
+    let lines = lines_of(LinesFrom::Db(db), ctx.tenant_id, &ids).await?;
+    attach(&mut rows, lines);
+    Ok(Page::from_rows(rows, limit, |o| {
+        let v = match sort.field {
+            "number" => o.number.clone(),
+            _ => guanxi_platform::db::sqlite_time(&o.ordered_at),
+        };
+        sort.cursor(v, o.id)
+    }))
+}
+
+async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Order> {
+    let mut o: Order = tx
+        .fetch_one(
+            &format!("{SELECT} WHERE o.tenant_id = $1 AND o.id = $2"),
+            args![tenant_id, id],
+        )
+        .await?;
+    o.lines = lines_of(LinesFrom::Tx(tx), tenant_id, &[id])
+        .await?
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
+    Ok(o)
+}
+
+/// The customer behind an order: its owner and team decide who may change the order.
+async fn customer_scope(
+    db: &Db,
+    ctx: &Ctx,
+    account: Option<Uuid>,
+    contact: Option<Uuid>,
+) -> Result<(Uuid, Option<Uuid>)> {
+    match (account, contact) {
+        (Some(a), _) => {
+            let a: Account = record::get(db, ctx, a).await?;
+            Ok((a.owner_id, a.team_id))
+        }
+        (None, Some(c)) => {
+            let c: Contact = record::get(db, ctx, c).await?;
+            Ok((c.owner_id, c.team_id))
+        }
+        (None, None) => Err(Error::NotFound),
+    }
+}
+
+pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Order> {
+    ctx.require("orders", Action::Read)?;
+    let mut tx = db.begin().await?;
+    let o = load(&mut tx, ctx.tenant_id, id).await?;
+    tx.commit().await?;
+    if o.deleted_at.is_some() {
+        return Err(Error::NotFound);
+    }
+    customer_scope(db, ctx, o.account_id, o.contact_id).await?;
+    Ok(o)
+}
+
+/// Checks the caller may change orders of this customer.
+async fn check_write(
+    db: &Db,
+    ctx: &Ctx,
+    action: Action,
+    account: Option<Uuid>,
+    contact: Option<Uuid>,
+) -> Result<()> {
+    let scope = ctx.require("orders", action)?;
+    let (owner, team) = customer_scope(db, ctx, account, contact).await?;
+    if ctx.covers(scope, Some(owner), team) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
+/// The order's editable state, validated as a whole.
+#[derive(Debug, Clone, PartialEq)]
+struct Fields {
+    number: String,
+    channel: String,
+    external_id: Option<String>,
+    status: String,
+    account_id: Option<Uuid>,
+    contact_id: Option<Uuid>,
+    ordered_at: DateTime<Utc>,
+    currency: String,
+    notes: Option<String>,
+    lines: Vec<OrderLine>,
+}
+
+impl Fields {
+    fn of(o: &Order) -> Fields {
+        Fields {
+            number: o.number.clone(),
+            channel: o.channel.clone(),
+            external_id: o.external_id.clone(),
+            status: o.status.clone(),
+            account_id: o.account_id,
+            contact_id: o.contact_id,
+            ordered_at: o.ordered_at,
+            currency: o.currency.clone(),
+            notes: o.notes.clone(),
+            lines: o.lines.clone(),
+        }
+    }
+    fn total(&self) -> i64 {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+}
+
+/// One line's amount, refusing overflow and discounts larger than the line.
+pub fn line_amount(
+    quantity: i64,
+    unit_price: i64,
+    discount: i64,
+) -> std::result::Result<i64, &'static str> {
+    if quantity < 1 || unit_price < 0 || discount < 0 {
+        return Err("out_of_range");
+    }
+    let gross = quantity.checked_mul(unit_price).ok_or("out_of_range")?;
+    if discount > gross {
+        return Err("discount_too_large");
+    }
+    Ok(gross - discount)
+}
+
+async fn apply(tx: &mut Tx, db: &Db, ctx: &Ctx, input: &OrderInput, f: &mut Fields) -> Result<()> {
+    let mut errs = Errors::default();
+    if let Some(n) = &input.number {
+        match validate::name(n) {
+            Ok(n) if n.chars().count() <= 64 => f.number = n,
+            Ok(_) => errs.add("number", "too_long"),
+            Err(c) => errs.add("number", c),
+        }
+    }
+    if let Some(c) = &input.channel {
+        if CHANNELS.contains(&c.as_str()) {
+            f.channel = c.clone();
+        } else {
+            errs.add("channel", "invalid");
+        }
+    }
+    if let Some(s) = &input.status {
+        if STATUSES.contains(&s.as_str()) {
+            f.status = s.clone();
+        } else {
+            errs.add("status", "invalid");
+        }
+    }
+    if let Some(e) = &input.external_id {
+        let e = e.trim();
+        if e.is_empty() || e.chars().count() > 128 {
+            errs.add("external_id", "invalid");
+        } else {
+            f.external_id = Some(e.to_owned());
+        }
+    }
+    if let Some(c) = &input.currency {
+        match products::currency(c) {
+            Ok(c) => f.currency = c,
+            Err(code) => errs.add("currency", code),
+        }
+    }
+    if let Some(t) = input.ordered_at {
+        f.ordered_at = t;
+    }
+    apply_text(
+        &mut errs,
+        "notes",
+        &input.notes,
+        &mut f.notes,
+        plain(10_000),
+    );
+    // The customer: a contact brings its account.
+    if input.account_id.is_some() || input.contact_id.is_some() {
+        f.account_id = input.account_id;
+        f.contact_id = input.contact_id;
+        if let Some(c) = input.contact_id {
+            match record::get::<Contact>(db, ctx, c).await {
+                Ok(contact) => f.account_id = f.account_id.or(contact.account_id),
+                Err(_) => errs.add("contact_id", "unknown"),
+            }
+        }
+        if let Some(a) = input.account_id {
+            if record::get::<Account>(db, ctx, a).await.is_err() {
+                errs.add("account_id", "unknown");
+            }
+        }
+    }
+    if f.account_id.is_none() && f.contact_id.is_none() {
+        errs.add("account_id", "required");
+    }
+    if let Some(lines) = &input.lines {
+        if lines.is_empty() {
+            errs.add("lines", "required");
+        }
+        if lines.len() > 1000 {
+            errs.add("lines", "too_long");
+        }
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, l) in lines.iter().enumerate() {
+            let at = |field: &str| format!("lines[{i}].{field}");
+            let product = match (l.product_id, l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty())) {
+                (Some(id), _) => match tx
+                    .fetch_optional::<products::Product>(
+                        "SELECT id, sku, name, category, unit, list_price, currency, active, created_at, updated_at, deleted_at, version
+                         FROM products WHERE tenant_id = $1 AND id = $2",
+                        args![ctx.tenant_id, id],
+                    )
+                    .await?
+                {
+                    Some(p) => Some(p),
+                    None => {
+                        errs.add(&at("product_id"), "unknown");
+                        None
+                    }
+                },
+                (None, Some(sku)) => products::by_sku(tx, ctx.tenant_id, sku).await?,
+                (None, None) => None,
+            };
+            let name = l
+                .name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .or_else(|| product.as_ref().map(|p| p.name.clone()));
+            let Some(name) = name else {
+                errs.add(&at("name"), "required");
+                continue;
+            };
+            let unit_price = match l.unit_price.or(product.as_ref().map(|p| p.list_price)) {
+                Some(p) => p,
+                None => {
+                    errs.add(&at("unit_price"), "required");
+                    continue;
+                }
+            };
+            let quantity = l.quantity.unwrap_or(1);
+            let discount = l.discount.unwrap_or(0);
+            match line_amount(quantity, unit_price, discount) {
+                Ok(amount) => out.push(OrderLine {
+                    line_no: i as i64 + 1,
+                    product_id: product.as_ref().map(|p| p.id),
+                    sku: product
+                        .as_ref()
+                        .map(|p| p.sku.clone())
+                        .or_else(|| l.sku.clone().filter(|s| !s.trim().is_empty())),
+                    name,
+                    quantity,
+                    unit_price,
+                    discount,
+                    amount,
+                }),
+                Err(code) => {
+                    let field = if code == "discount_too_large" {
+                        "discount"
+                    } else {
+                        "quantity"
+                    };
+                    errs.add(&at(field), code);
+                }
+            }
+        }
+        f.lines = out;
+    } else if f.lines.is_empty() {
+        errs.add("lines", "required");
+    }
+    if f.lines
+        .iter()
+        .map(|l| l.amount)
+        .try_fold(0i64, |acc, a| acc.checked_add(a))
+        .is_none()
+    {
+        errs.add("lines", "out_of_range");
+    }
+    errs.finish()
+}
+
+async fn write_lines(tx: &mut Tx, ctx: &Ctx, id: Uuid, lines: &[OrderLine]) -> Result<()> {
+    tx.execute(
+        "DELETE FROM order_lines WHERE tenant_id = $1 AND order_id = $2",
+        args![ctx.tenant_id, id],
+    )
+    .await?;
+    for l in lines {
+        tx.execute(
+            "INSERT INTO order_lines (tenant_id, order_id, line_no, product_id, sku, name, quantity, unit_price, discount, amount)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            args![
+                ctx.tenant_id, id, l.line_no, l.product_id, l.sku.clone(), l.name.as_str(), l.quantity,
+                l.unit_price, l.discount, l.amount
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn generated_number() -> String {
+    let id = new_id().simple().to_string();
+    format!(
+        "SO-{}-{}",
+        now().format("%Y%m%d"),
+        &id[id.len() - 8..].to_uppercase()
+    )
+}
+
+async fn insert(db: &Db, ctx: &Ctx, input: &OrderInput) -> Result<Order> {
+    ctx.require("orders", Action::Create)?;
+    let mut tx = db.begin().await?;
+    let mut f = Fields {
+        number: String::new(),
+        channel: "sales".into(),
+        external_id: None,
+        status: "confirmed".into(),
+        account_id: None,
+        contact_id: None,
+        ordered_at: now(),
+        currency: "CNY".into(),
+        notes: None,
+        lines: vec![],
+    };
+    apply(&mut tx, db, ctx, input, &mut f).await?;
+    check_write(db, ctx, Action::Create, f.account_id, f.contact_id).await?;
+    if f.number.is_empty() {
+        f.number = f.external_id.clone().unwrap_or_else(generated_number);
+    }
+    let id = new_id();
+    let t = now();
+    tx.execute(
+        "INSERT INTO orders (tenant_id, id, number, channel, external_id, status, account_id, contact_id,
+             ordered_at, currency, total, notes, created_at, updated_at, created_by, updated_by, version, custom)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $17)",
+        args![
+            ctx.tenant_id, id, f.number.as_str(), f.channel.as_str(), f.external_id.clone(), f.status.as_str(),
+            f.account_id, f.contact_id, f.ordered_at, f.currency.as_str(), f.total(), f.notes.clone(),
+            t, t, ctx.user_id, ctx.user_id, serde_json::json!({})
+        ],
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Conflict(_) => Error::field("number", "taken"),
+        e => e,
+    })?;
+    write_lines(&mut tx, ctx, id, &f.lines).await?;
+    let o = load(&mut tx, ctx.tenant_id, id).await?;
+    audit::record(&mut tx, ctx, "create", "orders", Some(id), None, Some(&o)).await?;
+    tx.commit().await?;
+    Ok(o)
+}
+
+pub async fn create(db: &Db, ctx: &Ctx, input: OrderInput) -> Result<Order> {
+    insert(db, ctx, &input).await
+}
+
+/// Applies `input` to an existing order. `expected` is the version the caller read; `None`
+/// (the external push) takes whatever is stored. Returns the order and whether it changed.
+async fn change(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    expected: Option<i64>,
+    input: &OrderInput,
+) -> Result<(Order, bool)> {
+    let mut tx = db.begin().await?;
+    let before = load(&mut tx, ctx.tenant_id, id).await?;
+    if before.deleted_at.is_some() {
+        return Err(Error::NotFound);
+    }
+    customer_scope(db, ctx, before.account_id, before.contact_id).await?;
+    check_write(
+        db,
+        ctx,
+        Action::Update,
+        before.account_id,
+        before.contact_id,
+    )
+    .await?;
+    let mut f = Fields::of(&before);
+    apply(&mut tx, db, ctx, input, &mut f).await?;
+    if f.account_id != before.account_id || f.contact_id != before.contact_id {
+        check_write(db, ctx, Action::Update, f.account_id, f.contact_id).await?;
+    }
+    if let Some(v) = expected {
+        version::check(v, before.version)?;
+    }
+    if f == Fields::of(&before) {
+        return Ok((before, false));
+    }
+    let changed = tx
+        .execute(
+            "UPDATE orders SET number = $1, channel = $2, external_id = $3, status = $4, account_id = $5,
+                 contact_id = $6, ordered_at = $7, currency = $8, total = $9, notes = $10, updated_at = $11,
+                 updated_by = $12, version = version + 1
+             WHERE tenant_id = $13 AND id = $14 AND version = $15",
+            args![
+                f.number.as_str(), f.channel.as_str(), f.external_id.clone(), f.status.as_str(), f.account_id,
+                f.contact_id, f.ordered_at, f.currency.as_str(), f.total(), f.notes.clone(), now(),
+                ctx.user_id, ctx.tenant_id, id, before.version
+            ],
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => Error::field("number", "taken"),
+            e => e,
+        })?;
+    if changed == 0 {
+        return Err(Error::PreconditionFailed {
+            current: before.version,
+        });
+    }
+    if f.lines != before.lines {
+        write_lines(&mut tx, ctx, id, &f.lines).await?;
+    }
+    let after = load(&mut tx, ctx.tenant_id, id).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "update",
+        "orders",
+        Some(id),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((after, true))
+}
+
+pub async fn update(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    if_match: Option<i64>,
+    input: OrderInput,
+) -> Result<Order> {
+    let expected = version::expected(if_match, input.version)?;
+    change(db, ctx, id, Some(expected), &input)
+        .await
+        .map(|(o, _)| o)
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Stores an order pushed by a shop or ERP under `(channel, external_id)`: created the first
+/// time, a new version when its content changed, nothing when it is the same again. Safe to
+/// retry and to run concurrently (the unique key decides; the loser re-reads).
+pub async fn push(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &str,
+    external_id: &str,
+    mut input: OrderInput,
+) -> Result<(Order, Pushed)> {
+    if !CHANNELS.contains(&channel) {
+        return Err(Error::field("channel", "invalid"));
+    }
+    input.channel = Some(channel.to_owned());
+    input.external_id = Some(external_id.to_owned());
+    input.version = None;
+    for attempt in 0..2 {
+        let existing: Option<(Uuid,)> = db
+            .fetch_optional(
+                "SELECT id FROM orders WHERE tenant_id = $1 AND channel = $2 AND external_id = $3",
+                args![ctx.tenant_id, channel, external_id],
+            )
+            .await?;
+        match existing {
+            Some((id,)) => {
+                let (o, changed) = change(db, ctx, id, None, &input).await?;
+                return Ok((
+                    o,
+                    if changed {
+                        Pushed::Updated
+                    } else {
+                        Pushed::Unchanged
+                    },
+                ));
+            }
+            None => match insert(db, ctx, &input).await {
+                Ok(o) => return Ok((o, Pushed::Created)),
+                // Someone else stored it between our read and write: take theirs.
+                Err(Error::Validation(v))
+                    if attempt == 0
+                        && v.iter().any(|e| e.field == "number" && e.code == "taken") =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    Err(Error::Conflict(
+        "the order was changed concurrently; retry".into(),
+    ))
+}
+
+/// Moves an order to the trash.
+pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
+    let before = get(db, ctx, id).await?;
+    check_write(
+        db,
+        ctx,
+        Action::Delete,
+        before.account_id,
+        before.contact_id,
+    )
+    .await?;
+    let mut tx = db.begin().await?;
+    let t = now();
+    tx.execute(
+        "UPDATE orders SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1
+         WHERE tenant_id = $3 AND id = $4",
+        args![t, ctx.user_id, ctx.tenant_id, id],
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "delete",
+        "orders",
+        Some(id),
+        Some(&before),
+        None,
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// A customer's purchase totals (cancelled and returned orders excluded), per currency.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Totals {
+    pub currency: String,
+    pub orders: i64,
+    /// Minor units.
+    pub total: i64,
+    pub first_at: Option<DateTime<Utc>>,
+    pub last_at: Option<DateTime<Utc>>,
+}
+
+pub async fn totals(
+    db: &Db,
+    ctx: &Ctx,
+    account_id: Option<Uuid>,
+    contact_id: Option<Uuid>,
+) -> Result<Vec<Totals>> {
+    ctx.require("orders", Action::Read)?;
+    customer_scope(db, ctx, account_id, contact_id).await?;
+    let (column, id) = match (account_id, contact_id) {
+        (Some(a), _) => ("account_id", a),
+        (None, Some(c)) => ("contact_id", c),
+        (None, None) => return Err(Error::NotFound),
+    };
+    db.fetch_all(
+        &format!(
+            "SELECT currency, COUNT(*) AS orders, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS total,
+                 MIN(ordered_at) AS first_at, MAX(ordered_at) AS last_at
+             FROM orders WHERE tenant_id = $1 AND {column} = $2 AND deleted_at IS NULL
+                 AND status NOT IN ('cancelled', 'returned')
+             GROUP BY currency ORDER BY currency"
+        ),
+        args![ctx.tenant_id, id],
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn line_amounts() {
+        assert_eq!(line_amount(3, 1999, 0), Ok(5997));
+        assert_eq!(line_amount(3, 1999, 997), Ok(5000));
+        assert_eq!(line_amount(1, 100, 101), Err("discount_too_large"));
+        assert_eq!(line_amount(0, 100, 0), Err("out_of_range"));
+        assert_eq!(line_amount(i64::MAX, 2, 0), Err("out_of_range"));
+    }
+
+    proptest! {
+        /// A valid line's amount is exactly quantity × price − discount and never negative.
+        #[test]
+        fn amount_is_exact(q in 1i64..1_000_000, p in 0i64..100_000_000, d in 0i64..1_000_000_000) {
+            match line_amount(q, p, d) {
+                Ok(a) => {
+                    prop_assert_eq!(a as i128, q as i128 * p as i128 - d as i128);
+                    prop_assert!(a >= 0);
+                }
+                Err(code) => prop_assert!(d as i128 > q as i128 * p as i128 && code == "discount_too_large"),
+            }
+        }
+    }
+}
