@@ -9,6 +9,7 @@ pub mod extract;
 pub mod i18n;
 pub mod idem;
 pub mod metrics;
+pub mod money;
 pub mod ops;
 pub mod pages;
 pub mod problem;

@@ -64,7 +64,11 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/tabs.html",
         "customers/sections.html",
         "customers/timeline.html",
-        "customers/tasks.html"
+        "customers/tasks.html",
+        "customers/orders.html",
+        "customers/order.html",
+        "customers/order_form.html",
+        "customers/products.html"
     );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let loc = state
@@ -72,6 +76,10 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
             .map(|v| v.to_string())
             .unwrap_or_else(|| "en".into());
         i18n::t(&loc, key)
+    });
+    // Money is stored in minor units: `{{ 123456|money("CNY") }}` → `¥1,234.56`.
+    env.add_filter("money", |minor: i64, currency: Option<String>| -> String {
+        crate::money::format(minor, currency.as_deref().unwrap_or("CNY"))
     });
     // Instants are shown in the tenant's time zone.
     env.add_filter(

@@ -421,6 +421,45 @@ both!(
             .unwrap();
         click(&c, "#restore").await;
         c.wait().for_element(Locator::Css("#delete")).await.unwrap();
+        let account_url = c.current_url().await.unwrap().to_string();
+
+        // A product in the catalogue (price typed in yuan), then an order from the account's
+        // page: a catalogue line and a free line; the total is right and shows on the account.
+        c.goto(&app.url("/customers/products")).await.unwrap();
+        fill(&c, "#new-product input[name=sku]", "TEA-001").await;
+        fill(&c, "#new-product input[name=name]", "武夷岩茶").await;
+        fill(&c, "#new-product input[name=list_price]", "199.00").await;
+        click(&c, "#new-product button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::XPath("//td[text()='武夷岩茶']"))
+            .await
+            .unwrap();
+        c.goto(&account_url).await.unwrap();
+        click(&c, "#add-order").await;
+        c.wait()
+            .for_element(Locator::Css("#order-form"))
+            .await
+            .unwrap();
+        c.find(Locator::Css(
+            "select[name=line0_product] option:nth-child(2)",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        fill(&c, "input[name=line0_quantity]", "2").await;
+        fill(&c, "input[name=line1_name]", "包装费").await;
+        fill(&c, "input[name=line1_unit_price]", "5").await;
+        click(&c, "#order-form button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("#order-total"))
+            .await
+            .unwrap();
+        assert_eq!(text(&c, "#order-total").await, "¥403.00");
+        shot(&c, "order-zh").await;
+        c.goto(&account_url).await.unwrap();
+        assert!(text(&c, "#purchases").await.contains("¥403.00"));
 
         // At a phone's width the 360 page stacks and does not overflow.
         c.set_window_size(390, 844).await.unwrap();

@@ -12,6 +12,8 @@ use axum::{Form, Router};
 use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
 use guanxi_customers::activities::{self, ActivityInput, Subject, TaskFilter, TimelineFilter};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
+use guanxi_customers::orders::{self, LineInput, OrderFilter, OrderInput};
+use guanxi_customers::products::{self, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery};
 use guanxi_platform::error::FieldError;
 use guanxi_platform::perms::Action;
@@ -60,6 +62,13 @@ pub fn router() -> Router<AppState> {
         .route("/customers/activities", post(log_activity))
         .route("/customers/activities/{id}/done", post(complete_task))
         .route("/tasks", get(tasks_page))
+        .route("/customers/orders", get(orders_page).post(create_order))
+        .route("/customers/orders/new", get(new_order))
+        .route("/customers/orders/{id}", get(order_page))
+        .route(
+            "/customers/products",
+            get(products_page).post(create_product),
+        )
 }
 
 /// One form field: name (as in the API), input kind, required.
@@ -462,9 +471,14 @@ async fn account_page(
         Ok(t) => t,
         Err(e) => return p.error(&s, e),
     };
+    let purchases = match purchases_panel(&s, &p, id).await {
+        Ok(x) => x,
+        Err(e) => return p.error(&s, e),
+    };
     p.page(&s, "customers/account.html", "customers", context! {
         a => a, sections => ACCOUNT_SECTIONS, children => children, contacts => people,
         timeline => timeline, error => q.error, subject => context! { field => "account_id", id => id },
+        purchases => purchases,
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
         can_add_contact => p.ctx.can("contacts", Action::Create).is_some(),
@@ -844,7 +858,7 @@ async fn timeline_panel(
     };
     Ok(context! {
         entries => page.items, next => next, types => types, can_log => can_log, users => users,
-        kinds => activities::KINDS, filters => ["call", "email", "meeting", "visit", "note", "task", "transfer"],
+        kinds => activities::KINDS, filters => ["call", "email", "meeting", "visit", "note", "task", "order", "transfer"],
     })
 }
 
@@ -998,4 +1012,257 @@ async fn tasks_page(State(s): State<AppState>, p: Signed, Query(q): Query<TasksQ
         }
         Err(e) => p.error(&s, e),
     }
+}
+
+// ---- orders and products -------------------------------------------------------------------
+
+async fn orders_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(f): Query<OrderFilter>,
+) -> Response {
+    let page = match orders::list(&s.db, &p.ctx, &f).await {
+        Ok(pg) => pg,
+        Err(e) => return p.error(&s, e),
+    };
+    let next = page.next_cursor.as_ref().map(|c| {
+        next_link(&[
+            ("channel", f.channel.as_deref()),
+            ("status", f.status.as_deref()),
+            ("cursor", Some(c)),
+        ])
+    });
+    p.page(&s, "customers/orders.html", "customers", context! {
+        orders => page.items, next => next, channels => orders::CHANNELS, statuses => orders::STATUSES,
+        f => context! { channel => f.channel, status => f.status },
+        can_create => p.ctx.can("orders", Action::Create).is_some(),
+    })
+}
+
+async fn order_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    match orders::get(&s.db, &p.ctx, id).await {
+        Ok(o) => p.page(&s, "customers/order.html", "customers", context! { o => o }),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+/// Empty line rows the order form offers.
+const ORDER_FORM_LINES: usize = 5;
+
+async fn order_form(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    values: Value,
+    errors: Vec<FieldError>,
+) -> Response {
+    let opts = match options(s, p).await {
+        Ok(o) => o,
+        Err(e) => return p.error(s, e),
+    };
+    let catalogue = match products::list(
+        &s.db,
+        &p.ctx,
+        &ProductFilter {
+            active: Some(true),
+            limit: Some(200),
+            ..Default::default()
+        },
+    )
+    .await
+    {
+        Ok(pg) => pg.items,
+        Err(e) => return p.error(s, e),
+    };
+    p.page_status(s, status, "customers/order_form.html", "customers", context! {
+        values => values, errors => errors, opts => opts, products => catalogue,
+        channels => orders::CHANNELS, statuses => orders::STATUSES, rows => (0..ORDER_FORM_LINES).collect::<Vec<_>>(),
+    })
+}
+
+async fn new_order(State(s): State<AppState>, p: Signed, Query(q): Query<Prefill>) -> Response {
+    let now = chrono::Utc::now()
+        .with_timezone(&p.time_zone)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let values = context! { account_id => q.account_id, channel => "sales", status => "confirmed", ordered_at => now };
+    order_form(&s, &p, StatusCode::OK, values, vec![]).await
+}
+
+/// The order form as API input: amounts typed in yuan become fen; blank rows are skipped.
+fn order_input(p: &Signed, form: &BTreeMap<String, String>) -> Result<OrderInput, Error> {
+    let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let money = |k: &str| -> Result<Option<i64>, Error> {
+        match get(k) {
+            None => Ok(None),
+            Some(v) => crate::money::parse(v)
+                .map(Some)
+                .ok_or_else(|| Error::field(k, "invalid")),
+        }
+    };
+    let mut lines = Vec::new();
+    for i in 0..ORDER_FORM_LINES {
+        let product = get(&format!("line{i}_product"));
+        let name = get(&format!("line{i}_name"));
+        if product.is_none() && name.is_none() {
+            continue;
+        }
+        let quantity = match get(&format!("line{i}_quantity")) {
+            None => None,
+            Some(q) => Some(q.parse::<i64>().map_err(|_| {
+                Error::field(&format!("lines[{}].quantity", lines.len()), "invalid")
+            })?),
+        };
+        lines.push(LineInput {
+            product_id: product.and_then(|v| Uuid::parse_str(v).ok()),
+            name: name.map(str::to_owned),
+            quantity,
+            unit_price: money(&format!("line{i}_unit_price"))?,
+            discount: money(&format!("line{i}_discount"))?,
+            ..Default::default()
+        });
+    }
+    Ok(OrderInput {
+        account_id: get("account_id").and_then(|v| Uuid::parse_str(v).ok()),
+        channel: get("channel").map(str::to_owned),
+        status: get("status").map(str::to_owned),
+        ordered_at: local_time(p, "ordered_at", &get("ordered_at").map(str::to_owned))?,
+        notes: get("notes").map(|n| Some(n.to_owned())),
+        lines: Some(lines),
+        ..Default::default()
+    })
+}
+
+async fn create_order(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    let result = match order_input(&p, &form) {
+        Ok(input) => orders::create(&s.db, &p.ctx, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(o) => Redirect::to(&format!("/customers/orders/{}", o.id)).into_response(),
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                order_form(
+                    &s,
+                    &p,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Value::from_serialize(&form),
+                    errors,
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+async fn products_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(f): Query<ProductFilter>,
+) -> Response {
+    products_view(&s, &p, f, StatusCode::OK, vec![], BTreeMap::new()).await
+}
+
+async fn products_view(
+    s: &AppState,
+    p: &Signed,
+    f: ProductFilter,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    form: BTreeMap<String, String>,
+) -> Response {
+    let page = match products::list(&s.db, &p.ctx, &f).await {
+        Ok(pg) => pg,
+        Err(e) => return p.error(s, e),
+    };
+    let next = page
+        .next_cursor
+        .as_ref()
+        .map(|c| next_link(&[("q", f.q.as_deref()), ("cursor", Some(c))]));
+    p.page_status(
+        s,
+        status,
+        "customers/products.html",
+        "customers",
+        context! {
+            products => page.items, next => next, q => f.q, errors => errors, form => form,
+            can_create => p.ctx.can("products", Action::Create).is_some(),
+        },
+    )
+}
+
+async fn create_product(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    let get = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let result = match get("list_price").map(|v| crate::money::parse(&v)) {
+        Some(None) => Err(Error::field("list_price", "invalid")),
+        price => {
+            let input = ProductInput {
+                sku: Some(get("sku").unwrap_or_default()),
+                name: Some(get("name").unwrap_or_default()),
+                category: Some(get("category")),
+                unit: Some(get("unit")),
+                list_price: price.flatten(),
+                ..Default::default()
+            };
+            products::create(&s.db, &p.ctx, input).await
+        }
+    };
+    match result {
+        Ok(_) => Redirect::to("/customers/products").into_response(),
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                products_view(
+                    &s,
+                    &p,
+                    ProductFilter::default(),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    errors,
+                    form,
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+/// The account's purchase history panel: totals per currency and the latest orders.
+async fn purchases_panel(s: &AppState, p: &Signed, id: Uuid) -> Result<Value, Error> {
+    if p.ctx.can("orders", Action::Read).is_none() {
+        return Ok(Value::from(()));
+    }
+    let totals = orders::totals(&s.db, &p.ctx, Some(id), None).await?;
+    let recent = orders::list(
+        &s.db,
+        &p.ctx,
+        &OrderFilter {
+            account_id: Some(id),
+            limit: Some(5),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(
+        context! { totals => totals, recent => recent.items, more => recent.next_cursor.is_some(),
+        can_create => p.ctx.can("orders", Action::Create).is_some() },
+    )
 }
