@@ -688,3 +688,42 @@ pub async fn tasks(db: &Db, ctx: &Ctx, f: &TaskFilter) -> Result<TaskList> {
     let items: Vec<Activity> = db.fetch_sql(q).await?;
     Ok(TaskList { items })
 }
+
+/// Gives an open task to someone else inside the caller's transaction (a rep's book moving to
+/// colleagues): the reminder is re-planned for the new assignee; the change is audited.
+pub(crate) async fn reassign_task(tx: &mut Tx, ctx: &Ctx, id: Uuid, assignee: Uuid) -> Result<()> {
+    let before = load(tx, ctx.tenant_id, id).await?;
+    let f = Fields {
+        subject: before.subject.clone(),
+        body: before.body.clone(),
+        occurred_at: Some(before.occurred_at),
+        due_at: before.due_at,
+        remind_at: before.remind_at,
+        done_at: before.done_at,
+        assignee_id: Some(assignee),
+    };
+    let (old_job,): (Option<Uuid>,) = tx
+        .fetch_one(
+            "SELECT reminder_job_id FROM activities WHERE tenant_id = $1 AND id = $2",
+            args![ctx.tenant_id, id],
+        )
+        .await?;
+    let job = plan_reminder(tx, ctx, old_job, &f).await?;
+    tx.execute(
+        "UPDATE activities SET assignee_id = $1, reminder_job_id = $2, updated_at = $3, updated_by = $4,
+             version = version + 1 WHERE tenant_id = $5 AND id = $6",
+        args![assignee, job, now(), ctx.user_id, ctx.tenant_id, id],
+    )
+    .await?;
+    let after = load(tx, ctx.tenant_id, id).await?;
+    audit::record(
+        tx,
+        ctx,
+        "update",
+        "activities",
+        Some(id),
+        Some(&before),
+        Some(&after),
+    )
+    .await
+}

@@ -34,3 +34,4 @@ pub mod orders;
 pub mod products;
 pub mod record;
 pub mod search;
+pub mod transfer;

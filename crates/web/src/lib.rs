@@ -144,6 +144,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::push_order))
         .routes(routes!(customers::api::account_order_totals))
         .routes(routes!(customers::api::contact_order_totals))
+        .routes(routes!(customers::api::transfer))
         .split_for_parts()
 }
 

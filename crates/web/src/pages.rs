@@ -68,7 +68,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/orders.html",
         "customers/order.html",
         "customers/order_form.html",
-        "customers/products.html"
+        "customers/products.html",
+        "customers/transfer.html"
     );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let loc = state

@@ -461,6 +461,42 @@ both!(
         c.goto(&account_url).await.unwrap();
         assert!(text(&c, "#purchases").await.contains("¥403.00"));
 
+        // The admin hands their book to a new rep: preview first, then move.
+        let (rep, _) = app.user_with_role("sales", "new.rep@acme.test").await;
+        let me: serde_json::Value = app
+            .get("/api/v1/me", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        c.goto(&app.url(&format!(
+            "/customers/transfer?from={}",
+            me["user"]["id"].as_str().unwrap()
+        )))
+        .await
+        .unwrap();
+        click(
+            &c,
+            &format!(
+                "input[name=to_user_ids][value='{}']",
+                rep["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+        click(&c, "#transfer-form button[name=dry_run]").await;
+        let preview = text(&c, "#transfer-result").await;
+        assert!(preview.contains("尚未转移"), "{preview}");
+        click(&c, "#transfer-go").await;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@id='transfer-result']/p[text()='已转移：']",
+            ))
+            .await
+            .unwrap();
+        shot(&c, "transfer-zh").await;
+        c.goto(&account_url).await.unwrap();
+        assert!(text(&c, ".record").await.contains("new.rep@acme.test"));
+
         // At a phone's width the 360 page stacks and does not overflow.
         c.set_window_size(390, 844).await.unwrap();
         c.refresh().await.unwrap();

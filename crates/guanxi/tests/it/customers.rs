@@ -843,3 +843,151 @@ both!(
         assert_eq!(r.status(), 422, "the account is not the rep's to see");
     }
 );
+
+both!(
+    a_departing_reps_book_moves_in_one_action,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let (leaver, leaver_token) = app.user_with_role("sales", "leaver@acme.test").await;
+        let (a, _) = app.user_with_role("sales", "a@acme.test").await;
+        let (b, _) = app.user_with_role("sales", "b@acme.test").await;
+        let mut accounts = vec![];
+        for name in ["甲公司", "乙公司", "丙公司"] {
+            accounts.push(
+                created(
+                    &app,
+                    "/api/v1/accounts",
+                    &leaver_token,
+                    json!({"name": name}),
+                )
+                .await,
+            );
+        }
+        let c1 = created(
+            &app,
+            "/api/v1/contacts",
+            &leaver_token,
+            json!({"name": "甲联系人", "account_id": accounts[0]["id"]}),
+        )
+        .await;
+        created(
+            &app,
+            "/api/v1/contacts",
+            &leaver_token,
+            json!({"name": "散客"}),
+        )
+        .await;
+        let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        created(&app, "/api/v1/activities", &leaver_token, json!({"kind": "task", "account_id": accounts[0]["id"], "subject": "回访", "remind_at": soon})).await;
+        let body = json!({"from_user_id": leaver["id"], "to_user_ids": [a["id"], b["id"]]});
+
+        // A rep cannot move a colleague's book; a dry run counts without moving.
+        let r = app
+            .post("/api/v1/transfers", &leaver_token, body.clone())
+            .await;
+        assert_eq!(r.status(), 403);
+        let mut dry = body.clone();
+        dry["dry_run"] = json!(true);
+        let plan: Value = app
+            .post("/api/v1/transfers", t, dry)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(plan["shares"][0]["accounts"], 2);
+        assert_eq!(plan["shares"][1]["accounts"], 1);
+        let still: Value = app
+            .get(
+                &format!("/api/v1/accounts/{}", accounts[0]["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(still["owner_id"], leaver["id"]);
+
+        let done: Value = app
+            .post("/api/v1/transfers", t, body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let total: i64 = done["shares"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s["accounts"].as_i64().unwrap()
+                    + s["contacts"].as_i64().unwrap()
+                    + s["tasks"].as_i64().unwrap()
+            })
+            .sum();
+        assert_eq!(total, 3 + 2 + 1);
+        // The contact and the task follow their account (甲公司 → the first colleague).
+        let first: Value = app
+            .get(
+                &format!("/api/v1/accounts/{}", accounts[0]["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(first["owner_id"], a["id"]);
+        let contact: Value = app
+            .get(
+                &format!("/api/v1/contacts/{}", c1["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(contact["owner_id"], a["id"]);
+        let leftover: Value = app
+            .get(
+                &format!(
+                    "/api/v1/accounts?owner_id={}",
+                    leaver["id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(leftover["items"].as_array().unwrap().is_empty());
+        let tasks: Value = app
+            .get(
+                &format!("/api/v1/tasks?assignee_id={}", a["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tasks["items"][0]["subject"], "回访");
+        // History stays with the record: the timeline shows the transfer.
+        let tl: Value = app
+            .get(
+                &format!(
+                    "/api/v1/accounts/{}/timeline?types=transfer",
+                    accounts[0]["id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tl["items"][0]["detail"]["owner_name"], "a@acme.test");
+        // The reminder now goes to the new assignee only.
+        let before = app.smtp.received().len();
+        app.run_jobs_at(chrono::Utc::now() + chrono::Duration::hours(2))
+            .await;
+        let sent = app.smtp.received();
+        assert_eq!(sent.len(), before + 1);
+        assert!(sent.last().unwrap().contains("a@acme.test"));
+    }
+);

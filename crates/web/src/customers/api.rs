@@ -13,6 +13,7 @@ use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
 use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
+use guanxi_customers::transfer::{TransferInput, TransferResult};
 use guanxi_platform::page::Page;
 use uuid::Uuid;
 
@@ -433,4 +434,19 @@ pub async fn contact_order_totals(
     Ok(Json(
         orders::totals(&s.db, &ctx, None, Some(id)).await.l(&ctx)?,
     ))
+}
+
+/// Hands all of a user's accounts, contacts and open tasks to one or several colleagues.
+#[utoipa::path(post, path = "/api/v1/transfers", tag = "accounts", request_body = TransferInput, responses(
+    (status = 200, body = TransferResult), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn transfer(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<TransferInput>,
+) -> ApiResult<Json<TransferResult>> {
+    let r = guanxi_customers::transfer::transfer(&s.db, &ctx, b)
+        .await
+        .l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(Json(r))
 }

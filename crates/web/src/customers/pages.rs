@@ -15,6 +15,7 @@ use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
 use guanxi_customers::orders::{self, LineInput, OrderFilter, OrderInput};
 use guanxi_customers::products::{self, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery};
+use guanxi_customers::transfer::{self, TransferInput, TransferResult};
 use guanxi_platform::error::FieldError;
 use guanxi_platform::perms::Action;
 use guanxi_platform::users::{self, UserFilter};
@@ -69,6 +70,7 @@ pub fn router() -> Router<AppState> {
             "/customers/products",
             get(products_page).post(create_product),
         )
+        .route("/customers/transfer", get(transfer_page).post(do_transfer))
 }
 
 /// One form field: name (as in the API), input kind, required.
@@ -1265,4 +1267,90 @@ async fn purchases_panel(s: &AppState, p: &Signed, id: Uuid) -> Result<Value, Er
         context! { totals => totals, recent => recent.items, more => recent.next_cursor.is_some(),
         can_create => p.ctx.can("orders", Action::Create).is_some() },
     )
+}
+
+// ---- transfer ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct TransferQuery {
+    from: Option<String>,
+}
+
+async fn transfer_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(q): Query<TransferQuery>,
+) -> Response {
+    transfer_view(&s, &p, StatusCode::OK, q.from, vec![], None, vec![]).await
+}
+
+async fn transfer_view(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    from: Option<String>,
+    to: Vec<String>,
+    result: Option<TransferResult>,
+    errors: Vec<FieldError>,
+) -> Response {
+    let opts = match options(s, p).await {
+        Ok(o) => o,
+        Err(e) => return p.error(s, e),
+    };
+    p.page_status(
+        s,
+        status,
+        "customers/transfer.html",
+        "customers",
+        context! {
+            opts => opts, from => from, to => to, result => result, errors => errors,
+        },
+    )
+}
+
+async fn do_transfer(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    if !p.csrf_ok(&get("_csrf")) {
+        return forbidden_csrf();
+    }
+    let from = get("from_user_id");
+    let to: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| k == "to_user_ids")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let input = TransferInput {
+        from_user_id: opt_uuid(&from),
+        to_user_ids: Some(to.iter().filter_map(|v| Uuid::parse_str(v).ok()).collect()),
+        dry_run: get("dry_run").is_some(),
+    };
+    match transfer::transfer(&s.db, &p.ctx, input).await {
+        Ok(r) => {
+            s.jobs_wake.notify_one();
+            transfer_view(&s, &p, StatusCode::OK, from, to, Some(r), vec![]).await
+        }
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                transfer_view(
+                    &s,
+                    &p,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    from,
+                    to,
+                    None,
+                    errors,
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
 }
