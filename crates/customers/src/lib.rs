@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod demo;
 pub mod orders;
 pub mod products;
 pub mod record;

@@ -98,6 +98,19 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Load a demo company (customers, contacts, two years of orders, activities by several
+    /// reps) into a new tenant, or into --tenant; prints the tenant id last.
+    Demo {
+        /// Load into this tenant instead of a new one.
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        /// Number of accounts (each with 1–3 contacts, orders and activities).
+        #[arg(long, default_value_t = 120)]
+        accounts: usize,
+        /// The same seed gives the same company.
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+    },
     /// Benchmark GET /api/v1/users/{id} against a bare-SQL floor (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
     /// The benchmark's floor server (started by `guanxi bench`).
@@ -439,6 +452,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args).await,
+        Command::Demo {
+            tenant,
+            accounts,
+            seed,
+        } => {
+            let config = resolve_config(&cli.global, None)?;
+            let db = open_db(&config).await?;
+            let out = demo(&db, tenant, accounts, seed).await;
+            db.close().await;
+            println!("{}", out?);
+            Ok(())
+        }
         Command::BenchFloor { listen } => {
             let config = resolve_config(&cli.global, None)?;
             bench::floor(&config, listen).await
@@ -515,4 +540,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `guanxi demo`: returns what to print (a summary, the tenant id last).
+async fn demo(db: &Db, tenant: Option<Uuid>, accounts: usize, seed: u64) -> anyhow::Result<String> {
+    let err = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let (tenant_id, admin_id, sign_in) = match tenant {
+        Some(t) => {
+            let admin: Option<(Uuid,)> = db
+                .fetch_optional(
+                    "SELECT u.id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
+                     WHERE u.tenant_id = $1 AND r.key = $2 AND u.active = $3 ORDER BY u.created_at LIMIT 1",
+                    guanxi_platform::args![t, "admin", true],
+                )
+                .await
+                .map_err(err)?;
+            let Some((admin,)) = admin else {
+                bail!("tenant {t} has no active admin")
+            };
+            (t, admin, String::new())
+        }
+        None => {
+            let email = format!("demo{seed}@demo.guanxi");
+            let password = guanxi_platform::secret::random_secret()[..16].to_owned();
+            let (t, admin) = tenants::create(
+                db,
+                NewTenant {
+                    name: "示例茶业贸易有限公司".into(),
+                    admin_email: email.clone(),
+                    admin_name: Some("演示管理员".into()),
+                    admin_password: password.clone(),
+                    locale: None,
+                },
+            )
+            .await
+            .map_err(err)?;
+            (
+                t.id,
+                admin.id,
+                format!("sign in as {email} with password {password}\n"),
+            )
+        }
+    };
+    let ctx = auth::ctx_for_user(db, tenant_id, admin_id)
+        .await
+        .map_err(err)?;
+    let stats = guanxi_customers::demo::load(
+        db,
+        &ctx,
+        guanxi_customers::demo::DemoSize { accounts, seed },
+    )
+    .await
+    .map_err(err)?;
+    Ok(format!(
+        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities\n{sign_in}{tenant_id}",
+        stats.reps, stats.accounts, stats.contacts, stats.products, stats.orders, stats.activities
+    ))
 }

@@ -991,3 +991,66 @@ both!(
         assert!(sent.last().unwrap().contains("a@acme.test"));
     }
 );
+
+both!(
+    demo_company_is_deterministic_and_pareto_shaped,
+    |app: TestApp| async move {
+        use guanxi_customers::demo::{load, DemoSize};
+        let admin_ctx = |tenant: &str| {
+            let db = app.db.clone();
+            let tenant = uuid::Uuid::parse_str(tenant).unwrap();
+            async move {
+                let (admin,): (uuid::Uuid,) = db
+                    .fetch_one(
+                        "SELECT id FROM users WHERE tenant_id = $1 ORDER BY created_at LIMIT 1",
+                        guanxi_platform::args![tenant],
+                    )
+                    .await
+                    .unwrap();
+                guanxi_platform::auth::ctx_for_user(&db, tenant, admin)
+                    .await
+                    .unwrap()
+            }
+        };
+        let size = DemoSize {
+            accounts: 40,
+            seed: 7,
+        };
+        let a = load(&app.db, &admin_ctx(&app.tenant_id).await, size)
+            .await
+            .unwrap();
+        let (other, _) = app.signup("Second Demo", "second@demo.test").await;
+        let b = load(&app.db, &admin_ctx(&other).await, size).await.unwrap();
+        assert_eq!(a, b, "same seed, same company");
+        assert_eq!(a.accounts, 40);
+        assert!(
+            a.contacts >= 40 && a.orders > 40 && a.activities > 0,
+            "{a:?}"
+        );
+        // Same names and the same revenue in both tenants.
+        let revenue = |tenant: String| {
+            let db = app.db.clone();
+            async move {
+                let mut rows: Vec<(String, i64)> = db
+                    .fetch_all(
+                        "SELECT a.name, CAST(COALESCE(SUM(o.total), 0) AS BIGINT) FROM accounts a
+                     LEFT JOIN orders o ON o.tenant_id = a.tenant_id AND o.account_id = a.id
+                     WHERE a.tenant_id = $1 GROUP BY a.name",
+                        guanxi_platform::args![uuid::Uuid::parse_str(&tenant).unwrap()],
+                    )
+                    .await
+                    .unwrap();
+                rows.sort();
+                rows
+            }
+        };
+        let ra = revenue(app.tenant_id.clone()).await;
+        assert_eq!(ra, revenue(other).await);
+        // Pareto: the top fifth of customers bring at least half of the revenue.
+        let mut totals: Vec<i64> = ra.iter().map(|r| r.1).collect();
+        totals.sort_unstable_by(|x, y| y.cmp(x));
+        let all: i64 = totals.iter().sum();
+        let top: i64 = totals[..totals.len() / 5].iter().sum();
+        assert!(top * 2 >= all, "top 20% bring {top} of {all}");
+    }
+);

@@ -1,0 +1,365 @@
+//! `guanxi demo`: a living demo company, the same every time for the same seed. Chinese and
+//! English customers in account hierarchies, contacts, a small catalogue, two years of orders
+//! whose revenue per customer is Pareto-shaped (a few customers bring most of it), and calls,
+//! visits, notes and tasks by several reps. Everything goes through the service functions, so
+//! it is validated and audited like real work.
+
+use chrono::{Duration, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use uuid::Uuid;
+
+use guanxi_platform::db::Db;
+use guanxi_platform::error::Result;
+use guanxi_platform::{args, auth, users, Ctx};
+
+use crate::accounts::{self, AccountInput};
+use crate::activities::{self, ActivityInput};
+use crate::contacts::{self, ContactInput};
+use crate::orders::{self, LineInput, OrderInput};
+use crate::products::{self, ProductInput};
+
+#[derive(Debug, Clone, Copy)]
+pub struct DemoSize {
+    pub accounts: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DemoStats {
+    pub reps: usize,
+    pub accounts: usize,
+    pub contacts: usize,
+    pub products: usize,
+    pub orders: usize,
+    pub activities: usize,
+}
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "欧阳",
+    "司马",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "霞", "平", "刚", "桂英", "建华", "志强", "晓东", "子涵", "雨萱", "浩然", "思远",
+    "一鸣",
+];
+const FIRST: &[&str] = &[
+    "James", "Mary", "John", "Linda", "David", "Sarah", "Michael", "Emma", "Daniel", "Olivia",
+];
+const LAST: &[&str] = &[
+    "Smith", "Johnson", "Brown", "Taylor", "Wilson", "Evans", "Thomas", "Walker", "Wright", "Green",
+];
+/// (province, city, area code)
+const PLACES: &[(&str, &str, &str)] = &[
+    ("北京市", "北京市", "010"),
+    ("上海市", "上海市", "021"),
+    ("广东省", "广州市", "020"),
+    ("广东省", "深圳市", "0755"),
+    ("浙江省", "杭州市", "0571"),
+    ("江苏省", "南京市", "025"),
+    ("江苏省", "苏州市", "0512"),
+    ("四川省", "成都市", "028"),
+    ("湖北省", "武汉市", "027"),
+    ("福建省", "福州市", "0591"),
+    ("山东省", "青岛市", "0532"),
+    ("陕西省", "西安市", "029"),
+];
+const TRADES: &[(&str, &str)] = &[
+    ("科技", "软件"),
+    ("贸易", "批发零售"),
+    ("食品", "食品饮料"),
+    ("物流", "交通运输"),
+    ("医疗器械", "医疗"),
+    ("文化传播", "文化传媒"),
+    ("建材", "建筑"),
+    ("电子", "制造"),
+];
+const BRANDS: &[&str] = &[
+    "华信", "宏达", "金桥", "瑞丰", "天成", "恒通", "中联", "博远", "新元", "东方", "嘉禾", "鼎盛",
+];
+const MOBILE_PREFIXES: &[&str] = &[
+    "138", "139", "150", "158", "186", "188", "135", "177", "199",
+];
+const CATALOGUE: &[(&str, &str, &str, &str, i64)] = &[
+    ("TEA-001", "武夷岩茶 250g", "茶叶", "盒", 19_900),
+    ("TEA-002", "西湖龙井 100g", "茶叶", "罐", 36_800),
+    ("CUP-001", "青瓷茶杯", "茶具", "个", 4_500),
+    ("SET-001", "功夫茶具套装", "茶具", "套", 128_000),
+    ("SRV-001", "企业茶歇服务（月）", "服务", "月", 580_000),
+    ("GFT-001", "中秋礼盒", "礼品", "盒", 68_800),
+];
+
+fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+    &items[rng.gen_range(0..items.len())]
+}
+
+fn person_name(rng: &mut StdRng) -> String {
+    if rng.gen_bool(0.85) {
+        format!("{}{}", pick(rng, SURNAMES), pick(rng, GIVEN))
+    } else {
+        format!("{} {}", pick(rng, FIRST), pick(rng, LAST))
+    }
+}
+
+fn mobile(rng: &mut StdRng) -> String {
+    format!(
+        "{} {:04} {:04}",
+        pick(rng, MOBILE_PREFIXES),
+        rng.gen_range(0..10_000),
+        rng.gen_range(0..10_000)
+    )
+}
+
+/// The number if it is a valid mainland number, else none (the demo never fails validation).
+fn valid_phone(raw: String) -> Option<String> {
+    crate::normalize::phone(&raw, "CN").ok().map(|_| raw)
+}
+
+/// A Pareto(α = 1.16, the "80/20" shape) weight ≥ 1.
+fn pareto(rng: &mut StdRng) -> f64 {
+    let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+    u.powf(-1.0 / 1.16)
+}
+
+/// Loads the demo into the tenant of `ctx` (an admin). Reps are created as users.
+pub async fn load(db: &Db, admin: &Ctx, size: DemoSize) -> Result<DemoStats> {
+    let mut rng = StdRng::seed_from_u64(size.seed);
+    let mut stats = DemoStats::default();
+    // Reps, who own the customers and log the work.
+    let (sales_role,): (Uuid,) = db
+        .fetch_one(
+            "SELECT id FROM roles WHERE tenant_id = $1 AND key = $2",
+            args![admin.tenant_id, "sales"],
+        )
+        .await?;
+    let mut reps = Vec::new();
+    for (i, name) in ["陈思远", "林晓东", "Emma Walker", "赵雨萱"]
+        .iter()
+        .enumerate()
+    {
+        let email = format!("rep{}.{}@demo.guanxi", i + 1, size.seed);
+        let existing: Option<(Uuid,)> = db
+            .fetch_optional(
+                "SELECT id FROM users WHERE tenant_id = $1 AND email = $2",
+                args![admin.tenant_id, email.as_str()],
+            )
+            .await?;
+        let id = match existing {
+            Some((id,)) => id,
+            None => {
+                users::create(
+                    db,
+                    admin,
+                    "http://localhost",
+                    users::NewUser {
+                        email: Some(email),
+                        name: Some((*name).to_owned()),
+                        role_id: Some(sales_role),
+                        password: Some(guanxi_platform::secret::random_secret()),
+                        ..Default::default()
+                    },
+                )
+                .await?
+                .id
+            }
+        };
+        reps.push(auth::ctx_for_user(db, admin.tenant_id, id).await?);
+        stats.reps += 1;
+    }
+    // The catalogue.
+    let mut catalogue = Vec::new();
+    for (sku, name, category, unit, price) in CATALOGUE {
+        let sku = format!("{sku}-{}", size.seed);
+        let p = products::create(
+            db,
+            admin,
+            ProductInput {
+                sku: Some(sku),
+                name: Some((*name).to_owned()),
+                category: Some(Some((*category).to_owned())),
+                unit: Some(Some((*unit).to_owned())),
+                list_price: Some(*price),
+                ..Default::default()
+            },
+        )
+        .await?;
+        catalogue.push(p);
+        stats.products += 1;
+    }
+    // Accounts: groups with subsidiaries, each with contacts, orders and activities.
+    let now = Utc::now();
+    let mut groups: Vec<Uuid> = Vec::new();
+    for i in 0..size.accounts {
+        let rep = &reps[rng.gen_range(0..reps.len())];
+        let (province, city, area) = *pick(&mut rng, PLACES);
+        let (trade, industry) = *pick(&mut rng, TRADES);
+        let english = rng.gen_bool(0.1);
+        let name = if english {
+            format!(
+                "{} {} Ltd. #{i}",
+                pick(&mut rng, LAST),
+                pick(&mut rng, &["Trading", "Partners", "Foods", "Tech"])
+            )
+        } else {
+            format!(
+                "{}{}{}有限公司（{i}）",
+                city.trim_end_matches('市'),
+                pick(&mut rng, BRANDS),
+                trade
+            )
+        };
+        let parent = if !groups.is_empty() && rng.gen_bool(0.15) {
+            Some(groups[rng.gen_range(0..groups.len())])
+        } else {
+            None
+        };
+        let account = accounts::create(
+            db,
+            rep,
+            AccountInput {
+                name: Some(name),
+                parent_id: Some(parent),
+                industry: Some(Some(industry.to_owned())),
+                phone: Some(valid_phone(format!(
+                    "{area}-{}",
+                    rng.gen_range(20_000_000..89_999_999)
+                ))),
+                province: Some(Some(province.to_owned())),
+                city: Some(Some(city.to_owned())),
+                source: Some(Some(
+                    pick(&mut rng, &["展会", "转介绍", "官网", "电话营销"]).to_string(),
+                )),
+                ..Default::default()
+            },
+        )
+        .await?;
+        stats.accounts += 1;
+        if parent.is_none() && rng.gen_bool(0.3) {
+            groups.push(account.id);
+        }
+        let mut people = Vec::new();
+        for _ in 0..rng.gen_range(1..=3) {
+            let name = person_name(&mut rng);
+            let c = contacts::create(
+                db,
+                rep,
+                ContactInput {
+                    name: Some(name),
+                    account_id: Some(Some(account.id)),
+                    phone: Some(valid_phone(mobile(&mut rng))),
+                    title: Some(Some(
+                        pick(
+                            &mut rng,
+                            &["总经理", "采购经理", "行政主管", "财务", "Buyer"],
+                        )
+                        .to_string(),
+                    )),
+                    email: Some(Some(format!(
+                        "c{}.{}@example.com",
+                        stats.contacts, size.seed
+                    ))),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            people.push(c.id);
+            stats.contacts += 1;
+        }
+        // Orders over two years: how many follows the account's Pareto weight.
+        let weight = pareto(&mut rng);
+        let count = ((weight * 1.5) as usize).min(40);
+        for _ in 0..count {
+            let days = rng.gen_range(0..730);
+            let lines: Vec<LineInput> = (0..rng.gen_range(1..=3))
+                .map(|_| {
+                    let p = pick(&mut rng, &catalogue);
+                    LineInput {
+                        product_id: Some(p.id),
+                        quantity: Some(rng.gen_range(1..=((weight as i64).clamp(1, 20)))),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            orders::create(
+                db,
+                rep,
+                OrderInput {
+                    account_id: Some(account.id),
+                    contact_id: Some(people[0]),
+                    channel: Some(pick(&mut rng, orders::CHANNELS).to_string()),
+                    status: Some(
+                        pick(
+                            &mut rng,
+                            &[
+                                "completed",
+                                "completed",
+                                "completed",
+                                "paid",
+                                "shipped",
+                                "returned",
+                            ],
+                        )
+                        .to_string(),
+                    ),
+                    ordered_at: Some(
+                        now - Duration::days(days) - Duration::minutes(rng.gen_range(0..600)),
+                    ),
+                    lines: Some(lines),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            stats.orders += 1;
+        }
+        // What the reps did.
+        for _ in 0..rng.gen_range(0..=4) {
+            let kind = pick(
+                &mut rng,
+                &["call", "visit", "note", "meeting", "email", "task"],
+            )
+            .to_string();
+            let task = kind == "task";
+            let subject = pick(
+                &mut rng,
+                &[
+                    "续约沟通",
+                    "新品介绍",
+                    "回款跟进",
+                    "节日拜访",
+                    "需求调研",
+                    "投诉回访",
+                    "报价确认",
+                ],
+            )
+            .to_string();
+            activities::create(
+                db,
+                rep,
+                ActivityInput {
+                    kind: Some(kind),
+                    subject: Some(subject),
+                    body: Some(Some(
+                        pick(
+                            &mut rng,
+                            &[
+                                "客户对价格敏感，答应下周给方案。",
+                                "约好下月上门演示。",
+                                "已发送资料，等待反馈。",
+                            ],
+                        )
+                        .to_string(),
+                    )),
+                    contact_id: Some(people[rng.gen_range(0..people.len())]),
+                    occurred_at: (!task).then(|| now - Duration::days(rng.gen_range(0..120))),
+                    due_at: task.then(|| Some(now + Duration::days(rng.gen_range(-3..14)))),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            stats.activities += 1;
+        }
+    }
+    Ok(stats)
+}
