@@ -31,6 +31,7 @@ pub mod accounts;
 pub mod activities;
 pub mod contacts;
 pub mod demo;
+pub mod duplicates;
 pub mod orders;
 pub mod products;
 pub mod record;

@@ -479,6 +479,12 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("transfer.tasks", "Open tasks", "未完成任务", "未完成任務"),
     ("field.from_user_id", "From", "转出人", "轉出人"),
     ("field.to_user_ids", "To", "接收人", "接收人"),
+    ("dupes.intro", "This customer may already exist. Open the existing record, or save anyway:", "该客户可能已存在。请先查看已有记录，或仍然保存：", "該客戶可能已存在。請先查看已有記錄，或仍然儲存："),
+    ("dupes.save_anyway", "Save anyway", "仍然保存", "仍然儲存"),
+    ("dupes.same.credit_code", "same credit code", "统一社会信用代码相同", "統一社會信用代碼相同"),
+    ("dupes.same.phone", "same phone", "电话相同", "電話相同"),
+    ("dupes.same.email", "same email", "邮箱相同", "電子郵件相同"),
+    ("dupes.same.name", "same name", "名称相同", "名稱相同"),
     ("err.required", "is required", "为必填项", "為必填"),
     (
         "err.invalid_email",

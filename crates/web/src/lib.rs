@@ -145,6 +145,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::account_order_totals))
         .routes(routes!(customers::api::contact_order_totals))
         .routes(routes!(customers::api::transfer))
+        .routes(routes!(customers::api::duplicates))
         .split_for_parts()
 }
 

@@ -378,6 +378,20 @@ both!(
             .await
             .unwrap();
 
+        // Entering him again (phone typed differently) warns before saving; "save anyway" saves.
+        c.goto(&app.url("/customers/contacts/new")).await.unwrap();
+        fill(&c, "input[name=name]", "张真人").await;
+        fill(&c, "input[name=phone]", "+86 138-0013-8000").await;
+        click(&c, "#record-form button.primary").await;
+        let warning = text(&c, "#duplicates").await;
+        assert!(warning.contains("张三丰") && warning.contains("电话相同"), "{warning}");
+        shot(&c, "duplicates-zh").await;
+        click(&c, "#save-anyway").await;
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='张真人']"))
+            .await
+            .unwrap();
+
         // The header search box finds him by initials and by phone.
         for q in ["zsf", "13800138000"] {
             fill(&c, "form.search input[name=q]", q).await;

@@ -1054,3 +1054,100 @@ both!(
         assert!(top * 2 >= all, "top 20% bring {top} of {all}");
     }
 );
+
+both!(
+    likely_duplicates_are_found_before_saving,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let acct = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "青城派", "credit_code": "91350100M000100Y43"}),
+        )
+        .await;
+        let (_, rep) = app.user_with_role("sales", "rep@acme.test").await;
+        created(&app, "/api/v1/contacts", t, json!({"name": "余沧海", "account_id": acct["id"], "phone": "13912345678", "email": "yu@qingcheng.cn"})).await;
+        let probe = |q: Vec<(&'static str, String)>, token: String| {
+            let app = &app;
+            async move {
+                let v: Value = app
+                    .req(Method::GET, "/api/v1/duplicates", &token)
+                    .query(&q)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v
+            }
+        };
+        // The same phone typed another way, by a rep who cannot open the record: still reported.
+        let r = probe(
+            vec![
+                ("kind", "contact".into()),
+                ("name", "余掌门".into()),
+                ("phone", "+86 139-1234-5678".into()),
+            ],
+            rep.clone(),
+        )
+        .await;
+        assert_eq!(r["items"].as_array().unwrap().len(), 1, "{r}");
+        assert_eq!(r["items"][0]["name"], "余沧海");
+        assert_eq!(r["items"][0]["score"], 90);
+        assert_eq!(r["items"][0]["matched"], json!(["phone"]));
+        assert_eq!(r["items"][0]["visible"], false);
+        // Email in another case; the same name at the same account.
+        let r = probe(
+            vec![
+                ("kind", "contact".into()),
+                ("email", "YU@QingCheng.cn".into()),
+            ],
+            t.clone(),
+        )
+        .await;
+        assert_eq!(r["items"][0]["matched"], json!(["email"]));
+        let r = probe(
+            vec![
+                ("kind", "contact".into()),
+                ("name", "余沧海".into()),
+                ("account_id", acct["id"].as_str().unwrap().into()),
+            ],
+            t.clone(),
+        )
+        .await;
+        assert_eq!(r["items"][0]["score"], 70);
+        // An account by its credit code; nothing for a new customer.
+        let r = probe(
+            vec![
+                ("kind", "account".into()),
+                ("credit_code", "91350100m000100y43".into()),
+            ],
+            t.clone(),
+        )
+        .await;
+        assert_eq!(r["items"][0]["score"], 100);
+        let r = probe(
+            vec![
+                ("kind", "contact".into()),
+                ("name", "新客户".into()),
+                ("phone", "13700000000".into()),
+            ],
+            t.clone(),
+        )
+        .await;
+        assert!(r["items"].as_array().unwrap().is_empty());
+        // The record itself is not its own duplicate while being edited.
+        let r = probe(
+            vec![
+                ("kind", "account".into()),
+                ("name", "青城派".into()),
+                ("exclude_id", acct["id"].as_str().unwrap().into()),
+            ],
+            t.clone(),
+        )
+        .await;
+        assert!(r["items"].as_array().unwrap().is_empty());
+    }
+);

@@ -10,6 +10,7 @@ use guanxi_customers::activities::{
     self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
 };
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
+use guanxi_customers::duplicates::{Candidates, DuplicateProbe};
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
 use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
@@ -449,4 +450,20 @@ pub async fn transfer(
         .l(&ctx)?;
     s.jobs_wake.notify_one();
     Ok(Json(r))
+}
+
+/// Likely duplicates of a customer about to be saved (call before creating, or while editing
+/// with `exclude_id`).
+#[utoipa::path(get, path = "/api/v1/duplicates", tag = "accounts", params(DuplicateProbe), responses(
+    (status = 200, body = Candidates), (status = 422, body = Problem)))]
+pub async fn duplicates(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<DuplicateProbe>,
+) -> ApiResult<Json<Candidates>> {
+    Ok(Json(
+        guanxi_customers::duplicates::find(&s.db, &ctx, &q)
+            .await
+            .l(&ctx)?,
+    ))
 }

@@ -12,6 +12,7 @@ use axum::{Form, Router};
 use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
 use guanxi_customers::activities::{self, ActivityInput, Subject, TaskFilter, TimelineFilter};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
+use guanxi_customers::duplicates::{self, Candidate, DuplicateProbe};
 use guanxi_customers::orders::{self, LineInput, OrderFilter, OrderInput};
 use guanxi_customers::products::{self, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery};
@@ -260,6 +261,7 @@ async fn form_view(
     values: Value,
     errors: Vec<FieldError>,
     error: Option<String>,
+    dupes: &[Candidate],
 ) -> Response {
     let opts = match options(s, p).await {
         Ok(o) => o,
@@ -276,7 +278,7 @@ async fn form_view(
         "customers/form.html",
         "customers",
         context! { sections => sections, values => values, errors => errors, error => error,
-        action => action, title => title, opts => opts, kind => kind },
+        action => action, title => title, opts => opts, kind => kind, dupes => dupes },
     )
 }
 
@@ -311,6 +313,7 @@ async fn refused(
                 values,
                 vec![],
                 Some(msg),
+                &[],
             )
             .await
         }
@@ -326,6 +329,7 @@ async fn refused(
                     Value::from_serialize(&form),
                     errors,
                     None,
+                    &[],
                 )
                 .await
             }
@@ -393,6 +397,7 @@ async fn new_account(State(s): State<AppState>, p: Signed, Query(q): Query<Prefi
         values,
         vec![],
         None,
+        &[],
     )
     .await
 }
@@ -406,6 +411,9 @@ async fn create_account(
         return forbidden_csrf();
     }
     let title = t(&p, "customers.new_account");
+    if let Some(r) = duplicates_first(&s, &p, "account", &title, &form).await {
+        return r;
+    }
     let result = match form_input::<AccountInput>(ACCOUNT_SECTIONS, &form) {
         Ok(input) => accounts::create(&s.db, &p.ctx, input).await,
         Err(e) => Err(e),
@@ -510,6 +518,7 @@ async fn edit_account(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         Value::from_serialize(&a),
         vec![],
         None,
+        &[],
     )
     .await
 }
@@ -635,6 +644,7 @@ async fn new_contact(State(s): State<AppState>, p: Signed, Query(q): Query<Prefi
         values,
         vec![],
         None,
+        &[],
     )
     .await
 }
@@ -648,6 +658,9 @@ async fn create_contact(
         return forbidden_csrf();
     }
     let title = t(&p, "customers.new_contact");
+    if let Some(r) = duplicates_first(&s, &p, "contact", &title, &form).await {
+        return r;
+    }
     let result = match form_input::<ContactInput>(CONTACT_SECTIONS, &form) {
         Ok(input) => contacts::create(&s.db, &p.ctx, input).await,
         Err(e) => Err(e),
@@ -714,6 +727,7 @@ async fn edit_contact(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         Value::from_serialize(&c),
         vec![],
         None,
+        &[],
     )
     .await
 }
@@ -1353,4 +1367,49 @@ async fn do_transfer(
             Err(e) => p.error(&s, e),
         },
     }
+}
+
+/// Before creating a customer: when likely duplicates exist and the visitor has not yet said
+/// "save anyway", the form comes back listing them.
+async fn duplicates_first(
+    s: &AppState,
+    p: &Signed,
+    kind: &str,
+    title: &str,
+    form: &BTreeMap<String, String>,
+) -> Option<Response> {
+    if form.contains_key("confirm_duplicates") {
+        return None;
+    }
+    let get = |k: &str| form.get(k).cloned().filter(|v| !v.trim().is_empty());
+    let probe = DuplicateProbe {
+        kind: Some(kind.to_owned()),
+        name: get("name"),
+        phone: get("phone"),
+        email: get("email"),
+        credit_code: get("credit_code"),
+        account_id: get("account_id").and_then(|v| Uuid::parse_str(&v).ok()),
+        country: get("country"),
+        exclude_id: None,
+    };
+    let found = duplicates::find(&s.db, &p.ctx, &probe).await.ok()?;
+    if found.items.is_empty() {
+        return None;
+    }
+    let action = format!("/customers/{kind}s");
+    Some(
+        form_view(
+            s,
+            p,
+            StatusCode::CONFLICT,
+            kind,
+            action,
+            title.to_owned(),
+            Value::from_serialize(form),
+            vec![],
+            None,
+            &found.items,
+        )
+        .await,
+    )
 }
