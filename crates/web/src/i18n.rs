@@ -485,6 +485,7 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("dupes.same.phone", "same phone", "电话相同", "電話相同"),
     ("dupes.same.email", "same email", "邮箱相同", "電子郵件相同"),
     ("dupes.same.name", "same name", "名称相同", "名稱相同"),
+    ("customers.export_csv", "Export CSV", "导出 CSV", "匯出 CSV"),
     ("err.required", "is required", "为必填项", "為必填"),
     (
         "err.invalid_email",

@@ -146,6 +146,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::contact_order_totals))
         .routes(routes!(customers::api::transfer))
         .routes(routes!(customers::api::duplicates))
+        .routes(routes!(customers::export::export_accounts))
+        .routes(routes!(customers::export::export_contacts))
         .split_for_parts()
 }
 

@@ -384,7 +384,10 @@ both!(
         fill(&c, "input[name=phone]", "+86 138-0013-8000").await;
         click(&c, "#record-form button.primary").await;
         let warning = text(&c, "#duplicates").await;
-        assert!(warning.contains("张三丰") && warning.contains("电话相同"), "{warning}");
+        assert!(
+            warning.contains("张三丰") && warning.contains("电话相同"),
+            "{warning}"
+        );
         shot(&c, "duplicates-zh").await;
         click(&c, "#save-anyway").await;
         c.wait()

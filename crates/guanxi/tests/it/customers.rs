@@ -1151,3 +1151,91 @@ both!(
         assert!(r["items"].as_array().unwrap().is_empty());
     }
 );
+
+both!(filtered_lists_export_as_csv, |app: TestApp| async move {
+    let t = &app.admin_token;
+    // Enough contacts to span several pages of the stream.
+    let admin: Value = app.get("/api/v1/me", t).await.json().await.unwrap();
+    let ctx = guanxi_platform::auth::ctx_for_user(
+        &app.db,
+        uuid::Uuid::parse_str(&app.tenant_id).unwrap(),
+        uuid::Uuid::parse_str(admin["user"]["id"].as_str().unwrap()).unwrap(),
+    )
+    .await
+    .unwrap();
+    guanxi_customers::demo::load(
+        &app.db,
+        &ctx,
+        guanxi_customers::demo::DemoSize {
+            accounts: 110,
+            seed: 3,
+        },
+    )
+    .await
+    .unwrap();
+    let contacts: i64 = app
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM contacts WHERE deleted_at IS NULL",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(contacts > 200, "{contacts}");
+    let r = app
+        .req(Method::GET, "/api/v1/contacts/export.csv", t)
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "BOM for Excel");
+    let mut rd = csv::Reader::from_reader(&bytes[3..]);
+    let head: Vec<String> = rd.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(&head[..3], ["ID", "名称", "所属客户"]);
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len() as i64, contacts, "every contact, across pages");
+    let e164 = head.iter().position(|h| h == "E.164").unwrap();
+    assert!(rows
+        .iter()
+        .filter(|r| !r[e164].is_empty())
+        .all(|r| r[e164].starts_with("+86")));
+    // A filtered export holds just the filtered rows, and the export is audited.
+    let one = created(
+        &app,
+        "/api/v1/accounts",
+        t,
+        json!({"name": "导出测试公司", "city": "杭州市"}),
+    )
+    .await;
+    let body = app
+        .req(Method::GET, "/api/v1/accounts/export.csv", t)
+        .query(&[("q", "导出测试")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rd = csv::Reader::from_reader(body.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][0], one["id"].as_str().unwrap());
+    let audit: Value = app
+        .get("/api/v1/audit-events?action=export", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2);
+    // Whoever may read may export; the audit log shows who did.
+    let (_, nobody) = app.user_with_role("read_only", "ro@acme.test").await;
+    assert_eq!(
+        app.get("/api/v1/contacts/export.csv", &nobody)
+            .await
+            .status(),
+        200
+    );
+});

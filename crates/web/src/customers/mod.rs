@@ -2,4 +2,5 @@
 //! and the pages under `/customers`. The logic is in the `guanxi-customers` crate.
 
 pub mod api;
+pub mod export;
 pub mod pages;

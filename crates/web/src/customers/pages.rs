@@ -76,16 +76,16 @@ pub fn router() -> Router<AppState> {
 
 /// One form field: name (as in the API), input kind, required.
 #[derive(Serialize)]
-struct Field {
-    name: &'static str,
-    kind: &'static str,
-    required: bool,
+pub struct Field {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub required: bool,
 }
 
 #[derive(Serialize)]
-struct Section {
-    key: &'static str,
-    fields: &'static [Field],
+pub struct Section {
+    pub key: &'static str,
+    pub fields: &'static [Field],
 }
 
 const fn f(name: &'static str, kind: &'static str) -> Field {
@@ -105,7 +105,7 @@ const fn req(name: &'static str, kind: &'static str) -> Field {
 }
 
 /// The account's profile groups.
-const ACCOUNT_SECTIONS: &[Section] = &[
+pub const ACCOUNT_SECTIONS: &[Section] = &[
     Section {
         key: "basic",
         fields: &[
@@ -147,7 +147,7 @@ const ACCOUNT_SECTIONS: &[Section] = &[
 ];
 
 /// The contact's profile groups.
-const CONTACT_SECTIONS: &[Section] = &[
+pub const CONTACT_SECTIONS: &[Section] = &[
     Section {
         key: "basic",
         fields: &[
