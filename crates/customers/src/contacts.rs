@@ -508,3 +508,19 @@ pub async fn update(
     tx.commit().await?;
     Ok(after)
 }
+
+/// Validates a new contact exactly as `create` would, without saving anything (import dry
+/// runs, and rows checked before their duplicate policy applies).
+pub async fn check(db: &Db, ctx: &Ctx, input: &ContactInput) -> Result<()> {
+    ctx.require("contacts", Action::Create)?;
+    let mut f = Fields {
+        country: "CN".into(),
+        ..Fields::default()
+    };
+    let mut tx = db.begin().await?;
+    let result = apply(&mut tx, ctx, input, &mut f).await;
+    // Dropping the transaction rolls it back: nothing of the check is kept.
+    drop(tx);
+    result?;
+    record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)
+}

@@ -32,6 +32,7 @@ pub mod activities;
 pub mod contacts;
 pub mod demo;
 pub mod duplicates;
+pub mod import;
 pub mod orders;
 pub mod products;
 pub mod record;

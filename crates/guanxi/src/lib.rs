@@ -98,6 +98,10 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Import a CSV file (UTF-8 or GBK) into a tenant, with a progress count; prints a summary
+    /// and writes row errors to stderr.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Load a demo company (customers, contacts, two years of orders, activities by several
     /// reps) into a new tenant, or into --tenant; prints the tenant id last.
     Demo {
@@ -118,6 +122,25 @@ pub enum Command {
     BenchFloor {
         #[arg(long)]
         listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Contacts (their companies are found by name, or created).
+    Contacts {
+        file: PathBuf,
+        #[arg(long)]
+        tenant: Uuid,
+        /// Act as this user (default: the tenant's first admin).
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// Check and count without saving.
+        #[arg(long)]
+        dry_run: bool,
+        /// skip (default), update or create.
+        #[arg(long, default_value = "skip")]
+        duplicates: String,
     },
 }
 
@@ -452,6 +475,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args).await,
+        Command::Import(ImportCommand::Contacts {
+            file,
+            tenant,
+            as_user,
+            dry_run,
+            duplicates,
+        }) => {
+            let config = resolve_config(&cli.global, None)?;
+            let db = open_db(&config).await?;
+            let out = import_contacts(&db, &file, tenant, as_user, dry_run, &duplicates).await;
+            db.close().await;
+            println!("{}", out?);
+            Ok(())
+        }
         Command::Demo {
             tenant,
             accounts,
@@ -595,5 +632,71 @@ async fn demo(db: &Db, tenant: Option<Uuid>, accounts: usize, seed: u64) -> anyh
     Ok(format!(
         "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities\n{sign_in}{tenant_id}",
         stats.reps, stats.accounts, stats.contacts, stats.products, stats.orders, stats.activities
+    ))
+}
+
+/// `guanxi import contacts`: returns the summary line.
+async fn import_contacts(
+    db: &Db,
+    file: &std::path::Path,
+    tenant: Uuid,
+    as_user: Option<String>,
+    dry_run: bool,
+    duplicates: &str,
+) -> anyhow::Result<String> {
+    use guanxi_customers::import::{self, DuplicatePolicy, ImportOptions};
+    use std::io::Write;
+    let err = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let policy = match duplicates {
+        "skip" => DuplicatePolicy::Skip,
+        "update" => DuplicatePolicy::Update,
+        "create" => DuplicatePolicy::Create,
+        other => bail!("--duplicates must be skip, update or create, not {other}"),
+    };
+    let user: Option<(Uuid,)> = match &as_user {
+        Some(email) => db
+            .fetch_optional(
+                "SELECT id FROM users WHERE tenant_id = $1 AND email = $2 AND active = $3",
+                guanxi_platform::args![tenant, email.trim().to_lowercase(), true],
+            )
+            .await
+            .map_err(err)?,
+        None => db
+            .fetch_optional(
+                "SELECT u.id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
+                 WHERE u.tenant_id = $1 AND r.key = $2 AND u.active = $3 ORDER BY u.created_at LIMIT 1",
+                guanxi_platform::args![tenant, "admin", true],
+            )
+            .await
+            .map_err(err)?,
+    };
+    let Some((user,)) = user else {
+        bail!("no such active user in tenant {tenant}")
+    };
+    let ctx = auth::ctx_for_user(db, tenant, user).await.map_err(err)?;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let opts = ImportOptions {
+        dry_run,
+        duplicates: policy,
+        labels: guanxi_web::customers::api::import_labels(),
+    };
+    let report = import::contacts(db, &ctx, std::io::BufReader::new(f), &opts, |n| {
+        eprint!("\r{n} rows");
+        let _ = std::io::stderr().flush();
+    })
+    .await
+    .map_err(err)?;
+    eprintln!();
+    for e in &report.errors {
+        eprintln!("row {}: {}: {}", e.row, e.column, e.reason);
+    }
+    Ok(format!(
+        "{}{} rows: {} created, {} updated, {} skipped, {} failed",
+        if dry_run { "dry run: " } else { "" },
+        report.rows,
+        report.created,
+        report.updated,
+        report.skipped,
+        report.failed
     ))
 }

@@ -148,6 +148,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::duplicates))
         .routes(routes!(customers::export::export_accounts))
         .routes(routes!(customers::export::export_contacts))
+        .routes(routes!(customers::api::import_contacts))
         .split_for_parts()
 }
 

@@ -1239,3 +1239,111 @@ both!(filtered_lists_export_as_csv, |app: TestApp| async move {
         200
     );
 });
+
+both!(
+    contacts_import_from_utf8_and_gbk_csv,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let import = |body: Vec<u8>, query: &'static str| {
+            let app = &app;
+            async move {
+                app.req(Method::POST, &format!("/api/v1/imports/contacts{query}"), t)
+                    .header("content-type", "text/csv")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let csv = "\u{feff}姓名,手机号码,公司名称,职位,备注\n\
+               张三,138 0013 8000,武当派,掌门,\n\
+               李四,12345,,,\"手机号写错了\"\n\
+               Jane Smith,+44 20 7946 0958,Acme UK,Buyer,\"多行\n备注\"\n";
+        // A dry run checks and counts, saving nothing.
+        let r: Value = import(csv.as_bytes().to_vec(), "?dry_run=true")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (r["created"].as_i64(), r["failed"].as_i64()),
+            (Some(2), Some(1)),
+            "{r}"
+        );
+        let none: Value = app.get("/api/v1/contacts", t).await.json().await.unwrap();
+        assert!(none["items"].as_array().unwrap().is_empty());
+        // The real run: good rows go in, the bad one is reported by row and column.
+        let r = import(csv.as_bytes().to_vec(), "").await;
+        assert_eq!(r.status(), 200);
+        let r: Value = r.json().await.unwrap();
+        assert_eq!(r["encoding"], "utf8");
+        assert_eq!(r["created"], 2);
+        assert_eq!(
+            r["errors"],
+            json!([{"row": 3, "column": "手机号码", "reason": "invalid_phone"}])
+        );
+        assert_eq!(
+            r["columns"][2],
+            json!({"header": "公司名称", "field": "account"})
+        );
+        let zs: Value = app
+            .get("/api/v1/contacts?q=zs", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            zs["items"][0]["account_name"], "武当派",
+            "company created and linked"
+        );
+        assert_eq!(zs["items"][0]["phone_e164"], "+8613800138000");
+        let jane: Value = app
+            .get("/api/v1/contacts?q=jane", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(jane["items"][0]["notes"], "多行\n备注", "kept as written");
+        // Re-running the same file doubles nothing.
+        let r: Value = import(csv.as_bytes().to_vec(), "")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (r["created"].as_i64(), r["skipped"].as_i64()),
+            (Some(0), Some(2)),
+            "{r}"
+        );
+        // The same people from a GBK file (as Chinese Excel saves it), with a changed title, and
+        // the update policy: the existing contact is updated, not doubled.
+        let (gbk, _, _) = encoding_rs::GBK
+            .encode("姓名,手机,职位\n张三,13800138000,名誉掌门\n王五,13900001111,\n");
+        let r: Value = import(gbk.into_owned(), "?duplicates=update")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["encoding"], "gb18030");
+        assert_eq!(
+            (r["created"].as_i64(), r["updated"].as_i64()),
+            (Some(1), Some(1)),
+            "{r}"
+        );
+        let zs: Value = app
+            .get("/api/v1/contacts?q=zs", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(zs["items"].as_array().unwrap().len(), 1);
+        assert_eq!(zs["items"][0]["title"], "名誉掌门");
+        // Neither UTF-8 nor GBK: refused with a clear reason; no name column: refused.
+        let r = import(vec![0xFF, 0xFE, 0x80, 0xFF, 0x00, 0x81], "").await;
+        assert_eq!(r.status(), 422);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["errors"][0]["code"], "unknown_encoding");
+        let r = import(b"phone\n13800138000\n".to_vec(), "").await;
+        assert_eq!(r.status(), 422);
+    }
+);

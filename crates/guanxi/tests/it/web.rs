@@ -471,3 +471,87 @@ async fn sigterm_finishes_in_flight_requests_and_logs_are_json() {
         "{logs:#?}"
     );
 }
+
+/// `guanxi import contacts` killed mid-file (SIGKILL, after it reported progress) and run
+/// again: every row is in exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_killed_mid_file_then_rerun_loses_and_doubles_nothing() {
+    use tokio::io::AsyncReadExt;
+    let dir = temp_dir();
+    let d = dir.0.as_path();
+    let (ok, out, err) = guanxi(
+        &[
+            "admin",
+            "create-tenant",
+            "--name",
+            "导入测试",
+            "--admin-email",
+            "a@t.test",
+            "--admin-password",
+            "password-123456",
+        ],
+        d,
+    );
+    assert!(ok, "{err}");
+    let tenant = last_line(&out);
+    let rows = 1000;
+    let mut csv = String::from("姓名,手机,公司\n");
+    for i in 0..rows {
+        csv.push_str(&format!("客户{i},138{:08},公司{}\n", i, i % 37));
+    }
+    let file = d.join("contacts.csv");
+    std::fs::write(&file, csv).unwrap();
+    let import = || {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_guanxi"));
+        cmd.args(["import", "contacts"])
+            .arg(&file)
+            .args(["--tenant", &tenant])
+            .arg("--data-dir")
+            .arg(d)
+            .env_remove("GUANXI_DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    // Start, wait for the progress report of 300 rows (an event), then kill it hard.
+    let mut child = import().spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("300 rows") {
+        let n = stderr.read(&mut buf).await.unwrap();
+        assert!(n > 0, "import ended before 300 rows: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.start_kill().unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(!status.success(), "it was killed mid-file");
+    // Run it again to the end.
+    let done = import().output().await.unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let summary = last_line(&String::from_utf8_lossy(&done.stdout));
+    assert!(summary.starts_with(&format!("{rows} rows: ")), "{summary}");
+    assert!(
+        summary.contains("skipped") && summary.contains(" 0 failed"),
+        "{summary}"
+    );
+    let db = guanxi_platform::Db::connect(&d.join("guanxi.db").to_string_lossy(), 1)
+        .await
+        .unwrap();
+    let n: i64 = db
+        .scalar("SELECT COUNT(*) FROM contacts", vec![])
+        .await
+        .unwrap();
+    assert_eq!(n, rows, "every row exactly once");
+    let companies: i64 = db
+        .scalar("SELECT COUNT(*) FROM accounts", vec![])
+        .await
+        .unwrap();
+    assert_eq!(companies, 37, "companies found by name, not doubled");
+    db.close().await;
+}

@@ -11,11 +11,14 @@ use guanxi_customers::activities::{
 };
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
 use guanxi_customers::duplicates::{Candidates, DuplicateProbe};
+use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport};
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
 use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
 use guanxi_customers::transfer::{TransferInput, TransferResult};
 use guanxi_platform::page::Page;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::{versioned, ApiResult, Localize};
@@ -466,4 +469,75 @@ pub async fn duplicates(
             .await
             .l(&ctx)?,
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// Check every row and count what would happen, without saving.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// `skip` (default), `update` or `create`.
+    #[serde(default)]
+    pub duplicates: DuplicatePolicy,
+}
+
+/// The UI's field labels in every language, so a file exported from Guanxi imports back.
+pub fn import_labels() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for field in [
+        "name",
+        "phone",
+        "email",
+        "wechat",
+        "title",
+        "department",
+        "province",
+        "city",
+        "district",
+        "address",
+        "gender",
+        "birthday",
+        "notes",
+        "family_name",
+        "given_name",
+    ] {
+        for locale in ["en", "zh-CN", "zh-TW"] {
+            out.push((
+                crate::i18n::t(locale, &format!("field.{field}")),
+                field.to_owned(),
+            ));
+        }
+    }
+    for locale in ["en", "zh-CN", "zh-TW"] {
+        out.push((
+            crate::i18n::t(locale, "field.account_id"),
+            "account".to_owned(),
+        ));
+    }
+    out
+}
+
+/// Imports contacts from a CSV file (UTF-8 or GBK/GB18030) sent as the request body. Up to
+/// 10 MB per request; for larger files use `guanxi import contacts FILE`.
+#[utoipa::path(post, path = "/api/v1/imports/contacts", tag = "contacts", params(ImportParams),
+    request_body(content = String, content_type = "text/csv"), responses(
+    (status = 200, body = ImportReport), (status = 422, body = Problem, description = "Not UTF-8 or GBK, or no name column")))]
+pub async fn import_contacts(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(p): Query<ImportParams>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ImportReport>> {
+    let opts = ImportOptions {
+        dry_run: p.dry_run,
+        duplicates: p.duplicates,
+        labels: import_labels(),
+    };
+    let report =
+        guanxi_customers::import::contacts(&s.db, &ctx, std::io::Cursor::new(body), &opts, |_| {})
+            .await
+            .l(&ctx)?;
+    Ok(Json(report))
 }
