@@ -69,7 +69,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/order.html",
         "customers/order_form.html",
         "customers/products.html",
-        "customers/transfer.html"
+        "customers/transfer.html",
+        "customers/import.html"
     );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let loc = state

@@ -514,6 +514,43 @@ both!(
         c.goto(&account_url).await.unwrap();
         assert!(text(&c, ".record").await.contains("new.rep@acme.test"));
 
+        // Import contacts from a GBK file, as Chinese Excel saves it: check first, then import;
+        // the bad row is listed with its reason in Chinese.
+        let (gbk, _, _) =
+            encoding_rs::GBK.encode("姓名,手机,公司\n令狐冲,13511112222,华山派\n田伯光,999,\n");
+        let file = profile.0.join("contacts-gbk.csv");
+        std::fs::write(&file, gbk.as_ref()).unwrap();
+        c.goto(&app.url("/customers/import")).await.unwrap();
+        for dry in [true, false] {
+            c.find(Locator::Css("#import-form input[type=file]"))
+                .await
+                .unwrap()
+                .send_keys(&file.to_string_lossy())
+                .await
+                .unwrap();
+            let checked = c
+                .find(Locator::Css("#import-form input[name=dry_run]"))
+                .await
+                .unwrap()
+                .prop("checked")
+                .await
+                .unwrap();
+            if (checked.as_deref() == Some("true")) != dry {
+                click(&c, "#import-form input[name=dry_run]").await;
+            }
+            click(&c, "#import-form button[type=submit]").await;
+            let report = text(&c, "#import-report").await;
+            assert!(
+                report.contains(if dry { "已检查" } else { "已导入" }),
+                "{report}"
+            );
+        }
+        let errors = text(&c, "#import-errors").await;
+        assert!(errors.contains("不是有效的电话号码"), "{errors}");
+        shot(&c, "import-zh").await;
+        c.goto(&app.url("/customers/contacts?q=lhc")).await.unwrap();
+        assert!(text(&c, "table").await.contains("华山派"));
+
         // At a phone's width the 360 page stacks and does not overflow.
         c.set_window_size(390, 844).await.unwrap();
         c.refresh().await.unwrap();

@@ -13,6 +13,7 @@ use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
 use guanxi_customers::activities::{self, ActivityInput, Subject, TaskFilter, TimelineFilter};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
 use guanxi_customers::duplicates::{self, Candidate, DuplicateProbe};
+use guanxi_customers::import::{DuplicatePolicy, ImportOptions};
 use guanxi_customers::orders::{self, LineInput, OrderFilter, OrderInput};
 use guanxi_customers::products::{self, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery};
@@ -72,6 +73,7 @@ pub fn router() -> Router<AppState> {
             get(products_page).post(create_product),
         )
         .route("/customers/transfer", get(transfer_page).post(do_transfer))
+        .route("/customers/import", get(import_page).post(do_import))
 }
 
 /// One form field: name (as in the API), input kind, required.
@@ -1412,4 +1414,76 @@ async fn duplicates_first(
         )
         .await,
     )
+}
+
+// ---- import --------------------------------------------------------------------------------
+
+async fn import_page(State(s): State<AppState>, p: Signed) -> Response {
+    p.page(
+        &s,
+        "customers/import.html",
+        "customers",
+        context! { report => (), dry_run => true, policy => "skip" },
+    )
+}
+
+/// The upload: a CSV file, dry run or not, and the duplicate policy. The file's bytes are read
+/// into memory (the request size limit bounds them); bigger files go through the CLI.
+async fn do_import(
+    State(s): State<AppState>,
+    p: Signed,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let mut csrf = None;
+    let mut file: Option<Vec<u8>> = None;
+    let mut dry_run = false;
+    let mut policy = DuplicatePolicy::Skip;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return p.error(&s, Error::BadRequest(e.to_string())),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = match field.bytes().await {
+            Ok(b) => b,
+            Err(e) => return p.error(&s, Error::BadRequest(e.to_string())),
+        };
+        match name.as_str() {
+            "_csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            "file" => file = Some(bytes.to_vec()),
+            "dry_run" => dry_run = true,
+            "duplicates" => {
+                policy = match &bytes[..] {
+                    b"update" => DuplicatePolicy::Update,
+                    b"create" => DuplicatePolicy::Create,
+                    _ => DuplicatePolicy::Skip,
+                }
+            }
+            _ => {}
+        }
+    }
+    if !p.csrf_ok(&csrf) {
+        return forbidden_csrf();
+    }
+    let policy_name = match policy {
+        DuplicatePolicy::Skip => "skip",
+        DuplicatePolicy::Update => "update",
+        DuplicatePolicy::Create => "create",
+    };
+    let opts = ImportOptions {
+        dry_run,
+        duplicates: policy,
+        labels: crate::customers::api::import_labels(),
+    };
+    let bytes = file.unwrap_or_default();
+    match guanxi_customers::import::contacts(&s.db, &p.ctx, std::io::Cursor::new(bytes), &opts, |_| {}).await {
+        Ok(report) => p.page(&s, "customers/import.html", "customers", context! {
+            report => report, dry_run => dry_run, policy => policy_name }),
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => p.page_status(&s, StatusCode::UNPROCESSABLE_ENTITY, "customers/import.html", "customers",
+                context! { report => (), errors => errors, dry_run => dry_run, policy => policy_name }),
+            Err(e) => p.error(&s, e),
+        },
+    }
 }
