@@ -439,7 +439,21 @@ pub async fn update(
     ctx.require("contacts", Action::Update)?;
     let expected = version::expected(if_match, input.version)?;
     let mut tx = db.begin().await?;
-    let before: Contact = record::load_for(&mut tx, ctx, id, Action::Update).await?;
+    let after = update_in(&mut tx, ctx, id, expected, input).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// `update` inside the caller's transaction (a merge changes the survivor and moves the
+/// records' history in one transaction).
+pub(crate) async fn update_in(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: Uuid,
+    expected: i64,
+    input: ContactInput,
+) -> Result<Contact> {
+    let before: Contact = record::load_for(tx, ctx, id, Action::Update).await?;
     if before.deleted_at.is_some() {
         return Err(Error::Conflict(
             "the contact is in the trash; restore it first".into(),
@@ -447,7 +461,7 @@ pub async fn update(
     }
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
-    apply(&mut tx, ctx, &input, &mut f).await?;
+    apply(tx, ctx, &input, &mut f).await?;
     tx.execute(
         "UPDATE contacts SET name = $1, family_name = $2, given_name = $3, account_id = $4,
              title = $5, department = $6, phone = $7, phone_e164 = $8, email = $9, wechat = $10,
@@ -485,9 +499,9 @@ pub async fn update(
         ],
     )
     .await?;
-    let after: Contact = record::load(&mut tx, ctx.tenant_id, id).await?;
+    let after: Contact = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(
-        &mut tx,
+        tx,
         ctx,
         "update",
         "contacts",
@@ -497,7 +511,7 @@ pub async fn update(
     )
     .await?;
     record::audit_transfer(
-        &mut tx,
+        tx,
         ctx,
         "contacts",
         id,
@@ -505,7 +519,6 @@ pub async fn update(
         (after.owner_id, &after.owner_name),
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }
 

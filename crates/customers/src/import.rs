@@ -122,13 +122,13 @@ pub enum Encoding {
     Gb18030,
 }
 
-/// Decides the encoding from the file's first bytes: UTF-8 when they are valid UTF-8 (a
-/// character cut at the end of the sample is allowed), GB18030 (a superset of GBK) when they
-/// decode without error, otherwise refused.
-pub fn detect(sample: &[u8]) -> std::result::Result<Encoding, Error> {
+/// Decides the encoding from the file's first bytes (`whole`: they are the whole file): UTF-8
+/// when they are valid UTF-8 (a character cut at the end of a partial sample is allowed),
+/// GB18030 (a superset of GBK) when they decode without error, otherwise refused.
+pub fn detect(sample: &[u8], whole: bool) -> std::result::Result<Encoding, Error> {
     match std::str::from_utf8(sample) {
         Ok(_) => return Ok(Encoding::Utf8),
-        Err(e) if e.error_len().is_none() => return Ok(Encoding::Utf8),
+        Err(e) if e.error_len().is_none() && !whole => return Ok(Encoding::Utf8),
         Err(_) => {}
     }
     let (_, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(sample);
@@ -199,8 +199,9 @@ pub async fn contacts<R: Read + Send>(
         }
         filled += n;
     }
+    let whole = filled < sample.len();
     sample.truncate(filled);
-    let encoding = detect(&sample)?;
+    let encoding = detect(&sample, whole)?;
     let chained = std::io::Cursor::new(sample).chain(input);
     let decoded: Box<dyn Read + Send> = match encoding {
         Encoding::Utf8 => Box::new(
@@ -459,17 +460,17 @@ mod tests {
     #[test]
     fn encodings_are_told_apart() {
         let text = "姓名,手机\n张三,13800138000\n";
-        assert_eq!(detect(text.as_bytes()).ok(), Some(Encoding::Utf8));
+        assert_eq!(detect(text.as_bytes(), true).ok(), Some(Encoding::Utf8));
         let (gbk, _, _) = encoding_rs::GBK.encode(text);
-        assert_eq!(detect(&gbk).ok(), Some(Encoding::Gb18030));
+        assert_eq!(detect(&gbk, true).ok(), Some(Encoding::Gb18030));
         // A UTF-8 sample cut inside a character is still UTF-8.
         let bytes = text.as_bytes();
         assert_eq!(
-            detect(&bytes[..bytes.len() - 20]).ok(),
+            detect(&bytes[..bytes.len() - 20], false).ok(),
             Some(Encoding::Utf8)
         );
         // Neither: bytes that are not valid in either encoding.
-        assert!(detect(&[0xFF, 0xFF, 0xFF, 0x80, 0xFF]).is_err());
+        assert!(detect(&[0xFF, 0xFF, 0xFF, 0x80, 0xFF], true).is_err());
     }
 
     proptest! {
@@ -479,7 +480,7 @@ mod tests {
         fn gbk_round_trips(s in "[\\u4e00-\\u9fa5a-zA-Z0-9,]{1,40}") {
             let (gbk, _, unmappable) = encoding_rs::GBK.encode(&s);
             prop_assume!(!unmappable);
-            match detect(&gbk) {
+            match detect(&gbk, true) {
                 Ok(Encoding::Utf8) => prop_assert!(std::str::from_utf8(&gbk).is_ok()),
                 Ok(Encoding::Gb18030) => {
                     let (back, _) = encoding_rs::GB18030.decode_without_bom_handling(&gbk);
@@ -492,7 +493,8 @@ mod tests {
         /// The parser never panics on arbitrary bytes: it answers with an encoding or refuses.
         #[test]
         fn detect_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = detect(&bytes);
+            let _ = detect(&bytes, true);
+            let _ = detect(&bytes, false);
         }
     }
 }

@@ -26,6 +26,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1003_orders.sql"),
         postgres: include_str!("../migrations/postgres/1003_orders.sql"),
     },
+    Migration {
+        version: 1004,
+        name: "1004_merge",
+        sqlite: include_str!("../migrations/sqlite/1004_merge.sql"),
+        postgres: include_str!("../migrations/postgres/1004_merge.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
@@ -33,6 +39,7 @@ pub mod contacts;
 pub mod demo;
 pub mod duplicates;
 pub mod import;
+pub mod merge;
 pub mod orders;
 pub mod products;
 pub mod record;

@@ -510,6 +510,7 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("err.unknown_encoding", "is neither UTF-8 nor GBK text", "既不是 UTF-8 也不是 GBK 编码的文本", "既不是 UTF-8 也不是 GBK 編碼的文字"),
     ("err.no_name_column", "has no name column (姓名 / name)", "没有姓名列（姓名 / name）", "沒有姓名欄（姓名 / name）"),
     ("err.unreadable_row", "cannot be read as CSV", "无法按 CSV 读取", "無法按 CSV 讀取"),
+    ("err.already_merged", "is already merged or in the trash", "已被合并或在回收站中", "已被合併或在資源回收筒中"),
     ("err.required", "is required", "为必填项", "為必填"),
     (
         "err.invalid_email",

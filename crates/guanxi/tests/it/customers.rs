@@ -1347,3 +1347,160 @@ both!(
         assert_eq!(r.status(), 422);
     }
 );
+
+both!(
+    duplicate_contacts_merge_and_unmerge,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let acct = created(&app, "/api/v1/accounts", t, json!({"name": "桃花岛"})).await;
+        let keep = created(
+            &app,
+            "/api/v1/contacts",
+            t,
+            json!({"name": "黄药师", "phone": "13600000001", "account_id": acct["id"]}),
+        )
+        .await;
+        let dupe = created(&app, "/api/v1/contacts", t, json!({"name": "黄老邪", "phone": "13600000001", "email": "huang@taohua.cn", "title": "岛主"})).await;
+        let (kid, did) = (keep["id"].as_str().unwrap(), dupe["id"].as_str().unwrap());
+        let call = created(
+            &app,
+            "/api/v1/activities",
+            t,
+            json!({"kind": "call", "contact_id": did, "subject": "问候"}),
+        )
+        .await;
+        let order = created(
+            &app,
+            "/api/v1/orders",
+            t,
+            json!({"contact_id": did, "lines": [{"name": "玉箫", "unit_price": 100000}]}),
+        )
+        .await;
+
+        // Keep the survivor's name, take the email and title from the duplicate.
+        let r = app
+            .post(
+                &format!("/api/v1/contacts/{kid}/merge"),
+                t,
+                json!({"version": 1, "merge_ids": [did], "take": {"email": did, "title": did}}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let merged: Value = r.json().await.unwrap();
+        assert_eq!(merged["name"], "黄药师");
+        assert_eq!(merged["email"], "huang@taohua.cn");
+        assert_eq!(merged["title"], "岛主");
+        // Its call and order now belong to the survivor; the duplicate is in the trash.
+        let a: Value = app
+            .get(
+                &format!("/api/v1/activities/{}", call["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a["contact_id"], keep["id"]);
+        let o: Value = app
+            .get(
+                &format!("/api/v1/orders/{}", order["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(o["contact_id"], keep["id"]);
+        let gone: Value = app
+            .get(&format!("/api/v1/contacts/{did}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(gone["deleted_at"].is_string());
+        let tl: Value = app
+            .get(
+                &format!("/api/v1/contacts/{kid}/timeline?types=merge,call"),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let types: Vec<&str> = tl["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["merge", "call"]);
+        // Merging it again, or merging a record into itself, is refused; so is a stale version.
+        let r = app
+            .post(
+                &format!("/api/v1/contacts/{kid}/merge"),
+                t,
+                json!({"version": 2, "merge_ids": [did]}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let r = app
+            .post(
+                &format!("/api/v1/contacts/{kid}/merge"),
+                t,
+                json!({"version": 2, "merge_ids": [kid]}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let other = created(&app, "/api/v1/contacts", t, json!({"name": "另一个"})).await;
+        let r = app
+            .post(
+                &format!("/api/v1/contacts/{kid}/merge"),
+                t,
+                json!({"version": 1, "merge_ids": [other["id"]]}),
+            )
+            .await;
+        assert_eq!(r.status(), 412);
+        // Another tenant's contact cannot be merged in.
+        let (_, b) = app.signup("Other Co", "boss@other.test").await;
+        let theirs = created(&app, "/api/v1/contacts", &b, json!({"name": "外人"})).await;
+        let r = app
+            .post(
+                &format!("/api/v1/contacts/{kid}/merge"),
+                t,
+                json!({"version": 2, "merge_ids": [theirs["id"]]}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        // Undo: the duplicate comes back with its call and order.
+        let r = app
+            .post(&format!("/api/v1/contacts/{did}/unmerge"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let back: Value = r.json().await.unwrap();
+        assert!(back["deleted_at"].is_null());
+        let a: Value = app
+            .get(
+                &format!("/api/v1/activities/{}", call["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a["contact_id"], dupe["id"]);
+        let o: Value = app
+            .get(
+                &format!("/api/v1/orders/{}", order["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(o["contact_id"], dupe["id"]);
+        let r = app
+            .post(&format!("/api/v1/contacts/{did}/unmerge"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 409, "nothing left to undo");
+    }
+);

@@ -12,6 +12,7 @@ use guanxi_customers::activities::{
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
 use guanxi_customers::duplicates::{Candidates, DuplicateProbe};
 use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport};
+use guanxi_customers::merge::MergeInput;
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
 use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
@@ -540,4 +541,35 @@ pub async fn import_contacts(
             .await
             .l(&ctx)?;
     Ok(Json(report))
+}
+
+/// Merges other contacts into this one (the survivor): chosen field values, all their
+/// activities and orders move here; they go to the trash marked as merged.
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/merge", tag = "contacts", params(("id" = Uuid, Path)),
+    request_body = MergeInput, responses((status = 200, body = Contact), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn merge_contacts(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<MergeInput>,
+) -> ApiResult<Response> {
+    let c = guanxi_customers::merge::merge_contacts(&s.db, &ctx, id, b)
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &c, c.version))
+}
+
+/// Undoes the merge that retired this contact: it returns with its activities and orders.
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/unmerge", tag = "contacts", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Contact), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn unmerge_contact(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let c = guanxi_customers::merge::unmerge_contact(&s.db, &ctx, id)
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &c, c.version))
 }
