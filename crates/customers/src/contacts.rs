@@ -52,6 +52,8 @@ pub struct Contact {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Set when this contact was merged into another (it is then in the trash).
+    pub merged_into: Option<Uuid>,
     pub version: i64,
 }
 
@@ -137,7 +139,7 @@ pub struct ContactFilter {
 const SELECT: &str = "SELECT c.id, c.name, c.family_name, c.given_name, c.account_id, a.name AS account_name,
     c.title, c.department, c.phone, c.phone_e164, c.email, c.wechat, c.gender, c.birthday, c.country,
     c.province, c.city, c.district, c.address, c.notes, c.owner_id, o.name AS owner_name, c.team_id,
-    c.custom, c.created_at, c.updated_at, c.deleted_at, c.version
+    c.custom, c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.version
     FROM contacts c
     JOIN users o ON o.tenant_id = c.tenant_id AND o.id = c.owner_id
     LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";

@@ -511,6 +511,13 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("err.no_name_column", "has no name column (姓名 / name)", "没有姓名列（姓名 / name）", "沒有姓名欄（姓名 / name）"),
     ("err.unreadable_row", "cannot be read as CSV", "无法按 CSV 读取", "無法按 CSV 讀取"),
     ("err.already_merged", "is already merged or in the trash", "已被合并或在回收站中", "已被合併或在資源回收筒中"),
+    ("merge.possible", "Possible duplicates", "可能重复", "可能重複"),
+    ("merge.into_this", "Merge into this contact", "合并到此联系人", "合併到此聯絡人"),
+    ("merge.hint", "This contact keeps its values; empty fields take the other's; calls, tasks and orders move here. It can be undone.", "保留此联系人的信息，空白字段取对方的值；通话、任务和订单都会移到这里。可以撤销。", "保留此聯絡人的資訊，空白欄位取對方的值；通話、任務和訂單都會移到這裡。可以撤銷。"),
+    ("merge.merged", "Merged", "已合并", "已合併"),
+    ("merge.see_survivor", "Open the contact it was merged into", "查看合并后的联系人", "查看合併後的聯絡人"),
+    ("merge.undo", "Undo merge", "撤销合并", "撤銷合併"),
+    ("activity.kind.merged_into", "Merged", "已合并", "已合併"),
     ("err.required", "is required", "为必填项", "為必填"),
     (
         "err.invalid_email",

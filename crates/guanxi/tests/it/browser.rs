@@ -79,13 +79,17 @@ async fn fill(c: &Client, css: &str, value: &str) {
     el.send_keys(value).await.unwrap();
 }
 
+/// Clicks the element `css` selects, waiting for it; a stale element is looked up again.
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let mut last = None;
+    for _ in 0..20 {
+        let el = c.wait().for_element(Locator::Css(css)).await.unwrap();
+        match el.click().await {
+            Ok(()) => return,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("{css} could not be clicked: {last:?}")
 }
 
 /// Chooses `value` in a `<select>`.
@@ -98,14 +102,18 @@ async fn lang(c: &Client) -> String {
     html.attr("lang").await.unwrap().unwrap_or_default()
 }
 
+/// The text of the element `css` selects, waiting for it to appear. A page that is being
+/// replaced can hand back an element that goes stale before it is read: read it again then.
 async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let mut last = None;
+    for _ in 0..20 {
+        let el = c.wait().for_element(Locator::Css(css)).await.unwrap();
+        match el.text().await {
+            Ok(t) => return t,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("{css} kept going stale: {last:?}")
 }
 
 /// Saves a screenshot when GUANXI_SCREENSHOTS names a directory (for looking at the UI).
@@ -394,6 +402,38 @@ both!(
             .for_element(Locator::XPath("//h1[text()='张真人']"))
             .await
             .unwrap();
+
+        // His page offers to merge 张三丰 in; merging moves 张三丰's history here, and the
+        // merged record can be restored with one click.
+        let dupes = text(&c, "#dupes").await;
+        assert!(dupes.contains("张三丰"), "{dupes}");
+        click(&c, "#dupes button.merge").await;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//ol[@class='entries']//span[text()='合并']",
+            ))
+            .await
+            .unwrap();
+        c.goto(&app.url("/customers/contacts?deleted=true"))
+            .await
+            .unwrap();
+        c.find(Locator::LinkText("张三丰"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css("#unmerge"))
+            .await
+            .unwrap();
+        shot(&c, "merged-zh").await;
+        click(&c, "#unmerge").await;
+        c.wait().for_element(Locator::Css("#delete")).await.unwrap();
+        assert!(
+            text(&c, ".timeline").await.contains("续约电话"),
+            "its call came back"
+        );
 
         // The header search box finds him by initials and by phone.
         for q in ["zsf", "13800138000"] {

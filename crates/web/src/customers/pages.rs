@@ -74,6 +74,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/customers/transfer", get(transfer_page).post(do_transfer))
         .route("/customers/import", get(import_page).post(do_import))
+        .route("/customers/contacts/{id}/merge", post(merge_contact))
+        .route("/customers/contacts/{id}/unmerge", post(unmerge_contact))
 }
 
 /// One form field: name (as in the API), input kind, required.
@@ -699,12 +701,39 @@ async fn contact_page(
         Ok(t) => t,
         Err(e) => return p.error(&s, e),
     };
+    // Likely duplicates of this contact, to merge here.
+    let dupes = if c.deleted_at.is_none() {
+        duplicates::find(
+            &s.db,
+            &p.ctx,
+            &DuplicateProbe {
+                kind: Some("contact".into()),
+                name: Some(c.name.clone()),
+                phone: c.phone.clone(),
+                email: c.email.clone(),
+                account_id: c.account_id,
+                country: Some(c.country.clone()),
+                exclude_id: Some(id),
+                ..Default::default()
+            },
+        )
+        .await
+        .map(|d| {
+            d.items
+                .into_iter()
+                .filter(|x| x.visible && x.score >= 70)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    } else {
+        vec![]
+    };
     p.page(
         &s,
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => CONTACT_SECTIONS, timeline => timeline, error => q.error,
+            c => c, sections => CONTACT_SECTIONS, timeline => timeline, error => q.error, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
@@ -1486,4 +1515,71 @@ async fn do_import(
             Err(e) => p.error(&s, e),
         },
     }
+}
+
+#[derive(Deserialize)]
+struct MergeForm {
+    _csrf: Option<String>,
+    version: Option<i64>,
+    other_id: Option<String>,
+}
+
+/// Merges one likely duplicate into this contact: this contact's values stay; its empty
+/// fields take the other's.
+async fn merge_contact(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<MergeForm>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    let Some(other) = opt_uuid(&f.other_id) else {
+        return p.error(&s, Error::field("other_id", "required"));
+    };
+    let (keep, them) = match (
+        contacts::get(&s.db, &p.ctx, id).await,
+        contacts::get(&s.db, &p.ctx, other).await,
+    ) {
+        (Ok(k), Ok(t)) => (k, t),
+        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
+    };
+    let (kv, tv) = (
+        serde_json::to_value(&keep).unwrap_or_default(),
+        serde_json::to_value(&them).unwrap_or_default(),
+    );
+    let take = guanxi_customers::merge::MERGEABLE
+        .iter()
+        .filter(|f| kv[**f].is_null() && !tv[**f].is_null())
+        .map(|f| ((*f).to_owned(), other))
+        .collect();
+    let input = guanxi_customers::merge::MergeInput {
+        version: f.version,
+        merge_ids: vec![other],
+        take,
+    };
+    done(
+        &s,
+        &p,
+        guanxi_customers::merge::merge_contacts(&s.db, &p.ctx, id, input).await,
+        format!("/customers/contacts/{id}"),
+    )
+}
+
+async fn unmerge_contact(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&f)) {
+        return forbidden_csrf();
+    }
+    done(
+        &s,
+        &p,
+        guanxi_customers::merge::unmerge_contact(&s.db, &p.ctx, id).await,
+        format!("/customers/contacts/{id}"),
+    )
 }
