@@ -481,7 +481,15 @@ async fn account_page(
         (Ok(c), Ok(pp)) => (c.items, pp.items),
         (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
     };
-    let timeline = match timeline_panel(&s, &p, Subject::Account(id), &q.timeline).await {
+    let timeline = match timeline_panel(
+        &s,
+        &p,
+        Subject::Account(id),
+        &q.timeline,
+        a.deleted_at.is_none(),
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => return p.error(&s, e),
     };
@@ -697,7 +705,15 @@ async fn contact_page(
         Ok(c) => c,
         Err(e) => return p.error(&s, e),
     };
-    let timeline = match timeline_panel(&s, &p, Subject::Contact(id), &q.timeline).await {
+    let timeline = match timeline_panel(
+        &s,
+        &p,
+        Subject::Contact(id),
+        &q.timeline,
+        c.deleted_at.is_none(),
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => return p.error(&s, e),
     };
@@ -880,6 +896,7 @@ async fn timeline_panel(
     p: &Signed,
     who: Subject,
     q: &TimelineQuery,
+    live: bool,
 ) -> Result<Value, Error> {
     let types = q.types.clone().filter(|t| !t.is_empty());
     let page = activities::timeline(
@@ -897,7 +914,8 @@ async fn timeline_panel(
         .next_cursor
         .as_ref()
         .map(|c| next_link(&[("types", types.as_deref()), ("cursor", Some(c))]));
-    let can_log = p.ctx.can("activities", Action::Create).is_some();
+    // Nothing is logged against a record in the trash.
+    let can_log = live && p.ctx.can("activities", Action::Create).is_some();
     let users = if can_log {
         options(s, p).await?.get_attr("users").unwrap_or_default()
     } else {
