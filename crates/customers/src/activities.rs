@@ -294,13 +294,16 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ActivityInput) -> Result<Activity
     let mut account_id = input.account_id;
     if let Some(c) = input.contact_id {
         match record::get::<Contact>(db, ctx, c).await {
+            Ok(contact) if contact.deleted_at.is_some() => errs.add("contact_id", "in_trash"),
             Ok(contact) => account_id = account_id.or(contact.account_id),
             Err(_) => errs.add("contact_id", "unknown"),
         }
     }
     if let Some(a) = input.account_id {
-        if record::get::<Account>(db, ctx, a).await.is_err() {
-            errs.add("account_id", "unknown");
+        match record::get::<Account>(db, ctx, a).await {
+            Ok(account) if account.deleted_at.is_some() => errs.add("account_id", "in_trash"),
+            Ok(_) => {}
+            Err(_) => errs.add("account_id", "unknown"),
         }
     }
     if input.account_id.is_none() && input.contact_id.is_none() {

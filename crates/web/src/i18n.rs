@@ -518,6 +518,7 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("merge.see_survivor", "Open the contact it was merged into", "查看合并后的联系人", "查看合併後的聯絡人"),
     ("merge.undo", "Undo merge", "撤销合并", "撤銷合併"),
     ("activity.kind.merged_into", "Merged", "已合并", "已合併"),
+    ("err.in_trash", "is in the trash; restore it first", "在回收站中，请先恢复", "在資源回收筒中，請先還原"),
     ("err.required", "is required", "为必填项", "為必填"),
     (
         "err.invalid_email",

@@ -653,6 +653,22 @@ both!(timeline_tasks_and_reminders, |app: TestApp| async move {
         )
         .await;
     assert_eq!(r.status(), 422);
+    // Nothing is logged against a customer in the trash.
+    let gone = created(&app, "/api/v1/accounts", t, json!({"name": "已关闭"})).await;
+    let gid = gone["id"].as_str().unwrap();
+    app.req(Method::DELETE, &format!("/api/v1/accounts/{gid}"), t)
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            "/api/v1/activities",
+            t,
+            json!({"kind": "note", "account_id": gid, "subject": "x"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(fields(&r.json().await.unwrap()), ["account_id"]);
     let (_, ro) = app.user_with_role("read_only", "ro@acme.test").await;
     let r = app
         .post(
