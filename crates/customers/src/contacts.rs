@@ -116,7 +116,7 @@ pub struct ContactInput {
     pub owner_id: Option<Uuid>,
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ContactFilter {

@@ -148,6 +148,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::duplicates))
         .routes(routes!(customers::export::export_accounts))
         .routes(routes!(customers::export::export_contacts))
+        .routes(routes!(customers::export::export_contacts_vcard))
         .routes(routes!(customers::api::import_contacts))
         .routes(routes!(customers::api::merge_contacts))
         .routes(routes!(customers::api::unmerge_contact))

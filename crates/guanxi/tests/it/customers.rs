@@ -1520,3 +1520,37 @@ both!(
         assert_eq!(r.status(), 409, "nothing left to undo");
     }
 );
+
+both!(contacts_export_as_vcard, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let acct = created(&app, "/api/v1/accounts", t, json!({"name": "恒山派"})).await;
+    created(&app, "/api/v1/contacts", t, json!({"name": "定闲师太", "family_name": "定", "given_name": "闲", "account_id": acct["id"],
+        "phone": "138 0000 1111", "email": "dx@hengshan.cn", "title": "掌门; 住持", "notes": "第一行\n第二行", "city": "大同市"})).await;
+    created(&app, "/api/v1/contacts", t, json!({"name": "别的人"})).await;
+    let r = app
+        .req(Method::GET, "/api/v1/contacts/export.vcf", t)
+        .query(&[("q", "dxst")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/vcard; charset=utf-8");
+    let card = r.text().await.unwrap();
+    assert_eq!(
+        card.matches("BEGIN:VCARD").count(),
+        1,
+        "only the filtered contact"
+    );
+    for line in [
+        "FN:定闲师太\r\n",
+        "N:定;闲;;;\r\n",
+        "ORG:恒山派\r\n",
+        "TITLE:掌门\\; 住持\r\n",
+        "TEL;TYPE=CELL:+8613800001111\r\n",
+        "EMAIL;TYPE=INTERNET:dx@hengshan.cn\r\n",
+        "ADR:;;;大同市;;;CN\r\n",
+        "NOTE:第一行\\n第二行\r\n",
+    ] {
+        assert!(card.contains(line), "{line:?} missing in {card}");
+    }
+});

@@ -1,4 +1,4 @@
-//! Export of any filtered account or contact list as CSV: streamed page by page (bounded
+//! Export of any filtered account or contact list as CSV (and contacts as vCard): streamed page by page (bounded
 //! memory at any size), a UTF-8 byte-order mark and headers in the reader's language so Excel
 //! opens Chinese text correctly, and an audit event (who exported what), since a customer list
 //! leaving the company is worth knowing about.
@@ -8,10 +8,13 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use guanxi_customers::accounts::{self, AccountFilter};
-use guanxi_customers::contacts::{self, ContactFilter};
+use guanxi_customers::contacts::{self, Contact, ContactFilter};
+use guanxi_platform::page::Page;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{audit, Ctx, Error};
 use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
 
 use crate::api::{ApiResult, Localize};
 use crate::customers::pages::{Section, ACCOUNT_SECTIONS, CONTACT_SECTIONS};
@@ -79,13 +82,10 @@ async fn audit_export<F: Serialize>(
     tx.commit().await
 }
 
-fn csv_response(name: &str, body: Body) -> Response {
+fn download(name: &str, content_type: &'static str, body: Body) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -101,6 +101,65 @@ struct ExportedFilter<'a> {
     deleted: Option<bool>,
 }
 
+/// Streams every page of a list as one body: `fetch(cursor)` returns a page, `render` turns
+/// its items into bytes; `head` goes first. Memory stays one page, whatever the list's size.
+fn stream_pages<T, F, Fut, R>(head: Vec<u8>, fetch: F, render: R) -> Body
+where
+    T: Send + 'static,
+    F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Page<T>, Error>> + Send,
+    R: Fn(&[T]) -> Vec<u8> + Send + Sync + 'static,
+{
+    let (fetch, render) = (Arc::new(fetch), Arc::new(render));
+    let stream = futures_util::stream::unfold(Some((None, Some(head))), move |state| {
+        let (fetch, render) = (fetch.clone(), render.clone());
+        async move {
+            let (cursor, head) = state?;
+            let page = match fetch(cursor).await {
+                Ok(p) => p,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            let mut chunk: Vec<u8> = head.unwrap_or_default();
+            chunk.extend(render(&page.items));
+            let next = page.next_cursor.map(|c| (Some(c), None));
+            Some((Ok::<_, std::io::Error>(chunk), next))
+        }
+    });
+    Body::from_stream(stream)
+}
+
+/// The CSV of some records: one row each, `cols` in order.
+fn csv_rows<T: Serialize>(cols: &[&'static str], items: &[T]) -> Vec<u8> {
+    csv_bytes(items.iter().map(|item| {
+        let v = serde_json::to_value(item).unwrap_or_default();
+        cols.iter().map(|c| cell(&v, c)).collect::<Vec<_>>()
+    }))
+}
+
+/// The first bytes of a CSV export: a UTF-8 byte-order mark (Excel needs it for Chinese) and
+/// the header row in the reader's language.
+fn csv_head(locale: &str, cols: &[&'static str]) -> Vec<u8> {
+    let mut head = vec![0xEF, 0xBB, 0xBF];
+    head.extend(csv_bytes([header_row(locale, cols)]));
+    head
+}
+
+fn what_was_exported<'a>(
+    q: &'a Option<String>,
+    owner_id: Option<uuid::Uuid>,
+    province: &'a Option<String>,
+    city: &'a Option<String>,
+    deleted: Option<bool>,
+) -> ExportedFilter<'a> {
+    ExportedFilter {
+        q,
+        owner_id,
+        province,
+        city,
+        deleted,
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/accounts/export.csv", tag = "accounts", params(AccountFilter), responses(
     (status = 200, description = "CSV (UTF-8 with BOM), every matching account", content_type = "text/csv")))]
 pub async fn export_accounts(
@@ -109,49 +168,27 @@ pub async fn export_accounts(
     Query(f): Query<AccountFilter>,
 ) -> ApiResult<Response> {
     ctx.require("accounts", Action::Read).l(&ctx)?;
-    let filter = ExportedFilter {
-        q: &f.q,
-        owner_id: f.owner_id,
-        province: &f.province,
-        city: &f.city,
-        deleted: f.deleted,
-    };
-    audit_export(&s, &ctx, "accounts", &filter).await.l(&ctx)?;
+    let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
+    audit_export(&s, &ctx, "accounts", &what).await.l(&ctx)?;
     let cols = columns(ACCOUNT_SECTIONS);
-    let mut head = vec![0xEF, 0xBB, 0xBF];
-    head.extend(csv_bytes([header_row(&ctx.locale, &cols)]));
-    let start = AccountFilter {
-        limit: Some(PAGE),
-        cursor: None,
-        ..f
-    };
-    let stream = futures_util::stream::unfold(Some((start, Some(head))), move |state| {
-        let (s, ctx, cols) = (s.clone(), ctx.clone(), cols.clone());
+    let head = csv_head(&ctx.locale, &cols);
+    let fetch = move |cursor| {
+        let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
         async move {
-            let (filter, head) = state?;
-            let page = match accounts::list(&s.db, &ctx, &filter).await {
-                Ok(p) => p,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-            };
-            let rows = page.items.iter().map(|a| {
-                let v = serde_json::to_value(a).unwrap_or_default();
-                cols.iter().map(|c| cell(&v, c)).collect::<Vec<_>>()
-            });
-            let mut chunk = head.unwrap_or_default();
-            chunk.extend(csv_bytes(rows));
-            let next = page.next_cursor.map(|c| {
-                (
-                    AccountFilter {
-                        cursor: Some(c),
-                        ..filter
-                    },
-                    None,
-                )
-            });
-            Some((Ok::<_, std::io::Error>(chunk), next))
+            accounts::list(
+                &s.db,
+                &ctx,
+                &AccountFilter {
+                    cursor,
+                    limit: Some(PAGE),
+                    ..f
+                },
+            )
+            .await
         }
-    });
-    Ok(csv_response("accounts.csv", Body::from_stream(stream)))
+    };
+    let body = stream_pages(head, fetch, move |items| csv_rows(&cols, items));
+    Ok(download("accounts.csv", "text/csv; charset=utf-8", body))
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/export.csv", tag = "contacts", params(ContactFilter), responses(
@@ -162,47 +199,102 @@ pub async fn export_contacts(
     Query(f): Query<ContactFilter>,
 ) -> ApiResult<Response> {
     ctx.require("contacts", Action::Read).l(&ctx)?;
-    let filter = ExportedFilter {
-        q: &f.q,
-        owner_id: f.owner_id,
-        province: &f.province,
-        city: &f.city,
-        deleted: f.deleted,
-    };
-    audit_export(&s, &ctx, "contacts", &filter).await.l(&ctx)?;
+    let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
+    audit_export(&s, &ctx, "contacts", &what).await.l(&ctx)?;
     let cols = columns(CONTACT_SECTIONS);
-    let mut head = vec![0xEF, 0xBB, 0xBF];
-    head.extend(csv_bytes([header_row(&ctx.locale, &cols)]));
-    let start = ContactFilter {
-        limit: Some(PAGE),
-        cursor: None,
-        ..f
-    };
-    let stream = futures_util::stream::unfold(Some((start, Some(head))), move |state| {
-        let (s, ctx, cols) = (s.clone(), ctx.clone(), cols.clone());
+    let head = csv_head(&ctx.locale, &cols);
+    let fetch = move |cursor| {
+        let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
         async move {
-            let (filter, head) = state?;
-            let page = match contacts::list(&s.db, &ctx, &filter).await {
-                Ok(p) => p,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-            };
-            let rows = page.items.iter().map(|c| {
-                let v = serde_json::to_value(c).unwrap_or_default();
-                cols.iter().map(|col| cell(&v, col)).collect::<Vec<_>>()
-            });
-            let mut chunk = head.unwrap_or_default();
-            chunk.extend(csv_bytes(rows));
-            let next = page.next_cursor.map(|c| {
-                (
-                    ContactFilter {
-                        cursor: Some(c),
-                        ..filter
-                    },
-                    None,
-                )
-            });
-            Some((Ok::<_, std::io::Error>(chunk), next))
+            contacts::list(
+                &s.db,
+                &ctx,
+                &ContactFilter {
+                    cursor,
+                    limit: Some(PAGE),
+                    ..f
+                },
+            )
+            .await
         }
+    };
+    let body = stream_pages(head, fetch, move |items| csv_rows(&cols, items));
+    Ok(download("contacts.csv", "text/csv; charset=utf-8", body))
+}
+
+/// vCard 3.0 text value: backslash, comma, semicolon and newlines escaped.
+fn vtext(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace(';', "\\;")
+        .replace("\r\n", "\\n")
+        .replace('\n', "\\n")
+}
+
+/// One contact as a vCard 3.0 (what phones and mail programs import).
+pub fn vcard(c: &Contact) -> String {
+    let mut v = String::from("BEGIN:VCARD\r\nVERSION:3.0\r\n");
+    v.push_str(&format!("FN:{}\r\n", vtext(&c.name)));
+    v.push_str(&format!(
+        "N:{};{};;;\r\n",
+        vtext(c.family_name.as_deref().unwrap_or(&c.name)),
+        vtext(c.given_name.as_deref().unwrap_or(""))
+    ));
+    if let Some(org) = &c.account_name {
+        v.push_str(&format!("ORG:{}\r\n", vtext(org)));
+    }
+    if let Some(t) = &c.title {
+        v.push_str(&format!("TITLE:{}\r\n", vtext(t)));
+    }
+    if let Some(p) = c.phone_e164.as_ref().or(c.phone.as_ref()) {
+        v.push_str(&format!("TEL;TYPE=CELL:{}\r\n", vtext(p)));
+    }
+    if let Some(e) = &c.email {
+        v.push_str(&format!("EMAIL;TYPE=INTERNET:{}\r\n", vtext(e)));
+    }
+    if c.province.is_some() || c.city.is_some() || c.address.is_some() {
+        v.push_str(&format!(
+            "ADR:;;{};{};{};;{}\r\n",
+            vtext(c.address.as_deref().unwrap_or("")),
+            vtext(c.city.as_deref().unwrap_or("")),
+            vtext(c.province.as_deref().unwrap_or("")),
+            vtext(&c.country)
+        ));
+    }
+    if let Some(n) = &c.notes {
+        v.push_str(&format!("NOTE:{}\r\n", vtext(n)));
+    }
+    v.push_str(&format!("UID:urn:uuid:{}\r\nEND:VCARD\r\n", c.id));
+    v
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts/export.vcf", tag = "contacts", params(ContactFilter), responses(
+    (status = 200, description = "vCard 3.0, every matching contact", content_type = "text/vcard")))]
+pub async fn export_contacts_vcard(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(f): Query<ContactFilter>,
+) -> ApiResult<Response> {
+    ctx.require("contacts", Action::Read).l(&ctx)?;
+    let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
+    audit_export(&s, &ctx, "contacts", &what).await.l(&ctx)?;
+    let fetch = move |cursor| {
+        let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
+        async move {
+            contacts::list(
+                &s.db,
+                &ctx,
+                &ContactFilter {
+                    cursor,
+                    limit: Some(PAGE),
+                    ..f
+                },
+            )
+            .await
+        }
+    };
+    let body = stream_pages(Vec::new(), fetch, |items: &[Contact]| {
+        items.iter().map(vcard).collect::<String>().into_bytes()
     });
-    Ok(csv_response("contacts.csv", Body::from_stream(stream)))
+    Ok(download("contacts.vcf", "text/vcard; charset=utf-8", body))
 }
