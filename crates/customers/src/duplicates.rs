@@ -162,3 +162,113 @@ pub async fn find(db: &Db, ctx: &Ctx, probe: &DuplicateProbe) -> Result<Candidat
     items.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.name.cmp(&b.name)));
     Ok(Candidates { items })
 }
+
+/// One side of a duplicate pair.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct PairSide {
+    pub id: Uuid,
+    pub name: String,
+    pub version: i64,
+    pub owner_id: Uuid,
+    pub team_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Pair {
+    /// The older record (a natural survivor).
+    pub a: PairSide,
+    pub b: PairSide,
+    pub score: i64,
+    pub matched: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pairs {
+    pub items: Vec<Pair>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PairRow {
+    a_id: Uuid,
+    a_name: String,
+    a_version: i64,
+    a_owner: Uuid,
+    a_team: Option<Uuid>,
+    b_id: Uuid,
+    b_name: String,
+    b_version: i64,
+    b_owner: Uuid,
+    b_team: Option<Uuid>,
+    same_phone: bool,
+    same_email: bool,
+    same_name: bool,
+    same_account: bool,
+}
+
+/// Candidate pairs of duplicate contacts the caller can see, best first (at most 200): the
+/// same phone (E.164) or email (90), the same name at the same account (70).
+pub async fn contact_pairs(db: &Db, ctx: &Ctx) -> Result<Pairs> {
+    let scope = ctx.require("contacts", Action::Read)?;
+    let rows: Vec<PairRow> = db
+        .fetch_all(
+            "SELECT a.id AS a_id, a.name AS a_name, a.version AS a_version, a.owner_id AS a_owner, a.team_id AS a_team,
+                 b.id AS b_id, b.name AS b_name, b.version AS b_version, b.owner_id AS b_owner, b.team_id AS b_team,
+                 COALESCE(a.phone_e164 = b.phone_e164, $2) AS same_phone,
+                 COALESCE(a.email = b.email, $2) AS same_email,
+                 a.name = b.name AS same_name,
+                 COALESCE(a.account_id = b.account_id, $2) AS same_account
+             FROM contacts a JOIN contacts b ON b.tenant_id = a.tenant_id AND a.id < b.id
+                 AND (a.phone_e164 = b.phone_e164 OR a.email = b.email
+                      OR (a.name = b.name AND a.account_id = b.account_id))
+             WHERE a.tenant_id = $1 AND a.deleted_at IS NULL AND b.deleted_at IS NULL
+             ORDER BY a.id, b.id LIMIT 1000",
+            args![ctx.tenant_id, false],
+        )
+        .await?;
+    let mut items: Vec<Pair> = rows
+        .into_iter()
+        .filter(|r| {
+            ctx.covers(scope, Some(r.a_owner), r.a_team)
+                && ctx.covers(scope, Some(r.b_owner), r.b_team)
+        })
+        .map(|r| {
+            let mut matched = Vec::new();
+            let mut score = 0;
+            if r.same_phone {
+                matched.push("phone".to_owned());
+                score = 90;
+            }
+            if r.same_email {
+                matched.push("email".to_owned());
+                score = 90;
+            }
+            if r.same_name {
+                matched.push("name".to_owned());
+                if r.same_account {
+                    score = score.max(70);
+                }
+            }
+            Pair {
+                a: PairSide {
+                    id: r.a_id,
+                    name: r.a_name,
+                    version: r.a_version,
+                    owner_id: r.a_owner,
+                    team_id: r.a_team,
+                },
+                b: PairSide {
+                    id: r.b_id,
+                    name: r.b_name,
+                    version: r.b_version,
+                    owner_id: r.b_owner,
+                    team_id: r.b_team,
+                },
+                score,
+                matched,
+            }
+        })
+        .collect();
+    items.sort_by(|x, y| y.score.cmp(&x.score).then_with(|| x.a.name.cmp(&y.a.name)));
+    items.truncate(200);
+    Ok(Pairs { items })
+}

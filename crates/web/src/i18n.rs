@@ -519,6 +519,12 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("merge.undo", "Undo merge", "撤销合并", "撤銷合併"),
     ("activity.kind.merged_into", "Merged", "已合并", "已合併"),
     ("err.in_trash", "is in the trash; restore it first", "在回收站中，请先恢复", "在資源回收筒中，請先還原"),
+    ("merge.keep", "Keep", "保留", "保留"),
+    ("merge.duplicate", "Duplicate", "重复记录", "重複記錄"),
+    ("merge.why", "Why", "原因", "原因"),
+    ("merge.score", "Score", "相似度", "相似度"),
+    ("merge.into_left", "Merge into the left one", "合并到左侧", "合併到左側"),
+    ("merge.none", "No likely duplicates.", "没有发现可能重复的联系人。", "沒有發現可能重複的聯絡人。"),
     ("err.required", "is required", "为必填项", "為必填"),
     (
         "err.invalid_email",

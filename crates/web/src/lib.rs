@@ -146,6 +146,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::contact_order_totals))
         .routes(routes!(customers::api::transfer))
         .routes(routes!(customers::api::duplicates))
+        .routes(routes!(customers::api::duplicate_contact_pairs))
         .routes(routes!(customers::export::export_accounts))
         .routes(routes!(customers::export::export_contacts))
         .routes(routes!(customers::export::export_contacts_vcard))

@@ -70,7 +70,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/order_form.html",
         "customers/products.html",
         "customers/transfer.html",
-        "customers/import.html"
+        "customers/import.html",
+        "customers/duplicates.html"
     );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let loc = state

@@ -1554,3 +1554,86 @@ both!(contacts_export_as_vcard, |app: TestApp| async move {
         assert!(card.contains(line), "{line:?} missing in {card}");
     }
 });
+
+both!(duplicate_pairs_list, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let first = created(
+        &app,
+        "/api/v1/contacts",
+        t,
+        json!({"name": "任我行", "phone": "13700000007"}),
+    )
+    .await;
+    let second = created(
+        &app,
+        "/api/v1/contacts",
+        t,
+        json!({"name": "任教主", "phone": "+86 137-0000-0007"}),
+    )
+    .await;
+    created(
+        &app,
+        "/api/v1/contacts",
+        t,
+        json!({"name": "向问天", "phone": "13700000008"}),
+    )
+    .await;
+    let pairs: Value = app
+        .get("/api/v1/duplicates/contacts", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pairs["items"].as_array().unwrap().len(), 1, "{pairs}");
+    let p = &pairs["items"][0];
+    assert_eq!(
+        p["a"]["id"], first["id"],
+        "the older one is proposed to keep"
+    );
+    assert_eq!(p["b"]["id"], second["id"]);
+    assert_eq!(p["score"], 90);
+    assert_eq!(p["matched"], json!(["phone"]));
+    // The duplicates page lists it with a merge button.
+    let (browser, _) = app
+        .session("admin@acme.test", "correct horse battery")
+        .await;
+    let html = browser
+        .get(app.url("/customers/duplicates"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("任我行")
+            && html.contains("任教主")
+            && html.contains("button class=\"merge\""),
+        "{html}"
+    );
+    // A rep who cannot see both sides is not shown the pair.
+    let (_, rep) = app.user_with_role("sales", "rep@acme.test").await;
+    let none: Value = app
+        .get("/api/v1/duplicates/contacts", &rep)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(none["items"].as_array().unwrap().is_empty());
+    // Once merged, the pair is gone.
+    let r = app
+        .post(
+            &format!("/api/v1/contacts/{}/merge", first["id"].as_str().unwrap()),
+            t,
+            json!({"version": 1, "merge_ids": [second["id"]]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let after: Value = app
+        .get("/api/v1/duplicates/contacts", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(after["items"].as_array().unwrap().is_empty());
+});

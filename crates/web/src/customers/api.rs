@@ -10,7 +10,7 @@ use guanxi_customers::activities::{
     self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
 };
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
-use guanxi_customers::duplicates::{Candidates, DuplicateProbe};
+use guanxi_customers::duplicates::{Candidates, DuplicateProbe, Pairs};
 use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport};
 use guanxi_customers::merge::MergeInput;
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
@@ -572,4 +572,18 @@ pub async fn unmerge_contact(
         .await
         .l(&ctx)?;
     Ok(versioned(StatusCode::OK, &c, c.version))
+}
+
+/// Candidate pairs of duplicate contacts (same phone, email, or name at the same account).
+#[utoipa::path(get, path = "/api/v1/duplicates/contacts", tag = "contacts", responses(
+    (status = 200, body = Pairs)))]
+pub async fn duplicate_contact_pairs(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<Pairs>> {
+    Ok(Json(
+        guanxi_customers::duplicates::contact_pairs(&s.db, &ctx)
+            .await
+            .l(&ctx)?,
+    ))
 }

@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/customers/transfer", get(transfer_page).post(do_transfer))
         .route("/customers/import", get(import_page).post(do_import))
         .route("/customers/contacts/{id}/merge", post(merge_contact))
+        .route("/customers/duplicates", get(duplicates_page))
         .route("/customers/contacts/{id}/unmerge", post(unmerge_contact))
 }
 
@@ -1540,6 +1541,8 @@ struct MergeForm {
     _csrf: Option<String>,
     version: Option<i64>,
     other_id: Option<String>,
+    /// `duplicates` to come back to the duplicates list.
+    back: Option<String>,
 }
 
 /// Merges one likely duplicate into this contact: this contact's values stay; its empty
@@ -1577,11 +1580,16 @@ async fn merge_contact(
         merge_ids: vec![other],
         take,
     };
+    let back = if f.back.as_deref() == Some("duplicates") {
+        "/customers/duplicates".to_owned()
+    } else {
+        format!("/customers/contacts/{id}")
+    };
     done(
         &s,
         &p,
         guanxi_customers::merge::merge_contacts(&s.db, &p.ctx, id, input).await,
-        format!("/customers/contacts/{id}"),
+        back,
     )
 }
 
@@ -1600,4 +1608,16 @@ async fn unmerge_contact(
         guanxi_customers::merge::unmerge_contact(&s.db, &p.ctx, id).await,
         format!("/customers/contacts/{id}"),
     )
+}
+
+async fn duplicates_page(State(s): State<AppState>, p: Signed) -> Response {
+    match duplicates::contact_pairs(&s.db, &p.ctx).await {
+        Ok(pairs) => p.page(
+            &s,
+            "customers/duplicates.html",
+            "customers",
+            context! { pairs => pairs.items },
+        ),
+        Err(e) => p.error(&s, e),
+    }
 }
