@@ -268,6 +268,32 @@ pub async fn create(db: &Db, ctx: &Ctx, base_url: &str, input: NewUser) -> Resul
     Ok(user)
 }
 
+/// Sends an invited user a fresh invitation link (the first one expired or got lost). Only for
+/// active users who have not chosen a password yet.
+pub async fn resend_invitation(db: &Db, ctx: &Ctx, base_url: &str, id: Uuid) -> Result<()> {
+    let scope = ctx.require("users", Action::Update)?;
+    let mut tx = db.begin().await?;
+    let user = load(&mut tx, ctx.tenant_id, id).await?;
+    if !ctx.covers(scope, Some(user.id), user.team_id) {
+        return Err(Error::NotFound);
+    }
+    if !user.active || user.has_password {
+        return Err(Error::Conflict(
+            "only an active user who has not set a password yet can be invited".into(),
+        ));
+    }
+    crate::auth::queue_user_link(
+        &mut tx,
+        ctx.tenant_id,
+        &user,
+        crate::auth::LinkPurpose::Invite,
+        base_url,
+    )
+    .await?;
+    audit::record::<User>(&mut tx, ctx, "invite", "users", Some(id), None, None).await?;
+    tx.commit().await
+}
+
 /// Counts active admins other than `except`.
 async fn other_admins(tx: &mut Tx, tenant_id: Uuid, except: Uuid) -> Result<i64> {
     tx.scalar(

@@ -639,3 +639,18 @@ pub async fn retry_job(
     s.jobs_wake.notify_one();
     Ok(Json(j))
 }
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/invitations", tag = "users", params(("id" = Uuid, Path)), responses(
+    (status = 202, description = "A new invitation email is queued"), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "The user already has a password or is deactivated")))]
+pub async fn resend_invitation(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    users::resend_invitation(&s.db, &ctx, &s.config.base_url, id)
+        .await
+        .l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(StatusCode::ACCEPTED)
+}

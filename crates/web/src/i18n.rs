@@ -525,6 +525,7 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("merge.score", "Score", "相似度", "相似度"),
     ("merge.into_left", "Merge into the left one", "合并到左侧", "合併到左側"),
     ("merge.none", "No likely duplicates.", "没有发现可能重复的联系人。", "沒有發現可能重複的聯絡人。"),
+    ("users.resend_invite", "Send the invitation again", "重新发送邀请", "重新傳送邀請"),
     ("err.required", "is required", "为必填项", "為必填"),
     (
         "err.invalid_email",

@@ -82,6 +82,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::use_link))
         .routes(routes!(api::list_users, api::create_user))
         .routes(routes!(api::get_user, api::update_user))
+        .routes(routes!(api::resend_invitation))
         .routes(routes!(api::list_teams, api::create_team))
         .routes(routes!(api::get_team, api::update_team, api::delete_team))
         .routes(routes!(api::list_roles, api::create_role))

@@ -287,6 +287,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang", post(lang))
         .route("/admin/users", get(users_page).post(create_user))
         .route("/admin/users/{id}", get(user_page).post(update_user))
+        .route("/admin/users/{id}/invite", post(resend_invitation))
         .route("/admin/teams", get(teams_page).post(create_team))
         .route("/admin/teams/{id}/delete", post(delete_team))
         .route("/admin/tokens", get(tokens_page).post(create_token))
@@ -734,6 +735,7 @@ async fn create_user(State(s): State<AppState>, p: Signed, Form(f): Form<UserFor
 #[derive(Deserialize)]
 struct SavedQuery {
     saved: Option<String>,
+    invited: Option<String>,
 }
 
 async fn user_view(
@@ -753,7 +755,8 @@ async fn user_view(
         Ok(x) => x,
         Err(e) => return p.error(s, e),
     };
-    p.page_status(s, status, "user.html", "users", context! { user => user, roles => roles, teams => teams, saved => saved, errors => errors, error => error })
+    p.page_status(s, status, "user.html", "users", context! { user => user, roles => roles, teams => teams, saved => saved, errors => errors, error => error,
+        can_invite => user.active && !user.has_password && p.ctx.can("users", Action::Update).is_some() })
 }
 
 async fn user_page(
@@ -762,7 +765,32 @@ async fn user_page(
     Path(id): Path<Uuid>,
     Query(q): Query<SavedQuery>,
 ) -> Response {
-    user_view(&s, &p, id, StatusCode::OK, q.saved.is_some(), vec![], None).await
+    // A notice after a save or a re-sent invitation.
+    let saved = q.saved.is_some() || q.invited.is_some();
+    user_view(&s, &p, id, StatusCode::OK, saved, vec![], None).await
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    _csrf: Option<String>,
+}
+
+async fn resend_invitation(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    match users::resend_invitation(&s.db, &p.ctx, &s.config.base_url, id).await {
+        Ok(()) => {
+            s.jobs_wake.notify_one();
+            Redirect::to(&format!("/admin/users/{id}?invited=1")).into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
 }
 
 async fn update_user(

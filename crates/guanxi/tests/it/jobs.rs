@@ -203,3 +203,49 @@ both!(
         assert_eq!(app.smtp.received().len(), 1);
     }
 );
+
+both!(
+    an_invitation_can_be_sent_again,
+    |app: crate::harness::TestApp| async move {
+        let t = &app.admin_token;
+        let sales = app.role("sales").await["id"].clone();
+        let r = app
+            .post(
+                "/api/v1/users",
+                t,
+                json!({"email": "slow.starter@acme.test", "name": "慢热", "role_id": sales}),
+            )
+            .await;
+        let u: Value = r.json().await.unwrap();
+        let id = u["id"].as_str().unwrap();
+        app.run_pending_jobs().await;
+        let before = app.smtp.received().len();
+        let r = app
+            .post(&format!("/api/v1/users/{id}/invitations"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 202);
+        app.run_pending_jobs().await;
+        let sent = app.smtp.received();
+        assert_eq!(sent.len(), before + 1, "a fresh invitation");
+        assert!(sent.last().unwrap().contains("slow.starter@acme.test"));
+        // Someone who already chose a password is not invited again.
+        let (other, _) = app.user_with_role("sales", "has.password@acme.test").await;
+        let r = app
+            .post(
+                &format!(
+                    "/api/v1/users/{}/invitations",
+                    other["id"].as_str().unwrap()
+                ),
+                t,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 409);
+        // And a rep may not invite people.
+        let (_, rep) = app.user_with_role("sales", "rep@acme.test").await;
+        let r = app
+            .post(&format!("/api/v1/users/{id}/invitations"), &rep, json!({}))
+            .await;
+        assert_eq!(r.status(), 403);
+    }
+);
