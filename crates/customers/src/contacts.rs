@@ -275,20 +275,11 @@ impl Fields {
     }
 
     fn search(&self) -> String {
-        let (py, initials) = normalize::pinyin(&self.name);
-        let e164_digits = self.phone_e164.as_deref().map(normalize::digits);
-        normalize::search_text(
-            [
-                Some(self.name.as_str()),
-                Some(py.as_str()),
-                Some(initials.as_str()),
-                self.phone_national.as_deref(),
-                e164_digits.as_deref(),
-                self.email.as_deref(),
-                self.wechat.as_deref(),
-            ]
-            .into_iter()
-            .flatten(),
+        record::customer_search(
+            &self.name,
+            self.phone_national.as_deref(),
+            self.phone_e164.as_deref(),
+            &[self.email.as_deref(), self.wechat.as_deref()],
         )
     }
 }
@@ -311,20 +302,13 @@ fn birthday(raw: &str) -> std::result::Result<String, &'static str> {
 
 async fn apply(tx: &mut Tx, ctx: &Ctx, input: &ContactInput, f: &mut Fields) -> Result<()> {
     let mut errs = Errors::default();
-    if let Some(n) = &input.name {
-        match validate::name(n) {
-            Ok(n) => f.name = n,
-            Err(c) => errs.add("name", c),
-        }
-    } else if f.name.is_empty() {
-        errs.add("name", "required");
-    }
-    if let Some(c) = &input.country {
-        match normalize::country_code(c) {
-            Ok(c) => f.country = c,
-            Err(code) => errs.add("country", code),
-        }
-    }
+    record::apply_name_and_country(
+        &mut errs,
+        &input.name,
+        &input.country,
+        &mut f.name,
+        &mut f.country,
+    );
     apply_text(
         &mut errs,
         "email",

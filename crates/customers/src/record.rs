@@ -260,3 +260,51 @@ pub async fn audit_transfer(
     )
     .await
 }
+
+/// Applies the record's `name` (required, kept when absent on update) and `country`.
+pub fn apply_name_and_country(
+    errs: &mut Errors,
+    name_in: &Option<String>,
+    country_in: &Option<String>,
+    name: &mut String,
+    country: &mut String,
+) {
+    if let Some(n) = name_in {
+        match guanxi_platform::validate::name(n) {
+            Ok(n) => *name = n,
+            Err(c) => errs.add("name", c),
+        }
+    } else if name.is_empty() {
+        errs.add("name", "required");
+    }
+    if let Some(c) = country_in {
+        match normalize::country_code(c) {
+            Ok(c) => *country = c,
+            Err(code) => errs.add("country", code),
+        }
+    }
+}
+
+/// The search text of a customer: its name with pinyin and initials, phone digits (national
+/// and E.164), and any other identifying values (`extra`: email, WeChat id, credit code).
+pub fn customer_search(
+    name: &str,
+    phone_national: Option<&str>,
+    phone_e164: Option<&str>,
+    extra: &[Option<&str>],
+) -> String {
+    let (py, initials) = normalize::pinyin(name);
+    let e164_digits = phone_e164.map(normalize::digits);
+    normalize::search_text(
+        [
+            Some(name),
+            Some(py.as_str()),
+            Some(initials.as_str()),
+            phone_national,
+            e164_digits.as_deref(),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .flatten(),
+    )
+}
