@@ -14,6 +14,7 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx};
 
+use crate::custom_fields::{self, CustomFilter, Entity};
 use crate::normalize;
 use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, search_sql, Record};
 
@@ -112,6 +113,9 @@ pub struct AccountInput {
     pub description: Option<Option<String>>,
     /// Default: the creator.
     pub owner_id: Option<Uuid>,
+    /// Custom field values by key; `null` clears one. See `/api/v1/custom-fields`.
+    #[schema(value_type = Option<Object>)]
+    pub custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -130,10 +134,15 @@ pub struct AccountFilter {
     pub industry: Option<String>,
     /// `true` lists the trash instead.
     pub deleted: Option<bool>,
-    /// `name`, `created_at` or `updated_at`; prefix `-` for descending.
+    /// `name`, `created_at`, `updated_at` or `custom.<key>`; prefix `-` for descending.
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// `custom.<key>=value` (and `custom.<key>.min` / `.max`) parameters, picked out of the
+    /// query string by the web layer.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub custom: Vec<CustomFilter>,
 }
 
 const SELECT: &str =
@@ -158,7 +167,17 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         cursor: f.cursor.clone(),
         sort: f.sort.clone(),
     };
-    let sort = page.sort(SORTS)?;
+    let wants_custom =
+        !f.custom.is_empty() || f.sort.as_deref().is_some_and(|s| s.contains("custom."));
+    let defs = if wants_custom {
+        custom_fields::active_in(db, ctx.tenant_id, Entity::Accounts).await?
+    } else {
+        vec![]
+    };
+    let backend = db.backend();
+    let sort = page.sort_or(SORTS, |name| {
+        custom_fields::sort_column(backend, "a", &defs, name)
+    })?;
     let mut q = Sql::new(SELECT);
     q.push(" WHERE a.tenant_id = ").bind(ctx.tenant_id);
     q.push(if f.deleted == Some(true) {
@@ -188,13 +207,15 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
             q.push(&format!(" AND {col} = ")).bind(v);
         }
     }
+    custom_fields::filter_sql(backend, &mut q, "a", &defs, &f.custom)?;
     let limit = page.apply(&mut q, &sort, "a.id")?;
     let rows: Vec<Account> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |a| {
-        let v = match sort.field {
+        let v = match &*sort.field {
             "created_at" => guanxi_platform::db::sqlite_time(&a.created_at),
             "updated_at" => guanxi_platform::db::sqlite_time(&a.updated_at),
-            _ => a.name.clone(),
+            "name" => a.name.clone(),
+            other => custom_fields::cursor_value(&a.custom, other, sort.kind),
         };
         sort.cursor(v, a.id)
     }))
@@ -213,6 +234,9 @@ impl Record for Account {
     }
     fn in_trash(&self) -> bool {
         self.deleted_at.is_some()
+    }
+    fn custom(&self) -> Option<&serde_json::Value> {
+        Some(&self.custom.0)
     }
     fn unique_on_restore(&self) -> Option<(&'static str, String)> {
         self.credit_code.clone().map(|c| ("credit_code", c))
@@ -252,6 +276,7 @@ struct Fields {
     description: Option<String>,
     owner_id: Option<Uuid>,
     team_id: Option<Uuid>,
+    custom: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Fields {
@@ -277,6 +302,7 @@ impl Fields {
             description: a.description.clone(),
             owner_id: Some(a.owner_id),
             team_id: a.team_id,
+            custom: a.custom.0.as_object().cloned().unwrap_or_default(),
         }
     }
 
@@ -301,6 +327,8 @@ async fn apply(
     id: Uuid,
     input: &AccountInput,
     f: &mut Fields,
+    defs: &[custom_fields::CustomField],
+    creating: bool,
 ) -> Result<()> {
     let mut errs = Errors::default();
     record::apply_name_and_country(
@@ -387,6 +415,17 @@ async fn apply(
             errs.add("credit_code", "taken");
         }
     }
+    custom_fields::apply(
+        tx,
+        ctx.tenant_id,
+        &mut errs,
+        defs,
+        input.custom.as_ref(),
+        &mut f.custom,
+        creating,
+        &f.country,
+    )
+    .await?;
     errs.finish()
 }
 
@@ -435,7 +474,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> 
         ..Fields::default()
     };
     let mut tx = db.begin().await?;
-    apply(&mut tx, ctx, id, &input, &mut f).await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Accounts).await?;
+    apply(&mut tx, ctx, id, &input, &mut f, &defs, true).await?;
     record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)?;
     let t = now();
     tx.execute(
@@ -450,8 +490,18 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> 
             f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
             f.country.as_str(), f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
             f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
-            f.search(), t, t, ctx.user_id, ctx.user_id, serde_json::json!({})
+            f.search(), t, t, ctx.user_id, ctx.user_id,
+            serde_json::Value::Object(f.custom.clone())
         ],
+    )
+    .await?;
+    custom_fields::hold_unique(
+        &mut tx,
+        ctx.tenant_id,
+        Entity::Accounts,
+        id,
+        &defs,
+        &f.custom,
     )
     .await?;
     let a: Account = record::load(&mut tx, ctx.tenant_id, id).await?;
@@ -478,23 +528,36 @@ pub async fn update(
     }
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
-    apply(&mut tx, ctx, id, &input, &mut f).await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Accounts).await?;
+    apply(&mut tx, ctx, id, &input, &mut f, &defs, false).await?;
     tx.execute(
         "UPDATE accounts SET name = $1, parent_id = $2, credit_code = $3, industry = $4, website = $5,
              email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
              city = $12, district = $13, address = $14, postal_code = $15, source = $16,
              description = $17, owner_id = $18, team_id = $19, search = $20, updated_at = $21,
-             updated_by = $22, version = version + 1
+             updated_by = $22, version = version + 1, custom = $26
          WHERE tenant_id = $23 AND id = $24 AND version = $25",
         args![
             f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(), f.website.clone(),
             f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(), f.country.as_str(),
             f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
             f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
-            f.search(), now(), ctx.user_id, ctx.tenant_id, id, expected
+            f.search(), now(), ctx.user_id, ctx.tenant_id, id, expected,
+            serde_json::Value::Object(f.custom.clone())
         ],
     )
     .await?;
+    if input.custom.is_some() {
+        custom_fields::hold_unique(
+            &mut tx,
+            ctx.tenant_id,
+            Entity::Accounts,
+            id,
+            &defs,
+            &f.custom,
+        )
+        .await?;
+    }
     let after: Account = record::load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

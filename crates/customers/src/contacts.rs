@@ -13,6 +13,7 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
+use crate::custom_fields::{self, CustomFilter, Entity};
 use crate::normalize;
 use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, search_sql, Record};
 
@@ -114,6 +115,9 @@ pub struct ContactInput {
     pub notes: Option<Option<String>>,
     /// Default: the creator.
     pub owner_id: Option<Uuid>,
+    /// Custom field values by key; `null` clears one. See `/api/v1/custom-fields`.
+    #[schema(value_type = Option<Object>)]
+    pub custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -130,10 +134,15 @@ pub struct ContactFilter {
     pub city: Option<String>,
     /// `true` lists the trash instead.
     pub deleted: Option<bool>,
-    /// `name`, `created_at` or `updated_at`; prefix `-` for descending.
+    /// `name`, `created_at`, `updated_at` or `custom.<key>`; prefix `-` for descending.
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// `custom.<key>=value` (and `custom.<key>.min` / `.max`) parameters, picked out of the
+    /// query string by the web layer.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub custom: Vec<CustomFilter>,
 }
 
 const SELECT: &str = "SELECT c.id, c.name, c.family_name, c.given_name, c.account_id, a.name AS account_name,
@@ -164,6 +173,9 @@ impl Record for Contact {
     fn in_trash(&self) -> bool {
         self.deleted_at.is_some()
     }
+    fn custom(&self) -> Option<&serde_json::Value> {
+        Some(&self.custom.0)
+    }
 }
 
 pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>> {
@@ -173,7 +185,17 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
         cursor: f.cursor.clone(),
         sort: f.sort.clone(),
     };
-    let sort = page.sort(SORTS)?;
+    let wants_custom =
+        !f.custom.is_empty() || f.sort.as_deref().is_some_and(|s| s.contains("custom."));
+    let defs = if wants_custom {
+        custom_fields::active_in(db, ctx.tenant_id, Entity::Contacts).await?
+    } else {
+        vec![]
+    };
+    let backend = db.backend();
+    let sort = page.sort_or(SORTS, |name| {
+        custom_fields::sort_column(backend, "c", &defs, name)
+    })?;
     let mut q = Sql::new(SELECT);
     q.push(" WHERE c.tenant_id = ").bind(ctx.tenant_id);
     q.push(if f.deleted == Some(true) {
@@ -199,13 +221,15 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
             q.push(&format!(" AND {col} = ")).bind(v);
         }
     }
+    custom_fields::filter_sql(backend, &mut q, "c", &defs, &f.custom)?;
     let limit = page.apply(&mut q, &sort, "c.id")?;
     let rows: Vec<Contact> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |c| {
-        let v = match sort.field {
+        let v = match &*sort.field {
             "created_at" => guanxi_platform::db::sqlite_time(&c.created_at),
             "updated_at" => guanxi_platform::db::sqlite_time(&c.updated_at),
-            _ => c.name.clone(),
+            "name" => c.name.clone(),
+            other => custom_fields::cursor_value(&c.custom, other, sort.kind),
         };
         sort.cursor(v, c.id)
     }))
@@ -245,6 +269,7 @@ struct Fields {
     notes: Option<String>,
     owner_id: Option<Uuid>,
     team_id: Option<Uuid>,
+    custom: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Fields {
@@ -271,6 +296,7 @@ impl Fields {
             notes: c.notes.clone(),
             owner_id: Some(c.owner_id),
             team_id: c.team_id,
+            custom: c.custom.0.as_object().cloned().unwrap_or_default(),
         }
     }
 
@@ -300,7 +326,14 @@ fn birthday(raw: &str) -> std::result::Result<String, &'static str> {
     Ok(d.format("%Y-%m-%d").to_string())
 }
 
-async fn apply(tx: &mut Tx, ctx: &Ctx, input: &ContactInput, f: &mut Fields) -> Result<()> {
+async fn apply(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    input: &ContactInput,
+    f: &mut Fields,
+    defs: &[custom_fields::CustomField],
+    creating: bool,
+) -> Result<()> {
     let mut errs = Errors::default();
     record::apply_name_and_country(
         &mut errs,
@@ -378,6 +411,17 @@ async fn apply(tx: &mut Tx, ctx: &Ctx, input: &ContactInput, f: &mut Fields) -> 
         f.owner_id = Some(owner);
         f.team_id = team;
     }
+    custom_fields::apply(
+        tx,
+        ctx.tenant_id,
+        &mut errs,
+        defs,
+        input.custom.as_ref(),
+        &mut f.custom,
+        creating,
+        &f.country,
+    )
+    .await?;
     errs.finish()
 }
 
@@ -389,7 +433,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
         ..Fields::default()
     };
     let mut tx = db.begin().await?;
-    apply(&mut tx, ctx, &input, &mut f).await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
+    apply(&mut tx, ctx, &input, &mut f, &defs, true).await?;
     record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)?;
     let t = now();
     tx.execute(
@@ -405,8 +450,18 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
             f.phone_e164.clone(), f.email.clone(), f.wechat.clone(), f.gender.clone(),
             f.birthday.clone(), f.country.as_str(), f.province.clone(), f.city.clone(),
             f.district.clone(), f.address.clone(), f.notes.clone(), f.owner_id, f.team_id,
-            f.search(), t, t, ctx.user_id, ctx.user_id, serde_json::json!({})
+            f.search(), t, t, ctx.user_id, ctx.user_id,
+            serde_json::Value::Object(f.custom.clone())
         ],
+    )
+    .await?;
+    custom_fields::hold_unique(
+        &mut tx,
+        ctx.tenant_id,
+        Entity::Contacts,
+        id,
+        &defs,
+        &f.custom,
     )
     .await?;
     let c: Contact = record::load(&mut tx, ctx.tenant_id, id).await?;
@@ -447,13 +502,15 @@ pub(crate) async fn update_in(
     }
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
-    apply(tx, ctx, &input, &mut f).await?;
+    let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Contacts).await?;
+    apply(tx, ctx, &input, &mut f, &defs, false).await?;
     tx.execute(
         "UPDATE contacts SET name = $1, family_name = $2, given_name = $3, account_id = $4,
              title = $5, department = $6, phone = $7, phone_e164 = $8, email = $9, wechat = $10,
              gender = $11, birthday = $12, country = $13, province = $14, city = $15,
              district = $16, address = $17, notes = $18, owner_id = $19, team_id = $20,
-             search = $21, updated_at = $22, updated_by = $23, version = version + 1
+             search = $21, updated_at = $22, updated_by = $23, version = version + 1,
+             custom = $27
          WHERE tenant_id = $24 AND id = $25 AND version = $26",
         args![
             f.name.as_str(),
@@ -481,10 +538,15 @@ pub(crate) async fn update_in(
             ctx.user_id,
             ctx.tenant_id,
             id,
-            expected
+            expected,
+            serde_json::Value::Object(f.custom.clone())
         ],
     )
     .await?;
+    if input.custom.is_some() {
+        custom_fields::hold_unique(tx, ctx.tenant_id, Entity::Contacts, id, &defs, &f.custom)
+            .await?;
+    }
     let after: Contact = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(
         tx,
@@ -517,7 +579,8 @@ pub async fn check(db: &Db, ctx: &Ctx, input: &ContactInput) -> Result<()> {
         ..Fields::default()
     };
     let mut tx = db.begin().await?;
-    let result = apply(&mut tx, ctx, input, &mut f).await;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
+    let result = apply(&mut tx, ctx, input, &mut f, &defs, true).await;
     // Dropping the transaction rolls it back: nothing of the check is kept.
     drop(tx);
     result?;

@@ -32,10 +32,17 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1004_merge.sql"),
         postgres: include_str!("../migrations/postgres/1004_merge.sql"),
     },
+    Migration {
+        version: 1005,
+        name: "1005_custom_fields",
+        sqlite: include_str!("../migrations/sqlite/1005_custom_fields.sql"),
+        postgres: include_str!("../migrations/postgres/1005_custom_fields.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod custom_fields;
 pub mod demo;
 pub mod duplicates;
 pub mod import;

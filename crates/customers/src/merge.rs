@@ -14,6 +14,7 @@ use guanxi_platform::time::now;
 use guanxi_platform::{args, audit, Ctx, Db, Error};
 
 use crate::contacts::{self, Contact, ContactInput};
+use crate::custom_fields::{self, Entity};
 use crate::record;
 
 /// Fields whose value the survivor may take from another record.
@@ -84,7 +85,7 @@ pub async fn merge_contacts(
         errs.add("merge_ids", "invalid");
     }
     for f in input.take.keys() {
-        if !MERGEABLE.contains(&f.as_str()) {
+        if !MERGEABLE.contains(&f.as_str()) && !f.starts_with("custom.") {
             errs.add(&format!("take.{f}"), "unknown_field");
         }
     }
@@ -104,13 +105,26 @@ pub async fn merge_contacts(
         }
     }
     errs.finish()?;
+    // The others let go of their unique values first, so the survivor may take them.
+    for o in &others {
+        custom_fields::release_unique(&mut tx, ctx.tenant_id, Entity::Contacts, o.id).await?;
+    }
     // The survivor takes the chosen values (validated as any edit).
     let mut patch = serde_json::Map::new();
+    let mut custom = serde_json::Map::new();
     for (field, from) in &input.take {
         if let Some(src) = others.iter().find(|o| o.id == *from) {
+            if let Some(key) = field.strip_prefix("custom.") {
+                let v = src.custom.0.get(key).cloned().unwrap_or_default();
+                custom.insert(key.to_owned(), v);
+                continue;
+            }
             let v = serde_json::to_value(src).map_err(|e| Error::Internal(e.into()))?;
             patch.insert(field.clone(), v[field.as_str()].clone());
         }
+    }
+    if !custom.is_empty() {
+        patch.insert("custom".into(), serde_json::Value::Object(custom));
     }
     let patch: ContactInput = serde_json::from_value(serde_json::Value::Object(patch))
         .map_err(|e| Error::BadRequest(e.to_string()))?;
@@ -233,6 +247,17 @@ pub async fn unmerge_contact(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Contact
     )
     .await?;
     let back: Contact = record::load(&mut tx, ctx.tenant_id, merged).await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
+    let values = back.custom.0.as_object().cloned().unwrap_or_default();
+    custom_fields::hold_unique(
+        &mut tx,
+        ctx.tenant_id,
+        Entity::Contacts,
+        merged,
+        &defs,
+        &values,
+    )
+    .await?;
     audit::record(
         &mut tx,
         ctx,

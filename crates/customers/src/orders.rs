@@ -278,7 +278,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &OrderFilter) -> Result<Page<Order>> {
     let lines = lines_of(LinesFrom::Db(db), ctx.tenant_id, &ids).await?;
     attach(&mut rows, lines);
     Ok(Page::from_rows(rows, limit, |o| {
-        let v = match sort.field {
+        let v = match &*sort.field {
             "number" => o.number.clone(),
             _ => guanxi_platform::db::sqlite_time(&o.ordered_at),
         };

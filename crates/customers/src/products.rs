@@ -100,7 +100,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ProductFilter) -> Result<Page<Product>
     let limit = page.apply(&mut q, &sort, "p.id")?;
     let rows: Vec<Product> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |p| {
-        let v = match sort.field {
+        let v = match &*sort.field {
             "sku" => p.sku.clone(),
             "created_at" => guanxi_platform::db::sqlite_time(&p.created_at),
             _ => p.name.clone(),

@@ -9,6 +9,7 @@ use guanxi_platform::time::now;
 use guanxi_platform::{args, audit, Ctx};
 use uuid::Uuid;
 
+use crate::custom_fields;
 use crate::normalize;
 
 /// Applies one clearable text field: absent → unchanged; `null` or blank → cleared; otherwise
@@ -127,6 +128,10 @@ pub trait Record: serde::Serialize + guanxi_platform::db::DbRow {
     fn owner(&self) -> Uuid;
     fn team(&self) -> Option<Uuid>;
     fn in_trash(&self) -> bool;
+    /// The record's custom field values (`{}` for records without custom fields).
+    fn custom(&self) -> Option<&serde_json::Value> {
+        None
+    }
     /// A unique column a restore must not collide on (column, value).
     fn unique_on_restore(&self) -> Option<(&'static str, String)> {
         None
@@ -203,6 +208,19 @@ pub async fn set_deleted<R: Record>(db: &Db, ctx: &Ctx, id: Uuid, deleted: bool)
     )
     .await?;
     let after: R = load(&mut tx, ctx.tenant_id, id).await?;
+    // A record in the trash holds no unique custom values; one coming back takes them again.
+    if let Some(entity) = custom_fields::Entity::parse(R::TABLE) {
+        if deleted {
+            custom_fields::release_unique(&mut tx, ctx.tenant_id, entity, id).await?;
+        } else {
+            let defs = custom_fields::active(&mut tx, ctx.tenant_id, entity).await?;
+            let values = after
+                .custom()
+                .and_then(|c| c.as_object().cloned())
+                .unwrap_or_default();
+            custom_fields::hold_unique(&mut tx, ctx.tenant_id, entity, id, &defs, &values).await?;
+        }
+    }
     let action = if deleted { "delete" } else { "restore" };
     audit::record(
         &mut tx,

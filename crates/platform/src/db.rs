@@ -37,6 +37,7 @@ pub enum Db {
 pub enum Val {
     Bool(Option<bool>),
     I64(Option<i64>),
+    F64(Option<f64>),
     Text(Option<String>),
     Uuid(Option<Uuid>),
     Time(Option<DateTime<Utc>>),
@@ -59,6 +60,7 @@ macro_rules! val_from {
 }
 val_from!(bool, Bool);
 val_from!(i64, I64);
+val_from!(f64, F64);
 val_from!(String, Text);
 val_from!(&str, Text);
 val_from!(Uuid, Uuid);
@@ -101,6 +103,7 @@ fn bind_sqlite<'q, T>(mut q: SqliteQ<'q, T>, args: Vec<Val>) -> SqliteQ<'q, T> {
         q = match a {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
+            Val::F64(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
@@ -115,6 +118,7 @@ fn bind_pg<'q, T>(mut q: PgQ<'q, T>, args: Vec<Val>) -> PgQ<'q, T> {
         q = match a {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
+            Val::F64(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v),
@@ -132,6 +136,7 @@ fn bind_sqlite_x(mut q: SqliteX<'_>, args: Vec<Val>) -> SqliteX<'_> {
         q = match a {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
+            Val::F64(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
@@ -146,6 +151,7 @@ fn bind_pg_x(mut q: PgX<'_>, args: Vec<Val>) -> PgX<'_> {
         q = match a {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
+            Val::F64(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v),

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -58,16 +59,18 @@ impl<T> Page<T> {
 pub enum SortKind {
     Text,
     Time,
+    Int,
+    Float,
 }
 
 /// A field clients may sort by: its API name, its SQL column, its type.
 pub type SortField = (&'static str, &'static str, SortKind);
 
 /// The chosen order: used to write ORDER BY and to build the next cursor.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Sort {
-    pub field: &'static str,
-    pub column: &'static str,
+    pub field: Cow<'static, str>,
+    pub column: Cow<'static, str>,
     pub kind: SortKind,
     pub desc: bool,
 }
@@ -97,18 +100,33 @@ impl PageReq {
 
     /// Resolves `sort` against the allowed fields (the first is the default).
     pub fn sort(&self, fields: &[SortField]) -> Result<Sort> {
+        self.sort_or(fields, |_| None)
+    }
+
+    /// [`PageReq::sort`], with `more` resolving names the fixed list lacks (custom fields) to
+    /// their SQL expression and kind.
+    pub fn sort_or(
+        &self,
+        fields: &[SortField],
+        more: impl FnOnce(&str) -> Option<(String, SortKind)>,
+    ) -> Result<Sort> {
         let raw = self.sort.as_deref().unwrap_or(fields[0].0);
         let (desc, name) = match raw.strip_prefix('-') {
             Some(n) => (true, n),
             None => (false, raw),
         };
-        let (field, column, kind) = *fields
-            .iter()
-            .find(|f| f.0 == name)
-            .ok_or_else(|| Error::field("sort", "unknown_field"))?;
+        if let Some((field, column, kind)) = fields.iter().find(|f| f.0 == name).copied() {
+            return Ok(Sort {
+                field: Cow::Borrowed(field),
+                column: Cow::Borrowed(column),
+                kind,
+                desc,
+            });
+        }
+        let (column, kind) = more(name).ok_or_else(|| Error::field("sort", "unknown_field"))?;
         Ok(Sort {
-            field,
-            column,
+            field: Cow::Owned(name.to_owned()),
+            column: Cow::Owned(column),
             kind,
             desc,
         })
@@ -135,6 +153,16 @@ impl PageReq {
                     .map_err(|_| Error::field("cursor", "invalid"))?
                     .with_timezone(&Utc)
                     .into(),
+                SortKind::Int => {
+                    c.v.parse::<i64>()
+                        .map_err(|_| Error::field("cursor", "invalid"))?
+                        .into()
+                }
+                SortKind::Float => {
+                    c.v.parse::<f64>()
+                        .map_err(|_| Error::field("cursor", "invalid"))?
+                        .into()
+                }
             };
             q.push(&format!(" AND ({} {op} ", sort.column))
                 .bind(v.clone());

@@ -44,6 +44,8 @@ pub const MODULES: &[&str] = &[
     "activities",
     "products",
     "orders",
+    "custom_fields",
+    "saved_views",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -82,9 +84,16 @@ pub fn builtin_permissions(key: &str) -> Permissions {
         _ => {
             // Everyone sees colleagues, teams and roles (to assign work) and the tenant
             // settings, and manages their own API tokens.
-            for m in ["users", "teams", "roles", "settings"] {
+            for m in ["users", "teams", "roles", "settings", "custom_fields"] {
                 grant(&mut p, m, &[Read], Scope::All);
             }
+            // Anyone keeps list views of their own; sharing one with everyone takes `All`.
+            grant(
+                &mut p,
+                "saved_views",
+                &[Read, Create, Update, Delete],
+                Scope::Own,
+            );
             if key != "read_only" {
                 grant(&mut p, "api_tokens", &[Read, Create, Delete], Scope::Own);
             }

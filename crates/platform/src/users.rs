@@ -132,7 +132,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &UserFilter) -> Result<Page<User>> {
     let limit = page.apply(&mut q, &sort, "u.id")?;
     let rows: Vec<User> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |u| {
-        let v = match sort.field {
+        let v = match &*sort.field {
             "email" => u.email.clone(),
             "created_at" => crate::db::sqlite_time(&u.created_at),
             _ => u.name.clone(),

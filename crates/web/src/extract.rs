@@ -172,3 +172,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         Ok(ClientIp(ip))
     }
 }
+
+/// A list's query string: the typed filter (unknown parameters refused as by `Query`), with the
+/// `custom.<key>` parameters — filters on custom fields, which no struct can list — picked out
+/// and handed to it.
+pub struct ListQuery<T>(pub T);
+
+/// A list filter that also takes custom-field filters.
+pub trait CustomFilters {
+    fn set_custom(&mut self, filters: Vec<guanxi_customers::custom_fields::CustomFilter>);
+}
+
+impl CustomFilters for guanxi_customers::accounts::AccountFilter {
+    fn set_custom(&mut self, filters: Vec<guanxi_customers::custom_fields::CustomFilter>) {
+        self.custom = filters;
+    }
+}
+
+impl CustomFilters for guanxi_customers::contacts::ContactFilter {
+    fn set_custom(&mut self, filters: Vec<guanxi_customers::custom_fields::CustomFilter>) {
+        self.custom = filters;
+    }
+}
+
+impl<T: DeserializeOwned + CustomFilters, S: Send + Sync> FromRequestParts<S> for ListQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let locale = request_locale(&parts.headers, "en");
+        let bad = |e: String| ApiError::new(Error::BadRequest(e), &locale);
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw).map_err(|e| bad(e.to_string()))?;
+        let (custom, rest): (Vec<_>, Vec<_>) = pairs
+            .into_iter()
+            .partition(|(k, _)| k.starts_with("custom."));
+        let rest = serde_urlencoded::to_string(&rest).map_err(|e| bad(e.to_string()))?;
+        let mut f: T = serde_urlencoded::from_str(&rest)
+            .map_err(|e| bad(format!("Failed to deserialize query string: {e}")))?;
+        f.set_custom(guanxi_customers::custom_fields::filters_of(&custom));
+        Ok(ListQuery(f))
+    }
+}

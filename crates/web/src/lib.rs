@@ -154,6 +154,14 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::import_contacts))
         .routes(routes!(customers::api::merge_contacts))
         .routes(routes!(customers::api::unmerge_contact))
+        .routes(routes!(
+            customers::api::list_custom_fields,
+            customers::api::create_custom_field
+        ))
+        .routes(routes!(
+            customers::api::get_custom_field,
+            customers::api::update_custom_field
+        ))
         .split_for_parts()
 }
 

@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod browser;
+mod custom_fields;
 mod customers;
 mod isolation;
 mod jobs;

@@ -10,6 +10,7 @@ use guanxi_customers::activities::{
     self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
 };
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
+use guanxi_customers::custom_fields::{self, CustomField, CustomFieldFilter, CustomFieldInput};
 use guanxi_customers::duplicates::{Candidates, DuplicateProbe, Pairs};
 use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport};
 use guanxi_customers::merge::MergeInput;
@@ -23,7 +24,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::{versioned, ApiResult, Localize};
-use crate::extract::{ApiJson, Auth, IfMatch};
+use crate::extract::{ApiJson, Auth, IfMatch, ListQuery};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -34,7 +35,7 @@ use crate::state::AppState;
 pub async fn list_accounts(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    Query(f): Query<AccountFilter>,
+    ListQuery(f): ListQuery<AccountFilter>,
 ) -> ApiResult<Json<Page<Account>>> {
     Ok(Json(accounts::list(&s.db, &ctx, &f).await.l(&ctx)?))
 }
@@ -106,7 +107,7 @@ pub async fn restore_account(
 pub async fn list_contacts(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    Query(f): Query<ContactFilter>,
+    ListQuery(f): ListQuery<ContactFilter>,
 ) -> ApiResult<Json<Page<Contact>>> {
     Ok(Json(contacts::list(&s.db, &ctx, &f).await.l(&ctx)?))
 }
@@ -586,4 +587,54 @@ pub async fn duplicate_contact_pairs(
             .await
             .l(&ctx)?,
     ))
+}
+
+// ---- custom fields -------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/custom-fields", tag = "custom fields", params(CustomFieldFilter), responses(
+    (status = 200, body = Vec<CustomField>)))]
+pub async fn list_custom_fields(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(f): Query<CustomFieldFilter>,
+) -> ApiResult<Json<Vec<CustomField>>> {
+    Ok(Json(custom_fields::list(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/custom-fields", tag = "custom fields", request_body = CustomFieldInput, responses(
+    (status = 201, body = CustomField), (status = 422, body = Problem)))]
+pub async fn create_custom_field(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<CustomFieldInput>,
+) -> ApiResult<Response> {
+    let f = custom_fields::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &f, f.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/custom-fields/{id}", tag = "custom fields", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = CustomField), (status = 404, body = Problem)))]
+pub async fn get_custom_field(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let f = custom_fields::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &f, f.version))
+}
+
+/// Changes a field's label, options, rules, section or position, or archives it
+/// (`archived: true`): archived fields are hidden and read-only, their values kept.
+#[utoipa::path(patch, path = "/api/v1/custom-fields/{id}", tag = "custom fields", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = CustomFieldInput, responses((status = 200, body = CustomField), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem, description = "Invalid, or existing values are not unique")))]
+pub async fn update_custom_field(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<CustomFieldInput>,
+) -> ApiResult<Response> {
+    let f = custom_fields::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &f, f.version))
 }

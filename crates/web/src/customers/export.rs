@@ -4,7 +4,7 @@
 //! leaving the company is worth knowing about.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use guanxi_customers::accounts::{self, AccountFilter};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::api::{ApiResult, Localize};
 use crate::customers::pages::{Section, ACCOUNT_SECTIONS, CONTACT_SECTIONS};
-use crate::extract::Auth;
+use crate::extract::{Auth, ListQuery};
 use crate::state::AppState;
 
 /// Rows fetched per page while streaming.
@@ -165,7 +165,7 @@ fn what_was_exported<'a>(
 pub async fn export_accounts(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    Query(f): Query<AccountFilter>,
+    ListQuery(f): ListQuery<AccountFilter>,
 ) -> ApiResult<Response> {
     ctx.require("accounts", Action::Read).l(&ctx)?;
     let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
@@ -196,7 +196,7 @@ pub async fn export_accounts(
 pub async fn export_contacts(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    Query(f): Query<ContactFilter>,
+    ListQuery(f): ListQuery<ContactFilter>,
 ) -> ApiResult<Response> {
     ctx.require("contacts", Action::Read).l(&ctx)?;
     let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
@@ -273,7 +273,7 @@ pub fn vcard(c: &Contact) -> String {
 pub async fn export_contacts_vcard(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    Query(f): Query<ContactFilter>,
+    ListQuery(f): ListQuery<ContactFilter>,
 ) -> ApiResult<Response> {
     ctx.require("contacts", Action::Read).l(&ctx)?;
     let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);

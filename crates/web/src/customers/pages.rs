@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+use crate::extract::ListQuery;
 use crate::pages::{forbidden_csrf, opt_uuid, Signed};
 use crate::state::AppState;
 
@@ -348,7 +349,7 @@ async fn refused(
 async fn accounts_page(
     State(s): State<AppState>,
     p: Signed,
-    Query(f): Query<AccountFilter>,
+    ListQuery(f): ListQuery<AccountFilter>,
 ) -> Response {
     let page = match accounts::list(&s.db, &p.ctx, &f).await {
         Ok(pg) => pg,
@@ -617,7 +618,7 @@ fn done<T>(s: &AppState, p: &Signed, result: Result<T, Error>, to: String) -> Re
 async fn contacts_page(
     State(s): State<AppState>,
     p: Signed,
-    Query(f): Query<ContactFilter>,
+    ListQuery(f): ListQuery<ContactFilter>,
 ) -> Response {
     let page = match contacts::list(&s.db, &p.ctx, &f).await {
         Ok(pg) => pg,
