@@ -161,7 +161,12 @@ mod tests {
             }
         }
         let r = builtin_permissions("read_only");
-        assert!(r.values().all(|m| m.keys().all(|a| *a == Action::Read)));
+        // Read-only changes no company data; its own saved list views are its own.
+        assert!(r
+            .iter()
+            .filter(|(m, _)| m.as_str() != "saved_views")
+            .all(|(_, m)| m.keys().all(|a| *a == Action::Read)));
+        assert_eq!(r["saved_views"][&Action::Create], Scope::Own);
         assert!(!r.contains_key("api_tokens"));
     }
 

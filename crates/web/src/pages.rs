@@ -161,8 +161,16 @@ impl Signed {
             ("audit", "audit", "/admin/audit"),
             ("jobs", "jobs", "/admin/jobs"),
             ("settings", "settings", "/settings"),
+            ("custom_fields", "custom_fields", "/admin/custom-fields"),
         ] {
-            if ctx.can(module, Action::Read).is_some() {
+            // Everyone reads field definitions (forms need them); the page is for those who
+            // may add fields.
+            let action = if module == "custom_fields" {
+                Action::Create
+            } else {
+                Action::Read
+            };
+            if ctx.can(module, action).is_some() {
                 admin_nav.push((key, href));
             }
         }

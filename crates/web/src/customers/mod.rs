@@ -3,4 +3,6 @@
 
 pub mod api;
 pub mod export;
+pub mod fields_page;
+pub mod layout;
 pub mod pages;

@@ -28,6 +28,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+use super::fields_page;
+use super::layout::{self, Layout};
 use crate::extract::ListQuery;
 use crate::pages::{forbidden_csrf, opt_uuid, Signed};
 use crate::state::AppState;
@@ -78,6 +80,11 @@ pub fn router() -> Router<AppState> {
         .route("/customers/contacts/{id}/merge", post(merge_contact))
         .route("/customers/duplicates", get(duplicates_page))
         .route("/customers/contacts/{id}/unmerge", post(unmerge_contact))
+        .route(
+            "/admin/custom-fields",
+            get(fields_page::page).post(fields_page::create),
+        )
+        .route("/admin/custom-fields/{id}", post(fields_page::update))
 }
 
 /// One form field: name (as in the API), input kind, required.
@@ -194,12 +201,18 @@ pub const CONTACT_SECTIONS: &[Section] = &[
 /// A posted form as the API input: blank optional fields clear, blank required ones are
 /// reported as missing, owner and country are left alone when blank.
 fn form_input<T: DeserializeOwned>(
-    sections: &[Section],
+    layout: &Layout,
+    p: &Signed,
     form: &BTreeMap<String, String>,
 ) -> Result<T, Error> {
     let mut obj = serde_json::Map::new();
-    for field in sections.iter().flat_map(|s| s.fields) {
-        let Some(v) = form.get(field.name).map(|v| v.trim()) else {
+    for field in layout
+        .sections
+        .iter()
+        .flat_map(|s| &s.fields)
+        .filter(|f| !f.custom)
+    {
+        let Some(v) = form.get(&field.name).map(|v| v.trim()) else {
             continue;
         };
         let value = match (v.is_empty(), field.required, field.kind) {
@@ -208,7 +221,10 @@ fn form_input<T: DeserializeOwned>(
             (true, false, _) => serde_json::Value::Null,
             (false, ..) => serde_json::Value::String(v.to_owned()),
         };
-        obj.insert(field.name.to_owned(), value);
+        obj.insert(field.name.clone(), value);
+    }
+    if let Some(custom) = layout.custom_input(form, p.time_zone) {
+        obj.insert("custom".into(), serde_json::Value::Object(custom));
     }
     if let Some(v) = form.get("version").and_then(|v| v.parse::<i64>().ok()) {
         obj.insert("version".into(), v.into());
@@ -269,15 +285,11 @@ async fn form_view(
     error: Option<String>,
     dupes: &[Candidate],
 ) -> Response {
-    let opts = match options(s, p).await {
-        Ok(o) => o,
-        Err(e) => return p.error(s, e),
+    let (opts, layout) = match (options(s, p).await, layout::layout(s, p, kind).await) {
+        (Ok(o), Ok(l)) => (o, l),
+        (Err(e), _) | (_, Err(e)) => return p.error(s, e),
     };
-    let sections = if kind == "account" {
-        ACCOUNT_SECTIONS
-    } else {
-        CONTACT_SECTIONS
-    };
+    let sections = layout.sections;
     p.page_status(
         s,
         status,
@@ -413,33 +425,7 @@ async fn create_account(
     p: Signed,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if !p.csrf_ok(&csrf_of(&form)) {
-        return forbidden_csrf();
-    }
-    let title = t(&p, "customers.new_account");
-    if let Some(r) = duplicates_first(&s, &p, "account", &title, &form).await {
-        return r;
-    }
-    let result = match form_input::<AccountInput>(ACCOUNT_SECTIONS, &form) {
-        Ok(input) => accounts::create(&s.db, &p.ctx, input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(a) => Redirect::to(&format!("/customers/accounts/{}", a.id)).into_response(),
-        Err(e) => {
-            refused(
-                &s,
-                &p,
-                e,
-                "account",
-                "/customers/accounts".into(),
-                title,
-                form,
-                None,
-            )
-            .await
-        }
-    }
+    save(&s, &p, "account", None, form).await
 }
 
 #[derive(Deserialize, Default)]
@@ -499,8 +485,13 @@ async fn account_page(
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
+    let layout = match layout::layout(&s, &p, "account").await {
+        Ok(l) => l,
+        Err(e) => return p.error(&s, e),
+    };
+    let shown = layout.shown(&s, &p, &a.custom.0).await;
     p.page(&s, "customers/account.html", "customers", context! {
-        a => a, sections => ACCOUNT_SECTIONS, children => children, contacts => people,
+        a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
         timeline => timeline, error => q.error, subject => context! { field => "account_id", id => id },
         purchases => purchases,
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
@@ -520,6 +511,10 @@ async fn edit_account(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         Ok(a) => a,
         Err(e) => return p.error(&s, e),
     };
+    let layout = match layout::layout(&s, &p, "account").await {
+        Ok(l) => l,
+        Err(e) => return p.error(&s, e),
+    };
     let action = format!("/customers/accounts/{id}/edit");
     let title = format!("{} · {}", t(&p, "common.edit"), a.name);
     form_view(
@@ -529,7 +524,7 @@ async fn edit_account(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         "account",
         action,
         title,
-        Value::from_serialize(&a),
+        layout.form_values(&a, p.time_zone),
         vec![],
         None,
         &[],
@@ -543,32 +538,7 @@ async fn update_account(
     Path(id): Path<Uuid>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if !p.csrf_ok(&csrf_of(&form)) {
-        return forbidden_csrf();
-    }
-    let result = match form_input::<AccountInput>(ACCOUNT_SECTIONS, &form) {
-        Ok(input) => accounts::update(&s.db, &p.ctx, id, None, input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => Redirect::to(&format!("/customers/accounts/{id}")).into_response(),
-        Err(e) => {
-            // On a version conflict the form shows what is stored now, to redo the edit on.
-            let current = accounts::get(&s.db, &p.ctx, id).await.ok();
-            let title = current.as_ref().map(|a| a.name.clone()).unwrap_or_default();
-            refused(
-                &s,
-                &p,
-                e,
-                "account",
-                format!("/customers/accounts/{id}/edit"),
-                title,
-                form,
-                current.map(|c| Value::from_serialize(&c)),
-            )
-            .await
-        }
-    }
+    save(&s, &p, "account", Some(id), form).await
 }
 
 async fn delete_account(
@@ -668,33 +638,7 @@ async fn create_contact(
     p: Signed,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if !p.csrf_ok(&csrf_of(&form)) {
-        return forbidden_csrf();
-    }
-    let title = t(&p, "customers.new_contact");
-    if let Some(r) = duplicates_first(&s, &p, "contact", &title, &form).await {
-        return r;
-    }
-    let result = match form_input::<ContactInput>(CONTACT_SECTIONS, &form) {
-        Ok(input) => contacts::create(&s.db, &p.ctx, input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(c) => Redirect::to(&format!("/customers/contacts/{}", c.id)).into_response(),
-        Err(e) => {
-            refused(
-                &s,
-                &p,
-                e,
-                "contact",
-                "/customers/contacts".into(),
-                title,
-                form,
-                None,
-            )
-            .await
-        }
-    }
+    save(&s, &p, "contact", None, form).await
 }
 
 async fn contact_page(
@@ -746,12 +690,17 @@ async fn contact_page(
     } else {
         vec![]
     };
+    let layout = match layout::layout(&s, &p, "contact").await {
+        Ok(l) => l,
+        Err(e) => return p.error(&s, e),
+    };
+    let shown = layout.shown(&s, &p, &c.custom.0).await;
     p.page(
         &s,
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => CONTACT_SECTIONS, timeline => timeline, error => q.error, dupes => dupes,
+            c => c, sections => layout.sections, shown => shown, timeline => timeline, error => q.error, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
@@ -764,6 +713,10 @@ async fn edit_contact(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         Ok(c) => c,
         Err(e) => return p.error(&s, e),
     };
+    let layout = match layout::layout(&s, &p, "contact").await {
+        Ok(l) => l,
+        Err(e) => return p.error(&s, e),
+    };
     let action = format!("/customers/contacts/{id}/edit");
     let title = format!("{} · {}", t(&p, "common.edit"), c.name);
     form_view(
@@ -773,7 +726,7 @@ async fn edit_contact(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         "contact",
         action,
         title,
-        Value::from_serialize(&c),
+        layout.form_values(&c, p.time_zone),
         vec![],
         None,
         &[],
@@ -787,31 +740,75 @@ async fn update_contact(
     Path(id): Path<Uuid>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
+    save(&s, &p, "contact", Some(id), form).await
+}
+
+/// Saves a posted account or contact form (a new record when `id` is `None`): on to the
+/// record, or the form again with what was refused — on a version conflict, filled with what
+/// is stored now, to redo the edit on.
+async fn save(
+    s: &AppState,
+    p: &Signed,
+    kind: &'static str,
+    id: Option<Uuid>,
+    mut form: BTreeMap<String, String>,
+) -> Response {
     if !p.csrf_ok(&csrf_of(&form)) {
         return forbidden_csrf();
     }
-    let result = match form_input::<ContactInput>(CONTACT_SECTIONS, &form) {
-        Ok(input) => contacts::update(&s.db, &p.ctx, id, None, input).await,
-        Err(e) => Err(e),
+    let layout = match layout::layout(s, p, kind).await {
+        Ok(l) => l,
+        Err(e) => return p.error(s, e),
     };
-    match result {
-        Ok(_) => Redirect::to(&format!("/customers/contacts/{id}")).into_response(),
-        Err(e) => {
-            let current = contacts::get(&s.db, &p.ctx, id).await.ok();
-            let title = current.as_ref().map(|c| c.name.clone()).unwrap_or_default();
-            refused(
-                &s,
-                &p,
-                e,
-                "contact",
-                format!("/customers/contacts/{id}/edit"),
-                title,
-                form,
-                current.map(|c| Value::from_serialize(&c)),
-            )
-            .await
+    layout.fold_choices(&mut form);
+    let list = format!("/customers/{kind}s");
+    let (action, mut title) = match id {
+        None => (list.clone(), t(p, &format!("customers.new_{kind}"))),
+        Some(id) => (format!("{list}/{id}/edit"), String::new()),
+    };
+    if id.is_none() {
+        if let Some(r) = duplicates_first(s, p, kind, &title, &form).await {
+            return r;
         }
     }
+    let (db, ctx) = (&s.db, &p.ctx);
+    let result = match (kind, id) {
+        ("account", None) => match form_input::<AccountInput>(&layout, p, &form) {
+            Ok(i) => accounts::create(db, ctx, i).await.map(|a| a.id),
+            Err(e) => Err(e),
+        },
+        ("account", Some(id)) => match form_input::<AccountInput>(&layout, p, &form) {
+            Ok(i) => accounts::update(db, ctx, id, None, i).await.map(|a| a.id),
+            Err(e) => Err(e),
+        },
+        (_, None) => match form_input::<ContactInput>(&layout, p, &form) {
+            Ok(i) => contacts::create(db, ctx, i).await.map(|c| c.id),
+            Err(e) => Err(e),
+        },
+        (_, Some(id)) => match form_input::<ContactInput>(&layout, p, &form) {
+            Ok(i) => contacts::update(db, ctx, id, None, i).await.map(|c| c.id),
+            Err(e) => Err(e),
+        },
+    };
+    let e = match result {
+        Ok(id) => return Redirect::to(&format!("{list}/{id}")).into_response(),
+        Err(e) => e,
+    };
+    let current = match (kind, id) {
+        (_, None) => None,
+        ("account", Some(id)) => accounts::get(db, ctx, id)
+            .await
+            .ok()
+            .map(|a| (a.name.clone(), layout.form_values(&a, p.time_zone))),
+        (_, Some(id)) => contacts::get(db, ctx, id)
+            .await
+            .ok()
+            .map(|c| (c.name.clone(), layout.form_values(&c, p.time_zone))),
+    };
+    if let Some((name, _)) = &current {
+        title = name.clone();
+    }
+    refused(s, p, e, kind, action, title, form, current.map(|c| c.1)).await
 }
 
 async fn delete_contact(
