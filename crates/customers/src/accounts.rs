@@ -52,6 +52,9 @@ pub struct Account {
     pub team_id: Option<Uuid>,
     #[schema(value_type = Object)]
     pub custom: sqlx::types::Json<serde_json::Value>,
+    /// Free labels, each once, in the order given.
+    #[schema(value_type = Vec<String>)]
+    pub tags: sqlx::types::Json<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set when the account is in the trash (restorable).
@@ -116,6 +119,8 @@ pub struct AccountInput {
     /// Custom field values by key; `null` clears one. See `/api/v1/custom-fields`.
     #[schema(value_type = Option<Object>)]
     pub custom: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Replaces the record's tags.
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -138,6 +143,8 @@ pub struct AccountFilter {
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// Records with this tag.
+    pub tag: Option<String>,
     /// `custom.<key>=value` (and `custom.<key>.min` / `.max`) parameters, picked out of the
     /// query string by the web layer.
     #[serde(skip)]
@@ -149,7 +156,7 @@ const SELECT: &str =
     "SELECT a.id, a.name, a.parent_id, p.name AS parent_name, a.credit_code, a.industry,
     a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
     a.address, a.postal_code, a.source, a.description, a.owner_id, o.name AS owner_name, a.team_id,
-    a.custom, a.created_at, a.updated_at, a.deleted_at, a.version
+    a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.version
     FROM accounts a
     JOIN users o ON o.tenant_id = a.tenant_id AND o.id = a.owner_id
     LEFT JOIN accounts p ON p.tenant_id = a.tenant_id AND p.id = a.parent_id";
@@ -208,6 +215,9 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         }
     }
     custom_fields::filter_sql(backend, &mut q, "a", &defs, &f.custom)?;
+    if let Some(tag) = f.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        record::tag_sql(backend, &mut q, "a.tags", tag);
+    }
     let limit = page.apply(&mut q, &sort, "a.id")?;
     let rows: Vec<Account> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |a| {
@@ -277,6 +287,7 @@ struct Fields {
     owner_id: Option<Uuid>,
     team_id: Option<Uuid>,
     custom: serde_json::Map<String, serde_json::Value>,
+    tags: Vec<String>,
 }
 
 impl Fields {
@@ -303,6 +314,7 @@ impl Fields {
             owner_id: Some(a.owner_id),
             team_id: a.team_id,
             custom: a.custom.0.as_object().cloned().unwrap_or_default(),
+            tags: a.tags.0.clone(),
         }
     }
 
@@ -415,6 +427,9 @@ async fn apply(
             errs.add("credit_code", "taken");
         }
     }
+    if let Some(tags) = &input.tags {
+        record::apply_tags(&mut errs, tags, &mut f.tags);
+    }
     custom_fields::apply(
         tx,
         ctx.tenant_id,
@@ -482,16 +497,17 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> 
         "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
              phone, phone_e164, wechat, country, province, city, district, address, postal_code,
              source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom)
+             updated_by, version, custom, tags)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27)",
+             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(),
             f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
             f.country.as_str(), f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
             f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
             f.search(), t, t, ctx.user_id, ctx.user_id,
-            serde_json::Value::Object(f.custom.clone())
+            serde_json::Value::Object(f.custom.clone()),
+            serde_json::json!(f.tags)
         ],
     )
     .await?;
@@ -535,7 +551,7 @@ pub async fn update(
              email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
              city = $12, district = $13, address = $14, postal_code = $15, source = $16,
              description = $17, owner_id = $18, team_id = $19, search = $20, updated_at = $21,
-             updated_by = $22, version = version + 1, custom = $26
+             updated_by = $22, version = version + 1, custom = $26, tags = $27
          WHERE tenant_id = $23 AND id = $24 AND version = $25",
         args![
             f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(), f.website.clone(),
@@ -543,7 +559,8 @@ pub async fn update(
             f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
             f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
             f.search(), now(), ctx.user_id, ctx.tenant_id, id, expected,
-            serde_json::Value::Object(f.custom.clone())
+            serde_json::Value::Object(f.custom.clone()),
+            serde_json::json!(f.tags)
         ],
     )
     .await?;

@@ -50,6 +50,9 @@ pub struct Contact {
     pub team_id: Option<Uuid>,
     #[schema(value_type = Object)]
     pub custom: sqlx::types::Json<serde_json::Value>,
+    /// Free labels, each once, in the order given.
+    #[schema(value_type = Vec<String>)]
+    pub tags: sqlx::types::Json<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -118,6 +121,8 @@ pub struct ContactInput {
     /// Custom field values by key; `null` clears one. See `/api/v1/custom-fields`.
     #[schema(value_type = Option<Object>)]
     pub custom: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Replaces the record's tags.
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -138,6 +143,8 @@ pub struct ContactFilter {
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// Records with this tag.
+    pub tag: Option<String>,
     /// `custom.<key>=value` (and `custom.<key>.min` / `.max`) parameters, picked out of the
     /// query string by the web layer.
     #[serde(skip)]
@@ -148,7 +155,7 @@ pub struct ContactFilter {
 const SELECT: &str = "SELECT c.id, c.name, c.family_name, c.given_name, c.account_id, a.name AS account_name,
     c.title, c.department, c.phone, c.phone_e164, c.email, c.wechat, c.gender, c.birthday, c.country,
     c.province, c.city, c.district, c.address, c.notes, c.owner_id, o.name AS owner_name, c.team_id,
-    c.custom, c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.version
+    c.custom, c.tags, c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.version
     FROM contacts c
     JOIN users o ON o.tenant_id = c.tenant_id AND o.id = c.owner_id
     LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";
@@ -222,6 +229,9 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
         }
     }
     custom_fields::filter_sql(backend, &mut q, "c", &defs, &f.custom)?;
+    if let Some(tag) = f.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        record::tag_sql(backend, &mut q, "c.tags", tag);
+    }
     let limit = page.apply(&mut q, &sort, "c.id")?;
     let rows: Vec<Contact> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |c| {
@@ -270,6 +280,7 @@ struct Fields {
     owner_id: Option<Uuid>,
     team_id: Option<Uuid>,
     custom: serde_json::Map<String, serde_json::Value>,
+    tags: Vec<String>,
 }
 
 impl Fields {
@@ -297,6 +308,7 @@ impl Fields {
             owner_id: Some(c.owner_id),
             team_id: c.team_id,
             custom: c.custom.0.as_object().cloned().unwrap_or_default(),
+            tags: c.tags.0.clone(),
         }
     }
 
@@ -411,6 +423,9 @@ async fn apply(
         f.owner_id = Some(owner);
         f.team_id = team;
     }
+    if let Some(tags) = &input.tags {
+        record::apply_tags(&mut errs, tags, &mut f.tags);
+    }
     custom_fields::apply(
         tx,
         ctx.tenant_id,
@@ -441,9 +456,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
         "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
              department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
              district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom)
+             updated_by, version, custom, tags)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28, $29)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.family_name.clone(), f.given_name.clone(),
             f.account_id, f.title.clone(), f.department.clone(), f.phone.clone(),
@@ -451,7 +466,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
             f.birthday.clone(), f.country.as_str(), f.province.clone(), f.city.clone(),
             f.district.clone(), f.address.clone(), f.notes.clone(), f.owner_id, f.team_id,
             f.search(), t, t, ctx.user_id, ctx.user_id,
-            serde_json::Value::Object(f.custom.clone())
+            serde_json::Value::Object(f.custom.clone()),
+            serde_json::json!(f.tags)
         ],
     )
     .await?;
@@ -510,7 +526,7 @@ pub(crate) async fn update_in(
              gender = $11, birthday = $12, country = $13, province = $14, city = $15,
              district = $16, address = $17, notes = $18, owner_id = $19, team_id = $20,
              search = $21, updated_at = $22, updated_by = $23, version = version + 1,
-             custom = $27
+             custom = $27, tags = $28
          WHERE tenant_id = $24 AND id = $25 AND version = $26",
         args![
             f.name.as_str(),
@@ -539,7 +555,8 @@ pub(crate) async fn update_in(
             ctx.tenant_id,
             id,
             expected,
-            serde_json::Value::Object(f.custom.clone())
+            serde_json::Value::Object(f.custom.clone()),
+            serde_json::json!(f.tags)
         ],
     )
     .await?;

@@ -38,9 +38,16 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1005_custom_fields.sql"),
         postgres: include_str!("../migrations/postgres/1005_custom_fields.sql"),
     },
+    Migration {
+        version: 1006,
+        name: "1006_tags",
+        sqlite: include_str!("../migrations/sqlite/1006_tags.sql"),
+        postgres: include_str!("../migrations/postgres/1006_tags.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
+pub mod bulk;
 pub mod contacts;
 pub mod custom_fields;
 pub mod demo;

@@ -2,7 +2,7 @@
 //! validation on create and update, resolving the owner (and with it the team), and the search
 //! box condition.
 
-use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::db::{Backend, Db, Sql, Tx};
 use guanxi_platform::error::{Error, Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
@@ -325,4 +325,39 @@ pub fn customer_search(
         .chain(extra.iter().copied())
         .flatten(),
     )
+}
+
+/// At most this many tags per record, each up to 50 characters.
+pub const MAX_TAGS: usize = 30;
+
+/// Replaces a record's tags: each trimmed, blank ones dropped, each kept once in the order
+/// given.
+pub fn apply_tags(errs: &mut Errors, input: &[String], current: &mut Vec<String>) {
+    let mut tags: Vec<String> = Vec::new();
+    for (i, t) in input.iter().enumerate() {
+        match normalize::text(t, 50) {
+            Ok(Some(t)) if !tags.contains(&t) => tags.push(t),
+            Ok(_) => {}
+            Err(c) => errs.add(&format!("tags[{i}]"), c),
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        errs.add("tags", "too_many");
+    }
+    *current = tags;
+}
+
+/// Appends "has this tag" on a JSON array column.
+pub fn tag_sql(backend: Backend, q: &mut Sql, column: &str, tag: &str) {
+    match backend {
+        Backend::Sqlite => q
+            .push(&format!(
+                " AND EXISTS (SELECT 1 FROM json_each({column}) t WHERE t.value = "
+            ))
+            .bind(tag)
+            .push(")"),
+        Backend::Postgres => q
+            .push(&format!(" AND {column} @> "))
+            .bind(serde_json::json!([tag])),
+    };
 }

@@ -24,6 +24,7 @@ pub mod time;
 pub mod users;
 pub mod validate;
 pub mod version;
+pub mod views;
 
 pub use ctx::Ctx;
 pub use db::Db;

@@ -24,7 +24,10 @@ macro_rules! migration {
     };
 }
 
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_platform")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_platform"),
+    migration!(2, "0002_saved_views"),
+];
 
 /// Applies every migration of `sets` not yet applied, set by set (the platform's first, then
 /// each module's; versions are unique across sets: platform 1–999, customers 1001–1999, …);

@@ -99,6 +99,8 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             }
             if key == "manager" {
                 grant(&mut p, "audit", &[Read], Scope::Team);
+                // Managers share list views with everyone.
+                grant(&mut p, "saved_views", &[Create, Update, Delete], Scope::All);
             }
             // Customers belong to the company: other departments read all of them (they answer
             // with the same facts); a rep sees the team's and changes their own; a manager

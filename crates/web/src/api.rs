@@ -15,6 +15,7 @@ use guanxi_platform::roles::{self, Role, RoleInput};
 use guanxi_platform::teams::{self, Team, TeamInput};
 use guanxi_platform::tenants::{self, NewTenant, Tenant, TenantPatch};
 use guanxi_platform::users::{self, NewUser, User, UserFilter, UserPatch};
+use guanxi_platform::views::{self, SavedView, SavedViewFilter, SavedViewInput};
 use guanxi_platform::{auth, Ctx, Error};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -469,6 +470,65 @@ pub async fn delete_team(
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     teams::delete(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- saved views ---------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/saved-views", tag = "saved views", params(SavedViewFilter), responses(
+    (status = 200, body = Vec<SavedView>, description = "Your own views and the shared ones")))]
+pub async fn list_views(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(f): Query<SavedViewFilter>,
+) -> ApiResult<Json<Vec<SavedView>>> {
+    Ok(Json(views::list(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/saved-views", tag = "saved views", request_body = SavedViewInput, responses(
+    (status = 201, body = SavedView), (status = 422, body = Problem)))]
+pub async fn create_view(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<SavedViewInput>,
+) -> ApiResult<Response> {
+    let v = views::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &v, v.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/saved-views/{id}", tag = "saved views", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = SavedView), (status = 404, body = Problem)))]
+pub async fn get_view(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let v = views::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &v, v.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/saved-views/{id}", tag = "saved views", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = SavedViewInput, responses((status = 200, body = SavedView), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_view(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<SavedViewInput>,
+) -> ApiResult<Response> {
+    let v = views::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &v, v.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/saved-views/{id}", tag = "saved views", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Deleted"), (status = 404, body = Problem)))]
+pub async fn delete_view(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    views::delete(&s.db, &ctx, id).await.l(&ctx)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -85,6 +85,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::resend_invitation))
         .routes(routes!(api::list_teams, api::create_team))
         .routes(routes!(api::get_team, api::update_team, api::delete_team))
+        .routes(routes!(api::list_views, api::create_view))
+        .routes(routes!(api::get_view, api::update_view, api::delete_view))
         .routes(routes!(api::list_roles, api::create_role))
         .routes(routes!(api::get_role, api::update_role, api::delete_role))
         .routes(routes!(api::list_tokens, api::create_token))
@@ -104,6 +106,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             customers::api::delete_account
         ))
         .routes(routes!(customers::api::restore_account))
+        .routes(routes!(customers::api::bulk_accounts))
         .routes(routes!(
             customers::api::list_contacts,
             customers::api::create_contact
@@ -114,6 +117,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             customers::api::delete_contact
         ))
         .routes(routes!(customers::api::restore_contact))
+        .routes(routes!(customers::api::bulk_contacts))
         .routes(routes!(customers::api::search))
         .routes(routes!(customers::api::create_activity))
         .routes(routes!(

@@ -547,3 +547,196 @@ both!(
         assert_eq!(names(&app, "custom.score.min=60").await, ["赵五"]);
     }
 );
+
+both!(tags_and_bulk_actions, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let (rep, rep_token) = app.user_with_role("sales", "rep2@example.com").await;
+    let mut ids = vec![];
+    for n in ["钱一", "钱二", "钱三"] {
+        let c = created(
+            &app,
+            "/api/v1/contacts",
+            t,
+            json!({"name": n, "tags": [" VIP ", "VIP", "展会"]}),
+        )
+        .await;
+        assert_eq!(c["tags"], json!(["VIP", "展会"]), "trimmed, each once");
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    let mine = created(
+        &app,
+        "/api/v1/contacts",
+        &rep_token,
+        json!({"name": "孙七"}),
+    )
+    .await;
+
+    // Tag three, one of them twice over: the one already tagged is left as it is.
+    let r = app
+        .post(
+            "/api/v1/contacts/bulk",
+            t,
+            json!({"ids": [ids[0], ids[1]], "action": "tag", "tag": "重点"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        names(&app, "tag=%E9%87%8D%E7%82%B9").await,
+        ["钱一", "钱二"]
+    );
+    let r: Value = app
+        .post(
+            "/api/v1/contacts/bulk",
+            t,
+            json!({"ids": [ids[0]], "action": "untag", "tag": "VIP"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["done"].as_array().unwrap().len(), 1);
+    assert_eq!(names(&app, "tag=VIP").await, ["钱三", "钱二"]);
+
+    // Assign: every record goes to the rep, with a transfer on its timeline.
+    let r: Value = app
+        .post(
+            "/api/v1/contacts/bulk",
+            t,
+            json!({"ids": ids, "action": "assign", "owner_id": rep["id"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["done"].as_array().unwrap().len(), 3, "{r}");
+    let c: Value = app
+        .get(&format!("/api/v1/contacts/{}", ids[0]), t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["owner_id"], rep["id"]);
+
+    // A rep's bulk action changes only what the rep may change: a record outside their scope
+    // is reported as not found (its existence is not given away), the others are done.
+    let other = created(&app, "/api/v1/contacts", t, json!({"name": "周八"})).await;
+    let r: Value = app
+        .post(
+            "/api/v1/contacts/bulk",
+            &rep_token,
+            json!({"ids": [mine["id"], other["id"], "00000000-0000-0000-0000-000000000000"],
+                   "action": "delete"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["done"], json!([mine["id"]]));
+    let reasons: Vec<&str> = r["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["not_found", "not_found"], "{r}");
+
+    // Bad requests name the field.
+    let r = app
+        .post(
+            "/api/v1/contacts/bulk",
+            t,
+            json!({"ids": [], "action": "assign"}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        [pair("ids", "required"), pair("owner_id", "required")]
+    );
+});
+
+both!(
+    saved_views_are_personal_or_shared,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let (_, rep) = app.user_with_role("sales", "rep3@example.com").await;
+        let (_, other_rep) = app.user_with_role("sales", "rep4@example.com").await;
+        let mine = created(
+        &app,
+        "/api/v1/saved-views",
+        &rep,
+        json!({"entity": "contacts", "name": "我的浙江客户", "query": "?province=浙江省&cursor=abc&col=phone"}),
+    )
+    .await;
+        assert_eq!(
+            mine["query"], "province=%E6%B5%99%E6%B1%9F%E7%9C%81&col=phone",
+            "the cursor is not part of a view"
+        );
+        // A rep cannot share with everyone; an admin can.
+        let r = app
+            .post(
+                "/api/v1/saved-views",
+                &rep,
+                json!({"entity": "contacts", "name": "全员", "query": "", "shared": true}),
+            )
+            .await;
+        assert_eq!(refused(r).await, [pair("shared", "out_of_scope")]);
+        created(
+            &app,
+            "/api/v1/saved-views",
+            t,
+            json!({"entity": "contacts", "name": "贵宾", "query": "tag=VIP", "shared": true}),
+        )
+        .await;
+        let r = app
+            .post(
+                "/api/v1/saved-views",
+                t,
+                json!({"entity": "nothing", "name": "", "query": "x"}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            [pair("entity", "unknown_module"), pair("name", "required")]
+        );
+        let names_of = |v: Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let seen: Value = app
+            .get("/api/v1/saved-views?entity=contacts", &rep)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(names_of(seen), ["贵宾", "我的浙江客户"]);
+        // Another rep sees the shared view only, and cannot touch someone else's.
+        let seen: Value = app
+            .get("/api/v1/saved-views?entity=contacts", &other_rep)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(names_of(seen), ["贵宾"]);
+        let path = format!("/api/v1/saved-views/{}", mine["id"].as_str().unwrap());
+        assert_eq!(app.get(&path, &other_rep).await.status(), 404);
+        let r = app
+            .patch(&path, &rep, json!({"version": 1, "name": "浙江重点"}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = app
+            .patch(&path, &rep, json!({"version": 1, "name": "旧版本"}))
+            .await;
+        assert_eq!(r.status(), 412);
+        assert_eq!(
+            app.req(Method::DELETE, &path, &rep)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            204
+        );
+    }
+);

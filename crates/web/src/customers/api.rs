@@ -9,7 +9,9 @@ use guanxi_customers::accounts::{self, Account, AccountFilter, AccountInput};
 use guanxi_customers::activities::{
     self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
 };
+use guanxi_customers::bulk::{self, BulkInput, BulkResult};
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
+use guanxi_customers::custom_fields::Entity;
 use guanxi_customers::custom_fields::{self, CustomField, CustomFieldFilter, CustomFieldInput};
 use guanxi_customers::duplicates::{Candidates, DuplicateProbe, Pairs};
 use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport};
@@ -637,4 +639,34 @@ pub async fn update_custom_field(
 ) -> ApiResult<Response> {
     let f = custom_fields::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
     Ok(versioned(StatusCode::OK, &f, f.version))
+}
+
+// ---- bulk actions --------------------------------------------------------------------------
+
+/// Assigns, tags, untags or trashes up to 500 accounts, each as a single edit would (same
+/// permissions, validation and audit); those that cannot be changed are listed with the reason.
+#[utoipa::path(post, path = "/api/v1/accounts/bulk", tag = "accounts", request_body = BulkInput, responses(
+    (status = 200, body = BulkResult), (status = 422, body = Problem)))]
+pub async fn bulk_accounts(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<BulkInput>,
+) -> ApiResult<Json<BulkResult>> {
+    Ok(Json(
+        bulk::run(&s.db, &ctx, Entity::Accounts, b).await.l(&ctx)?,
+    ))
+}
+
+/// Assigns, tags, untags or trashes up to 500 contacts, each as a single edit would (same
+/// permissions, validation and audit); those that cannot be changed are listed with the reason.
+#[utoipa::path(post, path = "/api/v1/contacts/bulk", tag = "contacts", request_body = BulkInput, responses(
+    (status = 200, body = BulkResult), (status = 422, body = Problem)))]
+pub async fn bulk_contacts(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<BulkInput>,
+) -> ApiResult<Json<BulkResult>> {
+    Ok(Json(
+        bulk::run(&s.db, &ctx, Entity::Contacts, b).await.l(&ctx)?,
+    ))
 }

@@ -5,4 +5,5 @@ pub mod api;
 pub mod export;
 pub mod fields_page;
 pub mod layout;
+pub mod lists;
 pub mod pages;

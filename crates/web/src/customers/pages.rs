@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::fields_page;
 use super::layout::{self, Layout};
-use crate::extract::ListQuery;
+use super::lists;
 use crate::pages::{forbidden_csrf, opt_uuid, Signed};
 use crate::state::AppState;
 
@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/customers/accounts",
-            get(accounts_page).post(create_account),
+            get(lists::accounts_page).post(create_account),
         )
         .route("/customers/accounts/new", get(new_account))
         .route("/customers/accounts/{id}", get(account_page))
@@ -54,8 +54,20 @@ pub fn router() -> Router<AppState> {
         .route("/customers/accounts/{id}/restore", post(restore_account))
         .route(
             "/customers/contacts",
-            get(contacts_page).post(create_contact),
+            get(lists::contacts_page).post(create_contact),
         )
+        .route("/customers/accounts/bulk", post(lists::bulk_accounts))
+        .route("/customers/contacts/bulk", post(lists::bulk_contacts))
+        .route(
+            "/customers/accounts/{id}/cell",
+            post(lists::edit_account_cell),
+        )
+        .route(
+            "/customers/contacts/{id}/cell",
+            post(lists::edit_contact_cell),
+        )
+        .route("/customers/views", post(lists::save_view))
+        .route("/customers/views/{id}/delete", post(lists::delete_view))
         .route("/customers/contacts/new", get(new_contact))
         .route("/customers/contacts/{id}", get(contact_page))
         .route(
@@ -358,35 +370,6 @@ async fn refused(
 
 // ---- accounts ------------------------------------------------------------------------------
 
-async fn accounts_page(
-    State(s): State<AppState>,
-    p: Signed,
-    ListQuery(f): ListQuery<AccountFilter>,
-) -> Response {
-    let page = match accounts::list(&s.db, &p.ctx, &f).await {
-        Ok(pg) => pg,
-        Err(e) => return p.error(&s, e),
-    };
-    let next = page.next_cursor.as_ref().map(|c| {
-        next_link(&[
-            ("q", f.q.as_deref()),
-            ("province", f.province.as_deref()),
-            ("city", f.city.as_deref()),
-            ("sort", f.sort.as_deref()),
-            (
-                "deleted",
-                f.deleted.map(|d| if d { "true" } else { "false" }),
-            ),
-            ("cursor", Some(c)),
-        ])
-    });
-    p.page(&s, "customers/accounts.html", "customers", context! {
-        accounts => page.items, next => next, f => context! {
-            q => f.q, province => f.province, city => f.city, sort => f.sort, deleted => f.deleted.unwrap_or(false) },
-        can_create => p.ctx.can("accounts", Action::Create).is_some(),
-    })
-}
-
 /// `?k=v&…` of the non-empty values.
 fn next_link(pairs: &[(&str, Option<&str>)]) -> String {
     let kept: Vec<(&str, &str)> = pairs
@@ -584,35 +567,6 @@ fn done<T>(s: &AppState, p: &Signed, result: Result<T, Error>, to: String) -> Re
 }
 
 // ---- contacts ------------------------------------------------------------------------------
-
-async fn contacts_page(
-    State(s): State<AppState>,
-    p: Signed,
-    ListQuery(f): ListQuery<ContactFilter>,
-) -> Response {
-    let page = match contacts::list(&s.db, &p.ctx, &f).await {
-        Ok(pg) => pg,
-        Err(e) => return p.error(&s, e),
-    };
-    let next = page.next_cursor.as_ref().map(|c| {
-        next_link(&[
-            ("q", f.q.as_deref()),
-            ("province", f.province.as_deref()),
-            ("city", f.city.as_deref()),
-            ("sort", f.sort.as_deref()),
-            (
-                "deleted",
-                f.deleted.map(|d| if d { "true" } else { "false" }),
-            ),
-            ("cursor", Some(c)),
-        ])
-    });
-    p.page(&s, "customers/contacts.html", "customers", context! {
-        contacts => page.items, next => next, f => context! {
-            q => f.q, province => f.province, city => f.city, sort => f.sort, deleted => f.deleted.unwrap_or(false) },
-        can_create => p.ctx.can("contacts", Action::Create).is_some(),
-    })
-}
 
 async fn new_contact(State(s): State<AppState>, p: Signed, Query(q): Query<Prefill>) -> Response {
     let values =
