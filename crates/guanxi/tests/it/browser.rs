@@ -609,3 +609,138 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+both!(
+    custom_fields_and_lists_in_the_browser,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        sign_in(&c, &app, "admin@acme.test", "correct horse battery").await;
+
+        // The admin adds two contact fields on the custom fields page.
+        click(&c, "nav.side a[href='/admin/custom-fields']").await;
+        c.wait().for_element(Locator::Css("#new-field")).await.unwrap();
+        pick(&c, "#new-field select[name=entity]", "contacts").await;
+        fill(&c, "#new-field input[name=label]", "大区").await;
+        fill(&c, "#new-field input[name=label_en]", "Region").await;
+        fill(&c, "#new-field input[name=key]", "region").await;
+        pick(&c, "#new-field select[name=kind]", "select").await;
+        pick(&c, "#new-field select[name=section]", "sales").await;
+        fill(&c, "#new-field textarea[name=options]", "华东\n华北\n华南").await;
+        click(&c, "#create-field").await;
+        c.wait()
+            .for_element(Locator::Css("tr[data-key=region]"))
+            .await
+            .unwrap();
+        pick(&c, "#new-field select[name=entity]", "contacts").await;
+        fill(&c, "#new-field input[name=label]", "评分").await;
+        fill(&c, "#new-field input[name=key]", "score").await;
+        pick(&c, "#new-field select[name=kind]", "number").await;
+        click(&c, "#create-field").await;
+        c.wait()
+            .for_element(Locator::Css("tr[data-key=score]"))
+            .await
+            .unwrap();
+        shot(&c, "custom-fields-zh").await;
+
+        // A contact form shows them in their groups; a bad number is named in Chinese and the
+        // typed values stay.
+        c.goto(&app.url("/customers/contacts/new")).await.unwrap();
+        fill(&c, "input[name=name]", "欧阳锋").await;
+        pick(&c, "select[name='custom.region']", "华北").await;
+        fill(&c, "input[name='custom.score']", "很高").await;
+        click(&c, "#record-form button.primary").await;
+        let err = text(&c, "#record-form .field-error").await;
+        assert_eq!(err, "不是数字");
+        fill(&c, "input[name='custom.score']", "92.5").await;
+        click(&c, "#record-form button.primary").await;
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='欧阳锋']"))
+            .await
+            .unwrap();
+        let page = text(&c, ".sections").await;
+        assert!(
+            page.contains("销售信息") && page.contains("华北") && page.contains("92.5"),
+            "{page}"
+        );
+        shot(&c, "contact-custom-zh").await;
+        for (n, region) in [("黄药师", "华东"), ("洪七公", "华北")] {
+            c.goto(&app.url("/customers/contacts/new")).await.unwrap();
+            fill(&c, "input[name=name]", n).await;
+            pick(&c, "select[name='custom.region']", region).await;
+            click(&c, "#record-form button.primary").await;
+            c.wait()
+                .for_element(Locator::XPath(&format!("//h1[text()='{n}']")))
+                .await
+                .unwrap();
+        }
+
+        // The list: filter on the custom field, show it as a column, save the view.
+        c.goto(&app.url("/customers/contacts")).await.unwrap();
+        click(&c, "#filters details.more summary").await;
+        pick(&c, "#filters select[name='custom.region']", "华北").await;
+        click(&c, "#columns summary").await;
+        click(&c, "#columns input[value='custom.region']").await;
+        click(&c, "#filters > button").await;
+        c.wait()
+            .for_element(Locator::Css("td[data-col='custom.region']"))
+            .await
+            .unwrap();
+        let list = text(&c, "#list tbody").await;
+        assert!(
+            list.contains("欧阳锋") && list.contains("洪七公") && !list.contains("黄药师"),
+            "{list}"
+        );
+        click(&c, "#views details.save-view summary").await;
+        fill(&c, "#save-view input[name=name]", "华北客户").await;
+        click(&c, "#save-view button").await;
+        c.wait()
+            .for_element(Locator::XPath("//nav[@id='views']//a[contains(., '华北客户')]"))
+            .await
+            .unwrap();
+
+        // Tick both and tag them in one action.
+        for n in ["欧阳锋", "洪七公"] {
+            click(&c, &format!("input[aria-label='{n}']")).await;
+        }
+        pick(&c, "#bulk select[name=action]", "tag").await;
+        fill(&c, "#bulk input[name=tag]", "武林").await;
+        click(&c, "#bulk button").await;
+        let done = text(&c, "#bulk-result").await;
+        assert!(done.contains("已处理 2 条"), "{done}");
+
+        // Edit one cell in place: 洪七公's region.
+        c.goto(&app.url("/customers/contacts?col=custom.region&col=tags&sort=name"))
+            .await
+            .unwrap();
+        let row = "//tr[td/a[text()='洪七公']]";
+        let edit = c
+            .find(Locator::XPath(&format!(
+                "{row}//td[@data-col='custom.region']//a[@class='cell-edit']"
+            )))
+            .await
+            .unwrap();
+        let href = edit.attr("href").await.unwrap().unwrap();
+        c.goto(&app.url(&href)).await.unwrap();
+        pick(&c, "form.cell select[name=value]", "华南").await;
+        shot(&c, "list-cell-edit-zh").await;
+        click(&c, "form.cell button.primary").await;
+        c.wait()
+            .for_element(Locator::XPath(&format!(
+                "{row}//td[@data-col='custom.region' and contains(., '华南')]"
+            )))
+            .await
+            .unwrap();
+        let tags = c
+            .find(Locator::XPath(&format!("{row}//td[@data-col='tags']")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(tags.contains("武林"), "the bulk tag is on the row: {tags}");
+        shot(&c, "list-zh").await;
+        c.close().await.unwrap();
+    }
+);
