@@ -719,19 +719,30 @@ async fn check_value(
     if def.kind != FieldKind::User {
         return Ok(check_static(def, v, country).map(Some));
     }
-    let Some(id) = v.as_str().and_then(|s| Uuid::parse_str(s.trim()).ok()) else {
+    // A user id, or (from imports and exports) the user's email or exact name.
+    let Some(raw) = v.as_str().map(str::trim) else {
         return Ok(Err("invalid_user"));
     };
-    let n: i64 = tx
-        .scalar(
-            "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-            args![tenant_id, id],
-        )
-        .await?;
-    Ok(if n == 0 {
-        Err("unknown")
-    } else {
-        Ok(Some(Value::String(id.to_string())))
+    let found: Option<(Uuid,)> = match Uuid::parse_str(raw) {
+        Ok(id) => {
+            tx.fetch_optional(
+                "SELECT id FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                args![tenant_id, id],
+            )
+            .await?
+        }
+        Err(_) => {
+            tx.fetch_optional(
+                "SELECT id FROM users WHERE tenant_id = $1 AND deleted_at IS NULL
+                     AND (email = $2 OR name = $3) ORDER BY created_at LIMIT 1",
+                args![tenant_id, raw.to_lowercase(), raw],
+            )
+            .await?
+        }
+    };
+    Ok(match found {
+        Some((id,)) => Ok(Some(Value::String(id.to_string()))),
+        None => Err("unknown"),
     })
 }
 

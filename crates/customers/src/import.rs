@@ -20,7 +20,9 @@ use guanxi_platform::{args, Ctx, Error};
 
 use crate::accounts::{self, AccountInput};
 use crate::contacts::{self, ContactInput};
+use crate::custom_fields::{self, CustomField, Entity, FieldKind};
 use crate::duplicates::{self, DuplicateProbe};
+use crate::normalize;
 
 /// What to do with a row that matches an existing contact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -94,6 +96,7 @@ const ALIASES: &[(&str, &[&str])] = &[
         &["生日", "出生日期", "birth date", "date of birth"],
     ),
     ("notes", &["备注", "说明", "note", "comments"]),
+    ("tags", &["标签", "标记", "tag"]),
     ("family_name", &["姓", "last name", "surname"]),
     ("given_name", &["名", "first name"]),
 ];
@@ -112,6 +115,41 @@ pub fn guess(header: &str, labels: &[(String, String)]) -> Option<&'static str> 
         .iter()
         .find(|(label, _)| label.to_lowercase() == h)
         .and_then(|(_, field)| ALIASES.iter().find(|(f, _)| f == field).map(|(f, _)| *f))
+}
+
+/// The custom field a header names: its key, `custom.<key>`, or its label in any language.
+fn guess_custom(header: &str, defs: &[CustomField]) -> Option<String> {
+    let h = header.trim().trim_start_matches('\u{feff}').to_lowercase();
+    let h = h.trim_end_matches(['*', ':', '：']).trim();
+    defs.iter()
+        .find(|d| {
+            h == d.key
+                || h.strip_prefix("custom.") == Some(d.key.as_str())
+                || h == d.label.to_lowercase()
+                || d.labels.values().any(|l| l.to_lowercase() == h)
+        })
+        .map(|d| format!("custom.{}", d.key))
+}
+
+/// A row's custom values as the API takes them; money is typed in yuan in files.
+fn custom_values(
+    defs: &[CustomField],
+    value: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut m = serde_json::Map::new();
+    for d in defs {
+        let Some(v) = value(&format!("custom.{}", d.key)) else {
+            continue;
+        };
+        let v = match d.kind {
+            FieldKind::Money => normalize::money(&v)
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::String(v)),
+            _ => serde_json::Value::String(v),
+        };
+        m.insert(d.key.clone(), v);
+    }
+    (!m.is_empty()).then_some(m)
 }
 
 /// How the file's text is encoded.
@@ -223,8 +261,16 @@ pub async fn contacts<R: Read + Send>(
         .headers()
         .map_err(|e| Error::field("file", &csv_reason(&e)))?
         .clone();
-    let fields: Vec<Option<&'static str>> =
-        headers.iter().map(|h| guess(h, &opts.labels)).collect();
+    // Built-in fields by name, alias or label; then custom fields by key or label.
+    let defs = custom_fields::active_in(db, ctx.tenant_id, Entity::Contacts).await?;
+    let fields: Vec<Option<String>> = headers
+        .iter()
+        .map(|h| {
+            guess(h, &opts.labels)
+                .map(str::to_owned)
+                .or_else(|| guess_custom(h, &defs))
+        })
+        .collect();
     let mut report = ImportReport {
         dry_run: opts.dry_run,
         encoding: Some(encoding),
@@ -233,18 +279,18 @@ pub async fn contacts<R: Read + Send>(
             .zip(&fields)
             .map(|(h, f)| ColumnMap {
                 header: h.trim_start_matches('\u{feff}').to_owned(),
-                field: f.map(str::to_owned),
+                field: f.clone(),
             })
             .collect(),
         ..Default::default()
     };
-    if !fields.contains(&Some("name")) {
+    if !fields.iter().any(|f| f.as_deref() == Some("name")) {
         return Err(Error::field("file", "no_name_column"));
     }
     let header_of = |field: &str| {
         fields
             .iter()
-            .position(|f| *f == Some(field))
+            .position(|f| f.as_deref() == Some(field))
             .and_then(|i| headers.get(i))
             .unwrap_or(field)
             .to_owned()
@@ -270,13 +316,13 @@ pub async fn contacts<R: Read + Send>(
         let value = |field: &str| {
             fields
                 .iter()
-                .position(|f| *f == Some(field))
+                .position(|f| f.as_deref() == Some(field))
                 .and_then(|i| record.get(i))
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        match import_row(db, ctx, opts, &value).await {
+        match import_row(db, ctx, opts, &defs, &value).await {
             Ok(Outcome::Created) => report.created += 1,
             Ok(Outcome::Updated) => report.updated += 1,
             Ok(Outcome::Skipped) => report.skipped += 1,
@@ -328,6 +374,7 @@ async fn import_row(
     db: &Db,
     ctx: &Ctx,
     opts: &ImportOptions,
+    defs: &[CustomField],
     value: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Outcome> {
     // The company, by exact name; created when missing (not in a dry run).
@@ -385,6 +432,13 @@ async fn import_row(
         notes: set("notes"),
         family_name: set("family_name"),
         given_name: set("given_name"),
+        tags: value("tags").map(|t| {
+            t.split([',', '，', '、', ';', '；'])
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect()
+        }),
+        custom: custom_values(defs, value),
         ..Default::default()
     };
     // Validate first, exactly as the form does: a bad row changes nothing.

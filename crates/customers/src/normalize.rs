@@ -204,6 +204,36 @@ pub fn search_terms(q: &str) -> Vec<String> {
     }
 }
 
+/// `"1,234.5"` → `123450` minor units. At most two decimals; `None` for anything else.
+pub fn money(raw: &str) -> Option<i64> {
+    let t = raw.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let s: String = t
+        .trim_start_matches(['¥', '$', '€'])
+        .chars()
+        .filter(|c| *c != ',' && !c.is_whitespace())
+        .collect();
+    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
+    if whole.is_empty() && frac.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+        || frac.len() > 2
+    {
+        return None;
+    }
+    let units: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let cents: i64 = format!("{frac:0<2}").parse().ok()?;
+    let v = units.checked_mul(100)?.checked_add(cents)?;
+    Some(if neg { -v } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,7 +149,6 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("common.next_page", "Next page", "下一页", "下一頁"),
     ("common.name", "Name", "名称", "名稱"),
     ("common.status", "Status", "状态", "狀態"),
-    ("common.created_at", "Created", "创建时间", "建立時間"),
     ("common.none", "None", "无", "無"),
     ("common.all", "All", "全部", "全部"),
     ("common.yes", "Yes", "是", "是"),

@@ -23,34 +23,9 @@ pub fn format(minor: i64, currency: &str) -> String {
     format!("{sign}{prefix}{grouped}.{cents:02}")
 }
 
-/// `"1,234.5"` → `123450` minor units. At most two decimals; `None` for anything else.
+/// `"1,234.5"` → `123450` minor units (see `guanxi_customers::normalize::money`).
 pub fn parse(raw: &str) -> Option<i64> {
-    let t = raw.trim();
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t),
-    };
-    let s: String = t
-        .trim_start_matches(['¥', '$', '€'])
-        .chars()
-        .filter(|c| *c != ',' && !c.is_whitespace())
-        .collect();
-    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
-    if whole.is_empty() && frac.is_empty()
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !frac.chars().all(|c| c.is_ascii_digit())
-        || frac.len() > 2
-    {
-        return None;
-    }
-    let units: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let cents: i64 = format!("{frac:0<2}").parse().ok()?;
-    let v = units.checked_mul(100)?.checked_add(cents)?;
-    Some(if neg { -v } else { v })
+    guanxi_customers::normalize::money(raw)
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "docs_body.html",
         "error.html",
         "customers/list.html",
+        "customers/purchases.html",
         "custom_fields.html",
         "customers/account.html",
         "customers/contact.html",

@@ -620,7 +620,10 @@ both!(
 
         // The admin adds two contact fields on the custom fields page.
         click(&c, "nav.side a[href='/admin/custom-fields']").await;
-        c.wait().for_element(Locator::Css("#new-field")).await.unwrap();
+        c.wait()
+            .for_element(Locator::Css("#new-field"))
+            .await
+            .unwrap();
         pick(&c, "#new-field select[name=entity]", "contacts").await;
         fill(&c, "#new-field input[name=label]", "大区").await;
         fill(&c, "#new-field input[name=label_en]", "Region").await;
@@ -696,7 +699,9 @@ both!(
         fill(&c, "#save-view input[name=name]", "华北客户").await;
         click(&c, "#save-view button").await;
         c.wait()
-            .for_element(Locator::XPath("//nav[@id='views']//a[contains(., '华北客户')]"))
+            .for_element(Locator::XPath(
+                "//nav[@id='views']//a[contains(., '华北客户')]",
+            ))
             .await
             .unwrap();
 

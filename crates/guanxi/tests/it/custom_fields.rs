@@ -740,3 +740,101 @@ both!(
         );
     }
 );
+
+both!(
+    custom_fields_and_tags_export_and_import_back,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        define(&app).await;
+        created(
+            &app,
+            "/api/v1/contacts",
+            t,
+            json!({"name": "吴九", "tags": ["VIP", "展会"], "custom": {"region": "华南",
+               "tags": ["VIP", "政府"], "budget": 123450, "vip": true, "member_no": "M-9",
+               "referrer": "admin@acme.test"}}),
+        )
+        .await;
+        let r = app
+            .req(Method::GET, "/api/v1/contacts/export.csv", t)
+            .header("accept-language", "zh-CN")
+            .send()
+            .await
+            .unwrap();
+        let csv = r.text().await.unwrap();
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap();
+        // The custom "标签" field's label repeats the built-in tags column's: it is written by key.
+        for label in [
+            "标签",
+            "custom.tags",
+            "大区",
+            "预算",
+            "贵宾",
+            "会员号",
+            "推荐人",
+        ] {
+            assert!(header.contains(label), "{header}");
+        }
+        let row = lines.next().unwrap();
+        for v in [
+            "\"VIP, 展会\"",
+            "华南",
+            "VIP、政府",
+            "1234.50",
+            "是",
+            "M-9",
+            "admin@acme.test",
+        ] {
+            assert!(row.contains(v), "{v} in {row}");
+        }
+
+        // The file imports back into another row: every custom value read as the API would.
+        let again = csv.replace("吴九", "郑十").replace("M-9", "M-10");
+        let r: Value = app
+            .req(
+                Method::POST,
+                "/api/v1/imports/contacts?duplicates=create",
+                t,
+            )
+            .header("content-type", "text/csv")
+            .body(again)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["created"], 1, "{r}");
+        let page: Value = app
+            .get("/api/v1/contacts?custom.member_no=M-10", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let c = &page["items"][0];
+        assert_eq!(c["name"], "郑十");
+        assert_eq!(c["tags"], json!(["VIP", "展会"]));
+        assert_eq!(c["custom"]["budget"], 123450);
+        assert_eq!(c["custom"]["vip"], true);
+        assert_eq!(c["custom"]["tags"], json!(["VIP", "政府"]));
+        assert_eq!(c["custom"]["region"], "华南");
+        assert!(c["custom"]["referrer"].is_string());
+
+        // A bad custom value is reported with its column, and the row is skipped.
+        let bad = "姓名,大区,会员号\n冯十一,火星,M-11\n";
+        let r: Value = app
+            .req(Method::POST, "/api/v1/imports/contacts", t)
+            .header("content-type", "text/csv")
+            .body(bad)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["failed"], 1, "{r}");
+        assert_eq!(r["errors"][0]["column"], "大区");
+        assert_eq!(r["errors"][0]["reason"], "unknown_option");
+    }
+);

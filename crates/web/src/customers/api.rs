@@ -506,6 +506,7 @@ pub fn import_labels() -> Vec<(String, String)> {
         "notes",
         "family_name",
         "given_name",
+        "tags",
     ] {
         for locale in ["en", "zh-CN", "zh-TW"] {
             out.push((

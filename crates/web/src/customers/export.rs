@@ -9,10 +9,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use guanxi_customers::accounts::{self, AccountFilter};
 use guanxi_customers::contacts::{self, Contact, ContactFilter};
+use guanxi_customers::custom_fields::{self, CustomField, Entity, FieldKind};
 use guanxi_platform::page::Page;
 use guanxi_platform::perms::Action;
+use guanxi_platform::users::{self, UserFilter};
 use guanxi_platform::{audit, Ctx, Error};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -24,41 +27,133 @@ use crate::state::AppState;
 /// Rows fetched per page while streaming.
 const PAGE: i64 = 200;
 
-/// The exported columns: the record's id, then every field of its profile groups; references
-/// are exported by name (owner, parent account, account) and the phone also in E.164.
-fn columns(sections: &[Section]) -> Vec<&'static str> {
-    let mut cols = vec!["id"];
-    for f in sections.iter().flat_map(|s| s.fields) {
-        cols.push(f.name);
-        if f.name == "phone" {
-            cols.push("phone_e164");
+/// What a CSV export writes: the record's id, then every field of its profile groups (the
+/// phone also in E.164), then the live custom fields; references are written by name (owner,
+/// parent account, account, user fields), money in yuan, yes/no in the reader's language — so
+/// the file reads well and imports back.
+struct Sheet {
+    cols: Vec<String>,
+    header: Vec<String>,
+    defs: Vec<CustomField>,
+    yes_no: (String, String),
+    users: BTreeMap<String, String>,
+}
+
+impl Sheet {
+    async fn new(
+        s: &AppState,
+        ctx: &Ctx,
+        sections: &[Section],
+        entity: Entity,
+    ) -> Result<Sheet, Error> {
+        let mut cols = vec!["id".to_owned()];
+        for f in sections.iter().flat_map(|s| s.fields) {
+            cols.push(f.name.to_owned());
+            if f.name == "phone" {
+                cols.push("phone_e164".to_owned());
+            }
+        }
+        let defs = custom_fields::active_in(&s.db, ctx.tenant_id, entity).await?;
+        cols.extend(defs.iter().map(|d| format!("custom.{}", d.key)));
+        let mut header: Vec<String> = cols
+            .iter()
+            .map(|c| match c.as_str() {
+                "id" => "ID".to_owned(),
+                "phone_e164" => "E.164".to_owned(),
+                c => match c.strip_prefix("custom.") {
+                    Some(k) => defs
+                        .iter()
+                        .find(|d| d.key == k)
+                        .map(|d| d.label_in(&ctx.locale).to_owned())
+                        .unwrap_or_else(|| c.to_owned()),
+                    None => crate::i18n::t(&ctx.locale, &format!("field.{c}")),
+                },
+            })
+            .collect();
+        // A custom label that repeats another column's is written as `custom.<key>`, so the
+        // file still imports back unambiguously.
+        for i in 0..cols.len() {
+            let taken = header
+                .iter()
+                .enumerate()
+                .any(|(j, h)| j != i && *h == header[i]);
+            if taken && cols[i].starts_with("custom.") {
+                header[i] = cols[i].clone();
+            }
+        }
+        let users = if defs.iter().any(|d| d.kind == FieldKind::User) {
+            let f = UserFilter {
+                limit: Some(200),
+                ..Default::default()
+            };
+            users::list(&s.db, ctx, &f)
+                .await?
+                .items
+                .into_iter()
+                .map(|u| (u.id.to_string(), u.email))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Sheet {
+            cols,
+            header,
+            defs,
+            yes_no: (
+                crate::i18n::t(&ctx.locale, "common.yes"),
+                crate::i18n::t(&ctx.locale, "common.no"),
+            ),
+            users,
+        })
+    }
+
+    fn cell(&self, record: &serde_json::Value, col: &str) -> String {
+        if let Some(key) = col.strip_prefix("custom.") {
+            let Some(def) = self.defs.iter().find(|d| d.key == key) else {
+                return String::new();
+            };
+            let yes_no = (self.yes_no.0.as_str(), self.yes_no.1.as_str());
+            return custom_fields::display(def, record["custom"].get(key), yes_no, |id| {
+                self.users.get(id).cloned()
+            })
+            .into_owned();
+        }
+        let key = match col {
+            "owner_id" => "owner_name",
+            "parent_id" => "parent_name",
+            "account_id" => "account_name",
+            other => other,
+        };
+        match &record[key] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
         }
     }
-    cols
-}
 
-fn cell(record: &serde_json::Value, col: &str) -> String {
-    let key = match col {
-        "owner_id" => "owner_name",
-        "parent_id" => "parent_name",
-        "account_id" => "account_name",
-        other => other,
-    };
-    match &record[key] {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+    /// The first bytes of the file: a UTF-8 byte-order mark (Excel needs it for Chinese) and
+    /// the header row in the reader's language.
+    fn head(&self) -> Vec<u8> {
+        let mut head = vec![0xEF, 0xBB, 0xBF];
+        head.extend(csv_bytes([self.header.clone()]));
+        head
     }
-}
 
-fn header_row(locale: &str, cols: &[&str]) -> Vec<String> {
-    cols.iter()
-        .map(|c| match *c {
-            "id" => "ID".to_owned(),
-            "phone_e164" => "E.164".to_owned(),
-            c => crate::i18n::t(locale, &format!("field.{c}")),
-        })
-        .collect()
+    /// One row per record.
+    fn rows<T: Serialize>(&self, items: &[T]) -> Vec<u8> {
+        csv_bytes(items.iter().map(|item| {
+            let v = serde_json::to_value(item).unwrap_or_default();
+            self.cols
+                .iter()
+                .map(|c| self.cell(&v, c))
+                .collect::<Vec<_>>()
+        }))
+    }
 }
 
 fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
@@ -128,22 +223,6 @@ where
     Body::from_stream(stream)
 }
 
-/// The CSV of some records: one row each, `cols` in order.
-fn csv_rows<T: Serialize>(cols: &[&'static str], items: &[T]) -> Vec<u8> {
-    csv_bytes(items.iter().map(|item| {
-        let v = serde_json::to_value(item).unwrap_or_default();
-        cols.iter().map(|c| cell(&v, c)).collect::<Vec<_>>()
-    }))
-}
-
-/// The first bytes of a CSV export: a UTF-8 byte-order mark (Excel needs it for Chinese) and
-/// the header row in the reader's language.
-fn csv_head(locale: &str, cols: &[&'static str]) -> Vec<u8> {
-    let mut head = vec![0xEF, 0xBB, 0xBF];
-    head.extend(csv_bytes([header_row(locale, cols)]));
-    head
-}
-
 fn what_was_exported<'a>(
     q: &'a Option<String>,
     owner_id: Option<uuid::Uuid>,
@@ -170,8 +249,10 @@ pub async fn export_accounts(
     ctx.require("accounts", Action::Read).l(&ctx)?;
     let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
     audit_export(&s, &ctx, "accounts", &what).await.l(&ctx)?;
-    let cols = columns(ACCOUNT_SECTIONS);
-    let head = csv_head(&ctx.locale, &cols);
+    let sheet = Sheet::new(&s, &ctx, ACCOUNT_SECTIONS, Entity::Accounts)
+        .await
+        .l(&ctx)?;
+    let head = sheet.head();
     let fetch = move |cursor| {
         let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
         async move {
@@ -187,7 +268,7 @@ pub async fn export_accounts(
             .await
         }
     };
-    let body = stream_pages(head, fetch, move |items| csv_rows(&cols, items));
+    let body = stream_pages(head, fetch, move |items| sheet.rows(items));
     Ok(download("accounts.csv", "text/csv; charset=utf-8", body))
 }
 
@@ -201,8 +282,10 @@ pub async fn export_contacts(
     ctx.require("contacts", Action::Read).l(&ctx)?;
     let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
     audit_export(&s, &ctx, "contacts", &what).await.l(&ctx)?;
-    let cols = columns(CONTACT_SECTIONS);
-    let head = csv_head(&ctx.locale, &cols);
+    let sheet = Sheet::new(&s, &ctx, CONTACT_SECTIONS, Entity::Contacts)
+        .await
+        .l(&ctx)?;
+    let head = sheet.head();
     let fetch = move |cursor| {
         let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
         async move {
@@ -218,7 +301,7 @@ pub async fn export_contacts(
             .await
         }
     };
-    let body = stream_pages(head, fetch, move |items| csv_rows(&cols, items));
+    let body = stream_pages(head, fetch, move |items| sheet.rows(items));
     Ok(download("contacts.csv", "text/csv; charset=utf-8", body))
 }
 

@@ -163,7 +163,7 @@ pub const ACCOUNT_SECTIONS: &[Section] = &[
     },
     Section {
         key: "management",
-        fields: &[f("owner_id", "owner")],
+        fields: &[f("owner_id", "owner"), f("tags", "tags")],
     },
     Section {
         key: "evaluation",
@@ -202,7 +202,7 @@ pub const CONTACT_SECTIONS: &[Section] = &[
     },
     Section {
         key: "management",
-        fields: &[f("owner_id", "owner")],
+        fields: &[f("owner_id", "owner"), f("tags", "tags")],
     },
     Section {
         key: "evaluation",
@@ -228,6 +228,12 @@ fn form_input<T: DeserializeOwned>(
             continue;
         };
         let value = match (v.is_empty(), field.required, field.kind) {
+            (_, _, "tags") => v
+                .split([',', '，', '、', ';', '；'])
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| serde_json::Value::String(t.to_owned()))
+                .collect(),
             (true, true, _) => serde_json::Value::String(String::new()),
             (true, false, "owner" | "country") => continue,
             (true, false, _) => serde_json::Value::Null,
@@ -383,6 +389,7 @@ fn next_link(pairs: &[(&str, Option<&str>)]) -> String {
 struct Prefill {
     parent_id: Option<String>,
     account_id: Option<String>,
+    contact_id: Option<Uuid>,
 }
 
 async fn new_account(State(s): State<AppState>, p: Signed, Query(q): Query<Prefill>) -> Response {
@@ -464,7 +471,7 @@ async fn account_page(
         Ok(t) => t,
         Err(e) => return p.error(&s, e),
     };
-    let purchases = match purchases_panel(&s, &p, id).await {
+    let purchases = match purchases_panel(&s, &p, Subject::Account(id)).await {
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
@@ -649,12 +656,16 @@ async fn contact_page(
         Err(e) => return p.error(&s, e),
     };
     let shown = layout.shown(&s, &p, &c.custom.0).await;
+    let purchases = match purchases_panel(&s, &p, Subject::Contact(id)).await {
+        Ok(x) => x,
+        Err(e) => return p.error(&s, e),
+    };
     p.page(
         &s,
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => layout.sections, shown => shown, timeline => timeline, error => q.error, dupes => dupes,
+            c => c, sections => layout.sections, shown => shown, purchases => purchases, timeline => timeline, error => q.error, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
@@ -1103,7 +1114,20 @@ async fn new_order(State(s): State<AppState>, p: Signed, Query(q): Query<Prefill
         .with_timezone(&p.time_zone)
         .format("%Y-%m-%dT%H:%M")
         .to_string();
-    let values = context! { account_id => q.account_id, channel => "sales", status => "confirmed", ordered_at => now };
+    // From a contact's page: the order is the contact's (and their account's, if any).
+    let contact = match q.contact_id {
+        Some(id) => match contacts::get(&s.db, &p.ctx, id).await {
+            Ok(c) => Some(c),
+            Err(e) => return p.error(&s, e),
+        },
+        None => None,
+    };
+    let account = contact
+        .as_ref()
+        .and_then(|c| c.account_id.map(|a| a.to_string()))
+        .or(q.account_id);
+    let values = context! { account_id => account, channel => "sales", status => "confirmed", ordered_at => now,
+    contact_id => contact.as_ref().map(|c| c.id), contact_name => contact.as_ref().map(|c| c.name.clone()) };
     order_form(&s, &p, StatusCode::OK, values, vec![]).await
 }
 
@@ -1142,6 +1166,7 @@ fn order_input(p: &Signed, form: &BTreeMap<String, String>) -> Result<OrderInput
     }
     Ok(OrderInput {
         account_id: get("account_id").and_then(|v| Uuid::parse_str(v).ok()),
+        contact_id: get("contact_id").and_then(|v| Uuid::parse_str(v).ok()),
         channel: get("channel").map(str::to_owned),
         status: get("status").map(str::to_owned),
         ordered_at: local_time(p, "ordered_at", &get("ordered_at").map(str::to_owned))?,
@@ -1264,16 +1289,22 @@ async fn create_product(
 }
 
 /// The account's purchase history panel: totals per currency and the latest orders.
-async fn purchases_panel(s: &AppState, p: &Signed, id: Uuid) -> Result<Value, Error> {
+/// A customer's orders panel: totals per currency and the latest orders.
+async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value, Error> {
     if p.ctx.can("orders", Action::Read).is_none() {
         return Ok(Value::from(()));
     }
-    let totals = orders::totals(&s.db, &p.ctx, Some(id), None).await?;
+    let (account, contact) = match of {
+        Subject::Account(id) => (Some(id), None),
+        Subject::Contact(id) => (None, Some(id)),
+    };
+    let totals = orders::totals(&s.db, &p.ctx, account, contact).await?;
     let recent = orders::list(
         &s.db,
         &p.ctx,
         &OrderFilter {
-            account_id: Some(id),
+            account_id: account,
+            contact_id: contact,
             limit: Some(5),
             ..Default::default()
         },
