@@ -44,9 +44,16 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1006_tags.sql"),
         postgres: include_str!("../migrations/postgres/1006_tags.sql"),
     },
+    Migration {
+        version: 1007,
+        name: "1007_assets",
+        sqlite: include_str!("../migrations/sqlite/1007_assets.sql"),
+        postgres: include_str!("../migrations/postgres/1007_assets.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
+pub mod assets;
 pub mod bulk;
 pub mod contacts;
 pub mod custom_fields;

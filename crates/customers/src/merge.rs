@@ -60,6 +60,9 @@ pub struct MergeRecord {
     pub activities: Vec<(Uuid, Uuid)>,
     /// Orders moved from each merged contact.
     pub orders: Vec<(Uuid, Uuid)>,
+    /// Assets moved from each merged contact.
+    #[serde(default)]
+    pub assets: Vec<(Uuid, Uuid)>,
 }
 
 pub async fn merge_contacts(
@@ -135,6 +138,7 @@ pub async fn merge_contacts(
         merged: others.iter().map(|o| o.id).collect(),
         activities: vec![],
         orders: vec![],
+        assets: vec![],
     };
     let t = now();
     for o in &others {
@@ -159,6 +163,18 @@ pub async fn merge_contacts(
         moved.orders.extend(ords.iter().map(|(x,)| (*x, o.id)));
         tx.execute(
             "UPDATE orders SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND contact_id = $4",
+            args![survivor, t, ctx.tenant_id, o.id],
+        )
+        .await?;
+        let assets: Vec<(Uuid,)> = tx
+            .fetch_all(
+                "SELECT id FROM assets WHERE tenant_id = $1 AND contact_id = $2",
+                args![ctx.tenant_id, o.id],
+            )
+            .await?;
+        moved.assets.extend(assets.iter().map(|(x,)| (*x, o.id)));
+        tx.execute(
+            "UPDATE assets SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND contact_id = $4",
             args![survivor, t, ctx.tenant_id, o.id],
         )
         .await?;
@@ -237,6 +253,13 @@ pub async fn unmerge_contact(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Contact
         tx.execute(
             "UPDATE orders SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
             args![*from, t, ctx.tenant_id, *order],
+        )
+        .await?;
+    }
+    for (asset, from) in record.assets.iter().filter(|(_, f)| *f == merged) {
+        tx.execute(
+            "UPDATE assets SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+            args![*from, t, ctx.tenant_id, *asset],
         )
         .await?;
     }

@@ -146,33 +146,6 @@ const SORTS: &[SortField] = &[
     ("number", "o.number", SortKind::Text),
 ];
 
-/// Appends the condition "the caller may read the order's customer" (Ctx::covers in SQL).
-fn visible_sql(q: &mut Sql, ctx: &Ctx) {
-    q.push(" AND (");
-    match ctx.can("accounts", Action::Read) {
-        Some(scope) => {
-            q.push("(a.id IS NOT NULL");
-            ctx.scope_sql(q, scope, "a.owner_id", "a.team_id");
-            q.push(")");
-        }
-        None => {
-            q.push("1 = 0");
-        }
-    }
-    q.push(" OR ");
-    match ctx.can("contacts", Action::Read) {
-        Some(scope) => {
-            q.push("(a.id IS NULL AND c.id IS NOT NULL");
-            ctx.scope_sql(q, scope, "c.owner_id", "c.team_id");
-            q.push(")");
-        }
-        None => {
-            q.push("1 = 0");
-        }
-    }
-    q.push(")");
-}
-
 async fn lines_of(
     db_or_tx: LinesFrom<'_>,
     tenant_id: Uuid,
@@ -254,7 +227,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &OrderFilter) -> Result<Page<Order>> {
     let mut q = Sql::new(SELECT);
     q.push(" WHERE o.tenant_id = ").bind(ctx.tenant_id);
     q.push(" AND o.deleted_at IS NULL");
-    visible_sql(&mut q, ctx);
+    record::customer_visible_sql(&mut q, ctx, "a", "c");
     if let Some(a) = f.account_id {
         q.push(" AND o.account_id = ").bind(a);
     }
@@ -301,26 +274,6 @@ async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Order> {
     Ok(o)
 }
 
-/// The customer behind an order: its owner and team decide who may change the order.
-async fn customer_scope(
-    db: &Db,
-    ctx: &Ctx,
-    account: Option<Uuid>,
-    contact: Option<Uuid>,
-) -> Result<(Uuid, Option<Uuid>)> {
-    match (account, contact) {
-        (Some(a), _) => {
-            let a: Account = record::get(db, ctx, a).await?;
-            Ok((a.owner_id, a.team_id))
-        }
-        (None, Some(c)) => {
-            let c: Contact = record::get(db, ctx, c).await?;
-            Ok((c.owner_id, c.team_id))
-        }
-        (None, None) => Err(Error::NotFound),
-    }
-}
-
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Order> {
     ctx.require("orders", Action::Read)?;
     let mut tx = db.begin().await?;
@@ -329,7 +282,7 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Order> {
     if o.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    customer_scope(db, ctx, o.account_id, o.contact_id).await?;
+    record::customer_scope(db, ctx, o.account_id, o.contact_id).await?;
     Ok(o)
 }
 
@@ -341,13 +294,7 @@ async fn check_write(
     account: Option<Uuid>,
     contact: Option<Uuid>,
 ) -> Result<()> {
-    let scope = ctx.require("orders", action)?;
-    let (owner, team) = customer_scope(db, ctx, account, contact).await?;
-    if ctx.covers(scope, Some(owner), team) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden)
-    }
+    record::check_customer_write(db, ctx, "orders", action, account, contact).await
 }
 
 /// The order's editable state, validated as a whole.
@@ -645,7 +592,7 @@ async fn change(
     if before.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    customer_scope(db, ctx, before.account_id, before.contact_id).await?;
+    record::customer_scope(db, ctx, before.account_id, before.contact_id).await?;
     check_write(
         db,
         ctx,
@@ -829,7 +776,7 @@ pub async fn totals(
     contact_id: Option<Uuid>,
 ) -> Result<Vec<Totals>> {
     ctx.require("orders", Action::Read)?;
-    customer_scope(db, ctx, account_id, contact_id).await?;
+    record::customer_scope(db, ctx, account_id, contact_id).await?;
     let (column, id) = match (account_id, contact_id) {
         (Some(a), _) => ("account_id", a),
         (None, Some(c)) => ("contact_id", c),

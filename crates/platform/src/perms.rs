@@ -44,6 +44,7 @@ pub const MODULES: &[&str] = &[
     "activities",
     "products",
     "orders",
+    "assets",
     "custom_fields",
     "saved_views",
 ];
@@ -129,6 +130,14 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                 "manager" => grant(&mut p, "orders", &[Create, Update, Delete], Scope::Team),
                 "sales" => grant(&mut p, "orders", &[Create, Update], Scope::Own),
                 "service" => grant(&mut p, "orders", &[Update], Scope::All),
+                _ => {}
+            }
+            // Assets follow their customer as orders do.
+            grant(&mut p, "assets", &[Read], Scope::All);
+            match key {
+                "manager" => grant(&mut p, "assets", &[Create, Update, Delete], Scope::Team),
+                "sales" => grant(&mut p, "assets", &[Create, Update], Scope::Own),
+                "service" => grant(&mut p, "assets", &[Create, Update], Scope::All),
                 _ => {}
             }
             grant(&mut p, "activities", &[Read], Scope::All);

@@ -147,6 +147,15 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             customers::api::delete_order
         ))
         .routes(routes!(customers::api::push_order))
+        .routes(routes!(
+            customers::api::list_assets,
+            customers::api::create_asset
+        ))
+        .routes(routes!(
+            customers::api::get_asset,
+            customers::api::update_asset,
+            customers::api::delete_asset
+        ))
         .routes(routes!(customers::api::account_order_totals))
         .routes(routes!(customers::api::contact_order_totals))
         .routes(routes!(customers::api::transfer))

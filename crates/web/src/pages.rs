@@ -57,6 +57,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "error.html",
         "customers/list.html",
         "customers/purchases.html",
+        "customers/assets.html",
         "custom_fields.html",
         "customers/account.html",
         "customers/contact.html",

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod assets;
 mod auth;
 mod browser;
 mod custom_fields;

@@ -9,6 +9,7 @@ use guanxi_customers::accounts::{self, Account, AccountFilter, AccountInput};
 use guanxi_customers::activities::{
     self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
 };
+use guanxi_customers::assets::{self, Asset, AssetFilter, AssetInput};
 use guanxi_customers::bulk::{self, BulkInput, BulkResult};
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
 use guanxi_customers::custom_fields::Entity;
@@ -670,4 +671,63 @@ pub async fn bulk_contacts(
     Ok(Json(
         bulk::run(&s.db, &ctx, Entity::Contacts, b).await.l(&ctx)?,
     ))
+}
+
+// ---- assets --------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/assets", tag = "assets", params(AssetFilter), responses(
+    (status = 200, body = Page<Asset>), (status = 422, body = Problem)))]
+pub async fn list_assets(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(f): Query<AssetFilter>,
+) -> ApiResult<Json<Page<Asset>>> {
+    Ok(Json(assets::list(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/assets", tag = "assets", request_body = AssetInput, responses(
+    (status = 201, body = Asset), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_asset(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<AssetInput>,
+) -> ApiResult<Response> {
+    let a = assets::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &a, a.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Asset), (status = 404, body = Problem)))]
+pub async fn get_asset(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let a = assets::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &a, a.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = AssetInput, responses((status = 200, body = Asset), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_asset(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<AssetInput>,
+) -> ApiResult<Response> {
+    let a = assets::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &a, a.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Removed"), (status = 404, body = Problem)))]
+pub async fn delete_asset(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    assets::delete(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
 use guanxi_customers::activities::{self, ActivityInput, Subject, TaskFilter, TimelineFilter};
+use guanxi_customers::assets::{self, AssetFilter, AssetInput};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
 use guanxi_customers::duplicates::{self, Candidate, DuplicateProbe};
 use guanxi_customers::import::{DuplicatePolicy, ImportOptions};
@@ -83,6 +84,7 @@ pub fn router() -> Router<AppState> {
         .route("/customers/orders", get(orders_page).post(create_order))
         .route("/customers/orders/new", get(new_order))
         .route("/customers/orders/{id}", get(order_page))
+        .route("/customers/assets", post(create_asset))
         .route(
             "/customers/products",
             get(products_page).post(create_product),
@@ -475,6 +477,10 @@ async fn account_page(
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
+    let owned = match assets_panel(&s, &p, Subject::Account(id)).await {
+        Ok(x) => x,
+        Err(e) => return p.error(&s, e),
+    };
     let layout = match layout::layout(&s, &p, "account").await {
         Ok(l) => l,
         Err(e) => return p.error(&s, e),
@@ -483,7 +489,7 @@ async fn account_page(
     p.page(&s, "customers/account.html", "customers", context! {
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
         timeline => timeline, error => q.error, subject => context! { field => "account_id", id => id },
-        purchases => purchases,
+        purchases => purchases, assets => owned,
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
         can_add_contact => p.ctx.can("contacts", Action::Create).is_some(),
@@ -660,12 +666,16 @@ async fn contact_page(
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
+    let owned = match assets_panel(&s, &p, Subject::Contact(id)).await {
+        Ok(x) => x,
+        Err(e) => return p.error(&s, e),
+    };
     p.page(
         &s,
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => layout.sections, shown => shown, purchases => purchases, timeline => timeline, error => q.error, dupes => dupes,
+            c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => q.error, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
@@ -1289,6 +1299,78 @@ async fn create_product(
 }
 
 /// The account's purchase history panel: totals per currency and the latest orders.
+/// A customer's assets panel.
+async fn assets_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value, Error> {
+    if p.ctx.can("assets", Action::Read).is_none() {
+        return Ok(Value::from(()));
+    }
+    let (account_id, contact_id) = match of {
+        Subject::Account(id) => (Some(id), None),
+        Subject::Contact(id) => (None, Some(id)),
+    };
+    let page = assets::list(
+        &s.db,
+        &p.ctx,
+        &AssetFilter {
+            account_id,
+            contact_id,
+            limit: Some(50),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(
+        context! { items => page.items, more => page.next_cursor.is_some(),
+        can_create => p.ctx.can("assets", Action::Create).is_some() },
+    )
+}
+
+/// `POST /customers/assets`: an asset added from a 360 page.
+async fn create_asset(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&csrf_of(&form)) {
+        return forbidden_csrf();
+    }
+    let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let id = |k: &str| get(k).and_then(|v| Uuid::parse_str(v).ok());
+    let text = |k: &str| get(k).map(|v| Some(v.to_owned()));
+    let back = match (id("account_id"), id("contact_id")) {
+        (Some(a), _) => format!("/customers/accounts/{a}"),
+        (None, Some(c)) => format!("/customers/contacts/{c}"),
+        (None, None) => "/customers/accounts".into(),
+    };
+    let input = AssetInput {
+        account_id: id("account_id").map(Some),
+        contact_id: id("contact_id").map(Some),
+        name: get("name").map(str::to_owned),
+        serial: text("serial"),
+        kind: get("kind").map(str::to_owned),
+        started_on: text("started_on"),
+        ends_on: text("ends_on"),
+        warranty_until: text("warranty_until"),
+        ..Default::default()
+    };
+    match assets::create(&s.db, &p.ctx, input).await {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e @ Error::Validation(_)) => {
+            let msg = match p.field_errors(e) {
+                Ok(errs) => errs
+                    .iter()
+                    .map(|e| format!("{} {}", t(&p, &format!("assets.{}", e.field)), e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Err(e) => e.to_string(),
+            };
+            let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
+            Redirect::to(&format!("{back}?{q}")).into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
 /// A customer's orders panel: totals per currency and the latest orders.
 async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value, Error> {
     if p.ctx.can("orders", Action::Read).is_none() {
