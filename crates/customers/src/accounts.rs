@@ -59,6 +59,8 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
     /// Set when the account is in the trash (restorable).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Set when this account was merged into another (it is then in the trash).
+    pub merged_into: Option<Uuid>,
     pub version: i64,
 }
 
@@ -156,7 +158,7 @@ const SELECT: &str =
     "SELECT a.id, a.name, a.parent_id, p.name AS parent_name, a.credit_code, a.industry,
     a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
     a.address, a.postal_code, a.source, a.description, a.owner_id, o.name AS owner_name, a.team_id,
-    a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.version
+    a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.merged_into, a.version
     FROM accounts a
     JOIN users o ON o.tenant_id = a.tenant_id AND o.id = a.owner_id
     LEFT JOIN accounts p ON p.tenant_id = a.tenant_id AND p.id = a.parent_id";
@@ -536,7 +538,21 @@ pub async fn update(
     ctx.require("accounts", Action::Update)?;
     let expected = version::expected(if_match, input.version)?;
     let mut tx = db.begin().await?;
-    let before: Account = record::load_for(&mut tx, ctx, id, Action::Update).await?;
+    let after = update_in(&mut tx, ctx, id, expected, input).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// `update` inside the caller's transaction (a merge changes the survivor and moves the
+/// records' history in one transaction).
+pub(crate) async fn update_in(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: Uuid,
+    expected: i64,
+    input: AccountInput,
+) -> Result<Account> {
+    let before: Account = record::load_for(tx, ctx, id, Action::Update).await?;
     if before.deleted_at.is_some() {
         return Err(Error::Conflict(
             "the account is in the trash; restore it first".into(),
@@ -544,8 +560,8 @@ pub async fn update(
     }
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
-    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Accounts).await?;
-    apply(&mut tx, ctx, id, &input, &mut f, &defs, false).await?;
+    let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Accounts).await?;
+    apply(tx, ctx, id, &input, &mut f, &defs, false).await?;
     tx.execute(
         "UPDATE accounts SET name = $1, parent_id = $2, credit_code = $3, industry = $4, website = $5,
              email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
@@ -565,19 +581,12 @@ pub async fn update(
     )
     .await?;
     if input.custom.is_some() {
-        custom_fields::hold_unique(
-            &mut tx,
-            ctx.tenant_id,
-            Entity::Accounts,
-            id,
-            &defs,
-            &f.custom,
-        )
-        .await?;
+        custom_fields::hold_unique(tx, ctx.tenant_id, Entity::Accounts, id, &defs, &f.custom)
+            .await?;
     }
-    let after: Account = record::load(&mut tx, ctx.tenant_id, id).await?;
+    let after: Account = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(
-        &mut tx,
+        tx,
         ctx,
         "update",
         "accounts",
@@ -587,7 +596,7 @@ pub async fn update(
     )
     .await?;
     record::audit_transfer(
-        &mut tx,
+        tx,
         ctx,
         "accounts",
         id,
@@ -595,6 +604,5 @@ pub async fn update(
         (after.owner_id, &after.owner_name),
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }

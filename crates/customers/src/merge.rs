@@ -1,7 +1,8 @@
-//! Merging duplicate contacts: one survivor keeps its id; for each field the user picks which
-//! record's value it keeps; every activity and order of the others moves to the survivor; the
-//! others go to the trash marked `merged_into`. One transaction, audited as `merge` on the
-//! survivor (its timeline shows it) with what was moved, so `unmerge` can put it all back.
+//! Merging duplicate contacts or accounts: one survivor keeps its id; for each field the user
+//! picks which record's value it keeps; every activity, order and asset of the others (for
+//! accounts also their contacts and child accounts) moves to the survivor; the others go to the
+//! trash marked `merged_into`. One transaction, audited as `merge` on the survivor (its
+//! timeline shows it) with what was moved, so `unmerge` can put it all back.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
 use guanxi_platform::{args, audit, Ctx, Db, Error};
 
+use crate::accounts::{self, Account, AccountInput};
 use crate::contacts::{self, Contact, ContactInput};
 use crate::custom_fields::{self, Entity};
 use crate::record;
@@ -35,6 +37,7 @@ pub const MERGEABLE: &[&str] = &[
     "district",
     "address",
     "notes",
+    "tags",
 ];
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -60,9 +63,62 @@ pub struct MergeRecord {
     pub activities: Vec<(Uuid, Uuid)>,
     /// Orders moved from each merged contact.
     pub orders: Vec<(Uuid, Uuid)>,
-    /// Assets moved from each merged contact.
+    /// Assets moved from each merged record.
     #[serde(default)]
     pub assets: Vec<(Uuid, Uuid)>,
+    /// Contacts moved from each merged account.
+    #[serde(default)]
+    pub contacts: Vec<(Uuid, Uuid)>,
+    /// Child accounts moved from each merged account.
+    #[serde(default)]
+    pub children: Vec<(Uuid, Uuid)>,
+}
+
+/// Points `table.column` of every row holding `from` at `to`; returns (row id, `from`) for each,
+/// which is what [`move_back`] needs.
+async fn move_rows(
+    tx: &mut guanxi_platform::db::Tx,
+    tenant_id: Uuid,
+    table: &str,
+    column: &str,
+    from: Uuid,
+    to: Uuid,
+) -> Result<Vec<(Uuid, Uuid)>> {
+    let ids: Vec<(Uuid,)> = tx
+        .fetch_all(
+            &format!("SELECT id FROM {table} WHERE tenant_id = $1 AND {column} = $2"),
+            args![tenant_id, from],
+        )
+        .await?;
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET {column} = $1, updated_at = $2 WHERE tenant_id = $3 AND {column} = $4"
+        ),
+        args![to, now(), tenant_id, from],
+    )
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| (id, from)).collect())
+}
+
+/// Undoes [`move_rows`] for the rows that came from `merged`.
+async fn move_back(
+    tx: &mut guanxi_platform::db::Tx,
+    tenant_id: Uuid,
+    table: &str,
+    column: &str,
+    moved: &[(Uuid, Uuid)],
+    merged: Uuid,
+) -> Result<()> {
+    for (id, from) in moved.iter().filter(|(_, f)| *f == merged) {
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET {column} = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4"
+            ),
+            args![*from, now(), tenant_id, *id],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 pub async fn merge_contacts(
@@ -81,17 +137,7 @@ pub async fn merge_contacts(
         .version
         .ok_or_else(|| Error::field("version", "required"))?;
     let mut errs = Errors::default();
-    if input.merge_ids.is_empty() {
-        errs.add("merge_ids", "required");
-    }
-    if input.merge_ids.contains(&survivor) {
-        errs.add("merge_ids", "invalid");
-    }
-    for f in input.take.keys() {
-        if !MERGEABLE.contains(&f.as_str()) && !f.starts_with("custom.") {
-            errs.add(&format!("take.{f}"), "unknown_field");
-        }
-    }
+    check_request(&mut errs, survivor, &input, MERGEABLE);
     // The others: this tenant's (another tenant's id is simply not found), live, changeable.
     let mut others = Vec::new();
     for (i, id) in input.merge_ids.iter().enumerate() {
@@ -102,33 +148,13 @@ pub async fn merge_contacts(
             Err(e) => return Err(e),
         }
     }
-    for (field, from) in &input.take {
-        if *from != survivor && !input.merge_ids.contains(from) {
-            errs.add(&format!("take.{field}"), "unknown");
-        }
-    }
     errs.finish()?;
     // The others let go of their unique values first, so the survivor may take them.
     for o in &others {
         custom_fields::release_unique(&mut tx, ctx.tenant_id, Entity::Contacts, o.id).await?;
     }
     // The survivor takes the chosen values (validated as any edit).
-    let mut patch = serde_json::Map::new();
-    let mut custom = serde_json::Map::new();
-    for (field, from) in &input.take {
-        if let Some(src) = others.iter().find(|o| o.id == *from) {
-            if let Some(key) = field.strip_prefix("custom.") {
-                let v = src.custom.0.get(key).cloned().unwrap_or_default();
-                custom.insert(key.to_owned(), v);
-                continue;
-            }
-            let v = serde_json::to_value(src).map_err(|e| Error::Internal(e.into()))?;
-            patch.insert(field.clone(), v[field.as_str()].clone());
-        }
-    }
-    if !custom.is_empty() {
-        patch.insert("custom".into(), serde_json::Value::Object(custom));
-    }
+    let patch = take_values(&others, |o| o.id, &input.take)?;
     let patch: ContactInput = serde_json::from_value(serde_json::Value::Object(patch))
         .map_err(|e| Error::BadRequest(e.to_string()))?;
     let after = contacts::update_in(&mut tx, ctx, survivor, expected, patch).await?;
@@ -139,45 +165,19 @@ pub async fn merge_contacts(
         activities: vec![],
         orders: vec![],
         assets: vec![],
+        contacts: vec![],
+        children: vec![],
     };
     let t = now();
     for o in &others {
-        let acts: Vec<(Uuid,)> = tx
-            .fetch_all(
-                "SELECT id FROM activities WHERE tenant_id = $1 AND contact_id = $2",
-                args![ctx.tenant_id, o.id],
-            )
-            .await?;
-        moved.activities.extend(acts.iter().map(|(a,)| (*a, o.id)));
-        tx.execute(
-            "UPDATE activities SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND contact_id = $4",
-            args![survivor, t, ctx.tenant_id, o.id],
-        )
-        .await?;
-        let ords: Vec<(Uuid,)> = tx
-            .fetch_all(
-                "SELECT id FROM orders WHERE tenant_id = $1 AND contact_id = $2",
-                args![ctx.tenant_id, o.id],
-            )
-            .await?;
-        moved.orders.extend(ords.iter().map(|(x,)| (*x, o.id)));
-        tx.execute(
-            "UPDATE orders SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND contact_id = $4",
-            args![survivor, t, ctx.tenant_id, o.id],
-        )
-        .await?;
-        let assets: Vec<(Uuid,)> = tx
-            .fetch_all(
-                "SELECT id FROM assets WHERE tenant_id = $1 AND contact_id = $2",
-                args![ctx.tenant_id, o.id],
-            )
-            .await?;
-        moved.assets.extend(assets.iter().map(|(x,)| (*x, o.id)));
-        tx.execute(
-            "UPDATE assets SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND contact_id = $4",
-            args![survivor, t, ctx.tenant_id, o.id],
-        )
-        .await?;
+        let tid = ctx.tenant_id;
+        let moved_acts =
+            move_rows(&mut tx, tid, "activities", "contact_id", o.id, survivor).await?;
+        moved.activities.extend(moved_acts);
+        let moved_orders = move_rows(&mut tx, tid, "orders", "contact_id", o.id, survivor).await?;
+        moved.orders.extend(moved_orders);
+        let moved_assets = move_rows(&mut tx, tid, "assets", "contact_id", o.id, survivor).await?;
+        moved.assets.extend(moved_assets);
         tx.execute(
             "UPDATE contacts SET deleted_at = $1, merged_into = $2, updated_at = $1, updated_by = $3,
                  version = version + 1 WHERE tenant_id = $4 AND id = $5",
@@ -219,50 +219,20 @@ pub async fn merge_contacts(
 pub async fn unmerge_contact(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Contact> {
     let mut tx = db.begin().await?;
     let gone: Contact = record::load_for(&mut tx, ctx, merged, Action::Delete).await?;
-    let into: Option<(Option<Uuid>,)> = tx
-        .fetch_optional(
-            "SELECT merged_into FROM contacts WHERE tenant_id = $1 AND id = $2",
-            args![ctx.tenant_id, merged],
-        )
-        .await?;
-    let Some((Some(survivor),)) = into else {
-        return Err(Error::Conflict("this contact was not merged".into()));
-    };
-    // The merge event on the survivor says what moved.
-    let events: Vec<(sqlx::types::Json<serde_json::Value>,)> = tx
-        .fetch_all(
-            "SELECT after FROM audit_events WHERE tenant_id = $1 AND entity = 'contacts' AND entity_id = $2
-                 AND action = 'merge' ORDER BY id DESC",
-            args![ctx.tenant_id, survivor],
-        )
-        .await?;
-    let record = events
-        .into_iter()
-        .filter_map(|(j,)| serde_json::from_value::<MergeRecord>(j.0).ok())
-        .find(|m| m.merged.contains(&merged))
-        .ok_or_else(|| Error::Conflict("the merge record is missing".into()))?;
+    let record = merge_record(&mut tx, ctx, "contacts", merged).await?;
     let t = now();
-    for (activity, from) in record.activities.iter().filter(|(_, f)| *f == merged) {
-        tx.execute(
-            "UPDATE activities SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
-            args![*from, t, ctx.tenant_id, *activity],
-        )
-        .await?;
-    }
-    for (order, from) in record.orders.iter().filter(|(_, f)| *f == merged) {
-        tx.execute(
-            "UPDATE orders SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
-            args![*from, t, ctx.tenant_id, *order],
-        )
-        .await?;
-    }
-    for (asset, from) in record.assets.iter().filter(|(_, f)| *f == merged) {
-        tx.execute(
-            "UPDATE assets SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
-            args![*from, t, ctx.tenant_id, *asset],
-        )
-        .await?;
-    }
+    let tid = ctx.tenant_id;
+    move_back(
+        &mut tx,
+        tid,
+        "activities",
+        "contact_id",
+        &record.activities,
+        merged,
+    )
+    .await?;
+    move_back(&mut tx, tid, "orders", "contact_id", &record.orders, merged).await?;
+    move_back(&mut tx, tid, "assets", "contact_id", &record.assets, merged).await?;
     tx.execute(
         "UPDATE contacts SET deleted_at = NULL, merged_into = NULL, updated_at = $1, updated_by = $2,
              version = version + 1 WHERE tenant_id = $3 AND id = $4",
@@ -286,6 +256,288 @@ pub async fn unmerge_contact(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Contact
         ctx,
         "unmerge",
         "contacts",
+        Some(merged),
+        Some(&gone),
+        Some(&back),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(back)
+}
+
+/// Checks a merge request's ids and field choices.
+fn check_request(errs: &mut Errors, survivor: Uuid, input: &MergeInput, mergeable: &[&str]) {
+    if input.merge_ids.is_empty() {
+        errs.add("merge_ids", "required");
+    }
+    if input.merge_ids.contains(&survivor) {
+        errs.add("merge_ids", "invalid");
+    }
+    for (field, from) in &input.take {
+        if !mergeable.contains(&field.as_str()) && !field.starts_with("custom.") {
+            errs.add(&format!("take.{field}"), "unknown_field");
+        } else if *from != survivor && !input.merge_ids.contains(from) {
+            errs.add(&format!("take.{field}"), "unknown");
+        }
+    }
+}
+
+/// The values the survivor takes from the others, as a PATCH body (custom fields inside
+/// `custom`).
+fn take_values<R: Serialize>(
+    others: &[R],
+    id_of: impl Fn(&R) -> Uuid,
+    take: &BTreeMap<String, Uuid>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut patch = serde_json::Map::new();
+    let mut custom = serde_json::Map::new();
+    for (field, from) in take {
+        let Some(src) = others.iter().find(|o| id_of(o) == *from) else {
+            continue; // the survivor's own value: nothing to change
+        };
+        let v = serde_json::to_value(src).map_err(|e| Error::Internal(e.into()))?;
+        match field.strip_prefix("custom.") {
+            Some(key) => {
+                custom.insert(key.to_owned(), v["custom"][key].clone());
+            }
+            None => {
+                patch.insert(field.clone(), v[field.as_str()].clone());
+            }
+        }
+    }
+    if !custom.is_empty() {
+        patch.insert("custom".into(), serde_json::Value::Object(custom));
+    }
+    Ok(patch)
+}
+
+/// What the merge that retired `merged` moved, read back from the survivor's `merge` event.
+async fn merge_record(
+    tx: &mut guanxi_platform::db::Tx,
+    ctx: &Ctx,
+    table: &str,
+    merged: Uuid,
+) -> Result<MergeRecord> {
+    let into: Option<(Option<Uuid>,)> = tx
+        .fetch_optional(
+            &format!("SELECT merged_into FROM {table} WHERE tenant_id = $1 AND id = $2"),
+            args![ctx.tenant_id, merged],
+        )
+        .await?;
+    let Some((Some(survivor),)) = into else {
+        return Err(Error::Conflict("this record was not merged".into()));
+    };
+    let events: Vec<(sqlx::types::Json<serde_json::Value>,)> = tx
+        .fetch_all(
+            "SELECT after FROM audit_events WHERE tenant_id = $1 AND entity = $2 AND entity_id = $3
+                 AND action = 'merge' ORDER BY id DESC",
+            args![ctx.tenant_id, table, survivor],
+        )
+        .await?;
+    events
+        .into_iter()
+        .filter_map(|(j,)| serde_json::from_value::<MergeRecord>(j.0).ok())
+        .find(|m| m.merged.contains(&merged))
+        .ok_or_else(|| Error::Conflict("the merge record is missing".into()))
+}
+
+/// Account fields the survivor may take from another account.
+pub const MERGEABLE_ACCOUNT: &[&str] = &[
+    "name",
+    "parent_id",
+    "credit_code",
+    "industry",
+    "website",
+    "email",
+    "phone",
+    "wechat",
+    "province",
+    "city",
+    "district",
+    "address",
+    "postal_code",
+    "source",
+    "description",
+    "tags",
+];
+
+/// Merges duplicate accounts into `survivor`: their contacts, child accounts, activities,
+/// orders and assets move to it. An account cannot be merged into one of its own descendants
+/// (merge the other way round).
+pub async fn merge_accounts(
+    db: &Db,
+    ctx: &Ctx,
+    survivor: Uuid,
+    input: MergeInput,
+) -> Result<Account> {
+    let mut tx = db.begin().await?;
+    let keep: Account = record::load_for(&mut tx, ctx, survivor, Action::Update).await?;
+    if keep.deleted_at.is_some() {
+        return Err(Error::Conflict("the survivor is in the trash".into()));
+    }
+    let expected = input
+        .version
+        .ok_or_else(|| Error::field("version", "required"))?;
+    let mut errs = Errors::default();
+    check_request(&mut errs, survivor, &input, MERGEABLE_ACCOUNT);
+    let ancestors: Vec<(Uuid,)> = tx
+        .fetch_all(
+            "WITH RECURSIVE up (id, parent_id, depth) AS (
+                 SELECT id, parent_id, 0 FROM accounts WHERE tenant_id = $1 AND id = $2
+                 UNION ALL
+                 SELECT a.id, a.parent_id, up.depth + 1 FROM accounts a
+                 JOIN up ON a.tenant_id = $1 AND a.id = up.parent_id WHERE up.depth < 100)
+             SELECT id FROM up WHERE id <> $2",
+            args![ctx.tenant_id, survivor],
+        )
+        .await?;
+    let mut others = Vec::new();
+    for (i, id) in input.merge_ids.iter().enumerate() {
+        match record::load_for::<Account>(&mut tx, ctx, *id, Action::Delete).await {
+            Ok(_) if ancestors.iter().any(|(a,)| a == id) => {
+                errs.add(&format!("merge_ids[{i}]"), "ancestor")
+            }
+            Ok(a) if a.deleted_at.is_none() => others.push(a),
+            Ok(_) => errs.add(&format!("merge_ids[{i}]"), "already_merged"),
+            Err(Error::NotFound) => errs.add(&format!("merge_ids[{i}]"), "unknown"),
+            Err(e) => return Err(e),
+        }
+    }
+    errs.finish()?;
+    // Retire the others first: their credit code and unique values become free to take.
+    let t = now();
+    let tid = ctx.tenant_id;
+    for o in &others {
+        custom_fields::release_unique(&mut tx, tid, Entity::Accounts, o.id).await?;
+        tx.execute(
+            "UPDATE accounts SET deleted_at = $1, merged_into = $2, updated_at = $1, updated_by = $3,
+                 version = version + 1 WHERE tenant_id = $4 AND id = $5",
+            args![t, survivor, ctx.user_id, tid, o.id],
+        )
+        .await?;
+    }
+    let mut patch = take_values(&others, |o| o.id, &input.take)?;
+    // A survivor whose parent was merged away hangs under that one's parent.
+    if !input.take.contains_key("parent_id") {
+        if let Some(gone) = others.iter().find(|o| Some(o.id) == keep.parent_id) {
+            patch.insert("parent_id".into(), serde_json::json!(gone.parent_id));
+        }
+    }
+    let patch: AccountInput = serde_json::from_value(serde_json::Value::Object(patch))
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    let after = accounts::update_in(&mut tx, ctx, survivor, expected, patch).await?;
+    let mut moved = MergeRecord {
+        survivor,
+        merged: others.iter().map(|o| o.id).collect(),
+        activities: vec![],
+        orders: vec![],
+        assets: vec![],
+        contacts: vec![],
+        children: vec![],
+    };
+    for o in &others {
+        let m = &mut moved;
+        m.activities
+            .extend(move_rows(&mut tx, tid, "activities", "account_id", o.id, survivor).await?);
+        m.orders
+            .extend(move_rows(&mut tx, tid, "orders", "account_id", o.id, survivor).await?);
+        m.assets
+            .extend(move_rows(&mut tx, tid, "assets", "account_id", o.id, survivor).await?);
+        m.contacts
+            .extend(move_rows(&mut tx, tid, "contacts", "account_id", o.id, survivor).await?);
+        m.children
+            .extend(move_rows(&mut tx, tid, "accounts", "parent_id", o.id, survivor).await?);
+        let before = serde_json::to_value(o).map_err(|e| Error::Internal(e.into()))?;
+        let after = serde_json::json!({"merged_into": survivor});
+        audit::record(
+            &mut tx,
+            ctx,
+            "merged_into",
+            "accounts",
+            Some(o.id),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
+    }
+    let before = serde_json::to_value(&keep).map_err(|e| Error::Internal(e.into()))?;
+    let record = serde_json::to_value(&moved).map_err(|e| Error::Internal(e.into()))?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "merge",
+        "accounts",
+        Some(survivor),
+        Some(&before),
+        Some(&record),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Undoes the merge that retired account `merged`: it comes back with its contacts, child
+/// accounts, activities, orders and assets. Refused while the survivor holds its credit code.
+pub async fn unmerge_account(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Account> {
+    let mut tx = db.begin().await?;
+    let gone: Account = record::load_for(&mut tx, ctx, merged, Action::Delete).await?;
+    let record = merge_record(&mut tx, ctx, "accounts", merged).await?;
+    if let Some(code) = &gone.credit_code {
+        let taken: i64 = tx
+            .scalar(
+                "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND credit_code = $2 AND deleted_at IS NULL",
+                args![ctx.tenant_id, code.as_str()],
+            )
+            .await?;
+        if taken > 0 {
+            return Err(Error::field("credit_code", "taken"));
+        }
+    }
+    let tid = ctx.tenant_id;
+    move_back(
+        &mut tx,
+        tid,
+        "activities",
+        "account_id",
+        &record.activities,
+        merged,
+    )
+    .await?;
+    move_back(&mut tx, tid, "orders", "account_id", &record.orders, merged).await?;
+    move_back(&mut tx, tid, "assets", "account_id", &record.assets, merged).await?;
+    move_back(
+        &mut tx,
+        tid,
+        "contacts",
+        "account_id",
+        &record.contacts,
+        merged,
+    )
+    .await?;
+    move_back(
+        &mut tx,
+        tid,
+        "accounts",
+        "parent_id",
+        &record.children,
+        merged,
+    )
+    .await?;
+    tx.execute(
+        "UPDATE accounts SET deleted_at = NULL, merged_into = NULL, updated_at = $1, updated_by = $2,
+             version = version + 1 WHERE tenant_id = $3 AND id = $4",
+        args![now(), ctx.user_id, tid, merged],
+    )
+    .await?;
+    let back: Account = record::load(&mut tx, tid, merged).await?;
+    let defs = custom_fields::active(&mut tx, tid, Entity::Accounts).await?;
+    let values = back.custom.0.as_object().cloned().unwrap_or_default();
+    custom_fields::hold_unique(&mut tx, tid, Entity::Accounts, merged, &defs, &values).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "unmerge",
+        "accounts",
         Some(merged),
         Some(&gone),
         Some(&back),

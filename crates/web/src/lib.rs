@@ -167,6 +167,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::api::import_contacts))
         .routes(routes!(customers::api::merge_contacts))
         .routes(routes!(customers::api::unmerge_contact))
+        .routes(routes!(customers::api::merge_accounts))
+        .routes(routes!(customers::api::unmerge_account))
         .routes(routes!(
             customers::api::list_custom_fields,
             customers::api::create_custom_field

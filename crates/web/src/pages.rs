@@ -58,6 +58,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/list.html",
         "customers/purchases.html",
         "customers/assets.html",
+        "customers/merge.html",
         "custom_fields.html",
         "customers/account.html",
         "customers/contact.html",

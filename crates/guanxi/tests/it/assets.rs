@@ -219,3 +219,144 @@ both!(
         assert_eq!(a["contact_id"], dup["id"]);
     }
 );
+
+both!(
+    accounts_merge_with_everything_they_hold,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let group = created(&app, "/api/v1/accounts", t, json!({"name": "阿里巴巴集团"})).await;
+        let keep = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "阿里巴巴（中国）有限公司", "parent_id": group["id"]}),
+        )
+        .await;
+        let dup = created(
+        &app,
+        "/api/v1/accounts",
+        t,
+        json!({"name": "阿里巴巴中国", "credit_code": "91330100799655058B", "industry": "互联网"}),
+    )
+    .await;
+        let (kid, did) = (keep["id"].as_str().unwrap(), dup["id"].as_str().unwrap());
+        let person = created(
+            &app,
+            "/api/v1/contacts",
+            t,
+            json!({"name": "马云", "account_id": did}),
+        )
+        .await;
+        let child = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "阿里云", "parent_id": did}),
+        )
+        .await;
+        let asset = created(
+            &app,
+            "/api/v1/assets",
+            t,
+            json!({"account_id": did, "name": "企业邮箱"}),
+        )
+        .await;
+
+        // Merging an ancestor into its descendant is refused (merge the other way round).
+        let r = app
+            .post(
+                &format!("/api/v1/accounts/{kid}/merge"),
+                t,
+                json!({"version": 1, "merge_ids": [group["id"]]}),
+            )
+            .await;
+        assert_eq!(codes(r).await, ["merge_ids[0]:ancestor"]);
+
+        // The survivor takes the duplicate's credit code and industry; everything moves to it.
+        let r = app
+        .post(
+            &format!("/api/v1/accounts/{kid}/merge"),
+            t,
+            json!({"version": 1, "merge_ids": [did], "take": {"credit_code": did, "industry": did}}),
+        )
+        .await;
+        let merged: Value = r.json().await.unwrap();
+        assert_eq!(merged["credit_code"], "91330100799655058B", "{merged}");
+        assert_eq!(merged["industry"], "互联网");
+        assert_eq!(merged["parent_id"], group["id"], "its own parent stays");
+        let get = |path: String| {
+            let app = &app;
+            async move { app.get(&path, t).await.json::<Value>().await.unwrap() }
+        };
+        assert_eq!(
+            get(format!(
+                "/api/v1/contacts/{}",
+                person["id"].as_str().unwrap()
+            ))
+            .await["account_id"],
+            kid
+        );
+        assert_eq!(
+            get(format!(
+                "/api/v1/accounts/{}",
+                child["id"].as_str().unwrap()
+            ))
+            .await["parent_id"],
+            kid
+        );
+        assert_eq!(
+            get(format!("/api/v1/assets/{}", asset["id"].as_str().unwrap())).await["account_id"],
+            kid
+        );
+        let gone = get(format!("/api/v1/accounts/{did}")).await;
+        assert_eq!(gone["merged_into"], kid);
+        // Merged twice: refused.
+        let r = app
+            .post(
+                &format!("/api/v1/accounts/{kid}/merge"),
+                t,
+                json!({"version": 2, "merge_ids": [did]}),
+            )
+            .await;
+        assert_eq!(codes(r).await, ["merge_ids[0]:already_merged"]);
+
+        // Undo: refused while the survivor holds the credit code; after clearing it, everything
+        // goes back.
+        let r = app
+            .post(&format!("/api/v1/accounts/{did}/unmerge"), t, json!({}))
+            .await;
+        assert_eq!(codes(r).await, ["credit_code:taken"]);
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{kid}"),
+                t,
+                json!({"version": 2, "credit_code": null}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = app
+            .post(&format!("/api/v1/accounts/{did}/unmerge"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            get(format!(
+                "/api/v1/contacts/{}",
+                person["id"].as_str().unwrap()
+            ))
+            .await["account_id"],
+            did
+        );
+        assert_eq!(
+            get(format!(
+                "/api/v1/accounts/{}",
+                child["id"].as_str().unwrap()
+            ))
+            .await["parent_id"],
+            did
+        );
+        assert_eq!(
+            get(format!("/api/v1/assets/{}", asset["id"].as_str().unwrap())).await["account_id"],
+            did
+        );
+    }
+);

@@ -407,7 +407,14 @@ both!(
         // merged record can be restored with one click.
         let dupes = text(&c, "#dupes").await;
         assert!(dupes.contains("张三丰"), "{dupes}");
-        click(&c, "#dupes button.merge").await;
+        click(&c, "#dupes a.merge").await;
+        // Side by side: the fields that differ, each with a choice; then confirm.
+        c.wait()
+            .for_element(Locator::Css("#merge-fields"))
+            .await
+            .unwrap();
+        shot(&c, "merge-choose-zh").await;
+        click(&c, "#confirm-merge").await;
         c.wait()
             .for_element(Locator::XPath(
                 "//ol[@class='entries']//span[text()='合并']",

@@ -1593,7 +1593,7 @@ both!(duplicate_pairs_list, |app: TestApp| async move {
     assert_eq!(p["b"]["id"], second["id"]);
     assert_eq!(p["score"], 90);
     assert_eq!(p["matched"], json!(["phone"]));
-    // The duplicates page lists it with a merge button.
+    // The duplicates page lists it with a link to merge the two side by side.
     let (browser, _) = app
         .session("admin@acme.test", "correct horse battery")
         .await;
@@ -1608,7 +1608,8 @@ both!(duplicate_pairs_list, |app: TestApp| async move {
     assert!(
         html.contains("任我行")
             && html.contains("任教主")
-            && html.contains("button class=\"merge\""),
+            && html.contains("class=\"button merge\"")
+            && html.contains("/merge?other="),
         "{html}"
     );
     // A rep who cannot see both sides is not shown the pair.

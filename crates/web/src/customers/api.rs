@@ -731,3 +731,34 @@ pub async fn delete_asset(
     assets::delete(&s.db, &ctx, id).await.l(&ctx)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Merges duplicate accounts into `{id}`: their contacts, child accounts, activities, orders
+/// and assets move to it; `take` picks, per field, whose value it keeps.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/merge", tag = "accounts", params(("id" = Uuid, Path)),
+    request_body = MergeInput, responses((status = 200, body = Account), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn merge_accounts(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<MergeInput>,
+) -> ApiResult<Response> {
+    let a = guanxi_customers::merge::merge_accounts(&s.db, &ctx, id, b)
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &a, a.version))
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/unmerge", tag = "accounts", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Account), (status = 404, body = Problem), (status = 409, body = Problem),
+    (status = 422, body = Problem, description = "Its credit code is held by a live account")))]
+pub async fn unmerge_account(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let a = guanxi_customers::merge::unmerge_account(&s.db, &ctx, id)
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &a, a.version))
+}

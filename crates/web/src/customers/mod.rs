@@ -6,4 +6,5 @@ pub mod export;
 pub mod fields_page;
 pub mod layout;
 pub mod lists;
+pub mod merge_page;
 pub mod pages;

@@ -32,6 +32,7 @@ use uuid::Uuid;
 use super::fields_page;
 use super::layout::{self, Layout};
 use super::lists;
+use super::merge_page;
 use crate::pages::{forbidden_csrf, opt_uuid, Signed};
 use crate::state::AppState;
 
@@ -91,7 +92,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/customers/transfer", get(transfer_page).post(do_transfer))
         .route("/customers/import", get(import_page).post(do_import))
-        .route("/customers/contacts/{id}/merge", post(merge_contact))
+        .route(
+            "/customers/contacts/{id}/merge",
+            get(merge_page::contact_page).post(merge_page::merge_contact),
+        )
+        .route(
+            "/customers/accounts/{id}/merge",
+            get(merge_page::account_page).post(merge_page::merge_account),
+        )
+        .route("/customers/accounts/{id}/unmerge", post(unmerge_account))
         .route("/customers/duplicates", get(duplicates_page))
         .route("/customers/contacts/{id}/unmerge", post(unmerge_contact))
         .route(
@@ -481,6 +490,33 @@ async fn account_page(
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
+    // Likely duplicates of this account, to merge here.
+    let dupes = if a.deleted_at.is_none() {
+        duplicates::find(
+            &s.db,
+            &p.ctx,
+            &DuplicateProbe {
+                kind: Some("account".into()),
+                name: Some(a.name.clone()),
+                phone: a.phone.clone(),
+                email: a.email.clone(),
+                credit_code: a.credit_code.clone(),
+                country: Some(a.country.clone()),
+                exclude_id: Some(id),
+                ..Default::default()
+            },
+        )
+        .await
+        .map(|d| {
+            d.items
+                .into_iter()
+                .filter(|x| x.visible && x.score >= 70)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    } else {
+        vec![]
+    };
     let layout = match layout::layout(&s, &p, "account").await {
         Ok(l) => l,
         Err(e) => return p.error(&s, e),
@@ -489,7 +525,7 @@ async fn account_page(
     p.page(&s, "customers/account.html", "customers", context! {
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
         timeline => timeline, error => q.error, subject => context! { field => "account_id", id => id },
-        purchases => purchases, assets => owned,
+        purchases => purchases, assets => owned, dupes => dupes,
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
         can_add_contact => p.ctx.can("contacts", Action::Create).is_some(),
@@ -1601,60 +1637,20 @@ async fn do_import(
     }
 }
 
-#[derive(Deserialize)]
-struct MergeForm {
-    _csrf: Option<String>,
-    version: Option<i64>,
-    other_id: Option<String>,
-    /// `duplicates` to come back to the duplicates list.
-    back: Option<String>,
-}
-
-/// Merges one likely duplicate into this contact: this contact's values stay; its empty
-/// fields take the other's.
-async fn merge_contact(
+async fn unmerge_account(
     State(s): State<AppState>,
     p: Signed,
     Path(id): Path<Uuid>,
-    Form(f): Form<MergeForm>,
+    Form(f): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if !p.csrf_ok(&f._csrf) {
+    if !p.csrf_ok(&csrf_of(&f)) {
         return forbidden_csrf();
     }
-    let Some(other) = opt_uuid(&f.other_id) else {
-        return p.error(&s, Error::field("other_id", "required"));
-    };
-    let (keep, them) = match (
-        contacts::get(&s.db, &p.ctx, id).await,
-        contacts::get(&s.db, &p.ctx, other).await,
-    ) {
-        (Ok(k), Ok(t)) => (k, t),
-        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
-    };
-    let (kv, tv) = (
-        serde_json::to_value(&keep).unwrap_or_default(),
-        serde_json::to_value(&them).unwrap_or_default(),
-    );
-    let take = guanxi_customers::merge::MERGEABLE
-        .iter()
-        .filter(|f| kv[**f].is_null() && !tv[**f].is_null())
-        .map(|f| ((*f).to_owned(), other))
-        .collect();
-    let input = guanxi_customers::merge::MergeInput {
-        version: f.version,
-        merge_ids: vec![other],
-        take,
-    };
-    let back = if f.back.as_deref() == Some("duplicates") {
-        "/customers/duplicates".to_owned()
-    } else {
-        format!("/customers/contacts/{id}")
-    };
     done(
         &s,
         &p,
-        guanxi_customers::merge::merge_contacts(&s.db, &p.ctx, id, input).await,
-        back,
+        guanxi_customers::merge::unmerge_account(&s.db, &p.ctx, id).await,
+        format!("/customers/accounts/{id}"),
     )
 }
 
