@@ -606,3 +606,20 @@ pub(crate) async fn update_in(
     .await?;
     Ok(after)
 }
+
+/// Validates a new account exactly as `create` would, without saving anything (import dry
+/// runs).
+pub async fn check(db: &Db, ctx: &Ctx, input: &AccountInput) -> Result<()> {
+    ctx.require("accounts", Action::Create)?;
+    let mut f = Fields {
+        country: "CN".into(),
+        ..Fields::default()
+    };
+    let mut tx = db.begin().await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Accounts).await?;
+    let result = apply(&mut tx, ctx, new_id(), input, &mut f, &defs, true).await;
+    // Dropping the transaction rolls it back: nothing of the check is kept.
+    drop(tx);
+    result?;
+    record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)
+}

@@ -1,20 +1,21 @@
-//! Importing contacts from CSV as Chinese offices have them: UTF-8 (with or without BOM) or
-//! GBK/GB18030 (what Excel saves in China), detected from the bytes; a file that is neither is
-//! refused. Columns are mapped by guessing from Chinese and English headers; rows are streamed
-//! (bounded memory), each validated by the same service function as a form, and saved in its
-//! own transaction, so a crash loses at most the row in flight. Bad rows are reported (row,
-//! column, reason) and skipped while good rows go in; nothing is silently altered. Likely
-//! duplicates (same phone, email, or same name at the same company) follow the chosen policy,
-//! which with `skip` (the default) makes re-running the same file double nothing.
+//! Importing contacts, accounts and orders from CSV (UTF-8 or GBK/GB18030, as Chinese Excel
+//! saves it), XLSX and vCard (contacts) — each file read as a table by `tables`. Columns are
+//! mapped by guessing from Chinese and English headers and labels (custom fields included),
+//! or by an explicit mapping; rows are streamed (bounded memory), each validated by the same
+//! service function as a form and saved in its own transaction, so a crash loses at most the
+//! row in flight. Bad rows are reported (row, column, reason) and skipped while good rows go
+//! in; nothing is silently altered. Contacts and accounts that match an existing record follow
+//! the duplicate policy — with `skip` (the default) re-running a file doubles nothing; orders
+//! are pushed by their number (`orders::push`), which is idempotent by construction.
 
-use std::io::Read;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use guanxi_platform::db::Db;
-use guanxi_platform::error::Result;
+use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::{args, Ctx, Error};
 
@@ -23,6 +24,8 @@ use crate::contacts::{self, ContactInput};
 use crate::custom_fields::{self, CustomField, Entity, FieldKind};
 use crate::duplicates::{self, DuplicateProbe};
 use crate::normalize;
+use crate::orders::{self, LineInput, OrderInput, Pushed};
+use crate::tables::Table;
 
 /// What to do with a row that matches an existing contact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -38,7 +41,7 @@ pub enum DuplicatePolicy {
 }
 
 /// The fields a column can feed, with the headers that name them (besides the API name).
-const ALIASES: &[(&str, &[&str])] = &[
+const CONTACT_ALIASES: &[(&str, &[&str])] = &[
     (
         "name",
         &[
@@ -101,12 +104,155 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("given_name", &["名", "first name"]),
 ];
 
+/// Account columns and the headers that name them.
+const ACCOUNT_ALIASES: &[(&str, &[&str])] = &[
+    (
+        "name",
+        &[
+            "公司名称",
+            "客户名称",
+            "企业名称",
+            "单位名称",
+            "名称",
+            "company",
+            "account",
+            "company name",
+        ],
+    ),
+    (
+        "credit_code",
+        &[
+            "统一社会信用代码",
+            "信用代码",
+            "社会信用代码",
+            "credit code",
+            "uscc",
+        ],
+    ),
+    ("industry", &["行业", "所属行业"]),
+    ("phone", &["电话", "联系电话", "座机", "telephone", "tel"]),
+    ("email", &["邮箱", "电子邮件", "e-mail", "mail"]),
+    ("website", &["网址", "官网", "网站", "web", "url"]),
+    ("wechat", &["微信", "微信号", "公众号"]),
+    ("province", &["省", "省份", "state"]),
+    ("city", &["市", "城市"]),
+    ("district", &["区", "区县", "区/县", "county"]),
+    ("address", &["地址", "详细地址", "street"]),
+    ("postal_code", &["邮编", "邮政编码", "zip", "postcode"]),
+    ("source", &["来源", "客户来源", "lead source"]),
+    ("description", &["描述", "简介", "备注", "notes"]),
+    (
+        "parent",
+        &["上级客户", "母公司", "上级单位", "parent", "parent account"],
+    ),
+    ("tags", &["标签", "标记", "tag"]),
+];
+
+/// Order columns (one row per order line; the lines of one order on consecutive rows).
+const ORDER_ALIASES: &[(&str, &[&str])] = &[
+    (
+        "number",
+        &[
+            "订单号",
+            "单号",
+            "订单编号",
+            "order number",
+            "order no",
+            "external_id",
+        ],
+    ),
+    ("channel", &["渠道", "销售渠道"]),
+    ("status", &["状态", "订单状态"]),
+    (
+        "ordered_at",
+        &[
+            "下单时间",
+            "下单日期",
+            "订单日期",
+            "日期",
+            "order date",
+            "date",
+        ],
+    ),
+    (
+        "account",
+        &["客户", "客户名称", "公司", "公司名称", "company", "account"],
+    ),
+    ("contact", &["联系人", "姓名", "contact"]),
+    ("currency", &["币种", "货币"]),
+    ("sku", &["商品编码", "货号", "编码", "product code"]),
+    (
+        "product",
+        &[
+            "商品",
+            "商品名称",
+            "产品",
+            "产品名称",
+            "品名",
+            "product",
+            "item",
+        ],
+    ),
+    ("quantity", &["数量", "qty"]),
+    ("unit_price", &["单价", "价格", "price", "unit price"]),
+    ("discount", &["折扣", "优惠"]),
+    ("notes", &["备注", "note"]),
+];
+
+/// What an import creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Contacts,
+    Accounts,
+    Orders,
+}
+
+impl Target {
+    fn aliases(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            Target::Contacts => CONTACT_ALIASES,
+            Target::Accounts => ACCOUNT_ALIASES,
+            Target::Orders => ORDER_ALIASES,
+        }
+    }
+
+    /// The column every file must have.
+    fn required(self) -> &'static str {
+        match self {
+            Target::Orders => "number",
+            _ => "name",
+        }
+    }
+
+    fn entity(self) -> Option<Entity> {
+        match self {
+            Target::Contacts => Some(Entity::Contacts),
+            Target::Accounts => Some(Entity::Accounts),
+            Target::Orders => None,
+        }
+    }
+
+    /// The fields a column can feed (for a mapping chosen by hand).
+    pub fn fields(self) -> Vec<&'static str> {
+        self.aliases().iter().map(|(f, _)| *f).collect()
+    }
+}
+
 /// The field a header names, if any: the API name, a known alias, or a label the caller adds
 /// (the UI's translated labels, so an exported file imports back).
 pub fn guess(header: &str, labels: &[(String, String)]) -> Option<&'static str> {
+    guess_in(CONTACT_ALIASES, header, labels)
+}
+
+fn guess_in(
+    aliases: &'static [(&'static str, &'static [&'static str])],
+    header: &str,
+    labels: &[(String, String)],
+) -> Option<&'static str> {
     let h = header.trim().trim_start_matches('\u{feff}').to_lowercase();
     let h = h.trim_end_matches(['*', ':', '：']).trim();
-    for (field, names) in ALIASES {
+    for (field, names) in aliases {
         if h == *field || names.iter().any(|n| n.to_lowercase() == h) {
             return Some(field);
         }
@@ -114,7 +260,7 @@ pub fn guess(header: &str, labels: &[(String, String)]) -> Option<&'static str> 
     labels
         .iter()
         .find(|(label, _)| label.to_lowercase() == h)
-        .and_then(|(_, field)| ALIASES.iter().find(|(f, _)| f == field).map(|(f, _)| *f))
+        .and_then(|(_, field)| aliases.iter().find(|(f, _)| f == field).map(|(f, _)| *f))
 }
 
 /// The custom field a header names: its key, `custom.<key>`, or its label in any language.
@@ -134,7 +280,7 @@ fn guess_custom(header: &str, defs: &[CustomField]) -> Option<String> {
 /// A row's custom values as the API takes them; money is typed in yuan in files.
 fn custom_values(
     defs: &[CustomField],
-    value: &(dyn Fn(&str) -> Option<String> + Sync),
+    value: &dyn Fn(&str) -> Option<String>,
 ) -> Option<serde_json::Map<String, serde_json::Value>> {
     let mut m = serde_json::Map::new();
     for d in defs {
@@ -152,30 +298,7 @@ fn custom_values(
     (!m.is_empty()).then_some(m)
 }
 
-/// How the file's text is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    Utf8,
-    Gb18030,
-}
-
-/// Decides the encoding from the file's first bytes (`whole`: they are the whole file): UTF-8
-/// when they are valid UTF-8 (a character cut at the end of a partial sample is allowed),
-/// GB18030 (a superset of GBK) when they decode without error, otherwise refused.
-pub fn detect(sample: &[u8], whole: bool) -> std::result::Result<Encoding, Error> {
-    match std::str::from_utf8(sample) {
-        Ok(_) => return Ok(Encoding::Utf8),
-        Err(e) if e.error_len().is_none() && !whole => return Ok(Encoding::Utf8),
-        Err(_) => {}
-    }
-    let (_, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(sample);
-    if had_errors {
-        Err(Error::field("file", "unknown_encoding"))
-    } else {
-        Ok(Encoding::Gb18030)
-    }
-}
+pub use crate::tables::{detect, Encoding};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RowError {
@@ -212,148 +335,231 @@ pub struct ImportOptions {
     pub duplicates: DuplicatePolicy,
     /// Translated field labels → field, so exported files import back.
     pub labels: Vec<(String, String)>,
+    /// Column header → field (or `""` to ignore the column), overriding the guess.
+    pub mapping: BTreeMap<String, String>,
 }
 
 const MAX_ERRORS: usize = 1000;
 
-/// Imports contacts from `input`. `progress` is told the number of rows done every 100 rows.
-pub async fn contacts<R: Read + Send>(
+/// The row being imported: its cells by field.
+struct Row<'a> {
+    fields: &'a [Option<String>],
+    cells: &'a [String],
+}
+
+impl Row<'_> {
+    fn get(&self, field: &str) -> Option<String> {
+        self.fields
+            .iter()
+            .position(|f| f.as_deref() == Some(field))
+            .and_then(|i| self.cells.get(i))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// Imports `table` as `target`. `progress` is told the number of rows done every 100 rows.
+pub async fn run(
     db: &Db,
     ctx: &Ctx,
-    mut input: R,
+    target: Target,
+    table: Table,
     opts: &ImportOptions,
     mut progress: impl FnMut(u64) + Send,
 ) -> Result<ImportReport> {
-    ctx.require("contacts", Action::Create)?;
-    // Read a sample to decide the encoding, then stream the rest through the decoder.
-    let mut sample = vec![0u8; 64 * 1024];
-    let mut filled = 0;
-    while filled < sample.len() {
-        let n = input
-            .read(&mut sample[filled..])
-            .map_err(|e| Error::BadRequest(format!("reading the file: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    let whole = filled < sample.len();
-    sample.truncate(filled);
-    let encoding = detect(&sample, whole)?;
-    let chained = std::io::Cursor::new(sample).chain(input);
-    let decoded: Box<dyn Read + Send> = match encoding {
-        Encoding::Utf8 => Box::new(
-            encoding_rs_io::DecodeReaderBytesBuilder::new()
-                .encoding(Some(encoding_rs::UTF_8))
-                .bom_override(true)
-                .build(chained),
-        ),
-        Encoding::Gb18030 => Box::new(
-            encoding_rs_io::DecodeReaderBytesBuilder::new()
-                .encoding(Some(encoding_rs::GB18030))
-                .build(chained),
-        ),
+    let module = match target {
+        Target::Contacts => "contacts",
+        Target::Accounts => "accounts",
+        Target::Orders => "orders",
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(decoded);
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::field("file", &csv_reason(&e)))?
-        .clone();
-    // Built-in fields by name, alias or label; then custom fields by key or label.
-    let defs = custom_fields::active_in(db, ctx.tenant_id, Entity::Contacts).await?;
+    ctx.require(module, Action::Create)?;
+    let defs = match target.entity() {
+        Some(e) => custom_fields::active_in(db, ctx.tenant_id, e).await?,
+        None => vec![],
+    };
+    let Table {
+        headers,
+        encoding,
+        rows,
+    } = table;
+    // A hand-made mapping wins; else built-in fields by name, alias or label; then custom
+    // fields by key or label.
+    let mut errors = Vec::new();
     let fields: Vec<Option<String>> = headers
         .iter()
-        .map(|h| {
-            guess(h, &opts.labels)
+        .map(|h| match opts.mapping.get(h) {
+            Some(f) if f.is_empty() => None,
+            Some(f) if target.fields().contains(&f.as_str()) => Some(f.clone()),
+            Some(f)
+                if f.strip_prefix("custom.")
+                    .is_some_and(|k| defs.iter().any(|d| d.key == k)) =>
+            {
+                Some(f.clone())
+            }
+            Some(f) => {
+                errors.push(format!("mapping.{h}: {f}"));
+                None
+            }
+            None => guess_in(target.aliases(), h, &opts.labels)
                 .map(str::to_owned)
-                .or_else(|| guess_custom(h, &defs))
+                .or_else(|| guess_custom(h, &defs)),
         })
         .collect();
+    if !errors.is_empty() {
+        return Err(Error::field("mapping", "unknown_field"));
+    }
     let mut report = ImportReport {
         dry_run: opts.dry_run,
-        encoding: Some(encoding),
+        encoding,
         columns: headers
             .iter()
             .zip(&fields)
             .map(|(h, f)| ColumnMap {
-                header: h.trim_start_matches('\u{feff}').to_owned(),
+                header: h.clone(),
                 field: f.clone(),
             })
             .collect(),
         ..Default::default()
     };
-    if !fields.iter().any(|f| f.as_deref() == Some("name")) {
-        return Err(Error::field("file", "no_name_column"));
+    if !fields
+        .iter()
+        .any(|f| f.as_deref() == Some(target.required()))
+    {
+        return Err(Error::field(
+            "file",
+            &format!("no_{}_column", target.required()),
+        ));
     }
     let header_of = |field: &str| {
+        let f = field.split('[').next().unwrap_or(field);
+        let f = f.strip_prefix("lines.").unwrap_or(f);
+        let f = match f {
+            "account_id" => "account",
+            "contact_id" => "contact",
+            "parent_id" => "parent",
+            "name" if target == Target::Orders => "product",
+            other => other,
+        };
         fields
             .iter()
-            .position(|f| f.as_deref() == Some(field))
+            .position(|x| x.as_deref() == Some(f))
             .and_then(|i| headers.get(i))
-            .unwrap_or(field)
-            .to_owned()
+            .cloned()
+            .unwrap_or_else(|| field.to_owned())
     };
-    let mut record = csv::StringRecord::new();
-    loop {
-        // Where the next record starts (1-based, the header is line 1).
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
+    // Orders gather their consecutive lines first.
+    let mut pending: Option<(String, u64, Vec<Vec<String>>)> = None;
+    for row in rows {
+        let (line, cells) = match row {
+            Ok(r) => r,
+            Err((line, reason)) => {
                 report.rows += 1;
                 report.failed += 1;
-                push_error(&mut report, line, "file".into(), csv_reason(&e));
+                push_error(&mut report, line, "file".into(), reason);
                 continue;
             }
-        }
-        if record.iter().all(|v| v.trim().is_empty()) {
+        };
+        if cells.iter().all(|v| v.trim().is_empty()) {
             continue;
         }
-        report.rows += 1;
-        let value = |field: &str| {
-            fields
-                .iter()
-                .position(|f| f.as_deref() == Some(field))
-                .and_then(|i| record.get(i))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        match import_row(db, ctx, opts, &defs, &value).await {
-            Ok(Outcome::Created) => report.created += 1,
-            Ok(Outcome::Updated) => report.updated += 1,
-            Ok(Outcome::Skipped) => report.skipped += 1,
-            Err(Error::Validation(errs)) => {
-                report.failed += 1;
-                for e in errs {
-                    let field = if e.field == "account_id" {
-                        "account"
-                    } else {
-                        e.field.as_str()
-                    };
-                    push_error(&mut report, line, header_of(field), e.code);
+        let outcome = match target {
+            Target::Contacts => {
+                report.rows += 1;
+                Some((
+                    line,
+                    contact_row(
+                        db,
+                        ctx,
+                        opts,
+                        &defs,
+                        &Row {
+                            fields: &fields,
+                            cells: &cells,
+                        },
+                    )
+                    .await,
+                ))
+            }
+            Target::Accounts => {
+                report.rows += 1;
+                Some((
+                    line,
+                    account_row(
+                        db,
+                        ctx,
+                        opts,
+                        &defs,
+                        &Row {
+                            fields: &fields,
+                            cells: &cells,
+                        },
+                    )
+                    .await,
+                ))
+            }
+            Target::Orders => {
+                let number = Row {
+                    fields: &fields,
+                    cells: &cells,
+                }
+                .get("number")
+                .unwrap_or_default();
+                match &mut pending {
+                    Some((n, _, lines)) if *n == number && !number.is_empty() => {
+                        lines.push(cells);
+                        None
+                    }
+                    _ => {
+                        report.rows += 1;
+                        let done = pending.replace((number, line, vec![cells]));
+                        match done {
+                            Some((_, first, lines)) => {
+                                Some((first, order_rows(db, ctx, opts, &fields, &lines).await))
+                            }
+                            None => None,
+                        }
+                    }
                 }
             }
-            Err(e) => return Err(e),
+        };
+        if let Some((line, result)) = outcome {
+            tally(&mut report, line, result, &header_of)?;
         }
         if report.rows.is_multiple_of(100) {
             progress(report.rows);
         }
     }
+    if let Some((_, first, lines)) = pending.take() {
+        let result = order_rows(db, ctx, opts, &fields, &lines).await;
+        tally(&mut report, first, result, &header_of)?;
+    }
     progress(report.rows);
     Ok(report)
 }
 
-fn csv_reason(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "unknown_encoding".into(),
-        _ => "unreadable_row".into(),
+/// Counts a row's outcome; a refused row is reported by column, anything else stops the
+/// import.
+fn tally(
+    report: &mut ImportReport,
+    line: u64,
+    result: Result<Outcome>,
+    header_of: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    match result {
+        Ok(Outcome::Created) => report.created += 1,
+        Ok(Outcome::Updated) => report.updated += 1,
+        Ok(Outcome::Skipped) => report.skipped += 1,
+        Err(Error::Validation(errs)) => {
+            report.failed += 1;
+            for e in errs {
+                push_error(report, line, header_of(&e.field), e.code);
+            }
+        }
+        Err(e) => return Err(e),
     }
+    Ok(())
 }
-
 fn push_error(report: &mut ImportReport, row: u64, column: String, reason: String) {
     if report.errors.len() < MAX_ERRORS {
         report.errors.push(RowError {
@@ -370,13 +576,14 @@ enum Outcome {
     Skipped,
 }
 
-async fn import_row(
+async fn contact_row(
     db: &Db,
     ctx: &Ctx,
     opts: &ImportOptions,
     defs: &[CustomField],
-    value: &(dyn Fn(&str) -> Option<String> + Sync),
+    row: &Row<'_>,
 ) -> Result<Outcome> {
+    let value = |f: &str| row.get(f);
     // The company, by exact name; created when missing (not in a dry run).
     let account_id = match value("account") {
         None => None,
@@ -432,13 +639,8 @@ async fn import_row(
         notes: set("notes"),
         family_name: set("family_name"),
         given_name: set("given_name"),
-        tags: value("tags").map(|t| {
-            t.split([',', '，', '、', ';', '；'])
-                .map(|x| x.trim().to_owned())
-                .filter(|x| !x.is_empty())
-                .collect()
-        }),
-        custom: custom_values(defs, value),
+        tags: value("tags").map(|t| split_list(&t)),
+        custom: custom_values(defs, &value),
         ..Default::default()
     };
     // Validate first, exactly as the form does: a bad row changes nothing.
@@ -485,6 +687,250 @@ async fn import_row(
             Ok(Outcome::Created)
         }
     }
+}
+
+/// `VIP, 展会、重点` → the items.
+fn split_list(t: &str) -> Vec<String> {
+    t.split([',', '，', '、', ';', '；'])
+        .map(|x| x.trim().to_owned())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// A live account by exact name, if any (the oldest when several share it).
+async fn account_named(db: &Db, ctx: &Ctx, name: &str) -> Result<Option<Uuid>> {
+    let found: Option<(Uuid,)> = db
+        .fetch_optional(
+            "SELECT id FROM accounts WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL ORDER BY created_at LIMIT 1",
+            args![ctx.tenant_id, name],
+        )
+        .await?;
+    Ok(found.map(|(id,)| id))
+}
+
+async fn account_row(
+    db: &Db,
+    ctx: &Ctx,
+    opts: &ImportOptions,
+    defs: &[CustomField],
+    row: &Row<'_>,
+) -> Result<Outcome> {
+    let value = |f: &str| row.get(f);
+    let set = |f: &str| value(f).map(Some);
+    // The parent, by exact name; it must exist already (import parents first, or in order).
+    let parent_id = match value("parent") {
+        None => None,
+        Some(name) => match account_named(db, ctx, &name).await? {
+            Some(id) => Some(Some(id)),
+            None => return Err(Error::field("parent_id", "unknown")),
+        },
+    };
+    let input = AccountInput {
+        name: Some(value("name").unwrap_or_default()),
+        parent_id,
+        credit_code: set("credit_code"),
+        industry: set("industry"),
+        phone: set("phone"),
+        email: set("email"),
+        website: set("website"),
+        wechat: set("wechat"),
+        province: set("province"),
+        city: set("city"),
+        district: set("district"),
+        address: set("address"),
+        postal_code: set("postal_code"),
+        source: set("source"),
+        description: set("description"),
+        tags: value("tags").map(|t| split_list(&t)),
+        custom: custom_values(defs, &value),
+        ..Default::default()
+    };
+    // The same company already there: by credit code, else by exact name.
+    let existing = if opts.duplicates == DuplicatePolicy::Create {
+        None
+    } else {
+        let by_code: Option<(Uuid,)> = match value("credit_code") {
+            Some(code) => db
+                .fetch_optional(
+                    "SELECT id FROM accounts WHERE tenant_id = $1 AND credit_code = $2 AND deleted_at IS NULL",
+                    args![ctx.tenant_id, normalize::credit_code(&code).unwrap_or(code)],
+                )
+                .await?,
+            None => None,
+        };
+        match by_code {
+            Some((id,)) => Some(id),
+            None => account_named(db, ctx, &value("name").unwrap_or_default()).await?,
+        }
+    };
+    match (existing, opts.duplicates) {
+        (Some(_), DuplicatePolicy::Skip) => Ok(Outcome::Skipped),
+        (Some(id), _) => {
+            let current = accounts::get(db, ctx, id).await?;
+            let patch = AccountInput {
+                version: Some(current.version),
+                name: None,
+                // The matched company keeps its credit code (it may have matched on it).
+                credit_code: None,
+                ..input
+            };
+            if !opts.dry_run {
+                accounts::update(db, ctx, id, None, patch).await?;
+            }
+            Ok(Outcome::Updated)
+        }
+        (None, _) => {
+            if opts.dry_run {
+                accounts::check(db, ctx, &input).await?;
+            } else {
+                accounts::create(db, ctx, input).await?;
+            }
+            Ok(Outcome::Created)
+        }
+    }
+}
+
+/// One order from its consecutive rows (one per line), pushed by its number: a re-run finds it
+/// unchanged, a corrected file updates it, nothing is doubled.
+async fn order_rows(
+    db: &Db,
+    ctx: &Ctx,
+    opts: &ImportOptions,
+    fields: &[Option<String>],
+    lines: &[Vec<String>],
+) -> Result<Outcome> {
+    let first = Row {
+        fields,
+        cells: &lines[0],
+    };
+    let number = first
+        .get("number")
+        .ok_or_else(|| Error::field("number", "required"))?;
+    let channel = first
+        .get("channel")
+        .map(|c| c.to_lowercase())
+        .unwrap_or_else(|| "erp".into());
+    let mut errs = Errors::default();
+    let account_id = match first.get("account") {
+        None => None,
+        Some(name) => {
+            let id = account_named(db, ctx, &name).await?;
+            if id.is_none() {
+                errs.add("account_id", "unknown");
+            }
+            id
+        }
+    };
+    let contact_id = match first.get("contact") {
+        None => None,
+        Some(name) => {
+            let found: Option<(Uuid,)> = db
+                .fetch_optional(
+                    "SELECT id FROM contacts WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL
+                         AND ($3 IS NULL OR account_id = $3) ORDER BY created_at LIMIT 1",
+                    args![ctx.tenant_id, name.as_str(), account_id],
+                )
+                .await?;
+            if found.is_none() {
+                errs.add("contact_id", "unknown");
+            }
+            found.map(|(id,)| id)
+        }
+    };
+    let ordered_at = match first.get("ordered_at") {
+        None => None,
+        Some(t) => match parse_when(&t) {
+            Some(t) => Some(t),
+            None => {
+                errs.add("ordered_at", "invalid_date");
+                None
+            }
+        },
+    };
+    let money = |errs: &mut Errors, row: &Row<'_>, f: &str| match row.get(f) {
+        None => None,
+        Some(v) => match normalize::money(&v) {
+            Some(m) => Some(m),
+            None => {
+                errs.add(f, "invalid");
+                None
+            }
+        },
+    };
+    let mut order_lines = Vec::new();
+    for cells in lines {
+        let r = Row { fields, cells };
+        let quantity = match r.get("quantity") {
+            None => None,
+            Some(q) => match q.parse::<i64>() {
+                Ok(q) => Some(q),
+                Err(_) => {
+                    errs.add("quantity", "invalid");
+                    None
+                }
+            },
+        };
+        order_lines.push(LineInput {
+            sku: r.get("sku"),
+            name: r.get("product"),
+            quantity,
+            unit_price: money(&mut errs, &r, "unit_price"),
+            discount: money(&mut errs, &r, "discount"),
+            ..Default::default()
+        });
+    }
+    errs.finish()?;
+    let input = OrderInput {
+        number: Some(number.clone()),
+        status: first.get("status").map(|s| s.to_lowercase()),
+        account_id,
+        contact_id,
+        ordered_at,
+        currency: first.get("currency"),
+        notes: first.get("notes").map(Some),
+        lines: Some(order_lines),
+        ..Default::default()
+    };
+    if opts.dry_run {
+        let exists = orders::check_push(db, ctx, &channel, &number, input).await?;
+        return Ok(if exists {
+            Outcome::Updated
+        } else {
+            Outcome::Created
+        });
+    }
+    match orders::push(db, ctx, &channel, &number, input).await?.1 {
+        Pushed::Created => Ok(Outcome::Created),
+        Pushed::Updated => Ok(Outcome::Updated),
+        Pushed::Unchanged => Ok(Outcome::Skipped),
+    }
+}
+
+/// `2026-11-30`, `2026-11-30 14:05`, `2026/11/30 14:05:09` or RFC 3339, read as UTC+8 when no
+/// zone is given (the files come from Chinese shops and ERPs).
+fn parse_when(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+    let t = t.trim().replace('/', "-");
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&t) {
+        return Some(d.with_timezone(&chrono::Utc));
+    }
+    let naive = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(&t, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })?;
+    chrono::FixedOffset::east_opt(8 * 3600)?
+        .from_local_datetime(&naive)
+        .single()
+        .map(|d| d.with_timezone(&chrono::Utc))
 }
 
 #[cfg(test)]

@@ -65,4 +65,5 @@ pub mod orders;
 pub mod products;
 pub mod record;
 pub mod search;
+pub mod tables;
 pub mod transfer;

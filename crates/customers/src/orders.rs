@@ -726,6 +726,51 @@ pub async fn push(
     ))
 }
 
+/// Validates a push exactly as [`push`] would, saving nothing (import dry runs). Returns
+/// whether an order with this `(channel, external_id)` already exists.
+pub async fn check_push(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &str,
+    external_id: &str,
+    mut input: OrderInput,
+) -> Result<bool> {
+    ctx.require("orders", Action::Create)?;
+    if !CHANNELS.contains(&channel) {
+        return Err(Error::field("channel", "invalid"));
+    }
+    let existing: Option<(Uuid,)> = db
+        .fetch_optional(
+            "SELECT id FROM orders WHERE tenant_id = $1 AND channel = $2 AND external_id = $3",
+            args![ctx.tenant_id, channel, external_id],
+        )
+        .await?;
+    input.channel = Some(channel.to_owned());
+    input.external_id = Some(external_id.to_owned());
+    if existing.is_some() {
+        input.number = None; // its own number, not a clash
+    }
+    let mut tx = db.begin().await?;
+    let mut f = Fields {
+        number: String::new(),
+        channel: channel.into(),
+        external_id: None,
+        status: "confirmed".into(),
+        account_id: None,
+        contact_id: None,
+        ordered_at: now(),
+        currency: "CNY".into(),
+        notes: None,
+        lines: vec![],
+    };
+    let r = apply(&mut tx, db, ctx, &input, &mut f).await;
+    // Dropping the transaction rolls it back.
+    drop(tx);
+    r?;
+    check_write(db, ctx, Action::Create, f.account_id, f.contact_id).await?;
+    Ok(existing.is_some())
+}
+
 /// Moves an order to the trash.
 pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
     let before = get(db, ctx, id).await?;

@@ -98,8 +98,8 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Import a CSV file (UTF-8 or GBK) into a tenant, with a progress count; prints a summary
-    /// and writes row errors to stderr.
+    /// Import contacts, accounts or orders from CSV (UTF-8 or GBK), XLSX or vCard into a tenant,
+    /// with a progress bar; prints a summary and writes row errors to stderr.
     #[command(subcommand)]
     Import(ImportCommand),
     /// Load a demo company (customers, contacts, two years of orders, activities by several
@@ -125,23 +125,32 @@ pub enum Command {
     },
 }
 
+/// What `guanxi import` reads: the file (CSV in UTF-8 or GBK, `.xlsx`, or `.vcf` for contacts)
+/// and how.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    file: PathBuf,
+    #[arg(long)]
+    tenant: Uuid,
+    /// Act as this user (default: the tenant's first admin).
+    #[arg(long = "as")]
+    as_user: Option<String>,
+    /// Check and count without saving.
+    #[arg(long)]
+    dry_run: bool,
+    /// skip (default), update or create (contacts and accounts).
+    #[arg(long, default_value = "skip")]
+    duplicates: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ImportCommand {
     /// Contacts (their companies are found by name, or created).
-    Contacts {
-        file: PathBuf,
-        #[arg(long)]
-        tenant: Uuid,
-        /// Act as this user (default: the tenant's first admin).
-        #[arg(long = "as")]
-        as_user: Option<String>,
-        /// Check and count without saving.
-        #[arg(long)]
-        dry_run: bool,
-        /// skip (default), update or create.
-        #[arg(long, default_value = "skip")]
-        duplicates: String,
-    },
+    Contacts(ImportArgs),
+    /// Accounts (parents found by name; the same credit code or name is a duplicate).
+    Accounts(ImportArgs),
+    /// Orders, one row per line, pushed by order number (a re-run doubles nothing).
+    Orders(ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -475,16 +484,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args).await,
-        Command::Import(ImportCommand::Contacts {
-            file,
-            tenant,
-            as_user,
-            dry_run,
-            duplicates,
-        }) => {
+        Command::Import(what) => {
+            let (target, args) = match what {
+                ImportCommand::Contacts(a) => (guanxi_customers::import::Target::Contacts, a),
+                ImportCommand::Accounts(a) => (guanxi_customers::import::Target::Accounts, a),
+                ImportCommand::Orders(a) => (guanxi_customers::import::Target::Orders, a),
+            };
             let config = resolve_config(&cli.global, None)?;
             let db = open_db(&config).await?;
-            let out = import_contacts(&db, &file, tenant, as_user, dry_run, &duplicates).await;
+            let out = import_file(&db, target, &args).await;
             db.close().await;
             println!("{}", out?);
             Ok(())
@@ -636,14 +644,13 @@ async fn demo(db: &Db, tenant: Option<Uuid>, accounts: usize, seed: u64) -> anyh
 }
 
 /// `guanxi import contacts`: returns the summary line.
-async fn import_contacts(
+async fn import_file(
     db: &Db,
-    file: &std::path::Path,
-    tenant: Uuid,
-    as_user: Option<String>,
-    dry_run: bool,
-    duplicates: &str,
+    target: guanxi_customers::import::Target,
+    args: &ImportArgs,
 ) -> anyhow::Result<String> {
+    let (file, tenant, as_user, dry_run) = (&args.file, args.tenant, &args.as_user, args.dry_run);
+    let duplicates = args.duplicates.as_str();
     use guanxi_customers::import::{self, DuplicatePolicy, ImportOptions};
     use std::io::Write;
     let err = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
@@ -653,7 +660,7 @@ async fn import_contacts(
         "create" => DuplicatePolicy::Create,
         other => bail!("--duplicates must be skip, update or create, not {other}"),
     };
-    let user: Option<(Uuid,)> = match &as_user {
+    let user: Option<(Uuid,)> = match as_user {
         Some(email) => db
             .fetch_optional(
                 "SELECT id FROM users WHERE tenant_id = $1 AND email = $2 AND active = $3",
@@ -675,13 +682,26 @@ async fn import_contacts(
     };
     let ctx = auth::ctx_for_user(db, tenant, user).await.map_err(err)?;
     let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let total = f.metadata().map(|m| m.len()).unwrap_or(0).max(1);
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Counted {
+        inner: std::io::BufReader::new(f),
+        read: read.clone(),
+    };
+    let format = guanxi_customers::tables::Format::of_name(&file.to_string_lossy());
+    let table = guanxi_customers::tables::open(format, counted).map_err(err)?;
     let opts = ImportOptions {
         dry_run,
         duplicates: policy,
         labels: guanxi_web::customers::api::import_labels(),
+        mapping: Default::default(),
     };
-    let report = import::contacts(db, &ctx, std::io::BufReader::new(f), &opts, |n| {
-        eprint!("\r{n} rows");
+    // A progress bar by bytes read: `[#########-----------]  45%  12345 rows`.
+    let report = import::run(db, &ctx, target, table, &opts, |n| {
+        let done = read.load(std::sync::atomic::Ordering::Relaxed).min(total);
+        let pct = done * 100 / total;
+        let bar = "#".repeat((pct / 5) as usize) + &"-".repeat(20 - (pct / 5) as usize);
+        eprint!("\r[{bar}] {pct:>3}%  {n} rows");
         let _ = std::io::stderr().flush();
     })
     .await
@@ -699,4 +719,25 @@ async fn import_contacts(
         report.skipped,
         report.failed
     ))
+}
+
+/// A reader that counts the bytes read (for the import's progress bar).
+struct Counted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Counted<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod custom_fields;
 mod customers;
+mod imports;
 mod isolation;
 mod jobs;
 mod schema;

@@ -1,7 +1,7 @@
 //! `/api/v1/accounts`, `/api/v1/contacts`, `/api/v1/search`, `/api/v1/activities`, the
 //! timelines and `/api/v1/tasks`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -15,13 +15,15 @@ use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
 use guanxi_customers::custom_fields::Entity;
 use guanxi_customers::custom_fields::{self, CustomField, CustomFieldFilter, CustomFieldInput};
 use guanxi_customers::duplicates::{Candidates, DuplicateProbe, Pairs};
-use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport};
+use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport, Target};
 use guanxi_customers::merge::MergeInput;
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
 use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
+use guanxi_customers::tables::{self, Format};
 use guanxi_customers::transfer::{TransferInput, TransferResult};
 use guanxi_platform::page::Page;
+use guanxi_platform::Error;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -483,9 +485,14 @@ pub struct ImportParams {
     /// Check every row and count what would happen, without saving.
     #[serde(default)]
     pub dry_run: bool,
-    /// `skip` (default), `update` or `create`.
+    /// `skip` (default), `update` or `create` (contacts and accounts).
     #[serde(default)]
     pub duplicates: DuplicatePolicy,
+    /// `csv` (default), `xlsx` or `vcard` (contacts).
+    #[serde(default)]
+    pub format: Format,
+    // Also `map.<column header>=<field>` (or empty to ignore the column): overrides the
+    // guessed mapping.
 }
 
 /// The UI's field labels in every language, so a file exported from Guanxi imports back.
@@ -508,6 +515,20 @@ pub fn import_labels() -> Vec<(String, String)> {
         "family_name",
         "given_name",
         "tags",
+        "credit_code",
+        "industry",
+        "website",
+        "postal_code",
+        "source",
+        "description",
+        "number",
+        "channel",
+        "ordered_at",
+        "currency",
+        "sku",
+        "quantity",
+        "unit_price",
+        "discount",
     ] {
         for locale in ["en", "zh-CN", "zh-TW"] {
             out.push((
@@ -528,23 +549,81 @@ pub fn import_labels() -> Vec<(String, String)> {
 /// Imports contacts from a CSV file (UTF-8 or GBK/GB18030) sent as the request body. Up to
 /// 10 MB per request; for larger files use `guanxi import contacts FILE`.
 #[utoipa::path(post, path = "/api/v1/imports/contacts", tag = "contacts", params(ImportParams),
-    request_body(content = String, content_type = "text/csv"), responses(
-    (status = 200, body = ImportReport), (status = 422, body = Problem, description = "Not UTF-8 or GBK, or no name column")))]
+    request_body(content = String, content_type = "text/csv", description = "CSV (UTF-8 or GBK), XLSX or vCard: see `format`"), responses(
+    (status = 200, body = ImportReport), (status = 422, body = Problem, description = "Not UTF-8 or GBK, no name column, or a bad mapping")))]
 pub async fn import_contacts(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    Query(p): Query<ImportParams>,
+    RawQuery(q): RawQuery,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ImportReport>> {
-    let opts = ImportOptions {
-        dry_run: p.dry_run,
-        duplicates: p.duplicates,
-        labels: import_labels(),
-    };
-    let report =
-        guanxi_customers::import::contacts(&s.db, &ctx, std::io::Cursor::new(body), &opts, |_| {})
-            .await
-            .l(&ctx)?;
+    import(s, ctx, Target::Contacts, q, body).await
+}
+
+#[utoipa::path(post, path = "/api/v1/imports/accounts", tag = "accounts", params(ImportParams),
+    request_body(content = String, content_type = "text/csv", description = "CSV (UTF-8 or GBK) or XLSX: see `format`"), responses(
+    (status = 200, body = ImportReport), (status = 422, body = Problem, description = "Not UTF-8 or GBK, no name column, or a bad mapping")))]
+pub async fn import_accounts(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    RawQuery(q): RawQuery,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ImportReport>> {
+    import(s, ctx, Target::Accounts, q, body).await
+}
+
+/// One row per order line, the lines of one order on consecutive rows; each order is pushed
+/// by its number under its channel (default `erp`), so re-running a file doubles nothing and a
+/// corrected file updates the orders it changes.
+#[utoipa::path(post, path = "/api/v1/imports/orders", tag = "orders", params(ImportParams),
+    request_body(content = String, content_type = "text/csv", description = "CSV (UTF-8 or GBK) or XLSX: see `format`"), responses(
+    (status = 200, body = ImportReport), (status = 422, body = Problem, description = "Not UTF-8 or GBK, no number column, or a bad mapping")))]
+pub async fn import_orders(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    RawQuery(q): RawQuery,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ImportReport>> {
+    import(s, ctx, Target::Orders, q, body).await
+}
+
+/// The import parameters of a query string: the typed ones, and `map.<header>=<field>`
+/// overrides of the guessed mapping.
+pub fn import_options(raw: Option<&str>) -> Result<(ImportOptions, Format), Error> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    let (maps, rest): (Vec<_>, Vec<_>) =
+        pairs.into_iter().partition(|(k, _)| k.starts_with("map."));
+    let rest = serde_urlencoded::to_string(&rest).unwrap_or_default();
+    let p: ImportParams = serde_urlencoded::from_str(&rest)
+        .map_err(|e| Error::BadRequest(format!("Failed to deserialize query string: {e}")))?;
+    let mapping = maps
+        .into_iter()
+        .map(|(k, v)| (k["map.".len()..].to_owned(), v))
+        .collect();
+    Ok((
+        ImportOptions {
+            dry_run: p.dry_run,
+            duplicates: p.duplicates,
+            labels: import_labels(),
+            mapping,
+        },
+        p.format,
+    ))
+}
+
+async fn import(
+    s: AppState,
+    ctx: guanxi_platform::Ctx,
+    target: Target,
+    q: Option<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ImportReport>> {
+    let (opts, format) = import_options(q.as_deref()).l(&ctx)?;
+    let table = tables::open(format, std::io::Cursor::new(body)).l(&ctx)?;
+    let report = guanxi_customers::import::run(&s.db, &ctx, target, table, &opts, |_| {})
+        .await
+        .l(&ctx)?;
     Ok(Json(report))
 }
 

@@ -14,7 +14,7 @@ use guanxi_customers::activities::{self, ActivityInput, Subject, TaskFilter, Tim
 use guanxi_customers::assets::{self, AssetFilter, AssetInput};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
 use guanxi_customers::duplicates::{self, Candidate, DuplicateProbe};
-use guanxi_customers::import::{DuplicatePolicy, ImportOptions};
+use guanxi_customers::import::{DuplicatePolicy, ImportOptions, Target};
 use guanxi_customers::orders::{self, LineInput, OrderFilter, OrderInput};
 use guanxi_customers::products::{self, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery};
@@ -1583,10 +1583,10 @@ async fn do_import(
     p: Signed,
     mut form: axum::extract::Multipart,
 ) -> Response {
-    let mut csrf = None;
-    let mut file: Option<Vec<u8>> = None;
-    let mut dry_run = false;
-    let mut policy = DuplicatePolicy::Skip;
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -1594,44 +1594,97 @@ async fn do_import(
             Err(e) => return p.error(&s, Error::BadRequest(e.to_string())),
         };
         let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
         let bytes = match field.bytes().await {
             Ok(b) => b,
             Err(e) => return p.error(&s, Error::BadRequest(e.to_string())),
         };
-        match name.as_str() {
-            "_csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
-            "file" => file = Some(bytes.to_vec()),
-            "dry_run" => dry_run = true,
-            "duplicates" => {
-                policy = match &bytes[..] {
-                    b"update" => DuplicatePolicy::Update,
-                    b"create" => DuplicatePolicy::Create,
-                    _ => DuplicatePolicy::Skip,
-                }
+        match (name.as_str(), file_name) {
+            ("file", Some(fname)) if !bytes.is_empty() => file = Some((fname, bytes.to_vec())),
+            _ => {
+                fields.insert(name, String::from_utf8_lossy(&bytes).into_owned());
             }
-            _ => {}
         }
     }
-    if !p.csrf_ok(&csrf) {
+    if !p.csrf_ok(&fields.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    let policy_name = match policy {
-        DuplicatePolicy::Skip => "skip",
-        DuplicatePolicy::Update => "update",
-        DuplicatePolicy::Create => "create",
+    // After a dry run the page carries the file on (with the mapping the user may change), so
+    // the real import needs no second upload.
+    if file.is_none() {
+        if let (Some(name), Some(data)) = (fields.get("file_name"), fields.get("file_b64")) {
+            if let Ok(bytes) = b64.decode(data.trim()) {
+                file = Some((name.clone(), bytes));
+            }
+        }
+    }
+    let target = match fields.get("target").map(String::as_str) {
+        Some("accounts") => Target::Accounts,
+        Some("orders") => Target::Orders,
+        _ => Target::Contacts,
     };
+    let target_name = match target {
+        Target::Accounts => "accounts",
+        Target::Orders => "orders",
+        Target::Contacts => "contacts",
+    };
+    let policy = match fields.get("duplicates").map(String::as_str) {
+        Some("update") => DuplicatePolicy::Update,
+        Some("create") => DuplicatePolicy::Create,
+        _ => DuplicatePolicy::Skip,
+    };
+    let policy_name = fields
+        .get("duplicates")
+        .cloned()
+        .unwrap_or_else(|| "skip".into());
+    let dry_run = fields.contains_key("dry_run");
+    let mapping: BTreeMap<String, String> = fields
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("map.").map(|h| (h.to_owned(), v.clone())))
+        .collect();
     let opts = ImportOptions {
         dry_run,
         duplicates: policy,
         labels: crate::customers::api::import_labels(),
+        mapping,
     };
-    let bytes = file.unwrap_or_default();
-    match guanxi_customers::import::contacts(&s.db, &p.ctx, std::io::Cursor::new(bytes), &opts, |_| {}).await {
+    let Some((file_name, bytes)) = file else {
+        return p.page_status(&s, StatusCode::UNPROCESSABLE_ENTITY, "customers/import.html", "customers",
+            context! { report => (), errors => p.field_errors(Error::field("file", "required")).unwrap_or_default(),
+            dry_run => dry_run, policy => policy_name, target => target_name });
+    };
+    // The fields a column may feed, for the mapping's selects.
+    let mut choices: Vec<String> = target.fields().iter().map(|f| (*f).to_owned()).collect();
+    if let Some(entity) = match target {
+        Target::Contacts => Some(guanxi_customers::custom_fields::Entity::Contacts),
+        Target::Accounts => Some(guanxi_customers::custom_fields::Entity::Accounts),
+        Target::Orders => None,
+    } {
+        if let Ok(defs) =
+            guanxi_customers::custom_fields::active_in(&s.db, p.ctx.tenant_id, entity).await
+        {
+            choices.extend(defs.iter().map(|d| format!("custom.{}", d.key)));
+        }
+    }
+    let carried = if dry_run {
+        Some(b64.encode(&bytes))
+    } else {
+        None
+    };
+    let format = guanxi_customers::tables::Format::of_name(&file_name);
+    let result = match guanxi_customers::tables::open(format, std::io::Cursor::new(bytes)) {
+        Ok(table) => {
+            guanxi_customers::import::run(&s.db, &p.ctx, target, table, &opts, |_| {}).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(report) => p.page(&s, "customers/import.html", "customers", context! {
-            report => report, dry_run => dry_run, policy => policy_name }),
+            report => report, dry_run => dry_run, policy => policy_name, target => target_name,
+            choices => choices, file_name => file_name, file_b64 => carried }),
         Err(e) => match p.field_errors(e) {
             Ok(errors) => p.page_status(&s, StatusCode::UNPROCESSABLE_ENTITY, "customers/import.html", "customers",
-                context! { report => (), errors => errors, dry_run => dry_run, policy => policy_name }),
+                context! { report => (), errors => errors, dry_run => dry_run, policy => policy_name, target => target_name }),
             Err(e) => p.error(&s, e),
         },
     }

@@ -1,0 +1,214 @@
+//! Imports beyond contacts' CSV: accounts and orders from CSV, XLSX exports imported back,
+//! vCards in, a mapping chosen by hand, and an orders file run twice without doubling.
+
+use crate::both;
+use crate::harness::TestApp;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn import(app: &TestApp, path: &str, body: Vec<u8>) -> Value {
+    let r = app
+        .req(Method::POST, path, &app.admin_token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+async fn items(app: &TestApp, path: &str) -> Vec<Value> {
+    let v: Value = app.get(path, &app.admin_token).await.json().await.unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+both!(accounts_and_orders_from_csv, |app: TestApp| async move {
+    let accounts = "公司名称,统一社会信用代码,行业,省份,城市,上级客户,标签\n\
+        华东贸易集团,,贸易,上海市,上海市,,重点\n\
+        华东贸易杭州分公司,91330100799655058B,贸易,浙江省,杭州市,华东贸易集团,\"重点,分公司\"\n\
+        坏代码公司,91330100799655058C,,,,,\n\
+        孤儿公司,,,,,不存在的集团,\n";
+    let r = import(
+        &app,
+        "/api/v1/imports/accounts",
+        accounts.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (r["created"].as_u64(), r["failed"].as_u64()),
+        (Some(2), Some(2)),
+        "{r}"
+    );
+    let reasons: Vec<(String, String)> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["column"].as_str().unwrap().to_owned(),
+                e["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "统一社会信用代码".to_owned(),
+                "invalid_credit_code".to_owned()
+            ),
+            ("上级客户".to_owned(), "unknown".to_owned())
+        ]
+    );
+    let branch = &items(&app, "/api/v1/accounts?q=%E6%9D%AD%E5%B7%9E").await[0];
+    assert_eq!(branch["parent_name"], "华东贸易集团");
+    assert_eq!(branch["tags"], json!(["重点", "分公司"]));
+    // Again: the same companies are found (by credit code or name) and skipped.
+    let r = import(
+        &app,
+        "/api/v1/imports/accounts",
+        accounts.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(r["skipped"], 2, "{r}");
+
+    // Orders: one row per line; the lines of an order on consecutive rows.
+    let orders = "订单号,渠道,下单时间,客户,商品,数量,单价\n\
+        ERP-001,erp,2026-11-01 10:00,华东贸易集团,龙井 250g,2,198.00\n\
+        ERP-001,erp,2026-11-01 10:00,华东贸易集团,紫砂壶,1,680\n\
+        ERP-002,erp,2026/11/02,华东贸易杭州分公司,龙井 250g,10,180\n\
+        ERP-003,erp,2026-11-03,没有这个客户,龙井 250g,1,1\n";
+    let r = import(&app, "/api/v1/imports/orders", orders.as_bytes().to_vec()).await;
+    assert_eq!(
+        (
+            r["rows"].as_u64(),
+            r["created"].as_u64(),
+            r["failed"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["errors"][0]["column"], "客户");
+    let list = items(&app, "/api/v1/orders?sort=number").await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["number"], "ERP-001");
+    assert_eq!(list[0]["total"], 39_600 + 68_000, "two lines, in fen");
+    assert_eq!(
+        list[0]["ordered_at"], "2026-11-01T02:00:00Z",
+        "read as China time"
+    );
+    // The same file again doubles nothing; a corrected line updates its order.
+    let r = import(&app, "/api/v1/imports/orders", orders.as_bytes().to_vec()).await;
+    assert_eq!(
+        (r["created"].as_u64(), r["skipped"].as_u64()),
+        (Some(0), Some(2)),
+        "{r}"
+    );
+    let fixed = orders.replace("紫砂壶,1,680", "紫砂壶,2,680");
+    let r = import(&app, "/api/v1/imports/orders", fixed.into_bytes()).await;
+    assert_eq!(r["updated"], 1, "{r}");
+    assert_eq!(items(&app, "/api/v1/orders?sort=number").await.len(), 2);
+});
+
+both!(xlsx_and_vcard_round_trips, |app: TestApp| async move {
+    let t = &app.admin_token;
+    for body in [
+        json!({"name": "张三丰", "phone": "138 0013 8000", "email": "zsf@wudang.cn", "title": "掌门", "tags": ["VIP"]}),
+        json!({"name": "Jane Smith", "country": "GB", "phone": "+44 20 7946 0958", "birthday": "1990-05-04"}),
+    ] {
+        let r = app.post("/api/v1/contacts", t, body).await;
+        assert_eq!(r.status(), 201);
+    }
+    // XLSX out…
+    let r = app.get("/api/v1/contacts/export.xlsx", t).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("spreadsheetml"));
+    let xlsx = r.bytes().await.unwrap().to_vec();
+    assert_eq!(&xlsx[..2], b"PK", "a zip container");
+    // …and back in, as new contacts (dry run first: it counts, saves nothing).
+    let r = import(
+        &app,
+        "/api/v1/imports/contacts?format=xlsx&duplicates=create&dry_run=true",
+        xlsx.clone(),
+    )
+    .await;
+    assert_eq!(r["created"], 2, "{r}");
+    assert_eq!(items(&app, "/api/v1/contacts").await.len(), 2);
+    let r = import(
+        &app,
+        "/api/v1/imports/contacts?format=xlsx&duplicates=skip",
+        xlsx,
+    )
+    .await;
+    assert_eq!(r["skipped"], 2, "the same people are found: {r}");
+
+    // vCard out and in, under another tenant.
+    let vcf = app
+        .get("/api/v1/contacts/export.vcf", t)
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let (_, other) = app.signup("另一家", "boss@other.example").await;
+    let r = app
+        .req(
+            Method::POST,
+            "/api/v1/imports/contacts?format=vcard",
+            &other,
+        )
+        .body(vcf)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["created"], 2, "{v}");
+    let theirs: Value = app
+        .get("/api/v1/contacts?q=zsf", &other)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let c = &theirs["items"][0];
+    assert_eq!(c["name"], "张三丰");
+    assert_eq!(c["phone_e164"], "+8613800138000");
+    assert_eq!(c["title"], "掌门");
+
+    // A column the guess cannot place is mapped by hand (or ignored).
+    let csv = "客户全称,手机号码,内部编号\n令狐冲,13900139000,X-1\n";
+    let r = import(
+        &app,
+        "/api/v1/imports/contacts?map.%E5%AE%A2%E6%88%B7%E5%85%A8%E7%A7%B0=name&map.%E5%86%85%E9%83%A8%E7%BC%96%E5%8F%B7=",
+        csv.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(r["created"], 1, "{r}");
+    assert_eq!(r["columns"][0]["field"], "name");
+    assert!(r["columns"][2]["field"].is_null());
+    let r = app
+        .req(
+            Method::POST,
+            "/api/v1/imports/contacts?map.%E5%AE%A2%E6%88%B7%E5%85%A8%E7%A7%B0=salary",
+            t,
+        )
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // Not a workbook: refused, named.
+    let r = app
+        .req(Method::POST, "/api/v1/imports/accounts?format=xlsx", t)
+        .body("name\nx\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["code"], "not_xlsx");
+});
