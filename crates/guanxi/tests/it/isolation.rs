@@ -65,6 +65,36 @@ both!(
             .json()
             .await
             .unwrap();
+        let field: Value = app
+            .post(
+                "/api/v1/custom-fields",
+                a,
+                json!({"entity": "contacts", "key": "a_secret", "kind": "text", "label": "甲方字段"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let view: Value = app
+            .post(
+                "/api/v1/saved-views",
+                a,
+                json!({"entity": "contacts", "name": "甲方视图", "query": "q=x", "shared": true}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let asset: Value = app
+            .post(
+                "/api/v1/assets",
+                a,
+                json!({"account_id": account["id"], "name": "甲方资产", "serial": "A-SERIAL-1"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -77,6 +107,9 @@ both!(
             account["id"].as_str().unwrap().into(),
             contact["id"].as_str().unwrap().into(),
             activity["id"].as_str().unwrap().into(),
+            field["id"].as_str().unwrap().into(),
+            view["id"].as_str().unwrap().into(),
+            asset["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
@@ -158,6 +191,24 @@ both!(
             .await
             .unwrap();
         assert!(!body.contains("甲方"), "tasks leaked: {body}");
+        // Bulk actions and filters with A's ids and values touch nothing of A's.
+        for path in ["/api/v1/contacts/bulk", "/api/v1/accounts/bulk"] {
+            let r: Value = app
+                .post(
+                    path,
+                    &b,
+                    json!({"ids": [contact["id"], account["id"]], "action": "delete"}),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(r["done"], json!([]), "{path}: {r}");
+        }
+        let r = app.get("/api/v1/assets?serial=A-SERIAL-1", &b).await;
+        assert!(!r.text().await.unwrap().contains("甲方"));
+        let r = app.get("/api/v1/contacts?custom.a_secret=x", &b).await;
+        assert_eq!(r.status(), 422, "A's custom field does not exist for B");
         // And tenant A's data is untouched.
         let t: Value = app
             .get(
