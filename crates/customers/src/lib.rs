@@ -50,6 +50,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1007_assets.sql"),
         postgres: include_str!("../migrations/postgres/1007_assets.sql"),
     },
+    Migration {
+        version: 1008,
+        name: "1008_imports",
+        sqlite: include_str!("../migrations/sqlite/1008_imports.sql"),
+        postgres: include_str!("../migrations/postgres/1008_imports.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
@@ -60,6 +66,7 @@ pub mod custom_fields;
 pub mod demo;
 pub mod duplicates;
 pub mod import;
+pub mod import_runs;
 pub mod merge;
 pub mod orders;
 pub mod products;

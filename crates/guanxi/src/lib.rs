@@ -455,6 +455,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 env!("CARGO_PKG_VERSION")
             );
             let db = open_db(&config).await?;
+            // Imports this server was running when it stopped: shown as interrupted, to run
+            // again from their page (nothing is doubled).
+            let cut = guanxi_customers::import_runs::mark_interrupted(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if cut > 0 {
+                tracing::warn!(imports = cut, "imports interrupted by the last stop");
+            }
             if let Some(msg) = bootstrap(&db, &config).await? {
                 println!("{msg}");
             }
@@ -684,7 +692,7 @@ async fn import_file(
     let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0).max(1);
     let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = Counted {
+    let counted = guanxi_customers::tables::Counted {
         inner: std::io::BufReader::new(f),
         read: read.clone(),
     };
@@ -719,25 +727,4 @@ async fn import_file(
         report.skipped,
         report.failed
     ))
-}
-
-/// A reader that counts the bytes read (for the import's progress bar).
-struct Counted<R> {
-    inner: R,
-    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl<R: std::io::Read> std::io::Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-impl<R: std::io::Seek> std::io::Seek for Counted<R> {
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.inner.seek(pos)
-    }
 }

@@ -42,6 +42,7 @@ pub enum Val {
     Uuid(Option<Uuid>),
     Time(Option<DateTime<Utc>>),
     Json(Option<serde_json::Value>),
+    Bytes(Option<Vec<u8>>),
 }
 
 macro_rules! val_from {
@@ -66,6 +67,7 @@ val_from!(&str, Text);
 val_from!(Uuid, Uuid);
 val_from!(DateTime<Utc>, Time);
 val_from!(serde_json::Value, Json);
+val_from!(Vec<u8>, Bytes);
 
 impl From<&String> for Val {
     fn from(x: &String) -> Self {
@@ -104,6 +106,7 @@ fn bind_sqlite<'q, T>(mut q: SqliteQ<'q, T>, args: Vec<Val>) -> SqliteQ<'q, T> {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
             Val::F64(v) => q.bind(v),
+            Val::Bytes(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
@@ -119,6 +122,7 @@ fn bind_pg<'q, T>(mut q: PgQ<'q, T>, args: Vec<Val>) -> PgQ<'q, T> {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
             Val::F64(v) => q.bind(v),
+            Val::Bytes(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v),
@@ -137,6 +141,7 @@ fn bind_sqlite_x(mut q: SqliteX<'_>, args: Vec<Val>) -> SqliteX<'_> {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
             Val::F64(v) => q.bind(v),
+            Val::Bytes(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
@@ -152,6 +157,7 @@ fn bind_pg_x(mut q: PgX<'_>, args: Vec<Val>) -> PgX<'_> {
             Val::Bool(v) => q.bind(v),
             Val::I64(v) => q.bind(v),
             Val::F64(v) => q.bind(v),
+            Val::Bytes(v) => q.bind(v),
             Val::Text(v) => q.bind(v),
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v),

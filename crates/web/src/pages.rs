@@ -59,6 +59,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/purchases.html",
         "customers/assets.html",
         "customers/merge.html",
+        "customers/import_run.html",
         "custom_fields.html",
         "customers/account.html",
         "customers/contact.html",

@@ -212,3 +212,123 @@ both!(xlsx_and_vcard_round_trips, |app: TestApp| async move {
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["errors"][0]["code"], "not_xlsx");
 });
+
+/// A multipart form body with text fields and one file.
+fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "guanxi-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: text/csv\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend(file.1);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+both!(
+    page_imports_run_in_the_background_and_survive_a_restart,
+    |app: TestApp| async move {
+        let (c, s) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let csrf = s["csrf_token"].as_str().unwrap().to_owned();
+        let csv =
+            "姓名,手机,公司\n岳不群,13600001111,华山派\n宁中则,13600002222,华山派\n坏号码,12,\n";
+        let (ctype, body) = multipart(
+            &[
+                ("_csrf", &csrf),
+                ("target", "contacts"),
+                ("duplicates", "skip"),
+            ],
+            ("华山.csv", csv.as_bytes()),
+        );
+        let r = c
+            .post(app.url("/customers/import"))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        // Followed to the import's own page.
+        let page = r.url().path().to_owned();
+        assert!(page.starts_with("/customers/imports/"), "{page}");
+        let id = page.rsplit('/').next().unwrap().to_owned();
+        // Wait for it to finish: the page says so (an event, polled, bounded).
+        let finished = |c: reqwest::Client, url: String| async move {
+            let mut html = String::new();
+            for _ in 0..400 {
+                html = c.get(&url).send().await.unwrap().text().await.unwrap();
+                if !html.contains("data-status=\"running\"") {
+                    return html;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("the import did not finish: {html}");
+        };
+        let html = finished(c.clone(), app.url(&page)).await;
+        assert!(html.contains("data-status=\"done\""), "{html}");
+        assert!(html.contains("value=\"100\""), "a full progress bar");
+        assert!(
+            html.contains("import-errors") && html.contains("手机"),
+            "{html}"
+        );
+
+        // A crash mid-import: the next start marks it interrupted; running it again from its page
+        // doubles nothing (the two people are found and skipped).
+        app.db
+            .execute(
+                "UPDATE imports SET status = 'running'",
+                guanxi_platform::args![],
+            )
+            .await
+            .unwrap();
+        let cut = guanxi_customers::import_runs::mark_interrupted(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(cut, 1);
+        let html = c
+            .get(app.url(&page))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("id=\"rerun\""), "{html}");
+        let r = c
+            .post(app.url(&format!("/customers/imports/{id}/rerun")))
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let html = finished(c.clone(), app.url(&page)).await;
+        assert!(html.contains("data-status=\"done\""), "{html}");
+        let people: Value = app
+            .get("/api/v1/contacts?q=1360000", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            people["items"].as_array().unwrap().len(),
+            2,
+            "nothing doubled"
+        );
+        // Another user of the company cannot see someone else's import.
+        app.user_with_role("sales", "rep9@acme.test").await;
+        let (rc, _) = app.session("rep9@acme.test", "password-123456").await;
+        let r = rc.get(app.url(&page)).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
+);

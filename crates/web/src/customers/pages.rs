@@ -92,6 +92,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/customers/transfer", get(transfer_page).post(do_transfer))
         .route("/customers/import", get(import_page).post(do_import))
+        .route("/customers/imports/{id}", get(super::imports::page))
+        .route("/customers/imports/{id}/rerun", post(super::imports::rerun))
         .route(
             "/customers/contacts/{id}/merge",
             get(merge_page::contact_page).post(merge_page::merge_contact),
@@ -1568,11 +1570,14 @@ async fn duplicates_first(
 // ---- import --------------------------------------------------------------------------------
 
 async fn import_page(State(s): State<AppState>, p: Signed) -> Response {
+    let runs = guanxi_customers::import_runs::mine(&s.db, &p.ctx)
+        .await
+        .unwrap_or_default();
     p.page(
         &s,
         "customers/import.html",
         "customers",
-        context! { report => (), dry_run => true, policy => "skip" },
+        context! { report => (), dry_run => true, policy => "skip", runs => runs },
     )
 }
 
@@ -1665,6 +1670,32 @@ async fn do_import(
         {
             choices.extend(defs.iter().map(|d| format!("custom.{}", d.key)));
         }
+    }
+    // A real import runs in the background; its page shows how far it got.
+    if !dry_run {
+        let options = super::imports::options_json(&opts);
+        let started = guanxi_customers::import_runs::start(
+            &s.db,
+            &p.ctx,
+            target,
+            &file_name,
+            options.clone(),
+            bytes.clone(),
+        )
+        .await;
+        return match started {
+            Ok(id) => {
+                let stored = guanxi_customers::import_runs::Stored {
+                    target: target_name.to_owned(),
+                    file_name,
+                    options,
+                    data: bytes,
+                };
+                super::imports::spawn(s.clone(), p.ctx.clone(), id, stored);
+                Redirect::to(&format!("/customers/imports/{id}")).into_response()
+            }
+            Err(e) => p.error(&s, e),
+        };
     }
     let carried = if dry_run {
         Some(b64.encode(&bytes))
