@@ -234,6 +234,28 @@ impl Signed {
             e => Err(e),
         }
     }
+
+    /// A refused change as one line for a notice on the page it came from: each field's label
+    /// (translated under `label_prefix`, when there is one) and message; a version conflict
+    /// as its title.
+    pub(crate) fn refusal(&self, e: Error, label_prefix: Option<&str>) -> String {
+        match self.field_errors(e) {
+            Ok(errs) => errs
+                .iter()
+                .map(|e| match label_prefix {
+                    Some(prefix) => {
+                        let key = format!("{prefix}{}", e.field);
+                        let label = i18n::t(&self.ctx.locale, &key);
+                        let label = if label == key { e.field.clone() } else { label };
+                        format!("{label} {}", e.message)
+                    }
+                    None => e.message.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(e) => crate::problem::problem(e, &self.ctx.locale).title,
+        }
+    }
 }
 
 /// Locale and the double-submit CSRF token for pages shown before sign-in.

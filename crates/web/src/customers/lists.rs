@@ -497,14 +497,7 @@ async fn edit_cell(
     match result {
         Ok(()) => Redirect::to(&back).into_response(),
         Err(e @ (Error::Validation(_) | Error::PreconditionFailed { .. })) => {
-            let msg = match p.field_errors(e) {
-                Ok(errs) => errs
-                    .iter()
-                    .map(|e| e.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Err(e) => crate::problem::problem(e, &p.ctx.locale).title,
-            };
+            let msg = p.refusal(e, None);
             let id = id.to_string();
             Redirect::to(&with_params(
                 &back,
@@ -565,17 +558,7 @@ async fn bulk_action(s: AppState, p: Signed, kind: &str, body: String) -> Respon
         ))
         .into_response(),
         Err(e @ Error::Validation(_)) => {
-            let msg = match p.field_errors(e) {
-                Ok(errs) => errs
-                    .iter()
-                    .map(|e| {
-                        let label = crate::i18n::t(&p.ctx.locale, &format!("field.{}", e.field));
-                        format!("{label} {}", e.message)
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Err(e) => e.to_string(),
-            };
+            let msg = p.refusal(e, Some("field."));
             Redirect::to(&with_params(&back, &[("error", &msg)])).into_response()
         }
         Err(e) => p.error(&s, e),
@@ -608,18 +591,7 @@ pub async fn save_view(
         Ok(v) => Redirect::to(&back_to(kind, Some(&v.query))).into_response(),
         Err(e @ Error::Validation(_)) => {
             let back = back_to(kind, form.get("query"));
-            let msg = match p.field_errors(e) {
-                Ok(errs) => errs
-                    .iter()
-                    .map(|e| {
-                        let label =
-                            crate::i18n::t(&p.ctx.locale, &format!("views.field.{}", e.field));
-                        format!("{label} {}", e.message)
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Err(e) => e.to_string(),
-            };
+            let msg = p.refusal(e, Some("views.field."));
             Redirect::to(&with_params(&back, &[("error", &msg)])).into_response()
         }
         Err(e) => p.error(&s, e),

@@ -494,10 +494,10 @@ async fn account_page(
     };
     // Likely duplicates of this account, to merge here.
     let dupes = if a.deleted_at.is_none() {
-        duplicates::find(
-            &s.db,
-            &p.ctx,
-            &DuplicateProbe {
+        merge_candidates(
+            &s,
+            &p,
+            DuplicateProbe {
                 kind: Some("account".into()),
                 name: Some(a.name.clone()),
                 phone: a.phone.clone(),
@@ -509,13 +509,6 @@ async fn account_page(
             },
         )
         .await
-        .map(|d| {
-            d.items
-                .into_iter()
-                .filter(|x| x.visible && x.score >= 70)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
     } else {
         vec![]
     };
@@ -532,6 +525,19 @@ async fn account_page(
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
         can_add_contact => p.ctx.can("contacts", Action::Create).is_some(),
     })
+}
+
+/// Likely duplicates of a record, strong enough (score ≥ 70) and visible enough to merge here.
+async fn merge_candidates(s: &AppState, p: &Signed, probe: DuplicateProbe) -> Vec<Candidate> {
+    duplicates::find(&s.db, &p.ctx, &probe)
+        .await
+        .map(|d| {
+            d.items
+                .into_iter()
+                .filter(|x| x.visible && x.score >= 70)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn can_change(p: &Signed, module: &str, action: Action, owner: Uuid, team: Option<Uuid>) -> bool {
@@ -670,10 +676,10 @@ async fn contact_page(
     };
     // Likely duplicates of this contact, to merge here.
     let dupes = if c.deleted_at.is_none() {
-        duplicates::find(
-            &s.db,
-            &p.ctx,
-            &DuplicateProbe {
+        merge_candidates(
+            &s,
+            &p,
+            DuplicateProbe {
                 kind: Some("contact".into()),
                 name: Some(c.name.clone()),
                 phone: c.phone.clone(),
@@ -685,13 +691,6 @@ async fn contact_page(
             },
         )
         .await
-        .map(|d| {
-            d.items
-                .into_iter()
-                .filter(|x| x.visible && x.score >= 70)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
     } else {
         vec![]
     };
@@ -1394,14 +1393,7 @@ async fn create_asset(
     match assets::create(&s.db, &p.ctx, input).await {
         Ok(_) => Redirect::to(&back).into_response(),
         Err(e @ Error::Validation(_)) => {
-            let msg = match p.field_errors(e) {
-                Ok(errs) => errs
-                    .iter()
-                    .map(|e| format!("{} {}", t(&p, &format!("assets.{}", e.field)), e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Err(e) => e.to_string(),
-            };
+            let msg = p.refusal(e, Some("assets."));
             let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
             Redirect::to(&format!("{back}?{q}")).into_response()
         }
