@@ -114,6 +114,10 @@ pub enum Command {
         /// The same seed gives the same company.
         #[arg(long, default_value_t = 2024)]
         seed: u64,
+        /// Instead of the demo company: this many generated contacts (and a tenth as many
+        /// accounts) written through the bulk path, for benchmarks.
+        #[arg(long)]
+        scale: Option<usize>,
     },
     /// Benchmark GET /api/v1/users/{id} against a bare-SQL floor (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
@@ -509,10 +513,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             accounts,
             seed,
+            scale,
         } => {
             let config = resolve_config(&cli.global, None)?;
             let db = open_db(&config).await?;
-            let out = demo(&db, tenant, accounts, seed).await;
+            let out = demo(&db, tenant, accounts, seed, scale).await;
             db.close().await;
             println!("{}", out?);
             Ok(())
@@ -596,7 +601,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `guanxi demo`: returns what to print (a summary, the tenant id last).
-async fn demo(db: &Db, tenant: Option<Uuid>, accounts: usize, seed: u64) -> anyhow::Result<String> {
+async fn demo(
+    db: &Db,
+    tenant: Option<Uuid>,
+    accounts: usize,
+    seed: u64,
+    scale: Option<usize>,
+) -> anyhow::Result<String> {
     let err = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
     let (tenant_id, admin_id, sign_in) = match tenant {
         Some(t) => {
@@ -638,6 +649,23 @@ async fn demo(db: &Db, tenant: Option<Uuid>, accounts: usize, seed: u64) -> anyh
     let ctx = auth::ctx_for_user(db, tenant_id, admin_id)
         .await
         .map_err(err)?;
+    if let Some(n) = scale {
+        use std::io::Write;
+        let started = std::time::Instant::now();
+        let stats = guanxi_customers::demo::scale(db, &ctx, n, seed, |done| {
+            eprint!("\r{done}/{n} contacts");
+            let _ = std::io::stderr().flush();
+        })
+        .await
+        .map_err(err)?;
+        eprintln!();
+        return Ok(format!(
+            "generated {} accounts and {} contacts in {:.1} s\n{sign_in}{tenant_id}",
+            stats.accounts,
+            stats.contacts,
+            started.elapsed().as_secs_f64()
+        ));
+    }
     let stats = guanxi_customers::demo::load(
         db,
         &ctx,

@@ -332,3 +332,70 @@ both!(
         assert_eq!(r.status(), 404);
     }
 );
+
+both!(
+    scale_generator_writes_what_the_services_would,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let me: Value = app.get("/api/v1/me", t).await.json().await.unwrap();
+        let ctx = guanxi_platform::auth::ctx_for_user(
+            &app.db,
+            uuid::Uuid::parse_str(&app.tenant_id).unwrap(),
+            uuid::Uuid::parse_str(me["user"]["id"].as_str().unwrap()).unwrap(),
+        )
+        .await
+        .unwrap();
+        let mut seen = 0;
+        let stats = guanxi_customers::demo::scale(&app.db, &ctx, 1_234, 7, |n| seen = n)
+            .await
+            .unwrap();
+        assert_eq!((stats.accounts, stats.contacts, seen), (123, 1_234, 1_234));
+        // Generated rows read back through the API like any other: search by pinyin initials and
+        // by phone digits finds them; subsidiaries hang under parents.
+        let page: Value = app
+            .get("/api/v1/contacts?limit=1", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let c = &page["items"][0];
+        let phone = c["phone_e164"].as_str().unwrap()[3..].to_owned();
+        let found: Value = app
+            .get(&format!("/api/v1/search?q={phone}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["id"] == c["id"]),
+            "{found}"
+        );
+        let email_user = c["email"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .to_owned();
+        let found: Value = app
+            .get(&format!("/api/v1/contacts?q={email_user}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(!found["items"].as_array().unwrap().is_empty());
+        let children: i64 = app
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM accounts WHERE parent_id IS NOT NULL",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(children >= 10, "{children}");
+    }
+);
