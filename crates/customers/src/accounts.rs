@@ -16,7 +16,7 @@ use guanxi_platform::{args, audit, validate, version, Ctx};
 
 use crate::custom_fields::{self, CustomFilter, Entity};
 use crate::normalize;
-use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, search_sql, Record};
+use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Account {
@@ -196,7 +196,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
     });
     ctx.scope_sql(&mut q, scope, "a.owner_id", "a.team_id");
     if let Some(s) = f.q.as_deref() {
-        search_sql(&mut q, "a.search", s);
+        record::indexed_search_sql(backend, &mut q, "accounts", "a", s);
     }
     for (col, v) in [
         ("a.owner_id", f.owner_id),
@@ -499,9 +499,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> 
         "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
              phone, phone_e164, wechat, country, province, city, district, address, postal_code,
              source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom, tags)
+             updated_by, version, custom, tags, grams)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28)",
+             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(),
             f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
@@ -509,7 +509,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> 
             f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
             f.search(), t, t, ctx.user_id, ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags)
+            serde_json::json!(f.tags),
+            crate::normalize::grams(&f.search())
         ],
     )
     .await?;
@@ -567,7 +568,7 @@ pub(crate) async fn update_in(
              email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
              city = $12, district = $13, address = $14, postal_code = $15, source = $16,
              description = $17, owner_id = $18, team_id = $19, search = $20, updated_at = $21,
-             updated_by = $22, version = version + 1, custom = $26, tags = $27
+             updated_by = $22, version = version + 1, custom = $26, tags = $27, grams = $28
          WHERE tenant_id = $23 AND id = $24 AND version = $25",
         args![
             f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(), f.website.clone(),
@@ -576,7 +577,8 @@ pub(crate) async fn update_in(
             f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
             f.search(), now(), ctx.user_id, ctx.tenant_id, id, expected,
             serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags)
+            serde_json::json!(f.tags),
+            crate::normalize::grams(&f.search())
         ],
     )
     .await?;

@@ -15,7 +15,7 @@ use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
 use crate::custom_fields::{self, CustomFilter, Entity};
 use crate::normalize;
-use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, search_sql, Record};
+use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Contact {
@@ -212,7 +212,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
     });
     ctx.scope_sql(&mut q, scope, "c.owner_id", "c.team_id");
     if let Some(s) = f.q.as_deref() {
-        search_sql(&mut q, "c.search", s);
+        record::indexed_search_sql(backend, &mut q, "contacts", "c", s);
     }
     for (col, v) in [
         ("c.account_id", f.account_id),
@@ -456,9 +456,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
         "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
              department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
              district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom, tags)
+             updated_by, version, custom, tags, grams)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28, $29)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28, $29, $30)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.family_name.clone(), f.given_name.clone(),
             f.account_id, f.title.clone(), f.department.clone(), f.phone.clone(),
@@ -467,7 +467,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
             f.district.clone(), f.address.clone(), f.notes.clone(), f.owner_id, f.team_id,
             f.search(), t, t, ctx.user_id, ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags)
+            serde_json::json!(f.tags),
+            crate::normalize::grams(&f.search())
         ],
     )
     .await?;
@@ -526,7 +527,7 @@ pub(crate) async fn update_in(
              gender = $11, birthday = $12, country = $13, province = $14, city = $15,
              district = $16, address = $17, notes = $18, owner_id = $19, team_id = $20,
              search = $21, updated_at = $22, updated_by = $23, version = version + 1,
-             custom = $27, tags = $28
+             custom = $27, tags = $28, grams = $29
          WHERE tenant_id = $24 AND id = $25 AND version = $26",
         args![
             f.name.as_str(),
@@ -556,7 +557,8 @@ pub(crate) async fn update_in(
             id,
             expected,
             serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags)
+            serde_json::json!(f.tags),
+            crate::normalize::grams(&f.search())
         ],
     )
     .await?;

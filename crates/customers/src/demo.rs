@@ -399,7 +399,7 @@ pub async fn scale(
             "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
                  phone, phone_e164, wechat, country, province, city, district, address, postal_code,
                  source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-                 updated_by, version, custom, tags) VALUES ",
+                 updated_by, version, custom, tags, grams) VALUES ",
         );
         for i in chunk_start..end {
             let id = guanxi_platform::time::new_id();
@@ -422,6 +422,7 @@ pub async fn scale(
                 p.as_ref().map(|p| p.e164.as_str()),
                 &[],
             );
+            let grams = crate::normalize::grams(&search);
             if i > chunk_start {
                 q.push(", ");
             }
@@ -461,6 +462,8 @@ pub async fn scale(
                 .bind(serde_json::json!({}))
                 .push(", ")
                 .bind(serde_json::json!([]))
+                .push(", ")
+                .bind(grams.as_str())
                 .push(")");
             account_ids.push(id);
             account_names.push(name);
@@ -478,7 +481,7 @@ pub async fn scale(
             "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
                  department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
                  district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
-                 updated_by, version, custom, tags) VALUES ",
+                 updated_by, version, custom, tags, grams) VALUES ",
         );
         for i in chunk_start..end {
             let name = person_name(&mut rng);
@@ -501,6 +504,7 @@ pub async fn scale(
                 p.as_ref().map(|p| p.e164.as_str()),
                 &[Some(email.as_str())],
             );
+            let grams = crate::normalize::grams(&search);
             if i > chunk_start {
                 q.push(", ");
             }
@@ -542,6 +546,8 @@ pub async fn scale(
                 .bind(serde_json::json!({}))
                 .push(", ")
                 .bind(serde_json::json!([]))
+                .push(", ")
+                .bind(grams.as_str())
                 .push(")");
         }
         tx.execute(&q.sql, q.args).await?;

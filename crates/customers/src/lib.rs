@@ -56,6 +56,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1008_imports.sql"),
         postgres: include_str!("../migrations/postgres/1008_imports.sql"),
     },
+    Migration {
+        version: 1009,
+        name: "1009_search_grams",
+        sqlite: include_str!("../migrations/sqlite/1009_search_grams.sql"),
+        postgres: include_str!("../migrations/postgres/1009_search_grams.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;

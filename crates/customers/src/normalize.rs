@@ -234,10 +234,113 @@ pub fn money(raw: &str) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}' | '\u{20000}'..='\u{3134f}')
+}
+
+/// Runs of letters and digits, split where Chinese characters meet others.
+fn runs(text: &str) -> Vec<(bool, Vec<char>)> {
+    let mut out: Vec<(bool, Vec<char>)> = Vec::new();
+    for c in text.chars() {
+        if !c.is_alphanumeric() {
+            out.push((false, Vec::new()));
+            continue;
+        }
+        let cjk = is_cjk(c);
+        match out.last_mut() {
+            Some((k, run)) if *k == cjk && !run.is_empty() => run.push(c),
+            Some((k, run)) if run.is_empty() => {
+                *k = cjk;
+                run.push(c);
+            }
+            _ => out.push((cjk, vec![c])),
+        }
+    }
+    out.retain(|(_, r)| !r.is_empty());
+    out
+}
+
+/// The index tokens of a record's search text: Chinese characters and pairs of them, and the
+/// pairs and triples of letters and digits — so every substring a person types (2 Chinese
+/// characters, 2 or more letters or digits) has all its tokens in the record's. Space-joined,
+/// each once. (Trigram indexes alone cannot serve a two-character Chinese query such as 三丰.)
+pub fn grams(search: &str) -> String {
+    let mut set = std::collections::BTreeSet::new();
+    for (cjk, run) in runs(search) {
+        if cjk {
+            for c in &run {
+                set.insert(c.to_string());
+            }
+            for w in run.windows(2) {
+                set.insert(w.iter().collect::<String>());
+            }
+        } else {
+            for n in [2, 3] {
+                for w in run.windows(n) {
+                    set.insert(w.iter().collect::<String>());
+                }
+            }
+        }
+    }
+    set.into_iter().collect::<Vec<_>>().join(" ")
+}
+
+/// The tokens a search term needs a record to have, or none when the term is too short to use
+/// the index (a single letter or digit): Chinese characters (one, or each pair), letter/digit
+/// pairs (a two-character run) or triples.
+pub fn query_grams(term: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (cjk, run) in runs(term) {
+        let n = match (cjk, run.len()) {
+            (true, 1) => 1,
+            (true, _) => 2,
+            (false, 1) => continue,
+            (false, 2) => 2,
+            (false, _) => 3,
+        };
+        for w in run.windows(n) {
+            let g: String = w.iter().collect();
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// Every substring of a record's search text finds the record: its tokens are all among
+        /// the record's.
+        #[test]
+        fn every_substring_is_indexed(text in "[a-z0-9@. \u{4e00}-\u{4e30}]{1,30}", a in 0usize..30, len in 1usize..12) {
+            let chars: Vec<char> = text.chars().collect();
+            let a = a % chars.len();
+            let b = (a + len).min(chars.len());
+            let term: String = chars[a..b].iter().collect();
+            let doc: std::collections::HashSet<String> =
+                grams(&text).split(' ').map(str::to_owned).collect();
+            for g in query_grams(&term) {
+                prop_assert!(doc.contains(&g), "{} of {:?} not in {:?}", g, term, text);
+            }
+        }
+    }
+
+    #[test]
+    fn grams_of_names_and_numbers() {
+        let g = grams("张三丰 zhangsanfeng zsf 13800138000");
+        for t in ["三丰", "张", "zsf", "sf", "138", "00"] {
+            assert!(g.split(' ').any(|x| x == t), "{t} in {g}");
+        }
+        assert_eq!(query_grams("三丰"), ["三丰"]);
+        assert_eq!(query_grams("zsf"), ["zsf"]);
+        assert_eq!(query_grams("z"), Vec::<String>::new());
+        assert_eq!(query_grams("张三丰"), ["张三", "三丰"]);
+    }
 
     #[test]
     fn mainland_phones_in_any_format() {

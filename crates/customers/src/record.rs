@@ -108,6 +108,49 @@ pub fn search_sql(q: &mut Sql, column: &str, query: &str) {
     }
 }
 
+/// One search term against an account or contact row (`alias` of `table`): the gram index
+/// narrows to the rows having all the term's tokens (when it has any), and LIKE on the `search`
+/// text confirms — the index never changes what is found, only how fast.
+pub fn term_sql(backend: Backend, q: &mut Sql, table: &str, alias: &str, term: &str) {
+    q.push("(");
+    // The index test first: the LIKE then runs only on the rows it lets through.
+    let grams = normalize::query_grams(term);
+    if !grams.is_empty() {
+        match backend {
+            Backend::Sqlite => {
+                let m = grams
+                    .iter()
+                    .map(|g| format!("\"{g}\""))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                q.push(&format!(
+                    "{alias}.rowid IN (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH "
+                ))
+                .bind(m)
+                .push(") AND ");
+            }
+            Backend::Postgres => {
+                q.push(&format!(
+                    "string_to_array({alias}.grams, ' ') @> string_to_array("
+                ))
+                .bind(grams.join(" "))
+                .push(", ' ') AND ");
+            }
+        }
+    }
+    q.push(&format!("{alias}.search LIKE "))
+        .bind(like_pattern(term))
+        .push(" ESCAPE '\\')");
+}
+
+/// The search box on an account or contact list: every term must match (see [`term_sql`]).
+pub fn indexed_search_sql(backend: Backend, q: &mut Sql, table: &str, alias: &str, query: &str) {
+    for term in normalize::search_terms(query) {
+        q.push(" AND ");
+        term_sql(backend, q, table, alias, &term);
+    }
+}
+
 /// `%term%` with LIKE's wildcards escaped.
 pub fn like_pattern(term: &str) -> String {
     format!(

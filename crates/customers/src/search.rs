@@ -12,7 +12,7 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::Ctx;
 
 use crate::normalize::search_terms;
-use crate::record::like_pattern;
+use crate::record::term_sql;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +65,8 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
         q.bind(ctx.tenant_id).push(" AND a.deleted_at IS NULL");
         ctx.scope_sql(&mut q, scope, "a.owner_id", "a.team_id");
         for t in &terms {
-            q.push(" AND a.search LIKE ").bind(like_pattern(t));
-            q.push(" ESCAPE '\\'");
+            q.push(" AND ");
+            term_sql(db.backend(), &mut q, "accounts", "a", t);
         }
         q.push(" ORDER BY LENGTH(a.name), a.name, a.id LIMIT ")
             .bind(limit);
@@ -80,15 +80,58 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
         );
         q.bind(ctx.tenant_id).push(" AND c.deleted_at IS NULL");
         ctx.scope_sql(&mut q, scope, "c.owner_id", "c.team_id");
+        // A contact is also found by its company's name (asked as "its account is one of the
+        // matching accounts", so both sides can use their index).
+        // The candidates come from the two indexes (a union of ids), not from a scan of the
+        // tenant's contacts testing each row.
         for t in &terms {
-            let p = like_pattern(t);
-            q.push(" AND (c.search LIKE ").bind(p.clone());
-            q.push(" ESCAPE '\\' OR a.search LIKE ").bind(p);
-            q.push(" ESCAPE '\\')");
+            q.push(" AND c.id IN (SELECT c3.id FROM contacts c3 WHERE c3.tenant_id = ")
+                .bind(ctx.tenant_id)
+                .push(" AND ");
+            term_sql(db.backend(), &mut q, "contacts", "c3", t);
+            q.push(" UNION ALL SELECT c4.id FROM contacts c4 WHERE c4.tenant_id = ")
+                .bind(ctx.tenant_id)
+                .push(" AND c4.account_id IN (SELECT a2.id FROM accounts a2 WHERE a2.tenant_id = ")
+                .bind(ctx.tenant_id)
+                .push(" AND ");
+            term_sql(db.backend(), &mut q, "accounts", "a2", t);
+            q.push("))");
         }
         q.push(" ORDER BY LENGTH(c.name), c.name, c.id LIMIT ")
             .bind(limit);
         items.extend(db.fetch_sql::<SearchHit>(q).await?);
     }
     Ok(SearchResults { items })
+}
+
+/// Fills the search index tokens of rows written before the index existed (run after every
+/// migration; a no-op once done). Batches of 1,000 rows, one transaction each.
+pub async fn backfill_grams(db: &Db) -> Result<u64> {
+    let mut total = 0;
+    for table in ["accounts", "contacts"] {
+        loop {
+            let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> = db
+                .fetch_all(
+                    &format!(
+                        "SELECT tenant_id, id, search FROM {table} WHERE grams IS NULL LIMIT 1000"
+                    ),
+                    guanxi_platform::args![],
+                )
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut tx = db.begin().await?;
+            for (tenant, id, search) in &rows {
+                tx.execute(
+                    &format!("UPDATE {table} SET grams = $1 WHERE tenant_id = $2 AND id = $3"),
+                    guanxi_platform::args![crate::normalize::grams(search), *tenant, *id],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            total += rows.len() as u64;
+        }
+    }
+    Ok(total)
 }

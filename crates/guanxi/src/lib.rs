@@ -254,6 +254,9 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     migrate::run(&db, guanxi_web::MIGRATIONS)
         .await
         .map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
+    guanxi_customers::search::backfill_grams(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("filling the search index: {e}"))?;
     Ok(db)
 }
 

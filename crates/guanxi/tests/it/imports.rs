@@ -388,6 +388,34 @@ both!(
             .await
             .unwrap();
         assert!(!found["items"].as_array().unwrap().is_empty());
+        // Rows from before the search index get their tokens at the next start (backfill),
+        // and are found again.
+        app.db
+            .execute("UPDATE contacts SET grams = NULL", vec![])
+            .await
+            .unwrap();
+        let gone: Value = app
+            .get(&format!("/api/v1/contacts?q={phone}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            gone["items"],
+            json!([]),
+            "the index decides which rows are candidates"
+        );
+        let filled = guanxi_customers::search::backfill_grams(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(filled, 1_234);
+        let back: Value = app
+            .get(&format!("/api/v1/contacts?q={phone}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(back["items"][0]["id"], c["id"]);
         let children: i64 = app
             .db
             .scalar(
