@@ -128,16 +128,8 @@ pub async fn merge_contacts(
     input: MergeInput,
 ) -> Result<Contact> {
     let mut tx = db.begin().await?;
-    // An unknown survivor is a 404 whatever the body says.
-    let keep: Contact = record::load_for(&mut tx, ctx, survivor, Action::Update).await?;
-    if keep.deleted_at.is_some() {
-        return Err(Error::Conflict("the survivor is in the trash".into()));
-    }
-    let expected = input
-        .version
-        .ok_or_else(|| Error::field("version", "required"))?;
-    let mut errs = Errors::default();
-    check_request(&mut errs, survivor, &input, MERGEABLE);
+    let (keep, expected, mut errs) =
+        begin::<Contact>(&mut tx, ctx, survivor, &input, MERGEABLE).await?;
     // The others: this tenant's (another tenant's id is simply not found), live, changeable.
     let mut others = Vec::new();
     for (i, id) in input.merge_ids.iter().enumerate() {
@@ -265,6 +257,27 @@ pub async fn unmerge_contact(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Contact
     Ok(back)
 }
 
+/// The survivor (an unknown one is a 404 whatever the body says; one in the trash a 409), the
+/// version the caller read, and the request's ids and field choices checked.
+async fn begin<R: record::Record>(
+    tx: &mut guanxi_platform::db::Tx,
+    ctx: &Ctx,
+    survivor: Uuid,
+    input: &MergeInput,
+    mergeable: &[&str],
+) -> Result<(R, i64, Errors)> {
+    let keep: R = record::load_for(tx, ctx, survivor, Action::Update).await?;
+    if keep.in_trash() {
+        return Err(Error::Conflict("the survivor is in the trash".into()));
+    }
+    let expected = input
+        .version
+        .ok_or_else(|| Error::field("version", "required"))?;
+    let mut errs = Errors::default();
+    check_request(&mut errs, survivor, input, mergeable);
+    Ok((keep, expected, errs))
+}
+
 /// Checks a merge request's ids and field choices.
 fn check_request(errs: &mut Errors, survivor: Uuid, input: &MergeInput, mergeable: &[&str]) {
     if input.merge_ids.is_empty() {
@@ -371,15 +384,8 @@ pub async fn merge_accounts(
     input: MergeInput,
 ) -> Result<Account> {
     let mut tx = db.begin().await?;
-    let keep: Account = record::load_for(&mut tx, ctx, survivor, Action::Update).await?;
-    if keep.deleted_at.is_some() {
-        return Err(Error::Conflict("the survivor is in the trash".into()));
-    }
-    let expected = input
-        .version
-        .ok_or_else(|| Error::field("version", "required"))?;
-    let mut errs = Errors::default();
-    check_request(&mut errs, survivor, &input, MERGEABLE_ACCOUNT);
+    let (keep, expected, mut errs) =
+        begin::<Account>(&mut tx, ctx, survivor, &input, MERGEABLE_ACCOUNT).await?;
     let ancestors: Vec<(Uuid,)> = tx
         .fetch_all(
             "WITH RECURSIVE up (id, parent_id, depth) AS (

@@ -350,6 +350,31 @@ where
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
+/// An XLSX export of one entity's list: permission, audit event, sheet, file.
+async fn export_xlsx<T, F, Fut>(
+    s: &AppState,
+    ctx: &Ctx,
+    entity: Entity,
+    what: ExportedFilter<'_>,
+    fetch: F,
+) -> Result<Response, Error>
+where
+    T: Serialize,
+    F: Fn(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Page<T>, Error>>,
+{
+    let table = entity.table();
+    ctx.require(table, Action::Read)?;
+    audit_export(s, ctx, table, &what).await?;
+    let sections = match entity {
+        Entity::Accounts => ACCOUNT_SECTIONS,
+        Entity::Contacts => CONTACT_SECTIONS,
+    };
+    let sheet = Sheet::new(s, ctx, sections, entity).await?;
+    let bytes = xlsx(sheet, fetch).await?;
+    Ok(download(&format!("{table}.xlsx"), XLSX, Body::from(bytes)))
+}
+
 #[utoipa::path(get, path = "/api/v1/accounts/export.xlsx", tag = "accounts", params(AccountFilter), responses(
     (status = 200, description = "XLSX, every matching account", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
 pub async fn export_accounts_xlsx(
@@ -357,13 +382,8 @@ pub async fn export_accounts_xlsx(
     Auth(ctx): Auth,
     ListQuery(f): ListQuery<AccountFilter>,
 ) -> ApiResult<Response> {
-    ctx.require("accounts", Action::Read).l(&ctx)?;
     let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
-    audit_export(&s, &ctx, "accounts", &what).await.l(&ctx)?;
-    let sheet = Sheet::new(&s, &ctx, ACCOUNT_SECTIONS, Entity::Accounts)
-        .await
-        .l(&ctx)?;
-    let bytes = xlsx(sheet, |cursor| {
+    let fetch = |cursor| {
         let f = AccountFilter {
             cursor,
             limit: Some(PAGE),
@@ -371,10 +391,10 @@ pub async fn export_accounts_xlsx(
         };
         let (s, ctx) = (s.clone(), ctx.clone());
         async move { accounts::list(&s.db, &ctx, &f).await }
-    })
-    .await
-    .l(&ctx)?;
-    Ok(download("accounts.xlsx", XLSX, Body::from(bytes)))
+    };
+    export_xlsx(&s, &ctx, Entity::Accounts, what, fetch)
+        .await
+        .l(&ctx)
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/export.xlsx", tag = "contacts", params(ContactFilter), responses(
@@ -384,13 +404,8 @@ pub async fn export_contacts_xlsx(
     Auth(ctx): Auth,
     ListQuery(f): ListQuery<ContactFilter>,
 ) -> ApiResult<Response> {
-    ctx.require("contacts", Action::Read).l(&ctx)?;
     let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
-    audit_export(&s, &ctx, "contacts", &what).await.l(&ctx)?;
-    let sheet = Sheet::new(&s, &ctx, CONTACT_SECTIONS, Entity::Contacts)
-        .await
-        .l(&ctx)?;
-    let bytes = xlsx(sheet, |cursor| {
+    let fetch = |cursor| {
         let f = ContactFilter {
             cursor,
             limit: Some(PAGE),
@@ -398,10 +413,10 @@ pub async fn export_contacts_xlsx(
         };
         let (s, ctx) = (s.clone(), ctx.clone());
         async move { contacts::list(&s.db, &ctx, &f).await }
-    })
-    .await
-    .l(&ctx)?;
-    Ok(download("contacts.xlsx", XLSX, Body::from(bytes)))
+    };
+    export_xlsx(&s, &ctx, Entity::Contacts, what, fetch)
+        .await
+        .l(&ctx)
 }
 
 /// vCard 3.0 text value: backslash, comma, semicolon and newlines escaped.
