@@ -412,8 +412,15 @@ async fn apply(
             check_parent(tx, ctx, &mut errs, id, p).await?;
         }
     }
-    if let Some((owner, team)) =
-        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id).await?
+    if let Some((owner, team)) = resolve_owner(
+        tx,
+        ctx,
+        &mut errs,
+        input.owner_id,
+        f.owner_id,
+        &mut record::Lookups::default(),
+    )
+    .await?
     {
         f.owner_id = Some(owner);
         f.team_id = team;
@@ -484,15 +491,24 @@ async fn check_parent(
 }
 
 pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> {
+    let mut tx = db.begin().await?;
+    let a = create_in(&mut tx, ctx, input).await?;
+    tx.commit().await?;
+    Ok(a)
+}
+
+/// [`create`] inside the caller's transaction (an import creates the companies its rows
+/// name). On an error the caller rolls back (a unique custom value is checked after the row
+/// is written).
+pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Account> {
     ctx.require("accounts", Action::Create)?;
     let id = new_id();
     let mut f = Fields {
         country: "CN".into(),
         ..Fields::default()
     };
-    let mut tx = db.begin().await?;
-    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Accounts).await?;
-    apply(&mut tx, ctx, id, &input, &mut f, &defs, true).await?;
+    let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Accounts).await?;
+    apply(tx, ctx, id, &input, &mut f, &defs, true).await?;
     record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)?;
     let t = now();
     tx.execute(
@@ -514,18 +530,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> 
         ],
     )
     .await?;
-    custom_fields::hold_unique(
-        &mut tx,
-        ctx.tenant_id,
-        Entity::Accounts,
-        id,
-        &defs,
-        &f.custom,
-    )
-    .await?;
-    let a: Account = record::load(&mut tx, ctx.tenant_id, id).await?;
-    audit::record(&mut tx, ctx, "create", "accounts", Some(id), None, Some(&a)).await?;
-    tx.commit().await?;
+    custom_fields::hold_unique(tx, ctx.tenant_id, Entity::Accounts, id, &defs, &f.custom).await?;
+    let a: Account = record::load(tx, ctx.tenant_id, id).await?;
+    audit::record(tx, ctx, "create", "accounts", Some(id), None, Some(&a)).await?;
     Ok(a)
 }
 

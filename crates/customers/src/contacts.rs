@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::db::{Db, Sql, Tx, Val};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
@@ -345,6 +345,7 @@ async fn apply(
     f: &mut Fields,
     defs: &[custom_fields::CustomField],
     creating: bool,
+    lk: &mut record::Lookups,
 ) -> Result<()> {
     let mut errs = Errors::default();
     record::apply_name_and_country(
@@ -406,19 +407,13 @@ async fn apply(
     if let Some(account) = input.account_id {
         f.account_id = account;
         if let Some(a) = account {
-            let exists: i64 = tx
-                .scalar(
-                    "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-                    args![ctx.tenant_id, a],
-                )
-                .await?;
-            if exists == 0 {
+            if !lk.account_live(tx, ctx.tenant_id, a).await? {
                 errs.add("account_id", "unknown");
             }
         }
     }
     if let Some((owner, team)) =
-        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id).await?
+        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id, lk).await?
     {
         f.owner_id = Some(owner);
         f.team_id = team;
@@ -449,7 +444,16 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
     };
     let mut tx = db.begin().await?;
     let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
-    apply(&mut tx, ctx, &input, &mut f, &defs, true).await?;
+    apply(
+        &mut tx,
+        ctx,
+        &input,
+        &mut f,
+        &defs,
+        true,
+        &mut Default::default(),
+    )
+    .await?;
     record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)?;
     let t = now();
     tx.execute(
@@ -487,6 +491,154 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
     Ok(c)
 }
 
+/// A contact validated exactly as [`create`] validates it, not yet written: the import's bulk
+/// path collects these and writes them with [`create_many`].
+pub struct NewContact {
+    id: Uuid,
+    f: Fields,
+}
+
+impl NewContact {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+    pub fn account_id(&self) -> Option<Uuid> {
+        self.f.account_id
+    }
+    /// What duplicates are looked for by.
+    pub fn keys(&self) -> crate::duplicates::Keys<'_> {
+        crate::duplicates::Keys {
+            name: Some(&self.f.name),
+            phone: self.f.phone_e164.as_deref(),
+            email: self.f.email.as_deref(),
+            credit_code: None,
+            account_id: self.f.account_id,
+        }
+    }
+}
+
+/// Validates a new contact inside the caller's transaction (`defs`: the tenant's active contact
+/// fields; `lk`: lookups shared by the batch). Writes nothing.
+pub async fn prepare(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    input: &ContactInput,
+    defs: &[custom_fields::CustomField],
+    lk: &mut record::Lookups,
+) -> Result<NewContact> {
+    ctx.require("contacts", Action::Create)?;
+    let mut f = Fields {
+        country: "CN".into(),
+        ..Fields::default()
+    };
+    apply(tx, ctx, input, &mut f, defs, true, lk).await?;
+    record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)?;
+    Ok(NewContact { id: new_id(), f })
+}
+
+/// Writes prepared contacts as [`create`] writes one — the row, its unique custom values and a
+/// `create` audit event with the stored record — many rows to a statement. A unique custom
+/// value taken meanwhile fails the whole call (the caller's transaction then rolls back).
+pub async fn create_many(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    defs: &[custom_fields::CustomField],
+    rows: &[NewContact],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let t = now();
+    // 30 values a row: small statements (sqlx's SQLite driver binds by name, quadratically).
+    for chunk in rows.chunks(40) {
+        let mut q = Sql::new(
+            "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
+                 department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
+                 district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
+                 updated_by, version, custom, tags, grams) VALUES ",
+        );
+        for (i, r) in chunk.iter().enumerate() {
+            let f = &r.f;
+            let search = f.search();
+            let grams = crate::normalize::grams(&search);
+            q.push(if i == 0 { "(" } else { ", (" });
+            let values: [Val; 31] = [
+                ctx.tenant_id.into(),
+                r.id.into(),
+                f.name.as_str().into(),
+                f.family_name.clone().into(),
+                f.given_name.clone().into(),
+                f.account_id.into(),
+                f.title.clone().into(),
+                f.department.clone().into(),
+                f.phone.clone().into(),
+                f.phone_e164.clone().into(),
+                f.email.clone().into(),
+                f.wechat.clone().into(),
+                f.gender.clone().into(),
+                f.birthday.clone().into(),
+                f.country.as_str().into(),
+                f.province.clone().into(),
+                f.city.clone().into(),
+                f.district.clone().into(),
+                f.address.clone().into(),
+                f.notes.clone().into(),
+                f.owner_id.into(),
+                f.team_id.into(),
+                search.into(),
+                t.into(),
+                t.into(),
+                ctx.user_id.into(),
+                ctx.user_id.into(),
+                Val::I64(Some(1)),
+                serde_json::Value::Object(f.custom.clone()).into(),
+                serde_json::json!(f.tags).into(),
+                grams.into(),
+            ];
+            for (j, v) in values.into_iter().enumerate() {
+                if j > 0 {
+                    q.push(", ");
+                }
+                q.bind(v);
+            }
+            q.push(")");
+        }
+        tx.execute(&q.sql, q.args).await?;
+    }
+    if defs.iter().any(|d| d.unique) {
+        for r in rows {
+            custom_fields::hold_unique(
+                tx,
+                ctx.tenant_id,
+                Entity::Contacts,
+                r.id,
+                defs,
+                &r.f.custom,
+            )
+            .await?;
+        }
+    }
+    // The audit events carry the stored records, read back a chunk at a time.
+    for chunk in rows.chunks(200) {
+        let mut q = Sql::new(SELECT);
+        q.push(" WHERE c.tenant_id = ")
+            .bind(ctx.tenant_id)
+            .push(" AND c.id IN (");
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(r.id);
+        }
+        q.push(")");
+        let stored: Vec<Contact> = tx.fetch_sql(q).await?;
+        let events: Vec<(Uuid, Option<&Contact>, Option<&Contact>)> =
+            stored.iter().map(|c| (c.id, None, Some(c))).collect();
+        audit::record_many(tx, ctx, "create", "contacts", &events).await?;
+    }
+    Ok(())
+}
+
 pub async fn update(
     db: &Db,
     ctx: &Ctx,
@@ -520,7 +672,16 @@ pub(crate) async fn update_in(
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
     let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Contacts).await?;
-    apply(tx, ctx, &input, &mut f, &defs, false).await?;
+    apply(
+        tx,
+        ctx,
+        &input,
+        &mut f,
+        &defs,
+        false,
+        &mut Default::default(),
+    )
+    .await?;
     tx.execute(
         "UPDATE contacts SET name = $1, family_name = $2, given_name = $3, account_id = $4,
              title = $5, department = $6, phone = $7, phone_e164 = $8, email = $9, wechat = $10,
@@ -599,7 +760,16 @@ pub async fn check(db: &Db, ctx: &Ctx, input: &ContactInput) -> Result<()> {
     };
     let mut tx = db.begin().await?;
     let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
-    let result = apply(&mut tx, ctx, input, &mut f, &defs, true).await;
+    let result = apply(
+        &mut tx,
+        ctx,
+        input,
+        &mut f,
+        &defs,
+        true,
+        &mut Default::default(),
+    )
+    .await;
     // Dropping the transaction rolls it back: nothing of the check is kept.
     drop(tx);
     result?;

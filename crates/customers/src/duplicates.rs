@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::Db;
+use guanxi_platform::db::{Db, Sql, Tx};
 use guanxi_platform::error::Result;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{args, Ctx, Error};
@@ -103,52 +103,60 @@ pub async fn find(db: &Db, ctx: &Ctx, probe: &DuplicateProbe) -> Result<Candidat
     } else {
         ("CAST(NULL AS TEXT)", "x.account_id")
     };
-    let rows: Vec<Row> = db
-        .fetch_all(
-            &format!(
-                "SELECT x.id, x.name, x.owner_id, o.name AS owner_name, x.team_id, {credit_col} AS credit_code,
-                     x.phone_e164, x.email, {account_col} AS account_id
-                 FROM {table} x JOIN users o ON o.tenant_id = x.tenant_id AND o.id = x.owner_id
-                 WHERE x.tenant_id = $1 AND x.deleted_at IS NULL AND x.id <> $2
-                   AND (x.phone_e164 = $3 OR x.email = $4 OR {credit_col} = $5 OR x.name = $6)
-                 LIMIT 20"
-            ),
-            args![
-                ctx.tenant_id,
-                probe.exclude_id.unwrap_or(Uuid::nil()),
-                phone.clone(),
-                email.clone(),
-                credit.clone(),
-                name.clone()
-            ],
-        )
-        .await?;
+    // Candidates by each key through its own index (a union: an OR across columns makes
+    // both planners walk the tenant's rows), then the rows themselves.
+    let mut q = Sql::new(&format!(
+        "SELECT x.id, x.name, x.owner_id, o.name AS owner_name, x.team_id, {credit_col} AS credit_code,
+             x.phone_e164, x.email, {account_col} AS account_id
+         FROM {table} x JOIN users o ON o.tenant_id = x.tenant_id AND o.id = x.owner_id
+         WHERE x.tenant_id = "
+    ));
+    q.bind(ctx.tenant_id).push(" AND x.id IN (");
+    let keys = [
+        ("phone_e164", phone.clone()),
+        ("email", email.clone()),
+        ("name", name.clone()),
+        ("credit_code", credit.clone()),
+    ];
+    let mut first = true;
+    for (column, value) in keys {
+        let Some(value) = value else { continue };
+        if !first {
+            q.push(" UNION ALL ");
+        }
+        first = false;
+        q.push(&format!("SELECT id FROM {table} WHERE tenant_id = "))
+            .bind(ctx.tenant_id)
+            .push(&format!(" AND {column} = "))
+            .bind(value);
+    }
+    if first {
+        return Ok(Candidates { items: vec![] });
+    }
+    q.push(") AND x.deleted_at IS NULL AND x.id <> ")
+        .bind(probe.exclude_id.unwrap_or(Uuid::nil()))
+        .push(" LIMIT 20");
+    let rows: Vec<Row> = db.fetch_all(&q.sql, q.args).await?;
     let mut items: Vec<Candidate> = rows
         .into_iter()
         .map(|r| {
-            let mut matched = Vec::new();
-            let mut score = 0;
-            if credit.is_some() && r.credit_code == credit {
-                matched.push("credit_code".to_owned());
-                score = score.max(100);
-            }
-            if phone.is_some() && r.phone_e164 == phone {
-                matched.push("phone".to_owned());
-                score = score.max(90);
-            }
-            if email.is_some() && r.email == email {
-                matched.push("email".to_owned());
-                score = score.max(90);
-            }
-            if name.is_some() && Some(&r.name) == name.as_ref() {
-                matched.push("name".to_owned());
-                let same_account = probe.account_id.is_some() && r.account_id == probe.account_id;
-                score = score.max(if same_account || table == "accounts" {
-                    70
-                } else {
-                    40
-                });
-            }
+            let (score, matched) = score(
+                &Keys {
+                    name: name.as_deref(),
+                    phone: phone.as_deref(),
+                    email: email.as_deref(),
+                    credit_code: credit.as_deref(),
+                    account_id: probe.account_id,
+                },
+                &Keys {
+                    name: Some(&r.name),
+                    phone: r.phone_e164.as_deref(),
+                    email: r.email.as_deref(),
+                    credit_code: r.credit_code.as_deref(),
+                    account_id: r.account_id,
+                },
+                table == "accounts",
+            );
             Candidate {
                 visible: read.is_some_and(|s| ctx.covers(s, Some(r.owner_id), r.team_id)),
                 id: r.id,
@@ -161,6 +169,114 @@ pub async fn find(db: &Db, ctx: &Ctx, probe: &DuplicateProbe) -> Result<Candidat
         .collect();
     items.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.name.cmp(&b.name)));
     Ok(Candidates { items })
+}
+
+/// What two records are compared on (normalised: phone in E.164, email lower-case).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys<'a> {
+    pub name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub credit_code: Option<&'a str>,
+    /// A contact's account (a shared name counts more at the same company).
+    pub account_id: Option<Uuid>,
+}
+
+/// How likely `b` duplicates `a`, and on what: credit code 100, phone or email 90, the same
+/// name 70 for accounts or contacts at the same account, else 40.
+pub fn score(a: &Keys, b: &Keys, accounts: bool) -> (i64, Vec<String>) {
+    let mut matched = Vec::new();
+    let mut score = 0;
+    let same = |x: Option<&str>, y: Option<&str>| x.is_some() && x == y;
+    if same(a.credit_code, b.credit_code) {
+        matched.push("credit_code".to_owned());
+        score = score.max(100);
+    }
+    if same(a.phone, b.phone) {
+        matched.push("phone".to_owned());
+        score = score.max(90);
+    }
+    if same(a.email, b.email) {
+        matched.push("email".to_owned());
+        score = score.max(90);
+    }
+    if same(a.name, b.name) {
+        matched.push("name".to_owned());
+        let same_account = a.account_id.is_some() && a.account_id == b.account_id;
+        score = score.max(if same_account || accounts { 70 } else { 40 });
+    }
+    (score, matched)
+}
+
+/// Live contacts sharing a key with any of `probes` that could score 70 or more (phone,
+/// email, or name at the same account) — one query for an import batch, each key through its
+/// own index.
+pub async fn contacts_sharing_keys(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    probes: &[Keys<'_>],
+) -> Result<Vec<(Uuid, String, Option<String>, Option<String>, Option<Uuid>)>> {
+    let mut q =
+        Sql::new("SELECT id, name, phone_e164, email, account_id FROM contacts WHERE tenant_id = ");
+    q.bind(tenant_id)
+        .push(" AND deleted_at IS NULL AND id IN (");
+    let mut parts = 0;
+    let mut part = |q: &mut Sql, column: &str, values: Vec<&str>, accounts: Vec<Uuid>| {
+        if values.is_empty() {
+            return;
+        }
+        if parts > 0 {
+            q.push(" UNION ALL ");
+        }
+        parts += 1;
+        q.push("SELECT id FROM contacts WHERE tenant_id = ")
+            .bind(tenant_id);
+        q.push(&format!(" AND {column} IN ("));
+        for (i, v) in values.into_iter().enumerate() {
+            q.push(if i == 0 { "" } else { ", " }).bind(v);
+        }
+        q.push(")");
+        if !accounts.is_empty() {
+            q.push(" AND account_id IN (");
+            for (i, a) in accounts.into_iter().enumerate() {
+                q.push(if i == 0 { "" } else { ", " }).bind(a);
+            }
+            q.push(")");
+        }
+    };
+    part(
+        &mut q,
+        "phone_e164",
+        uniq(probes.iter().filter_map(|p| p.phone).collect()),
+        vec![],
+    );
+    part(
+        &mut q,
+        "email",
+        uniq(probes.iter().filter_map(|p| p.email).collect()),
+        vec![],
+    );
+    let named: Vec<&Keys> = probes.iter().filter(|p| p.account_id.is_some()).collect();
+    let mut accounts: Vec<Uuid> = named.iter().filter_map(|p| p.account_id).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    part(
+        &mut q,
+        "name",
+        uniq(named.iter().filter_map(|p| p.name).collect()),
+        accounts,
+    );
+    if parts == 0 {
+        return Ok(vec![]);
+    }
+    q.push(")");
+    tx.fetch_sql(q).await
+}
+
+fn uniq(mut v: Vec<&str>) -> Vec<&str> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// One side of a duplicate pair.

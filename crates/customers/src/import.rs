@@ -2,19 +2,20 @@
 //! saves it), XLSX and vCard (contacts) — each file read as a table by `tables`. Columns are
 //! mapped by guessing from Chinese and English headers and labels (custom fields included),
 //! or by an explicit mapping; rows are streamed (bounded memory), each validated by the same
-//! service function as a form and saved in its own transaction, so a crash loses at most the
-//! row in flight. Bad rows are reported (row, column, reason) and skipped while good rows go
+//! service function as a form. Contacts are saved in batches of [`BATCH`] rows, one
+//! transaction each (duplicates looked up by one query, rows written several to a statement),
+//! accounts and orders one transaction a row; a crash loses at most the batch in flight. Bad rows are reported (row, column, reason) and skipped while good rows go
 //! in; nothing is silently altered. Contacts and accounts that match an existing record follow
 //! the duplicate policy — with `skip` (the default) re-running a file doubles nothing; orders
 //! are pushed by their number (`orders::push`), which is idempotent by construction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::Db;
+use guanxi_platform::db::{Db, Sql};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::{args, Ctx, Error};
@@ -22,9 +23,10 @@ use guanxi_platform::{args, Ctx, Error};
 use crate::accounts::{self, AccountInput};
 use crate::contacts::{self, ContactInput};
 use crate::custom_fields::{self, CustomField, Entity, FieldKind};
-use crate::duplicates::{self, DuplicateProbe};
+use crate::duplicates;
 use crate::normalize;
 use crate::orders::{self, LineInput, OrderInput, Pushed};
+use crate::record;
 use crate::tables::Table;
 
 /// What to do with a row that matches an existing contact.
@@ -448,7 +450,8 @@ pub async fn run(
             .cloned()
             .unwrap_or_else(|| field.to_owned())
     };
-    // Orders gather their consecutive lines first.
+    // Contacts go in batches; orders gather their consecutive lines first.
+    let mut batch: Vec<(u64, Vec<String>)> = Vec::new();
     let mut pending: Option<(String, u64, Vec<Vec<String>>)> = None;
     for row in rows {
         let (line, cells) = match row {
@@ -466,20 +469,14 @@ pub async fn run(
         let outcome = match target {
             Target::Contacts => {
                 report.rows += 1;
-                Some((
-                    line,
-                    contact_row(
-                        db,
-                        ctx,
-                        opts,
-                        &defs,
-                        &Row {
-                            fields: &fields,
-                            cells: &cells,
-                        },
-                    )
-                    .await,
-                ))
+                batch.push((line, cells));
+                if batch.len() >= BATCH {
+                    let rows = std::mem::take(&mut batch);
+                    contact_batch(db, ctx, opts, &defs, &fields, rows, &mut report, &header_of)
+                        .await?;
+                    progress(report.rows);
+                }
+                None
             }
             Target::Accounts => {
                 report.rows += 1;
@@ -526,15 +523,32 @@ pub async fn run(
         if let Some((line, result)) = outcome {
             tally(&mut report, line, result, &header_of)?;
         }
-        if report.rows.is_multiple_of(100) {
+        if target != Target::Contacts && report.rows.is_multiple_of(100) {
             progress(report.rows);
         }
+    }
+    if !batch.is_empty() {
+        contact_batch(
+            db,
+            ctx,
+            opts,
+            &defs,
+            &fields,
+            batch,
+            &mut report,
+            &header_of,
+        )
+        .await?;
     }
     if let Some((_, first, lines)) = pending.take() {
         let result = order_rows(db, ctx, opts, &fields, &lines).await;
         tally(&mut report, first, result, &header_of)?;
     }
     progress(report.rows);
+    // A large import changes the tables' shape: let the planner's statistics follow.
+    if !opts.dry_run && report.created + report.updated >= 1_000 {
+        db.analyze(false).await?;
+    }
     Ok(report)
 }
 
@@ -544,7 +558,7 @@ fn tally(
     report: &mut ImportReport,
     line: u64,
     result: Result<Outcome>,
-    header_of: &dyn Fn(&str) -> String,
+    header_of: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<()> {
     match result {
         Ok(Outcome::Created) => report.created += 1,
@@ -576,53 +590,197 @@ enum Outcome {
     Skipped,
 }
 
-async fn contact_row(
+/// Contacts written per transaction: a crash loses at most the batch in flight, and a re-run
+/// (duplicates `skip`) finds the batches already written.
+const BATCH: usize = 500;
+
+/// One batch of contact rows in one transaction: the companies they name looked up at once
+/// (and created when missing), each row validated exactly as the form validates it, likely
+/// duplicates — in the database or earlier in the file — found by one query, and the new
+/// contacts written several to a statement with their audit events. A dry run does all of it
+/// and rolls back.
+#[allow(clippy::too_many_arguments)]
+async fn contact_batch(
     db: &Db,
     ctx: &Ctx,
     opts: &ImportOptions,
     defs: &[CustomField],
-    row: &Row<'_>,
-) -> Result<Outcome> {
-    let value = |f: &str| row.get(f);
-    // The company, by exact name; created when missing (not in a dry run).
-    let account_id = match value("account") {
-        None => None,
-        Some(name) => {
-            let found: Option<(Uuid,)> = db
-                .fetch_optional(
-                    "SELECT id FROM accounts WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL ORDER BY created_at LIMIT 1",
-                    args![ctx.tenant_id, name.as_str()],
-                )
-                .await?;
-            match (found, opts.dry_run) {
-                (Some((id,)), _) => Some(id),
-                (None, true) => None,
-                (None, false) => Some(
-                    accounts::create(
-                        db,
-                        ctx,
-                        AccountInput {
-                            name: Some(name),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .map_err(|e| match e {
-                        Error::Validation(mut v) => {
+    fields: &[Option<String>],
+    rows: Vec<(u64, Vec<String>)>,
+    report: &mut ImportReport,
+    header_of: &(dyn Fn(&str) -> String + Sync),
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let mut lk = record::Lookups::default();
+    // The companies named, by exact name (the oldest live one when several share it).
+    let mut companies: HashMap<String, Uuid> = HashMap::new();
+    let names: Vec<String> = {
+        let mut v: Vec<String> = rows
+            .iter()
+            .filter_map(|(_, cells)| Row { fields, cells }.get("account"))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    for chunk in names.chunks(200) {
+        let mut q = Sql::new("SELECT name, id FROM accounts WHERE tenant_id = ");
+        q.bind(ctx.tenant_id)
+            .push(" AND deleted_at IS NULL AND name IN (");
+        for (i, n) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "" } else { ", " }).bind(n.as_str());
+        }
+        q.push(") ORDER BY created_at DESC");
+        let found: Vec<(String, Uuid)> = tx.fetch_sql(q).await?;
+        companies.extend(found);
+    }
+    // Each row validated; a refused row is reported and skipped.
+    let mut ready: Vec<(u64, usize, contacts::NewContact)> = Vec::with_capacity(rows.len());
+    for (at, (line, cells)) in rows.iter().enumerate() {
+        let row = Row { fields, cells };
+        let account_id = match row.get("account") {
+            None => None,
+            Some(name) => match companies.get(&name) {
+                Some(id) => Some(*id),
+                None if opts.dry_run => None,
+                None => {
+                    tx.execute("SAVEPOINT company", vec![]).await?;
+                    let input = AccountInput {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    };
+                    match accounts::create_in(&mut tx, ctx, input).await {
+                        Ok(a) => {
+                            tx.execute("RELEASE SAVEPOINT company", vec![]).await?;
+                            lk.add_account(a.id);
+                            companies.insert(name, a.id);
+                            Some(a.id)
+                        }
+                        Err(Error::Validation(mut v)) => {
+                            tx.execute("ROLLBACK TO SAVEPOINT company", vec![]).await?;
                             for f in &mut v {
                                 f.field = "account".into();
                             }
-                            Error::Validation(v)
+                            tally(report, *line, Err(Error::Validation(v)), header_of)?;
+                            continue;
                         }
-                        e => e,
-                    })?
-                    .id,
-                ),
-            }
+                        Err(e) => return Err(e),
+                    }
+                }
+            },
+        };
+        let input = contact_input(defs, &row, account_id);
+        match contacts::prepare(&mut tx, ctx, &input, defs, &mut lk).await {
+            Ok(c) => ready.push((*line, at, c)),
+            Err(e) => tally(report, *line, Err(e), header_of)?,
         }
+    }
+    // Likely duplicates (score 70 and more): stored ones by one query, and earlier rows.
+    let stored = if opts.duplicates == DuplicatePolicy::Create {
+        vec![]
+    } else {
+        let probes: Vec<duplicates::Keys> = ready.iter().map(|(_, _, c)| c.keys()).collect();
+        duplicates::contacts_sharing_keys(&mut tx, ctx.tenant_id, &probes).await?
     };
+    let has_unique = defs.iter().any(|d| d.unique);
+    let mut creating: Vec<contacts::NewContact> = Vec::new();
+    let mut created_lines: Vec<u64> = Vec::new();
+    for (line, at, c) in ready {
+        let probe = c.keys();
+        let best = |candidates: &mut dyn Iterator<Item = (Uuid, duplicates::Keys)>| {
+            candidates
+                .map(|(id, k)| (duplicates::score(&probe, &k, false).0, id))
+                .filter(|(score, _)| *score >= 70)
+                .max_by_key(|(score, _)| *score)
+                .map(|(_, id)| id)
+        };
+        let existing = if opts.duplicates == DuplicatePolicy::Create {
+            None
+        } else {
+            best(&mut stored.iter().map(|(id, name, phone, email, account)| {
+                (
+                    *id,
+                    duplicates::Keys {
+                        name: Some(name),
+                        phone: phone.as_deref(),
+                        email: email.as_deref(),
+                        credit_code: None,
+                        account_id: *account,
+                    },
+                )
+            }))
+            .or_else(|| best(&mut creating.iter().map(|n| (n.id(), n.keys()))))
+        };
+        let outcome = match (existing, opts.duplicates) {
+            (Some(_), DuplicatePolicy::Skip) => Ok(Outcome::Skipped),
+            (Some(_), _) if opts.dry_run => Ok(Outcome::Updated),
+            (Some(id), _) => {
+                // Fill the existing contact (written first if it came earlier in this batch).
+                if creating.iter().any(|n| n.id() == id) {
+                    contacts::create_many(&mut tx, ctx, defs, &creating).await?;
+                    creating.clear();
+                }
+                tx.execute("SAVEPOINT fill", vec![]).await?;
+                let current: contacts::Contact = record::load(&mut tx, ctx.tenant_id, id).await?;
+                let patch = ContactInput {
+                    version: Some(current.version),
+                    name: None,
+                    ..contact_input(
+                        defs,
+                        &Row {
+                            fields,
+                            cells: &rows[at].1,
+                        },
+                        c.account_id(),
+                    )
+                };
+                match contacts::update_in(&mut tx, ctx, id, current.version, patch).await {
+                    Ok(_) => {
+                        tx.execute("RELEASE SAVEPOINT fill", vec![]).await?;
+                        Ok(Outcome::Updated)
+                    }
+                    Err(e) => {
+                        tx.execute("ROLLBACK TO SAVEPOINT fill", vec![]).await?;
+                        Err(e)
+                    }
+                }
+            }
+            (None, _) if has_unique && !opts.dry_run => {
+                // A unique custom value is claimed as the row is written: one row at a time.
+                tx.execute("SAVEPOINT unique_row", vec![]).await?;
+                match contacts::create_many(&mut tx, ctx, defs, std::slice::from_ref(&c)).await {
+                    Ok(()) => {
+                        tx.execute("RELEASE SAVEPOINT unique_row", vec![]).await?;
+                        Ok(Outcome::Created)
+                    }
+                    Err(e) => {
+                        tx.execute("ROLLBACK TO SAVEPOINT unique_row", vec![])
+                            .await?;
+                        Err(e)
+                    }
+                }
+            }
+            (None, _) => {
+                creating.push(c);
+                created_lines.push(line);
+                Ok(Outcome::Created)
+            }
+        };
+        tally(report, line, outcome, header_of)?;
+    }
+    if opts.dry_run {
+        drop(tx);
+        return Ok(());
+    }
+    contacts::create_many(&mut tx, ctx, defs, &creating).await?;
+    tx.commit().await
+}
+
+/// A contact row as the form's input.
+fn contact_input(defs: &[CustomField], row: &Row<'_>, account_id: Option<Uuid>) -> ContactInput {
+    let value = |f: &str| row.get(f);
     let set = |field: &str| value(field).map(Some);
-    let input = ContactInput {
+    ContactInput {
         name: Some(value("name").unwrap_or_default()),
         account_id: account_id.map(Some),
         phone: set("phone"),
@@ -642,50 +800,6 @@ async fn contact_row(
         tags: value("tags").map(|t| split_list(&t)),
         custom: custom_values(defs, &value),
         ..Default::default()
-    };
-    // Validate first, exactly as the form does: a bad row changes nothing.
-    contacts::check(db, ctx, &input).await?;
-    let existing = if opts.duplicates == DuplicatePolicy::Create {
-        None
-    } else {
-        let found = duplicates::find(
-            db,
-            ctx,
-            &DuplicateProbe {
-                kind: Some("contact".into()),
-                name: value("name"),
-                phone: value("phone"),
-                email: value("email"),
-                account_id,
-                ..Default::default()
-            },
-        )
-        .await?;
-        found.items.into_iter().find(|c| c.score >= 70)
-    };
-    if opts.dry_run {
-        return Ok(match (existing, opts.duplicates) {
-            (Some(_), DuplicatePolicy::Skip) => Outcome::Skipped,
-            (Some(_), _) => Outcome::Updated,
-            (None, _) => Outcome::Created,
-        });
-    }
-    match (existing, opts.duplicates) {
-        (Some(_), DuplicatePolicy::Skip) => Ok(Outcome::Skipped),
-        (Some(c), _) => {
-            let current = contacts::get(db, ctx, c.id).await?;
-            let patch = ContactInput {
-                version: Some(current.version),
-                name: None,
-                ..input
-            };
-            contacts::update(db, ctx, c.id, None, patch).await?;
-            Ok(Outcome::Updated)
-        }
-        (None, _) => {
-            contacts::create(db, ctx, input).await?;
-            Ok(Outcome::Created)
-        }
     }
 }
 

@@ -71,6 +71,38 @@ pub fn plain(max: usize) -> impl Fn(&str) -> std::result::Result<String, &'stati
     move |raw| normalize::text(raw, max).map(Option::unwrap_or_default)
 }
 
+/// What a batch of writes asks again and again — whether an account is live, an owner's
+/// team — asked once per batch (an import); a single write uses a fresh one.
+#[derive(Default)]
+pub struct Lookups {
+    live_accounts: std::collections::HashSet<Uuid>,
+    owners: std::collections::HashMap<Uuid, Option<Option<Uuid>>>,
+}
+
+impl Lookups {
+    /// Whether the account exists and is not in the trash.
+    pub async fn account_live(&mut self, tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<bool> {
+        if self.live_accounts.contains(&id) {
+            return Ok(true);
+        }
+        let n: i64 = tx
+            .scalar(
+                "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                args![tenant_id, id],
+            )
+            .await?;
+        if n > 0 {
+            self.live_accounts.insert(id);
+        }
+        Ok(n > 0)
+    }
+
+    /// Records an account this batch created.
+    pub fn add_account(&mut self, id: Uuid) {
+        self.live_accounts.insert(id);
+    }
+}
+
 /// The owner a record gets: the one asked for, else the current one, else the caller. The owner
 /// must be an active user of the tenant; the record's team is the owner's team.
 pub async fn resolve_owner(
@@ -79,19 +111,28 @@ pub async fn resolve_owner(
     errs: &mut Errors,
     requested: Option<Uuid>,
     current: Option<Uuid>,
+    lk: &mut Lookups,
 ) -> Result<Option<(Uuid, Option<Uuid>)>> {
     let Some(owner) = requested.or(current).or(ctx.user_id) else {
         errs.add("owner_id", "required");
         return Ok(None);
     };
-    let row: Option<(Option<Uuid>,)> = tx
-        .fetch_optional(
-            "SELECT team_id FROM users WHERE tenant_id = $1 AND id = $2 AND active = $3 AND deleted_at IS NULL",
-            args![ctx.tenant_id, owner, true],
-        )
-        .await?;
-    match row {
-        Some((team,)) => Ok(Some((owner, team))),
+    let team = match lk.owners.get(&owner) {
+        Some(known) => *known,
+        None => {
+            let row: Option<(Option<Uuid>,)> = tx
+                .fetch_optional(
+                    "SELECT team_id FROM users WHERE tenant_id = $1 AND id = $2 AND active = $3 AND deleted_at IS NULL",
+                    args![ctx.tenant_id, owner, true],
+                )
+                .await?;
+            let team = row.map(|(t,)| t);
+            lk.owners.insert(owner, team);
+            team
+        }
+    };
+    match team {
+        Some(team) => Ok(Some((owner, team))),
         None => {
             errs.add("owner_id", "unknown");
             Ok(None)

@@ -257,6 +257,9 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     guanxi_customers::search::backfill_grams(&db)
         .await
         .map_err(|e| anyhow::anyhow!("filling the search index: {e}"))?;
+    db.analyze(false)
+        .await
+        .map_err(|e| anyhow::anyhow!("refreshing planner statistics: {e}"))?;
     Ok(db)
 }
 
@@ -662,6 +665,7 @@ async fn demo(
         .await
         .map_err(err)?;
         eprintln!();
+        db.analyze(true).await.map_err(err)?;
         return Ok(format!(
             "generated {} accounts and {} contacts in {:.1} s\n{sign_in}{tenant_id}",
             stats.accounts,

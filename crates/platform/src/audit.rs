@@ -47,6 +47,50 @@ pub async fn record<T: Serialize>(
     Ok(())
 }
 
+/// [`record`] for many records of one kind at once (a bulk write): one event each, written
+/// several to a statement, inside `tx`.
+pub async fn record_many<T: Serialize>(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    action: &str,
+    entity: &str,
+    events: &[(Uuid, Option<&T>, Option<&T>)],
+) -> Result<()> {
+    let to_json =
+        |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+    let at = now();
+    for chunk in events.chunks(50) {
+        let mut q = Sql::new(
+            "INSERT INTO audit_events (tenant_id, id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id) VALUES ",
+        );
+        for (i, (id, before, after)) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(ctx.tenant_id)
+                .push(", ")
+                .bind(new_id())
+                .push(", ")
+                .bind(at);
+            q.push(", ")
+                .bind(ctx.user_id)
+                .push(", ")
+                .bind(ctx.actor.as_str());
+            q.push(", ")
+                .bind(action)
+                .push(", ")
+                .bind(entity)
+                .push(", ")
+                .bind(*id);
+            q.push(", ")
+                .bind(to_json(*before))
+                .push(", ")
+                .bind(to_json(*after));
+            q.push(", ").bind(ctx.request_id.clone()).push(")");
+        }
+        tx.execute(&q.sql, q.args).await?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: Uuid,

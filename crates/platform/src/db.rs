@@ -179,11 +179,58 @@ macro_rules! dispatch {
     };
 }
 
+/// `$1, $2, …` as anonymous `?` when they appear exactly once each, in order (all SQL built
+/// with [`Sql`]); otherwise the text unchanged. SQLite resolves a *named* parameter by a linear
+/// walk of the statement's names, and sqlx asks that name for every parameter, so a
+/// multi-row INSERT with `$N` placeholders costs the square of its parameters to bind —
+/// anonymous ones cost nothing to look up.
+fn positional(sql: &str) -> std::borrow::Cow<'_, str> {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut i, mut from, mut next, mut quoted) = (0, 0, 1u64, false);
+    while i < b.len() {
+        match b[i] {
+            b'\'' => quoted = !quoted,
+            b'$' if !quoted => {
+                let start = i + 1;
+                let mut end = start;
+                while end < b.len() && b[end].is_ascii_digit() {
+                    end += 1;
+                }
+                if end == start {
+                    return std::borrow::Cow::Borrowed(sql);
+                }
+                match sql[start..end].parse::<u64>() {
+                    Ok(n) if n == next => next += 1,
+                    _ => return std::borrow::Cow::Borrowed(sql),
+                }
+                out.push_str(&sql[from..i]);
+                out.push('?');
+                from = end;
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if next == 1 {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    out.push_str(&sql[from..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Generates the query methods once for the pool and once for a transaction.
 macro_rules! query_methods {
     (($($recv:tt)+), $s:ident) => {
         /// Runs a statement; returns the number of rows it touched.
         pub async fn execute($($recv)+, sql: &str, args: Vec<Val>) -> Result<u64> {
+            let sql = match $s.backend() {
+                Backend::Sqlite => positional(sql),
+                Backend::Postgres => std::borrow::Cow::Borrowed(sql),
+            };
+            let sql = &*sql;
             let n = match $s.conns() {
                 Conns::SqlitePool(p) => bind_sqlite_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
                 Conns::SqliteTx(t) => bind_sqlite_x(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
@@ -193,9 +240,19 @@ macro_rules! query_methods {
             Ok(n)
         }
         pub async fn fetch_all<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<Vec<T>> {
+            let sql = match $s.backend() {
+                Backend::Sqlite => positional(sql),
+                Backend::Postgres => std::borrow::Cow::Borrowed(sql),
+            };
+            let sql = &*sql;
             Ok(dispatch!($s.conns(), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_all))
         }
         pub async fn fetch_optional<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<Option<T>> {
+            let sql = match $s.backend() {
+                Backend::Sqlite => positional(sql),
+                Backend::Postgres => std::borrow::Cow::Borrowed(sql),
+            };
+            let sql = &*sql;
             Ok(dispatch!($s.conns(), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_optional))
         }
         /// One row or [`Error::NotFound`].
@@ -272,6 +329,22 @@ impl Db {
             Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
+    }
+
+    /// Refreshes the planner's statistics. SQLite keeps none until asked (without them it
+    /// walks a tenant's rows where an index on another column would serve): `thorough` runs a
+    /// full `ANALYZE` (after a bulk load); otherwise `PRAGMA optimize=0x10002` analyses, with
+    /// a bounded sample, only the tables that changed enough since — cheap enough for every
+    /// start. PostgreSQL's autovacuum keeps its own; `thorough` runs `ANALYZE` at once.
+    pub async fn analyze(&self, thorough: bool) -> Result<()> {
+        let sql = match (self, thorough) {
+            (Db::Sqlite(_), true) => "ANALYZE",
+            (Db::Sqlite(_), false) => "PRAGMA optimize=0x10002",
+            (Db::Postgres(_), true) => "ANALYZE",
+            (Db::Postgres(_), false) => return Ok(()),
+        };
+        self.execute(sql, vec![]).await?;
+        Ok(())
     }
 
     pub async fn close(&self) {
@@ -355,5 +428,32 @@ impl Sql {
         self.sql.push('$');
         self.sql.push_str(&self.args.len().to_string());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positional;
+
+    #[test]
+    fn sequential_placeholders_become_anonymous() {
+        assert_eq!(
+            positional("INSERT INTO t VALUES ($1, $2), ($3, 'a$4', $4)"),
+            "INSERT INTO t VALUES (?, ?), (?, 'a$4', ?)"
+        );
+        assert_eq!(positional("SELECT 1"), "SELECT 1");
+        assert_eq!(positional("SELECT $1 ESCAPE '\\'"), "SELECT ? ESCAPE '\\'");
+    }
+
+    #[test]
+    fn reused_or_reordered_placeholders_stay_named() {
+        for sql in [
+            "SELECT * FROM t WHERE a = $1 OR b = $1",
+            "SELECT * FROM t WHERE a = $2 AND b = $1",
+            "SELECT * FROM t WHERE a = $1 AND b = $3",
+            "SELECT $ FROM t WHERE a = $1",
+        ] {
+            assert_eq!(positional(sql), sql);
+        }
     }
 }

@@ -427,3 +427,65 @@ both!(
         assert!(children >= 10, "{children}");
     }
 );
+
+both!(
+    contacts_import_finds_duplicates_in_the_file_and_stored,
+    |app: TestApp| async move {
+        // Duplicates inside one file: the same phone in another format, the same email in
+        // another case, the same name at the same company — each found before it is written.
+        let file = "姓名,手机,邮箱,公司,职位\n\
+            王五,13900000001,,,工程师\n\
+            王五二,139 0000 0001,,,经理\n\
+            赵六,,zhao@dup.test,,\n\
+            赵六六,,ZHAO@dup.test,,总监\n\
+            钱七,,,七星公司,\n\
+            钱七,,,七星公司,会计\n\
+            钱七,,,,出纳\n";
+        let r = import(&app, "/api/v1/imports/contacts", file.as_bytes().to_vec()).await;
+        assert_eq!(
+            (r["created"].as_u64(), r["skipped"].as_u64()),
+            (Some(4), Some(3)),
+            "{r}"
+        );
+        // A same name without the company is not a likely duplicate: two 钱七 stored.
+        assert_eq!(items(&app, "/api/v1/contacts?q=钱七").await.len(), 2);
+
+        // `update` fills the stored contact, and a row repeated in the file fills the one the
+        // file just created.
+        let file = "姓名,手机,职位\n王五,+86 139 0000 0001,总工\n孙八,13700000002,甲\n孙八,13700000002,乙\n";
+        let r = import(
+            &app,
+            "/api/v1/imports/contacts?duplicates=update",
+            file.as_bytes().to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (r["created"].as_u64(), r["updated"].as_u64()),
+            (Some(1), Some(2)),
+            "{r}"
+        );
+        let wang = items(&app, "/api/v1/contacts?q=13900000001").await;
+        assert_eq!(wang.len(), 1);
+        assert_eq!(wang[0]["title"], "总工");
+        assert_eq!(wang[0]["name"], "王五", "update keeps the stored name");
+        let sun = items(&app, "/api/v1/contacts?q=13700000002").await;
+        assert_eq!(sun.len(), 1);
+        assert_eq!(sun[0]["title"], "乙");
+
+        // Every created contact has its audit event with the stored record.
+        let audit: Value = app
+            .get(
+                "/api/v1/audit-events?entity=contacts&action=create",
+                &app.admin_token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let events = audit["items"].as_array().unwrap();
+        assert_eq!(events.len(), 5, "{audit}");
+        assert!(events
+            .iter()
+            .any(|e| e["after"]["name"] == "孙八" && e["after"]["version"] == 1));
+    }
+);

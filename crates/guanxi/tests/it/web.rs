@@ -494,7 +494,7 @@ async fn import_killed_mid_file_then_rerun_loses_and_doubles_nothing() {
     );
     assert!(ok, "{err}");
     let tenant = last_line(&out);
-    let rows = 1000;
+    let rows = 5000;
     let mut csv = String::from("姓名,手机,公司\n");
     for i in 0..rows {
         csv.push_str(&format!("客户{i},138{:08},公司{}\n", i, i % 37));
@@ -514,14 +514,15 @@ async fn import_killed_mid_file_then_rerun_loses_and_doubles_nothing() {
             .kill_on_drop(true);
         cmd
     };
-    // Start, wait for the progress report of 300 rows (an event), then kill it hard.
+    // Start, wait for the progress report of the first batch of 500 rows (an event), then
+    // kill it hard.
     let mut child = import().spawn().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 256];
-    while !seen.contains("300 rows") {
+    while !seen.contains("500 rows") {
         let n = stderr.read(&mut buf).await.unwrap();
-        assert!(n > 0, "import ended before 300 rows: {seen}");
+        assert!(n > 0, "import ended before 500 rows: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     child.start_kill().unwrap();
