@@ -186,12 +186,6 @@ impl Record for Contact {
 }
 
 pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>> {
-    let scope = ctx.require("contacts", Action::Read)?;
-    let page = PageReq {
-        limit: f.limit,
-        cursor: f.cursor.clone(),
-        sort: f.sort.clone(),
-    };
     let wants_custom =
         !f.custom.is_empty() || f.sort.as_deref().is_some_and(|s| s.contains("custom."));
     let defs = if wants_custom {
@@ -199,9 +193,36 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
     } else {
         vec![]
     };
-    let backend = db.backend();
+    let (q, sort, limit) = list_sql(db.backend(), ctx, f, &defs)?;
+    let rows: Vec<Contact> = db.fetch_sql(q).await?;
+    Ok(Page::from_rows(rows, limit, |c| {
+        let v = match &*sort.field {
+            "created_at" => guanxi_platform::db::sqlite_time(&c.created_at),
+            "updated_at" => guanxi_platform::db::sqlite_time(&c.updated_at),
+            "name" => c.name.clone(),
+            other => custom_fields::cursor_value(&c.custom, other, sort.kind),
+        };
+        sort.cursor(v, c.id)
+    }))
+}
+
+/// The one statement behind [`list`] (its page size is the returned limit; one more row is
+/// asked to know whether a next page exists). Public for the benchmark's floor, which runs
+/// exactly this SQL.
+pub fn list_sql(
+    backend: guanxi_platform::db::Backend,
+    ctx: &Ctx,
+    f: &ContactFilter,
+    defs: &[custom_fields::CustomField],
+) -> Result<(Sql, guanxi_platform::page::Sort, i64)> {
+    let scope = ctx.require("contacts", Action::Read)?;
+    let page = PageReq {
+        limit: f.limit,
+        cursor: f.cursor.clone(),
+        sort: f.sort.clone(),
+    };
     let sort = page.sort_or(SORTS, |name| {
-        custom_fields::sort_column(backend, "c", &defs, name)
+        custom_fields::sort_column(backend, "c", defs, name)
     })?;
     let mut q = Sql::new(SELECT);
     q.push(" WHERE c.tenant_id = ").bind(ctx.tenant_id);
@@ -228,21 +249,12 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
             q.push(&format!(" AND {col} = ")).bind(v);
         }
     }
-    custom_fields::filter_sql(backend, &mut q, "c", &defs, &f.custom)?;
+    custom_fields::filter_sql(backend, &mut q, "c", defs, &f.custom)?;
     if let Some(tag) = f.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         record::tag_sql(backend, &mut q, "c.tags", tag);
     }
     let limit = page.apply(&mut q, &sort, "c.id")?;
-    let rows: Vec<Contact> = db.fetch_sql(q).await?;
-    Ok(Page::from_rows(rows, limit, |c| {
-        let v = match &*sort.field {
-            "created_at" => guanxi_platform::db::sqlite_time(&c.created_at),
-            "updated_at" => guanxi_platform::db::sqlite_time(&c.updated_at),
-            "name" => c.name.clone(),
-            other => custom_fields::cursor_value(&c.custom, other, sort.kind),
-        };
-        sort.cursor(v, c.id)
-    }))
+    Ok((q, sort, limit))
 }
 
 /// One contact, in the trash or not; outside the caller's scope it does not exist.

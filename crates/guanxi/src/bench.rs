@@ -1,19 +1,33 @@
-//! `guanxi bench`: the HTTP benchmark. For each database (a fresh SQLite file, and a fresh
-//! PostgreSQL database when a server URL is given) it seeds a tenant, starts two processes of
-//! this same binary — the real server (`guanxi serve`) and the floor (`guanxi bench-floor`, a
-//! bare handler running only the same SQL) — and drives each with the same bounded number of
-//! requests from a load generator over loopback, reporting req/s, p50/p99 and RSS side by side.
-//! See docs/benchmarks.md.
+//! `guanxi bench`: the benchmark suite. For each database (a fresh SQLite file, and a fresh
+//! PostgreSQL database when a server URL is given) and each scale (contacts; a tenth as many
+//! accounts) it generates the data deterministically (`demo::scale`), then:
+//!
+//! - **HTTP**: starts the real server (`guanxi serve`) and the floor (`guanxi bench-floor`: bare
+//!   handlers running only the same SQL — the token lookup and the path's own statement,
+//!   built by the same functions — with no middleware, permission check, audit or logging),
+//!   one after the other, and drives each path with the same bounded number of requests at
+//!   each number of connections: GET one contact, a list page with a filter and a sort, three
+//!   searches (a Chinese substring, pinyin initials, phone digits), create a contact, and the
+//!   contact's 360 page with 1,000 timeline entries (server only: a page of many statements);
+//! - **import**: the same rows as a CSV file, imported with `guanxi import contacts` (duplicate
+//!   check on) into a new tenant, beside the floor `guanxi bench-floor-import` — the same file
+//!   read by the same reader and bulk-inserted with no checks into another new tenant;
+//! - **export**: `GET /api/v1/contacts/export.csv` of every contact;
+//!
+//! reporting req/s, p50/p99, rows/s and peak RSS, each beside its floor as a ratio measured in
+//! the same run. See docs/benchmarks.md.
 
 use anyhow::{bail, Context};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use guanxi_customers::contacts::{self, Contact, ContactFilter};
 use guanxi_platform::config::Config;
+use guanxi_platform::db::{Sql, Val};
 use guanxi_platform::tenants::{self, NewTenant};
-use guanxi_platform::{api_tokens, args, auth, migrate, secret, users, Ctx, Db};
-use http_body_util::{BodyExt, Empty};
+use guanxi_platform::{args, auth, migrate, secret, Ctx, Db};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,28 +39,45 @@ use uuid::Uuid;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Measured requests per target (after a warm-up of a tenth as many).
-    #[arg(long, default_value_t = 20_000)]
+    /// Contacts generated per run, comma-separated (each with a tenth as many accounts).
+    #[arg(long, value_delimiter = ',', default_value = "10000")]
+    pub scales: Vec<usize>,
+    /// Concurrent keep-alive connections, comma-separated: each path is measured at each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub connections: Vec<usize>,
+    /// Measured requests per path, connection count and target (after a warm-up of a tenth).
+    #[arg(long, default_value_t = 2_000)]
     pub requests: u64,
-    /// Concurrent keep-alive connections.
-    #[arg(long, default_value_t = 64)]
-    pub connections: usize,
-    /// Users seeded in the tenant (the requests cycle through them).
-    #[arg(long, default_value_t = 1_000)]
-    pub users: usize,
-    /// A PostgreSQL server to measure too; a fresh database is created on it and dropped after.
+    /// Skip the import and export measurements.
+    #[arg(long)]
+    pub no_import: bool,
+    /// A PostgreSQL server to measure too; a fresh database is created on it per scale and
+    /// dropped after.
     #[arg(long, env = "GUANXI_BENCH_POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: Option<String>,
 }
 
-/// One measured run of one target.
-#[derive(Debug, Clone, Copy)]
-struct Run {
+/// What a generated data set offers the requests.
+struct Seeded {
+    tenant: Uuid,
+    token: String,
+    email: String,
+    password: String,
+    /// Contacts the point reads cycle through.
+    ids: Vec<Uuid>,
+    /// A contact with 1,000 timeline entries (the 360 page).
+    hub: Uuid,
+    cn: String,
+    initials: String,
+    digits: String,
+}
+
+/// One measured load of one path on one target.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lat {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
-    idle_rss_mb: f64,
-    peak_rss_mb: f64,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -55,125 +86,305 @@ enum Target {
     Floor,
 }
 
+/// The paths measured; `floor` says whether the floor serves it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Path_ {
+    Get,
+    List,
+    SearchCn,
+    SearchInitials,
+    SearchPhone,
+    Create,
+    Page360,
+}
+
+const PATHS: [Path_; 7] = [
+    Path_::Get,
+    Path_::List,
+    Path_::SearchCn,
+    Path_::SearchInitials,
+    Path_::SearchPhone,
+    Path_::Page360,
+    Path_::Create,
+];
+
+impl Path_ {
+    fn label(self, s: &Seeded) -> String {
+        match self {
+            Path_::Get => "GET /api/v1/contacts/{id}".into(),
+            Path_::List => "list: province=浙江省, sort=-updated_at, 50".into(),
+            Path_::SearchCn => format!("search q={} (Chinese substring)", s.cn),
+            Path_::SearchInitials => format!("search q={} (initials)", s.initials),
+            Path_::SearchPhone => format!("search q={} (phone digits)", s.digits),
+            Path_::Create => "POST /api/v1/contacts".into(),
+            Path_::Page360 => "360 page, 1,000 timeline entries".into(),
+        }
+    }
+    fn has_floor(self) -> bool {
+        self != Path_::Page360
+    }
+}
+
+/// A row of the report.
+struct Line {
+    db: &'static str,
+    scale: usize,
+    what: String,
+    conns: usize,
+    server: Lat,
+    floor: Option<Lat>,
+}
+
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if args.requests == 0 || args.connections == 0 || args.users == 0 {
-        bail!("--requests, --connections and --users must be at least 1");
+    if args.requests == 0 || args.connections.contains(&0) || args.scales.contains(&0) {
+        bail!("--requests, --connections and --scales must be at least 1");
     }
     let dir = std::env::temp_dir().join(format!("guanxi-bench-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
-    let mut rows = Vec::new();
-    let sqlite = dir.join("bench.db").to_string_lossy().into_owned();
-    let result = measure_backend("SQLite", &sqlite, &dir, args).await;
-    rows.push(("SQLite", result));
-    match &args.postgres_url {
-        Some(base) => {
+    let mut lines = Vec::new();
+    let mut notes = Vec::new();
+    for &scale in &args.scales {
+        let sqlite = dir
+            .join(format!("bench-{scale}.db"))
+            .to_string_lossy()
+            .into_owned();
+        measure_backend("SQLite", &sqlite, scale, &dir, args, &mut lines, &mut notes).await?;
+        let _ = std::fs::remove_file(&sqlite);
+        if let Some(base) = &args.postgres_url {
             let (url, name) = fresh_pg_database(base).await?;
-            let result = measure_backend("PostgreSQL", &url, &dir, args).await;
+            let r = measure_backend(
+                "PostgreSQL",
+                &url,
+                scale,
+                &dir,
+                args,
+                &mut lines,
+                &mut notes,
+            )
+            .await;
             drop_pg_database(base, &name).await;
-            rows.push(("PostgreSQL", result));
+            r?;
         }
-        None => eprintln!("no --postgres-url (GUANXI_BENCH_POSTGRES_URL): PostgreSQL not measured"),
+    }
+    if args.postgres_url.is_none() {
+        eprintln!("no --postgres-url (GUANXI_BENCH_POSTGRES_URL): PostgreSQL not measured");
     }
     let _ = std::fs::remove_dir_all(&dir);
-
     println!(
-        "\nGET /api/v1/users/{{id}} with a bearer token, {} connections, {} requests per target\n",
-        args.connections, args.requests
+        "\n{} measured requests per path, target and connection count (after a warm-up of a tenth)\n",
+        args.requests
     );
-    println!("| database | target | req/s | p50 ms | p99 ms | idle RSS MB | peak RSS MB | server/floor req/s |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for (db, r) in &rows {
-        let (server, floor) = r.as_ref().map_err(|e| anyhow::anyhow!("{db}: {e:#}"))?;
-        for (name, x) in [("floor", floor), ("guanxi", server)] {
-            let ratio = if name == "guanxi" {
-                format!("{:.0}%", 100.0 * server.rps / floor.rps)
-            } else {
-                String::new()
-            };
-            println!(
-                "| {db} | {name} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {ratio} |",
-                x.rps, x.p50_ms, x.p99_ms, x.idle_rss_mb, x.peak_rss_mb
-            );
-        }
+    println!("| database | contacts | path | conns | floor req/s | guanxi req/s | guanxi/floor | floor p50/p99 ms | guanxi p50/p99 ms |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    for l in &lines {
+        let (f_rps, ratio, f_lat) = match l.floor {
+            Some(f) => (
+                format!("{:.0}", f.rps),
+                format!("{:.0}%", 100.0 * l.server.rps / f.rps),
+                format!("{:.1} / {:.1}", f.p50_ms, f.p99_ms),
+            ),
+            None => ("—".into(), "—".into(), "—".into()),
+        };
+        println!(
+            "| {} | {} | {} | {} | {f_rps} | {:.0} | {ratio} | {f_lat} | {:.1} / {:.1} |",
+            l.db, l.scale, l.what, l.conns, l.server.rps, l.server.p50_ms, l.server.p99_ms
+        );
+    }
+    println!();
+    for n in &notes {
+        println!("{n}");
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure_backend(
-    label: &str,
+    label: &'static str,
     url: &str,
+    scale: usize,
     dir: &std::path::Path,
     args: &BenchArgs,
-) -> anyhow::Result<(Run, Run)> {
-    eprintln!("{label}: seeding {} users", args.users);
-    let (token, ids) = seed(url, args.users).await?;
-    let ids = Arc::new(ids);
-    // The floor first, then the server, each in a fresh process with the same warm-up.
-    let floor = measure(Target::Floor, url, dir, &token, &ids, args).await?;
-    let server = measure(Target::Server, url, dir, &token, &ids, args).await?;
-    Ok((server, floor))
+    lines: &mut Vec<Line>,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    eprintln!("{label}: generating {scale} contacts");
+    let started = Instant::now();
+    let s = Arc::new(seed(url, scale).await?);
+    notes.push(format!(
+        "{label}, {scale} contacts: generated in {:.1} s (`demo --scale`, then 1,000 timeline entries and planner statistics).",
+        started.elapsed().as_secs_f64()
+    ));
+    // The floor first, then the server, each a fresh process with the same warm-up.
+    let mut results: Vec<(Path_, usize, Option<Lat>, Lat)> = Vec::new();
+    let mut floor_lat = Vec::new();
+    let (mut floor, faddr) = start(Target::Floor, url, dir, Some(&s)).await?;
+    for p in PATHS.into_iter().filter(|p| p.has_floor()) {
+        for &c in &args.connections {
+            eprintln!("{label} {scale}: floor {p:?} x{c}");
+            floor_lat.push(((p, c), load(faddr, &s, p, c, args.requests, None).await?));
+        }
+    }
+    let floor_rss = rss_mb(floor.id().context("floor exited")?, "VmHWM:")?;
+    floor.kill().await?;
+    let (mut server, saddr) = start(Target::Server, url, dir, None).await?;
+    let spid = server.id().context("server exited")?;
+    let idle = rss_mb(spid, "VmRSS:")?;
+    let cookie = sign_in(saddr, &s).await?;
+    for p in PATHS {
+        for &c in &args.connections {
+            eprintln!("{label} {scale}: guanxi {p:?} x{c}");
+            let lat = load(saddr, &s, p, c, args.requests, Some(&cookie)).await?;
+            let f = floor_lat
+                .iter()
+                .find(|(k, _)| *k == (p, c))
+                .map(|(_, l)| *l);
+            results.push((p, c, f, lat));
+        }
+    }
+    let server_rss = rss_mb(spid, "VmHWM:")?;
+    for (p, c, floor, server) in results {
+        lines.push(Line {
+            db: label,
+            scale,
+            what: p.label(&s),
+            conns: c,
+            server,
+            floor,
+        });
+    }
+    notes.push(format!(
+        "{label}, {scale} contacts: server RSS idle {idle:.0} MB, peak over the HTTP runs {server_rss:.0} MB (floor {floor_rss:.0} MB)."
+    ));
+    if !args.no_import {
+        // Export every contact through the server, then stop it.
+        let t = Instant::now();
+        let bytes = export(saddr, &s).await?;
+        let secs = t.elapsed().as_secs_f64();
+        let peak = rss_mb(spid, "VmHWM:")?;
+        notes.push(format!(
+            "{label}, {scale} contacts: export.csv of every contact: {:.1} s, {:.0} rows/s, {:.1} MB written, server peak RSS {peak:.0} MB.",
+            secs,
+            scale as f64 / secs,
+            bytes as f64 / 1e6
+        ));
+        server.kill().await?;
+        let file = dir.join(format!("import-{scale}.csv"));
+        write_csv(url, &s, &file).await?;
+        let floor = import_run(url, dir, &file, true).await?;
+        let real = import_run(url, dir, &file, false).await?;
+        notes.push(format!(
+            "{label}, {scale}-row CSV: floor (bulk insert, no checks) {:.1} s = {:.0} rows/s, peak RSS {:.0} MB; `guanxi import contacts` (duplicates checked) {:.1} s = {:.0} rows/s, peak RSS {:.0} MB; guanxi/floor {:.0}%.",
+            floor.0,
+            scale as f64 / floor.0,
+            floor.1,
+            real.0,
+            scale as f64 / real.0,
+            real.1,
+            100.0 * floor.0 / real.0
+        ));
+        let _ = std::fs::remove_file(&file);
+    } else {
+        server.kill().await?;
+    }
+    Ok(())
 }
 
-/// A tenant with `n` users and an admin API token; returns the token and the user ids.
-async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<Uuid>)> {
-    let db = Db::connect(url, 4).await?;
-    migrate::run(&db, guanxi_web::MIGRATIONS).await?;
+/// A tenant with `scale` generated contacts, statistics refreshed, an admin token, and one
+/// contact given 1,000 timeline entries.
+async fn seed(url: &str, scale: usize) -> anyhow::Result<Seeded> {
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let db = Db::connect(url, 4).await.map_err(e)?;
+    migrate::run(&db, guanxi_web::MIGRATIONS).await.map_err(e)?;
+    let password = secret::random_secret();
+    let email = "bench@bench.test".to_owned();
     let (tenant, admin) = tenants::create(
         &db,
         NewTenant {
             name: "Bench 基准".into(),
-            admin_email: "bench@bench.test".into(),
+            admin_email: email.clone(),
             admin_name: Some("Bench".into()),
-            admin_password: secret::random_secret(),
-            locale: None,
+            admin_password: password.clone(),
+            locale: Some("zh-CN".into()),
         },
     )
-    .await?;
-    let ctx: Ctx = auth::ctx_for_user(&db, tenant.id, admin.id).await?;
-    let (sales,): (Uuid,) = db
-        .fetch_one(
-            "SELECT id FROM roles WHERE tenant_id = $1 AND key = $2",
-            args![tenant.id, "sales"],
+    .await
+    .map_err(e)?;
+    let ctx: Ctx = auth::ctx_for_user(&db, tenant.id, admin.id)
+        .await
+        .map_err(e)?;
+    guanxi_customers::demo::scale(&db, &ctx, scale, 2024, |_| {})
+        .await
+        .map_err(e)?;
+    let ids: Vec<(Uuid,)> = db
+        .fetch_all(
+            "SELECT id FROM contacts WHERE tenant_id = $1 ORDER BY phone_e164 LIMIT 1000",
+            args![tenant.id],
         )
-        .await?;
-    let mut ids = Vec::with_capacity(n);
-    for i in 0..n {
-        let u = users::create(
+        .await
+        .map_err(e)?;
+    let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
+    // The searched-for terms come from a generated contact with a three-character Chinese name.
+    let named: Vec<(Uuid, String, Option<String>)> = db
+        .fetch_all(
+            "SELECT id, name, phone_e164 FROM contacts WHERE tenant_id = $1 ORDER BY phone_e164 LIMIT 200",
+            args![tenant.id],
+        )
+        .await
+        .map_err(e)?;
+    let (hub, name, phone) = named
+        .into_iter()
+        .find(|(_, n, p)| n.chars().count() == 3 && !n.is_ascii() && p.is_some())
+        .context("no generated contact with a three-character Chinese name")?;
+    let cn: String = name.chars().skip(1).collect();
+    let (_, initials) = guanxi_customers::normalize::pinyin(&name);
+    let digits: String = phone.unwrap_or_default().chars().skip(6).take(5).collect();
+    for i in 0..1000 {
+        guanxi_customers::activities::create(
             &db,
             &ctx,
-            "http://localhost",
-            users::NewUser {
-                email: Some(format!("user{i}@bench.test")),
-                name: Some(format!("用户 {i}")),
-                role_id: Some(sales),
+            guanxi_customers::activities::ActivityInput {
+                kind: Some(["call", "note", "meeting", "visit"][i % 4].into()),
+                subject: Some(format!("第 {i} 次跟进：报价与交付")),
+                contact_id: Some(hub),
                 ..Default::default()
             },
         )
-        .await?;
-        ids.push(u.id);
+        .await
+        .map_err(e)?;
     }
-    let token = api_tokens::create(
+    db.analyze(true).await.map_err(e)?;
+    let token = guanxi_platform::api_tokens::create(
         &db,
         &ctx,
-        api_tokens::NewToken {
+        guanxi_platform::api_tokens::NewToken {
             name: Some("bench".into()),
             expires_in_days: None,
         },
     )
-    .await?
+    .await
+    .map_err(e)?
     .secret;
     db.close().await;
-    Ok((token, ids))
+    Ok(Seeded {
+        tenant: tenant.id,
+        token,
+        email,
+        password,
+        ids,
+        hub,
+        cn,
+        initials: initials.to_lowercase(),
+        digits,
+    })
 }
 
-async fn measure(
+/// Starts the server or the floor on a free loopback port; returns once it listens.
+async fn start(
     target: Target,
     url: &str,
     dir: &std::path::Path,
-    token: &str,
-    ids: &Arc<Vec<Uuid>>,
-    args: &BenchArgs,
-) -> anyhow::Result<Run> {
+    floor_for: Option<&Seeded>,
+) -> anyhow::Result<(Child, SocketAddr)> {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
@@ -184,38 +395,22 @@ async fn measure(
         Target::Server => cmd.args(["serve", "--workers", "false", "--log-format", "json"]),
         Target::Floor => cmd.arg("bench-floor"),
     };
+    if let Some(s) = floor_for {
+        cmd.arg("--tenant").arg(s.tenant.to_string());
+    }
     cmd.arg("--listen")
         .arg(addr.to_string())
         .arg("--database-url")
         .arg(url)
         .arg("--data-dir")
         .arg(dir)
+        .env("GUANXI_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
     let mut child = cmd.spawn().context("starting the measured process")?;
     wait_ready(&mut child).await?;
-    let pid = child.id().context("measured process exited")?;
-    // Idle: started, migrated, not yet asked anything.
-    let idle = rss_mb(pid, "VmRSS:")?;
-    load(
-        addr,
-        token,
-        ids,
-        args.connections,
-        (args.requests / 10).max(1),
-    )
-    .await?;
-    let lat = load(addr, token, ids, args.connections, args.requests).await?;
-    let peak = rss_mb(pid, "VmHWM:")?;
-    child.kill().await?;
-    Ok(Run {
-        rps: lat.rps,
-        p50_ms: lat.p50_ms,
-        p99_ms: lat.p99_ms,
-        idle_rss_mb: idle,
-        peak_rss_mb: peak,
-    })
+    Ok((child, addr))
 }
 
 /// Waits until the process prints that it is listening (an event, not a sleep).
@@ -244,31 +439,123 @@ fn rss_mb(pid: u32, field: &str) -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
-struct Latency {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+/// Percent-encodes a query value.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
-/// Sends `total` requests over `conns` keep-alive connections; every answer must be 200.
+/// The `i`-th request of a path.
+fn request(
+    s: &Seeded,
+    p: Path_,
+    i: u64,
+    cookie: Option<&str>,
+) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+    let get = |uri: String| hyper::Request::get(uri);
+    let b = match p {
+        Path_::Get => get(format!(
+            "/api/v1/contacts/{}",
+            s.ids[(i as usize) % s.ids.len()]
+        )),
+        Path_::List => get(format!(
+            "/api/v1/contacts?province={}&sort=-updated_at&limit=50",
+            enc("浙江省")
+        )),
+        Path_::SearchCn => get(format!("/api/v1/contacts?q={}&limit=50", enc(&s.cn))),
+        Path_::SearchInitials => get(format!("/api/v1/contacts?q={}&limit=50", s.initials)),
+        Path_::SearchPhone => get(format!("/api/v1/contacts?q={}&limit=50", s.digits)),
+        Path_::Page360 => get(format!("/customers/contacts/{}", s.hub)),
+        Path_::Create => {
+            let body = serde_json::json!({
+                "name": format!("压测联系人 {i}"),
+                "phone": format!("137{:08}", i % 100_000_000),
+                "province": "浙江省",
+            });
+            return Ok(hyper::Request::post("/api/v1/contacts")
+                .header(header::HOST, "bench")
+                .header(header::AUTHORIZATION, format!("Bearer {}", s.token))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))?);
+        }
+    };
+    let b = b.header(header::HOST, "bench");
+    let b = match (p, cookie) {
+        (Path_::Page360, Some(c)) => b.header(header::COOKIE, c),
+        _ => b.header(header::AUTHORIZATION, format!("Bearer {}", s.token)),
+    };
+    Ok(b.body(Full::new(Bytes::new()))?)
+}
+
+/// Signs in through the API for the pages; returns the `Cookie` header value.
+async fn sign_in(addr: SocketAddr, s: &Seeded) -> anyhow::Result<String> {
+    let body = serde_json::json!({"email": s.email, "password": s.password}).to_string();
+    let req = hyper::Request::post("/api/v1/sessions")
+        .header(header::HOST, "bench")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let (mut send, conn) = connect(addr).await?;
+    tokio::spawn(conn);
+    let resp = send.send_request(req).await?;
+    if resp.status() != StatusCode::CREATED {
+        bail!("signing in answered {}", resp.status());
+    }
+    let cookie = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("gx_session="))
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie")?
+        .to_owned();
+    Ok(cookie)
+}
+
+type Conn = (
+    hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    hyper::client::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>,
+);
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<Conn> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?)
+}
+
+/// Sends a warm-up of a tenth, then `total` requests of path `p` over `conns` keep-alive
+/// connections; every answer must be 200 (201 for a create).
 async fn load(
     addr: SocketAddr,
-    token: &str,
-    ids: &Arc<Vec<Uuid>>,
+    s: &Arc<Seeded>,
+    p: Path_,
     conns: usize,
     total: u64,
-) -> anyhow::Result<Latency> {
+    cookie: Option<&str>,
+) -> anyhow::Result<Lat> {
+    run_load(addr, s, p, conns, (total / 10).max(1), cookie).await?;
+    run_load(addr, s, p, conns, total, cookie).await
+}
+
+async fn run_load(
+    addr: SocketAddr,
+    s: &Arc<Seeded>,
+    p: Path_,
+    conns: usize,
+    total: u64,
+    cookie: Option<&str>,
+) -> anyhow::Result<Lat> {
     let next = Arc::new(AtomicU64::new(0));
-    let auth = format!("Bearer {token}");
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(conns);
     for _ in 0..conns {
-        let (next, ids, auth) = (next.clone(), ids.clone(), auth.clone());
+        let (next, s, cookie) = (next.clone(), s.clone(), cookie.map(str::to_owned));
         tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut send, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (mut send, conn) = connect(addr).await?;
             tokio::spawn(conn);
             let mut lat = Vec::new();
             loop {
@@ -276,17 +563,13 @@ async fn load(
                 if i >= total {
                     break;
                 }
-                let id = ids[(i as usize) % ids.len()];
-                let req = hyper::Request::get(format!("/api/v1/users/{id}"))
-                    .header(header::HOST, "bench")
-                    .header(header::AUTHORIZATION, &auth)
-                    .body(Empty::<Bytes>::new())?;
+                let req = request(&s, p, i, cookie.as_deref())?;
                 let t = Instant::now();
                 let resp = send.send_request(req).await?;
                 let status = resp.status();
                 resp.into_body().collect().await?;
-                if status != StatusCode::OK {
-                    bail!("GET /api/v1/users/{id} answered {status}");
+                if !(status == StatusCode::OK || status == StatusCode::CREATED) {
+                    bail!("{p:?} answered {status}");
                 }
                 lat.push(t.elapsed());
             }
@@ -299,11 +582,142 @@ async fn load(
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
-    Ok(Latency {
+    Ok(Lat {
         rps: all.len() as f64 / elapsed,
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
     })
+}
+
+/// Downloads the whole contact export; returns its size in bytes.
+async fn export(addr: SocketAddr, s: &Seeded) -> anyhow::Result<u64> {
+    let (mut send, conn) = connect(addr).await?;
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/api/v1/contacts/export.csv")
+        .header(header::HOST, "bench")
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.token))
+        .body(Full::new(Bytes::new()))?;
+    let resp = send.send_request(req).await?;
+    if resp.status() != StatusCode::OK {
+        bail!("export answered {}", resp.status());
+    }
+    let mut body = resp.into_body();
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            n += data.len() as u64;
+        }
+    }
+    Ok(n)
+}
+
+/// The generated contacts as an import file (name, phone, email, province, city, title), read
+/// back a page at a time.
+async fn write_csv(url: &str, s: &Seeded, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let db = Db::connect(url, 1).await.map_err(e)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+    writeln!(out, "姓名,手机,邮箱,省,市,职位")?;
+    let mut after = Uuid::nil();
+    type R = (
+        Uuid,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    loop {
+        let rows: Vec<R> = db
+            .fetch_all(
+                "SELECT id, name, phone, email, province, city, title FROM contacts
+                 WHERE tenant_id = $1 AND id > $2 AND name NOT LIKE '压测%' ORDER BY id LIMIT 5000",
+                args![s.tenant, after],
+            )
+            .await
+            .map_err(e)?;
+        let Some(last) = rows.last() else { break };
+        after = last.0;
+        for (_, name, phone, email, province, city, title) in &rows {
+            let cells = [
+                Some(name.clone()),
+                phone.clone(),
+                email.clone(),
+                province.clone(),
+                city.clone(),
+                title.clone(),
+            ];
+            let line: Vec<String> = cells
+                .iter()
+                .map(|c| c.clone().unwrap_or_default().replace([',', '"', '\n'], " "))
+                .collect();
+            writeln!(out, "{}", line.join(","))?;
+        }
+    }
+    out.flush()?;
+    db.close().await;
+    Ok(())
+}
+
+/// Runs `guanxi import contacts` (or the floor) on `file` into a new tenant; returns seconds
+/// and the process's peak RSS in MB (its `VmHWM`, read until it exits).
+async fn import_run(
+    url: &str,
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    floor: bool,
+) -> anyhow::Result<(f64, f64)> {
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let db = Db::connect(url, 1).await.map_err(e)?;
+    let (tenant, _) = tenants::create(
+        &db,
+        NewTenant {
+            name: if floor { "Floor import" } else { "Import" }.into(),
+            admin_email: "import@bench.test".into(),
+            admin_name: None,
+            admin_password: secret::random_secret(),
+            locale: None,
+        },
+    )
+    .await
+    .map_err(e)?;
+    db.close().await;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    if floor {
+        cmd.arg("bench-floor-import");
+    } else {
+        cmd.args(["import", "contacts"]);
+    }
+    cmd.arg(file)
+        .arg("--tenant")
+        .arg(tenant.id.to_string())
+        .arg("--database-url")
+        .arg(url)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let t = Instant::now();
+    let mut child = cmd.spawn()?;
+    let pid = child.id().context("import exited")?;
+    let mut peak = 0.0f64;
+    let status = loop {
+        if let Ok(mb) = rss_mb(pid, "VmHWM:") {
+            peak = peak.max(mb);
+        }
+        tokio::select! {
+            s = child.wait() => break s?,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    };
+    let secs = t.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("the import exited with {status}");
+    }
+    Ok((secs, peak))
 }
 
 /// The `q` quantile (nearest rank) of sorted durations, in milliseconds.
@@ -340,26 +754,44 @@ async fn drop_pg_database(base: &str, name: &str) {
     }
 }
 
-// ---- the floor ---------------------------------------------------------------------------
+// ---- the floors --------------------------------------------------------------------------
 
 struct Floor {
     db: Db,
+    ctx: Ctx,
     token_sql: String,
-    user_sql: String,
+    one_sql: String,
 }
 
-/// `guanxi bench-floor`: a bare handler for `GET /api/v1/users/{id}` that runs the same two
-/// statements as the real path (token lookup, user by id) through the same pool, and nothing
-/// else: no middleware, permission check, audit, metrics or logging.
-pub async fn floor(config: &Config, listen: SocketAddr) -> anyhow::Result<()> {
+/// `guanxi bench-floor`: bare handlers for the contact paths that run the same statements as
+/// the real ones — the token lookup, then the contact by id, the list statement built by
+/// `contacts::list_sql` from the same query string, or one INSERT — through the same pool, and
+/// nothing else: no middleware, permission check, audit, metrics or logging.
+pub async fn floor(config: &Config, listen: SocketAddr, tenant: Uuid) -> anyhow::Result<()> {
     let db = crate::open_db(config).await?;
+    let (admin,): (Uuid,) = db
+        .fetch_one(
+            "SELECT id FROM users WHERE tenant_id = $1 ORDER BY created_at LIMIT 1",
+            args![tenant],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ctx = auth::ctx_for_user(&db, tenant, admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    use guanxi_customers::record::Record;
     let state = Arc::new(Floor {
         db,
+        ctx,
         token_sql: auth::token_sql(),
-        user_sql: users::by_id_sql(),
+        one_sql: Contact::select_one(),
     });
     let app = axum::Router::new()
-        .route("/api/v1/users/{id}", axum::routing::get(floor_get))
+        .route(
+            "/api/v1/contacts",
+            axum::routing::get(floor_list).post(floor_create),
+        )
+        .route("/api/v1/contacts/{id}", axum::routing::get(floor_get))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("floor listening on {listen}");
@@ -367,11 +799,8 @@ pub async fn floor(config: &Config, listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn floor_get(
-    State(s): State<Arc<Floor>>,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-) -> Response {
+/// The token lookup every API request runs; `None` answers 401.
+async fn floor_auth(s: &Floor, headers: &HeaderMap) -> Result<(), Response> {
     let parsed = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -379,7 +808,7 @@ async fn floor_get(
         .and_then(|v| v.split_once('_'))
         .and_then(|(t, secret)| Some((Uuid::try_parse(t).ok()?, secret)));
     let Some((tenant, secret)) = parsed else {
-        return StatusCode::UNAUTHORIZED.into_response();
+        return Err(StatusCode::UNAUTHORIZED.into_response());
     };
     let now = guanxi_platform::time::now();
     let found: Result<Option<(Uuid,)>, _> =
@@ -389,19 +818,246 @@ async fn floor_get(
         )
         .await;
     match found {
-        Ok(Some(_)) => {}
-        Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(StatusCode::UNAUTHORIZED.into_response()),
+        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+    }
+}
+
+async fn floor_get(
+    State(s): State<Arc<Floor>>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = floor_auth(&s, &headers).await {
+        return r;
     }
     match s
         .db
-        .fetch_optional::<users::User>(&s.user_sql, args![tenant, id])
+        .fetch_optional::<Contact>(&s.one_sql, args![s.ctx.tenant_id, id])
         .await
     {
-        Ok(Some(u)) => axum::Json(u).into_response(),
+        Ok(Some(c)) => axum::Json(c).into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+async fn floor_list(
+    State(s): State<Arc<Floor>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = floor_auth(&s, &headers).await {
+        return r;
+    }
+    let Ok(f) = serde_urlencoded_lite(query.as_deref().unwrap_or("")) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let Ok((q, _, _)) = contacts::list_sql(s.db.backend(), &s.ctx, &f, &[]) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    match s.db.fetch_sql::<Contact>(q).await {
+        Ok(rows) => axum::Json(serde_json::json!({ "items": rows })).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The list filter from a query string (the floor's stand-in for the API's extractor).
+fn serde_urlencoded_lite(q: &str) -> anyhow::Result<ContactFilter> {
+    let mut m = serde_json::Map::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v)?;
+        let v = match k {
+            "limit" => serde_json::Value::from(v.parse::<i64>()?),
+            _ => serde_json::Value::String(v),
+        };
+        m.insert(k.to_owned(), v);
+    }
+    Ok(serde_json::from_value(serde_json::Value::Object(m))?)
+}
+
+fn percent_decode(v: &str) -> anyhow::Result<String> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(
+                    std::str::from_utf8(&b[i + 1..i + 3])?,
+                    16,
+                )?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(String::from_utf8(out)?)
+}
+
+async fn floor_create(State(s): State<Arc<Floor>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = floor_auth(&s, &headers).await {
+        return r;
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let name = v["name"].as_str().unwrap_or_default();
+    let phone = v["phone"]
+        .as_str()
+        .and_then(|p| guanxi_customers::normalize::phone(p, "CN").ok());
+    match floor_insert(&s.db, &s.ctx, name, phone, v["province"].as_str()).await {
+        Ok(id) => (
+            StatusCode::CREATED,
+            axum::Json(serde_json::json!({ "id": id })),
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The one INSERT of a contact, with no checks: the floor of creating and of importing.
+async fn floor_insert(
+    db: &Db,
+    ctx: &Ctx,
+    name: &str,
+    phone: Option<guanxi_customers::normalize::Phone>,
+    province: Option<&str>,
+) -> Result<Uuid, guanxi_platform::Error> {
+    let mut q = Sql::new("");
+    let id = guanxi_platform::time::new_id();
+    floor_row(&mut q, ctx, id, name, phone, None, province, None, None);
+    db.execute(&q.sql, q.args).await?;
+    Ok(id)
+}
+
+const FLOOR_INSERT: &str = "INSERT INTO contacts (tenant_id, id, name, phone, phone_e164, email, province, city,
+    title, country, owner_id, team_id, search, grams, created_at, updated_at, created_by, updated_by,
+    version, custom, tags) VALUES ";
+
+/// One row of a floor INSERT (the statement's head is written with the first row).
+#[allow(clippy::too_many_arguments)]
+fn floor_row(
+    q: &mut Sql,
+    ctx: &Ctx,
+    id: Uuid,
+    name: &str,
+    phone: Option<guanxi_customers::normalize::Phone>,
+    email: Option<&str>,
+    province: Option<&str>,
+    city: Option<&str>,
+    title: Option<&str>,
+) {
+    q.push(if q.sql.is_empty() { FLOOR_INSERT } else { ", " });
+    let search = guanxi_customers::record::customer_search(
+        name,
+        phone.as_ref().map(|p| p.national.as_str()),
+        phone.as_ref().map(|p| p.e164.as_str()),
+        &[email],
+    );
+    let grams = guanxi_customers::normalize::grams(&search);
+    let t = guanxi_platform::time::now();
+    let values: [Val; 21] = [
+        ctx.tenant_id.into(),
+        id.into(),
+        name.into(),
+        phone.as_ref().map(|p| p.raw.clone()).into(),
+        phone.as_ref().map(|p| p.e164.clone()).into(),
+        email.map(str::to_owned).into(),
+        province.map(str::to_owned).into(),
+        city.map(str::to_owned).into(),
+        title.map(str::to_owned).into(),
+        "CN".into(),
+        ctx.user_id.into(),
+        ctx.team_id.into(),
+        search.into(),
+        grams.into(),
+        t.into(),
+        t.into(),
+        ctx.user_id.into(),
+        ctx.user_id.into(),
+        Val::I64(Some(1)),
+        serde_json::json!({}).into(),
+        serde_json::json!([]).into(),
+    ];
+    q.push("(");
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(v);
+    }
+    q.push(")");
+}
+
+/// `guanxi bench-floor-import FILE --tenant ID`: the import's floor — the same file read by
+/// the same table reader, each row's phone read and search text built (the columns need
+/// them), and bulk-inserted 40 rows a statement, 4,000 a transaction, with no other check.
+pub async fn floor_import(
+    config: &Config,
+    file: &std::path::Path,
+    tenant: Uuid,
+) -> anyhow::Result<()> {
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let db = crate::open_db(config).await?;
+    let (admin,): (Uuid,) = db
+        .fetch_one(
+            "SELECT id FROM users WHERE tenant_id = $1 ORDER BY created_at LIMIT 1",
+            args![tenant],
+        )
+        .await
+        .map_err(e)?;
+    let ctx = auth::ctx_for_user(&db, tenant, admin).await.map_err(e)?;
+    let f = std::io::BufReader::new(std::fs::File::open(file)?);
+    let table =
+        guanxi_customers::tables::open(guanxi_customers::tables::Format::Csv, f).map_err(e)?;
+    let mut tx = db.begin().await.map_err(e)?;
+    let (mut q, mut in_stmt, mut in_tx, mut n) = (Sql::new(""), 0, 0, 0u64);
+    for row in table.rows {
+        let Ok((_, c)) = row else { continue };
+        let cell = |i: usize| c.get(i).map(String::as_str).filter(|v| !v.is_empty());
+        let phone = cell(1).and_then(|p| guanxi_customers::normalize::phone(p, "CN").ok());
+        floor_row(
+            &mut q,
+            &ctx,
+            guanxi_platform::time::new_id(),
+            cell(0).unwrap_or_default(),
+            phone,
+            cell(2),
+            cell(3),
+            cell(4),
+            cell(5),
+        );
+        in_stmt += 1;
+        n += 1;
+        if in_stmt == 40 {
+            let stmt = std::mem::take(&mut q);
+            tx.execute(&stmt.sql, stmt.args).await.map_err(e)?;
+            in_stmt = 0;
+            in_tx += 40;
+            if in_tx >= 4_000 {
+                tx.commit().await.map_err(e)?;
+                tx = db.begin().await.map_err(e)?;
+                in_tx = 0;
+            }
+        }
+    }
+    if in_stmt > 0 {
+        tx.execute(&q.sql, q.args).await.map_err(e)?;
+    }
+    tx.commit().await.map_err(e)?;
+    db.close().await;
+    println!("{n} rows inserted");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -119,13 +119,23 @@ pub enum Command {
         #[arg(long)]
         scale: Option<usize>,
     },
-    /// Benchmark GET /api/v1/users/{id} against a bare-SQL floor (see docs/benchmarks.md).
+    /// The benchmark suite: generated data at each scale, HTTP paths, import and export, each
+    /// beside a bare-SQL floor (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
     /// The benchmark's floor server (started by `guanxi bench`).
     #[command(hide = true)]
     BenchFloor {
         #[arg(long)]
         listen: std::net::SocketAddr,
+        #[arg(long)]
+        tenant: Uuid,
+    },
+    /// The import benchmark's floor: bulk-inserts a CSV's contacts with no checks.
+    #[command(hide = true)]
+    BenchFloorImport {
+        file: PathBuf,
+        #[arg(long)]
+        tenant: Uuid,
     },
 }
 
@@ -528,9 +538,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", out?);
             Ok(())
         }
-        Command::BenchFloor { listen } => {
+        Command::BenchFloor { listen, tenant } => {
             let config = resolve_config(&cli.global, None)?;
-            bench::floor(&config, listen).await
+            bench::floor(&config, listen, tenant).await
+        }
+        Command::BenchFloorImport { file, tenant } => {
+            let config = resolve_config(&cli.global, None)?;
+            bench::floor_import(&config, &file, tenant).await
         }
         Command::Migrate => {
             let config = resolve_config(&cli.global, None)?;
