@@ -160,7 +160,7 @@ const SELECT: &str =
     a.address, a.postal_code, a.source, a.description, a.owner_id, o.name AS owner_name, a.team_id,
     a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.merged_into, a.version
     FROM accounts a
-    JOIN users o ON o.tenant_id = a.tenant_id AND o.id = a.owner_id
+    LEFT JOIN users o ON o.tenant_id = a.tenant_id AND o.id = a.owner_id
     LEFT JOIN accounts p ON p.tenant_id = a.tenant_id AND p.id = a.parent_id";
 
 const SORTS: &[SortField] = &[

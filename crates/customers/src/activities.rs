@@ -91,7 +91,7 @@ const SELECT: &str =
     ac.assignee_id, asg.name AS assignee_name, ac.owner_id, o.name AS owner_name, ac.team_id,
     ac.created_at, ac.updated_at, ac.deleted_at, ac.version
     FROM activities ac
-    JOIN users o ON o.tenant_id = ac.tenant_id AND o.id = ac.owner_id
+    LEFT JOIN users o ON o.tenant_id = ac.tenant_id AND o.id = ac.owner_id
     LEFT JOIN users asg ON asg.tenant_id = ac.tenant_id AND asg.id = ac.assignee_id
     LEFT JOIN accounts a ON a.tenant_id = ac.tenant_id AND a.id = ac.account_id
     LEFT JOIN contacts c ON c.tenant_id = ac.tenant_id AND c.id = ac.contact_id";

@@ -152,12 +152,15 @@ pub struct ContactFilter {
     pub custom: Vec<CustomFilter>,
 }
 
+/// The owner is LEFT JOINed although it always exists (a foreign key): with planner statistics
+/// SQLite otherwise starts from the tenant's few users and scans contacts instead of walking
+/// the sort's index (measured: 80 ms → 3 ms for a filtered page at 100,000 contacts).
 const SELECT: &str = "SELECT c.id, c.name, c.family_name, c.given_name, c.account_id, a.name AS account_name,
     c.title, c.department, c.phone, c.phone_e164, c.email, c.wechat, c.gender, c.birthday, c.country,
     c.province, c.city, c.district, c.address, c.notes, c.owner_id, o.name AS owner_name, c.team_id,
     c.custom, c.tags, c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.version
     FROM contacts c
-    JOIN users o ON o.tenant_id = c.tenant_id AND o.id = c.owner_id
+    LEFT JOIN users o ON o.tenant_id = c.tenant_id AND o.id = c.owner_id
     LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";
 
 const SORTS: &[SortField] = &[

@@ -108,7 +108,7 @@ pub async fn find(db: &Db, ctx: &Ctx, probe: &DuplicateProbe) -> Result<Candidat
     let mut q = Sql::new(&format!(
         "SELECT x.id, x.name, x.owner_id, o.name AS owner_name, x.team_id, {credit_col} AS credit_code,
              x.phone_e164, x.email, {account_col} AS account_id
-         FROM {table} x JOIN users o ON o.tenant_id = x.tenant_id AND o.id = x.owner_id
+         FROM {table} x LEFT JOIN users o ON o.tenant_id = x.tenant_id AND o.id = x.owner_id
          WHERE x.tenant_id = "
     ));
     q.bind(ctx.tenant_id).push(" AND x.id IN (");

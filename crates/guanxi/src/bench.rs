@@ -123,6 +123,12 @@ impl Path_ {
     fn has_floor(self) -> bool {
         self != Path_::Page360
     }
+    fn is_search(self) -> bool {
+        matches!(
+            self,
+            Path_::SearchCn | Path_::SearchInitials | Path_::SearchPhone
+        )
+    }
 }
 
 /// A row of the report.
@@ -133,6 +139,8 @@ struct Line {
     conns: usize,
     server: Lat,
     floor: Option<Lat>,
+    /// Searches: the raw index query alone.
+    index: Option<Lat>,
 }
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -174,8 +182,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "\n{} measured requests per path, target and connection count (after a warm-up of a tenth)\n",
         args.requests
     );
-    println!("| database | contacts | path | conns | floor req/s | guanxi req/s | guanxi/floor | floor p50/p99 ms | guanxi p50/p99 ms |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("| database | contacts | path | conns | floor req/s | guanxi req/s | guanxi/floor | floor p50/p99 ms | guanxi p50/p99 ms | raw index p50/p99 ms |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for l in &lines {
         let (f_rps, ratio, f_lat) = match l.floor {
             Some(f) => (
@@ -185,8 +193,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             ),
             None => ("—".into(), "—".into(), "—".into()),
         };
+        let index = l.index.map_or("—".into(), |i| {
+            format!("{:.1} / {:.1}", i.p50_ms, i.p99_ms)
+        });
         println!(
-            "| {} | {} | {} | {} | {f_rps} | {:.0} | {ratio} | {f_lat} | {:.1} / {:.1} |",
+            "| {} | {} | {} | {} | {f_rps} | {:.0} | {ratio} | {f_lat} | {:.1} / {:.1} | {index} |",
             l.db, l.scale, l.what, l.conns, l.server.rps, l.server.p50_ms, l.server.p99_ms
         );
     }
@@ -215,13 +226,17 @@ async fn measure_backend(
         started.elapsed().as_secs_f64()
     ));
     // The floor first, then the server, each a fresh process with the same warm-up.
-    let mut results: Vec<(Path_, usize, Option<Lat>, Lat)> = Vec::new();
     let mut floor_lat = Vec::new();
+    let mut index_lat = Vec::new();
     let (mut floor, faddr) = start(Target::Floor, url, dir, Some(&s)).await?;
     for p in PATHS.into_iter().filter(|p| p.has_floor()) {
         for &c in &args.connections {
             eprintln!("{label} {scale}: floor {p:?} x{c}");
             floor_lat.push(((p, c), load(faddr, &s, p, c, args.requests, None).await?));
+            if p.is_search() {
+                let raw = load(faddr, &s, p, c, args.requests, Some(RAW_INDEX)).await?;
+                index_lat.push(((p, c), raw));
+            }
         }
     }
     let floor_rss = rss_mb(floor.id().context("floor exited")?, "VmHWM:")?;
@@ -238,20 +253,22 @@ async fn measure_backend(
                 .iter()
                 .find(|(k, _)| *k == (p, c))
                 .map(|(_, l)| *l);
-            results.push((p, c, f, lat));
+            let index = index_lat
+                .iter()
+                .find(|(k, _)| *k == (p, c))
+                .map(|(_, l)| *l);
+            lines.push(Line {
+                db: label,
+                scale,
+                what: p.label(&s),
+                conns: c,
+                server: lat,
+                floor: f,
+                index,
+            });
         }
     }
     let server_rss = rss_mb(spid, "VmHWM:")?;
-    for (p, c, floor, server) in results {
-        lines.push(Line {
-            db: label,
-            scale,
-            what: p.label(&s),
-            conns: c,
-            server,
-            floor,
-        });
-    }
     notes.push(format!(
         "{label}, {scale} contacts: server RSS idle {idle:.0} MB, peak over the HTTP runs {server_rss:.0} MB (floor {floor_rss:.0} MB)."
     ));
@@ -449,6 +466,9 @@ fn enc(v: &str) -> String {
         .collect()
 }
 
+/// Passed as the "cookie" of a search path: ask the floor for the raw index query instead.
+const RAW_INDEX: &str = "raw-index";
+
 /// The `i`-th request of a path.
 fn request(
     s: &Seeded,
@@ -466,6 +486,15 @@ fn request(
             "/api/v1/contacts?province={}&sort=-updated_at&limit=50",
             enc("浙江省")
         )),
+        Path_::SearchCn if cookie == Some(RAW_INDEX) => {
+            get(format!("/floor/index?q={}", enc(&s.cn)))
+        }
+        Path_::SearchInitials if cookie == Some(RAW_INDEX) => {
+            get(format!("/floor/index?q={}", s.initials))
+        }
+        Path_::SearchPhone if cookie == Some(RAW_INDEX) => {
+            get(format!("/floor/index?q={}", s.digits))
+        }
         Path_::SearchCn => get(format!("/api/v1/contacts?q={}&limit=50", enc(&s.cn))),
         Path_::SearchInitials => get(format!("/api/v1/contacts?q={}&limit=50", s.initials)),
         Path_::SearchPhone => get(format!("/api/v1/contacts?q={}&limit=50", s.digits)),
@@ -485,7 +514,7 @@ fn request(
     };
     let b = b.header(header::HOST, "bench");
     let b = match (p, cookie) {
-        (Path_::Page360, Some(c)) => b.header(header::COOKIE, c),
+        (Path_::Page360, Some(c)) if c != RAW_INDEX => b.header(header::COOKIE, c),
         _ => b.header(header::AUTHORIZATION, format!("Bearer {}", s.token)),
     };
     Ok(b.body(Full::new(Bytes::new()))?)
@@ -792,6 +821,7 @@ pub async fn floor(config: &Config, listen: SocketAddr, tenant: Uuid) -> anyhow:
             axum::routing::get(floor_list).post(floor_create),
         )
         .route("/api/v1/contacts/{id}", axum::routing::get(floor_get))
+        .route("/floor/index", axum::routing::get(floor_index))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("floor listening on {listen}");
@@ -858,6 +888,44 @@ async fn floor_list(
         return StatusCode::BAD_REQUEST.into_response();
     };
     match s.db.fetch_sql::<Contact>(q).await {
+        Ok(rows) => axum::Json(serde_json::json!({ "items": rows })).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The raw index query of a search term: the first 50 contacts whose index tokens hold the
+/// term's (FTS5 `MATCH` on SQLite, GIN containment on PostgreSQL) — no confirmation, no
+/// trash or permission condition, no order.
+async fn floor_index(
+    State(s): State<Arc<Floor>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = floor_auth(&s, &headers).await {
+        return r;
+    }
+    let term = query
+        .as_deref()
+        .and_then(|q| q.strip_prefix("q="))
+        .and_then(|t| percent_decode(t).ok())
+        .unwrap_or_default();
+    let grams = guanxi_customers::normalize::query_grams(&term.to_lowercase());
+    let select = s.one_sql.split(" WHERE ").next().unwrap_or_default();
+    let (sql, arg) = match s.db.backend() {
+        guanxi_platform::db::Backend::Sqlite => (
+            format!("{select} WHERE c.tenant_id = $1 AND c.rowid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH $2) LIMIT 50"),
+            grams.iter().map(|g| format!("\"{g}\"")).collect::<Vec<_>>().join(" "),
+        ),
+        guanxi_platform::db::Backend::Postgres => (
+            format!("{select} WHERE c.tenant_id = $1 AND string_to_array(c.grams, ' ') @> string_to_array($2, ' ') LIMIT 50"),
+            grams.join(" "),
+        ),
+    };
+    match s
+        .db
+        .fetch_all::<Contact>(&sql, args![s.ctx.tenant_id, arg])
+        .await
+    {
         Ok(rows) => axum::Json(serde_json::json!({ "items": rows })).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
