@@ -125,17 +125,21 @@ pub async fn find(db: &Db, ctx: &Ctx, probe: &DuplicateProbe) -> Result<Candidat
             q.push(" UNION ALL ");
         }
         first = false;
-        q.push(&format!("SELECT id FROM {table} WHERE tenant_id = "))
-            .bind(ctx.tenant_id)
-            .push(&format!(" AND {column} = "))
-            .bind(value);
+        // Each key at most 20 matches (a common name must not crowd out a phone match).
+        q.push(&format!(
+            "SELECT id FROM (SELECT id FROM {table} WHERE tenant_id = "
+        ))
+        .bind(ctx.tenant_id)
+        .push(&format!(" AND {column} = "))
+        .bind(value)
+        .push(&format!(" LIMIT 20) AS by_{column}"));
     }
     if first {
         return Ok(Candidates { items: vec![] });
     }
     q.push(") AND x.deleted_at IS NULL AND x.id <> ")
         .bind(probe.exclude_id.unwrap_or(Uuid::nil()))
-        .push(" LIMIT 20");
+        .push(" LIMIT 80");
     let rows: Vec<Row> = db.fetch_all(&q.sql, q.args).await?;
     let mut items: Vec<Candidate> = rows
         .into_iter()
@@ -168,6 +172,7 @@ pub async fn find(db: &Db, ctx: &Ctx, probe: &DuplicateProbe) -> Result<Candidat
         })
         .collect();
     items.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.name.cmp(&b.name)));
+    items.truncate(20);
     Ok(Candidates { items })
 }
 

@@ -156,9 +156,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .join(format!("bench-{scale}.db"))
             .to_string_lossy()
             .into_owned();
+        let (l0, n0) = (lines.len(), notes.len());
         measure_backend("SQLite", &sqlite, scale, &dir, args, &mut lines, &mut notes).await?;
+        // What is measured so far also goes to stderr, in case a long run is cut short.
+        eprintln!("{}{}", table(&lines[l0..]), notes[n0..].join("\n"));
         let _ = std::fs::remove_file(&sqlite);
         if let Some(base) = &args.postgres_url {
+            let (l1, n1) = (lines.len(), notes.len());
             let (url, name) = fresh_pg_database(base).await?;
             let r = measure_backend(
                 "PostgreSQL",
@@ -172,6 +176,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .await;
             drop_pg_database(base, &name).await;
             r?;
+            eprintln!("{}{}", table(&lines[l1..]), notes[n1..].join("\n"));
         }
     }
     if args.postgres_url.is_none() {
@@ -182,9 +187,18 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "\n{} measured requests per path, target and connection count (after a warm-up of a tenth)\n",
         args.requests
     );
-    println!("| database | contacts | path | conns | floor req/s | guanxi req/s | guanxi/floor | floor p50/p99 ms | guanxi p50/p99 ms | raw index p50/p99 ms |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
-    for l in &lines {
+    print!("{}", table(&lines));
+    println!();
+    for n in &notes {
+        println!("{n}");
+    }
+    Ok(())
+}
+
+/// The results as a Markdown table.
+fn table(lines: &[Line]) -> String {
+    let mut out = String::from("| database | contacts | path | conns | floor req/s | guanxi req/s | guanxi/floor | floor p50/p99 ms | guanxi p50/p99 ms | raw index p50/p99 ms |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for l in lines {
         let (f_rps, ratio, f_lat) = match l.floor {
             Some(f) => (
                 format!("{:.0}", f.rps),
@@ -196,16 +210,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let index = l.index.map_or("—".into(), |i| {
             format!("{:.1} / {:.1}", i.p50_ms, i.p99_ms)
         });
-        println!(
-            "| {} | {} | {} | {} | {f_rps} | {:.0} | {ratio} | {f_lat} | {:.1} / {:.1} | {index} |",
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {f_rps} | {:.0} | {ratio} | {f_lat} | {:.1} / {:.1} | {index} |\n",
             l.db, l.scale, l.what, l.conns, l.server.rps, l.server.p50_ms, l.server.p99_ms
-        );
+        ));
     }
-    println!();
-    for n in &notes {
-        println!("{n}");
-    }
-    Ok(())
+    out
 }
 
 #[allow(clippy::too_many_arguments)]

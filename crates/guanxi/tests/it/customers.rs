@@ -1165,6 +1165,24 @@ both!(
         )
         .await;
         assert!(r["items"].as_array().unwrap().is_empty());
+        // A very common name does not crowd out the phone match: 25 namesakes, then the
+        // probe by that name and 余沧海's phone still finds him first.
+        for _ in 0..25 {
+            created(&app, "/api/v1/contacts", t, json!({"name": "余沧海"})).await;
+        }
+        let r = probe(
+            vec![
+                ("kind", "contact".into()),
+                ("name", "余沧海".into()),
+                ("phone", "13912345678".into()),
+            ],
+            t.clone(),
+        )
+        .await;
+        let items = r["items"].as_array().unwrap();
+        assert_eq!(items.len(), 20, "at most 20 candidates");
+        assert_eq!(items[0]["score"], 90, "{r}");
+        assert_eq!(items[0]["matched"], json!(["phone", "name"]));
     }
 );
 
