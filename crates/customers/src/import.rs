@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql};
+use guanxi_platform::db::{Backend, Db, Sql};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::{args, Ctx, Error};
@@ -452,6 +452,7 @@ pub async fn run(
     };
     // Contacts go in batches; orders gather their consecutive lines first.
     let mut batch: Vec<(u64, Vec<String>)> = Vec::new();
+    let mut batches: u64 = 0;
     let mut pending: Option<(String, u64, Vec<Vec<String>>)> = None;
     for row in rows {
         let (line, cells) = match row {
@@ -474,6 +475,18 @@ pub async fn run(
                     let rows = std::mem::take(&mut batch);
                     contact_batch(db, ctx, opts, &defs, &fields, rows, &mut report, &header_of)
                         .await?;
+                    batches += 1;
+                    // PostgreSQL's statistics do not know a tenant new since the last ANALYZE
+                    // (it estimates one row), and then plans each batch's duplicate query as a
+                    // nested loop over the tenant's rows — quadratic. Refreshed after batches
+                    // 1, 4, 16, 64, …: a handful of ANALYZEs for a million rows.
+                    if db.backend() == Backend::Postgres
+                        && !opts.dry_run
+                        && batches.is_power_of_two()
+                        && batches.trailing_zeros() % 2 == 0
+                    {
+                        db.execute("ANALYZE contacts", vec![]).await?;
+                    }
                     progress(report.rows);
                 }
                 None

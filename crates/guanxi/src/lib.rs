@@ -518,7 +518,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ImportCommand::Accounts(a) => (guanxi_customers::import::Target::Accounts, a),
                 ImportCommand::Orders(a) => (guanxi_customers::import::Target::Orders, a),
             };
-            let config = resolve_config(&cli.global, None)?;
+            let mut config = resolve_config(&cli.global, None)?;
+            // One writer: a small pool, so each connection gets a large page cache.
+            config.db_max_connections = 2;
             let db = open_db(&config).await?;
             let out = import_file(&db, target, &args).await;
             db.close().await;
@@ -531,7 +533,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             scale,
         } => {
-            let config = resolve_config(&cli.global, None)?;
+            let mut config = resolve_config(&cli.global, None)?;
+            config.db_max_connections = 2;
             let db = open_db(&config).await?;
             let out = demo(&db, tenant, accounts, seed, scale).await;
             db.close().await;
@@ -543,7 +546,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bench::floor(&config, listen, tenant).await
         }
         Command::BenchFloorImport { file, tenant } => {
-            let config = resolve_config(&cli.global, None)?;
+            let mut config = resolve_config(&cli.global, None)?;
+            config.db_max_connections = 2; // as `guanxi import`
+
             bench::floor_import(&config, &file, tenant).await
         }
         Command::Migrate => {
