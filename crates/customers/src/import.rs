@@ -483,7 +483,7 @@ pub async fn run(
                     if db.backend() == Backend::Postgres
                         && !opts.dry_run
                         && batches.is_power_of_two()
-                        && batches.trailing_zeros() % 2 == 0
+                        && batches.trailing_zeros().is_multiple_of(2)
                     {
                         db.execute("ANALYZE contacts", vec![]).await?;
                     }
