@@ -764,29 +764,3 @@ pub(crate) async fn update_in(
     .await?;
     Ok(after)
 }
-
-/// Validates a new contact exactly as `create` would, without saving anything (import dry
-/// runs, and rows checked before their duplicate policy applies).
-pub async fn check(db: &Db, ctx: &Ctx, input: &ContactInput) -> Result<()> {
-    ctx.require("contacts", Action::Create)?;
-    let mut f = Fields {
-        country: "CN".into(),
-        ..Fields::default()
-    };
-    let mut tx = db.begin().await?;
-    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
-    let result = apply(
-        &mut tx,
-        ctx,
-        input,
-        &mut f,
-        &defs,
-        true,
-        &mut Default::default(),
-    )
-    .await;
-    // Dropping the transaction rolls it back: nothing of the check is kept.
-    drop(tx);
-    result?;
-    record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)
-}

@@ -648,8 +648,8 @@ async fn contact_batch(
         companies.extend(found);
     }
     // Each row validated; a refused row is reported and skipped.
-    let mut ready: Vec<(u64, usize, contacts::NewContact)> = Vec::with_capacity(rows.len());
-    for (at, (line, cells)) in rows.iter().enumerate() {
+    let mut ready: Vec<(u64, ContactInput, contacts::NewContact)> = Vec::with_capacity(rows.len());
+    for (line, cells) in &rows {
         let row = Row { fields, cells };
         let account_id = match row.get("account") {
             None => None,
@@ -684,7 +684,7 @@ async fn contact_batch(
         };
         let input = contact_input(defs, &row, account_id);
         match contacts::prepare(&mut tx, ctx, &input, defs, &mut lk).await {
-            Ok(c) => ready.push((*line, at, c)),
+            Ok(c) => ready.push((*line, input, c)),
             Err(e) => tally(report, *line, Err(e), header_of)?,
         }
     }
@@ -698,7 +698,7 @@ async fn contact_batch(
     let has_unique = defs.iter().any(|d| d.unique);
     let mut creating: Vec<contacts::NewContact> = Vec::new();
     let mut created_lines: Vec<u64> = Vec::new();
-    for (line, at, c) in ready {
+    for (line, input, c) in ready {
         let probe = c.keys();
         let best = |candidates: &mut dyn Iterator<Item = (Uuid, duplicates::Keys)>| {
             candidates
@@ -738,14 +738,7 @@ async fn contact_batch(
                 let patch = ContactInput {
                     version: Some(current.version),
                     name: None,
-                    ..contact_input(
-                        defs,
-                        &Row {
-                            fields,
-                            cells: &rows[at].1,
-                        },
-                        c.account_id(),
-                    )
+                    ..input
                 };
                 match contacts::update_in(&mut tx, ctx, id, current.version, patch).await {
                     Ok(_) => {
