@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::{Error, Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
@@ -62,6 +62,10 @@ pub struct Account {
     /// Set when this account was merged into another (it is then in the trash).
     pub merged_into: Option<Uuid>,
     pub version: i64,
+    /// SQLite's rowid, read only by a search in index order (the next page's cursor).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub seq: Option<i64>,
 }
 
 /// Create or update an account. On update, absent fields stay as they are and `null` (or an
@@ -141,7 +145,10 @@ pub struct AccountFilter {
     pub industry: Option<String>,
     /// `true` lists the trash instead.
     pub deleted: Option<bool>,
-    /// `name`, `created_at`, `updated_at` or `custom.<key>`; prefix `-` for descending.
+    /// `name` (the default), `created_at`, `updated_at` or `custom.<key>`; prefix `-` for
+    /// descending. A search (`q`) without `sort` lists the newest matches first — the search
+    /// index's own order, as fast for a term matching thousands as for one matching a few;
+    /// with `sort`, every match is read and ordered by the field.
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -184,20 +191,17 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         vec![]
     };
     let backend = db.backend();
-    let sort = page.sort_or(SORTS, |name| {
-        custom_fields::sort_column(backend, "a", &defs, name)
-    })?;
-    let mut q = Sql::new(SELECT);
-    q.push(" WHERE a.tenant_id = ").bind(ctx.tenant_id);
-    q.push(if f.deleted == Some(true) {
-        " AND a.deleted_at IS NOT NULL"
-    } else {
-        " AND a.deleted_at IS NULL"
-    });
-    ctx.scope_sql(&mut q, scope, "a.owner_id", "a.team_id");
-    if let Some(s) = f.q.as_deref() {
-        record::indexed_search_sql(backend, &mut q, "accounts", "a", s);
-    }
+    let mut list = record::ListQuery::start(
+        backend,
+        ctx,
+        scope,
+        SELECT,
+        ("accounts", "a"),
+        f.q.as_deref(),
+        f.sort.as_deref(),
+        f.deleted == Some(true),
+    );
+    let q = &mut list.q;
     for (col, v) in [
         ("a.owner_id", f.owner_id),
         ("a.team_id", f.team_id),
@@ -216,20 +220,23 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
             q.push(&format!(" AND {col} = ")).bind(v);
         }
     }
-    custom_fields::filter_sql(backend, &mut q, "a", &defs, &f.custom)?;
+    custom_fields::filter_sql(backend, q, "a", &defs, &f.custom)?;
     if let Some(tag) = f.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        record::tag_sql(backend, &mut q, "a.tags", tag);
+        record::tag_sql(backend, q, "a.tags", tag);
     }
-    let limit = page.apply(&mut q, &sort, "a.id")?;
+    let (q, order, limit) = list.finish(&page, "a.id", || {
+        page.sort_or(SORTS, |name| {
+            custom_fields::sort_column(backend, "a", &defs, name)
+        })
+    })?;
     let rows: Vec<Account> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |a| {
-        let v = match &*sort.field {
+        order.cursor(a.seq, a.id, |sort| match &*sort.field {
             "created_at" => guanxi_platform::db::sqlite_time(&a.created_at),
             "updated_at" => guanxi_platform::db::sqlite_time(&a.updated_at),
             "name" => a.name.clone(),
             other => custom_fields::cursor_value(&a.custom, other, sort.kind),
-        };
-        sort.cursor(v, a.id)
+        })
     }))
 }
 

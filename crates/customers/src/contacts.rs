@@ -59,6 +59,10 @@ pub struct Contact {
     /// Set when this contact was merged into another (it is then in the trash).
     pub merged_into: Option<Uuid>,
     pub version: i64,
+    /// SQLite's rowid, read only by a search in index order (the next page's cursor).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub seq: Option<i64>,
 }
 
 /// Create or update a contact. On update, absent fields stay as they are and `null` (or an
@@ -139,7 +143,10 @@ pub struct ContactFilter {
     pub city: Option<String>,
     /// `true` lists the trash instead.
     pub deleted: Option<bool>,
-    /// `name`, `created_at`, `updated_at` or `custom.<key>`; prefix `-` for descending.
+    /// `name` (the default), `created_at`, `updated_at` or `custom.<key>`; prefix `-` for
+    /// descending. A search (`q`) without `sort` lists the newest matches first — the search
+    /// index's own order, as fast for a term matching thousands as for one matching a few;
+    /// with `sort`, every match is read and ordered by the field.
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -196,16 +203,15 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
     } else {
         vec![]
     };
-    let (q, sort, limit) = list_sql(db.backend(), ctx, f, &defs)?;
+    let (q, order, limit) = list_sql(db.backend(), ctx, f, &defs)?;
     let rows: Vec<Contact> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |c| {
-        let v = match &*sort.field {
+        order.cursor(c.seq, c.id, |sort| match &*sort.field {
             "created_at" => guanxi_platform::db::sqlite_time(&c.created_at),
             "updated_at" => guanxi_platform::db::sqlite_time(&c.updated_at),
             "name" => c.name.clone(),
             other => custom_fields::cursor_value(&c.custom, other, sort.kind),
-        };
-        sort.cursor(v, c.id)
+        })
     }))
 }
 
@@ -217,27 +223,24 @@ pub fn list_sql(
     ctx: &Ctx,
     f: &ContactFilter,
     defs: &[custom_fields::CustomField],
-) -> Result<(Sql, guanxi_platform::page::Sort, i64)> {
+) -> Result<(Sql, record::ListOrder, i64)> {
     let scope = ctx.require("contacts", Action::Read)?;
     let page = PageReq {
         limit: f.limit,
         cursor: f.cursor.clone(),
         sort: f.sort.clone(),
     };
-    let sort = page.sort_or(SORTS, |name| {
-        custom_fields::sort_column(backend, "c", defs, name)
-    })?;
-    let mut q = Sql::new(SELECT);
-    q.push(" WHERE c.tenant_id = ").bind(ctx.tenant_id);
-    q.push(if f.deleted == Some(true) {
-        " AND c.deleted_at IS NOT NULL"
-    } else {
-        " AND c.deleted_at IS NULL"
-    });
-    ctx.scope_sql(&mut q, scope, "c.owner_id", "c.team_id");
-    if let Some(s) = f.q.as_deref() {
-        record::indexed_search_sql(backend, &mut q, "contacts", "c", s);
-    }
+    let mut list = record::ListQuery::start(
+        backend,
+        ctx,
+        scope,
+        SELECT,
+        ("contacts", "c"),
+        f.q.as_deref(),
+        f.sort.as_deref(),
+        f.deleted == Some(true),
+    );
+    let q = &mut list.q;
     for (col, v) in [
         ("c.account_id", f.account_id),
         ("c.owner_id", f.owner_id),
@@ -252,12 +255,15 @@ pub fn list_sql(
             q.push(&format!(" AND {col} = ")).bind(v);
         }
     }
-    custom_fields::filter_sql(backend, &mut q, "c", defs, &f.custom)?;
+    custom_fields::filter_sql(backend, q, "c", defs, &f.custom)?;
     if let Some(tag) = f.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        record::tag_sql(backend, &mut q, "c.tags", tag);
+        record::tag_sql(backend, q, "c.tags", tag);
     }
-    let limit = page.apply(&mut q, &sort, "c.id")?;
-    Ok((q, sort, limit))
+    list.finish(&page, "c.id", || {
+        page.sort_or(SORTS, |name| {
+            custom_fields::sort_column(backend, "c", defs, name)
+        })
+    })
 }
 
 /// One contact, in the trash or not; outside the caller's scope it does not exist.

@@ -75,10 +75,18 @@ pub struct Sort {
     pub desc: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Cursor {
-    v: String,
-    id: Uuid,
+/// What a cursor holds: the last row's sort value, as text, and its id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Cursor {
+    pub v: String,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    /// The opaque text handed to clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
 }
 
 impl PageReq {
@@ -95,6 +103,20 @@ impl PageReq {
         self.cursor
             .as_deref()
             .map(|c| Uuid::parse_str(c).map_err(|_| Error::field("cursor", "invalid")))
+            .transpose()
+    }
+
+    /// The decoded cursor: the last row's sort value (as text) and id.
+    pub fn cursor_value(&self) -> Result<Option<Cursor>> {
+        self.cursor
+            .as_deref()
+            .map(|raw| {
+                URL_SAFE_NO_PAD
+                    .decode(raw)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .ok_or_else(|| Error::field("cursor", "invalid"))
+            })
             .transpose()
     }
 
@@ -141,12 +163,7 @@ impl PageReq {
         } else {
             (">", "ASC")
         };
-        if let Some(raw) = &self.cursor {
-            let c: Cursor = URL_SAFE_NO_PAD
-                .decode(raw)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| Error::field("cursor", "invalid"))?;
+        if let Some(c) = self.cursor_value()? {
             let v: Val = match sort.kind {
                 SortKind::Text => c.v.into(),
                 SortKind::Time => DateTime::parse_from_rfc3339(&c.v)
@@ -188,8 +205,7 @@ impl PageReq {
 impl Sort {
     /// The cursor that continues after a row whose sort value is `value`.
     pub fn cursor(&self, value: String, id: Uuid) -> String {
-        let json = serde_json::to_vec(&Cursor { v: value, id }).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
+        Cursor { v: value, id }.encode()
     }
 }
 

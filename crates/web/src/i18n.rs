@@ -326,6 +326,12 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "客户、联系人和统一搜索",
         "客戶、聯絡人和統一搜尋",
     ),
+    (
+        "sort.auto",
+        "Sort: name (a search: newest first)",
+        "排序：名称（搜索时最新在前）",
+        "排序：名稱（搜尋時最新在前）",
+    ),
     ("sort.name", "Sort: name", "排序：名称", "排序：名稱"),
     (
         "sort.-updated_at",

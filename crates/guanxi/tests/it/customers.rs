@@ -248,6 +248,105 @@ both!(
     }
 );
 
+/// The names on one list page, and its next cursor.
+async fn page_names(app: &TestApp, query: &str, token: &str) -> (Vec<String>, Option<String>) {
+    let r = app.get(&format!("/api/v1/contacts?{query}"), token).await;
+    assert_eq!(r.status(), 200, "{query}");
+    let v: Value = r.json().await.unwrap();
+    let names = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    (names, v["next_cursor"].as_str().map(str::to_owned))
+}
+
+// A search without a sort pages through its matches newest first (the index's order, so a
+// frequent term costs no more than a rare one); with a sort it orders them by that field.
+both!(a_search_pages_newest_first, |app: TestApp| async move {
+    let t = &app.admin_token;
+    for name in [
+        "张建华3",
+        "李四",
+        "张建华1",
+        "王建华2",
+        "张建华5",
+        "赵建华4",
+    ] {
+        created(&app, "/api/v1/contacts", t, json!({ "name": name })).await;
+    }
+    let mut seen = vec![];
+    let mut query = "q=建华&limit=2".to_owned();
+    loop {
+        let (names, next) = page_names(&app, &query, t).await;
+        assert!(names.len() <= 2);
+        seen.extend(names);
+        match next {
+            Some(c) => query = format!("q=建华&limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["赵建华4", "张建华5", "王建华2", "张建华1", "张建华3"]
+    );
+    // Pinyin initials and a one-character term (too short for the index) keep the order.
+    let (names, _) = page_names(&app, "q=zjh", t).await;
+    assert_eq!(names, ["赵建华4", "张建华5", "张建华1", "张建华3"]);
+    let (names, _) = page_names(&app, "q=5", t).await;
+    assert_eq!(names, ["张建华5"]);
+    // A chosen sort orders the same matches by the field.
+    let (names, next) = page_names(&app, "q=建华&sort=name&limit=4", t).await;
+    assert_eq!(names, ["张建华1", "张建华3", "张建华5", "王建华2"]);
+    // A cursor of the name order is not one of the search order: refused, naming it.
+    let r = app
+        .get(
+            &format!("/api/v1/contacts?q=建华&cursor={}", next.unwrap()),
+            t,
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(fields(&p), ["cursor"]);
+    // The trash is searched in the same order, apart from the live list.
+    let v: Value = app
+        .get("/api/v1/contacts?q=张建华1", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = v["items"][0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .req(Method::DELETE, &format!("/api/v1/contacts/{id}"), t)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (names, _) = page_names(&app, "q=建华", t).await;
+    assert_eq!(names, ["赵建华4", "张建华5", "王建华2", "张建华3"]);
+    let (names, _) = page_names(&app, "q=建华&deleted=true", t).await;
+    assert_eq!(names, ["张建华1"]);
+    // Accounts are searched the same way.
+    for name in ["建华贸易有限公司", "宏达科技有限公司", "建华物流有限公司"]
+    {
+        created(&app, "/api/v1/accounts", t, json!({ "name": name })).await;
+    }
+    let v: Value = app
+        .get("/api/v1/accounts?q=建华", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["建华物流有限公司", "建华贸易有限公司"]);
+});
+
 both!(one_search_box_finds_customers, |app: TestApp| async move {
     let t = &app.admin_token;
     let acct = created(
