@@ -364,20 +364,129 @@ pub async fn load(db: &Db, admin: &Ctx, size: DemoSize) -> Result<DemoStats> {
 pub struct ScaleStats {
     pub accounts: usize,
     pub contacts: usize,
+    pub products: usize,
+    pub orders: usize,
+    pub order_lines: usize,
+    pub activities: usize,
 }
 
-/// Rows per multi-row INSERT. Small: sqlx's SQLite driver looks each `$N` up by name, so
-/// binding costs grow with the square of a statement's parameters (measured: 500 rows × 30
-/// columns spent 70% of the time there).
-const CHUNK: usize = 40;
-/// Rows per transaction.
-const ROWS_PER_TX: usize = 4_000;
+/// Contacts per transaction; each brings its orders, their lines and its activities along.
+const BATCH: usize = 5_000;
+
+const ACCOUNT_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "id",
+    "name",
+    "parent_id",
+    "industry",
+    "phone",
+    "phone_e164",
+    "country",
+    "province",
+    "city",
+    "source",
+    "owner_id",
+    "team_id",
+    "search",
+    "grams",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+    "custom",
+    "tags",
+];
+const CONTACT_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "id",
+    "name",
+    "account_id",
+    "title",
+    "phone",
+    "phone_e164",
+    "email",
+    "country",
+    "province",
+    "city",
+    "owner_id",
+    "team_id",
+    "search",
+    "grams",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+    "custom",
+    "tags",
+];
+const ORDER_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "id",
+    "number",
+    "channel",
+    "status",
+    "account_id",
+    "contact_id",
+    "ordered_at",
+    "currency",
+    "total",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+    "custom",
+];
+const LINE_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "order_id",
+    "line_no",
+    "product_id",
+    "sku",
+    "name",
+    "quantity",
+    "unit_price",
+    "discount",
+    "amount",
+];
+const ACTIVITY_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "id",
+    "kind",
+    "subject",
+    "account_id",
+    "contact_id",
+    "occurred_at",
+    "done_at",
+    "owner_id",
+    "team_id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+    "custom",
+];
+
+/// How many orders a contact places: a Pareto draw (shape 1.16, the 80/20 rule) capped at
+/// 1,000 and scaled to about three orders a contact on average — most buy little or nothing,
+/// a few buy a great deal, so revenue per customer has the long tail real books have.
+fn orders_of(rng: &mut StdRng) -> usize {
+    let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let x = u.powf(-1.0 / 1.16).min(1_000.0);
+    (x * 0.75) as usize
+}
 
 /// `guanxi demo --scale N`: N contacts and N/10 accounts (every tenth one a subsidiary of
-/// another), deterministic from the seed, written with multi-row INSERTs in transactions of
-/// a few thousand rows — the bulk path, for benchmarks and load tests. Every value is what the
-/// service functions would store (normalised phone, search text with pinyin); no audit events
-/// are written for generated rows.
+/// another), about 3N orders with 1–6 lines each (≈10 lines per contact; orders per contact
+/// Pareto-shaped, see [`orders_of`]) over a six-product catalogue, and about N activities —
+/// deterministic from the seed (ids aside), written in transactions of [`BATCH`] contacts
+/// with everything they bring, as multi-row INSERTs on SQLite and COPY on PostgreSQL
+/// ([`guanxi_platform::db::Tx::insert_rows`]). Every value is what the service functions
+/// would store (normalised phone, search text with pinyin, order totals the sum of their
+/// lines); no audit events are written for generated rows. For benchmarks and load tests.
 pub async fn scale(
     db: &Db,
     admin: &Ctx,
@@ -385,182 +494,218 @@ pub async fn scale(
     seed: u64,
     mut progress: impl FnMut(usize),
 ) -> Result<ScaleStats> {
+    use guanxi_platform::db::Val;
     let mut rng = StdRng::seed_from_u64(seed);
     let owner = admin.user_id.ok_or(guanxi_platform::Error::Forbidden)?;
     let team = admin.team_id;
+    let tenant = admin.tenant_id;
     let t = guanxi_platform::time::now();
+    // Order numbers and SKUs carry the run's tag: a second run into the same tenant adds to it.
+    let run = guanxi_platform::time::new_id().simple().to_string()[24..].to_uppercase();
+    let mut stats = ScaleStats::default();
+    let mut catalogue = Vec::new();
+    for (sku, name, category, unit, price) in CATALOGUE {
+        let p = products::create(
+            db,
+            admin,
+            ProductInput {
+                sku: Some(format!("{sku}-{run}")),
+                name: Some((*name).to_owned()),
+                category: Some(Some((*category).to_owned())),
+                unit: Some(Some((*unit).to_owned())),
+                list_price: Some(*price),
+                ..Default::default()
+            },
+        )
+        .await?;
+        catalogue.push(p);
+        stats.products += 1;
+    }
+    let common = |row: &mut Vec<Val>| {
+        row.extend([
+            t.into(),
+            t.into(),
+            owner.into(),
+            owner.into(),
+            1i64.into(),
+            serde_json::json!({}).into(),
+        ]);
+    };
     let n_accounts = (contacts / 10).max(1);
     let mut account_ids: Vec<Uuid> = Vec::with_capacity(n_accounts);
-    let mut account_names: Vec<String> = Vec::with_capacity(n_accounts);
-    let mut tx = db.begin().await?;
-    for chunk_start in (0..n_accounts).step_by(CHUNK) {
-        let end = (chunk_start + CHUNK).min(n_accounts);
-        let mut q = guanxi_platform::db::Sql::new(
-            "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
-                 phone, phone_e164, wechat, country, province, city, district, address, postal_code,
-                 source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-                 updated_by, version, custom, tags, grams) VALUES ",
+    let mut rows = Vec::with_capacity(BATCH);
+    for i in 0..n_accounts {
+        let id = guanxi_platform::time::new_id();
+        let (province, city, area) = *pick(&mut rng, PLACES);
+        let (trade, industry) = *pick(&mut rng, TRADES);
+        let name = format!(
+            "{}{}{}有限公司 {}",
+            city.trim_end_matches('市'),
+            pick(&mut rng, BRANDS),
+            trade,
+            i + 1
         );
-        for i in chunk_start..end {
-            let id = guanxi_platform::time::new_id();
-            let (province, city, area) = *pick(&mut rng, PLACES);
-            let (trade, industry) = *pick(&mut rng, TRADES);
-            let name = format!(
-                "{}{}{}有限公司 {}",
-                city.trim_end_matches('市'),
-                pick(&mut rng, BRANDS),
-                trade,
-                i + 1
-            );
-            let phone = format!("{area}-{:08}", rng.gen_range(10_000_000..100_000_000u32));
-            let p = crate::normalize::phone(&phone, "CN").ok();
-            let parent = (i % 10 == 9 && !account_ids.is_empty())
-                .then(|| account_ids[rng.gen_range(0..account_ids.len())]);
-            let search = crate::record::customer_search(
-                &name,
-                p.as_ref().map(|p| p.national.as_str()),
-                p.as_ref().map(|p| p.e164.as_str()),
-                &[],
-            );
-            let grams = crate::normalize::grams(&search);
-            if i > chunk_start {
-                q.push(", ");
-            }
-            q.push("(")
-                .bind(admin.tenant_id)
-                .push(", ")
-                .bind(id)
-                .push(", ")
-                .bind(name.as_str())
-                .push(", ")
-                .bind(parent)
-                .push(", NULL, ")
-                .bind(industry)
-                .push(", NULL, NULL, ")
-                .bind(p.as_ref().map(|p| p.raw.clone()))
-                .push(", ")
-                .bind(p.as_ref().map(|p| p.e164.clone()))
-                .push(", NULL, 'CN', ")
-                .bind(province)
-                .push(", ")
-                .bind(city)
-                .push(", NULL, NULL, NULL, 'scale', NULL, ")
-                .bind(owner)
-                .push(", ")
-                .bind(team)
-                .push(", ")
-                .bind(search)
-                .push(", ")
-                .bind(t)
-                .push(", ")
-                .bind(t)
-                .push(", ")
-                .bind(owner)
-                .push(", ")
-                .bind(owner)
-                .push(", 1, ")
-                .bind(serde_json::json!({}))
-                .push(", ")
-                .bind(serde_json::json!([]))
-                .push(", ")
-                .bind(grams.as_str())
-                .push(")");
-            account_ids.push(id);
-            account_names.push(name);
-        }
-        tx.execute(&q.sql, q.args).await?;
-        if end % ROWS_PER_TX < CHUNK {
+        let phone = format!("{area}-{:08}", rng.gen_range(10_000_000..100_000_000u32));
+        let p = crate::normalize::phone(&phone, "CN").ok();
+        let parent = (i % 10 == 9 && !account_ids.is_empty())
+            .then(|| account_ids[rng.gen_range(0..account_ids.len())]);
+        let search = crate::record::customer_search(
+            &name,
+            p.as_ref().map(|p| p.national.as_str()),
+            p.as_ref().map(|p| p.e164.as_str()),
+            &[],
+        );
+        let grams = crate::normalize::grams(&search);
+        let mut row: Vec<Val> = vec![
+            tenant.into(),
+            id.into(),
+            name.into(),
+            parent.into(),
+            industry.into(),
+            p.as_ref().map(|p| p.raw.clone()).into(),
+            p.map(|p| p.e164).into(),
+            "CN".into(),
+            province.into(),
+            city.into(),
+            "scale".into(),
+            owner.into(),
+            team.into(),
+            search.into(),
+            grams.into(),
+        ];
+        common(&mut row);
+        row.push(serde_json::json!([]).into());
+        rows.push(row);
+        account_ids.push(id);
+        if rows.len() == BATCH || i + 1 == n_accounts {
+            let mut tx = db.begin().await?;
+            tx.insert_rows("accounts", ACCOUNT_COLUMNS, std::mem::take(&mut rows))
+                .await?;
             tx.commit().await?;
-            tx = db.begin().await?;
         }
     }
-    let mut done = 0;
-    for chunk_start in (0..contacts).step_by(CHUNK) {
-        let end = (chunk_start + CHUNK).min(contacts);
-        let mut q = guanxi_platform::db::Sql::new(
-            "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
-                 department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
-                 district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
-                 updated_by, version, custom, tags, grams) VALUES ",
-        );
-        for i in chunk_start..end {
-            let name = person_name(&mut rng);
-            // A generated mobile is valid by construction: its forms are written directly
-            // (parsing a million numbers would dominate the run).
-            let raw = mobile(&mut rng);
-            let national = crate::normalize::digits(&raw);
-            let p = Some(crate::normalize::Phone {
-                e164: format!("+86{national}"),
-                raw: raw.clone(),
-                national,
-            });
-            let (py, _) = crate::normalize::pinyin(&name);
-            let email = format!("{}.{}@example.com", py.replace(' ', ""), i + 1);
-            let (province, city, _) = *pick(&mut rng, PLACES);
-            let a = rng.gen_range(0..account_ids.len());
-            let search = crate::record::customer_search(
-                &name,
-                p.as_ref().map(|p| p.national.as_str()),
-                p.as_ref().map(|p| p.e164.as_str()),
-                &[Some(email.as_str())],
-            );
-            let grams = crate::normalize::grams(&search);
-            if i > chunk_start {
-                q.push(", ");
+    stats.accounts = n_accounts;
+    let two_years = 2 * 365 * 24 * 3600;
+    let (mut people, mut orders, mut lines, mut touches) = (vec![], vec![], vec![], vec![]);
+    for i in 0..contacts {
+        let id = guanxi_platform::time::new_id();
+        let name = person_name(&mut rng);
+        // A generated mobile is valid by construction: its forms are written directly
+        // (parsing a million numbers would dominate the run).
+        let raw = mobile(&mut rng);
+        let national = crate::normalize::digits(&raw);
+        let e164 = format!("+86{national}");
+        let (py, _) = crate::normalize::pinyin(&name);
+        let email = format!("{}.{}@example.com", py.replace(' ', ""), i + 1);
+        let (province, city, _) = *pick(&mut rng, PLACES);
+        let account = account_ids[rng.gen_range(0..account_ids.len())];
+        let search =
+            crate::record::customer_search(&name, Some(&national), Some(&e164), &[Some(&email)]);
+        let grams = crate::normalize::grams(&search);
+        let mut row: Vec<Val> = vec![
+            tenant.into(),
+            id.into(),
+            name.into(),
+            account.into(),
+            (*pick(&mut rng, TITLES)).into(),
+            raw.into(),
+            e164.into(),
+            email.into(),
+            "CN".into(),
+            province.into(),
+            city.into(),
+            owner.into(),
+            team.into(),
+            search.into(),
+            grams.into(),
+        ];
+        common(&mut row);
+        row.push(serde_json::json!([]).into());
+        people.push(row);
+        let n_orders = orders_of(&mut rng);
+        for _ in 0..n_orders {
+            let order = guanxi_platform::time::new_id();
+            let at = t - Duration::seconds(rng.gen_range(0..two_years));
+            let mut total = 0i64;
+            for line_no in 1..=rng.gen_range(1..=6i64) {
+                let p = pick(&mut rng, &catalogue);
+                let quantity = rng.gen_range(1..=20i64);
+                let discount = if rng.gen_bool(0.2) {
+                    p.list_price * quantity / 10
+                } else {
+                    0
+                };
+                let amount = p.list_price * quantity - discount;
+                total += amount;
+                lines.push(vec![
+                    tenant.into(),
+                    order.into(),
+                    line_no.into(),
+                    p.id.into(),
+                    p.sku.clone().into(),
+                    p.name.clone().into(),
+                    quantity.into(),
+                    p.list_price.into(),
+                    discount.into(),
+                    amount.into(),
+                ]);
             }
-            q.push("(")
-                .bind(admin.tenant_id)
-                .push(", ")
-                .bind(guanxi_platform::time::new_id())
-                .push(", ")
-                .bind(name.as_str())
-                .push(", NULL, NULL, ")
-                .bind(account_ids[a])
-                .push(", ")
-                .bind(*pick(&mut rng, TITLES))
-                .push(", NULL, ")
-                .bind(p.as_ref().map(|p| p.raw.clone()))
-                .push(", ")
-                .bind(p.as_ref().map(|p| p.e164.clone()))
-                .push(", ")
-                .bind(email.as_str())
-                .push(", NULL, NULL, NULL, 'CN', ")
-                .bind(province)
-                .push(", ")
-                .bind(city)
-                .push(", NULL, NULL, NULL, ")
-                .bind(owner)
-                .push(", ")
-                .bind(team)
-                .push(", ")
-                .bind(search)
-                .push(", ")
-                .bind(t)
-                .push(", ")
-                .bind(t)
-                .push(", ")
-                .bind(owner)
-                .push(", ")
-                .bind(owner)
-                .push(", 1, ")
-                .bind(serde_json::json!({}))
-                .push(", ")
-                .bind(serde_json::json!([]))
-                .push(", ")
-                .bind(grams.as_str())
-                .push(")");
+            stats.orders += 1;
+            let mut row: Vec<Val> = vec![
+                tenant.into(),
+                order.into(),
+                format!("G{run}-{:08}", stats.orders).into(),
+                (*pick(&mut rng, orders::CHANNELS)).into(),
+                (if rng.gen_bool(0.9) {
+                    "completed"
+                } else {
+                    "paid"
+                })
+                .into(),
+                account.into(),
+                id.into(),
+                at.into(),
+                "CNY".into(),
+                total.into(),
+            ];
+            common(&mut row);
+            orders.push(row);
         }
-        tx.execute(&q.sql, q.args).await?;
-        if end % ROWS_PER_TX < CHUNK {
+        // A touch for most customers, more for those who buy.
+        for k in 0..(usize::from(rng.gen_bool(0.6)) + n_orders.min(4) / 2) {
+            let at = t - Duration::seconds(rng.gen_range(0..two_years));
+            let kind = *pick(&mut rng, &["call", "visit", "meeting", "note", "email"]);
+            let mut row: Vec<Val> = vec![
+                tenant.into(),
+                guanxi_platform::time::new_id().into(),
+                kind.into(),
+                format!("第 {} 次跟进", k + 1).into(),
+                account.into(),
+                id.into(),
+                at.into(),
+                Some(at).into(),
+                owner.into(),
+                team.into(),
+            ];
+            common(&mut row);
+            touches.push(row);
+        }
+        if people.len() == BATCH || i + 1 == contacts {
+            stats.contacts += people.len();
+            stats.order_lines += lines.len();
+            stats.activities += touches.len();
+            let mut tx = db.begin().await?;
+            tx.insert_rows("contacts", CONTACT_COLUMNS, std::mem::take(&mut people))
+                .await?;
+            tx.insert_rows("orders", ORDER_COLUMNS, std::mem::take(&mut orders))
+                .await?;
+            tx.insert_rows("order_lines", LINE_COLUMNS, std::mem::take(&mut lines))
+                .await?;
+            tx.insert_rows("activities", ACTIVITY_COLUMNS, std::mem::take(&mut touches))
+                .await?;
             tx.commit().await?;
-            tx = db.begin().await?;
+            progress(stats.contacts);
         }
-        done = end;
-        progress(done);
     }
-    tx.commit().await?;
-    Ok(ScaleStats {
-        accounts: n_accounts,
-        contacts: done,
-    })
+    Ok(stats)
 }

@@ -686,9 +686,12 @@ async fn demo(
         eprintln!();
         db.analyze(true).await.map_err(err)?;
         return Ok(format!(
-            "generated {} accounts and {} contacts in {:.1} s\n{sign_in}{tenant_id}",
+            "generated {} accounts, {} contacts, {} orders with {} lines and {} activities in {:.1} s\n{sign_in}{tenant_id}",
             stats.accounts,
             stats.contacts,
+            stats.orders,
+            stats.order_lines,
+            stats.activities,
             started.elapsed().as_secs_f64()
         ));
     }

@@ -403,6 +403,61 @@ impl Tx {
         }
         Ok(())
     }
+    /// Writes many rows into `table` at once: `COPY … FROM STDIN` on PostgreSQL, multi-row
+    /// `INSERT`s of about 2,000 parameters each on SQLite. For bulk loads (the scale generator):
+    /// no `RETURNING`, no conflict handling — a row that breaks a constraint fails the whole call.
+    pub async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Val>>,
+    ) -> Result<u64> {
+        let cols = columns.join(", ");
+        match self {
+            Tx::Sqlite(_) => {
+                let per = (2000 / columns.len().max(1)).max(1);
+                let mut n = 0;
+                let mut rows = rows.into_iter().peekable();
+                while rows.peek().is_some() {
+                    let mut q = Sql::new(&format!("INSERT INTO {table} ({cols}) VALUES "));
+                    for (i, row) in rows.by_ref().take(per).enumerate() {
+                        q.push(if i == 0 { "(" } else { ", (" });
+                        for (j, v) in row.into_iter().enumerate() {
+                            if j > 0 {
+                                q.push(", ");
+                            }
+                            q.bind(v);
+                        }
+                        q.push(")");
+                    }
+                    n += self.execute(&q.sql, q.args).await?;
+                }
+                Ok(n)
+            }
+            Tx::Postgres(t) => {
+                let mut copy = t
+                    .copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN"))
+                    .await?;
+                let mut buf = String::with_capacity(1 << 20);
+                for row in rows {
+                    for (j, v) in row.iter().enumerate() {
+                        if j > 0 {
+                            buf.push('\t');
+                        }
+                        copy_text(v, &mut buf);
+                    }
+                    buf.push('\n');
+                    if buf.len() >= 1 << 20 {
+                        copy.send(std::mem::take(&mut buf).into_bytes()).await?;
+                    }
+                }
+                if !buf.is_empty() {
+                    copy.send(buf.into_bytes()).await?;
+                }
+                Ok(copy.finish().await?)
+            }
+        }
+    }
     fn conns(&mut self) -> Conns<'_> {
         match self {
             Tx::Sqlite(t) => Conns::SqliteTx(t),
@@ -410,6 +465,47 @@ impl Tx {
         }
     }
     query_methods!((&mut self), self);
+}
+
+/// One value in PostgreSQL's COPY text format: `\N` for NULL, backslash escapes for the
+/// characters that separate columns and rows.
+fn copy_text(v: &Val, out: &mut String) {
+    use std::fmt::Write;
+    fn escaped(s: &str, out: &mut String) {
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+    }
+    // Writing to a String cannot fail.
+    let _ = match v {
+        Val::Bool(Some(b)) => write!(out, "{}", if *b { 't' } else { 'f' }),
+        Val::I64(Some(n)) => write!(out, "{n}"),
+        Val::F64(Some(x)) => write!(out, "{x}"),
+        Val::Text(Some(s)) => {
+            escaped(s, out);
+            Ok(())
+        }
+        Val::Uuid(Some(u)) => write!(out, "{u}"),
+        Val::Time(Some(t)) => write!(out, "{}", t.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        Val::Json(Some(j)) => {
+            escaped(&j.to_string(), out);
+            Ok(())
+        }
+        Val::Bytes(Some(b)) => {
+            out.push_str("\\\\x");
+            b.iter().try_for_each(|x| write!(out, "{x:02x}"))
+        }
+        _ => {
+            out.push_str("\\N");
+            Ok(())
+        }
+    };
 }
 
 /// Dynamic SQL with numbered placeholders: `push` text, `bind` a value (appends `$n`).

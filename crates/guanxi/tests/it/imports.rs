@@ -350,6 +350,73 @@ both!(
             .await
             .unwrap();
         assert_eq!((stats.accounts, stats.contacts, seen), (123, 1_234, 1_234));
+        // Orders, their lines and activities are written as counted, each order's total the
+        // sum of its lines.
+        let tenant = uuid::Uuid::parse_str(&app.tenant_id).unwrap();
+        let count = |table: &'static str| {
+            let db = app.db.clone();
+            async move {
+                db.scalar::<i64>(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"),
+                    guanxi_platform::args![tenant],
+                )
+                .await
+                .unwrap() as usize
+            }
+        };
+        assert_eq!(count("orders").await, stats.orders);
+        assert_eq!(count("order_lines").await, stats.order_lines);
+        assert_eq!(count("activities").await, stats.activities);
+        assert!(
+            stats.orders > 2_000 && stats.order_lines >= 3 * stats.orders,
+            "about three orders a contact, 1–6 lines each: {stats:?}"
+        );
+        let wrong: i64 = app
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM orders o WHERE o.tenant_id = $1 AND o.total <> (SELECT SUM(l.amount)
+                 FROM order_lines l WHERE l.tenant_id = o.tenant_id AND l.order_id = o.id)",
+                guanxi_platform::args![tenant],
+            )
+            .await
+            .unwrap();
+        assert_eq!(wrong, 0);
+        // Revenue per customer is Pareto-shaped: the top fifth of contacts bring most of it.
+        let per: Vec<(uuid::Uuid, i64)> = app
+            .db
+            .fetch_all(
+                "SELECT contact_id, CAST(SUM(total) AS BIGINT) FROM orders WHERE tenant_id = $1 GROUP BY contact_id",
+                guanxi_platform::args![tenant],
+            )
+            .await
+            .unwrap();
+        let mut revenue: Vec<i64> = per.iter().map(|(_, r)| *r).collect();
+        revenue.sort_unstable_by(|a, b| b.cmp(a));
+        let all: i64 = revenue.iter().sum();
+        let top: i64 = revenue.iter().take(1_234 / 5).sum();
+        assert!(top * 10 >= all * 6, "top 20% of contacts: {top} of {all}");
+        assert!(per.len() < 1_234, "some contacts never bought");
+        // A generated order reads back through the API with its lines.
+        let list: Value = app
+            .get("/api/v1/orders?limit=1", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = list["items"][0]["id"].as_str().unwrap();
+        let order: Value = app
+            .get(&format!("/api/v1/orders/{id}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let sum: i64 = order["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["amount"].as_i64().unwrap())
+            .sum();
+        assert_eq!(order["total"].as_i64(), Some(sum), "{order}");
         // Generated rows read back through the API like any other: search by pinyin initials and
         // by phone digits finds them; subsidiaries hang under parents.
         let page: Value = app

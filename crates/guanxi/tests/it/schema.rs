@@ -2,7 +2,7 @@
 //! table has tenant_id NOT NULL leading its primary key and inside every foreign key; the
 //! OpenAPI document is stable (snapshot).
 
-use crate::harness::{fresh_pg_database, pg_url, temp_dir};
+use crate::harness::{fresh_pg_database, pg_url, temp_dir, TestApp};
 use guanxi_platform::{args, migrate, Db};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -128,3 +128,54 @@ fn openapi_document_is_stable() {
     }
     insta::assert_json_snapshot!("openapi", doc);
 }
+
+// The bulk writer (COPY on PostgreSQL, multi-row INSERT on SQLite) stores every value as the
+// ordinary statements would: separators and backslashes inside text, NULLs, numbers, flags.
+crate::both!(bulk_rows_keep_every_character, |app: TestApp| async move {
+    use guanxi_platform::db::Val;
+    app.db
+        .execute(
+            "CREATE TABLE bulk_probe (t TEXT, n BIGINT, b BOOLEAN)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let texts = [
+        "tab\there",
+        "line\nbreak\r\n",
+        "back\\slash \\N",
+        "张三 ‘引号’",
+        "",
+    ];
+    let rows: Vec<Vec<Val>> = (0..3_000i64)
+        .map(|i| {
+            let t = texts[i as usize % texts.len()];
+            vec![
+                if i % 7 == 0 {
+                    Val::Text(None)
+                } else {
+                    t.into()
+                },
+                i.into(),
+                (i % 2 == 0).into(),
+            ]
+        })
+        .collect();
+    let mut tx = app.db.begin().await.unwrap();
+    let n = tx
+        .insert_rows("bulk_probe", &["t", "n", "b"], rows)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(n, 3_000);
+    let back: Vec<(Option<String>, i64, bool)> = app
+        .db
+        .fetch_all("SELECT t, n, b FROM bulk_probe ORDER BY n", vec![])
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 3_000);
+    for (t, n, b) in back {
+        let want = (n % 7 != 0).then(|| texts[n as usize % texts.len()].to_owned());
+        assert_eq!((t, b), (want, n % 2 == 0), "row {n}");
+    }
+});
