@@ -330,6 +330,22 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// A term that is a single token is held by exactly the texts whose tokens hold it, so
+        /// a search for it needs no LIKE to confirm (the converse of the property above).
+        #[test]
+        fn a_one_token_term_needs_no_confirmation(
+            text in "[ab1@. \u{4e00}-\u{4e03}]{0,20}",
+            term in "[ab1@. \u{4e00}-\u{4e03}]{1,3}",
+        ) {
+            let g = query_grams(&term);
+            if matches!(g.as_slice(), [one] if *one == term) {
+                let held = grams(&text).split(' ').any(|x| x == term);
+                prop_assert_eq!(held, text.contains(&term), "{:?} in {:?}", term, text);
+            }
+        }
+    }
+
     #[test]
     fn grams_of_names_and_numbers() {
         let g = grams("张三丰 zhangsanfeng zsf 13800138000");

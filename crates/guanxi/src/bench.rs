@@ -897,7 +897,12 @@ async fn floor_list(
     let Ok((q, _, _)) = contacts::list_sql(s.db.backend(), &s.ctx, &f, &[]) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    match s.db.fetch_sql::<Contact>(q).await {
+    items(s.db.fetch_sql::<Contact>(q).await)
+}
+
+/// A floor's list answer: `{"items": […]}`, or 500.
+fn items(rows: guanxi_platform::error::Result<Vec<Contact>>) -> Response {
+    match rows {
         Ok(rows) => axum::Json(serde_json::json!({ "items": rows })).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -931,14 +936,10 @@ async fn floor_index(
             grams.join(" "),
         ),
     };
-    match s
-        .db
-        .fetch_all::<Contact>(&sql, args![s.ctx.tenant_id, arg])
-        .await
-    {
-        Ok(rows) => axum::Json(serde_json::json!({ "items": rows })).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    items(
+        s.db.fetch_all::<Contact>(&sql, args![s.ctx.tenant_id, arg])
+            .await,
+    )
 }
 
 /// The list filter from a query string (the floor's stand-in for the API's extractor).
