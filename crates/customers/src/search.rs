@@ -6,13 +6,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql};
+use guanxi_platform::db::{Backend, Db, Sql};
 use guanxi_platform::error::{Error, Result};
-use guanxi_platform::perms::Action;
+use guanxi_platform::page::PageReq;
+use guanxi_platform::perms::{Action, Scope};
 use guanxi_platform::Ctx;
 
 use crate::normalize::search_terms;
-use crate::record::term_sql;
+use crate::record::ListQuery;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +42,66 @@ pub struct SearchResults {
     pub items: Vec<SearchHit>,
 }
 
+/// Matches read per kind before ranking, less one: the newest ones, in the search index's
+/// order (see `record::ListQuery`), so a term matching a hundred thousand records costs what
+/// one matching ten does. Among them the shortest names come first (a full name typed finds
+/// its exact match first); a term matching more than this ranks only its newest matches.
+const WINDOW: i64 = 199;
+
+/// The newest [`WINDOW`] + 1 records of `table` matching `q`, in index order.
+fn window(
+    backend: Backend,
+    ctx: &Ctx,
+    scope: Scope,
+    select: &str,
+    table: (&str, &str),
+    q: Option<&str>,
+) -> Result<Sql> {
+    let page = PageReq {
+        limit: Some(WINDOW),
+        ..PageReq::default()
+    };
+    let (sql, _, _) = ListQuery::start(backend, ctx, scope, select, table, q, None, false).finish(
+        &page,
+        &format!("{}.id", table.1),
+        || Err(Error::field("q", "required")),
+    )?;
+    Ok(sql)
+}
+
+/// The live records named exactly as typed (the name index): a full name finds its record
+/// even when more than [`WINDOW`] newer records contain it.
+fn exact(ctx: &Ctx, scope: Scope, select: &str, alias: &str, name: &str) -> Sql {
+    let mut q = Sql::new(select);
+    q.push(&format!(" WHERE {alias}.tenant_id = "))
+        .bind(ctx.tenant_id);
+    q.push(&format!(" AND {alias}.name = ")).bind(name);
+    q.push(&format!(" AND {alias}.deleted_at IS NULL"));
+    ctx.scope_sql(
+        &mut q,
+        scope,
+        &format!("{alias}.owner_id"),
+        &format!("{alias}.team_id"),
+    );
+    q.push(" LIMIT ").bind(WINDOW + 1);
+    q
+}
+
+/// The candidates of every arm, each once, shortest names first, at most `limit`.
+fn ranked(arms: Vec<Sql>, limit: i64) -> Sql {
+    let mut q = Sql::new("SELECT kind, id, name, detail, phone, email FROM (");
+    for (i, arm) in arms.into_iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ");
+        }
+        q.push("SELECT kind, id, name, detail, phone, email FROM (");
+        q.append(arm).push(&format!(") arm{i}"));
+    }
+    q.push(") u ORDER BY LENGTH(name), name, id LIMIT ")
+        .bind(limit);
+    q
+}
+
 pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchResults> {
     let accounts = ctx.can("accounts", Action::Read);
     let contacts = ctx.can("contacts", Action::Read);
@@ -56,50 +117,45 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
         Some(n) if (1..=50).contains(&n) => n,
         Some(_) => return Err(Error::field("limit", "out_of_range")),
     };
+    let backend = db.backend();
+    let q = query.q.as_deref();
+    let typed = q.unwrap_or_default().trim();
     let mut items = Vec::new();
     if let Some(scope) = accounts {
-        let mut q = Sql::new(
-            "SELECT 'account' AS kind, a.id, a.name, a.city AS detail, a.phone, a.email FROM accounts a
-             WHERE a.tenant_id = ",
-        );
-        q.bind(ctx.tenant_id).push(" AND a.deleted_at IS NULL");
-        ctx.scope_sql(&mut q, scope, "a.owner_id", "a.team_id");
-        for t in &terms {
-            q.push(" AND ");
-            term_sql(db.backend(), &mut q, "accounts", "a", t);
-        }
-        q.push(" ORDER BY LENGTH(a.name), a.name, a.id LIMIT ")
-            .bind(limit);
-        items.extend(db.fetch_sql::<SearchHit>(q).await?);
+        const HIT: &str = "SELECT 'account' AS kind, a.id, a.name, a.city AS detail, a.phone, a.email FROM accounts a";
+        let arms = vec![
+            window(backend, ctx, scope, HIT, ("accounts", "a"), q)?,
+            exact(ctx, scope, HIT, "a", typed),
+        ];
+        items.extend(db.fetch_sql::<SearchHit>(ranked(arms, limit)).await?);
     }
     if let Some(scope) = contacts {
-        let mut q = Sql::new(
-            "SELECT 'contact' AS kind, c.id, c.name, a.name AS detail, c.phone, c.email FROM contacts c
-             LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id
-             WHERE c.tenant_id = ",
-        );
-        q.bind(ctx.tenant_id).push(" AND c.deleted_at IS NULL");
-        ctx.scope_sql(&mut q, scope, "c.owner_id", "c.team_id");
-        // A contact is also found by its company's name (asked as "its account is one of the
-        // matching accounts", so both sides can use their index).
-        // The candidates come from the two indexes (a union of ids), not from a scan of the
-        // tenant's contacts testing each row.
-        for t in &terms {
-            q.push(" AND c.id IN (SELECT c3.id FROM contacts c3 WHERE c3.tenant_id = ")
-                .bind(ctx.tenant_id)
-                .push(" AND ");
-            term_sql(db.backend(), &mut q, "contacts", "c3", t);
-            q.push(" UNION ALL SELECT c4.id FROM contacts c4 WHERE c4.tenant_id = ")
-                .bind(ctx.tenant_id)
-                .push(" AND c4.account_id IN (SELECT a2.id FROM accounts a2 WHERE a2.tenant_id = ")
-                .bind(ctx.tenant_id)
-                .push(" AND ");
-            term_sql(db.backend(), &mut q, "accounts", "a2", t);
-            q.push("))");
-        }
-        q.push(" ORDER BY LENGTH(c.name), c.name, c.id LIMIT ")
-            .bind(limit);
-        items.extend(db.fetch_sql::<SearchHit>(q).await?);
+        const HIT: &str = "SELECT 'contact' AS kind, c.id, c.name, a.name AS detail, c.phone, c.email FROM contacts c
+             LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";
+        // A contact is also found by its company's name: the contacts of the newest matching
+        // accounts (whatever the caller's account scope: the contact's own scope decides).
+        let mut by_company = Sql::new(HIT);
+        by_company.push(" WHERE c.tenant_id = ").bind(ctx.tenant_id);
+        by_company.push(" AND c.deleted_at IS NULL");
+        ctx.scope_sql(&mut by_company, scope, "c.owner_id", "c.team_id");
+        by_company.push(" AND c.account_id IN (SELECT id FROM (");
+        by_company.append(window(
+            backend,
+            ctx,
+            Scope::All,
+            "SELECT a.id FROM accounts a",
+            ("accounts", "a"),
+            q,
+        )?);
+        by_company
+            .push(") m) ORDER BY c.id DESC LIMIT ")
+            .bind(WINDOW + 1);
+        let arms = vec![
+            window(backend, ctx, scope, HIT, ("contacts", "c"), q)?,
+            exact(ctx, scope, HIT, "c", typed),
+            by_company,
+        ];
+        items.extend(db.fetch_sql::<SearchHit>(ranked(arms, limit)).await?);
     }
     Ok(SearchResults { items })
 }

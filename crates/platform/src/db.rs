@@ -532,6 +532,37 @@ impl Sql {
         self.sql.push_str(&self.args.len().to_string());
         self
     }
+    /// Appends another statement built on its own (a subquery): its `$k` become `$(k + n)`,
+    /// `n` this one's values so far (`$` inside quoted text is left alone).
+    pub fn append(&mut self, other: Sql) -> &mut Self {
+        let offset = self.args.len();
+        let b = other.sql.as_bytes();
+        let (mut i, mut from, mut quoted) = (0, 0, false);
+        while i < b.len() {
+            match b[i] {
+                b'\'' => quoted = !quoted,
+                b'$' if !quoted => {
+                    let mut end = i + 1;
+                    while end < b.len() && b[end].is_ascii_digit() {
+                        end += 1;
+                    }
+                    if let Ok(k) = other.sql[i + 1..end].parse::<usize>() {
+                        self.sql.push_str(&other.sql[from..i]);
+                        self.sql.push('$');
+                        self.sql.push_str(&(k + offset).to_string());
+                        from = end;
+                        i = end;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.sql.push_str(&other.sql[from..]);
+        self.args.extend(other.args);
+        self
+    }
 }
 
 #[cfg(test)]
@@ -546,6 +577,20 @@ mod tests {
         );
         assert_eq!(positional("SELECT 1"), "SELECT 1");
         assert_eq!(positional("SELECT $1 ESCAPE '\\'"), "SELECT ? ESCAPE '\\'");
+    }
+
+    #[test]
+    fn an_appended_statement_numbers_on() {
+        let mut q = super::Sql::new("SELECT * FROM (");
+        q.bind(1i64);
+        let mut sub = super::Sql::new("SELECT '$1' WHERE a = ");
+        sub.bind(2i64).push(" AND b = ").bind(3i64);
+        q.append(sub).push(") x WHERE c = ").bind(4i64);
+        assert_eq!(
+            q.sql,
+            "SELECT * FROM ($1SELECT '$1' WHERE a = $2 AND b = $3) x WHERE c = $4"
+        );
+        assert_eq!(q.args.len(), 4);
     }
 
     #[test]

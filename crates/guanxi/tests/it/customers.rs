@@ -347,6 +347,37 @@ both!(a_search_pages_newest_first, |app: TestApp| async move {
     assert_eq!(names, ["建华物流有限公司", "建华贸易有限公司"]);
 });
 
+// The search box reads a bounded window of the newest matches (a frequent term costs what a
+// rare one does), yet a full name typed still finds its record first, however old.
+both!(
+    the_search_box_finds_a_full_name_among_many_matches,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let first = created(&app, "/api/v1/contacts", t, json!({ "name": "王伟" })).await;
+        for i in 0..205 {
+            created(
+                &app,
+                "/api/v1/contacts",
+                t,
+                json!({ "name": format!("王伟东{i}") }),
+            )
+            .await;
+        }
+        let r: Value = app
+            .get("/api/v1/search?q=王伟&limit=3", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let items = r["items"].as_array().unwrap();
+        assert_eq!(items.len(), 3, "{r}");
+        assert_eq!(items[0]["id"], first["id"], "{r}");
+        assert!(items[1..]
+            .iter()
+            .all(|h| h["name"].as_str().unwrap().starts_with("王伟东")));
+    }
+);
+
 both!(one_search_box_finds_customers, |app: TestApp| async move {
     let t = &app.admin_token;
     let acct = created(
