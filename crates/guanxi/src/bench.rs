@@ -55,6 +55,9 @@ pub struct BenchArgs {
     /// dropped after.
     #[arg(long, env = "GUANXI_BENCH_POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: Option<String>,
+    /// Measure PostgreSQL only (with --postgres-url), not SQLite
+    #[arg(long)]
+    pub skip_sqlite: bool,
 }
 
 /// What a generated data set offers the requests.
@@ -147,6 +150,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.requests == 0 || args.connections.contains(&0) || args.scales.contains(&0) {
         bail!("--requests, --connections and --scales must be at least 1");
     }
+    if args.skip_sqlite && args.postgres_url.is_none() {
+        bail!("--skip-sqlite needs --postgres-url: nothing would be measured");
+    }
     let dir = std::env::temp_dir().join(format!("guanxi-bench-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
     let mut lines = Vec::new();
@@ -156,11 +162,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .join(format!("bench-{scale}.db"))
             .to_string_lossy()
             .into_owned();
-        let (l0, n0) = (lines.len(), notes.len());
-        measure_backend("SQLite", &sqlite, scale, &dir, args, &mut lines, &mut notes).await?;
-        // What is measured so far also goes to stderr, in case a long run is cut short.
-        eprintln!("{}{}", table(&lines[l0..]), notes[n0..].join("\n"));
-        let _ = std::fs::remove_file(&sqlite);
+        if !args.skip_sqlite {
+            let (l0, n0) = (lines.len(), notes.len());
+            measure_backend("SQLite", &sqlite, scale, &dir, args, &mut lines, &mut notes).await?;
+            // What is measured so far also goes to stderr, in case a long run is cut short.
+            eprintln!("{}{}", table(&lines[l0..]), notes[n0..].join("\n"));
+            let _ = std::fs::remove_file(&sqlite);
+        }
         if let Some(base) = &args.postgres_url {
             let (l1, n1) = (lines.len(), notes.len());
             let (url, name) = fresh_pg_database(base).await?;
