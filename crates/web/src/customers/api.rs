@@ -179,6 +179,9 @@ pub async fn restore_contact(
 
 // ---- search --------------------------------------------------------------------------------
 
+/// The one search box: accounts and contacts matching `q`, shortest names first. Per kind the
+/// candidates are the newest 200 matches, the records named exactly `q`, and (contacts) those
+/// of the newest 200 matching companies — a frequent term costs what a rare one does.
 #[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchQuery), responses(
     (status = 200, body = SearchResults), (status = 422, body = Problem)))]
 pub async fn search(
