@@ -512,6 +512,7 @@ pub async fn scale(
         account_ids.push(id);
         if rows.len() == BATCH || i + 1 == n_accounts {
             let mut tx = db.begin().await?;
+            tx.bulk_load().await?;
             tx.insert_rows("accounts", ACCOUNT_COLUMNS, std::mem::take(&mut rows))
                 .await?;
             tx.commit().await?;
@@ -628,6 +629,7 @@ pub async fn scale(
             stats.order_lines += lines.len();
             stats.activities += touches.len();
             let mut tx = db.begin().await?;
+            tx.bulk_load().await?;
             tx.insert_rows("contacts", CONTACT_COLUMNS, std::mem::take(&mut people))
                 .await?;
             tx.insert_rows("orders", ORDER_COLUMNS, std::mem::take(&mut orders))
@@ -640,5 +642,6 @@ pub async fn scale(
             progress(stats.contacts);
         }
     }
+    db.finish_bulk_load().await?;
     Ok(stats)
 }

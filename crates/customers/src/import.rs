@@ -562,6 +562,9 @@ pub async fn run(
     if !opts.dry_run && report.created + report.updated >= 1_000 {
         db.analyze(false).await?;
     }
+    if !opts.dry_run {
+        db.finish_bulk_load().await?;
+    }
     Ok(report)
 }
 
@@ -624,6 +627,7 @@ async fn contact_batch(
     header_of: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<()> {
     let mut tx = db.begin().await?;
+    tx.bulk_load().await?;
     let mut lk = record::Lookups::default();
     // The companies named, by exact name (the oldest live one when several share it).
     let mut companies: HashMap<String, Uuid> = HashMap::new();

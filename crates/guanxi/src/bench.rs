@@ -1108,6 +1108,7 @@ pub async fn floor_import(
     let table =
         guanxi_customers::tables::open(guanxi_customers::tables::Format::Csv, f).map_err(e)?;
     let mut tx = db.begin().await.map_err(e)?;
+    tx.bulk_load().await.map_err(e)?;
     let (mut q, mut in_stmt, mut in_tx, mut n) = (Sql::new(""), 0, 0, 0u64);
     for row in table.rows {
         let Ok((_, c)) = row else { continue };
@@ -1134,6 +1135,7 @@ pub async fn floor_import(
             if in_tx >= 4_000 {
                 tx.commit().await.map_err(e)?;
                 tx = db.begin().await.map_err(e)?;
+                tx.bulk_load().await.map_err(e)?;
                 in_tx = 0;
             }
         }
@@ -1142,6 +1144,7 @@ pub async fn floor_import(
         tx.execute(&q.sql, q.args).await.map_err(e)?;
     }
     tx.commit().await.map_err(e)?;
+    db.finish_bulk_load().await.map_err(e)?;
     db.close().await;
     println!("{n} rows inserted");
     Ok(())
