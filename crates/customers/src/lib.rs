@@ -62,6 +62,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1009_search_grams.sql"),
         postgres: include_str!("../migrations/postgres/1009_search_grams.sql"),
     },
+    Migration {
+        version: 1010,
+        name: "1010_search_statistics",
+        sqlite: include_str!("../migrations/sqlite/1010_search_statistics.sql"),
+        postgres: include_str!("../migrations/postgres/1010_search_statistics.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
