@@ -479,13 +479,19 @@ pub async fn run(
                     // PostgreSQL's statistics do not know a tenant new since the last ANALYZE
                     // (it estimates one row), and then plans each batch's duplicate query as a
                     // nested loop over the tenant's rows — quadratic. Refreshed after batches
-                    // 1, 4, 16, 64, …: a handful of ANALYZEs for a million rows.
+                    // 1, 4, 16, 64, …: a handful of ANALYZEs for a million rows, each of only
+                    // the columns that query reads (0.3 s at a million contacts; the whole
+                    // table, with the search index's 10,000-token statistics, takes 11 s).
                     if db.backend() == Backend::Postgres
                         && !opts.dry_run
                         && batches.is_power_of_two()
                         && batches.trailing_zeros().is_multiple_of(2)
                     {
-                        db.execute("ANALYZE contacts", vec![]).await?;
+                        db.execute(
+                            "ANALYZE contacts (tenant_id, phone_e164, email, name, account_id, deleted_at)",
+                            vec![],
+                        )
+                        .await?;
                     }
                     progress(report.rows);
                 }
