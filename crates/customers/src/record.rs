@@ -271,6 +271,9 @@ impl ListQuery {
             (Backend::Postgres, Some(_)) => (select.to_owned(), Some(format!("{alias}.id"))),
         };
         let mut q = Sql::new(&select);
+        if !terms.is_empty() {
+            q.plan_with_values();
+        }
         q.push(&format!(" WHERE {alias}.tenant_id = "))
             .bind(ctx.tenant_id);
         q.push(&format!(

@@ -60,6 +60,7 @@ pub async fn list(
     let mut q = Sql {
         sql: SELECT.to_owned(),
         args: args![ctx.tenant_id, true],
+        plan_with_values: false,
     };
     let limit = page.apply(&mut q, &s, "t.id")?;
     let rows: Vec<Team> = db.fetch_sql(q).await?;
