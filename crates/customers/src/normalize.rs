@@ -196,9 +196,13 @@ pub fn search_terms(q: &str) -> Vec<String> {
         .all(|c| c.is_ascii_digit() || " +-().".contains(c))
         && q.chars().filter(char::is_ascii_digit).count() >= 3;
     if phone_like {
-        // 00 is the international prefix: 0086… is +86….
+        // 00 is the international prefix: 0086… is +86… — for a whole number (8 or more digits
+        // after it); a fragment such as 00015 is searched as typed.
         let d = digits(&q);
-        vec![d.strip_prefix("00").map(str::to_owned).unwrap_or(d)]
+        match d.strip_prefix("00") {
+            Some(intl) if intl.len() >= 8 => vec![intl.to_owned()],
+            _ => vec![d],
+        }
     } else {
         vec![q.split_whitespace().collect::<Vec<_>>().join(" ")]
     }
@@ -420,6 +424,12 @@ mod tests {
     fn search_terms_read_phones_as_digits() {
         assert_eq!(search_terms("138 0013 8000"), vec!["13800138000"]);
         assert_eq!(search_terms("+8613800138000"), vec!["8613800138000"]);
+        assert_eq!(search_terms("0086 138 0013 8000"), vec!["8613800138000"]);
+        assert_eq!(
+            search_terms("00015"),
+            vec!["00015"],
+            "a fragment, not a prefix"
+        );
         assert_eq!(search_terms("  三丰 "), vec!["三丰"]);
         assert_eq!(search_terms("ZSF"), vec!["zsf"]);
         assert!(search_terms("  ").is_empty());
