@@ -240,12 +240,22 @@ macro_rules! query_methods {
             Ok(n)
         }
         pub async fn fetch_all<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<Vec<T>> {
+            $s.fetch_all_planned(sql, args, false).await
+        }
+        /// [`Self::fetch_all`]; `plan_with_values` sends the statement unnamed on PostgreSQL
+        /// (see [`Sql::plan_with_values`]).
+        async fn fetch_all_planned<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>, plan_with_values: bool) -> Result<Vec<T>> {
             let sql = match $s.backend() {
                 Backend::Sqlite => positional(sql),
                 Backend::Postgres => std::borrow::Cow::Borrowed(sql),
             };
             let sql = &*sql;
-            Ok(dispatch!($s.conns(), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_all))
+            Ok(dispatch!(
+                $s.conns(),
+                bind_sqlite(sqlx::query_as(sql), args),
+                bind_pg(sqlx::query_as(sql).persistent(!plan_with_values), args),
+                fetch_all
+            ))
         }
         pub async fn fetch_optional<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<Option<T>> {
             let sql = match $s.backend() {
@@ -269,16 +279,7 @@ macro_rules! query_methods {
         }
         /// Runs a [`Sql`] built at run time.
         pub async fn fetch_sql<T: DbRow>($($recv)+, q: Sql) -> Result<Vec<T>> {
-            if q.plan_with_values && $s.backend() == Backend::Postgres {
-                let sql = &*q.sql;
-                return Ok(dispatch!(
-                    $s.conns(),
-                    bind_sqlite(sqlx::query_as(sql), q.args),
-                    bind_pg(sqlx::query_as(sql).persistent(false), q.args),
-                    fetch_all
-                ));
-            }
-            $s.fetch_all(&q.sql, q.args).await
+            $s.fetch_all_planned(&q.sql, q.args, q.plan_with_values).await
         }
     };
 }
