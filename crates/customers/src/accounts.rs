@@ -15,6 +15,7 @@ use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx};
 
 use crate::custom_fields::{self, CustomFilter, Entity};
+use crate::eras;
 use crate::normalize;
 use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
 
@@ -191,6 +192,8 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         vec![]
     };
     let backend = db.backend();
+    let by_index = f.q.is_some() && f.sort.is_none();
+    let era = eras::newest_for_search(db, ctx.tenant_id, "accounts", by_index).await?;
     let mut list = record::ListQuery::start(
         backend,
         ctx,
@@ -200,6 +203,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),
+        era,
     );
     let q = &mut list.q;
     for (col, v) in [
@@ -518,13 +522,14 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
     apply(tx, ctx, id, &input, &mut f, &defs, true).await?;
     record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)?;
     let t = now();
+    let era = eras::newest(tx, ctx.tenant_id, "accounts").await?;
     tx.execute(
         "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
              phone, phone_e164, wechat, country, province, city, district, address, postal_code,
              source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom, tags, grams)
+             updated_by, version, custom, tags, grams, era)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29)",
+             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29, $30)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(),
             f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
@@ -533,10 +538,12 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
             f.search(), t, t, ctx.user_id, ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            crate::normalize::grams(&f.search())
+            crate::normalize::grams(&f.search()),
+            era
         ],
     )
     .await?;
+    eras::count_one(tx, ctx.tenant_id, "accounts", era, id).await?;
     custom_fields::hold_unique(tx, ctx.tenant_id, Entity::Accounts, id, &defs, &f.custom).await?;
     let a: Account = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(tx, ctx, "create", "accounts", Some(id), None, Some(&a)).await?;

@@ -14,6 +14,7 @@ use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
 use crate::custom_fields::{self, CustomFilter, Entity};
+use crate::eras;
 use crate::normalize;
 use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
 
@@ -203,7 +204,9 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
     } else {
         vec![]
     };
-    let (q, order, limit) = list_sql(db.backend(), ctx, f, &defs)?;
+    let by_index = f.q.is_some() && f.sort.is_none();
+    let era = eras::newest_for_search(db, ctx.tenant_id, "contacts", by_index).await?;
+    let (q, order, limit) = list_sql(db.backend(), era, ctx, f, &defs)?;
     let rows: Vec<Contact> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |c| {
         order.cursor(c.seq, c.id, |sort| match &*sort.field {
@@ -216,10 +219,11 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
 }
 
 /// The one statement behind [`list`] (its page size is the returned limit; one more row is
-/// asked to know whether a next page exists). Public for the benchmark's floor, which runs
-/// exactly this SQL.
+/// asked to know whether a next page exists; `newest_era`: see [`record::ListQuery::start`]).
+/// Public for the benchmark's floor, which runs exactly this SQL.
 pub fn list_sql(
     backend: guanxi_platform::db::Backend,
+    newest_era: i64,
     ctx: &Ctx,
     f: &ContactFilter,
     defs: &[custom_fields::CustomField],
@@ -239,6 +243,7 @@ pub fn list_sql(
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),
+        newest_era,
     );
     let q = &mut list.q;
     for (col, v) in [
@@ -477,13 +482,14 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
     .await?;
     record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)?;
     let t = now();
+    let era = eras::newest(&mut tx, ctx.tenant_id, "contacts").await?;
     tx.execute(
         "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
              department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
              district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom, tags, grams)
+             updated_by, version, custom, tags, grams, era)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28, $29, $30)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28, $29, $30, $31)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.family_name.clone(), f.given_name.clone(),
             f.account_id, f.title.clone(), f.department.clone(), f.phone.clone(),
@@ -493,10 +499,12 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
             f.search(), t, t, ctx.user_id, ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            crate::normalize::grams(&f.search())
+            crate::normalize::grams(&f.search()),
+            era
         ],
     )
     .await?;
+    eras::count_one(&mut tx, ctx.tenant_id, "contacts", era, id).await?;
     custom_fields::hold_unique(
         &mut tx,
         ctx.tenant_id,
@@ -570,20 +578,21 @@ pub async fn create_many(
         return Ok(());
     }
     let t = now();
-    // 30 values a row: small statements (sqlx's SQLite driver binds by name, quadratically).
+    let era = eras::newest(tx, ctx.tenant_id, "contacts").await?;
+    // 32 values a row: small statements (sqlx's SQLite driver binds by name, quadratically).
     for chunk in rows.chunks(40) {
         let mut q = Sql::new(
             "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
                  department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
                  district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
-                 updated_by, version, custom, tags, grams) VALUES ",
+                 updated_by, version, custom, tags, grams, era) VALUES ",
         );
         for (i, r) in chunk.iter().enumerate() {
             let f = &r.f;
             let search = f.search();
             let grams = crate::normalize::grams(&search);
             q.push(if i == 0 { "(" } else { ", (" });
-            let values: [Val; 31] = [
+            let values: [Val; 32] = [
                 ctx.tenant_id.into(),
                 r.id.into(),
                 f.name.as_str().into(),
@@ -615,6 +624,7 @@ pub async fn create_many(
                 serde_json::Value::Object(f.custom.clone()).into(),
                 serde_json::json!(f.tags).into(),
                 grams.into(),
+                era.into(),
             ];
             for (j, v) in values.into_iter().enumerate() {
                 if j > 0 {
@@ -626,6 +636,7 @@ pub async fn create_many(
         }
         tx.execute(&q.sql, q.args).await?;
     }
+    eras::count(tx, ctx.tenant_id, "contacts", era, rows.len() as i64).await?;
     if defs.iter().any(|d| d.unique) {
         for r in rows {
             custom_fields::hold_unique(

@@ -377,13 +377,13 @@ const BATCH: usize = 5_000;
 const ACCOUNT_COLUMNS: &[&str] = &[
     "tenant_id", "id", "name", "parent_id", "industry", "phone", "phone_e164", "country",
     "province", "city", "source", "owner_id", "team_id", "search", "grams", "created_at",
-    "updated_at", "created_by", "updated_by", "version", "custom", "tags",
+    "updated_at", "created_by", "updated_by", "version", "custom", "tags", "era",
 ];
 #[rustfmt::skip]
 const CONTACT_COLUMNS: &[&str] = &[
     "tenant_id", "id", "name", "account_id", "title", "phone", "phone_e164", "email", "country",
     "province", "city", "owner_id", "team_id", "search", "grams", "created_at", "updated_at",
-    "created_by", "updated_by", "version", "custom", "tags",
+    "created_by", "updated_by", "version", "custom", "tags", "era",
 ];
 #[rustfmt::skip]
 const ORDER_COLUMNS: &[&str] = &[
@@ -402,6 +402,22 @@ const ACTIVITY_COLUMNS: &[&str] = &[
     "owner_id", "team_id", "created_at", "updated_at", "created_by", "updated_by", "version",
     "custom",
 ];
+
+/// Puts a batch of generated rows of `table` (each without its last column, `era`) in the
+/// tenant's newest search era, and counts them there.
+async fn in_era(
+    tx: &mut guanxi_platform::db::Tx,
+    tenant: Uuid,
+    table: &str,
+    mut rows: Vec<Vec<guanxi_platform::db::Val>>,
+) -> Result<Vec<Vec<guanxi_platform::db::Val>>> {
+    let era = crate::eras::newest(tx, tenant, table).await?;
+    for row in &mut rows {
+        row.push(era.into());
+    }
+    crate::eras::count(tx, tenant, table, era, rows.len() as i64).await?;
+    Ok(rows)
+}
 
 /// How many orders a contact places: a Pareto draw (shape 1.16, the 80/20 rule) capped at
 /// 1,000 and scaled to about three orders a contact on average — most buy little or nothing,
@@ -513,8 +529,8 @@ pub async fn scale(
         if rows.len() == BATCH || i + 1 == n_accounts {
             let mut tx = db.begin().await?;
             tx.bulk_load().await?;
-            tx.insert_rows("accounts", ACCOUNT_COLUMNS, std::mem::take(&mut rows))
-                .await?;
+            let batch = in_era(&mut tx, tenant, "accounts", std::mem::take(&mut rows)).await?;
+            tx.insert_rows("accounts", ACCOUNT_COLUMNS, batch).await?;
             tx.commit().await?;
         }
     }
@@ -630,8 +646,8 @@ pub async fn scale(
             stats.activities += touches.len();
             let mut tx = db.begin().await?;
             tx.bulk_load().await?;
-            tx.insert_rows("contacts", CONTACT_COLUMNS, std::mem::take(&mut people))
-                .await?;
+            let batch = in_era(&mut tx, tenant, "contacts", std::mem::take(&mut people)).await?;
+            tx.insert_rows("contacts", CONTACT_COLUMNS, batch).await?;
             tx.insert_rows("orders", ORDER_COLUMNS, std::mem::take(&mut orders))
                 .await?;
             tx.insert_rows("order_lines", LINE_COLUMNS, std::mem::take(&mut lines))

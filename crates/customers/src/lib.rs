@@ -68,6 +68,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1010_search_statistics.sql"),
         postgres: include_str!("../migrations/postgres/1010_search_statistics.sql"),
     },
+    Migration {
+        version: 1011,
+        name: "1011_search_eras",
+        sqlite: include_str!("../migrations/sqlite/1011_search_eras.sql"),
+        postgres: include_str!("../migrations/postgres/1011_search_eras.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
@@ -77,6 +83,7 @@ pub mod contacts;
 pub mod custom_fields;
 pub mod demo;
 pub mod duplicates;
+pub mod eras;
 pub mod import;
 pub mod import_runs;
 pub mod merge;

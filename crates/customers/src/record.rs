@@ -213,14 +213,29 @@ fn is_one_token(term: &str, grams: &[String]) -> bool {
 /// first, so the first page stops at its last row: a frequent term (建华 in a million
 /// contacts: 28,000 matches) costs what a rare one does, where ordering by a field must read
 /// and sort every match first. SQLite: the FTS table drives the query and the order is its
-/// rowid (insertion order); PostgreSQL's GIN index has no order, so the order is the id
-/// (UUIDv7: creation time) — its planner walks the primary key backwards for a frequent term
-/// and sorts the GIN matches for a rare one.
+/// rowid (insertion order). PostgreSQL's GIN index has no order: the page is read era by era
+/// (see [`crate::eras`]) — the newest era's matches, then the one before, then every older
+/// era's at once, each through the era-keyed index and ordered by id (UUIDv7: creation
+/// time) — and stops when it is full. A term too short for the index (one letter or digit)
+/// walks the id index instead.
 pub struct ListQuery {
     pub q: Sql,
     backend: Backend,
-    /// The ORDER BY column of an index-ordered search, descending.
-    index: Option<String>,
+    index: Option<IndexOrder>,
+}
+
+/// How an index-ordered search pages.
+enum IndexOrder {
+    /// Descending on this column: SQLite's rowid, or PostgreSQL's id (no index tokens).
+    Column(String),
+    /// PostgreSQL: era by era. `select` is the list's own (`q` then holds only its WHERE).
+    Eras {
+        select: String,
+        table: String,
+        alias: String,
+        grams: Vec<String>,
+        newest: i64,
+    },
 }
 
 /// How a list page is ordered: by a field (then id), or a search's index order.
@@ -229,11 +244,16 @@ pub enum ListOrder {
     Index,
 }
 
-/// Marks the value of an index-order cursor (then SQLite's rowid; PostgreSQL needs only the id).
+/// Marks the value of an index-order cursor: then SQLite's rowid, PostgreSQL's era (or
+/// nothing, when the order is the id alone).
 const INDEX_CURSOR: &str = "index:";
 
+/// The newest eras a PostgreSQL search page reads one at a time before all older ones at once.
+const ERA_BRANCHES: i64 = 2;
+
 impl ListQuery {
-    /// `select` is the list's `SELECT … FROM {table} {alias} …` (joins allowed, no WHERE).
+    /// `select` is the list's `SELECT … FROM {table} {alias} …` (joins allowed, no WHERE);
+    /// `newest_era` the table's newest search era ([`crate::eras::newest_for_search`]).
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         backend: Backend,
@@ -244,6 +264,7 @@ impl ListQuery {
         search: Option<&str>,
         sort: Option<&str>,
         trash: bool,
+        newest_era: i64,
     ) -> ListQuery {
         let terms = search.map(normalize::search_terms).unwrap_or_default();
         let term = match (terms.as_slice(), sort) {
@@ -262,13 +283,26 @@ impl ListQuery {
                     ),
                     1,
                 ),
-                Some("f.rowid".to_owned()),
+                Some(IndexOrder::Column("f.rowid".to_owned())),
             ),
             (Backend::Sqlite, Some(_)) => (
                 select.replacen(&from, &format!(", {alias}.rowid AS seq {from}"), 1),
-                Some(format!("{alias}.rowid")),
+                Some(IndexOrder::Column(format!("{alias}.rowid"))),
             ),
-            (Backend::Postgres, Some(_)) => (select.to_owned(), Some(format!("{alias}.id"))),
+            (Backend::Postgres, Some(_)) if grams.is_empty() => (
+                select.to_owned(),
+                Some(IndexOrder::Column(format!("{alias}.id"))),
+            ),
+            (Backend::Postgres, Some(_)) => (
+                String::new(),
+                Some(IndexOrder::Eras {
+                    select: select.to_owned(),
+                    table: table.to_owned(),
+                    alias: alias.to_owned(),
+                    grams: grams.clone(),
+                    newest: newest_era.max(0),
+                }),
+            ),
         };
         let mut q = Sql::new(&select);
         if !terms.is_empty() {
@@ -286,8 +320,8 @@ impl ListQuery {
             &format!("{alias}.owner_id"),
             &format!("{alias}.team_id"),
         );
-        match term {
-            Some(term) if backend == Backend::Sqlite && !grams.is_empty() => {
+        match (term, &index) {
+            (Some(term), _) if backend == Backend::Sqlite && !grams.is_empty() => {
                 q.push(&format!(" AND f.{table}_fts MATCH "))
                     .bind(fts_query(&grams));
                 if !is_one_token(term, &grams) {
@@ -295,6 +329,12 @@ impl ListQuery {
                         .bind(like_pattern(term))
                         .push(" ESCAPE '\\'");
                 }
+            }
+            // The index conditions come per era, in `finish`.
+            (Some(term), Some(IndexOrder::Eras { .. })) => {
+                q.push(&format!(" AND strpos({alias}.search, "))
+                    .bind(term)
+                    .push(") > 0");
             }
             _ => {
                 for term in &terms {
@@ -315,10 +355,31 @@ impl ListQuery {
         id_col: &str,
         sort: impl FnOnce() -> Result<guanxi_platform::page::Sort>,
     ) -> Result<(Sql, ListOrder, i64)> {
-        let Some(column) = self.index else {
-            let sort = sort()?;
-            let limit = page.apply(&mut self.q, &sort, id_col)?;
-            return Ok((self.q, ListOrder::Field(sort), limit));
+        let column = match self.index {
+            None => {
+                let sort = sort()?;
+                let limit = page.apply(&mut self.q, &sort, id_col)?;
+                return Ok((self.q, ListOrder::Field(sort), limit));
+            }
+            Some(IndexOrder::Eras {
+                select,
+                table,
+                alias,
+                grams,
+                newest,
+            }) => {
+                let limit = page.limit()?;
+                let q = by_eras(
+                    self.q,
+                    page,
+                    (&select, &table, &alias),
+                    &grams,
+                    newest,
+                    limit,
+                )?;
+                return Ok((q, ListOrder::Index, limit));
+            }
+            Some(IndexOrder::Column(column)) => column,
         };
         let limit = page.limit()?;
         if let Some(c) = page.cursor_value()? {
@@ -337,6 +398,88 @@ impl ListQuery {
             .bind(limit + 1);
         Ok((self.q, ListOrder::Index, limit))
     }
+}
+
+/// A PostgreSQL search page read era by era (see [`ListQuery`]): `filter` is the list's
+/// WHERE clause (the term's `strpos` included). Each branch of the UNION ALL takes the
+/// matches of one era through the era-keyed index, the last one every older era's through the
+/// plain token index; PostgreSQL runs the branches in turn and stops once the page is full
+/// (a subquery with a LIMIT is never run by parallel workers, so the branches keep their
+/// order), and the page is ordered again by era and id, newest first. The cursor is the last
+/// row's era and id.
+fn by_eras(
+    filter: Sql,
+    page: &guanxi_platform::page::PageReq,
+    (select, table, alias): (&str, &str, &str),
+    grams: &[String],
+    newest: i64,
+    limit: i64,
+) -> Result<Sql> {
+    let (from_era, before) = match page.cursor_value()? {
+        None => (newest, None),
+        Some(c) => {
+            let invalid = || Error::field("cursor", "invalid");
+            let era =
+                c.v.strip_prefix(INDEX_CURSOR)
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .filter(|e| (0..=newest).contains(e))
+                    .ok_or_else(invalid)?;
+            (era, Some(c.id))
+        }
+    };
+    let from = format!("FROM {table} {alias}");
+    let (head, tail) = select
+        .split_once(&from)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("a list select without {from}")))?;
+    let Sql {
+        sql: filter,
+        args,
+        plan_with_values,
+    } = filter;
+    let mut q = Sql {
+        sql: format!("{head}, page.era AS seq FROM (SELECT * FROM ("),
+        args,
+        plan_with_values,
+    };
+    let branch = format!("(SELECT {alias}.tenant_id, {alias}.id, {alias}.era {from}{filter}");
+    let order = format!(" ORDER BY {alias}.era DESC, {alias}.id DESC LIMIT ");
+    let oldest_single = (from_era - ERA_BRANCHES + 1).max(0);
+    for era in (oldest_single..=from_era).rev() {
+        if era != from_era {
+            q.push(" UNION ALL ");
+        }
+        q.push(&branch)
+            .push(&format!(" AND {alias}.era = "))
+            .bind(era)
+            .push(&format!(
+                " AND {} @> string_to_array(",
+                crate::eras::index_expr(alias)
+            ))
+            .bind(crate::eras::keyed(grams, era))
+            .push(", ' ')");
+        if let (Some(id), true) = (before, era == from_era) {
+            q.push(&format!(" AND {alias}.id < ")).bind(id);
+        }
+        q.push(&order).bind(limit + 1).push(")");
+    }
+    if oldest_single > 0 {
+        q.push(" UNION ALL ")
+            .push(&branch)
+            .push(&format!(" AND {alias}.era < "))
+            .bind(oldest_single)
+            .push(&format!(
+                " AND string_to_array({alias}.grams, ' ') @> string_to_array("
+            ))
+            .bind(grams.join(" "))
+            .push(", ' ')")
+            .push(&order)
+            .bind(limit + 1)
+            .push(")");
+    }
+    q.push(") branches LIMIT ").bind(limit + 1).push(&format!(
+        ") page JOIN {table} {alias} ON {alias}.tenant_id = page.tenant_id AND {alias}.id = page.id{tail} ORDER BY page.era DESC, page.id DESC"
+    ));
+    Ok(q)
 }
 
 impl ListOrder {

@@ -347,6 +347,100 @@ both!(a_search_pages_newest_first, |app: TestApp| async move {
     assert_eq!(names, ["建华物流有限公司", "建华贸易有限公司"]);
 });
 
+// A search page reads the newest search eras one at a time, then every older one at once
+// (PostgreSQL; the tests' eras hold 8 rows): paging through many eras shows every match once,
+// newest first, whatever the page size, and an edit does not move a record.
+both!(a_search_pages_across_eras, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let mut matching = vec![];
+    let mut first_id = None;
+    for i in 0..60 {
+        let name = if i % 3 == 2 {
+            format!("李明{i}")
+        } else {
+            format!("陈建华{i}")
+        };
+        let c = created(
+            &app,
+            "/api/v1/contacts",
+            t,
+            json!({ "name": name, "phone": format!("1380013{i:04}") }),
+        )
+        .await;
+        if !name.starts_with("李") {
+            matching.push(name);
+            first_id.get_or_insert(c["id"].as_str().unwrap().to_owned());
+        }
+    }
+    matching.reverse();
+    let eras: i64 = app
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM search_eras WHERE tbl = 'contacts'",
+            guanxi_platform::args![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        eras * crate::harness::ERA_ROWS >= 60 && eras >= 5,
+        "{eras} eras"
+    );
+    // The oldest match renamed: still a match, still the oldest.
+    let r = app
+        .patch(
+            &format!("/api/v1/contacts/{}", first_id.unwrap()),
+            t,
+            json!({ "version": 1, "name": "陈建华0改" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    *matching.last_mut().unwrap() = "陈建华0改".to_owned();
+    for (term, limit) in [
+        ("建华", 7),
+        ("cjh", 3),
+        ("建华", 50),
+        ("cjh", 40),
+        ("0013", 11),
+    ] {
+        let mut seen = vec![];
+        let mut query = format!("q={term}&limit={limit}");
+        loop {
+            let (names, next) = page_names(&app, &query, t).await;
+            assert!(names.len() <= limit);
+            seen.extend(names);
+            match next {
+                Some(c) => query = format!("q={term}&limit={limit}&cursor={c}"),
+                None => break,
+            }
+        }
+        let want: Vec<String> = if term == "0013" {
+            // Every contact's phone holds 0013.
+            let mut all: Vec<String> = (0..60)
+                .map(|i| match i {
+                    0 => "陈建华0改".to_owned(),
+                    i if i % 3 == 2 => format!("李明{i}"),
+                    i => format!("陈建华{i}"),
+                })
+                .collect();
+            all.reverse();
+            all
+        } else {
+            matching.clone()
+        };
+        assert_eq!(seen, want, "q={term} limit={limit}");
+    }
+    // The search box finds them too, the shortest names first.
+    let r: Value = app
+        .get("/api/v1/search?q=建华&limit=50", t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = r["items"].as_array().unwrap();
+    assert_eq!(items.len(), 40, "{r}");
+    assert_eq!(items[0]["name"], "陈建华1", "{r}");
+});
+
 // The search box reads a bounded window of the newest matches (a frequent term costs what a
 // rare one does), yet a full name typed still finds its record first, however old.
 both!(

@@ -154,6 +154,9 @@ pub async fn fresh_pg_database(base: &str) -> (String, String) {
     (format!("{prefix}/{name}"), name)
 }
 
+/// Rows per search era in every test app (see `guanxi_customers::eras`).
+pub const ERA_ROWS: i64 = 8;
+
 impl TestApp {
     pub async fn start_postgres() -> Option<TestApp> {
         pg_url()?;
@@ -161,6 +164,9 @@ impl TestApp {
     }
 
     pub async fn start(backend: Backend) -> TestApp {
+        // Search eras of 8 rows: every test that searches more than a handful of records
+        // reads across eras (production: 65,536).
+        guanxi_customers::eras::set_era_rows(ERA_ROWS);
         let smtp = SmtpSink::start().await;
         let (url, dir, pg_drop) = match backend {
             Backend::Sqlite => {

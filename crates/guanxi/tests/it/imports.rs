@@ -365,6 +365,17 @@ both!(
             }
         };
         assert_eq!(count("orders").await, stats.orders);
+        // The generated rows are counted in their search eras, and a full era opens the next.
+        let (counted, newest): (i64, i64) = app
+            .db
+            .fetch_one(
+                "SELECT CAST(SUM(size) AS BIGINT), MAX(era) FROM search_eras WHERE tenant_id = $1 AND tbl = 'contacts'",
+                guanxi_platform::args![tenant],
+            )
+            .await
+            .unwrap();
+        assert_eq!(counted, 1_234);
+        assert!(newest >= 1, "{newest}");
         assert_eq!(count("order_lines").await, stats.order_lines);
         assert_eq!(count("activities").await, stats.activities);
         assert!(
@@ -388,7 +399,7 @@ both!(
                 .db
                 .scalar(
                     "SELECT CAST(COALESCE(SUM(gin_clean_pending_list(i.oid)), 0) AS BIGINT) FROM pg_class i
-                     WHERE i.relname IN ('contacts_grams', 'accounts_grams') AND i.relnamespace = current_schema()::text::regnamespace",
+                     WHERE i.relname IN ('contacts_grams', 'accounts_grams', 'contacts_era_grams', 'accounts_era_grams') AND i.relnamespace = current_schema()::text::regnamespace",
                     guanxi_platform::args![],
                 )
                 .await

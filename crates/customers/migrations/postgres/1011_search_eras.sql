@@ -1,0 +1,25 @@
+-- Search eras (customers::eras): rows are numbered, per tenant and table, in eras of about
+-- 65,536 in the order they were created, and a second search index keys each token with its
+-- row's era (`15:cjh`), so a search page reads the newest eras' matches one era at a time
+-- instead of reading and sorting every match (1,739 rows for `cjh` in a million contacts).
+-- The plain token index stays: searches in another order, and the older eras of a page, use
+-- it. Existing rows are all in era 0 (a page then reads as before, once).
+CREATE TABLE search_eras (
+    tenant_id UUID NOT NULL REFERENCES tenants(id),
+    tbl TEXT NOT NULL CHECK (tbl IN ('accounts', 'contacts')),
+    era BIGINT NOT NULL CHECK (era >= 0),
+    size BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, tbl, era)
+);
+ALTER TABLE accounts ADD COLUMN era BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN era BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX accounts_era_grams ON accounts
+    USING gin (string_to_array(era::text || ':' || replace(grams, ' ', ' ' || era::text || ':'), ' '));
+CREATE INDEX contacts_era_grams ON contacts
+    USING gin (string_to_array(era::text || ':' || replace(grams, ' ', ' ' || era::text || ':'), ' '));
+-- Back to the default statistics for the plain index (1010 kept 10,000 tokens): a page no
+-- longer chooses between walking the id index and sorting by the token's frequency, and
+-- reading the larger statistics cost every search plan about a millisecond per index
+-- condition.
+ALTER INDEX accounts_grams ALTER COLUMN 1 SET STATISTICS -1;
+ALTER INDEX contacts_grams ALTER COLUMN 1 SET STATISTICS -1;
