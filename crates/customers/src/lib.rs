@@ -74,6 +74,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1011_search_eras.sql"),
         postgres: include_str!("../migrations/postgres/1011_search_eras.sql"),
     },
+    Migration {
+        version: 1012,
+        name: "1012_digit_grams",
+        sqlite: include_str!("../migrations/sqlite/1012_digit_grams.sql"),
+        postgres: include_str!("../migrations/postgres/1012_digit_grams.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;
