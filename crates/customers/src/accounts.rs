@@ -63,7 +63,8 @@ pub struct Account {
     /// Set when this account was merged into another (it is then in the trash).
     pub merged_into: Option<Uuid>,
     pub version: i64,
-    /// SQLite's rowid, read only by a search in index order (the next page's cursor).
+    /// A search in index order: SQLite's rowid or PostgreSQL's search era (for the next
+    /// page's cursor).
     #[serde(skip)]
     #[sqlx(default)]
     pub seq: Option<i64>,

@@ -60,7 +60,8 @@ pub struct Contact {
     /// Set when this contact was merged into another (it is then in the trash).
     pub merged_into: Option<Uuid>,
     pub version: i64,
-    /// SQLite's rowid, read only by a search in index order (the next page's cursor).
+    /// A search in index order: SQLite's rowid or PostgreSQL's search era (for the next
+    /// page's cursor).
     #[serde(skip)]
     #[sqlx(default)]
     pub seq: Option<i64>,

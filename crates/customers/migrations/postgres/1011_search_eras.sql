@@ -17,6 +17,11 @@ CREATE INDEX accounts_era_grams ON accounts
     USING gin (string_to_array(era::text || ':' || replace(grams, ' ', ' ' || era::text || ':'), ' '));
 CREATE INDEX contacts_era_grams ON contacts
     USING gin (string_to_array(era::text || ':' || replace(grams, ' ', ' ' || era::text || ':'), ' '));
+-- No planner statistics for the era-keyed index: its branches are always read through it
+-- (ordered by era and id, which no index gives), and reading a thousand tokens' statistics
+-- cost each branch about 0.4 ms of planning.
+ALTER INDEX accounts_era_grams ALTER COLUMN 1 SET STATISTICS 0;
+ALTER INDEX contacts_era_grams ALTER COLUMN 1 SET STATISTICS 0;
 -- Back to the default statistics for the plain index (1010 kept 10,000 tokens): a page no
 -- longer chooses between walking the id index and sorting by the token's frequency, and
 -- reading the larger statistics cost every search plan about a millisecond per index
