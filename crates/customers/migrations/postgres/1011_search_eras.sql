@@ -3,7 +3,9 @@
 -- row's era (`15:cjh`), so a search page reads the newest eras' matches one era at a time
 -- instead of reading and sorting every match (1,739 rows for `cjh` in a million contacts).
 -- The plain token index stays: searches in another order, and the older eras of a page, use
--- it. Existing rows are all in era 0 (a page then reads as before, once).
+-- it. Existing rows get their eras here, in id (creation) order: the first 65,536 of a tenant
+-- stay in era 0, so only a large table is rewritten (about 2,000 rows a second here: a
+-- million contacts take some eight minutes, once).
 CREATE TABLE search_eras (
     tenant_id UUID NOT NULL REFERENCES tenants(id),
     tbl TEXT NOT NULL CHECK (tbl IN ('accounts', 'contacts')),
@@ -13,6 +15,18 @@ CREATE TABLE search_eras (
 );
 ALTER TABLE accounts ADD COLUMN era BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN era BIGINT NOT NULL DEFAULT 0;
+UPDATE accounts t SET era = n.era
+    FROM (SELECT tenant_id, id, (row_number() OVER (PARTITION BY tenant_id ORDER BY id) - 1) / 65536 AS era
+          FROM accounts) n
+    WHERE t.tenant_id = n.tenant_id AND t.id = n.id AND n.era > 0;
+UPDATE contacts t SET era = n.era
+    FROM (SELECT tenant_id, id, (row_number() OVER (PARTITION BY tenant_id ORDER BY id) - 1) / 65536 AS era
+          FROM contacts) n
+    WHERE t.tenant_id = n.tenant_id AND t.id = n.id AND n.era > 0;
+INSERT INTO search_eras (tenant_id, tbl, era, size)
+    SELECT tenant_id, 'accounts', era, COUNT(*) FROM accounts GROUP BY tenant_id, era;
+INSERT INTO search_eras (tenant_id, tbl, era, size)
+    SELECT tenant_id, 'contacts', era, COUNT(*) FROM contacts GROUP BY tenant_id, era;
 CREATE INDEX accounts_era_grams ON accounts
     USING gin (string_to_array(era::text || ':' || replace(grams, ' ', ' ' || era::text || ':'), ' '));
 CREATE INDEX contacts_era_grams ON contacts
