@@ -42,14 +42,13 @@ fn check(table: &str) {
     debug_assert!(matches!(table, "accounts" | "contacts"), "{table}");
 }
 
+const NEWEST: &str =
+    "SELECT COALESCE(MAX(era), 0) FROM search_eras WHERE tenant_id = $1 AND tbl = $2";
+
 /// The newest era of `table` in the tenant: the one rows created now join.
 pub async fn newest(tx: &mut Tx, tenant: Uuid, table: &str) -> Result<i64> {
     check(table);
-    tx.scalar(
-        "SELECT COALESCE(MAX(era), 0) FROM search_eras WHERE tenant_id = $1 AND tbl = $2",
-        args![tenant, table],
-    )
-    .await
+    tx.scalar(NEWEST, args![tenant, table]).await
 }
 
 /// [`newest`] outside a transaction, for a search about to be built: 0 when the search does
@@ -59,11 +58,7 @@ pub async fn newest_for_search(db: &Db, tenant: Uuid, table: &str, search: bool)
     if !search || db.backend() == Backend::Sqlite {
         return Ok(0);
     }
-    db.scalar(
-        "SELECT COALESCE(MAX(era), 0) FROM search_eras WHERE tenant_id = $1 AND tbl = $2",
-        args![tenant, table],
-    )
-    .await
+    db.scalar(NEWEST, args![tenant, table]).await
 }
 
 /// Counts `n` rows just written into `era`; once it holds [`era_rows`], the next era opens.
@@ -72,16 +67,12 @@ pub async fn count(tx: &mut Tx, tenant: Uuid, table: &str, era: i64, n: i64) -> 
     if n <= 0 {
         return Ok(());
     }
-    tx.execute(
-        "INSERT INTO search_eras (tenant_id, tbl, era, size) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (tenant_id, tbl, era) DO UPDATE SET size = search_eras.size + excluded.size",
-        args![tenant, table, era, n],
-    )
-    .await?;
     let size: i64 = tx
         .scalar(
-            "SELECT size FROM search_eras WHERE tenant_id = $1 AND tbl = $2 AND era = $3",
-            args![tenant, table, era],
+            "INSERT INTO search_eras (tenant_id, tbl, era, size) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, tbl, era) DO UPDATE SET size = search_eras.size + excluded.size
+             RETURNING size",
+            args![tenant, table, era, n],
         )
         .await?;
     if size >= era_rows() {
