@@ -193,8 +193,6 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         vec![]
     };
     let backend = db.backend();
-    let by_index = f.q.is_some() && f.sort.is_none();
-    let era = eras::newest_for_search(db, ctx.tenant_id, "accounts", by_index).await?;
     let mut list = record::ListQuery::start(
         backend,
         ctx,
@@ -204,7 +202,6 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),
-        era,
     );
     let q = &mut list.q;
     for (col, v) in [

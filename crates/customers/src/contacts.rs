@@ -205,9 +205,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
     } else {
         vec![]
     };
-    let by_index = f.q.is_some() && f.sort.is_none();
-    let era = eras::newest_for_search(db, ctx.tenant_id, "contacts", by_index).await?;
-    let (q, order, limit) = list_sql(db.backend(), era, ctx, f, &defs)?;
+    let (q, order, limit) = list_sql(db.backend(), ctx, f, &defs)?;
     let rows: Vec<Contact> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |c| {
         order.cursor(c.seq, c.id, |sort| match &*sort.field {
@@ -220,11 +218,10 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
 }
 
 /// The one statement behind [`list`] (its page size is the returned limit; one more row is
-/// asked to know whether a next page exists; `newest_era`: see [`record::ListQuery::start`]).
+/// asked to know whether a next page exists).
 /// Public for the benchmark's floor, which runs exactly this SQL.
 pub fn list_sql(
     backend: guanxi_platform::db::Backend,
-    newest_era: i64,
     ctx: &Ctx,
     f: &ContactFilter,
     defs: &[custom_fields::CustomField],
@@ -244,7 +241,6 @@ pub fn list_sql(
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),
-        newest_era,
     );
     let q = &mut list.q;
     for (col, v) in [

@@ -20,7 +20,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use guanxi_platform::args;
-use guanxi_platform::db::{Backend, Db, Tx};
+use guanxi_platform::db::{Sql, Tx};
 use guanxi_platform::error::Result;
 use uuid::Uuid;
 
@@ -51,14 +51,15 @@ pub async fn newest(tx: &mut Tx, tenant: Uuid, table: &str) -> Result<i64> {
     tx.scalar(NEWEST, args![tenant, table]).await
 }
 
-/// [`newest`] outside a transaction, for a search about to be built: 0 when the search does
-/// not use eras (SQLite, or no search term).
-pub async fn newest_for_search(db: &Db, tenant: Uuid, table: &str, search: bool) -> Result<i64> {
+/// [`newest`] as a subquery of a statement being built: a search page reads its first era in
+/// the same statement (an InitPlan), not in a round trip before it.
+pub fn newest_sql(tenant: Uuid, table: &str) -> Sql {
     check(table);
-    if !search || db.backend() == Backend::Sqlite {
-        return Ok(0);
+    Sql {
+        sql: format!("({NEWEST})"),
+        args: args![tenant, table],
+        plan_with_values: false,
     }
-    db.scalar(NEWEST, args![tenant, table]).await
 }
 
 /// Counts `n` rows just written into `era`; once it holds [`era_rows`], the next era opens.
@@ -97,21 +98,18 @@ pub async fn count_one(tx: &mut Tx, tenant: Uuid, table: &str, era: i64, id: Uui
     Ok(())
 }
 
-/// A row's index tokens as its era keys them: `15:cjh 15:jh`.
-pub fn keyed(grams: &[String], era: i64) -> String {
-    grams
-        .iter()
-        .map(|g| format!("{era}:{g}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A row's index tokens keyed by its era, as an array (`{15:cjh,15:jh}`): the SQL over `era`
+/// and `grams` (space-separated tokens). The search index is this over each row (migration
+/// 1011, [`index_expr`]); a search page asks for it over the era it reads and the term's
+/// tokens, so both are made by one definition.
+pub fn keyed_sql(era: &str, grams: &str) -> String {
+    format!("string_to_array({era}::text || ':' || replace({grams}, ' ', ' ' || {era}::text || ':'), ' ')")
 }
 
 /// The PostgreSQL search index expression over `alias`'s row (exactly as the index is
 /// defined, migration 1011): its tokens keyed by its era.
 pub fn index_expr(alias: &str) -> String {
-    format!(
-        "string_to_array({alias}.era::text || ':' || replace({alias}.grams, ' ', ' ' || {alias}.era::text || ':'), ' ')"
-    )
+    keyed_sql(&format!("{alias}.era"), &format!("{alias}.grams"))
 }
 
 #[cfg(test)]
@@ -119,8 +117,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_keyed_by_era() {
-        assert_eq!(keyed(&["cjh".into(), "建华".into()], 15), "15:cjh 15:建华");
-        assert_eq!(keyed(&[], 3), "");
+    fn the_index_expression_is_the_migrations() {
+        // Migration 1011 defines the index with this expression; a query must say the same.
+        assert_eq!(
+            index_expr("c"),
+            "string_to_array(c.era::text || ':' || replace(c.grams, ' ', ' ' || c.era::text || ':'), ' ')"
+        );
     }
 }

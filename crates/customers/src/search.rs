@@ -48,10 +48,9 @@ pub struct SearchResults {
 /// its exact match first); a term matching more than this ranks only its newest matches.
 const WINDOW: i64 = 199;
 
-/// The newest [`WINDOW`] + 1 records of `table` matching `q`, in index order (`era`: the
-/// table's newest search era).
+/// The newest [`WINDOW`] + 1 records of `table` matching `q`, in index order.
 fn window(
-    (backend, era): (Backend, i64),
+    backend: Backend,
     ctx: &Ctx,
     scope: Scope,
     select: &str,
@@ -62,10 +61,11 @@ fn window(
         limit: Some(WINDOW),
         ..PageReq::default()
     };
-    let (sql, _, _) = ListQuery::start(backend, ctx, scope, select, table, q, None, false, era)
-        .finish(&page, &format!("{}.id", table.1), || {
-            Err(Error::field("q", "required"))
-        })?;
+    let (sql, _, _) = ListQuery::start(backend, ctx, scope, select, table, q, None, false).finish(
+        &page,
+        &format!("{}.id", table.1),
+        || Err(Error::field("q", "required")),
+    )?;
     Ok(sql)
 }
 
@@ -121,23 +121,15 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
     let q = query.q.as_deref();
     let typed = q.unwrap_or_default().trim();
     let mut items = Vec::new();
-    let account_index = (
-        backend,
-        crate::eras::newest_for_search(db, ctx.tenant_id, "accounts", true).await?,
-    );
     if let Some(scope) = accounts {
         const HIT: &str = "SELECT 'account' AS kind, a.id, a.name, a.city AS detail, a.phone, a.email FROM accounts a";
         let arms = vec![
-            window(account_index, ctx, scope, HIT, ("accounts", "a"), q)?,
+            window(backend, ctx, scope, HIT, ("accounts", "a"), q)?,
             exact(ctx, scope, HIT, "a", typed),
         ];
         items.extend(db.fetch_sql::<SearchHit>(ranked(arms, limit)).await?);
     }
     if let Some(scope) = contacts {
-        let contact_index = (
-            backend,
-            crate::eras::newest_for_search(db, ctx.tenant_id, "contacts", true).await?,
-        );
         const HIT: &str = "SELECT 'contact' AS kind, c.id, c.name, a.name AS detail, c.phone, c.email FROM contacts c
              LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";
         // A contact is also found by its company's name: the contacts of the newest matching
@@ -148,7 +140,7 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
         ctx.scope_sql(&mut by_company, scope, "c.owner_id", "c.team_id");
         by_company.push(" AND c.account_id IN (SELECT id FROM (");
         by_company.append(window(
-            account_index,
+            backend,
             ctx,
             Scope::All,
             "SELECT a.id FROM accounts a",
@@ -159,7 +151,7 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
             .push(") m) ORDER BY c.id DESC LIMIT ")
             .bind(WINDOW + 1);
         let arms = vec![
-            window(contact_index, ctx, scope, HIT, ("contacts", "c"), q)?,
+            window(backend, ctx, scope, HIT, ("contacts", "c"), q)?,
             exact(ctx, scope, HIT, "c", typed),
             by_company,
         ];

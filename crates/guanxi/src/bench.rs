@@ -902,19 +902,7 @@ async fn floor_list(
     let Ok(f) = serde_urlencoded_lite(query.as_deref().unwrap_or("")) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let by_index = f.q.is_some() && f.sort.is_none();
-    let era = match guanxi_customers::eras::newest_for_search(
-        &s.db,
-        s.ctx.tenant_id,
-        "contacts",
-        by_index,
-    )
-    .await
-    {
-        Ok(era) => era,
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    };
-    let Ok((q, _, _)) = contacts::list_sql(s.db.backend(), era, &s.ctx, &f, &[]) else {
+    let Ok((q, _, _)) = contacts::list_sql(s.db.backend(), &s.ctx, &f, &[]) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     items(s.db.fetch_sql::<Contact>(q).await)
