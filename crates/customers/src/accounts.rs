@@ -582,19 +582,42 @@ pub(crate) async fn update_in(
     let mut f = Fields::of(&before);
     let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Accounts).await?;
     apply(tx, ctx, id, &input, &mut f, &defs, false).await?;
-    tx.execute(
-        "UPDATE accounts SET name = $1, parent_id = $2, credit_code = $3, industry = $4, website = $5,
+    version::update(
+        &mut *tx,
+        version::Row {
+            table: "accounts",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "name = $1, parent_id = $2, credit_code = $3, industry = $4, website = $5,
              email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
              city = $12, district = $13, address = $14, postal_code = $15, source = $16,
              description = $17, owner_id = $18, team_id = $19, search = $20, updated_at = $21,
-             updated_by = $22, version = version + 1, custom = $26, tags = $27, grams = $28
-         WHERE tenant_id = $23 AND id = $24 AND version = $25",
+             updated_by = $22, custom = $23, tags = $24, grams = $25",
         args![
-            f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(), f.website.clone(),
-            f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(), f.country.as_str(),
-            f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
-            f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
-            f.search(), now(), ctx.user_id, ctx.tenant_id, id, expected,
+            f.name.as_str(),
+            f.parent_id,
+            f.credit_code.clone(),
+            f.industry.clone(),
+            f.website.clone(),
+            f.email.clone(),
+            f.phone.clone(),
+            f.phone_e164.clone(),
+            f.wechat.clone(),
+            f.country.as_str(),
+            f.province.clone(),
+            f.city.clone(),
+            f.district.clone(),
+            f.address.clone(),
+            f.postal_code.clone(),
+            f.source.clone(),
+            f.description.clone(),
+            f.owner_id,
+            f.team_id,
+            f.search(),
+            now(),
+            ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
             crate::normalize::grams(&f.search())

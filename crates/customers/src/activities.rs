@@ -406,23 +406,18 @@ pub async fn update(
         )
         .await?;
     let job = plan_reminder(&mut tx, ctx, old_job, &f).await?;
-    let changed = tx
-        .execute(
-            "UPDATE activities SET subject = $1, body = $2, occurred_at = $3, due_at = $4, remind_at = $5,
-                 done_at = $6, assignee_id = $7, reminder_job_id = $8, updated_at = $9, updated_by = $10,
-                 version = version + 1
-             WHERE tenant_id = $11 AND id = $12 AND version = $13",
-            args![
-                f.subject.as_str(), f.body.clone(), f.occurred_at, f.due_at, f.remind_at, f.done_at,
-                f.assignee_id, job, now(), ctx.user_id, ctx.tenant_id, id, expected
-            ],
-        )
-        .await?;
-    if changed == 0 {
-        return Err(Error::PreconditionFailed {
-            current: before.version,
-        });
-    }
+    version::update(
+        &mut tx,
+        version::Row { table: "activities", tenant_id: ctx.tenant_id, id },
+        expected,
+        "subject = $1, body = $2, occurred_at = $3, due_at = $4, remind_at = $5,
+                 done_at = $6, assignee_id = $7, reminder_job_id = $8, updated_at = $9, updated_by = $10",
+        args![
+            f.subject.as_str(), f.body.clone(), f.occurred_at, f.due_at, f.remind_at, f.done_at,
+            f.assignee_id, job, now(), ctx.user_id
+        ],
+    )
+    .await?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

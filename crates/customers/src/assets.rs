@@ -431,39 +431,35 @@ pub async fn update(
     )
     .await?;
     let mut tx = db.begin().await?;
-    let n = tx
-        .execute(
-            "UPDATE assets SET account_id = $1, contact_id = $2, product_id = $3, name = $4,
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "assets",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "account_id = $1, contact_id = $2, product_id = $3, name = $4,
                  serial = $5, kind = $6, status = $7, quantity = $8, started_on = $9, ends_on = $10,
-                 warranty_until = $11, notes = $12, updated_at = $13, updated_by = $14,
-                 version = version + 1
-             WHERE tenant_id = $15 AND id = $16 AND version = $17",
-            args![
-                f.account_id,
-                f.contact_id,
-                f.product_id,
-                f.name.as_str(),
-                f.serial.clone(),
-                f.kind.clone(),
-                f.status.clone(),
-                f.quantity,
-                f.started_on.clone(),
-                f.ends_on.clone(),
-                f.warranty_until.clone(),
-                f.notes.clone(),
-                now(),
-                ctx.user_id,
-                ctx.tenant_id,
-                id,
-                expected
-            ],
-        )
-        .await?;
-    if n == 0 {
-        return Err(Error::PreconditionFailed {
-            current: before.version + 1,
-        });
-    }
+                 warranty_until = $11, notes = $12, updated_at = $13, updated_by = $14",
+        args![
+            f.account_id,
+            f.contact_id,
+            f.product_id,
+            f.name.as_str(),
+            f.serial.clone(),
+            f.kind.clone(),
+            f.status.clone(),
+            f.quantity,
+            f.started_on.clone(),
+            f.ends_on.clone(),
+            f.warranty_until.clone(),
+            f.notes.clone(),
+            now(),
+            ctx.user_id
+        ],
+    )
+    .await?;
     let after: Asset = tx
         .fetch_one(
             &format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2"),

@@ -711,14 +711,20 @@ pub(crate) async fn update_in(
         &mut Default::default(),
     )
     .await?;
-    tx.execute(
-        "UPDATE contacts SET name = $1, family_name = $2, given_name = $3, account_id = $4,
+    version::update(
+        &mut *tx,
+        version::Row {
+            table: "contacts",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "name = $1, family_name = $2, given_name = $3, account_id = $4,
              title = $5, department = $6, phone = $7, phone_e164 = $8, email = $9, wechat = $10,
              gender = $11, birthday = $12, country = $13, province = $14, city = $15,
              district = $16, address = $17, notes = $18, owner_id = $19, team_id = $20,
-             search = $21, updated_at = $22, updated_by = $23, version = version + 1,
-             custom = $27, tags = $28, grams = $29
-         WHERE tenant_id = $24 AND id = $25 AND version = $26",
+             search = $21, updated_at = $22, updated_by = $23,
+             custom = $24, tags = $25, grams = $26",
         args![
             f.name.as_str(),
             f.family_name.clone(),
@@ -743,9 +749,6 @@ pub(crate) async fn update_in(
             f.search(),
             now(),
             ctx.user_id,
-            ctx.tenant_id,
-            id,
-            expected,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
             crate::normalize::grams(&f.search())

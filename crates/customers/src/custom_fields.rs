@@ -573,12 +573,17 @@ pub async fn update(
         None => before.archived_at,
     };
     f.updated_at = t;
-    f.version += 1;
-    tx.execute(
-        "UPDATE custom_fields SET label = $1, labels = $2, options = $3, required = $4,
+    f.version = version::update(
+        &mut tx,
+        version::Row {
+            table: "custom_fields",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "label = $1, labels = $2, options = $3, required = $4,
              is_unique = $5, default_value = $6, section = $7, position = $8, archived_at = $9,
-             updated_at = $10, updated_by = $11, version = version + 1
-         WHERE tenant_id = $12 AND id = $13 AND version = $14",
+             updated_at = $10, updated_by = $11",
         args![
             f.label.as_str(),
             serde_json::to_value(&f.labels).unwrap_or_default(),
@@ -590,10 +595,7 @@ pub async fn update(
             f.position,
             f.archived_at,
             t,
-            ctx.user_id,
-            ctx.tenant_id,
-            id,
-            expected
+            ctx.user_id
         ],
     )
     .await?;

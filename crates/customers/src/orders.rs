@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::db::{Conn, Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
@@ -288,13 +288,13 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Order> {
 
 /// Checks the caller may change orders of this customer.
 async fn check_write(
-    db: &Db,
+    conn: impl Into<Conn<'_>>,
     ctx: &Ctx,
     action: Action,
     account: Option<Uuid>,
     contact: Option<Uuid>,
 ) -> Result<()> {
-    record::check_customer_write(db, ctx, "orders", action, account, contact).await
+    record::check_customer_write(conn, ctx, "orders", action, account, contact).await
 }
 
 /// The order's editable state, validated as a whole.
@@ -348,7 +348,7 @@ pub fn line_amount(
     Ok(gross - discount)
 }
 
-async fn apply(tx: &mut Tx, db: &Db, ctx: &Ctx, input: &OrderInput, f: &mut Fields) -> Result<()> {
+async fn apply(tx: &mut Tx, ctx: &Ctx, input: &OrderInput, f: &mut Fields) -> Result<()> {
     let mut errs = Errors::default();
     if let Some(n) = &input.number {
         match validate::name(n) {
@@ -400,14 +400,17 @@ async fn apply(tx: &mut Tx, db: &Db, ctx: &Ctx, input: &OrderInput, f: &mut Fiel
         f.account_id = input.account_id;
         f.contact_id = input.contact_id;
         if let Some(c) = input.contact_id {
-            match record::get::<Contact>(db, ctx, c).await {
+            match record::get::<Contact>(&mut *tx, ctx, c).await {
                 Ok(contact) => f.account_id = f.account_id.or(contact.account_id),
-                Err(_) => errs.add("contact_id", "unknown"),
+                Err(Error::NotFound | Error::Forbidden) => errs.add("contact_id", "unknown"),
+                Err(e) => return Err(e),
             }
         }
         if let Some(a) = input.account_id {
-            if record::get::<Account>(db, ctx, a).await.is_err() {
-                errs.add("account_id", "unknown");
+            match record::get::<Account>(&mut *tx, ctx, a).await {
+                Ok(_) => {}
+                Err(Error::NotFound | Error::Forbidden) => errs.add("account_id", "unknown"),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -545,8 +548,8 @@ async fn insert(db: &Db, ctx: &Ctx, input: &OrderInput) -> Result<Order> {
         notes: None,
         lines: vec![],
     };
-    apply(&mut tx, db, ctx, input, &mut f).await?;
-    check_write(db, ctx, Action::Create, f.account_id, f.contact_id).await?;
+    apply(&mut tx, ctx, input, &mut f).await?;
+    check_write(&mut tx, ctx, Action::Create, f.account_id, f.contact_id).await?;
     if f.number.is_empty() {
         f.number = f.external_id.clone().unwrap_or_else(generated_number);
     }
@@ -592,9 +595,9 @@ async fn change(
     if before.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    record::customer_scope(db, ctx, before.account_id, before.contact_id).await?;
+    record::customer_scope(&mut tx, ctx, before.account_id, before.contact_id).await?;
     check_write(
-        db,
+        &mut tx,
         ctx,
         Action::Update,
         before.account_id,
@@ -602,9 +605,9 @@ async fn change(
     )
     .await?;
     let mut f = Fields::of(&before);
-    apply(&mut tx, db, ctx, input, &mut f).await?;
+    apply(&mut tx, ctx, input, &mut f).await?;
     if f.account_id != before.account_id || f.contact_id != before.contact_id {
-        check_write(db, ctx, Action::Update, f.account_id, f.contact_id).await?;
+        check_write(&mut tx, ctx, Action::Update, f.account_id, f.contact_id).await?;
     }
     if let Some(v) = expected {
         version::check(v, before.version)?;
@@ -612,28 +615,24 @@ async fn change(
     if f == Fields::of(&before) {
         return Ok((before, false));
     }
-    let changed = tx
-        .execute(
-            "UPDATE orders SET number = $1, channel = $2, external_id = $3, status = $4, account_id = $5,
+    version::update(
+        &mut tx,
+        version::Row { table: "orders", tenant_id: ctx.tenant_id, id },
+        before.version,
+        "number = $1, channel = $2, external_id = $3, status = $4, account_id = $5,
                  contact_id = $6, ordered_at = $7, currency = $8, total = $9, notes = $10, updated_at = $11,
-                 updated_by = $12, version = version + 1
-             WHERE tenant_id = $13 AND id = $14 AND version = $15",
-            args![
-                f.number.as_str(), f.channel.as_str(), f.external_id.clone(), f.status.as_str(), f.account_id,
-                f.contact_id, f.ordered_at, f.currency.as_str(), f.total(), f.notes.clone(), now(),
-                ctx.user_id, ctx.tenant_id, id, before.version
-            ],
-        )
-        .await
-        .map_err(|e| match e {
-            Error::Conflict(_) => Error::field("number", "taken"),
-            e => e,
-        })?;
-    if changed == 0 {
-        return Err(Error::PreconditionFailed {
-            current: before.version,
-        });
-    }
+                 updated_by = $12",
+        args![
+            f.number.as_str(), f.channel.as_str(), f.external_id.clone(), f.status.as_str(), f.account_id,
+            f.contact_id, f.ordered_at, f.currency.as_str(), f.total(), f.notes.clone(), now(),
+            ctx.user_id
+        ],
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Conflict(_) => Error::field("number", "taken"),
+        e => e,
+    })?;
     if f.lines != before.lines {
         write_lines(&mut tx, ctx, id, &f.lines).await?;
     }
@@ -763,11 +762,10 @@ pub async fn check_push(
         notes: None,
         lines: vec![],
     };
-    let r = apply(&mut tx, db, ctx, &input, &mut f).await;
+    apply(&mut tx, ctx, &input, &mut f).await?;
+    check_write(&mut tx, ctx, Action::Create, f.account_id, f.contact_id).await?;
     // Dropping the transaction rolls it back.
     drop(tx);
-    r?;
-    check_write(db, ctx, Action::Create, f.account_id, f.contact_id).await?;
     Ok(existing.is_some())
 }
 

@@ -285,16 +285,34 @@ pub async fn update(
     sku_taken(&mut tx, ctx, &mut errs, &f.sku, id).await?;
     errs.finish()?;
     version::check(expected, before.version)?;
-    tx.execute(
-        "UPDATE products SET sku = $1, name = $2, category = $3, unit = $4, list_price = $5, currency = $6,
-             active = $7, search = $8, updated_at = $9, updated_by = $10, version = version + 1
-         WHERE tenant_id = $11 AND id = $12 AND version = $13",
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "products",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "sku = $1, name = $2, category = $3, unit = $4, list_price = $5, currency = $6,
+             active = $7, search = $8, updated_at = $9, updated_by = $10",
         args![
-            f.sku.as_str(), f.name.as_str(), f.category.clone(), f.unit.clone(), f.list_price,
-            f.currency.as_str(), f.active, f.search(), now(), ctx.user_id, ctx.tenant_id, id, expected
+            f.sku.as_str(),
+            f.name.as_str(),
+            f.category.clone(),
+            f.unit.clone(),
+            f.list_price,
+            f.currency.as_str(),
+            f.active,
+            f.search(),
+            now(),
+            ctx.user_id
         ],
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        Error::Conflict(_) => Error::field("sku", "taken"),
+        e => e,
+    })?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

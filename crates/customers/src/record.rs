@@ -2,7 +2,7 @@
 //! validation on create and update, resolving the owner (and with it the team), and the search
 //! box condition.
 
-use guanxi_platform::db::{Backend, Db, Sql, Tx};
+use guanxi_platform::db::{Backend, Conn, Db, Sql, Tx};
 use guanxi_platform::error::{Error, Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
@@ -626,9 +626,10 @@ pub async fn load_for<R: Record>(tx: &mut Tx, ctx: &Ctx, id: Uuid, action: Actio
 }
 
 /// One record the caller may read, in the trash or not.
-pub async fn get<R: Record>(db: &Db, ctx: &Ctx, id: Uuid) -> Result<R> {
+pub async fn get<R: Record>(conn: impl Into<Conn<'_>>, ctx: &Ctx, id: Uuid) -> Result<R> {
     let scope = ctx.require(R::TABLE, Action::Read)?;
-    let r: R = db
+    let r: R = conn
+        .into()
         .fetch_one(&R::select_one(), args![ctx.tenant_id, id])
         .await?;
     if !ctx.covers(scope, Some(r.owner()), r.team()) {
@@ -800,6 +801,11 @@ pub const MAX_TAGS: usize = 30;
 /// Replaces a record's tags: each trimmed, blank ones dropped, each kept once in the order
 /// given.
 pub fn apply_tags(errs: &mut Errors, input: &[String], current: &mut Vec<String>) {
+    // Counted before any work: each tag is compared with the ones kept so far.
+    if input.len() > MAX_TAGS {
+        errs.add("tags", "too_many");
+        return;
+    }
     let mut tags: Vec<String> = Vec::new();
     for (i, t) in input.iter().enumerate() {
         match normalize::text(t, 50) {
@@ -834,18 +840,18 @@ pub fn tag_sql(backend: Backend, q: &mut Sql, column: &str, tag: &str) {
 /// The customer a dependent record (order, asset) belongs to — its account, else its contact —
 /// as its owner and team; outside the caller's read scope it does not exist.
 pub async fn customer_scope(
-    db: &Db,
+    conn: impl Into<Conn<'_>>,
     ctx: &Ctx,
     account: Option<Uuid>,
     contact: Option<Uuid>,
 ) -> Result<(Uuid, Option<Uuid>)> {
     match (account, contact) {
         (Some(a), _) => {
-            let a: crate::accounts::Account = get(db, ctx, a).await?;
+            let a: crate::accounts::Account = get(conn, ctx, a).await?;
             Ok((a.owner_id, a.team_id))
         }
         (None, Some(c)) => {
-            let c: crate::contacts::Contact = get(db, ctx, c).await?;
+            let c: crate::contacts::Contact = get(conn, ctx, c).await?;
             Ok((c.owner_id, c.team_id))
         }
         (None, None) => Err(Error::NotFound),
@@ -855,7 +861,7 @@ pub async fn customer_scope(
 /// Checks the caller's `module` scope for `action` covers the customer's owner: dependent
 /// records are changed by whoever may change them for that customer.
 pub async fn check_customer_write(
-    db: &Db,
+    conn: impl Into<Conn<'_>>,
     ctx: &Ctx,
     module: &str,
     action: Action,
@@ -863,7 +869,7 @@ pub async fn check_customer_write(
     contact: Option<Uuid>,
 ) -> Result<()> {
     let scope = ctx.require(module, action)?;
-    let (owner, team) = customer_scope(db, ctx, account, contact).await?;
+    let (owner, team) = customer_scope(conn, ctx, account, contact).await?;
     if ctx.covers(scope, Some(owner), team) {
         Ok(())
     } else {

@@ -509,6 +509,51 @@ impl Tx {
     query_methods!((&mut self), self);
 }
 
+/// Where a statement runs: the pool, or the caller's open transaction. Code that holds a
+/// transaction reads through it — never through the pool beside it: a second connection taken
+/// while one is held deadlocks a small pool under load (and on SQLite waits on the writer's
+/// lock it holds itself). Functions used both inside and outside transactions take
+/// `impl Into<Conn>`.
+pub enum Conn<'a> {
+    Db(&'a Db),
+    Tx(&'a mut Tx),
+}
+
+impl<'a> From<&'a Db> for Conn<'a> {
+    fn from(db: &'a Db) -> Self {
+        Conn::Db(db)
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Conn<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        Conn::Tx(tx)
+    }
+}
+
+impl Conn<'_> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Db(d) => d.backend(),
+            Conn::Tx(t) => t.backend(),
+        }
+    }
+    /// The same connection again, for one more call (`Conn` is not `Copy`: it may hold `&mut Tx`).
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Db(d) => Conn::Db(d),
+            Conn::Tx(t) => Conn::Tx(t),
+        }
+    }
+    fn conns(&mut self) -> Conns<'_> {
+        match self {
+            Conn::Db(d) => d.conns(),
+            Conn::Tx(t) => t.conns(),
+        }
+    }
+    query_methods!((&mut self), self);
+}
+
 /// One value in PostgreSQL's COPY text format: `\N` for NULL, backslash escapes for the
 /// characters that separate columns and rows.
 fn copy_text(v: &Val, out: &mut String) {

@@ -94,11 +94,28 @@ impl Errors {
     }
 }
 
+/// SQLite's SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended codes; PostgreSQL's
+/// serialization failure, deadlock, lock not available and query cancelled (statement timeout).
+fn is_busy(code: Option<&str>) -> bool {
+    match code {
+        Some("40001" | "40P01" | "55P03" | "57014") => true,
+        // SQLite's codes are numbers below 5 digits (the primary code in the low byte).
+        Some(c) if c.len() < 5 => matches!(c.parse::<u32>().map(|n| n & 0xff), Ok(5 | 6)),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => Error::NotFound,
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Error::Unavailable(e.to_string())
+            }
+            // A busy database — SQLite's lock held past the busy timeout, PostgreSQL's
+            // serialization failures, deadlocks, lock and statement timeouts — is a moment's
+            // unavailability the client may retry (503 with Retry-After), never a 500.
+            sqlx::Error::Database(d) if is_busy(d.code().as_deref()) => {
                 Error::Unavailable(e.to_string())
             }
             sqlx::Error::Database(d) if d.is_unique_violation() => {

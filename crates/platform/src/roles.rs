@@ -198,26 +198,24 @@ pub async fn update(
         return Err(Error::Conflict("built-in roles cannot be changed".into()));
     }
     version::check(expected, before.version)?;
-    let n = tx
-        .execute(
-            "UPDATE roles SET name = $1, permissions = $2, updated_at = $3, updated_by = $4, version = version + 1
-             WHERE tenant_id = $5 AND id = $6 AND version = $7",
-            args![
-                name.unwrap_or(before.name.clone()),
-                perms.unwrap_or_else(|| serde_json::to_value(&before.permissions.0).unwrap_or_default()),
-                now(),
-                ctx.user_id,
-                ctx.tenant_id,
-                id,
-                expected
-            ],
-        )
-        .await?;
-    if n != 1 {
-        return Err(Error::PreconditionFailed {
-            current: load(&mut tx, ctx.tenant_id, id).await?.version,
-        });
-    }
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "roles",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "name = $1, permissions = $2, updated_at = $3, updated_by = $4",
+        args![
+            name.unwrap_or(before.name.clone()),
+            perms
+                .unwrap_or_else(|| serde_json::to_value(&before.permissions.0).unwrap_or_default()),
+            now(),
+            ctx.user_id
+        ],
+    )
+    .await?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

@@ -150,18 +150,18 @@ pub async fn update(
     let name = check_name(&input)?;
     version::check(expected, before.version)?;
     name_taken(&mut tx, ctx.tenant_id, &name, Some(id)).await?;
-    let n = tx
-        .execute(
-            "UPDATE teams SET name = $1, updated_at = $2, updated_by = $3, version = version + 1
-             WHERE tenant_id = $4 AND id = $5 AND version = $6",
-            args![&name, now(), ctx.user_id, ctx.tenant_id, id, expected],
-        )
-        .await?;
-    if n != 1 {
-        return Err(Error::PreconditionFailed {
-            current: load(&mut tx, ctx.tenant_id, id).await?.version,
-        });
-    }
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "teams",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "name = $1, updated_at = $2, updated_by = $3",
+        args![&name, now(), ctx.user_id],
+    )
+    .await?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

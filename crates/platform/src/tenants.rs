@@ -203,19 +203,24 @@ pub async fn update(db: &Db, ctx: &Ctx, if_match: Option<i64>, p: TenantPatch) -
     after.time_zone = p.time_zone.unwrap_or(after.time_zone);
     after.currency = p.currency.unwrap_or(after.currency);
     after.updated_at = now();
-    after.version += 1;
-    let n = tx
-        .execute(
-            "UPDATE tenants SET name = $1, locale = $2, time_zone = $3, currency = $4, updated_at = $5, version = $6
-             WHERE id = $7 AND version = $8",
-            args![&after.name, &after.locale, &after.time_zone, &after.currency, after.updated_at, after.version, ctx.tenant_id, expected],
-        )
-        .await?;
-    if n != 1 {
-        return Err(Error::PreconditionFailed {
-            current: get_tx(&mut tx, ctx.tenant_id).await?.version,
-        });
-    }
+    after.version = version::update(
+        &mut tx,
+        version::Row {
+            table: "tenants",
+            tenant_id: ctx.tenant_id,
+            id: ctx.tenant_id,
+        },
+        expected,
+        "name = $1, locale = $2, time_zone = $3, currency = $4, updated_at = $5",
+        args![
+            &after.name,
+            &after.locale,
+            &after.time_zone,
+            &after.currency,
+            after.updated_at
+        ],
+    )
+    .await?;
     audit::record(
         &mut tx,
         ctx,

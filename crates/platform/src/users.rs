@@ -393,31 +393,28 @@ pub async fn update(
         }
     }
     errs.finish()?;
-    let n = tx
-        .execute(
-            "UPDATE users SET name = $1, email = $2, role_id = $3, team_id = $4, locale = $5, active = $6,
-                 updated_at = $7, updated_by = $8, version = version + 1
-             WHERE tenant_id = $9 AND id = $10 AND version = $11",
-            args![
-                name.unwrap_or(before.name.clone()),
-                email.unwrap_or(before.email.clone()),
-                p.role_id.unwrap_or(before.role_id),
-                p.team_id.unwrap_or(before.team_id),
-                locale.unwrap_or(before.locale.clone()),
-                p.active.unwrap_or(before.active),
-                now(),
-                ctx.user_id,
-                ctx.tenant_id,
-                id,
-                expected
-            ],
-        )
-        .await?;
-    if n != 1 {
-        return Err(Error::PreconditionFailed {
-            current: load(&mut tx, ctx.tenant_id, id).await?.version,
-        });
-    }
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "users",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "name = $1, email = $2, role_id = $3, team_id = $4, locale = $5, active = $6,
+                 updated_at = $7, updated_by = $8",
+        args![
+            name.unwrap_or(before.name.clone()),
+            email.unwrap_or(before.email.clone()),
+            p.role_id.unwrap_or(before.role_id),
+            p.team_id.unwrap_or(before.team_id),
+            locale.unwrap_or(before.locale.clone()),
+            p.active.unwrap_or(before.active),
+            now(),
+            ctx.user_id
+        ],
+    )
+    .await?;
     if p.active == Some(false) {
         // Deactivation ends every session and token at once.
         crate::auth::revoke_all(&mut tx, ctx.tenant_id, id).await?;

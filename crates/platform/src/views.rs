@@ -194,19 +194,18 @@ pub async fn update(
         check_share(ctx, &mut errs, true);
     }
     errs.finish()?;
-    let n = db
-        .execute(
-            "UPDATE saved_views SET name = $1, query = $2, shared = $3, updated_at = $4, version = version + 1
-             WHERE tenant_id = $5 AND id = $6 AND version = $7",
-            args![name.as_str(), query.as_str(), shared, now(), ctx.tenant_id, id, expected],
-        )
-        .await?;
-    if n == 0 {
-        let current = get(db, ctx, id).await?;
-        return Err(Error::PreconditionFailed {
-            current: current.version,
-        });
-    }
+    version::update(
+        db,
+        version::Row {
+            table: "saved_views",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "name = $1, query = $2, shared = $3, updated_at = $4",
+        args![name.as_str(), query.as_str(), shared, now()],
+    )
+    .await?;
     get(db, ctx, id).await
 }
 

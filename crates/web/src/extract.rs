@@ -124,10 +124,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let locale = request_locale(req.headers(), "en");
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => Err(ApiError::new(Error::BadRequest(rej.body_text()), &locale)),
-        }
+        // Parsed once as a JSON value, checked at the edge (control characters, list lengths:
+        // `input::check_json`), then read into the handler's type.
+        let v = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(rej) => return Err(ApiError::new(Error::BadRequest(rej.body_text()), &locale)),
+        };
+        crate::input::check_json(&v).map_err(|e| ApiError::new(e, &locale))?;
+        serde_path_to_error::deserialize(v)
+            .map(ApiJson)
+            .map_err(|e| {
+                ApiError::new(
+                    Error::BadRequest(format!(
+                        "Failed to deserialize the JSON body into the target type: {e}"
+                    )),
+                    &locale,
+                )
+            })
     }
 }
 

@@ -781,6 +781,8 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("err.invalid_user", "is not a user id", "不是用户 ID", "不是使用者 ID"),
     ("err.duplicate", "is listed twice", "重复了", "重複了"),
     ("err.too_many", "has too many entries", "条目过多", "條目過多"),
+    ("err.control_characters", "contains control characters (such as NUL)", "含有控制字符（如 NUL）", "含有控制字元（如 NUL）"),
+    ("err.too_large", "is too large", "过大", "過大"),
     (
         "err.not_applicable",
         "does not apply to this kind of field",

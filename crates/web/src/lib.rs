@@ -8,6 +8,7 @@ pub mod customers;
 pub mod extract;
 pub mod i18n;
 pub mod idem;
+pub mod input;
 pub mod metrics;
 pub mod money;
 pub mod ops;
@@ -189,6 +190,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().1
 }
 
+/// The largest request body: 10 MiB (imports included; larger files go through
+/// `guanxi import`). Bodies over it are refused with 413 before they are read.
+pub const BODY_LIMIT: usize = 10 * 1024 * 1024;
+
 /// The whole application with its middleware.
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api_router();
@@ -210,6 +215,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .layer(middleware::from_fn(input::refuse_control_chars))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
@@ -218,7 +224,8 @@ pub fn app(state: AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
         ))
-        .layer(RequestBodyLimitLayer::new(10 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
