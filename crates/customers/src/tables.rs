@@ -73,12 +73,120 @@ pub struct Table {
     pub rows: Box<dyn Iterator<Item = RowResult> + Send>,
 }
 
-/// Opens `input` as `format`.
+/// What any import reads at most — a file past a bound is refused with a clear error, and
+/// memory stays flat whatever the file holds (a 1.9 MB XLSX whose one cell inflated to
+/// gigabytes once took the server to 5.9 GB):
+/// rows (cards) per file, as many as Excel holds.
+pub const MAX_ROWS: u64 = 1_048_576;
+/// Columns per row.
+pub const MAX_COLUMNS: usize = 1_024;
+/// Characters per cell, Excel's own limit.
+pub const MAX_CELL_CHARS: usize = 32_767;
+/// Bytes an XLSX workbook may inflate to, all its parts together.
+pub const XLSX_MAX_INFLATED: u64 = 1 << 30;
+/// An XLSX part larger than [`XLSX_SMALL_PART`] may inflate to at most this many times its
+/// compressed size (spreadsheet XML deflates 5–30×; bombs, thousands of times).
+pub const XLSX_MAX_RATIO: u64 = 200;
+pub const XLSX_SMALL_PART: u64 = 16 << 20;
+
+/// Opens `input` as `format`; its rows come bounded ([`MAX_ROWS`], [`MAX_COLUMNS`],
+/// [`MAX_CELL_CHARS`]).
 pub fn open<R: Read + Seek + Send + 'static>(format: Format, input: R) -> Result<Table> {
-    match format {
+    let table = match format {
         Format::Csv => csv(input),
         Format::Xlsx => xlsx(input),
         Format::Vcard => vcard(input),
+    }?;
+    if table.headers.len() > MAX_COLUMNS {
+        return Err(Error::field("file", "too_many_columns"));
+    }
+    Ok(Table {
+        rows: bounded(table.rows),
+        ..table
+    })
+}
+
+/// Rows past the bounds: a row with too many columns or too long a cell is an error row; the
+/// row after the last allowed one ends the file with an error.
+fn bounded(
+    rows: Box<dyn Iterator<Item = RowResult> + Send>,
+) -> Box<dyn Iterator<Item = RowResult> + Send> {
+    let mut seen = 0u64;
+    let mut done = false;
+    let mut rows = rows;
+    Box::new(std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let row = rows.next()?;
+        seen += 1;
+        if seen > MAX_ROWS {
+            done = true;
+            let line = match &row {
+                Ok((l, _)) | Err((l, _)) => *l,
+            };
+            return Some(Err((line, "too_many_rows".into())));
+        }
+        Some(match row {
+            Ok((line, cells)) if cells.len() > MAX_COLUMNS => {
+                Err((line, "too_many_columns".into()))
+            }
+            Ok((line, cells))
+                if cells
+                    .iter()
+                    .any(|c| c.chars().nth(MAX_CELL_CHARS).is_some()) =>
+            {
+                Err((line, "cell_too_long".into()))
+            }
+            other => other,
+        })
+    }))
+}
+
+/// Reads every part of an XLSX workbook through to the end without keeping it, refusing one
+/// that inflates past [`XLSX_MAX_INFLATED`] in all or [`XLSX_MAX_RATIO`] times its compressed
+/// size — before the spreadsheet reader holds any of it in memory.
+pub fn check_xlsx<R: Read + Seek>(input: &mut R) -> Result<()> {
+    let not_xlsx = || Error::field("file", "not_xlsx");
+    let too_large = || Error::field("file", "xlsx_too_large");
+    {
+        let mut zip = zip::ZipArchive::new(&mut *input).map_err(|_| not_xlsx())?;
+        let mut total = 0u64;
+        for i in 0..zip.len() {
+            let part = zip.by_index(i).map_err(|_| not_xlsx())?;
+            let cap = XLSX_SMALL_PART
+                .max(part.compressed_size().saturating_mul(XLSX_MAX_RATIO))
+                .min(XLSX_MAX_INFLATED - total);
+            let n = std::io::copy(&mut part.take(cap + 1), &mut std::io::sink())
+                .map_err(|_| not_xlsx())?;
+            if n > cap {
+                return Err(too_large());
+            }
+            total += n;
+        }
+    }
+    input
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| Error::BadRequest(format!("reading the file: {e}")))?;
+    Ok(())
+}
+
+/// A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab or carriage return
+/// first — the OWASP rule) gets a leading `'`, which Excel and WPS show as text; the importer
+/// takes it off again ([`csv_unsafe`]), so an export imports back unchanged.
+pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Undoes [`csv_safe`] on a cell read from a CSV file.
+pub fn csv_unsafe(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
     }
 }
 
@@ -133,7 +241,10 @@ pub fn csv<R: Read + Send + 'static>(mut input: R) -> Result<Table> {
         let line = reader.position().line();
         match reader.read_record(&mut record) {
             Ok(false) => None,
-            Ok(true) => Some(Ok((line, record.iter().map(str::to_owned).collect()))),
+            Ok(true) => Some(Ok((
+                line,
+                record.iter().map(|c| csv_unsafe(c).to_owned()).collect(),
+            ))),
             Err(e) => Some(Err((line, csv_reason(&e)))),
         }
     });
@@ -185,8 +296,9 @@ fn excel_date(serial: f64) -> String {
 
 /// The first worksheet of an XLSX workbook, read cell by cell on a thread that hands over one
 /// row at a time (the channel holds a few rows; the whole sheet is never in memory).
-pub fn xlsx<R: Read + Seek + Send + 'static>(input: R) -> Result<Table> {
+pub fn xlsx<R: Read + Seek + Send + 'static>(mut input: R) -> Result<Table> {
     use calamine::Reader;
+    check_xlsx(&mut input)?;
     let (tx, rx) = mpsc::sync_channel::<RowResult>(64);
     let (head_tx, head_rx) = mpsc::sync_channel::<std::result::Result<Vec<String>, String>>(1);
     std::thread::spawn(move || {
@@ -490,6 +602,26 @@ mod tests {
         assert_eq!(get(&first, "notes"), "第一行\n第二 行");
         let (_, second) = rows[1].clone().unwrap();
         assert_eq!(get(&second, "name"), "Jane Smith");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_read_back() {
+        for cell in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+8613800138000",
+            "-5",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            let safe = csv_safe(cell);
+            assert!(safe.starts_with('\''), "{cell}");
+            assert_eq!(csv_unsafe(&safe), cell);
+        }
+        for cell in ["张三", "13800138000", "'quoted", "a=b", ""] {
+            assert_eq!(csv_safe(cell), cell);
+            assert_eq!(csv_unsafe(cell), cell);
+        }
     }
 
     #[test]

@@ -1461,7 +1461,7 @@ both!(filtered_lists_export_as_csv, |app: TestApp| async move {
     assert!(rows
         .iter()
         .filter(|r| !r[e164].is_empty())
-        .all(|r| r[e164].starts_with("+86")));
+        .all(|r| r[e164].starts_with("'+86")), "E.164 written as text, not a formula");
     // A filtered export holds just the filtered rows, and the export is audited.
     let one = created(
         &app,

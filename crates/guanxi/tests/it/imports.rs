@@ -590,3 +590,136 @@ both!(
             .any(|e| e["after"]["name"] == "孙八" && e["after"]["version"] == 1));
     }
 );
+
+/// An XLSX whose one sheet inflates a thousand times (20 MB of one letter in a cell).
+fn xlsx_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    z.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
+    z.write_all(b"<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>")
+        .unwrap();
+    let chunk = vec![b'A'; 1 << 20];
+    for _ in 0..20 {
+        z.write_all(&chunk).unwrap();
+    }
+    z.write_all(b"</t></is></c></row></sheetData></worksheet>")
+        .unwrap();
+    z.finish().unwrap();
+    buf.into_inner()
+}
+
+// Every import is bounded: a decompression bomb is refused before anything holds it (a dry run
+// too), a cell past Excel's 32,767 characters and a row of more than 1,024 columns are row
+// errors, the other rows go in.
+both!(imports_are_bounded, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let bomb = xlsx_bomb();
+    assert!(bomb.len() < 200_000, "{} bytes", bomb.len());
+    for path in [
+        "/api/v1/imports/contacts?format=xlsx&dry_run=true",
+        "/api/v1/imports/accounts?format=xlsx",
+        "/api/v1/imports/orders?format=xlsx",
+    ] {
+        let r = app
+            .req(Method::POST, path, t)
+            .body(bomb.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{path}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["errors"][0]["field"], "file");
+        assert_eq!(p["errors"][0]["code"], "xlsx_too_large");
+    }
+    let long = "长".repeat(40_000);
+    let wide = vec!["x"; 1_100].join(",");
+    let csv =
+        format!("姓名,手机\n张三,13800138000\n{long},13900139000\n{wide}\n李四,13700137000\n");
+    let r = import(&app, "/api/v1/imports/contacts", csv.into_bytes()).await;
+    assert_eq!(r["created"], 2, "{r}");
+    let codes: Vec<&str> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().or(e["code"].as_str()).unwrap_or(""))
+        .collect();
+    assert!(
+        codes
+            .iter()
+            .any(|c| c.contains("cell_too_long") || c.contains("32,767")),
+        "{r}"
+    );
+    assert!(
+        codes
+            .iter()
+            .any(|c| c.contains("too_many_columns") || c.contains("1,024")),
+        "{r}"
+    );
+});
+
+// Exports: a bad filter or sort is an ordinary error response (it once dropped the connection
+// inside the streamed body); a cell a spreadsheet would run as a formula is written as text and
+// imports back as it was.
+both!(
+    exports_refuse_before_streaming_and_write_no_formulas,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        for path in [
+            "/api/v1/contacts/export.csv?sort=nonsense",
+            "/api/v1/accounts/export.csv?sort=nonsense",
+            "/api/v1/contacts/export.vcf?sort=nonsense",
+            "/api/v1/contacts/export.xlsx?sort=nonsense",
+        ] {
+            let r = app.get(path, t).await;
+            assert!(r.status().is_client_error(), "{path}: {}", r.status());
+            let p: Value = r.json().await.unwrap();
+            assert!(
+                p["type"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("urn:guanxi:problem:"),
+                "{p}"
+            );
+        }
+        let evil = "=HYPERLINK(\"http://evil.example\",\"点我\")";
+        let r = app
+            .post(
+                "/api/v1/contacts",
+                t,
+                json!({"name": evil, "phone": "+86 138 0013 8000", "tags": ["-vip"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let csv = app
+            .get("/api/v1/contacts/export.csv", t)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !csv.contains(",=HYPERLINK") && !csv.contains("\"=HYPERLINK"),
+            "{csv}"
+        );
+        assert!(csv.contains("'=HYPERLINK"), "{csv}");
+        // Imported back into a fresh tenant, the name is the one typed.
+        let (_, other) = app.signup("Other 公司", "other@other.test").await;
+        let r = app
+            .req(Method::POST, "/api/v1/imports/contacts", &other)
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let list: Value = app
+            .get("/api/v1/contacts", &other)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["items"][0]["name"], evil);
+        assert_eq!(list["items"][0]["tags"], json!(["-vip"]));
+    }
+);

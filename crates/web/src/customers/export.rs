@@ -156,11 +156,16 @@ impl Sheet {
     }
 }
 
-fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
+/// Every CSV the product writes goes through here: each cell neutralised
+/// ([`guanxi_customers::tables::csv_safe`]) so a spreadsheet never runs it as a formula.
+pub fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
         // Writing to memory cannot fail.
-        let _ = w.write_record(&r);
+        let _ = w.write_record(
+            r.iter()
+                .map(|c| guanxi_customers::tables::csv_safe(c).into_owned()),
+        );
     }
     w.into_inner().unwrap_or_default()
 }
@@ -198,29 +203,43 @@ struct ExportedFilter<'a> {
 
 /// Streams every page of a list as one body: `fetch(cursor)` returns a page, `render` turns
 /// its items into bytes; `head` goes first. Memory stays one page, whatever the list's size.
-fn stream_pages<T, F, Fut, R>(head: Vec<u8>, fetch: F, render: R) -> Body
+///
+/// The first page is read before the response starts, so a filter or sort the list refuses is
+/// an ordinary error response (it once dropped the connection from inside the body). A page
+/// that fails later ends the body with an error: the client sees an incomplete chunked
+/// transfer, never a clean end of a truncated file.
+async fn stream_pages<T, F, Fut, R>(head: Vec<u8>, fetch: F, render: R) -> Result<Body, Error>
 where
     T: Send + 'static,
     F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Page<T>, Error>> + Send,
     R: Fn(&[T]) -> Vec<u8> + Send + Sync + 'static,
 {
+    let first = fetch(None).await?;
+    let mut chunk = head;
+    chunk.extend(render(&first.items));
     let (fetch, render) = (Arc::new(fetch), Arc::new(render));
-    let stream = futures_util::stream::unfold(Some((None, Some(head))), move |state| {
+    let rest = futures_util::stream::unfold(first.next_cursor, move |cursor| {
         let (fetch, render) = (fetch.clone(), render.clone());
         async move {
-            let (cursor, head) = state?;
-            let page = match fetch(cursor).await {
+            let page = match fetch(Some(cursor?)).await {
                 Ok(p) => p,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                Err(e) => {
+                    tracing::error!(error = %e, "export failed mid-stream; the body ends incomplete");
+                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                }
             };
-            let mut chunk: Vec<u8> = head.unwrap_or_default();
-            chunk.extend(render(&page.items));
-            let next = page.next_cursor.map(|c| (Some(c), None));
-            Some((Ok::<_, std::io::Error>(chunk), next))
+            Some((
+                Ok::<_, std::io::Error>(render(&page.items)),
+                page.next_cursor,
+            ))
         }
     });
-    Body::from_stream(stream)
+    let stream = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(chunk) }),
+        rest,
+    );
+    Ok(Body::from_stream(stream))
 }
 
 fn what_was_exported<'a>(
@@ -247,8 +266,16 @@ pub async fn export_accounts(
     ListQuery(f): ListQuery<AccountFilter>,
 ) -> ApiResult<Response> {
     ctx.require("accounts", Action::Read).l(&ctx)?;
-    let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
-    audit_export(&s, &ctx, "accounts", &what).await.l(&ctx)?;
+    // What was exported, recorded once the export is known to start (after its first page).
+    let what = serde_json::to_value(what_was_exported(
+        &f.q,
+        f.owner_id,
+        &f.province,
+        &f.city,
+        f.deleted,
+    ))
+    .unwrap_or_default();
+    let (s_out, ctx_out) = (s.clone(), ctx.clone());
     let sheet = Sheet::new(&s, &ctx, ACCOUNT_SECTIONS, Entity::Accounts)
         .await
         .l(&ctx)?;
@@ -268,7 +295,12 @@ pub async fn export_accounts(
             .await
         }
     };
-    let body = stream_pages(head, fetch, move |items| sheet.rows(items));
+    let body = stream_pages(head, fetch, move |items| sheet.rows(items))
+        .await
+        .l(&ctx_out)?;
+    audit_export(&s_out, &ctx_out, "accounts", &what)
+        .await
+        .l(&ctx_out)?;
     Ok(download("accounts.csv", "text/csv; charset=utf-8", body))
 }
 
@@ -280,8 +312,16 @@ pub async fn export_contacts(
     ListQuery(f): ListQuery<ContactFilter>,
 ) -> ApiResult<Response> {
     ctx.require("contacts", Action::Read).l(&ctx)?;
-    let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
-    audit_export(&s, &ctx, "contacts", &what).await.l(&ctx)?;
+    // What was exported, recorded once the export is known to start (after its first page).
+    let what = serde_json::to_value(what_was_exported(
+        &f.q,
+        f.owner_id,
+        &f.province,
+        &f.city,
+        f.deleted,
+    ))
+    .unwrap_or_default();
+    let (s_out, ctx_out) = (s.clone(), ctx.clone());
     let sheet = Sheet::new(&s, &ctx, CONTACT_SECTIONS, Entity::Contacts)
         .await
         .l(&ctx)?;
@@ -301,7 +341,12 @@ pub async fn export_contacts(
             .await
         }
     };
-    let body = stream_pages(head, fetch, move |items| sheet.rows(items));
+    let body = stream_pages(head, fetch, move |items| sheet.rows(items))
+        .await
+        .l(&ctx_out)?;
+    audit_export(&s_out, &ctx_out, "contacts", &what)
+        .await
+        .l(&ctx_out)?;
     Ok(download("contacts.csv", "text/csv; charset=utf-8", body))
 }
 
@@ -473,8 +518,16 @@ pub async fn export_contacts_vcard(
     ListQuery(f): ListQuery<ContactFilter>,
 ) -> ApiResult<Response> {
     ctx.require("contacts", Action::Read).l(&ctx)?;
-    let what = what_was_exported(&f.q, f.owner_id, &f.province, &f.city, f.deleted);
-    audit_export(&s, &ctx, "contacts", &what).await.l(&ctx)?;
+    // What was exported, recorded once the export is known to start (after its first page).
+    let what = serde_json::to_value(what_was_exported(
+        &f.q,
+        f.owner_id,
+        &f.province,
+        &f.city,
+        f.deleted,
+    ))
+    .unwrap_or_default();
+    let (s_out, ctx_out) = (s.clone(), ctx.clone());
     let fetch = move |cursor| {
         let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
         async move {
@@ -492,6 +545,11 @@ pub async fn export_contacts_vcard(
     };
     let body = stream_pages(Vec::new(), fetch, |items: &[Contact]| {
         items.iter().map(vcard).collect::<String>().into_bytes()
-    });
+    })
+    .await
+    .l(&ctx_out)?;
+    audit_export(&s_out, &ctx_out, "contacts", &what)
+        .await
+        .l(&ctx_out)?;
     Ok(download("contacts.vcf", "text/vcard; charset=utf-8", body))
 }
