@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Run background workers in this process (true/false).
     #[arg(long, env = "GUANXI_WORKERS")]
     pub workers: Option<bool>,
+    /// Reverse proxies whose X-Forwarded-For names the client: addresses or CIDR ranges,
+    /// comma-separated.
+    #[arg(long, env = "GUANXI_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -228,6 +232,7 @@ impl ServeArgs {
             admin_password: self.admin_password.clone().map(Secret),
             log_format: self.log_format,
             workers: self.workers,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..Layer::default()
         }
     }

@@ -26,13 +26,31 @@ pub const SESSION_DAYS: i64 = 14;
 pub const LINK_HOURS_INVITE: i64 = 24 * 7;
 pub const LINK_HOURS_RESET: i64 = 2;
 
-/// Counts failed sign-ins per account and per client address in a sliding window. Kept in
-/// memory: a restart forgets, several nodes each count their own (documented trade-off).
+/// Slows password guessing without locking the owner out. Failed sign-ins are counted in a
+/// sliding window, three ways:
+/// - per account and client address: past `per_pair` failures that address may not try that
+///   account again until the window passes (the guesser is stopped; the owner, signing in
+///   from their own address, is not);
+/// - per client address: past `per_ip` failures that address may not try any account;
+/// - per account from anywhere: past twice `per_pair` failures each further attempt must wait
+///   a delay that doubles with every failure, up to `max_delay` — guessing from many addresses
+///   slows to a crawl while the owner, with the right password, waits seconds at most.
+///
+/// A right password clears the account's counts. Kept in memory: a restart forgets, several
+/// nodes each count their own (documented trade-off).
 pub struct Limiter {
     window: std::time::Duration,
-    per_account: u32,
+    per_pair: u32,
     per_ip: u32,
-    hits: Mutex<HashMap<String, (u32, Instant)>>,
+    max_delay: std::time::Duration,
+    hits: Mutex<HashMap<String, Hits>>,
+}
+
+#[derive(Clone, Copy)]
+struct Hits {
+    n: u32,
+    since: Instant,
+    last: Instant,
 }
 
 impl Default for Limiter {
@@ -42,51 +60,121 @@ impl Default for Limiter {
 }
 
 impl Limiter {
-    pub fn new(per_account: u32, per_ip: u32, window: std::time::Duration) -> Self {
+    pub fn new(per_pair: u32, per_ip: u32, window: std::time::Duration) -> Self {
         Limiter {
             window,
-            per_account,
+            per_pair,
             per_ip,
+            max_delay: std::time::Duration::from_secs(30),
             hits: Mutex::new(HashMap::new()),
         }
     }
 
-    fn count(&self, key: &str) -> u32 {
+    fn get(&self, key: &str) -> Option<Hits> {
         let hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
-        match hits.get(key) {
-            Some((n, since)) if since.elapsed() < self.window => *n,
-            _ => 0,
-        }
+        hits.get(key)
+            .copied()
+            .filter(|h| h.since.elapsed() < self.window)
     }
 
     fn fail(&self, key: String) {
         let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         if hits.len() > 100_000 {
             let w = self.window;
-            hits.retain(|_, (_, since)| since.elapsed() < w);
+            hits.retain(|_, h| h.since.elapsed() < w);
         }
-        let e = hits.entry(key).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= self.window {
-            *e = (0, Instant::now());
+        let now = Instant::now();
+        let e = hits.entry(key).or_insert(Hits {
+            n: 0,
+            since: now,
+            last: now,
+        });
+        if e.since.elapsed() >= self.window {
+            e.n = 0;
+            e.since = now;
         }
-        e.0 += 1;
+        e.n += 1;
+        e.last = now;
+    }
+
+    /// The delay an account's `n`-th failure imposes on the next attempt.
+    fn delay(&self, n: u32) -> std::time::Duration {
+        if n < 2 * self.per_pair {
+            return std::time::Duration::ZERO;
+        }
+        let secs = 1u64 << (n - 2 * self.per_pair).min(16);
+        std::time::Duration::from_secs(secs).min(self.max_delay)
     }
 
     fn blocked(&self, email: &str, ip: &str) -> bool {
-        self.count(&format!("a:{email}")) >= self.per_account
-            || self.count(&format!("i:{ip}")) >= self.per_ip
+        let over = |key: String, limit: u32| self.get(&key).is_some_and(|h| h.n >= limit);
+        over(format!("p:{email}|{ip}"), self.per_pair)
+            || over(format!("i:{ip}"), self.per_ip)
+            || self
+                .get(&format!("a:{email}"))
+                .is_some_and(|h| h.last.elapsed() < self.delay(h.n))
     }
 
     fn record_failure(&self, email: &str, ip: &str) {
         self.fail(format!("a:{email}"));
         self.fail(format!("i:{ip}"));
+        self.fail(format!("p:{email}|{ip}"));
     }
 
     fn clear(&self, email: &str) {
-        self.hits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&format!("a:{email}"));
+        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        hits.remove(&format!("a:{email}"));
+        let pair = format!("p:{email}|");
+        hits.retain(|k, _| !k.starts_with(&pair));
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::Limiter;
+    use std::time::Duration;
+
+    #[test]
+    fn a_guesser_is_stopped_and_the_owner_is_not() {
+        let l = Limiter::new(5, 30, Duration::from_secs(900));
+        for _ in 0..5 {
+            assert!(!l.blocked("a@x.cn", "6.6.6.6"));
+            l.record_failure("a@x.cn", "6.6.6.6");
+        }
+        assert!(
+            l.blocked("a@x.cn", "6.6.6.6"),
+            "the guessing address is stopped"
+        );
+        assert!(
+            !l.blocked("a@x.cn", "1.1.1.1"),
+            "the owner's address is not"
+        );
+        for i in 0..5 {
+            l.record_failure("a@x.cn", &format!("7.7.7.{i}"));
+        }
+        // Ten failures from many addresses: the account now waits a moment between attempts
+        // from anywhere, open again once it passes — the owner is never locked out for long.
+        assert!(l.blocked("a@x.cn", "1.1.1.1"));
+        assert_eq!(l.delay(9), Duration::ZERO);
+        assert_eq!(l.delay(10), Duration::from_secs(1));
+        assert_eq!(l.delay(11), Duration::from_secs(2));
+        assert_eq!(l.delay(40), Duration::from_secs(30), "capped");
+        assert!(!l.blocked("b@x.cn", "1.1.1.1"), "other accounts unaffected");
+        l.clear("a@x.cn");
+        assert!(
+            !l.blocked("a@x.cn", "6.6.6.6"),
+            "a right password clears the counts"
+        );
+    }
+
+    #[test]
+    fn an_address_guessing_many_accounts_is_stopped() {
+        let l = Limiter::new(5, 30, Duration::from_secs(900));
+        for i in 0..30 {
+            l.record_failure(&format!("u{i}@x.cn"), "6.6.6.6");
+        }
+        assert!(l.blocked("someone@x.cn", "6.6.6.6"));
+        assert!(!l.blocked("someone@x.cn", "1.1.1.1"));
     }
 }
 
@@ -104,9 +192,9 @@ pub struct NewSession {
     pub user_id: Uuid,
 }
 
-/// Checks email and password. Failures are counted per account and per address; past the limit
-/// every attempt is refused (even a right one) until the window passes. The error never says
-/// whether the account exists.
+/// Checks email and password. Failures are counted by [`Limiter`]: a guessing address is
+/// stopped, the account's attempts are spaced out, the owner is never locked out for long. The
+/// error never says whether the account exists.
 pub async fn sign_in(
     db: &Db,
     limiter: &Limiter,
@@ -293,25 +381,42 @@ pub async fn sign_out(db: &Db, cookie: &str) -> Result<()> {
 }
 
 /// Ends every session of the signed-in user ("sign out everywhere"). API tokens stay.
-pub async fn sign_out_everywhere(db: &Db, ctx: &Ctx) -> Result<()> {
+/// Ends every session of the signed-in user; with `api_tokens`, revokes their API tokens too
+/// (a lost laptop may hold both).
+pub async fn sign_out_everywhere(db: &Db, ctx: &Ctx, api_tokens: bool) -> Result<()> {
     let user = ctx.user_id.ok_or(Error::Unauthorized)?;
     let mut tx = db.begin().await?;
-    tx.execute(
-        "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2",
-        args![ctx.tenant_id, user],
-    )
-    .await?;
-    audit::record::<()>(
+    if api_tokens {
+        revoke_all(&mut tx, ctx.tenant_id, user).await?;
+    } else {
+        tx.execute(
+            "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+            args![ctx.tenant_id, user],
+        )
+        .await?;
+    }
+    audit::record(
         &mut tx,
         ctx,
         "sign_out_everywhere",
         "users",
         Some(user),
         None,
-        None,
+        Some(&serde_json::json!({ "api_tokens": api_tokens })),
     )
     .await?;
     tx.commit().await
+}
+
+/// Retires every unused one-time link of a user: issuing a new link, using one, or changing
+/// the password by any other way leaves no older link working.
+pub(crate) async fn retire_links(tx: &mut Tx, tenant_id: Uuid, user: Uuid) -> Result<()> {
+    tx.execute(
+        "UPDATE user_tokens SET used_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_at IS NULL",
+        args![now(), tenant_id, user],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Ends every session and revokes every API token of a user (deactivation, password reset).
@@ -350,6 +455,7 @@ pub async fn change_password(
     }
     let new_hash = secret::hash_password(new.to_owned()).await?;
     let mut tx = db.begin().await?;
+    retire_links(&mut tx, ctx.tenant_id, user).await?;
     tx.execute(
         "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE tenant_id = $3 AND id = $4",
         args![new_hash, now(), ctx.tenant_id, user],
@@ -400,6 +506,7 @@ pub(crate) async fn queue_user_link(
     purpose: LinkPurpose,
     base_url: &str,
 ) -> Result<()> {
+    retire_links(tx, tenant_id, user.id).await?;
     let secret = random_secret();
     let t = now();
     let hours = if purpose == LinkPurpose::Invite {
@@ -504,6 +611,7 @@ pub async fn use_link(db: &Db, link: &str, password: &str) -> Result<NewSession>
     if active == 0 {
         return Err(Error::field("token", "invalid_link"));
     }
+    retire_links(&mut tx, tenant_id, user_id).await?;
     tx.execute(
         "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE tenant_id = $3 AND id = $4",
         args![hash, t, tenant_id, user_id],

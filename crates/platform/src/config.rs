@@ -40,6 +40,7 @@ pub struct Layer {
     pub log_format: Option<LogFormat>,
     pub workers: Option<bool>,
     pub db_max_connections: Option<u32>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -80,6 +81,42 @@ pub struct Config {
     /// Run background job workers in this process.
     pub workers: bool,
     pub db_max_connections: u32,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
+    /// Empty: the socket peer is the client, whatever the headers say.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Whether `ip` is `spec`: an address (`10.0.0.5`, `::1`) or a CIDR range (`10.0.0.0/8`).
+pub fn ip_matches(spec: &str, ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let (addr, bits) = match spec.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (spec, None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
 }
 
 pub const DEFAULT_TOML: &str = r#"# Guanxi configuration. Every key is optional; flags and GUANXI_* environment variables
@@ -103,6 +140,9 @@ mail_from = "Guanxi <noreply@localhost>"
 log_format = "text"
 workers = true
 db_max_connections = 16
+# Behind a reverse proxy: the proxies (addresses or CIDR ranges) whose X-Forwarded-For header
+# names the client (sign-in limits count per client address). Empty: the socket peer.
+# trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 "#;
 
 impl Config {
@@ -130,6 +170,7 @@ impl Config {
             log_format: pick!(log_format).unwrap_or_default(),
             workers: pick!(workers).unwrap_or(true),
             db_max_connections: pick!(db_max_connections).unwrap_or(16).max(1),
+            trusted_proxies: pick!(trusted_proxies).unwrap_or_default(),
         }
     }
 
@@ -177,6 +218,7 @@ impl fmt::Display for Config {
         writeln!(f, "listen = \"{}\"", self.listen)?;
         writeln!(f, "base_url = {:?}", self.base_url)?;
         writeln!(f, "allow_signup = {}", self.allow_signup)?;
+        writeln!(f, "trusted_proxies = {:?}", self.trusted_proxies)?;
         match &self.smtp_url {
             Some(u) => writeln!(f, "smtp_url = {:?}", redact_url(&u.0))?,
             None => writeln!(f, "smtp_url = (not set: emails wait in the outbox)")?,

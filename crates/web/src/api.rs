@@ -155,13 +155,32 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/me/sign-out-everywhere", tag = "me", responses(
-    (status = 204, description = "Every session of this user ended")))]
+/// Options of sign-out-everywhere.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SignOutEverywhere {
+    /// Also revoke every API token of this user (default false).
+    #[serde(default)]
+    pub api_tokens: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/me/sign-out-everywhere", tag = "me", request_body(content = Option<SignOutEverywhere>, description = "Optional; `{\"api_tokens\": true}` also revokes the user's API tokens"), responses(
+    (status = 204, description = "Every session of this user ended (and their API tokens, when asked)")))]
 pub async fn sign_out_everywhere(
     State(s): State<AppState>,
     Auth(ctx): Auth,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    auth::sign_out_everywhere(&s.db, &ctx).await.l(&ctx)?;
+    let opts: SignOutEverywhere = if body.iter().all(u8::is_ascii_whitespace) {
+        SignOutEverywhere::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::BadRequest(e.to_string()))
+            .l(&ctx)?
+    };
+    auth::sign_out_everywhere(&s.db, &ctx, opts.api_tokens)
+        .await
+        .l(&ctx)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -194,7 +213,7 @@ async fn session_response(
         csrf_token: csrf,
     };
     let mut r = (status, Json(body)).into_response();
-    session::set_cookie(&mut r, &s.config, &new.cookie);
+    session::set_cookie(&mut r, &new.cookie);
     Ok(r)
 }
 

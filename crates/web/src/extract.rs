@@ -16,6 +16,65 @@ pub const SESSION_COOKIE: &str = "gx_session";
 pub const LANG_COOKIE: &str = "gx_lang";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        use super::client_ip;
+        let peer = Some("10.0.0.2".parse().unwrap());
+        let trusted = vec!["10.0.0.0/8".to_owned()];
+        assert_eq!(
+            client_ip(peer, Some("1.2.3.4"), &[]),
+            "10.0.0.2",
+            "no proxy configured"
+        );
+        assert_eq!(client_ip(peer, Some("1.2.3.4"), &trusted), "1.2.3.4");
+        assert_eq!(
+            client_ip(peer, Some("6.6.6.6, 1.2.3.4, 10.0.0.9"), &trusted),
+            "1.2.3.4",
+            "the client's own claim (6.6.6.6) is not believed"
+        );
+        assert_eq!(
+            client_ip(Some("5.5.5.5".parse().unwrap()), Some("1.2.3.4"), &trusted),
+            "5.5.5.5"
+        );
+        assert_eq!(client_ip(peer, Some("garbage"), &trusted), "10.0.0.2");
+    }
+
+    #[test]
+    fn only_paths_on_this_site_are_return_addresses() {
+        for ok in ["/", "/customers/contacts?q=%E5%BC%A0&sort=name", "/tasks#x"] {
+            assert!(local_path(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "/\\evil.example",
+            "\\\\evil.example",
+            "//evil.example",
+            "///evil.example",
+            "https://evil.example/",
+            "http:/evil.example",
+            "evil.example",
+            "javascript:alert(1)",
+            "/\tevil",
+            "/%0d%0aSet-Cookie",
+            "",
+        ] {
+            let got = local_path(bad);
+            assert!(
+                got.as_deref().is_none_or(|p| p.starts_with('/')
+                    && !p.starts_with("//")
+                    && !p.contains('\\')
+                    && !p.contains('\r')),
+                "{bad:?} → {got:?}"
+            );
+        }
+        assert_eq!(local_path("/\\evil.example"), None);
+        assert_eq!(local_path("https://evil.example/"), None);
+    }
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -170,19 +229,78 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
-/// The client's address: the socket peer (a reverse proxy's `X-Forwarded-For` is not trusted).
+/// A return address taken from a request (`back=`, `next=`), if it is a path on this site —
+/// decided by parsing it as a URI, not by looking at its first characters: no scheme, no host,
+/// an absolute path, and no backslash (browsers read `/\evil.example` as `//evil.example`, another
+/// host) or control character anywhere. Every place that redirects to an address the client
+/// gave goes through here.
+pub fn local_path(back: &str) -> Option<String> {
+    if back.contains('\\') || back.chars().any(char::is_control) || back.starts_with("//") {
+        return None;
+    }
+    let uri: axum::http::Uri = back.parse().ok()?;
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return None;
+    }
+    let pq = uri.path_and_query()?;
+    let path = pq.path();
+    if !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
+    Some(pq.as_str().to_owned())
+}
+
+/// The client's address: the socket peer — or, when the peer is one of the configured
+/// `trusted_proxies`, the last address in `X-Forwarded-For` that is not itself a trusted proxy
+/// (the one the nearest untrusted hop connected from; addresses further left are whatever the
+/// client wrote).
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+pub fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    forwarded: Option<&str>,
+    trusted: &[String],
+) -> String {
+    use guanxi_platform::config::ip_matches;
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|t| ip_matches(t, ip));
+    let Some(peer) = peer else {
+        return "unknown".into();
+    };
+    if !is_trusted(peer) {
+        return peer.to_string();
+    }
+    let mut client = peer;
+    for hop in forwarded.unwrap_or("").rsplit(',') {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client.to_string()
+}
+
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientIp(client_ip(
+            peer,
+            forwarded,
+            &s.config.trusted_proxies,
+        )))
     }
 }
 

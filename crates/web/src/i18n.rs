@@ -65,6 +65,12 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "登出所有裝置",
     ),
     (
+        "auth.revoke_api_tokens",
+        "Also revoke my API tokens (integrations using them stop working)",
+        "同时吊销我的 API 令牌（使用它们的集成将停止工作）",
+        "同時撤銷我的 API 權杖（使用它們的整合將停止運作）",
+    ),
+    (
         "auth.sign_up",
         "Sign up your company",
         "注册公司",

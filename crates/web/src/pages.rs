@@ -234,27 +234,53 @@ impl Signed {
             e => Err(e),
         }
     }
+}
 
-    /// A refused change as one line for a notice on the page it came from: each field's label
-    /// (translated under `label_prefix`, when there is one) and message; a version conflict
-    /// as its title.
-    pub(crate) fn refusal(&self, e: Error, label_prefix: Option<&str>) -> String {
-        match self.field_errors(e) {
-            Ok(errs) => errs
+impl Signed {
+    /// A refused change to carry back to the page it came from in a redirect's `?error=`: keys
+    /// only — `<label key>:<code>` per field (`activity.subject:required;…`) or
+    /// `problem.<kind>` — never text. [`Signed::refusal_from_url`] turns them back into words.
+    pub(crate) fn refusal_keys(&self, e: Error, label_prefix: Option<&str>) -> String {
+        match e {
+            Error::Validation(errs) => errs
                 .iter()
-                .map(|e| match label_prefix {
-                    Some(prefix) => {
-                        let key = format!("{prefix}{}", e.field);
-                        let label = i18n::t(&self.ctx.locale, &key);
-                        let label = if label == key { e.field.clone() } else { label };
-                        format!("{label} {}", e.message)
-                    }
-                    None => e.message.clone(),
-                })
+                .map(|e| format!("{}{}:{}", label_prefix.unwrap_or(""), e.field, e.code))
                 .collect::<Vec<_>>()
-                .join("; "),
-            Err(e) => crate::problem::problem(e, &self.ctx.locale).title,
+                .join(";"),
+            e => {
+                let p = crate::problem::problem(e, &self.ctx.locale);
+                format!(
+                    "problem.{}",
+                    p.kind.rsplit(':').next().unwrap_or("internal")
+                )
+            }
         }
+    }
+
+    /// The words for an `?error=` of [`Signed::refusal_keys`]: only messages this server has
+    /// (a key the translations lack shows nothing), so a crafted link cannot put its own text
+    /// in the red banner.
+    pub(crate) fn refusal_from_url(&self, param: Option<&str>) -> Option<String> {
+        let l = &self.ctx.locale;
+        let known = |key: &str| {
+            let text = i18n::t(l, key);
+            (text != key).then_some(text)
+        };
+        let parts: Vec<String> = param?
+            .split(';')
+            .filter_map(|item| match item.split_once(':') {
+                Some((label, code)) => {
+                    let message = known(&format!("err.{code}"))?;
+                    Some(match known(label) {
+                        Some(label) => format!("{label} {message}"),
+                        None => message,
+                    })
+                }
+                None if item.starts_with("problem.") => known(item),
+                None => None,
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -303,9 +329,9 @@ pub(crate) fn forbidden_csrf() -> Response {
         .into_response()
 }
 
-fn signed_in_redirect(s: &AppState, new: &auth::NewSession, to: &str) -> Response {
+fn signed_in_redirect(new: &auth::NewSession, to: &str) -> Response {
     let mut r = Redirect::to(to).into_response();
-    session::set_cookie(&mut r, &s.config, &new.cookie);
+    session::set_cookie(&mut r, &new.cookie);
     r
 }
 
@@ -405,7 +431,7 @@ async fn login(
     )
     .await
     {
-        Ok(new) => signed_in_redirect(&s, &new, "/"),
+        Ok(new) => signed_in_redirect(&new, "/"),
         Err(e) => {
             let status = status_of(&e);
             let msg = match e {
@@ -463,7 +489,7 @@ async fn signup(
         locale: Some(locale.clone()),
     };
     match crate::api::signup(&s, input, &locale).await {
-        Ok(new) => signed_in_redirect(&s, &new, "/"),
+        Ok(new) => signed_in_redirect(&new, "/"),
         Err(Error::Validation(v)) => {
             let form = SignupForm {
                 password: None,
@@ -561,7 +587,7 @@ async fn password(
     let locale = request_locale(&headers, "zh-CN");
     let token = f.token.unwrap_or_default();
     match auth::use_link(&s.db, &token, &f.password.unwrap_or_default()).await {
-        Ok(new) => signed_in_redirect(&s, &new, "/"),
+        Ok(new) => signed_in_redirect(&new, "/"),
         Err(e) => {
             let errors = match e {
                 Error::Validation(v) => localize(v, &locale),
@@ -639,7 +665,8 @@ async fn lang(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LangF
     // Only local paths: never redirect off-site.
     let back = f
         .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .as_deref()
+        .and_then(crate::extract::local_path)
         .unwrap_or_else(|| "/".into());
     let mut r = Redirect::to(&back).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -1308,15 +1335,21 @@ async fn change_password(
     }
 }
 
+#[derive(Deserialize)]
+struct SignOutForm {
+    _csrf: Option<String>,
+    api_tokens: Option<String>,
+}
+
 async fn sign_out_everywhere(
     State(s): State<AppState>,
     p: Signed,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<SignOutForm>,
 ) -> Response {
     if !p.csrf_ok(&f._csrf) {
         return forbidden_csrf();
     }
-    match auth::sign_out_everywhere(&s.db, &p.ctx).await {
+    match auth::sign_out_everywhere(&s.db, &p.ctx, f.api_tokens.is_some()).await {
         Ok(()) => {
             let mut r = Redirect::to("/login").into_response();
             session::clear_cookie(&mut r);

@@ -39,6 +39,17 @@ both!(
             .await
             .unwrap();
         assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
+        // The owner, from their own address (the test server trusts 127.0.0.1 as a proxy), is
+        // not locked out by a guesser's failures.
+        let r = c
+            .post(app.url("/api/v1/sessions"))
+            .header("x-forwarded-for", "203.0.113.7")
+            .json(&good)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "the owner signs in from another address");
     }
 );
 

@@ -1458,10 +1458,12 @@ both!(filtered_lists_export_as_csv, |app: TestApp| async move {
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len() as i64, contacts, "every contact, across pages");
     let e164 = head.iter().position(|h| h == "E.164").unwrap();
-    assert!(rows
-        .iter()
-        .filter(|r| !r[e164].is_empty())
-        .all(|r| r[e164].starts_with("'+86")), "E.164 written as text, not a formula");
+    assert!(
+        rows.iter()
+            .filter(|r| !r[e164].is_empty())
+            .all(|r| r[e164].starts_with("'+86")),
+        "E.164 written as text, not a formula"
+    );
     // A filtered export holds just the filtered rows, and the export is audited.
     let one = created(
         &app,

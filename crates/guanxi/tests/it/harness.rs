@@ -202,6 +202,7 @@ impl TestApp {
             smtp_url: Some(Secret(format!("smtp://127.0.0.1:{}", smtp.port))),
             workers: Some(false),
             db_max_connections: Some(pool_size()),
+            trusted_proxies: Some(vec!["127.0.0.1".into()]),
             ..Layer::default()
         }]);
         let db = Db::connect(&url, pool_size()).await.unwrap();

@@ -20,7 +20,7 @@ pub fn body_of(raw: &str) -> String {
     .unwrap()
 }
 
-fn link_in(raw: &str) -> String {
+pub fn link_in(raw: &str) -> String {
     let msg = body_of(raw);
     let start = msg.find("token=").expect("a link in the email") + 6;
     msg[start..].split_whitespace().next().unwrap().to_owned()

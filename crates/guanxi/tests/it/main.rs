@@ -15,5 +15,6 @@ mod input;
 mod isolation;
 mod jobs;
 mod schema;
+mod security;
 mod users;
 mod web;

@@ -389,7 +389,7 @@ async fn list_view(
         "customers",
         context! {
             kind => kind, module => module, rows => rows, next => next, cols => cols, f => fv,
-            query => lp.query, filter_query => lp.filter_query, edit => edit, cell_error => lp.error,
+            query => lp.query, filter_query => lp.filter_query, edit => edit, cell_error => p.refusal_from_url(lp.error.as_deref()),
             bulk => lp.bulk.map(|(d, f)| context! { done => d, failed => f }),
             custom_filters => filters, custom_sorts => sorts, views => saved, users => people,
             can_create => p.ctx.can(module, Action::Create).is_some(),
@@ -498,7 +498,7 @@ async fn edit_cell(
     match result {
         Ok(()) => Redirect::to(&back).into_response(),
         Err(e @ (Error::Validation(_) | Error::PreconditionFailed { .. })) => {
-            let msg = p.refusal(e, None);
+            let msg = p.refusal_keys(e, None);
             let id = id.to_string();
             Redirect::to(&with_params(
                 &back,
@@ -559,7 +559,7 @@ async fn bulk_action(s: AppState, p: Signed, kind: &str, body: String) -> Respon
         ))
         .into_response(),
         Err(e @ Error::Validation(_)) => {
-            let msg = p.refusal(e, Some("field."));
+            let msg = p.refusal_keys(e, Some("field."));
             Redirect::to(&with_params(&back, &[("error", &msg)])).into_response()
         }
         Err(e) => p.error(&s, e),
@@ -592,7 +592,7 @@ pub async fn save_view(
         Ok(v) => Redirect::to(&back_to(kind, Some(&v.query))).into_response(),
         Err(e @ Error::Validation(_)) => {
             let back = back_to(kind, form.get("query"));
-            let msg = p.refusal(e, Some("views.field."));
+            let msg = p.refusal_keys(e, Some("views.field."));
             Redirect::to(&with_params(&back, &[("error", &msg)])).into_response()
         }
         Err(e) => p.error(&s, e),

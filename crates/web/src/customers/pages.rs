@@ -519,7 +519,7 @@ async fn account_page(
     let shown = layout.shown(&s, &p, &a.custom.0).await;
     p.page(&s, "customers/account.html", "customers", context! {
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
-        timeline => timeline, error => q.error, subject => context! { field => "account_id", id => id },
+        timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), subject => context! { field => "account_id", id => id },
         purchases => purchases, assets => owned, dupes => dupes,
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
@@ -712,7 +712,7 @@ async fn contact_page(
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => q.error, dupes => dupes,
+            c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), dupes => dupes,
             subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
@@ -1013,11 +1013,7 @@ async fn log_activity(State(s): State<AppState>, p: Signed, Form(f): Form<LogFor
         Err(e) => match p.field_errors(e) {
             // The form sits on the 360 page: say what is wrong there, in the visitor's language.
             Ok(errors) => {
-                let msg = errors
-                    .iter()
-                    .map(|e| format!("{} {}", t(&p, &format!("activity.{}", e.field)), e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let msg = p.refusal_keys(Error::Validation(errors), Some("activity."));
                 let query = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
                 Redirect::to(&format!("{back}?{query}")).into_response()
             }
@@ -1050,7 +1046,8 @@ async fn complete_task(
     // Only go back to one of our own pages.
     let back = f
         .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .as_deref()
+        .and_then(crate::extract::local_path)
         .unwrap_or_else(|| "/tasks".into());
     done(
         &s,
@@ -1393,7 +1390,7 @@ async fn create_asset(
     match assets::create(&s.db, &p.ctx, input).await {
         Ok(_) => Redirect::to(&back).into_response(),
         Err(e @ Error::Validation(_)) => {
-            let msg = p.refusal(e, Some("assets."));
+            let msg = p.refusal_keys(e, Some("assets."));
             let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
             Redirect::to(&format!("{back}?{q}")).into_response()
         }
