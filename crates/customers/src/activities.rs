@@ -131,17 +131,28 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Activity> {
     Ok(a)
 }
 
-/// Whether the caller may change this activity: within their scope, or the task's assignee.
+/// Whether the caller may change this activity: within their scope, or the task's assignee
+/// (who may only complete it or open it again — [`assignee_only`]).
 fn may_change(ctx: &Ctx, a: &Activity, action: Action) -> bool {
-    let assignee = a.kind == "task" && a.assignee_id.is_some() && a.assignee_id == ctx.user_id;
-    assignee && action == Action::Update
-        || ctx
-            .can("activities", action)
-            .is_some_and(|s| ctx.covers(s, Some(a.owner_id), a.team_id))
+    is_assignee(ctx, a) && action == Action::Update || in_scope(ctx, a, action)
+}
+
+fn is_assignee(ctx: &Ctx, a: &Activity) -> bool {
+    a.kind == "task" && a.assignee_id.is_some() && a.assignee_id == ctx.user_id
+}
+
+fn in_scope(ctx: &Ctx, a: &Activity, action: Action) -> bool {
+    ctx.can("activities", action)
+        .is_some_and(|s| ctx.covers(s, Some(a.owner_id), a.team_id))
+}
+
+/// The caller may change this task only as its assignee: its done mark, nothing else.
+fn assignee_only(ctx: &Ctx, a: &Activity) -> bool {
+    is_assignee(ctx, a) && !in_scope(ctx, a, Action::Update)
 }
 
 /// The editable columns.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Fields {
     subject: String,
     body: Option<String>,
@@ -394,7 +405,18 @@ pub async fn update(
         done_at: before.done_at,
         assignee_id: before.assignee_id,
     };
+    let unchanged = f.clone();
     apply(&mut errs, &before.kind, &input, &mut f);
+    if assignee_only(ctx, &before)
+        && (Fields {
+            done_at: unchanged.done_at,
+            ..f.clone()
+        }) != unchanged
+    {
+        // An assignee outside the task's scope completes it (or opens it again); retitling,
+        // rescheduling or handing it to someone else is for those who may change it.
+        return Err(Error::Forbidden);
+    }
     let mut tx = db.begin().await?;
     check_assignee(&mut tx, ctx, &mut errs, f.assignee_id).await?;
     errs.finish()?;

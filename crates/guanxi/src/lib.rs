@@ -208,6 +208,17 @@ pub enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+    /// Set a user's password (no email needed): given, or generated and printed last. Their
+    /// sessions end and older sign-in links stop working.
+    ResetPassword {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        email: String,
+        /// At least 10 characters; omitted, one is generated.
+        #[arg(long)]
+        password: Option<String>,
+    },
     /// List tenants.
     ListTenants,
 }
@@ -419,6 +430,28 @@ pub async fn admin(db: &Db, config: &Config, cmd: AdminCommand) -> anyhow::Resul
             .await
             .map_err(err)?;
             t.secret
+        }
+        AdminCommand::ResetPassword {
+            tenant,
+            email,
+            password,
+        } => {
+            let id: Option<(Uuid,)> = db
+                .fetch_optional(
+                    "SELECT id FROM users WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL",
+                    guanxi_platform::args![tenant, email.trim().to_lowercase()],
+                )
+                .await
+                .map_err(err)?;
+            let Some((user,)) = id else {
+                bail!("no user {email} in tenant {tenant}")
+            };
+            let password = password
+                .unwrap_or_else(|| guanxi_platform::secret::random_secret()[..16].to_owned());
+            users::set_password(db, &guanxi_platform::Ctx::system(tenant), user, &password)
+                .await
+                .map_err(err)?;
+            format!("password set for {email}\n{password}")
         }
         AdminCommand::ListTenants => tenants::all(db)
             .await
@@ -707,9 +740,29 @@ async fn demo(
     )
     .await
     .map_err(err)?;
+    // The reps sign in too, with one printed password (so a demo can be shown from each seat).
+    let rep_password = guanxi_platform::secret::random_secret()[..16].to_owned();
+    let mut reps = vec![];
+    for i in 1..=stats.reps {
+        let email = format!("rep{i}.{seed}@demo.guanxi");
+        let id: Option<(Uuid,)> = db
+            .fetch_optional(
+                "SELECT id FROM users WHERE tenant_id = $1 AND email = $2",
+                guanxi_platform::args![tenant_id, email.as_str()],
+            )
+            .await
+            .map_err(err)?;
+        if let Some((id,)) = id {
+            users::set_password(db, &ctx, id, &rep_password)
+                .await
+                .map_err(err)?;
+            reps.push(email);
+        }
+    }
     Ok(format!(
-        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities\n{sign_in}{tenant_id}",
-        stats.reps, stats.accounts, stats.contacts, stats.products, stats.orders, stats.activities
+        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities\n{sign_in}sales reps {} sign in with password {rep_password}\n{tenant_id}",
+        stats.reps, stats.accounts, stats.contacts, stats.products, stats.orders, stats.activities,
+        reps.join(", ")
     ))
 }
 

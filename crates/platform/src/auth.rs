@@ -498,6 +498,45 @@ impl LinkPurpose {
     }
 }
 
+/// A one-time link to set a password: the URL (shown once) and when it stops working.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SignInLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Creates a one-time link for `user`, retiring the older ones, inside `tx`.
+pub(crate) async fn new_link(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    purpose: LinkPurpose,
+    base_url: &str,
+) -> Result<SignInLink> {
+    retire_links(tx, tenant_id, user_id).await?;
+    let secret = random_secret();
+    let t = now();
+    let hours = if purpose == LinkPurpose::Invite {
+        LINK_HOURS_INVITE
+    } else {
+        LINK_HOURS_RESET
+    };
+    let expires_at = t + Duration::hours(hours);
+    tx.execute(
+        "INSERT INTO user_tokens (tenant_id, token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        args![tenant_id, digest(&secret), user_id, purpose.as_str(), t, expires_at],
+    )
+    .await?;
+    Ok(SignInLink {
+        url: format!(
+            "{base_url}/password?token={}.{}",
+            tenant_id.simple(),
+            secret
+        ),
+        expires_at,
+    })
+}
+
 /// Creates a one-time link for `user` and queues the email carrying it, inside `tx`.
 pub(crate) async fn queue_user_link(
     tx: &mut Tx,
@@ -506,19 +545,9 @@ pub(crate) async fn queue_user_link(
     purpose: LinkPurpose,
     base_url: &str,
 ) -> Result<()> {
-    retire_links(tx, tenant_id, user.id).await?;
-    let secret = random_secret();
-    let t = now();
-    let hours = if purpose == LinkPurpose::Invite {
-        LINK_HOURS_INVITE
-    } else {
-        LINK_HOURS_RESET
-    };
-    tx.execute(
-        "INSERT INTO user_tokens (tenant_id, token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        args![tenant_id, digest(&secret), user.id, purpose.as_str(), t, t + Duration::hours(hours)],
-    )
-    .await?;
+    let link = new_link(tx, tenant_id, user.id, purpose, base_url)
+        .await?
+        .url;
     let (tenant_name, tenant_locale): (String, String) = tx
         .fetch_one(
             "SELECT name, locale FROM tenants WHERE id = $1",
@@ -530,11 +559,6 @@ pub(crate) async fn queue_user_link(
         .as_deref()
         .unwrap_or(&tenant_locale)
         .starts_with("zh");
-    let link = format!(
-        "{base_url}/password?token={}.{}",
-        tenant_id.simple(),
-        secret
-    );
     let (subject, body) = match (purpose, zh) {
         (LinkPurpose::Invite, true) => (
             format!("{tenant_name} 邀请您使用关系 CRM"),

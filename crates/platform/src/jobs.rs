@@ -26,7 +26,7 @@ pub const MAX_ATTEMPTS: i64 = 8;
 pub const LOCK_SECONDS: i64 = 300;
 
 /// The payload of an `email` job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Email {
     pub to: String,
     pub subject: String,
@@ -45,10 +45,26 @@ pub struct Job {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// An email job's message in full — recipient, subject and text, links included — so an
+    /// admin can read (and pass on) what waits in the outbox when no SMTP server is set.
+    #[sqlx(skip)]
+    pub email: Option<Email>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    payload: sqlx::types::Json<serde_json::Value>,
+}
+
+impl Job {
+    fn with_email(mut self) -> Job {
+        if self.kind == KIND_EMAIL {
+            self.email = serde_json::from_value(self.payload.0.clone()).ok();
+        }
+        self
+    }
 }
 
 const COLS: &str =
-    "id, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at";
+    "id, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, payload";
 
 /// Queues a job inside the caller's transaction, to run now.
 pub async fn enqueue<T: Serialize>(
@@ -211,17 +227,21 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &JobFilter) -> Result<Page<Job>> {
         q.push(" AND id < ").bind(c);
     }
     q.push(" ORDER BY id DESC LIMIT ").bind(limit + 1);
-    Ok(Page::from_rows(db.fetch_sql(q).await?, limit, |j: &Job| {
-        j.id.to_string()
-    }))
+    let rows: Vec<Job> = db.fetch_sql(q).await?;
+    Ok(Page::from_rows(
+        rows.into_iter().map(Job::with_email).collect(),
+        limit,
+        |j: &Job| j.id.to_string(),
+    ))
 }
 
 async fn load(db: &Db, tenant_id: Uuid, id: Uuid) -> Result<Job> {
-    db.fetch_one(
+    db.fetch_one::<Job>(
         &format!("SELECT {COLS} FROM jobs WHERE tenant_id = $1 AND id = $2"),
         args![tenant_id, id],
     )
     .await
+    .map(Job::with_email)
 }
 
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Job> {

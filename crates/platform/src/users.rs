@@ -294,6 +294,68 @@ pub async fn resend_invitation(db: &Db, ctx: &Ctx, base_url: &str, id: Uuid) -> 
     tx.commit().await
 }
 
+/// Loads a user the caller may change (users `update` scope), for an admin action on them.
+async fn load_for_admin(tx: &mut Tx, ctx: &Ctx, id: Uuid) -> Result<User> {
+    let scope = ctx.require("users", Action::Update)?;
+    let user = load(tx, ctx.tenant_id, id).await?;
+    if !ctx.covers(scope, Some(user.id), user.team_id) {
+        return Err(Error::NotFound);
+    }
+    if !user.active {
+        return Err(Error::Conflict(
+            "the user is deactivated; activate them first".into(),
+        ));
+    }
+    Ok(user)
+}
+
+/// An admin sets a user's password (no email needed): their sessions end and their one-time
+/// links stop working; their API tokens stay. Audited, the password never recorded.
+pub async fn set_password(db: &Db, ctx: &Ctx, id: Uuid, password: &str) -> Result<()> {
+    // An absent user is a 404 whatever the body says.
+    get(db, ctx, id).await?;
+    secret::check_password("password", password)?;
+    let hash = secret::hash_password(password.to_owned()).await?;
+    let mut tx = db.begin().await?;
+    let user = load_for_admin(&mut tx, ctx, id).await?;
+    crate::auth::retire_links(&mut tx, ctx.tenant_id, user.id).await?;
+    tx.execute(
+        "UPDATE users SET password_hash = $1, updated_at = $2, updated_by = $3, version = version + 1
+         WHERE tenant_id = $4 AND id = $5",
+        args![hash, now(), ctx.user_id, ctx.tenant_id, id],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+        args![ctx.tenant_id, id],
+    )
+    .await?;
+    audit::record::<User>(&mut tx, ctx, "set_password", "users", Some(id), None, None).await?;
+    tx.commit().await
+}
+
+/// An admin creates a one-time sign-in link for a user and gets it back to pass on by hand (a
+/// chat message, a phone call) — no SMTP needed. It works like an emailed reset (or invitation,
+/// for a user without a password) link, and retires the older ones.
+pub async fn sign_in_link(
+    db: &Db,
+    ctx: &Ctx,
+    base_url: &str,
+    id: Uuid,
+) -> Result<crate::auth::SignInLink> {
+    let mut tx = db.begin().await?;
+    let user = load_for_admin(&mut tx, ctx, id).await?;
+    let purpose = if user.has_password {
+        crate::auth::LinkPurpose::Reset
+    } else {
+        crate::auth::LinkPurpose::Invite
+    };
+    let link = crate::auth::new_link(&mut tx, ctx.tenant_id, user.id, purpose, base_url).await?;
+    audit::record::<User>(&mut tx, ctx, "sign_in_link", "users", Some(id), None, None).await?;
+    tx.commit().await?;
+    Ok(link)
+}
+
 /// Counts active admins other than `except`.
 async fn other_admins(tx: &mut Tx, tenant_id: Uuid, except: Uuid) -> Result<i64> {
     tx.scalar(

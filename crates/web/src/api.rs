@@ -733,3 +733,41 @@ pub async fn resend_invitation(
     s.jobs_wake.notify_one();
     Ok(StatusCode::ACCEPTED)
 }
+
+/// A password an admin sets for a user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    /// At least 10 characters.
+    pub password: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users", params(("id" = Uuid, Path)), request_body = SetPassword, responses(
+    (status = 204, description = "Password set; the user's sessions ended and older sign-in links stopped working"),
+    (status = 404, body = Problem), (status = 409, body = Problem, description = "The user is deactivated"),
+    (status = 422, body = Problem)))]
+pub async fn set_user_password(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<SetPassword>,
+) -> ApiResult<StatusCode> {
+    users::set_password(&s.db, &ctx, id, body.password.as_deref().unwrap_or(""))
+        .await
+        .l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/sign-in-links", tag = "users", params(("id" = Uuid, Path)), responses(
+    (status = 201, body = auth::SignInLink, description = "A one-time link to set a password, shown once, to pass on by hand (no email is sent)"),
+    (status = 404, body = Problem), (status = 409, body = Problem, description = "The user is deactivated")))]
+pub async fn create_sign_in_link(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, Json<auth::SignInLink>)> {
+    let link = users::sign_in_link(&s.db, &ctx, &s.config.base_url, id)
+        .await
+        .l(&ctx)?;
+    Ok((StatusCode::CREATED, Json(link)))
+}

@@ -84,6 +84,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::list_users, api::create_user))
         .routes(routes!(api::get_user, api::update_user))
         .routes(routes!(api::resend_invitation))
+        .routes(routes!(api::set_user_password))
+        .routes(routes!(api::create_sign_in_link))
         .routes(routes!(api::list_teams, api::create_team))
         .routes(routes!(api::get_team, api::update_team, api::delete_team))
         .routes(routes!(api::list_views, api::create_view))

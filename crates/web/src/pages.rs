@@ -84,6 +84,24 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
             .unwrap_or_else(|| "en".into());
         i18n::t(&loc, key)
     });
+    // A code shown to people (`sign_in`, `pending`): `{{ code|named("audit.action.") }}` is its
+    // translation under that prefix, or the code itself when there is none.
+    env.add_filter(
+        "named",
+        |state: &minijinja::State, code: &str, prefix: &str| -> String {
+            let loc = state
+                .lookup("locale")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "en".into());
+            let key = format!("{prefix}{code}");
+            let text = i18n::t(&loc, &key);
+            if text == key {
+                code.to_owned()
+            } else {
+                text
+            }
+        },
+    );
     // Money is stored in minor units: `{{ 123456|money("CNY") }}` → `¥1,234.56`.
     env.add_filter("money", |minor: i64, currency: Option<String>| -> String {
         crate::money::format(minor, currency.as_deref().unwrap_or("CNY"))
@@ -348,6 +366,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(users_page).post(create_user))
         .route("/admin/users/{id}", get(user_page).post(update_user))
         .route("/admin/users/{id}/invite", post(resend_invitation))
+        .route("/admin/users/{id}/password", post(set_user_password))
+        .route("/admin/users/{id}/sign-in-link", post(create_sign_in_link))
         .route("/admin/teams", get(teams_page).post(create_team))
         .route("/admin/teams/{id}/delete", post(delete_team))
         .route("/admin/tokens", get(tokens_page).post(create_token))
@@ -799,15 +819,29 @@ struct SavedQuery {
     invited: Option<String>,
 }
 
+/// What a user's page shows beside the user: a saved notice, form errors, a refusal, a fresh
+/// sign-in link.
+#[derive(Default)]
+struct UserNotes {
+    saved: bool,
+    errors: Vec<FieldError>,
+    error: Option<String>,
+    link: Option<auth::SignInLink>,
+}
+
 async fn user_view(
     s: &AppState,
     p: &Signed,
     id: Uuid,
     status: StatusCode,
-    saved: bool,
-    errors: Vec<FieldError>,
-    error: Option<String>,
+    notes: UserNotes,
 ) -> Response {
+    let UserNotes {
+        saved,
+        errors,
+        error,
+        link,
+    } = notes;
     let user = match users::get(&s.db, &p.ctx, id).await {
         Ok(u) => u,
         Err(e) => return p.error(s, e),
@@ -817,7 +851,8 @@ async fn user_view(
         Err(e) => return p.error(s, e),
     };
     p.page_status(s, status, "user.html", "users", context! { user => user, roles => roles, teams => teams, saved => saved, errors => errors, error => error,
-        can_invite => user.active && !user.has_password && p.ctx.can("users", Action::Update).is_some() })
+        can_invite => user.active && !user.has_password && p.ctx.can("users", Action::Update).is_some(),
+        can_manage => user.active && p.ctx.can("users", Action::Update).is_some(), link => link })
 }
 
 async fn user_page(
@@ -828,12 +863,75 @@ async fn user_page(
 ) -> Response {
     // A notice after a save or a re-sent invitation.
     let saved = q.saved.is_some() || q.invited.is_some();
-    user_view(&s, &p, id, StatusCode::OK, saved, vec![], None).await
+    user_view(
+        &s,
+        &p,
+        id,
+        StatusCode::OK,
+        UserNotes {
+            saved,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
 struct CsrfOnly {
     _csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SetPasswordForm {
+    _csrf: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /admin/users/{id}/password`: an admin sets the user's password.
+async fn set_user_password(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<SetPasswordForm>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    match users::set_password(&s.db, &p.ctx, id, f.password.as_deref().unwrap_or("")).await {
+        Ok(()) => Redirect::to(&format!("/admin/users/{id}?saved=1")).into_response(),
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                let notes = UserNotes {
+                    errors,
+                    ..Default::default()
+                };
+                user_view(&s, &p, id, StatusCode::UNPROCESSABLE_ENTITY, notes).await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+/// `POST /admin/users/{id}/sign-in-link`: a one-time link shown on the page, to pass on.
+async fn create_sign_in_link(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    match users::sign_in_link(&s.db, &p.ctx, &s.config.base_url, id).await {
+        Ok(link) => {
+            let notes = UserNotes {
+                link: Some(link),
+                ..Default::default()
+            };
+            user_view(&s, &p, id, StatusCode::OK, notes).await
+        }
+        Err(e) => p.error(&s, e),
+    }
 }
 
 async fn resend_invitation(
@@ -876,29 +974,19 @@ async fn update_user(
         Ok(_) => Redirect::to(&format!("/admin/users/{id}?saved=1")).into_response(),
         Err(e @ Error::PreconditionFailed { .. }) => {
             let msg = crate::problem::problem(e, &p.ctx.locale).title;
-            user_view(
-                &s,
-                &p,
-                id,
-                StatusCode::PRECONDITION_FAILED,
-                false,
-                vec![],
-                Some(msg),
-            )
-            .await
+            let notes = UserNotes {
+                error: Some(msg),
+                ..Default::default()
+            };
+            user_view(&s, &p, id, StatusCode::PRECONDITION_FAILED, notes).await
         }
         Err(e) => match p.field_errors(e) {
             Ok(errors) => {
-                user_view(
-                    &s,
-                    &p,
-                    id,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    false,
+                let notes = UserNotes {
                     errors,
-                    None,
-                )
-                .await
+                    ..Default::default()
+                };
+                user_view(&s, &p, id, StatusCode::UNPROCESSABLE_ENTITY, notes).await
             }
             Err(e) => p.error(&s, e),
         },

@@ -848,6 +848,33 @@ both!(timeline_tasks_and_reminders, |app: TestApp| async move {
             json!({"version": 1, "due_at": null, "kind": "call"}),
         )
         .await;
+    assert_eq!(
+        r.status(),
+        403,
+        "the assignee completes a task, nothing more"
+    );
+    for change in [
+        json!({"version": 1, "subject": "改个标题"}),
+        json!({"version": 1, "assignee_id": app_admin_id(&app).await}),
+        json!({"version": 1, "due_at": null}),
+        json!({"version": 1, "done": true, "body": "顺便改正文"}),
+    ] {
+        let r = app
+            .patch(
+                &format!("/api/v1/activities/{}", task["id"].as_str().unwrap()),
+                &rep_token,
+                change.clone(),
+            )
+            .await;
+        assert_eq!(r.status(), 403, "assignee may not {change}");
+    }
+    let r = app
+        .patch(
+            &format!("/api/v1/activities/{}", task["id"].as_str().unwrap()),
+            t,
+            json!({"version": 1, "due_at": null, "kind": "call"}),
+        )
+        .await;
     assert_eq!(r.status(), 422, "a task stays a task");
     let open: Value = app
         .get("/api/v1/tasks", &rep_token)
@@ -1884,3 +1911,13 @@ both!(duplicate_pairs_list, |app: TestApp| async move {
         .unwrap();
     assert!(after["items"].as_array().unwrap().is_empty());
 });
+
+async fn app_admin_id(app: &TestApp) -> Value {
+    let me: Value = app
+        .get("/api/v1/me", &app.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    me["user"]["id"].clone()
+}

@@ -133,6 +133,8 @@ both!(
                         let mut rq = app.req(m.clone(), &p, &b);
                         if m == Method::PATCH || m == Method::POST {
                             rq = rq.json(&json!({"version": 1}));
+                        } else if m == Method::PUT {
+                            rq = rq.json(&json!({}));
                         }
                         async move {
                             let r = rq.send().await.unwrap();

@@ -559,3 +559,118 @@ both!(
         assert_eq!(r.status(), 412);
     }
 );
+
+// Signing a user in without SMTP: an admin sets a password or makes a one-time link to pass on,
+// and reads every queued email in full in the outbox.
+crate::both!(
+    admins_sign_users_in_without_smtp,
+    |app: crate::harness::TestApp| async move {
+        let sales = app.role("sales").await["id"].clone();
+        let r = app
+            .post(
+                "/api/v1/users",
+                &app.admin_token,
+                json!({"email": "new@acme.test", "name": "新人", "role_id": sales}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let u: Value = r.json().await.unwrap();
+        let id = u["id"].as_str().unwrap().to_owned();
+        // The invitation waits in the outbox; the admin reads it whole, link included.
+        let jobs: Value = app
+            .get("/api/v1/jobs?status=pending", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mail = &jobs["items"][0]["email"];
+        assert_eq!(mail["to"], "new@acme.test");
+        assert!(
+            mail["text"].as_str().unwrap().contains("/password?token="),
+            "{mail}"
+        );
+        // A sign-in link, shown once; it retires the emailed one.
+        let r = app
+            .post(
+                &format!("/api/v1/users/{id}/sign-in-links"),
+                &app.admin_token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let link: Value = r.json().await.unwrap();
+        let url = link["url"].as_str().unwrap();
+        let token = url.split("token=").nth(1).unwrap();
+        let emailed = mail["text"]
+            .as_str()
+            .unwrap()
+            .split("token=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        let use_link = |t: String, pw: &'static str| {
+            let c = reqwest::Client::new();
+            let u = app.url("/api/v1/password-links");
+            async move {
+                c.post(u)
+                    .json(&json!({"token": t, "password": pw}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(
+            use_link(emailed.to_owned(), "from-the-email-1").await,
+            422,
+            "the older link is retired"
+        );
+        assert_eq!(use_link(token.to_owned(), "from-the-admin-1").await, 201);
+        app.session("new@acme.test", "from-the-admin-1").await;
+        // The admin sets a password: too short is refused by name; then the user signs in with it.
+        let put = |pw: &str| {
+            app.req(
+                reqwest::Method::PUT,
+                &format!("/api/v1/users/{id}/password"),
+                &app.admin_token,
+            )
+            .json(&json!({"password": pw}))
+            .send()
+        };
+        let r = put("short").await.unwrap();
+        assert_eq!(r.status(), 422);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["errors"][0]["field"], "password");
+        assert_eq!(put("set-by-the-admin").await.unwrap().status(), 204);
+        app.session("new@acme.test", "set-by-the-admin").await;
+        // Not for a rep to do.
+        let (_, rep) = app.user_with_role("sales", "rep@acme.test").await;
+        let r = app
+            .req(
+                reqwest::Method::PUT,
+                &format!("/api/v1/users/{id}/password"),
+                &rep,
+            )
+            .json(&json!({"password": "rep-tries-this-1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = app
+            .post(
+                &format!("/api/v1/users/{id}/sign-in-links"),
+                &rep,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            app.get("/api/v1/jobs", &rep).await.status(),
+            403,
+            "the outbox is the admins'"
+        );
+    }
+);

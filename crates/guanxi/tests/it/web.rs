@@ -278,6 +278,47 @@ fn cli_admin_commands_backup_and_restore() {
     );
     assert!(ok, "{err}");
     assert!(last_line(&out).starts_with("gx_"));
+    // Without SMTP an operator resets a password from the shell: given, or generated and
+    // printed last; too short is one clear line.
+    let (ok, out, err) = guanxi(
+        &[
+            "admin",
+            "reset-password",
+            "--tenant",
+            &tenant,
+            "--email",
+            "S@t.test",
+        ],
+        d,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(last_line(&out).len(), 16, "{out}");
+    let (ok, _, err) = guanxi(
+        &[
+            "admin",
+            "reset-password",
+            "--tenant",
+            &tenant,
+            "--email",
+            "s@t.test",
+            "--password",
+            "short",
+        ],
+        d,
+    );
+    assert!(!ok && err.contains("password"), "{err}");
+    let (ok, _, err) = guanxi(
+        &[
+            "admin",
+            "reset-password",
+            "--tenant",
+            &tenant,
+            "--email",
+            "nobody@t.test",
+        ],
+        d,
+    );
+    assert!(!ok && err.contains("nobody@t.test"), "{err}");
     // Bad input: one clear line, non-zero exit.
     let (ok, _, err) = guanxi(
         &[
