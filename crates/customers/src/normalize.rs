@@ -3,6 +3,7 @@
 //! their pinyin and initials, and the search text built from all of them. Every validator
 //! returns a stable error code the UI translates.
 
+use guanxi_platform::validate::fold_width;
 use phonenumber::{country, Mode};
 use pinyin::ToPinyin;
 
@@ -18,7 +19,8 @@ pub struct Phone {
 /// Parses a phone number in any common format. Numbers without `+`/`00` are read as numbers of
 /// `country` (ISO 3166 alpha-2, `CN` by default).
 pub fn phone(raw: &str, country: &str) -> Result<Phone, &'static str> {
-    let raw = raw.trim();
+    let folded = fold_width(raw);
+    let raw = folded.trim();
     if raw.chars().count() > 40 {
         return Err("too_long");
     }
@@ -37,9 +39,9 @@ pub fn phone(raw: &str, country: &str) -> Result<Phone, &'static str> {
     })
 }
 
-/// Only the ASCII digits of `s`.
+/// Only the digits of `s`, full-width ones as ASCII.
 pub fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
+    fold_width(s).chars().filter(char::is_ascii_digit).collect()
 }
 
 const CREDIT_CODE_CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
@@ -64,7 +66,7 @@ pub fn credit_code_check(first17: &str) -> Option<char> {
 /// A 统一社会信用代码: 18 characters from the national alphabet (no I, O, Z, S, V), last one the
 /// check character. Returned upper-cased without spaces.
 pub fn credit_code(raw: &str) -> Result<String, &'static str> {
-    let code: String = raw
+    let code: String = fold_width(raw)
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
@@ -81,7 +83,8 @@ pub fn credit_code(raw: &str) -> Result<String, &'static str> {
 
 /// A WeChat id: 6–20 letters, digits, `_` or `-` (phone-number ids included).
 pub fn wechat(raw: &str) -> Result<String, &'static str> {
-    let w = raw.trim();
+    let folded = fold_width(raw);
+    let w = folded.trim();
     let n = w.chars().count();
     if (6..=20).contains(&n)
         && w.chars()
@@ -95,7 +98,8 @@ pub fn wechat(raw: &str) -> Result<String, &'static str> {
 
 /// A web address: `http(s)://` is added when missing; must have a dotted host and no spaces.
 pub fn url(raw: &str) -> Result<String, &'static str> {
-    let u = raw.trim();
+    let folded = fold_width(raw);
+    let u = folded.trim();
     let full = if u.starts_with("http://") || u.starts_with("https://") {
         u.to_owned()
     } else {
@@ -116,9 +120,75 @@ pub fn url(raw: &str) -> Result<String, &'static str> {
     Ok(full)
 }
 
-/// ISO 3166 alpha-2 country code, upper-cased.
+/// Country names as spreadsheets write them, with their ISO codes (the codes themselves are
+/// always accepted).
+const COUNTRY_NAMES: &[(&str, &[&str])] = &[
+    (
+        "CN",
+        &[
+            "中国",
+            "中國",
+            "中华人民共和国",
+            "中國大陸",
+            "中国大陆",
+            "china",
+            "prc",
+        ],
+    ),
+    ("HK", &["中国香港", "香港", "hong kong"]),
+    ("MO", &["中国澳门", "澳门", "澳門", "macau", "macao"]),
+    ("TW", &["中国台湾", "台湾", "臺灣", "台灣", "taiwan"]),
+    (
+        "US",
+        &[
+            "美国",
+            "美國",
+            "united states",
+            "united states of america",
+            "usa",
+        ],
+    ),
+    (
+        "GB",
+        &["英国", "英國", "united kingdom", "uk", "great britain"],
+    ),
+    ("JP", &["日本", "japan"]),
+    ("KR", &["韩国", "韓國", "south korea", "korea"]),
+    ("SG", &["新加坡", "singapore"]),
+    ("MY", &["马来西亚", "馬來西亞", "malaysia"]),
+    ("TH", &["泰国", "泰國", "thailand"]),
+    ("VN", &["越南", "vietnam", "viet nam"]),
+    ("ID", &["印度尼西亚", "印尼", "indonesia"]),
+    ("PH", &["菲律宾", "菲律賓", "philippines"]),
+    ("IN", &["印度", "india"]),
+    ("AU", &["澳大利亚", "澳洲", "australia"]),
+    ("NZ", &["新西兰", "紐西蘭", "new zealand"]),
+    ("CA", &["加拿大", "canada"]),
+    ("DE", &["德国", "德國", "germany"]),
+    ("FR", &["法国", "法國", "france"]),
+    ("IT", &["意大利", "義大利", "italy"]),
+    ("ES", &["西班牙", "spain"]),
+    ("NL", &["荷兰", "荷蘭", "netherlands"]),
+    ("RU", &["俄罗斯", "俄羅斯", "russia"]),
+    (
+        "AE",
+        &["阿联酋", "阿拉伯联合酋长国", "united arab emirates", "uae"],
+    ),
+    ("BR", &["巴西", "brazil"]),
+    ("MX", &["墨西哥", "mexico"]),
+];
+
+/// ISO 3166 alpha-2 country code, upper-cased; a common country name (Chinese or English, as
+/// spreadsheets write them) is read as its code.
 pub fn country_code(raw: &str) -> Result<String, &'static str> {
-    let c = raw.trim().to_uppercase();
+    let t = fold_width(raw).trim().to_lowercase();
+    if let Some((code, _)) = COUNTRY_NAMES
+        .iter()
+        .find(|(_, names)| names.contains(&t.as_str()))
+    {
+        return Ok((*code).to_owned());
+    }
+    let c = t.to_uppercase();
     if c.len() == 2 && c.parse::<country::Id>().is_ok() {
         Ok(c)
     } else {
@@ -175,7 +245,7 @@ pub fn pinyin(name: &str) -> (String, String) {
 pub fn search_text<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("|");
     for p in parts {
-        let p = p.trim().to_lowercase();
+        let p = fold_width(p).trim().to_lowercase();
         if !p.is_empty() {
             out.push_str(&p.replace('|', " "));
             out.push('|');
@@ -187,7 +257,7 @@ pub fn search_text<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
 /// What a search box query looks for: the query lower-cased and trimmed, and, when it looks
 /// like a phone number, its digits (`+86 138-0013-8000` → `8613800138000`).
 pub fn search_terms(q: &str) -> Vec<String> {
-    let q = q.trim().to_lowercase();
+    let q = fold_width(q).trim().to_lowercase();
     if q.is_empty() {
         return vec![];
     }

@@ -4,9 +4,30 @@ use serde::{Deserialize, Deserializer};
 
 pub const LOCALES: &[&str] = &["zh-CN", "zh-TW", "en"];
 
+/// Full-width ASCII (`１３５`, `ＡＢＣ`, `＠`, `－`) as ASCII and the ideographic space as a
+/// space — what NFKC does to the Halfwidth and Fullwidth Forms block, and nothing else.
+/// Chinese input methods and text pasted from WeChat type these. The one place every
+/// identifier (phones, emails, codes, ids) and every search and duplicate key passes through;
+/// names and notes are stored as typed (their full-width punctuation is Chinese writing).
+pub fn fold_width(s: &str) -> std::borrow::Cow<'_, str> {
+    let folds = |c: char| ('\u{ff01}'..='\u{ff5e}').contains(&c) || c == '\u{3000}';
+    if !s.chars().any(folds) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| match c {
+                '\u{3000}' => ' ',
+                c if folds(c) => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+                c => c,
+            })
+            .collect(),
+    )
+}
+
 /// Lower-cased, trimmed email, or the error code.
 pub fn email(raw: &str) -> Result<String, &'static str> {
-    let e = raw.trim().to_lowercase();
+    let e = fold_width(raw).trim().to_lowercase();
     if e.len() > 254 {
         return Err("too_long");
     }
@@ -38,6 +59,27 @@ pub fn name(raw: &str) -> Result<String, &'static str> {
         Err("invalid")
     } else {
         Ok(n.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::fold_width;
+
+    #[test]
+    fn full_width_ascii_folds_and_chinese_punctuation_stays() {
+        assert_eq!(fold_width("１３５０２４４２１２６"), "13502442126");
+        assert_eq!(fold_width("ｌｉ＠ａｃｍｅ．ｃｎ"), "li@acme.cn");
+        assert_eq!(fold_width("＋８６\u{3000}１３８"), "+86 138");
+        assert_eq!(
+            fold_width("北京（总部），上海。"),
+            "北京(总部),上海。",
+            "keys fold; 。 is not ASCII"
+        );
+        assert!(matches!(
+            fold_width("plain 张三"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }
 

@@ -723,3 +723,27 @@ both!(
         assert_eq!(list["items"][0]["tags"], json!(["-vip"]));
     }
 );
+
+// A country column is imported, by code or by name, and each row's national number is read in
+// its own country (5,000 US contacts were once stored as CN).
+both!(rows_carry_their_own_country, |app: TestApp| async move {
+    let csv = "姓名,手机,国家\nJohn Smith,(415) 555-0132,美国\n张三,13800138000,\nAlice Brown,020 7946 0958,United Kingdom\n李四,13900139000,CN\n";
+    let r = import(&app, "/api/v1/imports/contacts", csv.as_bytes().to_vec()).await;
+    assert_eq!(r["created"], 4, "{r}");
+    let all = items(&app, "/api/v1/contacts?limit=10").await;
+    let by = |n: &str| all.iter().find(|c| c["name"] == n).unwrap().clone();
+    assert_eq!(
+        (
+            by("John Smith")["country"].as_str(),
+            by("John Smith")["phone_e164"].as_str()
+        ),
+        (Some("US"), Some("+14155550132"))
+    );
+    assert_eq!(by("Alice Brown")["country"], "GB");
+    assert_eq!(by("Alice Brown")["phone_e164"], "+442079460958");
+    assert_eq!(by("张三")["country"], "CN");
+    let bad = "姓名,国家\n王五,Atlantis\n";
+    let r = import(&app, "/api/v1/imports/contacts", bad.as_bytes().to_vec()).await;
+    assert_eq!(r["failed"], 1, "{r}");
+    assert_eq!(r["errors"][0]["column"], "国家", "{r}");
+});

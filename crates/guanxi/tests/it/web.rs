@@ -597,3 +597,121 @@ async fn import_killed_mid_file_then_rerun_loses_and_doubles_nothing() {
     assert_eq!(companies, 37, "companies found by name, not doubled");
     db.close().await;
 }
+
+// Duplicates are asked about when an edit brings a phone or email another record has (not
+// only on creation), and full-width digits typed by a Chinese input method are the same phone:
+// valid, found by search, caught as a duplicate.
+both!(
+    edits_warn_of_duplicates_and_full_width_is_one_phone,
+    |app: crate::harness::TestApp| async move {
+        use serde_json::json;
+        let t = &app.admin_token;
+        let r = app
+            .post(
+                "/api/v1/contacts",
+                t,
+                json!({"name": "王芳", "phone": "１３５０２４４２１２６"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "full-width digits are a phone");
+        let wang: Value = r.json().await.unwrap();
+        assert_eq!(wang["phone_e164"], "+8613502442126");
+        let found: Value = app
+            .get(
+                "/api/v1/search?q=%EF%BC%91%EF%BC%93%EF%BC%95%EF%BC%90%EF%BC%92",
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            found.to_string().contains("王芳"),
+            "full-width digits search: {found}"
+        );
+        let probe: Value = app
+            .get(
+                "/api/v1/duplicates?kind=contact&name=%E6%9D%8E&phone=135-0244-2126",
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(probe["items"][0]["id"], wang["id"]);
+        let li: Value = app
+            .post(
+                "/api/v1/contacts",
+                t,
+                json!({"name": "李雷", "phone": "13800138000"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let li_id = li["id"].as_str().unwrap();
+        let (c, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let edit = c
+            .get(app.url(&format!("/customers/contacts/{li_id}/edit")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_in(&edit);
+        let form = |confirm: bool| {
+            let mut f = vec![
+                ("_csrf".to_owned(), csrf.clone()),
+                ("version".to_owned(), "1".to_owned()),
+                ("name".to_owned(), "李雷".to_owned()),
+                ("phone".to_owned(), "１３５ ０２４４ ２１２６".to_owned()),
+                ("country".to_owned(), "CN".to_owned()),
+            ];
+            if confirm {
+                f.push(("confirm_duplicates".to_owned(), "1".to_owned()));
+            }
+            f
+        };
+        let r = c
+            .post(app.url(&format!("/customers/contacts/{li_id}/edit")))
+            .form(&form(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            409,
+            "the edit is held to ask about the duplicate"
+        );
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("王芳") && html.contains("save-anyway"),
+            "{html}"
+        );
+        let stored: Value = app
+            .get(&format!("/api/v1/contacts/{li_id}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stored["phone"], "13800138000", "nothing saved yet");
+        // Saving an unchanged phone again asks nothing; saving anyway saves.
+        let r = c
+            .post(app.url(&format!("/customers/contacts/{li_id}/edit")))
+            .form(&form(true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let stored: Value = app
+            .get(&format!("/api/v1/contacts/{li_id}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stored["phone_e164"], "+8613502442126");
+    }
+);

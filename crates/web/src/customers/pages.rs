@@ -778,10 +778,8 @@ async fn save(
         None => (list.clone(), t(p, &format!("customers.new_{kind}"))),
         Some(id) => (format!("{list}/{id}/edit"), String::new()),
     };
-    if id.is_none() {
-        if let Some(r) = duplicates_first(s, p, kind, &title, &form).await {
-            return r;
-        }
+    if let Some(r) = duplicates_first(s, p, kind, id, &action, &title, &form).await {
+        return r;
     }
     let (db, ctx) = (&s.db, &p.ctx);
     let result = match (kind, id) {
@@ -1517,28 +1515,69 @@ async fn duplicates_first(
     s: &AppState,
     p: &Signed,
     kind: &str,
+    id: Option<Uuid>,
+    action: &str,
     title: &str,
     form: &BTreeMap<String, String>,
 ) -> Option<Response> {
     if form.contains_key("confirm_duplicates") {
         return None;
     }
-    let get = |k: &str| form.get(k).cloned().filter(|v| !v.trim().is_empty());
+    // An edit is checked on the keys it changes (a new phone or email another record has);
+    // keys it leaves as they were are not asked about again.
+    let stored: Option<Value> = match (kind, id) {
+        (_, None) => None,
+        ("account", Some(id)) => accounts::get(&s.db, &p.ctx, id)
+            .await
+            .ok()
+            .map(|a| Value::from_serialize(&a)),
+        (_, Some(id)) => contacts::get(&s.db, &p.ctx, id)
+            .await
+            .ok()
+            .map(|c| Value::from_serialize(&c)),
+    };
+    let get = |k: &str| {
+        let v = form.get(k).cloned().filter(|v| !v.trim().is_empty())?;
+        match &stored {
+            Some(before)
+                if before
+                    .get_attr(k)
+                    .ok()
+                    .and_then(|b| b.as_str().map(|b| b.trim() == v.trim()))
+                    .unwrap_or(false) =>
+            {
+                None
+            }
+            _ => Some(v),
+        }
+    };
     let probe = DuplicateProbe {
         kind: Some(kind.to_owned()),
         name: get("name"),
         phone: get("phone"),
         email: get("email"),
         credit_code: get("credit_code"),
-        account_id: get("account_id").and_then(|v| Uuid::parse_str(&v).ok()),
-        country: get("country"),
-        exclude_id: None,
+        account_id: form.get("account_id").and_then(|v| Uuid::parse_str(v).ok()),
+        country: form.get("country").cloned(),
+        exclude_id: id,
     };
+    if probe.name.is_none()
+        && probe.phone.is_none()
+        && probe.email.is_none()
+        && probe.credit_code.is_none()
+    {
+        return None;
+    }
     let found = duplicates::find(&s.db, &p.ctx, &probe).await.ok()?;
     if found.items.is_empty() {
         return None;
     }
-    let action = format!("/customers/{kind}s");
+    let action = action.to_owned();
+    let title = stored
+        .as_ref()
+        .and_then(|v| v.get_attr("name").ok())
+        .and_then(|n| n.as_str().map(str::to_owned))
+        .unwrap_or_else(|| title.to_owned());
     Some(
         form_view(
             s,
@@ -1546,7 +1585,7 @@ async fn duplicates_first(
             StatusCode::CONFLICT,
             kind,
             action,
-            title.to_owned(),
+            title,
             Value::from_serialize(form),
             vec![],
             None,
