@@ -24,7 +24,9 @@ use crate::record::{self, apply_text, plain};
 pub const KINDS: &[&str] = &["call", "email", "meeting", "visit", "note", "task"];
 
 /// The record's own history shown in its timeline (audit actions).
-pub const HISTORY: &[&str] = &["create", "transfer", "delete", "restore", "merge"];
+pub const HISTORY: &[&str] = &[
+    "create", "transfer", "delete", "restore", "merge", "unmerge",
+];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Activity {

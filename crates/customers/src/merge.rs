@@ -72,6 +72,112 @@ pub struct MergeRecord {
     /// Child accounts moved from each merged account.
     #[serde(default)]
     pub children: Vec<(Uuid, Uuid)>,
+    /// The values the survivor took, each with what it held before: `unmerge` gives them back.
+    #[serde(default)]
+    pub taken: Vec<Taken>,
+}
+
+/// One value the survivor took from a merged record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Taken {
+    /// A field name, or `custom.<key>`.
+    pub field: String,
+    pub from: Uuid,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// A field's value in a record's JSON (`custom.<key>` inside `custom`); absent is null.
+fn value_of(v: &serde_json::Value, field: &str) -> serde_json::Value {
+    match field.strip_prefix("custom.") {
+        Some(key) => v["custom"][key].clone(),
+        None => v[field].clone(),
+    }
+}
+
+/// What the survivor took: every mergeable field (and custom field) whose value the merge
+/// changed, with the record it came from (`from_of`; fields no record is named for are skipped).
+fn taken_values(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    fields: &[&str],
+    from_of: impl Fn(&str) -> Option<Uuid>,
+) -> Vec<Taken> {
+    let mut names: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+    for v in [before, after] {
+        if let Some(m) = v["custom"].as_object() {
+            for k in m.keys() {
+                let f = format!("custom.{k}");
+                if !names.contains(&f) {
+                    names.push(f);
+                }
+            }
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|field| {
+            let (b, a) = (value_of(before, &field), value_of(after, &field));
+            if b == a {
+                return None;
+            }
+            let from = from_of(&field)?;
+            Some(Taken {
+                field,
+                from,
+                before: b,
+                after: a,
+            })
+        })
+        .collect()
+}
+
+/// The PATCH that gives back what the survivor took from `merged` — each value it still holds
+/// as the merge left it (one edited since stays as edited).
+fn give_back(
+    current: &serde_json::Value,
+    taken: &[Taken],
+    merged: Uuid,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut patch = serde_json::Map::new();
+    let mut custom = serde_json::Map::new();
+    for t in taken.iter().filter(|t| t.from == merged) {
+        if value_of(current, &t.field) != t.after {
+            continue;
+        }
+        match t.field.strip_prefix("custom.") {
+            Some(key) => {
+                custom.insert(key.to_owned(), t.before.clone());
+            }
+            None => {
+                patch.insert(t.field.clone(), t.before.clone());
+            }
+        }
+    }
+    if !custom.is_empty() {
+        patch.insert("custom".into(), serde_json::Value::Object(custom));
+    }
+    patch
+}
+
+/// The survivor's own record of an unmerge on its timeline, beside the merge it undoes.
+async fn record_unmerge(
+    tx: &mut guanxi_platform::db::Tx,
+    ctx: &Ctx,
+    table: &str,
+    survivor: Uuid,
+    merged: Uuid,
+) -> Result<()> {
+    audit::record(
+        tx,
+        ctx,
+        "unmerge",
+        table,
+        Some(survivor),
+        None,
+        Some(&serde_json::json!({ "unmerged": merged })),
+    )
+    .await
 }
 
 /// Points `table.column` of every row holding `from` at `to`; returns (row id, `from`) for each,
@@ -150,6 +256,10 @@ pub async fn merge_contacts(
     let patch: ContactInput = serde_json::from_value(serde_json::Value::Object(patch))
         .map_err(|e| Error::BadRequest(e.to_string()))?;
     let after = contacts::update_in(&mut tx, ctx, survivor, expected, patch).await?;
+    let json = |v: &Contact| serde_json::to_value(v).map_err(|e| Error::Internal(e.into()));
+    let taken = taken_values(&json(&keep)?, &json(&after)?, MERGEABLE, |f| {
+        input.take.get(f).copied()
+    });
     // Move the history, then retire the others.
     let mut moved = MergeRecord {
         survivor,
@@ -159,6 +269,7 @@ pub async fn merge_contacts(
         assets: vec![],
         contacts: vec![],
         children: vec![],
+        taken,
     };
     let t = now();
     for o in &others {
@@ -206,12 +317,22 @@ pub async fn merge_contacts(
     Ok(after)
 }
 
-/// Undoes the merge that retired `merged`: it comes back from the trash with its activities and
-/// orders. (The survivor keeps the values it took; edit it if needed.)
+/// Undoes the merge that retired `merged`: it comes back from the trash with its activities,
+/// orders and assets, and the survivor gives back the values it took from it (those not edited
+/// since) — merge then unmerge leaves both as they were.
 pub async fn unmerge_contact(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Contact> {
     let mut tx = db.begin().await?;
     let gone: Contact = record::load_for(&mut tx, ctx, merged, Action::Delete).await?;
-    let record = merge_record(&mut tx, ctx, "contacts", merged).await?;
+    let (survivor, record) = merge_record(&mut tx, ctx, "contacts", merged).await?;
+    let now_held: Contact = record::load(&mut tx, ctx.tenant_id, survivor).await?;
+    let current = serde_json::to_value(&now_held).map_err(|e| Error::Internal(e.into()))?;
+    let patch = give_back(&current, &record.taken, merged);
+    if !patch.is_empty() {
+        let patch: ContactInput = serde_json::from_value(serde_json::Value::Object(patch))
+            .map_err(|e| Error::Internal(e.into()))?;
+        contacts::update_in(&mut tx, ctx, survivor, now_held.version, patch).await?;
+    }
+    record_unmerge(&mut tx, ctx, "contacts", survivor, merged).await?;
     let t = now();
     let tid = ctx.tenant_id;
     move_back(
@@ -330,7 +451,7 @@ async fn merge_record(
     ctx: &Ctx,
     table: &str,
     merged: Uuid,
-) -> Result<MergeRecord> {
+) -> Result<(Uuid, MergeRecord)> {
     let into: Option<(Option<Uuid>,)> = tx
         .fetch_optional(
             &format!("SELECT merged_into FROM {table} WHERE tenant_id = $1 AND id = $2"),
@@ -351,6 +472,7 @@ async fn merge_record(
         .into_iter()
         .filter_map(|(j,)| serde_json::from_value::<MergeRecord>(j.0).ok())
         .find(|m| m.merged.contains(&merged))
+        .map(|m| (survivor, m))
         .ok_or_else(|| Error::Conflict("the merge record is missing".into()))
 }
 
@@ -432,6 +554,18 @@ pub async fn merge_accounts(
     let patch: AccountInput = serde_json::from_value(serde_json::Value::Object(patch))
         .map_err(|e| Error::BadRequest(e.to_string()))?;
     let after = accounts::update_in(&mut tx, ctx, survivor, expected, patch).await?;
+    let json = |v: &Account| serde_json::to_value(v).map_err(|e| Error::Internal(e.into()));
+    let parent_from = others
+        .iter()
+        .find(|o| Some(o.id) == keep.parent_id)
+        .map(|o| o.id);
+    let taken = taken_values(&json(&keep)?, &json(&after)?, MERGEABLE_ACCOUNT, |f| {
+        input
+            .take
+            .get(f)
+            .copied()
+            .or(if f == "parent_id" { parent_from } else { None })
+    });
     let mut moved = MergeRecord {
         survivor,
         merged: others.iter().map(|o| o.id).collect(),
@@ -440,6 +574,7 @@ pub async fn merge_accounts(
         assets: vec![],
         contacts: vec![],
         children: vec![],
+        taken,
     };
     for o in &others {
         let m = &mut moved;
@@ -487,7 +622,19 @@ pub async fn merge_accounts(
 pub async fn unmerge_account(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Account> {
     let mut tx = db.begin().await?;
     let gone: Account = record::load_for(&mut tx, ctx, merged, Action::Delete).await?;
-    let record = merge_record(&mut tx, ctx, "accounts", merged).await?;
+    let (survivor, record) = merge_record(&mut tx, ctx, "accounts", merged).await?;
+    // The survivor gives back what it took first (a credit code among them).
+    let now_held: Account = record::load(&mut tx, ctx.tenant_id, survivor).await?;
+    let current = serde_json::to_value(&now_held).map_err(|e| Error::Internal(e.into()))?;
+    let mut patch = give_back(&current, &record.taken, merged);
+    // Its parent, if that was the merged account, once that one is back (below).
+    let parent = patch.remove("parent_id");
+    if !patch.is_empty() {
+        let patch: AccountInput = serde_json::from_value(serde_json::Value::Object(patch))
+            .map_err(|e| Error::Internal(e.into()))?;
+        accounts::update_in(&mut tx, ctx, survivor, now_held.version, patch).await?;
+    }
+    record_unmerge(&mut tx, ctx, "accounts", survivor, merged).await?;
     if let Some(code) = &gone.credit_code {
         let taken: i64 = tx
             .scalar(
@@ -535,6 +682,13 @@ pub async fn unmerge_account(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Account
         args![now(), ctx.user_id, tid, merged],
     )
     .await?;
+    if let Some(parent) = parent {
+        let held: Account = record::load(&mut tx, tid, survivor).await?;
+        let patch: AccountInput =
+            serde_json::from_value(serde_json::json!({ "parent_id": parent }))
+                .map_err(|e| Error::Internal(e.into()))?;
+        accounts::update_in(&mut tx, ctx, survivor, held.version, patch).await?;
+    }
     let back: Account = record::load(&mut tx, tid, merged).await?;
     let defs = custom_fields::active(&mut tx, tid, Entity::Accounts).await?;
     let values = back.custom.0.as_object().cloned().unwrap_or_default();

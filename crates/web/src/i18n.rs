@@ -824,6 +824,18 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("audit.entity.jobs", "Job", "任务", "工作"),
     ("jobs.message", "Message", "消息", "訊息"),
     (
+        "merge.notice.merged",
+        "Merged: the duplicate's history is here now and it is in the trash.",
+        "已合并：重复记录的历史已移到这里，重复记录已移入回收站。",
+        "已合併：重複紀錄的歷史已移到這裡，重複紀錄已移入回收筒。",
+    ),
+    (
+        "merge.notice.unmerged",
+        "Merge undone: both records are back as they were.",
+        "已撤销合并：两条记录均已恢复原状。",
+        "已撤銷合併：兩筆紀錄均已恢復原狀。",
+    ),
+    (
         "jobs.outbox_hint",
         "Emails wait here until they are sent (without an SMTP server, until one is set); open one to read it in full, links included.",
         "邮件在发送前在此等待（未配置 SMTP 服务器时会一直等待）；展开可查看全文，包括其中的链接。",

@@ -1791,6 +1791,117 @@ both!(
             .post(&format!("/api/v1/contacts/{did}/unmerge"), t, json!({}))
             .await;
         assert_eq!(r.status(), 409, "nothing left to undo");
+        // Both are as they were, field by field (but for version and update stamps); the
+        // survivor's timeline shows the merge undone.
+        let now_keep: Value = app
+            .get(&format!("/api/v1/contacts/{kid}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let now_dupe: Value = app
+            .get(&format!("/api/v1/contacts/{did}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_same_record(&keep, &now_keep);
+        assert_same_record(&dupe, &now_dupe);
+        let tl: Value = app
+            .get(
+                &format!("/api/v1/contacts/{kid}/timeline?types=merge,unmerge"),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let types: Vec<&str> = tl["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["unmerge", "merge"]);
+    }
+);
+
+/// Two states of one record agree on every field but version and update stamps.
+fn assert_same_record(was: &Value, now: &Value) {
+    for (k, v) in was.as_object().unwrap() {
+        if ["version", "updated_at", "updated_by"].contains(&k.as_str()) {
+            continue;
+        }
+        assert_eq!(&now[k], v, "field {k}: was {v}, now {}", now[k]);
+    }
+}
+
+both!(
+    account_merge_then_unmerge_restores_both,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let r = app
+        .post("/api/v1/custom-fields", t, json!({"entity": "accounts", "key": "erp_code", "kind": "text", "label": "ERP", "unique": true}))
+        .await;
+        assert_eq!(r.status(), 201);
+        let group = created(&app, "/api/v1/accounts", t, json!({"name": "集团"})).await;
+        let keep = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "华东贸易", "parent_id": group["id"], "wechat": "keep_wx01"}),
+        )
+        .await;
+        let dupe = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "华东贸易有限公司", "credit_code": "91330100799655058B",
+        "wechat": "dupe_wx01", "tags": ["重点"], "custom": {"erp_code": "E-001"}}),
+        )
+        .await;
+        let child = created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": "华东杭州", "parent_id": dupe["id"]}),
+        )
+        .await;
+        let (kid, did) = (keep["id"].as_str().unwrap(), dupe["id"].as_str().unwrap());
+        let r = app
+        .post(
+            &format!("/api/v1/accounts/{kid}/merge"),
+            t,
+            json!({"version": keep["version"], "merge_ids": [did],
+                   "take": {"credit_code": did, "wechat": did, "tags": did, "custom.erp_code": did}}),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let merged: Value = app
+            .get(&format!("/api/v1/accounts/{kid}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(merged["credit_code"], "91330100799655058B");
+        assert_eq!(merged["custom"]["erp_code"], "E-001");
+        let r = app
+            .post(&format!("/api/v1/accounts/{did}/unmerge"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        for (was, id) in [
+            (&keep, kid),
+            (&dupe, did),
+            (&child, child["id"].as_str().unwrap()),
+        ] {
+            let now: Value = app
+                .get(&format!("/api/v1/accounts/{id}"), t)
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_same_record(was, &now);
+        }
     }
 );
 

@@ -213,7 +213,7 @@ async fn submit(
     let to = if form.get("back").map(String::as_str) == Some("duplicates") {
         "/customers/duplicates".to_owned()
     } else {
-        format!("/customers/{kind}s/{id}")
+        format!("/customers/{kind}s/{id}?notice=merged&undo={other}")
     };
     match result {
         Ok(()) => Redirect::to(&to).into_response(),

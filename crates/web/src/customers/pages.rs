@@ -436,6 +436,20 @@ struct RecordQuery {
     #[serde(flatten)]
     timeline: TimelineQuery,
     error: Option<String>,
+    /// A notice by key (`merged`, `unmerged`), never text.
+    notice: Option<String>,
+    /// After a merge: the merged record, for an undo button.
+    undo: Option<Uuid>,
+}
+
+impl RecordQuery {
+    /// The notice's words, for the keys this page knows.
+    fn notice(&self, p: &Signed) -> Option<String> {
+        match self.notice.as_deref() {
+            Some(k @ ("merged" | "unmerged")) => Some(t(p, &format!("merge.notice.{k}"))),
+            _ => None,
+        }
+    }
 }
 
 async fn account_page(
@@ -519,7 +533,7 @@ async fn account_page(
     let shown = layout.shown(&s, &p, &a.custom.0).await;
     p.page(&s, "customers/account.html", "customers", context! {
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
-        timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), subject => context! { field => "account_id", id => id },
+        timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, subject => context! { field => "account_id", id => id },
         purchases => purchases, assets => owned, dupes => dupes,
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
@@ -712,7 +726,7 @@ async fn contact_page(
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), dupes => dupes,
+            c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
@@ -1762,7 +1776,7 @@ async fn unmerge_account(
         &s,
         &p,
         guanxi_customers::merge::unmerge_account(&s.db, &p.ctx, id).await,
-        format!("/customers/accounts/{id}"),
+        format!("/customers/accounts/{id}?notice=unmerged"),
     )
 }
 
@@ -1779,7 +1793,7 @@ async fn unmerge_contact(
         &s,
         &p,
         guanxi_customers::merge::unmerge_contact(&s.db, &p.ctx, id).await,
-        format!("/customers/contacts/{id}"),
+        format!("/customers/contacts/{id}?notice=unmerged"),
     )
 }
 
