@@ -148,6 +148,16 @@ fn in_scope(ctx: &Ctx, a: &Activity, action: Action) -> bool {
         .is_some_and(|s| ctx.covers(s, Some(a.owner_id), a.team_id))
 }
 
+/// Whether the caller may change every field of this activity (not only complete it).
+pub fn may_edit(ctx: &Ctx, a: &Activity) -> bool {
+    in_scope(ctx, a, Action::Update)
+}
+
+/// Whether the caller may delete this activity.
+pub fn may_delete(ctx: &Ctx, a: &Activity) -> bool {
+    in_scope(ctx, a, Action::Delete)
+}
+
 /// The caller may change this task only as its assignee: its done mark, nothing else.
 fn assignee_only(ctx: &Ctx, a: &Activity) -> bool {
     is_assignee(ctx, a) && !in_scope(ctx, a, Action::Update)

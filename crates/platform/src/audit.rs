@@ -182,3 +182,49 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AuditFilter) -> Result<Page<AuditEvent
     let rows: Vec<AuditEvent> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |r| r.id.to_string()))
 }
+
+/// The records of `entities` the signed-in user changed last (their own actions: no audit
+/// permission needed), newest first, one entry per record: (entity, id, name, when).
+pub async fn changed_by_me(
+    db: &Db,
+    ctx: &Ctx,
+    entities: &[&str],
+    limit: usize,
+) -> Result<Vec<(String, Uuid, String, DateTime<Utc>)>> {
+    let Some(me) = ctx.user_id else {
+        return Ok(vec![]);
+    };
+    let mut q = Sql::new(
+        "SELECT id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id
+         FROM audit_events WHERE tenant_id = ",
+    );
+    q.bind(ctx.tenant_id).push(" AND actor_id = ").bind(me);
+    q.push(" AND entity IN (");
+    for (i, e) in entities.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(*e);
+    }
+    q.push(") AND entity_id IS NOT NULL ORDER BY id DESC LIMIT ")
+        .bind((limit * 5) as i64);
+    let events: Vec<AuditEvent> = db.fetch_sql(q).await?;
+    let mut out: Vec<(String, Uuid, String, DateTime<Utc>)> = Vec::new();
+    for e in events {
+        let Some(id) = e.entity_id else { continue };
+        if out.iter().any(|(_, seen, _, _)| *seen == id) {
+            continue;
+        }
+        let name = [&e.after, &e.before]
+            .into_iter()
+            .flatten()
+            .find_map(|j| j.0["name"].as_str().map(str::to_owned));
+        if let Some(name) = name {
+            out.push((e.entity, id, name, e.at));
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod migrate;
 pub mod page;
 pub mod perms;
+pub mod recent;
 pub mod roles;
 pub mod secret;
 pub mod teams;

@@ -69,6 +69,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/sections.html",
         "customers/timeline.html",
         "customers/tasks.html",
+        "customers/activity.html",
         "customers/orders.html",
         "customers/order.html",
         "customers/order_form.html",
@@ -175,23 +176,23 @@ impl Signed {
             ctx.locale = request_locale(headers, &ctx.locale);
         }
         ctx.request_id = request_id;
+        // The administration section holds what a role may manage, not what it may merely
+        // read: everyone reads colleagues, teams, settings and field definitions (forms and
+        // pickers need them), but only those who may change them see these pages.
         let mut admin_nav = Vec::new();
-        for (key, module, href) in [
-            ("users", "users", "/admin/users"),
-            ("teams", "teams", "/admin/teams"),
-            ("tokens", "api_tokens", "/admin/tokens"),
-            ("audit", "audit", "/admin/audit"),
-            ("jobs", "jobs", "/admin/jobs"),
-            ("settings", "settings", "/settings"),
-            ("custom_fields", "custom_fields", "/admin/custom-fields"),
+        for (key, module, action, href) in [
+            ("users", "users", Action::Update, "/admin/users"),
+            ("teams", "teams", Action::Update, "/admin/teams"),
+            ("audit", "audit", Action::Read, "/admin/audit"),
+            ("jobs", "jobs", Action::Read, "/admin/jobs"),
+            ("settings", "settings", Action::Update, "/settings"),
+            (
+                "custom_fields",
+                "custom_fields",
+                Action::Create,
+                "/admin/custom-fields",
+            ),
         ] {
-            // Everyone reads field definitions (forms need them); the page is for those who
-            // may add fields.
-            let action = if module == "custom_fields" {
-                Action::Create
-            } else {
-                Action::Read
-            };
             if ctx.can(module, action).is_some() {
                 admin_nav.push((key, href));
             }
@@ -409,8 +410,12 @@ async fn css() -> impl IntoResponse {
     )
 }
 
+/// Home: the user's day (each module adds its panels; today the customers module's).
 async fn home(State(s): State<AppState>, p: Signed) -> Response {
-    p.page(&s, "home.html", "home", context! {})
+    match crate::customers::pages::home_panels(&s, &p).await {
+        Ok(panels) => p.page(&s, "home.html", "home", panels),
+        Err(e) => p.error(&s, e),
+    }
 }
 
 // ---- sign-in, sign-up, password links, language -------------------------------------------

@@ -715,3 +715,150 @@ both!(
         assert_eq!(stored["phone_e164"], "+8613502442126");
     }
 );
+
+// Home is the user's day: overdue tasks, due reminders, what they opened and changed; a task
+// is edited, rescheduled and deleted from its own page; a rep's menu has no administration
+// and nothing that does not exist yet.
+both!(
+    home_is_the_users_day,
+    |app: crate::harness::TestApp| async move {
+        use serde_json::json;
+        let t = &app.admin_token;
+        let c: Value = app
+            .post("/api/v1/contacts", t, json!({"name": "赵敏"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let cid = c["id"].as_str().unwrap().to_owned();
+        let past = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+        let task: Value = app
+        .post("/api/v1/activities", t, json!({"kind": "task", "contact_id": cid, "subject": "回电确认报价", "due_at": past, "remind_at": past}))
+        .await
+        .json()
+        .await
+        .unwrap();
+        let tid = task["id"].as_str().unwrap().to_owned();
+        let (client, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let page = |path: String| {
+            let c = client.clone();
+            let u = app.url(&path);
+            async move { c.get(u).send().await.unwrap().text().await.unwrap() }
+        };
+        client
+            .get(app.url(&format!("/customers/contacts/{cid}")))
+            .send()
+            .await
+            .unwrap();
+        let home = page("/".into()).await;
+        let section = |id: &str| {
+            home.split(&format!("id=\"{id}\""))
+                .nth(1)
+                .unwrap_or("")
+                .split("</section>")
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        assert!(
+            section("reminders").contains("回电确认报价"),
+            "a due reminder shows on home"
+        );
+        assert!(
+            section("today").contains("回电确认报价") && home.contains("class=\"task late\""),
+            "overdue"
+        );
+        assert!(
+            section("recent").contains("赵敏"),
+            "recently viewed and changed"
+        );
+        assert!(!home.contains("soon"), "no modules that do not exist");
+        // Reschedule it from its page: it leaves the overdue list and its reminder.
+        let form = page(format!("/customers/activities/{tid}/edit")).await;
+        let csrf = csrf_in(&form);
+        let tomorrow =
+            (chrono::Utc::now() + chrono::Duration::days(1) + chrono::Duration::hours(8))
+                .naive_utc()
+                .format("%Y-%m-%dT%H:%M")
+                .to_string();
+        let r = client
+            .post(app.url(&format!("/customers/activities/{tid}/edit")))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("version", "1"),
+                ("subject", "回电确认报价（改期）"),
+                ("body", ""),
+                ("due_at", tomorrow.as_str()),
+                ("remind_at", ""),
+                ("assignee_id", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "saved and back on the contact");
+        let stored: Value = app
+            .get(&format!("/api/v1/activities/{tid}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stored["subject"], "回电确认报价（改期）");
+        assert!(stored["remind_at"].is_null());
+        let home = page("/".into()).await;
+        assert!(
+            !home.contains("class=\"task late\"")
+                && !home
+                    .split("id=\"reminders\"")
+                    .nth(1)
+                    .unwrap()
+                    .split("</section>")
+                    .next()
+                    .unwrap()
+                    .contains("改期")
+        );
+        // A bad date is named, nothing saved.
+        let r = client
+            .post(app.url(&format!("/customers/activities/{tid}/edit")))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("version", "2"),
+                ("subject", "x"),
+                ("due_at", "明天"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let r = client
+            .post(app.url(&format!("/customers/activities/{tid}/delete")))
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            app.get(&format!("/api/v1/activities/{tid}"), t)
+                .await
+                .status(),
+            404
+        );
+        // A rep: no administration section; their own account and tokens.
+        app.user_with_role("sales", "rep@acme.test").await;
+        let (rep, _) = app.session("rep@acme.test", "password-123456").await;
+        let home = rep
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !home.contains("href=\"/admin/users\"") && !home.contains("href=\"/settings\""),
+            "no admin pages for a rep"
+        );
+        assert!(home.contains("href=\"/admin/tokens\""));
+    }
+);

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
-use guanxi_customers::activities::{self, ActivityInput, Subject, TaskFilter, TimelineFilter};
+use guanxi_customers::activities::{
+    self, Activity, ActivityInput, Subject, TaskFilter, TimelineFilter,
+};
 use guanxi_customers::assets::{self, AssetFilter, AssetInput};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
 use guanxi_customers::duplicates::{self, Candidate, DuplicateProbe};
@@ -81,6 +83,11 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(search_page))
         .route("/customers/activities", post(log_activity))
         .route("/customers/activities/{id}/done", post(complete_task))
+        .route(
+            "/customers/activities/{id}/edit",
+            get(edit_activity_page).post(edit_activity),
+        )
+        .route("/customers/activities/{id}/delete", post(delete_activity))
         .route("/tasks", get(tasks_page))
         .route("/customers/orders", get(orders_page).post(create_order))
         .route("/customers/orders/new", get(new_order))
@@ -506,6 +513,10 @@ async fn account_page(
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
+    // A visit is noted for the home page; failing to note it never fails the page.
+    if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "accounts", id, &a.name).await {
+        tracing::warn!(error = %e, "noting a recent view");
+    }
     // Likely duplicates of this account, to merge here.
     let dupes = if a.deleted_at.is_none() {
         merge_candidates(
@@ -688,6 +699,9 @@ async fn contact_page(
         Ok(t) => t,
         Err(e) => return p.error(&s, e),
     };
+    if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "contacts", id, &c.name).await {
+        tracing::warn!(error = %e, "noting a recent view");
+    }
     // Likely duplicates of this contact, to merge here.
     let dupes = if c.deleted_at.is_none() {
         merge_candidates(
@@ -1069,9 +1083,246 @@ async fn complete_task(
     )
 }
 
+/// An instant as a `datetime-local` value in the tenant's time zone.
+fn local_value(p: &Signed, t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| {
+        t.with_timezone(&p.time_zone)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
+    })
+    .unwrap_or_default()
+}
+
+/// Where an activity is shown: its contact's page, else its account's.
+fn activity_home(a: &Activity) -> String {
+    match (a.contact_id, a.account_id) {
+        (Some(c), _) => format!("/customers/contacts/{c}"),
+        (None, Some(a)) => format!("/customers/accounts/{a}"),
+        _ => "/tasks".into(),
+    }
+}
+
+async fn activity_form(
+    s: &AppState,
+    p: &Signed,
+    a: &Activity,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    values: Option<&EditActivityForm>,
+) -> Response {
+    let users = match options(s, p).await {
+        Ok(o) => o.get_attr("users").unwrap_or_default(),
+        Err(e) => return p.error(s, e),
+    };
+    let v = |field: &str, stored: String| match values {
+        Some(f) => f.get(field).unwrap_or_default(),
+        None => stored,
+    };
+    p.page_status(s, status, "customers/activity.html", "tasks", context! {
+        a => a, users => users, errors => errors, back => activity_home(a),
+        can_edit => activities::may_edit(&p.ctx, a), can_delete => activities::may_delete(&p.ctx, a),
+        subject => v("subject", a.subject.clone()), body => v("body", a.body.clone().unwrap_or_default()),
+        occurred_at => v("occurred_at", local_value(p, Some(a.occurred_at))),
+        due_at => v("due_at", local_value(p, a.due_at)), remind_at => v("remind_at", local_value(p, a.remind_at)),
+        assignee_id => v("assignee_id", a.assignee_id.map(|u| u.to_string()).unwrap_or_default()),
+    })
+}
+
+async fn edit_activity_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+) -> Response {
+    match activities::get(&s.db, &p.ctx, id).await {
+        Ok(a) => activity_form(&s, &p, &a, StatusCode::OK, vec![], None).await,
+        Err(e) => p.error(&s, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct EditActivityForm {
+    _csrf: Option<String>,
+    version: Option<i64>,
+    subject: Option<String>,
+    body: Option<String>,
+    occurred_at: Option<String>,
+    due_at: Option<String>,
+    remind_at: Option<String>,
+    assignee_id: Option<String>,
+    done: Option<String>,
+}
+
+impl EditActivityForm {
+    fn get(&self, field: &str) -> Option<String> {
+        match field {
+            "subject" => self.subject.clone(),
+            "body" => self.body.clone(),
+            "occurred_at" => self.occurred_at.clone(),
+            "due_at" => self.due_at.clone(),
+            "remind_at" => self.remind_at.clone(),
+            "assignee_id" => self.assignee_id.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /customers/activities/{id}/edit`: change, reschedule, reassign, complete or reopen.
+async fn edit_activity(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<EditActivityForm>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    let before = match activities::get(&s.db, &p.ctx, id).await {
+        Ok(a) => a,
+        Err(e) => return p.error(&s, e),
+    };
+    let task = before.kind == "task";
+    let result = async {
+        let mut input = ActivityInput {
+            version: f.version,
+            done: task.then_some(f.done.is_some()),
+            ..Default::default()
+        };
+        if activities::may_edit(&p.ctx, &before) {
+            input.subject = f.subject.clone();
+            input.body = f
+                .body
+                .clone()
+                .map(|b| Some(b).filter(|b| !b.trim().is_empty()));
+            if task {
+                input.due_at = Some(local_time(&p, "due_at", &f.due_at)?);
+                input.remind_at = Some(local_time(&p, "remind_at", &f.remind_at)?);
+                input.assignee_id = opt_uuid(&f.assignee_id);
+            } else {
+                input.occurred_at = local_time(&p, "occurred_at", &f.occurred_at)?;
+            }
+        }
+        activities::update(&s.db, &p.ctx, id, None, input).await
+    }
+    .await;
+    match result {
+        Ok(a) => {
+            s.jobs_wake.notify_one();
+            Redirect::to(&activity_home(&a)).into_response()
+        }
+        Err(e @ Error::PreconditionFailed { .. }) => {
+            let msg = crate::problem::problem(e, &p.ctx.locale).title;
+            let errors = vec![FieldError {
+                field: "version".into(),
+                code: "stale".into(),
+                message: msg,
+            }];
+            match activities::get(&s.db, &p.ctx, id).await {
+                Ok(now) => {
+                    activity_form(&s, &p, &now, StatusCode::PRECONDITION_FAILED, errors, None).await
+                }
+                Err(e) => p.error(&s, e),
+            }
+        }
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                activity_form(
+                    &s,
+                    &p,
+                    &before,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    errors,
+                    Some(&f),
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+async fn delete_activity(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CsrfOnlyForm>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    let back = match activities::get(&s.db, &p.ctx, id).await {
+        Ok(a) => activity_home(&a),
+        Err(e) => return p.error(&s, e),
+    };
+    done(&s, &p, activities::delete(&s.db, &p.ctx, id).await, back)
+}
+
+#[derive(Deserialize)]
+struct CsrfOnlyForm {
+    _csrf: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct TasksQuery {
     status: Option<String>,
+}
+
+/// The customers module's part of the home page — the user's day: open tasks (overdue, due
+/// today, later), reminders that are due, the records they opened and changed last.
+pub(crate) async fn home_panels(s: &AppState, p: &Signed) -> Result<Value, Error> {
+    use chrono::TimeZone;
+    let now = chrono::Utc::now();
+    let can_tasks = p.ctx.can("activities", Action::Read).is_some();
+    let open = if can_tasks {
+        activities::tasks(
+            &s.db,
+            &p.ctx,
+            &TaskFilter {
+                status: Some("open".into()),
+                limit: Some(200),
+                ..Default::default()
+            },
+        )
+        .await?
+        .items
+    } else {
+        vec![]
+    };
+    // The end of today in the company's time zone.
+    let local = now.with_timezone(&p.time_zone).date_naive();
+    let end_of_today = local
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|d| p.time_zone.from_local_datetime(&d).earliest())
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .unwrap_or(now);
+    let reminders: Vec<&Activity> = open
+        .iter()
+        .filter(|k| k.remind_at.is_some_and(|r| r <= now))
+        .collect();
+    let overdue: Vec<&Activity> = open
+        .iter()
+        .filter(|k| k.due_at.is_some_and(|d| d < now))
+        .collect();
+    let today: Vec<&Activity> = open
+        .iter()
+        .filter(|k| k.due_at.is_some_and(|d| d >= now && d < end_of_today))
+        .collect();
+    let later: Vec<&Activity> = open
+        .iter()
+        .filter(|k| k.due_at.is_none_or(|d| d >= end_of_today))
+        .take(10)
+        .collect();
+    let viewed = guanxi_platform::recent::list(&s.db, &p.ctx, 8).await?;
+    let changed =
+        guanxi_platform::audit::changed_by_me(&s.db, &p.ctx, &["accounts", "contacts"], 8).await?;
+    let changed: Vec<Value> = changed
+        .into_iter()
+        .map(|(entity, id, name, at)| context! { entity => entity, entity_id => id, label => name, at => at })
+        .collect();
+    Ok(context! {
+        can_tasks => can_tasks, reminders => reminders, overdue => overdue, today => today, later => later,
+        open_count => open.len(), viewed => viewed, changed => changed, now => now,
+    })
 }
 
 async fn tasks_page(State(s): State<AppState>, p: Signed, Query(q): Query<TasksQuery>) -> Response {
