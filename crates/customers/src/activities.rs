@@ -552,6 +552,40 @@ pub enum Subject {
     Contact(Uuid),
 }
 
+/// The key facts of a customer's activities for the top of its page: open tasks and the last
+/// touch (the newest call, email, meeting or visit).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facts {
+    pub open_tasks: i64,
+    pub last_touch: Option<DateTime<Utc>>,
+}
+
+/// [`Facts`] of a customer the caller may read (checked by the caller's record page).
+pub async fn facts(db: &Db, ctx: &Ctx, who: Subject) -> Result<Facts> {
+    if ctx.can("activities", Action::Read).is_none() {
+        return Ok(Facts::default());
+    }
+    let (column, id) = match who {
+        Subject::Account(id) => ("account_id", id),
+        Subject::Contact(id) => ("contact_id", id),
+    };
+    let (open_tasks, last_touch): (i64, Option<DateTime<Utc>>) = db
+        .fetch_one(
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM activities WHERE tenant_id = $1 AND {column} = $2
+                     AND kind = 'task' AND done_at IS NULL AND deleted_at IS NULL),
+                 (SELECT MAX(occurred_at) FROM activities WHERE tenant_id = $1 AND {column} = $2
+                     AND kind IN ('call', 'email', 'meeting', 'visit') AND deleted_at IS NULL)"
+            ),
+            args![ctx.tenant_id, id],
+        )
+        .await?;
+    Ok(Facts {
+        open_tasks,
+        last_touch,
+    })
+}
+
 /// The customer's timeline, newest first. Needs read access to the customer.
 pub async fn timeline(
     db: &Db,

@@ -35,6 +35,14 @@ macro_rules! templates {
 
 pub fn templates() -> anyhow::Result<Environment<'static>> {
     let mut env = Environment::new();
+    // A missing value prints nothing — never `none` in a form field (typing appended to it).
+    env.set_formatter(|out, state, value| {
+        if value.is_none() || value.is_undefined() {
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     templates!(
         env,
         "base.html",
@@ -70,6 +78,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/timeline.html",
         "customers/tasks.html",
         "customers/activity.html",
+        "customers/facts.html",
         "customers/orders.html",
         "customers/order.html",
         "customers/order_form.html",
@@ -384,20 +393,32 @@ pub fn router() -> Router<AppState> {
         .merge(crate::customers::pages::router())
 }
 
-pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+/// An unknown address: the API answers problem+json; a page gets the site's own layout (with
+/// the menu when signed in), in the visitor's language.
+pub async fn not_found(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let locale = request_locale(&headers, "en");
     if uri.path().starts_with("/api/") {
         return crate::problem::ApiError::new(Error::NotFound, &locale).into_response();
     }
-    (
-        StatusCode::NOT_FOUND,
-        Html(format!(
-            "<!doctype html><title>404</title><p>404 · {}</p><p><a href=\"/\">{}</a></p>",
-            i18n::t(&locale, "problem.not_found"),
-            i18n::t(&locale, "nav.home")
-        )),
-    )
-        .into_response()
+    match Signed::resolve(&s, &headers, uri.path(), None).await {
+        Some(p) => {
+            let message = i18n::t(&p.ctx.locale, "problem.not_found_page");
+            p.page_status(
+                &s,
+                StatusCode::NOT_FOUND,
+                "error.html",
+                "",
+                context! { status => 404, message => message },
+            )
+        }
+        None => public_page(
+            &s,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "error.html",
+            context! { status => 404, message => i18n::t(&request_locale(&headers, "zh-CN"), "problem.not_found_page") },
+        ),
+    }
 }
 
 async fn css() -> impl IntoResponse {
@@ -486,7 +507,7 @@ struct SignupForm {
 
 async fn signup_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if !s.config.allow_signup {
-        return not_found(Uri::from_static("/signup"), headers).await;
+        return not_found(State(s.clone()), Uri::from_static("/signup"), headers).await;
     }
     public_page(
         &s,

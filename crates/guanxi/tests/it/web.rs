@@ -747,11 +747,31 @@ both!(
             let u = app.url(&path);
             async move { c.get(u).send().await.unwrap().text().await.unwrap() }
         };
-        client
-            .get(app.url(&format!("/customers/contacts/{cid}")))
-            .send()
+        let r: Value = app
+            .patch(
+                &format!("/api/v1/contacts/{cid}"),
+                t,
+                json!({"version": 1, "phone": "13800138000", "email": "zm@mingjiao.cn"}),
+            )
+            .await
+            .json()
             .await
             .unwrap();
+        assert_eq!(r["version"], 2);
+        let record = page(format!("/customers/contacts/{cid}")).await;
+        // Key facts first: the phone (a call link), email, owner and open tasks precede the
+        // timeline.
+        let facts = record.find("id=\"facts\"").expect("key facts");
+        let call = record
+            .find("href=\"tel:+8613800138000\"")
+            .expect("a call link");
+        let timeline = record.find("id=\"timeline\"").expect("the timeline");
+        assert!(facts < timeline && call < timeline);
+        assert!(record.find("mailto:zm@mingjiao.cn").unwrap() < timeline);
+        assert!(
+            !record.contains("class=\"card soon\""),
+            "no panels for modules that do not exist"
+        );
         let home = page("/".into()).await;
         let section = |id: &str| {
             home.split(&format!("id=\"{id}\""))
@@ -860,5 +880,104 @@ both!(
             "no admin pages for a rep"
         );
         assert!(home.contains("href=\"/admin/tokens\""));
+    }
+);
+
+// Every page a user can reach by following links, in Chinese and English: none answers 5xx,
+// none shows a missing value as `none`/`null`, no cancel link relies on script the page's own
+// CSP blocks, English pages carry no Chinese list comma; an unknown address gets the site's
+// layout with a viewport.
+both!(
+    every_reachable_page_renders_cleanly,
+    |app: crate::harness::TestApp| async move {
+        let admin: Value = app
+            .get("/api/v1/me", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let ctx = guanxi_platform::auth::ctx_for_user(
+            &app.db,
+            uuid::Uuid::parse_str(&app.tenant_id).unwrap(),
+            uuid::Uuid::parse_str(admin["user"]["id"].as_str().unwrap()).unwrap(),
+        )
+        .await
+        .unwrap();
+        guanxi_customers::demo::load(
+            &app.db,
+            &ctx,
+            guanxi_customers::demo::DemoSize {
+                accounts: 6,
+                seed: 5,
+            },
+        )
+        .await
+        .unwrap();
+        for lang in ["zh-CN", "en"] {
+            let (client, _) = app
+                .session("admin@acme.test", "correct horse battery")
+                .await;
+            let mut seen = std::collections::BTreeSet::new();
+            let mut queue = std::collections::VecDeque::from(["/".to_owned()]);
+            // Record pages look alike: a few of each kind are enough.
+            let mut per_kind = std::collections::BTreeMap::<String, usize>::new();
+            while let Some(path) = queue.pop_front() {
+                if seen.len() >= 120 || !seen.insert(path.clone()) {
+                    continue;
+                }
+                let r = client
+                    .get(app.url(&path))
+                    .header("accept-language", lang)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let html = r.text().await.unwrap();
+                assert!(status < 500, "{lang} {path}: {status}");
+                for bad in [
+                    "value=\"none\"",
+                    "value=\"None\"",
+                    "value=\"null\"",
+                    ">null<",
+                    "javascript:",
+                ] {
+                    assert!(!html.contains(bad), "{lang} {path} shows {bad}");
+                }
+                if lang == "en" {
+                    let visible: String = html
+                        .split('<')
+                        .filter_map(|s| s.split_once('>').map(|x| x.1))
+                        .collect();
+                    assert!(
+                        !visible.contains('、'),
+                        "{lang} {path}: a Chinese list comma in English"
+                    );
+                }
+                for part in html.split("href=\"").skip(1) {
+                    let href = part.split('"').next().unwrap().replace("&amp;", "&");
+                    if !href.starts_with('/')
+                        || href.starts_with("/api/")
+                        || href.starts_with("//")
+                        || href.contains("export")
+                    {
+                        continue;
+                    }
+                    let kind: String = href.split('/').take(3).collect::<Vec<_>>().join("/");
+                    let n = per_kind.entry(kind).or_default();
+                    if *n < 6 {
+                        *n += 1;
+                        queue.push_back(href.split('#').next().unwrap().to_owned());
+                    }
+                }
+            }
+            assert!(seen.len() > 25, "the crawl reached {} pages", seen.len());
+        }
+        let r = reqwest::get(app.url("/no/such/page")).await.unwrap();
+        assert_eq!(r.status(), 404);
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("name=\"viewport\"") && html.contains("/static/app.css"),
+            "{html}"
+        );
     }
 );

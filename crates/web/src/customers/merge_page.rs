@@ -71,7 +71,7 @@ fn shown(record: &Value, field: &str) -> String {
             .iter()
             .filter_map(Value::as_str)
             .collect::<Vec<_>>()
-            .join("、"),
+            .join(" · "),
         other => other.to_string(),
     }
 }

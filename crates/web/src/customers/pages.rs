@@ -517,6 +517,10 @@ async fn account_page(
     if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "accounts", id, &a.name).await {
         tracing::warn!(error = %e, "noting a recent view");
     }
+    let facts = match activities::facts(&s.db, &p.ctx, Subject::Account(id)).await {
+        Ok(f) => f,
+        Err(e) => return p.error(&s, e),
+    };
     // Likely duplicates of this account, to merge here.
     let dupes = if a.deleted_at.is_none() {
         merge_candidates(
@@ -544,7 +548,7 @@ async fn account_page(
     let shown = layout.shown(&s, &p, &a.custom.0).await;
     p.page(&s, "customers/account.html", "customers", context! {
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
-        timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, subject => context! { field => "account_id", id => id },
+        timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, facts => facts, subject => context! { field => "account_id", id => id },
         purchases => purchases, assets => owned, dupes => dupes,
         can_edit => can_change(&p, "accounts", Action::Update, a.owner_id, a.team_id),
         can_delete => can_change(&p, "accounts", Action::Delete, a.owner_id, a.team_id),
@@ -702,6 +706,10 @@ async fn contact_page(
     if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "contacts", id, &c.name).await {
         tracing::warn!(error = %e, "noting a recent view");
     }
+    let facts = match activities::facts(&s.db, &p.ctx, Subject::Contact(id)).await {
+        Ok(f) => f,
+        Err(e) => return p.error(&s, e),
+    };
     // Likely duplicates of this contact, to merge here.
     let dupes = if c.deleted_at.is_none() {
         merge_candidates(
@@ -740,7 +748,7 @@ async fn contact_page(
         "customers/contact.html",
         "customers",
         context! {
-            c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, dupes => dupes,
+            c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, facts => facts, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
             can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
