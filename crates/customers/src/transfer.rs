@@ -77,13 +77,20 @@ pub async fn transfer(db: &Db, ctx: &Ctx, input: TransferInput) -> Result<Transf
     let Some(source) = person(&mut tx, ctx.tenant_id, from).await? else {
         return Err(Error::field("from_user_id", "unknown"));
     };
+    // Without update rights on customers at all, this is not the caller's to do (403); with
+    // team rights over another team's rep, the form says why (a field error), beside any other.
+    let mut other_team = false;
     for module in ["accounts", "contacts", "activities"] {
         let scope = ctx.require(module, Action::Update)?;
-        let covered = scope == Scope::All
-            || scope == Scope::Team && ctx.team_id.is_some() && source.team_id == ctx.team_id;
-        if !covered {
+        if scope == Scope::Own {
             return Err(Error::Forbidden);
         }
+        let covered = scope == Scope::All
+            || scope == Scope::Team && ctx.team_id.is_some() && source.team_id == ctx.team_id;
+        other_team |= !covered;
+    }
+    if other_team {
+        errs.add("from_user_id", "not_your_team");
     }
     let mut targets = Vec::new();
     for (i, id) in to.iter().enumerate() {

@@ -312,7 +312,8 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<Option<String
     tenants::create(
         db,
         NewTenant {
-            name: "My Company".into(),
+            // The first company's name in the default language (zh-CN); renamed in settings.
+            name: "我的公司".into(),
             admin_email: email.clone(),
             admin_name: None,
             admin_password: password.clone(),
@@ -468,6 +469,8 @@ pub fn init_logs(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a terminal: a log file or journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => b.json().try_init(),

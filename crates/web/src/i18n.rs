@@ -22,6 +22,12 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ),
     ("cf.label", "Label", "名称", "名稱"),
     ("cf.label_en", "English label", "英文名称", "英文名稱"),
+    (
+        "cf.label_zh_tw",
+        "Traditional Chinese label (shown in 繁體; default: the main label)",
+        "繁体中文名称（繁體界面显示；默认用主名称）",
+        "繁體中文名稱（繁體介面顯示；預設用主名稱）",
+    ),
     ("cf.key", "Key", "标识", "識別碼"),
     ("cf.kind", "Type", "类型", "類型"),
     ("cf.section", "Group", "分组", "分組"),
@@ -762,6 +768,12 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("err.taken", "is already taken", "已被使用", "已被使用"),
     ("err.unknown", "does not exist", "不存在", "不存在"),
     ("err.invalid", "is not valid", "无效", "無效"),
+    (
+        "err.not_your_team",
+        "is in another team: only an administrator or that team's manager can transfer their customers",
+        "属于其他团队：只有管理员或该团队的经理可以转移其客户",
+        "屬於其他團隊：只有管理員或該團隊的經理可以轉移其客戶",
+    ),
     (
         "err.unknown_locale",
         "must be zh-CN, zh-TW or en",

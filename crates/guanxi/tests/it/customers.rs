@@ -1155,6 +1155,42 @@ both!(
             .post("/api/v1/transfers", &leaver_token, body.clone())
             .await;
         assert_eq!(r.status(), 403);
+        // A manager of another team is told why, as a form error, with any other.
+        let teams: Value = app
+            .post("/api/v1/teams", t, json!({"name": "华南"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let (mgr, mgr_token) = app.user_with_role("manager", "mgr@acme.test").await;
+        let r = app
+            .patch(
+                &format!("/api/v1/users/{}", mgr["id"].as_str().unwrap()),
+                t,
+                json!({"version": mgr["version"], "team_id": teams["id"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = app
+            .post(
+                "/api/v1/transfers",
+                &mgr_token,
+                json!({"from_user_id": leaver["id"], "to_user_ids": []}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let p: Value = r.json().await.unwrap();
+        let fields: Vec<(&str, &str)> = p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+            .collect();
+        assert!(
+            fields.contains(&("to_user_ids", "required"))
+                && fields.contains(&("from_user_id", "not_your_team")),
+            "{p}"
+        );
         let mut dry = body.clone();
         dry["dry_run"] = json!(true);
         let plan: Value = app

@@ -57,8 +57,10 @@ async fn view(
 fn input_of(form: &BTreeMap<String, String>, creating: bool) -> CustomFieldInput {
     let text = |k: &str| form.get(k).map(|v| v.trim().to_owned());
     let mut labels = BTreeMap::new();
-    if let Some(en) = text("label_en") {
-        labels.insert("en".to_owned(), en);
+    for (field, locale) in [("label_en", "en"), ("label_zh_tw", "zh-TW")] {
+        if let Some(l) = text(field).filter(|l| !l.is_empty()) {
+            labels.insert(locale.to_owned(), l);
+        }
     }
     let options = text("options").map(|o| {
         o.lines()
