@@ -50,7 +50,7 @@ pub const MIGRATIONS: &[&[guanxi_platform::migrate::Migration]] = &[
     info(title = "Guanxi CRM API", version = "1", description = "See docs/api.md: cursor pagination, problem+json errors, If-Match versions, Idempotency-Key."),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
-    components(schemas(problem::Problem))
+    components(schemas(problem::Problem, guanxi_customers::import::DuplicatePolicy, guanxi_customers::tables::Format))
 )]
 struct ApiDoc;
 
@@ -72,7 +72,7 @@ impl Modify for Security {
 
 /// The API routes and their OpenAPI document.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::me, api::update_me))
         .routes(routes!(api::change_password))
         .routes(routes!(api::sign_out_everywhere))
@@ -184,7 +184,53 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             customers::api::get_custom_field,
             customers::api::update_custom_field
         ))
-        .split_for_parts()
+        .split_for_parts();
+    let (router, mut doc) = api;
+    errors_in_spec(&mut doc);
+    (router, doc)
+}
+
+/// What every operation can answer besides what its handler documents, so the spec matches
+/// the server (checked by schemathesis in CI): errors are `application/problem+json` (a
+/// documented `Problem` response is moved to that type), and any other status — a 400 for a
+/// malformed body, 413, 422, 429 or 503 with `Retry-After` — is the `default` response.
+fn errors_in_spec(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            for r in op.responses.responses.values_mut() {
+                let RefOr::T(r) = r else { continue };
+                let is_problem = r.content.get("application/json").is_some_and(|c| {
+                    matches!(&c.schema, Some(RefOr::Ref(x)) if x.ref_location.ends_with("/Problem"))
+                });
+                if is_problem {
+                    if let Some(c) = r.content.shift_remove("application/json") {
+                        r.content.insert("application/problem+json".into(), c);
+                    }
+                }
+            }
+            op.responses.responses.entry("default".into()).or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("An error: bad input (400, 413, 422 naming each field), not signed in (401), not allowed (403), absent (404), conflict (409), stale version (412), too many attempts (429) or unavailable (503); 429 and 503 carry Retry-After")
+                        .content("application/problem+json", problem())
+                        .build(),
+                )
+            });
+        }
+    }
 }
 
 /// The OpenAPI document as served at `/api/v1/openapi.json`.
@@ -229,6 +275,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(problem::problem_bodies))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

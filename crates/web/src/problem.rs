@@ -129,3 +129,93 @@ impl IntoResponse for ApiError {
         r
     }
 }
+
+/// Middleware on the API: an error response that is not yet `application/problem+json` — a
+/// rejection by an extractor (a malformed query string or path, a body over the limit), a
+/// method the path does not take — becomes one, with its text as the detail. So every API
+/// error has the documented shape, whoever produced it.
+pub async fn problem_bodies(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // A body declared over the limit is read through (up to 64 MB, then dropped) before it is
+    // refused, so the client gets the answer instead of a broken connection mid-upload.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let req = if declared > crate::BODY_LIMIT && declared <= 64 << 20 {
+        let (parts, body) = req.into_parts();
+        // Chunk by chunk, keeping none of it.
+        let mut chunks = body.into_data_stream();
+        while let Some(Ok(_)) = futures_util::StreamExt::next(&mut chunks).await {}
+        axum::extract::Request::from_parts(parts, axum::body::Body::empty())
+    } else {
+        req
+    };
+    if !req.uri().path().starts_with("/api/") {
+        // A page's upload over the limit is refused before any handler reads it: say so in
+        // words, on a page with the site's style, with the way back.
+        let locale = crate::extract::request_locale(req.headers(), "zh-CN");
+        let back = req.uri().path().to_owned();
+        let r = next.run(req).await;
+        if r.status() != StatusCode::PAYLOAD_TOO_LARGE {
+            return r;
+        }
+        let html = format!(
+            "<!doctype html><html lang=\"{locale}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>413</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"narrow\"><h1>413</h1><p class=\"errors\">{}</p><p><a href=\"{}\">{}</a></p></main></body></html>",
+            t(&locale, "upload.too_large"),
+            crate::extract::local_path(&back).unwrap_or_else(|| "/".into()),
+            t(&locale, "common.back"),
+        );
+        let mut out = (StatusCode::PAYLOAD_TOO_LARGE, html).into_response();
+        out.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return out;
+    }
+    let locale = crate::extract::request_locale(req.headers(), "en");
+    let r = next.run(req).await;
+    let status = r.status();
+    let is_problem = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return r;
+    }
+    let text = axum::body::to_bytes(r.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let slug = match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PRECONDITION_FAILED => "precondition",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let p = Problem {
+        kind: format!("urn:guanxi:problem:{slug}"),
+        title: t(&locale, &format!("problem.{slug}")),
+        status: status.as_u16(),
+        detail: (!text.is_empty() && !status.is_server_error()).then_some(text),
+        errors: vec![],
+        current_version: None,
+    };
+    let mut out = (status, serde_json::to_vec(&p).unwrap_or_default()).into_response();
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        out.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    out
+}

@@ -747,3 +747,37 @@ both!(rows_carry_their_own_country, |app: TestApp| async move {
     assert_eq!(r["failed"], 1, "{r}");
     assert_eq!(r["errors"][0]["column"], "国家", "{r}");
 });
+
+// An upload over the limit is refused with words a person can act on, on the page and in the
+// API (it once said only "Error parsing multipart").
+both!(uploads_over_the_limit_say_so, |app: TestApp| async move {
+    let big = vec![b'a'; 11 * 1024 * 1024];
+    let (c, _) = app
+        .session("admin@acme.test", "correct horse battery")
+        .await;
+    let part = reqwest::multipart::Part::bytes(big.clone()).file_name("big.csv");
+    let form = reqwest::multipart::Form::new()
+        .text("_csrf", "x")
+        .part("file", part);
+    let r = c
+        .post(app.url("/customers/import"))
+        .header("accept-language", "zh-CN")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("10 MB") && html.contains("guanxi import") && html.contains("拆分"),
+        "{html}"
+    );
+    let r = app
+        .req(Method::POST, "/api/v1/imports/contacts", &app.admin_token)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+});

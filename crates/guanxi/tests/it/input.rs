@@ -142,3 +142,43 @@ both!(lists_in_a_body_are_bounded, |app: TestApp| async move {
     .await;
     eprintln!("refusals took {:?}", started.elapsed());
 });
+
+// Whatever refuses a request — an extractor (unknown query parameter, bad path id, wrong
+// content type), the router (a method the path does not take), the body limit — the API
+// answers application/problem+json, as its spec says.
+both!(
+    every_api_error_is_a_problem_document,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let cases = vec![
+            app.get("/api/v1/jobs?bogus=1", t).await,
+            app.get("/api/v1/contacts/not-a-uuid", t).await,
+            app.req(Method::POST, "/api/v1/contacts", t)
+                .body("name=x")
+                .send()
+                .await
+                .unwrap(),
+            app.req(Method::PUT, "/api/v1/contacts", t)
+                .send()
+                .await
+                .unwrap(),
+            app.req(Method::POST, "/api/v1/contacts", t)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 11 * 1024 * 1024])
+                .send()
+                .await
+                .unwrap(),
+        ];
+        for r in cases {
+            let status = r.status();
+            assert!(status.is_client_error(), "{status}");
+            assert_eq!(
+                r.headers()["content-type"],
+                "application/problem+json",
+                "{status}"
+            );
+            let p: Value = r.json().await.unwrap();
+            assert_eq!(p["status"], status.as_u16());
+        }
+    }
+);

@@ -1893,17 +1893,29 @@ async fn do_import(
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     let mut file: Option<(String, Vec<u8>)> = None;
+    // A file over the limit is said so on the page, with what to do instead (it once said
+    // only "Error parsing multipart").
+    let refused = |e: axum::extract::multipart::MultipartError| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "file_too_large"
+        } else {
+            "unreadable_upload"
+        };
+        let errors = crate::problem::localize(vec![FieldError::new("file", code)], &p.ctx.locale);
+        p.page_status(&s, e.status(), "customers/import.html", "customers",
+            context! { report => (), errors => errors, dry_run => true, policy => "skip", target => "contacts" })
+    };
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return p.error(&s, Error::BadRequest(e.to_string())),
+            Err(e) => return refused(e),
         };
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(str::to_owned);
         let bytes = match field.bytes().await {
             Ok(b) => b,
-            Err(e) => return p.error(&s, Error::BadRequest(e.to_string())),
+            Err(e) => return refused(e),
         };
         match (name.as_str(), file_name) {
             ("file", Some(fname)) if !bytes.is_empty() => file = Some((fname, bytes.to_vec())),
