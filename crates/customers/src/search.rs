@@ -35,6 +35,9 @@ pub struct SearchHit {
     pub detail: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// How well it matched: 0 the name as typed, 1 the name starts so, 2 a value (pinyin,
+    /// initials, phone, email) starts so, 3 held anywhere. Results come best first.
+    pub rank: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,17 +90,34 @@ fn exact(ctx: &Ctx, scope: Scope, select: &str, alias: &str, name: &str) -> Sql 
     q
 }
 
-/// The candidates of every arm, each once, shortest names first, at most `limit`.
-fn ranked(arms: Vec<Sql>, limit: i64) -> Sql {
-    let mut q = Sql::new("SELECT kind, id, name, detail, phone, email FROM (");
+/// The candidates of every arm, each once, best first, at most `limit`: the name exactly as
+/// typed, then names starting with it, then records where it starts a value — pinyin,
+/// initials, phone, email (`|term` in the search text, whose values are `|`-separated) — then
+/// those holding it anywhere; within a tier, shortest names first. ("zt" finds the people
+/// named 张涛 before a company whose initials merely contain z-t; "qd" finds 青岛 before 金桥电子.)
+fn ranked(backend: Backend, arms: Vec<Sql>, term: &str, limit: i64) -> Sql {
+    let position = match backend {
+        Backend::Sqlite => "instr",
+        Backend::Postgres => "strpos",
+    };
+    let mut q =
+        Sql::new("SELECT kind, id, name, detail, phone, email, CAST(CASE WHEN LOWER(name) = ");
+    q.bind(term);
+    q.push(" THEN 0 WHEN SUBSTR(LOWER(name), 1, CAST(")
+        .bind(term.chars().count() as i64)
+        .push(" AS INTEGER)) = ")
+        .bind(term);
+    q.push(&format!(" THEN 1 WHEN {position}(search, "))
+        .bind(format!("|{term}"))
+        .push(") > 0 THEN 2 ELSE 3 END AS BIGINT) AS rank FROM (");
     for (i, arm) in arms.into_iter().enumerate() {
         if i > 0 {
             q.push(" UNION ");
         }
-        q.push("SELECT kind, id, name, detail, phone, email FROM (");
+        q.push("SELECT kind, id, name, detail, phone, email, search FROM (");
         q.append(arm).push(&format!(") arm{i}"));
     }
-    q.push(") u ORDER BY LENGTH(name), name, id LIMIT ")
+    q.push(") u ORDER BY rank, LENGTH(name), name, id LIMIT ")
         .bind(limit);
     q
 }
@@ -118,19 +138,23 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
         Some(_) => return Err(Error::field("limit", "out_of_range")),
     };
     let backend = db.backend();
+    let term = terms[0].as_str();
     let q = query.q.as_deref();
     let typed = q.unwrap_or_default().trim();
     let mut items = Vec::new();
     if let Some(scope) = accounts {
-        const HIT: &str = "SELECT 'account' AS kind, a.id, a.name, a.city AS detail, a.phone, a.email FROM accounts a";
+        const HIT: &str = "SELECT 'account' AS kind, a.id, a.name, a.city AS detail, a.phone, a.email, a.search FROM accounts a";
         let arms = vec![
             window(backend, ctx, scope, HIT, ("accounts", "a"), q)?,
             exact(ctx, scope, HIT, "a", typed),
         ];
-        items.extend(db.fetch_sql::<SearchHit>(ranked(arms, limit)).await?);
+        items.extend(
+            db.fetch_sql::<SearchHit>(ranked(backend, arms, term, limit))
+                .await?,
+        );
     }
     if let Some(scope) = contacts {
-        const HIT: &str = "SELECT 'contact' AS kind, c.id, c.name, a.name AS detail, c.phone, c.email FROM contacts c
+        const HIT: &str = "SELECT 'contact' AS kind, c.id, c.name, a.name AS detail, c.phone, c.email, c.search FROM contacts c
              LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";
         // A contact is also found by its company's name: the contacts of the newest matching
         // accounts (whatever the caller's account scope: the contact's own scope decides).
@@ -155,8 +179,15 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
             exact(ctx, scope, HIT, "c", typed),
             by_company,
         ];
-        items.extend(db.fetch_sql::<SearchHit>(ranked(arms, limit)).await?);
+        items.extend(
+            db.fetch_sql::<SearchHit>(ranked(backend, arms, term, limit))
+                .await?,
+        );
     }
+    // Accounts and contacts in one list, best match first whatever the kind.
+    items.sort_by(|a, b| {
+        (a.rank, a.name.chars().count(), &a.name).cmp(&(b.rank, b.name.chars().count(), &b.name))
+    });
     Ok(SearchResults { items })
 }
 

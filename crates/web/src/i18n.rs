@@ -866,6 +866,7 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("jobs.message", "Message", "消息", "訊息"),
     ("nav.me", "Me", "我的", "我的"),
     ("nav.menu", "Menu", "菜单", "選單"),
+    ("customers.type_to_find", "Type a name, pinyin or phone…", "输入名称、拼音或电话…", "輸入名稱、拼音或電話…"),
     (
         "problem.not_found_page",
         "There is no page at this address. It may have moved, or the link may be mistyped.",

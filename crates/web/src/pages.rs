@@ -367,6 +367,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
         .route("/login", get(login_page).post(login))
         .route("/signup", get(signup_page).post(signup))
         .route("/forgot", get(forgot_page).post(forgot))
@@ -428,6 +429,16 @@ async fn css() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/app.css"),
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/app.js"),
     )
 }
 

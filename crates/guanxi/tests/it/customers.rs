@@ -2068,3 +2068,56 @@ async fn app_admin_id(app: &TestApp) -> Value {
         .unwrap();
     me["user"]["id"].clone()
 }
+
+// The search box ranks the name as typed, then names starting so, then values (pinyin,
+// initials, phone) starting so, then the rest — across accounts and contacts.
+both!(
+    search_ranks_prefixes_before_substrings,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        for name in ["华中天成", "湖中添彩", "金桥电子"] {
+            created(&app, "/api/v1/accounts", t, json!({"name": name})).await;
+        }
+        created(&app, "/api/v1/accounts", t, json!({"name": "青岛港务"})).await;
+        for name in ["张涛", "赵婷"] {
+            created(&app, "/api/v1/contacts", t, json!({"name": name})).await;
+        }
+        let names = |v: Value| -> Vec<String> {
+            v["items"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{v}"))
+                .iter()
+                .map(|h| h["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let zt = names(
+            app.get("/api/v1/search?q=zt", t)
+                .await
+                .json()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            &zt[..2],
+            ["张涛", "赵婷"],
+            "initials that start so come first: {zt:?}"
+        );
+        assert!(zt.contains(&"华中天成".to_owned()), "{zt:?}");
+        let qd = names(
+            app.get("/api/v1/search?q=qd", t)
+                .await
+                .json()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(qd.first().map(String::as_str), Some("青岛港务"), "{qd:?}");
+        let exact = names(
+            app.get("/api/v1/search?q=%E5%BC%A0%E6%B6%9B", t)
+                .await
+                .json()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(exact.first().map(String::as_str), Some("张涛"));
+    }
+);

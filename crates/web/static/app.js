@@ -1,0 +1,104 @@
+// Progressive enhancement only: every page works without this file.
+// 1. The header search box offers results while typing (the search API).
+// 2. A record picker (<select data-lookup="account">) becomes a type-ahead over the search
+//    API, so an account is found among any number of them, not only the first 200 listed.
+(function () {
+  "use strict";
+  function debounce(fn, ms) {
+    var t;
+    return function () {
+      var args = arguments, self = this;
+      clearTimeout(t);
+      t = setTimeout(function () { fn.apply(self, args); }, ms);
+    };
+  }
+  function lookup(q, kind, limit) {
+    return fetch("/api/v1/search?limit=" + limit + "&q=" + encodeURIComponent(q), {
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (r) { return r.ok ? r.json() : { items: [] }; })
+      .then(function (d) {
+        return (d.items || []).filter(function (h) { return !kind || h.kind === kind; });
+      })
+      .catch(function () { return []; });
+  }
+  function list(anchor) {
+    var ul = document.createElement("ul");
+    ul.className = "suggest";
+    ul.setAttribute("role", "listbox");
+    ul.hidden = true;
+    anchor.parentNode.insertBefore(ul, anchor.nextSibling);
+    return ul;
+  }
+  function text(el, s) { el.appendChild(document.createTextNode(s || "")); return el; }
+
+  // 1. Header search.
+  var box = document.querySelector("form.search input[name=q]");
+  if (box) {
+    box.setAttribute("autocomplete", "off");
+    var ul = list(box);
+    box.addEventListener("input", debounce(function () {
+      var q = box.value.trim();
+      if (!q) { ul.hidden = true; return; }
+      lookup(q, null, 6).then(function (hits) {
+        ul.innerHTML = "";
+        hits.forEach(function (h) {
+          var li = document.createElement("li");
+          var a = document.createElement("a");
+          a.href = "/customers/" + h.kind + "s/" + h.id;
+          text(a, h.name);
+          var small = document.createElement("small");
+          text(small, " " + [h.detail, h.phone].filter(Boolean).join(" · "));
+          a.appendChild(small);
+          li.appendChild(a);
+          ul.appendChild(li);
+        });
+        ul.hidden = hits.length === 0;
+      });
+    }, 150));
+    document.addEventListener("click", function (e) { if (e.target !== box) ul.hidden = true; });
+  }
+
+  // 2. Record pickers.
+  Array.prototype.forEach.call(document.querySelectorAll("select[data-lookup]"), function (sel) {
+    var kind = sel.getAttribute("data-lookup");
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = sel.name;
+    hidden.value = sel.value;
+    var input = document.createElement("input");
+    input.type = "search";
+    input.autocomplete = "off";
+    input.placeholder = sel.getAttribute("data-placeholder") || "";
+    input.className = "lookup";
+    input.value = sel.value ? sel.options[sel.selectedIndex].text : "";
+    if (sel.required) input.required = true;
+    sel.parentNode.insertBefore(hidden, sel);
+    sel.parentNode.insertBefore(input, sel);
+    sel.parentNode.removeChild(sel);
+    var ul = list(input);
+    input.addEventListener("input", debounce(function () {
+      var q = input.value.trim();
+      hidden.value = "";
+      if (!q) { ul.hidden = true; return; }
+      lookup(q, kind, 20).then(function (hits) {
+        ul.innerHTML = "";
+        hits.forEach(function (h) {
+          var li = document.createElement("li");
+          var b = document.createElement("button");
+          b.type = "button";
+          text(b, h.name);
+          if (h.detail) { var s = document.createElement("small"); text(s, " " + h.detail); b.appendChild(s); }
+          b.addEventListener("click", function () {
+            hidden.value = h.id;
+            input.value = h.name;
+            ul.hidden = true;
+          });
+          li.appendChild(b);
+          ul.appendChild(li);
+        });
+        ul.hidden = hits.length === 0;
+      });
+    }, 150));
+  });
+})();
