@@ -328,11 +328,24 @@ pub use crate::tables::{detect, Encoding};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RowError {
-    /// 1-based line in the file, the header being line 1.
+    /// The spreadsheet's row number: the header is row 1 (a vCard's: its card number).
     pub row: u64,
     /// The file's column header (or the field).
     pub column: String,
     pub reason: String,
+    /// The value the row holds in that column, as written.
+    pub value: Option<String>,
+    /// The row's name (the record it would have been), to find it by.
+    pub name: Option<String>,
+}
+
+/// A row not imported because the record it describes is already there (`skip`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SkippedRow {
+    pub row: u64,
+    /// The record it matched.
+    pub matched_id: Option<Uuid>,
+    pub matched_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -354,6 +367,9 @@ pub struct ImportReport {
     pub failed: u64,
     /// Row-level problems (the first 1,000).
     pub errors: Vec<RowError>,
+    /// Rows skipped as duplicates, with the record each matched (the first 1,000).
+    #[serde(default)]
+    pub skipped_rows: Vec<SkippedRow>,
 }
 
 pub struct ImportOptions {
@@ -478,6 +494,8 @@ pub async fn run(
     let mut batch: Vec<(u64, Vec<String>)> = Vec::new();
     let mut batches: u64 = 0;
     let mut pending: Option<(String, u64, Vec<Vec<String>>)> = None;
+    // The first row of the order last written (its errors are reported by it).
+    let mut last_order: Option<Vec<String>> = None;
     for row in rows {
         let (line, cells) = match row {
             Ok(r) => r,
@@ -523,20 +541,13 @@ pub async fn run(
             }
             Target::Accounts => {
                 report.rows += 1;
-                Some((
-                    line,
-                    account_row(
-                        db,
-                        ctx,
-                        opts,
-                        &defs,
-                        &Row {
-                            fields: &fields,
-                            cells: &cells,
-                        },
-                    )
-                    .await,
-                ))
+                let row = Row {
+                    fields: &fields,
+                    cells: &cells,
+                };
+                let result = account_row(db, ctx, opts, &defs, &row).await;
+                tally(&mut report, line, &row, result, &header_of)?;
+                None
             }
             Target::Orders => {
                 let number = Row {
@@ -552,9 +563,10 @@ pub async fn run(
                     }
                     _ => {
                         report.rows += 1;
-                        let done = pending.replace((number, line, vec![cells]));
+                        let done = pending.replace((number, line, vec![cells.clone()]));
                         match done {
                             Some((_, first, lines)) => {
+                                last_order = lines.first().cloned();
                                 Some((first, order_rows(db, ctx, opts, &fields, &lines).await))
                             }
                             None => None,
@@ -563,8 +575,19 @@ pub async fn run(
                 }
             }
         };
+        // An order, written once its lines are all read: reported by its first row.
         if let Some((line, result)) = outcome {
-            tally(&mut report, line, result, &header_of)?;
+            let first = last_order.take().unwrap_or_default();
+            tally(
+                &mut report,
+                line,
+                &Row {
+                    fields: &fields,
+                    cells: &first,
+                },
+                result,
+                &header_of,
+            )?;
         }
         if target != Target::Contacts && report.rows.is_multiple_of(100) {
             progress(report.rows);
@@ -585,7 +608,17 @@ pub async fn run(
     }
     if let Some((_, first, lines)) = pending.take() {
         let result = order_rows(db, ctx, opts, &fields, &lines).await;
-        tally(&mut report, first, result, &header_of)?;
+        let cells = lines.first().cloned().unwrap_or_default();
+        tally(
+            &mut report,
+            first,
+            &Row {
+                fields: &fields,
+                cells: &cells,
+            },
+            result,
+            &header_of,
+        )?;
     }
     progress(report.rows);
     // A large import changes the tables' shape: let the planner's statistics follow.
@@ -603,17 +636,48 @@ pub async fn run(
 fn tally(
     report: &mut ImportReport,
     line: u64,
+    row: &Row<'_>,
     result: Result<Outcome>,
     header_of: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<()> {
     match result {
         Ok(Outcome::Created) => report.created += 1,
         Ok(Outcome::Updated) => report.updated += 1,
-        Ok(Outcome::Skipped) => report.skipped += 1,
+        Ok(Outcome::Skipped(matched)) => {
+            report.skipped += 1;
+            if report.skipped_rows.len() < MAX_ERRORS {
+                let (matched_id, matched_name) = match matched {
+                    Some((id, name)) => (Some(id), name),
+                    None => (
+                        None,
+                        row.get("name")
+                            .or_else(|| row.get("number"))
+                            .unwrap_or_default(),
+                    ),
+                };
+                report.skipped_rows.push(SkippedRow {
+                    row: line,
+                    matched_id,
+                    matched_name,
+                });
+            }
+        }
         Err(Error::Validation(errs)) => {
             report.failed += 1;
             for e in errs {
-                push_error(report, line, header_of(&e.field), e.code);
+                // The field as the row names it: `custom.x`, `account` (the company), or a
+                // field of its own (an indexed one such as `lines[0].sku` reads its base).
+                let field = e.field.split(['[', '.']).next().unwrap_or(&e.field);
+                let value = row.get(&e.field).or_else(|| row.get(field));
+                if report.errors.len() < MAX_ERRORS {
+                    report.errors.push(RowError {
+                        row: line,
+                        column: header_of(&e.field),
+                        reason: e.code,
+                        value,
+                        name: row.get("name").or_else(|| row.get("number")),
+                    });
+                }
             }
         }
         Err(e) => return Err(e),
@@ -626,6 +690,8 @@ fn push_error(report: &mut ImportReport, row: u64, column: String, reason: Strin
             row,
             column,
             reason,
+            value: None,
+            name: None,
         });
     }
 }
@@ -633,7 +699,8 @@ fn push_error(report: &mut ImportReport, row: u64, column: String, reason: Strin
 enum Outcome {
     Created,
     Updated,
-    Skipped,
+    /// Already there: the record matched (id and name), when known.
+    Skipped(Option<(Uuid, String)>),
 }
 
 /// Contacts written per transaction: a crash loses at most the batch in flight, and a re-run
@@ -708,7 +775,7 @@ async fn contact_batch(
                             for f in &mut v {
                                 f.field = "account".into();
                             }
-                            tally(report, *line, Err(Error::Validation(v)), header_of)?;
+                            tally(report, *line, &row, Err(Error::Validation(v)), header_of)?;
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -719,7 +786,7 @@ async fn contact_batch(
         let input = contact_input(defs, &row, account_id);
         match contacts::prepare(&mut tx, ctx, &input, defs, &mut lk).await {
             Ok(c) => ready.push((*line, input, c)),
-            Err(e) => tally(report, *line, Err(e), header_of)?,
+            Err(e) => tally(report, *line, &row, Err(e), header_of)?,
         }
     }
     // Likely duplicates (score 70 and more): stored ones by one query, and earlier rows.
@@ -732,6 +799,8 @@ async fn contact_batch(
     let has_unique = defs.iter().any(|d| d.unique);
     let mut creating: Vec<contacts::NewContact> = Vec::new();
     let mut created_lines: Vec<u64> = Vec::new();
+    let cells_at: HashMap<u64, &Vec<String>> = rows.iter().map(|(l, c)| (*l, c)).collect();
+    let no_cells = Vec::new();
     for (line, input, c) in ready {
         let probe = c.keys();
         let best = |candidates: &mut dyn Iterator<Item = (Uuid, duplicates::Keys)>| {
@@ -759,7 +828,13 @@ async fn contact_batch(
             .or_else(|| best(&mut creating.iter().map(|n| (n.id(), n.keys()))))
         };
         let outcome = match (existing, opts.duplicates) {
-            (Some(_), DuplicatePolicy::Skip) => Ok(Outcome::Skipped),
+            (Some(id), DuplicatePolicy::Skip) => Ok(Outcome::Skipped(
+                stored
+                    .iter()
+                    .find(|s| s.0 == id)
+                    .map(|s| (id, s.1.clone()))
+                    .or(Some((id, input.name.clone().unwrap_or_default()))),
+            )),
             (Some(_), _) if opts.dry_run => Ok(Outcome::Updated),
             (Some(id), _) => {
                 // Fill the existing contact (written first if it came earlier in this batch).
@@ -806,7 +881,8 @@ async fn contact_batch(
                 Ok(Outcome::Created)
             }
         };
-        tally(report, line, outcome, header_of)?;
+        let cells = cells_at.get(&line).copied().unwrap_or(&no_cells);
+        tally(report, line, &Row { fields, cells }, outcome, header_of)?;
     }
     if opts.dry_run {
         drop(tx);
@@ -920,7 +996,10 @@ async fn account_row(
         }
     };
     match (existing, opts.duplicates) {
-        (Some(_), DuplicatePolicy::Skip) => Ok(Outcome::Skipped),
+        (Some(id), DuplicatePolicy::Skip) => {
+            let matched = accounts::get(db, ctx, id).await?;
+            Ok(Outcome::Skipped(Some((id, matched.name))))
+        }
         (Some(id), _) => {
             let current = accounts::get(db, ctx, id).await?;
             let patch = AccountInput {
@@ -1055,10 +1134,11 @@ async fn order_rows(
             Outcome::Created
         });
     }
-    match orders::push(db, ctx, &channel, &number, input).await?.1 {
+    let (order, pushed) = orders::push(db, ctx, &channel, &number, input).await?;
+    match pushed {
         Pushed::Created => Ok(Outcome::Created),
         Pushed::Updated => Ok(Outcome::Updated),
-        Pushed::Unchanged => Ok(Outcome::Skipped),
+        Pushed::Unchanged => Ok(Outcome::Skipped(Some((order.id, order.number)))),
     }
 }
 

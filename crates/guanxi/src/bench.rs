@@ -58,6 +58,11 @@ pub struct BenchArgs {
     /// Measure PostgreSQL only (with --postgres-url), not SQLite
     #[arg(long)]
     pub skip_sqlite: bool,
+    /// Instead of the measurements: a soak of this many minutes of mixed reads and writes
+    /// (point reads, lists, searches, 360 pages, new contacts and orders) at 16 connections per
+    /// database; fails on any 5xx, and reports the server's memory over time.
+    #[arg(long)]
+    pub soak_minutes: Option<u64>,
 }
 
 /// What a generated data set offers the requests.
@@ -162,6 +167,19 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .join(format!("bench-{scale}.db"))
             .to_string_lossy()
             .into_owned();
+        if let Some(minutes) = args.soak_minutes {
+            if !args.skip_sqlite {
+                soak("SQLite", &sqlite, scale, &dir, minutes, &mut notes).await?;
+                let _ = std::fs::remove_file(&sqlite);
+            }
+            if let Some(base) = &args.postgres_url {
+                let (url, name) = fresh_pg_database(base).await?;
+                let r = soak("PostgreSQL", &url, scale, &dir, minutes, &mut notes).await;
+                drop_pg_database(base, &name).await;
+                r?;
+            }
+            continue;
+        }
         if !args.skip_sqlite {
             let (l0, n0) = (lines.len(), notes.len());
             measure_backend("SQLite", &sqlite, scale, &dir, args, &mut lines, &mut notes).await?;
@@ -320,6 +338,99 @@ async fn measure_backend(
         let _ = std::fs::remove_file(&file);
     } else {
         server.kill().await?;
+    }
+    Ok(())
+}
+
+/// The soak: `minutes` of mixed traffic at 16 connections — per ten requests three point
+/// reads, a list, two searches, a 360 page, a new contact and two new orders (the writes that
+/// once exhausted the pool) — counting answers by class and sampling the server's memory.
+async fn soak(
+    label: &'static str,
+    url: &str,
+    scale: usize,
+    dir: &std::path::Path,
+    minutes: u64,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    const CONNS: usize = 16;
+    eprintln!("{label}: generating {scale} contacts for a {minutes}-minute soak");
+    let s = Arc::new(seed(url, scale).await?);
+    let (mut server, addr) = start(Target::Server, url, dir, None).await?;
+    let pid = server.id().context("server exited")?;
+    let cookie = sign_in(addr, &s).await?;
+    let deadline = Instant::now() + Duration::from_secs(minutes * 60);
+    let next = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+    // Memory: sampled every 15 s while the load runs.
+    let sampler = tokio::spawn(async move {
+        let mut rss = Vec::new();
+        while Instant::now() < deadline {
+            rss.push(rss_mb(pid, "VmRSS:").unwrap_or(0.0));
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        }
+        rss
+    });
+    let mut tasks = Vec::with_capacity(CONNS);
+    for _ in 0..CONNS {
+        let (next, s, cookie, counts) = (next.clone(), s.clone(), cookie.clone(), counts.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut send, conn) = connect(addr).await?;
+            tokio::spawn(conn);
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let req = match i % 10 {
+                    0..=2 => request(&s, Path_::Get, i, None)?,
+                    3 => request(&s, Path_::List, i, None)?,
+                    4 => request(&s, Path_::SearchCn, i, None)?,
+                    5 => request(&s, Path_::SearchPhone, i, None)?,
+                    6 => request(&s, Path_::Page360, i, Some(&cookie))?,
+                    7 => request(&s, Path_::Create, i, None)?,
+                    _ => {
+                        let body = serde_json::json!({
+                            "contact_id": s.ids[(i as usize) % s.ids.len()],
+                            "lines": [{"name": "压测茶叶", "unit_price": 1000 + (i % 997) as i64, "quantity": 1 + (i % 5) as i64}],
+                        });
+                        hyper::Request::post("/api/v1/orders")
+                            .header(header::HOST, "bench")
+                            .header(header::AUTHORIZATION, format!("Bearer {}", s.token))
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .body(Full::new(Bytes::from(body.to_string())))?
+                    }
+                };
+                let resp = send.send_request(req).await?;
+                let status = resp.status();
+                resp.into_body().collect().await?;
+                let class = match status.as_u16() {
+                    200..=299 => 0,
+                    500..=599 => 2,
+                    _ => 1,
+                };
+                if class == 2 {
+                    eprintln!("{label} soak: request {i} answered {status}");
+                }
+                counts[class].fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let rss = sampler.await?;
+    let peak = rss_mb(pid, "VmHWM:")?;
+    server.kill().await?;
+    let [ok, refused, failed] = [0, 1, 2].map(|k| counts[k].load(Ordering::Relaxed));
+    let total = ok + refused + failed;
+    let first = rss.iter().take(4).copied().fold(0.0, f64::max);
+    let last = rss.iter().rev().take(4).copied().fold(0.0, f64::max);
+    notes.push(format!(
+        "{label}, {scale} contacts, {minutes}-minute soak at {CONNS} connections: {total} requests ({:.0}/s), {ok} 2xx, {refused} 4xx, {failed} 5xx; server RSS {first:.0} MB in the first minute, {last:.0} MB in the last, peak {peak:.0} MB.",
+        total as f64 / (minutes * 60) as f64
+    ));
+    eprintln!("{}", notes.last().map(String::as_str).unwrap_or(""));
+    if failed > 0 {
+        bail!("{label} soak: {failed} server errors");
     }
     Ok(())
 }

@@ -866,6 +866,8 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("jobs.message", "Message", "消息", "訊息"),
     ("nav.me", "Me", "我的", "我的"),
     ("nav.menu", "Menu", "菜单", "選單"),
+    ("import.value", "Value", "值", "值"),
+    ("import.matched", "Already there as", "已存在的记录", "已存在的紀錄"),
     ("customers.type_to_find", "Type a name, pinyin or phone…", "输入名称、拼音或电话…", "輸入名稱、拼音或電話…"),
     (
         "problem.not_found_page",

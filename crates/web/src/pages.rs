@@ -79,6 +79,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/tasks.html",
         "customers/activity.html",
         "customers/facts.html",
+        "customers/import_report.html",
         "customers/orders.html",
         "customers/order.html",
         "customers/order_form.html",

@@ -1605,7 +1605,7 @@ both!(
         assert_eq!(r["created"], 2);
         assert_eq!(
             r["errors"],
-            json!([{"row": 3, "column": "手机号码", "reason": "invalid_phone"}])
+            json!([{"row": 3, "column": "手机号码", "reason": "invalid_phone", "value": "12345", "name": "李四"}])
         );
         assert_eq!(
             r["columns"][2],

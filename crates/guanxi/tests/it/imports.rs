@@ -781,3 +781,64 @@ both!(uploads_over_the_limit_say_so, |app: TestApp| async move {
     assert_eq!(r.status(), 413);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 });
+
+// The report speaks in the spreadsheet's terms: row numbers as it shows them (header = 1),
+// the refused value and the record's name, and each skipped row names the record it matched.
+both!(
+    import_reports_name_rows_values_and_matches,
+    |app: TestApp| async move {
+        created_contact(&app, "王五", "13900139000").await;
+        let csv =
+            "姓名,手机\n张三,13800138000\n李四,12345\n张三,138 0013 8000\n王五,+86 139 0013 9000\n";
+        let r = import(
+            &app,
+            "/api/v1/imports/contacts?duplicates=skip",
+            csv.as_bytes().to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (
+                r["rows"].as_u64(),
+                r["created"].as_u64(),
+                r["skipped"].as_u64(),
+                r["failed"].as_u64()
+            ),
+            (Some(4), Some(1), Some(2), Some(1)),
+            "{r}"
+        );
+        let e = &r["errors"][0];
+        assert_eq!(
+            (
+                e["row"].as_u64(),
+                e["column"].as_str(),
+                e["value"].as_str(),
+                e["name"].as_str()
+            ),
+            (Some(3), Some("手机"), Some("12345"), Some("李四")),
+            "{r}"
+        );
+        let skipped: Vec<(u64, &str)> = r["skipped_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["row"].as_u64().unwrap(),
+                    k["matched_name"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(skipped, [(4, "张三"), (5, "王五")], "{r}");
+    }
+);
+
+async fn created_contact(app: &TestApp, name: &str, phone: &str) {
+    let r = app
+        .post(
+            "/api/v1/contacts",
+            &app.admin_token,
+            json!({"name": name, "phone": phone}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+}

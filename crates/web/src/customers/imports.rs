@@ -106,7 +106,10 @@ pub fn spawn(s: AppState, ctx: Ctx, id: Uuid, stored: import_runs::Stored) {
 pub async fn page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
     match import_runs::get(&s.db, &p.ctx, id).await {
         Ok(run) => {
-            let percent = if run.size > 0 {
+            // Finished is 100%, whatever the last progress write said.
+            let percent = if run.status != "running" {
+                100
+            } else if run.size > 0 {
                 (run.bytes_done * 100 / run.size).clamp(0, 100)
             } else {
                 100

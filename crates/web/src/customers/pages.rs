@@ -1973,6 +1973,8 @@ async fn do_import(
     };
     // The fields a column may feed, for the mapping's selects.
     let mut choices: Vec<String> = target.fields().iter().map(|f| (*f).to_owned()).collect();
+    // Custom fields by their labels in the reader's language (never `custom.tier`).
+    let mut custom_labels: BTreeMap<String, String> = BTreeMap::new();
     if let Some(entity) = match target {
         Target::Contacts => Some(guanxi_customers::custom_fields::Entity::Contacts),
         Target::Accounts => Some(guanxi_customers::custom_fields::Entity::Accounts),
@@ -1982,6 +1984,12 @@ async fn do_import(
             guanxi_customers::custom_fields::active_in(&s.db, p.ctx.tenant_id, entity).await
         {
             choices.extend(defs.iter().map(|d| format!("custom.{}", d.key)));
+            for d in &defs {
+                custom_labels.insert(
+                    format!("custom.{}", d.key),
+                    d.label_in(&p.ctx.locale).to_owned(),
+                );
+            }
         }
     }
     // A real import runs in the background; its page shows how far it got.
@@ -2025,7 +2033,7 @@ async fn do_import(
     match result {
         Ok(report) => p.page(&s, "customers/import.html", "customers", context! {
             report => report, dry_run => dry_run, policy => policy_name, target => target_name,
-            choices => choices, file_name => file_name, file_b64 => carried }),
+            choices => choices, custom_labels => custom_labels, file_name => file_name, file_b64 => carried }),
         Err(e) => match p.field_errors(e) {
             Ok(errors) => p.page_status(&s, StatusCode::UNPROCESSABLE_ENTITY, "customers/import.html", "customers",
                 context! { report => (), errors => errors, dry_run => dry_run, policy => policy_name, target => target_name }),
