@@ -253,6 +253,33 @@ both!(
             overflow.as_i64().unwrap() <= 0,
             "page overflows a phone by {overflow}px"
         );
+        // The menu folds behind a button instead of taking the first screen.
+        let display = |css: &'static str| {
+            let c = c.clone();
+            async move {
+                c.execute(
+                    &format!("return getComputedStyle(document.querySelector('{css}')).display"),
+                    vec![],
+                )
+                .await
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+            }
+        };
+        assert_eq!(
+            display("nav.side").await,
+            "none",
+            "the menu is folded on a phone"
+        );
+        click(&c, "label.menu-button").await;
+        assert_eq!(
+            display("nav.side").await,
+            "flex",
+            "the menu button opens it"
+        );
+        shot(&c, "menu-phone").await;
 
         c.close().await.unwrap();
     }
@@ -622,6 +649,47 @@ both!(
             overflow.as_i64().unwrap() <= 0,
             "page overflows a phone by {overflow}px"
         );
+        // A record's key facts open its page, within the first screen.
+        click(&c, "table.list td.name a").await;
+        c.wait().for_element(Locator::Css("#facts")).await.unwrap();
+        let top = c
+            .execute(
+                "return document.getElementById('facts').getBoundingClientRect().top",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            top.as_f64().unwrap() < 500.0,
+            "key facts at y={top} on a phone"
+        );
+        // Lists are cards: no table header, each row a block; filters folded behind a button.
+        c.goto(&app.url("/customers/contacts")).await.unwrap();
+        let shown = c
+            .execute(
+                "return [getComputedStyle(document.querySelector('table.list thead')).display,
+                         getComputedStyle(document.querySelector('table.list tbody tr')).display,
+                         getComputedStyle(document.querySelector('#filters input[name=province]')).display]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            shown,
+            serde_json::json!(["none", "block", "none"]),
+            "cards on a phone"
+        );
+        click(&c, "label.filters-button").await;
+        let province = c
+            .execute("return getComputedStyle(document.querySelector('#filters input[name=province]')).display", vec![])
+            .await
+            .unwrap();
+        assert_ne!(
+            province,
+            serde_json::json!("none"),
+            "the filters button shows the filters"
+        );
+        shot(&c, "contacts-phone").await;
         c.close().await.unwrap();
     }
 );
