@@ -867,6 +867,12 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("nav.me", "Me", "我的", "我的"),
     ("nav.menu", "Menu", "菜单", "選單"),
     ("import.value", "Value", "值", "值"),
+    (
+        "import.download_errors",
+        "Download the refused rows (CSV, with the reason) to fix and import again",
+        "下载未导入的行（CSV，含原因），修改后重新导入",
+        "下載未匯入的列（CSV，含原因），修改後重新匯入",
+    ),
     ("import.matched", "Already there as", "已存在的记录", "已存在的紀錄"),
     ("customers.type_to_find", "Type a name, pinyin or phone…", "输入名称、拼音或电话…", "輸入名稱、拼音或電話…"),
     (

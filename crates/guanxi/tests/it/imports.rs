@@ -282,6 +282,23 @@ both!(
             html.contains("import-errors") && html.contains("手机"),
             "{html}"
         );
+        // The refused rows download as a file to fix and import again: the file's own
+        // headers, the row as it was, and why.
+        let csv = c
+            .get(app.url(&format!("/customers/imports/{id}/errors.csv")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+        assert_eq!(lines.len(), 2, "{csv}");
+        assert!(lines[0].starts_with("姓名,手机,公司,"), "{csv}");
+        assert!(
+            lines[1].starts_with("坏号码,12,,") && lines[1].contains("手机"),
+            "{csv}"
+        );
 
         // A crash mid-import: the next start marks it interrupted; running it again from its page
         // doubles nothing (the two people are found and skipped).

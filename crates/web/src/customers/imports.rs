@@ -146,3 +146,71 @@ pub async fn rerun(
     spawn(s.clone(), p.ctx.clone(), id, stored);
     Redirect::to(&format!("/customers/imports/{id}")).into_response()
 }
+
+/// `GET /customers/imports/{id}/errors.csv`: the rows the import refused, as they were in the
+/// file (UTF-8 CSV with the file's own headers) with a last column saying why — fix them in a
+/// spreadsheet and import this file again.
+pub async fn error_rows(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    let result = async {
+        let run = import_runs::get(&s.db, &p.ctx, id).await?;
+        let stored = import_runs::stored(&s.db, &p.ctx, id).await?;
+        let errors: Vec<ErrorRow> = run
+            .report
+            .as_ref()
+            .and_then(|r| r.0.get("errors").cloned())
+            .and_then(|e| serde_json::from_value(e).ok())
+            .unwrap_or_default();
+        let mut why: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        for e in &errors {
+            let reason = crate::i18n::t(&p.ctx.locale, &format!("err.{}", e.reason));
+            why.entry(e.row)
+                .or_default()
+                .push(format!("{} {reason}", e.column));
+        }
+        let format = Format::of_name(&stored.file_name);
+        let table = tables::open(format, std::io::Cursor::new(stored.data))?;
+        let mut head = table.headers.clone();
+        head.push(crate::i18n::t(&p.ctx.locale, "import.reason"));
+        let mut rows = vec![head];
+        for row in table.rows {
+            let (line, mut cells) = match row {
+                Ok(r) => r,
+                Err((line, _)) => (line, vec![]),
+            };
+            if let Some(reasons) = why.get(&line) {
+                cells.resize(table.headers.len(), String::new());
+                cells.push(reasons.join(crate::i18n::t(&p.ctx.locale, "common.list_sep").as_str()));
+                rows.push(cells);
+            }
+        }
+        let mut body = vec![0xEF, 0xBB, 0xBF];
+        body.extend(super::export::csv_bytes(rows));
+        Ok::<_, Error>(body)
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            let mut r = body.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+                "attachment; filename=\"import-errors-{id}.csv\""
+            )) {
+                h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
+/// A stored report's error row (the report is kept as JSON).
+#[derive(serde::Deserialize)]
+struct ErrorRow {
+    row: u64,
+    column: String,
+    reason: String,
+}

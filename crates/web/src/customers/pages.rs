@@ -102,6 +102,10 @@ pub fn router() -> Router<AppState> {
         .route("/customers/imports/{id}", get(super::imports::page))
         .route("/customers/imports/{id}/rerun", post(super::imports::rerun))
         .route(
+            "/customers/imports/{id}/errors.csv",
+            get(super::imports::error_rows),
+        )
+        .route(
             "/customers/contacts/{id}/merge",
             get(merge_page::contact_page).post(merge_page::merge_contact),
         )
