@@ -68,6 +68,10 @@ pub struct Account {
     #[serde(skip)]
     #[sqlx(default)]
     pub seq: Option<i64>,
+    /// The name's sort key (pinyin, then the name), for the name order's cursor.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub name_key: Option<String>,
 }
 
 /// Create or update an account. On update, absent fields stay as they are and `null` (or an
@@ -167,13 +171,15 @@ const SELECT: &str =
     "SELECT a.id, a.name, a.parent_id, p.name AS parent_name, a.credit_code, a.industry,
     a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
     a.address, a.postal_code, a.source, a.description, a.owner_id, o.name AS owner_name, a.team_id,
-    a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.merged_into, a.version
+    a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.merged_into, a.version,
+    a.name_key
     FROM accounts a
     LEFT JOIN users o ON o.tenant_id = a.tenant_id AND o.id = a.owner_id
     LEFT JOIN accounts p ON p.tenant_id = a.tenant_id AND p.id = a.parent_id";
 
 const SORTS: &[SortField] = &[
-    ("name", "a.name", SortKind::Text),
+    // By the name's pinyin (`name_key`, migration 1013), so 张 sorts among the z's.
+    ("name", "a.name_key", SortKind::Text),
     ("created_at", "a.created_at", SortKind::Time),
     ("updated_at", "a.updated_at", SortKind::Time),
 ];
@@ -236,7 +242,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         order.cursor(a.seq, a.id, |sort| match &*sort.field {
             "created_at" => guanxi_platform::db::sqlite_time(&a.created_at),
             "updated_at" => guanxi_platform::db::sqlite_time(&a.updated_at),
-            "name" => a.name.clone(),
+            "name" => a.name_key.clone().unwrap_or_default(),
             other => custom_fields::cursor_value(&a.custom, other, sort.kind),
         })
     }))

@@ -65,6 +65,10 @@ pub struct Contact {
     #[serde(skip)]
     #[sqlx(default)]
     pub seq: Option<i64>,
+    /// The name's sort key (pinyin, then the name), for the name order's cursor.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub name_key: Option<String>,
 }
 
 /// Create or update a contact. On update, absent fields stay as they are and `null` (or an
@@ -167,13 +171,15 @@ pub struct ContactFilter {
 const SELECT: &str = "SELECT c.id, c.name, c.family_name, c.given_name, c.account_id, a.name AS account_name,
     c.title, c.department, c.phone, c.phone_e164, c.email, c.wechat, c.gender, c.birthday, c.country,
     c.province, c.city, c.district, c.address, c.notes, c.owner_id, o.name AS owner_name, c.team_id,
-    c.custom, c.tags, c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.version
+    c.custom, c.tags, c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.version,
+    c.name_key
     FROM contacts c
     LEFT JOIN users o ON o.tenant_id = c.tenant_id AND o.id = c.owner_id
     LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.account_id";
 
 const SORTS: &[SortField] = &[
-    ("name", "c.name", SortKind::Text),
+    // By the name's pinyin (`name_key`, migration 1013), so 张 sorts among the z's.
+    ("name", "c.name_key", SortKind::Text),
     ("created_at", "c.created_at", SortKind::Time),
     ("updated_at", "c.updated_at", SortKind::Time),
 ];
@@ -211,7 +217,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>
         order.cursor(c.seq, c.id, |sort| match &*sort.field {
             "created_at" => guanxi_platform::db::sqlite_time(&c.created_at),
             "updated_at" => guanxi_platform::db::sqlite_time(&c.updated_at),
-            "name" => c.name.clone(),
+            "name" => c.name_key.clone().unwrap_or_default(),
             other => custom_fields::cursor_value(&c.custom, other, sort.kind),
         })
     }))

@@ -80,6 +80,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1012_digit_grams.sql"),
         postgres: include_str!("../migrations/postgres/1012_digit_grams.sql"),
     },
+    Migration {
+        version: 1013,
+        name: "1013_pinyin_order",
+        sqlite: include_str!("../migrations/sqlite/1013_pinyin_order.sql"),
+        postgres: include_str!("../migrations/postgres/1013_pinyin_order.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;

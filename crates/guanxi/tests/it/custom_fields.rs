@@ -422,14 +422,14 @@ both!(
         let q = |s: &str| s.to_owned();
         assert_eq!(
             names(&app, &q("custom.region=%E5%8D%8E%E4%B8%9C")).await,
-            ["王一", "王三"]
+            ["王三", "王一"]
         );
-        assert_eq!(names(&app, "custom.tags=VIP").await, ["王一", "王二"]);
-        assert_eq!(names(&app, "custom.vip=true").await, ["王一", "王四"]);
-        assert_eq!(names(&app, "custom.vip=false").await, ["王三", "王二"]);
+        assert_eq!(names(&app, "custom.tags=VIP").await, ["王二", "王一"]);
+        assert_eq!(names(&app, "custom.vip=true").await, ["王四", "王一"]);
+        assert_eq!(names(&app, "custom.vip=false").await, ["王二", "王三"]);
         assert_eq!(
             names(&app, "custom.score.min=50&custom.score.max=100").await,
-            ["王一", "王二"]
+            ["王二", "王一"]
         );
         assert_eq!(
             names(
@@ -437,7 +437,7 @@ both!(
                 "custom.next_visit.min=2026-12-01&custom.next_visit.max=2027-01-31"
             )
             .await,
-            ["王一", "王二"]
+            ["王二", "王一"]
         );
         // Sorting by a custom field pages through every record once, missing values first.
         let mut seen = vec![];
@@ -582,7 +582,7 @@ both!(tags_and_bulk_actions, |app: TestApp| async move {
     assert_eq!(r.status(), 200);
     assert_eq!(
         names(&app, "tag=%E9%87%8D%E7%82%B9").await,
-        ["钱一", "钱二"]
+        ["钱二", "钱一"]
     );
     let r: Value = app
         .post(
@@ -595,7 +595,7 @@ both!(tags_and_bulk_actions, |app: TestApp| async move {
         .await
         .unwrap();
     assert_eq!(r["done"].as_array().unwrap().len(), 1);
-    assert_eq!(names(&app, "tag=VIP").await, ["钱三", "钱二"]);
+    assert_eq!(names(&app, "tag=VIP").await, ["钱二", "钱三"]);
 
     // Assign: every record goes to the rep, with a transfer on its timeline.
     let r: Value = app

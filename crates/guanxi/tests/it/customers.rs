@@ -298,7 +298,11 @@ both!(a_search_pages_newest_first, |app: TestApp| async move {
     assert_eq!(names, ["张建华5"]);
     // A chosen sort orders the same matches by the field.
     let (names, next) = page_names(&app, "q=建华&sort=name&limit=4", t).await;
-    assert_eq!(names, ["张建华1", "张建华3", "张建华5", "王建华2"]);
+    assert_eq!(
+        names,
+        ["王建华2", "张建华1", "张建华3", "张建华5"],
+        "by pinyin"
+    );
     // A cursor of the name order is not one of the search order: refused, naming it.
     let r = app
         .get(
@@ -2121,3 +2125,47 @@ both!(
         assert_eq!(exact.first().map(String::as_str), Some("张涛"));
     }
 );
+
+// Lists sorted by name follow pinyin (张 among the z's, as a Chinese reader expects), page by
+// page, for contacts and accounts.
+both!(name_order_is_pinyin_order, |app: TestApp| async move {
+    let t = &app.admin_token;
+    for n in ["张三", "李四", "Alice", "王五", "陈六", "安七"] {
+        created(&app, "/api/v1/contacts", t, json!({"name": n})).await;
+        created(
+            &app,
+            "/api/v1/accounts",
+            t,
+            json!({"name": format!("{n}公司")}),
+        )
+        .await;
+    }
+    for (list, suffix) in [("contacts", ""), ("accounts", "公司")] {
+        let mut names = vec![];
+        let mut cursor = String::new();
+        loop {
+            let page: Value = app
+                .get(&format!("/api/v1/{list}?sort=name&limit=2{cursor}"), t)
+                .await
+                .json()
+                .await
+                .unwrap();
+            names.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["name"].as_str().unwrap().to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = ["Alice", "安七", "陈六", "李四", "王五", "张三"]
+            .iter()
+            .map(|n| format!("{n}{suffix}"))
+            .collect();
+        assert_eq!(names, expected, "{list}");
+    }
+});

@@ -11,8 +11,10 @@ type Columns = BTreeSet<(String, String, bool)>;
 async fn sqlite_columns(db: &Db) -> Columns {
     let rows: Vec<(String, String, i64, i64)> = db
         .fetch_all(
-            "SELECT m.name, p.name, p.\"notnull\", p.pk FROM sqlite_master m JOIN pragma_table_info(m.name) p
-             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+            // table_xinfo: generated columns too (hidden 2 and 3), not a virtual table's own
+            // hidden ones (1).
+            "SELECT m.name, p.name, p.\"notnull\", p.pk FROM sqlite_master m JOIN pragma_table_xinfo(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND p.hidden <> 1",
             args![],
         )
         .await
