@@ -360,7 +360,12 @@ pub struct ImportReport {
     pub dry_run: bool,
     pub encoding: Option<Encoding>,
     pub columns: Vec<ColumnMap>,
+    /// Records the file describes: contacts or accounts (one a row), or orders (one for
+    /// each run of rows with one number).
     pub rows: u64,
+    /// Rows of data read from the file (blank ones not counted); equals `rows` but for orders.
+    #[serde(default)]
+    pub lines: u64,
     pub created: u64,
     pub updated: u64,
     pub skipped: u64,
@@ -501,6 +506,7 @@ pub async fn run(
             Ok(r) => r,
             Err((line, reason)) => {
                 report.rows += 1;
+                report.lines += 1;
                 report.failed += 1;
                 push_error(&mut report, line, "file".into(), reason);
                 continue;
@@ -509,6 +515,7 @@ pub async fn run(
         if cells.iter().all(|v| v.trim().is_empty()) {
             continue;
         }
+        report.lines += 1;
         let outcome = match target {
             Target::Contacts => {
                 report.rows += 1;

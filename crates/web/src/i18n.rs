@@ -867,6 +867,7 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("nav.me", "Me", "我的", "我的"),
     ("nav.menu", "Menu", "菜单", "選單"),
     ("import.value", "Value", "值", "值"),
+    ("import.orders_from", "orders (from {lines} rows)", "张订单（共 {lines} 行）", "張訂單（共 {lines} 列）"),
     (
         "import.download_errors",
         "Download the refused rows (CSV, with the reason) to fix and import again",

@@ -84,10 +84,11 @@ both!(accounts_and_orders_from_csv, |app: TestApp| async move {
     assert_eq!(
         (
             r["rows"].as_u64(),
+            r["lines"].as_u64(),
             r["created"].as_u64(),
             r["failed"].as_u64()
         ),
-        (Some(3), Some(2), Some(1)),
+        (Some(3), Some(4), Some(2), Some(1)),
         "{r}"
     );
     assert_eq!(r["errors"][0]["column"], "客户");
