@@ -128,13 +128,16 @@ pub struct AuditFilter {
     pub cursor: Option<String>,
 }
 
+/// The columns an [`AuditEvent`] reads.
+const COLS: &str =
+    "id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id";
+
 /// Newest first. A manager (team scope) sees events by members of their team.
 pub async fn list(db: &Db, ctx: &Ctx, f: &AuditFilter) -> Result<Page<AuditEvent>> {
     let scope = ctx.require("audit", Action::Read)?;
-    let mut q = Sql::new(
-        "SELECT id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id
-         FROM audit_events WHERE tenant_id = ",
-    );
+    let mut q = Sql::new(&format!(
+        "SELECT {COLS} FROM audit_events WHERE tenant_id = "
+    ));
     q.bind(ctx.tenant_id);
     match scope {
         Scope::All => {}
@@ -194,10 +197,9 @@ pub async fn changed_by_me(
     let Some(me) = ctx.user_id else {
         return Ok(vec![]);
     };
-    let mut q = Sql::new(
-        "SELECT id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id
-         FROM audit_events WHERE tenant_id = ",
-    );
+    let mut q = Sql::new(&format!(
+        "SELECT {COLS} FROM audit_events WHERE tenant_id = "
+    ));
     q.bind(ctx.tenant_id).push(" AND actor_id = ").bind(me);
     q.push(" AND entity IN (");
     for (i, e) in entities.iter().enumerate() {

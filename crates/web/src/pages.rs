@@ -673,8 +673,9 @@ async fn password(
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
-    _csrf: Option<String>,
+/// A form that carries only its CSRF token (a button that does one thing).
+pub(crate) struct CsrfForm {
+    pub(crate) _csrf: Option<String>,
 }
 
 async fn logout(
@@ -915,11 +916,6 @@ async fn user_page(
 }
 
 #[derive(Deserialize)]
-struct CsrfOnly {
-    _csrf: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct SetPasswordForm {
     _csrf: Option<String>,
     password: Option<String>,
@@ -955,7 +951,7 @@ async fn create_sign_in_link(
     State(s): State<AppState>,
     p: Signed,
     Path(id): Path<Uuid>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<CsrfForm>,
 ) -> Response {
     if !p.csrf_ok(&f._csrf) {
         return forbidden_csrf();
@@ -976,7 +972,7 @@ async fn resend_invitation(
     State(s): State<AppState>,
     p: Signed,
     Path(id): Path<Uuid>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<CsrfForm>,
 ) -> Response {
     if !p.csrf_ok(&f._csrf) {
         return forbidden_csrf();

@@ -110,21 +110,27 @@ pub fn problem(e: Error, locale: &str) -> Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let p = problem(self.error, &self.locale);
-        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&p).unwrap_or_default();
+        problem(self.error, &self.locale).into_response()
+    }
+}
+
+impl IntoResponse for Problem {
+    /// The one way a problem goes out: its status, `application/problem+json`, `Retry-After`
+    /// on 429 and 503, `WWW-Authenticate` on 401.
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut r = (status, body).into_response();
-        r.headers_mut().insert(
+        let h = r.headers_mut();
+        h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         r
     }
@@ -200,22 +206,13 @@ pub async fn problem_bodies(req: axum::extract::Request, next: axum::middleware:
         s if s.is_server_error() => "internal",
         _ => "bad_request",
     };
-    let p = Problem {
+    Problem {
         kind: format!("urn:guanxi:problem:{slug}"),
         title: t(&locale, &format!("problem.{slug}")),
         status: status.as_u16(),
         detail: (!text.is_empty() && !status.is_server_error()).then_some(text),
         errors: vec![],
         current_version: None,
-    };
-    let mut out = (status, serde_json::to_vec(&p).unwrap_or_default()).into_response();
-    out.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-        out.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
-    out
+    .into_response()
 }

@@ -1015,11 +1015,7 @@ async fn log_activity(State(s): State<AppState>, p: Signed, Form(f): Form<LogFor
     }
     let account_id = opt_uuid(&f.account_id);
     let contact_id = opt_uuid(&f.contact_id);
-    let back = match (contact_id, account_id) {
-        (Some(c), _) => format!("/customers/contacts/{c}"),
-        (None, Some(a)) => format!("/customers/accounts/{a}"),
-        (None, None) => "/customers/accounts".to_owned(),
-    };
+    let back = customer_page(contact_id, account_id);
     let task = f.kind.as_deref() == Some("task");
     let result = async {
         let due_at = local_time(&p, "due_at", &f.due_at)?;
@@ -1105,13 +1101,18 @@ fn local_value(p: &Signed, t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     .unwrap_or_default()
 }
 
-/// Where an activity is shown: its contact's page, else its account's.
-fn activity_home(a: &Activity) -> String {
-    match (a.contact_id, a.account_id) {
+/// The page of a contact, else of an account (where an activity is logged and shown).
+fn customer_page(contact: Option<Uuid>, account: Option<Uuid>) -> String {
+    match (contact, account) {
         (Some(c), _) => format!("/customers/contacts/{c}"),
         (None, Some(a)) => format!("/customers/accounts/{a}"),
-        _ => "/tasks".into(),
+        (None, None) => "/customers/accounts".to_owned(),
     }
+}
+
+/// Where an activity is shown.
+fn activity_home(a: &Activity) -> String {
+    customer_page(a.contact_id, a.account_id)
 }
 
 async fn activity_form(
@@ -1256,7 +1257,7 @@ async fn delete_activity(
     State(s): State<AppState>,
     p: Signed,
     Path(id): Path<Uuid>,
-    Form(f): Form<CsrfOnlyForm>,
+    Form(f): Form<crate::pages::CsrfForm>,
 ) -> Response {
     if !p.csrf_ok(&f._csrf) {
         return forbidden_csrf();
@@ -1266,11 +1267,6 @@ async fn delete_activity(
         Err(e) => return p.error(&s, e),
     };
     done(&s, &p, activities::delete(&s.db, &p.ctx, id).await, back)
-}
-
-#[derive(Deserialize)]
-struct CsrfOnlyForm {
-    _csrf: Option<String>,
 }
 
 #[derive(Deserialize)]
