@@ -866,6 +866,15 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("jobs.message", "Message", "消息", "訊息"),
     ("nav.me", "Me", "我的", "我的"),
     ("nav.menu", "Menu", "菜单", "選單"),
+    // Field names in the error box of forms outside the customer records.
+    ("field.password", "Password", "密码", "密碼"),
+    ("field.current_password", "Current password", "当前密码", "目前密碼"),
+    ("field.new_password", "New password", "新密码", "新密碼"),
+    ("field.token", "Link", "链接", "連結"),
+    ("field.subject", "Subject", "主题", "主題"),
+    ("field.due_at", "Due", "截止", "截止"),
+    ("field.remind_at", "Remind at", "提醒时间", "提醒時間"),
+    ("field.occurred_at", "When", "时间", "時間"),
     ("import.value", "Value", "值", "值"),
     ("import.orders_from", "orders (from {lines} rows)", "张订单（共 {lines} 行）", "張訂單（共 {lines} 列）"),
     (
