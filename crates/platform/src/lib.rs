@@ -6,6 +6,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod config;
 pub mod ctx;
 pub mod db;

@@ -73,10 +73,35 @@ async fn browser(d: &Driver, profile: &std::path::Path) -> Client {
         .expect("open a Chromium session")
 }
 
+/// Types `value` into the field `css` selects, waiting for it; a field that goes stale while
+/// a page is replaced (or before app.js has set it up) is looked up again.
 async fn fill(c: &Client, css: &str, value: &str) {
-    let el = c.find(Locator::Css(css)).await.unwrap();
-    el.clear().await.unwrap();
-    el.send_keys(value).await.unwrap();
+    let mut last = None;
+    for _ in 0..20 {
+        let el = c.wait().for_element(Locator::Css(css)).await.unwrap();
+        match el.clear().await {
+            Ok(()) => match el.send_keys(value).await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            },
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("{css} could not be filled: {last:?}")
+}
+
+/// The text of the element the XPath `xpath` selects, waiting for it and reading it again if
+/// it goes stale.
+async fn text_at(c: &Client, xpath: &str) -> String {
+    let mut last = None;
+    for _ in 0..20 {
+        let el = c.wait().for_element(Locator::XPath(xpath)).await.unwrap();
+        match el.text().await {
+            Ok(t) => return t,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("{xpath} kept going stale: {last:?}")
 }
 
 /// Clicks the element `css` selects, waiting for it; a stale element is looked up again.
@@ -805,7 +830,8 @@ both!(
             .unwrap();
         let row = "//tr[td/a[text()='洪七公']]";
         let edit = c
-            .find(Locator::XPath(&format!(
+            .wait()
+            .for_element(Locator::XPath(&format!(
                 "{row}//td[@data-col='custom.region']//a[@class='cell-edit']"
             )))
             .await
@@ -821,13 +847,7 @@ both!(
             )))
             .await
             .unwrap();
-        let tags = c
-            .find(Locator::XPath(&format!("{row}//td[@data-col='tags']")))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let tags = text_at(&c, &format!("{row}//td[@data-col='tags']")).await;
         assert!(tags.contains("武林"), "the bulk tag is on the row: {tags}");
         shot(&c, "list-zh").await;
         c.close().await.unwrap();
