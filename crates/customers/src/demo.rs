@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use guanxi_platform::db::Db;
 use guanxi_platform::error::Result;
-use guanxi_platform::{args, auth, users, Ctx};
+use guanxi_platform::{args, auth, calendars, users, Ctx};
 
 use crate::accounts::{self, AccountInput};
 use crate::activities::{self, ActivityInput};
@@ -124,6 +124,52 @@ fn pareto(rng: &mut StdRng) -> f64 {
     u.powf(-1.0 / 1.16)
 }
 
+/// China's 2026 public holidays (放假) and make-up working days (调休上班), as the State
+/// Council announced them: (first day, last day, kind, name).
+const HOLIDAYS_2026: &[(&str, &str, &str, &str)] = &[
+    ("2026-01-01", "2026-01-03", "holiday", "元旦"),
+    ("2026-01-04", "2026-01-04", "workday", "元旦调休"),
+    ("2026-02-14", "2026-02-14", "workday", "春节调休"),
+    ("2026-02-15", "2026-02-23", "holiday", "春节"),
+    ("2026-02-28", "2026-02-28", "workday", "春节调休"),
+    ("2026-04-04", "2026-04-06", "holiday", "清明节"),
+    ("2026-05-01", "2026-05-05", "holiday", "劳动节"),
+    ("2026-05-09", "2026-05-09", "workday", "劳动节调休"),
+    ("2026-06-19", "2026-06-21", "holiday", "端午节"),
+    ("2026-09-20", "2026-09-20", "workday", "国庆节调休"),
+    ("2026-09-25", "2026-09-27", "holiday", "中秋节"),
+    ("2026-10-01", "2026-10-07", "holiday", "国庆节"),
+    ("2026-10-10", "2026-10-10", "workday", "国庆节调休"),
+];
+
+/// The demo company's calendar: office hours with a lunch break, and 2026's holidays.
+fn demo_calendar() -> calendars::CalendarInput {
+    let mut days = Vec::new();
+    for (first, last, kind, name) in HOLIDAYS_2026 {
+        let (Ok(mut d), Ok(last)) = (
+            chrono::NaiveDate::parse_from_str(first, "%Y-%m-%d"),
+            chrono::NaiveDate::parse_from_str(last, "%Y-%m-%d"),
+        ) else {
+            continue;
+        };
+        while d <= last {
+            days.push(calendars::DayInput {
+                date: Some(d.to_string()),
+                kind: Some((*kind).to_owned()),
+                name: Some((*name).to_owned()),
+                periods: None,
+            });
+            d += Duration::days(1);
+        }
+    }
+    calendars::CalendarInput {
+        name: Some("总部工作日历".into()),
+        is_default: Some(true),
+        days: Some(days),
+        ..Default::default()
+    }
+}
+
 /// Loads the demo into the tenant of `ctx` (an admin). Reps are created as users.
 pub async fn load(db: &Db, admin: &Ctx, size: DemoSize) -> Result<DemoStats> {
     let mut rng = StdRng::seed_from_u64(size.seed);
@@ -168,6 +214,16 @@ pub async fn load(db: &Db, admin: &Ctx, size: DemoSize) -> Result<DemoStats> {
         };
         reps.push(auth::ctx_for_user(db, admin.tenant_id, id).await?);
         stats.reps += 1;
+    }
+    // The company's working hours with the 2026 public holidays and make-up days.
+    let has_calendar: i64 = db
+        .scalar(
+            "SELECT COUNT(*) FROM calendars WHERE tenant_id = $1 AND deleted_at IS NULL",
+            args![admin.tenant_id],
+        )
+        .await?;
+    if has_calendar == 0 {
+        calendars::create(db, admin, demo_calendar()).await?;
     }
     // The catalogue.
     let mut catalogue = Vec::new();

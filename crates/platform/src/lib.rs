@@ -7,6 +7,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod calendar;
+pub mod calendars;
 pub mod config;
 pub mod ctx;
 pub mod db;

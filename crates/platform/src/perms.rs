@@ -47,6 +47,7 @@ pub const MODULES: &[&str] = &[
     "assets",
     "custom_fields",
     "saved_views",
+    "calendars",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -85,7 +86,14 @@ pub fn builtin_permissions(key: &str) -> Permissions {
         _ => {
             // Everyone sees colleagues, teams and roles (to assign work) and the tenant
             // settings, and manages their own API tokens.
-            for m in ["users", "teams", "roles", "settings", "custom_fields"] {
+            for m in [
+                "users",
+                "teams",
+                "roles",
+                "settings",
+                "custom_fields",
+                "calendars",
+            ] {
                 grant(&mut p, m, &[Read], Scope::All);
             }
             // Anyone keeps list views of their own; sharing one with everyone takes `All`.

@@ -1085,9 +1085,54 @@ pub fn from_accept_language(header: &str) -> Option<&'static str> {
     best.map(|(_, l)| l)
 }
 
+/// Each module's messages, in a file a translator edits: one message a line, `key`, English,
+/// 简体中文 and 繁體中文 (empty: as 简体) separated by tabs; `#` starts a comment line. New
+/// modules add their file here; `MESSAGES` above holds what came before the catalogues.
+const CATALOGUES: &[(&str, &str)] = &[("calendars", include_str!("../messages/calendars.tsv"))];
+
+type Entry = (&'static str, &'static str, &'static str);
+
+/// The lines of a catalogue: (key, (en, zh-CN, zh-TW)), or the line that is not a message.
+fn catalogue_lines(
+    text: &'static str,
+) -> impl Iterator<Item = Result<(&'static str, Entry), &'static str>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut cols = l.split('\t');
+            match (
+                cols.next(),
+                cols.next(),
+                cols.next(),
+                cols.next(),
+                cols.next(),
+            ) {
+                (Some(k), Some(en), Some(cn), tw, None)
+                    if !k.is_empty() && !en.is_empty() && !cn.is_empty() =>
+                {
+                    Ok((k, (en, cn, tw.unwrap_or(""))))
+                }
+                _ => Err(l),
+            }
+        })
+}
+
+static TABLE: std::sync::LazyLock<std::collections::HashMap<&'static str, Entry>> =
+    std::sync::LazyLock::new(|| {
+        MESSAGES
+            .iter()
+            .map(|(k, en, cn, tw)| (*k, (*en, *cn, *tw)))
+            .chain(
+                CATALOGUES
+                    .iter()
+                    .flat_map(|(_, text)| catalogue_lines(text).filter_map(Result::ok)),
+            )
+            .collect()
+    });
+
 pub fn t(locale: &str, key: &str) -> String {
-    match MESSAGES.iter().find(|m| m.0 == key) {
-        Some((_, en, cn, tw)) => match locale {
+    match TABLE.get(key) {
+        Some((en, cn, tw)) => match locale {
             "zh-TW" if !tw.is_empty() => (*tw).to_owned(),
             l if l.starts_with("zh") => (*cn).to_owned(),
             _ => (*en).to_owned(),
@@ -1107,6 +1152,16 @@ mod tests {
             assert!(seen.insert(*k), "duplicate key {k}");
             assert!(!en.is_empty() && !cn.is_empty(), "{k} lacks a translation");
         }
+        for (module, text) in CATALOGUES {
+            for line in catalogue_lines(text) {
+                let (k, _) = line.unwrap_or_else(|l| {
+                    panic!("{module}: not key, English, 简体, 繁體 (tabs): {l}")
+                });
+                assert!(seen.insert(k), "{module}: duplicate key {k}");
+            }
+        }
+        assert_eq!(t("zh-TW", "cal.wd.mon"), "週一");
+        assert_eq!(t("zh-CN", "cal.wd.mon"), "周一");
     }
 
     #[test]

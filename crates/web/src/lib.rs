@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod calendars;
 pub mod customers;
 pub mod extract;
 pub mod i18n;
@@ -88,6 +89,17 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::create_sign_in_link))
         .routes(routes!(api::list_teams, api::create_team))
         .routes(routes!(api::get_team, api::update_team, api::delete_team))
+        .routes(routes!(
+            calendars::list_calendars,
+            calendars::create_calendar
+        ))
+        .routes(routes!(
+            calendars::get_calendar,
+            calendars::update_calendar,
+            calendars::delete_calendar
+        ))
+        .routes(routes!(calendars::import_ical))
+        .routes(routes!(calendars::trial))
         .routes(routes!(api::list_views, api::create_view))
         .routes(routes!(api::get_view, api::update_view, api::delete_view))
         .routes(routes!(api::list_roles, api::create_role))

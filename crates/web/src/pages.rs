@@ -55,6 +55,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "users.html",
         "user.html",
         "teams.html",
+        "calendars.html",
+        "calendar.html",
         "tokens.html",
         "audit.html",
         "jobs.html",
@@ -193,6 +195,7 @@ impl Signed {
         for (key, module, action, href) in [
             ("users", "users", Action::Update, "/admin/users"),
             ("teams", "teams", Action::Update, "/admin/teams"),
+            ("calendars", "calendars", Action::Update, "/admin/calendars"),
             ("audit", "audit", Action::Read, "/admin/audit"),
             ("jobs", "jobs", Action::Read, "/admin/jobs"),
             ("settings", "settings", Action::Update, "/settings"),
@@ -393,6 +396,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/sign-out-everywhere", post(sign_out_everywhere))
         .route("/api/docs", get(docs))
         .merge(crate::customers::pages::router())
+        .merge(crate::calendars::router())
 }
 
 /// An unknown address: the API answers problem+json; a page gets the site's own layout (with

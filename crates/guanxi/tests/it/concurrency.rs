@@ -134,6 +134,14 @@ both!(parallel_patches_of_one_version, |app: TestApp| async move {
     .await;
     resource(
         &app,
+        "calendars",
+        "/api/v1/calendars",
+        json!({"name": "总部"}),
+        "name",
+    )
+    .await;
+    resource(
+        &app,
         "roles",
         "/api/v1/roles",
         json!({"key": "a_role", "name": "A"}),

@@ -284,6 +284,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs `body` to `path` and returns the record made, asserting a 201.
+    pub async fn created(&self, path: &str, token: &str, body: Value) -> Value {
+        let r = self.post(path, token, body).await;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 201, "POST {path}: {v}");
+        v
+    }
+
     /// The role with this key, as the API shows it.
     pub async fn role(&self, key: &str) -> Value {
         let roles: Value = self
@@ -408,4 +417,23 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+/// (field, code) of every error of a 422, sorted.
+pub async fn refused(r: Response) -> Vec<(String, String)> {
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    let mut f: Vec<(String, String)> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    f.sort();
+    f
 }

@@ -95,6 +95,16 @@ both!(
             .json()
             .await
             .unwrap();
+        let calendar: Value = app
+            .post(
+                "/api/v1/calendars",
+                a,
+                json!({"name": "甲方日历", "team_id": team["id"], "days": [{"date": "2026-10-01", "kind": "holiday", "name": "甲方假日"}]}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -110,6 +120,7 @@ both!(
             field["id"].as_str().unwrap().into(),
             view["id"].as_str().unwrap().into(),
             asset["id"].as_str().unwrap().into(),
+            calendar["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))

@@ -7,6 +7,7 @@ mod harness;
 mod assets;
 mod auth;
 mod browser;
+mod calendars;
 mod concurrency;
 mod custom_fields;
 mod customers;
