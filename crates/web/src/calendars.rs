@@ -364,7 +364,8 @@ fn day_lines(errors: Vec<FieldError>, locale: &str) -> Vec<FieldError> {
         .map(|mut e| {
             if let Some(rest) = e.field.strip_prefix("days.") {
                 if let Some(n) = rest.split('.').next().and_then(|n| n.parse::<usize>().ok()) {
-                    e.message = format!("{} {}: {}", t(locale, "cal.line"), n + 1, e.message);
+                    let line = t(locale, "cal.line").replace("{n}", &(n + 1).to_string());
+                    e.message = format!("{line}: {}", e.message);
                     e.field = "days".into();
                 }
             }

@@ -850,6 +850,63 @@ both!(
         let tags = text_at(&c, &format!("{row}//td[@data-col='tags']")).await;
         assert!(tags.contains("武林"), "the bulk tag is on the row: {tags}");
         shot(&c, "list-zh").await;
+
+        // The admin keeps the company's working calendar: a mistyped day is named with its
+        // line and what was typed stays; then a deadline is tried over the holiday.
+        click(&c, "nav.side a[href='/admin/calendars']").await;
+        fill(&c, "#new-calendar input[name=name]", "总部").await;
+        click(&c, "#create-calendar").await;
+        c.wait()
+            .for_element(Locator::Css("#calendar-form"))
+            .await
+            .unwrap();
+        fill(
+            &c,
+            "#calendar-form input[name='week.fri']",
+            "09:00-12:00, 13:30-16:00",
+        )
+        .await;
+        fill(
+            &c,
+            "#calendar-form textarea[name=days]",
+            "2026-10-01 休 国庆节\n2026-10-02 放假 国庆节",
+        )
+        .await;
+        click(&c, "#save-calendar").await;
+        let err = text(&c, ".errors li[data-field=days]").await;
+        assert!(err.contains("第 2 行") && err.contains("休"), "{err}");
+        let typed = c
+            .find(Locator::Css("#calendar-form textarea[name=days]"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(typed.contains("放假"), "the typed days stay: {typed}");
+        fill(
+            &c,
+            "#calendar-form textarea[name=days]",
+            "2026-10-01 休 国庆节\n2026-10-02 休 国庆节",
+        )
+        .await;
+        click(&c, "#save-calendar").await;
+        c.wait()
+            .for_element(Locator::Css("div.notice[role=status]"))
+            .await
+            .unwrap();
+        // Wednesday 30 September 17:30 plus one working hour: half an hour that evening, the
+        // holiday Thursday and Friday skipped, Monday 5 October 09:30.
+        let id = c.current_url().await.unwrap();
+        let id = id.path().trim_start_matches("/admin/calendars/").to_owned();
+        c.goto(&app.url(&format!(
+            "/admin/calendars/{id}?start=2026-09-30T17:30&minutes=60"
+        )))
+        .await
+        .unwrap();
+        let result = text(&c, "#trial-result").await;
+        assert!(result.contains("2026-10-05 09:30"), "{result}");
+        shot(&c, "calendar-zh").await;
         c.close().await.unwrap();
     }
 );
