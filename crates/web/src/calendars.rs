@@ -94,6 +94,7 @@ pub async fn delete_calendar(
 pub struct IcalParams {
     /// How each event's kind is decided (default `auto`: a title with 班 or "workday" is a
     /// make-up working day, anything else a holiday).
+    #[param(inline)]
     pub kind: Option<ImportKind>,
 }
 
