@@ -419,6 +419,8 @@ async fn take_default(tx: &mut Tx, ctx: &Ctx, id: Uuid) -> Result<()> {
         )
         .await?;
     if let Some(before) = before {
+        // Another request making its own calendar the default at the same moment changed the
+        // old default first: a conflict for this one (the unique index would refuse it anyway).
         version::update(
             &mut *tx,
             version::Row {
@@ -430,7 +432,13 @@ async fn take_default(tx: &mut Tx, ctx: &Ctx, id: Uuid) -> Result<()> {
             "is_default = $1, updated_at = $2, updated_by = $3",
             args![false, now(), ctx.user_id],
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            Error::PreconditionFailed { .. } => Error::Conflict(
+                "another calendar became the company default at the same time".into(),
+            ),
+            e => e,
+        })?;
         let after = load(tx, ctx.tenant_id, before.id).await?;
         audit::record(
             tx,

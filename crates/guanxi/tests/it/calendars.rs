@@ -296,7 +296,7 @@ both!(
             match r.status().as_u16() {
                 201 => made += 1,
                 // Lost the race for the default: a conflict (or busy), never a second default.
-                409 | 412 | 503 => {}
+                409 | 503 => {}
                 s => panic!("{s}: {}", r.text().await.unwrap()),
             }
         }

@@ -2,36 +2,9 @@
 //! filtered, sorted, kept unique and archived the same way everywhere.
 
 use crate::both;
-use crate::harness::TestApp;
+use crate::harness::{refused, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let r = app.post(path, token, body).await;
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{v}");
-    v
-}
-
-/// (field, code) of every error of a 422, sorted.
-async fn refused(r: reqwest::Response) -> Vec<(String, String)> {
-    assert_eq!(r.status(), 422);
-    let p: Value = r.json().await.unwrap();
-    let mut f: Vec<(String, String)> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_owned(),
-                e["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    f.sort();
-    f
-}
 
 fn pair(f: &str, c: &str) -> (String, String) {
     (f.to_owned(), c.to_owned())
@@ -69,7 +42,7 @@ async fn define(app: &TestApp) -> Value {
         json!({"entity": "contacts", "key": "referrer", "kind": "user", "label": "推荐人"}),
         json!({"entity": "contacts", "key": "home", "kind": "url", "label": "主页"}),
     ] {
-        created(app, "/api/v1/custom-fields", t, body).await;
+        app.created("/api/v1/custom-fields", t, body).await;
     }
     app.get("/api/v1/custom-fields?entity=contacts", t)
         .await
@@ -124,8 +97,7 @@ both!(
             .await;
         assert_eq!(refused(dup).await, [pair("key", "taken")]);
         // The same key on another entity is another field.
-        created(
-            &app,
+        app.created(
             "/api/v1/custom-fields",
             t,
             json!({"entity": "accounts", "key": "region", "kind": "text", "label": "大区"}),
@@ -252,9 +224,7 @@ both!(
         assert_eq!(none["items"], json!([]), "nothing was stored");
 
         // Good values are stored in their canonical form; the default fills what was left out.
-        let c = created(
-        &app,
-        "/api/v1/contacts",
+        let c = app.created("/api/v1/contacts",
         t,
         json!({"name": "李四", "custom": {"tags": "政府、VIP", "budget": 1250000, "score": "88.5",
                "vip": "是", "next_visit": "2026-12-01", "referrer": me_id, "home": "example.cn",
@@ -294,13 +264,13 @@ both!(
     |app: TestApp| async move {
         let t = &app.admin_token;
         define(&app).await;
-        let a = created(
-            &app,
-            "/api/v1/contacts",
-            t,
-            json!({"name": "甲", "custom": {"member_no": "M-1"}}),
-        )
-        .await;
+        let a = app
+            .created(
+                "/api/v1/contacts",
+                t,
+                json!({"name": "甲", "custom": {"member_no": "M-1"}}),
+            )
+            .await;
         let r = app
             .post(
                 "/api/v1/contacts",
@@ -328,8 +298,7 @@ both!(
                 .status(),
             204
         );
-        created(
-            &app,
+        app.created(
             "/api/v1/contacts",
             t,
             json!({"name": "乙", "custom": {"member_no": "M-1"}}),
@@ -339,16 +308,14 @@ both!(
         assert_eq!(refused(r).await, [pair("custom.member_no", "taken")]);
 
         // Making a field unique checks the values already stored.
-        created(
-            &app,
+        app.created(
             "/api/v1/custom-fields",
             t,
             json!({"entity": "contacts", "key": "wx_group", "kind": "text", "label": "群"}),
         )
         .await;
         for n in ["丙", "丁"] {
-            created(
-                &app,
+            app.created(
                 "/api/v1/contacts",
                 t,
                 json!({"name": n, "custom": {"wx_group": "G1"}}),
@@ -410,8 +377,7 @@ both!(
                 "2027-03-01",
             ),
         ] {
-            created(
-                &app,
+            app.created(
                 "/api/v1/contacts",
                 t,
                 json!({"name": name, "custom": {"region": region, "tags": tags, "score": score,
@@ -491,13 +457,13 @@ both!(
     |app: TestApp| async move {
         let t = &app.admin_token;
         let fields = define(&app).await;
-        let c = created(
-            &app,
-            "/api/v1/contacts",
-            t,
-            json!({"name": "赵五", "custom": {"score": 61}}),
-        )
-        .await;
+        let c = app
+            .created(
+                "/api/v1/contacts",
+                t,
+                json!({"name": "赵五", "custom": {"score": 61}}),
+            )
+            .await;
         let score = fields
             .as_array()
             .unwrap()
@@ -553,23 +519,19 @@ both!(tags_and_bulk_actions, |app: TestApp| async move {
     let (rep, rep_token) = app.user_with_role("sales", "rep2@example.com").await;
     let mut ids = vec![];
     for n in ["钱一", "钱二", "钱三"] {
-        let c = created(
-            &app,
-            "/api/v1/contacts",
-            t,
-            json!({"name": n, "tags": [" VIP ", "VIP", "展会"]}),
-        )
-        .await;
+        let c = app
+            .created(
+                "/api/v1/contacts",
+                t,
+                json!({"name": n, "tags": [" VIP ", "VIP", "展会"]}),
+            )
+            .await;
         assert_eq!(c["tags"], json!(["VIP", "展会"]), "trimmed, each once");
         ids.push(c["id"].as_str().unwrap().to_owned());
     }
-    let mine = created(
-        &app,
-        "/api/v1/contacts",
-        &rep_token,
-        json!({"name": "孙七"}),
-    )
-    .await;
+    let mine = app
+        .created("/api/v1/contacts", &rep_token, json!({"name": "孙七"}))
+        .await;
 
     // Tag three, one of them twice over: the one already tagged is left as it is.
     let r = app
@@ -619,7 +581,9 @@ both!(tags_and_bulk_actions, |app: TestApp| async move {
 
     // A rep's bulk action changes only what the rep may change: a record outside their scope
     // is reported as not found (its existence is not given away), the others are done.
-    let other = created(&app, "/api/v1/contacts", t, json!({"name": "周八"})).await;
+    let other = app
+        .created("/api/v1/contacts", t, json!({"name": "周八"}))
+        .await;
     let r: Value = app
         .post(
             "/api/v1/contacts/bulk",
@@ -660,9 +624,7 @@ both!(
         let t = &app.admin_token;
         let (_, rep) = app.user_with_role("sales", "rep3@example.com").await;
         let (_, other_rep) = app.user_with_role("sales", "rep4@example.com").await;
-        let mine = created(
-        &app,
-        "/api/v1/saved-views",
+        let mine = app.created("/api/v1/saved-views",
         &rep,
         json!({"entity": "contacts", "name": "我的浙江客户", "query": "?province=浙江省&cursor=abc&col=phone"}),
     )
@@ -680,8 +642,7 @@ both!(
             )
             .await;
         assert_eq!(refused(r).await, [pair("shared", "out_of_scope")]);
-        created(
-            &app,
+        app.created(
             "/api/v1/saved-views",
             t,
             json!({"entity": "contacts", "name": "贵宾", "query": "tag=VIP", "shared": true}),
@@ -746,8 +707,7 @@ both!(
     |app: TestApp| async move {
         let t = &app.admin_token;
         define(&app).await;
-        created(
-            &app,
+        app.created(
             "/api/v1/contacts",
             t,
             json!({"name": "吴九", "tags": ["VIP", "展会"], "custom": {"region": "华南",
