@@ -4,6 +4,21 @@
 //! share the queue), run them, and mark them done; a failure is retried with exponential backoff
 //! until `max_attempts`, then the job becomes a dead letter an admin can see and retry.
 //! A worker that dies mid-job leaves a lock that expires, and the job is claimed again.
+//!
+//! **The scheduler.** Time-based work (SLA warnings, pool returns, reminders, later point
+//! expiry and quarterly grading) is a job planned for its due time with [`schedule`]: a key
+//! names what it is for (`lead_sla:<lead>:<deadline>`) and one job per (tenant, kind, key) is
+//! kept, so planning the same due time twice queues it once. Its [`Handler`] runs inside the
+//! transaction that marks the job done, and that mark only lands while this worker still holds
+//! the claim (status `running` at the attempt it claimed): a worker that stalled past its lock
+//! and was overtaken rolls its work back. So a scheduled job's effects happen exactly once,
+//! however many app nodes run workers and whenever one crashes. Recurring work plans its next
+//! due time from its handler, in that same transaction ([`schedule`] with the next time as the
+//! key) — never "fires every minute".
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,6 +60,8 @@ pub struct Job {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What a scheduled job is for (one job per kind and key).
+    pub dedupe_key: Option<String>,
     /// An email job's message in full — recipient, subject and text, links included — so an
     /// admin can read (and pass on) what waits in the outbox when no SMTP server is set.
     #[sqlx(skip)]
@@ -63,8 +80,7 @@ impl Job {
     }
 }
 
-const COLS: &str =
-    "id, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, payload";
+const COLS: &str = "id, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, dedupe_key, payload";
 
 /// Queues a job inside the caller's transaction, to run now.
 pub async fn enqueue<T: Serialize>(
@@ -96,6 +112,75 @@ pub async fn enqueue_at<T: Serialize>(
     )
     .await?;
     Ok(id)
+}
+
+/// Plans a job for its due time inside the caller's transaction: `key` names what it is for
+/// (include the due time: `lead_sla:<lead>:<deadline>`). The same (kind, key) planned again —
+/// by another node, a retry, a re-run after a crash — changes nothing; returns the job's id
+/// when this call queued it.
+pub async fn schedule<T: Serialize>(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    kind: &str,
+    key: &str,
+    payload: &T,
+    run_at: DateTime<Utc>,
+) -> Result<Option<Uuid>> {
+    let t = now();
+    let id = new_id();
+    let payload = serde_json::to_value(payload).map_err(anyhow::Error::from)?;
+    let n = tx
+        .execute(
+            "INSERT INTO jobs (tenant_id, id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at, dedupe_key)
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8, $9)
+             ON CONFLICT (tenant_id, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+            args![tenant_id, id, kind, payload, MAX_ATTEMPTS, run_at, t, t, key],
+        )
+        .await?;
+    Ok((n == 1).then_some(id))
+}
+
+/// Cancels the pending job planned under (kind, key), if any (a deadline moved or was met).
+pub async fn unschedule(tx: &mut Tx, tenant_id: Uuid, kind: &str, key: &str) -> Result<bool> {
+    let n = tx
+        .execute(
+            "UPDATE jobs SET status = 'cancelled', updated_at = $1
+             WHERE tenant_id = $2 AND kind = $3 AND dedupe_key = $4 AND status = 'pending'",
+            args![now(), tenant_id, kind, key],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// A scheduled job as its handler sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Due<'a> {
+    pub tenant_id: Uuid,
+    pub job_id: Uuid,
+    pub payload: &'a serde_json::Value,
+    /// The worker's clock (tests run the queue at chosen times).
+    pub at: DateTime<Utc>,
+}
+
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// What a kind of job does. It runs inside the transaction that marks the job done: its writes
+/// land together with the mark, or not at all.
+pub type Handler = for<'a> fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a>;
+
+/// The job kinds the modules handle (email is the platform's own). The app composes them.
+#[derive(Clone, Default)]
+pub struct Handlers(HashMap<&'static str, Handler>);
+
+impl Handlers {
+    pub fn with(mut self, kind: &'static str, handler: Handler) -> Handlers {
+        self.0.insert(kind, handler);
+        self
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.keys().copied()
+    }
 }
 
 /// Cancels a job that has not started (a reminder for a task done early); a job already
@@ -130,11 +215,63 @@ pub struct RunStats {
     pub done: usize,
     pub retried: usize,
     pub dead: usize,
+    /// Jobs another worker took over while this one ran them (their work rolled back).
+    pub overtaken: usize,
+}
+
+/// How one claimed job ended.
+enum Outcome {
+    /// Done; `marked` when the handler's transaction already marked it.
+    Done {
+        marked: bool,
+    },
+    /// Another worker took the job over while this one ran it: this run's work was rolled back.
+    Overtaken,
+    Failed(String),
+}
+
+/// Runs a scheduled job's handler and marks it done in one transaction, while the claim is
+/// still this worker's.
+async fn run_handler(db: &Db, handler: Handler, job: &Claimed, at: DateTime<Utc>) -> Outcome {
+    let mut tx = match db.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let due = Due {
+        tenant_id: job.tenant_id,
+        job_id: job.id,
+        payload: &job.payload.0,
+        at,
+    };
+    if let Err(e) = handler(&mut tx, due).await {
+        return Outcome::Failed(e.to_string());
+    }
+    let marked = tx
+        .execute(
+            "UPDATE jobs SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1
+             WHERE tenant_id = $2 AND id = $3 AND status = 'running' AND attempts = $4",
+            args![now(), job.tenant_id, job.id, job.attempts],
+        )
+        .await;
+    match marked {
+        Ok(1) => match tx.commit().await {
+            Ok(()) => Outcome::Done { marked: true },
+            Err(e) => Outcome::Failed(e.to_string()),
+        },
+        Ok(_) => Outcome::Overtaken,
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
 }
 
 /// Claims up to `batch` jobs due at `at` and runs them. Email jobs are only claimed when SMTP is
 /// configured; otherwise they wait in the outbox.
-pub async fn run_due(db: &Db, mailer: &Mailer, at: DateTime<Utc>, batch: i64) -> Result<RunStats> {
+pub async fn run_due(
+    db: &Db,
+    mailer: &Mailer,
+    handlers: &Handlers,
+    at: DateTime<Utc>,
+    batch: i64,
+) -> Result<RunStats> {
     let lock = if db.backend() == Backend::Postgres {
         " FOR UPDATE SKIP LOCKED"
     } else {
@@ -160,28 +297,42 @@ pub async fn run_due(db: &Db, mailer: &Mailer, at: DateTime<Utc>, batch: i64) ->
     for job in claimed {
         let outcome = match job.kind.as_str() {
             KIND_EMAIL => match serde_json::from_value::<Email>(job.payload.0.clone()) {
-                Ok(e) => mailer.send(job.id, &e).await,
-                Err(e) => Err(format!("bad payload: {e}")),
+                Ok(e) => match mailer.send(job.id, &e).await {
+                    Ok(()) => Outcome::Done { marked: false },
+                    Err(e) => Outcome::Failed(e),
+                },
+                Err(e) => Outcome::Failed(format!("bad payload: {e}")),
             },
-            other => Err(format!("unknown job kind {other}")),
+            other => match handlers.0.get(other) {
+                Some(h) => run_handler(db, *h, &job, at).await,
+                None => Outcome::Failed(format!("unknown job kind {other}")),
+            },
         };
         let t = now();
+        // Every mark names the attempt this worker claimed: a worker overtaken after its lock
+        // expired changes nothing.
         match outcome {
-            Ok(()) => {
+            Outcome::Done { marked: true } => stats.done += 1,
+            Outcome::Done { marked: false } => {
                 db.execute(
-                    "UPDATE jobs SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1 WHERE tenant_id = $2 AND id = $3",
-                    args![t, job.tenant_id, job.id],
+                    "UPDATE jobs SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1
+                     WHERE tenant_id = $2 AND id = $3 AND status = 'running' AND attempts = $4",
+                    args![t, job.tenant_id, job.id, job.attempts],
                 )
                 .await?;
                 stats.done += 1;
             }
-            Err(err) => {
+            Outcome::Overtaken => {
+                tracing::warn!(job = %job.id, kind = %job.kind, "job overtaken by another worker; this run rolled back");
+                stats.overtaken += 1;
+            }
+            Outcome::Failed(err) => {
                 let dead = job.attempts >= job.max_attempts;
                 tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, dead, error = %err, "job failed");
                 db.execute(
                     "UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4
-                     WHERE tenant_id = $5 AND id = $6",
-                    args![if dead { "dead" } else { "pending" }, at + backoff(job.attempts), err, t, job.tenant_id, job.id],
+                     WHERE tenant_id = $5 AND id = $6 AND status = 'running' AND attempts = $7",
+                    args![if dead { "dead" } else { "pending" }, at + backoff(job.attempts), err, t, job.tenant_id, job.id, job.attempts],
                 )
                 .await?;
                 if dead {

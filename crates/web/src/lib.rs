@@ -299,13 +299,19 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The scheduled job kinds of every module, each with its handler (email is the platform's
+/// own). A module adds its kinds here as it lands (lead SLA warnings, pool returns, …).
+pub fn job_handlers() -> jobs::Handlers {
+    jobs::Handlers::default()
+}
+
 /// Runs due jobs until none are left, then waits for a wake-up, a timer or shutdown.
 pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
         loop {
-            match jobs::run_due(&state.db, &state.mailer, now(), 20).await {
-                Ok(s) if s.done + s.retried + s.dead > 0 => continue,
+            match jobs::run_due(&state.db, &state.mailer, &state.handlers, now(), 20).await {
+                Ok(s) if s.done + s.retried + s.dead + s.overtaken > 0 => continue,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "job worker");

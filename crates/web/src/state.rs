@@ -20,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the job worker when a request queued work.
     pub jobs_wake: Arc<Notify>,
+    /// What the worker runs for each scheduled job kind (`crate::job_handlers`).
+    pub handlers: Arc<guanxi_platform::jobs::Handlers>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             templates: Arc::new(crate::pages::templates()?),
             metrics: Arc::new(Metrics::default()),
             jobs_wake: Arc::new(Notify::new()),
+            handlers: Arc::new(crate::job_handlers()),
         })
     }
 }

@@ -376,7 +376,7 @@ impl TestApp {
 
     /// Runs the jobs due at `at` (default now), as the worker would.
     pub async fn run_jobs_at(&self, at: chrono::DateTime<chrono::Utc>) -> jobs::RunStats {
-        jobs::run_due(&self.db, &self.state.mailer, at, 100)
+        jobs::run_due(&self.db, &self.state.mailer, &self.state.handlers, at, 100)
             .await
             .unwrap()
     }

@@ -104,7 +104,9 @@ both!(
         assert_eq!(r.status(), 202);
         let down = app.mailer_down();
         let now = guanxi_platform::time::now();
-        let s = jobs::run_due(&app.db, &down, now, 10).await.unwrap();
+        let s = jobs::run_due(&app.db, &down, &app.state.handlers, now, 10)
+            .await
+            .unwrap();
         assert_eq!(s.retried, 1);
         let listed: Value = app
             .get("/api/v1/jobs?status=pending", &app.admin_token)
@@ -149,7 +151,9 @@ both!(
         let down = app.mailer_down();
         let mut at = guanxi_platform::time::now();
         for _ in 0..jobs::MAX_ATTEMPTS {
-            jobs::run_due(&app.db, &down, at, 10).await.unwrap();
+            jobs::run_due(&app.db, &down, &app.state.handlers, at, 10)
+                .await
+                .unwrap();
             at += Duration::hours(2);
         }
         let dead: Value = app
