@@ -652,6 +652,7 @@ pub(crate) async fn update_in(
         id,
         (before.owner_id, &before.owner_name),
         (after.owner_id, &after.owner_name),
+        Some(&after.name),
     )
     .await?;
     Ok(after)

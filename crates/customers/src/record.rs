@@ -6,7 +6,7 @@ use guanxi_platform::db::{Backend, Conn, Db, Sql, Tx};
 use guanxi_platform::error::{Error, Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
-use guanxi_platform::{args, audit, Ctx};
+use guanxi_platform::{args, audit, notifications, Ctx};
 use uuid::Uuid;
 
 use crate::custom_fields;
@@ -721,7 +721,8 @@ pub fn check_create_scope(
 }
 
 /// Records an ownership change as its own audit event (`transfer`), so the customer's timeline
-/// shows who handed the record to whom.
+/// shows who handed the record to whom. With the record's `name`, the new owner is told
+/// (`assigned`; a whole book passed on is told once, by `transfer`).
 pub async fn audit_transfer(
     tx: &mut Tx,
     ctx: &Ctx,
@@ -729,9 +730,25 @@ pub async fn audit_transfer(
     id: Uuid,
     before: (Uuid, &str),
     after: (Uuid, &str),
+    name: Option<&str>,
 ) -> Result<()> {
     if before.0 == after.0 {
         return Ok(());
+    }
+    if let Some(name) = name {
+        notifications::notify(
+            tx,
+            ctx,
+            after.0,
+            notifications::Notice {
+                kind: "assigned",
+                params: serde_json::json!({"entity": table, "name": name, "from": before.1}),
+                link: Some(format!("/customers/{table}/{id}")),
+                entity: Some(table),
+                entity_id: Some(id),
+            },
+        )
+        .await?;
     }
     let side =
         |(owner, name): (Uuid, &str)| serde_json::json!({"owner_id": owner, "owner_name": name});

@@ -12,7 +12,7 @@ use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::{Action, Scope};
 use guanxi_platform::time::now;
-use guanxi_platform::{args, Ctx, Error};
+use guanxi_platform::{args, notifications, Ctx, Error};
 
 use crate::record;
 
@@ -183,6 +183,7 @@ pub async fn transfer(db: &Db, ctx: &Ctx, input: TransferInput) -> Result<Transf
             id,
             (source.id, &source.name),
             (p.id, &p.name),
+            None,
         )
         .await?;
     }
@@ -201,11 +202,32 @@ pub async fn transfer(db: &Db, ctx: &Ctx, input: TransferInput) -> Result<Transf
             id,
             (source.id, &source.name),
             (p.id, &p.name),
+            None,
         )
         .await?;
     }
     for (id, k) in task_to {
         crate::activities::reassign_task(&mut tx, ctx, id, targets[k].id).await?;
+    }
+    // Each colleague is told once what they received.
+    for (p, share) in targets.iter().zip(&shares) {
+        if share.accounts + share.contacts + share.tasks == 0 {
+            continue;
+        }
+        notifications::notify(
+            &mut tx,
+            ctx,
+            p.id,
+            notifications::Notice {
+                kind: "book_transferred",
+                params: serde_json::json!({"from": source.name, "accounts": share.accounts,
+                    "contacts": share.contacts, "tasks": share.tasks}),
+                link: Some(format!("/customers/accounts?owner_id={}", p.id)),
+                entity: None,
+                entity_id: None,
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(TransferResult {

@@ -166,15 +166,20 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a
 
 /// What a kind of job does. It runs inside the transaction that marks the job done: its writes
 /// land together with the mark, or not at all.
-pub type Handler = for<'a> fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a>;
+pub type Handler =
+    std::sync::Arc<dyn for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync>;
 
 /// The job kinds the modules handle (email is the platform's own). The app composes them.
 #[derive(Clone, Default)]
 pub struct Handlers(HashMap<&'static str, Handler>);
 
 impl Handlers {
-    pub fn with(mut self, kind: &'static str, handler: Handler) -> Handlers {
-        self.0.insert(kind, handler);
+    pub fn with(
+        mut self,
+        kind: &'static str,
+        handler: impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync + 'static,
+    ) -> Handlers {
+        self.0.insert(kind, std::sync::Arc::new(handler));
         self
     }
 
@@ -232,7 +237,7 @@ enum Outcome {
 
 /// Runs a scheduled job's handler and marks it done in one transaction, while the claim is
 /// still this worker's.
-async fn run_handler(db: &Db, handler: Handler, job: &Claimed, at: DateTime<Utc>) -> Outcome {
+async fn run_handler(db: &Db, handler: &Handler, job: &Claimed, at: DateTime<Utc>) -> Outcome {
     let mut tx = match db.begin().await {
         Ok(tx) => tx,
         Err(e) => return Outcome::Failed(e.to_string()),
@@ -304,7 +309,7 @@ pub async fn run_due(
                 Err(e) => Outcome::Failed(format!("bad payload: {e}")),
             },
             other => match handlers.0.get(other) {
-                Some(h) => run_handler(db, *h, &job, at).await,
+                Some(h) => run_handler(db, h, &job, at).await,
                 None => Outcome::Failed(format!("unknown job kind {other}")),
             },
         };

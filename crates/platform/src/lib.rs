@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod mail;
 pub mod migrate;
+pub mod notifications;
 pub mod page;
 pub mod perms;
 pub mod recent;

@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_recent_views"),
     migration!(4, "0004_calendars"),
     migration!(5, "0005_scheduled_jobs"),
+    migration!(6, "0006_notifications"),
 ];
 
 /// Applies every migration of `sets` not yet applied, set by set (the platform's first, then

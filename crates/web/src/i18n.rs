@@ -1088,7 +1088,29 @@ pub fn from_accept_language(header: &str) -> Option<&'static str> {
 /// Each module's messages, in a file a translator edits: one message a line, `key`, English,
 /// 简体中文 and 繁體中文 (empty: as 简体) separated by tabs; `#` starts a comment line. New
 /// modules add their file here; `MESSAGES` above holds what came before the catalogues.
-const CATALOGUES: &[(&str, &str)] = &[("calendars", include_str!("../messages/calendars.tsv"))];
+const CATALOGUES: &[(&str, &str)] = &[
+    ("calendars", include_str!("../messages/calendars.tsv")),
+    (
+        "notifications",
+        include_str!("../messages/notifications.tsv"),
+    ),
+];
+
+/// A message with `{name}` placeholders filled from `params` (strings and numbers).
+pub fn fill(locale: &str, key: &str, params: &serde_json::Value) -> String {
+    let mut s = t(locale, key);
+    if let Some(map) = params.as_object() {
+        for (k, v) in map {
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            s = s.replace(&format!("{{{k}}}"), &v);
+        }
+    }
+    s
+}
 
 type Entry = (&'static str, &'static str, &'static str);
 

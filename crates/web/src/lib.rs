@@ -12,6 +12,7 @@ pub mod idem;
 pub mod input;
 pub mod metrics;
 pub mod money;
+pub mod notifications;
 pub mod ops;
 pub mod pages;
 pub mod problem;
@@ -100,6 +101,13 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(calendars::import_ical))
         .routes(routes!(calendars::trial))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::unread))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(
+            notifications::get_preferences,
+            notifications::set_preferences
+        ))
         .routes(routes!(api::list_views, api::create_view))
         .routes(routes!(api::get_view, api::update_view, api::delete_view))
         .routes(routes!(api::list_roles, api::create_role))
@@ -301,8 +309,11 @@ pub fn app(state: AppState) -> Router {
 
 /// The scheduled job kinds of every module, each with its handler (email is the platform's
 /// own). A module adds its kinds here as it lands (lead SLA warnings, pool returns, …).
-pub fn job_handlers() -> jobs::Handlers {
-    jobs::Handlers::default()
+pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers {
+    jobs::Handlers::default().with(
+        guanxi_platform::notifications::KIND_EMAIL_JOB,
+        notifications::email_handler(config.base_url.clone()),
+    )
 }
 
 /// Runs due jobs until none are left, then waits for a wake-up, a timer or shutdown.

@@ -57,6 +57,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "teams.html",
         "calendars.html",
         "calendar.html",
+        "notifications.html",
         "tokens.html",
         "audit.html",
         "jobs.html",
@@ -210,8 +211,10 @@ impl Signed {
                 admin_nav.push((key, href));
             }
         }
+        let unread = crate::notifications::bell(s, &ctx).await;
         let base = context! {
             locale => ctx.locale.clone(), me => context! { id => ctx.user_id, name => session.user_name },
+            unread => unread,
             csrf => session.csrf.clone(), tenant_name => session.tenant_name,
             time_zone => session.time_zone.clone(), admin_nav => admin_nav, path => path.to_owned(),
             customers_nav => ctx.can("accounts", Action::Read).is_some() || ctx.can("contacts", Action::Read).is_some(),
@@ -397,6 +400,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/docs", get(docs))
         .merge(crate::customers::pages::router())
         .merge(crate::calendars::router())
+        .merge(crate::notifications::router())
 }
 
 /// An unknown address: the API answers problem+json; a page gets the site's own layout (with

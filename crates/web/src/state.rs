@@ -30,6 +30,7 @@ impl AppState {
             config.smtp_url.as_ref().map(|s| s.expose()),
             &config.mail_from,
         )?;
+        let handlers = Arc::new(crate::job_handlers(&config));
         Ok(AppState {
             db,
             config: Arc::new(config),
@@ -38,7 +39,7 @@ impl AppState {
             templates: Arc::new(crate::pages::templates()?),
             metrics: Arc::new(Metrics::default()),
             jobs_wake: Arc::new(Notify::new()),
-            handlers: Arc::new(crate::job_handlers()),
+            handlers,
         })
     }
 }
