@@ -1,7 +1,8 @@
 // Progressive enhancement only: every page works without this file.
 // 1. The header search box offers results while typing (the search API).
 // 2. A record picker (<select data-lookup="account">) becomes a type-ahead over the search
-//    API, so an account is found among any number of them, not only the first 200 listed.
+//    API, so an account is found among any number of them, not only the first 200 listed;
+//    <select data-lookup="user"> (a company with 200 users or more) over the users API.
 (function () {
   "use strict";
   function debounce(fn, ms) {
@@ -13,6 +14,17 @@
     };
   }
   function lookup(q, kind, limit) {
+    if (kind === "user") {
+      // Colleagues by name or email (active users), for owner and user pickers.
+      return fetch("/api/v1/users?active=true&limit=" + limit + "&q=" + encodeURIComponent(q), {
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" }
+      }).then(function (r) { return r.ok ? r.json() : { items: [] }; })
+        .then(function (d) {
+          return (d.items || []).map(function (u) { return { id: u.id, name: u.name, detail: u.email }; });
+        })
+        .catch(function () { return []; });
+    }
     return fetch("/api/v1/search?limit=" + limit + "&q=" + encodeURIComponent(q), {
       credentials: "same-origin",
       headers: { "Accept": "application/json" }

@@ -3,7 +3,7 @@
 use crate::both;
 use crate::harness::temp_dir;
 use reqwest::Client;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::Command;
 
 fn csrf_in(html: &str) -> String {
@@ -979,5 +979,64 @@ both!(
             html.contains("name=\"viewport\"") && html.contains("/static/app.css"),
             "{html}"
         );
+    }
+);
+
+both!(
+    owner_pickers_reach_every_user,
+    |app: crate::harness::TestApp| async move {
+        // A company of 205 people: the owner select lists 200 and turns into a type-ahead over
+        // the users API, which finds the ones past the first 200.
+        let role = app.role("sales").await;
+        let reqs: Vec<_> = (0..205)
+            .map(|i| {
+                app.req(reqwest::Method::POST, "/api/v1/users", &app.admin_token)
+                    .json(&json!({"email": format!("u{i:03}@acme.test"), "name": format!("同事{i:03}"), "role_id": role["id"]}))
+                    .send()
+            })
+            .collect();
+        for r in crate::concurrency::futures_join(reqs).await {
+            assert_eq!(r.status(), 201);
+        }
+        let (c, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let html = c
+            .get(app.url("/customers/contacts/new"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains(r#"<select name="owner_id" data-lookup="user""#),
+            "the owner select becomes a type-ahead"
+        );
+        let found: Value = app
+            .get(
+                "/api/v1/users?active=true&limit=20&q=同事204",
+                &app.admin_token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(found["items"][0]["email"], "u204@acme.test");
+        // A small company keeps the plain dropdown.
+        let (_, small) = app.signup("小公司", "boss@small.test").await;
+        let _ = small;
+        let (c, _) = app
+            .session("boss@small.test", "correct horse battery")
+            .await;
+        let html = c
+            .get(app.url("/customers/contacts/new"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(r#"<select name="owner_id">"#));
     }
 );
