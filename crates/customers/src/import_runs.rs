@@ -28,7 +28,8 @@ pub struct ImportRun {
     pub file_name: String,
     /// The file's size in bytes.
     pub size: i64,
-    /// `running`, `done`, `failed` or `interrupted`.
+    /// `checked` (a dry run's file, kept for the import that follows), `running`, `done`,
+    /// `failed` or `interrupted`.
     pub status: String,
     pub rows_done: i64,
     /// How much of the file has been read, in bytes (of `size`).
@@ -98,6 +99,88 @@ pub async fn start(
     )
     .await?;
     Ok(id)
+}
+
+/// Keeps a file the caller has just checked (a dry run), so the import that follows refers to
+/// it by id instead of uploading it again or carrying it in the page (status `checked`). The
+/// caller's checked files older than a day are let go.
+pub async fn keep_checked(
+    db: &Db,
+    ctx: &Ctx,
+    target: Target,
+    file_name: &str,
+    data: Vec<u8>,
+) -> Result<Uuid> {
+    ctx.require(target_name(target), Action::Create)?;
+    let user = ctx.user_id.ok_or(Error::Forbidden)?;
+    let (id, t) = (new_id(), now());
+    let size = data.len() as i64;
+    let mut tx = db.begin().await?;
+    tx.execute(
+        "DELETE FROM imports WHERE tenant_id = $1 AND user_id = $2 AND status = 'checked' AND created_at < $3",
+        args![ctx.tenant_id, user, t - chrono::Duration::days(1)],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO imports (tenant_id, id, user_id, target, file_name, options, data, size, status,
+             rows_done, bytes_done, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'checked', 0, 0, $9, $10)",
+        args![ctx.tenant_id, id, user, target_name(target), file_name, serde_json::json!({}), data, size, t, t],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A file the caller checked and has not imported yet.
+pub async fn checked_file(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Stored> {
+    let r: Option<StoredRow> = db
+        .fetch_optional(
+            "SELECT target, file_name, options, data FROM imports
+             WHERE tenant_id = $1 AND id = $2 AND user_id = $3 AND status = 'checked'",
+            args![ctx.tenant_id, id, ctx.user_id],
+        )
+        .await?;
+    let r = r.ok_or(Error::NotFound)?;
+    Ok(Stored {
+        target: r.target,
+        file_name: r.file_name,
+        options: r.options.0,
+        data: r.data,
+    })
+}
+
+/// Starts the import of a checked file with the options now chosen. Only once: a second
+/// submit of the same page finds it started (409).
+pub async fn start_checked(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    target: Target,
+    options: serde_json::Value,
+) -> Result<()> {
+    ctx.require(target_name(target), Action::Create)?;
+    let n = db
+        .execute(
+            "UPDATE imports SET status = 'running', target = $1, options = $2, updated_at = $3
+             WHERE tenant_id = $4 AND id = $5 AND user_id = $6 AND status = 'checked'",
+            args![
+                target_name(target),
+                options,
+                now(),
+                ctx.tenant_id,
+                id,
+                ctx.user_id
+            ],
+        )
+        .await?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "this file's import has already started".into(),
+        ))
+    }
 }
 
 /// The stored file and options of an import the caller may see.
@@ -184,7 +267,7 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<ImportRun> {
 pub async fn mine(db: &Db, ctx: &Ctx) -> Result<Vec<ImportRun>> {
     db.fetch_all(
         &format!(
-            "{SELECT} WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 20"
+            "{SELECT} WHERE tenant_id = $1 AND user_id = $2 AND status <> 'checked' ORDER BY created_at DESC LIMIT 20"
         ),
         args![ctx.tenant_id, ctx.user_id],
     )

@@ -860,3 +860,76 @@ async fn created_contact(app: &TestApp, name: &str, phone: &str) {
         .await;
     assert_eq!(r.status(), 201);
 }
+
+// A checked file stays on the server and the page refers to it by id (it once carried the whole
+// file as base64 in a hidden field); importing it is one import however often it is submitted.
+both!(
+    a_checked_file_is_imported_once_by_reference,
+    |app: TestApp| async move {
+        let (c, s) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let csrf = s["csrf_token"].as_str().unwrap().to_owned();
+        let csv = "姓名,手机\n风清扬,13700001111\n令狐冲,13700002222\n";
+        let (ctype, body) = multipart(
+            &[("_csrf", &csrf), ("target", "contacts"), ("dry_run", "1")],
+            ("风.csv", csv.as_bytes()),
+        );
+        let html = c
+            .post(app.url("/customers/import"))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !html.contains("file_b64") && !html.contains("6aOO"),
+            "no file in the page"
+        );
+        let at = html
+            .find("name=\"upload_id\" value=\"")
+            .expect("an upload id")
+            + 24;
+        let upload = html[at..at + 36].to_owned();
+        let submit = || {
+            let form = reqwest::multipart::Form::new()
+                .text("_csrf", csrf.clone())
+                .text("target", "contacts")
+                .text("duplicates", "skip")
+                .text("upload_id", upload.clone());
+            c.post(app.url("/customers/import")).multipart(form).send()
+        };
+        let r = submit().await.unwrap();
+        assert_eq!(r.url().path(), format!("/customers/imports/{upload}"));
+        // Wait for it to finish: its page says so (an event, polled, bounded).
+        let page = app.url(&format!("/customers/imports/{upload}"));
+        let mut html = String::new();
+        for _ in 0..400 {
+            html = c.get(&page).send().await.unwrap().text().await.unwrap();
+            if !html.contains("data-status=\"running\"") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(html.contains("data-status=\"done\""), "{html}");
+        // Submitted again (a second click, the back button): the same import's page, nothing new.
+        let r = submit().await.unwrap();
+        assert_eq!(r.url().path(), format!("/customers/imports/{upload}"));
+        let people: Value = app
+            .get("/api/v1/contacts?q=1370000", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(people["items"].as_array().unwrap().len(), 2);
+        let runs: i64 = app
+            .db
+            .scalar("SELECT COUNT(*) FROM imports", guanxi_platform::args![])
+            .await
+            .unwrap();
+        assert_eq!(runs, 1);
+    }
+);

@@ -1889,8 +1889,6 @@ async fn do_import(
     p: Signed,
     mut form: axum::extract::Multipart,
 ) -> Response {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     let mut file: Option<(String, Vec<u8>)> = None;
     // A file over the limit is said so on the page, with what to do instead (it once said
@@ -1927,12 +1925,26 @@ async fn do_import(
     if !p.csrf_ok(&fields.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    // After a dry run the page carries the file on (with the mapping the user may change), so
-    // the real import needs no second upload.
+    // After a dry run the file stays on the server (a `checked` import) and the page refers to
+    // it by id, with the mapping the user may change: the real import needs no second upload.
+    let mut upload_id: Option<Uuid> = None;
     if file.is_none() {
-        if let (Some(name), Some(data)) = (fields.get("file_name"), fields.get("file_b64")) {
-            if let Ok(bytes) = b64.decode(data.trim()) {
-                file = Some((name.clone(), bytes));
+        if let Some(id) = fields.get("upload_id").and_then(|v| v.parse().ok()) {
+            match guanxi_customers::import_runs::checked_file(&s.db, &p.ctx, id).await {
+                Ok(stored) => {
+                    file = Some((stored.file_name, stored.data));
+                    upload_id = Some(id);
+                }
+                // Imported already (a second click): its page says how far it got.
+                Err(Error::NotFound) => {
+                    if guanxi_customers::import_runs::get(&s.db, &p.ctx, id)
+                        .await
+                        .is_ok()
+                    {
+                        return Redirect::to(&format!("/customers/imports/{id}")).into_response();
+                    }
+                }
+                Err(e) => return p.error(&s, e),
             }
         }
     }
@@ -1995,15 +2007,28 @@ async fn do_import(
     // A real import runs in the background; its page shows how far it got.
     if !dry_run {
         let options = super::imports::options_json(&opts);
-        let started = guanxi_customers::import_runs::start(
-            &s.db,
-            &p.ctx,
-            target,
-            &file_name,
-            options.clone(),
-            bytes.clone(),
-        )
-        .await;
+        let started = match upload_id {
+            Some(id) => guanxi_customers::import_runs::start_checked(
+                &s.db,
+                &p.ctx,
+                id,
+                target,
+                options.clone(),
+            )
+            .await
+            .map(|()| id),
+            None => {
+                guanxi_customers::import_runs::start(
+                    &s.db,
+                    &p.ctx,
+                    target,
+                    &file_name,
+                    options.clone(),
+                    bytes.clone(),
+                )
+                .await
+            }
+        };
         return match started {
             Ok(id) => {
                 let stored = guanxi_customers::import_runs::Stored {
@@ -2015,25 +2040,36 @@ async fn do_import(
                 super::imports::spawn(s.clone(), p.ctx.clone(), id, stored);
                 Redirect::to(&format!("/customers/imports/{id}")).into_response()
             }
+            Err(Error::Conflict(_)) if upload_id.is_some() => Redirect::to(&format!(
+                "/customers/imports/{}",
+                upload_id.unwrap_or_default()
+            ))
+            .into_response(),
             Err(e) => p.error(&s, e),
         };
     }
-    let carried = if dry_run {
-        Some(b64.encode(&bytes))
-    } else {
-        None
-    };
     let format = guanxi_customers::tables::Format::of_name(&file_name);
-    let result = match guanxi_customers::tables::open(format, std::io::Cursor::new(bytes)) {
+    let result = match guanxi_customers::tables::open(format, std::io::Cursor::new(bytes.clone())) {
         Ok(table) => {
             guanxi_customers::import::run(&s.db, &p.ctx, target, table, &opts, |_| {}).await
         }
         Err(e) => Err(e),
     };
     match result {
-        Ok(report) => p.page(&s, "customers/import.html", "customers", context! {
-            report => report, dry_run => dry_run, policy => policy_name, target => target_name,
-            choices => choices, custom_labels => custom_labels, file_name => file_name, file_b64 => carried }),
+        Ok(report) => {
+            // Kept for the import that follows (the bytes stay on the server, not in the page).
+            let kept = match upload_id {
+                Some(id) => Some(id),
+                None => guanxi_customers::import_runs::keep_checked(
+                    &s.db, &p.ctx, target, &file_name, bytes,
+                )
+                .await
+                .ok(),
+            };
+            p.page(&s, "customers/import.html", "customers", context! {
+                report => report, dry_run => dry_run, policy => policy_name, target => target_name,
+                choices => choices, custom_labels => custom_labels, file_name => file_name, upload_id => kept })
+        }
         Err(e) => match p.field_errors(e) {
             Ok(errors) => p.page_status(&s, StatusCode::UNPROCESSABLE_ENTITY, "customers/import.html", "customers",
                 context! { report => (), errors => errors, dry_run => dry_run, policy => policy_name, target => target_name }),
