@@ -17,7 +17,7 @@ use crate::calendar::{check_periods, Day, DayKind, Period, Schedule, Week, WEEKD
 use crate::ctx::Ctx;
 use crate::db::{Conn, Db, Tx};
 use crate::error::{Error, Errors, Result};
-use crate::page::{Page, PageReq};
+use crate::page::Page;
 use crate::perms::Action;
 use crate::time::{new_id, now};
 use crate::{validate, version};
@@ -66,6 +66,20 @@ pub struct WeekInput {
 }
 
 impl WeekInput {
+    /// From the weekdays' periods, Monday first.
+    pub fn from_days(d: [Option<Vec<String>>; 7]) -> WeekInput {
+        let [mon, tue, wed, thu, fri, sat, sun] = d;
+        WeekInput {
+            mon,
+            tue,
+            wed,
+            thu,
+            fri,
+            sat,
+            sun,
+        }
+    }
+
     fn days(&self) -> [&Option<Vec<String>>; 7] {
         [
             &self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun,
@@ -229,20 +243,15 @@ pub async fn list(
     cursor: Option<String>,
 ) -> Result<Page<Calendar>> {
     ctx.require("calendars", Action::Read)?;
-    let page = PageReq {
+    Page::by_id(
+        db,
+        &format!("SELECT {COLS} FROM calendars WHERE tenant_id = $1 AND deleted_at IS NULL"),
+        args![ctx.tenant_id],
         limit,
         cursor,
-        sort: None,
-    };
-    let limit = page.limit()?;
-    let after = page.cursor_id()?.unwrap_or(Uuid::nil());
-    let rows: Vec<Calendar> = db
-        .fetch_all(
-            &format!("SELECT {COLS} FROM calendars WHERE tenant_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3"),
-            args![ctx.tenant_id, after, limit + 1],
-        )
-        .await?;
-    Ok(Page::from_rows(rows, limit, |c| c.id.to_string()))
+        |c: &Calendar| c.id,
+    )
+    .await
 }
 
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Calendar> {

@@ -319,13 +319,19 @@ pub async fn run_due(
         match outcome {
             Outcome::Done { marked: true } => stats.done += 1,
             Outcome::Done { marked: false } => {
-                db.execute(
+                let n = db.execute(
                     "UPDATE jobs SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1
                      WHERE tenant_id = $2 AND id = $3 AND status = 'running' AND attempts = $4",
                     args![t, job.tenant_id, job.id, job.attempts],
                 )
                 .await?;
-                stats.done += 1;
+                // An email sent twice by two workers is one message to the reader (the job id
+                // is its Message-ID); the count says this worker was overtaken.
+                if n == 1 {
+                    stats.done += 1;
+                } else {
+                    stats.overtaken += 1;
+                }
             }
             Outcome::Overtaken => {
                 tracing::warn!(job = %job.id, kind = %job.kind, "job overtaken by another worker; this run rolled back");
@@ -334,13 +340,16 @@ pub async fn run_due(
             Outcome::Failed(err) => {
                 let dead = job.attempts >= job.max_attempts;
                 tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, dead, error = %err, "job failed");
-                db.execute(
+                let n = db.execute(
                     "UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4
                      WHERE tenant_id = $5 AND id = $6 AND status = 'running' AND attempts = $7",
                     args![if dead { "dead" } else { "pending" }, at + backoff(job.attempts), err, t, job.tenant_id, job.id, job.attempts],
                 )
                 .await?;
-                if dead {
+                if n == 0 {
+                    // Another worker owns the job now: its outcome, not this failure, stands.
+                    stats.overtaken += 1;
+                } else if dead {
                     stats.dead += 1;
                 } else {
                     stats.retried += 1;

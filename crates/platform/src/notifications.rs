@@ -173,6 +173,20 @@ pub async fn mark_read(db: &Db, ctx: &Ctx, ids: Option<&[Uuid]>) -> Result<u64> 
     db.execute(&q.sql, q.args).await
 }
 
+/// Opens one of the caller's notifications: marks it read and answers where it leads (none
+/// for another user's, or one without a link).
+pub async fn open(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Option<String>> {
+    let user = ctx.user_id.ok_or(Error::Forbidden)?;
+    mark_read(db, ctx, Some(&[id])).await?;
+    let link: Option<(Option<String>,)> = db
+        .fetch_optional(
+            "SELECT link FROM notifications WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
+            args![ctx.tenant_id, user, id],
+        )
+        .await?;
+    Ok(link.and_then(|l| l.0))
+}
+
 /// One kind's delivery for the caller.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -46,6 +46,39 @@ impl<T> Page<T> {
         }
     }
 
+    /// A page of a small list kept in id order (roles, calendars): `select` is a `SELECT … WHERE
+    /// …` whose placeholders `$1…$n` are `args`; the cursor condition, order and limit are added
+    /// here.
+    pub async fn by_id(
+        db: &crate::db::Db,
+        select: &str,
+        mut args: Vec<Val>,
+        limit: Option<i64>,
+        cursor: Option<String>,
+        id_of: impl Fn(&T) -> Uuid,
+    ) -> Result<Page<T>>
+    where
+        T: crate::db::DbRow,
+    {
+        let page = PageReq {
+            limit,
+            cursor,
+            sort: None,
+        };
+        let limit = page.limit()?;
+        let after = page.cursor_id()?.unwrap_or(Uuid::nil());
+        let n = args.len();
+        args.push(Val::from(after));
+        args.push(Val::from(limit + 1));
+        let rows: Vec<T> = db
+            .fetch_all(
+                &format!("{select} AND id > ${} ORDER BY id LIMIT ${}", n + 1, n + 2),
+                args,
+            )
+            .await?;
+        Ok(Page::from_rows(rows, limit, |r| id_of(r).to_string()))
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),

@@ -11,7 +11,7 @@ use crate::audit;
 use crate::ctx::Ctx;
 use crate::db::{Db, Tx};
 use crate::error::{Error, Errors, Result};
-use crate::page::{Page, PageReq};
+use crate::page::Page;
 use crate::perms::{self, Action, Permissions};
 use crate::time::{new_id, now};
 use crate::{validate, version};
@@ -53,20 +53,15 @@ pub async fn list(
     cursor: Option<String>,
 ) -> Result<Page<Role>> {
     ctx.require("roles", Action::Read)?;
-    let page = PageReq {
+    Page::by_id(
+        db,
+        &format!("SELECT {COLS} FROM roles WHERE tenant_id = $1 AND deleted_at IS NULL"),
+        args![ctx.tenant_id],
         limit,
         cursor,
-        sort: None,
-    };
-    let limit = page.limit()?;
-    let after = page.cursor_id()?.unwrap_or(Uuid::nil());
-    let rows: Vec<Role> = db
-        .fetch_all(
-            &format!("SELECT {COLS} FROM roles WHERE tenant_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3"),
-            args![ctx.tenant_id, after, limit + 1],
-        )
-        .await?;
-    Ok(Page::from_rows(rows, limit, |r| r.id.to_string()))
+        |r: &Role| r.id,
+    )
+    .await
 }
 
 async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Role> {

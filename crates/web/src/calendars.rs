@@ -1,6 +1,8 @@
 //! Business calendars over HTTP: `/api/v1/calendars` and the admin pages
 //! (`/admin/calendars`), both thin over `guanxi_platform::calendars`.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -211,30 +213,9 @@ async fn list_page(State(s): State<AppState>, p: Signed) -> Response {
     list_view(&s, &p, StatusCode::OK, vec![], serde_json::json!({})).await
 }
 
-#[derive(Deserialize, serde::Serialize, Default)]
-struct CalendarForm {
-    _csrf: Option<String>,
-    version: Option<i64>,
-    name: Option<String>,
-    time_zone: Option<String>,
-    team_id: Option<String>,
-    is_default: Option<String>,
-    #[serde(rename = "week.mon")]
-    mon: Option<String>,
-    #[serde(rename = "week.tue")]
-    tue: Option<String>,
-    #[serde(rename = "week.wed")]
-    wed: Option<String>,
-    #[serde(rename = "week.thu")]
-    thu: Option<String>,
-    #[serde(rename = "week.fri")]
-    fri: Option<String>,
-    #[serde(rename = "week.sat")]
-    sat: Option<String>,
-    #[serde(rename = "week.sun")]
-    sun: Option<String>,
-    days: Option<String>,
-}
+/// The calendar form as posted (and as shown again): `name`, `time_zone`, `team_id`,
+/// `is_default`, `week.<day>` (periods by commas), `days` (one date a line), `version`.
+type CalendarForm = BTreeMap<String, String>;
 
 /// `09:00-12:00, 13:30-18:00` (commas, Chinese commas, semicolons or spaces between).
 fn periods_of(s: &str) -> Vec<String> {
@@ -267,95 +248,79 @@ fn day_of(line: &str) -> DayInput {
     }
 }
 
-impl CalendarForm {
-    fn input(&self, full: bool) -> CalendarInput {
-        let week = full.then(|| {
-            let w = |d: &Option<String>| Some(periods_of(d.as_deref().unwrap_or("")));
-            WeekInput {
-                mon: w(&self.mon),
-                tue: w(&self.tue),
-                wed: w(&self.wed),
-                thu: w(&self.thu),
-                fri: w(&self.fri),
-                sat: w(&self.sat),
-                sun: w(&self.sun),
-            }
-        });
-        let days = full.then(|| {
-            self.days
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(day_of)
-                .collect()
-        });
-        CalendarInput {
-            version: self.version,
-            name: self.name.clone(),
-            time_zone: self.time_zone.clone().filter(|z| !z.trim().is_empty()),
-            team_id: Some(self.team_id.as_deref().and_then(|t| t.parse().ok())),
-            is_default: Some(self.is_default.is_some()),
-            week,
-            days,
-        }
+/// What the form asks for: the name, zone, team and default always; the week and days only
+/// on the full edit form (`full`), which shows them.
+fn input(f: &CalendarForm, full: bool) -> CalendarInput {
+    let week = full.then(|| {
+        WeekInput::from_days(WEEKDAYS.map(|d| {
+            Some(periods_of(
+                f.get(&format!("week.{d}"))
+                    .map(String::as_str)
+                    .unwrap_or(""),
+            ))
+        }))
+    });
+    let days = full.then(|| {
+        f.get("days")
+            .map(String::as_str)
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(day_of)
+            .collect()
+    });
+    CalendarInput {
+        version: f.get("version").and_then(|v| v.parse().ok()),
+        name: f.get("name").cloned(),
+        time_zone: f.get("time_zone").filter(|z| !z.trim().is_empty()).cloned(),
+        team_id: Some(f.get("team_id").and_then(|t| t.parse().ok())),
+        is_default: Some(f.contains_key("is_default")),
+        week,
+        days,
     }
+}
 
-    /// The stored calendar as the form shows it.
-    fn of(c: &Calendar, locale: &str) -> CalendarForm {
-        let week = |p: &Vec<guanxi_platform::calendar::Period>| {
-            Some(
-                p.iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        };
-        let w = &c.week.0;
-        let zh = locale.starts_with("zh");
-        let days = c
-            .days
-            .0
-            .iter()
-            .map(|d| {
-                let kind = match (d.kind, zh) {
-                    (DayKind::Holiday, true) => "休",
-                    (DayKind::Workday, true) => "班",
-                    (DayKind::Holiday, false) => "holiday",
-                    (DayKind::Workday, false) => "workday",
-                };
-                let periods = d
-                    .periods
-                    .iter()
-                    .flatten()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                [d.date.to_string(), kind.to_owned(), periods, d.name.clone()]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        CalendarForm {
-            _csrf: None,
-            version: Some(c.version),
-            name: Some(c.name.clone()),
-            time_zone: Some(c.time_zone.clone()),
-            team_id: c.team_id.map(|t| t.to_string()),
-            is_default: c.is_default.then(|| "on".to_owned()),
-            mon: week(&w.mon),
-            tue: week(&w.tue),
-            wed: week(&w.wed),
-            thu: week(&w.thu),
-            fri: week(&w.fri),
-            sat: week(&w.sat),
-            sun: week(&w.sun),
-            days: Some(days),
-        }
+/// The stored calendar as the form shows it (days as typed lines, 休/班 in Chinese).
+fn form_of(c: &Calendar, locale: &str) -> CalendarForm {
+    let zh = locale.starts_with("zh");
+    let days = c
+        .days
+        .0
+        .iter()
+        .map(|d| {
+            let kind = match (d.kind, zh) {
+                (DayKind::Holiday, true) => "休",
+                (DayKind::Workday, true) => "班",
+                (DayKind::Holiday, false) => "holiday",
+                (DayKind::Workday, false) => "workday",
+            };
+            let periods = d.periods.iter().flatten().map(|p| p.to_string());
+            [d.date.to_string(), kind.to_owned()]
+                .into_iter()
+                .chain(periods)
+                .chain((!d.name.is_empty()).then(|| d.name.clone()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut f = CalendarForm::from([
+        ("version".to_owned(), c.version.to_string()),
+        ("name".to_owned(), c.name.clone()),
+        ("time_zone".to_owned(), c.time_zone.clone()),
+        ("days".to_owned(), days),
+    ]);
+    if let Some(t) = c.team_id {
+        f.insert("team_id".into(), t.to_string());
     }
+    if c.is_default {
+        f.insert("is_default".into(), "on".into());
+    }
+    for (d, periods) in WEEKDAYS.iter().zip(c.week.0.days()) {
+        let text = periods.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        f.insert(format!("week.{d}"), text.join(", "));
+    }
+    f
 }
 
 /// Day errors (`days.3.date`) are shown at the days box, with the line they are on.
@@ -380,10 +345,10 @@ async fn create_page(
     p: Signed,
     Form(f): Form<CalendarForm>,
 ) -> Response {
-    if !p.csrf_ok(&f._csrf) {
+    if !p.csrf_ok(&f.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    match calendars::create(&s.db, &p.ctx, f.input(false)).await {
+    match calendars::create(&s.db, &p.ctx, input(&f, false)).await {
         Ok(c) => Redirect::to(&format!("/admin/calendars/{}", c.id)).into_response(),
         Err(e) => match p.field_errors(e) {
             Ok(errors) => {
@@ -416,9 +381,7 @@ async fn edit_view(s: &AppState, p: &Signed, id: Uuid, q: EditQuery, shown: Show
         Ok(c) => c,
         Err(e) => return p.error(s, e),
     };
-    let form = shown
-        .form
-        .unwrap_or_else(|| CalendarForm::of(&c, &p.ctx.locale));
+    let form = shown.form.unwrap_or_else(|| form_of(&c, &p.ctx.locale));
     // The trial: a local time in the calendar's zone plus working minutes.
     let sched = c.schedule();
     let tz = sched.time_zone();
@@ -519,10 +482,10 @@ async fn save_page(
     Path(id): Path<Uuid>,
     Form(f): Form<CalendarForm>,
 ) -> Response {
-    if !p.csrf_ok(&f._csrf) {
+    if !p.csrf_ok(&f.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    match calendars::update(&s.db, &p.ctx, id, None, f.input(true)).await {
+    match calendars::update(&s.db, &p.ctx, id, None, input(&f, true)).await {
         Ok(_) => Redirect::to(&format!("/admin/calendars/{id}?saved=1")).into_response(),
         Err(e) => refused(&s, &p, id, Some(f), e).await,
     }

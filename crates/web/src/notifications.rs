@@ -58,14 +58,7 @@ pub async fn list_notifications(
     let page = notifications::list(&s.db, &ctx, q.unread.unwrap_or(false), q.limit, q.cursor)
         .await
         .l(&ctx)?;
-    Ok(Json(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(|n| view(n, &ctx.locale))
-            .collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(page.map(|n| view(n, &ctx.locale))))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -213,17 +206,13 @@ async fn page(State(s): State<AppState>, p: Signed, Query(q): Query<PageQuery>) 
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
-    let items: Vec<NotificationView> = list
-        .items
-        .into_iter()
-        .map(|n| view(n, &p.ctx.locale))
-        .collect();
+    let list = list.map(|n| view(n, &p.ctx.locale));
     p.page(
         &s,
         "notifications.html",
         "notifications",
         context! {
-            items => items, next_cursor => list.next_cursor, unread_only => unread, prefs => prefs,
+            items => list.items, next_cursor => list.next_cursor, unread_only => unread, prefs => prefs,
             saved => q.saved.is_some(),
         },
     )
@@ -249,17 +238,15 @@ async fn open(
     if !p.csrf_ok(&f._csrf) {
         return forbidden_csrf();
     }
-    if let Err(e) = notifications::mark_read(&s.db, &p.ctx, Some(&[id])).await {
-        return p.error(&s, e);
+    match notifications::open(&s.db, &p.ctx, id).await {
+        Ok(link) => {
+            let to = link
+                .and_then(|l| crate::extract::local_path(&l))
+                .unwrap_or_else(|| "/notifications".into());
+            Redirect::to(&to).into_response()
+        }
+        Err(e) => p.error(&s, e),
     }
-    let link = notifications::list(&s.db, &p.ctx, false, Some(200), None)
-        .await
-        .ok()
-        .and_then(|l| l.items.into_iter().find(|n| n.id == id))
-        .and_then(|n| n.link)
-        .and_then(|l| crate::extract::local_path(&l))
-        .unwrap_or_else(|| "/notifications".into());
-    Redirect::to(&link).into_response()
 }
 
 async fn save_preferences(

@@ -224,6 +224,26 @@ END:VCALENDAR\r\n";
             .unwrap();
         assert_eq!(hq_now["is_default"], false, "one company default");
 
+        // What deadlines use: the team's own calendar, else the company default, else office
+        // hours.
+        use guanxi_platform::calendars::schedule_for;
+        let tenant: uuid::Uuid = app.tenant_id.parse().unwrap();
+        let team_id: uuid::Uuid = team["id"].as_str().unwrap().parse().unwrap();
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let saturday_night = at("2026-12-05T21:00:00+08:00");
+        let monday_ten = at("2026-12-07T10:00:00+08:00");
+        let s = schedule_for(&app.db, tenant, Some(team_id)).await.unwrap();
+        assert_eq!(s.time_zone().name(), "Asia/Taipei");
+        assert!(
+            s.is_open(saturday_night) && !s.is_open(monday_ten),
+            "the team's"
+        );
+        let s = schedule_for(&app.db, tenant, None).await.unwrap();
+        assert!(
+            !s.is_open(saturday_night) && s.is_open(monday_ten),
+            "the default"
+        );
+
         // Everyone reads calendars (their deadlines depend on them); only admins change them.
         let (_, rep) = app.user_with_role("sales", "rep@acme.test").await;
         let list: Value = app
@@ -257,6 +277,17 @@ END:VCALENDAR\r\n";
                 .status(),
             404
         );
+        let bid = branch["id"].as_str().unwrap();
+        let r = app
+            .req(Method::DELETE, &format!("/api/v1/calendars/{bid}"), t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        // No default left: office hours, Monday to Friday, with the lunch break.
+        let s = schedule_for(&app.db, tenant, None).await.unwrap();
+        let lunch = at("2026-12-07T12:30:00+08:00");
+        assert!(s.is_open(monday_ten) && !s.is_open(lunch) && !s.is_open(saturday_night));
         let events: Value = app
             .get(
                 &format!("/api/v1/audit-events?entity=calendars&entity_id={id}"),

@@ -236,6 +236,19 @@ fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) 
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// An import's page once the import has finished (it says so: an event, polled, bounded).
+async fn finished(c: reqwest::Client, url: String) -> String {
+    let mut html = String::new();
+    for _ in 0..400 {
+        html = c.get(&url).send().await.unwrap().text().await.unwrap();
+        if !html.contains("data-status=\"running\"") {
+            return html;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the import did not finish: {html}");
+}
+
 both!(
     page_imports_run_in_the_background_and_survive_a_restart,
     |app: TestApp| async move {
@@ -264,18 +277,6 @@ both!(
         let page = r.url().path().to_owned();
         assert!(page.starts_with("/customers/imports/"), "{page}");
         let id = page.rsplit('/').next().unwrap().to_owned();
-        // Wait for it to finish: the page says so (an event, polled, bounded).
-        let finished = |c: reqwest::Client, url: String| async move {
-            let mut html = String::new();
-            for _ in 0..400 {
-                html = c.get(&url).send().await.unwrap().text().await.unwrap();
-                if !html.contains("data-status=\"running\"") {
-                    return html;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
-            panic!("the import did not finish: {html}");
-        };
         let html = finished(c.clone(), app.url(&page)).await;
         assert!(html.contains("data-status=\"done\""), "{html}");
         assert!(html.contains("value=\"100\""), "a full progress bar");
@@ -904,16 +905,7 @@ both!(
         };
         let r = submit().await.unwrap();
         assert_eq!(r.url().path(), format!("/customers/imports/{upload}"));
-        // Wait for it to finish: its page says so (an event, polled, bounded).
-        let page = app.url(&format!("/customers/imports/{upload}"));
-        let mut html = String::new();
-        for _ in 0..400 {
-            html = c.get(&page).send().await.unwrap().text().await.unwrap();
-            if !html.contains("data-status=\"running\"") {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
+        let html = finished(c.clone(), app.url(&format!("/customers/imports/{upload}"))).await;
         assert!(html.contains("data-status=\"done\""), "{html}");
         // Submitted again (a second click, the back button): the same import's page, nothing new.
         let r = submit().await.unwrap();

@@ -998,17 +998,20 @@ both!(
         for r in crate::concurrency::futures_join(reqs).await {
             assert_eq!(r.status(), 201);
         }
-        let (c, _) = app
-            .session("admin@acme.test", "correct horse battery")
-            .await;
-        let html = c
-            .get(app.url("/customers/contacts/new"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let new_contact_form = |email: &'static str| {
+            let app = &app;
+            async move {
+                let (c, _) = app.session(email, "correct horse battery").await;
+                c.get(app.url("/customers/contacts/new"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        let html = new_contact_form("admin@acme.test").await;
         assert!(
             html.contains(r#"<select name="owner_id" data-lookup="user""#),
             "the owner select becomes a type-ahead"
@@ -1024,19 +1027,8 @@ both!(
             .unwrap();
         assert_eq!(found["items"][0]["email"], "u204@acme.test");
         // A small company keeps the plain dropdown.
-        let (_, small) = app.signup("小公司", "boss@small.test").await;
-        let _ = small;
-        let (c, _) = app
-            .session("boss@small.test", "correct horse battery")
-            .await;
-        let html = c
-            .get(app.url("/customers/contacts/new"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        app.signup("小公司", "boss@small.test").await;
+        let html = new_contact_form("boss@small.test").await;
         assert!(html.contains(r#"<select name="owner_id">"#));
     }
 );

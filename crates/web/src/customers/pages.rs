@@ -2008,15 +2008,23 @@ async fn do_import(
     if !dry_run {
         let options = super::imports::options_json(&opts);
         let started = match upload_id {
-            Some(id) => guanxi_customers::import_runs::start_checked(
-                &s.db,
-                &p.ctx,
-                id,
-                target,
-                options.clone(),
-            )
-            .await
-            .map(|()| id),
+            Some(id) => {
+                match guanxi_customers::import_runs::start_checked(
+                    &s.db,
+                    &p.ctx,
+                    id,
+                    target,
+                    options.clone(),
+                )
+                .await
+                {
+                    // Started already (a second submit): its page says how far it got.
+                    Err(Error::Conflict(_)) => {
+                        return Redirect::to(&format!("/customers/imports/{id}")).into_response()
+                    }
+                    r => r.map(|()| id),
+                }
+            }
             None => {
                 guanxi_customers::import_runs::start(
                     &s.db,
@@ -2040,11 +2048,6 @@ async fn do_import(
                 super::imports::spawn(s.clone(), p.ctx.clone(), id, stored);
                 Redirect::to(&format!("/customers/imports/{id}")).into_response()
             }
-            Err(Error::Conflict(_)) if upload_id.is_some() => Redirect::to(&format!(
-                "/customers/imports/{}",
-                upload_id.unwrap_or_default()
-            ))
-            .into_response(),
             Err(e) => p.error(&s, e),
         };
     }
