@@ -14,10 +14,11 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx};
 
-use crate::custom_fields::{self, CustomFilter, Entity};
-use crate::eras;
-use crate::normalize;
-use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
+use guanxi_records::custom_fields::{self, CustomFilter};
+use guanxi_records::eras;
+use guanxi_records::normalize;
+use guanxi_records::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
+use guanxi_records::{Entity, EntityDef};
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Account {
@@ -194,7 +195,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
     let wants_custom =
         !f.custom.is_empty() || f.sort.as_deref().is_some_and(|s| s.contains("custom."));
     let defs = if wants_custom {
-        custom_fields::active_in(db, ctx.tenant_id, Entity::Accounts).await?
+        custom_fields::active_in(db, ctx.tenant_id, ENTITY).await?
     } else {
         vec![]
     };
@@ -248,8 +249,14 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
     }))
 }
 
+/// The declaration that gives accounts the shared record machinery.
+pub const ENTITY: Entity = Entity::declare(&EntityDef {
+    table: "accounts",
+    path: "/customers/accounts",
+});
+
 impl Record for Account {
-    const TABLE: &'static str = "accounts";
+    const ENTITY: Entity = ENTITY;
     fn select_one() -> String {
         format!("{SELECT} WHERE a.tenant_id = $1 AND a.id = $2")
     }
@@ -267,6 +274,34 @@ impl Record for Account {
     }
     fn unique_on_restore(&self) -> Option<(&'static str, String)> {
         self.credit_code.clone().map(|c| ("credit_code", c))
+    }
+}
+
+impl guanxi_records::bulk::Editable for Account {
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn owner_id(&self) -> Uuid {
+        self.owner_id
+    }
+    fn tags(&self) -> &[String] {
+        &self.tags.0
+    }
+    async fn update_owner_or_tags(
+        db: &Db,
+        ctx: &Ctx,
+        id: Uuid,
+        version: i64,
+        owner_id: Option<Uuid>,
+        tags: Option<Vec<String>>,
+    ) -> Result<()> {
+        let patch = AccountInput {
+            version: Some(version),
+            owner_id,
+            tags,
+            ..Default::default()
+        };
+        update(db, ctx, id, None, patch).await.map(|_| ())
     }
 }
 
@@ -336,7 +371,7 @@ impl Fields {
     }
 
     fn search(&self) -> String {
-        record::customer_search(
+        record::search_of(
             &self.name,
             self.phone_national.as_deref(),
             self.phone_e164.as_deref(),
@@ -522,7 +557,7 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
         country: "CN".into(),
         ..Fields::default()
     };
-    let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Accounts).await?;
+    let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
     apply(tx, ctx, id, &input, &mut f, &defs, true).await?;
     record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)?;
     let t = now();
@@ -542,13 +577,13 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
             f.search(), t, t, ctx.user_id, ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            crate::normalize::grams(&f.search()),
+            guanxi_records::normalize::grams(&f.search()),
             era
         ],
     )
     .await?;
     eras::count_one(tx, ctx.tenant_id, "accounts", era, id).await?;
-    custom_fields::hold_unique(tx, ctx.tenant_id, Entity::Accounts, id, &defs, &f.custom).await?;
+    custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     let a: Account = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(tx, ctx, "create", "accounts", Some(id), None, Some(&a)).await?;
     Ok(a)
@@ -586,7 +621,7 @@ pub(crate) async fn update_in(
     }
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
-    let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Accounts).await?;
+    let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
     apply(tx, ctx, id, &input, &mut f, &defs, false).await?;
     version::update(
         &mut *tx,
@@ -626,13 +661,12 @@ pub(crate) async fn update_in(
             ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            crate::normalize::grams(&f.search())
+            guanxi_records::normalize::grams(&f.search())
         ],
     )
     .await?;
     if input.custom.is_some() {
-        custom_fields::hold_unique(tx, ctx.tenant_id, Entity::Accounts, id, &defs, &f.custom)
-            .await?;
+        custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     }
     let after: Account = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(
@@ -648,7 +682,7 @@ pub(crate) async fn update_in(
     record::audit_transfer(
         tx,
         ctx,
-        "accounts",
+        ENTITY,
         id,
         (before.owner_id, &before.owner_name),
         (after.owner_id, &after.owner_name),
@@ -667,7 +701,7 @@ pub async fn check(db: &Db, ctx: &Ctx, input: &AccountInput) -> Result<()> {
         ..Fields::default()
     };
     let mut tx = db.begin().await?;
-    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Accounts).await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, ENTITY).await?;
     let result = apply(&mut tx, ctx, new_id(), input, &mut f, &defs, true).await;
     // Dropping the transaction rolls it back: nothing of the check is kept.
     drop(tx);

@@ -18,7 +18,7 @@ use guanxi_platform::{args, audit, jobs, validate, version, Ctx, Error};
 
 use crate::accounts::Account;
 use crate::contacts::Contact;
-use crate::record::{self, apply_text, plain};
+use guanxi_records::record::{self, apply_text, plain};
 
 /// What can be logged.
 pub const KINDS: &[&str] = &["call", "email", "meeting", "visit", "note", "task"];

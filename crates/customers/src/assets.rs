@@ -15,7 +15,7 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
-use crate::record::{self, apply_text, plain};
+use guanxi_records::record::{self, apply_text, plain};
 
 pub const KINDS: &[&str] = &["product", "service", "subscription"];
 pub const STATUSES: &[&str] = &["active", "suspended", "ended"];
@@ -134,7 +134,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AssetFilter) -> Result<Page<Asset>> {
     q.push(" WHERE s.tenant_id = ")
         .bind(ctx.tenant_id)
         .push(" AND s.deleted_at IS NULL");
-    record::customer_visible_sql(&mut q, ctx, "a", "c");
+    crate::dependents::customer_visible_sql(&mut q, ctx, "a", "c");
     if let Some(a) = f.account_id {
         q.push(" AND s.account_id = ").bind(a);
     }
@@ -177,7 +177,7 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Asset> {
     if s.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    record::customer_scope(db, ctx, s.account_id, s.contact_id).await?;
+    crate::dependents::customer_scope(db, ctx, s.account_id, s.contact_id).await?;
     Ok(s)
 }
 
@@ -364,7 +364,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AssetInput) -> Result<Asset> {
         ..Fields::default()
     };
     apply(db, ctx, id, &input, &mut f).await?;
-    record::check_customer_write(
+    crate::dependents::check_customer_write(
         db,
         ctx,
         "assets",
@@ -407,7 +407,7 @@ pub async fn update(
     input: AssetInput,
 ) -> Result<Asset> {
     let before = get(db, ctx, id).await?;
-    record::check_customer_write(
+    crate::dependents::check_customer_write(
         db,
         ctx,
         "assets",
@@ -421,7 +421,7 @@ pub async fn update(
     let mut f = Fields::of(&before);
     apply(db, ctx, id, &input, &mut f).await?;
     // Moving it to another customer needs the right over that one too.
-    record::check_customer_write(
+    crate::dependents::check_customer_write(
         db,
         ctx,
         "assets",
@@ -483,7 +483,7 @@ pub async fn update(
 /// Removes an asset (to the trash: kept for the audit trail, gone from lists).
 pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
     let before = get(db, ctx, id).await?;
-    record::check_customer_write(
+    crate::dependents::check_customer_write(
         db,
         ctx,
         "assets",

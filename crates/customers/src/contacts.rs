@@ -13,10 +13,11 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
-use crate::custom_fields::{self, CustomFilter, Entity};
-use crate::eras;
-use crate::normalize;
-use crate::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
+use guanxi_records::custom_fields::{self, CustomFilter};
+use guanxi_records::eras;
+use guanxi_records::normalize;
+use guanxi_records::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
+use guanxi_records::{Entity, EntityDef};
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Contact {
@@ -184,8 +185,14 @@ const SORTS: &[SortField] = &[
     ("updated_at", "c.updated_at", SortKind::Time),
 ];
 
+/// The declaration that gives contacts the shared record machinery.
+pub const ENTITY: Entity = Entity::declare(&EntityDef {
+    table: "contacts",
+    path: "/customers/contacts",
+});
+
 impl Record for Contact {
-    const TABLE: &'static str = "contacts";
+    const ENTITY: Entity = ENTITY;
     fn select_one() -> String {
         format!("{SELECT} WHERE c.tenant_id = $1 AND c.id = $2")
     }
@@ -203,11 +210,39 @@ impl Record for Contact {
     }
 }
 
+impl guanxi_records::bulk::Editable for Contact {
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn owner_id(&self) -> Uuid {
+        self.owner_id
+    }
+    fn tags(&self) -> &[String] {
+        &self.tags.0
+    }
+    async fn update_owner_or_tags(
+        db: &Db,
+        ctx: &Ctx,
+        id: Uuid,
+        version: i64,
+        owner_id: Option<Uuid>,
+        tags: Option<Vec<String>>,
+    ) -> Result<()> {
+        let patch = ContactInput {
+            version: Some(version),
+            owner_id,
+            tags,
+            ..Default::default()
+        };
+        update(db, ctx, id, None, patch).await.map(|_| ())
+    }
+}
+
 pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>> {
     let wants_custom =
         !f.custom.is_empty() || f.sort.as_deref().is_some_and(|s| s.contains("custom."));
     let defs = if wants_custom {
-        custom_fields::active_in(db, ctx.tenant_id, Entity::Contacts).await?
+        custom_fields::active_in(db, ctx.tenant_id, ENTITY).await?
     } else {
         vec![]
     };
@@ -342,7 +377,7 @@ impl Fields {
     }
 
     fn search(&self) -> String {
-        record::customer_search(
+        record::search_of(
             &self.name,
             self.phone_national.as_deref(),
             self.phone_e164.as_deref(),
@@ -436,7 +471,7 @@ async fn apply(
     if let Some(account) = input.account_id {
         f.account_id = account;
         if let Some(a) = account {
-            if !lk.account_live(tx, ctx.tenant_id, a).await? {
+            if !lk.live(tx, ctx.tenant_id, "accounts", a).await? {
                 errs.add("account_id", "unknown");
             }
         }
@@ -472,7 +507,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
         ..Fields::default()
     };
     let mut tx = db.begin().await?;
-    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, ENTITY).await?;
     apply(
         &mut tx,
         ctx,
@@ -502,21 +537,13 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
             f.search(), t, t, ctx.user_id, ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            crate::normalize::grams(&f.search()),
+            guanxi_records::normalize::grams(&f.search()),
             era
         ],
     )
     .await?;
     eras::count_one(&mut tx, ctx.tenant_id, "contacts", era, id).await?;
-    custom_fields::hold_unique(
-        &mut tx,
-        ctx.tenant_id,
-        Entity::Contacts,
-        id,
-        &defs,
-        &f.custom,
-    )
-    .await?;
+    custom_fields::hold_unique(&mut tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     let c: Contact = record::load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(&mut tx, ctx, "create", "contacts", Some(id), None, Some(&c)).await?;
     tx.commit().await?;
@@ -593,7 +620,7 @@ pub async fn create_many(
         for (i, r) in chunk.iter().enumerate() {
             let f = &r.f;
             let search = f.search();
-            let grams = crate::normalize::grams(&search);
+            let grams = guanxi_records::normalize::grams(&search);
             q.push(if i == 0 { "(" } else { ", (" });
             let values: [Val; 32] = [
                 ctx.tenant_id.into(),
@@ -642,15 +669,7 @@ pub async fn create_many(
     eras::count(tx, ctx.tenant_id, "contacts", era, rows.len() as i64).await?;
     if defs.iter().any(|d| d.unique) {
         for r in rows {
-            custom_fields::hold_unique(
-                tx,
-                ctx.tenant_id,
-                Entity::Contacts,
-                r.id,
-                defs,
-                &r.f.custom,
-            )
-            .await?;
+            custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, r.id, defs, &r.f.custom).await?;
         }
     }
     // The audit events carry the stored records, read back a chunk at a time.
@@ -706,7 +725,7 @@ pub(crate) async fn update_in(
     }
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
-    let defs = custom_fields::active(tx, ctx.tenant_id, Entity::Contacts).await?;
+    let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
     apply(
         tx,
         ctx,
@@ -757,13 +776,12 @@ pub(crate) async fn update_in(
             ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            crate::normalize::grams(&f.search())
+            guanxi_records::normalize::grams(&f.search())
         ],
     )
     .await?;
     if input.custom.is_some() {
-        custom_fields::hold_unique(tx, ctx.tenant_id, Entity::Contacts, id, &defs, &f.custom)
-            .await?;
+        custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     }
     let after: Contact = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(
@@ -779,7 +797,7 @@ pub(crate) async fn update_in(
     record::audit_transfer(
         tx,
         ctx,
-        "contacts",
+        ENTITY,
         id,
         (before.owner_id, &before.owner_name),
         (after.owner_id, &after.owner_name),

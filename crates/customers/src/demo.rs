@@ -115,7 +115,9 @@ fn mobile(rng: &mut StdRng) -> String {
 
 /// The number if it is a valid mainland number, else none (the demo never fails validation).
 fn valid_phone(raw: String) -> Option<String> {
-    crate::normalize::phone(&raw, "CN").ok().map(|_| raw)
+    guanxi_records::normalize::phone(&raw, "CN")
+        .ok()
+        .map(|_| raw)
 }
 
 /// A Pareto(α = 1.16, the "80/20" shape) weight ≥ 1.
@@ -467,11 +469,11 @@ async fn in_era(
     table: &str,
     mut rows: Vec<Vec<guanxi_platform::db::Val>>,
 ) -> Result<Vec<Vec<guanxi_platform::db::Val>>> {
-    let era = crate::eras::newest(tx, tenant, table).await?;
+    let era = guanxi_records::eras::newest(tx, tenant, table).await?;
     for row in &mut rows {
         row.push(era.into());
     }
-    crate::eras::count(tx, tenant, table, era, rows.len() as i64).await?;
+    guanxi_records::eras::count(tx, tenant, table, era, rows.len() as i64).await?;
     Ok(rows)
 }
 
@@ -551,16 +553,16 @@ pub async fn scale(
             i + 1
         );
         let phone = format!("{area}-{:08}", rng.gen_range(10_000_000..100_000_000u32));
-        let p = crate::normalize::phone(&phone, "CN").ok();
+        let p = guanxi_records::normalize::phone(&phone, "CN").ok();
         let parent = (i % 10 == 9 && !account_ids.is_empty())
             .then(|| account_ids[rng.gen_range(0..account_ids.len())]);
-        let search = crate::record::customer_search(
+        let search = guanxi_records::record::search_of(
             &name,
             p.as_ref().map(|p| p.national.as_str()),
             p.as_ref().map(|p| p.e164.as_str()),
             &[],
         );
-        let grams = crate::normalize::grams(&search);
+        let grams = guanxi_records::normalize::grams(&search);
         let mut row: Vec<Val> = vec![
             tenant.into(),
             id.into(),
@@ -599,15 +601,15 @@ pub async fn scale(
         // A generated mobile is valid by construction: its forms are written directly
         // (parsing a million numbers would dominate the run).
         let raw = mobile(&mut rng);
-        let national = crate::normalize::digits(&raw);
+        let national = guanxi_records::normalize::digits(&raw);
         let e164 = format!("+86{national}");
-        let (py, _) = crate::normalize::pinyin(&name);
+        let (py, _) = guanxi_records::normalize::pinyin(&name);
         let email = format!("{}.{}@example.com", py.replace(' ', ""), i + 1);
         let (province, city, _) = *pick(&mut rng, PLACES);
         let account = account_ids[rng.gen_range(0..account_ids.len())];
         let search =
-            crate::record::customer_search(&name, Some(&national), Some(&e164), &[Some(&email)]);
-        let grams = crate::normalize::grams(&search);
+            guanxi_records::record::search_of(&name, Some(&national), Some(&e164), &[Some(&email)]);
+        let grams = guanxi_records::normalize::grams(&search);
         let mut row: Vec<Val> = vec![
             tenant.into(),
             id.into(),

@@ -13,7 +13,7 @@ use guanxi_platform::error::Result;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{args, Ctx, Error};
 
-use crate::normalize;
+use guanxi_records::normalize;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

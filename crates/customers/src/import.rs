@@ -22,12 +22,13 @@ use guanxi_platform::{args, Ctx, Error};
 
 use crate::accounts::{self, AccountInput};
 use crate::contacts::{self, ContactInput};
-use crate::custom_fields::{self, CustomField, Entity, FieldKind};
 use crate::duplicates;
-use crate::normalize;
 use crate::orders::{self, LineInput, OrderInput, Pushed};
-use crate::record;
-use crate::tables::Table;
+use guanxi_records::custom_fields::{self, CustomField, FieldKind};
+use guanxi_records::normalize;
+use guanxi_records::record;
+use guanxi_records::tables::Table;
+use guanxi_records::Entity;
 
 /// What to do with a row that matches an existing contact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -253,8 +254,8 @@ impl Target {
 
     fn entity(self) -> Option<Entity> {
         match self {
-            Target::Contacts => Some(Entity::Contacts),
-            Target::Accounts => Some(Entity::Accounts),
+            Target::Contacts => Some(crate::contacts::ENTITY),
+            Target::Accounts => Some(crate::accounts::ENTITY),
             Target::Orders => None,
         }
     }
@@ -324,7 +325,7 @@ fn custom_values(
     (!m.is_empty()).then_some(m)
 }
 
-pub use crate::tables::{detect, Encoding};
+pub use guanxi_records::tables::{detect, Encoding};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RowError {
@@ -773,7 +774,7 @@ async fn contact_batch(
                     match accounts::create_in(&mut tx, ctx, input).await {
                         Ok(a) => {
                             tx.execute("RELEASE SAVEPOINT company", vec![]).await?;
-                            lk.add_account(a.id);
+                            lk.add_live("accounts", a.id);
                             companies.insert(name, a.id);
                             Some(a.id)
                         }

@@ -2,8 +2,6 @@
 //! contacts (people) — with the Chinese specifics validated and a search that finds a
 //! customer by any part of a name, its pinyin or initials, a phone in any format or an email.
 
-pub mod normalize;
-
 use guanxi_platform::migrate::Migration;
 
 /// This module's schema, versions 1001–1999.
@@ -90,18 +88,14 @@ pub const MIGRATIONS: &[Migration] = &[
 pub mod accounts;
 pub mod activities;
 pub mod assets;
-pub mod bulk;
 pub mod contacts;
-pub mod custom_fields;
 pub mod demo;
+pub mod dependents;
 pub mod duplicates;
-pub mod eras;
 pub mod import;
 pub mod import_runs;
 pub mod merge;
 pub mod orders;
 pub mod products;
-pub mod record;
 pub mod search;
-pub mod tables;
 pub mod transfer;

@@ -16,8 +16,8 @@ use guanxi_platform::{args, audit, Ctx, Db, Error};
 
 use crate::accounts::{self, Account, AccountInput};
 use crate::contacts::{self, Contact, ContactInput};
-use crate::custom_fields::{self, Entity};
-use crate::record;
+use guanxi_records::custom_fields;
+use guanxi_records::record;
 
 /// Fields whose value the survivor may take from another record.
 pub const MERGEABLE: &[&str] = &[
@@ -249,7 +249,8 @@ pub async fn merge_contacts(
     errs.finish()?;
     // The others let go of their unique values first, so the survivor may take them.
     for o in &others {
-        custom_fields::release_unique(&mut tx, ctx.tenant_id, Entity::Contacts, o.id).await?;
+        custom_fields::release_unique(&mut tx, ctx.tenant_id, crate::contacts::ENTITY, o.id)
+            .await?;
     }
     // The survivor takes the chosen values (validated as any edit).
     let patch = take_values(&others, |o| o.id, &input.take)?;
@@ -353,12 +354,12 @@ pub async fn unmerge_contact(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Contact
     )
     .await?;
     let back: Contact = record::load(&mut tx, ctx.tenant_id, merged).await?;
-    let defs = custom_fields::active(&mut tx, ctx.tenant_id, Entity::Contacts).await?;
+    let defs = custom_fields::active(&mut tx, ctx.tenant_id, crate::contacts::ENTITY).await?;
     let values = back.custom.0.as_object().cloned().unwrap_or_default();
     custom_fields::hold_unique(
         &mut tx,
         ctx.tenant_id,
-        Entity::Contacts,
+        crate::contacts::ENTITY,
         merged,
         &defs,
         &values,
@@ -536,7 +537,7 @@ pub async fn merge_accounts(
     let t = now();
     let tid = ctx.tenant_id;
     for o in &others {
-        custom_fields::release_unique(&mut tx, tid, Entity::Accounts, o.id).await?;
+        custom_fields::release_unique(&mut tx, tid, crate::accounts::ENTITY, o.id).await?;
         tx.execute(
             "UPDATE accounts SET deleted_at = $1, merged_into = $2, updated_at = $1, updated_by = $3,
                  version = version + 1 WHERE tenant_id = $4 AND id = $5",
@@ -690,9 +691,17 @@ pub async fn unmerge_account(db: &Db, ctx: &Ctx, merged: Uuid) -> Result<Account
         accounts::update_in(&mut tx, ctx, survivor, held.version, patch).await?;
     }
     let back: Account = record::load(&mut tx, tid, merged).await?;
-    let defs = custom_fields::active(&mut tx, tid, Entity::Accounts).await?;
+    let defs = custom_fields::active(&mut tx, tid, crate::accounts::ENTITY).await?;
     let values = back.custom.0.as_object().cloned().unwrap_or_default();
-    custom_fields::hold_unique(&mut tx, tid, Entity::Accounts, merged, &defs, &values).await?;
+    custom_fields::hold_unique(
+        &mut tx,
+        tid,
+        crate::accounts::ENTITY,
+        merged,
+        &defs,
+        &values,
+    )
+    .await?;
     audit::record(
         &mut tx,
         ctx,

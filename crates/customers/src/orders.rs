@@ -20,7 +20,7 @@ use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 use crate::accounts::Account;
 use crate::contacts::Contact;
 use crate::products;
-use crate::record::{self, apply_text, plain};
+use guanxi_records::record::{self, apply_text, plain};
 
 pub const CHANNELS: &[&str] = &["store", "online", "erp", "sales"];
 pub const STATUSES: &[&str] = &[
@@ -227,7 +227,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &OrderFilter) -> Result<Page<Order>> {
     let mut q = Sql::new(SELECT);
     q.push(" WHERE o.tenant_id = ").bind(ctx.tenant_id);
     q.push(" AND o.deleted_at IS NULL");
-    record::customer_visible_sql(&mut q, ctx, "a", "c");
+    crate::dependents::customer_visible_sql(&mut q, ctx, "a", "c");
     if let Some(a) = f.account_id {
         q.push(" AND o.account_id = ").bind(a);
     }
@@ -282,7 +282,7 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Order> {
     if o.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    record::customer_scope(db, ctx, o.account_id, o.contact_id).await?;
+    crate::dependents::customer_scope(db, ctx, o.account_id, o.contact_id).await?;
     Ok(o)
 }
 
@@ -294,7 +294,7 @@ async fn check_write(
     account: Option<Uuid>,
     contact: Option<Uuid>,
 ) -> Result<()> {
-    record::check_customer_write(conn, ctx, "orders", action, account, contact).await
+    crate::dependents::check_customer_write(conn, ctx, "orders", action, account, contact).await
 }
 
 /// The order's editable state, validated as a whole.
@@ -634,7 +634,7 @@ async fn change(
     if before.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    record::customer_scope(&mut tx, ctx, before.account_id, before.contact_id).await?;
+    crate::dependents::customer_scope(&mut tx, ctx, before.account_id, before.contact_id).await?;
     check_write(
         &mut tx,
         ctx,
@@ -858,7 +858,7 @@ pub async fn totals(
     contact_id: Option<Uuid>,
 ) -> Result<Vec<Totals>> {
     ctx.require("orders", Action::Read)?;
-    record::customer_scope(db, ctx, account_id, contact_id).await?;
+    crate::dependents::customer_scope(db, ctx, account_id, contact_id).await?;
     let (column, id) = match (account_id, contact_id) {
         (Some(a), _) => ("account_id", a),
         (None, Some(c)) => ("contact_id", c),

@@ -12,8 +12,8 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
-use crate::normalize;
-use crate::record::{apply_text, plain, search_sql};
+use guanxi_records::normalize;
+use guanxi_records::record::{apply_text, plain, search_sql};
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Product {

@@ -12,8 +12,8 @@ use guanxi_platform::page::PageReq;
 use guanxi_platform::perms::{Action, Scope};
 use guanxi_platform::Ctx;
 
-use crate::normalize::search_terms;
-use crate::record::ListQuery;
+use guanxi_records::normalize::search_terms;
+use guanxi_records::record::ListQuery;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -212,7 +212,7 @@ pub async fn backfill_grams(db: &Db) -> Result<u64> {
             for (tenant, id, search) in &rows {
                 tx.execute(
                     &format!("UPDATE {table} SET grams = $1 WHERE tenant_id = $2 AND id = $3"),
-                    guanxi_platform::args![crate::normalize::grams(search), *tenant, *id],
+                    guanxi_platform::args![guanxi_records::normalize::grams(search), *tenant, *id],
                 )
                 .await?;
             }

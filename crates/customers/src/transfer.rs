@@ -14,7 +14,7 @@ use guanxi_platform::perms::{Action, Scope};
 use guanxi_platform::time::now;
 use guanxi_platform::{args, notifications, Ctx, Error};
 
-use crate::record;
+use guanxi_records::record;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -179,7 +179,7 @@ pub async fn transfer(db: &Db, ctx: &Ctx, input: TransferInput) -> Result<Transf
         record::audit_transfer(
             &mut tx,
             ctx,
-            "accounts",
+            crate::accounts::ENTITY,
             id,
             (source.id, &source.name),
             (p.id, &p.name),
@@ -198,7 +198,7 @@ pub async fn transfer(db: &Db, ctx: &Ctx, input: TransferInput) -> Result<Transf
         record::audit_transfer(
             &mut tx,
             ctx,
-            "contacts",
+            crate::contacts::ENTITY,
             id,
             (source.id, &source.name),
             (p.id, &p.name),

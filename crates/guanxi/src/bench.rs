@@ -482,7 +482,7 @@ async fn seed(url: &str, scale: usize) -> anyhow::Result<Seeded> {
         .find(|(_, n, p)| n.chars().count() == 3 && !n.is_ascii() && p.is_some())
         .context("no generated contact with a three-character Chinese name")?;
     let cn: String = name.chars().skip(1).collect();
-    let (_, initials) = guanxi_customers::normalize::pinyin(&name);
+    let (_, initials) = guanxi_records::normalize::pinyin(&name);
     let digits: String = phone.unwrap_or_default().chars().skip(6).take(5).collect();
     for i in 0..1000 {
         guanxi_customers::activities::create(
@@ -937,7 +937,7 @@ pub async fn floor(config: &Config, listen: SocketAddr, tenant: Uuid) -> anyhow:
     let ctx = auth::ctx_for_user(&db, tenant, admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    use guanxi_customers::record::Record;
+    use guanxi_records::record::Record;
     let state = Arc::new(Floor {
         db,
         ctx,
@@ -1043,7 +1043,7 @@ async fn floor_index(
         .and_then(|q| q.strip_prefix("q="))
         .and_then(|t| percent_decode(t).ok())
         .unwrap_or_default();
-    let grams = guanxi_customers::normalize::query_grams(&term.to_lowercase());
+    let grams = guanxi_records::normalize::query_grams(&term.to_lowercase());
     let select = s.one_sql.split(" WHERE ").next().unwrap_or_default();
     let (sql, arg) = match s.db.backend() {
         guanxi_platform::db::Backend::Sqlite => (
@@ -1112,7 +1112,7 @@ async fn floor_create(State(s): State<Arc<Floor>>, headers: HeaderMap, body: Byt
     let name = v["name"].as_str().unwrap_or_default();
     let phone = v["phone"]
         .as_str()
-        .and_then(|p| guanxi_customers::normalize::phone(p, "CN").ok());
+        .and_then(|p| guanxi_records::normalize::phone(p, "CN").ok());
     match floor_insert(&s.db, &s.ctx, name, phone, v["province"].as_str()).await {
         Ok(id) => (
             StatusCode::CREATED,
@@ -1128,7 +1128,7 @@ async fn floor_insert(
     db: &Db,
     ctx: &Ctx,
     name: &str,
-    phone: Option<guanxi_customers::normalize::Phone>,
+    phone: Option<guanxi_records::normalize::Phone>,
     province: Option<&str>,
 ) -> Result<Uuid, guanxi_platform::Error> {
     let mut q = Sql::new("");
@@ -1149,20 +1149,20 @@ fn floor_row(
     ctx: &Ctx,
     id: Uuid,
     name: &str,
-    phone: Option<guanxi_customers::normalize::Phone>,
+    phone: Option<guanxi_records::normalize::Phone>,
     email: Option<&str>,
     province: Option<&str>,
     city: Option<&str>,
     title: Option<&str>,
 ) {
     q.push(if q.sql.is_empty() { FLOOR_INSERT } else { ", " });
-    let search = guanxi_customers::record::customer_search(
+    let search = guanxi_records::record::search_of(
         name,
         phone.as_ref().map(|p| p.national.as_str()),
         phone.as_ref().map(|p| p.e164.as_str()),
         &[email],
     );
-    let grams = guanxi_customers::normalize::grams(&search);
+    let grams = guanxi_records::normalize::grams(&search);
     let t = guanxi_platform::time::now();
     let values: [Val; 21] = [
         ctx.tenant_id.into(),
@@ -1216,15 +1216,14 @@ pub async fn floor_import(
         .map_err(e)?;
     let ctx = auth::ctx_for_user(&db, tenant, admin).await.map_err(e)?;
     let f = std::io::BufReader::new(std::fs::File::open(file)?);
-    let table =
-        guanxi_customers::tables::open(guanxi_customers::tables::Format::Csv, f).map_err(e)?;
+    let table = guanxi_records::tables::open(guanxi_records::tables::Format::Csv, f).map_err(e)?;
     let mut tx = db.begin().await.map_err(e)?;
     tx.bulk_load().await.map_err(e)?;
     let (mut q, mut in_stmt, mut in_tx, mut n) = (Sql::new(""), 0, 0, 0u64);
     for row in table.rows {
         let Ok((_, c)) = row else { continue };
         let cell = |i: usize| c.get(i).map(String::as_str).filter(|v| !v.is_empty());
-        let phone = cell(1).and_then(|p| guanxi_customers::normalize::phone(p, "CN").ok());
+        let phone = cell(1).and_then(|p| guanxi_records::normalize::phone(p, "CN").ok());
         floor_row(
             &mut q,
             &ctx,

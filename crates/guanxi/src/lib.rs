@@ -810,12 +810,12 @@ async fn import_file(
     let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0).max(1);
     let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = guanxi_customers::tables::Counted {
+    let counted = guanxi_records::tables::Counted {
         inner: std::io::BufReader::new(f),
         read: read.clone(),
     };
-    let format = guanxi_customers::tables::Format::of_name(&file.to_string_lossy());
-    let table = guanxi_customers::tables::open(format, counted).map_err(err)?;
+    let format = guanxi_records::tables::Format::of_name(&file.to_string_lossy());
+    let table = guanxi_records::tables::open(format, counted).map_err(err)?;
     let opts = ImportOptions {
         dry_run,
         duplicates: policy,

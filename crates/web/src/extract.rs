@@ -311,17 +311,17 @@ pub struct ListQuery<T>(pub T);
 
 /// A list filter that also takes custom-field filters.
 pub trait CustomFilters {
-    fn set_custom(&mut self, filters: Vec<guanxi_customers::custom_fields::CustomFilter>);
+    fn set_custom(&mut self, filters: Vec<guanxi_records::custom_fields::CustomFilter>);
 }
 
 impl CustomFilters for guanxi_customers::accounts::AccountFilter {
-    fn set_custom(&mut self, filters: Vec<guanxi_customers::custom_fields::CustomFilter>) {
+    fn set_custom(&mut self, filters: Vec<guanxi_records::custom_fields::CustomFilter>) {
         self.custom = filters;
     }
 }
 
 impl CustomFilters for guanxi_customers::contacts::ContactFilter {
-    fn set_custom(&mut self, filters: Vec<guanxi_customers::custom_fields::CustomFilter>) {
+    fn set_custom(&mut self, filters: Vec<guanxi_records::custom_fields::CustomFilter>) {
         self.custom = filters;
     }
 }
@@ -341,7 +341,7 @@ impl<T: DeserializeOwned + CustomFilters, S: Send + Sync> FromRequestParts<S> fo
         let rest = serde_urlencoded::to_string(&rest).map_err(|e| bad(e.to_string()))?;
         let mut f: T = serde_urlencoded::from_str(&rest)
             .map_err(|e| bad(format!("Failed to deserialize query string: {e}")))?;
-        f.set_custom(guanxi_customers::custom_fields::filters_of(&custom));
+        f.set_custom(guanxi_records::custom_fields::filters_of(&custom));
         Ok(ListQuery(f))
     }
 }

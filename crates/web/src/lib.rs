@@ -41,6 +41,13 @@ use utoipa_axum::routes;
 
 pub use state::AppState;
 
+/// Every entity a module declared to the record machinery (custom fields may be defined on
+/// each).
+pub const ENTITIES: &[guanxi_records::Entity] = &[
+    guanxi_customers::accounts::ENTITY,
+    guanxi_customers::contacts::ENTITY,
+];
+
 /// Every module's migrations, in the order they apply.
 pub const MIGRATIONS: &[&[guanxi_platform::migrate::Migration]] = &[
     guanxi_platform::migrate::MIGRATIONS,
@@ -52,7 +59,7 @@ pub const MIGRATIONS: &[&[guanxi_platform::migrate::Migration]] = &[
     info(title = "Guanxi CRM API", version = "1", description = "See docs/api.md: cursor pagination, problem+json errors, If-Match versions, Idempotency-Key."),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
-    components(schemas(problem::Problem, guanxi_customers::import::DuplicatePolicy, guanxi_customers::tables::Format))
+    components(schemas(problem::Problem, guanxi_customers::import::DuplicatePolicy, guanxi_records::tables::Format))
 )]
 struct ApiDoc;
 

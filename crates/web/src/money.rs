@@ -23,9 +23,9 @@ pub fn format(minor: i64, currency: &str) -> String {
     format!("{sign}{prefix}{grouped}.{cents:02}")
 }
 
-/// `"1,234.5"` → `123450` minor units (see `guanxi_customers::normalize::money`).
+/// `"1,234.5"` → `123450` minor units (see `guanxi_records::normalize::money`).
 pub fn parse(raw: &str) -> Option<i64> {
-    guanxi_customers::normalize::money(raw)
+    guanxi_records::normalize::money(raw)
 }
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ pub fn pool_size() -> u32 {
         .unwrap_or(8)
 }
 
-/// Rows per search era in every test app (see `guanxi_customers::eras`).
+/// Rows per search era in every test app (see `guanxi_records::eras`).
 pub const ERA_ROWS: i64 = 8;
 
 impl TestApp {
@@ -176,7 +176,7 @@ impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
         // Search eras of 8 rows: every test that searches more than a handful of records
         // reads across eras (production: 65,536).
-        guanxi_customers::eras::set_era_rows(ERA_ROWS);
+        guanxi_records::eras::set_era_rows(ERA_ROWS);
         let smtp = SmtpSink::start().await;
         let (url, dir, pg_drop) = match backend {
             Backend::Sqlite => {

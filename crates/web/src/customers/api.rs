@@ -10,20 +10,19 @@ use guanxi_customers::activities::{
     self, Activity, ActivityInput, Subject, TaskFilter, TaskList, TimelineEntry, TimelineFilter,
 };
 use guanxi_customers::assets::{self, Asset, AssetFilter, AssetInput};
-use guanxi_customers::bulk::{self, BulkInput, BulkResult};
 use guanxi_customers::contacts::{self, Contact, ContactFilter, ContactInput};
-use guanxi_customers::custom_fields::Entity;
-use guanxi_customers::custom_fields::{self, CustomField, CustomFieldFilter, CustomFieldInput};
 use guanxi_customers::duplicates::{Candidates, DuplicateProbe, Pairs};
 use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport, Target};
 use guanxi_customers::merge::MergeInput;
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
 use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
 use guanxi_customers::search::{self, SearchQuery, SearchResults};
-use guanxi_customers::tables::{self, Format};
 use guanxi_customers::transfer::{TransferInput, TransferResult};
 use guanxi_platform::page::Page;
 use guanxi_platform::Error;
+use guanxi_records::bulk::{self, BulkInput, BulkResult};
+use guanxi_records::custom_fields::{self, CustomField, CustomFieldFilter, CustomFieldInput};
+use guanxi_records::tables::{self, Format};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -694,7 +693,9 @@ pub async fn create_custom_field(
     Auth(ctx): Auth,
     ApiJson(b): ApiJson<CustomFieldInput>,
 ) -> ApiResult<Response> {
-    let f = custom_fields::create(&s.db, &ctx, b).await.l(&ctx)?;
+    let f = custom_fields::create(&s.db, &ctx, crate::ENTITIES, b)
+        .await
+        .l(&ctx)?;
     Ok(versioned(StatusCode::CREATED, &f, f.version))
 }
 
@@ -737,7 +738,9 @@ pub async fn bulk_accounts(
     ApiJson(b): ApiJson<BulkInput>,
 ) -> ApiResult<Json<BulkResult>> {
     Ok(Json(
-        bulk::run(&s.db, &ctx, Entity::Accounts, b).await.l(&ctx)?,
+        bulk::run::<guanxi_customers::accounts::Account>(&s.db, &ctx, b)
+            .await
+            .l(&ctx)?,
     ))
 }
 
@@ -751,7 +754,9 @@ pub async fn bulk_contacts(
     ApiJson(b): ApiJson<BulkInput>,
 ) -> ApiResult<Json<BulkResult>> {
     Ok(Json(
-        bulk::run(&s.db, &ctx, Entity::Contacts, b).await.l(&ctx)?,
+        bulk::run::<guanxi_customers::contacts::Contact>(&s.db, &ctx, b)
+            .await
+            .l(&ctx)?,
     ))
 }
 

@@ -9,11 +9,12 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use guanxi_customers::accounts::{self, AccountFilter};
 use guanxi_customers::contacts::{self, Contact, ContactFilter};
-use guanxi_customers::custom_fields::{self, CustomField, Entity, FieldKind};
 use guanxi_platform::page::Page;
 use guanxi_platform::perms::Action;
 use guanxi_platform::users::{self, UserFilter};
 use guanxi_platform::{audit, Ctx, Error};
+use guanxi_records::custom_fields::{self, CustomField, FieldKind};
+use guanxi_records::Entity;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -157,14 +158,14 @@ impl Sheet {
 }
 
 /// Every CSV the product writes goes through here: each cell neutralised
-/// ([`guanxi_customers::tables::csv_safe`]) so a spreadsheet never runs it as a formula.
+/// ([`guanxi_records::tables::csv_safe`]) so a spreadsheet never runs it as a formula.
 pub fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
         // Writing to memory cannot fail.
         let _ = w.write_record(
             r.iter()
-                .map(|c| guanxi_customers::tables::csv_safe(c).into_owned()),
+                .map(|c| guanxi_records::tables::csv_safe(c).into_owned()),
         );
     }
     w.into_inner().unwrap_or_default()
@@ -276,9 +277,14 @@ pub async fn export_accounts(
     ))
     .unwrap_or_default();
     let (s_out, ctx_out) = (s.clone(), ctx.clone());
-    let sheet = Sheet::new(&s, &ctx, ACCOUNT_SECTIONS, Entity::Accounts)
-        .await
-        .l(&ctx)?;
+    let sheet = Sheet::new(
+        &s,
+        &ctx,
+        ACCOUNT_SECTIONS,
+        guanxi_customers::accounts::ENTITY,
+    )
+    .await
+    .l(&ctx)?;
     let head = sheet.head();
     let fetch = move |cursor| {
         let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
@@ -322,9 +328,14 @@ pub async fn export_contacts(
     ))
     .unwrap_or_default();
     let (s_out, ctx_out) = (s.clone(), ctx.clone());
-    let sheet = Sheet::new(&s, &ctx, CONTACT_SECTIONS, Entity::Contacts)
-        .await
-        .l(&ctx)?;
+    let sheet = Sheet::new(
+        &s,
+        &ctx,
+        CONTACT_SECTIONS,
+        guanxi_customers::contacts::ENTITY,
+    )
+    .await
+    .l(&ctx)?;
     let head = sheet.head();
     let fetch = move |cursor| {
         let (s, ctx, f) = (s.clone(), ctx.clone(), f.clone());
@@ -399,7 +410,7 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 async fn export_xlsx<T, F, Fut>(
     s: &AppState,
     ctx: &Ctx,
-    entity: Entity,
+    (entity, sections): (Entity, &'static [Section]),
     what: ExportedFilter<'_>,
     fetch: F,
 ) -> Result<Response, Error>
@@ -411,10 +422,6 @@ where
     let table = entity.table();
     ctx.require(table, Action::Read)?;
     audit_export(s, ctx, table, &what).await?;
-    let sections = match entity {
-        Entity::Accounts => ACCOUNT_SECTIONS,
-        Entity::Contacts => CONTACT_SECTIONS,
-    };
     let sheet = Sheet::new(s, ctx, sections, entity).await?;
     let bytes = xlsx(sheet, fetch).await?;
     Ok(download(&format!("{table}.xlsx"), XLSX, Body::from(bytes)))
@@ -437,9 +444,15 @@ pub async fn export_accounts_xlsx(
         let (s, ctx) = (s.clone(), ctx.clone());
         async move { accounts::list(&s.db, &ctx, &f).await }
     };
-    export_xlsx(&s, &ctx, Entity::Accounts, what, fetch)
-        .await
-        .l(&ctx)
+    export_xlsx(
+        &s,
+        &ctx,
+        (guanxi_customers::accounts::ENTITY, ACCOUNT_SECTIONS),
+        what,
+        fetch,
+    )
+    .await
+    .l(&ctx)
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/export.xlsx", tag = "contacts", params(ContactFilter), responses(
@@ -459,9 +472,15 @@ pub async fn export_contacts_xlsx(
         let (s, ctx) = (s.clone(), ctx.clone());
         async move { contacts::list(&s.db, &ctx, &f).await }
     };
-    export_xlsx(&s, &ctx, Entity::Contacts, what, fetch)
-        .await
-        .l(&ctx)
+    export_xlsx(
+        &s,
+        &ctx,
+        (guanxi_customers::contacts::ENTITY, CONTACT_SECTIONS),
+        what,
+        fetch,
+    )
+    .await
+    .l(&ctx)
 }
 
 /// vCard 3.0 text value: backslash, comma, semicolon and newlines escaped.

@@ -7,11 +7,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use guanxi_customers::custom_fields::{
-    self, CustomFieldFilter, CustomFieldInput, Entity, FieldKind, KINDS, SECTIONS,
-};
 use guanxi_platform::error::FieldError;
 use guanxi_platform::perms::Action;
+use guanxi_records::custom_fields::{
+    self, CustomFieldFilter, CustomFieldInput, FieldKind, KINDS, SECTIONS,
+};
 use minijinja::context;
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ async fn view(
         Err(e) => return p.error(s, e),
     };
     let kinds: Vec<&str> = KINDS.iter().map(|k| k.as_str()).collect();
-    let entities: Vec<&str> = Entity::ALL.iter().map(|e| e.table()).collect();
+    let entities: Vec<&str> = crate::ENTITIES.iter().map(|e| e.table()).collect();
     p.page_status(
         s,
         status,
@@ -73,11 +73,7 @@ fn input_of(form: &BTreeMap<String, String>, creating: bool) -> CustomFieldInput
     let chooses = matches!(kind, Some(FieldKind::Select | FieldKind::MultiSelect));
     CustomFieldInput {
         version: text("version").and_then(|v| v.parse().ok()),
-        entity: if creating {
-            text("entity").and_then(|e| Entity::parse(&e))
-        } else {
-            None
-        },
+        entity: if creating { text("entity") } else { None },
         key: if creating { text("key") } else { None },
         kind: if creating { kind } else { None },
         label: text("label"),
@@ -110,7 +106,7 @@ pub async fn create(
     if !p.csrf_ok(&form.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    match custom_fields::create(&s.db, &p.ctx, input_of(&form, true)).await {
+    match custom_fields::create(&s.db, &p.ctx, crate::ENTITIES, input_of(&form, true)).await {
         Ok(_) => Redirect::to("/admin/custom-fields").into_response(),
         Err(e) => match p.field_errors(e) {
             Ok(errors) => view(&s, &p, StatusCode::UNPROCESSABLE_ENTITY, errors, form).await,

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 
 use chrono::TimeZone;
-use guanxi_customers::custom_fields::{self, CustomField, Entity, FieldKind};
 use guanxi_platform::users::{self, UserFilter};
 use guanxi_platform::Error;
+use guanxi_records::custom_fields::{self, CustomField, FieldKind};
+use guanxi_records::Entity;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -46,9 +47,9 @@ pub struct Layout {
 /// `account` or `contact` (as in page paths) → the entity.
 pub fn entity_of(kind: &str) -> Entity {
     if kind == "account" {
-        Entity::Accounts
+        guanxi_customers::accounts::ENTITY
     } else {
-        Entity::Contacts
+        guanxi_customers::contacts::ENTITY
     }
 }
 

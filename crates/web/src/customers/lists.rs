@@ -9,13 +9,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use guanxi_customers::accounts::{self, AccountFilter, AccountInput};
-use guanxi_customers::bulk::{self, BulkAction, BulkInput};
 use guanxi_customers::contacts::{self, ContactFilter, ContactInput};
-use guanxi_customers::custom_fields::{self, FieldKind};
 use guanxi_platform::perms::Action;
 use guanxi_platform::users::{self, UserFilter};
 use guanxi_platform::views::{self, SavedViewFilter, SavedViewInput};
 use guanxi_platform::Error;
+use guanxi_records::bulk::{self, BulkAction, BulkInput};
+use guanxi_records::custom_fields::{self, FieldKind};
 use minijinja::{context, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -525,11 +525,8 @@ async fn bulk_action(s: AppState, p: Signed, kind: &str, body: String) -> Respon
     if !p.csrf_ok(&get("_csrf")) {
         return forbidden_csrf();
     }
-    let (kind, entity): (&'static str, _) = if kind == "accounts" {
-        ("account", custom_fields::Entity::Accounts)
-    } else {
-        ("contact", custom_fields::Entity::Contacts)
-    };
+    let accounts = kind == "accounts";
+    let kind = if accounts { "account" } else { "contact" };
     let back = back_to(kind, get("back").as_ref());
     let ids: Vec<Uuid> = pairs
         .iter()
@@ -549,7 +546,12 @@ async fn bulk_action(s: AppState, p: Signed, kind: &str, body: String) -> Respon
         owner_id: get("owner_id").and_then(|v| Uuid::parse_str(&v).ok()),
         tag: get("tag"),
     };
-    match bulk::run(&s.db, &p.ctx, entity, input).await {
+    let done = if accounts {
+        bulk::run::<guanxi_customers::accounts::Account>(&s.db, &p.ctx, input).await
+    } else {
+        bulk::run::<guanxi_customers::contacts::Contact>(&s.db, &p.ctx, input).await
+    };
+    match done {
         Ok(r) => Redirect::to(&with_params(
             &back,
             &[

@@ -1988,12 +1988,12 @@ async fn do_import(
     // Custom fields by their labels in the reader's language (never `custom.tier`).
     let mut custom_labels: BTreeMap<String, String> = BTreeMap::new();
     if let Some(entity) = match target {
-        Target::Contacts => Some(guanxi_customers::custom_fields::Entity::Contacts),
-        Target::Accounts => Some(guanxi_customers::custom_fields::Entity::Accounts),
+        Target::Contacts => Some(guanxi_customers::contacts::ENTITY),
+        Target::Accounts => Some(guanxi_customers::accounts::ENTITY),
         Target::Orders => None,
     } {
         if let Ok(defs) =
-            guanxi_customers::custom_fields::active_in(&s.db, p.ctx.tenant_id, entity).await
+            guanxi_records::custom_fields::active_in(&s.db, p.ctx.tenant_id, entity).await
         {
             choices.extend(defs.iter().map(|d| format!("custom.{}", d.key)));
             for d in &defs {
@@ -2051,8 +2051,8 @@ async fn do_import(
             Err(e) => p.error(&s, e),
         };
     }
-    let format = guanxi_customers::tables::Format::of_name(&file_name);
-    let result = match guanxi_customers::tables::open(format, std::io::Cursor::new(bytes.clone())) {
+    let format = guanxi_records::tables::Format::of_name(&file_name);
+    let result = match guanxi_records::tables::open(format, std::io::Cursor::new(bytes.clone())) {
         Ok(table) => {
             guanxi_customers::import::run(&s.db, &p.ctx, target, table, &opts, |_| {}).await
         }

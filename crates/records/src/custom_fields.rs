@@ -25,30 +25,7 @@ use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
 use crate::normalize;
-
-/// The records custom fields can be defined on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Entity {
-    Accounts,
-    Contacts,
-}
-
-impl Entity {
-    pub const ALL: [Entity; 2] = [Entity::Accounts, Entity::Contacts];
-
-    /// The table (and permission module) of the entity.
-    pub fn table(self) -> &'static str {
-        match self {
-            Entity::Accounts => "accounts",
-            Entity::Contacts => "contacts",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Entity> {
-        Entity::ALL.into_iter().find(|e| e.table() == s)
-    }
-}
+use crate::Entity;
 
 /// What a field holds, and so how it is entered, validated, stored, filtered and sorted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -162,7 +139,8 @@ pub const MAX_FIELDS: i64 = 200;
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CustomField {
     pub id: Uuid,
-    pub entity: Entity,
+    /// The entity's table: `accounts`, `contacts`, `leads`, …
+    pub entity: String,
     /// The key in the record's `custom` object: lower-case letters, digits and `_`.
     pub key: String,
     /// Shown when no translation for the reader's language is given.
@@ -227,7 +205,7 @@ impl Row {
         let bad = |what: &str| Error::Internal(anyhow::anyhow!("custom field {what} unknown"));
         Ok(CustomField {
             id: self.id,
-            entity: Entity::parse(&self.entity).ok_or_else(|| bad("entity"))?,
+            entity: self.entity,
             key: self.key,
             label: self.label,
             labels: self.labels.0,
@@ -257,7 +235,8 @@ const SELECT: &str = "SELECT id, entity, key, label, labels, kind, options, requ
 pub struct CustomFieldInput {
     /// Required on update (or send `If-Match`).
     pub version: Option<i64>,
-    pub entity: Option<Entity>,
+    /// `accounts`, `contacts`, `leads`, … (set on create).
+    pub entity: Option<String>,
     pub key: Option<String>,
     pub kind: Option<FieldKind>,
     pub label: Option<String>,
@@ -278,8 +257,8 @@ pub struct CustomFieldInput {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CustomFieldFilter {
-    /// `accounts` or `contacts`; default both.
-    pub entity: Option<Entity>,
+    /// `accounts`, `contacts`, `leads`, …; default all.
+    pub entity: Option<String>,
     /// `true` includes archived fields.
     pub archived: Option<bool>,
 }
@@ -290,8 +269,8 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &CustomFieldFilter) -> Result<Vec<Custo
     ctx.require("custom_fields", Action::Read)?;
     let mut q = Sql::new(SELECT);
     q.push(" WHERE tenant_id = ").bind(ctx.tenant_id);
-    if let Some(e) = f.entity {
-        q.push(" AND entity = ").bind(e.table());
+    if let Some(e) = &f.entity {
+        q.push(" AND entity = ").bind(e.as_str());
     }
     if f.archived != Some(true) {
         q.push(" AND archived_at IS NULL");
@@ -433,12 +412,20 @@ fn apply_definition(errs: &mut Errors, input: &CustomFieldInput, f: &mut CustomF
     }
 }
 
-pub async fn create(db: &Db, ctx: &Ctx, input: CustomFieldInput) -> Result<CustomField> {
+/// Defines a field on one of the `known` entities (the application's declared ones).
+pub async fn create(
+    db: &Db,
+    ctx: &Ctx,
+    known: &[Entity],
+    input: CustomFieldInput,
+) -> Result<CustomField> {
     ctx.require("custom_fields", Action::Create)?;
     let mut errs = Errors::default();
-    let entity = input.entity;
-    if entity.is_none() {
+    let entity = input.entity.as_deref().map(str::trim).unwrap_or_default();
+    if entity.is_empty() {
         errs.add("entity", "required");
+    } else if Entity::parse(known, entity).is_none() {
+        errs.add("entity", "unknown");
     }
     let key = input.key.as_deref().map(str::trim).unwrap_or_default();
     if key.is_empty() {
@@ -453,7 +440,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CustomFieldInput) -> Result<Custo
     let t = now();
     let mut f = CustomField {
         id: new_id(),
-        entity: entity.unwrap_or(Entity::Contacts),
+        entity: entity.to_owned(),
         key: key.to_owned(),
         label: String::new(),
         labels: BTreeMap::new(),
@@ -480,7 +467,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CustomFieldInput) -> Result<Custo
             "SELECT COALESCE(SUM(CASE WHEN key = $3 THEN 1 ELSE 0 END), 0),
                     COUNT(*)
              FROM custom_fields WHERE tenant_id = $1 AND entity = $2",
-            args![ctx.tenant_id, f.entity.table(), f.key.as_str()],
+            args![ctx.tenant_id, f.entity.as_str(), f.key.as_str()],
         )
         .await?;
     if taken > 0 {
@@ -500,7 +487,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CustomFieldInput) -> Result<Custo
         args![
             ctx.tenant_id,
             f.id,
-            f.entity.table(),
+            f.entity.as_str(),
             f.key.as_str(),
             f.label.as_str(),
             serde_json::to_value(&f.labels).unwrap_or_default(),
@@ -554,7 +541,11 @@ pub async fn update(
     let expected = version::expected(if_match, input.version)?;
     version::check(expected, before.version)?;
     let mut errs = Errors::default();
-    if input.entity.is_some_and(|e| e != before.entity) {
+    if input
+        .entity
+        .as_deref()
+        .is_some_and(|e| e.trim() != before.entity)
+    {
         errs.add("entity", "immutable");
     }
     if input.key.as_deref().is_some_and(|k| k.trim() != before.key) {
@@ -604,7 +595,7 @@ pub async fn update(
     if enforced_before && !enforced_after {
         tx.execute(
             "DELETE FROM custom_unique WHERE tenant_id = $1 AND entity = $2 AND field_key = $3",
-            args![ctx.tenant_id, f.entity.table(), f.key.as_str()],
+            args![ctx.tenant_id, f.entity.as_str(), f.key.as_str()],
         )
         .await?;
     } else if enforced_after && !enforced_before {
@@ -633,7 +624,7 @@ async fn backfill_unique(tx: &mut Tx, tenant_id: Uuid, f: &CustomField) -> Resul
             &format!(
                 "SELECT r.id, CAST({expr} AS TEXT) FROM {} r
                  WHERE r.tenant_id = $1 AND r.deleted_at IS NULL AND {expr} IS NOT NULL",
-                f.entity.table()
+                f.entity.as_str()
             ),
             args![tenant_id],
         )
@@ -648,7 +639,7 @@ async fn backfill_unique(tx: &mut Tx, tenant_id: Uuid, f: &CustomField) -> Resul
         tx.execute(
             "INSERT INTO custom_unique (tenant_id, entity, field_key, value, record_id)
              VALUES ($1, $2, $3, $4, $5)",
-            args![tenant_id, f.entity.table(), f.key.as_str(), v, id],
+            args![tenant_id, f.entity.as_str(), f.key.as_str(), v, id],
         )
         .await?;
     }
@@ -1187,7 +1178,7 @@ mod tests {
     fn def(kind: FieldKind, options: &[&str]) -> CustomField {
         CustomField {
             id: Uuid::nil(),
-            entity: Entity::Contacts,
+            entity: "contacts".into(),
             key: "k".into(),
             label: "K".into(),
             labels: BTreeMap::new(),

@@ -12,9 +12,7 @@ use guanxi_platform::db::Db;
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::{Ctx, Error};
 
-use crate::accounts::{self, AccountInput};
-use crate::contacts::{self, ContactInput};
-use crate::custom_fields::Entity;
+use crate::record::{self, Record};
 
 /// At most this many records per request.
 pub const MAX_IDS: usize = 500;
@@ -81,7 +79,24 @@ fn retag(tags: &[String], action: BulkAction, tag: &str) -> Option<Vec<String>> 
     }
 }
 
-pub async fn run(db: &Db, ctx: &Ctx, entity: Entity, input: BulkInput) -> Result<BulkResult> {
+/// A record type bulk actions can change: through its own update, with a patch holding the
+/// version read and only the owner or the tags.
+pub trait Editable: Record + Send + Sync {
+    fn version(&self) -> i64;
+    fn owner_id(&self) -> Uuid;
+    fn tags(&self) -> &[String];
+    /// The record's own update with a patch of `version` and the new owner or tags.
+    fn update_owner_or_tags(
+        db: &Db,
+        ctx: &Ctx,
+        id: Uuid,
+        version: i64,
+        owner_id: Option<Uuid>,
+        tags: Option<Vec<String>>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+pub async fn run<R: Editable>(db: &Db, ctx: &Ctx, input: BulkInput) -> Result<BulkResult> {
     let mut errs = Errors::default();
     if input.ids.is_empty() {
         errs.add("ids", "required");
@@ -104,11 +119,7 @@ pub async fn run(db: &Db, ctx: &Ctx, entity: Entity, input: BulkInput) -> Result
     let mut ids = input.ids.clone();
     ids.retain(|id| seen.insert(*id));
     for id in ids {
-        let r = match entity {
-            Entity::Contacts => one_contact(db, ctx, id, &input, tag).await,
-            Entity::Accounts => one_account(db, ctx, id, &input, tag).await,
-        };
-        match r {
+        match one::<R>(db, ctx, id, &input, tag).await {
             Ok(()) => out.done.push(id),
             Err(e @ Error::Internal(_)) => return Err(e),
             Err(e) => out.failed.push(BulkFailure {
@@ -120,44 +131,29 @@ pub async fn run(db: &Db, ctx: &Ctx, entity: Entity, input: BulkInput) -> Result
     Ok(out)
 }
 
-async fn one_contact(db: &Db, ctx: &Ctx, id: Uuid, input: &BulkInput, tag: &str) -> Result<()> {
+async fn one<R: Editable>(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    input: &BulkInput,
+    tag: &str,
+) -> Result<()> {
     if input.action == BulkAction::Delete {
-        return contacts::set_deleted(db, ctx, id, true).await.map(|_| ());
+        return record::set_deleted::<R>(db, ctx, id, true)
+            .await
+            .map(|_| ());
     }
-    let c = contacts::get(db, ctx, id).await?;
-    let mut patch = ContactInput {
-        version: Some(c.version),
-        ..Default::default()
-    };
+    let r: R = record::get(db, ctx, id).await?;
     match input.action {
-        BulkAction::Assign if Some(c.owner_id) == input.owner_id => return Ok(()),
-        BulkAction::Assign => patch.owner_id = input.owner_id,
-        _ => match retag(&c.tags.0, input.action, tag) {
-            Some(tags) => patch.tags = Some(tags),
-            None => return Ok(()),
+        BulkAction::Assign if Some(r.owner_id()) == input.owner_id => Ok(()),
+        BulkAction::Assign => {
+            R::update_owner_or_tags(db, ctx, id, r.version(), input.owner_id, None).await
+        }
+        _ => match retag(r.tags(), input.action, tag) {
+            Some(tags) => R::update_owner_or_tags(db, ctx, id, r.version(), None, Some(tags)).await,
+            None => Ok(()),
         },
     }
-    contacts::update(db, ctx, id, None, patch).await.map(|_| ())
-}
-
-async fn one_account(db: &Db, ctx: &Ctx, id: Uuid, input: &BulkInput, tag: &str) -> Result<()> {
-    if input.action == BulkAction::Delete {
-        return accounts::set_deleted(db, ctx, id, true).await.map(|_| ());
-    }
-    let a = accounts::get(db, ctx, id).await?;
-    let mut patch = AccountInput {
-        version: Some(a.version),
-        ..Default::default()
-    };
-    match input.action {
-        BulkAction::Assign if Some(a.owner_id) == input.owner_id => return Ok(()),
-        BulkAction::Assign => patch.owner_id = input.owner_id,
-        _ => match retag(&a.tags.0, input.action, tag) {
-            Some(tags) => patch.tags = Some(tags),
-            None => return Ok(()),
-        },
-    }
-    accounts::update(db, ctx, id, None, patch).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! What accounts and contacts share: applying a PATCH-style input field by field with the same
-//! validation on create and update, resolving the owner (and with it the team), and the search
-//! box condition.
+//! What every declared record shares: applying a PATCH-style input field by field with the
+//! same validation on create and update, resolving the owner (and with it the team), tags, the
+//! search box and list pages, loading within the caller's scope, trash and restore, and
+//! hand-over to another owner.
 
 use guanxi_platform::db::{Backend, Conn, Db, Sql, Tx};
 use guanxi_platform::error::{Error, Errors, Result};
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use crate::custom_fields;
 use crate::normalize;
+use crate::Entity;
 
 /// Applies one clearable text field: absent → unchanged; `null` or blank → cleared; otherwise
 /// validated by `check` (which returns the stored form or an error code).
@@ -71,35 +73,43 @@ pub fn plain(max: usize) -> impl Fn(&str) -> std::result::Result<String, &'stati
     move |raw| normalize::text(raw, max).map(Option::unwrap_or_default)
 }
 
-/// What a batch of writes asks again and again — whether an account is live, an owner's
+/// What a batch of writes asks again and again — whether a linked record is live, an owner's
 /// team — asked once per batch (an import); a single write uses a fresh one.
 #[derive(Default)]
 pub struct Lookups {
-    live_accounts: std::collections::HashSet<Uuid>,
+    live: std::collections::HashSet<(&'static str, Uuid)>,
     owners: std::collections::HashMap<Uuid, Option<Option<Uuid>>>,
 }
 
 impl Lookups {
-    /// Whether the account exists and is not in the trash.
-    pub async fn account_live(&mut self, tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<bool> {
-        if self.live_accounts.contains(&id) {
+    /// Whether the record of `table` exists and is not in the trash.
+    pub async fn live(
+        &mut self,
+        tx: &mut Tx,
+        tenant_id: Uuid,
+        table: &'static str,
+        id: Uuid,
+    ) -> Result<bool> {
+        if self.live.contains(&(table, id)) {
             return Ok(true);
         }
         let n: i64 = tx
             .scalar(
-                "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                &format!(
+                    "SELECT COUNT(*) FROM {table} WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+                ),
                 args![tenant_id, id],
             )
             .await?;
         if n > 0 {
-            self.live_accounts.insert(id);
+            self.live.insert((table, id));
         }
         Ok(n > 0)
     }
 
-    /// Records an account this batch created.
-    pub fn add_account(&mut self, id: Uuid) {
-        self.live_accounts.insert(id);
+    /// Records a record of `table` this batch created.
+    pub fn add_live(&mut self, table: &'static str, id: Uuid) {
+        self.live.insert((table, id));
     }
 }
 
@@ -206,7 +216,7 @@ fn is_one_token(term: &str, grams: &[String]) -> bool {
     matches!(grams, [g] if g == term)
 }
 
-/// A list of accounts or contacts being built: the search box, the trash, the caller's scope,
+/// A list of records being built: the search box, the trash, the caller's scope,
 /// then the list's own filters, then [`ListQuery::finish`] for the order and page.
 ///
 /// A search without a chosen sort is answered in the search index's own order, newest
@@ -585,11 +595,13 @@ pub fn like_pattern(term: &str) -> String {
     )
 }
 
-/// A customer record with an owner, a team and a trash: what the shared load/scope/trash
-/// functions below need to know about it.
+/// A record with an owner, a team and a trash: what the shared load/scope/trash functions
+/// below need to know about it.
 pub trait Record: serde::Serialize + guanxi_platform::db::DbRow {
-    /// Table, and module name for permissions and audit (`accounts`, `contacts`).
-    const TABLE: &'static str;
+    /// The entity the record type declared.
+    const ENTITY: Entity;
+    /// Table, and module name for permissions and audit (`accounts`, `contacts`, `leads`).
+    const TABLE: &'static str = Self::ENTITY.table();
     /// `SELECT … FROM table x …` ready for `WHERE x.tenant_id = $1 AND x.id = $2`.
     fn select_one() -> String;
     fn owner(&self) -> Uuid;
@@ -677,17 +689,16 @@ pub async fn set_deleted<R: Record>(db: &Db, ctx: &Ctx, id: Uuid, deleted: bool)
     .await?;
     let after: R = load(&mut tx, ctx.tenant_id, id).await?;
     // A record in the trash holds no unique custom values; one coming back takes them again.
-    if let Some(entity) = custom_fields::Entity::parse(R::TABLE) {
-        if deleted {
-            custom_fields::release_unique(&mut tx, ctx.tenant_id, entity, id).await?;
-        } else {
-            let defs = custom_fields::active(&mut tx, ctx.tenant_id, entity).await?;
-            let values = after
-                .custom()
-                .and_then(|c| c.as_object().cloned())
-                .unwrap_or_default();
-            custom_fields::hold_unique(&mut tx, ctx.tenant_id, entity, id, &defs, &values).await?;
-        }
+    let entity = R::ENTITY;
+    if deleted {
+        custom_fields::release_unique(&mut tx, ctx.tenant_id, entity, id).await?;
+    } else {
+        let defs = custom_fields::active(&mut tx, ctx.tenant_id, entity).await?;
+        let values = after
+            .custom()
+            .and_then(|c| c.as_object().cloned())
+            .unwrap_or_default();
+        custom_fields::hold_unique(&mut tx, ctx.tenant_id, entity, id, &defs, &values).await?;
     }
     let action = if deleted { "delete" } else { "restore" };
     audit::record(
@@ -726,7 +737,7 @@ pub fn check_create_scope(
 pub async fn audit_transfer(
     tx: &mut Tx,
     ctx: &Ctx,
-    table: &str,
+    entity: Entity,
     id: Uuid,
     before: (Uuid, &str),
     after: (Uuid, &str),
@@ -735,6 +746,7 @@ pub async fn audit_transfer(
     if before.0 == after.0 {
         return Ok(());
     }
+    let table = entity.table();
     if let Some(name) = name {
         notifications::notify(
             tx,
@@ -743,7 +755,7 @@ pub async fn audit_transfer(
             notifications::Notice {
                 kind: "assigned",
                 params: serde_json::json!({"entity": table, "name": name, "from": before.1}),
-                link: Some(format!("/customers/{table}/{id}")),
+                link: Some(entity.link(id)),
                 entity: Some(table),
                 entity_id: Some(id),
             },
@@ -788,9 +800,10 @@ pub fn apply_name_and_country(
     }
 }
 
-/// The search text of a customer: its name with pinyin and initials, phone digits (national
-/// and E.164), and any other identifying values (`extra`: email, WeChat id, credit code).
-pub fn customer_search(
+/// The search text of a named record: its name with pinyin and initials, phone digits
+/// (national and E.164), and any other identifying values (`extra`: email, WeChat id, credit
+/// code, company).
+pub fn search_of(
     name: &str,
     phone_national: Option<&str>,
     phone_e164: Option<&str>,
@@ -850,74 +863,4 @@ pub fn tag_sql(backend: Backend, q: &mut Sql, column: &str, tag: &str) {
             .push(&format!(" AND {column} @> "))
             .bind(serde_json::json!([tag])),
     };
-}
-
-// ---- records that belong to a customer (orders, assets) ------------------------------------
-
-/// The customer a dependent record (order, asset) belongs to — its account, else its contact —
-/// as its owner and team; outside the caller's read scope it does not exist.
-pub async fn customer_scope(
-    conn: impl Into<Conn<'_>>,
-    ctx: &Ctx,
-    account: Option<Uuid>,
-    contact: Option<Uuid>,
-) -> Result<(Uuid, Option<Uuid>)> {
-    match (account, contact) {
-        (Some(a), _) => {
-            let a: crate::accounts::Account = get(conn, ctx, a).await?;
-            Ok((a.owner_id, a.team_id))
-        }
-        (None, Some(c)) => {
-            let c: crate::contacts::Contact = get(conn, ctx, c).await?;
-            Ok((c.owner_id, c.team_id))
-        }
-        (None, None) => Err(Error::NotFound),
-    }
-}
-
-/// Checks the caller's `module` scope for `action` covers the customer's owner: dependent
-/// records are changed by whoever may change them for that customer.
-pub async fn check_customer_write(
-    conn: impl Into<Conn<'_>>,
-    ctx: &Ctx,
-    module: &str,
-    action: Action,
-    account: Option<Uuid>,
-    contact: Option<Uuid>,
-) -> Result<()> {
-    let scope = ctx.require(module, action)?;
-    let (owner, team) = customer_scope(conn, ctx, account, contact).await?;
-    if ctx.covers(scope, Some(owner), team) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden)
-    }
-}
-
-/// Appends "the caller may read the record's customer" ([`Ctx::covers`] in SQL), for a query
-/// joining the account as `a` and the contact as `c` (aliases given).
-pub fn customer_visible_sql(q: &mut Sql, ctx: &Ctx, a: &str, c: &str) {
-    q.push(" AND (");
-    match ctx.can("accounts", Action::Read) {
-        Some(scope) => {
-            q.push(&format!("({a}.id IS NOT NULL"));
-            ctx.scope_sql(q, scope, &format!("{a}.owner_id"), &format!("{a}.team_id"));
-            q.push(")");
-        }
-        None => {
-            q.push("1 = 0");
-        }
-    }
-    q.push(" OR ");
-    match ctx.can("contacts", Action::Read) {
-        Some(scope) => {
-            q.push(&format!("({a}.id IS NULL AND {c}.id IS NOT NULL"));
-            ctx.scope_sql(q, scope, &format!("{c}.owner_id"), &format!("{c}.team_id"));
-            q.push(")");
-        }
-        None => {
-            q.push("1 = 0");
-        }
-    }
-    q.push(")");
 }
