@@ -168,6 +168,12 @@ pub struct AccountFilter {
     pub custom: Vec<CustomFilter>,
 }
 
+impl custom_fields::CustomFilters for AccountFilter {
+    fn set_custom(&mut self, filters: Vec<CustomFilter>) {
+        self.custom = filters;
+    }
+}
+
 const SELECT: &str =
     "SELECT a.id, a.name, a.parent_id, p.name AS parent_name, a.credit_code, a.industry,
     a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
@@ -260,8 +266,8 @@ impl Record for Account {
     fn select_one() -> String {
         format!("{SELECT} WHERE a.tenant_id = $1 AND a.id = $2")
     }
-    fn owner(&self) -> Uuid {
-        self.owner_id
+    fn owner(&self) -> Option<Uuid> {
+        Some(self.owner_id)
     }
     fn team(&self) -> Option<Uuid> {
         self.team_id
@@ -280,9 +286,6 @@ impl Record for Account {
 impl guanxi_records::bulk::Editable for Account {
     fn version(&self) -> i64 {
         self.version
-    }
-    fn owner_id(&self) -> Uuid {
-        self.owner_id
     }
     fn tags(&self) -> &[String] {
         &self.tags.0

@@ -25,7 +25,7 @@ pub const KINDS: &[&str] = &["call", "email", "meeting", "visit", "note", "task"
 
 /// The record's own history shown in its timeline (audit actions).
 pub const HISTORY: &[&str] = &[
-    "create", "transfer", "delete", "restore", "merge", "unmerge",
+    "create", "transfer", "delete", "restore", "merge", "unmerge", "touch",
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

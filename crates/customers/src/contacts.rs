@@ -166,6 +166,12 @@ pub struct ContactFilter {
     pub custom: Vec<CustomFilter>,
 }
 
+impl custom_fields::CustomFilters for ContactFilter {
+    fn set_custom(&mut self, filters: Vec<CustomFilter>) {
+        self.custom = filters;
+    }
+}
+
 /// The owner is LEFT JOINed although it always exists (a foreign key): with planner statistics
 /// SQLite otherwise starts from the tenant's few users and scans contacts instead of walking
 /// the sort's index (measured: 80 ms → 3 ms for a filtered page at 100,000 contacts).
@@ -196,8 +202,8 @@ impl Record for Contact {
     fn select_one() -> String {
         format!("{SELECT} WHERE c.tenant_id = $1 AND c.id = $2")
     }
-    fn owner(&self) -> Uuid {
-        self.owner_id
+    fn owner(&self) -> Option<Uuid> {
+        Some(self.owner_id)
     }
     fn team(&self) -> Option<Uuid> {
         self.team_id
@@ -213,9 +219,6 @@ impl Record for Contact {
 impl guanxi_records::bulk::Editable for Contact {
     fn version(&self) -> i64 {
         self.version
-    }
-    fn owner_id(&self) -> Uuid {
-        self.owner_id
     }
     fn tags(&self) -> &[String] {
         &self.tags.0
@@ -500,16 +503,24 @@ async fn apply(
 }
 
 pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> {
+    let mut tx = db.begin().await?;
+    let c = create_in(&mut tx, ctx, input).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+/// [`create`] inside the caller's transaction (a lead's conversion creates its contact with
+/// the rest of the conversion).
+pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: ContactInput) -> Result<Contact> {
     ctx.require("contacts", Action::Create)?;
     let id = new_id();
     let mut f = Fields {
         country: "CN".into(),
         ..Fields::default()
     };
-    let mut tx = db.begin().await?;
-    let defs = custom_fields::active(&mut tx, ctx.tenant_id, ENTITY).await?;
+    let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
     apply(
-        &mut tx,
+        tx,
         ctx,
         &input,
         &mut f,
@@ -520,7 +531,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
     .await?;
     record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)?;
     let t = now();
-    let era = eras::newest(&mut tx, ctx.tenant_id, "contacts").await?;
+    let era = eras::newest(tx, ctx.tenant_id, "contacts").await?;
     tx.execute(
         "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
              department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
@@ -542,11 +553,10 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ContactInput) -> Result<Contact> 
         ],
     )
     .await?;
-    eras::count_one(&mut tx, ctx.tenant_id, "contacts", era, id).await?;
-    custom_fields::hold_unique(&mut tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
-    let c: Contact = record::load(&mut tx, ctx.tenant_id, id).await?;
-    audit::record(&mut tx, ctx, "create", "contacts", Some(id), None, Some(&c)).await?;
-    tx.commit().await?;
+    eras::count_one(tx, ctx.tenant_id, "contacts", era, id).await?;
+    custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
+    let c: Contact = record::load(tx, ctx.tenant_id, id).await?;
+    audit::record(tx, ctx, "create", "contacts", Some(id), None, Some(&c)).await?;
     Ok(c)
 }
 

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod jobs;
+pub mod keylock;
 pub mod mail;
 pub mod migrate;
 pub mod notifications;

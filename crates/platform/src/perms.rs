@@ -48,6 +48,7 @@ pub const MODULES: &[&str] = &[
     "custom_fields",
     "saved_views",
     "calendars",
+    "leads",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -125,6 +126,20 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                     "service" | "marketing" => grant(&mut p, m, &[Create, Update], Scope::All),
                     _ => {}
                 }
+            }
+            // Leads: marketing brings them in and works them company-wide; a rep reads the
+            // team's and works their own; a manager reads all and works the team's.
+            match key {
+                "manager" => {
+                    grant(&mut p, "leads", &[Read], Scope::All);
+                    grant(&mut p, "leads", &[Create, Update, Delete], Scope::Team);
+                }
+                "sales" => {
+                    grant(&mut p, "leads", &[Read], Scope::Team);
+                    grant(&mut p, "leads", &[Create, Update, Delete], Scope::Own);
+                }
+                "marketing" => grant(&mut p, "leads", &[Read, Create, Update, Delete], Scope::All),
+                _ => grant(&mut p, "leads", &[Read], Scope::All),
             }
             // The timeline: everyone who can see a customer sees what was said to it; everyone
             // but read-only logs calls, visits, notes and tasks and edits their own (a task's

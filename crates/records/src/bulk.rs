@@ -83,7 +83,6 @@ fn retag(tags: &[String], action: BulkAction, tag: &str) -> Option<Vec<String>> 
 /// version read and only the owner or the tags.
 pub trait Editable: Record + Send + Sync {
     fn version(&self) -> i64;
-    fn owner_id(&self) -> Uuid;
     fn tags(&self) -> &[String];
     /// The record's own update with a patch of `version` and the new owner or tags.
     fn update_owner_or_tags(
@@ -145,7 +144,7 @@ async fn one<R: Editable>(
     }
     let r: R = record::get(db, ctx, id).await?;
     match input.action {
-        BulkAction::Assign if Some(r.owner_id()) == input.owner_id => Ok(()),
+        BulkAction::Assign if r.owner() == input.owner_id => Ok(()),
         BulkAction::Assign => {
             R::update_owner_or_tags(db, ctx, id, r.version(), input.owner_id, None).await
         }

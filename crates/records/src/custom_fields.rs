@@ -1001,6 +1001,12 @@ pub struct CustomFilter {
     pub value: String,
 }
 
+/// A list filter that also takes custom-field filters (picked out of the query string by the
+/// web layer: `custom.<key>=…`).
+pub trait CustomFilters {
+    fn set_custom(&mut self, filters: Vec<CustomFilter>);
+}
+
 /// Picks the `custom.*` parameters out of a query string's pairs.
 pub fn filters_of(pairs: &[(String, String)]) -> Vec<CustomFilter> {
     pairs

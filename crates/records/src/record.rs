@@ -604,7 +604,8 @@ pub trait Record: serde::Serialize + guanxi_platform::db::DbRow {
     const TABLE: &'static str = Self::ENTITY.table();
     /// `SELECT … FROM table x …` ready for `WHERE x.tenant_id = $1 AND x.id = $2`.
     fn select_one() -> String;
-    fn owner(&self) -> Uuid;
+    /// The owner; `None` while the record waits in a pool.
+    fn owner(&self) -> Option<Uuid>;
     fn team(&self) -> Option<Uuid>;
     fn in_trash(&self) -> bool;
     /// The record's custom field values (`{}` for records without custom fields).
@@ -628,10 +629,10 @@ pub async fn load_for<R: Record>(tx: &mut Tx, ctx: &Ctx, id: Uuid, action: Actio
     let read = ctx.require(R::TABLE, Action::Read)?;
     let scope = ctx.require(R::TABLE, action)?;
     let r: R = load(tx, ctx.tenant_id, id).await?;
-    if !ctx.covers(read, Some(r.owner()), r.team()) {
+    if !ctx.covers(read, r.owner(), r.team()) {
         return Err(Error::NotFound);
     }
-    if !ctx.covers(scope, Some(r.owner()), r.team()) {
+    if !ctx.covers(scope, r.owner(), r.team()) {
         return Err(Error::Forbidden);
     }
     Ok(r)
@@ -644,7 +645,7 @@ pub async fn get<R: Record>(conn: impl Into<Conn<'_>>, ctx: &Ctx, id: Uuid) -> R
         .into()
         .fetch_one(&R::select_one(), args![ctx.tenant_id, id])
         .await?;
-    if !ctx.covers(scope, Some(r.owner()), r.team()) {
+    if !ctx.covers(scope, r.owner(), r.team()) {
         return Err(Error::NotFound);
     }
     Ok(r)

@@ -309,22 +309,7 @@ impl FromRequestParts<AppState> for ClientIp {
 /// and handed to it.
 pub struct ListQuery<T>(pub T);
 
-/// A list filter that also takes custom-field filters.
-pub trait CustomFilters {
-    fn set_custom(&mut self, filters: Vec<guanxi_records::custom_fields::CustomFilter>);
-}
-
-impl CustomFilters for guanxi_customers::accounts::AccountFilter {
-    fn set_custom(&mut self, filters: Vec<guanxi_records::custom_fields::CustomFilter>) {
-        self.custom = filters;
-    }
-}
-
-impl CustomFilters for guanxi_customers::contacts::ContactFilter {
-    fn set_custom(&mut self, filters: Vec<guanxi_records::custom_fields::CustomFilter>) {
-        self.custom = filters;
-    }
-}
+pub use guanxi_records::custom_fields::CustomFilters;
 
 impl<T: DeserializeOwned + CustomFilters, S: Send + Sync> FromRequestParts<S> for ListQuery<T> {
     type Rejection = ApiError;

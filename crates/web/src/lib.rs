@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod ops;
 pub mod pages;
 pub mod problem;
+pub mod sales;
 pub mod session;
 pub mod state;
 
@@ -46,12 +47,14 @@ pub use state::AppState;
 pub const ENTITIES: &[guanxi_records::Entity] = &[
     guanxi_customers::accounts::ENTITY,
     guanxi_customers::contacts::ENTITY,
+    guanxi_sales::leads::ENTITY,
 ];
 
 /// Every module's migrations, in the order they apply.
 pub const MIGRATIONS: &[&[guanxi_platform::migrate::Migration]] = &[
     guanxi_platform::migrate::MIGRATIONS,
     guanxi_customers::MIGRATIONS,
+    guanxi_sales::MIGRATIONS,
 ];
 
 #[derive(OpenApi)]
@@ -148,6 +151,16 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(customers::api::restore_contact))
         .routes(routes!(customers::api::bulk_contacts))
+        .routes(routes!(sales::api::list_leads, sales::api::create_lead))
+        .routes(routes!(
+            sales::api::get_lead,
+            sales::api::update_lead,
+            sales::api::delete_lead
+        ))
+        .routes(routes!(sales::api::restore_lead))
+        .routes(routes!(sales::api::bulk_leads))
+        .routes(routes!(sales::api::lead_timeline))
+        .routes(routes!(sales::api::convert_lead))
         .routes(routes!(customers::api::search))
         .routes(routes!(customers::api::create_activity))
         .routes(routes!(

@@ -105,6 +105,14 @@ both!(
             .json()
             .await
             .unwrap();
+        let lead = app
+            .created(
+                "/api/v1/leads",
+                a,
+                json!({"name": "甲方线索", "company": "甲方公司", "phone": "13900139000"}),
+            )
+            .await["id"]
+            .clone();
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -121,6 +129,7 @@ both!(
             view["id"].as_str().unwrap().into(),
             asset["id"].as_str().unwrap().into(),
             calendar["id"].as_str().unwrap().into(),
+            lead.as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
@@ -181,7 +190,12 @@ both!(
         assert!(walked > 40, "walked {walked}");
         // Searching and filtering by A's values finds nothing of A's.
         for q in ["甲方", "13800138000", "jfkh"] {
-            for path in ["/api/v1/search", "/api/v1/accounts", "/api/v1/contacts"] {
+            for path in [
+                "/api/v1/search",
+                "/api/v1/accounts",
+                "/api/v1/contacts",
+                "/api/v1/leads",
+            ] {
                 let body = app
                     .req(Method::GET, path, &b)
                     .query(&[("q", q)])
@@ -205,12 +219,16 @@ both!(
             .unwrap();
         assert!(!body.contains("甲方"), "tasks leaked: {body}");
         // Bulk actions and filters with A's ids and values touch nothing of A's.
-        for path in ["/api/v1/contacts/bulk", "/api/v1/accounts/bulk"] {
+        for path in [
+            "/api/v1/contacts/bulk",
+            "/api/v1/accounts/bulk",
+            "/api/v1/leads/bulk",
+        ] {
             let r: Value = app
                 .post(
                     path,
                     &b,
-                    json!({"ids": [contact["id"], account["id"]], "action": "delete"}),
+                    json!({"ids": [contact["id"], account["id"], lead], "action": "delete"}),
                 )
                 .await
                 .json()
@@ -218,6 +236,30 @@ both!(
                 .unwrap();
             assert_eq!(r["done"], json!([]), "{path}: {r}");
         }
+        // The same person arriving at B is new to B: A's lead is neither matched nor touched.
+        let r: Value = app
+            .created(
+                "/api/v1/leads",
+                &b,
+                json!({"name": "甲方线索", "company": "甲方公司", "phone": "13900139000"}),
+            )
+            .await;
+        assert_eq!(r["outcome"], "created");
+        assert_ne!(r["id"], lead);
+        let history: Value = app
+            .get(
+                &format!("/api/v1/leads/{}/timeline", lead.as_str().unwrap()),
+                a,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "touch"));
         let r = app.get("/api/v1/assets?serial=A-SERIAL-1", &b).await;
         assert!(!r.text().await.unwrap().contains("甲方"));
         let r = app.get("/api/v1/contacts?custom.a_secret=x", &b).await;

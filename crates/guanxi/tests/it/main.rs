@@ -15,6 +15,7 @@ mod imports;
 mod input;
 mod isolation;
 mod jobs;
+mod leads;
 mod notifications;
 mod scheduler;
 mod schema;

@@ -293,6 +293,23 @@ both!(
                 403,
             ),
             ("sales", &sales, Method::GET, "/api/v1/teams", None, 200),
+            ("read_only", &ro, Method::GET, "/api/v1/leads", None, 200),
+            (
+                "read_only",
+                &ro,
+                Method::POST,
+                "/api/v1/leads",
+                Some(json!({"name": "某人"})),
+                403,
+            ),
+            (
+                "sales",
+                &sales,
+                Method::POST,
+                "/api/v1/leads",
+                Some(json!({"name": "某人", "phone": "13500135000"})),
+                201,
+            ),
             (
                 "sales",
                 &sales,

@@ -1,0 +1,440 @@
+//! Leads: a person arrives once however often they write (matched to the lead or customer
+//! they already are, the arrival on that record's timeline), leads have everything contacts
+//! have from the record machinery, and conversion links existing customers instead of copying
+//! them — under concurrency on both databases.
+
+use crate::both;
+use crate::harness::{refused, TestApp};
+use serde_json::{json, Value};
+
+async fn lead_timeline(app: &TestApp, id: &Value) -> Vec<Value> {
+    let v: Value = app
+        .get(
+            &format!("/api/v1/leads/{}/timeline", id.as_str().unwrap()),
+            &app.admin_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+async fn list(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let r = app.get(&format!("/api/v1/leads{query}"), token).await;
+    assert_eq!(r.status(), 200, "{query}");
+    let v: Value = r.json().await.unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+both!(a_person_arrives_once, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let first = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "李雷", "company": "华南机械", "phone": "138 0013 8000", "notes": "要报价"}),
+            )
+            .await;
+    assert_eq!(first["outcome"], "created");
+    assert_eq!(first["entity"], "leads");
+    let lead = &first["lead"];
+    assert_eq!(lead["source"], "api");
+    assert_eq!(lead["status"], "new");
+    assert_eq!(lead["phone_e164"], "+8613800138000");
+    let id = first["id"].clone();
+    // The same post again (a double submit, a retry): nothing new, not even a touch.
+    let r = app
+            .post(
+                "/api/v1/leads",
+                t,
+                json!({"name": "李雷", "company": "华南机械", "phone": "138 0013 8000", "notes": "要报价"}),
+            )
+            .await;
+    assert_eq!(r.status(), 200);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["outcome"], "repeated");
+    assert_eq!(again["id"], id);
+    // The same person writing again (full-width digits, another message): a touch on the
+    // lead, with what was sent.
+    let r = app
+            .post(
+                "/api/v1/leads",
+                t,
+                json!({"name": "李雷", "phone": "１３８００１３８０００", "notes": "还在等报价", "source": "form", "source_detail": "官网"}),
+            )
+            .await;
+    assert_eq!(r.status(), 200);
+    let touched: Value = r.json().await.unwrap();
+    assert_eq!(touched["outcome"], "matched");
+    assert_eq!(touched["id"], id);
+    assert_eq!(touched["matched_on"], json!(["phone"]));
+    let history = lead_timeline(&app, &id).await;
+    let touch = history.iter().find(|e| e["action"] == "touch").unwrap();
+    assert_eq!(touch["after"]["notes"], "还在等报价");
+    assert_eq!(touch["after"]["source"], "form");
+    assert_eq!(touch["after"]["source_detail"], "官网");
+    assert!(history.iter().any(|e| e["action"] == "create"));
+    // By name at the same company (any case) too.
+    let r: Value = app
+        .post(
+            "/api/v1/leads",
+            t,
+            json!({"name": "李雷", "company": "华南机械", "email": "lilei@hn.test"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["outcome"], "matched");
+    assert_eq!(r["id"], id);
+    assert_eq!(list(&app, t, "").await.len(), 1);
+    // A customer is never a new lead: a contact's email matches, and the arrival is on the
+    // contact's timeline.
+    let contact = app
+        .created(
+            "/api/v1/contacts",
+            t,
+            json!({"name": "韩梅梅", "email": "hmm@example.com"}),
+        )
+        .await;
+    let r: Value = app
+        .post(
+            "/api/v1/leads",
+            t,
+            json!({"name": "Han Meimei", "email": "HMM@Example.com", "product_interest": "挖掘机"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["outcome"], "matched");
+    assert_eq!(r["entity"], "contacts");
+    assert_eq!(r["id"], contact["id"]);
+    assert_eq!(r["lead"], Value::Null);
+    let tl: Value = app
+        .get(
+            &format!(
+                "/api/v1/contacts/{}/timeline",
+                contact["id"].as_str().unwrap()
+            ),
+            t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let touch = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "touch")
+        .unwrap_or_else(|| panic!("no touch on {tl}"));
+    assert_eq!(touch["detail"]["product_interest"], "挖掘机");
+    assert_eq!(list(&app, t, "").await.len(), 1);
+    // Bad input names the field, and creates nothing.
+    let r = app
+        .post(
+            "/api/v1/leads",
+            t,
+            json!({"name": "", "phone": "12", "email": "nope", "source": "fax"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let fields: Vec<String> = refused(r).await.into_iter().map(|(f, _)| f).collect();
+    for f in ["name", "phone", "email", "source"] {
+        assert!(fields.contains(&f.to_owned()), "{f} in {fields:?}");
+    }
+    assert_eq!(list(&app, t, "").await.len(), 1);
+});
+
+both!(
+    twenty_identical_posts_make_one_lead,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        let mut reqs = Vec::new();
+        for i in 0..20 {
+            // Half identical, half the same person with another message.
+            let notes = if i % 2 == 0 { "同一条" } else { "另一条" };
+            reqs.push(
+                app.req(reqwest::Method::POST, "/api/v1/leads", &t)
+                    .json(&json!({"name": "王芳", "phone": "13912345678", "notes": notes}))
+                    .send(),
+            );
+        }
+        let mut outcomes = Vec::new();
+        for r in crate::concurrency::futures_join(reqs).await {
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            assert!(status == 200 || status == 201, "{status} {v}");
+            outcomes.push(v["outcome"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(outcomes.iter().filter(|o| *o == "created").count(), 1);
+        let leads = list(&app, &t, "").await;
+        assert_eq!(leads.len(), 1);
+        // One touch for the other message (its nine repeats are the same arrival), or none
+        // when the other message came first and created the lead.
+        let touches = lead_timeline(&app, &leads[0]["id"])
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "touch")
+            .count();
+        assert_eq!(touches, 1);
+        assert_eq!(outcomes.iter().filter(|o| *o == "matched").count(), 1);
+    }
+);
+
+both!(leads_have_the_record_machinery, |app: TestApp| async move {
+    let t = &app.admin_token;
+    let field = app
+        .created(
+            "/api/v1/custom-fields",
+            t,
+            json!({"entity": "leads", "key": "budget", "kind": "money", "label": "预算"}),
+        )
+        .await;
+    assert_eq!(field["entity"], "leads");
+    let r = app
+        .post(
+            "/api/v1/custom-fields",
+            t,
+            json!({"entity": "tickets", "key": "x", "kind": "text", "label": "X"}),
+        )
+        .await;
+    assert_eq!(refused(r).await, vec![("entity".into(), "unknown".into())]);
+    let a = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "张建华", "company": "华南物流", "phone": "13700137000", "industry": "物流",
+                       "custom": {"budget": 500000}, "tags": ["展会"]}),
+            )
+            .await["lead"]
+            .clone();
+    let b = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "Zhao Min", "company": "Acme", "email": "zm@acme.test", "custom": {"budget": 1000}}),
+            )
+            .await["lead"]
+            .clone();
+    // Search: Chinese, pinyin, initials, phone digits, the company's pinyin.
+    for q in ["建华", "zhangjianhua", "zjh", "0013700", "huanan"] {
+        let found = list(&app, t, &format!("?q={q}")).await;
+        assert_eq!(found.len(), 1, "{q}");
+        assert_eq!(found[0]["id"], a["id"], "{q}");
+    }
+    // Filters: custom, tag, industry, status; sort by a custom field.
+    assert_eq!(list(&app, t, "?custom.budget.min=10000").await.len(), 1);
+    assert_eq!(list(&app, t, "?tag=展会").await[0]["id"], a["id"]);
+    assert_eq!(list(&app, t, "?industry=物流").await.len(), 1);
+    assert_eq!(list(&app, t, "?status=new,working").await.len(), 2);
+    let sorted = list(&app, t, "?sort=custom.budget").await;
+    assert_eq!(sorted[0]["id"], b["id"]);
+    let r = app.get("/api/v1/leads?status=won", t).await;
+    assert_eq!(refused(r).await, vec![("status".into(), "invalid".into())]);
+    // Status rules: disqualifying needs a reason; converting is its own action.
+    let path = format!("/api/v1/leads/{}", a["id"].as_str().unwrap());
+    let r = app
+        .patch(
+            &path,
+            t,
+            json!({"version": a["version"], "status": "disqualified"}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("disqualify_reason".into(), "required".into())]
+    );
+    let r = app
+        .patch(
+            &path,
+            t,
+            json!({"version": a["version"], "status": "converted"}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("status".into(), "convert_instead".into())]
+    );
+    let r = app
+        .patch(
+            &path,
+            t,
+            json!({"version": a["version"], "status": "working"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // A stale version is refused, not overwritten.
+    let r = app
+        .patch(&path, t, json!({"version": a["version"], "title": "经理"}))
+        .await;
+    assert_eq!(r.status(), 412);
+    // Bulk: assign to a rep (who is told), tag, trash; restore.
+    let (rep, rep_token) = app.user_with_role("sales", "rep@acme.test").await;
+    let r: Value = app
+        .post(
+            "/api/v1/leads/bulk",
+            t,
+            json!({"ids": [a["id"], b["id"]], "action": "assign", "owner_id": rep["id"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["done"].as_array().unwrap().len(), 2, "{r}");
+    let mine = list(&app, &rep_token, "").await;
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|l| l["owner_id"] == rep["id"]));
+    let told: Value = app
+        .get("/api/v1/notifications", &rep_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(told["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["link"] == format!("/leads/{}", a["id"].as_str().unwrap())));
+    let r: Value = app
+        .post(
+            "/api/v1/leads/bulk",
+            t,
+            json!({"ids": [b["id"]], "action": "delete"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["done"].as_array().unwrap().len(), 1);
+    assert_eq!(list(&app, t, "").await.len(), 1);
+    assert_eq!(list(&app, t, "?deleted=true").await.len(), 1);
+    let r = app
+        .post(
+            &format!("/api/v1/leads/{}/restore", b["id"].as_str().unwrap()),
+            t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(list(&app, t, "").await.len(), 2);
+    // Read-only users read leads but cannot bring one in.
+    let (_, ro) = app.user_with_role("read_only", "ro@acme.test").await;
+    assert_eq!(list(&app, &ro, "").await.len(), 2);
+    let r = app
+        .post("/api/v1/leads", &ro, json!({"name": "某人"}))
+        .await;
+    assert_eq!(r.status(), 403);
+});
+
+both!(
+    conversion_links_existing_customers_once,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let account = app
+            .created("/api/v1/accounts", t, json!({"name": "东方重工"}))
+            .await;
+        let lead = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "陈静", "company": "东方重工", "phone": "13600136000", "title": "采购"}),
+            )
+            .await;
+        let id = lead["id"].as_str().unwrap().to_owned();
+        // A touch before conversion moves with it.
+        app.post(
+            "/api/v1/leads",
+            t,
+            json!({"name": "陈静", "phone": "13600136000", "notes": "请回电"}),
+        )
+        .await;
+        let r = app
+            .post(&format!("/api/v1/leads/{id}/convert"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let c: Value = r.json().await.unwrap();
+        assert_eq!(c["account_id"], account["id"]);
+        assert_eq!(c["account_created"], false);
+        assert_eq!(c["contact_created"], true);
+        assert_eq!(c["lead"]["status"], "converted");
+        let contact: Value = app
+            .get(
+                &format!("/api/v1/contacts/{}", c["contact_id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(contact["name"], "陈静");
+        assert_eq!(contact["account_id"], account["id"]);
+        assert_eq!(contact["title"], "采购");
+        let tl: Value = app
+            .get(
+                &format!(
+                    "/api/v1/contacts/{}/timeline?types=touch",
+                    c["contact_id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tl["items"][0]["detail"]["notes"], "请回电");
+        // Converting again answers the first conversion; the converted lead stays readable and
+        // is no longer edited.
+        let again: Value = app
+            .post(&format!("/api/v1/leads/{id}/convert"), t, json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["contact_id"], c["contact_id"]);
+        assert_eq!(again["contact_created"], false);
+        let r = app
+            .patch(
+                &format!("/api/v1/leads/{id}"),
+                t,
+                json!({"version": c["lead"]["version"], "title": "总监"}),
+            )
+            .await;
+        assert_eq!(r.status(), 409);
+        // The person writing in again is now a customer: matched to the contact.
+        let r: Value = app
+            .post(
+                "/api/v1/leads",
+                t,
+                json!({"name": "陈静", "phone": "13600136000", "notes": "下单"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["entity"], "contacts");
+        assert_eq!(r["id"], c["contact_id"]);
+        // Two conversions of a new company's lead at once: one account, one contact.
+        let other = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "周强", "company": "西部电力", "email": "zq@xb.test"}),
+            )
+            .await;
+        let path = format!("/api/v1/leads/{}/convert", other["id"].as_str().unwrap());
+        let (r1, r2) = tokio::join!(app.post(&path, t, json!({})), app.post(&path, t, json!({})));
+        let (v1, v2): (Value, Value) = (r1.json().await.unwrap(), r2.json().await.unwrap());
+        assert_eq!(v1["account_id"], v2["account_id"], "{v1} {v2}");
+        assert_eq!(v1["contact_id"], v2["contact_id"]);
+        let accounts: Value = app
+            .get("/api/v1/accounts?q=西部电力", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(accounts["items"].as_array().unwrap().len(), 1);
+    }
+);

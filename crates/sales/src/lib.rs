@@ -1,0 +1,17 @@
+//! Sales: leads from every source (forms, imports, the API, campaigns, by hand) worked to a
+//! qualified customer — duplicate-proof intake, conversion into an account and contact.
+//! Opportunities, quotes and forecasts join here as their issues land.
+
+use guanxi_platform::migrate::Migration;
+
+pub mod convert;
+pub mod intake;
+pub mod leads;
+
+/// This module's schema, versions 2001–2999.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 2001,
+    name: "2001_leads",
+    sqlite: include_str!("../migrations/sqlite/2001_leads.sql"),
+    postgres: include_str!("../migrations/postgres/2001_leads.sql"),
+}];

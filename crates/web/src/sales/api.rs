@@ -1,0 +1,141 @@
+//! `/api/v1/leads`: list, intake (create or match), read, edit, trash, restore, bulk actions,
+//! the timeline and conversion.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use guanxi_platform::page::Page;
+use guanxi_records::bulk::{self, BulkInput, BulkResult};
+use guanxi_sales::convert::{self, Conversion, ConvertInput};
+use guanxi_sales::intake::{self, Arrival, IntakeResult, Outcome};
+use guanxi_sales::leads::{self, HistoryEntry, HistoryFilter, Lead, LeadFilter, LeadInput};
+use uuid::Uuid;
+
+use crate::api::{versioned, ApiResult, Localize};
+use crate::extract::{ApiJson, Auth, IfMatch, ListQuery};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/api/v1/leads", tag = "leads", params(LeadFilter), responses(
+    (status = 200, body = Page<Lead>), (status = 422, body = Problem)))]
+pub async fn list_leads(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ListQuery(f): ListQuery<LeadFilter>,
+) -> ApiResult<Json<Page<Lead>>> {
+    Ok(Json(leads::list(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+/// A person arriving through the API: a new lead (201), or — when the person is already a
+/// lead or a contact (phone, email, name at the company) — the arrival recorded on that record
+/// as a touch (200, `outcome: matched`); the same post again within ten minutes changes
+/// nothing (200, `outcome: repeated`). `source` defaults to `api`.
+#[utoipa::path(post, path = "/api/v1/leads", tag = "leads", request_body = LeadInput, responses(
+    (status = 201, body = IntakeResult, description = "A new lead"),
+    (status = 200, body = IntakeResult, description = "A known person (matched or repeated)"),
+    (status = 422, body = Problem)))]
+pub async fn create_lead(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(mut b): ApiJson<LeadInput>,
+) -> ApiResult<Response> {
+    let arrival = Arrival {
+        source: b.source.take().unwrap_or_else(|| "api".into()),
+        detail: b.source_detail.take().flatten(),
+        extra: serde_json::Value::Null,
+    };
+    let r = intake::intake(&s.db, &ctx, b, arrival).await.l(&ctx)?;
+    let status = if r.outcome == Outcome::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(r)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/leads/{id}", tag = "leads", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Lead), (status = 404, body = Problem)))]
+pub async fn get_lead(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let l = leads::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &l, l.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/leads/{id}", tag = "leads", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = LeadInput, responses((status = 200, body = Lead), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "In the trash, or converted"), (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_lead(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<LeadInput>,
+) -> ApiResult<Response> {
+    let l = leads::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &l, l.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/leads/{id}", tag = "leads", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Moved to the trash"), (status = 404, body = Problem)))]
+pub async fn delete_lead(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    leads::set_deleted(&s.db, &ctx, id, true).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/leads/{id}/restore", tag = "leads", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Lead), (status = 404, body = Problem)))]
+pub async fn restore_lead(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let l = leads::set_deleted(&s.db, &ctx, id, false).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &l, l.version))
+}
+
+/// Assigns, tags, untags or trashes up to 500 leads, each as a single edit would.
+#[utoipa::path(post, path = "/api/v1/leads/bulk", tag = "leads", request_body = BulkInput, responses(
+    (status = 200, body = BulkResult), (status = 422, body = Problem)))]
+pub async fn bulk_leads(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<BulkInput>,
+) -> ApiResult<Json<BulkResult>> {
+    Ok(Json(bulk::run::<Lead>(&s.db, &ctx, b).await.l(&ctx)?))
+}
+
+/// Everything that happened to the lead, newest first: each touch (what the person sent, and
+/// from where), changes, hand-overs, conversion.
+#[utoipa::path(get, path = "/api/v1/leads/{id}/timeline", tag = "leads", params(("id" = Uuid, Path), HistoryFilter), responses(
+    (status = 200, body = Page<HistoryEntry>), (status = 404, body = Problem)))]
+pub async fn lead_timeline(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    Query(f): Query<HistoryFilter>,
+) -> ApiResult<Json<Page<HistoryEntry>>> {
+    Ok(Json(leads::timeline(&s.db, &ctx, id, &f).await.l(&ctx)?))
+}
+
+/// Converts the lead into an account (for its company) and a contact, linking existing ones
+/// (the account asked for or named alike; the contact asked for, or with the same phone or
+/// email) instead of creating copies. Converting again answers the first conversion.
+#[utoipa::path(post, path = "/api/v1/leads/{id}/convert", tag = "leads", params(("id" = Uuid, Path)),
+    request_body = ConvertInput, responses((status = 200, body = Conversion), (status = 404, body = Problem),
+    (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn convert_lead(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<ConvertInput>,
+) -> ApiResult<Json<Conversion>> {
+    Ok(Json(convert::convert(&s.db, &ctx, id, b).await.l(&ctx)?))
+}
