@@ -1090,6 +1090,7 @@ pub fn from_accept_language(header: &str) -> Option<&'static str> {
 /// modules add their file here; `MESSAGES` above holds what came before the catalogues.
 const CATALOGUES: &[(&str, &str)] = &[
     ("calendars", include_str!("../messages/calendars.tsv")),
+    ("leads", include_str!("../messages/leads.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

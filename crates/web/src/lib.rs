@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod ops;
 pub mod pages;
 pub mod problem;
+pub mod records;
 pub mod sales;
 pub mod session;
 pub mod state;
@@ -48,6 +49,13 @@ pub const ENTITIES: &[guanxi_records::Entity] = &[
     guanxi_customers::accounts::ENTITY,
     guanxi_customers::contacts::ENTITY,
     guanxi_sales::leads::ENTITY,
+];
+
+/// Every list page: module (a saved view's entity) and path.
+pub const LISTS: &[(&str, &str)] = &[
+    ("accounts", "/customers/accounts"),
+    ("contacts", "/customers/contacts"),
+    ("leads", "/leads"),
 ];
 
 /// Every module's migrations, in the order they apply.

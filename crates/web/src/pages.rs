@@ -66,7 +66,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "docs.html",
         "docs_body.html",
         "error.html",
-        "customers/list.html",
+        "records/list.html",
         "customers/purchases.html",
         "customers/assets.html",
         "customers/merge.html",
@@ -74,10 +74,11 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "custom_fields.html",
         "customers/account.html",
         "customers/contact.html",
-        "customers/form.html",
+        "records/form.html",
         "customers/search.html",
         "customers/tabs.html",
-        "customers/sections.html",
+        "sales/lead.html",
+        "records/sections.html",
         "customers/timeline.html",
         "customers/tasks.html",
         "customers/activity.html",
@@ -117,6 +118,19 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         },
     );
     // Money is stored in minor units: `{{ 123456|money("CNY") }}` → `¥1,234.56`.
+    // A record's page from its entity (an audit or recent-view entry): `/leads/<id>`.
+    env.add_function("record_path", |entity: &str, id: &str| -> Value {
+        let base = crate::LISTS
+            .iter()
+            .find(|(m, _)| *m == entity)
+            .map(|(_, b)| *b)
+            .unwrap_or("/customers");
+        // A path of known parts and a uuid: nothing to escape (and `/` must stay `/`).
+        let id = uuid::Uuid::parse_str(id)
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        Value::from_safe_string(format!("{base}/{id}"))
+    });
     env.add_filter("money", |minor: i64, currency: Option<String>| -> String {
         crate::money::format(minor, currency.as_deref().unwrap_or("CNY"))
     });
@@ -218,6 +232,7 @@ impl Signed {
             csrf => session.csrf.clone(), tenant_name => session.tenant_name,
             time_zone => session.time_zone.clone(), admin_nav => admin_nav, path => path.to_owned(),
             customers_nav => ctx.can("accounts", Action::Read).is_some() || ctx.can("contacts", Action::Read).is_some(),
+            leads_nav => ctx.can("leads", Action::Read).is_some(),
         };
         Some(Signed {
             ctx,
@@ -401,6 +416,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::customers::pages::router())
         .merge(crate::calendars::router())
         .merge(crate::notifications::router())
+        .merge(crate::sales::pages::routes())
 }
 
 /// An unknown address: the API answers problem+json; a page gets the site's own layout (with

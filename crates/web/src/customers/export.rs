@@ -21,8 +21,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::api::{ApiResult, Localize};
-use crate::customers::pages::{Section, ACCOUNT_SECTIONS, CONTACT_SECTIONS};
+use crate::customers::pages::{ACCOUNT_SECTIONS, CONTACT_SECTIONS};
 use crate::extract::{Auth, ListQuery};
+use crate::records::layout::Section;
 use crate::state::AppState;
 
 /// Rows fetched per page while streaming.

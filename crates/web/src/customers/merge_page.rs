@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::layout::{self, Layout};
 use crate::pages::{forbidden_csrf, Signed};
+use crate::records::layout::Layout;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -146,7 +146,7 @@ async fn page(s: AppState, p: Signed, kind: &'static str, id: Uuid, q: Other) ->
     };
     let result = async {
         let (keep, them) = pair(&s, &p, kind, id, other).await?;
-        let layout = layout::layout(&s, &p, kind).await?;
+        let layout = super::pages::customer_layout(&s, &p, kind).await?;
         let rows = rows(&s, &p, kind, &layout, &keep, &them).await;
         Ok::<_, Error>(p.page(
             &s,

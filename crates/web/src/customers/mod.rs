@@ -5,7 +5,6 @@ pub mod api;
 pub mod export;
 pub mod fields_page;
 pub mod imports;
-pub mod layout;
 pub mod lists;
 pub mod merge_page;
 pub mod pages;

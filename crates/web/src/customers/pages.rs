@@ -26,17 +26,18 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::users::{self, UserFilter};
 use guanxi_platform::Error;
 use minijinja::{context, Value};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::fields_page;
-use super::layout::{self, Layout};
-use super::lists;
 use super::merge_page;
 use crate::pages::{forbidden_csrf, opt_uuid, Signed};
+use crate::records::layout::{self, f, form_input, req, Layout, Section};
+use crate::records::lists;
 use crate::state::AppState;
+use guanxi_customers::accounts::Account;
+use guanxi_customers::contacts::Contact;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -46,7 +47,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/customers/accounts",
-            get(lists::accounts_page).post(create_account),
+            get(lists::page::<Account>).post(create_account),
         )
         .route("/customers/accounts/new", get(new_account))
         .route("/customers/accounts/{id}", get(account_page))
@@ -58,20 +59,26 @@ pub fn router() -> Router<AppState> {
         .route("/customers/accounts/{id}/restore", post(restore_account))
         .route(
             "/customers/contacts",
-            get(lists::contacts_page).post(create_contact),
+            get(lists::page::<Contact>).post(create_contact),
         )
-        .route("/customers/accounts/bulk", post(lists::bulk_accounts))
-        .route("/customers/contacts/bulk", post(lists::bulk_contacts))
+        .route(
+            "/customers/accounts/bulk",
+            post(lists::bulk_action::<Account>),
+        )
+        .route(
+            "/customers/contacts/bulk",
+            post(lists::bulk_action::<Contact>),
+        )
         .route(
             "/customers/accounts/{id}/cell",
-            post(lists::edit_account_cell),
+            post(lists::edit_cell::<Account>),
         )
         .route(
             "/customers/contacts/{id}/cell",
-            post(lists::edit_contact_cell),
+            post(lists::edit_cell::<Contact>),
         )
-        .route("/customers/views", post(lists::save_view))
-        .route("/customers/views/{id}/delete", post(lists::delete_view))
+        .route("/views", post(lists::save_view))
+        .route("/views/{id}/delete", post(lists::delete_view))
         .route("/customers/contacts/new", get(new_contact))
         .route("/customers/contacts/{id}", get(contact_page))
         .route(
@@ -123,33 +130,12 @@ pub fn router() -> Router<AppState> {
         .route("/admin/custom-fields/{id}", post(fields_page::update))
 }
 
-/// One form field: name (as in the API), input kind, required.
-#[derive(Serialize)]
-pub struct Field {
-    pub name: &'static str,
-    pub kind: &'static str,
-    pub required: bool,
-}
-
-#[derive(Serialize)]
-pub struct Section {
-    pub key: &'static str,
-    pub fields: &'static [Field],
-}
-
-const fn f(name: &'static str, kind: &'static str) -> Field {
-    Field {
-        name,
-        kind,
-        required: false,
-    }
-}
-
-const fn req(name: &'static str, kind: &'static str) -> Field {
-    Field {
-        name,
-        kind,
-        required: true,
+/// The layout of an `account` or a `contact` (as in page paths).
+pub async fn customer_layout(s: &AppState, p: &Signed, kind: &str) -> Result<Layout, Error> {
+    if kind == "account" {
+        layout::layout(s, p, guanxi_customers::accounts::ENTITY, ACCOUNT_SECTIONS).await
+    } else {
+        layout::layout(s, p, guanxi_customers::contacts::ENTITY, CONTACT_SECTIONS).await
     }
 }
 
@@ -234,47 +220,6 @@ pub const CONTACT_SECTIONS: &[Section] = &[
     },
 ];
 
-/// A posted form as the API input: blank optional fields clear, blank required ones are
-/// reported as missing, owner and country are left alone when blank.
-fn form_input<T: DeserializeOwned>(
-    layout: &Layout,
-    p: &Signed,
-    form: &BTreeMap<String, String>,
-) -> Result<T, Error> {
-    let mut obj = serde_json::Map::new();
-    for field in layout
-        .sections
-        .iter()
-        .flat_map(|s| &s.fields)
-        .filter(|f| !f.custom)
-    {
-        let Some(v) = form.get(&field.name).map(|v| v.trim()) else {
-            continue;
-        };
-        let value = match (v.is_empty(), field.required, field.kind) {
-            (_, _, "tags") => v
-                .split([',', '，', '、', ';', '；'])
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| serde_json::Value::String(t.to_owned()))
-                .collect(),
-            (true, true, _) => serde_json::Value::String(String::new()),
-            (true, false, "owner" | "country") => continue,
-            (true, false, _) => serde_json::Value::Null,
-            (false, ..) => serde_json::Value::String(v.to_owned()),
-        };
-        obj.insert(field.name.clone(), value);
-    }
-    if let Some(custom) = layout.custom_input(form, p.time_zone) {
-        obj.insert("custom".into(), serde_json::Value::Object(custom));
-    }
-    if let Some(v) = form.get("version").and_then(|v| v.parse::<i64>().ok()) {
-        obj.insert("version".into(), v.into());
-    }
-    serde_json::from_value(serde_json::Value::Object(obj))
-        .map_err(|e| Error::BadRequest(e.to_string()))
-}
-
 fn csrf_of(form: &BTreeMap<String, String>) -> Option<String> {
     form.get("_csrf").cloned()
 }
@@ -327,7 +272,7 @@ async fn form_view(
     error: Option<String>,
     dupes: &[Candidate],
 ) -> Response {
-    let (opts, layout) = match (options(s, p).await, layout::layout(s, p, kind).await) {
+    let (opts, layout) = match (options(s, p).await, customer_layout(s, p, kind).await) {
         (Ok(o), Ok(l)) => (o, l),
         (Err(e), _) | (_, Err(e)) => return p.error(s, e),
     };
@@ -335,7 +280,7 @@ async fn form_view(
     p.page_status(
         s,
         status,
-        "customers/form.html",
+        "records/form.html",
         "customers",
         context! { sections => sections, values => values, errors => errors, error => error,
         action => action, title => title, opts => opts, kind => kind, dupes => dupes },
@@ -545,7 +490,7 @@ async fn account_page(
     } else {
         vec![]
     };
-    let layout = match layout::layout(&s, &p, "account").await {
+    let layout = match customer_layout(&s, &p, "account").await {
         Ok(l) => l,
         Err(e) => return p.error(&s, e),
     };
@@ -584,7 +529,7 @@ async fn edit_account(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         Ok(a) => a,
         Err(e) => return p.error(&s, e),
     };
-    let layout = match layout::layout(&s, &p, "account").await {
+    let layout = match customer_layout(&s, &p, "account").await {
         Ok(l) => l,
         Err(e) => return p.error(&s, e),
     };
@@ -734,7 +679,7 @@ async fn contact_page(
     } else {
         vec![]
     };
-    let layout = match layout::layout(&s, &p, "contact").await {
+    let layout = match customer_layout(&s, &p, "contact").await {
         Ok(l) => l,
         Err(e) => return p.error(&s, e),
     };
@@ -765,7 +710,7 @@ async fn edit_contact(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>
         Ok(c) => c,
         Err(e) => return p.error(&s, e),
     };
-    let layout = match layout::layout(&s, &p, "contact").await {
+    let layout = match customer_layout(&s, &p, "contact").await {
         Ok(l) => l,
         Err(e) => return p.error(&s, e),
     };
@@ -808,7 +753,7 @@ async fn save(
     if !p.csrf_ok(&csrf_of(&form)) {
         return forbidden_csrf();
     }
-    let layout = match layout::layout(s, p, kind).await {
+    let layout = match customer_layout(s, p, kind).await {
         Ok(l) => l,
         Err(e) => return p.error(s, e),
     };

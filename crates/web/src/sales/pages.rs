@@ -1,1 +1,483 @@
-//! Lead pages.
+//! Lead pages: the list (the shared list page), a lead's page with its timeline and conversion,
+//! the form. A lead entered by hand goes through the same intake as the API: a person already
+//! known is not entered twice — the page says so and opens the record they are.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use guanxi_platform::db::Db;
+use guanxi_platform::error::FieldError;
+use guanxi_platform::page::Page;
+use guanxi_platform::perms::Action;
+use guanxi_platform::users::{self, UserFilter};
+use guanxi_platform::{Ctx, Error};
+use guanxi_records::custom_fields::CustomFilter;
+use guanxi_sales::convert::{self, ConvertInput};
+use guanxi_sales::intake::{self, Arrival, Outcome};
+use guanxi_sales::leads::{self, HistoryFilter, Lead, LeadFilter, LeadInput, SOURCES, STATUSES};
+use minijinja::{context, Value};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::pages::{forbidden_csrf, Signed};
+use crate::records::layout::{f, form_input, req, Layout, Section};
+use crate::records::lists::{self, layout_of, Columns, ListSpec, Listed};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/leads", get(lists::page::<Lead>).post(create))
+        .route("/leads/new", get(new))
+        .route("/leads/bulk", post(lists::bulk_action::<Lead>))
+        .route("/leads/{id}", get(show))
+        .route("/leads/{id}/edit", get(edit).post(update))
+        .route("/leads/{id}/cell", post(lists::edit_cell::<Lead>))
+        .route("/leads/{id}/delete", post(delete))
+        .route("/leads/{id}/restore", post(restore))
+        .route("/leads/{id}/convert", post(convert))
+}
+
+/// A lead's profile groups.
+pub const LEAD_SECTIONS: &[Section] = &[
+    Section {
+        key: "basic",
+        fields: &[
+            req("name", "text"),
+            f("company", "text"),
+            f("title", "text"),
+            f("industry", "text"),
+            f("product_interest", "text"),
+        ],
+    },
+    Section {
+        key: "contact",
+        fields: &[f("phone", "tel"), f("email", "email"), f("wechat", "text")],
+    },
+    Section {
+        key: "address",
+        fields: &[
+            f("country", "country"),
+            f("province", "text"),
+            f("city", "text"),
+        ],
+    },
+    Section {
+        key: "sales",
+        fields: &[
+            f("status", "status"),
+            f("disqualify_reason", "text"),
+            f("source_detail", "text"),
+        ],
+    },
+    Section {
+        key: "management",
+        fields: &[f("owner_id", "owner"), f("tags", "tags")],
+    },
+    Section {
+        key: "evaluation",
+        fields: &[f("notes", "textarea")],
+    },
+];
+
+pub static LEADS: ListSpec = ListSpec {
+    kind: "lead",
+    base: "/leads",
+    nav: "leads",
+    tabs: None,
+    columns: Columns {
+        all: &[
+            "company",
+            "status",
+            "score",
+            "source",
+            "phone",
+            "email",
+            "title",
+            "industry",
+            "product_interest",
+            "province",
+            "city",
+            "owner_id",
+            "tags",
+            "last_touch_at",
+            "updated_at",
+            "created_at",
+        ],
+        default: &[
+            "company",
+            "status",
+            "score",
+            "phone",
+            "owner_id",
+            "last_touch_at",
+        ],
+    },
+    editable: &[
+        "company",
+        "title",
+        "phone",
+        "email",
+        "wechat",
+        "province",
+        "city",
+        "industry",
+        "product_interest",
+    ],
+    auto_sort: "sort.auto_newest",
+    sorts: &["-score", "-last_touch_at", "name", "-updated_at"],
+    filters: &["province", "city", "industry"],
+    choices: &[("status", STATUSES), ("source", SOURCES)],
+    exports: false,
+    sections: LEAD_SECTIONS,
+};
+
+impl Listed for Lead {
+    type Filter = LeadFilter;
+    type Input = LeadInput;
+    const SPEC: &'static ListSpec = &LEADS;
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    async fn list(db: &Db, ctx: &Ctx, f: &LeadFilter) -> Result<Page<Lead>, Error> {
+        leads::list(db, ctx, f).await
+    }
+    async fn update(db: &Db, ctx: &Ctx, id: Uuid, input: LeadInput) -> Result<(), Error> {
+        leads::update(db, ctx, id, None, input).await.map(|_| ())
+    }
+    fn filter_values(f: &LeadFilter) -> Value {
+        let custom: BTreeMap<String, String> = f
+            .custom
+            .iter()
+            .map(|c: &CustomFilter| (c.param.clone(), c.value.clone()))
+            .collect();
+        context! { q => f.q, province => f.province, city => f.city, industry => f.industry,
+        status => f.status, source => f.source, sort => f.sort, deleted => f.deleted.unwrap_or(false),
+        tag => f.tag, custom => custom }
+    }
+}
+
+fn t(p: &Signed, key: &str) -> String {
+    crate::i18n::t(&p.ctx.locale, key)
+}
+
+/// Users to own a lead; the statuses a form may set.
+async fn options(s: &AppState, p: &Signed) -> Result<Value, Error> {
+    let people = users::list(
+        &s.db,
+        &p.ctx,
+        &UserFilter {
+            active: Some(true),
+            limit: Some(200),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let users: Vec<Value> = people
+        .items
+        .iter()
+        .map(|u| context! { id => u.id, name => u.name })
+        .collect();
+    let statuses: Vec<&str> = STATUSES
+        .iter()
+        .copied()
+        .filter(|s| *s != "converted")
+        .collect();
+    Ok(context! { users => users, statuses => statuses })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn form_view(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    action: String,
+    title: String,
+    values: Value,
+    errors: Vec<FieldError>,
+    error: Option<String>,
+) -> Response {
+    let (opts, layout) = match (options(s, p).await, layout_of::<Lead>(s, p).await) {
+        (Ok(o), Ok(l)) => (o, l),
+        (Err(e), _) | (_, Err(e)) => return p.error(s, e),
+    };
+    p.page_status(
+        s,
+        status,
+        "records/form.html",
+        "leads",
+        context! { sections => layout.sections, values => values, errors => errors, error => error,
+        action => action, title => title, opts => opts, kind => "lead", dupes => Vec::<Value>::new() },
+    )
+}
+
+async fn new(State(s): State<AppState>, p: Signed) -> Response {
+    let values = context! { country => "CN", owner_id => p.ctx.user_id, status => "new" };
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        "/leads".into(),
+        t(&p, "customers.new_lead"),
+        values,
+        vec![],
+        None,
+    )
+    .await
+}
+
+/// What a refused save shows: the form again with the errors, or an error page.
+async fn refused(
+    s: &AppState,
+    p: &Signed,
+    e: Error,
+    action: String,
+    title: String,
+    form: &BTreeMap<String, String>,
+) -> Response {
+    let (status, errors, error) = match e {
+        Error::PreconditionFailed { .. } => (
+            StatusCode::PRECONDITION_FAILED,
+            vec![],
+            Some(crate::problem::problem(e, &p.ctx.locale).title),
+        ),
+        e => match p.field_errors(e) {
+            Ok(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors, None),
+            Err(e) => return p.error(s, e),
+        },
+    };
+    form_view(
+        s,
+        p,
+        status,
+        action,
+        title,
+        Value::from_serialize(form),
+        errors,
+        error,
+    )
+    .await
+}
+
+async fn posted(
+    s: &AppState,
+    p: &Signed,
+    mut form: BTreeMap<String, String>,
+) -> Result<(Layout, BTreeMap<String, String>), Response> {
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return Err(forbidden_csrf());
+    }
+    match layout_of::<Lead>(s, p).await {
+        Ok(layout) => {
+            layout.fold_choices(&mut form);
+            Ok((layout, form))
+        }
+        Err(e) => Err(p.error(s, e)),
+    }
+}
+
+/// `POST /leads`: a lead entered by hand, through the intake — a known person opens as the
+/// record they are, with a notice.
+async fn create(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let (layout, form) = match posted(&s, &p, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let title = t(&p, "customers.new_lead");
+    let result = match form_input::<LeadInput>(&layout, &p, &form) {
+        Ok(mut input) => {
+            let arrival = Arrival {
+                source: "manual".into(),
+                detail: input.source_detail.take().flatten(),
+                extra: serde_json::Value::Null,
+            };
+            intake::intake(&s.db, &p.ctx, input, arrival).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(r) if r.outcome == Outcome::Created => {
+            Redirect::to(&format!("/leads/{}", r.id)).into_response()
+        }
+        Ok(r) => {
+            let base = crate::LISTS
+                .iter()
+                .find(|(m, _)| *m == r.entity)
+                .map(|(_, b)| *b)
+                .unwrap_or("/leads");
+            Redirect::to(&format!("{base}/{}?notice=known_person", r.id)).into_response()
+        }
+        Err(e) => refused(&s, &p, e, "/leads".into(), title, &form).await,
+    }
+}
+
+async fn edit(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    let (l, layout) = match (
+        leads::get(&s.db, &p.ctx, id).await,
+        layout_of::<Lead>(&s, &p).await,
+    ) {
+        (Ok(l), Ok(layout)) => (l, layout),
+        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
+    };
+    let title = format!("{} · {}", t(&p, "common.edit"), l.name);
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        format!("/leads/{id}/edit"),
+        title,
+        layout.form_values(&l, p.time_zone),
+        vec![],
+        None,
+    )
+    .await
+}
+
+async fn update(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let (layout, form) = match posted(&s, &p, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let result = match form_input::<LeadInput>(&layout, &p, &form) {
+        Ok(input) => leads::update(&s.db, &p.ctx, id, None, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(l) => Redirect::to(&format!("/leads/{}", l.id)).into_response(),
+        Err(e) => {
+            let title = form.get("name").cloned().unwrap_or_default();
+            refused(&s, &p, e, format!("/leads/{id}/edit"), title, &form).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    notice: Option<String>,
+    error: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn show(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let l = match leads::get(&s.db, &p.ctx, id).await {
+        Ok(l) => l,
+        Err(e) => return p.error(&s, e),
+    };
+    let history = leads::timeline(
+        &s.db,
+        &p.ctx,
+        id,
+        &HistoryFilter {
+            limit: Some(30),
+            cursor: q.cursor.clone(),
+        },
+    )
+    .await;
+    let (layout, history) = match (layout_of::<Lead>(&s, &p).await, history) {
+        (Ok(layout), Ok(h)) => (layout, h),
+        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
+    };
+    if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "leads", id, &l.name).await {
+        tracing::warn!(error = %e, "noting a recent view");
+    }
+    let shown = layout.shown(&s, &p, &l.custom.0).await;
+    let can = |a: Action| {
+        p.ctx
+            .can("leads", a)
+            .is_some_and(|scope| p.ctx.covers(scope, l.owner_id, l.team_id))
+    };
+    let notice = q
+        .notice
+        .as_deref()
+        .filter(|n| ["known_person", "converted"].contains(n))
+        .map(|n| t(&p, &format!("lead.notice.{n}")));
+    p.page(
+        &s,
+        "sales/lead.html",
+        "leads",
+        context! {
+            l => l, sections => layout.sections, shown => shown, history => history.items,
+            next => history.next_cursor, notice => notice, error => p.refusal_from_url(q.error.as_deref()),
+            can_edit => can(Action::Update), can_delete => can(Action::Delete),
+            can_convert => can(Action::Update) && p.ctx.can("contacts", Action::Create).is_some(),
+        },
+    )
+}
+
+fn checked(p: &Signed, form: &BTreeMap<String, String>) -> bool {
+    p.csrf_ok(&form.get("_csrf").cloned())
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !checked(&p, &form) {
+        return forbidden_csrf();
+    }
+    match leads::set_deleted(&s.db, &p.ctx, id, true).await {
+        Ok(_) => Redirect::to("/leads").into_response(),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+async fn restore(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !checked(&p, &form) {
+        return forbidden_csrf();
+    }
+    match leads::set_deleted(&s.db, &p.ctx, id, false).await {
+        Ok(_) => Redirect::to(&format!("/leads/{id}")).into_response(),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+/// `POST /leads/{id}/convert`: into an account and contact; back on the lead's page, which
+/// links them.
+async fn convert(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !checked(&p, &form) {
+        return forbidden_csrf();
+    }
+    let input = ConvertInput {
+        version: form.get("version").and_then(|v| v.parse().ok()),
+        create_account: Some(!form.contains_key("no_account")),
+        ..Default::default()
+    };
+    match convert::convert(&s.db, &p.ctx, id, input).await {
+        Ok(_) => Redirect::to(&format!("/leads/{id}?notice=converted")).into_response(),
+        Err(e @ (Error::Validation(_) | Error::PreconditionFailed { .. } | Error::Conflict(_))) => {
+            let msg = p.refusal_keys(e, None);
+            let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
+            Redirect::to(&format!("/leads/{id}?{q}")).into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
+}

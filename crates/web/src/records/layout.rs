@@ -1,6 +1,5 @@
-//! The layout of a customer record as pages show it: the built-in profile groups
-//! ([`super::pages::ACCOUNT_SECTIONS`], [`super::pages::CONTACT_SECTIONS`]) with the tenant's
-//! custom fields placed in the group each was given. Forms, detail pages and the posted-form
+//! The layout of a record as pages show it: the entity's built-in profile groups (each
+//! module's `*_SECTIONS`) with the tenant's custom fields placed in the group each was given. Forms, detail pages and the posted-form
 //! parser all read this one layout, so a custom field appears, validates and saves the same way
 //! as a built-in one.
 
@@ -14,7 +13,6 @@ use guanxi_records::Entity;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::pages::{Section, ACCOUNT_SECTIONS, CONTACT_SECTIONS};
 use crate::pages::Signed;
 use crate::state::AppState;
 
@@ -44,12 +42,34 @@ pub struct Layout {
     pub defs: Vec<CustomField>,
 }
 
-/// `account` or `contact` (as in page paths) → the entity.
-pub fn entity_of(kind: &str) -> Entity {
-    if kind == "account" {
-        guanxi_customers::accounts::ENTITY
-    } else {
-        guanxi_customers::contacts::ENTITY
+/// One form field: name (as in the API), input kind, required.
+#[derive(Serialize)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub required: bool,
+}
+
+/// A built-in profile group of an entity's form and page.
+#[derive(Serialize)]
+pub struct Section {
+    pub key: &'static str,
+    pub fields: &'static [Field],
+}
+
+pub const fn f(name: &'static str, kind: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+    }
+}
+
+pub const fn req(name: &'static str, kind: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
     }
 }
 
@@ -71,16 +91,16 @@ fn input_kind(k: FieldKind) -> &'static str {
     }
 }
 
-/// The built-in groups of `kind` with the live custom fields placed in them, in the seed's
+/// The entity's built-in groups with the live custom fields placed in them, in the seed's
 /// order of groups (groups only custom fields use, such as `sales` or `image`, appear when they
 /// have fields).
-pub async fn layout(s: &AppState, p: &Signed, kind: &str) -> Result<Layout, Error> {
-    let defs = custom_fields::active_in(&s.db, p.ctx.tenant_id, entity_of(kind)).await?;
-    let builtin: &[Section] = if kind == "account" {
-        ACCOUNT_SECTIONS
-    } else {
-        CONTACT_SECTIONS
-    };
+pub async fn layout(
+    s: &AppState,
+    p: &Signed,
+    entity: Entity,
+    builtin: &[Section],
+) -> Result<Layout, Error> {
+    let defs = custom_fields::active_in(&s.db, p.ctx.tenant_id, entity).await?;
     let mut sections = Vec::new();
     for key in custom_fields::SECTIONS {
         let mut fields: Vec<FieldView> = builtin
@@ -275,4 +295,45 @@ impl Layout {
             Err(_) => BTreeMap::new(),
         }
     }
+}
+
+/// A posted form as the API input: blank optional fields clear, blank required ones are
+/// reported as missing, owner and country are left alone when blank.
+pub fn form_input<T: serde::de::DeserializeOwned>(
+    layout: &Layout,
+    p: &Signed,
+    form: &BTreeMap<String, String>,
+) -> Result<T, Error> {
+    let mut obj = serde_json::Map::new();
+    for field in layout
+        .sections
+        .iter()
+        .flat_map(|s| &s.fields)
+        .filter(|f| !f.custom)
+    {
+        let Some(v) = form.get(&field.name).map(|v| v.trim()) else {
+            continue;
+        };
+        let value = match (v.is_empty(), field.required, field.kind) {
+            (_, _, "tags") => v
+                .split([',', '，', '、', ';', '；'])
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| serde_json::Value::String(t.to_owned()))
+                .collect(),
+            (true, true, _) => serde_json::Value::String(String::new()),
+            (true, false, "owner" | "country") => continue,
+            (true, false, _) => serde_json::Value::Null,
+            (false, ..) => serde_json::Value::String(v.to_owned()),
+        };
+        obj.insert(field.name.clone(), value);
+    }
+    if let Some(custom) = layout.custom_input(form, p.time_zone) {
+        obj.insert("custom".into(), serde_json::Value::Object(custom));
+    }
+    if let Some(v) = form.get("version").and_then(|v| v.parse::<i64>().ok()) {
+        obj.insert("version".into(), v.into());
+    }
+    serde_json::from_value(serde_json::Value::Object(obj))
+        .map_err(|e| Error::BadRequest(e.to_string()))
 }
