@@ -24,7 +24,7 @@ use crate::accounts::{self, AccountInput};
 use crate::contacts::{self, ContactInput};
 use crate::duplicates;
 use crate::orders::{self, LineInput, OrderInput, Pushed};
-use guanxi_records::custom_fields::{self, CustomField, FieldKind};
+use guanxi_records::custom_fields::{self, CustomField};
 use guanxi_records::normalize;
 use guanxi_records::record;
 use guanxi_records::tables::Table;
@@ -305,26 +305,6 @@ fn guess_custom(header: &str, defs: &[CustomField]) -> Option<String> {
 }
 
 /// A row's custom values as the API takes them; money is typed in yuan in files.
-fn custom_values(
-    defs: &[CustomField],
-    value: &dyn Fn(&str) -> Option<String>,
-) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let mut m = serde_json::Map::new();
-    for d in defs {
-        let Some(v) = value(&format!("custom.{}", d.key)) else {
-            continue;
-        };
-        let v = match d.kind {
-            FieldKind::Money => normalize::money(&v)
-                .map(serde_json::Value::from)
-                .unwrap_or(serde_json::Value::String(v)),
-            _ => serde_json::Value::String(v),
-        };
-        m.insert(d.key.clone(), v);
-    }
-    (!m.is_empty()).then_some(m)
-}
-
 pub use guanxi_records::tables::{detect, Encoding};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -923,7 +903,7 @@ fn contact_input(defs: &[CustomField], row: &Row<'_>, account_id: Option<Uuid>) 
         family_name: set("family_name"),
         given_name: set("given_name"),
         tags: value("tags").map(|t| split_list(&t)),
-        custom: custom_values(defs, &value),
+        custom: custom_fields::from_text(defs, &value),
         ..Default::default()
     }
 }
@@ -982,7 +962,7 @@ async fn account_row(
         source: set("source"),
         description: set("description"),
         tags: value("tags").map(|t| split_list(&t)),
-        custom: custom_values(defs, &value),
+        custom: custom_fields::from_text(defs, &value),
         ..Default::default()
     };
     // The same company already there: by credit code, else by exact name.

@@ -49,6 +49,7 @@ pub const MODULES: &[&str] = &[
     "saved_views",
     "calendars",
     "leads",
+    "forms",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -140,6 +141,12 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                 }
                 "marketing" => grant(&mut p, "leads", &[Read, Create, Update, Delete], Scope::All),
                 _ => grant(&mut p, "leads", &[Read], Scope::All),
+            }
+            // Public forms: marketing designs them; managers read them and their submissions.
+            match key {
+                "marketing" => grant(&mut p, "forms", &[Read, Create, Update], Scope::All),
+                "manager" => grant(&mut p, "forms", &[Read], Scope::All),
+                _ => {}
             }
             // The timeline: everyone who can see a customer sees what was said to it; everyone
             // but read-only logs calls, visits, notes and tasks and edits their own (a task's

@@ -646,6 +646,29 @@ async fn backfill_unique(tx: &mut Tx, tenant_id: Uuid, f: &CustomField) -> Resul
     Ok(())
 }
 
+/// Custom values from text (a form post, an import row): `value` gives the text of
+/// `custom.<key>`; money is read in yuan (stored in fen), everything else as text for
+/// [`apply`] to check. `None` when no custom field has a value.
+pub fn from_text(
+    defs: &[CustomField],
+    value: &dyn Fn(&str) -> Option<String>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut m = serde_json::Map::new();
+    for d in defs {
+        let Some(v) = value(&format!("custom.{}", d.key)) else {
+            continue;
+        };
+        let v = match d.kind {
+            FieldKind::Money => normalize::money(&v)
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::String(v)),
+            _ => serde_json::Value::String(v),
+        };
+        m.insert(d.key.clone(), v);
+    }
+    (!m.is_empty()).then_some(m)
+}
+
 // ---- values --------------------------------------------------------------------------------
 
 /// Applies a PATCH-style `custom` input to a record's stored values: a present key sets (or,

@@ -68,6 +68,19 @@ pub struct Arrival {
 pub async fn intake(
     db: &Db,
     ctx: &Ctx,
+    input: LeadInput,
+    arrival: Arrival,
+) -> Result<IntakeResult> {
+    let mut tx = db.begin().await?;
+    let result = intake_in(&mut tx, ctx, input, arrival).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// [`intake`] inside the caller's transaction (a form keeps its submission with it).
+pub async fn intake_in(
+    tx: &mut Tx,
+    ctx: &Ctx,
     mut input: LeadInput,
     arrival: Arrival,
 ) -> Result<IntakeResult> {
@@ -75,30 +88,29 @@ pub async fn intake(
     if arrival.detail.is_some() {
         input.source_detail = Some(arrival.detail.clone());
     }
-    let mut tx = db.begin().await?;
-    let (f, defs) = leads::prepare(&mut tx, ctx, &input).await?;
+    let (f, defs) = leads::prepare(tx, ctx, &input).await?;
     let at = now();
     let keys = keys(&f);
-    keylock::hold(&mut tx, ctx.tenant_id, &keys, at).await?;
+    keylock::hold(tx, ctx.tenant_id, &keys, at).await?;
     let first = keylock::first_within(
-        &mut tx,
+        tx,
         ctx.tenant_id,
         &fingerprint(&f, &arrival),
         at,
         REPEAT_WINDOW,
     )
     .await?;
-    let found = find(&mut tx, ctx, &f).await?;
+    let found = find(tx, ctx, &f).await?;
     let result = match found {
         Some((entity, id, matched_on)) => {
             let outcome = if first {
-                touch(&mut tx, ctx, entity, id, &f, &arrival).await?;
+                touch(tx, ctx, entity, id, &f, &arrival).await?;
                 Outcome::Matched
             } else {
                 Outcome::Repeated
             };
             let lead = if entity == "leads" {
-                record::get::<Lead>(&mut tx, ctx, id).await.ok()
+                record::get::<Lead>(&mut *tx, ctx, id).await.ok()
             } else {
                 None
             };
@@ -111,7 +123,7 @@ pub async fn intake(
             }
         }
         None => {
-            let lead = leads::insert(&mut tx, ctx, &f, &defs).await?;
+            let lead = leads::insert(tx, ctx, &f, &defs).await?;
             IntakeResult {
                 outcome: Outcome::Created,
                 entity: "leads".into(),
@@ -121,7 +133,6 @@ pub async fn intake(
             }
         }
     };
-    tx.commit().await?;
     Ok(result)
 }
 
@@ -140,7 +151,8 @@ fn keys(f: &Fields) -> Vec<String> {
     keys
 }
 
-/// The same arrival again: source, detail and every normalised field alike.
+/// The same arrival again: source, detail and every normalised field alike (what came with
+/// it — the page, campaign parameters — does not make a double submit a new arrival).
 fn fingerprint(f: &Fields, arrival: &Arrival) -> String {
     let canonical = serde_json::json!([
         arrival.source,
@@ -157,7 +169,6 @@ fn fingerprint(f: &Fields, arrival: &Arrival) -> String {
         f.product_interest,
         f.notes,
         f.custom,
-        arrival.extra,
     ]);
     format!(
         "intake:{}",

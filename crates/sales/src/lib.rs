@@ -5,13 +5,22 @@
 use guanxi_platform::migrate::Migration;
 
 pub mod convert;
+pub mod forms;
 pub mod intake;
 pub mod leads;
 
 /// This module's schema, versions 2001–2999.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 2001,
-    name: "2001_leads",
-    sqlite: include_str!("../migrations/sqlite/2001_leads.sql"),
-    postgres: include_str!("../migrations/postgres/2001_leads.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 2001,
+        name: "2001_leads",
+        sqlite: include_str!("../migrations/sqlite/2001_leads.sql"),
+        postgres: include_str!("../migrations/postgres/2001_leads.sql"),
+    },
+    Migration {
+        version: 2002,
+        name: "2002_forms",
+        sqlite: include_str!("../migrations/sqlite/2002_forms.sql"),
+        postgres: include_str!("../migrations/postgres/2002_forms.sql"),
+    },
+];

@@ -1091,6 +1091,7 @@ pub fn from_accept_language(header: &str) -> Option<&'static str> {
 const CATALOGUES: &[(&str, &str)] = &[
     ("calendars", include_str!("../messages/calendars.tsv")),
     ("leads", include_str!("../messages/leads.tsv")),
+    ("forms", include_str!("../messages/forms.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

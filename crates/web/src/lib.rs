@@ -169,6 +169,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::api::bulk_leads))
         .routes(routes!(sales::api::lead_timeline))
         .routes(routes!(sales::api::convert_lead))
+        .routes(routes!(sales::forms::list_forms, sales::forms::create_form))
+        .routes(routes!(sales::forms::get_form, sales::forms::update_form))
+        .routes(routes!(sales::forms::form_submissions))
         .routes(routes!(customers::api::search))
         .routes(routes!(customers::api::create_activity))
         .routes(routes!(

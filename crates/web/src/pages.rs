@@ -78,6 +78,11 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/search.html",
         "customers/tabs.html",
         "sales/lead.html",
+        "sales/forms.html",
+        "sales/form.html",
+        "sales/form_fields.html",
+        "sales/public_form.html",
+        "sales/public_thanks.html",
         "records/sections.html",
         "customers/timeline.html",
         "customers/tasks.html",
@@ -150,7 +155,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
     Ok(env)
 }
 
-fn render(s: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
+pub(crate) fn render(s: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
     match s.templates.get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -211,6 +216,7 @@ impl Signed {
             ("users", "users", Action::Update, "/admin/users"),
             ("teams", "teams", Action::Update, "/admin/teams"),
             ("calendars", "calendars", Action::Update, "/admin/calendars"),
+            ("forms", "forms", Action::Read, "/admin/forms"),
             ("audit", "audit", Action::Read, "/admin/audit"),
             ("jobs", "jobs", Action::Read, "/admin/jobs"),
             ("settings", "settings", Action::Update, "/settings"),
@@ -417,6 +423,8 @@ pub fn router() -> Router<AppState> {
         .merge(crate::calendars::router())
         .merge(crate::notifications::router())
         .merge(crate::sales::pages::routes())
+        .merge(crate::sales::forms::admin_routes())
+        .merge(crate::sales::forms::public_routes())
 }
 
 /// An unknown address: the API answers problem+json; a page gets the site's own layout (with

@@ -11,6 +11,7 @@ mod calendars;
 mod concurrency;
 mod custom_fields;
 mod customers;
+mod forms;
 mod imports;
 mod input;
 mod isolation;

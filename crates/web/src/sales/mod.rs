@@ -1,4 +1,6 @@
-//! The sales module's HTTP side: `/api/v1/leads` and the lead pages.
+//! The sales module's HTTP side: `/api/v1/leads`, `/api/v1/forms`, the lead pages, the form
+//! admin pages and the public form endpoints.
 
 pub mod api;
+pub mod forms;
 pub mod pages;
