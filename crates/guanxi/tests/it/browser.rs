@@ -910,3 +910,117 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+/// Serves `html` at `/` on a port of its own (another origin than the CRM), for as long as the
+/// test runs; answers every request with it.
+async fn other_site(html: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+both!(
+    a_form_embedded_on_another_site,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        sign_in(&c, &app, "admin@acme.test", "correct horse battery").await;
+
+        // The admin designs a form: name, company and phone asked, phone required, a consent
+        // box, no waiting time (the test types faster than a person).
+        click(&c, "nav.side a[href='/admin/forms']").await;
+        fill(&c, "#form-designer input[name=name]", "展会报名").await;
+        click(&c, "#form-designer input[name='required.phone']").await;
+        fill(&c, "#form-designer input[name=consent_zh]", "同意联系我").await;
+        fill(&c, "#form-designer input[name=min_fill_seconds]", "0").await;
+        click(&c, "#save-form").await;
+        c.wait()
+            .for_element(Locator::Css("#snippet"))
+            .await
+            .unwrap();
+        shot(&c, "form-admin-zh").await;
+        let snippet = c
+            .find(Locator::Css("#snippet"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(snippet.contains("embed.js"), "{snippet}");
+
+        // A company's web page on another origin carries the snippet; a visitor fills it in.
+        let site = other_site(format!(
+            "<!doctype html><html><head><meta charset=utf-8><title>Acme</title></head><body><h1>联系我们</h1>{snippet}</body></html>"
+        ))
+        .await;
+        c.goto(&format!("{site}/?utm_campaign=expo")).await.unwrap();
+        // embed.js has run when the token is in.
+        c.wait()
+            .for_element(Locator::XPath(
+                "//input[@name='_t' and string-length(@value) > 0]",
+            ))
+            .await
+            .unwrap();
+        fill(&c, "input[name=name]", "周芷若").await;
+        fill(&c, "input[name=company]", "峨眉科技").await;
+        fill(&c, "input[name=phone]", "13700137001").await;
+        click(&c, "input[name=consent]").await;
+        shot(&c, "form-embedded").await;
+        click(&c, "button[type=submit]").await;
+        let thanks = text(&c, "#thanks").await;
+        assert!(thanks.contains("谢谢"), "{thanks}");
+
+        let leads: serde_json::Value = app
+            .get("/api/v1/leads", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let lead = &leads["items"][0];
+        assert_eq!(lead["name"], "周芷若");
+        assert_eq!(lead["source"], "form");
+        let forms: serde_json::Value = app
+            .get("/api/v1/forms", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let subs: serde_json::Value = app
+            .get(
+                &format!(
+                    "/api/v1/forms/{}/submissions",
+                    forms["items"][0]["id"].as_str().unwrap()
+                ),
+                &app.admin_token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let sub = &subs["items"][0];
+        assert_eq!(sub["outcome"], "created");
+        assert_eq!(sub["utm"]["utm_campaign"], "expo");
+        assert!(sub["referrer"].as_str().unwrap().starts_with(&site));
+        c.close().await.unwrap();
+    }
+);
