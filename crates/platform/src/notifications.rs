@@ -28,6 +28,8 @@ pub const KINDS: &[(&str, bool)] = &[
     ("assigned", true),
     // A colleague's book was transferred to you (accounts, contacts and open tasks counted).
     ("book_transferred", true),
+    // A new lead was given to you by the assignment rules.
+    ("lead_assigned", true),
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

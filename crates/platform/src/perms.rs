@@ -50,6 +50,8 @@ pub const MODULES: &[&str] = &[
     "calendars",
     "leads",
     "forms",
+    "assignment_rules",
+    "scoring_rules",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -143,9 +145,33 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                 _ => grant(&mut p, "leads", &[Read], Scope::All),
             }
             // Public forms: marketing designs them; managers read them and their submissions.
+            // Who gets which lead is the managers' to decide; how leads are scored, the
+            // managers' and marketing's.
             match key {
-                "marketing" => grant(&mut p, "forms", &[Read, Create, Update], Scope::All),
-                "manager" => grant(&mut p, "forms", &[Read], Scope::All),
+                "marketing" => {
+                    grant(&mut p, "forms", &[Read, Create, Update], Scope::All);
+                    grant(
+                        &mut p,
+                        "scoring_rules",
+                        &[Create, Update, Delete],
+                        Scope::All,
+                    );
+                }
+                "manager" => {
+                    grant(&mut p, "forms", &[Read], Scope::All);
+                    grant(
+                        &mut p,
+                        "assignment_rules",
+                        &[Create, Update, Delete],
+                        Scope::All,
+                    );
+                    grant(
+                        &mut p,
+                        "scoring_rules",
+                        &[Create, Update, Delete],
+                        Scope::All,
+                    );
+                }
                 _ => {}
             }
             // The timeline: everyone who can see a customer sees what was said to it; everyone

@@ -631,6 +631,7 @@ pub async fn submit(db: &Db, key: &str, posted: Posted, lang: &str) -> Result<Su
             "utm": utm,
             "referrer": posted.referrer,
         }),
+        fallback_owner: Some(form.owner_id),
     };
     let mut tx = db.begin().await?;
     let result = match intake::intake_in(&mut tx, &ctx, input, arrival).await {
@@ -702,7 +703,6 @@ async fn lead_input(db: &Db, tenant: Uuid, form: &Form, posted: &Posted) -> Resu
         })
         .collect();
     input.custom = custom_fields::from_text(&asked, &|name| value(name));
-    input.owner_id = Some(form.owner_id);
     if !form.tags.0.is_empty() {
         input.tags = Some(form.tags.0.clone());
     }

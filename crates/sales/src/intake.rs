@@ -21,9 +21,10 @@ use uuid::Uuid;
 use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::Result;
 use guanxi_platform::time::now;
-use guanxi_platform::{args, audit, keylock, Ctx};
+use guanxi_platform::{args, audit, keylock, notifications, Ctx};
 use guanxi_records::record;
 
+use crate::assignment;
 use crate::leads::{self, Fields, Lead, LeadInput};
 
 /// A repeat of the same arrival within this window is the same arrival.
@@ -62,6 +63,10 @@ pub struct Arrival {
     /// Anything else worth keeping with the touch (consent, UTM parameters…).
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub extra: serde_json::Value,
+    /// Who owns a new lead when the caller named nobody and no assignment rule decides (a
+    /// form's owner); else the caller.
+    #[serde(skip)]
+    pub fallback_owner: Option<Uuid>,
 }
 
 /// A person arriving: matched to a known record or created as a lead, once.
@@ -88,7 +93,12 @@ pub async fn intake_in(
     if arrival.detail.is_some() {
         input.source_detail = Some(arrival.detail.clone());
     }
-    let (f, defs) = leads::prepare(tx, ctx, &input).await?;
+    // Assignment rules decide a new lead's owner unless the caller named one.
+    let named_owner = input.owner_id.is_some();
+    if !named_owner {
+        input.owner_id = arrival.fallback_owner;
+    }
+    let (mut f, defs) = leads::prepare(tx, ctx, &input).await?;
     let at = now();
     let keys = keys(&f);
     keylock::hold(tx, ctx.tenant_id, &keys, at).await?;
@@ -123,7 +133,31 @@ pub async fn intake_in(
             }
         }
         None => {
+            let assigned = if named_owner {
+                None
+            } else {
+                assignment::decide(tx, ctx.tenant_id, &f.facts(), None).await?
+            };
+            if let Some((user, team)) = assigned {
+                (f.owner_id, f.team_id) = (Some(user), team);
+            }
             let lead = leads::insert(tx, ctx, &f, &defs).await?;
+            if let (Some(owner), Some(_)) = (lead.owner_id, assigned) {
+                notifications::notify(
+                    tx,
+                    ctx,
+                    owner,
+                    notifications::Notice {
+                        kind: "lead_assigned",
+                        params: serde_json::json!({"name": lead.name, "source": lead.source,
+                            "company": lead.company.clone().unwrap_or_default()}),
+                        link: Some(leads::ENTITY.link(lead.id)),
+                        entity: Some("leads"),
+                        entity_id: Some(lead.id),
+                    },
+                )
+                .await?;
+            }
             IntakeResult {
                 outcome: Outcome::Created,
                 entity: "leads".into(),
@@ -270,6 +304,7 @@ async fn touch(
             args![now(), ctx.tenant_id, id],
         )
         .await?;
+        crate::scoring::rescore(tx, ctx.tenant_id, id).await?;
     }
     Ok(())
 }

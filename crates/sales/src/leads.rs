@@ -69,7 +69,13 @@ pub struct Lead {
     pub status: String,
     /// Why it was disqualified (required for that status).
     pub disqualify_reason: Option<String>,
+    /// 0–100, from the scoring rules.
     pub score: i64,
+    /// `A` (80 and more), `B` (60–79), `C` (40–59) or `D`.
+    pub grade: String,
+    /// Why the score is what it is: each scoring rule that matched and its points.
+    #[schema(value_type = Vec<crate::scoring::Reason>)]
+    pub score_reasons: sqlx::types::Json<Vec<crate::scoring::Reason>>,
     pub converted_account_id: Option<Uuid>,
     pub converted_contact_id: Option<Uuid>,
     pub converted_at: Option<DateTime<Utc>>,
@@ -172,6 +178,8 @@ pub struct LeadFilter {
     pub industry: Option<String>,
     /// Leads scoring at least this.
     pub min_score: Option<i64>,
+    /// `A`, `B`, `C` or `D` (score 80+, 60–79, 40–59, below 40).
+    pub grade: Option<String>,
     /// Records with this tag.
     pub tag: Option<String>,
     /// `true` lists the trash instead.
@@ -194,7 +202,9 @@ impl custom_fields::CustomFilters for LeadFilter {
 
 const SELECT: &str = "SELECT l.id, l.name, l.company, l.title, l.phone, l.phone_e164, l.email,
     l.wechat, l.country, l.province, l.city, l.industry, l.product_interest, l.notes, l.source,
-    l.source_detail, l.status, l.disqualify_reason, l.score, l.converted_account_id,
+    l.source_detail, l.status, l.disqualify_reason, l.score,
+    CASE WHEN l.score >= 80 THEN 'A' WHEN l.score >= 60 THEN 'B' WHEN l.score >= 40 THEN 'C' ELSE 'D' END AS grade,
+    l.score_reasons, l.converted_account_id,
     l.converted_contact_id, l.converted_at, l.last_touch_at, l.owner_id, o.name AS owner_name,
     l.pool_id, l.team_id, l.custom, l.tags, l.created_at, l.updated_at, l.deleted_at, l.version,
     l.name_key
@@ -339,6 +349,19 @@ pub fn list_sql(
     if let Some(min) = f.min_score {
         q.push(" AND l.score >= ").bind(min);
     }
+    if let Some(g) = f.grade.as_deref().filter(|g| !g.is_empty()) {
+        let (lo, hi) = match g {
+            "A" => (80, 100),
+            "B" => (60, 79),
+            "C" => (40, 59),
+            "D" => (0, 39),
+            _ => return Err(Error::field("grade", "invalid")),
+        };
+        q.push(" AND l.score BETWEEN ")
+            .bind(lo)
+            .push(" AND ")
+            .bind(hi);
+    }
     custom_fields::filter_sql(backend, q, "l", defs, &f.custom)?;
     if let Some(tag) = f.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         record::tag_sql(backend, q, "l.tags", tag);
@@ -422,6 +445,17 @@ impl Fields {
             custom: l.custom.0.as_object().cloned().unwrap_or_default(),
             tags: l.tags.0.clone(),
         }
+    }
+
+    /// The lead's facts for assignment and scoring rules (see [`crate::rules`]).
+    pub(crate) fn facts(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source, "source_detail": self.source_detail, "status": self.status,
+            "company": self.company, "title": self.title, "industry": self.industry,
+            "province": self.province, "city": self.city,
+            "product_interest": self.product_interest, "tags": self.tags,
+            "custom": self.custom, "touches": 0,
+        })
     }
 
     /// The search text: the name (with pinyin and initials), phone digits, email, WeChat id
@@ -625,6 +659,7 @@ pub(crate) async fn insert(
     .await?;
     eras::count_one(tx, ctx.tenant_id, "leads", era, id).await?;
     custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, defs, &f.custom).await?;
+    crate::scoring::rescore(tx, ctx.tenant_id, id).await?;
     let l: Lead = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(tx, ctx, "create", "leads", Some(id), None, Some(&l)).await?;
     Ok(l)
@@ -714,6 +749,7 @@ pub async fn update(
     if input.custom.is_some() {
         custom_fields::hold_unique(&mut tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     }
+    crate::scoring::rescore(&mut tx, ctx.tenant_id, id).await?;
     let after: Lead = record::load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

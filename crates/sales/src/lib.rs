@@ -4,10 +4,13 @@
 
 use guanxi_platform::migrate::Migration;
 
+pub mod assignment;
 pub mod convert;
 pub mod forms;
 pub mod intake;
 pub mod leads;
+pub mod rules;
+pub mod scoring;
 
 /// This module's schema, versions 2001–2999.
 pub const MIGRATIONS: &[Migration] = &[
@@ -22,5 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2002_forms",
         sqlite: include_str!("../migrations/sqlite/2002_forms.sql"),
         postgres: include_str!("../migrations/postgres/2002_forms.sql"),
+    },
+    Migration {
+        version: 2003,
+        name: "2003_assignment",
+        sqlite: include_str!("../migrations/sqlite/2003_assignment.sql"),
+        postgres: include_str!("../migrations/postgres/2003_assignment.sql"),
     },
 ];

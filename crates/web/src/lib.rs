@@ -169,6 +169,21 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::api::bulk_leads))
         .routes(routes!(sales::api::lead_timeline))
         .routes(routes!(sales::api::convert_lead))
+        .routes(routes!(
+            sales::api::list_assignment_rules,
+            sales::api::create_assignment_rule
+        ))
+        .routes(routes!(
+            sales::api::update_assignment_rule,
+            sales::api::delete_assignment_rule
+        ))
+        .routes(routes!(sales::api::list_reps))
+        .routes(routes!(sales::api::update_rep))
+        .routes(routes!(
+            sales::api::list_scoring_rules,
+            sales::api::create_scoring_rule
+        ))
+        .routes(routes!(sales::api::update_scoring_rule))
         .routes(routes!(sales::forms::list_forms, sales::forms::create_form))
         .routes(routes!(sales::forms::get_form, sales::forms::update_form))
         .routes(routes!(sales::forms::form_submissions))
@@ -341,10 +356,15 @@ pub fn app(state: AppState) -> Router {
 /// The scheduled job kinds of every module, each with its handler (email is the platform's
 /// own). A module adds its kinds here as it lands (lead SLA warnings, pool returns, …).
 pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers {
-    jobs::Handlers::default().with(
-        guanxi_platform::notifications::KIND_EMAIL_JOB,
-        notifications::email_handler(config.base_url.clone()),
-    )
+    jobs::Handlers::default()
+        .with(
+            guanxi_platform::notifications::KIND_EMAIL_JOB,
+            notifications::email_handler(config.base_url.clone()),
+        )
+        .with(
+            guanxi_sales::scoring::RESCORE_JOB,
+            guanxi_sales::scoring::rescore_handler(),
+        )
 }
 
 /// Runs due jobs until none are left, then waits for a wake-up, a timer or shutdown.

@@ -438,3 +438,238 @@ both!(
         assert_eq!(accounts["items"].as_array().unwrap().len(), 1);
     }
 );
+
+/// A sales rep in `team`, with an API token.
+async fn rep_in(app: &TestApp, email: &str, team: &Value) -> (Value, String) {
+    let (user, token) = app.user_with_role("sales", email).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{}", user["id"].as_str().unwrap()),
+            &app.admin_token,
+            json!({"version": user["version"], "team_id": team["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    (r.json().await.unwrap(), token)
+}
+
+both!(
+    assignment_respects_rules_capacity_and_leave,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let team = app
+            .created("/api/v1/teams", t, json!({"name": "华南组"}))
+            .await;
+        let (a, a_token) = rep_in(&app, "a.rep@acme.test", &team).await;
+        let (b, _) = rep_in(&app, "b.rep@acme.test", &team).await;
+        let (c, _) = app.user_with_role("sales", "c.rep@acme.test").await;
+        let r = app
+            .post(
+                "/api/v1/assignment-rules",
+                t,
+                json!({"name": "华南轮流", "target": "round_robin"}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("team_id".into(), "required".into())]
+        );
+        app.created(
+            "/api/v1/assignment-rules",
+            t,
+            json!({"name": "华南轮流", "target": "round_robin", "team_id": team["id"],
+                   "conditions": [{"field": "province", "op": "in", "value": ["广东", "广西"]}]}),
+        )
+        .await;
+        app.created(
+            "/api/v1/assignment-rules",
+            t,
+            json!({"name": "能源大客户", "target": "user", "user_id": c["id"],
+                   "conditions": [{"field": "industry", "op": "eq", "value": "能源"}]}),
+        )
+        .await;
+        let owner_of = |i: usize, extra: Value| {
+            let app = &app;
+            async move {
+                let mut body =
+                    json!({"name": format!("客户{i}"), "phone": format!("1350013{i:04}")});
+                for (k, v) in extra.as_object().unwrap() {
+                    body[k] = v.clone();
+                }
+                let v = app.created("/api/v1/leads", &app.admin_token, body).await;
+                v["lead"]["owner_id"].clone()
+            }
+        };
+        // In turn within the team.
+        let mut owners = vec![];
+        for i in 0..4 {
+            owners.push(owner_of(i, json!({"province": "广东"})).await);
+        }
+        let (first, second) = if owners[0] == a["id"] {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        assert_eq!(
+            owners,
+            vec![
+                first["id"].clone(),
+                second["id"].clone(),
+                first["id"].clone(),
+                second["id"].clone()
+            ]
+        );
+        assert_eq!(owner_of(10, json!({"industry": "能源"})).await, c["id"]);
+        // The rep is told, and sees the lead.
+        let told: Value = app
+            .get("/api/v1/notifications", &a_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(told["items"].as_array().unwrap().len(), 2);
+        assert_eq!(told["items"][0]["kind"], "lead_assigned");
+        // A full rep is passed over; a rep on leave too; then nobody in the team is
+        // available and the lead stays with whoever brought it in.
+        let r = app
+            .req(
+                reqwest::Method::PUT,
+                &format!(
+                    "/api/v1/assignment-rules/reps/{}",
+                    a["id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .json(&json!({"capacity": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let rep: Value = r.json().await.unwrap();
+        assert_eq!(
+            (rep["load"].clone(), rep["capacity"].clone()),
+            (json!(2), json!(2))
+        );
+        assert_eq!(owner_of(20, json!({"province": "广西"})).await, b["id"]);
+        assert_eq!(owner_of(21, json!({"province": "广西"})).await, b["id"]);
+        let r = app
+            .req(
+                reqwest::Method::PUT,
+                &format!(
+                    "/api/v1/assignment-rules/reps/{}",
+                    b["id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .json(&json!({"on_leave": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let admin_id = app
+            .get("/api/v1/me", t)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["user"]["id"]
+            .clone();
+        assert_eq!(owner_of(22, json!({"province": "广东"})).await, admin_id);
+        // A named owner is kept whatever the rules say.
+        assert_eq!(
+            owner_of(23, json!({"province": "广东", "owner_id": c["id"]})).await,
+            c["id"]
+        );
+        // A sales rep may read the rules but not change them.
+        let r = app
+            .post(
+                "/api/v1/assignment-rules",
+                &a_token,
+                json!({"name": "x", "target": "user", "user_id": a["id"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 403);
+    }
+);
+
+both!(scores_explain_themselves, |app: TestApp| async move {
+    let t = &app.admin_token;
+    app.created(
+        "/api/v1/scoring-rules",
+        t,
+        json!({"name": "制造业", "points": 40,
+                   "conditions": [{"field": "industry", "op": "eq", "value": "制造"}]}),
+    )
+    .await;
+    app.created(
+        "/api/v1/scoring-rules",
+        t,
+        json!({"name": "再次来访", "points": 30,
+                   "conditions": [{"field": "touches", "op": "gte", "value": 1}]}),
+    )
+    .await;
+    let r = app
+            .post(
+                "/api/v1/scoring-rules",
+                t,
+                json!({"name": "坏", "points": 500, "conditions": [{"field": "x", "op": "eq", "value": 1}]}),
+            )
+            .await;
+    let mut errs = refused(r).await;
+    errs.sort();
+    assert_eq!(
+        errs,
+        vec![
+            ("conditions.0.field".into(), "unknown_field".into()),
+            ("points".into(), "out_of_range".into())
+        ]
+    );
+    let lead = app
+        .created(
+            "/api/v1/leads",
+            t,
+            json!({"name": "钱进", "industry": "制造", "province": "广东", "phone": "13400134000"}),
+        )
+        .await["lead"]
+        .clone();
+    assert_eq!(lead["score"], 40);
+    assert_eq!(lead["grade"], "C");
+    assert_eq!(
+        lead["score_reasons"],
+        json!([{"rule": "制造业", "points": 40}])
+    );
+    // The person reaches out again: engagement counts.
+    app.post(
+        "/api/v1/leads",
+        t,
+        json!({"name": "钱进", "phone": "13400134000", "notes": "要样品"}),
+    )
+    .await;
+    let path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
+    let now: Value = app.get(&path, t).await.json().await.unwrap();
+    assert_eq!(now["score"], 70);
+    assert_eq!(now["grade"], "B");
+    assert_eq!(list(&app, t, "?grade=B").await.len(), 1);
+    assert_eq!(list(&app, t, "?grade=A").await.len(), 0);
+    // A new rule re-scores every lead (in the background).
+    app.created(
+        "/api/v1/scoring-rules",
+        t,
+        json!({"name": "华南", "points": 20,
+                   "conditions": [{"field": "province", "op": "eq", "value": "广东"}]}),
+    )
+    .await;
+    app.run_pending_jobs().await;
+    let now: Value = app.get(&path, t).await.json().await.unwrap();
+    assert_eq!(now["score"], 90);
+    assert_eq!(now["grade"], "A");
+    let low = app
+        .created(
+            "/api/v1/leads",
+            t,
+            json!({"name": "孙低", "phone": "13400134001"}),
+        )
+        .await;
+    assert_eq!(low["lead"]["score"], 0);
+    let sorted = list(&app, t, "?sort=-score").await;
+    assert_eq!(sorted[0]["id"], lead["id"]);
+});

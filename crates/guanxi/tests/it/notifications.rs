@@ -111,7 +111,8 @@ both!(
             .unwrap();
         assert_eq!(
             prefs,
-            json!([{"kind": "assigned", "email": false}, {"kind": "book_transferred", "email": true}])
+            json!([{"kind": "assigned", "email": false}, {"kind": "book_transferred", "email": true},
+                   {"kind": "lead_assigned", "email": true}])
         );
         let r = app
             .req(

@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use guanxi_platform::page::Page;
 use guanxi_records::bulk::{self, BulkInput, BulkResult};
+use guanxi_sales::assignment::{self, AssignmentRule, AssignmentRuleInput, Rep, RepInput};
 use guanxi_sales::convert::{self, Conversion, ConvertInput};
 use guanxi_sales::intake::{self, Arrival, IntakeResult, Outcome};
 use guanxi_sales::leads::{self, HistoryEntry, HistoryFilter, Lead, LeadFilter, LeadInput};
+use guanxi_sales::scoring::{self, ScoringRule, ScoringRuleInput};
 use uuid::Uuid;
 
 use crate::api::{versioned, ApiResult, Localize};
@@ -44,6 +46,7 @@ pub async fn create_lead(
         source: b.source.take().unwrap_or_else(|| "api".into()),
         detail: b.source_detail.take().flatten(),
         extra: serde_json::Value::Null,
+        fallback_owner: None,
     };
     let r = intake::intake(&s.db, &ctx, b, arrival).await.l(&ctx)?;
     let status = if r.outcome == Outcome::Created {
@@ -138,4 +141,126 @@ pub async fn convert_lead(
     ApiJson(b): ApiJson<ConvertInput>,
 ) -> ApiResult<Json<Conversion>> {
     Ok(Json(convert::convert(&s.db, &ctx, id, b).await.l(&ctx)?))
+}
+
+// ---- assignment and scoring rules ----------------------------------------------------------
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AssignmentRuleList {
+    pub items: Vec<AssignmentRule>,
+}
+
+/// The rules deciding who gets a new lead, in the order they are tried.
+#[utoipa::path(get, path = "/api/v1/assignment-rules", tag = "leads", responses((status = 200, body = AssignmentRuleList)))]
+pub async fn list_assignment_rules(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<AssignmentRuleList>> {
+    Ok(Json(AssignmentRuleList {
+        items: assignment::list(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/assignment-rules", tag = "leads", request_body = AssignmentRuleInput, responses(
+    (status = 201, body = AssignmentRule), (status = 422, body = Problem)))]
+pub async fn create_assignment_rule(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<AssignmentRuleInput>,
+) -> ApiResult<Response> {
+    let r = assignment::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &r, r.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/assignment-rules/{id}", tag = "leads", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = AssignmentRuleInput, responses((status = 200, body = AssignmentRule), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_assignment_rule(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<AssignmentRuleInput>,
+) -> ApiResult<Response> {
+    let r = assignment::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &r, r.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/assignment-rules/{id}", tag = "leads", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Deleted"), (status = 404, body = Problem)))]
+pub async fn delete_assignment_rule(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    assignment::delete(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RepList {
+    pub items: Vec<Rep>,
+}
+
+/// Every active user with their capacity (库容), leave and current load.
+#[utoipa::path(get, path = "/api/v1/assignment-rules/reps", tag = "leads", responses((status = 200, body = RepList)))]
+pub async fn list_reps(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult<Json<RepList>> {
+    Ok(Json(RepList {
+        items: assignment::reps(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+/// Sets a rep's capacity (`null`: no limit) or leave.
+#[utoipa::path(put, path = "/api/v1/assignment-rules/reps/{id}", tag = "leads", params(("id" = Uuid, Path)),
+    request_body = RepInput, responses((status = 200, body = Rep), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_rep(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<RepInput>,
+) -> ApiResult<Json<Rep>> {
+    Ok(Json(assignment::set_rep(&s.db, &ctx, id, b).await.l(&ctx)?))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScoringRuleList {
+    pub items: Vec<ScoringRule>,
+}
+
+#[utoipa::path(get, path = "/api/v1/scoring-rules", tag = "leads", responses((status = 200, body = ScoringRuleList)))]
+pub async fn list_scoring_rules(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<ScoringRuleList>> {
+    Ok(Json(ScoringRuleList {
+        items: scoring::list(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+/// A scoring rule; every lead is re-scored in the background.
+#[utoipa::path(post, path = "/api/v1/scoring-rules", tag = "leads", request_body = ScoringRuleInput, responses(
+    (status = 201, body = ScoringRule), (status = 422, body = Problem)))]
+pub async fn create_scoring_rule(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<ScoringRuleInput>,
+) -> ApiResult<Response> {
+    let r = scoring::create(&s.db, &ctx, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(versioned(StatusCode::CREATED, &r, r.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/scoring-rules/{id}", tag = "leads", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = ScoringRuleInput, responses((status = 200, body = ScoringRule), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_scoring_rule(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<ScoringRuleInput>,
+) -> ApiResult<Response> {
+    let r = scoring::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(versioned(StatusCode::OK, &r, r.version))
 }

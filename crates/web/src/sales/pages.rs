@@ -297,6 +297,7 @@ async fn create(
                 source: "manual".into(),
                 detail: input.source_detail.take().flatten(),
                 extra: serde_json::Value::Null,
+                fallback_owner: None,
             };
             intake::intake(&s.db, &p.ctx, input, arrival).await
         }
