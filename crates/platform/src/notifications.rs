@@ -30,6 +30,10 @@ pub const KINDS: &[(&str, bool)] = &[
     ("book_transferred", true),
     // A new lead was given to you by the assignment rules.
     ("lead_assigned", true),
+    // Leads you held went back to the pool by its rules.
+    ("pool_returned", true),
+    // A manager gave you leads from the pool.
+    ("pool_assigned", true),
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

@@ -52,6 +52,7 @@ pub const MODULES: &[&str] = &[
     "forms",
     "assignment_rules",
     "scoring_rules",
+    "pools",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.

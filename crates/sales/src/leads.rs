@@ -827,3 +827,21 @@ pub async fn timeline(
         sort.cursor(guanxi_platform::db::sqlite_time(&e.at), e.id)
     }))
 }
+
+/// The leads waiting in a pool, by id, a page of up to 200 after `after` (the caller checked
+/// the pool may be seen).
+pub async fn in_pool(
+    db: &Db,
+    tenant: uuid::Uuid,
+    pool: Uuid,
+    after: Option<Uuid>,
+) -> Result<Vec<Lead>> {
+    db.fetch_all(
+        &format!(
+            "{SELECT} WHERE l.tenant_id = $1 AND l.pool_id = $2 AND l.owner_id IS NULL
+               AND l.deleted_at IS NULL AND l.id > $3 ORDER BY l.id LIMIT 200"
+        ),
+        args![tenant, pool, after.unwrap_or(Uuid::nil())],
+    )
+    .await
+}

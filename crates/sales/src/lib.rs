@@ -9,6 +9,7 @@ pub mod convert;
 pub mod forms;
 pub mod intake;
 pub mod leads;
+pub mod pools;
 pub mod rules;
 pub mod scoring;
 
@@ -31,5 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2003_assignment",
         sqlite: include_str!("../migrations/sqlite/2003_assignment.sql"),
         postgres: include_str!("../migrations/postgres/2003_assignment.sql"),
+    },
+    Migration {
+        version: 2004,
+        name: "2004_pools",
+        sqlite: include_str!("../migrations/sqlite/2004_pools.sql"),
+        postgres: include_str!("../migrations/postgres/2004_pools.sql"),
     },
 ];

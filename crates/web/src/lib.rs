@@ -184,6 +184,12 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             sales::api::create_scoring_rule
         ))
         .routes(routes!(sales::api::update_scoring_rule))
+        .routes(routes!(sales::api::list_pools, sales::api::create_pool))
+        .routes(routes!(sales::api::get_pool, sales::api::update_pool))
+        .routes(routes!(sales::api::pool_leads))
+        .routes(routes!(sales::api::claim_from_pool))
+        .routes(routes!(sales::api::release_to_pool))
+        .routes(routes!(sales::api::assign_from_pool))
         .routes(routes!(sales::forms::list_forms, sales::forms::create_form))
         .routes(routes!(sales::forms::get_form, sales::forms::update_form))
         .routes(routes!(sales::forms::form_submissions))
@@ -364,6 +370,10 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
         .with(
             guanxi_sales::scoring::RESCORE_JOB,
             guanxi_sales::scoring::rescore_handler(),
+        )
+        .with(
+            guanxi_sales::pools::RETURNS_JOB,
+            guanxi_sales::pools::returns_handler(),
         )
 }
 

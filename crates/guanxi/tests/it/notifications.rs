@@ -112,7 +112,8 @@ both!(
         assert_eq!(
             prefs,
             json!([{"kind": "assigned", "email": false}, {"kind": "book_transferred", "email": true},
-                   {"kind": "lead_assigned", "email": true}])
+                   {"kind": "lead_assigned", "email": true}, {"kind": "pool_returned", "email": true},
+                   {"kind": "pool_assigned", "email": true}])
         );
         let r = app
             .req(

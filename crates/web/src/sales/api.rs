@@ -11,6 +11,7 @@ use guanxi_sales::assignment::{self, AssignmentRule, AssignmentRuleInput, Rep, R
 use guanxi_sales::convert::{self, Conversion, ConvertInput};
 use guanxi_sales::intake::{self, Arrival, IntakeResult, Outcome};
 use guanxi_sales::leads::{self, HistoryEntry, HistoryFilter, Lead, LeadFilter, LeadInput};
+use guanxi_sales::pools::{self, Pool, PoolAction, PoolInput, PoolResult};
 use guanxi_sales::scoring::{self, ScoringRule, ScoringRuleInput};
 use uuid::Uuid;
 
@@ -263,4 +264,120 @@ pub async fn update_scoring_rule(
     let r = scoring::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
     s.jobs_wake.notify_one();
     Ok(versioned(StatusCode::OK, &r, r.version))
+}
+
+// ---- pools (公海) ---------------------------------------------------------------------------
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PoolList {
+    pub items: Vec<Pool>,
+}
+
+#[utoipa::path(get, path = "/api/v1/pools", tag = "pools", responses((status = 200, body = PoolList)))]
+pub async fn list_pools(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult<Json<PoolList>> {
+    Ok(Json(PoolList {
+        items: pools::list(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+/// A pool for a team (or, without `team_id`, the company's): its claim limits and return rules.
+#[utoipa::path(post, path = "/api/v1/pools", tag = "pools", request_body = PoolInput, responses(
+    (status = 201, body = Pool), (status = 422, body = Problem)))]
+pub async fn create_pool(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<PoolInput>,
+) -> ApiResult<Response> {
+    let p = pools::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &p, p.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/pools/{id}", tag = "pools", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Pool), (status = 404, body = Problem)))]
+pub async fn get_pool(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let p = pools::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/pools/{id}", tag = "pools", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = PoolInput, responses((status = 200, body = Pool), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_pool(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<PoolInput>,
+) -> ApiResult<Response> {
+    let p = pools::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PoolLeadsQuery {
+    /// The last id of the previous page.
+    pub after: Option<Uuid>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PoolLeads {
+    pub items: Vec<Lead>,
+}
+
+/// The leads waiting in the pool, 200 at a time by id.
+#[utoipa::path(get, path = "/api/v1/pools/{id}/leads", tag = "pools", params(("id" = Uuid, Path), PoolLeadsQuery), responses(
+    (status = 200, body = PoolLeads), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn pool_leads(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PoolLeadsQuery>,
+) -> ApiResult<Json<PoolLeads>> {
+    Ok(Json(PoolLeads {
+        items: pools::leads_in(&s.db, &ctx, id, q.after).await.l(&ctx)?,
+    }))
+}
+
+/// Claims leads from the pool for the caller; each refused one says which limit refused it.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/claim", tag = "pools", params(("id" = Uuid, Path)), request_body = PoolAction,
+    responses((status = 200, body = PoolResult), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn claim_from_pool(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<PoolAction>,
+) -> ApiResult<Json<PoolResult>> {
+    Ok(Json(pools::claim(&s.db, &ctx, id, b).await.l(&ctx)?))
+}
+
+/// Puts leads back into the pool (`reason` required).
+#[utoipa::path(post, path = "/api/v1/pools/{id}/release", tag = "pools", params(("id" = Uuid, Path)), request_body = PoolAction,
+    responses((status = 200, body = PoolResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn release_to_pool(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<PoolAction>,
+) -> ApiResult<Json<PoolResult>> {
+    Ok(Json(pools::release(&s.db, &ctx, id, b).await.l(&ctx)?))
+}
+
+/// A manager gives leads waiting in the pool to `owner_id`.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/assign", tag = "pools", params(("id" = Uuid, Path)), request_body = PoolAction,
+    responses((status = 200, body = PoolResult), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn assign_from_pool(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<PoolAction>,
+) -> ApiResult<Json<PoolResult>> {
+    let r = pools::assign(&s.db, &ctx, id, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(Json(r))
 }
