@@ -34,6 +34,10 @@ pub const KINDS: &[(&str, bool)] = &[
     ("pool_returned", true),
     // A manager gave you leads from the pool.
     ("pool_assigned", true),
+    // A new lead of yours is near its first-response deadline.
+    ("sla_warning", true),
+    // A lead of your team passed its first-response deadline unanswered.
+    ("sla_breached", true),
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

@@ -85,7 +85,8 @@ pub async fn convert(db: &Db, ctx: &Ctx, id: Uuid, input: ConvertInput) -> Resul
         },
         lead.version,
         "status = 'converted', converted_account_id = $1, converted_contact_id = $2,
-             converted_at = $3, disqualify_reason = NULL, updated_at = $4, updated_by = $5",
+             converted_at = $3, disqualify_reason = NULL, updated_at = $4, updated_by = $5,
+             responded_at = COALESCE(responded_at, $3)",
         args![account_id, contact_id, t, t, ctx.user_id],
     )
     .await?;

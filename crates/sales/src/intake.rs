@@ -142,6 +142,9 @@ pub async fn intake_in(
                 (f.owner_id, f.team_id) = (Some(user), team);
             }
             let lead = leads::insert(tx, ctx, &f, &defs).await?;
+            crate::sla::start(tx, ctx.tenant_id, &lead).await?;
+            // As stored now (with its deadline).
+            let lead: Lead = record::load(tx, ctx.tenant_id, lead.id).await?;
             if let (Some(owner), Some(_)) = (lead.owner_id, assigned) {
                 notifications::notify(
                     tx,

@@ -81,6 +81,12 @@ pub struct Lead {
     pub converted_at: Option<DateTime<Utc>>,
     /// The last time the person reached out (a form, an import row, an API call).
     pub last_touch_at: DateTime<Utc>,
+    /// Answer by then (the first-response policy of its source, in business time).
+    pub response_due_at: Option<DateTime<Utc>>,
+    /// When its status first left `new`.
+    pub responded_at: Option<DateTime<Utc>>,
+    /// When the deadline passed unanswered.
+    pub sla_breached_at: Option<DateTime<Utc>>,
     /// Absent while the lead waits in a pool.
     pub owner_id: Option<Uuid>,
     pub owner_name: Option<String>,
@@ -180,6 +186,9 @@ pub struct LeadFilter {
     pub min_score: Option<i64>,
     /// `A`, `B`, `C` or `D` (score 80+, 60–79, 40–59, below 40).
     pub grade: Option<String>,
+    /// `waiting`: not answered yet, with a deadline; `breached`: its deadline passed
+    /// unanswered (answered since or not: every lead nobody answered in time).
+    pub sla: Option<String>,
     /// Records with this tag.
     pub tag: Option<String>,
     /// `true` lists the trash instead.
@@ -205,7 +214,8 @@ const SELECT: &str = "SELECT l.id, l.name, l.company, l.title, l.phone, l.phone_
     l.source_detail, l.status, l.disqualify_reason, l.score,
     CASE WHEN l.score >= 80 THEN 'A' WHEN l.score >= 60 THEN 'B' WHEN l.score >= 40 THEN 'C' ELSE 'D' END AS grade,
     l.score_reasons, l.converted_account_id,
-    l.converted_contact_id, l.converted_at, l.last_touch_at, l.owner_id, o.name AS owner_name,
+    l.converted_contact_id, l.converted_at, l.last_touch_at, l.response_due_at, l.responded_at,
+    l.sla_breached_at, l.owner_id, o.name AS owner_name,
     l.pool_id, l.team_id, l.custom, l.tags, l.created_at, l.updated_at, l.deleted_at, l.version,
     l.name_key
     FROM leads l
@@ -348,6 +358,16 @@ pub fn list_sql(
     }
     if let Some(min) = f.min_score {
         q.push(" AND l.score >= ").bind(min);
+    }
+    match f.sla.as_deref() {
+        None | Some("") => {}
+        Some("waiting") => {
+            q.push(" AND l.response_due_at IS NOT NULL AND l.responded_at IS NULL");
+        }
+        Some("breached") => {
+            q.push(" AND l.sla_breached_at IS NOT NULL");
+        }
+        Some(_) => return Err(Error::field("sla", "invalid")),
     }
     if let Some(g) = f.grade.as_deref().filter(|g| !g.is_empty()) {
         let (lo, hi) = match g {
@@ -717,7 +737,8 @@ pub async fn update(
              wechat = $7, country = $8, province = $9, city = $10, industry = $11,
              product_interest = $12, notes = $13, source_detail = $14, status = $15,
              disqualify_reason = $16, owner_id = $17, team_id = $18, search = $19, grams = $20,
-             custom = $21, tags = $22, updated_at = $23, updated_by = $24",
+             custom = $21, tags = $22, updated_at = $23, updated_by = $24,
+             responded_at = CASE WHEN responded_at IS NULL AND $25 <> 'new' THEN $26 ELSE responded_at END",
         args![
             f.name.as_str(),
             f.company.clone(),
@@ -742,7 +763,9 @@ pub async fn update(
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
             now(),
-            ctx.user_id
+            ctx.user_id,
+            f.status.as_str(),
+            now()
         ],
     )
     .await?;
@@ -826,6 +849,21 @@ pub async fn timeline(
     Ok(Page::from_rows(rows, limit, |e| {
         sort.cursor(guanxi_platform::db::sqlite_time(&e.at), e.id)
     }))
+}
+
+/// A stored lead's facts for the rules (touches not counted: see [`crate::scoring`]).
+pub(crate) fn facts_of(l: &Lead) -> serde_json::Value {
+    serde_json::json!({
+        "source": l.source, "source_detail": l.source_detail, "status": l.status,
+        "company": l.company, "title": l.title, "industry": l.industry, "province": l.province,
+        "city": l.city, "product_interest": l.product_interest, "tags": l.tags.0,
+        "custom": l.custom.0, "score": l.score,
+    })
+}
+
+/// The one-row select of a lead (`$1` tenant, `$2` id).
+pub(crate) fn select_one() -> String {
+    <Lead as Record>::select_one()
 }
 
 /// The leads waiting in a pool, by id, a page of up to 200 after `after` (the caller checked

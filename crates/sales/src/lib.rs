@@ -12,6 +12,7 @@ pub mod leads;
 pub mod pools;
 pub mod rules;
 pub mod scoring;
+pub mod sla;
 
 /// This module's schema, versions 2001–2999.
 pub const MIGRATIONS: &[Migration] = &[
@@ -38,5 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2004_pools",
         sqlite: include_str!("../migrations/sqlite/2004_pools.sql"),
         postgres: include_str!("../migrations/postgres/2004_pools.sql"),
+    },
+    Migration {
+        version: 2005,
+        name: "2005_response_sla",
+        sqlite: include_str!("../migrations/sqlite/2005_response_sla.sql"),
+        postgres: include_str!("../migrations/postgres/2005_response_sla.sql"),
     },
 ];

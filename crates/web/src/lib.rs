@@ -184,6 +184,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             sales::api::create_scoring_rule
         ))
         .routes(routes!(sales::api::update_scoring_rule))
+        .routes(routes!(sales::api::get_lead_sla, sales::api::put_lead_sla))
         .routes(routes!(sales::api::list_pools, sales::api::create_pool))
         .routes(routes!(sales::api::get_pool, sales::api::update_pool))
         .routes(routes!(sales::api::pool_leads))
@@ -375,6 +376,7 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
             guanxi_sales::pools::RETURNS_JOB,
             guanxi_sales::pools::returns_handler(),
         )
+        .with(guanxi_sales::sla::JOB, guanxi_sales::sla::handler())
 }
 
 /// Runs due jobs until none are left, then waits for a wake-up, a timer or shutdown.

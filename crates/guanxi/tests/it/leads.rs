@@ -673,3 +673,163 @@ both!(scores_explain_themselves, |app: TestApp| async move {
     let sorted = list(&app, t, "?sort=-score").await;
     assert_eq!(sorted[0]["id"], lead["id"]);
 });
+
+both!(
+    nobody_waits_unanswered_silently,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let team = app
+            .created("/api/v1/teams", t, json!({"name": "电销组"}))
+            .await;
+        let (a, a_token) = rep_in(&app, "a.rep@acme.test", &team).await;
+        let (b, b_token) = rep_in(&app, "b.rep@acme.test", &team).await;
+        let (mgr, mgr_token) = app.user_with_role("manager", "mgr@acme.test").await;
+        let r = app
+            .patch(
+                &format!("/api/v1/users/{}", mgr["id"].as_str().unwrap()),
+                t,
+                json!({"version": mgr["version"], "team_id": team["id"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        // The manager takes no leads (capacity 0).
+        let r = app
+            .req(
+                reqwest::Method::PUT,
+                &format!(
+                    "/api/v1/assignment-rules/reps/{}",
+                    mgr["id"].as_str().unwrap()
+                ),
+                t,
+            )
+            .json(&json!({"capacity": 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = app
+            .req(reqwest::Method::PUT, "/api/v1/lead-sla", t)
+            .json(&json!({"items": [{"source": "api", "minutes": 0, "on_breach": "explode"}]}))
+            .send()
+            .await
+            .unwrap();
+        let mut errs = refused(r).await;
+        errs.sort();
+        assert_eq!(
+            errs,
+            vec![
+                ("items.0.minutes".into(), "out_of_range".into()),
+                ("items.0.on_breach".into(), "invalid".into())
+            ]
+        );
+        let r = app
+            .req(reqwest::Method::PUT, "/api/v1/lead-sla", t)
+            .json(&json!({"items": [{"source": "*", "minutes": 240, "warn_minutes": 60, "on_breach": "reassign"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        app.created(
+            "/api/v1/assignment-rules",
+            t,
+            json!({"name": "电销轮流", "target": "round_robin", "team_id": team["id"]}),
+        )
+        .await;
+        let first = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "吴用", "phone": "13200132000"}),
+            )
+            .await["lead"]
+            .clone();
+        let answered = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "公孙胜", "phone": "13200132001"}),
+            )
+            .await["lead"]
+            .clone();
+        // The deadline is four business hours on the team's calendar (here the default
+        // office hours, lunch excluded), from when the lead arrived.
+        let created: chrono::DateTime<chrono::Utc> =
+            first["created_at"].as_str().unwrap().parse().unwrap();
+        let schedule = guanxi_platform::calendars::schedule_for(
+            &app.db,
+            uuid::Uuid::parse_str(&app.tenant_id).unwrap(),
+            team["id"]
+                .as_str()
+                .map(|s| uuid::Uuid::parse_str(s).unwrap()),
+        )
+        .await
+        .unwrap();
+        let due = schedule.deadline(created, 240).unwrap();
+        let stored: chrono::DateTime<chrono::Utc> =
+            first["response_due_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(stored, due);
+        // The second one is answered: its owner starts working it.
+        let owner_token = if answered["owner_id"] == a["id"] {
+            &a_token
+        } else {
+            &b_token
+        };
+        let r = app
+            .patch(
+                &format!("/api/v1/leads/{}", answered["id"].as_str().unwrap()),
+                owner_token,
+                json!({"version": answered["version"], "status": "working"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(list(&app, t, "?sla=waiting").await.len(), 1);
+        // An hour before: the owner is warned.
+        app.run_jobs_at(due - chrono::Duration::minutes(30)).await;
+        let first_owner_token = if first["owner_id"] == a["id"] {
+            &a_token
+        } else {
+            &b_token
+        };
+        let told: Value = app
+            .get("/api/v1/notifications", first_owner_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(told["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "sla_warning"));
+        // At the deadline: breached, the team's manager told, the lead given to the other rep.
+        app.run_jobs_at(due + chrono::Duration::minutes(1)).await;
+        let breached = list(&app, t, "?sla=breached").await;
+        assert_eq!(breached.len(), 1);
+        assert_eq!(breached[0]["id"], first["id"]);
+        assert_ne!(breached[0]["owner_id"], first["owner_id"]);
+        assert!([a["id"].clone(), b["id"].clone()].contains(&breached[0]["owner_id"]));
+        let told: Value = app
+            .get("/api/v1/notifications", &mgr_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(told["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "sla_breached"));
+        // The answered lead is not breached.
+        let r: Value = app
+            .get(
+                &format!("/api/v1/leads/{}", answered["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["sla_breached_at"], Value::Null);
+        assert!(r["responded_at"].is_string());
+    }
+);

