@@ -743,6 +743,9 @@ async fn demo(
     )
     .await
     .map_err(err)?;
+    guanxi_sales::demo::load(db, &ctx, seed)
+        .await
+        .map_err(err)?;
     // The reps sign in too, with one printed password (so a demo can be shown from each seat).
     let rep_password = guanxi_platform::secret::random_secret()[..16].to_owned();
     let mut reps = vec![];

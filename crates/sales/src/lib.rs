@@ -6,6 +6,7 @@ use guanxi_platform::migrate::Migration;
 
 pub mod assignment;
 pub mod convert;
+pub mod demo;
 pub mod forms;
 pub mod intake;
 pub mod leads;

@@ -563,29 +563,36 @@ pub async fn release(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result
             Err(e) => return Err(e),
         };
         let at = now();
-        let n = tx
-            .execute(
-                "UPDATE leads SET owner_id = NULL, pool_id = $1, team_id = $2, updated_at = $3,
-                     updated_by = $4, version = version + 1
-                 WHERE tenant_id = $5 AND id = $6 AND version = $7 AND deleted_at IS NULL
-                   AND status NOT IN ('converted')",
-                args![
-                    pool_id,
-                    pool.team_id,
-                    at,
-                    ctx.user_id,
-                    ctx.tenant_id,
-                    id,
-                    lead.version
-                ],
-            )
-            .await?;
-        if n == 0 {
+        if lead.deleted_at.is_some() || lead.status == "converted" || lead.owner_id.is_none() {
             out.failed.push(PoolFailure {
                 id,
                 reason: "taken".into(),
             });
             continue;
+        }
+        // Checked against the version read: a lead changed meanwhile is not released.
+        match version::update(
+            &mut tx,
+            version::Row {
+                table: "leads",
+                tenant_id: ctx.tenant_id,
+                id,
+            },
+            lead.version,
+            "owner_id = NULL, pool_id = $1, team_id = $2, updated_at = $3, updated_by = $4",
+            args![pool_id, pool.team_id, at, ctx.user_id],
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(Error::PreconditionFailed { .. } | Error::NotFound) => {
+                out.failed.push(PoolFailure {
+                    id,
+                    reason: "taken".into(),
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
         }
         record(
             &mut tx,

@@ -78,6 +78,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/search.html",
         "customers/tabs.html",
         "sales/lead.html",
+        "sales/pool.html",
         "sales/forms.html",
         "sales/form.html",
         "sales/form_fields.html",

@@ -81,6 +81,10 @@ pub trait Listed: Record + Editable + Serialize + Send + Sync + 'static {
     /// The filter's values as the template's `f` (`q`, `sort`, `deleted`, `custom` and the
     /// spec's filters).
     fn filter_values(f: &Self::Filter) -> Value;
+    /// Anything else the entity's list shows (the template's `extras`).
+    fn extras(_db: &Db, _ctx: &Ctx) -> impl Future<Output = Result<Value, Error>> + Send {
+        async { Ok(Value::from(())) }
+    }
 }
 
 /// The layout of `R`'s records.
@@ -338,6 +342,7 @@ async fn list_view<R: Listed>(
         )
     });
     let (filters, sorts, saved, people) = common(s, p, module, &layout).await?;
+    let extras = R::extras(&s.db, &p.ctx).await?;
     // The cell being edited, with the value its input starts from.
     let edit = match &lp.edit {
         Some((id, field)) => {
@@ -363,7 +368,7 @@ async fn list_view<R: Listed>(
             kind => spec.kind, module => module, base => Value::from_safe_string(spec.base.to_owned()), tabs => spec.tabs,
             sort_choices => spec.sorts, auto_sort => spec.auto_sort, text_filters => spec.filters,
             choice_filters => spec.choices.iter().map(|(k, v)| context! { name => k, options => v }).collect::<Vec<_>>(),
-            exports => spec.exports,
+            exports => spec.exports, extras => extras,
             rows => rows, next => next, cols => cols, f => fv,
             query => lp.query, filter_query => lp.filter_query, edit => edit, cell_error => p.refusal_from_url(lp.error.as_deref()),
             bulk => lp.bulk.map(|(d, f)| context! { done => d, failed => f }),

@@ -39,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/leads/{id}/delete", post(delete))
         .route("/leads/{id}/restore", post(restore))
         .route("/leads/{id}/convert", post(convert))
+        .route("/leads/{id}/release", post(release))
+        .route("/leads/pools/{id}", get(pool_page))
+        .route("/leads/pools/{id}/claim", post(claim))
 }
 
 /// A lead's profile groups.
@@ -156,7 +159,17 @@ impl Listed for Lead {
             .collect();
         context! { q => f.q, province => f.province, city => f.city, industry => f.industry,
         status => f.status, source => f.source, sort => f.sort, deleted => f.deleted.unwrap_or(false),
-        tag => f.tag, custom => custom }
+        tag => f.tag, custom => custom, sla => f.sla, grade => f.grade }
+    }
+    /// The pools, as shortcuts above the list.
+    async fn extras(db: &Db, ctx: &Ctx) -> Result<Value, Error> {
+        let pools = guanxi_sales::pools::list(db, ctx).await?;
+        let pools: Vec<Value> = pools
+            .iter()
+            .filter(|p| p.active)
+            .map(|p| context! { id => p.id, name => p.name })
+            .collect();
+        Ok(context! { pools => pools })
     }
 }
 
@@ -407,14 +420,25 @@ async fn show(
     let notice = q
         .notice
         .as_deref()
-        .filter(|n| ["known_person", "converted"].contains(n))
+        .filter(|n| ["known_person", "converted", "released"].contains(n))
         .map(|n| t(&p, &format!("lead.notice.{n}")));
+    // The pool it would go back to, and when.
+    let pool = match guanxi_sales::pools::pool_for(&s.db, p.ctx.tenant_id, l.team_id).await {
+        Ok(p) => p,
+        Err(e) => return p.error(&s, e),
+    };
+    let returns_at = pool
+        .as_ref()
+        .and_then(|pool| guanxi_sales::pools::returns_at(pool, &l));
+    let returns_in_days = returns_at.map(|at| (at - chrono::Utc::now()).num_days().max(0));
+    let waiting_in = l.pool_id.and(pool.as_ref()).map(|p| p.name.clone());
     p.page(
         &s,
         "sales/lead.html",
         "leads",
         context! {
             l => l, sections => layout.sections, shown => shown, history => history.items,
+            pool => pool, returns_in_days => returns_in_days, waiting_in => waiting_in,
             next => history.next_cursor, notice => notice, error => p.refusal_from_url(q.error.as_deref()),
             can_edit => can(Action::Update), can_delete => can(Action::Delete),
             can_convert => can(Action::Update) && p.ctx.can("contacts", Action::Create).is_some(),
@@ -478,6 +502,127 @@ async fn convert(
             let msg = p.refusal_keys(e, None);
             let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
             Redirect::to(&format!("/leads/{id}?{q}")).into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
+/// `POST /leads/{id}/release`: back to the pool, with the reason typed.
+async fn release(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !checked(&p, &form) {
+        return forbidden_csrf();
+    }
+    let Some(pool) = form.get("pool_id").and_then(|v| Uuid::parse_str(v).ok()) else {
+        return p.error(&s, Error::field("pool_id", "required"));
+    };
+    let action = guanxi_sales::pools::PoolAction {
+        version: None,
+        ids: vec![id],
+        reason: form.get("reason").cloned(),
+        owner_id: None,
+    };
+    match guanxi_sales::pools::release(&s.db, &p.ctx, pool, action).await {
+        Ok(r) if r.done.is_empty() => {
+            let q = serde_urlencoded::to_string([("error", "id:taken")]).unwrap_or_default();
+            Redirect::to(&format!("/leads/{id}?{q}")).into_response()
+        }
+        Ok(_) => Redirect::to(&format!("/leads/{id}?notice=released")).into_response(),
+        Err(e @ Error::Validation(_)) => {
+            let msg = p.refusal_keys(e, None);
+            let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
+            Redirect::to(&format!("/leads/{id}?{q}")).into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PoolQuery {
+    after: Option<Uuid>,
+    done: Option<usize>,
+    failed: Option<String>,
+}
+
+/// `GET /leads/pools/{id}`: the leads waiting in a pool, to claim (ticked ones at once).
+async fn pool_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PoolQuery>,
+) -> Response {
+    let (pool, leads) = match (
+        guanxi_sales::pools::get(&s.db, &p.ctx, id).await,
+        guanxi_sales::pools::leads_in(&s.db, &p.ctx, id, q.after).await,
+    ) {
+        (Ok(pool), Ok(l)) => (pool, l),
+        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
+    };
+    let next = (leads.len() == 200)
+        .then(|| leads.last().map(|l| l.id))
+        .flatten();
+    let failed: Vec<String> = q
+        .failed
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| t(&p, &format!("pool.refused.{r}")))
+        .collect();
+    p.page(
+        &s,
+        "sales/pool.html",
+        "leads",
+        context! { pool => pool, leads => leads, next => next, done => q.done, failed => failed },
+    )
+}
+
+/// `POST /leads/pools/{id}/claim`: the ticked leads, each claimed or refused with its limit.
+async fn claim(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    body: String,
+) -> Response {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "_csrf")
+        .map(|(_, v)| v.clone());
+    if !p.csrf_ok(&csrf) {
+        return forbidden_csrf();
+    }
+    let ids: Vec<Uuid> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .filter_map(|(_, v)| Uuid::parse_str(v).ok())
+        .collect();
+    let action = guanxi_sales::pools::PoolAction {
+        version: None,
+        ids,
+        reason: None,
+        owner_id: None,
+    };
+    match guanxi_sales::pools::claim(&s.db, &p.ctx, id, action).await {
+        Ok(r) => {
+            let mut reasons: Vec<String> = r.failed.iter().map(|f| f.reason.clone()).collect();
+            reasons.sort();
+            reasons.dedup();
+            let q = serde_urlencoded::to_string([
+                ("done", r.done.len().to_string()),
+                ("failed", reasons.join(",")),
+            ])
+            .unwrap_or_default();
+            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
+        }
+        Err(e @ Error::Validation(_)) => {
+            let q = serde_urlencoded::to_string([("failed", "none_ticked")]).unwrap_or_default();
+            let _ = e;
+            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
         }
         Err(e) => p.error(&s, e),
     }

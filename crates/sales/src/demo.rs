@@ -1,0 +1,291 @@
+//! The demo company's sales side, loaded after its customers (`guanxi demo`): a web form, a
+//! company pool, scoring and assignment rules, a first-response policy, and leads in every
+//! status — from the form, a trade show, the API and by hand — through the same service
+//! functions a user's requests take.
+
+use guanxi_platform::db::Db;
+use guanxi_platform::error::Result;
+use guanxi_platform::{args, Ctx};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::intake::{self, Arrival};
+use crate::leads::{self, LeadInput};
+use crate::{assignment, convert, forms, pools, scoring, sla};
+
+#[derive(Debug, Default)]
+pub struct SalesStats {
+    pub leads: usize,
+}
+
+fn input(v: serde_json::Value) -> LeadInput {
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
+    let mut stats = SalesStats::default();
+    let reps: Vec<(Uuid,)> = db
+        .fetch_all(
+            "SELECT u.id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
+             WHERE u.tenant_id = $1 AND r.key = 'sales' ORDER BY u.email",
+            args![admin.tenant_id],
+        )
+        .await?;
+    let owner = admin.user_id;
+    let existing = forms::list(db, admin).await?;
+    if existing.is_empty() {
+        forms::create(
+            db,
+            admin,
+            serde_json::from_value(json!({
+                "name": "官网咨询",
+                "fields": [
+                    {"field": "name", "labels": {"zh-CN": "您的姓名", "en": "Your name"}},
+                    {"field": "company", "labels": {"zh-CN": "公司", "en": "Company"}},
+                    {"field": "phone", "labels": {"zh-CN": "手机", "en": "Mobile"}, "required": true},
+                    {"field": "email", "labels": {"zh-CN": "邮箱", "en": "Email"}},
+                    {"field": "product_interest", "labels": {"zh-CN": "想了解的产品", "en": "Interested in"}},
+                    {"field": "notes", "labels": {"zh-CN": "留言", "en": "Message"}}
+                ],
+                "consent": {"zh-CN": "我同意贵公司就此咨询与我联系", "en": "You may contact me about this enquiry"},
+                "source_detail": "官网",
+                "tags": ["官网"]
+            }))
+            .unwrap_or_default(),
+        )
+        .await?;
+        pools::create(
+            db,
+            admin,
+            serde_json::from_value(json!({
+                "name": "公司公海", "claim_per_day": 10, "max_held": 200, "reclaim_wait_days": 7,
+                "return_days": 30, "grade_days": {"A": 60, "D": 14}, "unconverted_days": 180
+            }))
+            .unwrap_or_default(),
+        )
+        .await?;
+        for (name, conds, points) in [
+            (
+                "茶饮行业",
+                json!([{"field": "industry", "op": "in", "value": ["茶饮", "餐饮", "零售"]}]),
+                30,
+            ),
+            (
+                "意向明确",
+                json!([{"field": "product_interest", "op": "exists"}]),
+                20,
+            ),
+            ("有公司", json!([{"field": "company", "op": "exists"}]), 10),
+            (
+                "多次来访",
+                json!([{"field": "touches", "op": "gte", "value": 1}]),
+                30,
+            ),
+            (
+                "华东",
+                json!([{"field": "province", "op": "in", "value": ["浙江", "江苏", "上海"]}]),
+                10,
+            ),
+        ] {
+            scoring::create(
+                db,
+                admin,
+                scoring::ScoringRuleInput {
+                    name: Some(name.into()),
+                    conditions: serde_json::from_value(conds).ok(),
+                    points: Some(points),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        if let Some((first,)) = reps.first() {
+            assignment::create(
+                db,
+                admin,
+                assignment::AssignmentRuleInput {
+                    name: Some("华东客户给首席销售".into()),
+                    conditions: serde_json::from_value(
+                        json!([{"field": "province", "op": "in", "value": ["浙江", "江苏", "上海"]}]),
+                    )
+                    .ok(),
+                    target: Some("user".into()),
+                    user_id: Some(Some(*first)),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        sla::set_policies(
+            db,
+            admin,
+            vec![sla::ResponsePolicy {
+                source: "*".into(),
+                minutes: 240,
+                warn_minutes: 60,
+                on_breach: "notify".into(),
+            }],
+        )
+        .await?;
+    }
+    // Leads: new ones from the form and a trade show, some worked, one converted.
+    let people = [
+        (
+            "周婷",
+            "杭州明前茶饮",
+            "浙江",
+            "杭州",
+            "茶饮",
+            "龙井礼盒",
+            "form",
+        ),
+        (
+            "郑浩",
+            "苏州味道餐饮",
+            "江苏",
+            "苏州",
+            "餐饮",
+            "普洱散茶",
+            "form",
+        ),
+        (
+            "Grace Lin",
+            "Harbour Tea Ltd",
+            "",
+            "Hong Kong",
+            "零售",
+            "Oolong",
+            "api",
+        ),
+        ("冯磊", "成都茶语", "四川", "成都", "茶饮", "", "campaign"),
+        (
+            "许晴",
+            "南京茗香零售",
+            "江苏",
+            "南京",
+            "零售",
+            "白茶",
+            "import",
+        ),
+        ("唐亮", "深圳鲜叶科技", "广东", "深圳", "科技", "", "manual"),
+        (
+            "韩雪",
+            "武汉长江茶馆",
+            "湖北",
+            "武汉",
+            "餐饮",
+            "红茶",
+            "form",
+        ),
+        ("曹阳", "", "北京", "北京", "", "茶具", "api"),
+    ];
+    let statuses = [
+        "new",
+        "new",
+        "working",
+        "nurturing",
+        "qualified",
+        "disqualified",
+        "working",
+        "new",
+    ];
+    for (i, (name, company, province, city, industry, interest, source)) in
+        people.iter().enumerate()
+    {
+        let phone = format!("139{:04}{:04}", seed % 10_000, 7000 + i);
+        let v = input(json!({
+            "name": name,
+            "company": (!company.is_empty()).then_some(company),
+            "province": (!province.is_empty()).then_some(province),
+            "city": city,
+            "industry": (!industry.is_empty()).then_some(industry),
+            "product_interest": (!interest.is_empty()).then_some(interest),
+            "phone": phone,
+            "tags": if *source == "import" { json!(["2026茶博会"]) } else { json!([]) },
+        }));
+        let arrival = Arrival {
+            source: (*source).into(),
+            detail: Some(
+                match *source {
+                    "form" => "官网",
+                    "import" => "2026 茶博会名片",
+                    "campaign" => "双十一活动",
+                    _ => "",
+                }
+                .to_owned(),
+            )
+            .filter(|d| !d.is_empty()),
+            extra: serde_json::Value::Null,
+            fallback_owner: reps.get(i % reps.len().max(1)).map(|(id,)| *id).or(owner),
+        };
+        let r = intake::intake(db, admin, v, arrival).await?;
+        stats.leads += 1;
+        let Some(lead) = r.lead else { continue };
+        let status = statuses[i % statuses.len()];
+        if status != "new" {
+            leads::update(
+                db,
+                admin,
+                lead.id,
+                Some(lead.version),
+                input(json!({
+                    "status": status,
+                    "disqualify_reason": (status == "disqualified").then_some("只是比价，无采购计划"),
+                })),
+            )
+            .await?;
+        }
+        if i == 0 {
+            // The first one wrote twice.
+            intake::intake(
+                db,
+                admin,
+                input(json!({"name": name, "phone": phone, "notes": "请尽快报价，下周开业"})),
+                Arrival {
+                    source: "form".into(),
+                    detail: Some("官网".into()),
+                    extra: serde_json::Value::Null,
+                    fallback_owner: owner,
+                },
+            )
+            .await?;
+        }
+        if status == "qualified" {
+            convert::convert(db, admin, lead.id, convert::ConvertInput::default()).await?;
+        }
+    }
+    // Two in the pool, waiting to be claimed.
+    let all = pools::list(db, admin).await?;
+    if let Some(pool) = all.first() {
+        for (name, phone) in [("姜伟", "13600001111"), ("钱多多", "13600002222")] {
+            let r = intake::intake(
+                db,
+                admin,
+                input(json!({"name": name, "phone": phone, "product_interest": "茶叶批发"})),
+                Arrival {
+                    source: "import".into(),
+                    detail: Some("2026 茶博会名片".into()),
+                    extra: serde_json::Value::Null,
+                    fallback_owner: owner,
+                },
+            )
+            .await?;
+            stats.leads += 1;
+            if r.entity == "leads" {
+                pools::release(
+                    db,
+                    admin,
+                    pool.id,
+                    pools::PoolAction {
+                        version: None,
+                        ids: vec![r.id],
+                        reason: Some("展会名片，待分配".into()),
+                        owner_id: None,
+                    },
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(stats)
+}
