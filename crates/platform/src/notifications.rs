@@ -38,6 +38,8 @@ pub const KINDS: &[(&str, bool)] = &[
     ("sla_warning", true),
     // A lead of your team passed its first-response deadline unanswered.
     ("sla_breached", true),
+    // An import gave you new leads to follow up (one notice an import).
+    ("leads_imported", true),
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

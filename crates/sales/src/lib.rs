@@ -8,6 +8,7 @@ pub mod assignment;
 pub mod convert;
 pub mod demo;
 pub mod forms;
+pub mod import;
 pub mod intake;
 pub mod leads;
 pub mod pools;

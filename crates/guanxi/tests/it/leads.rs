@@ -833,3 +833,108 @@ both!(
         assert!(r["responded_at"].is_string());
     }
 );
+
+both!(
+    trade_show_cards_arrive_once_each,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let team = app
+            .created("/api/v1/teams", t, json!({"name": "展会组"}))
+            .await;
+        let (a, a_token) = rep_in(&app, "a.rep@acme.test", &team).await;
+        let (b, b_token) = rep_in(&app, "b.rep@acme.test", &team).await;
+        app.created(
+            "/api/v1/assignment-rules",
+            t,
+            json!({"name": "展会轮流", "target": "round_robin", "team_id": team["id"]}),
+        )
+        .await;
+        // A customer already known, and a card that is theirs.
+        app.created(
+            "/api/v1/contacts",
+            t,
+            json!({"name": "老客户", "phone": "13100131999"}),
+        )
+        .await;
+        let mut csv = String::from("姓名,公司,手机,职位,意向产品\n");
+        for i in 0..300 {
+            csv.push_str(&format!(
+                "访客{i},展商{i}有限公司,1310013{i:04},经理,茶具\n"
+            ));
+        }
+        csv.push_str("访客7,展商7有限公司,1310013 0007,经理,茶具\n"); // the same card twice
+        csv.push_str("老客户,,13100131999,,\n");
+        csv.push_str("坏号码,某公司,12,,\n");
+        csv.push_str(",,,,\n");
+        let (gbk, _, _) = encoding_rs::GBK.encode(&csv);
+        let post = |dry: bool| {
+            app.req(
+                reqwest::Method::POST,
+                &format!("/api/v1/leads/import?campaign=2026茶博会&dry_run={dry}"),
+                t,
+            )
+            .header("content-type", "text/csv")
+            .body(gbk.to_vec())
+            .send()
+        };
+        // A dry run writes nothing.
+        let r: Value = post(true).await.unwrap().json().await.unwrap();
+        assert_eq!(r["dry_run"], true);
+        assert_eq!(r["rows"], 303);
+        assert!(list(&app, t, "").await.is_empty());
+        let r = post(false).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r: Value = r.json().await.unwrap();
+        assert_eq!(r["rows"], 303, "{r}");
+        assert_eq!(r["created"], 300);
+        assert_eq!(r["repeated"], 1, "the same card twice: {r}");
+        assert_eq!(r["matched"], 1, "the known customer");
+        assert_eq!(r["errors"][0]["row"], 304);
+        assert!(r["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("phone"));
+        assert_eq!(r["columns"]["姓名"], "name");
+        // Tagged with the campaign, shared out in turn, and each rep told once.
+        let tagged: Value = app
+            .get("/api/v1/leads?tag=2026茶博会&limit=200", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tagged["items"].as_array().unwrap().len(), 200);
+        for (rep, token) in [(&a, &a_token), (&b, &b_token)] {
+            let mine: Value = app
+                .get(
+                    &format!(
+                        "/api/v1/leads?limit=200&owner_id={}",
+                        rep["id"].as_str().unwrap()
+                    ),
+                    token,
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(mine["items"].as_array().unwrap().len(), 150);
+            let told: Value = app
+                .get("/api/v1/notifications", token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let imported: Vec<&Value> = told["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["kind"] == "leads_imported")
+                .collect();
+            assert_eq!(imported.len(), 1);
+            assert!(imported[0]["message"].as_str().unwrap().contains("150"));
+        }
+        // Running the same file again enters nobody twice.
+        let r: Value = post(false).await.unwrap().json().await.unwrap();
+        assert_eq!(r["created"], 0);
+        assert_eq!(list(&app, t, "?limit=200&tag=2026茶博会").await.len(), 200);
+    }
+);

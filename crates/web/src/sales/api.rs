@@ -9,6 +9,7 @@ use guanxi_platform::page::Page;
 use guanxi_records::bulk::{self, BulkInput, BulkResult};
 use guanxi_sales::assignment::{self, AssignmentRule, AssignmentRuleInput, Rep, RepInput};
 use guanxi_sales::convert::{self, Conversion, ConvertInput};
+use guanxi_sales::import::{self, LeadImportOptions, LeadImportReport};
 use guanxi_sales::intake::{self, Arrival, IntakeResult, Outcome};
 use guanxi_sales::leads::{self, HistoryEntry, HistoryFilter, Lead, LeadFilter, LeadInput};
 use guanxi_sales::pools::{self, Pool, PoolAction, PoolInput, PoolResult};
@@ -408,4 +409,28 @@ pub async fn put_lead_sla(
     Ok(Json(ResponsePolicies {
         items: sla::set_policies(&s.db, &ctx, b.items).await.l(&ctx)?,
     }))
+}
+
+/// A list of people (a trade show's cards): CSV (UTF-8 or GBK, Chinese or English headers) or
+/// XLSX as the request body. Each row goes through the intake — known people are matched, not
+/// entered again — new leads get the campaign tag and the assignment rules; each rep who got
+/// leads is told once. Row errors are listed by row number.
+#[utoipa::path(post, path = "/api/v1/leads/import", tag = "leads", params(LeadImportOptions),
+    request_body(content = String, content_type = "text/csv", description = "CSV (UTF-8 or GBK) or XLSX (`format=xlsx`)"),
+    responses((status = 200, body = LeadImportReport), (status = 422, body = Problem, description = "Unreadable, or no name column")))]
+pub async fn import_leads(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(o): Query<LeadImportOptions>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<LeadImportReport>> {
+    let format = match o.format.as_deref() {
+        None | Some("csv") => guanxi_records::tables::Format::Csv,
+        Some("xlsx") => guanxi_records::tables::Format::Xlsx,
+        Some(_) => return Err(guanxi_platform::Error::field("format", "invalid")).l(&ctx),
+    };
+    let table = guanxi_records::tables::open(format, std::io::Cursor::new(body)).l(&ctx)?;
+    let r = import::run(&s.db, &ctx, table, &o).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(Json(r))
 }
