@@ -14,6 +14,17 @@ use crate::page::{Page, PageReq};
 use crate::perms::{Action, Scope};
 use crate::time::{new_id, now};
 
+/// An event's `before`/`after` as stored: always an object (the API promises one) — anything
+/// else is kept under `value`.
+fn as_object<T: Serialize>(v: Option<&T>) -> Option<serde_json::Value> {
+    v.map(
+        |v| match serde_json::to_value(v).unwrap_or(serde_json::Value::Null) {
+            o @ serde_json::Value::Object(_) => o,
+            other => serde_json::json!({ "value": other }),
+        },
+    )
+}
+
 /// Writes one audit event inside `tx`. `before`/`after` are the record's API representation.
 pub async fn record<T: Serialize>(
     tx: &mut Tx,
@@ -24,8 +35,7 @@ pub async fn record<T: Serialize>(
     before: Option<&T>,
     after: Option<&T>,
 ) -> Result<()> {
-    let to_json =
-        |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+    let to_json = as_object::<T>;
     tx.execute(
         "INSERT INTO audit_events (tenant_id, id, at, actor_id, actor_kind, action, entity, entity_id, before, after, request_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -56,8 +66,7 @@ pub async fn record_many<T: Serialize>(
     entity: &str,
     events: &[(Uuid, Option<&T>, Option<&T>)],
 ) -> Result<()> {
-    let to_json =
-        |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+    let to_json = as_object::<T>;
     let at = now();
     for chunk in events.chunks(50) {
         let mut q = Sql::new(
@@ -229,4 +238,18 @@ pub async fn changed_by_me(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod object_tests {
+    use super::as_object;
+    use serde_json::json;
+
+    #[test]
+    fn an_event_side_is_always_an_object() {
+        assert_eq!(as_object(Some(&json!({"a": 1}))), Some(json!({"a": 1})));
+        assert_eq!(as_object(Some(&vec![1, 2])), Some(json!({"value": [1, 2]})));
+        assert_eq!(as_object(Some(&"x")), Some(json!({"value": "x"})));
+        assert_eq!(as_object::<i32>(None), None);
+    }
 }

@@ -108,8 +108,8 @@ pub async fn set_policies(
         "update",
         "lead_response_sla",
         None,
-        Some(&before),
-        Some(&items),
+        Some(&serde_json::json!({ "items": before })),
+        Some(&serde_json::json!({ "items": items })),
     )
     .await?;
     tx.commit().await?;
