@@ -30,7 +30,7 @@ pub const OPS: &[&str] = &["eq", "ne", "in", "contains", "gte", "lte", "exists"]
 /// At most this many conditions a rule.
 pub const MAX_CONDITIONS: usize = 20;
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// A lead field (`source`, `source_detail`, `status`, `company`, `title`, `industry`,
@@ -148,6 +148,91 @@ impl Condition {
     }
 }
 
+/// Conditions typed one a line, as admin pages take them: `province in 广东, 广西`,
+/// `industry = 制造`, `title contains 经理`, `score >= 60`, `touches >= 1`, `company exists`
+/// (`=`, `!=`, `in`, `contains`, `>=`, `<=`, `exists`). The error is the line number (from 1).
+pub fn parse(text: &str) -> std::result::Result<Vec<Condition>, usize> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut parts = line.splitn(3, char::is_whitespace);
+        let field = parts.next().unwrap_or_default().to_owned();
+        let op = parts.next().unwrap_or_default();
+        let rest = parts.next().unwrap_or_default().trim();
+        let op = match op {
+            "=" | "==" | "eq" => "eq",
+            "!=" | "ne" => "ne",
+            "in" => "in",
+            "contains" | "包含" => "contains",
+            ">=" | "gte" => "gte",
+            "<=" | "lte" => "lte",
+            "exists" | "有值" => "exists",
+            _ => return Err(i + 1),
+        };
+        let value = match op {
+            "exists" => Value::Null,
+            "in" => Value::Array(
+                rest.split([',', '，', '、'])
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| Value::String(v.to_owned()))
+                    .collect(),
+            ),
+            "gte" | "lte" => match rest
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+            {
+                Some(n) => Value::Number(n),
+                None => return Err(i + 1),
+            },
+            _ if rest.is_empty() => return Err(i + 1),
+            _ => Value::String(rest.to_owned()),
+        };
+        out.push(Condition {
+            field,
+            op: op.to_owned(),
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// The conditions as [`parse`] reads them, one a line.
+pub fn format(conds: &[Condition]) -> String {
+    conds
+        .iter()
+        .map(|c| {
+            let op = match c.op.as_str() {
+                "eq" => "=",
+                "ne" => "!=",
+                "gte" => ">=",
+                "lte" => "<=",
+                other => other,
+            };
+            let value = match &c.value {
+                Value::Array(a) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            format!("{} {op} {value}", c.field).trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether every condition holds.
 pub fn all_hold(conds: &[Condition], facts: &Value) -> bool {
     conds.iter().all(|c| c.holds(facts))
@@ -187,6 +272,23 @@ mod tests {
         );
         assert!(!c("city", "eq", json!("深圳")).holds(&facts));
         assert!(all_hold(&[], &facts));
+    }
+
+    #[test]
+    fn typed_conditions_read_and_write_back() {
+        let text = "province in 广东, 广西\nindustry = 制造\nscore >= 60\ncompany exists";
+        let conds = parse(text).unwrap();
+        assert_eq!(conds.len(), 4);
+        assert_eq!(conds[0].value, json!(["广东", "广西"]));
+        assert_eq!(conds[2].op, "gte");
+        assert!(all_hold(
+            &conds,
+            &json!({"province": "广西", "industry": "制造", "score": 61, "company": "x"})
+        ));
+        assert_eq!(parse(&format(&conds)).unwrap().len(), 4);
+        assert_eq!(format(&parse(&format(&conds)).unwrap()), format(&conds));
+        assert_eq!(parse("score >= many"), Err(1));
+        assert_eq!(parse("\nprovince like 广东"), Err(2));
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/tabs.html",
         "sales/lead.html",
         "sales/pool.html",
+        "sales/rules.html",
         "sales/forms.html",
         "sales/form.html",
         "sales/form_fields.html",
@@ -218,6 +219,12 @@ impl Signed {
             ("teams", "teams", Action::Update, "/admin/teams"),
             ("calendars", "calendars", Action::Update, "/admin/calendars"),
             ("forms", "forms", Action::Read, "/admin/forms"),
+            (
+                "lead_rules",
+                "assignment_rules",
+                Action::Create,
+                "/admin/lead-rules",
+            ),
             ("audit", "audit", Action::Read, "/admin/audit"),
             ("jobs", "jobs", Action::Read, "/admin/jobs"),
             ("settings", "settings", Action::Update, "/settings"),
@@ -426,6 +433,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::pages::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
+        .merge(crate::sales::rules_page::routes())
 }
 
 /// An unknown address: the API answers problem+json; a page gets the site's own layout (with

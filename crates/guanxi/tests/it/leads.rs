@@ -938,3 +938,105 @@ both!(
         assert_eq!(list(&app, t, "?limit=200&tag=2026茶博会").await.len(), 200);
     }
 );
+
+both!(lead_rules_on_their_admin_page, |app: TestApp| async move {
+    let (web, session) = app
+        .session("admin@acme.test", "correct horse battery")
+        .await;
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let page = web.get(app.url("/admin/lead-rules")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    // A condition that cannot be read is named, and what was typed stays.
+    let r = web
+        .post(app.url("/admin/lead-rules/scoring"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("name", "大客户"),
+            ("points", "30"),
+            ("conditions", "industry = 制造\nscore >= lots"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("id=\"error-scoring\"") && html.contains("score &gt;= lots"),
+        "{html}"
+    );
+    let r = web
+        .post(app.url("/admin/lead-rules/scoring"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("name", "大客户"),
+            ("points", "30"),
+            ("conditions", "industry in 制造, 能源"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let rules: Value = app
+        .get("/api/v1/scoring-rules", &app.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rules["items"][0]["conditions"],
+        json!([{"field": "industry", "op": "in", "value": ["制造", "能源"]}])
+    );
+    // Response times per source; a pool for the company.
+    let r = web
+        .post(app.url("/admin/lead-rules/sla"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("minutes.form", "120"),
+            ("warn.form", "30"),
+            ("on_breach.form", "pool"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let sla: Value = app
+        .get("/api/v1/lead-sla", &app.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sla["items"],
+        json!([{"source": "form", "minutes": 120, "warn_minutes": 30, "on_breach": "pool"}])
+    );
+    let r = web
+        .post(app.url("/admin/lead-rules/pools"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("name", "公海"),
+            ("return_days", "15"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let pools: Value = app
+        .get("/api/v1/pools", &app.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pools["items"][0]["return_days"], 15);
+    // A sales rep does not get the page's forms.
+    let (_, _) = app.user_with_role("sales", "rep@acme.test").await;
+    let (rep_web, _) = app.session("rep@acme.test", "password-123456").await;
+    let html = rep_web
+        .get(app.url("/admin/lead-rules"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("id=\"new-scoring\""));
+});
