@@ -26,7 +26,16 @@ use crate::leads::LeadInput;
 const HEADERS: &[(&str, &[&str])] = &[
     (
         "name",
-        &["name", "姓名", "名字", "联系人", "客户姓名", "full name"],
+        &[
+            "name",
+            "姓名",
+            "名字",
+            "名称",
+            "名稱",
+            "联系人",
+            "客户姓名",
+            "full name",
+        ],
     ),
     (
         "company",

@@ -168,6 +168,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::api::restore_lead))
         .routes(routes!(sales::api::bulk_leads))
         .routes(routes!(sales::api::import_leads))
+        .routes(routes!(sales::api::export_leads))
+        .routes(routes!(sales::api::export_leads_xlsx))
         .routes(routes!(sales::api::lead_timeline))
         .routes(routes!(sales::api::convert_lead))
         .routes(routes!(

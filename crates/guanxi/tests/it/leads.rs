@@ -936,6 +936,41 @@ both!(
         let r: Value = post(false).await.unwrap().json().await.unwrap();
         assert_eq!(r["created"], 0);
         assert_eq!(list(&app, t, "?limit=200&tag=2026茶博会").await.len(), 200);
+        // The export (headers in the reader's language) reads back in: nobody new.
+        let csv = app
+            .req(
+                reqwest::Method::GET,
+                "/api/v1/leads/export.csv?tag=2026茶博会",
+                t,
+            )
+            .header("accept-language", "zh-CN")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.status(), 200);
+        let bytes = csv.bytes().await.unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.starts_with('\u{feff}') && text.contains("公司"),
+            "{}",
+            &text[..200.min(text.len())]
+        );
+        assert_eq!(text.lines().count(), 301, "a header and 300 leads");
+        let r: Value = app
+            .req(reqwest::Method::POST, "/api/v1/leads/import", t)
+            .header("content-type", "text/csv")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["created"], 0, "{r}");
+        assert_eq!(r["rows"], 300);
+        let x = app.get("/api/v1/leads/export.xlsx", t).await;
+        assert_eq!(x.status(), 200);
+        assert!(x.bytes().await.unwrap().starts_with(b"PK"));
     }
 );
 

@@ -184,7 +184,7 @@ pub async fn error_rows(State(s): State<AppState>, p: Signed, Path(id): Path<Uui
             }
         }
         let mut body = vec![0xEF, 0xBB, 0xBF];
-        body.extend(super::export::csv_bytes(rows));
+        body.extend(crate::records::export::csv_bytes(rows));
         Ok::<_, Error>(body)
     }
     .await;

@@ -2,5 +2,6 @@
 //! saved views, bulk actions, cell edits) and the layout of its forms and pages — one
 //! implementation, used by each module's pages through [`lists::Listed`].
 
+pub mod export;
 pub mod layout;
 pub mod lists;

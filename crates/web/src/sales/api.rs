@@ -434,3 +434,44 @@ pub async fn import_leads(
     s.jobs_wake.notify_one();
     Ok(Json(r))
 }
+
+fn lead_page(f: &LeadFilter, cursor: Option<String>, limit: i64) -> LeadFilter {
+    LeadFilter {
+        cursor,
+        limit: Some(limit),
+        ..f.clone()
+    }
+}
+
+fn lead_export_record(f: &LeadFilter) -> serde_json::Value {
+    serde_json::json!({"q": f.q, "status": f.status, "source": f.source, "owner_id": f.owner_id,
+        "tag": f.tag, "grade": f.grade, "sla": f.sla, "deleted": f.deleted})
+}
+
+/// Every matching lead as CSV (UTF-8 with BOM, headers in the reader's language, custom fields
+/// included; reads back through the lead import).
+#[utoipa::path(get, path = "/api/v1/leads/export.csv", tag = "leads", params(LeadFilter), responses(
+    (status = 200, description = "CSV (UTF-8 with BOM), every matching lead", content_type = "text/csv")))]
+pub async fn export_leads(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ListQuery(f): ListQuery<LeadFilter>,
+) -> ApiResult<Response> {
+    let what = lead_export_record(&f);
+    crate::records::export::export_csv::<Lead>(&s, &ctx, f, lead_page, what)
+        .await
+        .l(&ctx)
+}
+
+#[utoipa::path(get, path = "/api/v1/leads/export.xlsx", tag = "leads", params(LeadFilter), responses(
+    (status = 200, description = "XLSX, every matching lead", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
+pub async fn export_leads_xlsx(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ListQuery(f): ListQuery<LeadFilter>,
+) -> ApiResult<Response> {
+    let what = lead_export_record(&f);
+    crate::records::export::export_xlsx_of::<Lead>(&s, &ctx, f, lead_page, what)
+        .await
+        .l(&ctx)
+}

@@ -134,7 +134,7 @@ pub static LEADS: ListSpec = ListSpec {
     sorts: &["-score", "-last_touch_at", "name", "-updated_at"],
     filters: &["province", "city", "industry"],
     choices: &[("status", STATUSES), ("source", SOURCES)],
-    exports: false,
+    exports: true,
     sections: LEAD_SECTIONS,
 };
 
