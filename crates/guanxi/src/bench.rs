@@ -78,6 +78,10 @@ struct Seeded {
     cn: String,
     initials: String,
     digits: String,
+    /// A public form's key (its posts go through the lead intake's duplicate matching).
+    form_key: String,
+    /// Phones of existing contacts: every other form post is a person already known.
+    known_phones: Vec<String>,
 }
 
 /// One measured load of one path on one target.
@@ -104,9 +108,10 @@ enum Path_ {
     SearchPhone,
     Create,
     Page360,
+    FormPost,
 }
 
-const PATHS: [Path_; 7] = [
+const PATHS: [Path_; 8] = [
     Path_::Get,
     Path_::List,
     Path_::SearchCn,
@@ -114,6 +119,7 @@ const PATHS: [Path_; 7] = [
     Path_::SearchPhone,
     Path_::Page360,
     Path_::Create,
+    Path_::FormPost,
 ];
 
 impl Path_ {
@@ -126,10 +132,13 @@ impl Path_ {
             Path_::SearchPhone => format!("search q={} (phone digits)", s.digits),
             Path_::Create => "POST /api/v1/contacts".into(),
             Path_::Page360 => "360 page, 1,000 timeline entries".into(),
+            Path_::FormPost => {
+                "POST /public/forms/{key} (duplicate-checked; floor: a bare insert)".into()
+            }
         }
     }
     fn has_floor(self) -> bool {
-        self != Path_::Page360
+        !matches!(self, Path_::Page360 | Path_::FormPost)
     }
     fn is_search(self) -> bool {
         matches!(
@@ -285,9 +294,15 @@ async fn measure_backend(
         for &c in &args.connections {
             eprintln!("{label} {scale}: guanxi {p:?} x{c}");
             let lat = load(saddr, &s, p, c, args.requests, Some(&cookie)).await?;
+            // A form post is measured beside the bare insert the create path's floor does.
+            let floor_of = if p == Path_::FormPost {
+                Path_::Create
+            } else {
+                p
+            };
             let f = floor_lat
                 .iter()
-                .find(|(k, _)| *k == (p, c))
+                .find(|(k, _)| *k == (floor_of, c))
                 .map(|(_, l)| *l);
             let index = index_lat
                 .iter()
@@ -510,8 +525,32 @@ async fn seed(url: &str, scale: usize) -> anyhow::Result<Seeded> {
     .await
     .map_err(e)?
     .secret;
+    let form = guanxi_sales::forms::create(
+        &db,
+        &ctx,
+        serde_json::from_value(serde_json::json!({
+            "name": "基准表单",
+            "fields": [
+                {"field": "name", "labels": {"zh-CN": "姓名"}},
+                {"field": "phone", "labels": {"zh-CN": "手机"}},
+                {"field": "notes", "labels": {"zh-CN": "留言"}}
+            ],
+            "min_fill_seconds": 0, "per_ip_hour": 10000, "per_minute": 100000
+        }))?,
+    )
+    .await
+    .map_err(e)?;
+    let known: Vec<(Option<String>,)> = db
+        .fetch_all(
+            "SELECT phone_e164 FROM contacts WHERE tenant_id = $1 AND phone_e164 IS NOT NULL ORDER BY id DESC LIMIT 1000",
+            args![tenant.id],
+        )
+        .await
+        .map_err(e)?;
     db.close().await;
     Ok(Seeded {
+        form_key: form.key,
+        known_phones: known.into_iter().filter_map(|(p,)| p).collect(),
         tenant: tenant.id,
         token,
         email,
@@ -628,6 +667,25 @@ fn request(
         Path_::SearchInitials => get(format!("/api/v1/contacts?q={}&limit=50", s.initials)),
         Path_::SearchPhone => get(format!("/api/v1/contacts?q={}&limit=50", s.digits)),
         Path_::Page360 => get(format!("/customers/contacts/{}", s.hub)),
+        Path_::FormPost => {
+            // Half new people, half contacts already known (matched, recorded as a touch).
+            let phone = if i % 2 == 1 && !s.known_phones.is_empty() {
+                s.known_phones[(i as usize / 2) % s.known_phones.len()].clone()
+            } else {
+                format!("136{:08}", i % 100_000_000)
+            };
+            let body = serde_json::json!({
+                "name": format!("表单访客 {i}"),
+                "phone": phone,
+                "notes": format!("第 {i} 次咨询"),
+            });
+            return Ok(
+                hyper::Request::post(format!("/public/forms/{}", s.form_key))
+                    .header(header::HOST, "bench")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))?,
+            );
+        }
         Path_::Create => {
             let body = serde_json::json!({
                 "name": format!("压测联系人 {i}"),
