@@ -24,6 +24,7 @@ pub mod entity;
 pub mod eras;
 pub mod normalize;
 pub mod record;
+pub mod search;
 pub mod tables;
 
 pub use entity::{Entity, EntityDef};

@@ -883,3 +883,28 @@ pub async fn in_pool(
     )
     .await
 }
+
+/// Leads for the one search box (`kind` `lead`, the company as detail), ranked as accounts and
+/// contacts are; none when the caller may not read leads or nothing was typed.
+pub async fn search_hits(
+    db: &Db,
+    ctx: &Ctx,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<guanxi_records::search::SearchHit>> {
+    use guanxi_records::search::{exact, ranked, window};
+    let Some(scope) = ctx.can("leads", Action::Read) else {
+        return Ok(vec![]);
+    };
+    let terms = normalize::search_terms(q);
+    let Some(term) = terms.first() else {
+        return Ok(vec![]);
+    };
+    const HIT: &str = "SELECT 'lead' AS kind, l.id, l.name, l.company AS detail, l.phone, l.email, l.search FROM leads l";
+    let backend = db.backend();
+    let arms = vec![
+        window(backend, ctx, scope, HIT, ("leads", "l"), Some(q))?,
+        exact(ctx, scope, HIT, "l", q.trim()),
+    ];
+    db.fetch_sql(ranked(backend, arms, term, limit)).await
+}

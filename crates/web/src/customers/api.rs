@@ -188,7 +188,17 @@ pub async fn search(
     Auth(ctx): Auth,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<SearchResults>> {
-    Ok(Json(search::search(&s.db, &ctx, &q).await.l(&ctx)?))
+    let mut r = search::search(&s.db, &ctx, &q).await.l(&ctx)?;
+    let leads = guanxi_sales::leads::search_hits(
+        &s.db,
+        &ctx,
+        q.q.as_deref().unwrap_or(""),
+        q.limit.unwrap_or(10),
+    )
+    .await
+    .l(&ctx)?;
+    crate::sales::api::merge_hits(&mut r.items, leads);
+    Ok(Json(r))
 }
 
 // ---- timeline and tasks --------------------------------------------------------------------

@@ -856,16 +856,22 @@ async fn search_page(
             context! { q => typed, hits => Vec::<Value>::new(), searched => false },
         );
     }
-    match search::search(
-        &s.db,
-        &p.ctx,
-        &SearchQuery {
-            q: q.q,
-            limit: Some(20),
-        },
-    )
-    .await
-    {
+    let found = async {
+        let mut r = search::search(
+            &s.db,
+            &p.ctx,
+            &SearchQuery {
+                q: q.q,
+                limit: Some(20),
+            },
+        )
+        .await?;
+        let leads = guanxi_sales::leads::search_hits(&s.db, &p.ctx, &typed, 20).await?;
+        crate::sales::api::merge_hits(&mut r.items, leads);
+        Ok::<_, Error>(r)
+    }
+    .await;
+    match found {
         Ok(r) => p.page(
             &s,
             "customers/search.html",

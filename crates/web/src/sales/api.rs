@@ -475,3 +475,15 @@ pub async fn export_leads_xlsx(
         .await
         .l(&ctx)
 }
+
+/// Leads among the search box's results, everything best match first (as customers::search
+/// orders its own).
+pub fn merge_hits(
+    items: &mut Vec<guanxi_records::search::SearchHit>,
+    leads: Vec<guanxi_records::search::SearchHit>,
+) {
+    items.extend(leads);
+    items.sort_by(|a, b| {
+        (a.rank, a.name.chars().count(), &a.name).cmp(&(b.rank, b.name.chars().count(), &b.name))
+    });
+}
