@@ -198,13 +198,8 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         cursor: f.cursor.clone(),
         sort: f.sort.clone(),
     };
-    let wants_custom =
-        !f.custom.is_empty() || f.sort.as_deref().is_some_and(|s| s.contains("custom."));
-    let defs = if wants_custom {
-        custom_fields::active_in(db, ctx.tenant_id, ENTITY).await?
-    } else {
-        vec![]
-    };
+    let defs =
+        custom_fields::for_list(db, ctx.tenant_id, ENTITY, &f.custom, f.sort.as_deref()).await?;
     let backend = db.backend();
     let mut list = record::ListQuery::start(
         backend,

@@ -295,6 +295,21 @@ pub async fn active(tx: &mut Tx, tenant_id: Uuid, entity: Entity) -> Result<Vec<
     rows.into_iter().map(Row::into_field).collect()
 }
 
+/// The fields a list needs: the entity's live ones when it filters or sorts by a custom field,
+/// else none (no query).
+pub async fn for_list(
+    db: &Db,
+    tenant_id: Uuid,
+    entity: Entity,
+    filters: &[CustomFilter],
+    sort: Option<&str>,
+) -> Result<Vec<CustomField>> {
+    if filters.is_empty() && !sort.is_some_and(|s| s.contains("custom.")) {
+        return Ok(vec![]);
+    }
+    active_in(db, tenant_id, entity).await
+}
+
 /// [`active`] outside a transaction.
 pub async fn active_in(db: &Db, tenant_id: Uuid, entity: Entity) -> Result<Vec<CustomField>> {
     let rows: Vec<Row> = db

@@ -274,13 +274,8 @@ impl guanxi_records::bulk::Editable for Lead {
 }
 
 pub async fn list(db: &Db, ctx: &Ctx, f: &LeadFilter) -> Result<Page<Lead>> {
-    let wants_custom =
-        !f.custom.is_empty() || f.sort.as_deref().is_some_and(|s| s.contains("custom."));
-    let defs = if wants_custom {
-        custom_fields::active_in(db, ctx.tenant_id, ENTITY).await?
-    } else {
-        vec![]
-    };
+    let defs =
+        custom_fields::for_list(db, ctx.tenant_id, ENTITY, &f.custom, f.sort.as_deref()).await?;
     let (q, order, limit) = list_sql(db.backend(), ctx, f, &defs)?;
     let rows: Vec<Lead> = db.fetch_sql(q).await?;
     Ok(Page::from_rows(rows, limit, |l| {
