@@ -466,7 +466,12 @@ fn input_of(form: &BTreeMap<String, String>, fields: &[(String, String)]) -> For
 }
 
 async fn forms_page(State(s): State<AppState>, p: Signed) -> Response {
-    list_view(&s, &p, StatusCode::OK, BTreeMap::new(), vec![]).await
+    // A new form's leads go to whoever makes it, unless they choose someone.
+    let mut form = BTreeMap::new();
+    if let Some(me) = p.ctx.user_id {
+        form.insert("owner_id".to_owned(), me.to_string());
+    }
+    list_view(&s, &p, StatusCode::OK, form, vec![]).await
 }
 
 async fn list_view(
