@@ -188,3 +188,90 @@ both!(claims_releases_and_returns, |app: TestApp| async move {
     let r = claim(&svc, json!([ids[2]])).await.unwrap();
     assert_eq!(r.status(), 403);
 });
+
+both!(
+    the_pool_page_claims_and_assigns,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        let pool = app
+            .created("/api/v1/pools", &t, json!({"name": "公海"}))
+            .await;
+        let base = format!("/api/v1/pools/{}", pool["id"].as_str().unwrap());
+        let mut ids = vec![];
+        for i in 0..2 {
+            let v = app
+                .created(
+                    "/api/v1/leads",
+                    &t,
+                    json!({"name": format!("待领{i}"), "phone": format!("1370013{i:04}")}),
+                )
+                .await;
+            ids.push(v["id"].as_str().unwrap().to_owned());
+        }
+        post_json(
+            &app,
+            &format!("{base}/release"),
+            &t,
+            json!({"ids": ids, "reason": "测试"}),
+        )
+        .await;
+        let (rep, _) = app.user_with_role("sales", "rep@acme.test").await;
+        let (web, session) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+        let page_path = format!("/leads/pools/{}", pool["id"].as_str().unwrap());
+        let html = web
+            .get(app.url(&page_path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("id=\"assign\"") && html.contains("待领0"),
+            "{html}"
+        );
+        // Nobody chosen: said so, nothing moves.
+        let r = web
+            .post(app.url(&format!("{page_path}/assign")))
+            .form(&[("_csrf", csrf.as_str()), ("ids", ids[0].as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("id=\"refused\""));
+        let r = web
+            .post(app.url(&format!("{page_path}/assign")))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("ids", ids[0].as_str()),
+                ("owner_id", rep["id"].as_str().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("id=\"claimed\""));
+        let lead: Value = app
+            .get(&format!("/api/v1/leads/{}", ids[0]), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(lead["owner_id"], rep["id"]);
+        // The admin gave the other back just now: claiming it again is refused, and the page
+        // says why.
+        let r = web
+            .post(app.url(&format!("{page_path}/claim")))
+            .form(&[("_csrf", csrf.as_str()), ("ids", ids[1].as_str())])
+            .send()
+            .await
+            .unwrap();
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("id=\"refused\"") && html.contains("刚放回"),
+            "{html}"
+        );
+        assert_eq!(pooled(&app, &pool).await.len(), 1);
+    }
+);

@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/leads/{id}/release", post(release))
         .route("/leads/pools/{id}", get(pool_page))
         .route("/leads/pools/{id}/claim", post(claim))
+        .route("/leads/pools/{id}/assign", post(assign))
 }
 
 /// A lead's profile groups.
@@ -573,11 +574,25 @@ async fn pool_page(
         .filter(|r| !r.is_empty())
         .map(|r| t(&p, &format!("pool.refused.{r}")))
         .collect();
+    // Managers (team or company scope) give leads out from the pool.
+    let can_assign = p
+        .ctx
+        .can("leads", guanxi_platform::perms::Action::Update)
+        .is_some_and(|scope| scope != guanxi_platform::perms::Scope::Own);
+    let people = if can_assign {
+        match options(&s, &p).await {
+            Ok(o) => o,
+            Err(e) => return p.error(&s, e),
+        }
+    } else {
+        Value::from(())
+    };
     p.page(
         &s,
         "sales/pool.html",
         "leads",
-        context! { pool => pool, leads => leads, next => next, done => q.done, failed => failed },
+        context! { pool => pool, leads => leads, next => next, done => q.done, failed => failed,
+        can_assign => can_assign, opts => people },
     )
 }
 
@@ -622,6 +637,63 @@ async fn claim(
         Err(e @ Error::Validation(_)) => {
             let q = serde_urlencoded::to_string([("failed", "none_ticked")]).unwrap_or_default();
             let _ = e;
+            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
+/// `POST /leads/pools/{id}/assign`: a manager gives the ticked leads to a rep.
+async fn assign(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    body: String,
+) -> Response {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let get = |k: &str| pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    if !p.csrf_ok(&get("_csrf")) {
+        return forbidden_csrf();
+    }
+    let ids: Vec<Uuid> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .filter_map(|(_, v)| Uuid::parse_str(v).ok())
+        .collect();
+    let action = guanxi_sales::pools::PoolAction {
+        version: None,
+        ids,
+        reason: get("reason").filter(|r| !r.trim().is_empty()),
+        owner_id: get("owner_id").and_then(|v| Uuid::parse_str(&v).ok()),
+    };
+    match guanxi_sales::pools::assign(&s.db, &p.ctx, id, action).await {
+        Ok(r) => {
+            let q = serde_urlencoded::to_string([
+                ("done", r.done.len().to_string()),
+                (
+                    "failed",
+                    if r.failed.is_empty() {
+                        String::new()
+                    } else {
+                        "taken".into()
+                    },
+                ),
+            ])
+            .unwrap_or_default();
+            s.jobs_wake.notify_one();
+            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
+        }
+        Err(Error::Validation(errs)) => {
+            let reasons: Vec<&str> = errs
+                .iter()
+                .map(|e| match (e.field.as_str(), e.code.as_str()) {
+                    ("ids", _) => "none_ticked",
+                    ("owner_id", "out_of_scope") => "out_of_scope",
+                    _ => "no_owner",
+                })
+                .collect();
+            let q =
+                serde_urlencoded::to_string([("failed", reasons.join(","))]).unwrap_or_default();
             Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
         }
         Err(e) => p.error(&s, e),
