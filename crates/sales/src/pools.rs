@@ -818,8 +818,17 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
             for (i, (id, _)) in due.iter().enumerate() {
                 q.push(if i == 0 { "" } else { ", " }).bind(*id);
             }
-            q.push(")");
-            tx.execute(&q.sql, q.args).await?;
+            // Only what this statement moved is recorded: a lead claimed or released since it
+            // was read is not returned, and gets no event.
+            q.push(") RETURNING id");
+            let moved: Vec<(Uuid,)> = tx.fetch_sql(q).await?;
+            let moved: std::collections::HashSet<Uuid> =
+                moved.into_iter().map(|(id,)| id).collect();
+            let read = due.len();
+            let due: Vec<(Uuid, Option<Uuid>)> = due
+                .into_iter()
+                .filter(|(id, _)| moved.contains(id))
+                .collect();
             let rows: Vec<Vec<Val>> = due
                 .iter()
                 .map(|(id, owner)| {
@@ -874,7 +883,7 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
                 .await?;
             }
             returned += due.len() as u64;
-            if due.len() < BATCH {
+            if read < BATCH {
                 break;
             }
         }

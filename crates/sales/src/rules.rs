@@ -275,9 +275,9 @@ mod tests {
     }
 
     #[test]
-    fn typed_conditions_read_and_write_back() {
+    fn typed_conditions_read_and_write_back() -> Result<(), usize> {
         let text = "province in 广东, 广西\nindustry = 制造\nscore >= 60\ncompany exists";
-        let conds = parse(text).unwrap();
+        let conds = parse(text)?;
         assert_eq!(conds.len(), 4);
         assert_eq!(conds[0].value, json!(["广东", "广西"]));
         assert_eq!(conds[2].op, "gte");
@@ -285,10 +285,12 @@ mod tests {
             &conds,
             &json!({"province": "广西", "industry": "制造", "score": 61, "company": "x"})
         ));
-        assert_eq!(parse(&format(&conds)).unwrap().len(), 4);
-        assert_eq!(format(&parse(&format(&conds)).unwrap()), format(&conds));
+        let again = parse(&format(&conds))?;
+        assert_eq!(again, conds);
+        assert_eq!(format(&again), format(&conds));
         assert_eq!(parse("score >= many"), Err(1));
         assert_eq!(parse("\nprovince like 广东"), Err(2));
+        Ok(())
     }
 
     #[test]

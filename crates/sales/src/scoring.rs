@@ -351,10 +351,13 @@ mod tests {
     use serde_json::json;
 
     fn rule(name: &str, conds: Value, points: i64) -> ScoringRule {
+        // A condition list the test writes itself; a typo in it fails the test's assertions.
+        let conditions: Vec<Condition> = serde_json::from_value(conds).unwrap_or_default();
+        assert!(!conditions.is_empty(), "{name}: conditions");
         ScoringRule {
             id: Uuid::nil(),
             name: name.into(),
-            conditions: sqlx::types::Json(serde_json::from_value(conds).unwrap()),
+            conditions: sqlx::types::Json(conditions),
             points,
             active: true,
             created_at: now(),

@@ -292,12 +292,19 @@ async fn reassign(tx: &mut Tx, ctx: &Ctx, id: Uuid, lead: &Open) -> Result<()> {
     else {
         return Ok(());
     };
-    tx.execute(
-        "UPDATE leads SET owner_id = $1, team_id = $2, version = version + 1, updated_at = $3
-         WHERE tenant_id = $4 AND id = $5",
-        args![user, team, now(), ctx.tenant_id, id],
-    )
-    .await?;
+    // Still unanswered and still its owner's (read in this job's transaction, changed by no
+    // one since): else the lead stays as it is now.
+    let moved = tx
+        .execute(
+            "UPDATE leads SET owner_id = $1, team_id = $2, version = version + 1, updated_at = $3
+             WHERE tenant_id = $4 AND id = $5 AND responded_at IS NULL AND status = 'new'
+               AND owner_id = $6",
+            args![user, team, now(), ctx.tenant_id, id, lead.owner_id],
+        )
+        .await?;
+    if moved == 0 {
+        return Ok(());
+    }
     audit::record(
         tx,
         ctx,
@@ -339,12 +346,17 @@ async fn to_pool(tx: &mut Tx, ctx: &Ctx, id: Uuid, lead: &Open, at: DateTime<Utc
         .find(|(_, t)| t.is_some() && *t == lead.team_id)
         .or_else(|| pools.iter().find(|(_, t)| t.is_none()));
     let Some((pool, _)) = pool else { return Ok(()) };
-    tx.execute(
-        "UPDATE leads SET owner_id = NULL, pool_id = $1, version = version + 1, updated_at = $2
-         WHERE tenant_id = $3 AND id = $4",
-        args![*pool, at, ctx.tenant_id, id],
-    )
-    .await?;
+    let moved = tx
+        .execute(
+            "UPDATE leads SET owner_id = NULL, pool_id = $1, version = version + 1, updated_at = $2
+             WHERE tenant_id = $3 AND id = $4 AND responded_at IS NULL AND status = 'new'
+               AND owner_id IS NOT NULL",
+            args![*pool, at, ctx.tenant_id, id],
+        )
+        .await?;
+    if moved == 0 {
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO pool_events (tenant_id, id, pool_id, lead_id, user_id, action, reason, at)
          VALUES ($1, $2, $3, $4, $5, 'return', 'sla', $6)",
