@@ -19,6 +19,7 @@ use guanxi_platform::{args, audit, jobs, validate, version, Ctx, Error};
 use crate::accounts::Account;
 use crate::contacts::Contact;
 use guanxi_records::record::{self, apply_text, plain};
+use guanxi_records::Entity;
 
 /// What can be logged.
 pub const KINDS: &[&str] = &["call", "email", "meeting", "visit", "note", "task"];
@@ -51,6 +52,9 @@ pub struct Activity {
     pub owner_id: Uuid,
     pub owner_name: String,
     pub team_id: Option<Uuid>,
+    /// The other record it is about, by entity (`leads`), when not only an account or contact.
+    pub record_type: Option<String>,
+    pub record_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -91,7 +95,7 @@ const SELECT: &str =
     "SELECT ac.id, ac.kind, ac.subject, ac.body, ac.account_id, a.name AS account_name,
     ac.contact_id, c.name AS contact_name, ac.occurred_at, ac.due_at, ac.remind_at, ac.done_at,
     ac.assignee_id, asg.name AS assignee_name, ac.owner_id, o.name AS owner_name, ac.team_id,
-    ac.created_at, ac.updated_at, ac.deleted_at, ac.version
+    ac.record_type, ac.record_id, ac.created_at, ac.updated_at, ac.deleted_at, ac.version
     FROM activities ac
     LEFT JOIN users o ON o.tenant_id = ac.tenant_id AND o.id = ac.owner_id
     LEFT JOIN users asg ON asg.tenant_id = ac.tenant_id AND asg.id = ac.assignee_id
@@ -107,13 +111,17 @@ async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Activity> {
     .await
 }
 
-/// An activity is visible to whoever may read the account or contact it was logged against.
+/// An activity is visible to whoever may read the account, contact or other record it was
+/// logged against.
 async fn check_visible(db: &Db, ctx: &Ctx, a: &Activity) -> Result<()> {
     ctx.require("activities", Action::Read)?;
     let seen = match (a.account_id, a.contact_id) {
         (Some(id), _) if record::get::<Account>(db, ctx, id).await.is_ok() => true,
-        (_, Some(id)) => record::get::<Contact>(db, ctx, id).await.is_ok(),
-        _ => false,
+        (_, Some(id)) if record::get::<Contact>(db, ctx, id).await.is_ok() => true,
+        _ => match (a.record_type.as_deref(), a.record_id) {
+            (Some(table), Some(id)) => record::readable(db, ctx, table, id).await?.is_some(),
+            _ => false,
+        },
     };
     if seen {
         Ok(())
@@ -299,7 +307,23 @@ async fn plan_reminder(
     Ok(Some(job))
 }
 
+/// Logs an activity against an account or contact (`account_id`, `contact_id`).
 pub async fn create(db: &Db, ctx: &Ctx, input: ActivityInput) -> Result<Activity> {
+    let mut tx = db.begin().await?;
+    let a = create_in(&mut tx, ctx, None, input).await?;
+    tx.commit().await?;
+    Ok(a)
+}
+
+/// Logs an activity inside the caller's transaction: against an account or contact, or about
+/// another record (`about`: a lead, by its entity) the caller may read — then `account_id` and
+/// `contact_id` are not given.
+pub async fn create_in(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    about: Option<(Entity, Uuid)>,
+    input: ActivityInput,
+) -> Result<Activity> {
     let scope = ctx.require("activities", Action::Create)?;
     let mut errs = Errors::default();
     let kind = match input.kind.as_deref().map(str::trim) {
@@ -315,21 +339,36 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ActivityInput) -> Result<Activity
     };
     // The record it is about must be one the caller can see.
     let mut account_id = input.account_id;
+    if let Some((entity, id)) = about {
+        match record::readable(&mut *tx, ctx, entity.table(), id).await? {
+            None => return Err(Error::NotFound),
+            Some(true) => errs.add("record_id", "in_trash"),
+            Some(false) => {}
+        }
+        for (field, given) in [
+            ("account_id", input.account_id.is_some()),
+            ("contact_id", input.contact_id.is_some()),
+        ] {
+            if given {
+                errs.add(field, "read_only");
+            }
+        }
+    }
     if let Some(c) = input.contact_id {
-        match record::get::<Contact>(db, ctx, c).await {
+        match record::get::<Contact>(&mut *tx, ctx, c).await {
             Ok(contact) if contact.deleted_at.is_some() => errs.add("contact_id", "in_trash"),
             Ok(contact) => account_id = account_id.or(contact.account_id),
             Err(_) => errs.add("contact_id", "unknown"),
         }
     }
     if let Some(a) = input.account_id {
-        match record::get::<Account>(db, ctx, a).await {
+        match record::get::<Account>(&mut *tx, ctx, a).await {
             Ok(account) if account.deleted_at.is_some() => errs.add("account_id", "in_trash"),
             Ok(_) => {}
             Err(_) => errs.add("account_id", "unknown"),
         }
     }
-    if input.account_id.is_none() && input.contact_id.is_none() {
+    if input.account_id.is_none() && input.contact_id.is_none() && about.is_none() {
         errs.add("account_id", "required");
     }
     let mut f = Fields::default();
@@ -338,8 +377,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ActivityInput) -> Result<Activity
         f.assignee_id = ctx.user_id;
     }
     let owner = ctx.user_id.ok_or(Error::Forbidden)?;
-    let mut tx = db.begin().await?;
-    check_assignee(&mut tx, ctx, &mut errs, f.assignee_id).await?;
+    check_assignee(tx, ctx, &mut errs, f.assignee_id).await?;
     errs.finish()?;
     let (team,): (Option<Uuid>,) = tx
         .fetch_one(
@@ -351,32 +389,24 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ActivityInput) -> Result<Activity
         return Err(Error::Forbidden);
     }
     let id = new_id();
-    let job = plan_reminder(&mut tx, ctx, None, &f).await?;
+    let job = plan_reminder(tx, ctx, None, &f).await?;
     let t = now();
     tx.execute(
         "INSERT INTO activities (tenant_id, id, kind, subject, body, account_id, contact_id, occurred_at,
              due_at, remind_at, done_at, assignee_id, reminder_job_id, owner_id, team_id, created_at,
-             updated_at, created_by, updated_by, version, custom)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 1, $20)",
+             updated_at, created_by, updated_by, version, custom, record_type, record_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 1, $20,
+             $21, $22)",
         args![
             ctx.tenant_id, id, kind.as_str(), f.subject.as_str(), f.body.clone(), account_id,
             input.contact_id, f.occurred_at.unwrap_or(t), f.due_at, f.remind_at, f.done_at,
-            f.assignee_id, job, owner, team, t, t, ctx.user_id, ctx.user_id, serde_json::json!({})
+            f.assignee_id, job, owner, team, t, t, ctx.user_id, ctx.user_id, serde_json::json!({}),
+            about.map(|(e, _)| e.table()), about.map(|(_, id)| id)
         ],
     )
     .await?;
-    let a = load(&mut tx, ctx.tenant_id, id).await?;
-    audit::record(
-        &mut tx,
-        ctx,
-        "create",
-        "activities",
-        Some(id),
-        None,
-        Some(&a),
-    )
-    .await?;
-    tx.commit().await?;
+    let a = load(tx, ctx.tenant_id, id).await?;
+    audit::record(tx, ctx, "create", "activities", Some(id), None, Some(&a)).await?;
     Ok(a)
 }
 
@@ -550,6 +580,27 @@ const TIMELINE_SORT: &[SortField] = &[("at", "x.at", SortKind::Time)];
 pub enum Subject {
     Account(Uuid),
     Contact(Uuid),
+    /// Any other declared record (a lead): its activities and its whole audit history.
+    Record(Entity, Uuid),
+}
+
+impl Subject {
+    /// The activities of this subject, as a condition on `activities ac` (`$1` tenant, `$2` id).
+    fn activities_sql(self) -> String {
+        match self {
+            Subject::Account(_) => "ac.account_id = $2".into(),
+            Subject::Contact(_) => "ac.contact_id = $2".into(),
+            Subject::Record(e, _) => {
+                format!("ac.record_type = '{}' AND ac.record_id = $2", e.table())
+            }
+        }
+    }
+
+    fn id(self) -> Uuid {
+        match self {
+            Subject::Account(id) | Subject::Contact(id) | Subject::Record(_, id) => id,
+        }
+    }
 }
 
 /// The key facts of a customer's activities for the top of its page: open tasks and the last
@@ -565,19 +616,16 @@ pub async fn facts(db: &Db, ctx: &Ctx, who: Subject) -> Result<Facts> {
     if ctx.can("activities", Action::Read).is_none() {
         return Ok(Facts::default());
     }
-    let (column, id) = match who {
-        Subject::Account(id) => ("account_id", id),
-        Subject::Contact(id) => ("contact_id", id),
-    };
+    let of = who.activities_sql();
     let (open_tasks, last_touch): (i64, Option<DateTime<Utc>>) = db
         .fetch_one(
             &format!(
-                "SELECT (SELECT COUNT(*) FROM activities WHERE tenant_id = $1 AND {column} = $2
-                     AND kind = 'task' AND done_at IS NULL AND deleted_at IS NULL),
-                 (SELECT MAX(occurred_at) FROM activities WHERE tenant_id = $1 AND {column} = $2
-                     AND kind IN ('call', 'email', 'meeting', 'visit') AND deleted_at IS NULL)"
+                "SELECT (SELECT COUNT(*) FROM activities ac WHERE ac.tenant_id = $1 AND {of}
+                     AND ac.kind = 'task' AND ac.done_at IS NULL AND ac.deleted_at IS NULL),
+                 (SELECT MAX(ac.occurred_at) FROM activities ac WHERE ac.tenant_id = $1 AND {of}
+                     AND ac.kind IN ('call', 'email', 'meeting', 'visit') AND ac.deleted_at IS NULL)"
             ),
-            args![ctx.tenant_id, id],
+            args![ctx.tenant_id, who.id()],
         )
         .await?;
     Ok(Facts {
@@ -594,29 +642,46 @@ pub async fn timeline(
     f: &TimelineFilter,
 ) -> Result<Page<TimelineEntry>> {
     ctx.require("activities", Action::Read)?;
-    let (column, entity, id) = match who {
+    let id = who.id();
+    // Accounts and contacts show their own history; another record shows all of it.
+    let history = HISTORY
+        .iter()
+        .map(|h| format!("'{h}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (column, entity, history) = match who {
         Subject::Account(id) => {
             record::get::<Account>(db, ctx, id).await?;
-            ("account_id", "accounts", id)
+            (
+                "account_id",
+                "accounts",
+                format!("AND e.action IN ({history})"),
+            )
         }
         Subject::Contact(id) => {
             record::get::<Contact>(db, ctx, id).await?;
-            ("contact_id", "contacts", id)
+            (
+                "contact_id",
+                "contacts",
+                format!("AND e.action IN ({history})"),
+            )
+        }
+        Subject::Record(e, id) => {
+            if record::readable(db, ctx, e.table(), id).await?.is_none() {
+                return Err(Error::NotFound);
+            }
+            ("record_id", e.table(), String::new())
         }
     };
+    let of = who.activities_sql();
     let page = PageReq {
         limit: f.limit,
         cursor: f.cursor.clone(),
         sort: Some("-at".into()),
     };
     let sort = page.sort(TIMELINE_SORT)?;
-    let history = HISTORY
-        .iter()
-        .map(|h| format!("'{h}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
     // Orders appear to those who may read orders.
-    let orders = if ctx.can("orders", Action::Read).is_some() {
+    let orders = if ctx.can("orders", Action::Read).is_some() && column != "record_id" {
         format!(
             "UNION ALL
              SELECT 'order', o.id, o.ordered_at, o.number, o.status, o.created_by, o.contact_id, NULL,
@@ -634,11 +699,11 @@ pub async fn timeline(
              SELECT ac.kind AS type, ac.id, ac.occurred_at AS at, ac.subject, ac.body,
                  ac.owner_id AS actor_id, ac.contact_id, ac.due_at, ac.done_at, ac.assignee_id,
                  CAST(NULL AS BIGINT) AS amount, CAST(NULL AS TEXT) AS currency, NULL AS detail
-             FROM activities ac WHERE ac.tenant_id = $1 AND ac.{column} = $2 AND ac.deleted_at IS NULL
+             FROM activities ac WHERE ac.tenant_id = $1 AND {of} AND ac.deleted_at IS NULL
              UNION ALL
              SELECT e.action, e.id, e.at, NULL, NULL, e.actor_id, NULL, NULL, NULL, NULL, NULL, NULL, e.after
              FROM audit_events e WHERE e.tenant_id = $1 AND e.entity = '{entity}' AND e.entity_id = $2
-                 AND e.action IN ({history})
+                 {history}
              {orders}
          ) x
          LEFT JOIN users actor ON actor.tenant_id = $1 AND actor.id = x.actor_id
@@ -653,10 +718,11 @@ pub async fn timeline(
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .collect();
-        if wanted
-            .iter()
-            .any(|t| !KINDS.contains(t) && !HISTORY.contains(t) && *t != "order")
-        {
+        let known = |t: &str| match who {
+            Subject::Record(..) => t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            _ => KINDS.contains(&t) || HISTORY.contains(&t) || t == "order",
+        };
+        if wanted.iter().any(|t| !known(t)) {
             return Err(Error::field("types", "invalid"));
         }
         if !wanted.is_empty() {
@@ -699,7 +765,8 @@ pub struct TaskList {
 }
 
 /// Tasks by due time. Other people's tasks need read access to activities of all or the team.
-pub async fn tasks(db: &Db, ctx: &Ctx, f: &TaskFilter) -> Result<TaskList> {
+/// `records`: the entities besides accounts and contacts a task may be about.
+pub async fn tasks(db: &Db, ctx: &Ctx, records: &[Entity], f: &TaskFilter) -> Result<TaskList> {
     ctx.require("activities", Action::Read)?;
     let limit = match f.limit {
         None => 100,
@@ -748,6 +815,14 @@ pub async fn tasks(db: &Db, ctx: &Ctx, f: &TaskFilter) -> Result<TaskList> {
             q.push("1 = 0");
         }
     }
+    record::readable_sql(
+        ctx,
+        &mut q,
+        records,
+        "ac.record_type",
+        "ac.record_id",
+        "ac.tenant_id",
+    );
     q.push(")");
     q.push(" ORDER BY ac.due_at IS NULL, ac.due_at, ac.id LIMIT ")
         .bind(limit);

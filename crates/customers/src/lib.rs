@@ -84,6 +84,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1013_pinyin_order.sql"),
         postgres: include_str!("../migrations/postgres/1013_pinyin_order.sql"),
     },
+    Migration {
+        version: 1014,
+        name: "1014_record_activities",
+        sqlite: include_str!("../migrations/sqlite/1014_record_activities.sql"),
+        postgres: include_str!("../migrations/postgres/1014_record_activities.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;

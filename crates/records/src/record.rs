@@ -651,6 +651,62 @@ pub async fn get<R: Record>(conn: impl Into<Conn<'_>>, ctx: &Ctx, id: Uuid) -> R
     Ok(r)
 }
 
+/// Whether the caller may read row `id` of the declared entity whose table is `table` — the
+/// read scope of its module over the row's owner and team, as [`get`] decides — for what hangs
+/// off any record by naming its table (an activity about a lead). `None` when it does not exist
+/// or is out of scope; otherwise whether it is in the trash.
+pub async fn readable(
+    conn: impl Into<Conn<'_>>,
+    ctx: &Ctx,
+    table: &str,
+    id: Uuid,
+) -> Result<Option<bool>> {
+    if table.is_empty() || !table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return Ok(None);
+    }
+    let Some(scope) = ctx.can(table, Action::Read) else {
+        return Ok(None);
+    };
+    type Holder = (
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    );
+    let row: Option<Holder> = conn
+        .into()
+        .fetch_optional(
+            &format!("SELECT owner_id, team_id, deleted_at FROM {table} WHERE tenant_id = $1 AND id = $2"),
+            args![ctx.tenant_id, id],
+        )
+        .await?;
+    Ok(row
+        .filter(|(owner, team, _)| ctx.covers(scope, *owner, *team))
+        .map(|(_, _, deleted)| deleted.is_some()))
+}
+
+/// Appends (`OR …`) the condition that the row of `type_col`/`id_col` (a record named by its
+/// table and id) is one of `entities` the caller may read: [`readable`] in SQL, for lists.
+pub fn readable_sql(
+    ctx: &Ctx,
+    q: &mut Sql,
+    entities: &[Entity],
+    type_col: &str,
+    id_col: &str,
+    tenant_col: &str,
+) {
+    for e in entities {
+        let table = e.table();
+        if let Some(scope) = ctx.can(table, Action::Read) {
+            q.push(&format!(
+                " OR ({type_col} = '{table}' AND EXISTS (SELECT 1 FROM {table} r
+                    WHERE r.tenant_id = {tenant_col} AND r.id = {id_col}"
+            ));
+            ctx.scope_sql(q, scope, "r.owner_id", "r.team_id");
+            q.push("))");
+        }
+    }
+}
+
 /// Moves a record to the trash (`deleted = true`) or back, audited. Doing it twice is a no-op.
 pub async fn set_deleted<R: Record>(db: &Db, ctx: &Ctx, id: Uuid, deleted: bool) -> Result<R> {
     let mut tx = db.begin().await?;

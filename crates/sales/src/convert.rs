@@ -2,7 +2,8 @@
 //! transaction. An existing customer is linked, never created twice: the account is the one
 //! asked for, else a live account of the same name; the contact the one asked for, else a
 //! live contact with the lead's phone or email, else one of the same name at that account.
-//! The lead's touches are copied onto the contact's timeline, the lead is marked converted
+//! The lead's touches are copied onto the contact's timeline, the activities logged on it
+//! (calls, visits, tasks) become the contact's and its account's as well, the lead is marked converted
 //! (and stays readable, no longer editable), and converting again — or twice at once —
 //! answers the first conversion.
 
@@ -91,6 +92,14 @@ pub async fn convert(db: &Db, ctx: &Ctx, id: Uuid, input: ConvertInput) -> Resul
     )
     .await?;
     copy_touches(&mut tx, ctx, id, contact_id).await?;
+    // The calls, visits and tasks logged on the lead are the customer's too now.
+    tx.execute(
+        "UPDATE activities SET contact_id = $1, account_id =
+             (SELECT c.account_id FROM contacts c WHERE c.tenant_id = $2 AND c.id = $1)
+         WHERE tenant_id = $2 AND record_type = 'leads' AND record_id = $3",
+        args![contact_id, ctx.tenant_id, id],
+    )
+    .await?;
     let after: Lead = record::load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

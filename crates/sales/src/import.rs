@@ -2,8 +2,8 @@
 //! or GBK, Chinese or English headers) or XLSX, one person a row. Each row goes through the
 //! lead intake, so a person already known (a contact, or a lead) gets the row as a touch and
 //! nobody is entered twice — within the file too; new leads are tagged with the campaign, owned
-//! by the assignment rules (else the importer), and each rep who got new leads is told once
-//! how many. A row that cannot be read is reported with its number and reason; the others are
+//! by the assignment rules (else the importer), each given its owner a follow-up task, and each
+//! rep who got new leads is told once how many. A row that cannot be read is reported with its number and reason; the others are
 //! kept. A dry run reports the same without writing.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::Db;
+use guanxi_customers::activities::{self, ActivityInput};
+use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::Result;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{notifications, Ctx, Error};
@@ -111,6 +112,9 @@ pub struct LeadImportReport {
     pub matched: u64,
     /// Rows repeating an earlier row (or a recent arrival): nothing new.
     pub repeated: u64,
+    /// Follow-up tasks given to the new leads' owners (one a lead, due when its first response
+    /// is; none where the importer may not log activities or see the lead).
+    pub tasks: u64,
     pub errors: Vec<LeadRowError>,
     /// The columns read, header → field; headers not listed were ignored.
     pub columns: BTreeMap<String, String>,
@@ -119,6 +123,38 @@ pub struct LeadImportReport {
 
 /// At most this many row errors are listed (all are counted in `rows`).
 const MAX_ERRORS: usize = 1000;
+
+/// The follow-up task for a new lead's owner, in the row's transaction. `false` when the
+/// importer may not log activities or see the lead (nothing written).
+async fn follow_up(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    lead: &crate::leads::Lead,
+    owner: Uuid,
+    campaign: Option<&str>,
+) -> Result<bool> {
+    if ctx.can("activities", Action::Create).is_none() {
+        return Ok(false);
+    }
+    let subject = match (ctx.is_zh(), campaign) {
+        (true, Some(c)) => format!("跟进 {}（{c}）", lead.name),
+        (true, None) => format!("跟进 {}", lead.name),
+        (false, Some(c)) => format!("Follow up {} ({c})", lead.name),
+        (false, None) => format!("Follow up {}", lead.name),
+    };
+    let input = ActivityInput {
+        kind: Some("task".into()),
+        subject: Some(subject.chars().take(200).collect()),
+        assignee_id: Some(owner),
+        due_at: Some(lead.response_due_at),
+        ..Default::default()
+    };
+    match activities::create_in(tx, ctx, Some((crate::leads::ENTITY, lead.id)), input).await {
+        Ok(_) => Ok(true),
+        Err(Error::NotFound | Error::Forbidden) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 pub async fn run(
     db: &Db,
@@ -166,6 +202,7 @@ pub async fn run(
         .filter(|c| !c.is_empty())
         .map(|c| c.chars().take(50).collect::<String>());
     let mut per_owner: BTreeMap<Uuid, u64> = BTreeMap::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for row in table.rows {
         report.rows += 1;
         let (line, cells) = match row {
@@ -218,14 +255,49 @@ pub async fn run(
             fallback_owner: None,
         };
         let mut tx = db.begin().await?;
+        // A dry run rolls every row back, so it remembers the file's own people itself.
+        if dry_run {
+            match intake::identity(&mut tx, ctx, &input, &arrival).await {
+                Ok((keys, fingerprint)) => {
+                    let again = if !seen.insert(fingerprint) {
+                        Some(Outcome::Repeated)
+                    } else if keys.iter().any(|k| seen.contains(k)) {
+                        Some(Outcome::Matched)
+                    } else {
+                        None
+                    };
+                    seen.extend(keys);
+                    match again {
+                        Some(Outcome::Repeated) => {
+                            report.repeated += 1;
+                            continue;
+                        }
+                        Some(_) => {
+                            report.matched += 1;
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
+                // Said below, by the intake itself.
+                Err(Error::Validation(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let result = intake::intake_in(&mut tx, ctx, input, arrival).await;
         match result {
             Ok(r) => {
                 match r.outcome {
                     Outcome::Created => {
                         report.created += 1;
-                        if let Some(owner) = r.lead.as_ref().and_then(|l| l.owner_id) {
-                            *per_owner.entry(owner).or_default() += 1;
+                        if let Some(lead) = &r.lead {
+                            if let Some(owner) = lead.owner_id {
+                                *per_owner.entry(owner).or_default() += 1;
+                                if follow_up(&mut tx, ctx, lead, owner, campaign.as_deref()).await?
+                                {
+                                    report.tasks += 1;
+                                }
+                            }
                         }
                     }
                     Outcome::Matched => report.matched += 1,

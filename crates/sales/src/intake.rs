@@ -173,6 +173,24 @@ pub async fn intake_in(
     Ok(result)
 }
 
+/// What identifies an arrival, for a dry run that writes nothing and so cannot see its own
+/// earlier rows: the keys the person is known by and the arrival's fingerprint (the same
+/// fingerprint again is a repeat; a key seen again, the same person).
+pub async fn identity(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    input: &LeadInput,
+    arrival: &Arrival,
+) -> Result<(Vec<String>, String)> {
+    let mut input = input.clone();
+    input.source = Some(arrival.source.clone());
+    if arrival.detail.is_some() {
+        input.source_detail = Some(arrival.detail.clone());
+    }
+    let (f, _) = leads::prepare(tx, ctx, &input).await?;
+    Ok((keys(&f), fingerprint(&f, arrival)))
+}
+
 /// The keys a person is known by (phone, email, name at company), each held while matching.
 fn keys(f: &Fields) -> Vec<String> {
     let mut keys = Vec::new();

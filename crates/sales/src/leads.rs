@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use guanxi_customers::activities::{self, Subject, TimelineEntry, TimelineFilter};
 use guanxi_platform::db::{Backend, Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
@@ -469,7 +470,7 @@ impl Fields {
             "company": self.company, "title": self.title, "industry": self.industry,
             "province": self.province, "city": self.city,
             "product_interest": self.product_interest, "tags": self.tags,
-            "custom": self.custom, "touches": 0,
+            "custom": self.custom, "touches": 0, "logged": 0,
         })
     }
 
@@ -795,55 +796,43 @@ pub async fn update(
     Ok(after)
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct HistoryEntry {
-    pub id: Uuid,
-    /// `create`, `update`, `touch`, `transfer`, `convert`, `delete`, `restore`.
-    pub action: String,
-    pub at: DateTime<Utc>,
-    pub actor_name: Option<String>,
-    /// The record after the event, or what arrived (a touch: source, detail, the fields sent).
-    #[schema(value_type = Option<Object>)]
-    pub after: Option<sqlx::types::Json<serde_json::Value>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryFilter {
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-/// A lead's timeline, newest first: every touch (each time the person reached out, with what
-/// they sent), status and field changes, hand-overs, conversion, trash and restore.
+/// A lead's timeline, newest first: the calls, visits, notes and tasks logged on it, and every
+/// touch (each time the person reached out, with what they sent), status and field changes,
+/// hand-overs, pool moves, conversion, trash and restore.
 pub async fn timeline(
     db: &Db,
     ctx: &Ctx,
     id: Uuid,
-    f: &HistoryFilter,
-) -> Result<Page<HistoryEntry>> {
-    let _: Lead = record::get(db, ctx, id).await?;
-    let page = PageReq {
-        limit: f.limit,
-        cursor: f.cursor.clone(),
-        sort: Some("-at".into()),
-    };
-    let sort = page.sort(&[("at", "e.at", SortKind::Time)])?;
-    let mut q = Sql::new(
-        "SELECT e.id, e.action, e.at, u.name AS actor_name, e.after
-         FROM audit_events e
-         LEFT JOIN users u ON u.tenant_id = e.tenant_id AND u.id = e.actor_id
-         WHERE e.tenant_id = ",
-    );
-    q.bind(ctx.tenant_id)
-        .push(" AND e.entity = 'leads' AND e.entity_id = ")
-        .bind(id);
-    let limit = page.apply(&mut q, &sort, "e.id")?;
-    let rows: Vec<HistoryEntry> = db.fetch_sql(q).await?;
-    Ok(Page::from_rows(rows, limit, |e| {
-        sort.cursor(guanxi_platform::db::sqlite_time(&e.at), e.id)
-    }))
+    f: &TimelineFilter,
+) -> Result<Page<TimelineEntry>> {
+    activities::timeline(db, ctx, Subject::Record(ENTITY, id), f).await
+}
+
+/// What counts as the rep answering a lead: reaching the person, not a note to self.
+const RESPONSES: &[&str] = &["call", "email", "meeting", "visit"];
+
+/// Logs a call, email, meeting, visit, note or task on a lead the caller may read. A call,
+/// email, meeting or visit answers the lead (its first-response clock stops) and counts toward
+/// its engagement score.
+pub async fn log_activity(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    input: activities::ActivityInput,
+) -> Result<activities::Activity> {
+    let mut tx = db.begin().await?;
+    let a = activities::create_in(&mut tx, ctx, Some((ENTITY, id)), input).await?;
+    if RESPONSES.contains(&a.kind.as_str()) {
+        // Derived, like the score: the version stays, an open edit form is not made stale.
+        tx.execute(
+            "UPDATE leads SET responded_at = $1 WHERE tenant_id = $2 AND id = $3 AND responded_at IS NULL",
+            args![now(), ctx.tenant_id, id],
+        )
+        .await?;
+        crate::scoring::rescore(&mut tx, ctx.tenant_id, id).await?;
+    }
+    tx.commit().await?;
+    Ok(a)
 }
 
 /// A stored lead's facts for the rules (touches not counted: see [`crate::scoring`]).

@@ -1,7 +1,8 @@
 //! Conditions on a lead, shared by assignment and scoring rules: each names a field, an
 //! operator and a value; a rule's conditions must all hold (none: it always applies). A lead
 //! is seen as its facts — a JSON object of its fields, custom values under `custom`, and
-//! `touches`, how often the person reached out.
+//! `touches`, how often the person reached out, and `logged`, the calls, emails, meetings and
+//! visits logged with them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +23,7 @@ pub const FIELDS: &[&str] = &[
     "product_interest",
     "score",
     "touches",
+    "logged",
     "tags",
 ];
 
@@ -34,7 +36,8 @@ pub const MAX_CONDITIONS: usize = 20;
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// A lead field (`source`, `source_detail`, `status`, `company`, `title`, `industry`,
-    /// `province`, `city`, `product_interest`, `score`, `touches`, `tags`) or `custom.<key>`.
+    /// `province`, `city`, `product_interest`, `score`, `touches`, `logged`, `tags`) or
+    /// `custom.<key>`.
     pub field: String,
     /// `eq`, `ne`, `in` (any of a list), `contains`, `gte`, `lte` (numbers), `exists`.
     pub op: String,

@@ -1,6 +1,6 @@
 //! Lead scoring: rules an admin sets — conditions on the lead's profile (industry, region,
 //! title, product interest, custom fields…) and on its engagement (`touches`: how often the
-//! person reached out) — each adding (or taking away) points. A lead's score is the sum,
+//! person reached out; `logged`: the calls, emails, meetings and visits logged with them) — each adding (or taking away) points. A lead's score is the sum,
 //! between 0 and 100, kept with its reasons (which rules matched, for how much), so "why
 //! 82?" has an answer. Recomputed whenever the lead changes or the person reaches out; a
 //! change of rules re-scores every lead in the background (`lead_rescore` jobs, a batch at a
@@ -260,12 +260,16 @@ struct FactRow {
     tags: sqlx::types::Json<serde_json::Value>,
     custom: sqlx::types::Json<serde_json::Value>,
     touches: i64,
+    logged: i64,
 }
 
 const FACTS: &str = "SELECT l.id, l.source, l.source_detail, l.status, l.company, l.title,
     l.industry, l.province, l.city, l.product_interest, l.tags, l.custom,
     (SELECT COUNT(*) FROM audit_events e WHERE e.tenant_id = l.tenant_id AND e.entity = 'leads'
-        AND e.entity_id = l.id AND e.action = 'touch') AS touches
+        AND e.entity_id = l.id AND e.action = 'touch') AS touches,
+    (SELECT COUNT(*) FROM activities ac WHERE ac.tenant_id = l.tenant_id AND ac.record_type = 'leads'
+        AND ac.record_id = l.id AND ac.kind IN ('call', 'email', 'meeting', 'visit')
+        AND ac.deleted_at IS NULL) AS logged
     FROM leads l";
 
 fn facts_of(r: &FactRow) -> serde_json::Value {
@@ -273,7 +277,7 @@ fn facts_of(r: &FactRow) -> serde_json::Value {
         "source": r.source, "source_detail": r.source_detail, "status": r.status,
         "company": r.company, "title": r.title, "industry": r.industry, "province": r.province,
         "city": r.city, "product_interest": r.product_interest, "tags": r.tags.0,
-        "custom": r.custom.0, "touches": r.touches,
+        "custom": r.custom.0, "touches": r.touches, "logged": r.logged,
     })
 }
 

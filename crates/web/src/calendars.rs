@@ -496,38 +496,16 @@ async fn ical_page(
     State(s): State<AppState>,
     p: Signed,
     Path(id): Path<Uuid>,
-    mut form: axum::extract::Multipart,
+    form: axum::extract::Multipart,
 ) -> Response {
-    let mut fields = std::collections::BTreeMap::new();
-    let mut file = None;
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(_) => {
-                return refused(&s, &p, id, None, Error::field("file", "unreadable_upload")).await
-            }
-        };
-        let name = field.name().unwrap_or_default().to_owned();
-        let bytes = match field.bytes().await {
-            Ok(b) => b,
-            Err(_) => {
-                return refused(&s, &p, id, None, Error::field("file", "unreadable_upload")).await
-            }
-        };
-        if name == "file" {
-            file = Some(bytes);
-        } else {
-            fields.insert(name, String::from_utf8_lossy(&bytes).into_owned());
-        }
-    }
+    let (fields, file) = match crate::extract::Upload::read(form).await {
+        Ok(u) => (u.fields, u.file),
+        Err((_, code)) => return refused(&s, &p, id, None, Error::field("file", code)).await,
+    };
     if !p.csrf_ok(&fields.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    let Some(text) = file
-        .filter(|b| !b.is_empty())
-        .and_then(|b| String::from_utf8(b.to_vec()).ok())
-    else {
+    let Some(text) = file.and_then(|(_, b)| String::from_utf8(b).ok()) else {
         return refused(&s, &p, id, None, Error::field("file", "invalid_ical")).await;
     };
     let kind = match fields.get("kind").map(String::as_str) {

@@ -330,3 +330,48 @@ impl<T: DeserializeOwned + CustomFilters, S: Send + Sync> FromRequestParts<S> fo
         Ok(ListQuery(f))
     }
 }
+
+/// A multipart form read whole (the request size limit bounds it): its text fields, and the
+/// chosen file of the field `file` (name, bytes) — none when nothing was chosen.
+#[derive(Debug, Default)]
+pub struct Upload {
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub file: Option<(String, Vec<u8>)>,
+}
+
+impl Upload {
+    /// Reads the form; a failure is the status and the `file` error code to show: too large
+    /// (with the limit's 413) or unreadable.
+    pub async fn read(
+        mut form: axum::extract::Multipart,
+    ) -> Result<Upload, (axum::http::StatusCode, &'static str)> {
+        let refused = |e: axum::extract::multipart::MultipartError| {
+            let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                "file_too_large"
+            } else {
+                "unreadable_upload"
+            };
+            (e.status(), code)
+        };
+        let mut upload = Upload::default();
+        while let Some(field) = form.next_field().await.map_err(refused)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let file_name = field.file_name().map(str::to_owned);
+            let bytes = field.bytes().await.map_err(refused)?;
+            if name == "file" {
+                if !bytes.is_empty() {
+                    upload.file = Some((file_name.unwrap_or_default(), bytes.to_vec()));
+                }
+            } else {
+                upload
+                    .fields
+                    .insert(name, String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+        Ok(upload)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}

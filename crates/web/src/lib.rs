@@ -171,6 +171,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::api::export_leads))
         .routes(routes!(sales::api::export_leads_xlsx))
         .routes(routes!(sales::api::lead_timeline))
+        .routes(routes!(sales::api::log_lead_activity))
         .routes(routes!(sales::api::convert_lead))
         .routes(routes!(
             sales::api::list_assignment_rules,

@@ -80,6 +80,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/lead.html",
         "sales/pool.html",
         "sales/rules.html",
+        "sales/import.html",
         "sales/forms.html",
         "sales/form.html",
         "sales/form_fields.html",

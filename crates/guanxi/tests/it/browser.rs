@@ -1021,6 +1021,27 @@ both!(
         assert_eq!(sub["outcome"], "created");
         assert_eq!(sub["utm"]["utm_campaign"], "expo");
         assert!(sub["referrer"].as_str().unwrap().starts_with(&site));
+
+        // The rep calls back from the lead's page: the call is on its timeline, the lead is
+        // answered.
+        c.goto(&app.url(&format!("/leads/{}", lead["id"].as_str().unwrap())))
+            .await
+            .unwrap();
+        fill(&c, "#log-activity input[name=subject]", "回电：约了参观").await;
+        click(&c, "#log-activity button[type=submit]").await;
+        let tl = text(&c, "#timeline .entries").await;
+        assert!(tl.contains("回电：约了参观"), "{tl}");
+        shot(&c, "lead-called").await;
+        let l: serde_json::Value = app
+            .get(
+                &format!("/api/v1/leads/{}", lead["id"].as_str().unwrap()),
+                &app.admin_token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_ne!(l["responded_at"], serde_json::Value::Null);
         c.close().await.unwrap();
     }
 );

@@ -181,9 +181,9 @@ both!(a_visitor_becomes_a_lead_once, |app: TestApp| async move {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "touch")
+        .find(|e| e["type"] == "touch")
         .unwrap();
-    assert_eq!(touch["after"]["extra"]["consent"], "我同意贵公司联系我");
+    assert_eq!(touch["detail"]["extra"]["consent"], "我同意贵公司联系我");
 });
 
 both!(

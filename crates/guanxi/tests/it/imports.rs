@@ -925,3 +925,60 @@ both!(
         assert_eq!(runs, 1);
     }
 );
+
+both!(
+    trade_show_cards_from_the_lead_import_page,
+    |app: TestApp| async move {
+        let (c, s) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let csrf = s["csrf_token"].as_str().unwrap().to_owned();
+        let csv = "姓名,公司,手机\n令狐冲,华山派,13911112222\n任盈盈,日月神教,13911113333\n令狐冲,华山派,13911112222\n坏号码,,12\n";
+        let post = |dry: bool| {
+            let mut fields = vec![("_csrf", csrf.as_str()), ("campaign", "2026茶博会")];
+            if dry {
+                fields.push(("dry_run", "1"));
+            }
+            let (ctype, body) = multipart(&fields, ("名片.csv", csv.as_bytes()));
+            c.post(app.url("/leads/import"))
+                .header("content-type", ctype)
+                .body(body)
+                .send()
+        };
+        // A dry run says what would happen and writes nothing.
+        let html = post(true).await.unwrap().text().await.unwrap();
+        assert!(html.contains("试运行"), "{html}");
+        assert!(html.contains("id=\"created\">2<"), "{html}");
+        assert!(html.contains("id=\"repeated\">1<"), "{html}");
+        assert!(html.contains("row-errors"), "{html}");
+        let leads: Value = app
+            .get("/api/v1/leads", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(leads["items"].as_array().unwrap().len(), 0);
+        // The real import: two leads tagged, each with its follow-up task.
+        let html = post(false).await.unwrap().text().await.unwrap();
+        assert!(html.contains("id=\"created\">2<"), "{html}");
+        assert!(html.contains("id=\"tasks\">2<"), "{html}");
+        let leads: Value = app
+            .get("/api/v1/leads?tag=2026茶博会", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(leads["items"].as_array().unwrap().len(), 2);
+        // No file: said on the form, nothing written.
+        let (ctype, body) = multipart(&[("_csrf", &csrf)], ("empty.csv", b""));
+        let r = c
+            .post(app.url("/leads/import"))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("class=\"errors\""));
+    }
+);

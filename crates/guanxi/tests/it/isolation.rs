@@ -259,7 +259,7 @@ both!(
             .as_array()
             .unwrap()
             .iter()
-            .all(|e| e["action"] != "touch"));
+            .all(|e| e["type"] != "touch"));
         let r = app.get("/api/v1/assets?serial=A-SERIAL-1", &b).await;
         assert!(!r.text().await.unwrap().contains("甲方"));
         let r = app.get("/api/v1/contacts?custom.a_secret=x", &b).await;

@@ -70,11 +70,11 @@ both!(a_person_arrives_once, |app: TestApp| async move {
     assert_eq!(touched["id"], id);
     assert_eq!(touched["matched_on"], json!(["phone"]));
     let history = lead_timeline(&app, &id).await;
-    let touch = history.iter().find(|e| e["action"] == "touch").unwrap();
-    assert_eq!(touch["after"]["notes"], "还在等报价");
-    assert_eq!(touch["after"]["source"], "form");
-    assert_eq!(touch["after"]["source_detail"], "官网");
-    assert!(history.iter().any(|e| e["action"] == "create"));
+    let touch = history.iter().find(|e| e["type"] == "touch").unwrap();
+    assert_eq!(touch["detail"]["notes"], "还在等报价");
+    assert_eq!(touch["detail"]["source"], "form");
+    assert_eq!(touch["detail"]["source_detail"], "官网");
+    assert!(history.iter().any(|e| e["type"] == "create"));
     // By name at the same company (any case) too.
     let r: Value = app
         .post(
@@ -177,7 +177,7 @@ both!(
         let touches = lead_timeline(&app, &leads[0]["id"])
             .await
             .into_iter()
-            .filter(|e| e["action"] == "touch")
+            .filter(|e| e["type"] == "touch")
             .count();
         assert_eq!(touches, 1);
         assert_eq!(outcomes.iter().filter(|o| *o == "matched").count(), 1);
@@ -887,6 +887,10 @@ both!(
         let r: Value = r.json().await.unwrap();
         assert_eq!(r["rows"], 303, "{r}");
         assert_eq!(r["created"], 300);
+        assert_eq!(
+            r["tasks"], 300,
+            "a follow-up task for each new lead's owner"
+        );
         assert_eq!(r["repeated"], 1, "the same card twice: {r}");
         assert_eq!(r["matched"], 1, "the known customer");
         assert_eq!(r["errors"][0]["row"], 304);
@@ -931,6 +935,17 @@ both!(
                 .collect();
             assert_eq!(imported.len(), 1);
             assert!(imported[0]["message"].as_str().unwrap().contains("150"));
+            let tasks: Value = app
+                .get("/api/v1/tasks?limit=500", token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let tasks = tasks["items"].as_array().unwrap();
+            assert_eq!(tasks.len(), 150);
+            assert!(tasks
+                .iter()
+                .all(|k| k["record_type"] == "leads" && k["assignee_id"] == rep["id"]));
         }
         // Running the same file again enters nobody twice.
         let r: Value = post(false).await.unwrap().json().await.unwrap();
@@ -1074,4 +1089,176 @@ both!(lead_rules_on_their_admin_page, |app: TestApp| async move {
         .await
         .unwrap();
     assert!(!html.contains("id=\"new-scoring\""));
+});
+
+both!(calls_and_tasks_on_a_lead, |app: TestApp| async move {
+    let t = &app.admin_token;
+    app.created(
+        "/api/v1/scoring-rules",
+        t,
+        json!({"name": "聊过", "points": 25,
+               "conditions": [{"field": "logged", "op": "gte", "value": 1}]}),
+    )
+    .await;
+    let (rep, rep_token) = app.user_with_role("sales", "rep@acme.test").await;
+    let lead = app
+        .created(
+            "/api/v1/leads",
+            t,
+            json!({"name": "孙悦", "company": "北方重工", "phone": "13700137000",
+                   "owner_id": rep["id"]}),
+        )
+        .await["lead"]
+        .clone();
+    let id = lead["id"].as_str().unwrap().to_owned();
+    assert_eq!(lead["score"], 0);
+    assert_eq!(lead["responded_at"], Value::Null);
+    let path = format!("/api/v1/leads/{id}/activities");
+    let log = |body: Value| app.post(&path, t, body);
+    // A note to self does not answer the lead; a call does, and counts toward the score.
+    let r = log(json!({"kind": "note", "subject": "看了官网"})).await;
+    assert_eq!(r.status(), 201);
+    let l: Value = app
+        .get(&format!("/api/v1/leads/{id}"), t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(l["responded_at"], Value::Null);
+    let r = log(json!({"kind": "call", "subject": "首次电话", "body": "下周来厂参观"})).await;
+    assert_eq!(r.status(), 201);
+    let call: Value = r.json().await.unwrap();
+    assert_eq!(call["record_type"], "leads");
+    assert_eq!(call["record_id"], json!(id));
+    assert_eq!(call["account_id"], Value::Null);
+    let l: Value = app
+        .get(&format!("/api/v1/leads/{id}"), t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(l["responded_at"], Value::Null);
+    assert_eq!(l["score"], 25);
+    assert_eq!(
+        l["version"], lead["version"],
+        "derived fields leave the version"
+    );
+    // A follow-up task for the rep: on their task list, naming the lead.
+    let r = log(
+        json!({"kind": "task", "subject": "安排参观", "assignee_id": rep["id"],
+                       "due_at": "2030-01-02T03:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let task: Value = r.json().await.unwrap();
+    let mine: Value = app
+        .get("/api/v1/tasks", &rep_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["items"][0]["id"], task["id"]);
+    assert_eq!(mine["items"][0]["record_type"], "leads");
+    // The lead's timeline has them, newest first, beside its own history.
+    let tl = lead_timeline(&app, &json!(id)).await;
+    let types: Vec<&str> = tl.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(&types[..3], &["task", "call", "note"], "{types:?}");
+    assert!(types.contains(&"create"));
+    let r = app
+        .get(&format!("/api/v1/leads/{id}/timeline?types=call"), t)
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    // Naming a customer as well is refused; so is a lead the caller cannot read.
+    let acc = app
+        .created("/api/v1/accounts", t, json!({"name": "别家"}))
+        .await;
+    let r = log(json!({"kind": "call", "subject": "x", "account_id": acc["id"]})).await;
+    assert_eq!(
+        refused(r).await,
+        vec![("account_id".into(), "read_only".into())]
+    );
+    let (_, other) = app.user_with_role("sales", "other@acme.test").await;
+    let r = app
+        .post(
+            &format!("/api/v1/leads/{id}/activities"),
+            &other,
+            json!({"kind": "call", "subject": "偷看"}),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = app
+        .get(
+            &format!("/api/v1/activities/{}", call["id"].as_str().unwrap()),
+            &other,
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    // The rep, whose lead it is, completes the task.
+    let r = app
+        .patch(
+            &format!("/api/v1/activities/{}", task["id"].as_str().unwrap()),
+            &rep_token,
+            json!({"version": task["version"], "done": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // Converted: the calls and tasks are the customer's too.
+    let conv: Value = app
+        .post(&format!("/api/v1/leads/{id}/convert"), t, json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let contact = conv["contact_id"].as_str().unwrap();
+    let ctl: Value = app
+        .get(
+            &format!("/api/v1/contacts/{contact}/timeline?types=call,task"),
+            t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ctl["items"].as_array().unwrap().len(), 2, "{ctl}");
+    let atl: Value = app
+        .get(
+            &format!(
+                "/api/v1/accounts/{}/timeline?types=call",
+                conv["account_id"].as_str().unwrap()
+            ),
+            t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(atl["items"][0]["subject"], "首次电话");
+    // A lead in the trash takes nothing new.
+    let other_lead = app
+        .created(
+            "/api/v1/leads",
+            t,
+            json!({"name": "周到", "phone": "13600136000"}),
+        )
+        .await;
+    let oid = other_lead["id"].as_str().unwrap();
+    let r = app
+        .req(reqwest::Method::DELETE, &format!("/api/v1/leads/{oid}"), t)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let r = app
+        .post(
+            &format!("/api/v1/leads/{oid}/activities"),
+            t,
+            json!({"kind": "call", "subject": "x"}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("record_id".into(), "in_trash".into())]
+    );
 });

@@ -162,10 +162,10 @@ both!(claims_releases_and_returns, |app: TestApp| async move {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| e["type"].as_str().unwrap())
         .collect();
     assert_eq!(&actions[..3], &["release", "claim", "release"], "{tl}");
-    assert_eq!(tl["items"][0]["after"]["reason"], "不是目标客户");
+    assert_eq!(tl["items"][0]["detail"]["reason"], "不是目标客户");
     // A month and a day without follow-up: the held leads go back, in one pass at the
     // pool's daily run; their owners are told once each.
     app.run_jobs_at(chrono::Utc::now() + chrono::Duration::days(31))

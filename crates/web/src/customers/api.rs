@@ -288,7 +288,11 @@ pub async fn list_tasks(
     Auth(ctx): Auth,
     Query(f): Query<TaskFilter>,
 ) -> ApiResult<Json<TaskList>> {
-    Ok(Json(activities::tasks(&s.db, &ctx, &f).await.l(&ctx)?))
+    Ok(Json(
+        activities::tasks(&s.db, &ctx, crate::ENTITIES, &f)
+            .await
+            .l(&ctx)?,
+    ))
 }
 
 // ---- products and orders -------------------------------------------------------------------

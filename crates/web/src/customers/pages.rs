@@ -885,13 +885,14 @@ async fn search_page(
 // ---- timeline and tasks --------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
-pub struct TimelineQuery {
+pub(crate) struct TimelineQuery {
     types: Option<String>,
     cursor: Option<String>,
 }
 
-/// The timeline panel of a 360 page: entries, the "more" link and the log form's choices.
-async fn timeline_panel(
+/// The timeline panel of a record's page (`customers/timeline.html`): entries, the "more" link
+/// and the log form's choices.
+pub(crate) async fn timeline_panel(
     s: &AppState,
     p: &Signed,
     who: Subject,
@@ -921,15 +922,21 @@ async fn timeline_panel(
     } else {
         Value::from(())
     };
+    let filters: &[&str] = match who {
+        Subject::Record(..) => &["call", "email", "meeting", "visit", "note", "task", "touch"],
+        _ => &[
+            "call", "email", "meeting", "visit", "note", "task", "order", "transfer",
+        ],
+    };
     Ok(context! {
         entries => page.items, next => next, types => types, can_log => can_log, users => users,
-        kinds => activities::KINDS, filters => ["call", "email", "meeting", "visit", "note", "task", "order", "transfer"],
+        kinds => activities::KINDS, filters => filters,
     })
 }
 
 #[derive(Deserialize)]
-struct LogForm {
-    _csrf: Option<String>,
+pub(crate) struct LogForm {
+    pub(crate) _csrf: Option<String>,
     kind: Option<String>,
     subject: Option<String>,
     body: Option<String>,
@@ -960,40 +967,55 @@ fn local_time(
         .ok_or_else(|| Error::field(field, "invalid_date"))
 }
 
+/// What the timeline's log form asks for, read as an [`ActivityInput`] (times in the tenant's
+/// time zone; the task fields only for a task).
+pub(crate) fn log_input(p: &Signed, f: &LogForm) -> Result<ActivityInput, Error> {
+    let account_id = opt_uuid(&f.account_id);
+    let contact_id = opt_uuid(&f.contact_id);
+    let task = f.kind.as_deref() == Some("task");
+    let due_at = local_time(p, "due_at", &f.due_at)?;
+    let remind_at = local_time(p, "remind_at", &f.remind_at)?;
+    Ok(ActivityInput {
+        kind: f.kind.clone(),
+        subject: f.subject.clone(),
+        body: f.body.clone().map(Some),
+        // A contact's page logs against the contact (and so its account).
+        account_id: if contact_id.is_some() {
+            None
+        } else {
+            account_id
+        },
+        contact_id,
+        due_at: task.then_some(due_at),
+        remind_at: task.then_some(remind_at),
+        assignee_id: if task { opt_uuid(&f.assignee_id) } else { None },
+        ..Default::default()
+    })
+}
+
 async fn log_activity(State(s): State<AppState>, p: Signed, Form(f): Form<LogForm>) -> Response {
     if !p.csrf_ok(&f._csrf) {
         return forbidden_csrf();
     }
-    let account_id = opt_uuid(&f.account_id);
-    let contact_id = opt_uuid(&f.contact_id);
-    let back = customer_page(contact_id, account_id);
-    let task = f.kind.as_deref() == Some("task");
-    let result = async {
-        let due_at = local_time(&p, "due_at", &f.due_at)?;
-        let remind_at = local_time(&p, "remind_at", &f.remind_at)?;
-        let input = ActivityInput {
-            kind: f.kind.clone(),
-            subject: f.subject.clone(),
-            body: f.body.clone().map(Some),
-            // A contact's page logs against the contact (and so its account).
-            account_id: if contact_id.is_some() {
-                None
-            } else {
-                account_id
-            },
-            contact_id,
-            due_at: task.then_some(due_at),
-            remind_at: task.then_some(remind_at),
-            assignee_id: if task { opt_uuid(&f.assignee_id) } else { None },
-            ..Default::default()
-        };
-        activities::create(&s.db, &p.ctx, input).await
-    }
-    .await;
+    let back = customer_page(opt_uuid(&f.contact_id), opt_uuid(&f.account_id));
+    let result = match log_input(&p, &f) {
+        Ok(input) => activities::create(&s.db, &p.ctx, input).await,
+        Err(e) => Err(e),
+    };
+    logged(&s, &p, result, &back)
+}
+
+/// Back to the record's page once an activity is logged, or there with what was wrong.
+pub(crate) fn logged(
+    s: &AppState,
+    p: &Signed,
+    result: Result<Activity, Error>,
+    back: &str,
+) -> Response {
     match result {
         Ok(_) => {
             s.jobs_wake.notify_one();
-            Redirect::to(&back).into_response()
+            Redirect::to(back).into_response()
         }
         Err(e) => match p.field_errors(e) {
             // The form sits on the 360 page: say what is wrong there, in the visitor's language.
@@ -1002,7 +1024,7 @@ async fn log_activity(State(s): State<AppState>, p: Signed, Form(f): Form<LogFor
                 let query = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
                 Redirect::to(&format!("{back}?{query}")).into_response()
             }
-            Err(e) => p.error(&s, e),
+            Err(e) => p.error(s, e),
         },
     }
 }
@@ -1061,9 +1083,17 @@ fn customer_page(contact: Option<Uuid>, account: Option<Uuid>) -> String {
     }
 }
 
-/// Where an activity is shown.
+/// Where an activity is shown: the page of the record it was logged on.
 fn activity_home(a: &Activity) -> String {
-    customer_page(a.contact_id, a.account_id)
+    let record = a
+        .record_type
+        .as_deref()
+        .and_then(|t| guanxi_records::Entity::parse(crate::ENTITIES, t))
+        .zip(a.record_id);
+    match record {
+        Some((entity, id)) => entity.link(id),
+        None => customer_page(a.contact_id, a.account_id),
+    }
 }
 
 async fn activity_form(
@@ -1235,6 +1265,7 @@ pub(crate) async fn home_panels(s: &AppState, p: &Signed) -> Result<Value, Error
         activities::tasks(
             &s.db,
             &p.ctx,
+            crate::ENTITIES,
             &TaskFilter {
                 status: Some("open".into()),
                 limit: Some(200),
@@ -1289,6 +1320,7 @@ async fn tasks_page(State(s): State<AppState>, p: Signed, Query(q): Query<TasksQ
     match activities::tasks(
         &s.db,
         &p.ctx,
+        crate::ENTITIES,
         &TaskFilter {
             status: Some(status.clone()),
             ..Default::default()
@@ -1563,6 +1595,7 @@ async fn assets_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value, Er
     let (account_id, contact_id) = match of {
         Subject::Account(id) => (Some(id), None),
         Subject::Contact(id) => (None, Some(id)),
+        Subject::Record(..) => return Ok(Value::from(())),
     };
     let page = assets::list(
         &s.db,
@@ -1628,6 +1661,7 @@ async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value,
     let (account, contact) = match of {
         Subject::Account(id) => (Some(id), None),
         Subject::Contact(id) => (None, Some(id)),
+        Subject::Record(..) => return Ok(Value::from(())),
     };
     let totals = orders::totals(&s.db, &p.ctx, account, contact).await?;
     let recent = orders::list(
@@ -1838,41 +1872,19 @@ async fn import_page(State(s): State<AppState>, p: Signed) -> Response {
 async fn do_import(
     State(s): State<AppState>,
     p: Signed,
-    mut form: axum::extract::Multipart,
+    form: axum::extract::Multipart,
 ) -> Response {
-    let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    let mut file: Option<(String, Vec<u8>)> = None;
     // A file over the limit is said so on the page, with what to do instead (it once said
     // only "Error parsing multipart").
-    let refused = |e: axum::extract::multipart::MultipartError| {
-        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "file_too_large"
-        } else {
-            "unreadable_upload"
-        };
-        let errors = crate::problem::localize(vec![FieldError::new("file", code)], &p.ctx.locale);
-        p.page_status(&s, e.status(), "customers/import.html", "customers",
-            context! { report => (), errors => errors, dry_run => true, policy => "skip", target => "contacts" })
-    };
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return refused(e),
-        };
-        let name = field.name().unwrap_or_default().to_owned();
-        let file_name = field.file_name().map(str::to_owned);
-        let bytes = match field.bytes().await {
-            Ok(b) => b,
-            Err(e) => return refused(e),
-        };
-        match (name.as_str(), file_name) {
-            ("file", Some(fname)) if !bytes.is_empty() => file = Some((fname, bytes.to_vec())),
-            _ => {
-                fields.insert(name, String::from_utf8_lossy(&bytes).into_owned());
-            }
+    let (fields, mut file) = match crate::extract::Upload::read(form).await {
+        Ok(u) => (u.fields, u.file),
+        Err((status, code)) => {
+            let errors =
+                crate::problem::localize(vec![FieldError::new("file", code)], &p.ctx.locale);
+            return p.page_status(&s, status, "customers/import.html", "customers",
+                context! { report => (), errors => errors, dry_run => true, policy => "skip", target => "contacts" });
         }
-    }
+    };
     if !p.csrf_ok(&fields.get("_csrf").cloned()) {
         return forbidden_csrf();
     }

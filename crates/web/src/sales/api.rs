@@ -5,13 +5,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use guanxi_customers::activities::{Activity, ActivityInput, TimelineEntry, TimelineFilter};
 use guanxi_platform::page::Page;
 use guanxi_records::bulk::{self, BulkInput, BulkResult};
 use guanxi_sales::assignment::{self, AssignmentRule, AssignmentRuleInput, Rep, RepInput};
 use guanxi_sales::convert::{self, Conversion, ConvertInput};
 use guanxi_sales::import::{self, LeadImportOptions, LeadImportReport};
 use guanxi_sales::intake::{self, Arrival, IntakeResult, Outcome};
-use guanxi_sales::leads::{self, HistoryEntry, HistoryFilter, Lead, LeadFilter, LeadInput};
+use guanxi_sales::leads::{self, Lead, LeadFilter, LeadInput};
 use guanxi_sales::pools::{self, Pool, PoolAction, PoolInput, PoolResult};
 use guanxi_sales::scoring::{self, ScoringRule, ScoringRuleInput};
 use guanxi_sales::sla::{self, ResponsePolicies};
@@ -118,17 +119,36 @@ pub async fn bulk_leads(
     Ok(Json(bulk::run::<Lead>(&s.db, &ctx, b).await.l(&ctx)?))
 }
 
-/// Everything that happened to the lead, newest first: each touch (what the person sent, and
-/// from where), changes, hand-overs, conversion.
-#[utoipa::path(get, path = "/api/v1/leads/{id}/timeline", tag = "leads", params(("id" = Uuid, Path), HistoryFilter), responses(
-    (status = 200, body = Page<HistoryEntry>), (status = 404, body = Problem)))]
+/// Everything that happened to the lead, newest first: the calls, visits, notes and tasks
+/// logged on it, each touch (what the person sent, and from where), changes, hand-overs, pool
+/// moves, conversion.
+#[utoipa::path(get, path = "/api/v1/leads/{id}/timeline", tag = "leads", params(("id" = Uuid, Path), TimelineFilter), responses(
+    (status = 200, body = Page<TimelineEntry>), (status = 404, body = Problem)))]
 pub async fn lead_timeline(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path(id): Path<Uuid>,
-    Query(f): Query<HistoryFilter>,
-) -> ApiResult<Json<Page<HistoryEntry>>> {
+    Query(f): Query<TimelineFilter>,
+) -> ApiResult<Json<Page<TimelineEntry>>> {
     Ok(Json(leads::timeline(&s.db, &ctx, id, &f).await.l(&ctx)?))
+}
+
+/// Logs a call, email, meeting, visit, note or task on the lead (`account_id` and `contact_id`
+/// are not given). A call, email, meeting or visit answers the lead — its first-response clock
+/// stops — and counts toward its score (`logged`). Converting the lead takes its activities to
+/// the contact and account.
+#[utoipa::path(post, path = "/api/v1/leads/{id}/activities", tag = "leads", params(("id" = Uuid, Path)),
+    request_body = ActivityInput, responses((status = 201, body = Activity), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+pub async fn log_lead_activity(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<ActivityInput>,
+) -> ApiResult<Response> {
+    let a = leads::log_activity(&s.db, &ctx, id, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(versioned(StatusCode::CREATED, &a, a.version))
 }
 
 /// Converts the lead into an account (for its company) and a contact, linking existing ones

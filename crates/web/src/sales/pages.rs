@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use guanxi_customers::activities::Subject;
 use guanxi_platform::db::Db;
 use guanxi_platform::error::FieldError;
 use guanxi_platform::page::Page;
@@ -18,7 +19,7 @@ use guanxi_platform::{Ctx, Error};
 use guanxi_records::custom_fields::CustomFilter;
 use guanxi_sales::convert::{self, ConvertInput};
 use guanxi_sales::intake::{self, Arrival, Outcome};
-use guanxi_sales::leads::{self, HistoryFilter, Lead, LeadFilter, LeadInput, SOURCES, STATUSES};
+use guanxi_sales::leads::{self, Lead, LeadFilter, LeadInput, SOURCES, STATUSES};
 use minijinja::{context, Value};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -39,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/leads/{id}/delete", post(delete))
         .route("/leads/{id}/restore", post(restore))
         .route("/leads/{id}/convert", post(convert))
+        .route("/leads/{id}/activities", post(log_activity))
+        .route("/leads/import", get(import_page).post(import))
         .route("/leads/{id}/release", post(release))
         .route("/leads/pools/{id}", get(pool_page))
         .route("/leads/pools/{id}/claim", post(claim))
@@ -170,7 +173,8 @@ impl Listed for Lead {
             .filter(|p| p.active)
             .map(|p| context! { id => p.id, name => p.name })
             .collect();
-        Ok(context! { pools => pools })
+        let can_import = ctx.can("leads", Action::Create).is_some();
+        Ok(context! { pools => pools, can_import => can_import })
     }
 }
 
@@ -382,7 +386,8 @@ async fn update(
 struct ShowQuery {
     notice: Option<String>,
     error: Option<String>,
-    cursor: Option<String>,
+    #[serde(flatten)]
+    timeline: crate::customers::pages::TimelineQuery,
 }
 
 async fn show(
@@ -395,18 +400,17 @@ async fn show(
         Ok(l) => l,
         Err(e) => return p.error(&s, e),
     };
-    let history = leads::timeline(
-        &s.db,
-        &p.ctx,
-        id,
-        &HistoryFilter {
-            limit: Some(30),
-            cursor: q.cursor.clone(),
-        },
+    let live = l.deleted_at.is_none();
+    let timeline = crate::customers::pages::timeline_panel(
+        &s,
+        &p,
+        Subject::Record(leads::ENTITY, id),
+        &q.timeline,
+        live,
     )
     .await;
-    let (layout, history) = match (layout_of::<Lead>(&s, &p).await, history) {
-        (Ok(layout), Ok(h)) => (layout, h),
+    let (layout, timeline) = match (layout_of::<Lead>(&s, &p).await, timeline) {
+        (Ok(layout), Ok(t)) => (layout, t),
         (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
     };
     if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "leads", id, &l.name).await {
@@ -438,13 +442,104 @@ async fn show(
         "sales/lead.html",
         "leads",
         context! {
-            l => l, sections => layout.sections, shown => shown, history => history.items,
+            l => l, sections => layout.sections, shown => shown, timeline => timeline,
+            subject => context! { post => format!("/leads/{id}/activities") },
             pool => pool, returns_in_days => returns_in_days, waiting_in => waiting_in,
-            next => history.next_cursor, notice => notice, error => p.refusal_from_url(q.error.as_deref()),
+            notice => notice, error => p.refusal_from_url(q.error.as_deref()),
             can_edit => can(Action::Update), can_delete => can(Action::Delete),
             can_convert => can(Action::Update) && p.ctx.can("contacts", Action::Create).is_some(),
         },
     )
+}
+
+/// The lead import page: a file of people (a trade show's cards), a campaign, a dry run.
+async fn import_page(State(s): State<AppState>, p: Signed) -> Response {
+    if p.ctx.can("leads", Action::Create).is_none() {
+        return p.error(&s, Error::Forbidden);
+    }
+    p.page(
+        &s,
+        "sales/import.html",
+        "leads",
+        context! { dry_run => true },
+    )
+}
+
+/// Runs the lead import on the uploaded file and shows its report (a dry run writes nothing;
+/// the file is chosen again for the real import).
+async fn import(State(s): State<AppState>, p: Signed, form: axum::extract::Multipart) -> Response {
+    let upload = match crate::extract::Upload::read(form).await {
+        Ok(u) => u,
+        Err((status, code)) => {
+            let errors =
+                crate::problem::localize(vec![FieldError::new("file", code)], &p.ctx.locale);
+            return p.page_status(
+                &s,
+                status,
+                "sales/import.html",
+                "leads",
+                context! { errors => errors, dry_run => true },
+            );
+        }
+    };
+    if !p.csrf_ok(&upload.field("_csrf").map(str::to_owned)) {
+        return forbidden_csrf();
+    }
+    let campaign = upload.field("campaign").unwrap_or_default().to_owned();
+    let dry_run = upload.field("dry_run").is_some();
+    let result = match &upload.file {
+        None => Err(Error::field("file", "required")),
+        Some((name, bytes)) => {
+            let format = guanxi_records::tables::Format::of_name(name);
+            match guanxi_records::tables::open(format, std::io::Cursor::new(bytes.clone())) {
+                Ok(table) => {
+                    let opts = guanxi_sales::import::LeadImportOptions {
+                        format: None,
+                        campaign: Some(campaign.clone()),
+                        dry_run: Some(dry_run),
+                    };
+                    guanxi_sales::import::run(&s.db, &p.ctx, table, &opts).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let file_name = upload.file.as_ref().map(|(n, _)| n.clone());
+    match result {
+        Ok(report) => {
+            s.jobs_wake.notify_one();
+            p.page(&s, "sales/import.html", "leads", context! {
+                report => report, dry_run => dry_run, campaign => campaign, file_name => file_name })
+        }
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => p.page_status(
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "sales/import.html",
+                "leads",
+                context! { errors => errors, dry_run => dry_run, campaign => campaign },
+            ),
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+/// The timeline's log form on a lead's page.
+async fn log_activity(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<crate::customers::pages::LogForm>,
+) -> Response {
+    use crate::customers::pages::{log_input, logged};
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    let result = match log_input(&p, &f) {
+        Ok(input) => leads::log_activity(&s.db, &p.ctx, id, input).await,
+        Err(e) => Err(e),
+    };
+    logged(&s, &p, result, &format!("/leads/{id}"))
 }
 
 fn checked(p: &Signed, form: &BTreeMap<String, String>) -> bool {
