@@ -52,7 +52,7 @@ const LAST: &[&str] = &[
     "Smith", "Johnson", "Brown", "Taylor", "Wilson", "Evans", "Thomas", "Walker", "Wright", "Green",
 ];
 /// (province, city, area code)
-const PLACES: &[(&str, &str, &str)] = &[
+pub const PLACES: &[(&str, &str, &str)] = &[
     ("北京市", "北京市", "010"),
     ("上海市", "上海市", "021"),
     ("广东省", "广州市", "020"),
@@ -66,7 +66,7 @@ const PLACES: &[(&str, &str, &str)] = &[
     ("山东省", "青岛市", "0532"),
     ("陕西省", "西安市", "029"),
 ];
-const TRADES: &[(&str, &str)] = &[
+pub const TRADES: &[(&str, &str)] = &[
     ("科技", "软件"),
     ("贸易", "批发零售"),
     ("食品", "食品饮料"),
@@ -76,7 +76,7 @@ const TRADES: &[(&str, &str)] = &[
     ("建材", "建筑"),
     ("电子", "制造"),
 ];
-const BRANDS: &[&str] = &[
+pub const BRANDS: &[&str] = &[
     "华信", "宏达", "金桥", "瑞丰", "天成", "恒通", "中联", "博远", "新元", "东方", "嘉禾", "鼎盛",
 ];
 const TITLES: &[&str] = &["总经理", "采购经理", "行政主管", "财务", "Buyer"];
@@ -92,11 +92,11 @@ const CATALOGUE: &[(&str, &str, &str, &str, i64)] = &[
     ("GFT-001", "中秋礼盒", "礼品", "盒", 68_800),
 ];
 
-fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+pub fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     &items[rng.gen_range(0..items.len())]
 }
 
-fn person_name(rng: &mut StdRng) -> String {
+pub fn person_name(rng: &mut StdRng) -> String {
     if rng.gen_bool(0.85) {
         format!("{}{}", pick(rng, SURNAMES), pick(rng, GIVEN))
     } else {
@@ -104,7 +104,7 @@ fn person_name(rng: &mut StdRng) -> String {
     }
 }
 
-fn mobile(rng: &mut StdRng) -> String {
+pub fn mobile(rng: &mut StdRng) -> String {
     format!(
         "{} {:04} {:04}",
         pick(rng, MOBILE_PREFIXES),
@@ -429,7 +429,7 @@ pub struct ScaleStats {
 }
 
 /// Contacts per transaction; each brings its orders, their lines and its activities along.
-const BATCH: usize = 5_000;
+pub const BATCH: usize = 5_000;
 
 #[rustfmt::skip]
 const ACCOUNT_COLUMNS: &[&str] = &[
@@ -463,7 +463,7 @@ const ACTIVITY_COLUMNS: &[&str] = &[
 
 /// Puts a batch of generated rows of `table` (each without its last column, `era`) in the
 /// tenant's newest search era, and counts them there.
-async fn in_era(
+pub async fn in_era(
     tx: &mut guanxi_platform::db::Tx,
     tenant: Uuid,
     table: &str,

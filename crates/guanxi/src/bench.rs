@@ -68,6 +68,8 @@ pub struct BenchArgs {
 /// What a generated data set offers the requests.
 struct Seeded {
     tenant: Uuid,
+    /// The admin who owns every generated record.
+    admin: Uuid,
     token: String,
     email: String,
     password: String,
@@ -109,9 +111,11 @@ enum Path_ {
     Create,
     Page360,
     FormPost,
+    LeadList,
+    LeadSearch,
 }
 
-const PATHS: [Path_; 8] = [
+const PATHS: [Path_; 10] = [
     Path_::Get,
     Path_::List,
     Path_::SearchCn,
@@ -120,6 +124,8 @@ const PATHS: [Path_; 8] = [
     Path_::Page360,
     Path_::Create,
     Path_::FormPost,
+    Path_::LeadList,
+    Path_::LeadSearch,
 ];
 
 impl Path_ {
@@ -135,10 +141,17 @@ impl Path_ {
             Path_::FormPost => {
                 "POST /public/forms/{key} (duplicate-checked; floor: a bare insert)".into()
             }
+            Path_::LeadList => {
+                "leads: province=浙江省, sort=-score, 50 (beside the contact list)".into()
+            }
+            Path_::LeadSearch => format!("lead search q={} (beside the contact search)", s.cn),
         }
     }
     fn has_floor(self) -> bool {
-        !matches!(self, Path_::Page360 | Path_::FormPost)
+        !matches!(
+            self,
+            Path_::Page360 | Path_::FormPost | Path_::LeadList | Path_::LeadSearch
+        )
     }
     fn is_search(self) -> bool {
         matches!(
@@ -294,11 +307,13 @@ async fn measure_backend(
         for &c in &args.connections {
             eprintln!("{label} {scale}: guanxi {p:?} x{c}");
             let lat = load(saddr, &s, p, c, args.requests, Some(&cookie)).await?;
-            // A form post is measured beside the bare insert the create path's floor does.
-            let floor_of = if p == Path_::FormPost {
-                Path_::Create
-            } else {
-                p
+            // A form post is measured beside the bare insert the create path's floor does;
+            // leads beside the contacts' floor (the same machinery over a table as large).
+            let floor_of = match p {
+                Path_::FormPost => Path_::Create,
+                Path_::LeadList => Path_::List,
+                Path_::LeadSearch => Path_::SearchCn,
+                p => p,
             };
             let f = floor_lat
                 .iter()
@@ -323,6 +338,7 @@ async fn measure_backend(
     notes.push(format!(
         "{label}, {scale} contacts: server RSS idle {idle:.0} MB, peak over the HTTP runs {server_rss:.0} MB (floor {floor_rss:.0} MB)."
     ));
+    notes.push(pool_returns(label, url, &s, scale).await?);
     if !args.no_import {
         // Export every contact through the server, then stop it.
         let t = Instant::now();
@@ -476,6 +492,10 @@ async fn seed(url: &str, scale: usize) -> anyhow::Result<Seeded> {
     guanxi_customers::demo::scale(&db, &ctx, scale, 2024, |_| {})
         .await
         .map_err(e)?;
+    // As many leads as contacts, for the lead list and search beside the contacts'.
+    guanxi_sales::demo::scale(&db, &ctx, scale, 2025)
+        .await
+        .map_err(e)?;
     let ids: Vec<(Uuid,)> = db
         .fetch_all(
             "SELECT id FROM contacts WHERE tenant_id = $1 ORDER BY phone_e164 LIMIT 1000",
@@ -552,6 +572,7 @@ async fn seed(url: &str, scale: usize) -> anyhow::Result<Seeded> {
         form_key: form.key,
         known_phones: known.into_iter().filter_map(|(p,)| p).collect(),
         tenant: tenant.id,
+        admin: admin.id,
         token,
         email,
         password,
@@ -561,6 +582,36 @@ async fn seed(url: &str, scale: usize) -> anyhow::Result<Seeded> {
         initials: initials.to_lowercase(),
         digits,
     })
+}
+
+/// The shared pool's daily return pass over every generated lead: a company pool returning
+/// what nobody changed for 30 days (most of them), timed as one set-based pass.
+async fn pool_returns(label: &str, url: &str, s: &Seeded, scale: usize) -> anyhow::Result<String> {
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let db = Db::connect(url, 2).await.map_err(e)?;
+    let ctx: Ctx = auth::ctx_for_user(&db, s.tenant, s.admin)
+        .await
+        .map_err(e)?;
+    guanxi_sales::pools::create(
+        &db,
+        &ctx,
+        serde_json::from_value(serde_json::json!({"name": "公海", "return_days": 30}))?,
+    )
+    .await
+    .map_err(e)?;
+    let at = guanxi_platform::time::now();
+    let started = Instant::now();
+    let mut tx = db.begin().await.map_err(e)?;
+    let returned = guanxi_sales::pools::run_returns(&mut tx, s.tenant, at)
+        .await
+        .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    let secs = started.elapsed().as_secs_f64();
+    db.close().await;
+    Ok(format!(
+        "{label}, {scale} leads: the pool's return pass moved {returned} leads (and wrote their events) in {secs:.1} s = {:.0} leads/s, set-based batches.",
+        returned as f64 / secs
+    ))
 }
 
 /// Starts the server or the floor on a free loopback port; returns once it listens.
@@ -667,6 +718,11 @@ fn request(
         Path_::SearchInitials => get(format!("/api/v1/contacts?q={}&limit=50", s.initials)),
         Path_::SearchPhone => get(format!("/api/v1/contacts?q={}&limit=50", s.digits)),
         Path_::Page360 => get(format!("/customers/contacts/{}", s.hub)),
+        Path_::LeadList => get(format!(
+            "/api/v1/leads?province={}&sort=-score&limit=50",
+            enc("浙江省")
+        )),
+        Path_::LeadSearch => get(format!("/api/v1/leads?q={}&limit=50", enc(&s.cn))),
         Path_::FormPost => {
             // Half new people, half contacts already known (matched, recorded as a touch).
             let phone = if i % 2 == 1 && !s.known_phones.is_empty() {

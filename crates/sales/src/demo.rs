@@ -289,3 +289,90 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
     }
     Ok(stats)
 }
+
+#[rustfmt::skip]
+const LEAD_COLUMNS: &[&str] = &[
+    "tenant_id", "id", "name", "company", "phone", "phone_e164", "country", "province", "city",
+    "industry", "source", "source_detail", "status", "score", "last_touch_at", "owner_id",
+    "team_id", "search", "grams", "custom", "tags", "created_at", "updated_at", "created_by",
+    "updated_by", "version", "era",
+];
+
+/// `guanxi bench`: `n` leads written straight into the table with the values the intake would
+/// store (normalised phone, search text with pinyin and the company's), owned by the admin,
+/// `new` or `working`, scores spread over 0–100, last changed up to a year ago — in
+/// transactions of [`guanxi_customers::demo::BATCH`], no audit events. Deterministic from the
+/// seed (ids aside).
+pub async fn scale(db: &Db, admin: &Ctx, n: usize, seed: u64) -> Result<()> {
+    use guanxi_customers::demo::{
+        in_era, mobile, person_name, pick, BATCH, BRANDS, PLACES, TRADES,
+    };
+    use guanxi_platform::db::Val;
+    use guanxi_records::{normalize, record};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let owner = admin.user_id.ok_or(guanxi_platform::Error::Forbidden)?;
+    let t = guanxi_platform::time::now();
+    let mut rows: Vec<Vec<Val>> = Vec::with_capacity(BATCH);
+    for i in 0..n {
+        let name = person_name(&mut rng);
+        let raw = mobile(&mut rng);
+        let national = normalize::digits(&raw);
+        let e164 = format!("+86{national}");
+        let (province, city, _) = *pick(&mut rng, PLACES);
+        let (trade, industry) = *pick(&mut rng, TRADES);
+        let company = format!(
+            "{}{}{}",
+            city.trim_end_matches('市'),
+            pick(&mut rng, BRANDS),
+            trade
+        );
+        let (company_py, company_initials) = normalize::pinyin(&company);
+        let search = record::search_of(
+            &name,
+            Some(&national),
+            Some(&e164),
+            &[Some(&company), Some(&company_py), Some(&company_initials)],
+        );
+        let grams = normalize::grams(&search);
+        let changed = t - chrono::Duration::seconds(rng.gen_range(0..365 * 24 * 3600));
+        rows.push(vec![
+            admin.tenant_id.into(),
+            guanxi_platform::time::new_id().into(),
+            name.into(),
+            company.into(),
+            raw.into(),
+            e164.into(),
+            "CN".into(),
+            province.into(),
+            city.into(),
+            industry.into(),
+            "import".into(),
+            "scale".into(),
+            (if rng.gen_bool(0.7) { "new" } else { "working" }).into(),
+            rng.gen_range(0..=100i64).into(),
+            changed.into(),
+            owner.into(),
+            admin.team_id.into(),
+            search.into(),
+            grams.into(),
+            json!({}).into(),
+            json!([]).into(),
+            changed.into(),
+            changed.into(),
+            owner.into(),
+            owner.into(),
+            1i64.into(),
+        ]);
+        if rows.len() == BATCH || i + 1 == n {
+            let mut tx = db.begin().await?;
+            tx.bulk_load().await?;
+            let batch =
+                in_era(&mut tx, admin.tenant_id, "leads", std::mem::take(&mut rows)).await?;
+            tx.insert_rows("leads", LEAD_COLUMNS, batch).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
