@@ -11,6 +11,7 @@ pub mod forms;
 pub mod import;
 pub mod intake;
 pub mod leads;
+pub mod learned;
 pub mod pools;
 pub mod rules;
 pub mod scoring;
@@ -47,5 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2005_response_sla",
         sqlite: include_str!("../migrations/sqlite/2005_response_sla.sql"),
         postgres: include_str!("../migrations/postgres/2005_response_sla.sql"),
+    },
+    Migration {
+        version: 2006,
+        name: "2006_lead_models",
+        sqlite: include_str!("../migrations/sqlite/2006_lead_models.sql"),
+        postgres: include_str!("../migrations/postgres/2006_lead_models.sql"),
     },
 ];

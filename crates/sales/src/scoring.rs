@@ -19,6 +19,7 @@ use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx};
 use guanxi_records::custom_fields;
 
+use crate::learned::{self, Model};
 use crate::rules::{self, Condition};
 
 pub const RESCORE_JOB: &str = "lead_rescore";
@@ -49,11 +50,18 @@ pub struct ScoringRuleInput {
     pub active: Option<bool>,
 }
 
-/// One reason for a score.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+/// One reason for a score: a rule that matched, or the learned model (`learned`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Reason {
+    /// The rule's name; `learned` for the model.
     pub rule: String,
     pub points: i64,
+    /// The model's probability of a win (its points are `weight × probability`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// The model's reasons: each known field's lift, strongest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifts: Vec<crate::learned::Lift>,
 }
 
 const SELECT: &str = "SELECT id, name, conditions, points, active, created_at, updated_at, version
@@ -113,8 +121,8 @@ async fn apply(
     errs.finish()
 }
 
-/// Plans re-scoring every lead of the tenant (rules changed).
-async fn rescore_all_later(tx: &mut Tx, tenant: Uuid) -> Result<()> {
+/// Plans re-scoring every lead of the tenant (rules or the model changed).
+pub(crate) async fn rescore_all_later(tx: &mut Tx, tenant: Uuid) -> Result<()> {
     let key = format!("all:{}", new_id());
     jobs::schedule(
         tx,
@@ -222,16 +230,31 @@ pub async fn update(
     Ok(after)
 }
 
-/// The score of a lead with these facts under `rules`, with its reasons.
-pub fn score(rules: &[ScoringRule], facts: &serde_json::Value) -> (i64, Vec<Reason>) {
-    let reasons: Vec<Reason> = rules
+/// The score of a lead with these facts under `rules` and the learned model (if trained), with
+/// its reasons.
+pub fn score(
+    rules: &[ScoringRule],
+    model: Option<&Model>,
+    facts: &serde_json::Value,
+) -> (i64, Vec<Reason>) {
+    let mut reasons: Vec<Reason> = rules
         .iter()
         .filter(|r| r.active && rules::all_hold(&r.conditions.0, facts))
         .map(|r| Reason {
             rule: r.name.clone(),
             points: r.points,
+            ..Default::default()
         })
         .collect();
+    if let Some(m) = model {
+        let p = m.predict(facts);
+        reasons.push(Reason {
+            rule: "learned".into(),
+            points: m.points(&p),
+            probability: Some((p.probability * 1000.0).round() / 1000.0),
+            lifts: p.lifts,
+        });
+    }
     let total = reasons.iter().map(|r| r.points).sum::<i64>().clamp(0, 100);
     (total, reasons)
 }
@@ -248,6 +271,7 @@ async fn active_rules(tx: &mut Tx, tenant: Uuid) -> Result<Vec<ScoringRule>> {
 #[derive(sqlx::FromRow)]
 struct FactRow {
     id: Uuid,
+    team_id: Option<Uuid>,
     source: String,
     source_detail: Option<String>,
     status: String,
@@ -263,7 +287,7 @@ struct FactRow {
     logged: i64,
 }
 
-const FACTS: &str = "SELECT l.id, l.source, l.source_detail, l.status, l.company, l.title,
+const FACTS: &str = "SELECT l.id, l.team_id, l.source, l.source_detail, l.status, l.company, l.title,
     l.industry, l.province, l.city, l.product_interest, l.tags, l.custom,
     (SELECT COUNT(*) FROM audit_events e WHERE e.tenant_id = l.tenant_id AND e.entity = 'leads'
         AND e.entity_id = l.id AND e.action = 'touch') AS touches,
@@ -294,6 +318,7 @@ async fn store(tx: &mut Tx, tenant: Uuid, id: Uuid, score: i64, reasons: &[Reaso
 /// Re-scores one lead from what is stored (after a change or a touch).
 pub async fn rescore(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<()> {
     let rules = active_rules(tx, tenant).await?;
+    let models = learned::stored(tx, tenant).await?;
     let row: Option<FactRow> = tx
         .fetch_optional(
             &format!("{FACTS} WHERE l.tenant_id = $1 AND l.id = $2"),
@@ -301,7 +326,8 @@ pub async fn rescore(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<()> {
         )
         .await?;
     if let Some(row) = row {
-        let (s, reasons) = score(&rules, &facts_of(&row));
+        let model = learned::for_team(&models, row.team_id);
+        let (s, reasons) = score(&rules, model, &facts_of(&row));
         store(tx, tenant, id, s, &reasons).await?;
     }
     Ok(())
@@ -319,6 +345,7 @@ pub fn rescore_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFutur
                 .and_then(|s| s.parse::<Uuid>().ok())
                 .unwrap_or(Uuid::nil());
             let rules = active_rules(tx, tenant).await?;
+            let models = learned::stored(tx, tenant).await?;
             let rows: Vec<FactRow> = tx
                 .fetch_all(
                     &format!(
@@ -328,7 +355,8 @@ pub fn rescore_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFutur
                 )
                 .await?;
             for row in &rows {
-                let (s, reasons) = score(&rules, &facts_of(row));
+                let model = learned::for_team(&models, row.team_id);
+                let (s, reasons) = score(&rules, model, &facts_of(row));
                 store(tx, tenant, row.id, s, &reasons).await?;
             }
             if rows.len() as i64 == BATCH {
@@ -397,21 +425,23 @@ mod tests {
         ];
         let (s, why) = score(
             &rules,
+            None,
             &json!({"industry": "制造", "province": "广东", "touches": 3}),
         );
         assert_eq!(s, 100, "120 is capped");
         assert_eq!(why.len(), 3);
-        let (s, why) = score(&rules, &json!({"industry": "制造", "title": "学生"}));
+        let (s, why) = score(&rules, None, &json!({"industry": "制造", "title": "学生"}));
         assert_eq!(s, 0, "below zero is 0");
         assert_eq!(why.iter().map(|r| r.points).sum::<i64>(), -60);
-        let (s, why) = score(&rules, &json!({"province": "广西"}));
+        let (s, why) = score(&rules, None, &json!({"province": "广西"}));
         assert_eq!(
             (s, why),
             (
                 30,
                 vec![Reason {
                     rule: "华南".into(),
-                    points: 30
+                    points: 30,
+                    ..Default::default()
                 }]
             )
         );

@@ -188,6 +188,11 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             sales::api::create_scoring_rule
         ))
         .routes(routes!(sales::api::update_scoring_rule))
+        .routes(routes!(
+            sales::api::get_scoring_model,
+            sales::api::train_scoring_model,
+            sales::api::forget_scoring_model
+        ))
         .routes(routes!(sales::api::get_lead_sla, sales::api::put_lead_sla))
         .routes(routes!(sales::api::list_pools, sales::api::create_pool))
         .routes(routes!(sales::api::get_pool, sales::api::update_pool))

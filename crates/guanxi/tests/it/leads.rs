@@ -1262,3 +1262,124 @@ both!(calls_and_tasks_on_a_lead, |app: TestApp| async move {
         vec![("record_id".into(), "in_trash".into())]
     );
 });
+
+both!(
+    scores_learn_from_won_and_lost_leads,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        // Too few outcomes: refused, saying why.
+        let r = app.post("/api/v1/scoring-rules/model", t, json!({})).await;
+        assert_eq!(
+            refused(r).await,
+            vec![("outcomes".into(), "not_enough".into())]
+        );
+        // Manufacturers from the web form mostly buy; restaurants mostly do not.
+        for i in 0..24 {
+            let (industry, won) = match i % 4 {
+                0 | 1 => ("制造", i != 1),
+                2 => ("餐饮", false),
+                _ => ("餐饮", i % 8 == 7),
+            };
+            let v = app
+                .created(
+                    "/api/v1/leads",
+                    t,
+                    json!({"name": format!("客户{i}"), "company": format!("公司{i}"),
+                       "phone": format!("1390000{i:04}"), "industry": industry}),
+                )
+                .await;
+            let id = v["id"].as_str().unwrap();
+            if won {
+                let r = app
+                    .post(&format!("/api/v1/leads/{id}/convert"), t, json!({}))
+                    .await;
+                assert_eq!(r.status(), 200);
+            } else {
+                let r = app
+                    .patch(
+                        &format!("/api/v1/leads/{id}"),
+                        t,
+                        json!({"version": v["lead"]["version"], "status": "disqualified",
+                           "disqualify_reason": "预算不足"}),
+                    )
+                    .await;
+                assert_eq!(r.status(), 200);
+            }
+        }
+        let r = app
+            .post("/api/v1/scoring-rules/model", t, json!({"weight": 150}))
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("weight".into(), "out_of_range".into())]
+        );
+        let r = app
+            .post("/api/v1/scoring-rules/model", t, json!({"weight": 50}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let models: Value = r.json().await.unwrap();
+        let company = &models["items"][0];
+        assert_eq!(company["team_id"], Value::Null);
+        assert_eq!(
+            (company["won"].as_i64(), company["lost"].as_i64()),
+            (Some(14), Some(10))
+        );
+        assert_eq!(company["counts"]["industry"]["制造"], json!([11, 1]));
+        assert_eq!(company["counts"]["industry"]["餐饮"], json!([3, 9]));
+        // The background re-score, then new leads: the manufacturer scores higher, and says why.
+        app.run_pending_jobs().await;
+        let maker = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "新厂", "phone": "13800000001", "industry": "制造"}),
+            )
+            .await["lead"]
+            .clone();
+        let diner = app
+            .created(
+                "/api/v1/leads",
+                t,
+                json!({"name": "新店", "phone": "13800000002", "industry": "餐饮"}),
+            )
+            .await["lead"]
+            .clone();
+        assert!(
+            maker["score"].as_i64() > diner["score"].as_i64(),
+            "{maker} {diner}"
+        );
+        let why = &maker["score_reasons"][0];
+        assert_eq!(why["rule"], "learned");
+        assert!(why["probability"].as_f64().unwrap() > 0.5, "{why}");
+        assert_eq!(why["lifts"][0]["field"], "industry");
+        assert_eq!(why["lifts"][0]["won"], 11);
+        assert_eq!(
+            why["points"].as_i64(),
+            Some((50.0 * why["probability"].as_f64().unwrap()).round() as i64)
+        );
+        // A sales rep may not train it; the admin may remove it: scores are the rules' again.
+        let (_, rep) = app.user_with_role("sales", "rep@acme.test").await;
+        let r = app
+            .post("/api/v1/scoring-rules/model", &rep, json!({}))
+            .await;
+        assert_eq!(r.status(), 403);
+        let r = app
+            .req(reqwest::Method::DELETE, "/api/v1/scoring-rules/model", t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        app.run_pending_jobs().await;
+        let l: Value = app
+            .get(
+                &format!("/api/v1/leads/{}", maker["id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(l["score"], 0);
+        assert_eq!(l["score_reasons"], json!([]));
+    }
+);

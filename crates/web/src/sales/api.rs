@@ -13,6 +13,7 @@ use guanxi_sales::convert::{self, Conversion, ConvertInput};
 use guanxi_sales::import::{self, LeadImportOptions, LeadImportReport};
 use guanxi_sales::intake::{self, Arrival, IntakeResult, Outcome};
 use guanxi_sales::leads::{self, Lead, LeadFilter, LeadInput};
+use guanxi_sales::learned::{self, ModelList, TrainInput};
 use guanxi_sales::pools::{self, Pool, PoolAction, PoolInput, PoolResult};
 use guanxi_sales::scoring::{self, ScoringRule, ScoringRuleInput};
 use guanxi_sales::sla::{self, ResponsePolicies};
@@ -286,6 +287,43 @@ pub async fn update_scoring_rule(
     let r = scoring::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
     s.jobs_wake.notify_one();
     Ok(versioned(StatusCode::OK, &r, r.version))
+}
+
+/// The learned scoring models: the company's, and each team's with enough outcomes of its own
+/// (none until trained).
+#[utoipa::path(get, path = "/api/v1/scoring-rules/model", tag = "leads", responses((status = 200, body = ModelList)))]
+pub async fn get_scoring_model(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<ModelList>> {
+    Ok(Json(learned::list(&s.db, &ctx).await.l(&ctx)?))
+}
+
+/// Trains the naive-Bayes model on the won (converted) and lost (disqualified) leads — the
+/// company's, and each team's with at least 10 of each — replacing the last; every lead is
+/// re-scored in the background with `weight × P(win)` points and the reasons (each field's
+/// lift). Refused with `outcomes: not_enough` under 10 won or 10 lost.
+#[utoipa::path(post, path = "/api/v1/scoring-rules/model", tag = "leads", request_body = TrainInput, responses(
+    (status = 200, body = ModelList), (status = 422, body = Problem)))]
+pub async fn train_scoring_model(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<TrainInput>,
+) -> ApiResult<Json<ModelList>> {
+    let r = learned::train(&s.db, &ctx, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(Json(r))
+}
+
+/// Removes the learned models; every lead is re-scored by the rules alone.
+#[utoipa::path(delete, path = "/api/v1/scoring-rules/model", tag = "leads", responses((status = 204)))]
+pub async fn forget_scoring_model(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<StatusCode> {
+    learned::forget(&s.db, &ctx).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- pools (公海) ---------------------------------------------------------------------------

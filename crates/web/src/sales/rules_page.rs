@@ -16,6 +16,7 @@ use guanxi_platform::users::{self, UserFilter};
 use guanxi_platform::Error;
 use guanxi_sales::assignment::{self, AssignmentRuleInput, RepInput};
 use guanxi_sales::leads::SOURCES;
+use guanxi_sales::learned::TrainInput;
 use guanxi_sales::pools::{self, PoolInput};
 use guanxi_sales::rules;
 use guanxi_sales::scoring::{self, ScoringRuleInput};
@@ -39,6 +40,8 @@ pub fn routes() -> Router<AppState> {
             "/admin/lead-rules/scoring/{id}/toggle",
             post(toggle_scoring),
         )
+        .route("/admin/lead-rules/model", post(train_model))
+        .route("/admin/lead-rules/model/forget", post(forget_model))
         .route("/admin/lead-rules/sla", post(save_sla))
         .route("/admin/lead-rules/pools", post(add_pool))
         .route("/admin/lead-rules/reps/{id}", post(save_rep))
@@ -60,6 +63,7 @@ async fn view(
     let data = async {
         let assign = assignment::list(db, ctx).await?;
         let scoring = scoring::list(db, ctx).await?;
+        let models = guanxi_sales::learned::list(db, ctx).await?.items;
         let sla = sla::policies(db, ctx).await?;
         let pools = pools::list(db, ctx).await?;
         let reps = assignment::reps(db, ctx).await?;
@@ -74,10 +78,10 @@ async fn view(
             },
         )
         .await?;
-        Ok::<_, Error>((assign, scoring, sla, pools, reps, teams, people))
+        Ok::<_, Error>((assign, scoring, models, sla, pools, reps, teams, people))
     }
     .await;
-    let (assign, scoring, sla, pools, reps, teams, people) = match data {
+    let (assign, scoring, models, sla, pools, reps, teams, people) = match data {
         Ok(d) => d,
         Err(e) => return p.error(s, e),
     };
@@ -101,6 +105,34 @@ async fn view(
             on_breach => p.map(|x| x.on_breach.clone()) }
         })
         .collect();
+    // Each model with its team's name and its most telling values (a win likelier or less).
+    let models: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            let mut telling: Vec<(String, String, f64)> = m
+                .counts
+                .iter()
+                .flat_map(|(f, values)| {
+                    values
+                        .iter()
+                        .filter(|(_, [w, l])| w + l >= 3)
+                        .map(|(v, _)| {
+                            let facts = serde_json::json!({ f.as_str(): v });
+                            let lift = m.predict(&facts).lifts.first().map_or(1.0, |l| l.ratio);
+                            (f.clone(), v.clone(), lift)
+                        })
+                })
+                .collect();
+            telling.sort_by(|a, b| b.2.ln().abs().total_cmp(&a.2.ln().abs()));
+            telling.truncate(6);
+            let telling: Vec<Value> = telling
+                .into_iter()
+                .map(|(f, v, r)| context! { field => f, value => v, ratio => r })
+                .collect();
+            context! { m => m, telling => telling,
+            team => teams.items.iter().find(|t| Some(t.id) == m.team_id).map(|t| t.name.clone()) }
+        })
+        .collect();
     let (error_form, error) = error.unzip();
     p.page_status(
         s,
@@ -108,7 +140,7 @@ async fn view(
         "sales/rules.html",
         "lead_rules",
         context! {
-            assign => assign, scoring => scoring, sla => sla_rows, pools => pools, reps => reps,
+            assign => assign, scoring => scoring, models => models, sla => sla_rows, pools => pools, reps => reps,
             teams => teams.items, users => people.items, on_breach => ON_BREACH,
             error => error, error_form => error_form, form => form,
             fields => rules::FIELDS,
@@ -247,6 +279,44 @@ async fn add_scoring(
     .await;
     s.jobs_wake.notify_one();
     done(&s, &p, "scoring", r, form).await
+}
+
+async fn train_model(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf(&p, &form) {
+        return forbidden_csrf();
+    }
+    let r = async {
+        let weight = match text(&form, "weight") {
+            None => None,
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| Error::field("weight", "invalid_number"))?,
+            ),
+        };
+        guanxi_sales::learned::train(&s.db, &p.ctx, TrainInput { weight })
+            .await
+            .map(|_| ())
+    }
+    .await;
+    s.jobs_wake.notify_one();
+    done(&s, &p, "model", r, form).await
+}
+
+async fn forget_model(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf(&p, &form) {
+        return forbidden_csrf();
+    }
+    let r = guanxi_sales::learned::forget(&s.db, &p.ctx).await;
+    s.jobs_wake.notify_one();
+    done(&s, &p, "model", r, BTreeMap::new()).await
 }
 
 async fn toggle_scoring(
