@@ -55,6 +55,8 @@ pub struct Activity {
     /// The other record it is about, by entity (`leads`), when not only an account or contact.
     pub record_type: Option<String>,
     pub record_id: Option<Uuid>,
+    /// That record's name (in task lists).
+    pub record_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -95,7 +97,7 @@ const SELECT: &str =
     "SELECT ac.id, ac.kind, ac.subject, ac.body, ac.account_id, a.name AS account_name,
     ac.contact_id, c.name AS contact_name, ac.occurred_at, ac.due_at, ac.remind_at, ac.done_at,
     ac.assignee_id, asg.name AS assignee_name, ac.owner_id, o.name AS owner_name, ac.team_id,
-    ac.record_type, ac.record_id, ac.created_at, ac.updated_at, ac.deleted_at, ac.version
+    ac.record_type, ac.record_id, CAST(NULL AS TEXT) AS record_name, ac.created_at, ac.updated_at, ac.deleted_at, ac.version
     FROM activities ac
     LEFT JOIN users o ON o.tenant_id = ac.tenant_id AND o.id = ac.owner_id
     LEFT JOIN users asg ON asg.tenant_id = ac.tenant_id AND asg.id = ac.assignee_id
@@ -774,7 +776,17 @@ pub async fn tasks(db: &Db, ctx: &Ctx, records: &[Entity], f: &TaskFilter) -> Re
         Some(_) => return Err(Error::field("limit", "out_of_range")),
     };
     let assignee = f.assignee_id.or(ctx.user_id).ok_or(Error::Forbidden)?;
-    let mut q = Sql::new(SELECT);
+    // The name of the other record a task is about, from its entity's table.
+    let mut names = String::from("CASE WHEN ac.record_type IS NULL THEN NULL");
+    for e in records {
+        let t = e.table();
+        names.push_str(&format!(
+            " WHEN ac.record_type = '{t}' THEN (SELECT r.name FROM {t} r
+                WHERE r.tenant_id = ac.tenant_id AND r.id = ac.record_id)"
+        ));
+    }
+    names.push_str(" END AS record_name");
+    let mut q = Sql::new(&SELECT.replace("CAST(NULL AS TEXT) AS record_name", &names));
     q.push(" WHERE ac.tenant_id = ").bind(ctx.tenant_id);
     q.push(" AND ac.kind = 'task' AND ac.deleted_at IS NULL AND ac.assignee_id = ")
         .bind(assignee);

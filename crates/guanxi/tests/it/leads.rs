@@ -1160,6 +1160,7 @@ both!(calls_and_tasks_on_a_lead, |app: TestApp| async move {
     assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
     assert_eq!(mine["items"][0]["id"], task["id"]);
     assert_eq!(mine["items"][0]["record_type"], "leads");
+    assert_eq!(mine["items"][0]["record_name"], "孙悦");
     // The lead's timeline has them, newest first, beside its own history.
     let tl = lead_timeline(&app, &json!(id)).await;
     let types: Vec<&str> = tl.iter().map(|e| e["type"].as_str().unwrap()).collect();
