@@ -159,8 +159,9 @@ pub struct ModelList {
     pub items: Vec<Model>,
 }
 
+/// The stored models, to whoever may read leads (as the scoring rules).
 pub async fn list(db: &Db, ctx: &Ctx) -> Result<ModelList> {
-    ctx.require("scoring_rules", Action::Read)?;
+    ctx.require("leads", Action::Read)?;
     let mut tx = db.begin().await?;
     let items = stored(&mut tx, ctx.tenant_id).await?;
     tx.commit().await?;
