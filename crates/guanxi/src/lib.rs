@@ -119,7 +119,7 @@ pub enum Command {
         #[arg(long, default_value_t = 2024)]
         seed: u64,
         /// Instead of the demo company: this many generated contacts (and a tenth as many
-        /// accounts) written through the bulk path, for benchmarks.
+        /// accounts) and as many leads, written through the bulk path, for benchmarks.
         #[arg(long)]
         scale: Option<usize>,
     },
@@ -725,9 +725,12 @@ async fn demo(
         .await
         .map_err(err)?;
         eprintln!();
+        guanxi_sales::demo::scale(db, &ctx, n, seed + 1)
+            .await
+            .map_err(err)?;
         db.analyze(true).await.map_err(err)?;
         return Ok(format!(
-            "generated {} accounts, {} contacts, {} orders with {} lines and {} activities in {:.1} s\n{sign_in}{tenant_id}",
+            "generated {} accounts, {} contacts, {} orders with {} lines, {} activities and {n} leads in {:.1} s\n{sign_in}{tenant_id}",
             stats.accounts,
             stats.contacts,
             stats.orders,

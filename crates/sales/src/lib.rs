@@ -55,4 +55,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/2006_lead_models.sql"),
         postgres: include_str!("../migrations/postgres/2006_lead_models.sql"),
     },
+    Migration {
+        version: 2007,
+        name: "2007_lead_name_index",
+        sqlite: include_str!("../migrations/sqlite/2007_lead_name_index.sql"),
+        postgres: include_str!("../migrations/postgres/2007_lead_name_index.sql"),
+    },
 ];

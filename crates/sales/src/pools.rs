@@ -798,15 +798,22 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
             params.push(Val::from(before));
             any.push(format!("created_at < ${}", params.len()));
         }
+        // Keyset batches: each starts after the last lead the previous one read, so a batch
+        // never walks again over the leads already returned (quadratic on PostgreSQL).
+        params.push(Val::from(Uuid::nil()));
+        let after = params.len();
         sql.push_str(&format!(
-            " AND ({}) ORDER BY id LIMIT {BATCH}",
+            " AND ({}) AND id > ${after} ORDER BY id LIMIT {BATCH}",
             any.join(" OR ")
         ));
+        // One notice per rep for the whole pass, not per lead or batch.
+        let mut per_owner: BTreeMap<Uuid, usize> = BTreeMap::new();
         loop {
             let due: Vec<(Uuid, Option<Uuid>)> = tx.fetch_all(&sql, params.clone()).await?;
-            if due.is_empty() {
+            let Some((last, _)) = due.last() else {
                 break;
-            }
+            };
+            params[after - 1] = Val::from(*last);
             let mut q =
                 guanxi_platform::db::Sql::new("UPDATE leads SET owner_id = NULL, pool_id = ");
             q.bind(pool.id)
@@ -860,32 +867,30 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
                 .map(|((id, _), d)| (*id, None, Some(d)))
                 .collect();
             audit::record_many(tx, &ctx, "return", "leads", &events).await?;
-            // One notice per rep, not per lead.
-            let mut per_owner: BTreeMap<Uuid, usize> = BTreeMap::new();
             for (_, owner) in &due {
                 if let Some(o) = owner {
                     *per_owner.entry(*o).or_default() += 1;
                 }
             }
-            for (owner, count) in per_owner {
-                notifications::notify(
-                    tx,
-                    &ctx,
-                    owner,
-                    notifications::Notice {
-                        kind: "pool_returned",
-                        params: serde_json::json!({"count": count, "pool": pool.name}),
-                        link: Some("/leads".into()),
-                        entity: None,
-                        entity_id: None,
-                    },
-                )
-                .await?;
-            }
             returned += due.len() as u64;
             if read < BATCH {
                 break;
             }
+        }
+        for (owner, count) in per_owner {
+            notifications::notify(
+                tx,
+                &ctx,
+                owner,
+                notifications::Notice {
+                    kind: "pool_returned",
+                    params: serde_json::json!({"count": count, "pool": pool.name}),
+                    link: Some("/leads".into()),
+                    entity: None,
+                    entity_id: None,
+                },
+            )
+            .await?;
         }
     }
     Ok(returned)
