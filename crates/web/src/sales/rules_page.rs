@@ -198,6 +198,14 @@ fn text(form: &BTreeMap<String, String>, k: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// An optional whole number typed in a field: blank is `None`; anything else that is not a
+/// number is that field's error.
+fn typed_number(form: &BTreeMap<String, String>, k: &str) -> Result<Option<i64>, Error> {
+    text(form, k)
+        .map(|v| v.parse().map_err(|_| Error::field(k, "invalid_number")))
+        .transpose()
+}
+
 fn number(form: &BTreeMap<String, String>, k: &str) -> Option<i64> {
     text(form, k).and_then(|v| v.parse().ok())
 }
@@ -256,13 +264,7 @@ async fn add_scoring(
         return forbidden_csrf();
     }
     let r = async {
-        let points = match text(&form, "points") {
-            None => None,
-            Some(v) => Some(
-                v.parse()
-                    .map_err(|_| Error::field("points", "invalid_number"))?,
-            ),
-        };
+        let points = typed_number(&form, "points")?;
         scoring::create(
             &s.db,
             &p.ctx,
@@ -290,13 +292,7 @@ async fn train_model(
         return forbidden_csrf();
     }
     let r = async {
-        let weight = match text(&form, "weight") {
-            None => None,
-            Some(v) => Some(
-                v.parse()
-                    .map_err(|_| Error::field("weight", "invalid_number"))?,
-            ),
-        };
+        let weight = typed_number(&form, "weight")?;
         guanxi_sales::learned::train(&s.db, &p.ctx, TrainInput { weight })
             .await
             .map(|_| ())
@@ -401,15 +397,9 @@ async fn save_rep(
     if !csrf(&p, &form) {
         return forbidden_csrf();
     }
-    let capacity = match text(&form, "capacity") {
-        None => None,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let r = Err(Error::field("capacity", "invalid_number"));
-                return done(&s, &p, "reps", r, form).await;
-            }
-        },
+    let capacity = match typed_number(&form, "capacity") {
+        Ok(c) => c,
+        Err(e) => return done(&s, &p, "reps", Err(e), form).await,
     };
     let r = assignment::set_rep(
         &s.db,
