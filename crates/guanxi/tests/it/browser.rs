@@ -1029,6 +1029,11 @@ both!(
             .unwrap();
         fill(&c, "#log-activity input[name=subject]", "回电：约了参观").await;
         click(&c, "#log-activity button[type=submit]").await;
+        // The page after the post: its timeline has the call (an event, not a wait).
+        c.wait()
+            .for_element(Locator::Css("#timeline .entry.call"))
+            .await
+            .unwrap();
         let tl = text(&c, "#timeline .entries").await;
         assert!(tl.contains("回电：约了参观"), "{tl}");
         shot(&c, "lead-called").await;
