@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Tx};
+use guanxi_platform::db::{Conn, Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
@@ -128,8 +128,9 @@ impl Model {
 }
 
 /// The models stored for the tenant: the company's first, then the teams'.
-pub async fn stored(tx: &mut Tx, tenant: Uuid) -> Result<Vec<Model>> {
-    let rows: Vec<(sqlx::types::Json<Model>,)> = tx
+pub async fn stored(conn: impl Into<Conn<'_>>, tenant: Uuid) -> Result<Vec<Model>> {
+    let rows: Vec<(sqlx::types::Json<Model>,)> = conn
+        .into()
         .fetch_all(
             "SELECT model FROM lead_models WHERE tenant_id = $1 ORDER BY team_key",
             args![tenant],
@@ -162,10 +163,9 @@ pub struct ModelList {
 /// The stored models, to whoever may read leads (as the scoring rules).
 pub async fn list(db: &Db, ctx: &Ctx) -> Result<ModelList> {
     ctx.require("leads", Action::Read)?;
-    let mut tx = db.begin().await?;
-    let items = stored(&mut tx, ctx.tenant_id).await?;
-    tx.commit().await?;
-    Ok(ModelList { items })
+    Ok(ModelList {
+        items: stored(db, ctx.tenant_id).await?,
+    })
 }
 
 /// Counts the won and lost leads, replaces the stored models (the company's, and each team's

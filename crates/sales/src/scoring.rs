@@ -318,7 +318,7 @@ async fn store(tx: &mut Tx, tenant: Uuid, id: Uuid, score: i64, reasons: &[Reaso
 /// Re-scores one lead from what is stored (after a change or a touch).
 pub async fn rescore(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<()> {
     let rules = active_rules(tx, tenant).await?;
-    let models = learned::stored(tx, tenant).await?;
+    let models = learned::stored(&mut *tx, tenant).await?;
     let row: Option<FactRow> = tx
         .fetch_optional(
             &format!("{FACTS} WHERE l.tenant_id = $1 AND l.id = $2"),
@@ -345,7 +345,7 @@ pub fn rescore_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFutur
                 .and_then(|s| s.parse::<Uuid>().ok())
                 .unwrap_or(Uuid::nil());
             let rules = active_rules(tx, tenant).await?;
-            let models = learned::stored(tx, tenant).await?;
+            let models = learned::stored(&mut *tx, tenant).await?;
             let rows: Vec<FactRow> = tx
                 .fetch_all(
                     &format!(

@@ -167,9 +167,15 @@ async fn done(
         Ok(()) => Redirect::to(&format!("/admin/lead-rules#{which}")).into_response(),
         Err(e @ (Error::Validation(_) | Error::PreconditionFailed { .. })) => {
             let msg = match p.field_errors(e) {
+                // Each field by its label in the reader's language where it has one.
                 Ok(errs) => errs
                     .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .map(|e| {
+                        let key = format!("field.{}", e.field);
+                        let label = crate::i18n::t(&p.ctx.locale, &key);
+                        let label = if label == key { e.field.clone() } else { label };
+                        format!("{label}: {}", e.message)
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
                 Err(e) => crate::problem::problem(e, &p.ctx.locale).title,
