@@ -48,10 +48,19 @@ pub struct Account {
     /// Where the customer came from (referral, trade show, website, …).
     pub source: Option<String>,
     pub description: Option<String>,
-    pub owner_id: Uuid,
-    pub owner_name: String,
-    /// The owner's team, for team-scoped visibility.
+    /// Absent while the account waits in a pool (公海).
+    pub owner_id: Option<Uuid>,
+    pub owner_name: Option<String>,
+    /// The owner's team, for team-scoped visibility (the pool's team while it waits there).
     pub team_id: Option<Uuid>,
+    /// The pool the account waits in, when it has no owner.
+    pub pool_id: Option<Uuid>,
+    /// Since when its owner holds it (created, claimed or assigned), for the pool's "no order
+    /// within N days" rule.
+    pub held_since: Option<DateTime<Utc>>,
+    /// The last follow-up: an activity logged about the account or one of its contacts (absent
+    /// before any, or before this was kept; the pool's rules then read `updated_at`).
+    pub followed_at: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]
     pub custom: sqlx::types::Json<serde_json::Value>,
     /// Free labels, each once, in the order given.
@@ -178,7 +187,7 @@ const SELECT: &str =
     "SELECT a.id, a.name, a.parent_id, p.name AS parent_name, a.credit_code, a.industry,
     a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
     a.address, a.postal_code, a.source, a.description, a.owner_id, o.name AS owner_name, a.team_id,
-    a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.merged_into, a.version,
+    a.pool_id, a.held_since, a.followed_at, a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.merged_into, a.version,
     a.name_key
     FROM accounts a
     LEFT JOIN users o ON o.tenant_id = a.tenant_id AND o.id = a.owner_id
@@ -262,7 +271,7 @@ impl Record for Account {
         format!("{SELECT} WHERE a.tenant_id = $1 AND a.id = $2")
     }
     fn owner(&self) -> Option<Uuid> {
-        Some(self.owner_id)
+        self.owner_id
     }
     fn team(&self) -> Option<Uuid> {
         self.team_id
@@ -361,7 +370,7 @@ impl Fields {
             postal_code: a.postal_code.clone(),
             source: a.source.clone(),
             description: a.description.clone(),
-            owner_id: Some(a.owner_id),
+            owner_id: a.owner_id,
             team_id: a.team_id,
             custom: a.custom.0.as_object().cloned().unwrap_or_default(),
             tags: a.tags.0.clone(),
@@ -466,6 +475,7 @@ async fn apply(
         &mut errs,
         input.owner_id,
         f.owner_id,
+        creating,
         &mut record::Lookups::default(),
     )
     .await?
@@ -564,9 +574,9 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
         "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
              phone, phone_e164, wechat, country, province, city, district, address, postal_code,
              source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom, tags, grams, era)
+             updated_by, version, custom, tags, grams, era, held_since, followed_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29, $30)",
+             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29, $30, $31, $32)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(),
             f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
@@ -576,7 +586,9 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
             guanxi_records::normalize::grams(&f.search()),
-            era
+            era,
+            t,
+            t
         ],
     )
     .await?;
@@ -677,16 +689,26 @@ pub(crate) async fn update_in(
         Some(&after),
     )
     .await?;
-    record::audit_transfer(
-        tx,
-        ctx,
-        ENTITY,
-        id,
-        (before.owner_id, &before.owner_name),
-        (after.owner_id, &after.owner_name),
-        Some(&after.name),
-    )
-    .await?;
+    if let (Some(from), Some(to)) = (before.owner_id, after.owner_id) {
+        record::audit_transfer(
+            tx,
+            ctx,
+            ENTITY,
+            id,
+            (from, before.owner_name.as_deref().unwrap_or_default()),
+            (to, after.owner_name.as_deref().unwrap_or_default()),
+            Some(&after.name),
+        )
+        .await?;
+        if from != to {
+            // A new holder's clock starts now.
+            tx.execute(
+                "UPDATE accounts SET held_since = $1 WHERE tenant_id = $2 AND id = $3",
+                args![now(), ctx.tenant_id, id],
+            )
+            .await?;
+        }
+    }
     Ok(after)
 }
 
@@ -705,4 +727,22 @@ pub async fn check(db: &Db, ctx: &Ctx, input: &AccountInput) -> Result<()> {
     drop(tx);
     result?;
     record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)
+}
+
+/// The accounts waiting in a pool, by id, a page of up to 200 after `after` (the caller checked
+/// the pool may be seen).
+pub async fn in_pool(
+    db: &Db,
+    tenant: Uuid,
+    pool: Uuid,
+    after: Option<Uuid>,
+) -> Result<Vec<Account>> {
+    db.fetch_all(
+        &format!(
+            "{SELECT} WHERE a.tenant_id = $1 AND a.pool_id = $2 AND a.owner_id IS NULL
+               AND a.deleted_at IS NULL AND a.id > $3 ORDER BY a.id LIMIT 200"
+        ),
+        args![tenant, pool, after.unwrap_or(Uuid::nil())],
+    )
+    .await
 }

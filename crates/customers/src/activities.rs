@@ -26,7 +26,8 @@ pub const KINDS: &[&str] = &["call", "email", "meeting", "visit", "note", "task"
 
 /// The record's own history shown in its timeline (audit actions).
 pub const HISTORY: &[&str] = &[
-    "create", "transfer", "delete", "restore", "merge", "unmerge", "touch",
+    "create", "transfer", "delete", "restore", "merge", "unmerge", "touch", "claim", "release",
+    "return", "assign",
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -407,6 +408,17 @@ pub async fn create_in(
         ],
     )
     .await?;
+    // A touch logged (not a task planned) is the account's follow-up: its pool's "no follow-up
+    // for N days" clock starts again. Not a change of the account (no version).
+    if let (Some(account), false) = (account_id, kind == "task") {
+        let at = f.occurred_at.unwrap_or(t);
+        tx.execute(
+            "UPDATE accounts SET followed_at = $1 WHERE tenant_id = $2 AND id = $3
+               AND (followed_at IS NULL OR followed_at < $1)",
+            args![at, ctx.tenant_id, account],
+        )
+        .await?;
+    }
     let a = load(tx, ctx.tenant_id, id).await?;
     audit::record(tx, ctx, "create", "activities", Some(id), None, Some(&a)).await?;
     Ok(a)

@@ -475,7 +475,7 @@ async fn apply(
         }
     }
     if let Some((owner, team)) =
-        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id, lk).await?
+        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id, creating, lk).await?
     {
         f.owner_id = Some(owner);
         f.team_id = team;

@@ -15,7 +15,7 @@ pub async fn customer_scope(
     ctx: &Ctx,
     account: Option<Uuid>,
     contact: Option<Uuid>,
-) -> Result<(Uuid, Option<Uuid>)> {
+) -> Result<(Option<Uuid>, Option<Uuid>)> {
     match (account, contact) {
         (Some(a), _) => {
             let a: crate::accounts::Account = get(conn, ctx, a).await?;
@@ -23,7 +23,7 @@ pub async fn customer_scope(
         }
         (None, Some(c)) => {
             let c: crate::contacts::Contact = get(conn, ctx, c).await?;
-            Ok((c.owner_id, c.team_id))
+            Ok((Some(c.owner_id), c.team_id))
         }
         (None, None) => Err(Error::NotFound),
     }
@@ -41,7 +41,7 @@ pub async fn check_customer_write(
 ) -> Result<()> {
     let scope = ctx.require(module, action)?;
     let (owner, team) = customer_scope(conn, ctx, account, contact).await?;
-    if ctx.covers(scope, Some(owner), team) {
+    if ctx.covers(scope, owner, team) {
         Ok(())
     } else {
         Err(Error::Forbidden)

@@ -34,6 +34,10 @@ pub const KINDS: &[(&str, bool)] = &[
     ("pool_returned", true),
     // A manager gave you leads from the pool.
     ("pool_assigned", true),
+    // Customers (accounts) you held went back to their pool by its rules.
+    ("accounts_returned", true),
+    // A manager gave you customers from the pool.
+    ("accounts_assigned", true),
     // A new lead of yours is near its first-response deadline.
     ("sla_warning", true),
     // A lead of your team passed its first-response deadline unanswered.

@@ -113,16 +113,25 @@ impl Lookups {
     }
 }
 
-/// The owner a record gets: the one asked for, else the current one, else the caller. The owner
-/// must be an active user of the tenant; the record's team is the owner's team.
+/// The owner a record gets: the one asked for, else the current one, else (creating) the
+/// caller. The owner must be an active user of the tenant; the record's team is the owner's
+/// team. A record waiting in a pool (no owner) keeps none: it is taken by a claim or an
+/// assignment from its pool, never by an edit (`owner_id: in_pool`). `None`: nothing changes.
 pub async fn resolve_owner(
     tx: &mut Tx,
     ctx: &Ctx,
     errs: &mut Errors,
     requested: Option<Uuid>,
     current: Option<Uuid>,
+    creating: bool,
     lk: &mut Lookups,
 ) -> Result<Option<(Uuid, Option<Uuid>)>> {
+    if !creating && current.is_none() {
+        if requested.is_some() {
+            errs.add("owner_id", "in_pool");
+        }
+        return Ok(None);
+    }
     let Some(owner) = requested.or(current).or(ctx.user_id) else {
         errs.add("owner_id", "required");
         return Ok(None);

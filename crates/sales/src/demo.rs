@@ -64,6 +64,16 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
             .unwrap_or_default(),
         )
         .await?;
+        pools::create(
+            db,
+            admin,
+            serde_json::from_value(json!({
+                "name": "客户公海", "entity": "accounts", "claim_per_day": 5, "max_held": 100,
+                "reclaim_wait_days": 30, "return_days": 60, "unconverted_days": 180
+            }))
+            .unwrap_or_default(),
+        )
+        .await?;
         for (name, conds, points) in [
             (
                 "茶饮行业",
@@ -256,7 +266,7 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
     }
     // Two in the pool, waiting to be claimed.
     let all = pools::list(db, admin).await?;
-    if let Some(pool) = all.first() {
+    if let Some(pool) = all.iter().find(|p| !p.holds_accounts()) {
         for (name, phone) in [("姜伟", "13600001111"), ("钱多多", "13600002222")] {
             let r = intake::intake(
                 db,
@@ -286,6 +296,35 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
                 .await?;
             }
         }
+    }
+    // Two customers nobody followed up, back in the customer pool.
+    if let Some(pool) = all.iter().find(|p| p.holds_accounts()) {
+        let filter = guanxi_customers::accounts::AccountFilter {
+            sort: Some("-created_at".into()),
+            limit: Some(2),
+            ..Default::default()
+        };
+        let ids: Vec<Uuid> = guanxi_customers::accounts::list(db, admin, &filter)
+            .await?
+            .items
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(stats);
+        }
+        pools::release(
+            db,
+            admin,
+            pool.id,
+            pools::PoolAction {
+                version: None,
+                ids,
+                reason: Some("半年未跟进".into()),
+                owner_id: None,
+            },
+        )
+        .await?;
     }
     Ok(stats)
 }

@@ -596,6 +596,7 @@ pub(crate) async fn apply(
         &mut errs,
         input.owner_id,
         f.owner_id,
+        creating,
         &mut Default::default(),
     )
     .await?

@@ -61,4 +61,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/2007_lead_name_index.sql"),
         postgres: include_str!("../migrations/postgres/2007_lead_name_index.sql"),
     },
+    Migration {
+        version: 2008,
+        name: "2008_account_pools",
+        sqlite: include_str!("../migrations/sqlite/2008_account_pools.sql"),
+        postgres: include_str!("../migrations/postgres/2008_account_pools.sql"),
+    },
 ];

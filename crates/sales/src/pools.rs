@@ -1,11 +1,14 @@
-//! The shared pool (公海): leads nobody holds, one pool per team and one for the company.
-//! A rep claims from a pool within its limits — so many a day, at most so many open leads held,
-//! not one they gave back within the waiting days (nor the one they just released); leads go
-//! back by rules — no follow-up (no change) for N days, per grade if set, or not converted
-//! within N days of arriving — in a set-based pass a batch at a time (the daily `pool_returns`
-//! job). Managers assign from the pool. Every claim, release, return and assignment is a pool
-//! event and an audit event on the lead's timeline, with its reason; a claim is one
-//! conditional update, so of two reps claiming one lead at once exactly one gets it.
+//! The shared pool (公海): leads or customers (accounts) nobody holds, one pool of each kind per
+//! team and one for the company. A rep claims from a pool within its limits — so many a day, at
+//! most so many held, not one they gave back within the waiting days (nor the one they just
+//! released); records go back by rules — a lead with no follow-up (no change) for N days, per
+//! grade if set, or not converted within N days of arriving; an account with no follow-up (no
+//! logged touch) for N days, or no order within N days of being taken — in a set-based pass a
+//! batch at a time (the daily `pool_returns` job). Managers assign from the pool. Every claim,
+//! release, return and assignment is a pool event and an audit event on the record's timeline,
+//! with its reason; a claim is one conditional update, so of two reps claiming one record at
+//! once exactly one gets it. A record waiting in a pool has no owner and changes hands only
+//! here (an edit cannot give it one: `owner_id: in_pool`).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,9 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, keylock, notifications, validate, version, Ctx, Error};
 
+use guanxi_customers::accounts::{self, Account};
+use guanxi_records::record::load_for;
+
 use crate::leads::{self, Lead};
 
 pub const RETURNS_JOB: &str = "pool_returns";
@@ -33,20 +39,24 @@ pub const MAX_IDS: usize = 200;
 pub struct Pool {
     pub id: Uuid,
     pub name: String,
+    /// What the pool holds: `leads`, or `accounts` (customers).
+    pub entity: String,
     /// The team's pool; absent: the company's.
     pub team_id: Option<Uuid>,
-    /// Leads one rep may claim a day (absent: no limit).
+    /// Records one rep may claim from pools of this kind a day (absent: no limit).
     pub claim_per_day: Option<i64>,
-    /// A rep holding this many open leads claims no more (absent: no limit).
+    /// A rep holding this many (open leads, or accounts) claims no more (absent: no limit).
     pub max_held: Option<i64>,
-    /// Days before a rep may claim again a lead they gave back (or that was taken from them).
+    /// Days before a rep may claim again a record they gave back (or that was taken from them).
     pub reclaim_wait_days: i64,
-    /// A held lead unchanged this many days goes back (absent: never).
+    /// A held record with no follow-up this many days goes back (absent: never): a lead
+    /// unchanged, an account with no touch logged.
     pub return_days: Option<i64>,
-    /// `return_days` per grade (`{"A": 60, "D": 7}`).
+    /// `return_days` per lead grade (`{"A": 60, "D": 7}`); lead pools only.
     #[schema(value_type = Object)]
     pub grade_days: sqlx::types::Json<BTreeMap<String, i64>>,
-    /// A lead not converted this many days after it arrived goes back (absent: never).
+    /// A lead not converted this many days after it arrived, or an account with no order this
+    /// many days after it was taken, goes back (absent: never).
     pub unconverted_days: Option<i64>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -59,6 +69,8 @@ pub struct Pool {
 pub struct PoolInput {
     pub version: Option<i64>,
     pub name: Option<String>,
+    /// Set on create: `leads` (the default) or `accounts`.
+    pub entity: Option<String>,
     /// Set on create: the team, or absent for the company's pool.
     pub team_id: Option<Uuid>,
     #[serde(default, deserialize_with = "validate::double_option")]
@@ -78,16 +90,56 @@ pub struct PoolInput {
     pub active: Option<bool>,
 }
 
-const SELECT: &str = "SELECT id, name, team_id, claim_per_day, max_held, reclaim_wait_days,
+/// What a pool may hold.
+pub const ENTITIES: [&str; 2] = ["leads", "accounts"];
+
+impl Pool {
+    /// The table (and permission module) of what the pool holds.
+    pub fn table(&self) -> &'static str {
+        if self.holds_accounts() {
+            "accounts"
+        } else {
+            "leads"
+        }
+    }
+    pub fn holds_accounts(&self) -> bool {
+        self.entity == "accounts"
+    }
+    /// The notification kind of `what` (`returned`, `assigned`) happening to its records.
+    fn notice(&self, what: &str) -> &'static str {
+        match (self.holds_accounts(), what) {
+            (true, "returned") => "accounts_returned",
+            (true, _) => "accounts_assigned",
+            (false, "returned") => "pool_returned",
+            (false, _) => "pool_assigned",
+        }
+    }
+    /// Where its records' owners are sent to see them.
+    fn link(&self) -> &'static str {
+        if self.holds_accounts() {
+            "/customers/accounts"
+        } else {
+            "/leads"
+        }
+    }
+}
+
+const SELECT: &str = "SELECT id, name, entity, team_id, claim_per_day, max_held, reclaim_wait_days,
     return_days, grade_days, unconverted_days, active, created_at, updated_at, version FROM pools";
 
+/// The pools of the kinds the caller may read (leads, accounts).
 pub async fn list(db: &Db, ctx: &Ctx) -> Result<Vec<Pool>> {
-    ctx.require("leads", Action::Read)?;
-    db.fetch_all(
-        &format!("{SELECT} WHERE tenant_id = $1 ORDER BY name, id LIMIT 500"),
-        args![ctx.tenant_id],
-    )
-    .await
+    if ENTITIES.iter().all(|e| ctx.can(e, Action::Read).is_none()) {
+        return Err(Error::Forbidden);
+    }
+    let mut pools: Vec<Pool> = db
+        .fetch_all(
+            &format!("{SELECT} WHERE tenant_id = $1 ORDER BY name, id LIMIT 500"),
+            args![ctx.tenant_id],
+        )
+        .await?;
+    pools.retain(|p| ctx.can(p.table(), Action::Read).is_some());
+    Ok(pools)
 }
 
 async fn load(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<Pool> {
@@ -99,12 +151,15 @@ async fn load(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<Pool> {
 }
 
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Pool> {
-    ctx.require("leads", Action::Read)?;
-    db.fetch_one(
-        &format!("{SELECT} WHERE tenant_id = $1 AND id = $2"),
-        args![ctx.tenant_id, id],
-    )
-    .await
+    let pool: Pool = db
+        .fetch_one(
+            &format!("{SELECT} WHERE tenant_id = $1 AND id = $2"),
+            args![ctx.tenant_id, id],
+        )
+        .await?;
+    // A pool of what the caller may not read does not exist for them.
+    ctx.can(pool.table(), Action::Read).ok_or(Error::NotFound)?;
+    Ok(pool)
 }
 
 fn apply(input: &PoolInput, p: &mut Pool, creating: bool) -> Result<()> {
@@ -116,6 +171,12 @@ fn apply(input: &PoolInput, p: &mut Pool, creating: bool) -> Result<()> {
         },
         None if creating => errs.add("name", "required"),
         None => {}
+    }
+    match input.entity.as_deref() {
+        Some(e) if creating && ENTITIES.contains(&e) => p.entity = e.into(),
+        Some(e) if !creating && e != p.entity => errs.add("entity", "immutable"),
+        Some(e) if !ENTITIES.contains(&e) => errs.add("entity", "invalid"),
+        _ => {}
     }
     let days = 1..=3650;
     for (field, value, current, range) in [
@@ -160,6 +221,9 @@ fn apply(input: &PoolInput, p: &mut Pool, creating: bool) -> Result<()> {
         }
         p.grade_days = sqlx::types::Json(g.clone());
     }
+    if p.holds_accounts() && !p.grade_days.0.is_empty() {
+        errs.add("grade_days", "leads_only");
+    }
     if let Some(a) = input.active {
         p.active = a;
     }
@@ -191,6 +255,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PoolInput) -> Result<Pool> {
     let mut p = Pool {
         id: new_id(),
         name: String::new(),
+        entity: "leads".into(),
         team_id: input.team_id,
         claim_per_day: None,
         max_held: None,
@@ -218,8 +283,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PoolInput) -> Result<Pool> {
     }
     let taken: i64 = tx
         .scalar(
-            "SELECT COUNT(*) FROM pools WHERE tenant_id = $1 AND (team_id = $2 OR ($2 IS NULL AND team_id IS NULL))",
-            args![ctx.tenant_id, p.team_id],
+            "SELECT COUNT(*) FROM pools WHERE tenant_id = $1 AND entity = $2
+               AND (team_id = $3 OR ($3 IS NULL AND team_id IS NULL))",
+            args![ctx.tenant_id, p.entity.as_str(), p.team_id],
         )
         .await?;
     if taken > 0 {
@@ -228,8 +294,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PoolInput) -> Result<Pool> {
     tx.execute(
         "INSERT INTO pools (tenant_id, id, name, team_id, claim_per_day, max_held,
              reclaim_wait_days, return_days, grade_days, unconverted_days, active, created_at,
-             updated_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
+             updated_at, version, entity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14)",
         args![
             ctx.tenant_id,
             p.id,
@@ -243,7 +309,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PoolInput) -> Result<Pool> {
             p.unconverted_days,
             p.active,
             t,
-            t
+            t,
+            p.entity.as_str()
         ],
     )
     .await?;
@@ -309,17 +376,36 @@ pub async fn update(
     Ok(after)
 }
 
-/// The leads waiting in a pool, oldest in the pool first… by id (a page of up to 200 after
-/// `after`). Whoever may claim from the pool sees them.
+/// The leads waiting in a lead pool, by id (a page of up to 200 after `after`). Whoever may
+/// claim from the pool sees them; a pool of accounts holds no leads (404).
 pub async fn leads_in(db: &Db, ctx: &Ctx, id: Uuid, after: Option<Uuid>) -> Result<Vec<Lead>> {
     let pool = get(db, ctx, id).await?;
+    if pool.holds_accounts() {
+        return Err(Error::NotFound);
+    }
     may_claim(ctx, &pool)?;
     leads::in_pool(db, ctx.tenant_id, id, after).await
 }
 
-/// Claiming takes creating leads, and a team's pool is its members' (or a manager's).
+/// The accounts waiting in an account pool, as [`leads_in`].
+pub async fn accounts_in(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    after: Option<Uuid>,
+) -> Result<Vec<Account>> {
+    let pool = get(db, ctx, id).await?;
+    if !pool.holds_accounts() {
+        return Err(Error::NotFound);
+    }
+    may_claim(ctx, &pool)?;
+    accounts::in_pool(db, ctx.tenant_id, id, after).await
+}
+
+/// Claiming takes creating what the pool holds, and a team's pool is its members' (or a
+/// manager's).
 fn may_claim(ctx: &Ctx, pool: &Pool) -> Result<()> {
-    let scope = ctx.require("leads", Action::Create)?;
+    let scope = ctx.require(pool.table(), Action::Create)?;
     if pool.team_id.is_some()
         && pool.team_id != ctx.team_id
         && scope != guanxi_platform::perms::Scope::All
@@ -339,7 +425,7 @@ pub struct PoolAction {
     pub ids: Vec<Uuid>,
     /// Why (required to release).
     pub reason: Option<String>,
-    /// For an assignment from the pool: who gets the leads.
+    /// For an assignment from the pool: who gets the records.
     pub owner_id: Option<Uuid>,
 }
 
@@ -391,27 +477,27 @@ async fn start_of_day(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<Da
         .unwrap_or(at - Duration::days(1)))
 }
 
-/// Moves a lead between owner and pool and records why, on its timeline and in the pool's
+/// Records why a record moved between owner and pool, on its timeline and in the pool's
 /// events.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &mut Tx,
     ctx: &Ctx,
-    pool: Uuid,
-    lead: Uuid,
+    pool: &Pool,
+    record: Uuid,
     user: Option<Uuid>,
     action: &str,
     reason: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<()> {
     tx.execute(
-        "INSERT INTO pool_events (tenant_id, id, pool_id, lead_id, user_id, action, reason, at)
+        "INSERT INTO pool_events (tenant_id, id, pool_id, record_id, user_id, action, reason, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         args![
             ctx.tenant_id,
             new_id(),
-            pool,
-            lead,
+            pool.id,
+            record,
             user,
             action,
             reason,
@@ -419,11 +505,53 @@ async fn record(
         ],
     )
     .await?;
-    let detail = serde_json::json!({"pool_id": pool, "user_id": user, "reason": reason});
-    audit::record(tx, ctx, action, "leads", Some(lead), None, Some(&detail)).await
+    let detail = serde_json::json!({"pool_id": pool.id, "user_id": user, "reason": reason});
+    audit::record(
+        tx,
+        ctx,
+        action,
+        pool.table(),
+        Some(record),
+        None,
+        Some(&detail),
+    )
+    .await
 }
 
-/// A rep claims leads from the pool: each one is theirs unless a limit says no (named in the
+/// Gives a waiting record to `owner` (of `team`): one conditional update, so of two at once
+/// exactly one moves it. A new holder's account clocks (follow-up, first order) start now.
+/// Whether it moved.
+#[allow(clippy::too_many_arguments)]
+async fn take(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    pool: &Pool,
+    id: Uuid,
+    owner: Uuid,
+    team: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let clocks = if pool.holds_accounts() {
+        ", held_since = $3, followed_at = $3"
+    } else {
+        ""
+    };
+    let n = tx
+        .execute(
+            &format!(
+                "UPDATE {} SET owner_id = $1, team_id = $2, pool_id = NULL, updated_at = $3,
+                     updated_by = $4, version = version + 1{clocks}
+                 WHERE tenant_id = $5 AND id = $6 AND pool_id = $7 AND owner_id IS NULL
+                   AND deleted_at IS NULL",
+                pool.table()
+            ),
+            args![owner, team, at, ctx.user_id, ctx.tenant_id, id, pool.id],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// A rep claims records from the pool: each one is theirs unless a limit says no (named in the
 /// failure) or someone else was first.
 pub async fn claim(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result<PoolResult> {
     let ids = pool_and_ids(db, ctx, pool_id, &a).await?;
@@ -446,24 +574,14 @@ pub async fn claim(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result<P
             });
             continue;
         }
-        let team: Option<Uuid> = ctx.team_id;
-        let n = tx
-            .execute(
-                "UPDATE leads SET owner_id = $1, team_id = $2, pool_id = NULL, updated_at = $3,
-                     updated_by = $4, version = version + 1
-                 WHERE tenant_id = $5 AND id = $6 AND pool_id = $7 AND owner_id IS NULL
-                   AND deleted_at IS NULL",
-                args![user, team, at, ctx.user_id, ctx.tenant_id, id, pool_id],
-            )
-            .await?;
-        if n == 0 {
+        if !take(&mut tx, ctx, &pool, id, user, ctx.team_id, at).await? {
             out.failed.push(PoolFailure {
                 id,
                 reason: "taken".into(),
             });
             continue;
         }
-        record(&mut tx, ctx, pool_id, id, Some(user), "claim", None, at).await?;
+        record(&mut tx, ctx, &pool, id, Some(user), "claim", None, at).await?;
         tx.commit().await?;
         out.done.push(id);
     }
@@ -476,16 +594,18 @@ async fn refusal(
     ctx: &Ctx,
     pool: &Pool,
     user: Uuid,
-    lead: Uuid,
+    record: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Option<&'static str>> {
     if let Some(limit) = pool.claim_per_day {
         let since = start_of_day(tx, ctx.tenant_id, at).await?;
         let today: i64 = tx
             .scalar(
-                "SELECT COUNT(*) FROM pool_events WHERE tenant_id = $1 AND user_id = $2
-                   AND action = 'claim' AND at >= $3",
-                args![ctx.tenant_id, user, since],
+                "SELECT COUNT(*) FROM pool_events e
+                   JOIN pools p ON p.tenant_id = e.tenant_id AND p.id = e.pool_id
+                 WHERE e.tenant_id = $1 AND e.user_id = $2 AND e.action = 'claim' AND e.at >= $3
+                   AND p.entity = $4",
+                args![ctx.tenant_id, user, since, pool.entity.as_str()],
             )
             .await?;
         if today >= limit {
@@ -495,8 +615,13 @@ async fn refusal(
     if let Some(limit) = pool.max_held {
         let held: i64 = tx
             .scalar(
-                "SELECT COUNT(*) FROM leads WHERE tenant_id = $1 AND owner_id = $2
-                   AND deleted_at IS NULL AND status NOT IN ('converted', 'disqualified')",
+                if pool.holds_accounts() {
+                    "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1 AND owner_id = $2
+                       AND deleted_at IS NULL"
+                } else {
+                    "SELECT COUNT(*) FROM leads WHERE tenant_id = $1 AND owner_id = $2
+                       AND deleted_at IS NULL AND status NOT IN ('converted', 'disqualified')"
+                },
                 args![ctx.tenant_id, user],
             )
             .await?;
@@ -504,12 +629,12 @@ async fn refusal(
             return Ok(Some("max_held"));
         }
     }
-    // The lead's last event: released (or taken back) from this rep?
+    // The record's last event: released (or taken back) from this rep?
     let last: Option<(String, Option<Uuid>, DateTime<Utc>)> = tx
         .fetch_optional(
-            "SELECT action, user_id, at FROM pool_events WHERE tenant_id = $1 AND lead_id = $2
+            "SELECT action, user_id, at FROM pool_events WHERE tenant_id = $1 AND record_id = $2
              ORDER BY at DESC, id DESC LIMIT 1",
-            args![ctx.tenant_id, lead],
+            args![ctx.tenant_id, record],
         )
         .await?;
     if let Some((action, who, when)) = last {
@@ -525,7 +650,33 @@ async fn refusal(
     Ok(None)
 }
 
-/// The owner (or whoever may change the lead) puts leads back into the pool, saying why.
+/// What a release needs of the record: its owner and version, and whether it may go (not in
+/// the trash, not a converted lead).
+struct Held {
+    owner: Option<Uuid>,
+    version: i64,
+    closed: bool,
+}
+
+async fn held(tx: &mut Tx, ctx: &Ctx, pool: &Pool, id: Uuid) -> Result<Held> {
+    Ok(if pool.holds_accounts() {
+        let a: Account = load_for(tx, ctx, id, Action::Update).await?;
+        Held {
+            owner: a.owner_id,
+            version: a.version,
+            closed: a.deleted_at.is_some(),
+        }
+    } else {
+        let l: Lead = load_for(tx, ctx, id, Action::Update).await?;
+        Held {
+            owner: l.owner_id,
+            version: l.version,
+            closed: l.deleted_at.is_some() || l.status == "converted",
+        }
+    })
+}
+
+/// The owner (or whoever may change the record) puts records back into the pool, saying why.
 pub async fn release(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result<PoolResult> {
     let ids = pool_and_ids(db, ctx, pool_id, &a).await?;
     let reason = a
@@ -544,9 +695,7 @@ pub async fn release(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result
     for id in ids {
         let mut tx = db.begin().await?;
         let pool = load(&mut tx, ctx.tenant_id, pool_id).await?;
-        let lead = match guanxi_records::record::load_for::<Lead>(&mut tx, ctx, id, Action::Update)
-            .await
-        {
+        let lead = match held(&mut tx, ctx, &pool, id).await {
             Ok(l) => l,
             Err(e @ (Error::NotFound | Error::Forbidden)) => {
                 out.failed.push(PoolFailure {
@@ -563,7 +712,7 @@ pub async fn release(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result
             Err(e) => return Err(e),
         };
         let at = now();
-        if lead.deleted_at.is_some() || lead.status == "converted" || lead.owner_id.is_none() {
+        if lead.closed || lead.owner.is_none() {
             out.failed.push(PoolFailure {
                 id,
                 reason: "taken".into(),
@@ -574,7 +723,7 @@ pub async fn release(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result
         match version::update(
             &mut tx,
             version::Row {
-                table: "leads",
+                table: pool.table(),
                 tenant_id: ctx.tenant_id,
                 id,
             },
@@ -597,9 +746,9 @@ pub async fn release(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result
         record(
             &mut tx,
             ctx,
-            pool_id,
+            &pool,
             id,
-            lead.owner_id,
+            lead.owner,
             "release",
             Some(&reason),
             at,
@@ -611,23 +760,23 @@ pub async fn release(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result
     Ok(out)
 }
 
-/// A manager gives leads waiting in the pool to a rep (no claim limits: a decision, not a
+/// A manager gives records waiting in the pool to a rep (no claim limits: a decision, not a
 /// grab); the rep is told.
 pub async fn assign(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result<PoolResult> {
     let ids = pool_and_ids(db, ctx, pool_id, &a).await?;
     let owner = a
         .owner_id
         .ok_or_else(|| Error::field("owner_id", "required"))?;
-    let scope = ctx.require("leads", Action::Update)?;
-    if scope == guanxi_platform::perms::Scope::Own {
-        return Err(Error::Forbidden);
-    }
     let mut out = PoolResult {
         done: vec![],
         failed: vec![],
     };
     let mut tx = db.begin().await?;
-    load(&mut tx, ctx.tenant_id, pool_id).await?;
+    let pool = load(&mut tx, ctx.tenant_id, pool_id).await?;
+    let scope = ctx.require(pool.table(), Action::Update)?;
+    if scope == guanxi_platform::perms::Scope::Own {
+        return Err(Error::Forbidden);
+    }
     let team: Option<(Option<Uuid>,)> = tx
         .fetch_optional(
             "SELECT team_id FROM users WHERE tenant_id = $1 AND id = $2 AND active = $3 AND deleted_at IS NULL",
@@ -642,16 +791,7 @@ pub async fn assign(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result<
     }
     let at = now();
     for id in ids {
-        let n = tx
-            .execute(
-                "UPDATE leads SET owner_id = $1, team_id = $2, pool_id = NULL, updated_at = $3,
-                     updated_by = $4, version = version + 1
-                 WHERE tenant_id = $5 AND id = $6 AND pool_id = $7 AND owner_id IS NULL
-                   AND deleted_at IS NULL",
-                args![owner, team, at, ctx.user_id, ctx.tenant_id, id, pool_id],
-            )
-            .await?;
-        if n == 0 {
+        if !take(&mut tx, ctx, &pool, id, owner, team, at).await? {
             out.failed.push(PoolFailure {
                 id,
                 reason: "taken".into(),
@@ -661,7 +801,7 @@ pub async fn assign(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result<
         record(
             &mut tx,
             ctx,
-            pool_id,
+            &pool,
             id,
             Some(owner),
             "assign",
@@ -677,9 +817,9 @@ pub async fn assign(db: &Db, ctx: &Ctx, pool_id: Uuid, a: PoolAction) -> Result<
             ctx,
             owner,
             notifications::Notice {
-                kind: "pool_assigned",
+                kind: pool.notice("assigned"),
                 params: serde_json::json!({"count": out.done.len()}),
-                link: Some("/leads".into()),
+                link: Some(pool.link().into()),
                 entity: None,
                 entity_id: None,
             },
@@ -714,14 +854,52 @@ pub fn returns_at(pool: &Pool, lead: &Lead) -> Option<DateTime<Utc>> {
     }
 }
 
-/// The pool a lead of `team` returns to: its team's, else the company's.
-pub async fn pool_for(db: &Db, tenant: Uuid, team: Option<Uuid>) -> Result<Option<Pool>> {
+/// When a held account goes back to its pool (`None`: it does not): no touch logged for the
+/// pool's days, or (`ordered`: false) no order within its days of being taken.
+pub fn account_returns_at(pool: &Pool, a: &Account, ordered: bool) -> Option<DateTime<Utc>> {
+    if a.owner_id.is_none() || a.deleted_at.is_some() {
+        return None;
+    }
+    let by_follow_up = pool
+        .return_days
+        .map(|d| a.followed_at.unwrap_or(a.updated_at) + Duration::days(d));
+    let by_order = pool
+        .unconverted_days
+        .filter(|_| !ordered)
+        .map(|d| a.held_since.unwrap_or(a.created_at) + Duration::days(d));
+    match (by_follow_up, by_order) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Whether the account has an order (not cancelled or returned) since its holder took it.
+pub async fn ordered_since_held(db: &Db, tenant: Uuid, a: &Account) -> Result<bool> {
+    let n: i64 = db
+        .scalar(
+            "SELECT COUNT(*) FROM orders WHERE tenant_id = $1 AND account_id = $2
+               AND ordered_at >= $3 AND status NOT IN ('cancelled', 'returned')",
+            args![tenant, a.id, a.held_since.unwrap_or(a.created_at)],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// The pool a record of `table` (`leads`, `accounts`) of `team` returns to: its team's, else
+/// the company's.
+pub async fn pool_for(
+    db: &Db,
+    tenant: Uuid,
+    table: &str,
+    team: Option<Uuid>,
+) -> Result<Option<Pool>> {
     let pools: Vec<Pool> = db
         .fetch_all(
             &format!(
-                "{SELECT} WHERE tenant_id = $1 AND active = $2 AND (team_id = $3 OR team_id IS NULL)"
+                "{SELECT} WHERE tenant_id = $1 AND active = $2 AND entity = $3
+                   AND (team_id = $4 OR team_id IS NULL)"
             ),
-            args![tenant, true, team],
+            args![tenant, true, table, team],
         )
         .await?;
     Ok(pools
@@ -731,8 +909,8 @@ pub async fn pool_for(db: &Db, tenant: Uuid, team: Option<Uuid>) -> Result<Optio
         .cloned())
 }
 
-/// The return pass at `at`: every active pool's rules, one statement per batch of leads.
-/// Returns how many leads went back.
+/// The return pass at `at`: every active pool's rules, one statement per batch of records.
+/// Returns how many went back.
 pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<u64> {
     let pools: Vec<Pool> = tx
         .fetch_all(
@@ -740,7 +918,7 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
             args![tenant, true],
         )
         .await?;
-    let team_pools: Vec<Uuid> = pools.iter().filter_map(|p| p.team_id).collect();
+
     let ctx = Ctx::system(tenant);
     let mut returned = 0;
     for pool in &pools {
@@ -754,10 +932,19 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
         // since the pool's.
         let limit = |days: Option<i64>| days.map(|d| at - Duration::days(d));
         let grade = |g: &str| limit(pool.grade_days.0.get(g).copied().or(pool.return_days));
-        let mut sql = String::from(
-            "SELECT id, owner_id FROM leads WHERE tenant_id = $1 AND owner_id IS NOT NULL
-               AND deleted_at IS NULL AND status NOT IN ('converted', 'disqualified')",
+        let team_pools: Vec<Uuid> = pools
+            .iter()
+            .filter(|p| p.entity == pool.entity)
+            .filter_map(|p| p.team_id)
+            .collect();
+        let table = pool.table();
+        let mut sql = format!(
+            "SELECT id, owner_id FROM {table} r WHERE tenant_id = $1 AND owner_id IS NOT NULL
+               AND deleted_at IS NULL"
         );
+        if !pool.holds_accounts() {
+            sql.push_str(" AND status NOT IN ('converted', 'disqualified')");
+        }
         let mut params: Vec<Val> = args![tenant];
         match pool.team_id {
             Some(t) => {
@@ -779,24 +966,48 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
             }
         }
         let mut any = Vec::new();
-        let bands = [
-            ("A", 80, 101),
-            ("B", 60, 80),
-            ("C", 40, 60),
-            ("D", i64::MIN, 40),
-        ];
-        for (g, lo, hi) in bands {
-            if let Some(before) = grade(g) {
+        if pool.holds_accounts() {
+            // No touch logged since the limit; no order since taken, taken before the limit.
+            if let Some(before) = limit(pool.return_days) {
                 params.push(Val::from(before));
-                let n = params.len();
                 any.push(format!(
-                    "(score >= {lo} AND score < {hi} AND updated_at < ${n})"
+                    "COALESCE(followed_at, updated_at) < ${}",
+                    params.len()
                 ));
             }
+            if let Some(before) = limit(pool.unconverted_days) {
+                params.push(Val::from(before));
+                any.push(format!(
+                    "(COALESCE(held_since, created_at) < ${} AND NOT EXISTS (SELECT 1 FROM orders o
+                       WHERE o.tenant_id = r.tenant_id AND o.account_id = r.id
+                         AND o.ordered_at >= COALESCE(r.held_since, r.created_at)
+                         AND o.status NOT IN ('cancelled', 'returned')))",
+                    params.len()
+                ));
+            }
+        } else {
+            let bands = [
+                ("A", 80, 101),
+                ("B", 60, 80),
+                ("C", 40, 60),
+                ("D", i64::MIN, 40),
+            ];
+            for (g, lo, hi) in bands {
+                if let Some(before) = grade(g) {
+                    params.push(Val::from(before));
+                    let n = params.len();
+                    any.push(format!(
+                        "(score >= {lo} AND score < {hi} AND updated_at < ${n})"
+                    ));
+                }
+            }
+            if let Some(before) = limit(pool.unconverted_days) {
+                params.push(Val::from(before));
+                any.push(format!("created_at < ${}", params.len()));
+            }
         }
-        if let Some(before) = limit(pool.unconverted_days) {
-            params.push(Val::from(before));
-            any.push(format!("created_at < ${}", params.len()));
+        if any.is_empty() {
+            continue;
         }
         // Keyset batches: each starts after the last lead the previous one read, so a batch
         // never walks again over the leads already returned (quadratic on PostgreSQL).
@@ -814,8 +1025,9 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
                 break;
             };
             params[after - 1] = Val::from(*last);
-            let mut q =
-                guanxi_platform::db::Sql::new("UPDATE leads SET owner_id = NULL, pool_id = ");
+            let mut q = guanxi_platform::db::Sql::new(&format!(
+                "UPDATE {table} SET owner_id = NULL, pool_id = "
+            ));
             q.bind(pool.id)
                 .push(", updated_at = ")
                 .bind(at)
@@ -848,7 +1060,7 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
                     "tenant_id",
                     "id",
                     "pool_id",
-                    "lead_id",
+                    "record_id",
                     "user_id",
                     "action",
                     "reason",
@@ -866,7 +1078,7 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
                 .zip(&details)
                 .map(|((id, _), d)| (*id, None, Some(d)))
                 .collect();
-            audit::record_many(tx, &ctx, "return", "leads", &events).await?;
+            audit::record_many(tx, &ctx, "return", table, &events).await?;
             for (_, owner) in &due {
                 if let Some(o) = owner {
                     *per_owner.entry(*o).or_default() += 1;
@@ -883,9 +1095,9 @@ pub async fn run_returns(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result
                 &ctx,
                 owner,
                 notifications::Notice {
-                    kind: "pool_returned",
+                    kind: pool.notice("returned"),
                     params: serde_json::json!({"count": count, "pool": pool.name}),
-                    link: Some("/leads".into()),
+                    link: Some(pool.link().into()),
                     entity: None,
                     entity_id: None,
                 },

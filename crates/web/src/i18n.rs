@@ -774,6 +774,18 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "會使客戶成為自己的上級",
     ),
     (
+        "err.in_pool",
+        "waits in the pool: claim or assign it there",
+        "在公海中：请在公海领取或分配",
+        "在公海中：請在公海領取或分配",
+    ),
+    (
+        "err.leads_only",
+        "applies to lead pools only",
+        "只适用于线索公海",
+        "只適用於線索公海",
+    ),
+    (
         "err.out_of_scope",
         "is outside the records you may manage",
         "超出了您可管理的范围",

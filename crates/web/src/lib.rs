@@ -197,6 +197,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::api::list_pools, sales::api::create_pool))
         .routes(routes!(sales::api::get_pool, sales::api::update_pool))
         .routes(routes!(sales::api::pool_leads))
+        .routes(routes!(sales::api::pool_accounts))
         .routes(routes!(sales::api::claim_from_pool))
         .routes(routes!(sales::api::release_to_pool))
         .routes(routes!(sales::api::assign_from_pool))

@@ -220,7 +220,7 @@ both!(
             .session("admin@acme.test", "correct horse battery")
             .await;
         let csrf = session["csrf_token"].as_str().unwrap().to_owned();
-        let page_path = format!("/leads/pools/{}", pool["id"].as_str().unwrap());
+        let page_path = format!("/pools/{}", pool["id"].as_str().unwrap());
         let html = web
             .get(app.url(&page_path))
             .send()
@@ -273,5 +273,265 @@ both!(
             "{html}"
         );
         assert_eq!(pooled(&app, &pool).await.len(), 1);
+    }
+);
+
+async fn pooled_accounts(app: &TestApp, pool: &Value, token: &str) -> Vec<Value> {
+    let r = app
+        .get(
+            &format!("/api/v1/pools/{}/accounts", pool["id"].as_str().unwrap()),
+            token,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+both!(
+    customers_wait_in_their_pool_and_return_by_touch_and_order,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        // A customer pool beside a lead pool; grade periods are for leads; one company pool of
+        // each kind.
+        app.created("/api/v1/pools", &t, json!({"name": "线索公海"}))
+            .await;
+        let r = app
+            .post(
+                "/api/v1/pools",
+                &t,
+                json!({"name": "客户公海", "entity": "accounts", "grade_days": {"A": 60}}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("grade_days".into(), "leads_only".into())]
+        );
+        let r = app
+            .post(
+                "/api/v1/pools",
+                &t,
+                json!({"name": "x", "entity": "orders"}),
+            )
+            .await;
+        assert_eq!(refused(r).await, vec![("entity".into(), "invalid".into())]);
+        let pool = app
+            .created(
+                "/api/v1/pools",
+                &t,
+                json!({"name": "客户公海", "entity": "accounts", "max_held": 3,
+                       "reclaim_wait_days": 0, "return_days": 30}),
+            )
+            .await;
+        assert_eq!(pool["entity"], "accounts");
+        let r = app
+            .post(
+                "/api/v1/pools",
+                &t,
+                json!({"name": "又一个", "entity": "accounts"}),
+            )
+            .await;
+        assert_eq!(refused(r).await, vec![("team_id".into(), "taken".into())]);
+        let base = format!("/api/v1/pools/{}", pool["id"].as_str().unwrap());
+        let r = app.get(&format!("{base}/leads"), &t).await;
+        assert_eq!(r.status(), 404);
+
+        let (a, a_token) = app.user_with_role("sales", "a.rep@acme.test").await;
+        let (_, b_token) = app.user_with_role("sales", "b.rep@acme.test").await;
+        let (_, c_token) = app.user_with_role("sales", "c.rep@acme.test").await;
+        let mut ids = vec![];
+        for i in 0..3 {
+            let v = app
+                .created(
+                    "/api/v1/accounts",
+                    &a_token,
+                    json!({"name": format!("公海公司{i}")}),
+                )
+                .await;
+            ids.push(v["id"].as_str().unwrap().to_owned());
+        }
+        // The rep gives one back, saying why: it has no owner, waits in the pool, and is no
+        // longer theirs to read; other reps see it there.
+        let r = post_json(
+            &app,
+            &format!("{base}/release"),
+            &a_token,
+            json!({"ids": [ids[0]], "reason": "半年没有需求"}),
+        )
+        .await;
+        assert_eq!(r["done"].as_array().unwrap().len(), 1, "{r}");
+        let acc: Value = app
+            .get(&format!("/api/v1/accounts/{}", ids[0]), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(acc["owner_id"].is_null(), "{acc}");
+        assert_eq!(acc["pool_id"], pool["id"]);
+        let r = app
+            .get(&format!("/api/v1/accounts/{}", ids[0]), &a_token)
+            .await;
+        assert_eq!(r.status(), 404);
+        let waiting = pooled_accounts(&app, &pool, &b_token).await;
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0]["name"], "公海公司0");
+        // An edit never takes it out of the pool: naming an owner is refused, other changes
+        // leave it waiting.
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{}", ids[0]),
+                &t,
+                json!({"version": acc["version"], "owner_id": a["id"]}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("owner_id".into(), "in_pool".into())]
+        );
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{}", ids[0]),
+                &t,
+                json!({"version": acc["version"], "industry": "茶饮"}),
+            )
+            .await;
+        let edited: Value = r.json().await.unwrap();
+        assert!(edited["owner_id"].is_null(), "{edited}");
+        // The rep who just gave it back may not take it again; of two others racing for it,
+        // exactly one gets it.
+        let claim = |token: &str, ids: Value| {
+            app.req(reqwest::Method::POST, &format!("{base}/claim"), token)
+                .json(&json!({ "ids": ids }))
+                .send()
+        };
+        let r: Value = claim(&a_token, json!([ids[0]]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["failed"][0]["reason"], "just_released", "{r}");
+        let (rb, rc) = tokio::join!(
+            claim(&b_token, json!([ids[0]])),
+            claim(&c_token, json!([ids[0]]))
+        );
+        let (rb, rc): (Value, Value) = (
+            rb.unwrap().json().await.unwrap(),
+            rc.unwrap().json().await.unwrap(),
+        );
+        let wins = [&rb, &rc]
+            .iter()
+            .filter(|r| r["done"].as_array().unwrap().len() == 1)
+            .count();
+        assert_eq!(wins, 1, "{rb} {rc}");
+        let winner = if rb["done"].as_array().unwrap().len() == 1 {
+            &b_token
+        } else {
+            &c_token
+        };
+        let won: Value = app
+            .get(&format!("/api/v1/accounts/{}", ids[0]), winner)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            won["pool_id"].is_null() && !won["owner_id"].is_null(),
+            "{won}"
+        );
+        // At most three held: the rep holding three claims no fourth.
+        app.created("/api/v1/accounts", &a_token, json!({"name": "第三个"}))
+            .await;
+        let extra = app
+            .created("/api/v1/accounts", &t, json!({"name": "管理员的客户"}))
+            .await;
+        post_json(
+            &app,
+            &format!("{base}/release"),
+            &t,
+            json!({"ids": [extra["id"]], "reason": "分给销售"}),
+        )
+        .await;
+        let r: Value = claim(&a_token, json!([extra["id"]]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["failed"][0]["reason"], "max_held", "{r}");
+        // Every step is on the account's timeline, with its reason.
+        let tl: Value = app
+            .get(&format!("/api/v1/accounts/{}/timeline", ids[0]), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let actions: Vec<&str> = tl["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["type"].as_str())
+            .filter(|a| ["claim", "release", "return", "assign"].contains(a))
+            .collect();
+        assert_eq!(actions, vec!["claim", "release"], "{tl}");
+        // A touch logged keeps a customer: 31 days on, the one followed up stays with its
+        // rep, the one nobody touched goes back, and its rep is told.
+        let later = chrono::Utc::now() + chrono::Duration::days(20);
+        app.created(
+            "/api/v1/activities",
+            &a_token,
+            json!({"kind": "visit", "account_id": ids[1], "subject": "拜访",
+                   "occurred_at": later}),
+        )
+        .await;
+        app.run_jobs_at(chrono::Utc::now() + chrono::Duration::days(31))
+            .await;
+        let names: Vec<String> = pooled_accounts(&app, &pool, &t)
+            .await
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(names.contains(&"公海公司2".to_owned()), "{names:?}");
+        assert!(!names.contains(&"公海公司1".to_owned()), "{names:?}");
+        let told: Value = app
+            .get("/api/v1/notifications", &a_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(told["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "accounts_returned"));
+        // "No order within N days of taking it": an order keeps a customer, none sends it back.
+        let v = app.get(&base, &t).await.json::<Value>().await.unwrap()["version"].clone();
+        let r = app
+            .patch(
+                &base,
+                &t,
+                json!({"version": v, "return_days": null, "unconverted_days": 90}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let fresh = app
+            .created("/api/v1/accounts", &a_token, json!({"name": "没下单的"}))
+            .await;
+        app.created(
+            "/api/v1/orders",
+            &a_token,
+            json!({"account_id": ids[1], "lines": [{"name": "茶", "unit_price": 100}]}),
+        )
+        .await;
+        app.run_jobs_at(chrono::Utc::now() + chrono::Duration::days(95))
+            .await;
+        let names: Vec<String> = pooled_accounts(&app, &pool, &t)
+            .await
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(names.contains(&"没下单的".to_owned()), "{names:?}");
+        assert!(!names.contains(&"公海公司1".to_owned()), "{names:?}");
+        let _ = fresh;
     }
 );

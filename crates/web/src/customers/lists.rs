@@ -135,4 +135,8 @@ impl Listed for Account {
         deleted => f.deleted.unwrap_or(false), tag => f.tag, industry => f.industry,
         custom => custom_values(&f.custom) }
     }
+    /// The customer pools (公海), as shortcuts above the list.
+    async fn extras(db: &Db, ctx: &Ctx) -> Result<Value, Error> {
+        crate::sales::pages::pool_shortcuts(db, ctx, "accounts").await
+    }
 }

@@ -403,6 +403,7 @@ impl RecordQuery {
     fn notice(&self, p: &Signed) -> Option<String> {
         match self.notice.as_deref() {
             Some(k @ ("merged" | "unmerged")) => Some(t(p, &format!("merge.notice.{k}"))),
+            Some("released") => Some(t(p, "account.notice.released")),
             _ => None,
         }
     }
@@ -495,7 +496,12 @@ async fn account_page(
         Err(e) => return p.error(&s, e),
     };
     let shown = layout.shown(&s, &p, &a.custom.0).await;
+    let place = match crate::sales::pages::account_pool_place(&s, &p, &a).await {
+        Ok(x) => x,
+        Err(e) => return p.error(&s, e),
+    };
     p.page(&s, "customers/account.html", "customers", context! {
+        pool => place.pool, waiting_in => place.waiting_in, returns_in_days => place.returns_in_days,
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
         timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, facts => facts, subject => context! { field => "account_id", id => id },
         purchases => purchases, assets => owned, dupes => dupes,
@@ -518,10 +524,16 @@ async fn merge_candidates(s: &AppState, p: &Signed, probe: DuplicateProbe) -> Ve
         .unwrap_or_default()
 }
 
-fn can_change(p: &Signed, module: &str, action: Action, owner: Uuid, team: Option<Uuid>) -> bool {
+fn can_change(
+    p: &Signed,
+    module: &str,
+    action: Action,
+    owner: Option<Uuid>,
+    team: Option<Uuid>,
+) -> bool {
     p.ctx
         .can(module, action)
-        .is_some_and(|scope| p.ctx.covers(scope, Some(owner), team))
+        .is_some_and(|scope| p.ctx.covers(scope, owner, team))
 }
 
 async fn edit_account(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
@@ -699,8 +711,8 @@ async fn contact_page(
         context! {
             c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, facts => facts, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
-            can_edit => can_change(&p, "contacts", Action::Update, c.owner_id, c.team_id),
-            can_delete => can_change(&p, "contacts", Action::Delete, c.owner_id, c.team_id),
+            can_edit => can_change(&p, "contacts", Action::Update, Some(c.owner_id), c.team_id),
+            can_delete => can_change(&p, "contacts", Action::Delete, Some(c.owner_id), c.team_id),
         },
     )
 }

@@ -390,7 +390,27 @@ pub struct PoolLeads {
     pub items: Vec<Lead>,
 }
 
-/// The leads waiting in the pool, 200 at a time by id.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PoolAccounts {
+    pub items: Vec<guanxi_customers::accounts::Account>,
+}
+
+/// The accounts (customers) waiting in a customer pool, 200 at a time by id; a lead pool is
+/// 404 here.
+#[utoipa::path(get, path = "/api/v1/pools/{id}/accounts", tag = "pools", params(("id" = Uuid, Path), PoolLeadsQuery), responses(
+    (status = 200, body = PoolAccounts), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn pool_accounts(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PoolLeadsQuery>,
+) -> ApiResult<Json<PoolAccounts>> {
+    Ok(Json(PoolAccounts {
+        items: pools::accounts_in(&s.db, &ctx, id, q.after).await.l(&ctx)?,
+    }))
+}
+
+/// The leads waiting in a lead pool, 200 at a time by id; a customer pool is 404 here.
 #[utoipa::path(get, path = "/api/v1/pools/{id}/leads", tag = "pools", params(("id" = Uuid, Path), PoolLeadsQuery), responses(
     (status = 200, body = PoolLeads), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn pool_leads(
@@ -404,7 +424,7 @@ pub async fn pool_leads(
     }))
 }
 
-/// Claims leads from the pool for the caller; each refused one says which limit refused it.
+/// Claims leads or accounts (as the pool holds) from the pool for the caller; each refused one says which limit refused it.
 #[utoipa::path(post, path = "/api/v1/pools/{id}/claim", tag = "pools", params(("id" = Uuid, Path)), request_body = PoolAction,
     responses((status = 200, body = PoolResult), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn claim_from_pool(
@@ -416,7 +436,7 @@ pub async fn claim_from_pool(
     Ok(Json(pools::claim(&s.db, &ctx, id, b).await.l(&ctx)?))
 }
 
-/// Puts leads back into the pool (`reason` required).
+/// Puts leads or accounts (as the pool holds) back into the pool (`reason` required).
 #[utoipa::path(post, path = "/api/v1/pools/{id}/release", tag = "pools", params(("id" = Uuid, Path)), request_body = PoolAction,
     responses((status = 200, body = PoolResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn release_to_pool(
@@ -428,7 +448,7 @@ pub async fn release_to_pool(
     Ok(Json(pools::release(&s.db, &ctx, id, b).await.l(&ctx)?))
 }
 
-/// A manager gives leads waiting in the pool to `owner_id`.
+/// A manager gives leads or accounts waiting in the pool to `owner_id`.
 #[utoipa::path(post, path = "/api/v1/pools/{id}/assign", tag = "pools", params(("id" = Uuid, Path)), request_body = PoolAction,
     responses((status = 200, body = PoolResult), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn assign_from_pool(

@@ -43,9 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/leads/{id}/activities", post(log_activity))
         .route("/leads/import", get(import_page).post(import))
         .route("/leads/{id}/release", post(release))
-        .route("/leads/pools/{id}", get(pool_page))
-        .route("/leads/pools/{id}/claim", post(claim))
-        .route("/leads/pools/{id}/assign", post(assign))
+        .route("/pools/{id}", get(pool_page))
+        .route("/customers/accounts/{id}/release", post(release_account))
+        .route("/pools/{id}/claim", post(claim))
+        .route("/pools/{id}/assign", post(assign))
 }
 
 /// A lead's profile groups.
@@ -167,15 +168,21 @@ impl Listed for Lead {
     }
     /// The pools, as shortcuts above the list.
     async fn extras(db: &Db, ctx: &Ctx) -> Result<Value, Error> {
-        let pools = guanxi_sales::pools::list(db, ctx).await?;
-        let pools: Vec<Value> = pools
-            .iter()
-            .filter(|p| p.active)
-            .map(|p| context! { id => p.id, name => p.name })
-            .collect();
-        let can_import = ctx.can("leads", Action::Create).is_some();
-        Ok(context! { pools => pools, can_import => can_import })
+        pool_shortcuts(db, ctx, "leads").await
     }
+}
+
+/// The active pools of `table` (`leads`, `accounts`) for a list's shortcuts, and whether the
+/// caller may import such records.
+pub(crate) async fn pool_shortcuts(db: &Db, ctx: &Ctx, table: &str) -> Result<Value, Error> {
+    let pools = guanxi_sales::pools::list(db, ctx).await?;
+    let pools: Vec<Value> = pools
+        .iter()
+        .filter(|p| p.active && p.table() == table)
+        .map(|p| context! { id => p.id, name => p.name })
+        .collect();
+    let can_import = ctx.can(table, Action::Create).is_some();
+    Ok(context! { pools => pools, can_import => can_import })
 }
 
 fn t(p: &Signed, key: &str) -> String {
@@ -427,8 +434,12 @@ async fn show(
         .as_deref()
         .filter(|n| ["known_person", "converted", "released"].contains(n))
         .map(|n| t(&p, &format!("lead.notice.{n}")));
-    // The pool it would go back to, and when.
-    let pool = match guanxi_sales::pools::pool_for(&s.db, p.ctx.tenant_id, l.team_id).await {
+    // The pool it waits in, or would go back to, and when.
+    let pool = match l.pool_id {
+        Some(id) => guanxi_sales::pools::get(&s.db, &p.ctx, id).await.map(Some),
+        None => guanxi_sales::pools::pool_for(&s.db, p.ctx.tenant_id, "leads", l.team_id).await,
+    };
+    let pool = match pool {
         Ok(p) => p,
         Err(e) => return p.error(&s, e),
     };
@@ -637,6 +648,74 @@ async fn release(
     }
 }
 
+/// Where an account stands with the pools: the pool it waits in (or would go back to), and
+/// in how many days it goes back.
+pub(crate) struct PoolPlace {
+    pub pool: Option<guanxi_sales::pools::Pool>,
+    pub waiting_in: Option<String>,
+    pub returns_in_days: Option<i64>,
+}
+
+pub(crate) async fn account_pool_place(
+    s: &AppState,
+    p: &Signed,
+    a: &guanxi_customers::accounts::Account,
+) -> Result<PoolPlace, Error> {
+    use guanxi_sales::pools;
+    let pool = match a.pool_id {
+        Some(id) => Some(pools::get(&s.db, &p.ctx, id).await?),
+        None => pools::pool_for(&s.db, p.ctx.tenant_id, "accounts", a.team_id).await?,
+    };
+    let returns_at = match &pool {
+        Some(pool) if a.owner_id.is_some() && pool.unconverted_days.is_some() => {
+            let ordered = pools::ordered_since_held(&s.db, p.ctx.tenant_id, a).await?;
+            pools::account_returns_at(pool, a, ordered)
+        }
+        Some(pool) => pools::account_returns_at(pool, a, true),
+        None => None,
+    };
+    Ok(PoolPlace {
+        waiting_in: a.pool_id.and(pool.as_ref()).map(|p| p.name.clone()),
+        returns_in_days: returns_at.map(|at| (at - chrono::Utc::now()).num_days().max(0)),
+        pool,
+    })
+}
+
+/// `POST /customers/accounts/{id}/release`: back to the customer pool, with the reason typed.
+async fn release_account(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !checked(&p, &form) {
+        return forbidden_csrf();
+    }
+    let Some(pool) = form.get("pool_id").and_then(|v| Uuid::parse_str(v).ok()) else {
+        return p.error(&s, Error::field("pool_id", "required"));
+    };
+    let action = guanxi_sales::pools::PoolAction {
+        version: None,
+        ids: vec![id],
+        reason: form.get("reason").cloned(),
+        owner_id: None,
+    };
+    let back = format!("/customers/accounts/{id}");
+    match guanxi_sales::pools::release(&s.db, &p.ctx, pool, action).await {
+        Ok(r) if r.done.is_empty() => {
+            let q = serde_urlencoded::to_string([("error", "id:taken")]).unwrap_or_default();
+            Redirect::to(&format!("{back}?{q}")).into_response()
+        }
+        Ok(_) => Redirect::to(&format!("{back}?notice=released")).into_response(),
+        Err(e @ Error::Validation(_)) => {
+            let msg = p.refusal_keys(e, None);
+            let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
+            Redirect::to(&format!("{back}?{q}")).into_response()
+        }
+        Err(e) => p.error(&s, e),
+    }
+}
+
 #[derive(Deserialize)]
 struct PoolQuery {
     after: Option<Uuid>,
@@ -644,23 +723,31 @@ struct PoolQuery {
     failed: Option<String>,
 }
 
-/// `GET /leads/pools/{id}`: the leads waiting in a pool, to claim (ticked ones at once).
+/// `GET /pools/{id}`: the leads or accounts waiting in a pool, to claim (ticked ones at once).
 async fn pool_page(
     State(s): State<AppState>,
     p: Signed,
     Path(id): Path<Uuid>,
     Query(q): Query<PoolQuery>,
 ) -> Response {
-    let (pool, leads) = match (
-        guanxi_sales::pools::get(&s.db, &p.ctx, id).await,
-        guanxi_sales::pools::leads_in(&s.db, &p.ctx, id, q.after).await,
-    ) {
-        (Ok(pool), Ok(l)) => (pool, l),
-        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
+    let pool = match guanxi_sales::pools::get(&s.db, &p.ctx, id).await {
+        Ok(pool) => pool,
+        Err(e) => return p.error(&s, e),
     };
-    let next = (leads.len() == 200)
-        .then(|| leads.last().map(|l| l.id))
-        .flatten();
+    let waiting = if pool.holds_accounts() {
+        guanxi_sales::pools::accounts_in(&s.db, &p.ctx, id, q.after)
+            .await
+            .map(|a| (a.last().map(|x| x.id), a.len(), Value::from_serialize(&a)))
+    } else {
+        guanxi_sales::pools::leads_in(&s.db, &p.ctx, id, q.after)
+            .await
+            .map(|l| (l.last().map(|x| x.id), l.len(), Value::from_serialize(&l)))
+    };
+    let (last, count, records) = match waiting {
+        Ok(w) => w,
+        Err(e) => return p.error(&s, e),
+    };
+    let next = if count == 200 { last } else { None };
     let failed: Vec<String> = q
         .failed
         .as_deref()
@@ -669,10 +756,10 @@ async fn pool_page(
         .filter(|r| !r.is_empty())
         .map(|r| t(&p, &format!("pool.refused.{r}")))
         .collect();
-    // Managers (team or company scope) give leads out from the pool.
+    // Managers (team or company scope) give records out from the pool.
     let can_assign = p
         .ctx
-        .can("leads", guanxi_platform::perms::Action::Update)
+        .can(pool.table(), guanxi_platform::perms::Action::Update)
         .is_some_and(|scope| scope != guanxi_platform::perms::Scope::Own);
     let people = if can_assign {
         match options(&s, &p).await {
@@ -682,16 +769,21 @@ async fn pool_page(
     } else {
         Value::from(())
     };
+    let nav = if pool.holds_accounts() {
+        "customers"
+    } else {
+        "leads"
+    };
     p.page(
         &s,
         "sales/pool.html",
-        "leads",
-        context! { pool => pool, leads => leads, next => next, done => q.done, failed => failed,
+        nav,
+        context! { pool => pool, records => records, next => next, done => q.done, failed => failed,
         can_assign => can_assign, opts => people },
     )
 }
 
-/// `POST /leads/pools/{id}/claim`: the ticked leads, each claimed or refused with its limit.
+/// `POST /pools/{id}/claim`: the ticked records, each claimed or refused with its limit.
 async fn claim(
     State(s): State<AppState>,
     p: Signed,
@@ -727,18 +819,18 @@ async fn claim(
                 ("failed", reasons.join(",")),
             ])
             .unwrap_or_default();
-            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
+            Redirect::to(&format!("/pools/{id}?{q}")).into_response()
         }
         Err(e @ Error::Validation(_)) => {
             let q = serde_urlencoded::to_string([("failed", "none_ticked")]).unwrap_or_default();
             let _ = e;
-            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
+            Redirect::to(&format!("/pools/{id}?{q}")).into_response()
         }
         Err(e) => p.error(&s, e),
     }
 }
 
-/// `POST /leads/pools/{id}/assign`: a manager gives the ticked leads to a rep.
+/// `POST /pools/{id}/assign`: a manager gives the ticked records to a rep.
 async fn assign(
     State(s): State<AppState>,
     p: Signed,
@@ -776,7 +868,7 @@ async fn assign(
             ])
             .unwrap_or_default();
             s.jobs_wake.notify_one();
-            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
+            Redirect::to(&format!("/pools/{id}?{q}")).into_response()
         }
         Err(Error::Validation(errs)) => {
             let reasons: Vec<&str> = errs
@@ -789,7 +881,7 @@ async fn assign(
                 .collect();
             let q =
                 serde_urlencoded::to_string([("failed", reasons.join(","))]).unwrap_or_default();
-            Redirect::to(&format!("/leads/pools/{id}?{q}")).into_response()
+            Redirect::to(&format!("/pools/{id}?{q}")).into_response()
         }
         Err(e) => p.error(&s, e),
     }

@@ -382,6 +382,7 @@ async fn add_pool(
     }
     let input = PoolInput {
         name: text(&form, "name"),
+        entity: text(&form, "entity"),
         team_id: text(&form, "team_id").and_then(|v| Uuid::parse_str(&v).ok()),
         claim_per_day: Some(number(&form, "claim_per_day")),
         max_held: Some(number(&form, "max_held")),
