@@ -1050,3 +1050,80 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+both!(
+    a_customer_goes_back_to_the_pool_and_is_claimed,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let t = app.admin_token.clone();
+        let pool = app
+            .created(
+                "/api/v1/pools",
+                &t,
+                serde_json::json!({"name": "客户公海", "entity": "accounts", "return_days": 30}),
+            )
+            .await;
+        let (_, a_token) = app.user_with_role("sales", "a.rep@acme.test").await;
+        app.user_with_role("sales", "b.rep@acme.test").await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &a_token,
+                serde_json::json!({"name": "久未联系贸易公司"}),
+            )
+            .await;
+        let id = acc["id"].as_str().unwrap();
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        // The rep sees when the customer would go back, and gives it back with a reason.
+        sign_in(&c, &app, "a.rep@acme.test", "password-123456").await;
+        c.goto(&app.url(&format!("/customers/accounts/{id}")))
+            .await
+            .unwrap();
+        let returns = text(&c, "#returns").await;
+        assert!(returns.contains("30"), "{returns}");
+        fill(&c, "#release input[name=reason]", "暂无采购计划").await;
+        click(&c, "#release-button").await;
+        // The rep lands on the pool, where the customer now waits.
+        let said = text(&c, "#released").await;
+        assert!(said.contains("公海"), "{said}");
+        let waiting = text(&c, "#pool-records").await;
+        assert!(waiting.contains("久未联系贸易公司"), "{waiting}");
+        shot(&c, "account-released-phone").await;
+        c.close().await.unwrap();
+
+        // Another rep claims it from the pool page, ticking it.
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        sign_in(&c, &app, "b.rep@acme.test", "password-123456").await;
+        c.goto(&app.url("/customers/accounts")).await.unwrap();
+        click(&c, "#account-shortcuts a").await;
+        c.wait()
+            .for_element(Locator::Css("#pool-records"))
+            .await
+            .unwrap();
+        let waiting = text(&c, "#pool-records").await;
+        assert!(waiting.contains("久未联系贸易公司"), "{waiting}");
+        click(&c, &format!("#pool-records input[value='{id}']")).await;
+        click(&c, "#claim").await;
+        let claimed = text(&c, "#claimed").await;
+        assert!(claimed.contains('1'), "{claimed}");
+        shot(&c, "account-claimed").await;
+        c.goto(&app.url(&format!("/customers/accounts/{id}")))
+            .await
+            .unwrap();
+        let tl = text(&c, "#timeline .entries").await;
+        assert!(tl.contains("暂无采购计划"), "{tl}");
+        let a: serde_json::Value = app
+            .get(&format!("/api/v1/accounts/{id}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a["owner_name"], "b.rep@acme.test");
+        assert!(a["pool_id"].is_null());
+        let _ = pool;
+        c.close().await.unwrap();
+    }
+);

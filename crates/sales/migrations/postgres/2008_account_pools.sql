@@ -23,5 +23,13 @@ ALTER TABLE accounts
     ADD CONSTRAINT accounts_held CHECK ((owner_id IS NULL) = (pool_id IS NOT NULL)),
     ADD FOREIGN KEY (tenant_id, pool_id) REFERENCES pools (tenant_id, id);
 
+-- An account's last follow-up so far: its latest logged touch (a task planned is not one).
+-- Accounts never touched keep none, and the rules read their last change instead.
+UPDATE accounts SET followed_at = (
+    SELECT MAX(ac.occurred_at) FROM activities ac
+     WHERE ac.tenant_id = accounts.tenant_id AND ac.account_id = accounts.id AND ac.kind <> 'task')
+ WHERE EXISTS (SELECT 1 FROM activities ac
+     WHERE ac.tenant_id = accounts.tenant_id AND ac.account_id = accounts.id AND ac.kind <> 'task');
+
 CREATE INDEX accounts_pool ON accounts (tenant_id, pool_id, id) WHERE pool_id IS NOT NULL;
 CREATE INDEX accounts_held ON accounts (tenant_id, team_id, followed_at) WHERE owner_id IS NOT NULL AND deleted_at IS NULL;

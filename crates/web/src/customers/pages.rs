@@ -403,7 +403,6 @@ impl RecordQuery {
     fn notice(&self, p: &Signed) -> Option<String> {
         match self.notice.as_deref() {
             Some(k @ ("merged" | "unmerged")) => Some(t(p, &format!("merge.notice.{k}"))),
-            Some("released") => Some(t(p, "account.notice.released")),
             _ => None,
         }
     }

@@ -432,7 +432,7 @@ async fn show(
     let notice = q
         .notice
         .as_deref()
-        .filter(|n| ["known_person", "converted", "released"].contains(n))
+        .filter(|n| ["known_person", "converted"].contains(n))
         .map(|n| t(&p, &format!("lead.notice.{n}")));
     // The pool it waits in, or would go back to, and when.
     let pool = match l.pool_id {
@@ -446,7 +446,7 @@ async fn show(
     let returns_at = pool
         .as_ref()
         .and_then(|pool| guanxi_sales::pools::returns_at(pool, &l));
-    let returns_in_days = returns_at.map(|at| (at - chrono::Utc::now()).num_days().max(0));
+    let returns_in_days = returns_at.map(days_until);
     let waiting_in = l.pool_id.and(pool.as_ref()).map(|p| p.name.clone());
     p.page(
         &s,
@@ -638,7 +638,9 @@ async fn release(
             let q = serde_urlencoded::to_string([("error", "id:taken")]).unwrap_or_default();
             Redirect::to(&format!("/leads/{id}?{q}")).into_response()
         }
-        Ok(_) => Redirect::to(&format!("/leads/{id}?notice=released")).into_response(),
+        // Into the pool, where the record now is (a rep holding only their own may no longer
+        // open it).
+        Ok(_) => Redirect::to(&format!("/pools/{pool}?released=1")).into_response(),
         Err(e @ Error::Validation(_)) => {
             let msg = p.refusal_keys(e, None);
             let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
@@ -646,6 +648,12 @@ async fn release(
         }
         Err(e) => p.error(&s, e),
     }
+}
+
+/// Whole days until `at`, a part day counted as one (30 days less a second is "in 30 days").
+fn days_until(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    let secs = (at - chrono::Utc::now()).num_seconds().max(0);
+    (secs + 86_399) / 86_400
 }
 
 /// Where an account stands with the pools: the pool it waits in (or would go back to), and
@@ -676,7 +684,7 @@ pub(crate) async fn account_pool_place(
     };
     Ok(PoolPlace {
         waiting_in: a.pool_id.and(pool.as_ref()).map(|p| p.name.clone()),
-        returns_in_days: returns_at.map(|at| (at - chrono::Utc::now()).num_days().max(0)),
+        returns_in_days: returns_at.map(days_until),
         pool,
     })
 }
@@ -706,7 +714,7 @@ async fn release_account(
             let q = serde_urlencoded::to_string([("error", "id:taken")]).unwrap_or_default();
             Redirect::to(&format!("{back}?{q}")).into_response()
         }
-        Ok(_) => Redirect::to(&format!("{back}?notice=released")).into_response(),
+        Ok(_) => Redirect::to(&format!("/pools/{pool}?released=1")).into_response(),
         Err(e @ Error::Validation(_)) => {
             let msg = p.refusal_keys(e, None);
             let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
@@ -719,6 +727,8 @@ async fn release_account(
 #[derive(Deserialize)]
 struct PoolQuery {
     after: Option<Uuid>,
+    /// Arrived from giving a record back.
+    released: Option<u8>,
     done: Option<usize>,
     failed: Option<String>,
 }
@@ -779,6 +789,7 @@ async fn pool_page(
         "sales/pool.html",
         nav,
         context! { pool => pool, records => records, next => next, done => q.done, failed => failed,
+        released => q.released.is_some(),
         can_assign => can_assign, opts => people },
     )
 }
