@@ -621,11 +621,24 @@ async fn release(
     Path(id): Path<Uuid>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if !checked(&p, &form) {
+    release_from_page(&s, &p, id, &form, &format!("/leads/{id}")).await
+}
+
+/// A record given back from its page (`back`, where a refusal is shown): into the pool named
+/// by the form, with the reason typed; then to the pool, where the record now is (a rep
+/// holding only their own may no longer open it).
+async fn release_from_page(
+    s: &AppState,
+    p: &Signed,
+    id: Uuid,
+    form: &BTreeMap<String, String>,
+    back: &str,
+) -> Response {
+    if !checked(p, form) {
         return forbidden_csrf();
     }
     let Some(pool) = form.get("pool_id").and_then(|v| Uuid::parse_str(v).ok()) else {
-        return p.error(&s, Error::field("pool_id", "required"));
+        return p.error(s, Error::field("pool_id", "required"));
     };
     let action = guanxi_sales::pools::PoolAction {
         version: None,
@@ -636,17 +649,15 @@ async fn release(
     match guanxi_sales::pools::release(&s.db, &p.ctx, pool, action).await {
         Ok(r) if r.done.is_empty() => {
             let q = serde_urlencoded::to_string([("error", "id:taken")]).unwrap_or_default();
-            Redirect::to(&format!("/leads/{id}?{q}")).into_response()
+            Redirect::to(&format!("{back}?{q}")).into_response()
         }
-        // Into the pool, where the record now is (a rep holding only their own may no longer
-        // open it).
         Ok(_) => Redirect::to(&format!("/pools/{pool}?released=1")).into_response(),
         Err(e @ Error::Validation(_)) => {
             let msg = p.refusal_keys(e, None);
             let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
-            Redirect::to(&format!("/leads/{id}?{q}")).into_response()
+            Redirect::to(&format!("{back}?{q}")).into_response()
         }
-        Err(e) => p.error(&s, e),
+        Err(e) => p.error(s, e),
     }
 }
 
@@ -696,32 +707,7 @@ async fn release_account(
     Path(id): Path<Uuid>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if !checked(&p, &form) {
-        return forbidden_csrf();
-    }
-    let Some(pool) = form.get("pool_id").and_then(|v| Uuid::parse_str(v).ok()) else {
-        return p.error(&s, Error::field("pool_id", "required"));
-    };
-    let action = guanxi_sales::pools::PoolAction {
-        version: None,
-        ids: vec![id],
-        reason: form.get("reason").cloned(),
-        owner_id: None,
-    };
-    let back = format!("/customers/accounts/{id}");
-    match guanxi_sales::pools::release(&s.db, &p.ctx, pool, action).await {
-        Ok(r) if r.done.is_empty() => {
-            let q = serde_urlencoded::to_string([("error", "id:taken")]).unwrap_or_default();
-            Redirect::to(&format!("{back}?{q}")).into_response()
-        }
-        Ok(_) => Redirect::to(&format!("/pools/{pool}?released=1")).into_response(),
-        Err(e @ Error::Validation(_)) => {
-            let msg = p.refusal_keys(e, None);
-            let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
-            Redirect::to(&format!("{back}?{q}")).into_response()
-        }
-        Err(e) => p.error(&s, e),
-    }
+    release_from_page(&s, &p, id, &form, &format!("/customers/accounts/{id}")).await
 }
 
 #[derive(Deserialize)]
