@@ -53,6 +53,8 @@ pub const MODULES: &[&str] = &[
     "assignment_rules",
     "scoring_rules",
     "pools",
+    "pipelines",
+    "opportunities",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -144,6 +146,32 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                 }
                 "marketing" => grant(&mut p, "leads", &[Read, Create, Update, Delete], Scope::All),
                 _ => grant(&mut p, "leads", &[Read], Scope::All),
+            }
+            // Deals: as leads for reps and managers (a rep works their own, reads the team's;
+            // a manager reads all and works the team's); other departments read them.
+            // Pipelines are read by all and shaped by managers.
+            grant(&mut p, "pipelines", &[Read], Scope::All);
+            match key {
+                "manager" => {
+                    grant(&mut p, "opportunities", &[Read], Scope::All);
+                    grant(
+                        &mut p,
+                        "opportunities",
+                        &[Create, Update, Delete],
+                        Scope::Team,
+                    );
+                    grant(&mut p, "pipelines", &[Create, Update], Scope::All);
+                }
+                "sales" => {
+                    grant(&mut p, "opportunities", &[Read], Scope::Team);
+                    grant(
+                        &mut p,
+                        "opportunities",
+                        &[Create, Update, Delete],
+                        Scope::Own,
+                    );
+                }
+                _ => grant(&mut p, "opportunities", &[Read], Scope::All),
             }
             // Public forms: marketing designs them; managers read them and their submissions.
             // Who gets which lead is the managers' to decide; how leads are scored, the

@@ -12,6 +12,8 @@ pub mod import;
 pub mod intake;
 pub mod leads;
 pub mod learned;
+pub mod opportunities;
+pub mod pipelines;
 pub mod pools;
 pub mod rules;
 pub mod scoring;
@@ -66,5 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2008_account_pools",
         sqlite: include_str!("../migrations/sqlite/2008_account_pools.sql"),
         postgres: include_str!("../migrations/postgres/2008_account_pools.sql"),
+    },
+    Migration {
+        version: 2009,
+        name: "2009_opportunities",
+        sqlite: include_str!("../migrations/sqlite/2009_opportunities.sql"),
+        postgres: include_str!("../migrations/postgres/2009_opportunities.sql"),
     },
 ];

@@ -49,6 +49,7 @@ pub const ENTITIES: &[guanxi_records::Entity] = &[
     guanxi_customers::accounts::ENTITY,
     guanxi_customers::contacts::ENTITY,
     guanxi_sales::leads::ENTITY,
+    guanxi_sales::opportunities::ENTITY,
 ];
 
 /// Every list page: module (a saved view's entity) and path.
@@ -201,6 +202,28 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::api::claim_from_pool))
         .routes(routes!(sales::api::release_to_pool))
         .routes(routes!(sales::api::assign_from_pool))
+        .routes(routes!(
+            sales::deals_api::list_pipelines,
+            sales::deals_api::create_pipeline
+        ))
+        .routes(routes!(
+            sales::deals_api::get_pipeline,
+            sales::deals_api::update_pipeline
+        ))
+        .routes(routes!(sales::deals_api::pipeline_board))
+        .routes(routes!(
+            sales::deals_api::list_opportunities,
+            sales::deals_api::create_opportunity
+        ))
+        .routes(routes!(
+            sales::deals_api::get_opportunity,
+            sales::deals_api::update_opportunity,
+            sales::deals_api::delete_opportunity
+        ))
+        .routes(routes!(sales::deals_api::restore_opportunity))
+        .routes(routes!(sales::deals_api::bulk_opportunities))
+        .routes(routes!(sales::deals_api::opportunity_history))
+        .routes(routes!(sales::deals_api::opportunity_timeline))
         .routes(routes!(sales::forms::list_forms, sales::forms::create_form))
         .routes(routes!(sales::forms::get_form, sales::forms::update_form))
         .routes(routes!(sales::forms::form_submissions))

@@ -113,6 +113,20 @@ both!(
             )
             .await["id"]
             .clone();
+        let pipeline = app
+            .created(
+                "/api/v1/pipelines",
+                a,
+                json!({"name": "甲方流程", "stages": [{"name": "初步接触"}, {"name": "赢单", "category": "won"}, {"name": "输单", "category": "lost"}]}),
+            )
+            .await;
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                a,
+                json!({"name": "甲方商机", "account_id": account["id"], "amount": 100000}),
+            )
+            .await;
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -130,6 +144,9 @@ both!(
             asset["id"].as_str().unwrap().into(),
             calendar["id"].as_str().unwrap().into(),
             lead.as_str().unwrap().into(),
+            pipeline["id"].as_str().unwrap().into(),
+            pipeline["stages"][0]["id"].as_str().unwrap().into(),
+            deal["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
@@ -195,6 +212,8 @@ both!(
                 "/api/v1/accounts",
                 "/api/v1/contacts",
                 "/api/v1/leads",
+                "/api/v1/opportunities",
+                "/api/v1/pipelines",
             ] {
                 let body = app
                     .req(Method::GET, path, &b)
@@ -223,12 +242,13 @@ both!(
             "/api/v1/contacts/bulk",
             "/api/v1/accounts/bulk",
             "/api/v1/leads/bulk",
+            "/api/v1/opportunities/bulk",
         ] {
             let r: Value = app
                 .post(
                     path,
                     &b,
-                    json!({"ids": [contact["id"], account["id"], lead], "action": "delete"}),
+                    json!({"ids": [contact["id"], account["id"], lead, deal["id"]], "action": "delete"}),
                 )
                 .await
                 .json()

@@ -18,6 +18,7 @@ mod isolation;
 mod jobs;
 mod leads;
 mod notifications;
+mod opportunities;
 mod pools;
 mod scheduler;
 mod schema;

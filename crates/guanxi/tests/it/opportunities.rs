@@ -1,0 +1,560 @@
+//! Deals through pipelines: stages with probabilities and forecast categories, moves by the
+//! pipeline's rules with each stage's required fields, closing and reopening, the append-only
+//! history (time in stage, slipped dates), the kanban's columns with counts and sums paged in
+//! card order, a pipeline edit that maps a removed stage's deals, and racing moves (412).
+
+use crate::both;
+use crate::harness::{refused, TestApp};
+use serde_json::{json, Value};
+
+async fn pipeline(app: &TestApp, body: Value) -> Value {
+    app.created("/api/v1/pipelines", &app.admin_token, body)
+        .await
+}
+
+fn stage(p: &Value, name: &str) -> Value {
+    p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()["id"]
+        .clone()
+}
+
+async fn account(app: &TestApp, name: &str) -> Value {
+    app.created(
+        "/api/v1/accounts",
+        &app.admin_token,
+        json!({ "name": name }),
+    )
+    .await["id"]
+        .clone()
+}
+
+both!(deals_move_by_their_pipeline, |app: TestApp| async move {
+    let t = app.admin_token.clone();
+    // A pipeline needs an open, a won and a lost stage.
+    let r = app
+        .post(
+            "/api/v1/pipelines",
+            &t,
+            json!({"name": "缺阶段", "stages": [{"name": "接触"}]}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![
+            ("stages".into(), "needs_lost".into()),
+            ("stages".into(), "needs_won".into())
+        ]
+    );
+    let sales = pipeline(
+        &app,
+        json!({"name": "产品销售", "stages": [
+            {"name": "初步接触", "probability": 10},
+            {"name": "需求确认", "probability": 30, "category": "pipeline"},
+            {"name": "报价", "probability": 60, "category": "best_case", "required_fields": ["amount", "expected_close"]},
+            {"name": "谈判", "probability": 80, "category": "commit"},
+            {"name": "赢单", "category": "won"},
+            {"name": "输单", "category": "lost", "required_fields": ["close_reason"]}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        sales["is_default"], true,
+        "the first pipeline is the default"
+    );
+    let project = pipeline(
+        &app,
+        json!({"name": "工程项目", "moves": "forward", "may_reopen": false, "stages": [
+            {"name": "投标"}, {"name": "合同"}, {"name": "交付"}, {"name": "验收"},
+            {"name": "完工", "category": "won"}, {"name": "流标", "category": "lost"}
+        ]}),
+    )
+    .await;
+    assert_eq!(project["is_default"], false);
+    let acc = account(&app, "杭州茶业").await;
+
+    // A new deal lands in the default pipeline's first stage with its probability.
+    let r = app
+        .post(
+            "/api/v1/opportunities",
+            &t,
+            json!({"name": "年度茶叶采购", "account_id": acc, "amount": 1_000_000_000_000_000_001_i64}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("amount".into(), "out_of_range".into())]
+    );
+    let r = app
+        .post("/api/v1/opportunities", &t, json!({"name": "无客户"}))
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("account_id".into(), "required".into())]
+    );
+    let d = app
+        .created(
+            "/api/v1/opportunities",
+            &t,
+            json!({"name": "年度茶叶采购", "account_id": acc, "amount": 12_000_000}),
+        )
+        .await;
+    assert_eq!(d["pipeline_id"], sales["id"]);
+    assert_eq!(d["stage_name"], "初步接触");
+    assert_eq!(d["probability"], 10);
+    assert_eq!(d["weighted"], 1_200_000);
+    assert_eq!(d["status"], "open");
+    let url = format!("/api/v1/opportunities/{}", d["id"].as_str().unwrap());
+
+    // Entering 报价 asks for its required fields, each named.
+    let r = app
+        .patch(
+            &url,
+            &t,
+            json!({"version": d["version"], "stage_id": stage(&sales, "报价"), "amount": 0}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![
+            ("amount".into(), "required_for_stage".into()),
+            ("expected_close".into(), "required_for_stage".into())
+        ]
+    );
+    let d: Value = app
+        .patch(
+            &url,
+            &t,
+            json!({"version": d["version"], "stage_id": stage(&sales, "报价"), "expected_close": "2026-12-20"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["stage_name"], "报价");
+    assert_eq!(d["probability"], 60);
+    // Two reps move the same card from the same version: the second is refused.
+    let (a, b) = tokio::join!(
+        app.patch(
+            &url,
+            &t,
+            json!({"version": d["version"], "stage_id": stage(&sales, "谈判")})
+        ),
+        app.patch(
+            &url,
+            &t,
+            json!({"version": d["version"], "stage_id": stage(&sales, "需求确认")})
+        )
+    );
+    let mut codes = [a.status().as_u16(), b.status().as_u16()];
+    codes.sort();
+    assert_eq!(codes, [200, 412]);
+    let d: Value = app.get(&url, &t).await.json().await.unwrap();
+    // The close date slips; losing asks why; it closes.
+    let d: Value = app
+        .patch(
+            &url,
+            &t,
+            json!({"version": d["version"], "expected_close": "2027-01-15"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .patch(
+            &url,
+            &t,
+            json!({"version": d["version"], "stage_id": stage(&sales, "输单")}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("close_reason".into(), "required_for_stage".into())]
+    );
+    let lost: Value = app
+        .patch(
+            &url,
+            &t,
+            json!({"version": d["version"], "stage_id": stage(&sales, "输单"), "close_reason": "价格太高"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lost["status"], "lost");
+    assert_eq!(lost["probability"], 0);
+    assert!(lost["closed_at"].is_string());
+    // This pipeline lets a lost deal reopen.
+    let reopened: Value = app
+        .patch(
+            &url,
+            &t,
+            json!({"version": lost["version"], "stage_id": stage(&sales, "谈判")}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reopened["status"], "open");
+    assert!(reopened["closed_at"].is_null());
+
+    // The history: every stage, amount, probability and date change, oldest first.
+    let h: Value = app
+        .get(&format!("{url}/history"), &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stages: Vec<&str> = h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["field"] == "stage")
+        .map(|e| e["to_value"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages.first(), Some(&"初步接触"));
+    assert_eq!(stages.last(), Some(&"谈判"));
+    assert!(stages.contains(&"输单"));
+    assert_eq!(h["slipped"], 1);
+    assert!(h["time_in_stage"]["报价"].as_i64().is_some(), "{h}");
+
+    // A forward-only pipeline refuses going back; a closed deal there cannot reopen.
+    let p = app
+        .created(
+            "/api/v1/opportunities",
+            &t,
+            json!({"name": "园区工程", "account_id": acc, "pipeline_id": project["id"], "stage_id": stage(&project, "交付")}),
+        )
+        .await;
+    let purl = format!("/api/v1/opportunities/{}", p["id"].as_str().unwrap());
+    let r = app
+        .patch(
+            &purl,
+            &t,
+            json!({"version": p["version"], "stage_id": stage(&project, "合同")}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("stage_id".into(), "backward".into())]
+    );
+    let won: Value = app
+        .patch(
+            &purl,
+            &t,
+            json!({"version": p["version"], "stage_id": stage(&project, "完工")}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(won["status"], "won");
+    let r = app
+        .patch(
+            &purl,
+            &t,
+            json!({"version": won["version"], "stage_id": stage(&project, "验收")}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("stage_id".into(), "no_reopen".into())]
+    );
+    // A stage of another pipeline is unknown here.
+    let r = app
+        .patch(
+            &purl,
+            &t,
+            json!({"version": won["version"], "stage_id": stage(&sales, "谈判")}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("stage_id".into(), "unknown".into())]
+    );
+});
+
+both!(the_board_pages_each_column, |app: TestApp| async move {
+    let t = app.admin_token.clone();
+    let p = pipeline(
+        &app,
+        json!({"name": "看板", "stages": [
+            {"name": "甲", "probability": 20}, {"name": "乙", "probability": 50},
+            {"name": "赢", "category": "won"}, {"name": "输", "category": "lost"}
+        ]}),
+    )
+    .await;
+    let acc = account(&app, "看板客户").await;
+    for i in 0..3 {
+        app.created(
+            "/api/v1/opportunities",
+            &t,
+            json!({"name": format!("甲单{i}"), "account_id": acc, "amount": 1000 * (i + 1)}),
+        )
+        .await;
+    }
+    app.created(
+        "/api/v1/opportunities",
+        &t,
+        json!({"name": "乙单", "account_id": acc, "amount": 10_000, "stage_id": stage(&p, "乙")}),
+    )
+    .await;
+    let base = format!("/api/v1/pipelines/{}/board", p["id"].as_str().unwrap());
+    let b: Value = app
+        .get(&format!("{base}?limit=2"), &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cols = b["columns"].as_array().unwrap();
+    assert_eq!(cols.len(), 4);
+    assert_eq!(cols[0]["count"], 3);
+    assert_eq!(cols[0]["amount"], 6000);
+    assert_eq!(cols[0]["weighted"], 1200);
+    assert_eq!(cols[1]["count"], 1);
+    assert_eq!(cols[1]["weighted"], 5000);
+    assert_eq!(cols[2]["count"], 0);
+    // Newest card first; two a page, the third on the next.
+    let first: Vec<&str> = cols[0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(first, vec!["甲单2", "甲单1"]);
+    let cursor = cols[0]["next_cursor"].as_str().unwrap();
+    let more: Value = app
+        .req(reqwest::Method::GET, &base, &t)
+        .query(&[
+            ("stage_id", cols[0]["stage"]["id"].as_str().unwrap()),
+            ("cursor", cursor),
+            ("limit", "2"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(more["columns"].as_array().unwrap().len(), 1);
+    assert_eq!(more["columns"][0]["items"][0]["name"], "甲单0");
+    assert!(more["columns"][0]["next_cursor"].is_null());
+    let r = app.get(&format!("{base}?cursor=x"), &t).await;
+    assert_eq!(r.status(), 422);
+
+    // Removing a stage that holds deals needs a mapping to a kept stage of the same kind.
+    let keep: Vec<Value> = p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] != "甲")
+        .map(|s| json!({"id": s["id"], "name": s["name"], "category": s["category"], "probability": s["probability"]}))
+        .collect();
+    let purl = format!("/api/v1/pipelines/{}", p["id"].as_str().unwrap());
+    let gone = stage(&p, "甲");
+    let r = app
+        .patch(&purl, &t, json!({"version": p["version"], "stages": keep}))
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![(
+            format!("remap.{}", gone.as_str().unwrap()),
+            "required".into()
+        )]
+    );
+    let r = app
+        .patch(
+            &purl,
+            &t,
+            json!({"version": p["version"], "stages": keep, "remap": {gone.as_str().unwrap(): stage(&p, "赢")}}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![(
+            format!("remap.{}", gone.as_str().unwrap()),
+            "other_kind".into()
+        )]
+    );
+    let edited: Value = app
+        .patch(
+            &purl,
+            &t,
+            json!({"version": p["version"], "stages": keep, "remap": {gone.as_str().unwrap(): stage(&p, "乙")}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(edited["stages"].as_array().unwrap().len(), 3);
+    let b: Value = app.get(&base, &t).await.json().await.unwrap();
+    assert_eq!(b["columns"][0]["stage"]["name"], "乙");
+    assert_eq!(b["columns"][0]["count"], 4);
+    let moved = &b["columns"][0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "甲单0")
+        .unwrap()
+        .clone();
+    let h: Value = app
+        .get(
+            &format!(
+                "/api/v1/opportunities/{}/history",
+                moved["id"].as_str().unwrap()
+            ),
+            &t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let last = h["items"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (last["from_value"].clone(), last["to_value"].clone()),
+        (json!("甲"), json!("乙"))
+    );
+});
+
+both!(deals_are_records, |app: TestApp| async move {
+    let t = app.admin_token.clone();
+    pipeline(
+        &app,
+        json!({"name": "默认", "stages": [{"name": "接触"}, {"name": "赢", "category": "won"}, {"name": "输", "category": "lost"}]}),
+    )
+    .await;
+    let acc = account(&app, "记录客户").await;
+    // Custom fields, tags, the search box (the account's name finds its deals), the trash.
+    app.created(
+        "/api/v1/custom-fields",
+        &t,
+        json!({"entity": "opportunities", "key": "competitor", "kind": "text", "label": "竞争对手"}),
+    )
+    .await;
+    let d = app
+        .created(
+            "/api/v1/opportunities",
+            &t,
+            json!({"name": "扩容项目", "account_id": acc, "tags": ["重点"], "custom": {"competitor": "某友商"}}),
+        )
+        .await;
+    assert_eq!(d["custom"]["competitor"], "某友商");
+    let found: Value = app
+        .get("/api/v1/opportunities?q=jlkh", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"][0]["name"], "扩容项目", "{found}");
+    let found: Value = app
+        .get(
+            "/api/v1/opportunities?custom.competitor=某友商&tag=重点",
+            &t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let r: Value = app
+        .post(
+            "/api/v1/opportunities/bulk",
+            &t,
+            json!({"ids": [d["id"]], "action": "delete"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["done"].as_array().unwrap().len(), 1);
+    let listed: Value = app
+        .get("/api/v1/opportunities", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["items"].as_array().unwrap().is_empty());
+    let back = app
+        .post(
+            &format!(
+                "/api/v1/opportunities/{}/restore",
+                d["id"].as_str().unwrap()
+            ),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(back.status(), 200);
+    let tl: Value = app
+        .get(
+            &format!(
+                "/api/v1/opportunities/{}/timeline",
+                d["id"].as_str().unwrap()
+            ),
+            &t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["restore", "delete", "create"], "{tl}");
+    // A rep works their own deals; another rep does not see them; read-only creates none.
+    let (_, rep) = app.user_with_role("sales", "rep1@acme.test").await;
+    let (_, other) = app.user_with_role("sales", "rep2@acme.test").await;
+    // A deal is for a customer the rep can see.
+    let r = app
+        .post(
+            "/api/v1/opportunities",
+            &rep,
+            json!({"name": "别人的客户", "account_id": acc}),
+        )
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![("account_id".into(), "unknown".into())]
+    );
+    let own = app
+        .created("/api/v1/accounts", &rep, json!({"name": "我的客户"}))
+        .await;
+    let mine = app
+        .created(
+            "/api/v1/opportunities",
+            &rep,
+            json!({"name": "我的商机", "account_id": own["id"]}),
+        )
+        .await;
+    let r = app
+        .get(
+            &format!("/api/v1/opportunities/{}", mine["id"].as_str().unwrap()),
+            &other,
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let (_, ro) = app.user_with_role("read_only", "ro@acme.test").await;
+    let r = app
+        .post(
+            "/api/v1/opportunities",
+            &ro,
+            json!({"name": "x", "account_id": acc}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = app
+        .post(
+            "/api/v1/pipelines",
+            &rep,
+            json!({"name": "x", "stages": []}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+});
