@@ -297,6 +297,7 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
             }
         }
     }
+    deals(db, admin).await?;
     // Two customers nobody followed up, back in the customer pool.
     if let Some(pool) = all.iter().find(|p| p.holds_accounts()) {
         let filter = guanxi_customers::accounts::AccountFilter {
@@ -327,6 +328,98 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
         .await?;
     }
     Ok(stats)
+}
+
+/// Two pipelines (product sales; a project's bid → contract → delivery → acceptance →
+/// warranty → 回访) and deals across their stages on the demo's customers, moved through the
+/// stages so each has a history.
+async fn deals(db: &Db, admin: &Ctx) -> Result<()> {
+    use crate::opportunities::{self, OpportunityInput};
+    use crate::pipelines::{self, PipelineInput};
+    if !pipelines::list(db, admin).await?.is_empty() {
+        return Ok(());
+    }
+    let pipeline =
+        |v: serde_json::Value| -> PipelineInput { serde_json::from_value(v).unwrap_or_default() };
+    let sales = pipelines::create(
+        db,
+        admin,
+        pipeline(json!({"name": "产品销售", "stages": [
+            {"name": "初步接触", "probability": 10},
+            {"name": "需求确认", "probability": 30},
+            {"name": "方案报价", "probability": 50, "category": "best_case", "required_fields": ["amount", "expected_close"]},
+            {"name": "商务谈判", "probability": 80, "category": "commit"},
+            {"name": "赢单", "category": "won"},
+            {"name": "输单", "category": "lost", "required_fields": ["close_reason"]}
+        ]})),
+    )
+    .await?;
+    pipelines::create(
+        db,
+        admin,
+        pipeline(json!({"name": "工程项目", "moves": "forward", "may_reopen": false, "stages": [
+            {"name": "投标", "probability": 20}, {"name": "合同", "probability": 60, "category": "commit", "required_fields": ["amount"]},
+            {"name": "交付", "probability": 90, "category": "commit"}, {"name": "验收", "probability": 95, "category": "commit"},
+            {"name": "质保与回访", "category": "won"}, {"name": "流标", "category": "lost", "required_fields": ["close_reason"]}
+        ]})),
+    )
+    .await?;
+    let accounts = guanxi_customers::accounts::list(
+        db,
+        admin,
+        &guanxi_customers::accounts::AccountFilter {
+            limit: Some(8),
+            ..Default::default()
+        },
+    )
+    .await?
+    .items;
+    let plans: [(&str, i64, usize, &str); 8] = [
+        ("年度茶叶采购", 12_800_000, 0, "2027-01-20"),
+        ("门店礼盒定制", 3_600_000, 1, "2026-12-28"),
+        ("春节团购", 5_200_000, 2, "2027-01-10"),
+        ("办公室茶水间", 880_000, 3, "2026-12-15"),
+        ("新品试销", 1_500_000, 1, "2027-02-01"),
+        ("连锁门店铺货", 26_000_000, 4, "2026-11-30"),
+        ("展会赠品", 640_000, 5, "2026-11-20"),
+        ("会员积分礼品", 2_100_000, 2, "2027-03-01"),
+    ];
+    for (i, (name, amount, stage, close)) in plans.iter().enumerate() {
+        let Some(acc) = accounts.get(i % accounts.len().max(1)) else {
+            break;
+        };
+        let d = opportunities::create(
+            db,
+            admin,
+            OpportunityInput {
+                name: Some((*name).into()),
+                account_id: Some(acc.id),
+                amount: Some(*amount),
+                expected_close: Some(Some((*close).into())),
+                owner_id: acc.owner_id,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let mut version = d.version;
+        for st in sales.stages.iter().take(*stage + 1).skip(1) {
+            let moved = opportunities::update(
+                db,
+                admin,
+                d.id,
+                None,
+                OpportunityInput {
+                    version: Some(version),
+                    stage_id: Some(st.id),
+                    close_reason: (st.category == "lost").then(|| Some("预算取消".into())),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            version = moved.version;
+        }
+    }
+    Ok(())
 }
 
 #[rustfmt::skip]

@@ -1123,3 +1123,21 @@ fn decode_cursor(c: &str) -> Result<(f64, Uuid)> {
     }
     Ok((pos, id))
 }
+
+/// Logs a call, visit, note or task about the deal; it also stands on its account's timeline
+/// (and counts as that customer's follow-up).
+pub async fn log_activity(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    mut input: guanxi_customers::activities::ActivityInput,
+) -> Result<guanxi_customers::activities::Activity> {
+    let mut tx = db.begin().await?;
+    let d: Opportunity = record::get(&mut tx, ctx, id).await?;
+    input.account_id = Some(d.account_id);
+    input.contact_id = input.contact_id.or(d.contact_id);
+    let a =
+        guanxi_customers::activities::create_in(&mut tx, ctx, Some((ENTITY, id)), input).await?;
+    tx.commit().await?;
+    Ok(a)
+}

@@ -1104,6 +1104,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("calendars", include_str!("../messages/calendars.tsv")),
     ("leads", include_str!("../messages/leads.tsv")),
     ("forms", include_str!("../messages/forms.tsv")),
+    ("deals", include_str!("../messages/deals.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

@@ -57,6 +57,7 @@ pub const LISTS: &[(&str, &str)] = &[
     ("accounts", "/customers/accounts"),
     ("contacts", "/customers/contacts"),
     ("leads", "/leads"),
+    ("opportunities", "/opportunities"),
 ];
 
 /// Every module's migrations, in the order they apply.

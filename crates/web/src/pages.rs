@@ -78,6 +78,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/search.html",
         "customers/tabs.html",
         "sales/lead.html",
+        "sales/opportunity.html",
+        "sales/board.html",
         "sales/pool.html",
         "sales/rules.html",
         "sales/import.html",
@@ -248,6 +250,7 @@ impl Signed {
             time_zone => session.time_zone.clone(), admin_nav => admin_nav, path => path.to_owned(),
             customers_nav => ctx.can("accounts", Action::Read).is_some() || ctx.can("contacts", Action::Read).is_some(),
             leads_nav => ctx.can("leads", Action::Read).is_some(),
+            deals_nav => ctx.can("opportunities", Action::Read).is_some(),
         };
         Some(Signed {
             ctx,
@@ -432,6 +435,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::calendars::router())
         .merge(crate::notifications::router())
         .merge(crate::sales::pages::routes())
+        .merge(crate::sales::deals::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

@@ -1127,3 +1127,72 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+both!(
+    a_deal_moves_on_the_board,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let t = app.admin_token.clone();
+        app.created(
+            "/api/v1/pipelines",
+            &t,
+            serde_json::json!({"name": "产品销售", "stages": [
+                {"name": "初步接触"},
+                {"name": "方案报价", "category": "best_case", "required_fields": ["expected_close"]},
+                {"name": "赢单", "category": "won"}, {"name": "输单", "category": "lost"}
+            ]}),
+        )
+        .await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                serde_json::json!({"name": "看板测试客户"}),
+            )
+            .await;
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                &t,
+                serde_json::json!({"name": "年度采购", "account_id": acc["id"], "amount": 880_000}),
+            )
+            .await;
+        let id = deal["id"].as_str().unwrap();
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        sign_in(&c, &app, "admin@acme.test", "correct horse battery").await;
+        // On a phone the card's stage picker moves it; the stage asks for its field first.
+        c.goto(&app.url("/opportunities/board")).await.unwrap();
+        let sums = text(&c, &format!("article.deal[data-id='{id}']")).await;
+        assert!(sums.contains("¥8,800.00"), "{sums}");
+        shot(&c, "board-phone").await;
+        let card = format!("article.deal[data-id='{id}']");
+        let xpath = format!("//article[@data-id='{id}']//option[normalize-space(.)='方案报价']");
+        let option = c.find(Locator::XPath(&xpath)).await.unwrap();
+        let value = option.attr("value").await.unwrap().unwrap();
+        pick(&c, &format!("{card} select[name=stage_id]"), &value).await;
+        click(&c, &format!("{card} form.move button")).await;
+        let needs = text(&c, "#move-errors").await;
+        assert!(needs.contains("预计成交"), "{needs}");
+        // A date input types in the browser's own order: set it as a picker would.
+        c.execute(
+            "document.querySelector('#move input[name=expected_close]').value = '2027-01-20'",
+            vec![],
+        )
+        .await
+        .unwrap();
+        click(&c, "#move-button").await;
+        let stage = text_at(&c, "//dd[@id='stage' and contains(., '方案报价')]").await;
+        assert!(stage.contains("方案报价"), "{stage}");
+        let now: serde_json::Value = app
+            .get(&format!("/api/v1/opportunities/{id}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(now["expected_close"], "2027-01-20");
+        assert_eq!(now["stage_name"], "方案报价");
+        c.close().await.unwrap();
+    }
+);

@@ -225,7 +225,7 @@ fn csrf_of(form: &BTreeMap<String, String>) -> Option<String> {
 }
 
 /// Choices for the form's selects: users who can own records, accounts to link to.
-async fn options(s: &AppState, p: &Signed) -> Result<Value, Error> {
+pub(crate) async fn options(s: &AppState, p: &Signed) -> Result<Value, Error> {
     let people = users::list(
         &s.db,
         &p.ctx,

@@ -324,6 +324,15 @@ pub fn form_input<T: serde::de::DeserializeOwned>(
             (true, true, _) => serde_json::Value::String(String::new()),
             (true, false, "owner" | "country") => continue,
             (true, false, _) => serde_json::Value::Null,
+            // Money is typed in yuan and sent in fen; a whole number as a number.
+            (false, _, "money") => match crate::money::parse(v) {
+                Some(minor) => minor.into(),
+                None => return Err(Error::field(&field.name, "invalid")),
+            },
+            (false, _, "number") => match v.parse::<i64>() {
+                Ok(n) => n.into(),
+                Err(_) => return Err(Error::field(&field.name, "invalid")),
+            },
             (false, ..) => serde_json::Value::String(v.to_owned()),
         };
         obj.insert(field.name.clone(), value);

@@ -2,6 +2,7 @@
 //! admin pages and the public form endpoints.
 
 pub mod api;
+pub mod deals;
 pub mod deals_api;
 pub mod forms;
 pub mod pages;
