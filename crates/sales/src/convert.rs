@@ -33,6 +33,10 @@ pub struct ConvertInput {
     pub contact_id: Option<Uuid>,
     /// `false` converts into a contact alone, even when the lead names a company.
     pub create_account: Option<bool>,
+    /// The first deal, for the account (its `account_id` and `contact_id` are the
+    /// conversion's; `name` defaults to the company and the product of interest; the owner to
+    /// the lead's).
+    pub opportunity: Option<crate::opportunities::OpportunityInput>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,7 +47,7 @@ pub struct Conversion {
     /// Whether this conversion created the account (else it linked an existing one).
     pub account_created: bool,
     pub contact_created: bool,
-    /// Opportunities arrive with the sales pipeline; always absent until then.
+    /// The deal the conversion opened (asked for with `opportunity`).
     pub opportunity_id: Option<Uuid>,
 }
 
@@ -59,12 +63,18 @@ pub async fn convert(db: &Db, ctx: &Ctx, id: Uuid, input: ConvertInput) -> Resul
         ));
     }
     if let Some(contact_id) = lead.converted_contact_id {
+        let opened: Option<(Uuid,)> = tx
+            .fetch_optional(
+                "SELECT id FROM opportunities WHERE tenant_id = $1 AND lead_id = $2",
+                args![ctx.tenant_id, id],
+            )
+            .await?;
         let done = Conversion {
             account_id: lead.converted_account_id,
             contact_id,
             account_created: false,
             contact_created: false,
-            opportunity_id: None,
+            opportunity_id: opened.map(|(o,)| o),
             lead,
         };
         return Ok(done);
@@ -92,6 +102,29 @@ pub async fn convert(db: &Db, ctx: &Ctx, id: Uuid, input: ConvertInput) -> Resul
     )
     .await?;
     copy_touches(&mut tx, ctx, id, contact_id).await?;
+    let opportunity_id = match (input.opportunity, account_id) {
+        (None, _) => None,
+        (Some(_), None) => return Err(Error::field("opportunity", "needs_account")),
+        (Some(mut o), Some(account)) => {
+            o.account_id = Some(account);
+            o.contact_id = Some(Some(contact_id));
+            o.owner_id = o.owner_id.or(owner);
+            if o.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+                let name = [lead.company.as_deref(), lead.product_interest.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" · ");
+                o.name = Some(if name.is_empty() {
+                    lead.name.clone()
+                } else {
+                    name
+                });
+            }
+            let d = crate::opportunities::create_in(&mut tx, ctx, o, Some(id)).await?;
+            Some(d.id)
+        }
+    };
     // The calls, visits and tasks logged on the lead are the customer's too now.
     tx.execute(
         "UPDATE activities SET contact_id = $1, account_id =
@@ -118,7 +151,7 @@ pub async fn convert(db: &Db, ctx: &Ctx, id: Uuid, input: ConvertInput) -> Resul
         contact_id,
         account_created,
         contact_created,
-        opportunity_id: None,
+        opportunity_id,
     })
 }
 

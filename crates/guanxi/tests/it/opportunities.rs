@@ -558,3 +558,88 @@ both!(deals_are_records, |app: TestApp| async move {
         .await;
     assert_eq!(r.status(), 403);
 });
+
+both!(
+    a_converted_lead_opens_its_first_deal,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        pipeline(
+        &app,
+        json!({"name": "默认", "stages": [{"name": "接触"}, {"name": "赢", "category": "won"}, {"name": "输", "category": "lost"}]}),
+    )
+    .await;
+        let lead = app
+        .created(
+            "/api/v1/leads",
+            &t,
+            json!({"name": "周明", "company": "明德茶业", "product_interest": "礼盒", "phone": "13911112222"}),
+        )
+        .await;
+        let url = format!("/api/v1/leads/{}/convert", lead["id"].as_str().unwrap());
+        let c: Value = app
+            .post(&url, &t, json!({"opportunity": {"amount": 500_000}}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let deal_id = c["opportunity_id"].as_str().unwrap().to_owned();
+        let d: Value = app
+            .get(&format!("/api/v1/opportunities/{deal_id}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["name"], "明德茶业 · 礼盒");
+        assert_eq!(d["account_id"], c["account_id"]);
+        assert_eq!(d["contact_id"], c["contact_id"]);
+        assert_eq!(d["lead_id"], lead["id"]);
+        assert_eq!(d["amount"], 500_000);
+        // Converting again answers the same conversion and deal; nothing new.
+        let again: Value = app
+            .post(&url, &t, json!({"opportunity": {"amount": 1}}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["opportunity_id"], c["opportunity_id"]);
+        let all: Value = app
+            .get("/api/v1/opportunities", &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(all["items"].as_array().unwrap().len(), 1);
+        // A deal needs an account: a lead converted into a contact alone cannot open one.
+        let solo = app
+            .created(
+                "/api/v1/leads",
+                &t,
+                json!({"name": "散客", "phone": "13933334444"}),
+            )
+            .await;
+        let r = app
+            .post(
+                &format!("/api/v1/leads/{}/convert", solo["id"].as_str().unwrap()),
+                &t,
+                json!({"create_account": false, "opportunity": {}}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("opportunity".into(), "needs_account".into())]
+        );
+        let l: Value = app
+            .get(
+                &format!("/api/v1/leads/{}", solo["id"].as_str().unwrap()),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_ne!(
+            l["status"], "converted",
+            "nothing of the refused conversion is kept"
+        );
+    }
+);

@@ -499,8 +499,24 @@ async fn account_page(
         Ok(x) => x,
         Err(e) => return p.error(&s, e),
     };
+    // The customer's deals, open ones first (those who may read deals).
+    let deals = if p.ctx.can("opportunities", Action::Read).is_some() {
+        let f = guanxi_sales::opportunities::OpportunityFilter {
+            account_id: Some(id),
+            status: Some("open".into()),
+            limit: Some(20),
+            ..Default::default()
+        };
+        match guanxi_sales::opportunities::list(&s.db, &p.ctx, &f).await {
+            Ok(page) => Some(page.items),
+            Err(e) => return p.error(&s, e),
+        }
+    } else {
+        None
+    };
     p.page(&s, "customers/account.html", "customers", context! {
         pool => place.pool, waiting_in => place.waiting_in, returns_in_days => place.returns_in_days,
+        deals => deals, can_add_deal => p.ctx.can("opportunities", Action::Create).is_some(),
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
         timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, facts => facts, subject => context! { field => "account_id", id => id },
         purchases => purchases, assets => owned, dupes => dupes,

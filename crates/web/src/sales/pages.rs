@@ -459,6 +459,7 @@ async fn show(
             notice => notice, error => p.refusal_from_url(q.error.as_deref()),
             can_edit => can(Action::Update), can_delete => can(Action::Delete),
             can_convert => can(Action::Update) && p.ctx.can("contacts", Action::Create).is_some(),
+            can_deal => p.ctx.can("opportunities", Action::Create).is_some(),
         },
     )
 }
@@ -598,13 +599,26 @@ async fn convert(
     if !checked(&p, &form) {
         return forbidden_csrf();
     }
+    // With "open a deal", the first deal too (its amount typed in yuan, optional).
+    let opportunity =
+        form.contains_key("with_deal")
+            .then(|| guanxi_sales::opportunities::OpportunityInput {
+                amount: form
+                    .get("deal_amount")
+                    .and_then(|a| crate::money::parse(a.trim())),
+                ..Default::default()
+            });
     let input = ConvertInput {
         version: form.get("version").and_then(|v| v.parse().ok()),
         create_account: Some(!form.contains_key("no_account")),
+        opportunity,
         ..Default::default()
     };
     match convert::convert(&s.db, &p.ctx, id, input).await {
-        Ok(_) => Redirect::to(&format!("/leads/{id}?notice=converted")).into_response(),
+        Ok(c) => match c.opportunity_id {
+            Some(deal) => Redirect::to(&format!("/opportunities/{deal}")).into_response(),
+            None => Redirect::to(&format!("/leads/{id}?notice=converted")).into_response(),
+        },
         Err(e @ (Error::Validation(_) | Error::PreconditionFailed { .. } | Error::Conflict(_))) => {
             let msg = p.refusal_keys(e, None);
             let q = serde_urlencoded::to_string([("error", msg)]).unwrap_or_default();
