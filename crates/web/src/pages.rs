@@ -80,6 +80,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/lead.html",
         "sales/opportunity.html",
         "sales/board.html",
+        "sales/pipelines.html",
         "sales/pool.html",
         "sales/rules.html",
         "sales/import.html",
@@ -228,6 +229,7 @@ impl Signed {
                 Action::Create,
                 "/admin/lead-rules",
             ),
+            ("pipelines", "pipelines", Action::Update, "/admin/pipelines"),
             ("audit", "audit", Action::Read, "/admin/audit"),
             ("jobs", "jobs", Action::Read, "/admin/jobs"),
             ("settings", "settings", Action::Update, "/settings"),
@@ -436,6 +438,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::notifications::router())
         .merge(crate::sales::pages::routes())
         .merge(crate::sales::deals::routes())
+        .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

@@ -643,3 +643,107 @@ both!(
         );
     }
 );
+
+both!(
+    pipelines_are_shaped_on_their_page,
+    |app: TestApp| async move {
+        let (web, session) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+        let post = |path: &str, form: Vec<(String, String)>| {
+            let mut form = form;
+            form.push(("_csrf".into(), csrf.clone()));
+            web.post(app.url(path)).form(&form).send()
+        };
+        // Without a lost stage the page says what is missing, in Chinese.
+        let r = post(
+            "/admin/pipelines",
+            vec![
+                ("name".into(), "渠道销售".into()),
+                ("moves".into(), "any".into()),
+                ("s0.name".into(), "接触".into()),
+                ("s1.name".into(), "成交".into()),
+                ("s1.category".into(), "won".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("需要一个输单阶段"));
+        let r = post(
+            "/admin/pipelines",
+            vec![
+                ("name".into(), "渠道销售".into()),
+                ("moves".into(), "any".into()),
+                ("may_reopen".into(), "1".into()),
+                ("s0.name".into(), "接触".into()),
+                ("s0.probability".into(), "20".into()),
+                ("s1.name".into(), "谈判".into()),
+                ("s1.category".into(), "commit".into()),
+                ("s1.req.amount".into(), "1".into()),
+                ("s2.name".into(), "成交".into()),
+                ("s2.category".into(), "won".into()),
+                ("s3.name".into(), "丢单".into()),
+                ("s3.category".into(), "lost".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let p: Value = app
+            .get("/api/v1/pipelines", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let p = p["items"][0].clone();
+        assert_eq!(p["stages"][1]["required_fields"], json!(["amount"]));
+        let acc = account(&app, "渠道客户").await;
+        let d = app
+            .created(
+                "/api/v1/opportunities",
+                &app.admin_token,
+                json!({"name": "渠道单", "account_id": acc}),
+            )
+            .await;
+        // Removing the first stage, which holds the deal: where its deals go is asked first.
+        let id = p["id"].as_str().unwrap();
+        let mut rows: Vec<(String, String)> = vec![
+            ("version".into(), p["version"].to_string()),
+            ("name".into(), "渠道销售".into()),
+            ("moves".into(), "any".into()),
+        ];
+        for (i, st) in p["stages"].as_array().unwrap().iter().enumerate() {
+            for (k, v) in [
+                ("id", st["id"].as_str().unwrap().to_owned()),
+                ("name", st["name"].as_str().unwrap().to_owned()),
+                ("category", st["category"].as_str().unwrap().to_owned()),
+            ] {
+                rows.push((format!("s{i}.{k}"), v));
+            }
+        }
+        rows.push(("s0.remove".into(), "1".into()));
+        let r = post(&format!("/admin/pipelines/{id}"), rows.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("被删除阶段上的商机"));
+        rows.push((
+            "s0.remap".into(),
+            p["stages"][1]["id"].as_str().unwrap().to_owned(),
+        ));
+        let r = post(&format!("/admin/pipelines/{id}"), rows).await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let moved: Value = app
+            .get(
+                &format!("/api/v1/opportunities/{}", d["id"].as_str().unwrap()),
+                &app.admin_token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(moved["stage_name"], "谈判");
+    }
+);

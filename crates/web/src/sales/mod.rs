@@ -6,4 +6,5 @@ pub mod deals;
 pub mod deals_api;
 pub mod forms;
 pub mod pages;
+pub mod pipelines_page;
 pub mod rules_page;
