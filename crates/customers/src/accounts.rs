@@ -17,7 +17,7 @@ use guanxi_platform::{args, audit, validate, version, Ctx};
 use guanxi_records::custom_fields::{self, CustomFilter};
 use guanxi_records::eras;
 use guanxi_records::normalize;
-use guanxi_records::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
+use guanxi_records::record::{self, apply_phone, apply_text, plain, resolve_owner};
 use guanxi_records::{Entity, EntityDef};
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -265,52 +265,15 @@ pub const ENTITY: Entity = Entity::declare(&EntityDef {
     path: "/customers/accounts",
 });
 
-impl Record for Account {
-    const ENTITY: Entity = ENTITY;
-    fn select_one() -> String {
-        format!("{SELECT} WHERE a.tenant_id = $1 AND a.id = $2")
-    }
-    fn owner(&self) -> Option<Uuid> {
-        self.owner_id
-    }
-    fn team(&self) -> Option<Uuid> {
-        self.team_id
-    }
-    fn in_trash(&self) -> bool {
-        self.deleted_at.is_some()
-    }
-    fn custom(&self) -> Option<&serde_json::Value> {
-        Some(&self.custom.0)
-    }
-    fn unique_on_restore(&self) -> Option<(&'static str, String)> {
-        self.credit_code.clone().map(|c| ("credit_code", c))
-    }
-}
-
-impl guanxi_records::bulk::Editable for Account {
-    fn version(&self) -> i64 {
-        self.version
-    }
-    fn tags(&self) -> &[String] {
-        &self.tags.0
-    }
-    async fn update_owner_or_tags(
-        db: &Db,
-        ctx: &Ctx,
-        id: Uuid,
-        version: i64,
-        owner_id: Option<Uuid>,
-        tags: Option<Vec<String>>,
-    ) -> Result<()> {
-        let patch = AccountInput {
-            version: Some(version),
-            owner_id,
-            tags,
-            ..Default::default()
-        };
-        update(db, ctx, id, None, patch).await.map(|_| ())
-    }
-}
+guanxi_records::declare_record!(
+    Account,
+    entity: ENTITY,
+    select: SELECT,
+    alias: "a",
+    input: AccountInput,
+    update: update,
+    unique_on_restore: "credit_code" => credit_code
+);
 
 /// One account, in the trash or not; outside the caller's scope it does not exist.
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Account> {

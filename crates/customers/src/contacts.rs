@@ -16,7 +16,7 @@ use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 use guanxi_records::custom_fields::{self, CustomFilter};
 use guanxi_records::eras;
 use guanxi_records::normalize;
-use guanxi_records::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
+use guanxi_records::record::{self, apply_phone, apply_text, plain, resolve_owner};
 use guanxi_records::{Entity, EntityDef};
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -197,49 +197,14 @@ pub const ENTITY: Entity = Entity::declare(&EntityDef {
     path: "/customers/contacts",
 });
 
-impl Record for Contact {
-    const ENTITY: Entity = ENTITY;
-    fn select_one() -> String {
-        format!("{SELECT} WHERE c.tenant_id = $1 AND c.id = $2")
-    }
-    fn owner(&self) -> Option<Uuid> {
-        Some(self.owner_id)
-    }
-    fn team(&self) -> Option<Uuid> {
-        self.team_id
-    }
-    fn in_trash(&self) -> bool {
-        self.deleted_at.is_some()
-    }
-    fn custom(&self) -> Option<&serde_json::Value> {
-        Some(&self.custom.0)
-    }
-}
-
-impl guanxi_records::bulk::Editable for Contact {
-    fn version(&self) -> i64 {
-        self.version
-    }
-    fn tags(&self) -> &[String] {
-        &self.tags.0
-    }
-    async fn update_owner_or_tags(
-        db: &Db,
-        ctx: &Ctx,
-        id: Uuid,
-        version: i64,
-        owner_id: Option<Uuid>,
-        tags: Option<Vec<String>>,
-    ) -> Result<()> {
-        let patch = ContactInput {
-            version: Some(version),
-            owner_id,
-            tags,
-            ..Default::default()
-        };
-        update(db, ctx, id, None, patch).await.map(|_| ())
-    }
-}
+guanxi_records::declare_record!(
+    Contact,
+    entity: ENTITY,
+    select: SELECT,
+    alias: "c",
+    input: ContactInput,
+    update: update
+);
 
 pub async fn list(db: &Db, ctx: &Ctx, f: &ContactFilter) -> Result<Page<Contact>> {
     let defs =

@@ -627,6 +627,88 @@ pub trait Record: serde::Serialize + guanxi_platform::db::DbRow {
     }
 }
 
+/// A record's owner column as the machinery sees it: always set (`Uuid`), or absent while the
+/// record waits in a pool (`Option<Uuid>`).
+pub trait AsOwner {
+    fn as_owner(&self) -> Option<Uuid>;
+}
+
+impl AsOwner for Uuid {
+    fn as_owner(&self) -> Option<Uuid> {
+        Some(*self)
+    }
+}
+
+impl AsOwner for Option<Uuid> {
+    fn as_owner(&self) -> Option<Uuid> {
+        *self
+    }
+}
+
+/// Declares a module's row type to the machinery: [`Record`] and [`crate::bulk::Editable`]
+/// for a type with the shared columns under their usual names (`owner_id`, `team_id`,
+/// `deleted_at`, `custom`, `tags`, `version`). `select` is its one-row `SELECT … FROM table
+/// alias …` (before `WHERE`), `alias` the table's alias in it, `input` its input type (with
+/// `version`, `owner_id` and `tags`, and `Default`), `update` its update function
+/// `(db, ctx, id, if_match, input)`; optionally the unique column a restore must not collide on.
+#[macro_export]
+macro_rules! declare_record {
+    ($ty:ty, entity: $entity:expr, select: $select:expr, alias: $alias:literal, input: $input:ident,
+     update: $update:path $(, unique_on_restore: $col:literal => $field:ident)?) => {
+        impl $crate::record::Record for $ty {
+            const ENTITY: $crate::Entity = $entity;
+            fn select_one() -> String {
+                format!(
+                    concat!("{} WHERE ", $alias, ".tenant_id = $1 AND ", $alias, ".id = $2"),
+                    $select
+                )
+            }
+            fn owner(&self) -> Option<uuid::Uuid> {
+                $crate::record::AsOwner::as_owner(&self.owner_id)
+            }
+            fn team(&self) -> Option<uuid::Uuid> {
+                self.team_id
+            }
+            fn in_trash(&self) -> bool {
+                self.deleted_at.is_some()
+            }
+            fn custom(&self) -> Option<&serde_json::Value> {
+                Some(&self.custom.0)
+            }
+            $(
+                fn unique_on_restore(&self) -> Option<(&'static str, String)> {
+                    self.$field.clone().map(|v| ($col, v))
+                }
+            )?
+        }
+
+        impl $crate::bulk::Editable for $ty {
+            fn version(&self) -> i64 {
+                self.version
+            }
+            fn tags(&self) -> &[String] {
+                &self.tags.0
+            }
+            async fn update_owner_or_tags(
+                db: &guanxi_platform::db::Db,
+                ctx: &guanxi_platform::Ctx,
+                id: uuid::Uuid,
+                version: i64,
+                owner_id: Option<uuid::Uuid>,
+                tags: Option<Vec<String>>,
+            ) -> guanxi_platform::error::Result<()> {
+                let patch = $input {
+                    version: Some(version),
+                    owner_id,
+                    tags,
+                    ..Default::default()
+                };
+                $update(db, ctx, id, None, patch).await.map(|_| ())
+            }
+        }
+    };
+}
+
 /// Reads one record inside a transaction, with no permission check (callers check).
 pub async fn load<R: Record>(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<R> {
     tx.fetch_one(&R::select_one(), args![tenant_id, id]).await

@@ -230,49 +230,14 @@ const SORTS: &[SortField] = &[
     ("score", "l.score", SortKind::Int),
 ];
 
-impl Record for Lead {
-    const ENTITY: Entity = ENTITY;
-    fn select_one() -> String {
-        format!("{SELECT} WHERE l.tenant_id = $1 AND l.id = $2")
-    }
-    fn owner(&self) -> Option<Uuid> {
-        self.owner_id
-    }
-    fn team(&self) -> Option<Uuid> {
-        self.team_id
-    }
-    fn in_trash(&self) -> bool {
-        self.deleted_at.is_some()
-    }
-    fn custom(&self) -> Option<&serde_json::Value> {
-        Some(&self.custom.0)
-    }
-}
-
-impl guanxi_records::bulk::Editable for Lead {
-    fn version(&self) -> i64 {
-        self.version
-    }
-    fn tags(&self) -> &[String] {
-        &self.tags.0
-    }
-    async fn update_owner_or_tags(
-        db: &Db,
-        ctx: &Ctx,
-        id: Uuid,
-        version: i64,
-        owner_id: Option<Uuid>,
-        tags: Option<Vec<String>>,
-    ) -> Result<()> {
-        let patch = LeadInput {
-            version: Some(version),
-            owner_id,
-            tags,
-            ..Default::default()
-        };
-        update(db, ctx, id, None, patch).await.map(|_| ())
-    }
-}
+guanxi_records::declare_record!(
+    Lead,
+    entity: ENTITY,
+    select: SELECT,
+    alias: "l",
+    input: LeadInput,
+    update: update
+);
 
 pub async fn list(db: &Db, ctx: &Ctx, f: &LeadFilter) -> Result<Page<Lead>> {
     let defs =

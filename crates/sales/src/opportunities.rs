@@ -20,7 +20,7 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 use guanxi_records::custom_fields::{self, CustomFilter};
-use guanxi_records::record::{self, apply_text, plain, resolve_owner, Record};
+use guanxi_records::record::{self, apply_text, plain, resolve_owner};
 use guanxi_records::{eras, normalize, Entity, EntityDef};
 
 use crate::pipelines::{self, Pipeline, Stage};
@@ -182,49 +182,14 @@ const SORTS: &[SortField] = &[
     ("updated_at", "d.updated_at", SortKind::Time),
 ];
 
-impl Record for Opportunity {
-    const ENTITY: Entity = ENTITY;
-    fn select_one() -> String {
-        format!("{SELECT} WHERE d.tenant_id = $1 AND d.id = $2")
-    }
-    fn owner(&self) -> Option<Uuid> {
-        Some(self.owner_id)
-    }
-    fn team(&self) -> Option<Uuid> {
-        self.team_id
-    }
-    fn in_trash(&self) -> bool {
-        self.deleted_at.is_some()
-    }
-    fn custom(&self) -> Option<&serde_json::Value> {
-        Some(&self.custom.0)
-    }
-}
-
-impl guanxi_records::bulk::Editable for Opportunity {
-    fn version(&self) -> i64 {
-        self.version
-    }
-    fn tags(&self) -> &[String] {
-        &self.tags.0
-    }
-    async fn update_owner_or_tags(
-        db: &Db,
-        ctx: &Ctx,
-        id: Uuid,
-        version: i64,
-        owner_id: Option<Uuid>,
-        tags: Option<Vec<String>>,
-    ) -> Result<()> {
-        let patch = OpportunityInput {
-            version: Some(version),
-            owner_id,
-            tags,
-            ..Default::default()
-        };
-        update(db, ctx, id, None, patch).await.map(|_| ())
-    }
-}
+guanxi_records::declare_record!(
+    Opportunity,
+    entity: ENTITY,
+    select: SELECT,
+    alias: "d",
+    input: OpportunityInput,
+    update: update
+);
 
 pub async fn list(db: &Db, ctx: &Ctx, f: &OpportunityFilter) -> Result<Page<Opportunity>> {
     let defs =
