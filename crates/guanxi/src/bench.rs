@@ -339,6 +339,7 @@ async fn measure_backend(
         "{label}, {scale} contacts: server RSS idle {idle:.0} MB, peak over the HTTP runs {server_rss:.0} MB (floor {floor_rss:.0} MB)."
     ));
     notes.push(pool_returns(label, url, &s, scale).await?);
+    notes.push(board(label, url, &s, scale).await?);
     if !args.no_import {
         // Export every contact through the server, then stop it.
         let t = Instant::now();
@@ -611,6 +612,75 @@ async fn pool_returns(label: &str, url: &str, s: &Seeded, scale: usize) -> anyho
     Ok(format!(
         "{label}, {scale} leads: the pool's return pass moved {returned} leads (and wrote their events) in {secs:.1} s = {:.0} leads/s, set-based batches.",
         returned as f64 / secs
+    ))
+}
+
+/// The deal board's first page (every column's count, sums and first 20 cards) over `scale`
+/// open deals, beside its bare SQL (the same grouped sums and one keyset page a column, no
+/// joins, scope or decoding into deals), each the mean of 30 runs after a warm-up.
+async fn board(label: &str, url: &str, s: &Seeded, scale: usize) -> anyhow::Result<String> {
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let db = Db::connect(url, 2).await.map_err(e)?;
+    let ctx: Ctx = auth::ctx_for_user(&db, s.tenant, s.admin)
+        .await
+        .map_err(e)?;
+    let pipeline = guanxi_sales::pipelines::create(
+        &db,
+        &ctx,
+        serde_json::from_value(serde_json::json!({"name": "基准流程", "stages": [
+            {"name": "接触"}, {"name": "需求"}, {"name": "报价", "category": "best_case"},
+            {"name": "谈判", "category": "commit"}, {"name": "赢单", "category": "won"},
+            {"name": "输单", "category": "lost"}
+        ]}))?,
+    )
+    .await
+    .map_err(e)?;
+    let started = Instant::now();
+    guanxi_sales::demo::scale_deals(&db, &ctx, &pipeline, scale, 7)
+        .await
+        .map_err(e)?;
+    let seeded = started.elapsed().as_secs_f64();
+    let filter = guanxi_sales::opportunities::BoardFilter::default();
+    const RUNS: u32 = 30;
+    guanxi_sales::opportunities::board(&db, &ctx, pipeline.id, &filter)
+        .await
+        .map_err(e)?;
+    let t = Instant::now();
+    for _ in 0..RUNS {
+        guanxi_sales::opportunities::board(&db, &ctx, pipeline.id, &filter)
+            .await
+            .map_err(e)?;
+    }
+    let ours = t.elapsed().as_secs_f64() * 1000.0 / f64::from(RUNS);
+    let bare = || async {
+        let _: Vec<(Uuid, i64, i64, i64)> = db
+            .fetch_all(
+                "SELECT stage_id, COUNT(*), CAST(SUM(amount) AS BIGINT), CAST(SUM(amount * probability / 100) AS BIGINT)
+                 FROM opportunities WHERE tenant_id = $1 AND pipeline_id = $2 AND deleted_at IS NULL GROUP BY stage_id",
+                args![s.tenant, pipeline.id],
+            )
+            .await?;
+        for st in &pipeline.stages {
+            let _: Vec<(Uuid, String, i64)> = db
+                .fetch_all(
+                    "SELECT id, name, amount FROM opportunities WHERE tenant_id = $1 AND stage_id = $2
+                       AND deleted_at IS NULL ORDER BY position, id LIMIT 21",
+                    args![s.tenant, st.id],
+                )
+                .await?;
+        }
+        Ok::<(), guanxi_platform::Error>(())
+    };
+    bare().await.map_err(e)?;
+    let t = Instant::now();
+    for _ in 0..RUNS {
+        bare().await.map_err(e)?;
+    }
+    let floor = t.elapsed().as_secs_f64() * 1000.0 / f64::from(RUNS);
+    db.close().await;
+    Ok(format!(
+        "{label}, {scale} open deals over 4 open stages (generated in {seeded:.1} s): the board's first page (counts, sums, 20 cards a column) {ours:.1} ms, its bare SQL {floor:.1} ms; bare/board {:.0}%.",
+        100.0 * floor / ours
     ))
 }
 

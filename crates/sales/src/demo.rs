@@ -508,3 +508,92 @@ pub async fn scale(db: &Db, admin: &Ctx, n: usize, seed: u64) -> Result<()> {
     }
     Ok(())
 }
+
+#[rustfmt::skip]
+const DEAL_COLUMNS: &[&str] = &[
+    "tenant_id", "id", "name", "account_id", "pipeline_id", "stage_id", "status", "amount",
+    "currency", "probability", "stage_since", "position", "owner_id", "team_id", "search",
+    "grams", "custom", "tags", "created_at", "updated_at", "created_by", "updated_by", "version",
+    "era",
+];
+
+/// `n` open deals on the tenant's accounts, spread over the open stages of `pipeline` (for the
+/// board's benchmark), written in batches as the other generators do.
+pub async fn scale_deals(
+    db: &Db,
+    admin: &Ctx,
+    pipeline: &crate::pipelines::Pipeline,
+    n: usize,
+    seed: u64,
+) -> Result<()> {
+    use guanxi_customers::demo::{in_era, BATCH};
+    use guanxi_platform::db::Val;
+    use guanxi_records::{normalize, record};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let owner = admin.user_id.ok_or(guanxi_platform::Error::Forbidden)?;
+    let accounts: Vec<(Uuid, String)> = db
+        .fetch_all(
+            "SELECT id, name FROM accounts WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 10000",
+            args![admin.tenant_id],
+        )
+        .await?;
+    let open: Vec<&crate::pipelines::Stage> = pipeline
+        .stages
+        .iter()
+        .filter(|s| s.status() == "open")
+        .collect();
+    if accounts.is_empty() || open.is_empty() {
+        return Ok(());
+    }
+    let t = guanxi_platform::time::now();
+    let mut rows: Vec<Vec<Val>> = Vec::with_capacity(BATCH);
+    for i in 0..n {
+        let (account, account_name) = &accounts[rng.gen_range(0..accounts.len())];
+        let stage = open[rng.gen_range(0..open.len())];
+        let name = format!("{account_name} 第{}单", i + 1);
+        let search = record::search_of(&name, None, None, &[Some(account_name.as_str())]);
+        let grams = normalize::grams(&search);
+        rows.push(vec![
+            admin.tenant_id.into(),
+            guanxi_platform::time::new_id().into(),
+            name.into(),
+            (*account).into(),
+            pipeline.id.into(),
+            stage.id.into(),
+            "open".into(),
+            (rng.gen_range(1..5_000) * 10_000_i64).into(),
+            "CNY".into(),
+            stage.probability.into(),
+            t.into(),
+            (-(i as f64)).into(),
+            owner.into(),
+            Val::from(None::<Uuid>),
+            search.into(),
+            grams.into(),
+            serde_json::json!({}).into(),
+            serde_json::json!([]).into(),
+            t.into(),
+            t.into(),
+            owner.into(),
+            owner.into(),
+            1_i64.into(),
+        ]);
+        if rows.len() == BATCH || i + 1 == n {
+            let mut tx = db.begin().await?;
+            tx.bulk_load().await?;
+            let batch = in_era(
+                &mut tx,
+                admin.tenant_id,
+                "opportunities",
+                std::mem::take(&mut rows),
+            )
+            .await?;
+            tx.insert_rows("opportunities", DEAL_COLUMNS, batch).await?;
+            tx.commit().await?;
+        }
+    }
+    db.finish_bulk_load().await?;
+    Ok(())
+}
