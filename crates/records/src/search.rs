@@ -17,11 +17,12 @@ use crate::record::ListQuery;
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct SearchHit {
-    /// `account`, `contact` or `lead`.
+    /// `account`, `contact`, `lead` or `opportunity`.
     pub kind: String,
     pub id: Uuid,
     pub name: String,
-    /// For a contact, the account's name; for an account, its city; for a lead, its company.
+    /// For a contact (or a deal), the account's name; for an account, its city; for a lead, its
+    /// company.
     pub detail: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,

@@ -1106,3 +1106,30 @@ pub async fn log_activity(
     tx.commit().await?;
     Ok(a)
 }
+
+/// Deals for the one search box (`kind` `opportunity`, the account as detail), ranked as the
+/// other records are; none when the caller may not read deals or nothing was typed.
+pub async fn search_hits(
+    db: &Db,
+    ctx: &Ctx,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<guanxi_records::search::SearchHit>> {
+    use guanxi_records::search::{exact, ranked, window};
+    let Some(scope) = ctx.can("opportunities", Action::Read) else {
+        return Ok(vec![]);
+    };
+    let terms = normalize::search_terms(q);
+    let Some(term) = terms.first() else {
+        return Ok(vec![]);
+    };
+    const HIT: &str = "SELECT 'opportunity' AS kind, d.id, d.name,
+        (SELECT a.name FROM accounts a WHERE a.tenant_id = d.tenant_id AND a.id = d.account_id) AS detail,
+        CAST(NULL AS TEXT) AS phone, CAST(NULL AS TEXT) AS email, d.search FROM opportunities d";
+    let backend = db.backend();
+    let arms = vec![
+        window(backend, ctx, scope, HIT, ("opportunities", "d"), Some(q))?,
+        exact(ctx, scope, HIT, "d", q.trim()),
+    ];
+    db.fetch_sql(ranked(backend, arms, term, limit)).await
+}

@@ -5,6 +5,8 @@
 //    <select data-lookup="user"> (a company with 200 users or more) over the users API.
 (function () {
   "use strict";
+  // Where each kind of search hit opens.
+  var PAGES = { lead: "/leads/", opportunity: "/opportunities/" };
   function debounce(fn, ms) {
     var t;
     return function () {
@@ -57,7 +59,7 @@
         hits.forEach(function (h) {
           var li = document.createElement("li");
           var a = document.createElement("a");
-          a.href = "/customers/" + h.kind + "s/" + h.id;
+          a.href = (PAGES[h.kind] || "/customers/" + h.kind + "s/") + h.id;
           text(a, h.name);
           var small = document.createElement("small");
           text(small, " " + [h.detail, h.phone].filter(Boolean).join(" · "));

@@ -450,6 +450,21 @@ both!(deals_are_records, |app: TestApp| async move {
         .await
         .unwrap();
     assert_eq!(found["items"][0]["name"], "扩容项目", "{found}");
+    // The one search box finds the deal by its account's name too.
+    let hits: Value = app
+        .get("/api/v1/search?q=记录客户", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        hits["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["kind"] == "opportunity" && h["name"] == "扩容项目"),
+        "{hits}"
+    );
     let found: Value = app
         .get(
             "/api/v1/opportunities?custom.competitor=某友商&tag=重点",
@@ -745,5 +760,18 @@ both!(
             .await
             .unwrap();
         assert_eq!(moved["stage_name"], "谈判");
+        // The owner's home page lists it among their open deals; its page is a recent view.
+        let home = web
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            home.contains("id=\"my-deals\"") && home.contains("渠道单"),
+            "{home}"
+        );
     }
 );

@@ -198,6 +198,15 @@ pub async fn search(
     .await
     .l(&ctx)?;
     crate::sales::api::merge_hits(&mut r.items, leads);
+    let deals = guanxi_sales::opportunities::search_hits(
+        &s.db,
+        &ctx,
+        q.q.as_deref().unwrap_or(""),
+        q.limit.unwrap_or(10),
+    )
+    .await
+    .l(&ctx)?;
+    crate::sales::api::merge_hits(&mut r.items, deals);
     Ok(Json(r))
 }
 

@@ -895,6 +895,8 @@ async fn search_page(
         .await?;
         let leads = guanxi_sales::leads::search_hits(&s.db, &p.ctx, &typed, 20).await?;
         crate::sales::api::merge_hits(&mut r.items, leads);
+        let deals = guanxi_sales::opportunities::search_hits(&s.db, &p.ctx, &typed, 20).await?;
+        crate::sales::api::merge_hits(&mut r.items, deals);
         Ok::<_, Error>(r)
     }
     .await;
@@ -1330,15 +1332,39 @@ pub(crate) async fn home_panels(s: &AppState, p: &Signed) -> Result<Value, Error
         .take(10)
         .collect();
     let viewed = guanxi_platform::recent::list(&s.db, &p.ctx, 8).await?;
-    let changed =
-        guanxi_platform::audit::changed_by_me(&s.db, &p.ctx, &["accounts", "contacts"], 8).await?;
+    let changed = guanxi_platform::audit::changed_by_me(
+        &s.db,
+        &p.ctx,
+        &["accounts", "contacts", "leads", "opportunities"],
+        8,
+    )
+    .await?;
     let changed: Vec<Value> = changed
         .into_iter()
         .map(|(entity, id, name, at)| context! { entity => entity, entity_id => id, label => name, at => at })
         .collect();
+    // My open deals, the nearest expected close first.
+    let deals = match (p.ctx.can("opportunities", Action::Read), p.ctx.user_id) {
+        (Some(_), Some(me)) => {
+            let f = guanxi_sales::opportunities::OpportunityFilter {
+                owner_id: Some(me),
+                status: Some("open".into()),
+                sort: Some("expected_close".into()),
+                limit: Some(8),
+                ..Default::default()
+            };
+            Some(
+                guanxi_sales::opportunities::list(&s.db, &p.ctx, &f)
+                    .await?
+                    .items,
+            )
+        }
+        _ => None,
+    };
     Ok(context! {
         can_tasks => can_tasks, reminders => reminders, overdue => overdue, today => today, later => later,
-        open_count => open.len(), viewed => viewed, changed => changed, now => now,
+        open_count => open.len(), viewed => viewed, changed => changed, now => now, deals => deals,
+        today_date => now.format("%Y-%m-%d").to_string(),
     })
 }
 

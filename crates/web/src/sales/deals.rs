@@ -362,6 +362,12 @@ async fn show_page(
         (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return p.error(s, e),
     };
     let shown = layout.shown(s, p, &d.custom.0).await;
+    // A visit is noted for the home page; failing to note it never fails the page.
+    if let Err(e) =
+        guanxi_platform::recent::viewed(&s.db, &p.ctx, "opportunities", id, &d.name).await
+    {
+        tracing::warn!(error = %e, "noting a recent view");
+    }
     let can = |a: Action| {
         p.ctx
             .can("opportunities", a)
