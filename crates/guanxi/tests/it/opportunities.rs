@@ -773,5 +773,36 @@ both!(
             home.contains("id=\"my-deals\"") && home.contains("渠道单"),
             "{home}"
         );
+        // A card moved from a stale board (someone changed it since): the board again, saying
+        // so; nothing moves.
+        let r = post(
+            &format!("/opportunities/{}/move", d["id"].as_str().unwrap()),
+            vec![
+                ("version".into(), d["version"].to_string()),
+                (
+                    "stage_id".into(),
+                    p["stages"][2]["id"].as_str().unwrap().to_owned(),
+                ),
+                ("back".into(), "board".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(
+            r.url().path().ends_with("/opportunities/board"),
+            "{}",
+            r.url()
+        );
+        assert!(r.text().await.unwrap().contains("id=\"refused\""));
+        let still: Value = app
+            .get(
+                &format!("/api/v1/opportunities/{}", d["id"].as_str().unwrap()),
+                &app.admin_token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(still["stage_name"], "谈判");
     }
 );

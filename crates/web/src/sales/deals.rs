@@ -463,9 +463,18 @@ async fn move_deal(
                 .into_response()
         }
         Ok(d) => Redirect::to(&format!("/opportunities/{}", d.id)).into_response(),
+        // Someone moved or changed the card meanwhile: the board (or the deal) as it is now,
+        // saying so.
         Err(Error::PreconditionFailed { .. }) => {
             let q = serde_urlencoded::to_string([("error", "version:changed")]).unwrap_or_default();
-            Redirect::to(&format!("/opportunities/{id}?{q}")).into_response()
+            match (to_board, opportunities::get(&s.db, &p.ctx, id).await) {
+                (true, Ok(d)) => Redirect::to(&format!(
+                    "/opportunities/board?pipeline={}&{q}",
+                    d.pipeline_id
+                ))
+                .into_response(),
+                _ => Redirect::to(&format!("/opportunities/{id}?{q}")).into_response(),
+            }
         }
         Err(e @ Error::Validation(_)) => match p.field_errors(e) {
             Ok(errors) => {
@@ -528,6 +537,7 @@ async fn trash(
 #[derive(Deserialize)]
 struct BoardQuery {
     pipeline: Option<Uuid>,
+    error: Option<String>,
     stage_id: Option<Uuid>,
     cursor: Option<String>,
     owner_id: Option<Uuid>,
@@ -567,7 +577,7 @@ async fn board(State(s): State<AppState>, p: Signed, Query(q): Query<BoardQuery>
                 "sales/board.html",
                 "opportunities",
                 context! { pipelines => all, board => b, chosen => chosen, one => q.stage_id.is_some(),
-                q => q.q, can_move => can_move },
+                q => q.q, can_move => can_move, error => p.refusal_from_url(q.error.as_deref()) },
             )
         }
         Err(e) => p.error(&s, e),
