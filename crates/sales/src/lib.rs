@@ -75,4 +75,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/2009_opportunities.sql"),
         postgres: include_str!("../migrations/postgres/2009_opportunities.sql"),
     },
+    Migration {
+        version: 2010,
+        name: "2010_board_sums",
+        sqlite: include_str!("../migrations/sqlite/2010_board_sums.sql"),
+        postgres: include_str!("../migrations/postgres/2010_board_sums.sql"),
+    },
 ];
