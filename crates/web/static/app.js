@@ -115,4 +115,30 @@
       });
     }, 150));
   });
+
+  // 3. The deal board: a card dragged onto another column is moved there by its own stage
+  //    picker's form (the same request a tap on "Move" sends; a refusal shows as it would).
+  Array.prototype.forEach.call(document.querySelectorAll("#board article.deal"), function (card) {
+    if (!card.querySelector("form.move")) return;
+    card.draggable = true;
+    card.addEventListener("dragstart", function (e) {
+      e.dataTransfer.setData("text/plain", card.getAttribute("data-id"));
+      card.classList.add("dragging");
+    });
+    card.addEventListener("dragend", function () { card.classList.remove("dragging"); });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("#board .column"), function (col) {
+    col.addEventListener("dragover", function (e) { e.preventDefault(); col.classList.add("drop"); });
+    col.addEventListener("dragleave", function () { col.classList.remove("drop"); });
+    col.addEventListener("drop", function (e) {
+      e.preventDefault();
+      col.classList.remove("drop");
+      var id = e.dataTransfer.getData("text/plain");
+      var card = document.querySelector("#board article.deal[data-id='" + id + "']");
+      var form = card && card.querySelector("form.move");
+      if (!form || card.parentNode === col) return;
+      form.querySelector("select[name=stage_id]").value = col.getAttribute("data-stage");
+      form.submit();
+    });
+  });
 })();

@@ -1193,6 +1193,34 @@ both!(
             .unwrap();
         assert_eq!(now["expected_close"], "2027-01-20");
         assert_eq!(now["stage_name"], "方案报价");
+        // On a desktop the card is dragged onto the won column (the drag sends its move form).
+        c.set_window_size(1600, 900).await.unwrap();
+        c.goto(&app.url("/opportunities/board")).await.unwrap();
+        c.wait().for_element(Locator::Css(&card)).await.unwrap();
+        c.execute(
+            "const card = document.querySelector(arguments[0]);
+             const col = [...document.querySelectorAll('#board .column')]
+                 .find(c => c.querySelector('h2').textContent.includes('赢单'));
+             const dt = new DataTransfer();
+             card.dispatchEvent(new DragEvent('dragstart', {dataTransfer: dt, bubbles: true}));
+             col.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+             col.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+            vec![serde_json::json!(card)],
+        )
+        .await
+        .unwrap();
+        text_at(
+            &c,
+            &format!("//section[contains(@class, 'won')]//article[@data-id='{id}']"),
+        )
+        .await;
+        let won: serde_json::Value = app
+            .get(&format!("/api/v1/opportunities/{id}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(won["status"], "won");
         c.close().await.unwrap();
     }
 );
