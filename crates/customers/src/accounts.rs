@@ -608,7 +608,7 @@ pub(crate) async fn update_in(
              email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
              city = $12, district = $13, address = $14, postal_code = $15, source = $16,
              description = $17, owner_id = $18, team_id = $19, search = $20, updated_at = $21,
-             updated_by = $22, custom = $23, tags = $24, grams = $25",
+             updated_by = $22, custom = $23, tags = $24, grams = $25, held_since = $26",
         args![
             f.name.as_str(),
             f.parent_id,
@@ -634,7 +634,13 @@ pub(crate) async fn update_in(
             ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            guanxi_records::normalize::grams(&f.search())
+            guanxi_records::normalize::grams(&f.search()),
+            // A new holder's clock starts now.
+            if f.owner_id != before.owner_id {
+                Some(now())
+            } else {
+                before.held_since
+            }
         ],
     )
     .await?;
@@ -663,14 +669,6 @@ pub(crate) async fn update_in(
             Some(&after.name),
         )
         .await?;
-        if from != to {
-            // A new holder's clock starts now.
-            tx.execute(
-                "UPDATE accounts SET held_since = $1 WHERE tenant_id = $2 AND id = $3",
-                args![now(), ctx.tenant_id, id],
-            )
-            .await?;
-        }
     }
     Ok(after)
 }

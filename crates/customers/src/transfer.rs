@@ -171,7 +171,9 @@ pub async fn transfer(db: &Db, ctx: &Ctx, input: TransferInput) -> Result<Transf
     for (id, k) in account_to {
         let p = &targets[k];
         tx.execute(
-            "UPDATE accounts SET owner_id = $1, team_id = $2, updated_at = $3, updated_by = $4, version = version + 1
+            // The new holder's clock (a customer pool's "no order since taken") starts now.
+            "UPDATE accounts SET owner_id = $1, team_id = $2, updated_at = $3, held_since = $3,
+                 updated_by = $4, version = version + 1
              WHERE tenant_id = $5 AND id = $6",
             args![p.id, p.team_id, t, ctx.user_id, ctx.tenant_id, id],
         )

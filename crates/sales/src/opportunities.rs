@@ -647,27 +647,24 @@ pub async fn create_in(
     eras::count_one(tx, ctx.tenant_id, "opportunities", era, id).await?;
     custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     let d: Opportunity = record::load(tx, ctx.tenant_id, id).await?;
-    history(tx, ctx, id, &[("stage", None, Some(stage.name.clone()))], t).await?;
+    history(tx, ctx, &[(id, "stage", None, Some(stage.name.clone()))], t).await?;
     audit::record(tx, ctx, "create", "opportunities", Some(id), None, Some(&d)).await?;
     Ok(d)
 }
 
-/// Appends changes (field, from, to) to a deal's history.
-async fn history(
-    tx: &mut Tx,
-    ctx: &Ctx,
-    id: Uuid,
-    changes: &[(&str, Option<String>, Option<String>)],
-    at: DateTime<Utc>,
-) -> Result<()> {
+/// One change of a deal's history: the deal, the field, from, to.
+type Change<'a> = (Uuid, &'a str, Option<String>, Option<String>);
+
+/// Appends changes to deals' histories (unchanged values skipped), in one statement.
+async fn history(tx: &mut Tx, ctx: &Ctx, changes: &[Change<'_>], at: DateTime<Utc>) -> Result<()> {
     let rows: Vec<_> = changes
         .iter()
-        .filter(|(_, from, to)| from != to)
-        .map(|(field, from, to)| {
+        .filter(|(_, _, from, to)| from != to)
+        .map(|(id, field, from, to)| {
             args![
                 ctx.tenant_id,
                 new_id(),
-                id,
+                *id,
                 *field,
                 from.clone(),
                 to.clone(),
@@ -676,6 +673,9 @@ async fn history(
             ]
         })
         .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
     tx.insert_rows(
         "opportunity_history",
         &[
@@ -795,37 +795,33 @@ pub async fn update(
     if input.custom.is_some() {
         custom_fields::hold_unique(&mut tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     }
-    history(
-        &mut tx,
-        ctx,
-        id,
-        &[
-            (
-                "stage",
-                before.stage_name.clone(),
-                Some(to.name.clone())
-                    .filter(|_| moved)
-                    .or(before.stage_name.clone()),
-            ),
-            (
-                "amount",
-                Some(before.amount.to_string()),
-                Some(f.amount.to_string()),
-            ),
-            (
-                "probability",
-                Some(before.probability.to_string()),
-                Some(probability.to_string()),
-            ),
-            (
-                "expected_close",
-                before.expected_close.clone(),
-                f.expected_close.clone(),
-            ),
-        ],
-        t,
-    )
-    .await?;
+    let changes: [Change; 4] = [
+        (
+            id,
+            "stage",
+            before.stage_name.clone(),
+            Some(to.name.clone()),
+        ),
+        (
+            id,
+            "amount",
+            Some(before.amount.to_string()),
+            Some(f.amount.to_string()),
+        ),
+        (
+            id,
+            "probability",
+            Some(before.probability.to_string()),
+            Some(probability.to_string()),
+        ),
+        (
+            id,
+            "expected_close",
+            before.expected_close.clone(),
+            f.expected_close.clone(),
+        ),
+    ];
+    history(&mut tx, ctx, &changes, t).await?;
     let after: Opportunity = record::load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,
@@ -883,10 +879,11 @@ pub(crate) async fn remap_stage(
         args![to.id, to.probability, at, ctx.tenant_id, from],
     )
     .await?;
-    for (id, name) in moved {
-        history(tx, ctx, id, &[("stage", name, Some(to.name.clone()))], at).await?;
-    }
-    Ok(())
+    let changes: Vec<Change> = moved
+        .into_iter()
+        .map(|(id, name)| (id, "stage", name, Some(to.name.clone())))
+        .collect();
+    history(tx, ctx, &changes, at).await
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

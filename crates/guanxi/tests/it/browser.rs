@@ -1098,7 +1098,7 @@ both!(
         let c = browser(&d, &profile.0).await;
         sign_in(&c, &app, "b.rep@acme.test", "password-123456").await;
         c.goto(&app.url("/customers/accounts")).await.unwrap();
-        click(&c, "#account-shortcuts a").await;
+        click(&c, "#shortcuts a[href^='/pools/']").await;
         c.wait()
             .for_element(Locator::Css("#pool-records"))
             .await

@@ -137,6 +137,7 @@ impl Listed for Account {
     }
     /// The customer pools (公海), as shortcuts above the list.
     async fn extras(db: &Db, ctx: &Ctx) -> Result<Value, Error> {
-        crate::sales::pages::pool_shortcuts(db, ctx, "accounts").await
+        let chips = crate::sales::pages::pool_chips(db, ctx, "accounts").await?;
+        Ok(context! { chips => chips })
     }
 }

@@ -202,19 +202,24 @@ impl Layout {
         let mut v = serde_json::to_value(record).unwrap_or_default();
         let custom = v.get("custom").cloned().unwrap_or_default();
         if let Some(obj) = v.as_object_mut() {
+            // Built-in money fields are typed in yuan, as `form_input` reads them back.
+            for f in self
+                .sections
+                .iter()
+                .flat_map(|s| &s.fields)
+                .filter(|f| !f.custom && f.kind == "money")
+            {
+                if let Some(fen) = obj.get(&f.name).and_then(Value::as_i64) {
+                    obj.insert(f.name.clone(), Value::String(typed_money(fen)));
+                }
+            }
             for d in &self.defs {
                 let Some(x) = custom.get(&d.key).filter(|x| !x.is_null()) else {
                     continue;
                 };
                 let text = match (d.kind, x) {
                     (FieldKind::Money, Value::Number(n)) => {
-                        let fen = n.as_i64().unwrap_or_default();
-                        format!(
-                            "{}{}.{:02}",
-                            if fen < 0 { "-" } else { "" },
-                            fen.unsigned_abs() / 100,
-                            fen.unsigned_abs() % 100
-                        )
+                        typed_money(n.as_i64().unwrap_or_default())
                     }
                     (FieldKind::Datetime, Value::String(s)) => {
                         chrono::DateTime::parse_from_rfc3339(s)
@@ -345,4 +350,14 @@ pub fn form_input<T: serde::de::DeserializeOwned>(
     }
     serde_json::from_value(serde_json::Value::Object(obj))
         .map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+/// Minor units as a form shows them for typing: `123450` → `1234.50` (no sign, no grouping).
+fn typed_money(fen: i64) -> String {
+    format!(
+        "{}{}.{:02}",
+        if fen < 0 { "-" } else { "" },
+        fen.unsigned_abs() / 100,
+        fen.unsigned_abs() % 100
+    )
 }

@@ -81,7 +81,9 @@ pub trait Listed: Record + Editable + Serialize + Send + Sync + 'static {
     /// The filter's values as the template's `f` (`q`, `sort`, `deleted`, `custom` and the
     /// spec's filters).
     fn filter_values(f: &Self::Filter) -> Value;
-    /// Anything else the entity's list shows (the template's `extras`).
+    /// Anything else the entity's list shows (the template's `extras`); `chips` — shortcuts
+    /// (`href`, `label`, optional `id`) — are drawn above the list, the one matching the page
+    /// marked.
     fn extras(_db: &Db, _ctx: &Ctx) -> impl Future<Output = Result<Value, Error>> + Send {
         async { Ok(Value::from(())) }
     }

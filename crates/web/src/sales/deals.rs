@@ -140,13 +140,14 @@ impl Listed for Opportunity {
     }
     /// The pipelines' boards, as shortcuts above the list.
     async fn extras(db: &Db, ctx: &Ctx) -> Result<Value, Error> {
-        let ps = pipelines::list(db, ctx).await?;
-        let boards: Vec<Value> = ps
+        let board = crate::i18n::t(&ctx.locale, "deal.board");
+        let chips: Vec<Value> = pipelines::list(db, ctx)
+            .await?
             .iter()
             .filter(|p| p.active)
-            .map(|p| context! { id => p.id, name => p.name })
+            .map(|p| context! { href => format!("/opportunities/board?pipeline={}", p.id), label => format!("{board}: {}", p.name) })
             .collect();
-        Ok(context! { boards => boards })
+        Ok(context! { chips => chips })
     }
 }
 
@@ -269,17 +270,7 @@ async fn edit(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Res
         (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
     };
     let title = format!("{} · {}", t(&p, "common.edit"), d.name);
-    let mut values = layout.form_values(&d, p.time_zone);
-    // The amount is edited in yuan.
-    if let Ok(mut m) = serde_json::to_value(&values) {
-        if let Some(o) = m.as_object_mut() {
-            o.insert(
-                "amount".into(),
-                serde_json::Value::String(format!("{}.{:02}", d.amount / 100, d.amount % 100)),
-            );
-        }
-        values = Value::from_serialize(&m);
-    }
+    let values = layout.form_values(&d, p.time_zone);
     form_view(
         &s,
         &p,

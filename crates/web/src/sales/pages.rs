@@ -166,23 +166,32 @@ impl Listed for Lead {
         status => f.status, source => f.source, sort => f.sort, deleted => f.deleted.unwrap_or(false),
         tag => f.tag, custom => custom, sla => f.sla, grade => f.grade }
     }
-    /// The pools, as shortcuts above the list.
+    /// The response-time views, the pools and the import, as shortcuts above the list.
     async fn extras(db: &Db, ctx: &Ctx) -> Result<Value, Error> {
-        pool_shortcuts(db, ctx, "leads").await
+        let t = |k: &str| crate::i18n::t(&ctx.locale, k);
+        let mut chips = vec![
+            context! { href => "/leads?sla=breached", label => t("lead.breached_list") },
+            context! { href => "/leads?sla=waiting", label => t("lead.waiting_list") },
+        ];
+        chips.extend(pool_chips(db, ctx, "leads").await?);
+        if ctx.can("leads", Action::Create).is_some() {
+            chips.push(
+                context! { href => "/leads/import", label => t("lead_import.title"), id => "import-leads" },
+            );
+        }
+        Ok(context! { chips => chips })
     }
 }
 
-/// The active pools of `table` (`leads`, `accounts`) for a list's shortcuts, and whether the
-/// caller may import such records.
-pub(crate) async fn pool_shortcuts(db: &Db, ctx: &Ctx, table: &str) -> Result<Value, Error> {
-    let pools = guanxi_sales::pools::list(db, ctx).await?;
-    let pools: Vec<Value> = pools
+/// The active pools of `table` (`leads`, `accounts`) as a list's shortcuts.
+pub(crate) async fn pool_chips(db: &Db, ctx: &Ctx, table: &str) -> Result<Vec<Value>, Error> {
+    let label = crate::i18n::t(&ctx.locale, "lead.pool");
+    Ok(guanxi_sales::pools::list(db, ctx)
+        .await?
         .iter()
         .filter(|p| p.active && p.table() == table)
-        .map(|p| context! { id => p.id, name => p.name })
-        .collect();
-    let can_import = ctx.can(table, Action::Create).is_some();
-    Ok(context! { pools => pools, can_import => can_import })
+        .map(|p| context! { href => format!("/pools/{}", p.id), label => format!("{label}: {}", p.name) })
+        .collect())
 }
 
 fn t(p: &Signed, key: &str) -> String {
