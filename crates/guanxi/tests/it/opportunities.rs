@@ -685,7 +685,13 @@ both!(
         .await
         .unwrap();
         assert_eq!(r.status(), 422);
-        assert!(r.text().await.unwrap().contains("需要一个输单阶段"));
+        let body = r.text().await.unwrap();
+        assert!(body.contains("需要一个输单阶段"));
+        // What was typed stays on the form.
+        assert!(
+            body.contains("value=\"接触\"") && body.contains("value=\"渠道销售\""),
+            "{body}"
+        );
         let r = post(
             "/admin/pipelines",
             vec![

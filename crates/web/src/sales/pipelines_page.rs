@@ -34,6 +34,7 @@ async fn view(
     status: StatusCode,
     editing: Option<Pipeline>,
     errors: Vec<FieldError>,
+    draft: Option<&PipelineInput>,
 ) -> Response {
     let all = match pipelines::list(&s.db, &p.ctx).await {
         Ok(a) => a,
@@ -41,23 +42,36 @@ async fn view(
     };
     let can_edit = p.ctx.can("pipelines", Action::Update).is_some();
     let can_create = p.ctx.can("pipelines", Action::Create).is_some();
+    // A refused pipeline comes back as typed.
+    let draft = draft.map(|d| {
+        let stages: Vec<_> = d
+            .stages
+            .iter()
+            .flatten()
+            .map(|s| {
+                context! { id => s.id, name => s.name, probability => s.probability,
+                category => s.category, required_fields => s.required_fields }
+            })
+            .collect();
+        context! { name => d.name, moves => d.moves, may_reopen => d.may_reopen, stages => stages }
+    });
     p.page_status(
         s,
         status,
         "sales/pipelines.html",
         "pipelines",
-        context! { pipelines => all, editing => editing, errors => errors, new_rows => NEW_ROWS,
+        context! { pipelines => all, editing => editing, errors => errors, new_rows => NEW_ROWS, draft => draft,
         categories => CATEGORIES, requirable => REQUIRABLE, can_edit => can_edit, can_create => can_create },
     )
 }
 
 async fn list(State(s): State<AppState>, p: Signed) -> Response {
-    view(&s, &p, StatusCode::OK, None, vec![]).await
+    view(&s, &p, StatusCode::OK, None, vec![], None).await
 }
 
 async fn edit(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
     match pipelines::get(&s.db, &p.ctx, id).await {
-        Ok(pl) => view(&s, &p, StatusCode::OK, Some(pl), vec![]).await,
+        Ok(pl) => view(&s, &p, StatusCode::OK, Some(pl), vec![], None).await,
         Err(e) => p.error(&s, e),
     }
 }
@@ -118,6 +132,7 @@ async fn saved(
     p: &Signed,
     r: Result<Pipeline, Error>,
     editing: Option<Pipeline>,
+    draft: Option<&PipelineInput>,
 ) -> Response {
     match r {
         Ok(pl) => Redirect::to(&format!("/admin/pipelines#p-{}", pl.id)).into_response(),
@@ -125,7 +140,15 @@ async fn saved(
             match p.field_errors(e) {
                 Ok(errors) => {
                     let errors = errors.into_iter().map(|e| labelled(p, e)).collect();
-                    view(s, p, StatusCode::UNPROCESSABLE_ENTITY, editing, errors).await
+                    view(
+                        s,
+                        p,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        editing,
+                        errors,
+                        draft,
+                    )
+                    .await
                 }
                 Err(e) => p.error(s, e),
             }
@@ -160,8 +183,9 @@ async fn create(
     if !p.csrf_ok(&form.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    let r = pipelines::create(&s.db, &p.ctx, input_of(&form)).await;
-    saved(&s, &p, r, None).await
+    let input = input_of(&form);
+    let r = pipelines::create(&s.db, &p.ctx, input.clone()).await;
+    saved(&s, &p, r, None, Some(&input)).await
 }
 
 async fn update(
@@ -173,7 +197,8 @@ async fn update(
     if !p.csrf_ok(&form.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    let r = pipelines::update(&s.db, &p.ctx, id, None, input_of(&form)).await;
+    let input = input_of(&form);
+    let r = pipelines::update(&s.db, &p.ctx, id, None, input.clone()).await;
     let editing = pipelines::get(&s.db, &p.ctx, id).await.ok();
-    saved(&s, &p, r, editing).await
+    saved(&s, &p, r, editing, Some(&input)).await
 }
