@@ -30,6 +30,9 @@ pub struct Account {
     /// 统一社会信用代码 (18 characters, check character verified).
     pub credit_code: Option<String>,
     pub industry: Option<String>,
+    /// A–E: set by hand until the quarterly evaluation writes it; price books and service
+    /// levels follow it.
+    pub grade: Option<String>,
     pub website: Option<String>,
     pub email: Option<String>,
     /// As entered.
@@ -101,6 +104,10 @@ pub struct AccountInput {
     #[serde(default, deserialize_with = "validate::double_option")]
     #[schema(value_type = Option<String>)]
     pub industry: Option<Option<String>>,
+    /// `A`–`E`, or `null`.
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub grade: Option<Option<String>>,
     #[serde(default, deserialize_with = "validate::double_option")]
     #[schema(value_type = Option<String>)]
     pub website: Option<Option<String>>,
@@ -185,7 +192,7 @@ impl custom_fields::CustomFilters for AccountFilter {
 
 const SELECT: &str =
     "SELECT a.id, a.name, a.parent_id, p.name AS parent_name, a.credit_code, a.industry,
-    a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
+    a.grade, a.website, a.email, a.phone, a.phone_e164, a.wechat, a.country, a.province, a.city, a.district,
     a.address, a.postal_code, a.source, a.description, a.owner_id, o.name AS owner_name, a.team_id,
     a.pool_id, a.held_since, a.followed_at, a.custom, a.tags, a.created_at, a.updated_at, a.deleted_at, a.merged_into, a.version,
     a.name_key
@@ -292,6 +299,7 @@ struct Fields {
     parent_id: Option<Uuid>,
     credit_code: Option<String>,
     industry: Option<String>,
+    grade: Option<String>,
     website: Option<String>,
     email: Option<String>,
     phone: Option<String>,
@@ -319,6 +327,7 @@ impl Fields {
             parent_id: a.parent_id,
             credit_code: a.credit_code.clone(),
             industry: a.industry.clone(),
+            grade: a.grade.clone(),
             website: a.website.clone(),
             email: a.email.clone(),
             phone: a.phone.clone(),
@@ -418,6 +427,15 @@ async fn apply(
         &mut f.description,
         plain(10_000),
     );
+    match &input.grade {
+        Some(Some(g)) => match g.trim().to_uppercase().as_str() {
+            "" => f.grade = None,
+            g @ ("A" | "B" | "C" | "D" | "E") => f.grade = Some(g.to_owned()),
+            _ => errs.add("grade", "invalid"),
+        },
+        Some(None) => f.grade = None,
+        None => {}
+    }
     f.phone_national = apply_phone(
         &mut errs,
         &input.phone,
@@ -537,9 +555,9 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
         "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
              phone, phone_e164, wechat, country, province, city, district, address, postal_code,
              source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom, tags, grams, era, held_since, followed_at)
+             updated_by, version, custom, tags, grams, era, held_since, followed_at, grade)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29, $30, $31, $32)",
+             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29, $30, $31, $32, $33)",
         args![
             ctx.tenant_id, id, f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(),
             f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
@@ -551,7 +569,8 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Ac
             guanxi_records::normalize::grams(&f.search()),
             era,
             t,
-            t
+            t,
+            f.grade.clone()
         ],
     )
     .await?;
@@ -608,7 +627,7 @@ pub(crate) async fn update_in(
              email = $6, phone = $7, phone_e164 = $8, wechat = $9, country = $10, province = $11,
              city = $12, district = $13, address = $14, postal_code = $15, source = $16,
              description = $17, owner_id = $18, team_id = $19, search = $20, updated_at = $21,
-             updated_by = $22, custom = $23, tags = $24, grams = $25, held_since = $26",
+             updated_by = $22, custom = $23, tags = $24, grams = $25, held_since = $26, grade = $27",
         args![
             f.name.as_str(),
             f.parent_id,
@@ -640,7 +659,8 @@ pub(crate) async fn update_in(
                 Some(now())
             } else {
                 before.held_since
-            }
+            },
+            f.grade.clone()
         ],
     )
     .await?;

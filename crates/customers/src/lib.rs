@@ -90,6 +90,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1014_record_activities.sql"),
         postgres: include_str!("../migrations/postgres/1014_record_activities.sql"),
     },
+    Migration {
+        version: 1015,
+        name: "1015_pricing_facts",
+        sqlite: include_str!("../migrations/sqlite/1015_pricing_facts.sql"),
+        postgres: include_str!("../migrations/postgres/1015_pricing_facts.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;

@@ -483,6 +483,7 @@ pub const MERGEABLE_ACCOUNT: &[&str] = &[
     "parent_id",
     "credit_code",
     "industry",
+    "grade",
     "website",
     "email",
     "phone",

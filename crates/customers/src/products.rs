@@ -26,6 +26,10 @@ pub struct Product {
     /// In minor units (fen for CNY).
     pub list_price: i64,
     pub currency: String,
+    /// VAT rate in basis points (1300 = 13%).
+    pub tax_rate: i64,
+    /// What a unit costs us, minor units (for margin).
+    pub cost: Option<i64>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -50,6 +54,12 @@ pub struct ProductInput {
     pub list_price: Option<i64>,
     /// ISO 4217, default `CNY`.
     pub currency: Option<String>,
+    /// VAT rate in basis points, 0–10000 (1300 = 13%); default 0.
+    pub tax_rate: Option<i64>,
+    /// Minor units; `null` clears it.
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub cost: Option<Option<i64>>,
     pub active: Option<bool>,
 }
 
@@ -68,8 +78,8 @@ pub struct ProductFilter {
 }
 
 const SELECT: &str =
-    "SELECT p.id, p.sku, p.name, p.category, p.unit, p.list_price, p.currency, p.active,
-    p.created_at, p.updated_at, p.deleted_at, p.version FROM products p";
+    "SELECT p.id, p.sku, p.name, p.category, p.unit, p.list_price, p.currency, p.tax_rate,
+    p.cost, p.active, p.created_at, p.updated_at, p.deleted_at, p.version FROM products p";
 
 const SORTS: &[SortField] = &[
     ("name", "p.name", SortKind::Text),
@@ -152,6 +162,8 @@ struct Fields {
     unit: Option<String>,
     list_price: i64,
     currency: String,
+    tax_rate: i64,
+    cost: Option<i64>,
     active: bool,
 }
 
@@ -204,6 +216,18 @@ fn apply(errs: &mut Errors, input: &ProductInput, f: &mut Fields) {
             Err(code) => errs.add("currency", code),
         }
     }
+    if let Some(r) = input.tax_rate {
+        if (0..=10_000).contains(&r) {
+            f.tax_rate = r;
+        } else {
+            errs.add("tax_rate", "out_of_range");
+        }
+    }
+    match input.cost {
+        Some(Some(c)) if c < 0 => errs.add("cost", "out_of_range"),
+        Some(c) => f.cost = c,
+        None => {}
+    }
     if let Some(a) = input.active {
         f.active = a;
     }
@@ -232,6 +256,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ProductInput) -> Result<Product> 
         unit: None,
         list_price: 0,
         currency: "CNY".into(),
+        tax_rate: 0,
+        cost: None,
         active: true,
     };
     apply(&mut errs, &input, &mut f);
@@ -242,12 +268,12 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ProductInput) -> Result<Product> 
     let t = now();
     tx.execute(
         "INSERT INTO products (tenant_id, id, sku, name, category, unit, list_price, currency, active, search,
-             created_at, updated_at, created_by, updated_by, version, custom)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15)",
+             created_at, updated_at, created_by, updated_by, version, custom, tax_rate, cost)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $16, $17)",
         args![
             ctx.tenant_id, id, f.sku.as_str(), f.name.as_str(), f.category.clone(), f.unit.clone(),
             f.list_price, f.currency.as_str(), f.active, f.search(), t, t, ctx.user_id, ctx.user_id,
-            serde_json::json!({})
+            serde_json::json!({}), f.tax_rate, f.cost
         ],
     )
     .await?;
@@ -279,6 +305,8 @@ pub async fn update(
         unit: before.unit.clone(),
         list_price: before.list_price,
         currency: before.currency.clone(),
+        tax_rate: before.tax_rate,
+        cost: before.cost,
         active: before.active,
     };
     apply(&mut errs, &input, &mut f);
@@ -294,7 +322,7 @@ pub async fn update(
         },
         expected,
         "sku = $1, name = $2, category = $3, unit = $4, list_price = $5, currency = $6,
-             active = $7, search = $8, updated_at = $9, updated_by = $10",
+             active = $7, search = $8, updated_at = $9, updated_by = $10, tax_rate = $11, cost = $12",
         args![
             f.sku.as_str(),
             f.name.as_str(),
@@ -305,7 +333,9 @@ pub async fn update(
             f.active,
             f.search(),
             now(),
-            ctx.user_id
+            ctx.user_id,
+            f.tax_rate,
+            f.cost
         ],
     )
     .await

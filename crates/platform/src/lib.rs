@@ -18,6 +18,7 @@ pub mod keylock;
 pub mod mail;
 pub mod migrate;
 pub mod notifications;
+pub mod numbering;
 pub mod page;
 pub mod perms;
 pub mod recent;

@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_scheduled_jobs"),
     migration!(6, "0006_notifications"),
     migration!(7, "0007_key_locks"),
+    migration!(8, "0008_numbering"),
 ];
 
 /// Applies every migration of `sets` not yet applied, set by set (the platform's first, then

@@ -55,6 +55,8 @@ pub const MODULES: &[&str] = &[
     "pools",
     "pipelines",
     "opportunities",
+    "price_books",
+    "quotes",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -172,6 +174,21 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                     );
                 }
                 _ => grant(&mut p, "opportunities", &[Read], Scope::All),
+            }
+            // Price books: everyone reads the prices; managers set them. Quotes follow deals:
+            // a rep works their own and reads the team's, a manager works the team's.
+            grant(&mut p, "price_books", &[Read], Scope::All);
+            match key {
+                "manager" => {
+                    grant(&mut p, "price_books", &[Create, Update, Delete], Scope::All);
+                    grant(&mut p, "quotes", &[Read], Scope::All);
+                    grant(&mut p, "quotes", &[Create, Update, Delete], Scope::Team);
+                }
+                "sales" => {
+                    grant(&mut p, "quotes", &[Read], Scope::Team);
+                    grant(&mut p, "quotes", &[Create, Update, Delete], Scope::Own);
+                }
+                _ => grant(&mut p, "quotes", &[Read], Scope::All),
             }
             // Public forms: marketing designs them; managers read them and their submissions.
             // Who gets which lead is the managers' to decide; how leads are scored, the

@@ -15,6 +15,9 @@ pub mod learned;
 pub mod opportunities;
 pub mod pipelines;
 pub mod pools;
+pub mod price_books;
+pub mod pricing;
+pub mod quotes;
 pub mod rules;
 pub mod scoring;
 pub mod sla;
@@ -80,5 +83,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2010_board_sums",
         sqlite: include_str!("../migrations/sqlite/2010_board_sums.sql"),
         postgres: include_str!("../migrations/postgres/2010_board_sums.sql"),
+    },
+    Migration {
+        version: 2011,
+        name: "2011_quotes",
+        sqlite: include_str!("../migrations/sqlite/2011_quotes.sql"),
+        postgres: include_str!("../migrations/postgres/2011_quotes.sql"),
     },
 ];

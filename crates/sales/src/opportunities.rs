@@ -652,6 +652,43 @@ pub async fn create_in(
     Ok(d)
 }
 
+/// Sets a deal's amount to its quote's when a version is sent, inside the caller's transaction
+/// (the quote's write was checked), with the change in the deal's history and audit.
+pub async fn set_amount_in(tx: &mut Tx, ctx: &Ctx, id: Uuid, amount: i64) -> Result<()> {
+    let before: Opportunity = record::load(tx, ctx.tenant_id, id).await?;
+    if before.amount == amount {
+        return Ok(());
+    }
+    if !(0..=MAX_AMOUNT).contains(&amount) {
+        return Err(Error::field("total", "out_of_range"));
+    }
+    let t = now();
+    tx.execute(
+        "UPDATE opportunities SET amount = $1, updated_at = $2, updated_by = $3, version = version + 1
+         WHERE tenant_id = $4 AND id = $5",
+        args![amount, t, ctx.user_id, ctx.tenant_id, id],
+    )
+    .await?;
+    let change: Change = (
+        id,
+        "amount",
+        Some(before.amount.to_string()),
+        Some(amount.to_string()),
+    );
+    history(tx, ctx, &[change], t).await?;
+    let after: Opportunity = record::load(tx, ctx.tenant_id, id).await?;
+    audit::record(
+        tx,
+        ctx,
+        "update",
+        "opportunities",
+        Some(id),
+        Some(&before),
+        Some(&after),
+    )
+    .await
+}
+
 /// One change of a deal's history: the deal, the field, from, to.
 type Change<'a> = (Uuid, &'a str, Option<String>, Option<String>);
 

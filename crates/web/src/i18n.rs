@@ -405,6 +405,7 @@ pub const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "統一社會信用代碼",
     ),
     ("field.industry", "Industry", "行业", "行業"),
+    ("field.grade", "Grade", "客户等级", "客戶等級"),
     ("field.source", "Source", "来源", "來源"),
     ("field.phone", "Phone", "电话", "電話"),
     ("field.email", "Email", "邮箱", "電子郵件"),

@@ -225,6 +225,33 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::deals_api::bulk_opportunities))
         .routes(routes!(sales::deals_api::opportunity_history))
         .routes(routes!(sales::deals_api::opportunity_timeline))
+        .routes(routes!(
+            sales::quotes_api::list_price_books,
+            sales::quotes_api::create_price_book
+        ))
+        .routes(routes!(
+            sales::quotes_api::get_price_book,
+            sales::quotes_api::update_price_book,
+            sales::quotes_api::delete_price_book
+        ))
+        .routes(routes!(sales::quotes_api::get_price))
+        .routes(routes!(
+            sales::quotes_api::list_quotes,
+            sales::quotes_api::create_quote
+        ))
+        .routes(routes!(
+            sales::quotes_api::get_quote,
+            sales::quotes_api::update_quote,
+            sales::quotes_api::delete_quote
+        ))
+        .routes(routes!(sales::quotes_api::send_quote))
+        .routes(routes!(sales::quotes_api::accept_quote))
+        .routes(routes!(sales::quotes_api::decline_quote))
+        .routes(routes!(sales::quotes_api::quote_versions))
+        .routes(routes!(
+            sales::quotes_api::get_numbering,
+            sales::quotes_api::put_numbering
+        ))
         .routes(routes!(sales::forms::list_forms, sales::forms::create_form))
         .routes(routes!(sales::forms::get_form, sales::forms::update_form))
         .routes(routes!(sales::forms::form_submissions))

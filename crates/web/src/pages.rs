@@ -439,6 +439,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::pages::routes())
         .merge(crate::sales::deals::routes())
         .merge(crate::sales::pipelines_page::routes())
+        .merge(crate::sales::quotes_pages::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

@@ -127,6 +127,28 @@ both!(
                 json!({"name": "甲方商机", "account_id": account["id"], "amount": 100000}),
             )
             .await;
+        let product = app
+            .created(
+                "/api/v1/products",
+                a,
+                json!({"sku": "JF-1", "name": "甲方产品", "list_price": 100}),
+            )
+            .await;
+        let book = app
+            .created(
+                "/api/v1/price-books",
+                a,
+                json!({"name": "甲方价目", "audience": "account", "account_id": account["id"],
+                       "entries": [{"product_id": product["id"], "unit_price": 90}]}),
+            )
+            .await;
+        let quote = app
+            .created(
+                "/api/v1/quotes",
+                a,
+                json!({"opportunity_id": deal["id"], "lines": [{"sku": "JF-1"}]}),
+            )
+            .await;
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -147,6 +169,9 @@ both!(
             pipeline["id"].as_str().unwrap().into(),
             pipeline["stages"][0]["id"].as_str().unwrap().into(),
             deal["id"].as_str().unwrap().into(),
+            product["id"].as_str().unwrap().into(),
+            book["id"].as_str().unwrap().into(),
+            quote["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
@@ -214,6 +239,8 @@ both!(
                 "/api/v1/leads",
                 "/api/v1/opportunities",
                 "/api/v1/pipelines",
+                "/api/v1/quotes",
+                "/api/v1/price-books",
             ] {
                 let body = app
                     .req(Method::GET, path, &b)

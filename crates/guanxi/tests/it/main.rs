@@ -20,6 +20,7 @@ mod leads;
 mod notifications;
 mod opportunities;
 mod pools;
+mod quotes;
 mod scheduler;
 mod schema;
 mod security;

@@ -177,7 +177,7 @@ pub const ACCOUNT_SECTIONS: &[Section] = &[
     },
     Section {
         key: "evaluation",
-        fields: &[f("description", "textarea")],
+        fields: &[f("grade", "grade"), f("description", "textarea")],
     },
 ];
 
@@ -346,7 +346,7 @@ async fn refused(
 // ---- accounts ------------------------------------------------------------------------------
 
 /// `?k=v&…` of the non-empty values.
-fn next_link(pairs: &[(&str, Option<&str>)]) -> String {
+pub(crate) fn next_link(pairs: &[(&str, Option<&str>)]) -> String {
     let kept: Vec<(&str, &str)> = pairs
         .iter()
         .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (*k, v)))

@@ -7,4 +7,6 @@ pub mod deals_api;
 pub mod forms;
 pub mod pages;
 pub mod pipelines_page;
+pub mod quotes_api;
+pub mod quotes_pages;
 pub mod rules_page;
