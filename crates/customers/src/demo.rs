@@ -240,6 +240,8 @@ pub async fn load(db: &Db, admin: &Ctx, size: DemoSize) -> Result<DemoStats> {
                 category: Some(Some((*category).to_owned())),
                 unit: Some(Some((*unit).to_owned())),
                 list_price: Some(*price),
+                // VAT: 13% on goods, 6% on services.
+                tax_rate: Some(if *category == "服务" { 600 } else { 1300 }),
                 ..Default::default()
             },
         )

@@ -91,11 +91,11 @@ impl Pattern {
     fn period(&self, day: chrono::NaiveDate) -> String {
         self.0
             .iter()
-            .map(|p| match p {
-                Piece::Year4 | Piece::Year2 => format!("{:04}", day.year()),
-                Piece::Month => format!("{:02}", day.month()),
-                Piece::Day => format!("{:02}", day.day()),
-                _ => String::new(),
+            .filter_map(|p| match p {
+                Piece::Year4 | Piece::Year2 => Some(format!("{:04}", day.year())),
+                Piece::Month => Some(format!("{:02}", day.month())),
+                Piece::Day => Some(format!("{:02}", day.day())),
+                _ => None,
             })
             .collect::<Vec<_>>()
             .join("-")

@@ -384,6 +384,7 @@ async fn deals(db: &Db, admin: &Ctx) -> Result<()> {
         ("展会赠品", 640_000, 5, "2026-11-20"),
         ("会员积分礼品", 2_100_000, 2, "2027-03-01"),
     ];
+    let mut deals = Vec::new();
     for (i, (name, amount, stage, close)) in plans.iter().enumerate() {
         let Some(acc) = accounts.get(i % accounts.len().max(1)) else {
             break;
@@ -418,7 +419,138 @@ async fn deals(db: &Db, admin: &Ctx) -> Result<()> {
             .await?;
             version = moved.version;
         }
+        deals.push(d.id);
     }
+    quotes_demo(db, admin, &accounts, &deals).await
+}
+
+/// Grades on the first accounts, price books (everyone's with a volume tier, grade A's), and a
+/// quote in each state: revised (v1 superseded by v2), a draft, accepted (an order), declined.
+async fn quotes_demo(
+    db: &Db,
+    admin: &Ctx,
+    accounts: &[guanxi_customers::accounts::Account],
+    deals: &[Uuid],
+) -> Result<()> {
+    use crate::price_books::{self, EntryInput, PriceBookInput};
+    use crate::quotes::{self, Decision, LineInput, QuoteInput};
+    for (a, grade) in accounts.iter().zip(["A", "B", "C"]) {
+        guanxi_customers::accounts::update(
+            db,
+            admin,
+            a.id,
+            None,
+            guanxi_customers::accounts::AccountInput {
+                version: Some(a.version),
+                grade: Some(Some(grade.into())),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    let products: Vec<(Uuid, i64)> = db
+        .fetch_all(
+            "SELECT id, list_price FROM products WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY sku LIMIT 6",
+            args![admin.tenant_id],
+        )
+        .await?;
+    if products.len() < 3 || deals.len() < 4 {
+        return Ok(());
+    }
+    let entry = |i: usize, min: i64, pct: i64| EntryInput {
+        product_id: Some(products[i].0),
+        sku: None,
+        min_quantity: Some(min),
+        unit_price: products[i].1 * pct / 100,
+    };
+    price_books::create(
+        db,
+        admin,
+        PriceBookInput {
+            name: Some("2026 标准价".into()),
+            valid_from: Some(Some("2026-01-01".into())),
+            entries: Some(vec![
+                entry(0, 1, 100),
+                entry(0, 20, 92),
+                entry(0, 100, 85),
+                entry(1, 1, 100),
+                entry(2, 50, 90),
+            ]),
+            ..Default::default()
+        },
+    )
+    .await?;
+    price_books::create(
+        db,
+        admin,
+        PriceBookInput {
+            name: Some("A 级客户价".into()),
+            audience: Some("grade".into()),
+            audience_value: Some("A".into()),
+            entries: Some(vec![entry(0, 1, 88), entry(1, 1, 90)]),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let line = |i: usize, q: i64| LineInput {
+        product_id: Some(products[i].0),
+        quantity: Some(q),
+        ..Default::default()
+    };
+    let open = |deal: Uuid, lines: Vec<LineInput>| QuoteInput {
+        opportunity_id: Some(deal),
+        valid_until: Some(Some("2027-03-31".into())),
+        payment_terms: Some(Some("月结 30 天".into())),
+        delivery_terms: Some(Some("到货 7 个工作日内".into())),
+        lines: Some(lines),
+        ..Default::default()
+    };
+    // Revised: v1 sent, a 5% discount on the total, v2 sent.
+    let q = quotes::create(db, admin, open(deals[0], vec![line(0, 120), line(2, 60)])).await?;
+    let q = quotes::send(db, admin, q.id, Some(q.version)).await?;
+    let q = quotes::update(
+        db,
+        admin,
+        q.id,
+        None,
+        QuoteInput {
+            version: Some(q.version),
+            discount_bp: Some(500),
+            ..Default::default()
+        },
+    )
+    .await?;
+    quotes::send(db, admin, q.id, Some(q.version)).await?;
+    // A draft.
+    quotes::create(db, admin, open(deals[1], vec![line(1, 10), line(2, 10)])).await?;
+    // Accepted: an order in the customer's purchase history.
+    let q = quotes::create(db, admin, open(deals[2], vec![line(0, 30)])).await?;
+    let q = quotes::send(db, admin, q.id, Some(q.version)).await?;
+    quotes::accept(
+        db,
+        admin,
+        q.id,
+        Decision {
+            version: None,
+            version_no: Some(1),
+            reason: None,
+        },
+    )
+    .await?;
+    // Declined, with the reason.
+    let q = quotes::create(db, admin, open(deals[3], vec![line(1, 5)])).await?;
+    let q = quotes::send(db, admin, q.id, Some(q.version)).await?;
+    quotes::decline(
+        db,
+        admin,
+        q.id,
+        Decision {
+            version: None,
+            version_no: Some(1),
+            reason: Some("预算推迟到明年".into()),
+        },
+    )
+    .await?;
     Ok(())
 }
 

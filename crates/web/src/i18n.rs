@@ -1106,6 +1106,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("leads", include_str!("../messages/leads.tsv")),
     ("forms", include_str!("../messages/forms.tsv")),
     ("deals", include_str!("../messages/deals.tsv")),
+    ("quotes", include_str!("../messages/quotes.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

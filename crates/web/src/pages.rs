@@ -81,6 +81,10 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/opportunity.html",
         "sales/board.html",
         "sales/pipelines.html",
+        "sales/quotes.html",
+        "sales/quote.html",
+        "sales/quote_print.html",
+        "sales/price_books.html",
         "sales/pool.html",
         "sales/rules.html",
         "sales/import.html",
@@ -230,6 +234,12 @@ impl Signed {
                 "/admin/lead-rules",
             ),
             ("pipelines", "pipelines", Action::Update, "/admin/pipelines"),
+            (
+                "price_books",
+                "price_books",
+                Action::Update,
+                "/admin/price-books",
+            ),
             ("audit", "audit", Action::Read, "/admin/audit"),
             ("jobs", "jobs", Action::Read, "/admin/jobs"),
             ("settings", "settings", Action::Update, "/settings"),
@@ -253,6 +263,7 @@ impl Signed {
             customers_nav => ctx.can("accounts", Action::Read).is_some() || ctx.can("contacts", Action::Read).is_some(),
             leads_nav => ctx.can("leads", Action::Read).is_some(),
             deals_nav => ctx.can("opportunities", Action::Read).is_some(),
+            quotes_nav => ctx.can("quotes", Action::Read).is_some(),
         };
         Some(Signed {
             ctx,

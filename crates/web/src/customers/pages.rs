@@ -1606,15 +1606,21 @@ async fn create_product(
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    let result = match get("list_price").map(|v| crate::money::parse(&v)) {
-        Some(None) => Err(Error::field("list_price", "invalid")),
-        price => {
+    // Money and a percentage, typed as people write them (`13` or `13.5` % → basis points).
+    let read = |k: &str| get(k).map(|v| crate::money::parse(v.trim_end_matches('%')));
+    let result = match (read("list_price"), read("tax_rate"), read("cost")) {
+        (Some(None), ..) => Err(Error::field("list_price", "invalid")),
+        (_, Some(None), _) => Err(Error::field("tax_rate", "invalid")),
+        (.., Some(None)) => Err(Error::field("cost", "invalid")),
+        (price, tax, cost) => {
             let input = ProductInput {
                 sku: Some(get("sku").unwrap_or_default()),
                 name: Some(get("name").unwrap_or_default()),
                 category: Some(get("category")),
                 unit: Some(get("unit")),
                 list_price: price.flatten(),
+                tax_rate: tax.flatten(),
+                cost: Some(cost.flatten()),
                 ..Default::default()
             };
             products::create(&s.db, &p.ctx, input).await

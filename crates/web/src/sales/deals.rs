@@ -365,6 +365,16 @@ async fn show_page(
             .is_some_and(|scope| p.ctx.covers(scope, Some(d.owner_id), d.team_id))
     };
     let in_stage_days = (chrono::Utc::now() - d.stage_since).num_days();
+    // The deal's quote: a failure to read it leaves the card out, never the page.
+    let quote = guanxi_sales::quotes::of_opportunity(&s.db, &p.ctx, id)
+        .await
+        .ok()
+        .flatten();
+    let can_quote = p
+        .ctx
+        .can("quotes", Action::Create)
+        .is_some_and(|scope| p.ctx.covers(scope, Some(d.owner_id), d.team_id))
+        && live;
     p.page_status(
         s,
         status,
@@ -377,6 +387,7 @@ async fn show_page(
             subject => context! { post => format!("/opportunities/{id}/activities") },
             error => p.refusal_from_url(q.error.as_deref()),
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
+            quote => quote, can_quote => can_quote,
         },
     )
 }
