@@ -740,14 +740,7 @@ pub async fn timeline(
             return Err(Error::field("types", "invalid"));
         }
         if !wanted.is_empty() {
-            q.push(" AND x.type IN (");
-            for (i, t) in wanted.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.bind(*t);
-            }
-            q.push(")");
+            q.push(" AND x.type IN ").bind_list(wanted.iter().copied());
         }
     }
     let limit = page.apply(&mut q, &sort, "x.id")?;

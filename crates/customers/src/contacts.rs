@@ -647,14 +647,8 @@ pub async fn create_many(
         let mut q = Sql::new(SELECT);
         q.push(" WHERE c.tenant_id = ")
             .bind(ctx.tenant_id)
-            .push(" AND c.id IN (");
-        for (i, r) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(r.id);
-        }
-        q.push(")");
+            .push(" AND c.id IN ")
+            .bind_list(chunk.iter().map(|r| r.id));
         let stored: Vec<Contact> = tx.fetch_sql(q).await?;
         let events: Vec<(Uuid, Option<&Contact>, Option<&Contact>)> =
             stored.iter().map(|c| (c.id, None, Some(c))).collect();

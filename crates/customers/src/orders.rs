@@ -158,14 +158,10 @@ async fn lines_of(
         "SELECT order_id, line_no, product_id, sku, name, quantity, unit_price, discount, amount
          FROM order_lines WHERE tenant_id = ",
     );
-    q.bind(tenant_id).push(" AND order_id IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(*id);
-    }
-    q.push(") ORDER BY order_id, line_no");
+    q.bind(tenant_id)
+        .push(" AND order_id IN ")
+        .bind_list(ids.iter().copied())
+        .push(" ORDER BY order_id, line_no");
     let rows: Vec<LineRow> = match db_or_tx {
         LinesFrom::Db(db) => db.fetch_sql(q).await?,
         LinesFrom::Tx(tx) => tx.fetch_all(&q.sql, q.args).await?,
@@ -427,21 +423,17 @@ async fn apply(tx: &mut Tx, ctx: &Ctx, input: &OrderInput, f: &mut Fields) -> Re
         let mut out = Vec::with_capacity(lines.len());
         for (i, l) in lines.iter().enumerate() {
             let at = |field: &str| format!("lines[{i}].{field}");
-            let product = match (l.product_id, l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty())) {
-                (Some(id), _) => match tx
-                    .fetch_optional::<products::Product>(
-                        "SELECT id, sku, name, category, unit, list_price, currency, tax_rate, cost, active, created_at,
-                             updated_at, deleted_at, version
-                         FROM products WHERE tenant_id = $1 AND id = $2",
-                        args![ctx.tenant_id, id],
-                    )
-                    .await?
-                {
-                    Some(p) => Some(p),
-                    None => {
+            let product = match (
+                l.product_id,
+                l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+            ) {
+                (Some(id), _) => match products::load(tx, ctx.tenant_id, id).await {
+                    Ok(p) => Some(p),
+                    Err(Error::NotFound) => {
                         errs.add(&at("product_id"), "unknown");
                         None
                     }
+                    Err(e) => return Err(e),
                 },
                 (None, Some(sku)) => products::by_sku(tx, ctx.tenant_id, sku).await?,
                 (None, None) => None,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::db::{Conn, Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
@@ -119,7 +119,8 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &ProductFilter) -> Result<Page<Product>
     }))
 }
 
-async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Product> {
+/// One product, live or not, with no permission check (an order line keeps its product).
+pub(crate) async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Product> {
     tx.fetch_one(
         &format!("{SELECT} WHERE p.tenant_id = $1 AND p.id = $2"),
         args![tenant_id, id],
@@ -143,6 +144,61 @@ pub async fn by_sku(tx: &mut Tx, tenant_id: Uuid, sku: &str) -> Result<Option<Pr
         args![tenant_id, sku],
     )
     .await
+}
+
+/// The live product each input line names by `product_id` or else `sku` (`None` for a line
+/// naming neither, or one that is not in the catalogue), in a query per 1,000 keys — a quote's
+/// lines, a price book's entries: never a query per line.
+pub async fn resolve(
+    conn: impl Into<Conn<'_>>,
+    tenant_id: Uuid,
+    refs: &[(Option<Uuid>, Option<&str>)],
+) -> Result<Vec<Option<Product>>> {
+    fn key<'a>(&(id, sku): &(Option<Uuid>, Option<&'a str>)) -> (Option<Uuid>, Option<&'a str>) {
+        (id, sku.map(str::trim).filter(|s| !s.is_empty()))
+    }
+    let ids: Vec<Uuid> = refs.iter().filter_map(|r| key(r).0).collect();
+    let skus: Vec<&str> = refs
+        .iter()
+        .filter_map(|r| match key(r) {
+            (None, sku) => sku,
+            _ => None,
+        })
+        .collect();
+    let found = live_by(conn, tenant_id, &ids, &skus).await?;
+    Ok(refs
+        .iter()
+        .map(|r| match key(r) {
+            (Some(id), _) => found.iter().find(|p| p.id == id).cloned(),
+            (None, Some(sku)) => found.iter().find(|p| p.sku == sku).cloned(),
+            (None, None) => None,
+        })
+        .collect())
+}
+
+async fn live_by(
+    conn: impl Into<Conn<'_>>,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    skus: &[&str],
+) -> Result<Vec<Product>> {
+    let mut conn = conn.into();
+    let mut found = Vec::new();
+    for chunk in ids.chunks(1000) {
+        let mut q = Sql::new(SELECT);
+        q.push(" WHERE p.tenant_id = ").bind(tenant_id);
+        q.push(" AND p.deleted_at IS NULL AND p.id IN ")
+            .bind_list(chunk.iter().copied());
+        found.extend(conn.fetch_sql::<Product>(q).await?);
+    }
+    for chunk in skus.chunks(1000) {
+        let mut q = Sql::new(SELECT);
+        q.push(" WHERE p.tenant_id = ").bind(tenant_id);
+        q.push(" AND p.deleted_at IS NULL AND p.sku IN ")
+            .bind_list(chunk.iter().copied());
+        found.extend(conn.fetch_sql::<Product>(q).await?);
+    }
+    Ok(found)
 }
 
 /// ISO 4217: three upper-case letters.

@@ -210,14 +210,9 @@ pub async fn changed_by_me(
         "SELECT {COLS} FROM audit_events WHERE tenant_id = "
     ));
     q.bind(ctx.tenant_id).push(" AND actor_id = ").bind(me);
-    q.push(" AND entity IN (");
-    for (i, e) in entities.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(*e);
-    }
-    q.push(") AND entity_id IS NOT NULL ORDER BY id DESC LIMIT ")
+    q.push(" AND entity IN ")
+        .bind_list(entities.iter().copied())
+        .push(" AND entity_id IS NOT NULL ORDER BY id DESC LIMIT ")
         .bind((limit * 5) as i64);
     let events: Vec<AuditEvent> = db.fetch_sql(q).await?;
     let mut out: Vec<(String, Uuid, String, DateTime<Utc>)> = Vec::new();

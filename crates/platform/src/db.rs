@@ -632,6 +632,19 @@ impl Sql {
         self.sql.push_str(&self.args.len().to_string());
         self
     }
+    /// Binds each value, comma-separated in parentheses (`… IN ` then `bind_list(ids)`). An
+    /// empty list binds nothing (`()`): callers decide what an empty filter means first.
+    pub fn bind_list<V: Into<Val>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
+        self.sql.push('(');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.bind(v);
+        }
+        self.sql.push(')');
+        self
+    }
     /// Appends another statement built on its own (a subquery): its `$k` become `$(k + n)`,
     /// `n` this one's values so far (`$` inside quoted text is left alone).
     pub fn append(&mut self, other: Sql) -> &mut Self {

@@ -177,14 +177,7 @@ pub async fn mark_read(db: &Db, ctx: &Ctx, ids: Option<&[Uuid]>) -> Result<u64> 
         if ids.len() > 500 {
             return Err(Error::field("ids", "too_many"));
         }
-        q.push(" AND id IN (");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(*id);
-        }
-        q.push(")");
+        q.push(" AND id IN ").bind_list(ids.iter().copied());
     }
     db.execute(&q.sql, q.args).await
 }

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, Tx};
+use crate::db::{Conn, Db, Tx};
 use crate::error::{Errors, Result};
 use crate::perms::Action;
 use crate::time::now;
@@ -118,8 +118,14 @@ impl Pattern {
 }
 
 /// The tenant's pattern for `name`, or `default`.
-pub async fn pattern(tx: &mut Tx, tenant: Uuid, name: &str, default: &str) -> Result<String> {
-    let p: Option<(String,)> = tx
+pub async fn pattern(
+    conn: impl Into<Conn<'_>>,
+    tenant: Uuid,
+    name: &str,
+    default: &str,
+) -> Result<String> {
+    let p: Option<(String,)> = conn
+        .into()
         .fetch_optional(
             "SELECT pattern FROM numberings WHERE tenant_id = $1 AND name = $2",
             args![tenant, name],
@@ -142,7 +148,7 @@ async fn local_day(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<chron
 /// The next number of kind `name` (pattern `default` unless the tenant set one), taken inside
 /// `tx`: it is the tenant's only once `tx` commits.
 pub async fn next(tx: &mut Tx, tenant: Uuid, name: &str, default: &str) -> Result<String> {
-    let raw = pattern(tx, tenant, name, default).await?;
+    let raw = pattern(&mut *tx, tenant, name, default).await?;
     let pattern = Pattern::parse(&raw)
         .or_else(|_| Pattern::parse(default))
         .map_err(|c| crate::Error::Internal(anyhow::anyhow!("numbering {name}: default {c}")))?;

@@ -69,6 +69,26 @@ pub fn apply_phone(
 }
 
 /// Free text up to `max` characters.
+/// A list filter of comma-separated choices (`status=open,won`): `AND {col} IN (…)`, each value
+/// one of `allowed`, else the `field`'s error. Blank adds nothing.
+pub fn one_of(
+    q: &mut Sql,
+    col: &str,
+    field: &str,
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<()> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(());
+    };
+    let wanted: Vec<&str> = raw.split(',').map(str::trim).collect();
+    if wanted.iter().any(|w| !allowed.contains(w)) {
+        return Err(Error::field(field, "invalid"));
+    }
+    q.push(&format!(" AND {col} IN ")).bind_list(wanted);
+    Ok(())
+}
+
 pub fn plain(max: usize) -> impl Fn(&str) -> std::result::Result<String, &'static str> {
     move |raw| normalize::text(raw, max).map(Option::unwrap_or_default)
 }

@@ -306,17 +306,7 @@ pub fn list_sql(
         }
         q.push(" AND l.source = ").bind(source);
     }
-    if let Some(status) = f.status.as_deref().filter(|s| !s.trim().is_empty()) {
-        let wanted: Vec<&str> = status.split(',').map(str::trim).collect();
-        if wanted.iter().any(|s| !STATUSES.contains(s)) {
-            return Err(Error::field("status", "invalid"));
-        }
-        q.push(" AND l.status IN (");
-        for (i, s) in wanted.iter().enumerate() {
-            q.push(if i == 0 { "" } else { ", " }).bind(*s);
-        }
-        q.push(")");
-    }
+    record::one_of(q, "l.status", "status", f.status.as_deref(), STATUSES)?;
     if let Some(min) = f.min_score {
         q.push(" AND l.score >= ").bind(min);
     }

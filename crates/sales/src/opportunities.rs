@@ -253,17 +253,7 @@ fn list_sql(
             q.push(&format!(" AND {col} = ")).bind(v);
         }
     }
-    if let Some(status) = f.status.as_deref().filter(|s| !s.trim().is_empty()) {
-        let wanted: Vec<&str> = status.split(',').map(str::trim).collect();
-        if wanted.iter().any(|s| !STATUSES.contains(s)) {
-            return Err(Error::field("status", "invalid"));
-        }
-        q.push(" AND d.status IN (");
-        for (i, s) in wanted.iter().enumerate() {
-            q.push(if i == 0 { "" } else { ", " }).bind(*s);
-        }
-        q.push(")");
-    }
+    record::one_of(q, "d.status", "status", f.status.as_deref(), STATUSES)?;
     for (field, op, v) in [
         ("close_from", ">=", &f.close_from),
         ("close_to", "<=", &f.close_to),

@@ -138,21 +138,15 @@ async fn entries_of(conn: impl Into<Conn<'_>>, tenant: Uuid, book: Uuid) -> Resu
 /// The tenant's live books (there are tens, not thousands), most specific audience first.
 pub async fn list(db: &Db, ctx: &Ctx) -> Result<Vec<PriceBook>> {
     ctx.require("price_books", Action::Read)?;
-    let mut books: Vec<PriceBook> = db
-        .fetch_all(
-            &format!(
-                "{SELECT} WHERE b.tenant_id = $1 AND b.deleted_at IS NULL
+    db.fetch_all(
+        &format!(
+            "{SELECT} WHERE b.tenant_id = $1 AND b.deleted_at IS NULL
                  ORDER BY CASE b.audience WHEN 'account' THEN 0 WHEN 'grade' THEN 1
                      WHEN 'industry' THEN 2 WHEN 'channel' THEN 3 ELSE 4 END, b.name LIMIT 1000"
-            ),
-            args![ctx.tenant_id],
-        )
-        .await?;
-    // Entry counts, not entries, on the list.
-    for b in &mut books {
-        b.entries = vec![];
-    }
-    Ok(books)
+        ),
+        args![ctx.tenant_id],
+    )
+    .await
 }
 
 async fn load(conn: impl Into<Conn<'_>>, tenant: Uuid, id: Uuid) -> Result<PriceBook> {
@@ -326,25 +320,21 @@ async fn apply(tx: &mut Tx, ctx: &Ctx, input: &PriceBookInput, f: &mut Fields) -
             errs.add("entries", "too_long");
             return errs.finish();
         }
+        let refs: Vec<_> = entries
+            .iter()
+            .map(|e| (e.product_id, e.sku.as_deref()))
+            .collect();
+        let found = products::resolve(&mut *tx, ctx.tenant_id, &refs).await?;
         let mut out: Vec<(Uuid, i64, i64)> = Vec::with_capacity(entries.len());
-        for (i, e) in entries.iter().enumerate() {
+        for (i, (e, product)) in entries.iter().zip(found).enumerate() {
             let at = |field: &str| format!("entries[{i}].{field}");
-            let product = match (e.product_id, e.sku.as_deref().map(str::trim).filter(|s| !s.is_empty())) {
-                (Some(id), _) => tx
-                    .fetch_optional::<(Uuid,)>(
-                        "SELECT id FROM products WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-                        args![ctx.tenant_id, id],
-                    )
-                    .await?
-                    .map(|(id,)| id),
-                (None, Some(sku)) => products::by_sku(tx, ctx.tenant_id, sku).await?.map(|p| p.id),
-                (None, None) => {
-                    errs.add(&at("product_id"), "required");
-                    continue;
-                }
-            };
-            let Some(product) = product else {
-                errs.add(&at("product_id"), "unknown");
+            let Some(product) = product.map(|p| p.id) else {
+                let named = e.product_id.is_some()
+                    || e.sku.as_deref().is_some_and(|s| !s.trim().is_empty());
+                errs.add(
+                    &at("product_id"),
+                    if named { "unknown" } else { "required" },
+                );
                 continue;
             };
             let min_q = e.min_quantity.unwrap_or(1);
@@ -523,12 +513,17 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
     let mut tx = db.begin().await?;
     let before = load(&mut tx, ctx.tenant_id, id).await?;
     let t = now();
-    tx.execute(
-        "UPDATE price_books SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1
-         WHERE tenant_id = $3 AND id = $4",
-        args![t, ctx.user_id, ctx.tenant_id, id],
-    )
-    .await?;
+    // Retired meanwhile by another request: not found, and no second audit event.
+    let n = tx
+        .execute(
+            "UPDATE price_books SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1
+             WHERE tenant_id = $3 AND id = $4 AND deleted_at IS NULL",
+            args![t, ctx.user_id, ctx.tenant_id, id],
+        )
+        .await?;
+    if n != 1 {
+        return Err(Error::NotFound);
+    }
     audit::record(
         &mut tx,
         ctx,
@@ -555,28 +550,14 @@ pub struct Buyer {
 
 impl Buyer {
     /// The buyer an account is (its grade and industry), on `channel`, paying in `currency`.
-    pub async fn of_account(
-        conn: impl Into<Conn<'_>>,
-        tenant: Uuid,
-        account: Uuid,
-        channel: &str,
-        currency: &str,
-    ) -> Result<Buyer> {
-        let facts: Option<(Option<String>, Option<String>)> = conn
-            .into()
-            .fetch_optional(
-                "SELECT grade, industry FROM accounts WHERE tenant_id = $1 AND id = $2",
-                args![tenant, account],
-            )
-            .await?;
-        let (grade, industry) = facts.unwrap_or_default();
-        Ok(Buyer {
-            account_id: Some(account),
-            grade,
-            industry,
+    pub fn of(account: &Account, channel: &str, currency: &str) -> Buyer {
+        Buyer {
+            account_id: Some(account.id),
+            grade: account.grade.clone(),
+            industry: account.industry.clone(),
             channel: channel.to_owned(),
             currency: currency.to_owned(),
-        })
+        }
     }
 }
 
@@ -614,14 +595,9 @@ pub async fn candidates(
     q.push(" AND b.deleted_at IS NULL AND b.active = ")
         .bind(true);
     q.push(" AND b.currency = ").bind(buyer.currency.as_str());
-    q.push(" AND e.product_id IN (");
-    for (i, p) in products.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(*p);
-    }
-    q.push(") AND (b.audience = 'all' OR (b.audience = 'channel' AND b.audience_value = ");
+    q.push(" AND e.product_id IN ")
+        .bind_list(products.iter().copied());
+    q.push(" AND (b.audience = 'all' OR (b.audience = 'channel' AND b.audience_value = ");
     q.bind(buyer.channel.as_str()).push(")");
     if let Some(a) = buyer.account_id {
         q.push(" OR (b.audience = 'account' AND b.account_id = ")
@@ -689,15 +665,15 @@ pub async fn price_for(db: &Db, ctx: &Ctx, q: &PriceQuery) -> Result<Price> {
         errs.add("channel", "invalid");
     }
     errs.finish()?;
-    let mut buyer = match q.account_id {
+    let buyer = match q.account_id {
         Some(a) => {
-            record::get::<Account>(db, ctx, a)
+            let account = record::get::<Account>(db, ctx, a)
                 .await
                 .map_err(|e| match e {
                     Error::NotFound | Error::Forbidden => Error::field("account_id", "unknown"),
                     e => e,
                 })?;
-            Buyer::of_account(db, ctx.tenant_id, a, &channel, &product.currency).await?
+            Buyer::of(&account, &channel, &product.currency)
         }
         None => Buyer {
             channel,
@@ -705,7 +681,6 @@ pub async fn price_for(db: &Db, ctx: &Ctx, q: &PriceQuery) -> Result<Price> {
             ..Default::default()
         },
     };
-    buyer.currency = product.currency.clone();
     let cs: Vec<Candidate> = candidates(db, ctx.tenant_id, &buyer, &[product.id])
         .await?
         .into_iter()

@@ -20,7 +20,7 @@ use guanxi_customers::accounts::Account;
 use guanxi_customers::contacts::Contact;
 use guanxi_customers::orders::{self, LineInput as OrderLineInput, OrderInput};
 use guanxi_customers::products;
-use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::db::{Conn, Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
@@ -83,6 +83,8 @@ pub struct Quote {
     pub opportunity_name: Option<String>,
     pub account_id: Uuid,
     pub account_name: Option<String>,
+    /// The customer's grade now (A–E), for quoting them knowingly.
+    pub account_grade: Option<String>,
     pub contact_id: Option<Uuid>,
     pub contact_name: Option<String>,
     pub owner_id: Uuid,
@@ -256,7 +258,7 @@ pub struct Snapshot {
 }
 
 const SELECT: &str = "SELECT q.id, q.number, q.opportunity_id, d.name AS opportunity_name,
-    q.account_id, a.name AS account_name, q.contact_id, c.name AS contact_name, q.owner_id,
+    q.account_id, a.name AS account_name, a.grade AS account_grade, q.contact_id, c.name AS contact_name, q.owner_id,
     o.name AS owner_name, q.team_id, q.status, q.sent_version, q.edited, q.currency,
     q.valid_until, q.payment_terms, q.delivery_terms, q.notes, q.discount_bp, q.book_gross,
     q.gross, q.discount, q.net, q.tax, q.total, q.order_id, q.created_at, q.updated_at, q.version
@@ -288,14 +290,15 @@ impl Record for Quote {
     }
 }
 
-async fn lines_of(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<Vec<QuoteLine>> {
-    tx.fetch_all(
-        "SELECT line_no, product_id, sku, name, unit, quantity, book_price, book_id, book_name,
+async fn lines_of(conn: impl Into<Conn<'_>>, tenant: Uuid, id: Uuid) -> Result<Vec<QuoteLine>> {
+    conn.into()
+        .fetch_all(
+            "SELECT line_no, product_id, sku, name, unit, quantity, book_price, book_id, book_name,
              unit_price, discount_bp, tax_rate, gross, discount, net, tax, total
          FROM quote_lines WHERE tenant_id = $1 AND quote_id = $2 ORDER BY line_no",
-        args![tenant, id],
-    )
-    .await
+            args![tenant, id],
+        )
+        .await
 }
 
 fn finish(mut q: Quote, lines: Vec<QuoteLine>) -> Quote {
@@ -319,10 +322,9 @@ async fn load_for(tx: &mut Tx, ctx: &Ctx, id: Uuid, action: Action) -> Result<Qu
 }
 
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Quote> {
-    let mut tx = db.begin().await?;
-    let q = load_for(&mut tx, ctx, id, Action::Read).await?;
-    tx.commit().await?;
-    Ok(q)
+    let q: Quote = record::get(db, ctx, id).await?;
+    let lines = lines_of(db, ctx.tenant_id, id).await?;
+    Ok(finish(q, lines))
 }
 
 /// The quote of a deal, if it has one the caller may read.
@@ -354,20 +356,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &QuoteFilter) -> Result<Page<Quote>> {
     let mut q = Sql::new(SELECT);
     q.push(" WHERE q.tenant_id = ").bind(ctx.tenant_id);
     ctx.scope_sql(&mut q, scope, "q.owner_id", "q.team_id");
-    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
-        let wanted: Vec<&str> = s.split(',').map(str::trim).collect();
-        if wanted.iter().any(|w| !STATUSES.contains(w)) {
-            return Err(Error::field("status", "invalid"));
-        }
-        q.push(" AND q.status IN (");
-        for (i, w) in wanted.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(*w);
-        }
-        q.push(")");
-    }
+    record::one_of(&mut q, "q.status", "status", f.status.as_deref(), STATUSES)?;
     if let Some(id) = f.opportunity_id {
         q.push(" AND q.opportunity_id = ").bind(id);
     }
@@ -381,10 +370,11 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &QuoteFilter) -> Result<Page<Quote>> {
         let text = guanxi_records::normalize::text(text, 100)
             .map_err(|c| Error::field("q", c))?
             .unwrap_or_default();
-        let like = format!("%{}%", text.replace(['%', '_'], ""));
-        q.push(" AND (q.number LIKE ").bind(like.clone());
-        q.push(" OR d.name LIKE ").bind(like.clone());
-        q.push(" OR a.name LIKE ").bind(like).push(")");
+        // Case-insensitive on both databases (`q-2026` finds `Q-2026-000001`).
+        let like = format!("%{}%", text.replace(['%', '_'], "").to_lowercase());
+        q.push(" AND (LOWER(q.number) LIKE ").bind(like.clone());
+        q.push(" OR LOWER(d.name) LIKE ").bind(like.clone());
+        q.push(" OR LOWER(a.name) LIKE ").bind(like).push(")");
     }
     let limit = page.apply(&mut q, &sort, "q.id")?;
     let rows: Vec<Quote> = db.fetch_sql(q).await?;
@@ -591,36 +581,21 @@ async fn price_lines(
     account: Uuid,
     currency: &str,
 ) -> Result<Vec<Priced>> {
-    let mut found: Vec<Option<products::Product>> = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
-        let sku = l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let p = match (l.product_id, sku) {
-            (Some(id), _) => {
-                let p: Option<products::Product> = tx
-                    .fetch_optional(
-                        "SELECT id, sku, name, category, unit, list_price, currency, tax_rate, cost,
-                             active, created_at, updated_at, deleted_at, version
-                         FROM products WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-                        args![ctx.tenant_id, id],
-                    )
-                    .await?;
-                if p.is_none() {
-                    errs.add(&format!("lines[{i}].product_id"), "unknown");
-                }
-                p
-            }
-            (None, Some(sku)) => {
-                let p = products::by_sku(tx, ctx.tenant_id, sku).await?;
-                if p.is_none() {
-                    errs.add(&format!("lines[{i}].sku"), "unknown");
-                }
-                p
-            }
-            (None, None) => None,
-        };
-        found.push(p);
+    let refs: Vec<_> = lines
+        .iter()
+        .map(|l| (l.product_id, l.sku.as_deref()))
+        .collect();
+    let found = products::resolve(&mut *tx, ctx.tenant_id, &refs).await?;
+    for (i, (l, p)) in lines.iter().zip(&found).enumerate() {
+        let sku_given = l.sku.as_deref().is_some_and(|s| !s.trim().is_empty());
+        match (p, l.product_id) {
+            (None, Some(_)) => errs.add(&format!("lines[{i}].product_id"), "unknown"),
+            (None, None) if sku_given => errs.add(&format!("lines[{i}].sku"), "unknown"),
+            _ => {}
+        }
     }
-    let buyer = Buyer::of_account(&mut *tx, ctx.tenant_id, account, "sales", currency).await?;
+    let customer: Account = record::load(&mut *tx, ctx.tenant_id, account).await?;
+    let buyer = Buyer::of(&customer, "sales", currency);
     let ids: Vec<Uuid> = found.iter().flatten().map(|p| p.id).collect();
     let candidates = price_books::candidates(&mut *tx, ctx.tenant_id, &buyer, &ids).await?;
     let today = now().date_naive();
@@ -978,11 +953,16 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
         args![ctx.tenant_id, id],
     )
     .await?;
-    tx.execute(
-        "DELETE FROM quotes WHERE tenant_id = $1 AND id = $2",
-        args![ctx.tenant_id, id],
-    )
-    .await?;
+    // Deleted meanwhile by another request (PostgreSQL lets both read it): not found.
+    let gone = tx
+        .execute(
+            "DELETE FROM quotes WHERE tenant_id = $1 AND id = $2 AND sent_version IS NULL",
+            args![ctx.tenant_id, id],
+        )
+        .await?;
+    if gone != 1 {
+        return Err(Error::NotFound);
+    }
     audit::record(
         &mut tx,
         ctx,
@@ -1098,6 +1078,20 @@ pub async fn send(db: &Db, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> Result
         seller: seller_party(&mut tx, ctx, &before).await?,
         sent_at: t,
     };
+    // The quote's versioned write first: a second sender of the same version waits on its row
+    // and gets 412, never a clash on the version number.
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "quotes",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        before.version,
+        "status = 'sent', sent_version = $1, edited = $2, updated_at = $3, updated_by = $4",
+        args![no, false, t, ctx.user_id],
+    )
+    .await?;
     tx.execute(
         "UPDATE quote_versions SET status = 'superseded'
          WHERE tenant_id = $1 AND quote_id = $2 AND status <> 'superseded'",
@@ -1119,18 +1113,6 @@ pub async fn send(db: &Db, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> Result
             t,
             ctx.user_id
         ],
-    )
-    .await?;
-    version::update(
-        &mut tx,
-        version::Row {
-            table: "quotes",
-            tenant_id: ctx.tenant_id,
-            id,
-        },
-        before.version,
-        "status = 'sent', sent_version = $1, edited = $2, updated_at = $3, updated_by = $4",
-        args![no, false, t, ctx.user_id],
     )
     .await?;
     opportunities::set_amount_in(&mut tx, ctx, before.opportunity_id, before.total).await?;
@@ -1159,9 +1141,7 @@ async fn deciding(tx: &mut Tx, ctx: &Ctx, q: &Quote, d: &Decision) -> Result<Quo
     };
     let v: Option<QuoteVersion> = tx
         .fetch_optional(
-            "SELECT version_no, status, total, valid_until, snapshot, sent_at, sent_by, decided_at,
-                 decided_by, reason
-             FROM quote_versions WHERE tenant_id = $1 AND quote_id = $2 AND version_no = $3",
+            &format!("{VERSION_SELECT} WHERE tenant_id = $1 AND quote_id = $2 AND version_no = $3"),
             args![ctx.tenant_id, q.id, no],
         )
         .await?;
@@ -1185,6 +1165,47 @@ fn reason(d: &Decision) -> Result<Option<String>> {
         Some(r) => guanxi_records::normalize::text(r, 2_000).map_err(|c| Error::field("reason", c)),
         None => Ok(None),
     }
+}
+
+/// Writes the customer's answer (`accepted` with its order, or `declined`) on the quote — its
+/// versioned write, so a second answer to the same version gets 412 — and on the version.
+async fn answer(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    before: &Quote,
+    version_no: i64,
+    status: &str,
+    reason: Option<String>,
+    order: Option<Uuid>,
+) -> Result<()> {
+    let t = now();
+    version::update(
+        &mut *tx,
+        version::Row {
+            table: "quotes",
+            tenant_id: ctx.tenant_id,
+            id: before.id,
+        },
+        before.version,
+        "status = $1, order_id = $2, updated_at = $3, updated_by = $4",
+        args![status, order, t, ctx.user_id],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE quote_versions SET status = $1, decided_at = $2, decided_by = $3, reason = $4
+         WHERE tenant_id = $5 AND quote_id = $6 AND version_no = $7",
+        args![
+            status,
+            t,
+            ctx.user_id,
+            reason,
+            ctx.tenant_id,
+            before.id,
+            version_no
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Records the customer's acceptance of the version they hold: it becomes an order (lines,
@@ -1223,23 +1244,14 @@ pub async fn accept(db: &Db, ctx: &Ctx, id: Uuid, d: Decision) -> Result<Quote> 
         },
     )
     .await?;
-    let t = now();
-    tx.execute(
-        "UPDATE quote_versions SET status = 'accepted', decided_at = $1, decided_by = $2, reason = $3
-         WHERE tenant_id = $4 AND quote_id = $5 AND version_no = $6",
-        args![t, ctx.user_id, note, ctx.tenant_id, id, v.version_no],
-    )
-    .await?;
-    version::update(
+    answer(
         &mut tx,
-        version::Row {
-            table: "quotes",
-            tenant_id: ctx.tenant_id,
-            id,
-        },
-        before.version,
-        "status = 'accepted', order_id = $1, updated_at = $2, updated_by = $3",
-        args![order.id, t, ctx.user_id],
+        ctx,
+        &before,
+        v.version_no,
+        "accepted",
+        note,
+        Some(order.id),
     )
     .await?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;
@@ -1265,25 +1277,7 @@ pub async fn decline(db: &Db, ctx: &Ctx, id: Uuid, d: Decision) -> Result<Quote>
     let before = load_for(&mut tx, ctx, id, Action::Update).await?;
     final_if_accepted(&before)?;
     let v = deciding(&mut tx, ctx, &before, &d).await?;
-    let t = now();
-    tx.execute(
-        "UPDATE quote_versions SET status = 'declined', decided_at = $1, decided_by = $2, reason = $3
-         WHERE tenant_id = $4 AND quote_id = $5 AND version_no = $6",
-        args![t, ctx.user_id, why, ctx.tenant_id, id, v.version_no],
-    )
-    .await?;
-    version::update(
-        &mut tx,
-        version::Row {
-            table: "quotes",
-            tenant_id: ctx.tenant_id,
-            id,
-        },
-        before.version,
-        "status = 'declined', updated_at = $1, updated_by = $2",
-        args![t, ctx.user_id],
-    )
-    .await?;
+    answer(&mut tx, ctx, &before, v.version_no, "declined", why, None).await?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,
@@ -1299,27 +1293,36 @@ pub async fn decline(db: &Db, ctx: &Ctx, id: Uuid, d: Decision) -> Result<Quote>
     Ok(after)
 }
 
+const VERSION_SELECT: &str = "SELECT version_no, status, total, valid_until, snapshot, sent_at,
+    sent_by, decided_at, decided_by, reason FROM quote_versions";
+
+/// Versions of a quote the caller may read (`no`: that one), newest first.
+async fn versions_where(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    no: Option<i64>,
+) -> Result<Vec<QuoteVersion>> {
+    record::get::<Quote>(db, ctx, id).await?;
+    let mut q = Sql::new(VERSION_SELECT);
+    q.push(" WHERE tenant_id = ").bind(ctx.tenant_id);
+    q.push(" AND quote_id = ").bind(id);
+    if let Some(no) = no {
+        q.push(" AND version_no = ").bind(no);
+    }
+    q.push(" ORDER BY version_no DESC");
+    db.fetch_sql(q).await
+}
+
 /// Every version sent, newest first.
 pub async fn versions(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<QuoteVersion>> {
-    let mut tx = db.begin().await?;
-    let _ = load_for(&mut tx, ctx, id, Action::Read).await?;
-    let vs = tx
-        .fetch_all(
-            "SELECT version_no, status, total, valid_until, snapshot, sent_at, sent_by, decided_at,
-                 decided_by, reason
-             FROM quote_versions WHERE tenant_id = $1 AND quote_id = $2 ORDER BY version_no DESC",
-            args![ctx.tenant_id, id],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(vs)
+    versions_where(db, ctx, id, None).await
 }
 
 /// One version as sent.
 pub async fn version_of(db: &Db, ctx: &Ctx, id: Uuid, no: i64) -> Result<QuoteVersion> {
-    versions(db, ctx, id)
+    versions_where(db, ctx, id, Some(no))
         .await?
-        .into_iter()
-        .find(|v| v.version_no == no)
+        .pop()
         .ok_or(Error::NotFound)
 }

@@ -83,6 +83,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/pipelines.html",
         "sales/quotes.html",
         "sales/quote.html",
+        "sales/quote_line_money.html",
         "sales/quote_print.html",
         "sales/price_books.html",
         "sales/pool.html",

@@ -78,6 +78,42 @@ pub fn localize(mut errs: Vec<FieldError>, locale: &str) -> Vec<FieldError> {
     errs
 }
 
+/// A form's refused fields in the reader's words: a row of one of `rows` (list name, message
+/// key of its row label with `{n}`) — `lines[2].quantity` or `stages.2.name` — becomes
+/// "Line 3 · Qty"; a plain field its label. The errors box then shows words, not paths.
+pub fn with_row_labels(
+    mut errs: Vec<FieldError>,
+    locale: &str,
+    rows: &[(&str, &str)],
+) -> Vec<FieldError> {
+    let label = |f: &str| {
+        let l = t(locale, &format!("field.{f}"));
+        if l.starts_with("field.") {
+            f.to_owned()
+        } else {
+            l
+        }
+    };
+    for e in &mut errs {
+        let flat = e.field.replace('[', ".").replace(']', "");
+        let parts: Vec<&str> = flat.split('.').collect();
+        let row = |list: &str| rows.iter().find(|(l, _)| *l == list).map(|(_, k)| *k);
+        e.field = match parts.as_slice() {
+            [list, n, f] => match (row(list), n.parse::<usize>()) {
+                (Some(key), Ok(n)) => format!(
+                    "{} · {}",
+                    t(locale, key).replace("{n}", &(n + 1).to_string()),
+                    label(f)
+                ),
+                _ => continue,
+            },
+            [f] => label(f),
+            _ => continue,
+        };
+    }
+    errs
+}
+
 pub fn problem(e: Error, locale: &str) -> Problem {
     let status = status_of(&e);
     let (slug, detail, errors, current_version) = match e {

@@ -139,7 +139,7 @@ async fn saved(
         Err(e @ (Error::Validation(_) | Error::PreconditionFailed { .. })) => {
             match p.field_errors(e) {
                 Ok(errors) => {
-                    let errors = errors.into_iter().map(|e| labelled(p, e)).collect();
+                    let errors = labelled(p, errors);
                     view(
                         s,
                         p,
@@ -157,22 +157,20 @@ async fn saved(
     }
 }
 
-/// A refused field in the reader's words: `stages.2.name` → "Row 3 · Name", `remap.<id>` →
+/// Refused fields in the reader's words: `stages.2.name` → "Stage 3 · Name", `remap.<id>` →
 /// "A removed stage's deals", others by their label.
-fn labelled(p: &Signed, mut e: FieldError) -> FieldError {
-    let t = |k: &str| crate::i18n::t(&p.ctx.locale, k);
-    let parts: Vec<&str> = e.field.split('.').collect();
-    e.field = match parts.as_slice() {
-        ["stages", row, f] => format!(
-            "{} · {}",
-            t("pipeline.row").replace("{n}", &(row.parse::<usize>().unwrap_or(0) + 1).to_string()),
-            t(&format!("field.{f}"))
-        ),
-        ["remap", ..] => t("pipeline.remap"),
-        [f] => t(&format!("field.{f}")),
-        _ => e.field.clone(),
-    };
-    e
+fn labelled(p: &Signed, errs: Vec<FieldError>) -> Vec<FieldError> {
+    let remap = crate::i18n::t(&p.ctx.locale, "pipeline.remap");
+    let errs = errs
+        .into_iter()
+        .map(|mut e| {
+            if e.field.starts_with("remap.") {
+                e.field = remap.clone();
+            }
+            e
+        })
+        .collect();
+    crate::problem::with_row_labels(errs, &p.ctx.locale, &[("stages", "pipeline.row")])
 }
 
 async fn create(

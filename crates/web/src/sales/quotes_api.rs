@@ -247,11 +247,9 @@ pub async fn get_numbering(
     Path(name): Path<String>,
 ) -> ApiResult<Json<NumberingPattern>> {
     let default = known_numbering(&name).l(&ctx)?;
-    let mut tx = s.db.begin().await.l(&ctx)?;
-    let pattern = numbering::pattern(&mut tx, ctx.tenant_id, &name, default)
+    let pattern = numbering::pattern(&s.db, ctx.tenant_id, &name, default)
         .await
         .l(&ctx)?;
-    tx.commit().await.l(&ctx)?;
     Ok(Json(NumberingPattern { pattern }))
 }
 

@@ -158,15 +158,6 @@ async fn page(
             .collect::<Vec<_>>()
     })
     .unwrap_or_default();
-    let grade: Option<String> =
-        s.db.fetch_optional::<(Option<String>,)>(
-            "SELECT grade FROM accounts WHERE tenant_id = $1 AND id = $2",
-            guanxi_platform::args![p.ctx.tenant_id, quote.account_id],
-        )
-        .await
-        .ok()
-        .flatten()
-        .and_then(|(g,)| g);
     let catalogue = products::list(
         &s.db,
         &p.ctx,
@@ -200,9 +191,15 @@ async fn page(
             .lines
             .iter()
             .map(|l| {
+                // A field shows only what the rep set: a price that follows the books stays
+                // blank (a new quantity picks its tier again), as do no discount and a free
+                // line's zero VAT (a SKU typed in later brings the product's rate).
+                let price = crate::money::format(l.unit_price, "").trim().replace(',', "");
                 context! { sku => l.sku, name => l.name, quantity => l.quantity.to_string(),
-                unit_price => crate::money::format(l.unit_price, "").trim().replace(',', ""),
-                discount => bp_text(l.discount_bp), tax => bp_text(l.tax_rate) }
+                book => crate::money::format(l.book_price, &quote.currency),
+                unit_price => (l.unit_price != l.book_price || l.product_id.is_none()).then_some(price),
+                discount => (l.discount_bp != 0).then(|| bp_text(l.discount_bp)),
+                tax => (l.tax_rate != 0 || l.product_id.is_some()).then(|| bp_text(l.tax_rate)) }
             })
             .chain((0..NEW_ROWS).map(|_| context! {}))
             .collect(),
@@ -219,9 +216,18 @@ async fn page(
         "sales/quote.html",
         "quotes",
         context! { q => quote, versions => versions, live => live, bought => bought,
-        others => others, grade => grade, catalogue => catalogue, rows => rows, terms => terms,
+        others => others, catalogue => catalogue, rows => rows, terms => terms,
         errors => errors, error => error, can_edit => can_edit,
         discount => bp_text(quote.discount_bp), effective => bp_text(quote.effective_discount_bp) },
+    )
+}
+
+/// A quote's or a price book's refused fields in words: "Line 3 · Qty", "Entry 2 · SKU".
+fn rows_named(p: &Signed, errs: Vec<FieldError>) -> Vec<FieldError> {
+    crate::problem::with_row_labels(
+        errs,
+        &p.ctx.locale,
+        &[("lines", "quote.row"), ("entries", "book.row")],
     )
 }
 
@@ -337,7 +343,8 @@ async fn save(
             .await
             .map_err(|e| p.field_errors(e)),
         Err(errs) => Err(Ok(crate::problem::localize(errs, &p.ctx.locale))),
-    };
+    }
+    .map_err(|r| r.map(|errs| rows_named(&p, errs)));
     match result {
         Ok(q) => Redirect::to(&format!("/quotes/{}", q.id)).into_response(),
         Err(Ok(errors)) => match quotes::get(&s.db, &p.ctx, id).await {
@@ -607,7 +614,8 @@ async fn save_book(
         }
         .map_err(|e| p.field_errors(e)),
         Err(errs) => Err(Ok(crate::problem::localize(errs, &p.ctx.locale))),
-    };
+    }
+    .map_err(|r| r.map(|errs| rows_named(p, errs)));
     match result {
         Ok(b) => Redirect::to(&format!("/admin/price-books/{}?saved=1", b.id)).into_response(),
         Err(Ok(errors)) => {
