@@ -1224,3 +1224,95 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+both!(
+    a_quote_is_priced_sent_and_accepted,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let t = app.admin_token.clone();
+        app.created(
+            "/api/v1/pipelines",
+            &t,
+            serde_json::json!({"name": "产品销售", "stages": [
+                {"name": "初步接触"}, {"name": "赢单", "category": "won"}, {"name": "输单", "category": "lost"}
+            ]}),
+        )
+        .await;
+        app.created(
+            "/api/v1/products",
+            &t,
+            serde_json::json!({"sku": "TEA-9", "name": "白茶饼", "list_price": 30_000, "tax_rate": 1300}),
+        )
+        .await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                serde_json::json!({"name": "报价测试客户"}),
+            )
+            .await;
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                &t,
+                serde_json::json!({"name": "冬季备货", "account_id": acc["id"], "amount": 100}),
+            )
+            .await;
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        sign_in(&c, &app, "admin@acme.test", "correct horse battery").await;
+        // A price book with a volume tier, typed on the admin page.
+        c.goto(&app.url("/admin/price-books")).await.unwrap();
+        fill(&c, "#book-form input[name=name]", "冬季价").await;
+        fill(&c, "input[name='l0.sku']", "TEA-9").await;
+        fill(&c, "input[name='l0.unit_price']", "280").await;
+        fill(&c, "input[name='l1.sku']", "TEA-9").await;
+        fill(&c, "input[name='l1.min_quantity']", "10").await;
+        fill(&c, "input[name='l1.unit_price']", "250").await;
+        click(&c, "#save-book").await;
+        text_at(&c, "//table[@id='books']//a[normalize-space(.)='冬季价']").await;
+        // The deal's quote: a quantity that is not a number is named by its line.
+        c.goto(&app.url(&format!("/opportunities/{}", deal["id"].as_str().unwrap())))
+            .await
+            .unwrap();
+        click(&c, "#make-quote").await;
+        fill(&c, "input[name='l0.sku']", "TEA-9").await;
+        fill(&c, "input[name='l0.name']", "").await;
+        fill(&c, "input[name='l0.unit_price']", "").await;
+        fill(&c, "input[name='l0.quantity']", "十二").await;
+        click(&c, "#save-quote").await;
+        let refused = text(&c, ".errors").await;
+        assert!(refused.contains("第 1 行 · 数量"), "{refused}");
+        // Twelve reach the tier: ¥250 from the book, 13% VAT from the product.
+        fill(&c, "input[name='l0.quantity']", "12").await;
+        click(&c, "#save-quote").await;
+        let facts = text_at(&c, "//dl[@id='quote-facts' and contains(., '3,390.00')]").await;
+        assert!(facts.contains("¥390.00"), "{facts}");
+        shot(&c, "quote-phone").await;
+        click(&c, "#send-quote").await;
+        text_at(&c, "//ul[@id='version-list']/li[contains(., 'v1')]").await;
+        click(&c, "#accept-quote").await;
+        let done = text(&c, "#became-order").await;
+        assert!(done.contains("已接受"), "{done}");
+        let quotes: serde_json::Value = app
+            .get("/api/v1/quotes?status=accepted", &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let q = &quotes["items"][0];
+        assert_eq!(q["total"], 339_000);
+        let order: serde_json::Value = app
+            .get(
+                &format!("/api/v1/orders/{}", q["order_id"].as_str().unwrap()),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(order["total"], 300_000);
+        c.close().await.unwrap();
+    }
+);
