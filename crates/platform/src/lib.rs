@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_tokens;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod calendar;

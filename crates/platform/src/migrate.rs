@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_notifications"),
     migration!(7, "0007_key_locks"),
     migration!(8, "0008_numbering"),
+    migration!(9, "0009_approvals"),
 ];
 
 /// Applies every migration of `sets` not yet applied, set by set (the platform's first, then

@@ -44,6 +44,10 @@ pub const KINDS: &[(&str, bool)] = &[
     ("sla_breached", true),
     // An import gave you new leads to follow up (one notice an import).
     ("leads_imported", true),
+    // Someone asks for your approval (a quote over the discount limit…).
+    ("approval_requested", true),
+    // Your request for approval was approved, rejected or sent back.
+    ("approval_decided", true),
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

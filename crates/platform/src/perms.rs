@@ -57,6 +57,7 @@ pub const MODULES: &[&str] = &[
     "opportunities",
     "price_books",
     "quotes",
+    "approval_processes",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -178,6 +179,11 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             // Price books: everyone reads the prices; managers set them. Quotes follow deals:
             // a rep works their own and reads the team's, a manager works the team's.
             grant(&mut p, "price_books", &[Read], Scope::All);
+            // Approval processes: administrators shape them (all modules); managers read them
+            // and every request.
+            if key == "manager" {
+                grant(&mut p, "approval_processes", &[Read], Scope::All);
+            }
             match key {
                 "manager" => {
                     grant(&mut p, "price_books", &[Create, Update, Delete], Scope::All);

@@ -204,3 +204,25 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
     .await?;
     tx.commit().await
 }
+
+/// The managers of `team` (active users with the manager role in it), else every manager: who
+/// is told about a team's missed deadline, who approves for its members.
+pub async fn managers(tx: &mut Tx, tenant: Uuid, team: Option<Uuid>) -> Result<Vec<Uuid>> {
+    let all: Vec<(Uuid, Option<Uuid>)> = tx
+        .fetch_all(
+            "SELECT u.id, u.team_id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
+             WHERE u.tenant_id = $1 AND r.key = 'manager' AND u.active = $2 AND u.deleted_at IS NULL",
+            args![tenant, true],
+        )
+        .await?;
+    let of_team: Vec<Uuid> = all
+        .iter()
+        .filter(|(_, t)| team.is_some() && *t == team)
+        .map(|(u, _)| *u)
+        .collect();
+    Ok(if of_team.is_empty() {
+        all.into_iter().map(|(u, _)| u).collect()
+    } else {
+        of_team
+    })
+}

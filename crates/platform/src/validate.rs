@@ -49,6 +49,23 @@ pub fn email(raw: &str) -> Result<String, &'static str> {
 }
 
 /// A trimmed display name of 1–200 characters.
+/// Free text of at most `max` characters, trimmed; empty becomes `None`.
+pub fn text(raw: &str, max: usize) -> Result<Option<String>, &'static str> {
+    let t = raw.trim();
+    if t.is_empty() {
+        Ok(None)
+    } else if t.chars().count() > max {
+        Err("too_long")
+    } else if t
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        Err("invalid")
+    } else {
+        Ok(Some(t.to_owned()))
+    }
+}
+
 pub fn name(raw: &str) -> Result<String, &'static str> {
     let n = raw.trim();
     if n.is_empty() {

@@ -196,22 +196,7 @@ pub fn country_code(raw: &str) -> Result<String, &'static str> {
     }
 }
 
-/// Free text of at most `max` characters, trimmed; empty becomes `None`.
-pub fn text(raw: &str, max: usize) -> Result<Option<String>, &'static str> {
-    let t = raw.trim();
-    if t.is_empty() {
-        Ok(None)
-    } else if t.chars().count() > max {
-        Err("too_long")
-    } else if t
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        Err("invalid")
-    } else {
-        Ok(Some(t.to_owned()))
-    }
-}
+pub use guanxi_platform::validate::text;
 
 /// A name's full pinyin and initials, lower-case ASCII without spaces: 张三丰 → (`zhangsanfeng`,
 /// `zsf`); Latin words keep their letters and give their first letters (`John Smith` →

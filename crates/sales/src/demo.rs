@@ -551,6 +551,76 @@ async fn quotes_demo(
         },
     )
     .await?;
+    approvals_demo(db, admin, deals, &products).await
+}
+
+/// An approval process for quotes more than 15% below the book prices (the rep's manager, then
+/// the administrator), and a rep's request in each state: waiting for the administrator,
+/// approved, rejected.
+async fn approvals_demo(
+    db: &Db,
+    admin: &Ctx,
+    deals: &[Uuid],
+    products: &[(Uuid, i64)],
+) -> Result<()> {
+    use crate::quotes::{self, LineInput, QuoteInput};
+    use guanxi_platform::approvals::{self, DecisionInput, ProcessInput};
+    if deals.len() < 7 {
+        return Ok(());
+    }
+    let conditions =
+        serde_json::from_value(json!([{"field": "discount_bp", "op": "gt", "value": 1500}]))
+            .unwrap_or_default();
+    let steps = serde_json::from_value(json!([
+        {"name": "销售主管审批", "rule": "any", "approvers": [{"kind": "manager"}]},
+        {"name": "总经理审批", "rule": "any", "approvers": [{"kind": "role", "role": "admin"}]}
+    ]))
+    .unwrap_or_default();
+    approvals::create_process(
+        db,
+        admin,
+        ProcessInput {
+            name: Some("大额折扣审批".into()),
+            entity: Some("quotes".into()),
+            conditions: Some(conditions),
+            steps: Some(steps),
+            ..Default::default()
+        },
+    )
+    .await?;
+    for (deal, verdict) in deals[4..7]
+        .iter()
+        .zip([None, Some("approve"), Some("reject")])
+    {
+        let d = crate::opportunities::get(db, admin, *deal).await?;
+        let rep = guanxi_platform::auth::ctx_for_user(db, admin.tenant_id, d.owner_id).await?;
+        let q = quotes::create(
+            db,
+            &rep,
+            QuoteInput {
+                opportunity_id: Some(*deal),
+                discount_bp: Some(2000),
+                payment_terms: Some(Some("预付 30%，到货付清".into())),
+                lines: Some(vec![LineInput {
+                    product_id: Some(products[0].0),
+                    quantity: Some(50),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let note = Some("老客户续约，争取年度合同".to_owned());
+        let r = quotes::submit(db, &rep, q.id, Some(q.version), note).await?;
+        if let Some(v) = verdict {
+            let comment = (v == "reject").then(|| "折扣超出本季度政策".to_owned());
+            let input = DecisionInput {
+                version: None,
+                comment,
+            };
+            approvals::decide(db, admin, r.id, v, input).await?;
+        }
+    }
     Ok(())
 }
 

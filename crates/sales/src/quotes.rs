@@ -11,6 +11,8 @@
 //!
 //! Quotes follow their deal's owner and team for permissions (module `quotes`).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -25,7 +27,7 @@ use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
-use guanxi_platform::{args, audit, numbering, validate, version, Ctx, Error};
+use guanxi_platform::{approvals, args, audit, numbering, validate, version, Ctx, Error};
 use guanxi_records::record::{self, apply_text, plain, Record};
 use guanxi_records::{Entity, EntityDef};
 
@@ -119,6 +121,10 @@ pub struct Quote {
     pub effective_discount_bp: i64,
     /// The order an accepted quote became.
     pub order_id: Option<Uuid>,
+    /// The quote's latest approval request (`/api/v1/approvals/{id}`), and where it stands
+    /// (`pending` locks the quote; `approved` clears it to be sent at the version approved).
+    pub approval_id: Option<Uuid>,
+    pub approval_status: Option<String>,
     #[sqlx(skip)]
     pub lines: Vec<QuoteLine>,
     pub created_at: DateTime<Utc>,
@@ -261,7 +267,11 @@ const SELECT: &str = "SELECT q.id, q.number, q.opportunity_id, d.name AS opportu
     q.account_id, a.name AS account_name, a.grade AS account_grade, q.contact_id, c.name AS contact_name, q.owner_id,
     o.name AS owner_name, q.team_id, q.status, q.sent_version, q.edited, q.currency,
     q.valid_until, q.payment_terms, q.delivery_terms, q.notes, q.discount_bp, q.book_gross,
-    q.gross, q.discount, q.net, q.tax, q.total, q.order_id, q.created_at, q.updated_at, q.version
+    q.gross, q.discount, q.net, q.tax, q.total, q.order_id, q.created_at, q.updated_at, q.version,
+    (SELECT ar.id FROM approval_requests ar WHERE ar.tenant_id = q.tenant_id AND ar.entity = 'quotes'
+        AND ar.record_id = q.id ORDER BY ar.submitted_at DESC, ar.id DESC LIMIT 1) AS approval_id,
+    (SELECT ar.status FROM approval_requests ar WHERE ar.tenant_id = q.tenant_id AND ar.entity = 'quotes'
+        AND ar.record_id = q.id ORDER BY ar.submitted_at DESC, ar.id DESC LIMIT 1) AS approval_status
     FROM quotes q
     LEFT JOIN opportunities d ON d.tenant_id = q.tenant_id AND d.id = q.opportunity_id
     LEFT JOIN accounts a ON a.tenant_id = q.tenant_id AND a.id = q.account_id
@@ -852,13 +862,66 @@ pub async fn create(db: &Db, ctx: &Ctx, input: QuoteInput) -> Result<Quote> {
     Ok(q)
 }
 
-fn final_if_accepted(q: &Quote) -> Result<()> {
+/// Refuses a change to an accepted quote (final) or one waiting for approval (locked).
+fn unlocked(q: &Quote) -> Result<()> {
     if q.status == "accepted" {
         return Err(Error::Conflict(
             "the quote was accepted: it is final (its order is in the purchase history)".into(),
         ));
     }
+    if q.approval_status.as_deref() == Some("pending") {
+        return Err(Error::Conflict(
+            "the quote is waiting for approval: it is locked until decided or recalled".into(),
+        ));
+    }
     Ok(())
+}
+
+/// What approval conditions test on a quote: how far below the book prices it is (basis
+/// points), its total and net (minor units).
+pub fn facts(q: &Quote) -> BTreeMap<String, i64> {
+    [
+        ("discount_bp".to_owned(), q.effective_discount_bp),
+        ("total".to_owned(), q.total),
+        ("net".to_owned(), q.net),
+    ]
+    .into()
+}
+
+/// Submits the quote for approval by the process its facts call for (`approval:
+/// not_required` when none does); it stays locked until the request is decided or recalled.
+pub async fn submit(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    if_match: Option<i64>,
+    comment: Option<String>,
+) -> Result<approvals::Request> {
+    let mut tx = db.begin().await?;
+    let q = load_for(&mut tx, ctx, id, Action::Update).await?;
+    if let Some(v) = if_match {
+        version::check(v, q.version)?;
+    }
+    unlocked(&q)?;
+    if q.lines.is_empty() {
+        return Err(Error::field("lines", "required"));
+    }
+    let r = approvals::submit(
+        &mut tx,
+        ctx,
+        approvals::Submission {
+            entity: "quotes",
+            record_id: id,
+            record_version: q.version,
+            title: q.number.clone(),
+            link: ENTITY.link(id),
+            facts: facts(&q),
+            comment,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(r)
 }
 
 /// Changes the working copy. A quote already sent stays with the customer as sent until the
@@ -877,7 +940,7 @@ pub async fn update(
     let mut tx = db.begin().await?;
     let before = load_for(&mut tx, ctx, id, Action::Update).await?;
     version::check(expected, before.version)?;
-    final_if_accepted(&before)?;
+    unlocked(&before)?;
     let mut f = Fields::of(&before);
     apply(
         &mut tx,
@@ -943,6 +1006,7 @@ pub async fn update(
 pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
     let mut tx = db.begin().await?;
     let before = load_for(&mut tx, ctx, id, Action::Delete).await?;
+    unlocked(&before)?;
     if before.sent_version.is_some() {
         return Err(Error::Conflict(
             "a quote that was sent stays on record; revise it instead".into(),
@@ -1036,7 +1100,7 @@ pub async fn send(db: &Db, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> Result
     let before = load_for(&mut tx, ctx, id, Action::Update).await?;
     let expected = version::expected(if_match, None)?;
     version::check(expected, before.version)?;
-    final_if_accepted(&before)?;
+    unlocked(&before)?;
     if before.sent_version.is_some() && !before.edited {
         return Err(Error::Conflict(format!(
             "version {} already holds this quote; change it before sending again",
@@ -1046,6 +1110,14 @@ pub async fn send(db: &Db, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> Result
     let mut errs = Errors::default();
     if before.lines.is_empty() {
         errs.add("lines", "required");
+    }
+    // A quote the approval processes call for goes out only as approved, at this version.
+    if approvals::applies(&mut tx, ctx.tenant_id, "quotes", &facts(&before))
+        .await?
+        .is_some()
+        && !approvals::cleared(&mut tx, ctx.tenant_id, "quotes", id, before.version).await?
+    {
+        errs.add("approval", "required");
     }
     let today = now().date_naive().format("%Y-%m-%d").to_string();
     if before
@@ -1214,7 +1286,7 @@ pub async fn accept(db: &Db, ctx: &Ctx, id: Uuid, d: Decision) -> Result<Quote> 
     let note = reason(&d)?;
     let mut tx = db.begin().await?;
     let before = load_for(&mut tx, ctx, id, Action::Update).await?;
-    final_if_accepted(&before)?;
+    unlocked(&before)?;
     let v = deciding(&mut tx, ctx, &before, &d).await?;
     let s = &v.snapshot.0;
     let order = orders::create_in(
@@ -1275,7 +1347,7 @@ pub async fn decline(db: &Db, ctx: &Ctx, id: Uuid, d: Decision) -> Result<Quote>
     let why = reason(&d)?;
     let mut tx = db.begin().await?;
     let before = load_for(&mut tx, ctx, id, Action::Update).await?;
-    final_if_accepted(&before)?;
+    unlocked(&before)?;
     let v = deciding(&mut tx, ctx, &before, &d).await?;
     answer(&mut tx, ctx, &before, v.version_no, "declined", why, None).await?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;

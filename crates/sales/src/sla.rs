@@ -174,27 +174,6 @@ struct Open {
     response_due_at: Option<DateTime<Utc>>,
 }
 
-/// The managers to tell about a lead of `team`: the team's managers, else every manager.
-async fn managers(tx: &mut Tx, tenant: Uuid, team: Option<Uuid>) -> Result<Vec<Uuid>> {
-    let all: Vec<(Uuid, Option<Uuid>)> = tx
-        .fetch_all(
-            "SELECT u.id, u.team_id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
-             WHERE u.tenant_id = $1 AND r.key = 'manager' AND u.active = $2 AND u.deleted_at IS NULL",
-            args![tenant, true],
-        )
-        .await?;
-    let of_team: Vec<Uuid> = all
-        .iter()
-        .filter(|(_, t)| team.is_some() && *t == team)
-        .map(|(u, _)| *u)
-        .collect();
-    Ok(if of_team.is_empty() {
-        all.into_iter().map(|(u, _)| u).collect()
-    } else {
-        of_team
-    })
-}
-
 /// The `lead_sla` job: at the warning, tell the owner; at the deadline, if the lead is still
 /// unanswered, mark it breached, tell the managers and act as the policy says.
 pub fn handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync {
@@ -254,7 +233,7 @@ pub fn handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + 
                 Some(&serde_json::json!({"owner_id": lead.owner_id, "due": lead.response_due_at})),
             )
             .await?;
-            for m in managers(tx, tenant, lead.team_id).await? {
+            for m in guanxi_platform::teams::managers(tx, tenant, lead.team_id).await? {
                 notifications::notify(
                     tx,
                     &ctx,

@@ -1107,6 +1107,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("forms", include_str!("../messages/forms.tsv")),
     ("deals", include_str!("../messages/deals.tsv")),
     ("quotes", include_str!("../messages/quotes.tsv")),
+    ("approvals", include_str!("../messages/approvals.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

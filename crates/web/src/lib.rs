@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod approvals;
 pub mod calendars;
 pub mod customers;
 pub mod extract;
@@ -248,6 +249,19 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::quotes_api::accept_quote))
         .routes(routes!(sales::quotes_api::decline_quote))
         .routes(routes!(sales::quotes_api::quote_versions))
+        .routes(routes!(sales::quotes_api::submit_quote))
+        .routes(routes!(
+            approvals::list_processes,
+            approvals::create_process
+        ))
+        .routes(routes!(approvals::get_process, approvals::update_process))
+        .routes(routes!(approvals::list_requests))
+        .routes(routes!(approvals::get_request))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::reject))
+        .routes(routes!(approvals::send_back))
+        .routes(routes!(approvals::recall))
+        .routes(routes!(approvals::add_approver))
         .routes(routes!(
             sales::quotes_api::get_numbering,
             sales::quotes_api::put_numbering

@@ -86,6 +86,9 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/quote_line_money.html",
         "sales/quote_print.html",
         "sales/price_books.html",
+        "approvals.html",
+        "approval.html",
+        "approval_processes.html",
         "sales/pool.html",
         "sales/rules.html",
         "sales/import.html",
@@ -241,6 +244,12 @@ impl Signed {
                 Action::Update,
                 "/admin/price-books",
             ),
+            (
+                "approval_processes",
+                "approval_processes",
+                Action::Update,
+                "/admin/approval-processes",
+            ),
             ("audit", "audit", Action::Read, "/admin/audit"),
             ("jobs", "jobs", Action::Read, "/admin/jobs"),
             ("settings", "settings", Action::Update, "/settings"),
@@ -324,6 +333,8 @@ impl Signed {
     /// `problem.<kind>` — never text. [`Signed::refusal_from_url`] turns them back into words.
     pub(crate) fn refusal_keys(&self, e: Error, label_prefix: Option<&str>) -> String {
         match e {
+            // Changed by someone else since the page was read.
+            Error::PreconditionFailed { .. } => "version:changed".to_owned(),
             Error::Validation(errs) => errs
                 .iter()
                 .map(|e| format!("{}{}:{}", label_prefix.unwrap_or(""), e.field, e.code))
@@ -337,6 +348,14 @@ impl Signed {
                 )
             }
         }
+    }
+
+    /// Back to the same-site `path` saying why a change was refused (its
+    /// [`Signed::refusal_keys`] in `?error=`).
+    pub(crate) fn refused_to(&self, path: &str, e: Error, label_prefix: Option<&str>) -> Response {
+        let q = serde_urlencoded::to_string([("error", self.refusal_keys(e, label_prefix))])
+            .unwrap_or_default();
+        Redirect::to(&format!("{path}?{q}")).into_response()
     }
 
     /// The words for an `?error=` of [`Signed::refusal_keys`]: only messages this server has
@@ -452,6 +471,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::deals::routes())
         .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::quotes_pages::routes())
+        .merge(crate::approvals::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

@@ -149,6 +149,22 @@ both!(
                 json!({"opportunity_id": deal["id"], "lines": [{"sku": "JF-1"}]}),
             )
             .await;
+        let me: Value = app.get("/api/v1/me", a).await.json().await.unwrap();
+        let process = app
+            .created(
+                "/api/v1/approval-processes",
+                a,
+                json!({"name": "甲方审批", "entity": "quotes", "steps": [{"name": "审", "rule": "any",
+                       "approvers": [{"kind": "user", "user_id": user["id"]}, {"kind": "user", "user_id": me["user"]["id"]}]}]}),
+            )
+            .await;
+        let request = app
+            .created(
+                &format!("/api/v1/quotes/{}/submit", quote["id"].as_str().unwrap()),
+                a,
+                json!({}),
+            )
+            .await;
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -172,6 +188,8 @@ both!(
             product["id"].as_str().unwrap().into(),
             book["id"].as_str().unwrap().into(),
             quote["id"].as_str().unwrap().into(),
+            process["id"].as_str().unwrap().into(),
+            request["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
@@ -241,6 +259,8 @@ both!(
                 "/api/v1/pipelines",
                 "/api/v1/quotes",
                 "/api/v1/price-books",
+                "/api/v1/approval-processes",
+                "/api/v1/approvals?box=all",
             ] {
                 let body = app
                     .req(Method::GET, path, &b)

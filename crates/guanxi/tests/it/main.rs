@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod approvals;
 mod assets;
 mod auth;
 mod browser;

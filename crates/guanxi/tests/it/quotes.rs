@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// The tenant's first pipeline (deals need one).
-async fn pipeline(app: &TestApp) {
+pub(crate) async fn pipeline(app: &TestApp) {
     app.created(
         "/api/v1/pipelines",
         &app.admin_token,
@@ -19,7 +19,8 @@ async fn pipeline(app: &TestApp) {
     .await;
 }
 
-async fn send(app: &TestApp, token: &str, q: &Value) -> reqwest::Response {
+/// Sends a quote as read (its version in `If-Match`).
+pub(crate) async fn send(app: &TestApp, token: &str, q: &Value) -> reqwest::Response {
     app.req(
         Method::POST,
         &format!("/api/v1/quotes/{}/send", q["id"].as_str().unwrap()),

@@ -204,6 +204,35 @@ pub async fn decline_quote(
     Ok(versioned(StatusCode::OK, &q, q.version))
 }
 
+#[derive(serde::Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitInput {
+    /// The quote's version as read (or send `If-Match`).
+    pub version: Option<i64>,
+    /// A note to the approvers.
+    pub comment: Option<String>,
+}
+
+/// Submits the quote to the approval process its facts call for (its discount below the
+/// book prices, its total): it is locked until decided or recalled, and may be sent once
+/// approved at this version. `approval: not_required` (422) when no process applies.
+#[utoipa::path(post, path = "/api/v1/quotes/{id}/submit", tag = "quotes", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = SubmitInput, responses((status = 201, body = guanxi_platform::approvals::Request),
+    (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem),
+    (status = 422, body = Problem)))]
+pub async fn submit_quote(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<SubmitInput>,
+) -> ApiResult<Response> {
+    let r = quotes::submit(&s.db, &ctx, id, v.or(b.version), b.comment)
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &r, r.version))
+}
+
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct QuoteVersions {
     /// Newest first.

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use guanxi_customers::orders;
 use guanxi_customers::products::{self, ProductFilter};
+use guanxi_platform::approvals;
 use guanxi_platform::error::FieldError;
 use guanxi_platform::perms::Action;
 use guanxi_platform::Error;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/opportunities/{id}/quote", post(open_for_deal))
         .route("/quotes/{id}", get(show).post(save))
         .route("/quotes/{id}/send", post(send))
+        .route("/quotes/{id}/submit", post(submit))
         .route("/quotes/{id}/answer", post(answer))
         .route("/quotes/{id}/delete", post(delete))
         .route("/quotes/{id}/versions/{n}", get(print))
@@ -98,11 +100,7 @@ async fn open_for_deal(
     };
     match quotes::create(&s.db, &p.ctx, input).await {
         Ok(q) => Redirect::to(&format!("/quotes/{}", q.id)).into_response(),
-        Err(e) => {
-            let keys = p.refusal_keys(e, Some("quote."));
-            let q = serde_urlencoded::to_string([("error", keys)]).unwrap_or_default();
-            Redirect::to(&format!("/opportunities/{id}?{q}")).into_response()
-        }
+        Err(e) => p.refused_to(&format!("/opportunities/{id}"), e, Some("quote.")),
     }
 }
 
@@ -174,11 +172,25 @@ async fn page(
         Ok(v) => v,
         Err(e) => return p.error(s, e),
     };
-    let can_edit = p
+    // Approval: the process the quote's facts call for, and its latest request.
+    let process = approvals::applies(&s.db, p.ctx.tenant_id, "quotes", &quotes::facts(&quote))
+        .await
+        .ok()
+        .flatten();
+    let request = approvals::latest(&s.db, p.ctx.tenant_id, "quotes", quote.id)
+        .await
+        .ok()
+        .flatten();
+    let cleared = request
+        .as_ref()
+        .is_some_and(|r| r.status == "approved" && r.record_version == quote.version);
+    let pending = quote.approval_status.as_deref() == Some("pending");
+    let may_change = p
         .ctx
         .can("quotes", Action::Update)
         .is_some_and(|scope| p.ctx.covers(scope, Some(quote.owner_id), quote.team_id))
         && quote.status != "accepted";
+    let can_edit = may_change && !pending;
     let rows: Vec<Value> = match &draft {
         Some(form) => (0..row_count(form))
             .map(|i| {
@@ -218,6 +230,8 @@ async fn page(
         context! { q => quote, versions => versions, live => live, bought => bought,
         others => others, catalogue => catalogue, rows => rows, terms => terms,
         errors => errors, error => error, can_edit => can_edit,
+        process => process.map(|pr| pr.name), request => request, cleared => cleared,
+        can_submit => can_edit && !cleared,
         discount => bp_text(quote.discount_bp), effective => bp_text(quote.effective_discount_bp) },
     )
 }
@@ -368,12 +382,7 @@ async fn save(
 
 /// Back to the quote's page saying why (a 412, a 409, a refused send).
 fn back_with(p: &Signed, id: Uuid, e: Error) -> Response {
-    let keys = match e {
-        Error::PreconditionFailed { .. } => "version:changed".to_owned(),
-        e => p.refusal_keys(e, Some("quote.")),
-    };
-    let q = serde_urlencoded::to_string([("error", keys)]).unwrap_or_default();
-    Redirect::to(&format!("/quotes/{id}?{q}")).into_response()
+    p.refused_to(&format!("/quotes/{id}"), e, Some("quote."))
 }
 
 async fn send(
@@ -388,6 +397,27 @@ async fn send(
     let version = form.get("version").and_then(|v| v.parse().ok());
     match quotes::send(&s.db, &p.ctx, id, version).await {
         Ok(q) => Redirect::to(&format!("/quotes/{}", q.id)).into_response(),
+        Err(e) => back_with(&p, id, e),
+    }
+}
+
+/// `POST /quotes/{id}/submit`: to the approval process its facts call for.
+async fn submit(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    let version = form.get("version").and_then(|v| v.parse().ok());
+    let comment = form
+        .get("comment")
+        .cloned()
+        .filter(|c| !c.trim().is_empty());
+    match quotes::submit(&s.db, &p.ctx, id, version, comment).await {
+        Ok(r) => Redirect::to(&format!("/approvals/{}", r.id)).into_response(),
         Err(e) => back_with(&p, id, e),
     }
 }
