@@ -387,3 +387,105 @@ both!(
         );
     }
 );
+
+both!(
+    two_approvers_at_once_both_count,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        let (rep, rep_t) = app.user_with_role("sales", "rep2@approve.test").await;
+        let (m1, m1_t) = app.user_with_role("manager", "m3@approve.test").await;
+        let (m2, m2_t) = app.user_with_role("manager", "m4@approve.test").await;
+        pipeline(&app).await;
+        app.created(
+        "/api/v1/approval-processes",
+        &t,
+        json!({"name": "会签", "entity": "quotes", "steps": [{"name": "两位经理", "rule": "all", "approvers": [
+            {"kind": "user", "user_id": m1["id"]}, {"kind": "user", "user_id": m2["id"]}]}]}),
+    )
+    .await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                json!({"name": "并发审批", "owner_id": rep["id"]}),
+            )
+            .await;
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                &rep_t,
+                json!({"name": "单", "account_id": acc["id"], "amount": 900}),
+            )
+            .await;
+        let q = app
+            .created(
+                "/api/v1/quotes",
+                &rep_t,
+                json!({"opportunity_id": deal["id"]}),
+            )
+            .await;
+        let r: Value = post(
+            &app,
+            &format!("/api/v1/quotes/{}/submit", q["id"].as_str().unwrap()),
+            &rep_t,
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let rurl = format!("/api/v1/approvals/{}/approve", r["id"].as_str().unwrap());
+        // Both approve at the same moment: each decision sees the other's, so the request ends
+        // approved — never waiting forever on two approvals that each missed the other.
+        let tasks: Vec<_> = [m1_t, m2_t]
+            .into_iter()
+            .map(|tok| {
+                let req = app.req(reqwest::Method::POST, &rurl, &tok).json(&json!({}));
+                tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 200);
+        }
+        let after: Value = app
+            .get(
+                &format!("/api/v1/approvals/{}", r["id"].as_str().unwrap()),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(after["status"], "approved");
+        // Two sends of the same approved quote at once: one goes out, the other is refused.
+        let q = quote(&app, q["id"].as_str().unwrap()).await;
+        let sends: Vec<_> = (0..2)
+            .map(|_| {
+                let req = app
+                    .req(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/quotes/{}/send", q["id"].as_str().unwrap()),
+                        &rep_t,
+                    )
+                    .header("if-match", format!("\"{}\"", q["version"]));
+                tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        let mut codes = Vec::new();
+        for s in sends {
+            codes.push(s.await.unwrap());
+        }
+        codes.sort();
+        assert_eq!(codes, vec![200, 412]);
+        let versions: Value = app
+            .get(
+                &format!("/api/v1/quotes/{}/versions", q["id"].as_str().unwrap()),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(versions["items"].as_array().unwrap().len(), 1);
+    }
+);

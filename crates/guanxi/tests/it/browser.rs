@@ -1316,3 +1316,95 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+both!(
+    a_discounted_quote_is_approved_in_the_browser,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let t = app.admin_token.clone();
+        let (rep, _) = app
+            .user_with_role("sales", "rep@browser-approve.test")
+            .await;
+        app.user_with_role("manager", "boss@browser-approve.test")
+            .await;
+        crate::quotes::pipeline(&app).await;
+        app.created(
+            "/api/v1/products",
+            &t,
+            serde_json::json!({"sku": "TEA-1", "name": "龙井", "list_price": 10_000}),
+        )
+        .await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                serde_json::json!({"name": "审批浏览器客户", "owner_id": rep["id"]}),
+            )
+            .await;
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                &t,
+                serde_json::json!({"name": "折扣单", "account_id": acc["id"], "amount": 1, "owner_id": rep["id"]}),
+            )
+            .await;
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(1280, 900).await.unwrap();
+        // The administrator sets up the process on its page: over 15% below the book prices,
+        // the rep's manager approves.
+        sign_in(&c, &app, "admin@acme.test", "correct horse battery").await;
+        c.goto(&app.url("/admin/approval-processes")).await.unwrap();
+        fill(&c, "#process-form input[name=name]", "大额折扣").await;
+        fill(&c, "input[name='c0.value']", "15").await;
+        fill(&c, "input[name='s0.name']", "主管审批").await;
+        click(&c, "input[name='s0.manager']").await;
+        click(&c, "#save-process").await;
+        let listed = text_at(&c, "//table[@id='processes']//tr[contains(., '大额折扣')]").await;
+        assert!(listed.contains("15"), "{listed}");
+        c.close().await.unwrap();
+        // The rep quotes 20% off: sending is not offered; submitting is.
+        let q = app
+            .created(
+                "/api/v1/quotes",
+                &t,
+                serde_json::json!({"opportunity_id": deal["id"], "discount_bp": 2000, "lines": [{"sku": "TEA-1"}]}),
+            )
+            .await;
+        let qpath = format!("/quotes/{}", q["id"].as_str().unwrap());
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        sign_in(&c, &app, "rep@browser-approve.test", "password-123456").await;
+        c.goto(&app.url(&qpath)).await.unwrap();
+        let needed = text(&c, "#approval-needed").await;
+        assert!(needed.contains("大额折扣"), "{needed}");
+        assert!(c.find(Locator::Css("#send-quote")).await.is_err());
+        fill(&c, "#approval-card input[name=comment]", "老客户").await;
+        click(&c, "#submit-approval").await;
+        let status = text(&c, "#request-status").await;
+        assert!(status.contains("审批中"), "{status}");
+        c.close().await.unwrap();
+        // The manager finds it in the inbox and approves it.
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        sign_in(&c, &app, "boss@browser-approve.test", "password-123456").await;
+        c.goto(&app.url("/approvals")).await.unwrap();
+        click(&c, "#requests a").await;
+        fill(&c, "#decide textarea[name=comment]", "同意").await;
+        click(&c, "#approve").await;
+        let status = text_at(&c, "//span[@id='request-status' and contains(., '已通过')]").await;
+        assert!(status.contains("已通过"), "{status}");
+        shot(&c, "approval-phone").await;
+        c.close().await.unwrap();
+        // Approved, the quote may be sent.
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        sign_in(&c, &app, "rep@browser-approve.test", "password-123456").await;
+        c.goto(&app.url(&qpath)).await.unwrap();
+        click(&c, "#send-quote").await;
+        text_at(&c, "//ul[@id='version-list']/li[contains(., 'v1')]").await;
+        c.close().await.unwrap();
+    }
+);
