@@ -503,6 +503,26 @@ both!(quotes_follow_deal_permissions, |app: TestApp| async move {
         .await
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    // The account's page lists what the customer was offered, and by whom.
+    let (browser, _) = app
+        .session("admin@acme.test", "correct horse battery")
+        .await;
+    let page = browser
+        .get(app.url(&format!(
+            "/customers/accounts/{}",
+            acc["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let number = q["number"].as_str().unwrap();
+    assert!(
+        page.contains(number) && page.contains("rep@quotes.test"),
+        "{number} on the account page"
+    );
     // A quote never sent may be deleted.
     assert_eq!(
         app.req(Method::DELETE, &url, &rep_token)

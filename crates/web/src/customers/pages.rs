@@ -514,7 +514,23 @@ async fn account_page(
     } else {
         None
     };
+    // What the customer was offered, by whom: every quote, the latest first (a manager sees
+    // each rep's promises on one page).
+    let quotes = if p.ctx.can("quotes", Action::Read).is_some() {
+        let f = guanxi_sales::quotes::QuoteFilter {
+            account_id: Some(id),
+            limit: Some(20),
+            ..Default::default()
+        };
+        match guanxi_sales::quotes::list(&s.db, &p.ctx, &f).await {
+            Ok(page) => Some(page.items),
+            Err(e) => return p.error(&s, e),
+        }
+    } else {
+        None
+    };
     p.page(&s, "customers/account.html", "customers", context! {
+        quotes => quotes,
         pool => place.pool, waiting_in => place.waiting_in, returns_in_days => place.returns_in_days,
         deals => deals, can_add_deal => p.ctx.can("opportunities", Action::Create).is_some(),
         a => a, sections => layout.sections, shown => shown, children => children, contacts => people,
