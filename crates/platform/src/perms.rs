@@ -58,6 +58,7 @@ pub const MODULES: &[&str] = &[
     "price_books",
     "quotes",
     "approval_processes",
+    "targets",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -183,6 +184,11 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             // and every request.
             if key == "manager" {
                 grant(&mut p, "approval_processes", &[Read], Scope::All);
+            }
+            // Targets: everyone reads them; managers set them.
+            grant(&mut p, "targets", &[Read], Scope::All);
+            if key == "manager" {
+                grant(&mut p, "targets", &[Update], Scope::All);
             }
             match key {
                 "manager" => {

@@ -551,7 +551,33 @@ async fn quotes_demo(
         },
     )
     .await?;
-    approvals_demo(db, admin, deals, &products).await
+    approvals_demo(db, admin, deals, &products).await?;
+    targets_demo(db, admin, deals).await
+}
+
+/// This quarter's targets for the reps who own the demo deals.
+async fn targets_demo(db: &Db, admin: &Ctx, deals: &[Uuid]) -> Result<()> {
+    use crate::forecast::{self, Period, TargetInput};
+    let period = Period::quarter_of(
+        (guanxi_platform::time::now() + chrono::Duration::hours(8)).date_naive(),
+    );
+    let mut owners: Vec<Uuid> = Vec::new();
+    for d in deals {
+        let owner = crate::opportunities::get(db, admin, *d).await?.owner_id;
+        if !owners.contains(&owner) {
+            owners.push(owner);
+        }
+    }
+    for (i, owner) in owners.into_iter().enumerate() {
+        let input = TargetInput {
+            period: period.clone(),
+            user_id: Some(owner),
+            team_id: None,
+            amount: 20_000_000 + 5_000_000 * i as i64,
+        };
+        forecast::set_target(db, admin, input).await?;
+    }
+    Ok(())
 }
 
 /// An approval process for quotes more than 15% below the book prices (the rep's manager, then

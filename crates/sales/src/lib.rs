@@ -7,6 +7,7 @@ use guanxi_platform::migrate::Migration;
 pub mod assignment;
 pub mod convert;
 pub mod demo;
+pub mod forecast;
 pub mod forms;
 pub mod import;
 pub mod intake;
@@ -89,5 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2011_quotes",
         sqlite: include_str!("../migrations/sqlite/2011_quotes.sql"),
         postgres: include_str!("../migrations/postgres/2011_quotes.sql"),
+    },
+    Migration {
+        version: 2012,
+        name: "2012_targets",
+        sqlite: include_str!("../migrations/sqlite/2012_targets.sql"),
+        postgres: include_str!("../migrations/postgres/2012_targets.sql"),
     },
 ];

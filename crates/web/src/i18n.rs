@@ -1108,6 +1108,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("deals", include_str!("../messages/deals.tsv")),
     ("quotes", include_str!("../messages/quotes.tsv")),
     ("approvals", include_str!("../messages/approvals.tsv")),
+    ("forecast", include_str!("../messages/forecast.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

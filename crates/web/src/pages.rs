@@ -87,6 +87,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/quote_print.html",
         "sales/price_books.html",
         "approvals.html",
+        "sales/forecast.html",
         "approval.html",
         "approval_processes.html",
         "sales/pool.html",
@@ -355,7 +356,8 @@ impl Signed {
     pub(crate) fn refused_to(&self, path: &str, e: Error, label_prefix: Option<&str>) -> Response {
         let q = serde_urlencoded::to_string([("error", self.refusal_keys(e, label_prefix))])
             .unwrap_or_default();
-        Redirect::to(&format!("{path}?{q}")).into_response()
+        let join = if path.contains('?') { '&' } else { '?' };
+        Redirect::to(&format!("{path}{join}{q}")).into_response()
     }
 
     /// The words for an `?error=` of [`Signed::refusal_keys`]: only messages this server has
@@ -472,6 +474,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::quotes_pages::routes())
         .merge(crate::approvals::routes())
+        .merge(crate::sales::forecast_pages::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

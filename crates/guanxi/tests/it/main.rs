@@ -12,6 +12,7 @@ mod calendars;
 mod concurrency;
 mod custom_fields;
 mod customers;
+mod forecast;
 mod forms;
 mod imports;
 mod input;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod deals;
 pub mod deals_api;
+pub mod forecast_pages;
 pub mod forms;
 pub mod pages;
 pub mod pipelines_page;

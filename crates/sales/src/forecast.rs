@@ -1,0 +1,462 @@
+//! The forecast: for a month or a quarter, each rep's open deals expected to close in it by
+//! forecast category (pipeline, best case, commit — their stages' categories), the weighted
+//! pipeline, and what was won in it, against the rep's and the team's targets (migration
+//! 2012). Amounts are the tenant's currency, minor units; deals in other currencies are left
+//! out (and counted as such). Managers set targets; everyone reads the forecast of the deals
+//! they may read.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use guanxi_platform::db::{Db, Sql};
+use guanxi_platform::error::{Errors, Result};
+use guanxi_platform::perms::Action;
+use guanxi_platform::time::{new_id, now};
+use guanxi_platform::{args, audit, Ctx, Error};
+
+/// A month (`2026-12`) or a quarter (`2026-Q4`): its first day and the day after its last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl Period {
+    pub fn parse(raw: &str) -> std::result::Result<Period, &'static str> {
+        let raw = raw.trim();
+        let (y, rest) = raw.split_once('-').ok_or("invalid")?;
+        let year: i32 = y.parse().map_err(|_| "invalid")?;
+        if !(2000..=2100).contains(&year) || y.len() != 4 {
+            return Err("invalid");
+        }
+        let (first, months) = match rest.strip_prefix('Q') {
+            Some(q) => match q.parse::<u32>() {
+                Ok(n @ 1..=4) if q.len() == 1 => ((n - 1) * 3 + 1, 3),
+                _ => return Err("invalid"),
+            },
+            None => match rest.parse::<u32>() {
+                Ok(m @ 1..=12) if rest.len() == 2 => (m, 1),
+                _ => return Err("invalid"),
+            },
+        };
+        let from = NaiveDate::from_ymd_opt(year, first, 1).ok_or("invalid")?;
+        let next = first + months;
+        let until = if next > 12 {
+            NaiveDate::from_ymd_opt(year + 1, next - 12, 1)
+        } else {
+            NaiveDate::from_ymd_opt(year, next, 1)
+        }
+        .ok_or("invalid")?;
+        Ok(Period { from, until })
+    }
+
+    /// The period `day` falls in, as a quarter (`2026-Q4`).
+    pub fn quarter_of(day: NaiveDate) -> String {
+        format!("{}-Q{}", day.year(), (day.month() - 1) / 3 + 1)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ForecastRow {
+    /// The rep; `null` on a team's row and the total.
+    pub owner_id: Option<Uuid>,
+    pub owner_name: Option<String>,
+    pub team_id: Option<Uuid>,
+    pub team_name: Option<String>,
+    /// Open deals expected to close in the period, by their stage's forecast category.
+    pub pipeline: i64,
+    pub best_case: i64,
+    pub commit: i64,
+    /// Σ amount × probability of those open deals.
+    pub weighted: i64,
+    /// Deals won (closed) in the period.
+    pub won: i64,
+    /// The target set for the rep (or team), if any.
+    pub target: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Forecast {
+    pub period: String,
+    /// First day, and the day after the last.
+    pub from: String,
+    pub until: String,
+    pub currency: String,
+    /// One row per rep with deals or a target, by name.
+    pub reps: Vec<ForecastRow>,
+    /// One row per team with reps listed, and its target.
+    pub teams: Vec<ForecastRow>,
+    pub total: ForecastRow,
+    /// Deals in another currency, left out of the sums.
+    pub other_currency: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    /// `2026-12` or `2026-Q4`; default this quarter.
+    pub period: Option<String>,
+    pub team_id: Option<Uuid>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Sum {
+    owner_id: Uuid,
+    owner_name: Option<String>,
+    team_id: Option<Uuid>,
+    category: String,
+    amount: i64,
+    weighted: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Target {
+    pub id: Uuid,
+    pub period: String,
+    pub user_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// A rep's or a team's target for a period (set again, it replaces the one before).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInput {
+    pub period: String,
+    /// The rep, or `team_id`.
+    pub user_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    /// Minor units, 0 … 10^15.
+    pub amount: i64,
+}
+
+async fn tenant_facts(db: &Db, tenant: Uuid) -> Result<(String, chrono_tz::Tz)> {
+    let (currency, tz): (String, String) = db
+        .fetch_one(
+            "SELECT currency, time_zone FROM tenants WHERE id = $1",
+            args![tenant],
+        )
+        .await?;
+    Ok((currency, tz.parse().unwrap_or(chrono_tz::Asia::Shanghai)))
+}
+
+fn period_of(raw: Option<&str>, tz: chrono_tz::Tz) -> Result<(String, Period)> {
+    let raw = match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => r.to_owned(),
+        None => Period::quarter_of(now().with_timezone(&tz).date_naive()),
+    };
+    let p = Period::parse(&raw).map_err(|c| Error::field("period", c))?;
+    Ok((raw, p))
+}
+
+pub async fn targets(db: &Db, ctx: &Ctx, period: &str) -> Result<Vec<Target>> {
+    ctx.require("targets", Action::Read)?;
+    Period::parse(period).map_err(|c| Error::field("period", c))?;
+    db.fetch_all(
+        "SELECT id, period, user_id, team_id, amount, currency, updated_at, version
+         FROM sales_targets WHERE tenant_id = $1 AND period = $2",
+        args![ctx.tenant_id, period.trim()],
+    )
+    .await
+}
+
+/// Sets a target (managers): one per rep or team and period.
+pub async fn set_target(db: &Db, ctx: &Ctx, input: TargetInput) -> Result<Target> {
+    ctx.require("targets", Action::Update)?;
+    let mut errs = Errors::default();
+    if let Err(c) = Period::parse(&input.period) {
+        errs.add("period", c);
+    }
+    if input.user_id.is_some() == input.team_id.is_some() {
+        errs.add("user_id", "user_or_team");
+    }
+    if !(0..=crate::opportunities::MAX_AMOUNT).contains(&input.amount) {
+        errs.add("amount", "out_of_range");
+    }
+    errs.finish()?;
+    let period = input.period.trim();
+    let (currency, _) = tenant_facts(db, ctx.tenant_id).await?;
+    let mut tx = db.begin().await?;
+    let (col, who) = match (input.user_id, input.team_id) {
+        (Some(u), _) => ("user_id", u),
+        (None, Some(t)) => ("team_id", t),
+        (None, None) => return Err(Error::field("user_id", "user_or_team")),
+    };
+    let table = if col == "user_id" { "users" } else { "teams" };
+    let known: i64 = tx
+        .scalar(
+            &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"),
+            args![ctx.tenant_id, who],
+        )
+        .await?;
+    if known == 0 {
+        return Err(Error::field(col, "unknown"));
+    }
+    let before: Option<Target> = tx
+        .fetch_optional(
+            &format!(
+                "SELECT id, period, user_id, team_id, amount, currency, updated_at, version
+                 FROM sales_targets WHERE tenant_id = $1 AND period = $2 AND {col} = $3"
+            ),
+            args![ctx.tenant_id, period, who],
+        )
+        .await?;
+    let t = now();
+    let id = match &before {
+        Some(b) => {
+            tx.execute(
+                "UPDATE sales_targets SET amount = $1, currency = $2, updated_at = $3, updated_by = $4,
+                     version = version + 1 WHERE tenant_id = $5 AND id = $6",
+                args![input.amount, currency.as_str(), t, ctx.user_id, ctx.tenant_id, b.id],
+            )
+            .await?;
+            b.id
+        }
+        None => {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO sales_targets (tenant_id, id, period, user_id, team_id, amount, currency,
+                     created_at, updated_at, updated_by, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)",
+                args![
+                    ctx.tenant_id, id, period, input.user_id, input.team_id, input.amount,
+                    currency.as_str(), t, t, ctx.user_id
+                ],
+            )
+            .await?;
+            id
+        }
+    };
+    let after: Target = tx
+        .fetch_one(
+            "SELECT id, period, user_id, team_id, amount, currency, updated_at, version
+             FROM sales_targets WHERE tenant_id = $1 AND id = $2",
+            args![ctx.tenant_id, id],
+        )
+        .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "update",
+        "sales_targets",
+        Some(id),
+        before.as_ref(),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Adds a category's sum to a row.
+fn add(row: &mut ForecastRow, category: &str, amount: i64, weighted: i64) {
+    match category {
+        "pipeline" => row.pipeline += amount,
+        "best_case" => row.best_case += amount,
+        "commit" => row.commit += amount,
+        "won" => row.won += amount,
+        _ => return,
+    }
+    if category != "won" {
+        row.weighted += weighted;
+    }
+}
+
+/// The forecast of the period for the deals the caller may read (one grouped query).
+pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast> {
+    let scope = ctx.require("opportunities", Action::Read)?;
+    let (currency, tz) = tenant_facts(db, ctx.tenant_id).await?;
+    let (name, p) = period_of(q.period.as_deref(), tz)?;
+    let instant = |d: NaiveDate| -> DateTime<Utc> {
+        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    };
+    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    let mut sql = Sql::new(
+        "SELECT d.owner_id, u.name AS owner_name, u.team_id, s.category,
+             CAST(SUM(d.amount) AS BIGINT) AS amount,
+             CAST(SUM(d.amount * d.probability / 100) AS BIGINT) AS weighted
+         FROM opportunities d
+         JOIN pipeline_stages s ON s.tenant_id = d.tenant_id AND s.id = d.stage_id
+         LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
+         WHERE d.tenant_id = ",
+    );
+    sql.bind(ctx.tenant_id);
+    sql.push(" AND d.deleted_at IS NULL AND d.currency = ")
+        .bind(currency.as_str());
+    sql.push(" AND ((d.status = 'open' AND d.expected_close >= ")
+        .bind(day(p.from));
+    sql.push(" AND d.expected_close < ").bind(day(p.until));
+    sql.push(") OR (d.status = 'won' AND d.closed_at >= ")
+        .bind(instant(p.from));
+    sql.push(" AND d.closed_at < ").bind(instant(p.until));
+    sql.push("))");
+    ctx.scope_sql(&mut sql, scope, "d.owner_id", "d.team_id");
+    if let Some(t) = q.team_id {
+        sql.push(" AND u.team_id = ").bind(t);
+    }
+    sql.push(" GROUP BY d.owner_id, u.name, u.team_id, s.category");
+    let sums: Vec<Sum> = db.fetch_sql(sql).await?;
+    let other_currency: i64 = db
+        .scalar(
+            "SELECT COUNT(*) FROM opportunities WHERE tenant_id = $1 AND deleted_at IS NULL
+                 AND currency <> $2 AND status = 'open' AND expected_close >= $3 AND expected_close < $4",
+            args![ctx.tenant_id, currency.as_str(), day(p.from), day(p.until)],
+        )
+        .await?;
+    let targets = if ctx.can("targets", Action::Read).is_some() {
+        targets(db, ctx, &name).await?
+    } else {
+        vec![]
+    };
+    let mut reps: Vec<ForecastRow> = Vec::new();
+    for s in &sums {
+        let i = match reps.iter().position(|r| r.owner_id == Some(s.owner_id)) {
+            Some(i) => i,
+            None => {
+                reps.push(ForecastRow {
+                    owner_id: Some(s.owner_id),
+                    owner_name: s.owner_name.clone(),
+                    team_id: s.team_id,
+                    ..Default::default()
+                });
+                reps.len() - 1
+            }
+        };
+        add(&mut reps[i], &s.category, s.amount, s.weighted);
+    }
+    // Reps with a target and no deals yet are in the forecast too (when visible to the caller).
+    let team_names: Vec<(Uuid, String)> = db
+        .fetch_all(
+            "SELECT id, name FROM teams WHERE tenant_id = $1",
+            args![ctx.tenant_id],
+        )
+        .await?;
+    let names: Vec<(Uuid, String, Option<Uuid>)> = db
+        .fetch_all(
+            "SELECT id, name, team_id FROM users WHERE tenant_id = $1",
+            args![ctx.tenant_id],
+        )
+        .await?;
+    for t in targets.iter().filter(|t| t.user_id.is_some()) {
+        let Some(u) = t.user_id else { continue };
+        let team = names.iter().find(|n| n.0 == u).and_then(|n| n.2);
+        let visible =
+            ctx.covers(scope, Some(u), team) && q.team_id.is_none_or(|tm| Some(tm) == team);
+        if !visible {
+            continue;
+        }
+        match reps.iter_mut().find(|r| r.owner_id == Some(u)) {
+            Some(r) => r.target = Some(t.amount),
+            None => reps.push(ForecastRow {
+                owner_id: Some(u),
+                owner_name: names.iter().find(|n| n.0 == u).map(|n| n.1.clone()),
+                team_id: team,
+                target: Some(t.amount),
+                ..Default::default()
+            }),
+        }
+    }
+    reps.sort_by(|a, b| a.owner_name.cmp(&b.owner_name));
+    let mut teams: Vec<ForecastRow> = Vec::new();
+    let mut total = ForecastRow::default();
+    for r in &reps {
+        total.pipeline += r.pipeline;
+        total.best_case += r.best_case;
+        total.commit += r.commit;
+        total.weighted += r.weighted;
+        total.won += r.won;
+        if let Some(team) = r.team_id {
+            let i = match teams.iter().position(|t| t.team_id == Some(team)) {
+                Some(i) => i,
+                None => {
+                    teams.push(ForecastRow {
+                        team_id: Some(team),
+                        team_name: team_names.iter().find(|n| n.0 == team).map(|n| n.1.clone()),
+                        target: targets
+                            .iter()
+                            .find(|t| t.team_id == Some(team))
+                            .map(|t| t.amount),
+                        ..Default::default()
+                    });
+                    teams.len() - 1
+                }
+            };
+            let t = &mut teams[i];
+            t.pipeline += r.pipeline;
+            t.best_case += r.best_case;
+            t.commit += r.commit;
+            t.weighted += r.weighted;
+            t.won += r.won;
+        }
+    }
+    let rep_targets: i64 = reps.iter().filter_map(|r| r.target).sum();
+    total.target = (rep_targets > 0).then_some(rep_targets);
+    Ok(Forecast {
+        period: name,
+        from: day(p.from),
+        until: day(p.until),
+        currency,
+        reps,
+        teams,
+        total,
+        other_currency,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default()
+    }
+
+    #[test]
+    fn periods_are_months_or_quarters() {
+        assert_eq!(
+            Period::parse("2026-12"),
+            Ok(Period {
+                from: d(2026, 12, 1),
+                until: d(2027, 1, 1)
+            })
+        );
+        assert_eq!(
+            Period::parse("2026-Q4"),
+            Ok(Period {
+                from: d(2026, 10, 1),
+                until: d(2027, 1, 1)
+            })
+        );
+        assert_eq!(
+            Period::parse("2027-Q1"),
+            Ok(Period {
+                from: d(2027, 1, 1),
+                until: d(2027, 4, 1)
+            })
+        );
+        assert_eq!(
+            Period::parse("2026-02"),
+            Ok(Period {
+                from: d(2026, 2, 1),
+                until: d(2026, 3, 1)
+            })
+        );
+        for bad in [
+            "2026", "2026-13", "2026-Q5", "2026-Q0", "26-01", "2026-1", "x-Q1", "",
+        ] {
+            assert_eq!(Period::parse(bad), Err("invalid"), "{bad}");
+        }
+        assert_eq!(Period::quarter_of(d(2026, 12, 4)), "2026-Q4");
+        assert_eq!(Period::quarter_of(d(2026, 1, 1)), "2026-Q1");
+    }
+}
