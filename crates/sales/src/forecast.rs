@@ -269,6 +269,15 @@ fn add(row: &mut ForecastRow, category: &str, amount: i64, weighted: i64) {
     }
 }
 
+/// Adds a rep's sums to a team's row or the total.
+fn absorb(into: &mut ForecastRow, r: &ForecastRow) {
+    into.pipeline += r.pipeline;
+    into.best_case += r.best_case;
+    into.commit += r.commit;
+    into.weighted += r.weighted;
+    into.won += r.won;
+}
+
 /// The forecast of the period for the deals the caller may read (one grouped query).
 pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast> {
     let scope = ctx.require("opportunities", Action::Read)?;
@@ -370,11 +379,7 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     let mut teams: Vec<ForecastRow> = Vec::new();
     let mut total = ForecastRow::default();
     for r in &reps {
-        total.pipeline += r.pipeline;
-        total.best_case += r.best_case;
-        total.commit += r.commit;
-        total.weighted += r.weighted;
-        total.won += r.won;
+        absorb(&mut total, r);
         if let Some(team) = r.team_id {
             let i = match teams.iter().position(|t| t.team_id == Some(team)) {
                 Some(i) => i,
@@ -391,12 +396,7 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
                     teams.len() - 1
                 }
             };
-            let t = &mut teams[i];
-            t.pipeline += r.pipeline;
-            t.best_case += r.best_case;
-            t.commit += r.commit;
-            t.weighted += r.weighted;
-            t.won += r.won;
+            absorb(&mut teams[i], r);
         }
     }
     let rep_targets: i64 = reps.iter().filter_map(|r| r.target).sum();
@@ -423,34 +423,14 @@ mod tests {
 
     #[test]
     fn periods_are_months_or_quarters() {
-        assert_eq!(
-            Period::parse("2026-12"),
-            Ok(Period {
-                from: d(2026, 12, 1),
-                until: d(2027, 1, 1)
-            })
-        );
-        assert_eq!(
-            Period::parse("2026-Q4"),
-            Ok(Period {
-                from: d(2026, 10, 1),
-                until: d(2027, 1, 1)
-            })
-        );
-        assert_eq!(
-            Period::parse("2027-Q1"),
-            Ok(Period {
-                from: d(2027, 1, 1),
-                until: d(2027, 4, 1)
-            })
-        );
-        assert_eq!(
-            Period::parse("2026-02"),
-            Ok(Period {
-                from: d(2026, 2, 1),
-                until: d(2026, 3, 1)
-            })
-        );
+        for (raw, from, until) in [
+            ("2026-12", d(2026, 12, 1), d(2027, 1, 1)),
+            ("2026-Q4", d(2026, 10, 1), d(2027, 1, 1)),
+            ("2027-Q1", d(2027, 1, 1), d(2027, 4, 1)),
+            ("2026-02", d(2026, 2, 1), d(2026, 3, 1)),
+        ] {
+            assert_eq!(Period::parse(raw), Ok(Period { from, until }), "{raw}");
+        }
         for bad in [
             "2026", "2026-13", "2026-Q5", "2026-Q0", "26-01", "2026-1", "x-Q1", "",
         ] {
