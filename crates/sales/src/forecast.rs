@@ -413,12 +413,201 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     })
 }
 
+/// One rep's results in a period, for choosing who takes a big deal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct RepPerformance {
+    pub owner_id: Uuid,
+    pub owner_name: Option<String>,
+    /// Deals closed in the period, won and lost.
+    pub won: i64,
+    pub lost: i64,
+    /// `won ÷ (won + lost)` in basis points; `null` with nothing closed.
+    pub win_rate_bp: Option<i64>,
+    /// Σ and mean amount of the deals won (minor units).
+    pub won_amount: i64,
+    pub average_won: Option<i64>,
+    /// Mean days from a won deal's creation to its close.
+    pub average_cycle_days: Option<i64>,
+    /// Calls, visits, meetings… logged in the period (tasks not counted).
+    pub activities: i64,
+    /// Quote versions sent in the period, and quotes accepted in it.
+    pub quotes_sent: i64,
+    pub quotes_accepted: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Performance {
+    pub period: String,
+    pub reps: Vec<RepPerformance>,
+}
+
+/// A deal closed in the period, as performance reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Closed {
+    pub owner_id: Uuid,
+    pub owner_name: Option<String>,
+    pub status: String,
+    pub amount: i64,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Each rep's won, lost, win rate, sizes and cycle from their closed deals (pure; means
+/// rounded down to the unit).
+pub fn performance_of(closed: &[Closed]) -> Vec<RepPerformance> {
+    let mut reps: Vec<RepPerformance> = Vec::new();
+    let mut cycles: Vec<(Uuid, i64)> = Vec::new();
+    for c in closed {
+        let i = match reps.iter().position(|r| r.owner_id == c.owner_id) {
+            Some(i) => i,
+            None => {
+                reps.push(RepPerformance {
+                    owner_id: c.owner_id,
+                    owner_name: c.owner_name.clone(),
+                    ..Default::default()
+                });
+                reps.len() - 1
+            }
+        };
+        let r = &mut reps[i];
+        match c.status.as_str() {
+            "won" => {
+                r.won += 1;
+                r.won_amount = r.won_amount.saturating_add(c.amount);
+                if let Some(at) = c.closed_at {
+                    cycles.push((c.owner_id, (at - c.created_at).num_days().max(0)));
+                }
+            }
+            "lost" => r.lost += 1,
+            _ => {}
+        }
+    }
+    for r in &mut reps {
+        let closed = r.won + r.lost;
+        r.win_rate_bp = (closed > 0).then(|| r.won * 10_000 / closed);
+        r.average_won = (r.won > 0).then(|| r.won_amount / r.won);
+        let days: Vec<i64> = cycles
+            .iter()
+            .filter(|(o, _)| *o == r.owner_id)
+            .map(|(_, d)| *d)
+            .collect();
+        r.average_cycle_days =
+            (!days.is_empty()).then(|| days.iter().sum::<i64>() / days.len() as i64);
+    }
+    reps
+}
+
+/// Rep performance in the period for the deals (and their quotes) the caller may read.
+pub async fn performance(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Performance> {
+    let scope = ctx.require("opportunities", Action::Read)?;
+    let (_, tz) = tenant_facts(db, ctx.tenant_id).await?;
+    let (name, p) = period_of(q.period.as_deref(), tz)?;
+    let instant = |d: NaiveDate| -> DateTime<Utc> {
+        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    };
+    let (from, until) = (instant(p.from), instant(p.until));
+    let mut sql = Sql::new(
+        "SELECT d.owner_id, u.name AS owner_name, d.status, d.amount, d.created_at, d.closed_at
+         FROM opportunities d LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
+         WHERE d.tenant_id = ",
+    );
+    sql.bind(ctx.tenant_id);
+    sql.push(" AND d.deleted_at IS NULL AND d.status IN ('won', 'lost') AND d.closed_at >= ")
+        .bind(from);
+    sql.push(" AND d.closed_at < ").bind(until);
+    ctx.scope_sql(&mut sql, scope, "d.owner_id", "d.team_id");
+    if let Some(t) = q.team_id {
+        sql.push(" AND u.team_id = ").bind(t);
+    }
+    let closed: Vec<Closed> = db.fetch_sql(sql).await?;
+    let mut reps = performance_of(&closed);
+    // Activity and quote counts for the same reps.
+    let counts = |table_sql: &str| {
+        let mut q = Sql::new(table_sql);
+        q.bind(ctx.tenant_id);
+        q
+    };
+    let mut acts = counts(
+        "SELECT owner_id, COUNT(*) FROM activities WHERE kind <> 'task' AND deleted_at IS NULL AND tenant_id = ",
+    );
+    acts.push(" AND occurred_at >= ").bind(from);
+    acts.push(" AND occurred_at < ").bind(until);
+    acts.push(" GROUP BY owner_id");
+    let mut sent = counts(
+        "SELECT q.owner_id, COUNT(*) FROM quote_versions v JOIN quotes q ON q.tenant_id = v.tenant_id
+             AND q.id = v.quote_id WHERE v.tenant_id = ",
+    );
+    sent.push(" AND v.sent_at >= ").bind(from);
+    sent.push(" AND v.sent_at < ").bind(until);
+    sent.push(" GROUP BY q.owner_id");
+    let mut accepted = counts(
+        "SELECT q.owner_id, COUNT(*) FROM quote_versions v JOIN quotes q ON q.tenant_id = v.tenant_id
+             AND q.id = v.quote_id WHERE v.status = 'accepted' AND v.tenant_id = ",
+    );
+    accepted.push(" AND v.decided_at >= ").bind(from);
+    accepted.push(" AND v.decided_at < ").bind(until);
+    accepted.push(" GROUP BY q.owner_id");
+    let acts: Vec<(Uuid, i64)> = db.fetch_sql(acts).await?;
+    let sent: Vec<(Uuid, i64)> = db.fetch_sql(sent).await?;
+    let accepted: Vec<(Uuid, i64)> = db.fetch_sql(accepted).await?;
+    let find = |v: &[(Uuid, i64)], u: Uuid| v.iter().find(|(o, _)| *o == u).map_or(0, |x| x.1);
+    for r in &mut reps {
+        r.activities = find(&acts, r.owner_id);
+        r.quotes_sent = find(&sent, r.owner_id);
+        r.quotes_accepted = find(&accepted, r.owner_id);
+    }
+    reps.sort_by(|a, b| {
+        b.won_amount
+            .cmp(&a.won_amount)
+            .then(a.owner_name.cmp(&b.owner_name))
+    });
+    Ok(Performance { period: name, reps })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default()
+    }
+
+    #[test]
+    fn performance_is_won_over_closed_with_sizes_and_cycles() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let at = |day: u32| {
+            NaiveDate::from_ymd_opt(2026, 10, day)
+                .unwrap_or_default()
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+        };
+        let c = |owner, status: &str, amount, created, closed| Closed {
+            owner_id: owner,
+            owner_name: None,
+            status: status.into(),
+            amount,
+            created_at: at(created),
+            closed_at: Some(at(closed)),
+        };
+        let reps = performance_of(&[
+            c(a, "won", 1_000, 1, 11),
+            c(a, "won", 2_001, 1, 21),
+            c(a, "lost", 9_999, 1, 2),
+            c(b, "lost", 5, 1, 3),
+        ]);
+        let ra = &reps[0];
+        assert_eq!((ra.won, ra.lost, ra.won_amount), (2, 1, 3_001));
+        assert_eq!(ra.win_rate_bp, Some(6_666));
+        assert_eq!(ra.average_won, Some(1_500));
+        assert_eq!(ra.average_cycle_days, Some(15));
+        let rb = &reps[1];
+        assert_eq!(
+            (rb.win_rate_bp, rb.average_won, rb.average_cycle_days),
+            (Some(0), None, None)
+        );
     }
 
     #[test]

@@ -251,6 +251,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::quotes_api::quote_versions))
         .routes(routes!(sales::quotes_api::submit_quote))
         .routes(routes!(sales::forecast_pages::get_forecast))
+        .routes(routes!(sales::forecast_pages::get_performance))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

@@ -145,6 +145,26 @@ both!(
             .unwrap();
         assert_eq!(mine["reps"].as_array().unwrap().len(), 1);
         assert_eq!(mine["total"]["commit"], 400_000);
+        // Performance: r1 won one and lost one this quarter.
+        let perf: Value = app
+            .get(&format!("/api/v1/performance?period={period}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let p1 = perf["reps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["owner_id"] == r1["id"])
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (p1["won"].clone(), p1["lost"].clone()),
+            (json!(1), json!(1))
+        );
+        assert_eq!(p1["win_rate_bp"], 5_000);
+        assert_eq!(p1["won_amount"], 300_000);
         let r = app.get("/api/v1/forecasts?period=2026-13", &t).await;
         assert_eq!(refused(r).await, vec![("period".into(), "invalid".into())]);
     }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
 use guanxi_platform::perms::Action;
-use guanxi_sales::forecast::{self, Forecast, ForecastQuery, Target, TargetInput};
+use guanxi_sales::forecast::{self, Forecast, ForecastQuery, Performance, Target, TargetInput};
 use minijinja::context;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -32,6 +32,18 @@ pub async fn get_forecast(
     Query(q): Query<ForecastQuery>,
 ) -> ApiResult<Json<Forecast>> {
     Ok(Json(forecast::forecast(&s.db, &ctx, &q).await.l(&ctx)?))
+}
+
+/// Rep performance in a month or a quarter: deals won and lost, win rate, average won size
+/// and cycle, activities logged, quotes sent and accepted — for choosing who takes a big deal.
+#[utoipa::path(get, path = "/api/v1/performance", tag = "opportunities", params(ForecastQuery), responses(
+    (status = 200, body = Performance), (status = 422, body = Problem)))]
+pub async fn get_performance(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<ForecastQuery>,
+) -> ApiResult<Json<Performance>> {
+    Ok(Json(forecast::performance(&s.db, &ctx, &q).await.l(&ctx)?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -85,12 +97,18 @@ async fn page(State(s): State<AppState>, p: Signed, Query(q): Query<PageQuery>) 
         period: q.period.clone(),
         team_id: None,
     };
-    match forecast::forecast(&s.db, &p.ctx, &f).await {
-        Ok(fc) => p.page(
+    let result = match forecast::forecast(&s.db, &p.ctx, &f).await {
+        Ok(fc) => forecast::performance(&s.db, &p.ctx, &f)
+            .await
+            .map(|pf| (fc, pf)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((fc, pf)) => p.page(
             &s,
             "sales/forecast.html",
             "forecast",
-            context! { f => fc, error => p.refusal_from_url(q.error.as_deref()),
+            context! { f => fc, perf => pf.reps, error => p.refusal_from_url(q.error.as_deref()),
             can_set => p.ctx.can("targets", Action::Update).is_some() },
         ),
         Err(e) => p.error(&s, e),
