@@ -14,7 +14,7 @@ use guanxi_platform::db::{Db, Sql};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
-use guanxi_platform::{args, audit, Ctx, Error};
+use guanxi_platform::{args, audit, validate, Ctx, Error};
 
 /// A month (`2026-12`) or a quarter (`2026-Q4`): its first day and the day after its last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,221 @@ pub struct ForecastRow {
     pub won: i64,
     /// The target set for the rep (or team), if any.
     pub target: Option<i64>,
+    /// The latest call for the rep (or team) in the period: their own, or a manager's
+    /// adjustment.
+    pub call: Option<Call>,
+}
+
+/// A forecast call: the number a rep commits to for a period, or a manager's adjustment of a
+/// rep's or the team's number, with what the forecast showed when it was made.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Call {
+    pub id: Uuid,
+    pub period: String,
+    /// The rep, or `team_id`.
+    pub user_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    /// The number called (minor units).
+    pub amount: i64,
+    pub currency: String,
+    pub note: Option<String>,
+    /// The forecast when the call was made.
+    pub pipeline: i64,
+    pub best_case: i64,
+    #[serde(rename = "commit")]
+    pub commit_amount: i64,
+    pub weighted: i64,
+    pub won: i64,
+    pub made_by: Uuid,
+    pub made_by_name: Option<String>,
+    pub made_at: DateTime<Utc>,
+    /// Made by someone other than the rep: a manager's adjustment (a team's call is always
+    /// a manager's).
+    #[sqlx(skip)]
+    pub adjusted: bool,
+    /// What has been won in the period since (the outcome, once it is over).
+    #[sqlx(skip)]
+    pub won_now: i64,
+}
+
+/// A call for a period: for yourself (any rep), or — with the right to set targets — for a
+/// rep or a team you manage.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallInput {
+    pub period: String,
+    /// The rep, or `team_id`.
+    pub user_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    /// Minor units, 0 … 10^15.
+    pub amount: i64,
+    /// Up to 2,000 characters.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CallList {
+    /// Newest first.
+    pub items: Vec<Call>,
+}
+
+const CALL_COLUMNS: &str = "c.id, c.period, c.user_id, c.team_id, c.amount, c.currency, c.note,
+    c.pipeline, c.best_case, c.commit_amount, c.weighted, c.won, c.made_by,
+    m.name AS made_by_name, c.made_at";
+
+/// Every call of a period in the tenant, newest first.
+async fn calls_of(db: &Db, tenant: Uuid, period: &str) -> Result<Vec<Call>> {
+    let mut calls: Vec<Call> = db
+        .fetch_all(
+            &format!(
+                "SELECT {CALL_COLUMNS} FROM forecast_calls c
+                 LEFT JOIN users m ON m.tenant_id = c.tenant_id AND m.id = c.made_by
+                 WHERE c.tenant_id = $1 AND c.period = $2 ORDER BY c.made_at DESC, c.id"
+            ),
+            args![tenant, period],
+        )
+        .await?;
+    for c in &mut calls {
+        c.adjusted = c.user_id != Some(c.made_by);
+    }
+    Ok(calls)
+}
+
+/// Makes a call (append-only: the latest is the rep's or team's number; all are kept).
+pub async fn make_call(db: &Db, ctx: &Ctx, input: CallInput) -> Result<Call> {
+    ctx.require("opportunities", Action::Read)?;
+    let mut errs = Errors::default();
+    if let Err(c) = Period::parse(&input.period) {
+        errs.add("period", c);
+    }
+    if input.user_id.is_some() == input.team_id.is_some() {
+        errs.add("user_id", "user_or_team");
+    }
+    if !(0..=crate::opportunities::MAX_AMOUNT).contains(&input.amount) {
+        errs.add("amount", "out_of_range");
+    }
+    let note = match input.note.as_deref().map(|n| validate::text(n, 2_000)) {
+        Some(Err(c)) => {
+            errs.add("note", c);
+            None
+        }
+        Some(Ok(n)) => n,
+        None => None,
+    };
+    errs.finish()?;
+    let me = ctx.user_id.ok_or(Error::Forbidden)?;
+    if input.user_id != Some(me) {
+        // Someone else's number: a manager's, over the reps and teams they manage.
+        let scope = ctx.require("targets", Action::Update)?;
+        let team = match input.user_id {
+            Some(u) => {
+                db.fetch_optional::<(Option<Uuid>,)>(
+                    "SELECT team_id FROM users WHERE tenant_id = $1 AND id = $2",
+                    args![ctx.tenant_id, u],
+                )
+                .await?
+                .ok_or_else(|| Error::field("user_id", "unknown"))?
+                .0
+            }
+            None => input.team_id,
+        };
+        if !ctx.covers(scope, input.user_id, team) {
+            return Err(Error::Forbidden);
+        }
+    }
+    let q = ForecastQuery {
+        period: Some(input.period.clone()),
+        team_id: None,
+    };
+    let f = forecast(db, ctx, &q).await?;
+    let row = match (input.user_id, input.team_id) {
+        (Some(u), _) => f.reps.iter().find(|r| r.owner_id == Some(u)),
+        (None, Some(t)) => f.teams.iter().find(|r| r.team_id == Some(t)),
+        (None, None) => None,
+    };
+    if let (None, Some(_)) = (row, input.team_id) {
+        let known: i64 = db
+            .scalar(
+                "SELECT COUNT(*) FROM teams WHERE tenant_id = $1 AND id = $2",
+                args![ctx.tenant_id, input.team_id],
+            )
+            .await?;
+        if known == 0 {
+            return Err(Error::field("team_id", "unknown"));
+        }
+    }
+    let now_row = row.cloned().unwrap_or_default();
+    let id = new_id();
+    let mut tx = db.begin().await?;
+    tx.execute(
+        "INSERT INTO forecast_calls (tenant_id, id, period, user_id, team_id, amount, currency,
+             note, pipeline, best_case, commit_amount, weighted, won, made_by, made_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        args![
+            ctx.tenant_id,
+            id,
+            f.period.as_str(),
+            input.user_id,
+            input.team_id,
+            input.amount,
+            f.currency.as_str(),
+            note,
+            now_row.pipeline,
+            now_row.best_case,
+            now_row.commit,
+            now_row.weighted,
+            now_row.won,
+            me,
+            now()
+        ],
+    )
+    .await?;
+    let mut call: Call = tx
+        .fetch_one(
+            &format!(
+                "SELECT {CALL_COLUMNS} FROM forecast_calls c
+                 LEFT JOIN users m ON m.tenant_id = c.tenant_id AND m.id = c.made_by
+                 WHERE c.tenant_id = $1 AND c.id = $2"
+            ),
+            args![ctx.tenant_id, id],
+        )
+        .await?;
+    call.adjusted = call.user_id != Some(call.made_by);
+    call.won_now = now_row.won;
+    audit::record(
+        &mut tx,
+        ctx,
+        "create",
+        "forecast_calls",
+        Some(id),
+        None::<&Call>,
+        Some(&call),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(call)
+}
+
+/// The calls of a period for the reps and teams in the caller's forecast, newest first, each
+/// with what has been won since (the outcome).
+pub async fn calls(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<CallList> {
+    let f = forecast(db, ctx, q).await?;
+    let mut items = calls_of(db, ctx.tenant_id, &f.period).await?;
+    items.retain_mut(|c| {
+        let row = match (c.user_id, c.team_id) {
+            (Some(u), _) => f.reps.iter().find(|r| r.owner_id == Some(u)),
+            (None, Some(t)) => f.teams.iter().find(|r| r.team_id == Some(t)),
+            (None, None) => None,
+        };
+        match row {
+            Some(r) => {
+                c.won_now = r.won;
+                true
+            }
+            None => false,
+        }
+    });
+    Ok(CallList { items })
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -137,7 +352,7 @@ pub struct TargetInput {
     pub amount: i64,
 }
 
-async fn tenant_facts(db: &Db, tenant: Uuid) -> Result<(String, chrono_tz::Tz)> {
+pub(crate) async fn tenant_facts(db: &Db, tenant: Uuid) -> Result<(String, chrono_tz::Tz)> {
     let (currency, tz): (String, String) = db
         .fetch_one(
             "SELECT currency, time_zone FROM tenants WHERE id = $1",
@@ -147,7 +362,7 @@ async fn tenant_facts(db: &Db, tenant: Uuid) -> Result<(String, chrono_tz::Tz)> 
     Ok((currency, tz.parse().unwrap_or(chrono_tz::Asia::Shanghai)))
 }
 
-fn period_of(raw: Option<&str>, tz: chrono_tz::Tz) -> Result<(String, Period)> {
+pub(crate) fn period_of(raw: Option<&str>, tz: chrono_tz::Tz) -> Result<(String, Period)> {
     let raw = match raw.map(str::trim).filter(|r| !r.is_empty()) {
         Some(r) => r.to_owned(),
         None => Period::quarter_of(now().with_timezone(&tz).date_naive()),
@@ -255,6 +470,14 @@ pub async fn set_target(db: &Db, ctx: &Ctx, input: TargetInput) -> Result<Target
     Ok(after)
 }
 
+/// The first instant of a day in the tenant's time zone.
+pub(crate) fn instant(tz: chrono_tz::Tz, d: NaiveDate) -> DateTime<Utc> {
+    tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| d.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
 /// Adds a category's sum to a row.
 fn add(row: &mut ForecastRow, category: &str, amount: i64, weighted: i64) {
     match category {
@@ -283,12 +506,7 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     let scope = ctx.require("opportunities", Action::Read)?;
     let (currency, tz) = tenant_facts(db, ctx.tenant_id).await?;
     let (name, p) = period_of(q.period.as_deref(), tz)?;
-    let instant = |d: NaiveDate| -> DateTime<Utc> {
-        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|| d.and_time(chrono::NaiveTime::MIN).and_utc())
-    };
+    let instant = |d: NaiveDate| instant(tz, d);
     let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
     let mut sql = Sql::new(
         "SELECT d.owner_id, u.name AS owner_name, u.team_id, s.category,
@@ -356,24 +574,35 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
             args![ctx.tenant_id],
         )
         .await?;
-    for t in targets.iter().filter(|t| t.user_id.is_some()) {
-        let Some(u) = t.user_id else { continue };
+    let calls = calls_of(db, ctx.tenant_id, &name).await?;
+    let mut people: Vec<Uuid> = targets.iter().filter_map(|t| t.user_id).collect();
+    people.extend(calls.iter().filter_map(|c| c.user_id));
+    for u in people {
         let team = names.iter().find(|n| n.0 == u).and_then(|n| n.2);
         let visible =
             ctx.covers(scope, Some(u), team) && q.team_id.is_none_or(|tm| Some(tm) == team);
-        if !visible {
-            continue;
-        }
-        match reps.iter_mut().find(|r| r.owner_id == Some(u)) {
-            Some(r) => r.target = Some(t.amount),
-            None => reps.push(ForecastRow {
+        if visible && !reps.iter().any(|r| r.owner_id == Some(u)) {
+            reps.push(ForecastRow {
                 owner_id: Some(u),
                 owner_name: names.iter().find(|n| n.0 == u).map(|n| n.1.clone()),
                 team_id: team,
-                target: Some(t.amount),
                 ..Default::default()
-            }),
+            });
         }
+    }
+    for r in &mut reps {
+        r.target = targets
+            .iter()
+            .find(|t| t.user_id.is_some() && t.user_id == r.owner_id)
+            .map(|t| t.amount);
+        r.call = calls
+            .iter()
+            .find(|c| c.user_id.is_some() && c.user_id == r.owner_id)
+            .cloned()
+            .map(|mut c| {
+                c.won_now = r.won;
+                c
+            });
     }
     reps.sort_by(|a, b| a.owner_name.cmp(&b.owner_name));
     let mut teams: Vec<ForecastRow> = Vec::new();
@@ -399,6 +628,16 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
             absorb(&mut teams[i], r);
         }
     }
+    for t in &mut teams {
+        t.call = calls
+            .iter()
+            .find(|c| c.team_id.is_some() && c.team_id == t.team_id)
+            .cloned()
+            .map(|mut c| {
+                c.won_now = t.won;
+                c
+            });
+    }
     let rep_targets: i64 = reps.iter().filter_map(|r| r.target).sum();
     total.target = (rep_targets > 0).then_some(rep_targets);
     Ok(Forecast {
@@ -413,10 +652,44 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     })
 }
 
-/// One rep's results in a period, for choosing who takes a big deal.
+/// What performance is grouped by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum By {
+    /// The deal's owner (the default).
+    #[default]
+    Owner,
+    /// The account's industry.
+    Industry,
+    /// The account's grade (A–E).
+    Grade,
+    /// The products on the deal's quote (a deal counts once per product, with that product's
+    /// net amount; deals without a quote are left out).
+    Product,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PerformanceQuery {
+    /// `2026-12` or `2026-Q4`; default this quarter.
+    pub period: Option<String>,
+    pub team_id: Option<Uuid>,
+    /// `owner` (default), `industry`, `grade` or `product`.
+    pub by: Option<By>,
+}
+
+/// Results in a period for one rep (or industry, grade, product), for choosing who takes a
+/// big deal.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
-pub struct RepPerformance {
-    pub owner_id: Uuid,
+pub struct PerformanceRow {
+    /// The rep's id, the industry, the grade or the product's id (a line's name when it has
+    /// no product); `null` for deals without one.
+    pub key: Option<String>,
+    /// The rep's name, the industry, the grade or the product's name.
+    pub label: Option<String>,
+    /// Set when grouped by owner.
+    pub owner_id: Option<Uuid>,
     pub owner_name: Option<String>,
     /// Deals closed in the period, won and lost.
     pub won: i64,
@@ -428,92 +701,134 @@ pub struct RepPerformance {
     pub average_won: Option<i64>,
     /// Mean days from a won deal's creation to its close.
     pub average_cycle_days: Option<i64>,
-    /// Calls, visits, meetings… logged in the period (tasks not counted).
-    pub activities: i64,
-    /// Quote versions sent in the period, and quotes accepted in it.
-    pub quotes_sent: i64,
-    pub quotes_accepted: i64,
+    /// Calls, visits, meetings… logged in the period (tasks not counted); by owner only.
+    pub activities: Option<i64>,
+    /// Quote versions sent in the period, and quotes accepted in it; by owner only.
+    pub quotes_sent: Option<i64>,
+    pub quotes_accepted: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Performance {
     pub period: String,
-    pub reps: Vec<RepPerformance>,
+    pub by: By,
+    /// Largest won amount first.
+    pub rows: Vec<PerformanceRow>,
 }
 
-/// A deal closed in the period, as performance reads it.
+/// A deal closed in the period, as performance reads it (with one product of its quote when
+/// grouped by product).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Closed {
     pub owner_id: Uuid,
     pub owner_name: Option<String>,
+    pub industry: Option<String>,
+    pub grade: Option<String>,
+    #[sqlx(default)]
+    pub product_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub product_name: Option<String>,
     pub status: String,
     pub amount: i64,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-/// Each rep's won, lost, win rate, sizes and cycle from their closed deals (pure; means
-/// rounded down to the unit).
-pub fn performance_of(closed: &[Closed]) -> Vec<RepPerformance> {
-    let mut reps: Vec<RepPerformance> = Vec::new();
-    let mut cycles: Vec<(Uuid, i64)> = Vec::new();
+impl Closed {
+    /// The row it belongs to: key and label.
+    fn group(&self, by: By) -> (Option<String>, Option<String>) {
+        match by {
+            By::Owner => (Some(self.owner_id.to_string()), self.owner_name.clone()),
+            By::Industry => (self.industry.clone(), self.industry.clone()),
+            By::Grade => (self.grade.clone(), self.grade.clone()),
+            By::Product => (
+                self.product_id
+                    .map(|p| p.to_string())
+                    .or_else(|| self.product_name.clone()),
+                self.product_name.clone(),
+            ),
+        }
+    }
+}
+
+/// Won, lost, win rate, sizes and cycle per group of closed deals (pure; means rounded down
+/// to the unit), in order of first appearance.
+pub fn performance_of(closed: &[Closed], by: By) -> Vec<PerformanceRow> {
+    let mut rows: Vec<PerformanceRow> = Vec::new();
+    let mut cycles: Vec<Vec<i64>> = Vec::new();
     for c in closed {
-        let i = match reps.iter().position(|r| r.owner_id == c.owner_id) {
+        let (key, label) = c.group(by);
+        let i = match rows.iter().position(|r| r.key == key) {
             Some(i) => i,
             None => {
-                reps.push(RepPerformance {
-                    owner_id: c.owner_id,
-                    owner_name: c.owner_name.clone(),
+                rows.push(PerformanceRow {
+                    key,
+                    label,
+                    owner_id: (by == By::Owner).then_some(c.owner_id),
+                    owner_name: if by == By::Owner {
+                        c.owner_name.clone()
+                    } else {
+                        None
+                    },
                     ..Default::default()
                 });
-                reps.len() - 1
+                cycles.push(Vec::new());
+                rows.len() - 1
             }
         };
-        let r = &mut reps[i];
+        let r = &mut rows[i];
         match c.status.as_str() {
             "won" => {
                 r.won += 1;
                 r.won_amount = r.won_amount.saturating_add(c.amount);
                 if let Some(at) = c.closed_at {
-                    cycles.push((c.owner_id, (at - c.created_at).num_days().max(0)));
+                    cycles[i].push((at - c.created_at).num_days().max(0));
                 }
             }
             "lost" => r.lost += 1,
             _ => {}
         }
     }
-    for r in &mut reps {
+    for (r, days) in rows.iter_mut().zip(&cycles) {
         let closed = r.won + r.lost;
         r.win_rate_bp = (closed > 0).then(|| r.won * 10_000 / closed);
         r.average_won = (r.won > 0).then(|| r.won_amount / r.won);
-        let days: Vec<i64> = cycles
-            .iter()
-            .filter(|(o, _)| *o == r.owner_id)
-            .map(|(_, d)| *d)
-            .collect();
         r.average_cycle_days =
             (!days.is_empty()).then(|| days.iter().sum::<i64>() / days.len() as i64);
     }
-    reps
+    rows
 }
 
-/// Rep performance in the period for the deals (and their quotes) the caller may read.
-pub async fn performance(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Performance> {
+/// Performance in the period for the deals (and their quotes) the caller may read, by rep,
+/// industry, grade or product.
+pub async fn performance(db: &Db, ctx: &Ctx, q: &PerformanceQuery) -> Result<Performance> {
     let scope = ctx.require("opportunities", Action::Read)?;
+    let by = q.by.unwrap_or_default();
     let (_, tz) = tenant_facts(db, ctx.tenant_id).await?;
     let (name, p) = period_of(q.period.as_deref(), tz)?;
-    let instant = |d: NaiveDate| -> DateTime<Utc> {
-        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    let (from, until) = (instant(tz, p.from), instant(tz, p.until));
+    let mut sql = if by == By::Product {
+        Sql::new(
+            "SELECT d.owner_id, u.name AS owner_name, a.industry, a.grade, l.product_id,
+                 l.name AS product_name, d.status, CAST(SUM(l.net) AS BIGINT) AS amount,
+                 d.created_at, d.closed_at
+             FROM opportunities d
+             JOIN quotes qt ON qt.tenant_id = d.tenant_id AND qt.opportunity_id = d.id
+             JOIN quote_lines l ON l.tenant_id = qt.tenant_id AND l.quote_id = qt.id
+             JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id
+             LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
+             WHERE d.tenant_id = ",
+        )
+    } else {
+        Sql::new(
+            "SELECT d.owner_id, u.name AS owner_name, a.industry, a.grade, d.status, d.amount,
+                 d.created_at, d.closed_at
+             FROM opportunities d
+             JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id
+             LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
+             WHERE d.tenant_id = ",
+        )
     };
-    let (from, until) = (instant(p.from), instant(p.until));
-    let mut sql = Sql::new(
-        "SELECT d.owner_id, u.name AS owner_name, d.status, d.amount, d.created_at, d.closed_at
-         FROM opportunities d LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
-         WHERE d.tenant_id = ",
-    );
     sql.bind(ctx.tenant_id);
     sql.push(" AND d.deleted_at IS NULL AND d.status IN ('won', 'lost') AND d.closed_at >= ")
         .bind(from);
@@ -522,9 +837,32 @@ pub async fn performance(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Perfor
     if let Some(t) = q.team_id {
         sql.push(" AND u.team_id = ").bind(t);
     }
+    if by == By::Product {
+        sql.push(
+            " GROUP BY d.id, d.owner_id, u.name, a.industry, a.grade, l.product_id, l.name,
+                 d.status, d.created_at, d.closed_at",
+        );
+    }
     let closed: Vec<Closed> = db.fetch_sql(sql).await?;
-    let mut reps = performance_of(&closed);
-    // Activity and quote counts for the same reps.
+    let mut rows = performance_of(&closed, by);
+    if by == By::Owner {
+        counts_per_rep(db, ctx, (from, until), &mut rows).await?;
+    }
+    rows.sort_by(|a, b| b.won_amount.cmp(&a.won_amount).then(a.label.cmp(&b.label)));
+    Ok(Performance {
+        period: name,
+        by,
+        rows,
+    })
+}
+
+/// Each rep's activities logged, quote versions sent and quotes accepted in the period.
+async fn counts_per_rep(
+    db: &Db,
+    ctx: &Ctx,
+    (from, until): (DateTime<Utc>, DateTime<Utc>),
+    rows: &mut [PerformanceRow],
+) -> Result<()> {
     let counts = |table_sql: &str| {
         let mut q = Sql::new(table_sql);
         q.bind(ctx.tenant_id);
@@ -553,18 +891,15 @@ pub async fn performance(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Perfor
     let acts: Vec<(Uuid, i64)> = db.fetch_sql(acts).await?;
     let sent: Vec<(Uuid, i64)> = db.fetch_sql(sent).await?;
     let accepted: Vec<(Uuid, i64)> = db.fetch_sql(accepted).await?;
-    let find = |v: &[(Uuid, i64)], u: Uuid| v.iter().find(|(o, _)| *o == u).map_or(0, |x| x.1);
-    for r in &mut reps {
+    let find = |v: &[(Uuid, i64)], u: Option<Uuid>| {
+        Some(v.iter().find(|(o, _)| Some(*o) == u).map_or(0, |x| x.1))
+    };
+    for r in rows {
         r.activities = find(&acts, r.owner_id);
         r.quotes_sent = find(&sent, r.owner_id);
         r.quotes_accepted = find(&accepted, r.owner_id);
     }
-    reps.sort_by(|a, b| {
-        b.won_amount
-            .cmp(&a.won_amount)
-            .then(a.owner_name.cmp(&b.owner_name))
-    });
-    Ok(Performance { period: name, reps })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -587,17 +922,27 @@ mod tests {
         let c = |owner, status: &str, amount, created, closed| Closed {
             owner_id: owner,
             owner_name: None,
+            industry: None,
+            grade: Some(if owner == a { "A" } else { "B" }.into()),
+            product_id: None,
+            product_name: None,
             status: status.into(),
             amount,
             created_at: at(created),
             closed_at: Some(at(closed)),
         };
-        let reps = performance_of(&[
+        let closed = [
             c(a, "won", 1_000, 1, 11),
             c(a, "won", 2_001, 1, 21),
             c(a, "lost", 9_999, 1, 2),
             c(b, "lost", 5, 1, 3),
-        ]);
+        ];
+        let reps = performance_of(&closed, By::Owner);
+        assert_eq!(reps[0].owner_id, Some(a));
+        let grades = performance_of(&closed, By::Grade);
+        assert_eq!(grades[0].label.as_deref(), Some("A"));
+        assert_eq!(grades[0].win_rate_bp, reps[0].win_rate_bp);
+        assert_eq!(performance_of(&closed, By::Industry).len(), 1);
         let ra = &reps[0];
         assert_eq!((ra.won, ra.lost, ra.won_amount), (2, 1, 3_001));
         assert_eq!(ra.win_rate_bp, Some(6_666));

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod demo;
 pub mod forecast;
 pub mod forms;
+pub mod funnel;
 pub mod import;
 pub mod intake;
 pub mod leads;
@@ -96,5 +97,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2012_targets",
         sqlite: include_str!("../migrations/sqlite/2012_targets.sql"),
         postgres: include_str!("../migrations/postgres/2012_targets.sql"),
+    },
+    Migration {
+        version: 2013,
+        name: "2013_forecast_calls",
+        sqlite: include_str!("../migrations/sqlite/2013_forecast_calls.sql"),
+        postgres: include_str!("../migrations/postgres/2013_forecast_calls.sql"),
     },
 ];

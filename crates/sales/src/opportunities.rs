@@ -679,6 +679,29 @@ pub async fn set_amount_in(tx: &mut Tx, ctx: &Ctx, id: Uuid, amount: i64) -> Res
     .await
 }
 
+/// Moves each deal's furthest-reached stage (the funnel's) up to its current stage when that
+/// is further along the same pipeline and not a lost stage (a deal moved to another pipeline
+/// starts there again). Every stage change passes through [`history`], which calls this.
+async fn advance_reached(tx: &mut Tx, tenant: Uuid, ids: &[Uuid]) -> Result<()> {
+    for chunk in ids.chunks(500) {
+        let mut q =
+            Sql::new("UPDATE opportunities SET reached_stage_id = stage_id WHERE tenant_id = ");
+        q.bind(tenant);
+        q.push(" AND id IN ").bind_list(chunk.iter().copied());
+        q.push(
+            " AND EXISTS (SELECT 1 FROM pipeline_stages s
+                 WHERE s.tenant_id = opportunities.tenant_id AND s.id = opportunities.stage_id
+                   AND s.category <> 'lost'
+                   AND s.position >= COALESCE((SELECT r.position FROM pipeline_stages r
+                       WHERE r.tenant_id = opportunities.tenant_id
+                         AND r.id = opportunities.reached_stage_id
+                         AND r.pipeline_id = opportunities.pipeline_id), -1))",
+        );
+        tx.execute(&q.sql, q.args).await?;
+    }
+    Ok(())
+}
+
 /// One change of a deal's history: the deal, the field, from, to.
 type Change<'a> = (Uuid, &'a str, Option<String>, Option<String>);
 
@@ -703,6 +726,12 @@ async fn history(tx: &mut Tx, ctx: &Ctx, changes: &[Change<'_>], at: DateTime<Ut
     if rows.is_empty() {
         return Ok(());
     }
+    let moved: Vec<Uuid> = changes
+        .iter()
+        .filter(|(_, field, from, to)| *field == "stage" && from != to)
+        .map(|c| c.0)
+        .collect();
+    advance_reached(tx, ctx.tenant_id, &moved).await?;
     tx.insert_rows(
         "opportunity_history",
         &[

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod approvals;
 pub mod calendars;
+pub mod charts;
 pub mod customers;
 pub mod extract;
 pub mod i18n;
@@ -252,6 +253,11 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::quotes_api::submit_quote))
         .routes(routes!(sales::forecast_pages::get_forecast))
         .routes(routes!(sales::forecast_pages::get_performance))
+        .routes(routes!(
+            sales::forecast_pages::post_call,
+            sales::forecast_pages::list_calls
+        ))
+        .routes(routes!(sales::forecast_pages::get_funnel))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

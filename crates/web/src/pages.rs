@@ -88,6 +88,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/price_books.html",
         "approvals.html",
         "sales/forecast.html",
+        "sales/performance.html",
         "approval.html",
         "approval_processes.html",
         "sales/pool.html",

@@ -1408,3 +1408,66 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+both!(
+    a_rep_calls_the_forecast_and_the_manager_adjusts_it_in_the_browser,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let t = app.admin_token.clone();
+        let (rep, _) = app
+            .user_with_role("sales", "rep@browser-forecast.test")
+            .await;
+        let rep_id = rep["id"].as_str().unwrap().to_owned();
+        crate::quotes::pipeline(&app).await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                serde_json::json!({"name": "预测浏览器客户", "owner_id": rep["id"]}),
+            )
+            .await;
+        let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+        app.created(
+            "/api/v1/opportunities",
+            &t,
+            serde_json::json!({"name": "本季单", "account_id": acc["id"], "amount": 500_000,
+                "owner_id": rep["id"], "expected_close": today.to_string()}),
+        )
+        .await;
+        // The rep, on a phone, calls their number for the quarter with a note.
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        sign_in(&c, &app, "rep@browser-forecast.test", "password-123456").await;
+        c.goto(&app.url("/forecast")).await.unwrap();
+        click(&c, &format!("#call-{rep_id} summary")).await;
+        fill(&c, &format!("#call-{rep_id} input[name=amount]"), "4,500").await;
+        fill(&c, &format!("#call-{rep_id} input[name=note]"), "两单在谈").await;
+        click(&c, &format!("#call-{rep_id} button")).await;
+        let listed = text_at(&c, "//table[@id='calls']//tr[contains(., '两单在谈')]").await;
+        assert!(listed.contains("4,500.00"), "{listed}");
+        shot(&c, "forecast-phone").await;
+        c.close().await.unwrap();
+        // The manager adjusts it on the rep's row; the row shows who adjusted it.
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(1280, 900).await.unwrap();
+        sign_in(&c, &app, "admin@acme.test", "correct horse battery").await;
+        c.goto(&app.url("/forecast")).await.unwrap();
+        click(&c, &format!("#call-{rep_id} summary")).await;
+        fill(&c, &format!("#call-{rep_id} input[name=amount]"), "3800").await;
+        click(&c, &format!("#call-{rep_id} button")).await;
+        let row = text_at(&c, "//table[@id='forecast']//tr[contains(., '3,800.00')]").await;
+        assert!(row.contains("已调整"), "{row}");
+        let calls = c.find_all(Locator::Css("#calls tbody tr")).await.unwrap();
+        assert_eq!(calls.len(), 2, "both calls are kept");
+        assert!(c.find(Locator::Css("#forecast-chart svg")).await.is_ok());
+        // Performance: the funnel of the deal just created, drawn.
+        c.goto(&app.url("/performance")).await.unwrap();
+        let reached = text(&c, "#funnel tbody tr td:nth-child(2)").await;
+        assert_eq!(reached, "1");
+        assert!(c.find(Locator::Css("#funnel-chart svg")).await.is_ok());
+        shot(&c, "performance-desktop").await;
+        c.close().await.unwrap();
+    }
+);

@@ -152,7 +152,8 @@ both!(
             .json()
             .await
             .unwrap();
-        let p1 = perf["reps"]
+        assert_eq!(perf["by"], "owner");
+        let p1 = perf["rows"]
             .as_array()
             .unwrap()
             .iter()
@@ -165,7 +166,244 @@ both!(
         );
         assert_eq!(p1["win_rate_bp"], 5_000);
         assert_eq!(p1["won_amount"], 300_000);
+        // By grade: the account's grade (unset here), the same deals.
+        let by_grade: Value = app
+            .get(&format!("/api/v1/performance?period={period}&by=grade"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let rows = by_grade["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (
+                rows[0]["key"].clone(),
+                rows[0]["won"].clone(),
+                rows[0]["activities"].clone()
+            ),
+            (Value::Null, json!(1), Value::Null)
+        );
+        let r = app
+            .get(
+                &format!("/api/v1/performance?period={period}&by=colour"),
+                &t,
+            )
+            .await;
+        assert_eq!(r.status(), 400, "an unknown grouping is refused");
         let r = app.get("/api/v1/forecasts?period=2026-13", &t).await;
         assert_eq!(refused(r).await, vec![("period".into(), "invalid".into())]);
+
+        // Calls: a rep calls their own number; only a manager adjusts someone else's.
+        let call = |token: String, body: Value| {
+            let app = &app;
+            async move { app.post("/api/v1/forecasts/calls", &token, body).await }
+        };
+        let r = call(
+            r1_t.clone(),
+            json!({"period": period, "user_id": r1["id"], "amount": 450_000, "note": "两单在谈"}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        let mine: Value = r.json().await.unwrap();
+        assert_eq!(
+            (
+                mine["adjusted"].clone(),
+                mine["commit"].clone(),
+                mine["won"].clone()
+            ),
+            (json!(false), json!(400_000), json!(300_000)),
+            "the forecast as it stood is kept"
+        );
+        let r = call(
+            r1_t.clone(),
+            json!({"period": period, "user_id": r2["id"], "amount": 1}),
+        )
+        .await;
+        assert_eq!(r.status(), 403, "a rep may not call another rep's number");
+        let r = call(
+            t.clone(),
+            json!({"period": period, "user_id": r1["id"], "amount": -5, "note": "x".repeat(2_001)}),
+        )
+        .await;
+        assert_eq!(
+            refused(r).await,
+            vec![
+                ("amount".into(), "out_of_range".into()),
+                ("note".into(), "too_long".into())
+            ]
+        );
+        let r = call(t.clone(), json!({"period": period, "user_id": r1["id"], "amount": 380_000, "note": "谈判那单推迟"})).await;
+        assert_eq!(r.status(), 201);
+        let f: Value = app
+            .get(&format!("/api/v1/forecasts?period={period}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let c = &row(&f, &r1)["call"];
+        assert_eq!(
+            (
+                c["amount"].clone(),
+                c["adjusted"].clone(),
+                c["note"].clone()
+            ),
+            (json!(380_000), json!(true), json!("谈判那单推迟")),
+            "the latest call is the rep's number"
+        );
+        assert_eq!(row(&f, &r2)["call"], Value::Null);
+        // Every call is kept, newest first, against what has been won since; a rep sees their own.
+        let calls: Value = app
+            .get(&format!("/api/v1/forecasts/calls?period={period}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let amounts: Vec<i64> = calls["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["amount"].as_i64().unwrap())
+            .collect();
+        assert_eq!(amounts, [380_000, 450_000]);
+        assert!(calls["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["won_now"] == 300_000));
+        let r2_sees: Value = app
+            .get(
+                &format!("/api/v1/forecasts/calls?period={period}"),
+                &app.user_with_role("sales", "r3@forecast.test").await.1,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            r2_sees["items"],
+            json!([]),
+            "another rep sees none of r1's calls"
+        );
+    }
+);
+
+both!(
+    the_funnel_counts_each_deal_up_to_the_furthest_stage,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        let p = app
+            .created(
+                "/api/v1/pipelines",
+                &t,
+                json!({"name": "漏斗", "stages": [
+            {"name": "接触"}, {"name": "方案", "category": "best_case"},
+            {"name": "谈判", "category": "commit"},
+            {"name": "赢单", "category": "won"}, {"name": "输单", "category": "lost"}]}),
+            )
+            .await;
+        let stage = |n: usize| p["stages"][n]["id"].clone();
+        let acc = app
+            .created("/api/v1/accounts", &t, json!({"name": "漏斗客户"}))
+            .await;
+        let mut deals = Vec::new();
+        for i in 0..6 {
+            deals.push(
+            app.created(
+                "/api/v1/opportunities",
+                &t,
+                json!({"name": format!("单{i}"), "account_id": acc["id"], "stage_id": stage(0), "amount": 1_000, "expected_close": "2026-12-31", "close_reason": "价格"}),
+            )
+            .await,
+        );
+        }
+        // Moves: 1 and 2 to 方案; 3 to 谈判 then lost; 4 won straight from 接触; 5 to 谈判 and
+        // back to 接触 (it still reached 谈判).
+        let moves: [(usize, &[usize]); 5] =
+            [(1, &[1]), (2, &[1]), (3, &[2, 4]), (4, &[3]), (5, &[2, 0])];
+        for (d, path) in moves {
+            let url = format!("/api/v1/opportunities/{}", deals[d]["id"].as_str().unwrap());
+            for s in path {
+                let now: Value = app.get(&url, &t).await.json().await.unwrap();
+                let r = app
+                    .patch(
+                        &url,
+                        &t,
+                        json!({"version": now["version"], "stage_id": stage(*s)}),
+                    )
+                    .await;
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            }
+        }
+        let f: Value = app
+            .get(
+                &format!("/api/v1/pipelines/{}/funnel", p["id"].as_str().unwrap()),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                f["created"].clone(),
+                f["open"].clone(),
+                f["won"].clone(),
+                f["lost"].clone()
+            ),
+            (json!(6), json!(4), json!(1), json!(1))
+        );
+        let steps: Vec<(String, i64, Value)> = f["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_owned(),
+                    s["deals"].as_i64().unwrap(),
+                    s["conversion_bp"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                ("接触".to_owned(), 6, Value::Null),
+                ("方案".to_owned(), 5, json!(8_333)),
+                ("谈判".to_owned(), 3, json!(6_000)),
+                ("赢单".to_owned(), 1, json!(3_333)),
+            ]
+        );
+        assert_eq!(f["steps"][1]["amount"], 5_000);
+        // Another quarter's cohort is empty; a bad period and an unknown pipeline are refused.
+        let empty: Value = app
+            .get(
+                &format!(
+                    "/api/v1/pipelines/{}/funnel?period=2020-Q1",
+                    p["id"].as_str().unwrap()
+                ),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(empty["created"], 0);
+        let r = app
+            .get(
+                &format!(
+                    "/api/v1/pipelines/{}/funnel?period=2020-Q9",
+                    p["id"].as_str().unwrap()
+                ),
+                &t,
+            )
+            .await;
+        assert_eq!(refused(r).await, vec![("period".into(), "invalid".into())]);
+        let r = app
+            .get(
+                &format!("/api/v1/pipelines/{}/funnel", uuid::Uuid::new_v4()),
+                &t,
+            )
+            .await;
+        assert_eq!(r.status(), 404);
     }
 );

@@ -1,0 +1,173 @@
+//! Charts as SVG drawn on the server: no script, nothing for the content security policy to
+//! refuse, readable on a phone (the drawing scales to the width; colours are classes in
+//! `app.css`). Horizontal bars for comparing people (forecast against target, win rate by
+//! rep) and a funnel; later modules' charts (Pareto, trends) go here too.
+
+use minijinja::Value;
+
+/// One bar: stacked parts (value, class), an optional marker (a target) and the text shown
+/// after it.
+pub struct Bar {
+    pub label: String,
+    pub parts: Vec<(i64, &'static str)>,
+    pub marker: Option<i64>,
+    pub text: String,
+}
+
+const WIDTH: i64 = 400;
+const LABEL: i64 = 96;
+const AREA: i64 = 200;
+const ROW: i64 = 24;
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A label cut to what fits beside the bars.
+fn short(s: &str, chars: usize) -> String {
+    if s.chars().count() <= chars {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(chars.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// `value` of `max` as a length of `AREA` (0 for nothing, never past the end).
+fn scale(value: i64, max: i64) -> i64 {
+    if max <= 0 || value <= 0 {
+        return 0;
+    }
+    ((value as i128 * AREA as i128) / max as i128).clamp(0, AREA as i128) as i64
+}
+
+fn open(title: &str, rows: usize) -> String {
+    let height = (rows.max(1) as i64) * ROW + 4;
+    format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{t}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{t}</title>",
+        t = escape(title)
+    )
+}
+
+/// Horizontal bars, all on one scale (the largest stack or marker is the full width).
+pub fn bars(title: &str, bars: &[Bar]) -> Value {
+    let max = bars
+        .iter()
+        .map(|b| {
+            let stack: i64 = b.parts.iter().map(|p| p.0.max(0)).sum();
+            stack.max(b.marker.unwrap_or(0))
+        })
+        .max()
+        .unwrap_or(0);
+    let mut svg = open(title, bars.len());
+    for (i, b) in bars.iter().enumerate() {
+        let y = i as i64 * ROW + 2;
+        svg.push_str(&format!(
+            "<g><title>{full}: {text}</title><text x=\"0\" y=\"{ty}\" class=\"chart-label\">{label}</text>",
+            full = escape(&b.label),
+            text = escape(&b.text),
+            ty = y + 14,
+            label = escape(&short(&b.label, 8)),
+        ));
+        let (mut x, mut sum) = (LABEL, 0i64);
+        for (value, class) in &b.parts {
+            sum = sum.saturating_add((*value).max(0));
+            let end = LABEL + scale(sum, max);
+            if end > x {
+                svg.push_str(&format!(
+                    "<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"18\" class=\"bar-{class}\"/>",
+                    w = end - x
+                ));
+            }
+            x = end;
+        }
+        if let Some(m) = b.marker {
+            let mx = LABEL + scale(m, max);
+            svg.push_str(&format!(
+                "<line x1=\"{mx}\" x2=\"{mx}\" y1=\"{y0}\" y2=\"{y1}\" class=\"chart-marker\"/>",
+                y0 = y - 1,
+                y1 = y + 19
+            ));
+        }
+        svg.push_str(&format!(
+            "<text x=\"{tx}\" y=\"{ty}\" class=\"chart-value\">{text}</text></g>",
+            tx = LABEL + AREA + 6,
+            ty = y + 14,
+            text = escape(&b.text)
+        ));
+    }
+    svg.push_str("</svg>");
+    Value::from_safe_string(svg)
+}
+
+/// A funnel: each step a bar centred under the one before, its width its share of the
+/// first step; the text says how many and the conversion.
+pub fn funnel(title: &str, steps: &[(String, i64, String)]) -> Value {
+    let first = steps.iter().map(|s| s.1).max().unwrap_or(0);
+    let mut svg = open(title, steps.len());
+    for (i, (label, value, text)) in steps.iter().enumerate() {
+        let y = i as i64 * ROW + 2;
+        let w = scale(*value, first).max(1);
+        svg.push_str(&format!(
+            "<g><title>{full}: {t}</title><text x=\"0\" y=\"{ty}\" class=\"chart-label\">{l}</text><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"18\" class=\"bar-funnel\"/><text x=\"{tx}\" y=\"{ty}\" class=\"chart-value\">{t}</text></g>",
+            full = escape(label),
+            t = escape(text),
+            ty = y + 14,
+            l = escape(&short(label, 8)),
+            x = LABEL + (AREA - w) / 2,
+            tx = LABEL + AREA + 6,
+        ));
+    }
+    svg.push_str("</svg>");
+    Value::from_safe_string(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_share_one_scale_escape_text_and_never_overflow() {
+        let v = bars(
+            "<t>",
+            &[
+                Bar {
+                    label: "王<b>".into(),
+                    parts: vec![(50, "won"), (50, "commit")],
+                    marker: Some(200),
+                    text: "¥1".into(),
+                },
+                Bar {
+                    label: "李".into(),
+                    parts: vec![(i64::MAX, "won")],
+                    marker: None,
+                    text: "x".into(),
+                },
+            ],
+        )
+        .to_string();
+        assert!(v.contains("&lt;t&gt;") && v.contains("王&lt;b&gt;") && !v.contains("<b>"));
+        // Nothing drawn past the bar area, whatever the values.
+        for w in v.split("width=\"").skip(1) {
+            let n: i64 = w
+                .split('"')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(-1);
+            assert!((0..=AREA).contains(&n), "{n}");
+        }
+        assert!(funnel("f", &[]).to_string().ends_with("</svg>"));
+    }
+}
