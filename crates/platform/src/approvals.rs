@@ -1127,6 +1127,116 @@ pub async fn add_approver(db: &Db, ctx: &Ctx, id: Uuid, input: AddApprover) -> R
     done(tx, ctx, "add_approver", &r).await
 }
 
+// ---- decision links ----------------------------------------------------------------------------
+
+/// How long a decision link in an approval email works.
+pub const LINK_DAYS: i64 = 7;
+
+/// A link for `approver` to decide `request` at its current step without signing in (for the
+/// approval email), inside the caller's transaction: `<tenant>.<secret>`, of which only the
+/// secret's digest is stored. `None` when the approver is not asked at the current step.
+pub async fn decision_link(
+    tx: &mut Tx,
+    tenant: Uuid,
+    request: Uuid,
+    approver: Uuid,
+) -> Result<Option<String>> {
+    let r = load_request(tx, tenant, request).await?;
+    if !asks(&r, Some(approver)) {
+        return Ok(None);
+    }
+    let secret = crate::secret::random_secret();
+    let t = now();
+    tx.execute(
+        "INSERT INTO approval_links (tenant_id, token_hash, request_id, step, approver_id,
+             created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        args![
+            tenant,
+            crate::secret::digest(&secret),
+            request,
+            r.step,
+            approver,
+            t,
+            t + chrono::Duration::days(LINK_DAYS)
+        ],
+    )
+    .await?;
+    Ok(Some(format!("{}.{secret}", tenant.simple())))
+}
+
+/// What a decision link opens: the approver's context and the request as it stands.
+pub struct LinkTarget {
+    pub ctx: Ctx,
+    pub request: Request,
+    /// Whether the link still decides: unused, unexpired, and its approver still asked at
+    /// the step it was sent for.
+    pub live: bool,
+}
+
+/// Opens a decision link: [`Error::NotFound`] for a link that never existed or has expired
+/// (or whose approver is no longer active); otherwise the request, and whether the link may
+/// still decide it.
+pub async fn open_link(db: &Db, token: &str) -> Result<LinkTarget> {
+    let (tenant, secret) = token.split_once('.').ok_or(Error::NotFound)?;
+    let tenant = Uuid::try_parse(tenant).map_err(|_| Error::NotFound)?;
+    let row: Option<(Uuid, i64, Uuid, Option<DateTime<Utc>>)> = db
+        .fetch_optional(
+            "SELECT request_id, step, approver_id, used_at FROM approval_links
+             WHERE tenant_id = $1 AND token_hash = $2 AND expires_at > $3",
+            args![tenant, crate::secret::digest(secret), now()],
+        )
+        .await?;
+    let (request, step, approver, used) = row.ok_or(Error::NotFound)?;
+    let ctx = crate::auth::ctx_for_link(db, tenant, approver).await?;
+    let request = get(db, &ctx, request).await?;
+    let live = used.is_none() && request.step == step && asks(&request, Some(approver));
+    Ok(LinkTarget { ctx, request, live })
+}
+
+/// Approves or rejects through a decision link (once; as the approver, `email_link` in the
+/// audit). A used, stale or expired link decides nothing: 404, or 409 when the request has
+/// moved on.
+pub async fn decide_by_link(
+    db: &Db,
+    token: &str,
+    vote: &str,
+    comment: Option<String>,
+) -> Result<Request> {
+    if !matches!(vote, "approve" | "reject") {
+        return Err(Error::field("decision", "invalid"));
+    }
+    let target = open_link(db, token).await?;
+    if !target.live {
+        return Err(Error::Conflict(format!(
+            "the request is {} and this link no longer decides it",
+            target.request.status
+        )));
+    }
+    let (tenant, secret) = token.split_once('.').ok_or(Error::NotFound)?;
+    let r = decide(
+        db,
+        &target.ctx,
+        target.request.id,
+        vote,
+        DecisionInput {
+            comment,
+            version: None,
+        },
+    )
+    .await?;
+    db.execute(
+        "UPDATE approval_links SET used_at = $1 WHERE tenant_id = $2 AND token_hash = $3",
+        args![
+            now(),
+            Uuid::try_parse(tenant).map_err(|_| Error::NotFound)?,
+            crate::secret::digest(secret)
+        ],
+    )
+    .await?;
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -676,6 +676,23 @@ pub async fn ctx_for_user(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Ctx
     Ok(ctx_from(tenant_id, row, ActorKind::System))
 }
 
+/// The context of a user acting through a link emailed to them (an approval decision): their
+/// role's permissions, `email_link` in the audit. An inactive or deleted user has none.
+pub async fn ctx_for_link(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Ctx> {
+    let row: Option<AuthRow> = db
+        .fetch_optional(
+            &format!(
+                "{AUTH_SELECT}, NULL AS extra, NULL AS last_used_at FROM
+                     (SELECT tenant_id, id AS user_id FROM users WHERE active = $3 AND deleted_at IS NULL) x
+                 {AUTH_JOIN} WHERE x.tenant_id = $1 AND x.user_id = $2"
+            ),
+            args![tenant_id, user_id, true],
+        )
+        .await?;
+    row.map(|r| ctx_from(tenant_id, r, ActorKind::Link))
+        .ok_or(Error::NotFound)
+}
+
 /// Opens a session for a user who just proved who they are another way (sign-up).
 pub async fn start_session(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<NewSession> {
     let mut tx = db.begin().await?;

@@ -15,6 +15,8 @@ pub enum ActorKind {
     Token,
     /// The system itself: CLI, bootstrap, workers.
     System,
+    /// A user acting through a link emailed to them (an approval decision), not signed in.
+    Link,
 }
 
 impl ActorKind {
@@ -23,6 +25,7 @@ impl ActorKind {
             ActorKind::Session => "user",
             ActorKind::Token => "api_token",
             ActorKind::System => "system",
+            ActorKind::Link => "email_link",
         }
     }
 }

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_key_locks"),
     migration!(8, "0008_numbering"),
     migration!(9, "0009_approvals"),
+    migration!(10, "0010_approval_links"),
 ];
 
 /// Applies every migration of `sets` not yet applied, set by set (the platform's first, then

@@ -259,12 +259,16 @@ pub struct ToEmail {
     pub email: String,
     pub locale: String,
     pub active: bool,
+    pub user_id: Uuid,
+    pub entity: Option<String>,
+    pub entity_id: Option<Uuid>,
 }
 
 /// The notification `id` with its reader's address and language (for the email job).
 pub async fn for_email(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Option<ToEmail>> {
     tx.fetch_optional(
-        "SELECT n.kind, n.params, n.link, u.email, COALESCE(u.locale, t.locale) AS locale, u.active
+        "SELECT n.kind, n.params, n.link, u.email, COALESCE(u.locale, t.locale) AS locale, u.active,
+             n.user_id, n.entity, n.entity_id
          FROM notifications n JOIN users u ON u.tenant_id = n.tenant_id AND u.id = n.user_id
          JOIN tenants t ON t.id = n.tenant_id
          WHERE n.tenant_id = $1 AND n.id = $2",

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::api::{versioned, ApiResult, Localize};
 use crate::extract::{ApiJson, Auth, IfMatch};
-use crate::pages::{forbidden_csrf, Signed};
+use crate::pages::{forbidden_csrf, public_csrf_ok, public_page, Signed};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -221,6 +221,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/approvals", get(inbox))
         .route("/approvals/{id}", get(show).post(act))
+        .route(
+            "/approvals/by-link/{token}",
+            get(link_page).post(link_decide),
+        )
         .route(
             "/admin/approval-processes",
             get(processes_page).post(create_page),
@@ -562,4 +566,117 @@ async fn update_page(
     body: axum::body::Bytes,
 ) -> Response {
     save_process(&s, &p, Some(id), body).await
+}
+
+// ---- decision links (from the approval email) ------------------------------------------------
+
+#[derive(serde::Deserialize, Default)]
+struct LinkQuery {
+    decision: Option<String>,
+}
+
+/// The page a decision link in an approval email opens, without signing in: what is asked
+/// and one button for the decision the link named (a GET decides nothing, so a mail
+/// scanner opening the link changes nothing).
+async fn link_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Response {
+    let decision = match q.decision.as_deref() {
+        Some("reject") => "reject",
+        _ => "approve",
+    };
+    link_view(&s, &headers, &token, StatusCode::OK, context! { decision }).await
+}
+
+/// The link's page with the request as it stands (or "this link no longer works").
+async fn link_view(
+    s: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    status: StatusCode,
+    extra: Value,
+) -> Response {
+    match approvals::open_link(&s.db, token).await {
+        Ok(target) => public_page(
+            s,
+            headers,
+            status,
+            "approval_link.html",
+            context! { r => target.request, live => target.live, token, ..extra },
+        ),
+        Err(Error::NotFound) => public_page(
+            s,
+            headers,
+            StatusCode::NOT_FOUND,
+            "approval_link.html",
+            context! { gone => true },
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "approval link");
+            public_page(
+                s,
+                headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "approval_link.html",
+                context! { gone => true },
+            )
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LinkForm {
+    _csrf: Option<String>,
+    decision: String,
+    comment: Option<String>,
+}
+
+/// `POST /approvals/by-link/{token}`: the decision, as the approver (once).
+async fn link_decide(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    if !public_csrf_ok(&headers, &f._csrf) {
+        return forbidden_csrf();
+    }
+    let comment = f.comment.filter(|c| !c.trim().is_empty());
+    match approvals::decide_by_link(&s.db, &token, &f.decision, comment).await {
+        Ok(_) => link_view(
+            &s,
+            &headers,
+            &token,
+            StatusCode::OK,
+            context! { done => f.decision },
+        ),
+        Err(Error::Validation(errs)) => link_view(
+            &s,
+            &headers,
+            &token,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            context! { decision => f.decision, errors => errs },
+        ),
+        Err(Error::Conflict(_) | Error::Forbidden) => link_view(
+            &s,
+            &headers,
+            &token,
+            StatusCode::CONFLICT,
+            context! { decision => f.decision },
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "approval link decision");
+            link_view(
+                &s,
+                &headers,
+                &token,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                context! {},
+            )
+        }
+    }
+    .await
 }

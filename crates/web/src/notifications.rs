@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use guanxi_platform::approvals;
 use guanxi_platform::db::Tx;
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::notifications::{self, Notification, Preference};
@@ -160,7 +161,27 @@ pub fn email_handler(
                 .link
                 .map(|p| format!("{}{p}\n\n", base_url.trim_end_matches('/')))
                 .unwrap_or_default();
-            let text = format!("{message}\n\n{link}{}", t(l, "notify.email_footer"));
+            // An approver can decide from the email: each link opens a one-tap page, usable
+            // once, without signing in (`/approvals/by-link/…`).
+            let mut decide = String::new();
+            if let (Some("approval_requests"), Some(request)) = (n.entity.as_deref(), n.entity_id) {
+                if let Some(token) =
+                    approvals::decision_link(tx, due.tenant_id, request, n.user_id).await?
+                {
+                    let base = base_url.trim_end_matches('/');
+                    for (vote, key) in [
+                        ("approve", "approval.email_approve"),
+                        ("reject", "approval.email_reject"),
+                    ] {
+                        decide.push_str(&format!(
+                            "{}: {base}/approvals/by-link/{token}?decision={vote}\n",
+                            t(l, key)
+                        ));
+                    }
+                    decide.push('\n');
+                }
+            }
+            let text = format!("{message}\n\n{decide}{link}{}", t(l, "notify.email_footer"));
             // Due on the worker's clock, so the same pass of the queue sends it.
             jobs::enqueue_at(
                 tx,

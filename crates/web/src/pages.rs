@@ -90,6 +90,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/forecast.html",
         "sales/performance.html",
         "approval.html",
+        "approval_link.html",
         "approval_processes.html",
         "sales/pool.html",
         "sales/rules.html",
@@ -397,7 +398,7 @@ fn public_base(headers: &HeaderMap) -> (String, String, bool) {
     }
 }
 
-fn public_page(
+pub(crate) fn public_page(
     s: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -421,7 +422,7 @@ fn public_page(
     r
 }
 
-fn public_csrf_ok(headers: &HeaderMap, sent: &Option<String>) -> bool {
+pub(crate) fn public_csrf_ok(headers: &HeaderMap, sent: &Option<String>) -> bool {
     matches!((cookie(headers, FORM_CSRF_COOKIE), sent), (Some(c), Some(s)) if c == s && c.len() >= 20)
 }
 

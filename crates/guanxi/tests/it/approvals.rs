@@ -489,3 +489,188 @@ both!(
         assert_eq!(versions["items"].as_array().unwrap().len(), 1);
     }
 );
+
+/// The decision links in the approval emails sent to `to`, newest email first.
+async fn emailed_links(app: &TestApp, to: &str) -> Vec<String> {
+    let rows: Vec<(String,)> = app
+        .db
+        .fetch_all(
+            "SELECT CAST(payload AS TEXT) FROM jobs WHERE kind = 'email' ORDER BY created_at DESC",
+            guanxi_platform::args![],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|(p,)| serde_json::from_str::<Value>(p).unwrap())
+        .filter(|p| p["to"] == to)
+        .flat_map(|p| {
+            p["text"]
+                .as_str()
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter(|w| w.contains("/approvals/by-link/"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The hidden `_csrf` of a page's form.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").unwrap() + 20;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+both!(
+    an_approver_decides_from_the_email_without_signing_in,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        let (rep, rep_t) = app.user_with_role("sales", "rep@mail-approve.test").await;
+        let (m1, _) = app.user_with_role("manager", "m1@mail-approve.test").await;
+        let (m2, _) = app.user_with_role("manager", "m2@mail-approve.test").await;
+        pipeline(&app).await;
+        app.created(
+            "/api/v1/products",
+            &t,
+            json!({"sku": "TEA-1", "name": "龙井", "list_price": 10_000}),
+        )
+        .await;
+        app.created(
+            "/api/v1/approval-processes",
+            &t,
+            json!({"name": "折扣", "entity": "quotes",
+            "conditions": [{"field": "discount_bp", "op": "gt", "value": 1000}],
+            "steps": [{"name": "经理", "rule": "any", "approvers": [
+                {"kind": "user", "user_id": m1["id"]}, {"kind": "user", "user_id": m2["id"]}]}]}),
+        )
+        .await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                json!({"name": "邮件审批客户", "owner_id": rep["id"]}),
+            )
+            .await;
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                &rep_t,
+                json!({"name": "单", "account_id": acc["id"], "amount": 1}),
+            )
+            .await;
+        let q = app
+            .created(
+                "/api/v1/quotes",
+                &rep_t,
+                json!({"opportunity_id": deal["id"], "discount_bp": 2000, "lines": [{"sku": "TEA-1"}]}),
+            )
+            .await;
+        let r = post(
+            &app,
+            &format!("/api/v1/quotes/{}/submit", q["id"].as_str().unwrap()),
+            &rep_t,
+            json!({"version": q["version"]}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        let req: Value = r.json().await.unwrap();
+        let rurl = format!("/api/v1/approvals/{}", req["id"].as_str().unwrap());
+        app.run_pending_jobs().await;
+        let m1_links = emailed_links(&app, "m1@mail-approve.test").await;
+        assert_eq!(m1_links.len(), 2, "approve and reject: {m1_links:?}");
+        let approve = m1_links
+            .iter()
+            .find(|l| l.ends_with("decision=approve"))
+            .unwrap()
+            .clone();
+        let m2_reject = emailed_links(&app, "m2@mail-approve.test")
+            .await
+            .into_iter()
+            .find(|l| l.ends_with("decision=reject"))
+            .unwrap();
+        let path = |link: &str| link[link.find("/approvals/by-link/").unwrap()..].to_owned();
+        // Opening the link (as a mail scanner would) decides nothing; it shows what is asked.
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let page = browser.get(app.url(&path(&approve))).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(q["number"].as_str().unwrap()) && html.contains("link-decide"),
+            "{html}"
+        );
+        let pending: Value = app.get(&rurl, &t).await.json().await.unwrap();
+        assert_eq!(pending["status"], "pending");
+        // Without the page's form token, nothing happens; with it, m1 approves.
+        let form_url = app.url(path(&approve).split('?').next().unwrap());
+        let r = browser
+            .post(&form_url)
+            .form(&[("decision", "approve")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = browser
+            .post(&form_url)
+            .form(&[
+                ("_csrf", csrf_of(&html).as_str()),
+                ("decision", "approve"),
+                ("comment", "邮件里同意"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("link-done"));
+        let done: Value = app.get(&rurl, &t).await.json().await.unwrap();
+        assert_eq!(done["status"], "approved");
+        let vote = done["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["action"] == "approve")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (vote["actor_id"].clone(), vote["comment"].clone()),
+            (m1["id"].clone(), json!("邮件里同意"))
+        );
+        // The same link again, and m2's link of the step already passed, decide nothing.
+        let r = browser
+            .post(&form_url)
+            .form(&[("_csrf", csrf_of(&html).as_str()), ("decision", "approve")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        let m2_page = browser
+            .get(app.url(&path(&m2_reject)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(m2_page.status(), 200);
+        assert!(m2_page.text().await.unwrap().contains("link-stale"));
+        // A forged or altered link opens nothing.
+        let forged = format!("{}x", path(&approve).split('?').next().unwrap());
+        let r = browser.get(app.url(&forged)).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let r = browser
+            .get(app.url("/approvals/by-link/not-a-token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        // The audit says it was decided through the emailed link.
+        let kinds: Vec<(String,)> = app
+            .db
+            .fetch_all(
+                "SELECT actor_kind FROM audit_events WHERE entity = 'approval_requests' AND action = 'approve'",
+                guanxi_platform::args![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(kinds, vec![("email_link".to_owned(),)]);
+    }
+);
