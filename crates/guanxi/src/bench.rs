@@ -63,6 +63,11 @@ pub struct BenchArgs {
     /// database; fails on any 5xx, and reports the server's memory over time.
     #[arg(long)]
     pub soak_minutes: Option<u64>,
+    /// Instead of the measurements: the sales analytics over this many generated deals per
+    /// database (a third closed today, the rest open over two quarters) — the board's first
+    /// page, the forecast, the funnel and rep performance, each beside its bare SQL.
+    #[arg(long)]
+    pub deals: Option<usize>,
 }
 
 /// What a generated data set offers the requests.
@@ -199,6 +204,25 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 let r = soak("PostgreSQL", &url, scale, &dir, minutes, &mut notes).await;
                 drop_pg_database(base, &name).await;
                 r?;
+            }
+            continue;
+        }
+        if let Some(n) = args.deals {
+            if !args.skip_sqlite {
+                let s = seed(&sqlite, scale).await?;
+                notes.push(analytics("SQLite", &sqlite, &s, n).await?);
+                eprintln!("{}", notes.last().map_or("", |n| n.as_str()));
+                let _ = std::fs::remove_file(&sqlite);
+            }
+            if let Some(base) = &args.postgres_url {
+                let (url, name) = fresh_pg_database(base).await?;
+                let r = match seed(&url, scale).await {
+                    Ok(s) => analytics("PostgreSQL", &url, &s, n).await,
+                    Err(e) => Err(e),
+                };
+                drop_pg_database(base, &name).await;
+                notes.push(r?);
+                eprintln!("{}", notes.last().map_or("", |n| n.as_str()));
             }
             continue;
         }
@@ -615,6 +639,21 @@ async fn pool_returns(label: &str, url: &str, s: &Seeded, scale: usize) -> anyho
     ))
 }
 
+/// The benchmarks' six-stage pipeline (four open stages, won, lost).
+async fn bench_pipeline(db: &Db, ctx: &Ctx) -> anyhow::Result<guanxi_sales::pipelines::Pipeline> {
+    guanxi_sales::pipelines::create(
+        db,
+        ctx,
+        serde_json::from_value(serde_json::json!({"name": "基准流程", "stages": [
+            {"name": "接触"}, {"name": "需求"}, {"name": "报价", "category": "best_case"},
+            {"name": "谈判", "category": "commit"}, {"name": "赢单", "category": "won"},
+            {"name": "输单", "category": "lost"}
+        ]}))?,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// The deal board's first page (every column's count, sums and first 20 cards) over `scale`
 /// open deals, beside its bare SQL (the same grouped sums and one keyset page a column, no
 /// joins, scope or decoding into deals), each the mean of 30 runs after a warm-up.
@@ -624,19 +663,9 @@ async fn board(label: &str, url: &str, s: &Seeded, scale: usize) -> anyhow::Resu
     let ctx: Ctx = auth::ctx_for_user(&db, s.tenant, s.admin)
         .await
         .map_err(e)?;
-    let pipeline = guanxi_sales::pipelines::create(
-        &db,
-        &ctx,
-        serde_json::from_value(serde_json::json!({"name": "基准流程", "stages": [
-            {"name": "接触"}, {"name": "需求"}, {"name": "报价", "category": "best_case"},
-            {"name": "谈判", "category": "commit"}, {"name": "赢单", "category": "won"},
-            {"name": "输单", "category": "lost"}
-        ]}))?,
-    )
-    .await
-    .map_err(e)?;
+    let pipeline = bench_pipeline(&db, &ctx).await?;
     let started = Instant::now();
-    guanxi_sales::demo::scale_deals(&db, &ctx, &pipeline, scale, 7)
+    guanxi_sales::demo::scale_deals(&db, &ctx, &pipeline, scale, 0.0, 7)
         .await
         .map_err(e)?;
     let seeded = started.elapsed().as_secs_f64();
@@ -681,6 +710,125 @@ async fn board(label: &str, url: &str, s: &Seeded, scale: usize) -> anyhow::Resu
     Ok(format!(
         "{label}, {scale} open deals over 4 open stages (generated in {seeded:.1} s): the board's first page (counts, sums, 20 cards a column) {ours:.1} ms, its bare SQL {floor:.1} ms; bare/board {:.0}%.",
         100.0 * floor / ours
+    ))
+}
+
+/// The mean milliseconds of `runs` runs of `f` after one warm-up.
+async fn timed<F, Fut>(runs: u32, mut f: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = guanxi_platform::error::Result<()>>,
+{
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    f().await.map_err(e)?;
+    let t = Instant::now();
+    for _ in 0..runs {
+        f().await.map_err(e)?;
+    }
+    Ok(t.elapsed().as_secs_f64() * 1000.0 / f64::from(runs))
+}
+
+/// The sales analytics over `n` generated deals (a third closed today, two in five of those
+/// won; the rest open, expected over this quarter and the next), each timed in-process (mean
+/// of 10 runs after a warm-up) beside its bare SQL — the same grouped read without joins for
+/// names, scope or anything done with the rows after.
+async fn analytics(label: &str, url: &str, s: &Seeded, n: usize) -> anyhow::Result<String> {
+    use guanxi_sales::{forecast, funnel};
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let db = Db::connect(url, 2).await.map_err(e)?;
+    let ctx: Ctx = auth::ctx_for_user(&db, s.tenant, s.admin)
+        .await
+        .map_err(e)?;
+    let pipeline = bench_pipeline(&db, &ctx).await?;
+    eprintln!("{label}: generating {n} deals");
+    let started = Instant::now();
+    guanxi_sales::demo::scale_deals(&db, &ctx, &pipeline, n, 1.0 / 3.0, 11)
+        .await
+        .map_err(e)?;
+    db.analyze(false).await.map_err(e)?;
+    let seeded = started.elapsed().as_secs_f64();
+    const RUNS: u32 = 10;
+    let fq = forecast::ForecastQuery::default();
+    let f = forecast::forecast(&db, &ctx, &fq).await.map_err(e)?;
+    let (from, until) = (f.from.clone(), f.until.clone());
+    let at = |d: &str| -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+        Ok(chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")?
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            - chrono::Duration::hours(8))
+    };
+    let (from_t, until_t) = (at(&from)?, at(&until)?);
+    let board = timed(RUNS, || async {
+        guanxi_sales::opportunities::board(&db, &ctx, pipeline.id, &Default::default())
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    let fc = timed(RUNS, || async {
+        forecast::forecast(&db, &ctx, &fq).await.map(|_| ())
+    })
+    .await?;
+    let fc_bare = timed(RUNS, || async {
+        let _: Vec<(Uuid, Uuid, i64, i64)> = db
+            .fetch_all(
+                "SELECT owner_id, stage_id, CAST(SUM(amount) AS BIGINT), CAST(SUM(amount * probability / 100) AS BIGINT)
+                 FROM opportunities WHERE tenant_id = $1 AND deleted_at IS NULL AND currency = 'CNY'
+                   AND ((status = 'open' AND expected_close >= $2 AND expected_close < $3)
+                     OR (status = 'won' AND closed_at >= $4 AND closed_at < $5))
+                 GROUP BY owner_id, stage_id",
+                args![s.tenant, from.as_str(), until.as_str(), from_t, until_t],
+            )
+            .await?;
+        Ok(())
+    })
+    .await?;
+    let fq2 = funnel::FunnelQuery::default();
+    let fun = timed(RUNS, || async {
+        funnel::funnel(&db, &ctx, pipeline.id, &fq2)
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    let fun_bare = timed(RUNS, || async {
+        let _: Vec<(Option<Uuid>, String, i64, i64)> = db
+            .fetch_all(
+                "SELECT reached_stage_id, status, COUNT(*), CAST(SUM(amount) AS BIGINT)
+                 FROM opportunities WHERE tenant_id = $1 AND pipeline_id = $2 AND deleted_at IS NULL
+                   AND created_at >= $3 AND created_at < $4
+                 GROUP BY reached_stage_id, status",
+                args![s.tenant, pipeline.id, from_t, until_t],
+            )
+            .await?;
+        Ok(())
+    })
+    .await?;
+    let pq = forecast::PerformanceQuery::default();
+    let perf = timed(RUNS, || async {
+        forecast::performance(&db, &ctx, &pq).await.map(|_| ())
+    })
+    .await?;
+    let perf_bare = timed(RUNS, || async {
+        let _: Vec<(Uuid, String, i64, i64)> = db
+            .fetch_all(
+                "SELECT owner_id, status, COUNT(*), CAST(SUM(amount) AS BIGINT)
+                 FROM opportunities WHERE tenant_id = $1 AND deleted_at IS NULL
+                   AND status IN ('won', 'lost') AND closed_at >= $2 AND closed_at < $3
+                 GROUP BY owner_id, status",
+                args![s.tenant, from_t, until_t],
+            )
+            .await?;
+        Ok(())
+    })
+    .await?;
+    db.close().await;
+    let pct = |bare: f64, ours: f64| 100.0 * bare / ours;
+    Ok(format!(
+        "{label}, {n} deals (generated in {seeded:.1} s): board first page {board:.1} ms; \
+         forecast {fc:.1} ms, bare {fc_bare:.1} ms ({:.0}%); funnel {fun:.1} ms, bare {fun_bare:.1} ms ({:.0}%); \
+         rep performance {perf:.1} ms, bare {perf_bare:.1} ms ({:.0}%).",
+        pct(fc_bare, fc),
+        pct(fun_bare, fun),
+        pct(perf_bare, perf)
     ))
 }
 

@@ -742,16 +742,20 @@ const DEAL_COLUMNS: &[&str] = &[
     "tenant_id", "id", "name", "account_id", "pipeline_id", "stage_id", "status", "amount",
     "currency", "probability", "stage_since", "position", "owner_id", "team_id", "search",
     "grams", "custom", "tags", "created_at", "updated_at", "created_by", "updated_by", "version",
-    "era",
+    "expected_close", "closed_at", "reached_stage_id", "era",
 ];
 
-/// `n` open deals on the tenant's accounts, spread over the open stages of `pipeline` (for the
-/// board's benchmark), written in batches as the other generators do.
+/// `n` deals on the tenant's accounts and among its users, written in batches as the other
+/// generators do: open ones spread over the open stages of `pipeline`, expected to close over
+/// this quarter and the next; with `closed_share` > 0 that share closed today (two in five
+/// won), for the forecast's and the funnel's benchmarks. Each has reached its stage (a lost
+/// one an open stage before it).
 pub async fn scale_deals(
     db: &Db,
     admin: &Ctx,
     pipeline: &crate::pipelines::Pipeline,
     n: usize,
+    closed_share: f64,
     seed: u64,
 ) -> Result<()> {
     use guanxi_customers::demo::{in_era, BATCH};
@@ -772,14 +776,38 @@ pub async fn scale_deals(
         .iter()
         .filter(|s| s.status() == "open")
         .collect();
-    if accounts.is_empty() || open.is_empty() {
+    let won = pipeline.stages.iter().find(|s| s.category == "won");
+    let lost = pipeline.stages.iter().find(|s| s.category == "lost");
+    let users: Vec<(Uuid,)> = db
+        .fetch_all(
+            "SELECT id FROM users WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 100",
+            args![admin.tenant_id],
+        )
+        .await?;
+    if accounts.is_empty() || open.is_empty() || users.is_empty() {
         return Ok(());
     }
     let t = guanxi_platform::time::now();
+    let today = t.date_naive();
     let mut rows: Vec<Vec<Val>> = Vec::with_capacity(BATCH);
     for i in 0..n {
         let (account, account_name) = &accounts[rng.gen_range(0..accounts.len())];
-        let stage = open[rng.gen_range(0..open.len())];
+        let mut stage = open[rng.gen_range(0..open.len())];
+        let reached = stage.id;
+        let closed = match (won, lost) {
+            (Some(w), Some(l)) if rng.gen_bool(closed_share.clamp(0.0, 1.0)) => {
+                stage = if rng.gen_bool(0.4) { w } else { l };
+                true
+            }
+            _ => false,
+        };
+        let reached = if stage.category == "won" {
+            stage.id
+        } else {
+            reached
+        };
+        let close_day = today + chrono::Days::new(rng.gen_range(0..180));
+        let deal_owner = users[rng.gen_range(0..users.len())].0;
         let name = format!("{account_name} 第{}单", i + 1);
         let search = record::search_of(&name, None, None, &[Some(account_name.as_str())]);
         let grams = normalize::grams(&search);
@@ -790,13 +818,13 @@ pub async fn scale_deals(
             (*account).into(),
             pipeline.id.into(),
             stage.id.into(),
-            "open".into(),
+            stage.status().into(),
             (rng.gen_range(1..5_000) * 10_000_i64).into(),
             "CNY".into(),
             stage.probability.into(),
             t.into(),
             (-(i as f64)).into(),
-            owner.into(),
+            deal_owner.into(),
             Val::from(None::<Uuid>),
             search.into(),
             grams.into(),
@@ -807,6 +835,9 @@ pub async fn scale_deals(
             owner.into(),
             owner.into(),
             1_i64.into(),
+            close_day.format("%Y-%m-%d").to_string().into(),
+            Val::from(closed.then_some(t)),
+            reached.into(),
         ]);
         if rows.len() == BATCH || i + 1 == n {
             let mut tx = db.begin().await?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql};
+use guanxi_platform::db::{Backend, Db, Sql};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
@@ -716,36 +716,40 @@ pub struct Performance {
     pub rows: Vec<PerformanceRow>,
 }
 
-/// A deal closed in the period, as performance reads it (with one product of its quote when
-/// grouped by product).
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Deals closed in the period with one status and one value of the grouping, summed in SQL
+/// (only the grouping's columns are read).
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct Closed {
-    pub owner_id: Uuid,
+    #[sqlx(default)]
+    pub owner_id: Option<Uuid>,
+    #[sqlx(default)]
     pub owner_name: Option<String>,
-    pub industry: Option<String>,
-    pub grade: Option<String>,
+    /// The industry, the grade, or the quote line's name.
+    #[sqlx(default)]
+    pub key: Option<String>,
     #[sqlx(default)]
     pub product_id: Option<Uuid>,
-    #[sqlx(default)]
-    pub product_name: Option<String>,
     pub status: String,
+    pub deals: i64,
     pub amount: i64,
-    pub created_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
+    /// Σ whole days from each won deal's creation to its close.
+    pub cycle_days: i64,
 }
 
 impl Closed {
     /// The row it belongs to: key and label.
     fn group(&self, by: By) -> (Option<String>, Option<String>) {
         match by {
-            By::Owner => (Some(self.owner_id.to_string()), self.owner_name.clone()),
-            By::Industry => (self.industry.clone(), self.industry.clone()),
-            By::Grade => (self.grade.clone(), self.grade.clone()),
+            By::Owner => (
+                self.owner_id.map(|o| o.to_string()),
+                self.owner_name.clone(),
+            ),
+            By::Industry | By::Grade => (self.key.clone(), self.key.clone()),
             By::Product => (
                 self.product_id
                     .map(|p| p.to_string())
-                    .or_else(|| self.product_name.clone()),
-                self.product_name.clone(),
+                    .or_else(|| self.key.clone()),
+                self.key.clone(),
             ),
         }
     }
@@ -755,7 +759,7 @@ impl Closed {
 /// to the unit), in order of first appearance.
 pub fn performance_of(closed: &[Closed], by: By) -> Vec<PerformanceRow> {
     let mut rows: Vec<PerformanceRow> = Vec::new();
-    let mut cycles: Vec<Vec<i64>> = Vec::new();
+    let mut cycles: Vec<i64> = Vec::new();
     for c in closed {
         let (key, label) = c.group(by);
         let i = match rows.iter().position(|r| r.key == key) {
@@ -764,28 +768,22 @@ pub fn performance_of(closed: &[Closed], by: By) -> Vec<PerformanceRow> {
                 rows.push(PerformanceRow {
                     key,
                     label,
-                    owner_id: (by == By::Owner).then_some(c.owner_id),
-                    owner_name: if by == By::Owner {
-                        c.owner_name.clone()
-                    } else {
-                        None
-                    },
+                    owner_id: c.owner_id.filter(|_| by == By::Owner),
+                    owner_name: c.owner_name.clone().filter(|_| by == By::Owner),
                     ..Default::default()
                 });
-                cycles.push(Vec::new());
+                cycles.push(0);
                 rows.len() - 1
             }
         };
         let r = &mut rows[i];
         match c.status.as_str() {
             "won" => {
-                r.won += 1;
+                r.won += c.deals;
                 r.won_amount = r.won_amount.saturating_add(c.amount);
-                if let Some(at) = c.closed_at {
-                    cycles[i].push((at - c.created_at).num_days().max(0));
-                }
+                cycles[i] = cycles[i].saturating_add(c.cycle_days);
             }
-            "lost" => r.lost += 1,
+            "lost" => r.lost += c.deals,
             _ => {}
         }
     }
@@ -793,42 +791,64 @@ pub fn performance_of(closed: &[Closed], by: By) -> Vec<PerformanceRow> {
         let closed = r.won + r.lost;
         r.win_rate_bp = (closed > 0).then(|| r.won * 10_000 / closed);
         r.average_won = (r.won > 0).then(|| r.won_amount / r.won);
-        r.average_cycle_days =
-            (!days.is_empty()).then(|| days.iter().sum::<i64>() / days.len() as i64);
+        r.average_cycle_days = (r.won > 0).then(|| days / r.won);
     }
     rows
 }
 
 /// Performance in the period for the deals (and their quotes) the caller may read, by rep,
-/// industry, grade or product.
+/// industry, grade or product: one grouped query, whatever the number of deals.
 pub async fn performance(db: &Db, ctx: &Ctx, q: &PerformanceQuery) -> Result<Performance> {
     let scope = ctx.require("opportunities", Action::Read)?;
     let by = q.by.unwrap_or_default();
     let (_, tz) = tenant_facts(db, ctx.tenant_id).await?;
     let (name, p) = period_of(q.period.as_deref(), tz)?;
     let (from, until) = (instant(tz, p.from), instant(tz, p.until));
-    let mut sql = if by == By::Product {
-        Sql::new(
-            "SELECT d.owner_id, u.name AS owner_name, a.industry, a.grade, l.product_id,
-                 l.name AS product_name, d.status, CAST(SUM(l.net) AS BIGINT) AS amount,
-                 d.created_at, d.closed_at
-             FROM opportunities d
-             JOIN quotes qt ON qt.tenant_id = d.tenant_id AND qt.opportunity_id = d.id
-             JOIN quote_lines l ON l.tenant_id = qt.tenant_id AND l.quote_id = qt.id
-             JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id
-             LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
-             WHERE d.tenant_id = ",
+    // Whole days from creation to close (truncated, as `num_days`).
+    let days = match db.backend() {
+        Backend::Sqlite => "CAST(julianday(d.closed_at) - julianday(d.created_at) AS INTEGER)",
+        Backend::Postgres => {
+            "CAST(FLOOR(EXTRACT(EPOCH FROM (d.closed_at - d.created_at)) / 86400) AS BIGINT)"
+        }
+    };
+    let cycle =
+        format!("CASE WHEN d.status = 'won' AND d.closed_at > d.created_at THEN {days} ELSE 0 END");
+    // The deals: per deal and product for `product` (its lines' net summed), else per deal.
+    let (inner_cols, outer_cols, group) = match by {
+        By::Owner => (
+            "d.owner_id, u.name AS owner_name",
+            "x.owner_id, x.owner_name",
+            "x.owner_id, x.owner_name",
+        ),
+        By::Industry => ("a.industry AS key", "x.key", "x.key"),
+        By::Grade => ("a.grade AS key", "x.key", "x.key"),
+        By::Product => (
+            "l.product_id, l.name AS key",
+            "x.product_id, x.key",
+            "x.product_id, x.key",
+        ),
+    };
+    let (amount, lines, per_deal) = if by == By::Product {
+        (
+            "SUM(l.net)",
+            " JOIN quotes qt ON qt.tenant_id = d.tenant_id AND qt.opportunity_id = d.id
+              JOIN quote_lines l ON l.tenant_id = qt.tenant_id AND l.quote_id = qt.id",
+            format!(" GROUP BY d.id, d.status, d.created_at, d.closed_at, {inner_cols}")
+                .replace(" AS key", ""),
         )
     } else {
-        Sql::new(
-            "SELECT d.owner_id, u.name AS owner_name, a.industry, a.grade, d.status, d.amount,
-                 d.created_at, d.closed_at
-             FROM opportunities d
+        ("d.amount", "", String::new())
+    };
+    let mut sql = Sql::new(&format!(
+        "SELECT {outer_cols}, x.status, COUNT(*) AS deals,
+             CAST(COALESCE(SUM(x.amount), 0) AS BIGINT) AS amount,
+             CAST(COALESCE(SUM(x.cycle), 0) AS BIGINT) AS cycle_days
+         FROM (SELECT {inner_cols}, d.status, {amount} AS amount, {cycle} AS cycle
+             FROM opportunities d{lines}
              JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id
              LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
-             WHERE d.tenant_id = ",
-        )
-    };
+             WHERE d.tenant_id = "
+    ));
     sql.bind(ctx.tenant_id);
     sql.push(" AND d.deleted_at IS NULL AND d.status IN ('won', 'lost') AND d.closed_at >= ")
         .bind(from);
@@ -837,12 +857,8 @@ pub async fn performance(db: &Db, ctx: &Ctx, q: &PerformanceQuery) -> Result<Per
     if let Some(t) = q.team_id {
         sql.push(" AND u.team_id = ").bind(t);
     }
-    if by == By::Product {
-        sql.push(
-            " GROUP BY d.id, d.owner_id, u.name, a.industry, a.grade, l.product_id, l.name,
-                 d.status, d.created_at, d.closed_at",
-        );
-    }
+    sql.push(&per_deal);
+    sql.push(&format!(") x GROUP BY {group}, x.status"));
     let closed: Vec<Closed> = db.fetch_sql(sql).await?;
     let mut rows = performance_of(&closed, by);
     if by == By::Owner {
@@ -919,17 +935,19 @@ mod tests {
                 .and_time(chrono::NaiveTime::MIN)
                 .and_utc()
         };
-        let c = |owner, status: &str, amount, created, closed| Closed {
-            owner_id: owner,
+        let c = |owner, status: &str, amount, created: u32, closed: u32| Closed {
+            owner_id: Some(owner),
             owner_name: None,
-            industry: None,
-            grade: Some(if owner == a { "A" } else { "B" }.into()),
+            key: Some(if owner == a { "A" } else { "B" }.into()),
             product_id: None,
-            product_name: None,
             status: status.into(),
+            deals: 1,
             amount,
-            created_at: at(created),
-            closed_at: Some(at(closed)),
+            cycle_days: if status == "won" {
+                (at(closed) - at(created)).num_days()
+            } else {
+                0
+            },
         };
         let closed = [
             c(a, "won", 1_000, 1, 11),
@@ -942,7 +960,26 @@ mod tests {
         let grades = performance_of(&closed, By::Grade);
         assert_eq!(grades[0].label.as_deref(), Some("A"));
         assert_eq!(grades[0].win_rate_bp, reps[0].win_rate_bp);
-        assert_eq!(performance_of(&closed, By::Industry).len(), 1);
+        // Groups summed in SQL add up: three won deals, 30 days in all.
+        let summed = performance_of(
+            &[Closed {
+                key: Some("制造".into()),
+                status: "won".into(),
+                deals: 3,
+                amount: 301,
+                cycle_days: 30,
+                ..Default::default()
+            }],
+            By::Industry,
+        );
+        assert_eq!(
+            (
+                summed[0].won,
+                summed[0].average_won,
+                summed[0].average_cycle_days
+            ),
+            (3, Some(100), Some(10))
+        );
         let ra = &reps[0];
         assert_eq!((ra.won, ra.lost, ra.won_amount), (2, 1, 3_001));
         assert_eq!(ra.win_rate_bp, Some(6_666));

@@ -15,6 +15,7 @@ pub mod intake;
 pub mod leads;
 pub mod learned;
 pub mod opportunities;
+pub mod parties;
 pub mod pipelines;
 pub mod pools;
 pub mod price_books;
@@ -103,5 +104,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "2013_forecast_calls",
         sqlite: include_str!("../migrations/sqlite/2013_forecast_calls.sql"),
         postgres: include_str!("../migrations/postgres/2013_forecast_calls.sql"),
+    },
+    Migration {
+        version: 2014,
+        name: "2014_deal_parties",
+        sqlite: include_str!("../migrations/sqlite/2014_deal_parties.sql"),
+        postgres: include_str!("../migrations/postgres/2014_deal_parties.sql"),
     },
 ];

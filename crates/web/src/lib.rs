@@ -226,6 +226,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::deals_api::restore_opportunity))
         .routes(routes!(sales::deals_api::bulk_opportunities))
         .routes(routes!(sales::deals_api::opportunity_history))
+        .routes(routes!(
+            sales::deals_api::get_parties,
+            sales::deals_api::put_parties
+        ))
         .routes(routes!(sales::deals_api::opportunity_timeline))
         .routes(routes!(
             sales::quotes_api::list_price_books,

@@ -1471,3 +1471,78 @@ both!(
         c.close().await.unwrap();
     }
 );
+
+both!(
+    a_rep_names_the_people_and_competitors_of_a_deal_on_a_phone,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let t = app.admin_token.clone();
+        let (rep, _) = app
+            .user_with_role("sales", "rep@browser-parties.test")
+            .await;
+        crate::quotes::pipeline(&app).await;
+        let acc = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                serde_json::json!({"name": "参与方浏览器客户", "owner_id": rep["id"]}),
+            )
+            .await;
+        let boss = app
+            .created(
+                "/api/v1/contacts",
+                &t,
+                serde_json::json!({"name": "赵总", "account_id": acc["id"], "owner_id": rep["id"]}),
+            )
+            .await;
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                &t,
+                serde_json::json!({"name": "参与方单", "account_id": acc["id"], "amount": 1, "owner_id": rep["id"]}),
+            )
+            .await;
+        let path = format!("/opportunities/{}", deal["id"].as_str().unwrap());
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        sign_in(&c, &app, "rep@browser-parties.test", "password-123456").await;
+        c.goto(&app.url(&path)).await.unwrap();
+        pick(&c, "#add-contact", boss["id"].as_str().unwrap()).await;
+        pick(
+            &c,
+            "#deal-contacts select[name='c0.role']",
+            "decision_maker",
+        )
+        .await;
+        click(&c, "#save-contacts").await;
+        let listed = text_at(
+            &c,
+            "//section[@id='deal-contacts']//div[contains(., '赵总')]",
+        )
+        .await;
+        assert!(listed.contains("赵总"), "{listed}");
+        fill(&c, "#add-competitor", "竞品茶业").await;
+        click(&c, "#save-competitors").await;
+        c.wait()
+            .for_element(Locator::Css("#deal-competitors input[value='竞品茶业']"))
+            .await
+            .unwrap();
+        shot(&c, "deal-parties-phone").await;
+        c.close().await.unwrap();
+        let parties: serde_json::Value = app
+            .get(
+                &format!(
+                    "/api/v1/opportunities/{}/parties",
+                    deal["id"].as_str().unwrap()
+                ),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(parties["contacts"][0]["role"], "decision_maker");
+        assert_eq!(parties["competitors"][0]["name"], "竞品茶业");
+    }
+);

@@ -183,6 +183,41 @@ both!(
             ),
             (Value::Null, json!(1), Value::Null)
         );
+        // By industry, with the cycle counted in the database: the won deal opened 10 days
+        // and 5 hours before it closed counts 10 days.
+        app.db
+            .execute(
+                "UPDATE accounts SET industry = '制造' WHERE name = '预测客户'",
+                guanxi_platform::args![],
+            )
+            .await
+            .unwrap();
+        app.db
+            .execute(
+                "UPDATE opportunities SET created_at = $1 WHERE status = 'won' AND amount = 300000",
+                guanxi_platform::args![chrono::Utc::now() - chrono::Duration::hours(245)],
+            )
+            .await
+            .unwrap();
+        let by_industry: Value = app
+            .get(
+                &format!("/api/v1/performance?period={period}&by=industry"),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let ind = &by_industry["rows"][0];
+        assert_eq!(
+            (
+                ind["key"].clone(),
+                ind["won"].clone(),
+                ind["lost"].clone(),
+                ind["average_cycle_days"].clone()
+            ),
+            (json!("制造"), json!(1), json!(1), json!(10))
+        );
         let r = app
             .get(
                 &format!("/api/v1/performance?period={period}&by=colour"),

@@ -812,3 +812,158 @@ both!(
         assert_eq!(still["stage_name"], "谈判");
     }
 );
+
+both!(
+    a_deal_names_its_people_and_competitors,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        crate::quotes::pipeline(&app).await;
+        let acc = account(&app, "参与方客户").await;
+        let contact = |name: &str| {
+            let app = &app;
+            let body = json!({"name": name, "account_id": acc, "title": "总经理"});
+            async move {
+                app.created("/api/v1/contacts", &app.admin_token, body)
+                    .await
+            }
+        };
+        let (boss, eng) = (contact("王总").await, contact("李工").await);
+        let deal = app
+            .created(
+                "/api/v1/opportunities",
+                &t,
+                json!({"name": "参与方单", "account_id": acc, "amount": 1}),
+            )
+            .await;
+        let url = format!(
+            "/api/v1/opportunities/{}/parties",
+            deal["id"].as_str().unwrap()
+        );
+        let put = |body: Value| {
+            let app = &app;
+            let url = url.clone();
+            async move {
+                app.req(reqwest::Method::PUT, &url, &app.admin_token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let empty: Value = app.get(&url, &t).await.json().await.unwrap();
+        assert_eq!(
+            (empty["contacts"].clone(), empty["competitors"].clone()),
+            (json!([]), json!([]))
+        );
+        // Bad input is named field by field; nothing changes.
+        let r = put(json!({"version": deal["version"], "contacts": [
+            {"contact_id": boss["id"], "role": "boss"}, {"contact_id": boss["id"], "role": "user"}],
+            "competitors": [{"name": " "}]}))
+        .await;
+        assert_eq!(
+            refused(r).await,
+            vec![
+                ("competitors[0].name".into(), "required".into()),
+                ("contacts[0].role".into(), "invalid".into()),
+                ("contacts[1].contact_id".into(), "duplicate".into())
+            ]
+        );
+        let r = put(json!({"version": deal["version"], "contacts": [{"contact_id": uuid::Uuid::now_v7(), "role": "user"}]})).await;
+        assert_eq!(
+            refused(r).await,
+            vec![("contacts[0].contact_id".into(), "unknown".into())]
+        );
+        // Two people set at once from the same version: one wins, the other is refused.
+        let body = |role: &str| {
+            json!({"version": deal["version"], "contacts": [
+            {"contact_id": boss["id"], "role": "decision_maker"}, {"contact_id": eng["id"], "role": role}],
+            "competitors": [{"name": "华为", "note": "报价低 8%"}]})
+        };
+        let (a, b) = tokio::join!(put(body("evaluator")), put(body("blocker")));
+        let mut codes = [a.status().as_u16(), b.status().as_u16()];
+        codes.sort();
+        assert_eq!(codes, [200, 412]);
+        let now: Value = app.get(&url, &t).await.json().await.unwrap();
+        assert_eq!(now["contacts"][0]["role"], "decision_maker");
+        assert_eq!(now["contacts"][1]["name"], "李工");
+        assert_eq!(
+            now["competitors"],
+            json!([{"name": "华为", "note": "报价低 8%"}])
+        );
+        // The deal's version moved: an edit of the deal from before is refused.
+        let r = app
+            .patch(
+                &format!("/api/v1/opportunities/{}", deal["id"].as_str().unwrap()),
+                &t,
+                json!({"version": deal["version"], "amount": 2}),
+            )
+            .await;
+        assert_eq!(r.status(), 412);
+        // A list left out stays; an empty list clears.
+        let r = put(json!({"version": now["version"], "competitors": []})).await;
+        let after: Value = r.json().await.unwrap();
+        assert_eq!(
+            (
+                after["contacts"].as_array().unwrap().len(),
+                after["competitors"].clone()
+            ),
+            (2, json!([]))
+        );
+        // A rep who may not edit the deal may not change its parties.
+        let (_, rep_t) = app.user_with_role("sales", "rep@parties.test").await;
+        let r = app
+            .req(reqwest::Method::PUT, &url, &rep_t)
+            .json(&json!({"version": after["version"], "competitors": []}))
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(r.status().as_u16(), 403 | 404), "{}", r.status());
+    }
+);
+
+both!(
+    the_board_opens_a_saved_view_of_the_deal_list,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        crate::quotes::pipeline(&app).await;
+        let acc = account(&app, "视图客户").await;
+        for (name, tags) in [("重点单甲", json!(["重点"])), ("普通单乙", json!([]))] {
+            app.created(
+                "/api/v1/opportunities",
+                &t,
+                json!({"name": name, "account_id": acc, "amount": 1, "tags": tags}),
+            )
+            .await;
+        }
+        let view = app
+            .created(
+                "/api/v1/saved-views",
+                &t,
+                json!({"entity": "opportunities", "name": "重点商机", "query": "tag=重点&sort=-amount"}),
+            )
+            .await;
+        let (browser, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let page = |path: String| {
+            let browser = browser.clone();
+            let url = app.url(&path);
+            async move { browser.get(url).send().await.unwrap().text().await.unwrap() }
+        };
+        let all = page("/opportunities/board".into()).await;
+        assert!(all.contains("重点单甲") && all.contains("普通单乙"));
+        let viewed = page(format!(
+            "/opportunities/board?view={}",
+            view["id"].as_str().unwrap()
+        ))
+        .await;
+        assert!(
+            viewed.contains("重点单甲") && !viewed.contains("普通单乙"),
+            "{viewed}"
+        );
+        assert!(
+            viewed.contains("重点商机"),
+            "the view is offered and chosen"
+        );
+    }
+);

@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
             post(lists::edit_cell::<Opportunity>),
         )
         .route("/opportunities/{id}/move", post(move_deal))
+        .route("/opportunities/{id}/parties", post(save_parties))
         .route("/opportunities/{id}/activities", post(log_activity))
         .route("/opportunities/{id}/delete", post(delete))
         .route("/opportunities/{id}/restore", post(restore))
@@ -370,6 +371,11 @@ async fn show_page(
         .await
         .ok()
         .flatten();
+    // Who is on the deal: a failure to read it leaves the cards out, never the page.
+    let parties = guanxi_sales::parties::get(&s.db, &p.ctx, id).await.ok();
+    let candidates = guanxi_sales::parties::candidates(&s.db, &p.ctx, &d)
+        .await
+        .unwrap_or_default();
     let can_quote = p
         .ctx
         .can("quotes", Action::Create)
@@ -387,7 +393,8 @@ async fn show_page(
             subject => context! { post => format!("/opportunities/{id}/activities") },
             error => p.refusal_from_url(q.error.as_deref()),
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
-            quote => quote, can_quote => can_quote,
+            quote => quote, can_quote => can_quote, parties => parties, candidates => candidates,
+            roles => guanxi_sales::parties::ROLES,
         },
     )
 }
@@ -543,7 +550,11 @@ struct BoardQuery {
     stage_id: Option<Uuid>,
     cursor: Option<String>,
     owner_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+    tag: Option<String>,
     q: Option<String>,
+    /// A saved view of the deal list: its owner, team, tag and search filters apply.
+    view: Option<Uuid>,
 }
 
 /// `GET /opportunities/board`: a pipeline's columns (the default pipeline unless chosen), each
@@ -564,11 +575,34 @@ async fn board(State(s): State<AppState>, p: Signed, Query(q): Query<BoardQuery>
             context! { pipelines => all, board => Value::from(()) },
         );
     };
+    // The deal list's saved views work on the board too: what the board can filter by
+    // (owner, team, tag, search) is taken from the view; what the URL says wins.
+    let views = guanxi_platform::views::list(
+        &s.db,
+        &p.ctx,
+        &guanxi_platform::views::SavedViewFilter {
+            entity: Some("opportunities".into()),
+        },
+    )
+    .await
+    .unwrap_or_default();
+    let saved: std::collections::BTreeMap<String, String> = q
+        .view
+        .and_then(|v| views.iter().find(|x| x.id == v))
+        .map(|v| serde_urlencoded::from_str(&v.query).unwrap_or_default())
+        .unwrap_or_default();
+    let from_view = |k: &str| saved.get(k).filter(|v| !v.is_empty()).cloned();
     let f = BoardFilter {
         stage_id: q.stage_id,
         cursor: q.cursor.clone(),
-        owner_id: q.owner_id,
-        q: q.q.clone(),
+        owner_id: q
+            .owner_id
+            .or_else(|| from_view("owner_id").and_then(|v| v.parse().ok())),
+        team_id: q
+            .team_id
+            .or_else(|| from_view("team_id").and_then(|v| v.parse().ok())),
+        tag: q.tag.clone().or_else(|| from_view("tag")),
+        q: q.q.clone().or_else(|| from_view("q")),
         ..Default::default()
     };
     match opportunities::board(&s.db, &p.ctx, chosen, &f).await {
@@ -579,7 +613,9 @@ async fn board(State(s): State<AppState>, p: Signed, Query(q): Query<BoardQuery>
                 "sales/board.html",
                 "opportunities",
                 context! { pipelines => all, board => b, chosen => chosen, one => q.stage_id.is_some(),
-                q => q.q, can_move => can_move, error => p.refusal_from_url(q.error.as_deref()) },
+                q => f.q, tag => f.tag, mine => f.owner_id.is_some() && f.owner_id == p.ctx.user_id,
+                views => views, view => q.view,
+                can_move => can_move, error => p.refusal_from_url(q.error.as_deref()) },
             )
         }
         Err(e) => p.error(&s, e),
@@ -602,4 +638,78 @@ async fn log_activity(
         Err(e) => Err(e),
     };
     logged(&s, &p, result, &format!("/opportunities/{id}"))
+}
+
+/// `POST /opportunities/{id}/parties`: the contacts with their roles (`what=contacts`:
+/// `c<i>.contact_id`, `c<i>.role`, `c<i>.remove`) or the competitors (`what=competitors`:
+/// `k<i>.name`, `k<i>.note`; a cleared name drops the row), at the deal's version.
+async fn save_parties(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    use guanxi_sales::parties::{CompetitorInput, ContactRole, PartiesInput};
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    let field = |k: String| {
+        form.get(&k)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let rows = |prefix: char| {
+        (0..)
+            .take_while(|i| {
+                form.contains_key(&format!("{prefix}{i}.contact_id"))
+                    || form.contains_key(&format!("{prefix}{i}.name"))
+            })
+            .collect::<Vec<usize>>()
+    };
+    let mut input = PartiesInput {
+        version: form.get("version").and_then(|v| v.parse().ok()),
+        ..Default::default()
+    };
+    if form.get("what").map(String::as_str) == Some("competitors") {
+        input.competitors = Some(
+            rows('k')
+                .into_iter()
+                .filter(|i| !field(format!("k{i}.name")).is_empty())
+                .map(|i| CompetitorInput {
+                    name: field(format!("k{i}.name")),
+                    note: Some(field(format!("k{i}.note"))),
+                })
+                .collect(),
+        );
+    } else {
+        let mut contacts = Vec::new();
+        for i in rows('c') {
+            let raw = field(format!("c{i}.contact_id"));
+            if raw.is_empty() || form.contains_key(&format!("c{i}.remove")) {
+                continue;
+            }
+            match raw.parse::<Uuid>() {
+                Ok(contact_id) => contacts.push(ContactRole {
+                    contact_id,
+                    role: field(format!("c{i}.role")),
+                }),
+                Err(_) => {
+                    let e = guanxi_platform::Error::field(
+                        &format!("contacts[{i}].contact_id"),
+                        "invalid",
+                    );
+                    return p.refused_to(&format!("/opportunities/{id}"), e, Some("parties."));
+                }
+            }
+        }
+        input.contacts = Some(contacts);
+    }
+    match guanxi_sales::parties::set(&s.db, &p.ctx, id, None, input).await {
+        Ok(_) => Redirect::to(&format!("/opportunities/{id}")).into_response(),
+        Err(
+            e @ (guanxi_platform::Error::Validation(_)
+            | guanxi_platform::Error::PreconditionFailed { .. }),
+        ) => p.refused_to(&format!("/opportunities/{id}"), e, Some("parties.")),
+        Err(e) => p.error(&s, e),
+    }
 }

@@ -12,6 +12,7 @@ use guanxi_records::bulk::{self, BulkInput, BulkResult};
 use guanxi_sales::opportunities::{
     self, Board, BoardFilter, History, Opportunity, OpportunityFilter, OpportunityInput,
 };
+use guanxi_sales::parties::{self, Parties, PartiesInput};
 use guanxi_sales::pipelines::{self, Pipeline, PipelineInput};
 use uuid::Uuid;
 
@@ -209,4 +210,34 @@ pub async fn opportunity_timeline(
             .await
             .l(&ctx)?,
     ))
+}
+
+/// Who is on the deal: the customer's people with their role in the decision, and the
+/// competitors in the running.
+#[utoipa::path(get, path = "/api/v1/opportunities/{id}/parties", tag = "opportunities", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Parties), (status = 404, body = Problem)))]
+pub async fn get_parties(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let p = parties::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+/// Replaces the deal's contacts with roles and/or its competitors (a list left out stays), at
+/// the deal's version (`If-Match` or `version`), which it advances: a deal changed meanwhile
+/// is refused with 412.
+#[utoipa::path(put, path = "/api/v1/opportunities/{id}/parties", tag = "opportunities", params(("id" = Uuid, Path)), request_body = PartiesInput, responses(
+    (status = 200, body = Parties), (status = 404, body = Problem), (status = 412, body = Problem),
+    (status = 422, body = Problem)))]
+pub async fn put_parties(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<PartiesInput>,
+) -> ApiResult<Response> {
+    let p = parties::set(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &p, p.version))
 }
