@@ -568,15 +568,68 @@ async fn targets_demo(db: &Db, admin: &Ctx, deals: &[Uuid]) -> Result<()> {
             owners.push(owner);
         }
     }
-    for (i, owner) in owners.into_iter().enumerate() {
+    for (i, owner) in owners.iter().enumerate() {
         let input = TargetInput {
             period: period.clone(),
-            user_id: Some(owner),
+            user_id: Some(*owner),
             team_id: None,
             amount: 20_000_000 + 5_000_000 * i as i64,
         };
         forecast::set_target(db, admin, input).await?;
     }
+    // The first rep calls their quarter; the administrator adjusts the second rep's call.
+    let call = |user: Uuid, amount: i64, note: &str| forecast::CallInput {
+        period: period.clone(),
+        user_id: Some(user),
+        team_id: None,
+        amount,
+        note: Some(note.into()),
+    };
+    if let Some(first) = owners.first() {
+        let rep = guanxi_platform::auth::ctx_for_user(db, admin.tenant_id, *first).await?;
+        forecast::make_call(db, &rep, call(*first, 15_000_000, "年度采购单有把握")).await?;
+    }
+    if let Some(second) = owners.get(1) {
+        let rep = guanxi_platform::auth::ctx_for_user(db, admin.tenant_id, *second).await?;
+        forecast::make_call(db, &rep, call(*second, 9_000_000, "两单在谈")).await?;
+        forecast::make_call(
+            db,
+            admin,
+            call(*second, 6_500_000, "团购单客户预算未批，先按一单算"),
+        )
+        .await?;
+    }
+    parties_demo(db, admin, deals).await
+}
+
+/// The first deal's people (its customer's contacts as decision maker and influencer) and a
+/// competitor.
+async fn parties_demo(db: &Db, admin: &Ctx, deals: &[Uuid]) -> Result<()> {
+    use crate::parties::{self, CompetitorInput, ContactRole, PartiesInput};
+    let Some(first) = deals.first() else {
+        return Ok(());
+    };
+    let deal = crate::opportunities::get(db, admin, *first).await?;
+    let people = parties::candidates(db, admin, &deal).await?;
+    let roles = ["decision_maker", "influencer"];
+    let input = PartiesInput {
+        version: Some(deal.version),
+        contacts: Some(
+            people
+                .iter()
+                .zip(roles)
+                .map(|(c, role)| ContactRole {
+                    contact_id: c.0,
+                    role: role.into(),
+                })
+                .collect(),
+        ),
+        competitors: Some(vec![CompetitorInput {
+            name: "竞品茶业".into(),
+            note: Some("报价低 5%，交期长两周".into()),
+        }]),
+    };
+    parties::set(db, admin, *first, None, input).await?;
     Ok(())
 }
 

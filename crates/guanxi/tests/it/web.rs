@@ -913,6 +913,9 @@ both!(
         )
         .await
         .unwrap();
+        // The sales demo too: pipelines, deals with their people, quotes, approvals, targets
+        // and forecast calls — every page they show is crawled below.
+        guanxi_sales::demo::load(&app.db, &ctx, 5).await.unwrap();
         for lang in ["zh-CN", "en"] {
             let (client, _) = app
                 .session("admin@acme.test", "correct horse battery")
