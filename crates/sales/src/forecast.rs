@@ -304,7 +304,8 @@ pub struct Forecast {
     /// One row per team with reps listed, and its target.
     pub teams: Vec<ForecastRow>,
     pub total: ForecastRow,
-    /// Deals in another currency, left out of the sums.
+    /// Deals in another currency (open and expected in the period, or won in it) that the
+    /// caller may read, left out of the sums.
     pub other_currency: i64,
 }
 
@@ -323,6 +324,8 @@ struct Sum {
     owner_name: Option<String>,
     team_id: Option<Uuid>,
     category: String,
+    currency: String,
+    deals: i64,
     amount: i64,
     weighted: i64,
 }
@@ -509,8 +512,8 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     let instant = |d: NaiveDate| instant(tz, d);
     let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
     let mut sql = Sql::new(
-        "SELECT d.owner_id, u.name AS owner_name, u.team_id, s.category,
-             CAST(SUM(d.amount) AS BIGINT) AS amount,
+        "SELECT d.owner_id, u.name AS owner_name, u.team_id, s.category, d.currency,
+             COUNT(*) AS deals, CAST(SUM(d.amount) AS BIGINT) AS amount,
              CAST(SUM(d.amount * d.probability / 100) AS BIGINT) AS weighted
          FROM opportunities d
          JOIN pipeline_stages s ON s.tenant_id = d.tenant_id AND s.id = d.stage_id
@@ -518,9 +521,7 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
          WHERE d.tenant_id = ",
     );
     sql.bind(ctx.tenant_id);
-    sql.push(" AND d.deleted_at IS NULL AND d.currency = ")
-        .bind(currency.as_str());
-    sql.push(" AND ((d.status = 'open' AND d.expected_close >= ")
+    sql.push(" AND d.deleted_at IS NULL AND ((d.status = 'open' AND d.expected_close >= ")
         .bind(day(p.from));
     sql.push(" AND d.expected_close < ").bind(day(p.until));
     sql.push(") OR (d.status = 'won' AND d.closed_at >= ")
@@ -531,15 +532,14 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     if let Some(t) = q.team_id {
         sql.push(" AND u.team_id = ").bind(t);
     }
-    sql.push(" GROUP BY d.owner_id, u.name, u.team_id, s.category");
-    let sums: Vec<Sum> = db.fetch_sql(sql).await?;
-    let other_currency: i64 = db
-        .scalar(
-            "SELECT COUNT(*) FROM opportunities WHERE tenant_id = $1 AND deleted_at IS NULL
-                 AND currency <> $2 AND status = 'open' AND expected_close >= $3 AND expected_close < $4",
-            args![ctx.tenant_id, currency.as_str(), day(p.from), day(p.until)],
-        )
-        .await?;
+    sql.push(" GROUP BY d.owner_id, u.name, u.team_id, s.category, d.currency");
+    // One read: the tenant's currency is summed, deals in another are only counted.
+    let (sums, others): (Vec<Sum>, Vec<Sum>) = db
+        .fetch_sql::<Sum>(sql)
+        .await?
+        .into_iter()
+        .partition(|s| s.currency == currency);
+    let other_currency: i64 = others.iter().map(|s| s.deals).sum();
     let targets = if ctx.can("targets", Action::Read).is_some() {
         targets(db, ctx, &name).await?
     } else {

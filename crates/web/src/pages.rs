@@ -464,6 +464,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/jobs", get(jobs_page))
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/settings", get(settings_page).post(update_settings))
+        .route("/settings/numbering", post(update_numbering))
         .route("/account", get(account_page))
         .route("/account/password", post(change_password))
         .route("/account/sign-out-everywhere", post(sign_out_everywhere))
@@ -1429,11 +1430,64 @@ async fn settings_view(
     errors: Vec<FieldError>,
     error: Option<String>,
 ) -> Response {
-    match tenants::get(&s.db, &p.ctx).await {
-        Ok(t) => p.page_status(s, status, "settings.html", "settings", context! {
-            tenant => t, saved => saved, errors => errors, error => error, can_edit => p.ctx.can("settings", Action::Update).is_some(),
-        }),
-        Err(e) => p.error(s, e),
+    use guanxi_platform::numbering;
+    use guanxi_sales::quotes::{DEFAULT_PATTERN, NUMBERING};
+    let pattern = numbering::pattern(&s.db, p.ctx.tenant_id, NUMBERING, DEFAULT_PATTERN).await;
+    match (tenants::get(&s.db, &p.ctx).await, pattern) {
+        (Ok(t), Ok(pattern)) => {
+            // What the next quote's number looks like (the 123rd of today's period).
+            let today = chrono::Utc::now().with_timezone(&p.time_zone).date_naive();
+            let example = numbering::Pattern::parse(&pattern)
+                .map(|pt| pt.format(today, 123))
+                .unwrap_or_default();
+            p.page_status(
+                s,
+                status,
+                "settings.html",
+                "settings",
+                context! {
+                    tenant => t, saved => saved, errors => errors, error => error,
+                    can_edit => p.ctx.can("settings", Action::Update).is_some(),
+                    quote_pattern => pattern, quote_example => example,
+                },
+            )
+        }
+        (Err(e), _) | (_, Err(e)) => p.error(s, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NumberingForm {
+    _csrf: Option<String>,
+    pattern: String,
+}
+
+/// `POST /settings/numbering`: the quote number pattern (`Q-{YYYY}-{SEQ:6}`).
+async fn update_numbering(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(f): Form<NumberingForm>,
+) -> Response {
+    if !p.csrf_ok(&f._csrf) {
+        return forbidden_csrf();
+    }
+    let name = guanxi_sales::quotes::NUMBERING;
+    match guanxi_platform::numbering::set(&s.db, &p.ctx, name, &f.pattern).await {
+        Ok(_) => Redirect::to("/settings?saved=1").into_response(),
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                settings_view(
+                    &s,
+                    &p,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    false,
+                    errors,
+                    None,
+                )
+                .await
+            }
+            Err(e) => p.error(&s, e),
+        },
     }
 }
 

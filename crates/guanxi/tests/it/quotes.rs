@@ -533,3 +533,46 @@ both!(quotes_follow_deal_permissions, |app: TestApp| async move {
         204
     );
 });
+
+both!(
+    an_administrator_sets_the_quote_number_pattern_on_the_settings_page,
+    |app: TestApp| async move {
+        let (browser, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let page = browser
+            .get(app.url("/settings"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Q-{YYYY}-{SEQ:6}"), "the default is shown");
+        let csrf = {
+            let at = page.find("name=\"_csrf\" value=\"").unwrap() + 20;
+            page[at..].split('"').next().unwrap().to_owned()
+        };
+        let post = |pattern: &str| {
+            browser
+                .post(app.url("/settings/numbering"))
+                .form(&[("_csrf", csrf.as_str()), ("pattern", pattern)])
+                .send()
+        };
+        let r = post("BJ-{YYYY}").await.unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(
+            r.text().await.unwrap().contains("{SEQ}"),
+            "the refusal says what is missing"
+        );
+        let r = post("BJ{YY}{MM}-{SEQ:4}").await.unwrap();
+        assert!(r.status().is_success());
+        let now: Value = app
+            .get("/api/v1/numbering/quotes", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(now["pattern"], "BJ{YY}{MM}-{SEQ:4}");
+    }
+);
