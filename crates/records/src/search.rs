@@ -17,7 +17,7 @@ use crate::record::ListQuery;
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct SearchHit {
-    /// `account`, `contact`, `lead` or `opportunity`.
+    /// `account`, `contact`, `lead`, `opportunity` or `quote`.
     pub kind: String,
     pub id: Uuid,
     pub name: String,

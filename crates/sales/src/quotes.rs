@@ -331,6 +331,47 @@ async fn load_for(tx: &mut Tx, ctx: &Ctx, id: Uuid, action: Action) -> Result<Qu
     Ok(finish(q, lines))
 }
 
+/// Quotes whose number is `q` (rank 0), starts so (1) or holds it (3), for the search box:
+/// nothing unless `q` has a digit (numbers do; names are the records' search).
+pub async fn search_hits(
+    db: &Db,
+    ctx: &Ctx,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<guanxi_records::search::SearchHit>> {
+    let term = q.trim().to_uppercase();
+    let Some(scope) = ctx.can("quotes", Action::Read) else {
+        return Ok(vec![]);
+    };
+    if term.chars().count() < 2
+        || term.chars().count() > 40
+        || !term.chars().any(|c| c.is_ascii_digit())
+    {
+        return Ok(vec![]);
+    }
+    let contains = record::like_pattern(&term);
+    let starts = contains[1..].to_owned();
+    let mut sql = Sql::new(
+        "SELECT 'quote' AS kind, q.id, q.number AS name, a.name AS detail,
+             CAST(NULL AS TEXT) AS phone, CAST(NULL AS TEXT) AS email,
+             CAST(CASE WHEN UPPER(q.number) = ",
+    );
+    sql.bind(term.as_str());
+    sql.push(" THEN 0 WHEN UPPER(q.number) LIKE ").bind(starts);
+    sql.push(
+        " ESCAPE '\\' THEN 1 ELSE 3 END AS BIGINT) AS rank
+         FROM quotes q JOIN accounts a ON a.tenant_id = q.tenant_id AND a.id = q.account_id
+         WHERE q.tenant_id = ",
+    );
+    sql.bind(ctx.tenant_id);
+    sql.push(" AND UPPER(q.number) LIKE ").bind(contains);
+    sql.push(" ESCAPE '\\'");
+    ctx.scope_sql(&mut sql, scope, "q.owner_id", "q.team_id");
+    sql.push(" ORDER BY rank, q.number DESC LIMIT ")
+        .bind(limit.clamp(1, 50));
+    db.fetch_sql(sql).await
+}
+
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Quote> {
     let q: Quote = record::get(db, ctx, id).await?;
     let lines = lines_of(db, ctx.tenant_id, id).await?;

@@ -576,3 +576,82 @@ both!(
         assert_eq!(now["pattern"], "BJ{YY}{MM}-{SEQ:4}");
     }
 );
+
+both!(quotes_are_found_by_number, |app: TestApp| async move {
+    let t = app.admin_token.clone();
+    pipeline(&app).await;
+    app.created(
+        "/api/v1/products",
+        &t,
+        json!({"sku": "TEA-9", "name": "白茶", "list_price": 10_000}),
+    )
+    .await;
+    let acc = app
+        .created("/api/v1/accounts", &t, json!({"name": "搜索报价客户"}))
+        .await;
+    let deal = app
+        .created(
+            "/api/v1/opportunities",
+            &t,
+            json!({"name": "搜索单", "account_id": acc["id"], "amount": 1}),
+        )
+        .await;
+    let q = app
+        .created(
+            "/api/v1/quotes",
+            &t,
+            json!({"opportunity_id": deal["id"], "lines": [{"sku": "TEA-9"}]}),
+        )
+        .await;
+    let number = q["number"].as_str().unwrap().to_owned();
+    let tail = number[number.len() - 6..].to_owned();
+    for (typed, rank) in [
+        (number.clone(), 0),
+        (number.to_lowercase()[..6].to_owned(), 1),
+        (tail.clone(), 3),
+    ] {
+        let found: Value = app
+            .get(&format!("/api/v1/search?q={typed}"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let hit = found["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{found}"))
+            .iter()
+            .find(|h| h["kind"] == "quote")
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(
+            (hit["id"].clone(), hit["rank"].clone()),
+            (q["id"].clone(), json!(rank)),
+            "{typed}"
+        );
+        assert_eq!(hit["detail"], "搜索报价客户");
+    }
+    // A rep who may not read the admin's quotes does not find it; a name finds no quote.
+    let (_, rep_t) = app.user_with_role("sales", "rep@quote-search.test").await;
+    let theirs: Value = app
+        .get(&format!("/api/v1/search?q={number}"), &rep_t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["kind"] != "quote"));
+    let by_name: Value = app
+        .get("/api/v1/search?q=搜索", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(by_name["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["kind"] != "quote"));
+});

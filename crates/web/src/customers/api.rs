@@ -16,7 +16,7 @@ use guanxi_customers::import::{DuplicatePolicy, ImportOptions, ImportReport, Tar
 use guanxi_customers::merge::MergeInput;
 use guanxi_customers::orders::{self, Order, OrderFilter, OrderInput, Pushed, Totals};
 use guanxi_customers::products::{self, Product, ProductFilter, ProductInput};
-use guanxi_customers::search::{self, SearchQuery, SearchResults};
+use guanxi_customers::search::{SearchQuery, SearchResults};
 use guanxi_customers::transfer::{TransferInput, TransferResult};
 use guanxi_platform::page::Page;
 use guanxi_platform::Error;
@@ -178,7 +178,8 @@ pub async fn restore_contact(
 
 // ---- search --------------------------------------------------------------------------------
 
-/// The one search box: accounts and contacts matching `q`, shortest names first. Per kind the
+/// The one search box: accounts, contacts, leads and deals matching `q` (quotes by number),
+/// best match first, then shortest names. Per kind the
 /// candidates are the newest 200 matches, the records named exactly `q`, and (contacts) those
 /// of the newest 200 matching companies — a frequent term costs what a rare one does.
 #[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchQuery), responses(
@@ -188,25 +189,9 @@ pub async fn search(
     Auth(ctx): Auth,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<SearchResults>> {
-    let mut r = search::search(&s.db, &ctx, &q).await.l(&ctx)?;
-    let leads = guanxi_sales::leads::search_hits(
-        &s.db,
-        &ctx,
-        q.q.as_deref().unwrap_or(""),
-        q.limit.unwrap_or(10),
-    )
-    .await
-    .l(&ctx)?;
-    crate::sales::api::merge_hits(&mut r.items, leads);
-    let deals = guanxi_sales::opportunities::search_hits(
-        &s.db,
-        &ctx,
-        q.q.as_deref().unwrap_or(""),
-        q.limit.unwrap_or(10),
-    )
-    .await
-    .l(&ctx)?;
-    crate::sales::api::merge_hits(&mut r.items, deals);
+    let r = crate::sales::api::search_everything(&s.db, &ctx, &q)
+        .await
+        .l(&ctx)?;
     Ok(Json(r))
 }
 

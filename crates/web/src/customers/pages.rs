@@ -19,7 +19,7 @@ use guanxi_customers::duplicates::{self, Candidate, DuplicateProbe};
 use guanxi_customers::import::{DuplicatePolicy, ImportOptions, Target};
 use guanxi_customers::orders::{self, LineInput, OrderFilter, OrderInput};
 use guanxi_customers::products::{self, ProductFilter, ProductInput};
-use guanxi_customers::search::{self, SearchQuery};
+use guanxi_customers::search::SearchQuery;
 use guanxi_customers::transfer::{self, TransferInput, TransferResult};
 use guanxi_platform::error::FieldError;
 use guanxi_platform::perms::Action;
@@ -899,22 +899,14 @@ async fn search_page(
             context! { q => typed, hits => Vec::<Value>::new(), searched => false },
         );
     }
-    let found = async {
-        let mut r = search::search(
-            &s.db,
-            &p.ctx,
-            &SearchQuery {
-                q: q.q,
-                limit: Some(20),
-            },
-        )
-        .await?;
-        let leads = guanxi_sales::leads::search_hits(&s.db, &p.ctx, &typed, 20).await?;
-        crate::sales::api::merge_hits(&mut r.items, leads);
-        let deals = guanxi_sales::opportunities::search_hits(&s.db, &p.ctx, &typed, 20).await?;
-        crate::sales::api::merge_hits(&mut r.items, deals);
-        Ok::<_, Error>(r)
-    }
+    let found = crate::sales::api::search_everything(
+        &s.db,
+        &p.ctx,
+        &SearchQuery {
+            q: q.q,
+            limit: Some(20),
+        },
+    )
     .await;
     match found {
         Ok(r) => p.page(

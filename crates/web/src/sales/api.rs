@@ -556,6 +556,25 @@ pub async fn export_leads_xlsx(
 
 /// Leads among the search box's results, everything best match first (as customers::search
 /// orders its own).
+/// The one search box over every kind: accounts and contacts (`q` as given), then leads,
+/// deals and quotes (by number) merged in, best first.
+pub async fn search_everything(
+    db: &guanxi_platform::db::Db,
+    ctx: &guanxi_platform::Ctx,
+    q: &guanxi_customers::search::SearchQuery,
+) -> guanxi_platform::error::Result<guanxi_customers::search::SearchResults> {
+    let mut r = guanxi_customers::search::search(db, ctx, q).await?;
+    let typed = q.q.as_deref().unwrap_or("");
+    let limit = q.limit.unwrap_or(10);
+    let leads = guanxi_sales::leads::search_hits(db, ctx, typed, limit).await?;
+    merge_hits(&mut r.items, leads);
+    let deals = guanxi_sales::opportunities::search_hits(db, ctx, typed, limit).await?;
+    merge_hits(&mut r.items, deals);
+    let quotes = guanxi_sales::quotes::search_hits(db, ctx, typed, limit).await?;
+    merge_hits(&mut r.items, quotes);
+    Ok(r)
+}
+
 pub fn merge_hits(
     items: &mut Vec<guanxi_records::search::SearchHit>,
     leads: Vec<guanxi_records::search::SearchHit>,
