@@ -511,14 +511,15 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     let (name, p) = period_of(q.period.as_deref(), tz)?;
     let instant = |d: NaiveDate| instant(tz, d);
     let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    // The deals grouped by owner, stage and currency first; stage categories and names joined
+    // to the groups.
     let mut sql = Sql::new(
-        "SELECT d.owner_id, u.name AS owner_name, u.team_id, s.category, d.currency,
-             COUNT(*) AS deals, CAST(SUM(d.amount) AS BIGINT) AS amount,
-             CAST(SUM(d.amount * d.probability / 100) AS BIGINT) AS weighted
-         FROM opportunities d
-         JOIN pipeline_stages s ON s.tenant_id = d.tenant_id AND s.id = d.stage_id
-         LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
-         WHERE d.tenant_id = ",
+        "SELECT g.owner_id, u.name AS owner_name, u.team_id, s.category, g.currency,
+             CAST(SUM(g.deals) AS BIGINT) AS deals, CAST(SUM(g.amount) AS BIGINT) AS amount,
+             CAST(SUM(g.weighted) AS BIGINT) AS weighted
+         FROM (SELECT d.owner_id, d.stage_id, d.currency, COUNT(*) AS deals,
+                 SUM(d.amount) AS amount, SUM(d.amount * d.probability / 100) AS weighted
+             FROM opportunities d WHERE d.tenant_id = ",
     );
     sql.bind(ctx.tenant_id);
     sql.push(" AND d.deleted_at IS NULL AND ((d.status = 'open' AND d.expected_close >= ")
@@ -530,9 +531,20 @@ pub async fn forecast(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<Forecast>
     sql.push("))");
     ctx.scope_sql(&mut sql, scope, "d.owner_id", "d.team_id");
     if let Some(t) = q.team_id {
-        sql.push(" AND u.team_id = ").bind(t);
+        sql.push(" AND d.owner_id IN (SELECT id FROM users WHERE tenant_id = ")
+            .bind(ctx.tenant_id);
+        sql.push(" AND team_id = ").bind(t);
+        sql.push(")");
     }
-    sql.push(" GROUP BY d.owner_id, u.name, u.team_id, s.category, d.currency");
+    sql.push(
+        " GROUP BY d.owner_id, d.stage_id, d.currency) g JOIN pipeline_stages s ON s.tenant_id = ",
+    )
+    .bind(ctx.tenant_id);
+    sql.push(" AND s.id = g.stage_id LEFT JOIN users u ON u.tenant_id = ")
+        .bind(ctx.tenant_id);
+    sql.push(
+        " AND u.id = g.owner_id GROUP BY g.owner_id, u.name, u.team_id, s.category, g.currency",
+    );
     // One read: the tenant's currency is summed, deals in another are only counted.
     let (sums, others): (Vec<Sum>, Vec<Sum>) = db
         .fetch_sql::<Sum>(sql)
@@ -813,52 +825,77 @@ pub async fn performance(db: &Db, ctx: &Ctx, q: &PerformanceQuery) -> Result<Per
     };
     let cycle =
         format!("CASE WHEN d.status = 'won' AND d.closed_at > d.created_at THEN {days} ELSE 0 END");
-    // The deals: per deal and product for `product` (its lines' net summed), else per deal.
-    let (inner_cols, outer_cols, group) = match by {
-        By::Owner => (
-            "d.owner_id, u.name AS owner_name",
-            "x.owner_id, x.owner_name",
-            "x.owner_id, x.owner_name",
+    // The deals grouped first (by deal and product for `product`: its lines' net summed),
+    // names joined to the groups after; accounts read only for their industry or grade.
+    let (key, joins) = match by {
+        By::Owner => ("d.owner_id", ""),
+        By::Industry => (
+            "a.industry",
+            " JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id",
         ),
-        By::Industry => ("a.industry AS key", "x.key", "x.key"),
-        By::Grade => ("a.grade AS key", "x.key", "x.key"),
+        By::Grade => (
+            "a.grade",
+            " JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id",
+        ),
         By::Product => (
-            "l.product_id, l.name AS key",
-            "x.product_id, x.key",
-            "x.product_id, x.key",
-        ),
-    };
-    let (amount, lines, per_deal) = if by == By::Product {
-        (
-            "SUM(l.net)",
+            "l.product_id, l.name",
             " JOIN quotes qt ON qt.tenant_id = d.tenant_id AND qt.opportunity_id = d.id
               JOIN quote_lines l ON l.tenant_id = qt.tenant_id AND l.quote_id = qt.id",
-            format!(" GROUP BY d.id, d.status, d.created_at, d.closed_at, {inner_cols}")
-                .replace(" AS key", ""),
-        )
-    } else {
-        ("d.amount", "", String::new())
+        ),
     };
-    let mut sql = Sql::new(&format!(
-        "SELECT {outer_cols}, x.status, COUNT(*) AS deals,
-             CAST(COALESCE(SUM(x.amount), 0) AS BIGINT) AS amount,
-             CAST(COALESCE(SUM(x.cycle), 0) AS BIGINT) AS cycle_days
-         FROM (SELECT {inner_cols}, d.status, {amount} AS amount, {cycle} AS cycle
-             FROM opportunities d{lines}
-             JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id
-             LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.owner_id
-             WHERE d.tenant_id = "
-    ));
-    sql.bind(ctx.tenant_id);
+    let mut sql = match by {
+        By::Owner => Sql::new(
+            "SELECT g.owner_id, u.name AS owner_name, g.status, g.deals, g.amount, g.cycle_days FROM (",
+        ),
+        By::Industry | By::Grade => Sql::new(
+            "SELECT g.k AS key, g.status, g.deals, g.amount, g.cycle_days FROM (",
+        ),
+        By::Product => Sql::new(
+            "SELECT g.product_id, g.name AS key, g.status, COUNT(*) AS deals,
+                 CAST(COALESCE(SUM(g.amount), 0) AS BIGINT) AS amount,
+                 CAST(COALESCE(SUM(g.cycle), 0) AS BIGINT) AS cycle_days FROM (",
+        ),
+    };
+    let inner = match by {
+        By::Product => format!(
+            "SELECT {key}, d.status, SUM(l.net) AS amount, {cycle} AS cycle
+             FROM opportunities d{joins} WHERE d.tenant_id = "
+        ),
+        _ => format!(
+            "SELECT {key}{alias}, d.status, COUNT(*) AS deals,
+                 CAST(COALESCE(SUM(d.amount), 0) AS BIGINT) AS amount,
+                 CAST(COALESCE(SUM({cycle}), 0) AS BIGINT) AS cycle_days
+             FROM opportunities d{joins} WHERE d.tenant_id = ",
+            alias = if by == By::Owner { "" } else { " AS k" },
+        ),
+    };
+    sql.push(&inner).bind(ctx.tenant_id);
     sql.push(" AND d.deleted_at IS NULL AND d.status IN ('won', 'lost') AND d.closed_at >= ")
         .bind(from);
     sql.push(" AND d.closed_at < ").bind(until);
     ctx.scope_sql(&mut sql, scope, "d.owner_id", "d.team_id");
     if let Some(t) = q.team_id {
-        sql.push(" AND u.team_id = ").bind(t);
+        sql.push(" AND d.owner_id IN (SELECT id FROM users WHERE tenant_id = ")
+            .bind(ctx.tenant_id);
+        sql.push(" AND team_id = ").bind(t);
+        sql.push(")");
     }
-    sql.push(&per_deal);
-    sql.push(&format!(") x GROUP BY {group}, x.status"));
+    match by {
+        By::Owner => {
+            sql.push(" GROUP BY d.owner_id, d.status) g LEFT JOIN users u ON u.tenant_id = ")
+                .bind(ctx.tenant_id);
+            sql.push(" AND u.id = g.owner_id");
+        }
+        By::Industry | By::Grade => {
+            sql.push(&format!(" GROUP BY {key}, d.status) g"));
+        }
+        By::Product => {
+            sql.push(&format!(
+                " GROUP BY d.id, d.status, d.created_at, d.closed_at, {key}) g
+                 GROUP BY g.product_id, g.name, g.status"
+            ));
+        }
+    }
     let closed: Vec<Closed> = db.fetch_sql(sql).await?;
     let mut rows = performance_of(&closed, by);
     if by == By::Owner {

@@ -218,6 +218,18 @@ both!(
             ),
             (json!("制造"), json!(1), json!(1), json!(10))
         );
+        // By product: deals without a quote are left out (none here has one); by team.
+        for q in [
+            "by=product",
+            "by=owner&team_id=00000000-0000-0000-0000-000000000000",
+        ] {
+            let r = app
+                .get(&format!("/api/v1/performance?period={period}&{q}"), &t)
+                .await;
+            assert_eq!(r.status(), 200, "{q}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["rows"], json!([]), "{q}");
+        }
         let r = app
             .get(
                 &format!("/api/v1/performance?period={period}&by=colour"),
