@@ -1172,6 +1172,8 @@ pub struct LinkTarget {
     /// Whether the link still decides: unused, unexpired, and its approver still asked at
     /// the step it was sent for.
     pub live: bool,
+    /// The link's digest (to mark it used).
+    token_hash: String,
 }
 
 /// Opens a decision link: [`Error::NotFound`] for a link that never existed or has expired
@@ -1180,18 +1182,24 @@ pub struct LinkTarget {
 pub async fn open_link(db: &Db, token: &str) -> Result<LinkTarget> {
     let (tenant, secret) = token.split_once('.').ok_or(Error::NotFound)?;
     let tenant = Uuid::try_parse(tenant).map_err(|_| Error::NotFound)?;
+    let token_hash = crate::secret::digest(secret);
     let row: Option<(Uuid, i64, Uuid, Option<DateTime<Utc>>)> = db
         .fetch_optional(
             "SELECT request_id, step, approver_id, used_at FROM approval_links
              WHERE tenant_id = $1 AND token_hash = $2 AND expires_at > $3",
-            args![tenant, crate::secret::digest(secret), now()],
+            args![tenant, token_hash.as_str(), now()],
         )
         .await?;
     let (request, step, approver, used) = row.ok_or(Error::NotFound)?;
     let ctx = crate::auth::ctx_for_link(db, tenant, approver).await?;
     let request = get(db, &ctx, request).await?;
     let live = used.is_none() && request.step == step && asks(&request, Some(approver));
-    Ok(LinkTarget { ctx, request, live })
+    Ok(LinkTarget {
+        ctx,
+        request,
+        live,
+        token_hash,
+    })
 }
 
 /// Approves or rejects through a decision link (once; as the approver, `email_link` in the
@@ -1213,7 +1221,6 @@ pub async fn decide_by_link(
             target.request.status
         )));
     }
-    let (tenant, secret) = token.split_once('.').ok_or(Error::NotFound)?;
     let r = decide(
         db,
         &target.ctx,
@@ -1226,12 +1233,9 @@ pub async fn decide_by_link(
     )
     .await?;
     db.execute(
-        "UPDATE approval_links SET used_at = $1 WHERE tenant_id = $2 AND token_hash = $3",
-        args![
-            now(),
-            Uuid::try_parse(tenant).map_err(|_| Error::NotFound)?,
-            crate::secret::digest(secret)
-        ],
+        "UPDATE approval_links SET used_at = $1
+         WHERE tenant_id = $2 AND token_hash = $3 AND used_at IS NULL",
+        args![now(), target.ctx.tenant_id, target.token_hash.as_str()],
     )
     .await?;
     Ok(r)

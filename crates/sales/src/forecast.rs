@@ -274,6 +274,11 @@ pub async fn make_call(db: &Db, ctx: &Ctx, input: CallInput) -> Result<Call> {
 /// with what has been won since (the outcome).
 pub async fn calls(db: &Db, ctx: &Ctx, q: &ForecastQuery) -> Result<CallList> {
     let f = forecast(db, ctx, q).await?;
+    calls_in(db, ctx, &f).await
+}
+
+/// [`calls`] for a forecast already read (a page showing both reads it once).
+pub async fn calls_in(db: &Db, ctx: &Ctx, f: &Forecast) -> Result<CallList> {
     let mut items = calls_of(db, ctx.tenant_id, &f.period).await?;
     items.retain_mut(|c| {
         let row = match (c.user_id, c.team_id) {
@@ -723,6 +728,8 @@ pub struct PerformanceRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Performance {
     pub period: String,
+    /// The tenant's currency (amounts are minor units of it).
+    pub currency: String,
     pub by: By,
     /// Largest won amount first.
     pub rows: Vec<PerformanceRow>,
@@ -813,7 +820,7 @@ pub fn performance_of(closed: &[Closed], by: By) -> Vec<PerformanceRow> {
 pub async fn performance(db: &Db, ctx: &Ctx, q: &PerformanceQuery) -> Result<Performance> {
     let scope = ctx.require("opportunities", Action::Read)?;
     let by = q.by.unwrap_or_default();
-    let (_, tz) = tenant_facts(db, ctx.tenant_id).await?;
+    let (currency, tz) = tenant_facts(db, ctx.tenant_id).await?;
     let (name, p) = period_of(q.period.as_deref(), tz)?;
     let (from, until) = (instant(tz, p.from), instant(tz, p.until));
     // Whole days from creation to close (truncated, as `num_days`).
@@ -904,6 +911,7 @@ pub async fn performance(db: &Db, ctx: &Ctx, q: &PerformanceQuery) -> Result<Per
     rows.sort_by(|a, b| b.won_amount.cmp(&a.won_amount).then(a.label.cmp(&b.label)));
     Ok(Performance {
         period: name,
+        currency,
         by,
         rows,
     })

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Sql, Tx};
+use guanxi_platform::db::{Conn, Db, Sql};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
@@ -86,11 +86,13 @@ pub struct PartiesInput {
 }
 
 async fn lists(
-    conn: &mut Tx,
+    conn: impl Into<Conn<'_>>,
     tenant: Uuid,
     id: Uuid,
 ) -> Result<(Vec<DealContact>, Vec<Competitor>)> {
+    let mut conn = conn.into();
     let contacts: Vec<DealContact> = conn
+        .reborrow()
         .fetch_all(
             "SELECT oc.contact_id, c.name, c.title, a.name AS account_name, oc.role
              FROM opportunity_contacts oc
@@ -113,13 +115,16 @@ async fn lists(
 /// A deal's contacts with their roles and its competitors (for a caller who may read it).
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Parties> {
     let d = opportunities::get(db, ctx, id).await?;
-    let mut tx = db.begin().await?;
-    let (contacts, competitors) = lists(&mut tx, ctx.tenant_id, id).await?;
-    tx.commit().await?;
+    of(db, ctx, &d).await
+}
+
+/// [`get`] for a deal the caller has already read (its page).
+pub async fn of(db: &Db, ctx: &Ctx, deal: &Opportunity) -> Result<Parties> {
+    let (contacts, competitors) = lists(db, ctx.tenant_id, deal.id).await?;
     Ok(Parties {
         contacts,
         competitors,
-        version: d.version,
+        version: deal.version,
     })
 }
 

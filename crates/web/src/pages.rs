@@ -1472,23 +1472,8 @@ async fn update_numbering(
         return forbidden_csrf();
     }
     let name = guanxi_sales::quotes::NUMBERING;
-    match guanxi_platform::numbering::set(&s.db, &p.ctx, name, &f.pattern).await {
-        Ok(_) => Redirect::to("/settings?saved=1").into_response(),
-        Err(e) => match p.field_errors(e) {
-            Ok(errors) => {
-                settings_view(
-                    &s,
-                    &p,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    false,
-                    errors,
-                    None,
-                )
-                .await
-            }
-            Err(e) => p.error(&s, e),
-        },
-    }
+    let result = guanxi_platform::numbering::set(&s.db, &p.ctx, name, &f.pattern).await;
+    settings_saved(&s, &p, result.map(|_| ())).await
 }
 
 async fn settings_page(
@@ -1514,13 +1499,20 @@ async fn update_settings(
         currency: f.currency,
         locale: f.locale,
     };
-    match tenants::update(&s.db, &p.ctx, None, patch).await {
-        Ok(_) => Redirect::to("/settings?saved=1").into_response(),
+    let result = tenants::update(&s.db, &p.ctx, None, patch).await;
+    settings_saved(&s, &p, result.map(|_| ())).await
+}
+
+/// Where a settings form goes after its change: back saved, or the page again with the
+/// refusal (a stale version, or each field's error).
+async fn settings_saved(s: &AppState, p: &Signed, result: Result<(), Error>) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/settings?saved=1").into_response(),
         Err(e @ Error::PreconditionFailed { .. }) => {
             let msg = crate::problem::problem(e, &p.ctx.locale).title;
             settings_view(
-                &s,
-                &p,
+                s,
+                p,
                 StatusCode::PRECONDITION_FAILED,
                 false,
                 vec![],
@@ -1530,17 +1522,9 @@ async fn update_settings(
         }
         Err(e) => match p.field_errors(e) {
             Ok(errors) => {
-                settings_view(
-                    &s,
-                    &p,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    false,
-                    errors,
-                    None,
-                )
-                .await
+                settings_view(s, p, StatusCode::UNPROCESSABLE_ENTITY, false, errors, None).await
             }
-            Err(e) => p.error(&s, e),
+            Err(e) => p.error(s, e),
         },
     }
 }

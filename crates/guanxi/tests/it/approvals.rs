@@ -12,6 +12,28 @@ async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::R
     app.post(path, token, body).await
 }
 
+/// A customer of `rep`'s, a deal on it and its quote (`quote`: the quote's body beyond the
+/// deal), made as the rep.
+async fn rep_quote(app: &TestApp, rep: &Value, rep_t: &str, name: &str, quote: Value) -> Value {
+    let acc = app
+        .created(
+            "/api/v1/accounts",
+            &app.admin_token,
+            json!({"name": name, "owner_id": rep["id"]}),
+        )
+        .await;
+    let deal = app
+        .created(
+            "/api/v1/opportunities",
+            rep_t,
+            json!({"name": "单", "account_id": acc["id"], "amount": 900}),
+        )
+        .await;
+    let mut body = quote;
+    body["opportunity_id"] = deal["id"].clone();
+    app.created("/api/v1/quotes", rep_t, body).await
+}
+
 async fn quote(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/api/v1/quotes/{id}"), &app.admin_token)
         .await
@@ -403,27 +425,7 @@ both!(
             {"kind": "user", "user_id": m1["id"]}, {"kind": "user", "user_id": m2["id"]}]}]}),
     )
     .await;
-        let acc = app
-            .created(
-                "/api/v1/accounts",
-                &t,
-                json!({"name": "并发审批", "owner_id": rep["id"]}),
-            )
-            .await;
-        let deal = app
-            .created(
-                "/api/v1/opportunities",
-                &rep_t,
-                json!({"name": "单", "account_id": acc["id"], "amount": 900}),
-            )
-            .await;
-        let q = app
-            .created(
-                "/api/v1/quotes",
-                &rep_t,
-                json!({"opportunity_id": deal["id"]}),
-            )
-            .await;
+        let q = rep_quote(&app, &rep, &rep_t, "并发审批", json!({})).await;
         let r: Value = post(
             &app,
             &format!("/api/v1/quotes/{}/submit", q["id"].as_str().unwrap()),
@@ -544,27 +546,14 @@ both!(
                 {"kind": "user", "user_id": m1["id"]}, {"kind": "user", "user_id": m2["id"]}]}]}),
         )
         .await;
-        let acc = app
-            .created(
-                "/api/v1/accounts",
-                &t,
-                json!({"name": "邮件审批客户", "owner_id": rep["id"]}),
-            )
-            .await;
-        let deal = app
-            .created(
-                "/api/v1/opportunities",
-                &rep_t,
-                json!({"name": "单", "account_id": acc["id"], "amount": 1}),
-            )
-            .await;
-        let q = app
-            .created(
-                "/api/v1/quotes",
-                &rep_t,
-                json!({"opportunity_id": deal["id"], "discount_bp": 2000, "lines": [{"sku": "TEA-1"}]}),
-            )
-            .await;
+        let q = rep_quote(
+            &app,
+            &rep,
+            &rep_t,
+            "邮件审批客户",
+            json!({"discount_bp": 2000, "lines": [{"sku": "TEA-1"}]}),
+        )
+        .await;
         let r = post(
             &app,
             &format!("/api/v1/quotes/{}/submit", q["id"].as_str().unwrap()),

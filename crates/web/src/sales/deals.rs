@@ -372,7 +372,7 @@ async fn show_page(
         .ok()
         .flatten();
     // Who is on the deal: a failure to read it leaves the cards out, never the page.
-    let parties = guanxi_sales::parties::get(&s.db, &p.ctx, id).await.ok();
+    let parties = guanxi_sales::parties::of(&s.db, &p.ctx, &d).await.ok();
     let candidates = guanxi_sales::parties::candidates(&s.db, &p.ctx, &d)
         .await
         .unwrap_or_default();

@@ -166,7 +166,9 @@ async fn page(State(s): State<AppState>, p: Signed, Query(q): Query<PageQuery>) 
         team_id: None,
     };
     let result = match forecast::forecast(&s.db, &p.ctx, &f).await {
-        Ok(fc) => forecast::calls(&s.db, &p.ctx, &f).await.map(|c| (fc, c)),
+        Ok(fc) => forecast::calls_in(&s.db, &p.ctx, &fc)
+            .await
+            .map(|c| (fc, c)),
         Err(e) => Err(e),
     };
     match result {
@@ -197,12 +199,15 @@ async fn performance_page(
     p: Signed,
     Query(q): Query<PerformanceParams>,
 ) -> Response {
-    let by = match q.by.as_deref().unwrap_or("owner") {
-        "industry" => By::Industry,
-        "grade" => By::Grade,
-        "product" => By::Product,
-        _ => By::Owner,
-    };
+    // The API's names for the grouping; an unknown one shows the default on the page.
+    let by = q
+        .by
+        .as_deref()
+        .and_then(|b| {
+            By::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(b))
+                .ok()
+        })
+        .unwrap_or_default();
     let pq = PerformanceQuery {
         period: q.period.clone(),
         team_id: None,
@@ -268,19 +273,12 @@ async fn performance_page(
             .collect();
         charts::funnel(&crate::i18n::t(&p.ctx.locale, "funnel.title"), &steps)
     });
-    let currency =
-        s.db.scalar::<String>(
-            "SELECT currency FROM tenants WHERE id = $1",
-            guanxi_platform::args![p.ctx.tenant_id],
-        )
-        .await
-        .unwrap_or_else(|_| "CNY".into());
     p.page(
         &s,
         "sales/performance.html",
         "forecast",
-        context! { perf, by => q.by.clone().unwrap_or_else(|| "owner".into()), win_chart,
-        funnel => fun, funnel_chart, pipelines => lines, currency },
+        context! { by => perf.by, currency => perf.currency.clone(), perf, win_chart,
+        funnel => fun, funnel_chart, pipelines => lines },
     )
 }
 
