@@ -222,7 +222,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
         ctx,
         scope,
         SELECT,
-        ("accounts", "a"),
+        (ENTITY, "a"),
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),
@@ -270,6 +270,7 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &AccountFilter) -> Result<Page<Account>
 pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "accounts",
     path: "/customers/accounts",
+    shared: false,
 });
 
 guanxi_records::declare_record!(

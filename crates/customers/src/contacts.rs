@@ -195,6 +195,7 @@ const SORTS: &[SortField] = &[
 pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "contacts",
     path: "/customers/contacts",
+    shared: false,
 });
 
 guanxi_records::declare_record!(
@@ -241,7 +242,7 @@ pub fn list_sql(
         ctx,
         scope,
         SELECT,
-        ("contacts", "c"),
+        (ENTITY, "c"),
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),

@@ -11,6 +11,8 @@ use guanxi_platform::perms::{Action, Scope};
 use guanxi_platform::Ctx;
 
 use guanxi_records::normalize::search_terms;
+
+use crate::{accounts, contacts};
 pub use guanxi_records::search::SearchHit;
 use guanxi_records::search::{exact, ranked, window, WINDOW};
 
@@ -52,8 +54,8 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
     if let Some(scope) = accounts {
         const HIT: &str = "SELECT 'account' AS kind, a.id, a.name, a.city AS detail, a.phone, a.email, a.search FROM accounts a";
         let arms = vec![
-            window(backend, ctx, scope, HIT, ("accounts", "a"), q)?,
-            exact(ctx, scope, HIT, "a", typed),
+            window(backend, ctx, scope, HIT, (accounts::ENTITY, "a"), q)?,
+            exact(ctx, scope, HIT, (accounts::ENTITY, "a"), typed),
         ];
         items.extend(
             db.fetch_sql::<SearchHit>(ranked(backend, arms, term, limit))
@@ -75,15 +77,15 @@ pub async fn search(db: &Db, ctx: &Ctx, query: &SearchQuery) -> Result<SearchRes
             ctx,
             Scope::All,
             "SELECT a.id FROM accounts a",
-            ("accounts", "a"),
+            (accounts::ENTITY, "a"),
             q,
         )?);
         by_company
             .push(") m) ORDER BY c.id DESC LIMIT ")
             .bind(WINDOW + 1);
         let arms = vec![
-            window(backend, ctx, scope, HIT, ("contacts", "c"), q)?,
-            exact(ctx, scope, HIT, "c", typed),
+            window(backend, ctx, scope, HIT, (contacts::ENTITY, "c"), q)?,
+            exact(ctx, scope, HIT, (contacts::ENTITY, "c"), typed),
             by_company,
         ];
         items.extend(

@@ -87,17 +87,36 @@ impl Ctx {
     /// Appends (`AND …`) the condition limiting a query to the records `scope` covers: the same
     /// rule as [`Ctx::covers`], in SQL.
     pub fn scope_sql(&self, q: &mut crate::db::Sql, scope: Scope, owner_col: &str, team_col: &str) {
+        if scope != Scope::All {
+            q.push(" AND ");
+            self.scope_cond(q, scope, owner_col, team_col);
+        }
+    }
+
+    /// The condition of [`Ctx::scope_sql`] alone, parenthesised (`TRUE` for [`Scope::All`]), for
+    /// a caller that widens it (`… OR shared`).
+    pub fn scope_cond(
+        &self,
+        q: &mut crate::db::Sql,
+        scope: Scope,
+        owner_col: &str,
+        team_col: &str,
+    ) {
         match scope {
-            Scope::All => {}
+            Scope::All => {
+                q.push("(1 = 1)");
+            }
             Scope::Team => {
-                q.push(&format!(" AND ({team_col} = "))
+                q.push(&format!("({team_col} = "))
                     .bind(self.team_id)
                     .push(&format!(" OR {owner_col} = "))
                     .bind(self.user_id)
                     .push(")");
             }
             Scope::Own => {
-                q.push(&format!(" AND {owner_col} = ")).bind(self.user_id);
+                q.push(&format!("({owner_col} = "))
+                    .bind(self.user_id)
+                    .push(")");
             }
         }
     }

@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_numbering"),
     migration!(9, "0009_approvals"),
     migration!(10, "0010_approval_links"),
+    migration!(11, "0011_record_shares"),
 ];
 
 /// Applies every migration of `sets` not yet applied, set by set (the platform's first, then

@@ -48,6 +48,8 @@ pub const KINDS: &[(&str, bool)] = &[
     ("approval_requested", true),
     // Your request for approval was approved, rejected or sent back.
     ("approval_decided", true),
+    // A colleague made you a collaborator on a record of theirs (a deal).
+    ("shared_with_you", true),
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

@@ -10,6 +10,9 @@ pub struct EntityDef {
     pub table: &'static str,
     /// The path of the list page; a record's page is `{path}/{id}`.
     pub path: &'static str,
+    /// Whether a record may be shared with named colleagues beyond their scope
+    /// ([`crate::shares`]): deals' collaborators.
+    pub shared: bool,
 }
 
 /// A declared entity (`accounts`, `contacts`, `leads`, …). Compared by table.
@@ -23,6 +26,11 @@ impl Entity {
 
     pub const fn table(self) -> &'static str {
         self.0.table
+    }
+
+    /// Whether its records may be shared ([`crate::shares`]).
+    pub const fn shared(self) -> bool {
+        self.0.shared
     }
 
     /// The same-site link to one record's page.

@@ -12,6 +12,7 @@
 //! - lists: the search box over the index in index order, the trash, the caller's scope,
 //!   keyset pages ([`record::ListQuery`]); names sorted by pinyin;
 //! - load with the read/write scope, trash and restore, audited ([`record::set_deleted`]);
+//!   sharing with named colleagues beyond their scope, to read or edit ([`shares`]);
 //!   owner resolution and hand-over ([`record::resolve_owner`], [`record::audit_transfer`]);
 //! - bulk assign, tag, untag and trash through the entity's own update ([`bulk::run`]);
 //! - search text with pinyin, initials and phone digits ([`normalize`],
@@ -25,6 +26,7 @@ pub mod eras;
 pub mod normalize;
 pub mod record;
 pub mod search;
+pub mod shares;
 pub mod tables;
 
 pub use entity::{Entity, EntityDef};

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::custom_fields;
 use crate::normalize;
+use crate::shares;
 use crate::Entity;
 
 /// Applies one clearable text field: absent → unchanged; `null` or blank → cleared; otherwise
@@ -298,11 +299,12 @@ impl ListQuery {
         ctx: &Ctx,
         scope: guanxi_platform::perms::Scope,
         select: &str,
-        (table, alias): (&str, &str),
+        (entity, alias): (Entity, &str),
         search: Option<&str>,
         sort: Option<&str>,
         trash: bool,
     ) -> ListQuery {
+        let table = entity.table();
         let terms = search.map(normalize::search_terms).unwrap_or_default();
         let term = match (terms.as_slice(), sort) {
             ([term], None) => Some(term.as_str()),
@@ -353,12 +355,7 @@ impl ListQuery {
             " AND {alias}.deleted_at IS {}NULL",
             if trash { "NOT " } else { "" }
         ));
-        ctx.scope_sql(
-            &mut q,
-            scope,
-            &format!("{alias}.owner_id"),
-            &format!("{alias}.team_id"),
-        );
+        shares::scope_sql(ctx, &mut q, scope, entity, alias);
         match (term, &index) {
             (Some(term), _) if backend == Backend::Sqlite && !grams.is_empty() => {
                 q.push(&format!(" AND f.{table}_fts MATCH "))
@@ -645,6 +642,28 @@ pub trait Record: serde::Serialize + guanxi_platform::db::DbRow {
     fn unique_on_restore(&self) -> Option<(&'static str, String)> {
         None
     }
+    /// The shared record whose collaborators may read this one too (a deal's quote): its
+    /// entity and id.
+    fn shared_through(&self) -> Option<(Entity, Uuid)> {
+        None
+    }
+}
+
+/// The caller's share of `r` (record `id`): its own, or read access through the record it
+/// belongs to ([`Record::shared_through`]).
+async fn share_of<R: Record>(
+    conn: impl Into<Conn<'_>>,
+    ctx: &Ctx,
+    id: Uuid,
+    r: &R,
+) -> Result<Option<shares::Access>> {
+    match r.shared_through() {
+        _ if R::ENTITY.shared() => shares::mine(conn, ctx, R::ENTITY, id).await,
+        Some((parent, parent_id)) => Ok(shares::mine(conn, ctx, parent, parent_id)
+            .await?
+            .map(|_| shares::Access::Read)),
+        None => Ok(None),
+    }
 }
 
 /// A record's owner column as the machinery sees it: always set (`Uuid`), or absent while the
@@ -734,29 +753,39 @@ pub async fn load<R: Record>(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<R
     tx.fetch_one(&R::select_one(), args![tenant_id, id]).await
 }
 
-/// Loads a record for a change the caller's `action` scope must cover: outside the read scope
-/// it does not exist (404); readable but not changeable is 403.
+/// Loads a record for a change the caller's `action` scope must cover (or a share granting it,
+/// see [`crate::shares`]): outside the read scope and unshared it does not exist (404);
+/// readable but not changeable is 403.
 pub async fn load_for<R: Record>(tx: &mut Tx, ctx: &Ctx, id: Uuid, action: Action) -> Result<R> {
     let read = ctx.require(R::TABLE, Action::Read)?;
     let scope = ctx.require(R::TABLE, action)?;
     let r: R = load(tx, ctx.tenant_id, id).await?;
-    if !ctx.covers(read, r.owner(), r.team()) {
+    let (reads, may) = (
+        ctx.covers(read, r.owner(), r.team()),
+        ctx.covers(scope, r.owner(), r.team()),
+    );
+    if reads && may {
+        return Ok(r);
+    }
+    let share = share_of(&mut *tx, ctx, id, &r).await?;
+    if !reads && share.is_none() {
         return Err(Error::NotFound);
     }
-    if !ctx.covers(scope, r.owner(), r.team()) {
+    if !may && !shares::grants(share, action) {
         return Err(Error::Forbidden);
     }
     Ok(r)
 }
 
-/// One record the caller may read, in the trash or not.
+/// One record the caller may read (its scope or a share), in the trash or not.
 pub async fn get<R: Record>(conn: impl Into<Conn<'_>>, ctx: &Ctx, id: Uuid) -> Result<R> {
     let scope = ctx.require(R::TABLE, Action::Read)?;
+    let mut conn = conn.into();
     let r: R = conn
-        .into()
+        .reborrow()
         .fetch_one(&R::select_one(), args![ctx.tenant_id, id])
         .await?;
-    if !ctx.covers(scope, r.owner(), r.team()) {
+    if !ctx.covers(scope, r.owner(), r.team()) && share_of(conn, ctx, id, &r).await?.is_none() {
         return Err(Error::NotFound);
     }
     Ok(r)
@@ -783,16 +812,33 @@ pub async fn readable(
         Option<Uuid>,
         Option<chrono::DateTime<chrono::Utc>>,
     );
+    let mut conn = conn.into();
     let row: Option<Holder> = conn
-        .into()
+        .reborrow()
         .fetch_optional(
             &format!("SELECT owner_id, team_id, deleted_at FROM {table} WHERE tenant_id = $1 AND id = $2"),
             args![ctx.tenant_id, id],
         )
         .await?;
-    Ok(row
-        .filter(|(owner, team, _)| ctx.covers(scope, *owner, *team))
-        .map(|(_, _, deleted)| deleted.is_some()))
+    let Some((owner, team, deleted)) = row else {
+        return Ok(None);
+    };
+    if ctx.covers(scope, owner, team) {
+        return Ok(Some(deleted.is_some()));
+    }
+    // Only a declared entity is ever shared; its table names it in the shares.
+    let shared: Option<(String,)> = match ctx.user_id {
+        Some(user) => {
+            conn.fetch_optional(
+                "SELECT access FROM record_shares
+                 WHERE tenant_id = $1 AND entity = $2 AND record_id = $3 AND user_id = $4",
+                args![ctx.tenant_id, table, id, user],
+            )
+            .await?
+        }
+        None => None,
+    };
+    Ok(shared.map(|_| deleted.is_some()))
 }
 
 /// Appends (`OR …`) the condition that the row of `type_col`/`id_col` (a record named by its
@@ -812,7 +858,7 @@ pub fn readable_sql(
                 " OR ({type_col} = '{table}' AND EXISTS (SELECT 1 FROM {table} r
                     WHERE r.tenant_id = {tenant_col} AND r.id = {id_col}"
             ));
-            ctx.scope_sql(q, scope, "r.owner_id", "r.team_id");
+            shares::scope_sql(ctx, q, scope, *e, "r");
             q.push("))");
         }
     }

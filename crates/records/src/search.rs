@@ -14,6 +14,7 @@ use guanxi_platform::perms::Scope;
 use guanxi_platform::Ctx;
 
 use crate::record::ListQuery;
+use crate::Entity;
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct SearchHit {
@@ -43,7 +44,7 @@ pub fn window(
     ctx: &Ctx,
     scope: Scope,
     select: &str,
-    table: (&str, &str),
+    table: (Entity, &str),
     q: Option<&str>,
 ) -> Result<Sql> {
     let page = PageReq {
@@ -60,18 +61,19 @@ pub fn window(
 
 /// The live records named exactly as typed (the name index): a full name finds its record
 /// even when more than [`WINDOW`] newer records contain it.
-pub fn exact(ctx: &Ctx, scope: Scope, select: &str, alias: &str, name: &str) -> Sql {
+pub fn exact(
+    ctx: &Ctx,
+    scope: Scope,
+    select: &str,
+    (entity, alias): (Entity, &str),
+    name: &str,
+) -> Sql {
     let mut q = Sql::new(select);
     q.push(&format!(" WHERE {alias}.tenant_id = "))
         .bind(ctx.tenant_id);
     q.push(&format!(" AND {alias}.name = ")).bind(name);
     q.push(&format!(" AND {alias}.deleted_at IS NULL"));
-    ctx.scope_sql(
-        &mut q,
-        scope,
-        &format!("{alias}.owner_id"),
-        &format!("{alias}.team_id"),
-    );
+    crate::shares::scope_sql(ctx, &mut q, scope, entity, alias);
     q.push(" LIMIT ").bind(WINDOW + 1);
     q
 }

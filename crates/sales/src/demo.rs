@@ -630,6 +630,34 @@ async fn parties_demo(db: &Db, admin: &Ctx, deals: &[Uuid]) -> Result<()> {
         }]),
     };
     parties::set(db, admin, *first, None, input).await?;
+    // A colleague who is not its owner works the deal with them (read and edit).
+    let colleague: Option<(Uuid,)> = db
+        .fetch_optional(
+            "SELECT id FROM users WHERE tenant_id = $1 AND id <> $2 AND active = $3
+             AND deleted_at IS NULL ORDER BY email LIMIT 1",
+            guanxi_platform::args![admin.tenant_id, deal.owner_id, true],
+        )
+        .await?;
+    if let Some((user_id,)) = colleague {
+        use guanxi_records::shares::{self, Access, ShareInput, SharesInput};
+        let deal = crate::opportunities::get(db, admin, *first).await?;
+        let input = SharesInput {
+            version: Some(deal.version),
+            shares: vec![ShareInput {
+                user_id,
+                access: Access::Edit,
+            }],
+        };
+        shares::set(
+            db,
+            admin,
+            *first,
+            None,
+            input,
+            |d: &crate::opportunities::Opportunity| d.name.clone(),
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -27,6 +27,7 @@ use guanxi_records::{eras, normalize, Entity, EntityDef};
 pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "leads",
     path: "/leads",
+    shared: false,
 });
 
 /// Where a lead came from.
@@ -280,7 +281,7 @@ pub fn list_sql(
         ctx,
         scope,
         SELECT,
-        ("leads", "l"),
+        (ENTITY, "l"),
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),
@@ -843,8 +844,8 @@ pub async fn search_hits(
     const HIT: &str = "SELECT 'lead' AS kind, l.id, l.name, l.company AS detail, l.phone, l.email, l.search FROM leads l";
     let backend = db.backend();
     let arms = vec![
-        window(backend, ctx, scope, HIT, ("leads", "l"), Some(q))?,
-        exact(ctx, scope, HIT, "l", q.trim()),
+        window(backend, ctx, scope, HIT, (ENTITY, "l"), Some(q))?,
+        exact(ctx, scope, HIT, (ENTITY, "l"), q.trim()),
     ];
     db.fetch_sql(ranked(backend, arms, term, limit)).await
 }

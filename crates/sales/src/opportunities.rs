@@ -21,6 +21,7 @@ use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 use guanxi_records::custom_fields::{self, CustomFilter};
 use guanxi_records::record::{self, apply_text, plain, resolve_owner};
+use guanxi_records::shares;
 use guanxi_records::{eras, normalize, Entity, EntityDef};
 
 use crate::pipelines::{self, Pipeline, Stage};
@@ -29,6 +30,7 @@ use crate::pipelines::{self, Pipeline, Stage};
 pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "opportunities",
     path: "/opportunities",
+    shared: true,
 });
 
 pub const STATUSES: &[&str] = &["open", "won", "lost"];
@@ -236,7 +238,7 @@ fn list_sql(
         ctx,
         scope,
         SELECT,
-        ("opportunities", "d"),
+        (ENTITY, "d"),
         f.q.as_deref(),
         f.sort.as_deref(),
         f.deleted == Some(true),
@@ -767,6 +769,10 @@ pub async fn update(
         ));
     }
     version::check(expected, before.version)?;
+    // A collaborator may edit the deal, not hand it to another owner.
+    if input.owner_id.is_some_and(|o| o != before.owner_id) && !shares::manages(ctx, &before) {
+        return Err(Error::field("owner_id", "out_of_scope"));
+    }
     let mut f = Fields::of(&before);
     let defs = custom_fields::active(&mut tx, ctx.tenant_id, ENTITY).await?;
     apply(&mut tx, ctx, &input, &mut f, &defs, false).await?;
@@ -1045,7 +1051,7 @@ pub struct BoardFilter {
 /// The filters a board shares with its counts and its cards.
 fn board_filter(backend: Backend, ctx: &Ctx, q: &mut Sql, f: &BoardFilter) -> Result<()> {
     let scope = ctx.require("opportunities", Action::Read)?;
-    ctx.scope_sql(q, scope, "d.owner_id", "d.team_id");
+    shares::scope_sql(ctx, q, scope, ENTITY, "d");
     for (col, v) in [("d.owner_id", f.owner_id), ("d.team_id", f.team_id)] {
         if let Some(v) = v {
             q.push(&format!(" AND {col} = ")).bind(v);
@@ -1181,8 +1187,8 @@ pub async fn search_hits(
         CAST(NULL AS TEXT) AS phone, CAST(NULL AS TEXT) AS email, d.search FROM opportunities d";
     let backend = db.backend();
     let arms = vec![
-        window(backend, ctx, scope, HIT, ("opportunities", "d"), Some(q))?,
-        exact(ctx, scope, HIT, "d", q.trim()),
+        window(backend, ctx, scope, HIT, (ENTITY, "d"), Some(q))?,
+        exact(ctx, scope, HIT, (ENTITY, "d"), q.trim()),
     ];
     db.fetch_sql(ranked(backend, arms, term, limit)).await
 }

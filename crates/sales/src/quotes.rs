@@ -39,6 +39,7 @@ use crate::pricing::{self, Candidate, LineIn};
 pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "quotes",
     path: "/quotes",
+    shared: false,
 });
 
 pub const STATUSES: &[&str] = &["draft", "sent", "accepted", "declined"];
@@ -297,6 +298,9 @@ impl Record for Quote {
     }
     fn in_trash(&self) -> bool {
         false
+    }
+    fn shared_through(&self) -> Option<(Entity, Uuid)> {
+        Some((crate::opportunities::ENTITY, self.opportunity_id))
     }
 }
 

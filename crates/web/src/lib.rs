@@ -230,6 +230,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             sales::deals_api::get_parties,
             sales::deals_api::put_parties
         ))
+        .routes(routes!(
+            sales::deals_api::get_collaborators,
+            sales::deals_api::put_collaborators
+        ))
         .routes(routes!(sales::deals_api::opportunity_timeline))
         .routes(routes!(
             sales::quotes_api::list_price_books,

@@ -376,7 +376,21 @@ impl Signed {
             .filter_map(|item| match item.split_once(':') {
                 Some((label, code)) => {
                     let message = known(&format!("err.{code}"))?;
-                    Some(match known(label) {
+                    // `contacts[2].role` is labelled as `contacts.role`.
+                    let unindexed = || {
+                        let mut plain = String::with_capacity(label.len());
+                        let mut depth = 0;
+                        for c in label.chars() {
+                            match c {
+                                '[' => depth += 1,
+                                ']' => depth -= 1,
+                                c if depth == 0 => plain.push(c),
+                                _ => {}
+                            }
+                        }
+                        known(&plain)
+                    };
+                    Some(match known(label).or_else(unindexed) {
                         Some(label) => format!("{label} {message}"),
                         None => message,
                     })

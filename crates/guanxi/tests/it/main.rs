@@ -9,6 +9,7 @@ mod assets;
 mod auth;
 mod browser;
 mod calendars;
+mod collaborators;
 mod concurrency;
 mod custom_fields;
 mod customers;

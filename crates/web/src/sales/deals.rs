@@ -16,6 +16,7 @@ use guanxi_platform::page::Page;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{Ctx, Error};
 use guanxi_records::custom_fields::CustomFilter;
+use guanxi_records::shares;
 use guanxi_sales::opportunities::{
     self, BoardFilter, Opportunity, OpportunityFilter, OpportunityInput, STATUSES,
 };
@@ -49,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/opportunities/{id}/move", post(move_deal))
         .route("/opportunities/{id}/parties", post(save_parties))
+        .route(
+            "/opportunities/{id}/collaborators",
+            post(save_collaborators),
+        )
         .route("/opportunities/{id}/activities", post(log_activity))
         .route("/opportunities/{id}/delete", post(delete))
         .route("/opportunities/{id}/restore", post(restore))
@@ -360,10 +365,39 @@ async fn show_page(
     {
         tracing::warn!(error = %e, "noting a recent view");
     }
+    // What the caller may do: their scope over the deal, or the deal shared with them.
+    let share = shares::mine(&s.db, &p.ctx, opportunities::ENTITY, id)
+        .await
+        .ok()
+        .flatten();
     let can = |a: Action| {
-        p.ctx
-            .can("opportunities", a)
-            .is_some_and(|scope| p.ctx.covers(scope, Some(d.owner_id), d.team_id))
+        p.ctx.can("opportunities", a).is_some_and(|scope| {
+            p.ctx.covers(scope, Some(d.owner_id), d.team_id) || shares::grants(share, a)
+        })
+    };
+    let can_share = shares::manages(&p.ctx, &d) && live;
+    // Collaborators: a failure to read them leaves the card out, never the page.
+    let collaborators = shares::list(&s.db, p.ctx.tenant_id, opportunities::ENTITY, id)
+        .await
+        .ok();
+    let colleagues = if can_share {
+        let f = guanxi_platform::users::UserFilter {
+            active: Some(true),
+            limit: Some(200),
+            ..Default::default()
+        };
+        guanxi_platform::users::list(&s.db, &p.ctx, &f)
+            .await
+            .map(|page| page.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|u| {
+                u.id != d.owner_id && !collaborators.iter().flatten().any(|c| c.user_id == u.id)
+            })
+            .map(|u| context! { id => u.id, name => u.name })
+            .collect()
+    } else {
+        vec![]
     };
     let in_stage_days = (chrono::Utc::now() - d.stage_since).num_days();
     // The deal's quote: a failure to read it leaves the card out, never the page.
@@ -395,6 +429,8 @@ async fn show_page(
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
             quote => quote, can_quote => can_quote, parties => parties, candidates => candidates,
             roles => guanxi_sales::parties::ROLES,
+            collaborators => collaborators, colleagues => colleagues, can_share => can_share,
+            share => share,
         },
     )
 }
@@ -638,6 +674,56 @@ async fn log_activity(
         Err(e) => Err(e),
     };
     logged(&s, &p, result, &format!("/opportunities/{id}"))
+}
+
+/// `POST /opportunities/{id}/collaborators`: the deal's collaborators (`s<i>.user_id`,
+/// `s<i>.access`, `s<i>.remove`; a blank user adds no one), at the deal's version.
+async fn save_collaborators(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    use shares::{Access, ShareInput, SharesInput};
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    let back = format!("/opportunities/{id}");
+    let mut input = SharesInput {
+        version: form.get("version").and_then(|v| v.parse().ok()),
+        shares: vec![],
+    };
+    for i in (0..).take_while(|i| form.contains_key(&format!("s{i}.user_id"))) {
+        let raw = form
+            .get(&format!("s{i}.user_id"))
+            .map(|v| v.trim())
+            .unwrap_or_default();
+        if raw.is_empty() || form.contains_key(&format!("s{i}.remove")) {
+            continue;
+        }
+        let access = match form.get(&format!("s{i}.access")).map(String::as_str) {
+            Some("edit") => Access::Edit,
+            _ => Access::Read,
+        };
+        match raw.parse::<Uuid>() {
+            Ok(user_id) => input.shares.push(ShareInput { user_id, access }),
+            Err(_) => {
+                let e = Error::field(&format!("shares[{i}].user_id"), "invalid");
+                return p.refused_to(&back, e, Some("collab."));
+            }
+        }
+    }
+    let saved = shares::set(&s.db, &p.ctx, id, None, input, |d: &Opportunity| {
+        d.name.clone()
+    })
+    .await;
+    match saved {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e @ (Error::Validation(_) | Error::PreconditionFailed { .. })) => {
+            p.refused_to(&back, e, Some("collab."))
+        }
+        Err(e) => p.error(&s, e),
+    }
 }
 
 /// `POST /opportunities/{id}/parties`: the contacts with their roles (`what=contacts`:

@@ -9,6 +9,7 @@ use axum::Json;
 use guanxi_customers::activities::{Subject, TimelineEntry, TimelineFilter};
 use guanxi_platform::page::Page;
 use guanxi_records::bulk::{self, BulkInput, BulkResult};
+use guanxi_records::shares::{self, Shares, SharesInput};
 use guanxi_sales::opportunities::{
     self, Board, BoardFilter, History, Opportunity, OpportunityFilter, OpportunityInput,
 };
@@ -240,4 +241,40 @@ pub async fn put_parties(
 ) -> ApiResult<Response> {
     let p = parties::set(&s.db, &ctx, id, v, b).await.l(&ctx)?;
     Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+/// The deal's collaborators: colleagues it is shared with beyond their role's scope, to read
+/// (`read`) or to read and edit (`edit`) — never to delete it, hand it over or share it on.
+#[utoipa::path(get, path = "/api/v1/opportunities/{id}/collaborators", tag = "opportunities", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Shares), (status = 404, body = Problem)))]
+pub async fn get_collaborators(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let d = opportunities::get(&s.db, &ctx, id).await.l(&ctx)?;
+    let c = shares::of(&s.db, &ctx, opportunities::ENTITY, id, d.version)
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &c, c.version))
+}
+
+/// Replaces the deal's collaborators (at most 50, not the owner) at the deal's version
+/// (`If-Match` or `version`), which it advances: a deal changed meanwhile is refused with 412.
+/// Only a caller whose own scope covers the deal may (its owner, their manager); each colleague
+/// added is notified.
+#[utoipa::path(put, path = "/api/v1/opportunities/{id}/collaborators", tag = "opportunities", params(("id" = Uuid, Path)), request_body = SharesInput, responses(
+    (status = 200, body = Shares), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_collaborators(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<SharesInput>,
+) -> ApiResult<Response> {
+    let c = shares::set(&s.db, &ctx, id, v, b, |d: &Opportunity| d.name.clone())
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &c, c.version))
 }
