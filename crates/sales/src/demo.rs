@@ -630,11 +630,13 @@ async fn parties_demo(db: &Db, admin: &Ctx, deals: &[Uuid]) -> Result<()> {
         }]),
     };
     parties::set(db, admin, *first, None, input).await?;
-    // A colleague who is not its owner works the deal with them (read and edit).
+    // Another rep works the deal with its owner (read and edit).
     let colleague: Option<(Uuid,)> = db
         .fetch_optional(
-            "SELECT id FROM users WHERE tenant_id = $1 AND id <> $2 AND active = $3
-             AND deleted_at IS NULL ORDER BY email LIMIT 1",
+            "SELECT u.id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
+             WHERE u.tenant_id = $1 AND u.id <> $2 AND u.active = $3 AND u.deleted_at IS NULL
+               AND r.key = 'sales'
+             ORDER BY u.email LIMIT 1",
             guanxi_platform::args![admin.tenant_id, deal.owner_id, true],
         )
         .await?;

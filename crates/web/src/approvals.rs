@@ -251,7 +251,7 @@ async fn inbox(State(s): State<AppState>, p: Signed, Query(q): Query<BoxQuery>) 
             &s,
             "approvals.html",
             "approvals",
-            context! { requests => items, r#box => q.r#box.unwrap_or_else(|| "inbox".into()),
+            context! { requests => items, tab => q.r#box.unwrap_or_else(|| "inbox".into()),
             can_all => p.ctx.can("approval_processes", Action::Read).is_some() },
         ),
         Err(e) => p.error(&s, e),

@@ -946,11 +946,29 @@ both!(
                 ] {
                     assert!(!html.contains(bad), "{lang} {path} shows {bad}");
                 }
+                let visible: String = html
+                    .split('<')
+                    .filter_map(|s| s.split_once('>').map(|x| x.1))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                // A message key shown as itself (`activity.kind.share`): a label the
+                // translations lack.
+                let is_page = html.starts_with("<!doctype html>");
+                let key = visible.split_whitespace().filter(|_| is_page).find(|w| {
+                    let w = w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_');
+                    w.matches('.').count() >= 1
+                        && w.split('.').all(|p| {
+                            !p.is_empty()
+                                && p.starts_with(|c: char| c.is_ascii_lowercase())
+                                && p.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        })
+                        && !w.starts_with("www.")
+                        && ![".com", ".cn", ".net", ".org", ".test", ".guanxi"]
+                            .iter()
+                            .any(|tld| w.ends_with(tld))
+                });
+                assert!(key.is_none(), "{lang} {path} shows the key {key:?}");
                 if lang == "en" {
-                    let visible: String = html
-                        .split('<')
-                        .filter_map(|s| s.split_once('>').map(|x| x.1))
-                        .collect();
                     assert!(
                         !visible.contains('、'),
                         "{lang} {path}: a Chinese list comma in English"
