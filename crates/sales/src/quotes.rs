@@ -1139,7 +1139,8 @@ async fn seller_party(tx: &mut Tx, ctx: &Ctx, q: &Quote) -> Result<Party> {
 }
 
 /// Sends the working copy as the next version: frozen, with the customer and seller as they
-/// are now; the version before is superseded, and the deal's amount becomes the quote's total.
+/// are now; the version before is superseded, and the deal's amount becomes the quote's net total
+/// (before VAT).
 pub async fn send(db: &Db, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> Result<Quote> {
     let mut tx = db.begin().await?;
     let before = load_for(&mut tx, ctx, id, Action::Update).await?;
@@ -1232,7 +1233,9 @@ pub async fn send(db: &Db, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> Result
         ],
     )
     .await?;
-    opportunities::set_amount_in(&mut tx, ctx, before.opportunity_id, before.total).await?;
+    // Before VAT, as the order its acceptance makes and the forecast's revenue: a deal's
+    // amount never jumps by the tax when its quote is sent.
+    opportunities::set_amount_in(&mut tx, ctx, before.opportunity_id, before.net).await?;
     let after = load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,

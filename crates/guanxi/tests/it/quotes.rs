@@ -234,7 +234,8 @@ both!(quotes_price_freeze_and_decide, |app: TestApp| async move {
         ]
     );
 
-    // Sending freezes version 1 and sets the deal's amount to the total.
+    // Sending freezes version 1 and sets the deal's amount to the total before VAT (as the
+    // order its acceptance makes).
     let r = send(&app, &t, &q).await;
     assert_eq!(r.status(), 200);
     let q1: Value = r.json().await.unwrap();
@@ -251,7 +252,8 @@ both!(quotes_price_freeze_and_decide, |app: TestApp| async move {
         .json()
         .await
         .unwrap();
-    assert_eq!(d["amount"], q1["total"]);
+    assert_eq!(d["amount"], q1["net"]);
+    assert!(q1["net"].as_i64() < q1["total"].as_i64());
     // Sending again with nothing changed is refused; a stale version is 412.
     assert_eq!(send(&app, &t, &q1).await.status(), 409);
     assert_eq!(send(&app, &t, &q).await.status(), 412);

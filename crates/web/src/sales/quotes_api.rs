@@ -161,7 +161,7 @@ pub async fn delete_quote(
 }
 
 /// Sends the working copy as the next version (frozen; the one before superseded) and sets
-/// the deal's amount to its total. `If-Match` is the quote's version as read.
+/// the deal's amount to its net total (before VAT). `If-Match` is the quote's version as read.
 #[utoipa::path(post, path = "/api/v1/quotes/{id}/send", tag = "quotes", params(("id" = Uuid, Path), ("If-Match" = String, Header)),
     responses((status = 200, body = Quote), (status = 404, body = Problem), (status = 409, body = Problem),
     (status = 412, body = Problem), (status = 422, body = Problem)))]
