@@ -575,6 +575,69 @@ pub struct TimelineEntry {
     /// For history entries: the record after the change (e.g. the new owner).
     #[schema(value_type = Option<Object>)]
     pub detail: Option<sqlx::types::Json<serde_json::Value>>,
+    /// For an update: the fields it changed (`amount`, `stage_id`, `custom.tier`, `contacts`…),
+    /// by name.
+    #[sqlx(skip)]
+    pub changed: Vec<String>,
+    /// The record before the change (to work out `changed`).
+    #[serde(skip)]
+    pub before: Option<sqlx::types::Json<serde_json::Value>>,
+}
+
+/// What an audit event's update changed: the top-level fields whose values differ (custom
+/// fields one by one), without bookkeeping (version, timestamps, search text, card position).
+pub fn changed_fields(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    const BOOKKEEPING: &[&str] = &[
+        "version",
+        "updated_at",
+        "updated_by",
+        "search",
+        "grams",
+        "era",
+        "name_key",
+        "position",
+        "stage_since",
+        "reached_stage_id",
+        "closed_at",
+        "seq",
+        "owner_name",
+        "team_name",
+        "account_name",
+        "contact_name",
+        "stage_name",
+        // Derived from what did change.
+        "weighted",
+        "phone_e164",
+        "grade",
+        "score_reasons",
+    ];
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (k, v) in a {
+        if BOOKKEEPING.contains(&k.as_str()) || b.get(k) == Some(v) {
+            continue;
+        }
+        match (
+            k.as_str(),
+            b.get(k).and_then(|x| x.as_object()),
+            v.as_object(),
+        ) {
+            ("custom", Some(old), Some(new)) => {
+                let keys = new
+                    .keys()
+                    .chain(old.keys().filter(|k| !new.contains_key(*k)));
+                for key in keys {
+                    if old.get(key) != new.get(key) {
+                        out.push(format!("custom.{key}"));
+                    }
+                }
+            }
+            _ => out.push(k.clone()),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -699,7 +762,7 @@ pub async fn timeline(
         format!(
             "UNION ALL
              SELECT 'order', o.id, o.ordered_at, o.number, o.status, o.created_by, o.contact_id, NULL,
-                 NULL, NULL, o.total, o.currency, NULL
+                 NULL, NULL, o.total, o.currency, NULL, NULL
              FROM orders o WHERE o.tenant_id = $1 AND o.{column} = $2 AND o.deleted_at IS NULL"
         )
     } else {
@@ -708,14 +771,16 @@ pub async fn timeline(
     let mut q = Sql::new(&format!(
         "SELECT x.type, x.id, x.at, x.subject, x.body, actor.name AS actor_name, x.contact_id,
              c.name AS contact_name, x.due_at, x.done_at, asg.name AS assignee_name, x.amount,
-             x.currency, x.detail
+             x.currency, x.detail, x.before
          FROM (
              SELECT ac.kind AS type, ac.id, ac.occurred_at AS at, ac.subject, ac.body,
                  ac.owner_id AS actor_id, ac.contact_id, ac.due_at, ac.done_at, ac.assignee_id,
-                 CAST(NULL AS BIGINT) AS amount, CAST(NULL AS TEXT) AS currency, NULL AS detail
+                 CAST(NULL AS BIGINT) AS amount, CAST(NULL AS TEXT) AS currency, NULL AS detail,
+                 NULL AS before
              FROM activities ac WHERE ac.tenant_id = $1 AND {of} AND ac.deleted_at IS NULL
              UNION ALL
-             SELECT e.action, e.id, e.at, NULL, NULL, e.actor_id, NULL, NULL, NULL, NULL, NULL, NULL, e.after
+             SELECT e.action, e.id, e.at, NULL, NULL, e.actor_id, NULL, NULL, NULL, NULL, NULL, NULL,
+                 e.after, CASE WHEN e.action = 'update' THEN e.before END
              FROM audit_events e WHERE e.tenant_id = $1 AND e.entity = '{entity}' AND e.entity_id = $2
                  {history}
              {orders}
@@ -744,7 +809,12 @@ pub async fn timeline(
         }
     }
     let limit = page.apply(&mut q, &sort, "x.id")?;
-    let rows: Vec<TimelineEntry> = db.fetch_sql(q).await?;
+    let mut rows: Vec<TimelineEntry> = db.fetch_sql(q).await?;
+    for e in &mut rows {
+        if let (Some(before), Some(after)) = (e.before.take(), &e.detail) {
+            e.changed = changed_fields(&before.0, &after.0);
+        }
+    }
     Ok(Page::from_rows(rows, limit, |e| {
         sort.cursor(guanxi_platform::db::sqlite_time(&e.at), e.id)
     }))
@@ -884,4 +954,24 @@ pub(crate) async fn reassign_task(tx: &mut Tx, ctx: &Ctx, id: Uuid, assignee: Uu
         Some(&after),
     )
     .await
+}
+
+#[cfg(test)]
+mod changed_tests {
+    use super::changed_fields;
+    use serde_json::json;
+
+    #[test]
+    fn an_update_names_what_it_changed_and_no_bookkeeping() {
+        let before = json!({"name": "甲", "amount": 1, "version": 3, "updated_at": "x",
+            "custom": {"tier": "A", "gone": 1}, "tags": []});
+        let after = json!({"name": "甲", "amount": 2, "version": 4, "updated_at": "y",
+            "custom": {"tier": "B", "new": true}, "tags": ["重点"]});
+        assert_eq!(
+            changed_fields(&before, &after),
+            ["amount", "custom.new", "custom.tier", "custom.gone", "tags"]
+        );
+        assert!(changed_fields(&before, &before).is_empty());
+        assert!(changed_fields(&json!([1]), &after).is_empty());
+    }
 }

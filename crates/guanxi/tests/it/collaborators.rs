@@ -206,6 +206,18 @@ both!(
         assert_eq!(r.status(), 200);
         let edited: Value = r.json().await.unwrap();
         assert_eq!(edited["amount"], 200);
+        // The deal's timeline says who changed what.
+        let timeline: Value = app
+            .get(&format!("{deal_url}/timeline?types=update"), &a)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let newest = &timeline["items"][0];
+        assert_eq!(
+            (newest["actor_name"].as_str(), newest["changed"].clone()),
+            (Some("bob@collab.test"), json!(["amount"]))
+        );
         let r = app
             .patch(
                 &deal_url,

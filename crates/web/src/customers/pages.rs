@@ -965,9 +965,24 @@ pub(crate) async fn timeline_panel(
             "call", "email", "meeting", "visit", "note", "task", "order", "transfer",
         ],
     };
+    // Custom fields an update changed are named by their labels.
+    let mut custom_labels = std::collections::BTreeMap::new();
+    if let (Subject::Record(entity, _), true) = (
+        who,
+        page.items
+            .iter()
+            .any(|e| e.changed.iter().any(|k| k.starts_with("custom."))),
+    ) {
+        for d in guanxi_records::custom_fields::active_in(&s.db, p.ctx.tenant_id, entity).await? {
+            custom_labels.insert(
+                format!("custom.{}", d.key),
+                d.label_in(&p.ctx.locale).to_owned(),
+            );
+        }
+    }
     Ok(context! {
         entries => page.items, next => next, types => types, can_log => can_log, users => users,
-        kinds => activities::KINDS, filters => filters,
+        kinds => activities::KINDS, filters => filters, custom_labels => custom_labels,
     })
 }
 
