@@ -826,18 +826,7 @@ pub async fn readable(
     if ctx.covers(scope, owner, team) {
         return Ok(Some(deleted.is_some()));
     }
-    // Only a declared entity is ever shared; its table names it in the shares.
-    let shared: Option<(String,)> = match ctx.user_id {
-        Some(user) => {
-            conn.fetch_optional(
-                "SELECT access FROM record_shares
-                 WHERE tenant_id = $1 AND entity = $2 AND record_id = $3 AND user_id = $4",
-                args![ctx.tenant_id, table, id, user],
-            )
-            .await?
-        }
-        None => None,
-    };
+    let shared = shares::held(conn, ctx, table, id).await?;
     Ok(shared.map(|_| deleted.is_some()))
 }
 

@@ -102,7 +102,21 @@ pub async fn mine(
     entity: Entity,
     id: Uuid,
 ) -> Result<Option<Access>> {
-    let Some(user) = ctx.user_id.filter(|_| entity.shared()) else {
+    if !entity.shared() {
+        return Ok(None);
+    }
+    held(conn, ctx, entity.table(), id).await
+}
+
+/// The caller's share of row `id` of `table` (a declared entity's table: only a shared one
+/// has any), for checks that know the record by its table alone ([`record::readable`]).
+pub async fn held(
+    conn: impl Into<Conn<'_>>,
+    ctx: &Ctx,
+    table: &str,
+    id: Uuid,
+) -> Result<Option<Access>> {
+    let Some(user) = ctx.user_id else {
         return Ok(None);
     };
     let row: Option<(String,)> = conn
@@ -110,7 +124,7 @@ pub async fn mine(
         .fetch_optional(
             "SELECT access FROM record_shares
              WHERE tenant_id = $1 AND entity = $2 AND record_id = $3 AND user_id = $4",
-            args![ctx.tenant_id, entity.table(), id, user],
+            args![ctx.tenant_id, table, id, user],
         )
         .await?;
     Ok(row.map(|(a,)| Access::parse(&a)))
