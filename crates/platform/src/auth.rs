@@ -268,6 +268,7 @@ struct AuthRow {
     permissions: sqlx::types::Json<Permissions>,
     extra: Option<String>,
     last_used_at: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
     user_name: String,
     tenant_name: String,
     time_zone: String,
@@ -285,7 +286,7 @@ pub struct Session {
 }
 
 const AUTH_SELECT: &str = "SELECT u.id AS user_id, u.team_id, u.locale, t.locale AS tenant_locale, r.key AS role_key, r.permissions,
-    u.name AS user_name, t.name AS tenant_name, t.time_zone";
+    u.name AS user_name, t.name AS tenant_name, t.time_zone, x.expires_at AS valid_until";
 const AUTH_JOIN: &str = "JOIN users u ON u.tenant_id = x.tenant_id AND u.id = x.user_id
     JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
     JOIN tenants t ON t.id = u.tenant_id";
@@ -324,26 +325,108 @@ fn split(value: &str, sep: char) -> Result<(Uuid, &str)> {
     Ok((tenant, s))
 }
 
+/// How long a resolved caller may be reused without asking the database. Within one process a
+/// change to the tables that say who a caller is (users, roles, teams, tenants, tokens,
+/// sessions — [`crate::db`] sees every write to them) takes effect at once, whatever the age;
+/// the bound matters only when another process changes them (a second app node, a command-line
+/// `guanxi admin`): its change reaches this process within this long.
+pub const CALLER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Cached callers beyond this are dropped all at once (a cold start of the cache, not a leak).
+const CACHE_MAX: usize = 10_000;
+
+/// Resolved sessions and API tokens of one process, keyed by tenant, kind and the secret's
+/// digest. An entry serves while the callers' generation it was read under is current
+/// ([`Db`] bumps it after every committed write to those tables), it is younger than
+/// [`CALLER_TTL`], and the session or token has not expired.
+#[derive(Debug, Default)]
+pub struct Cache {
+    map: Mutex<HashMap<(Uuid, bool, String), Cached>>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    generation: u64,
+    fetched: Instant,
+    session: Session,
+    valid_until: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl Cache {
+    fn get(&self, key: &(Uuid, bool, String), generation: u64, t: DateTime<Utc>) -> Option<Cached> {
+        let map = self.map.lock().ok()?;
+        let c = map.get(key)?;
+        (c.generation == generation
+            && c.fetched.elapsed() < CALLER_TTL
+            && c.valid_until.is_none_or(|v| v > t))
+        .then(|| c.clone())
+    }
+
+    fn put(&self, key: (Uuid, bool, String), c: Cached) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= CACHE_MAX && !map.contains_key(&key) {
+                map.clear();
+            }
+            map.insert(key, c);
+        }
+    }
+
+    fn used(&self, key: &(Uuid, bool, String), t: DateTime<Utc>) {
+        if let Ok(mut map) = self.map.lock() {
+            if let Some(c) = map.get_mut(key) {
+                c.last_used_at = Some(t);
+            }
+        }
+    }
+}
+
+/// Resolves a caller through the cache: `query` reads the row when no live entry serves.
+async fn resolve(
+    db: &Db,
+    key: (Uuid, bool, String),
+    t: DateTime<Utc>,
+    actor: ActorKind,
+    sql: &str,
+) -> Result<Cached> {
+    // The generation is read before the row: a write committed in between makes this entry
+    // stale at once rather than cache what it replaced.
+    let generation = db.callers_generation();
+    if let Some(c) = db.auth_cache().get(&key, generation, t) {
+        return Ok(c);
+    }
+    let row: AuthRow = db
+        .fetch_optional(sql, args![key.0, key.2.clone(), t, true])
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let c = Cached {
+        generation,
+        fetched: Instant::now(),
+        valid_until: row.valid_until,
+        last_used_at: row.last_used_at,
+        session: Session {
+            csrf: row.extra.clone().unwrap_or_default(),
+            user_name: row.user_name.clone(),
+            tenant_name: row.tenant_name.clone(),
+            time_zone: row.time_zone.clone(),
+            ctx: ctx_from(key.0, row, actor),
+        },
+    };
+    db.auth_cache().put(key, c.clone());
+    Ok(c)
+}
+
 /// Resolves a session cookie.
 pub async fn session(db: &Db, cookie: &str) -> Result<Session> {
     let (tenant_id, secret) = split(cookie, '.')?;
-    let row: AuthRow = db
-        .fetch_optional(
-            &format!(
-                "{AUTH_SELECT}, x.csrf_token AS extra, NULL AS last_used_at FROM sessions x {AUTH_JOIN}
-                 WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.expires_at > $3 AND u.active = $4 AND u.deleted_at IS NULL"
-            ),
-            args![tenant_id, digest(secret), now(), true],
-        )
+    let sql = format!(
+        "{AUTH_SELECT}, x.csrf_token AS extra, NULL AS last_used_at FROM sessions x {AUTH_JOIN}
+         WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.expires_at > $3 AND u.active = $4 AND u.deleted_at IS NULL"
+    );
+    let key = (tenant_id, false, digest(secret));
+    Ok(resolve(db, key, now(), ActorKind::Session, &sql)
         .await?
-        .ok_or(Error::Unauthorized)?;
-    Ok(Session {
-        csrf: row.extra.clone().unwrap_or_default(),
-        user_name: row.user_name.clone(),
-        tenant_name: row.tenant_name.clone(),
-        time_zone: row.time_zone.clone(),
-        ctx: ctx_from(tenant_id, row, ActorKind::Session),
-    })
+        .session)
 }
 
 /// Resolves a bearer API token.
@@ -351,22 +434,18 @@ pub async fn token(db: &Db, value: &str) -> Result<Ctx> {
     let rest = value.strip_prefix("gx_").ok_or(Error::Unauthorized)?;
     let (tenant_id, secret) = split(rest, '_')?;
     let t = now();
-    let row: AuthRow = db
-        .fetch_optional(&token_sql(), args![tenant_id, digest(secret), t, true])
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let key = (tenant_id, true, digest(secret));
+    let c = resolve(db, key.clone(), t, ActorKind::Token, &token_sql()).await?;
     // Record use at most once a minute: a write on every request would cap throughput.
-    if row
-        .last_used_at
-        .is_none_or(|l| t - l > Duration::minutes(1))
-    {
+    if c.last_used_at.is_none_or(|l| t - l > Duration::minutes(1)) {
         db.execute(
             "UPDATE api_tokens SET last_used_at = $1 WHERE tenant_id = $2 AND token_hash = $3",
-            args![t, tenant_id, digest(secret)],
+            args![t, tenant_id, key.2.clone()],
         )
         .await?;
+        db.auth_cache().used(&key, t);
     }
-    Ok(ctx_from(tenant_id, row, ActorKind::Token))
+    Ok(c.session.ctx)
 }
 
 /// Ends one session (sign out).
@@ -667,7 +746,7 @@ pub async fn ctx_for_user(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Ctx
     let row: AuthRow = db
         .fetch_one(
             &format!(
-                "{AUTH_SELECT}, NULL AS extra, NULL AS last_used_at FROM (SELECT tenant_id, id AS user_id FROM users) x {AUTH_JOIN}
+                "{AUTH_SELECT}, NULL AS extra, NULL AS last_used_at FROM (SELECT tenant_id, id AS user_id, NULL AS expires_at FROM users) x {AUTH_JOIN}
                  WHERE x.tenant_id = $1 AND x.user_id = $2"
             ),
             args![tenant_id, user_id],
@@ -683,7 +762,7 @@ pub async fn ctx_for_link(db: &Db, tenant_id: Uuid, user_id: Uuid) -> Result<Ctx
         .fetch_optional(
             &format!(
                 "{AUTH_SELECT}, NULL AS extra, NULL AS last_used_at FROM
-                     (SELECT tenant_id, id AS user_id FROM users WHERE active = $3 AND deleted_at IS NULL) x
+                     (SELECT tenant_id, id AS user_id, NULL AS expires_at FROM users WHERE active = $3 AND deleted_at IS NULL) x
                  {AUTH_JOIN} WHERE x.tenant_id = $1 AND x.user_id = $2"
             ),
             args![tenant_id, user_id, true],

@@ -14,7 +14,10 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -25,10 +28,115 @@ pub enum Backend {
     Postgres,
 }
 
+/// A database: its connection pool and what every connection of this process shares.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pool: Pool,
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// How long a write waits for SQLite's one writer before the request is answered 503 (busy),
+/// as long as SQLite's own busy timeout.
+const WRITER_WAIT: Duration = Duration::from_secs(10);
+
+/// The tables that say who a caller is and what they may do ([`crate::auth`] reads them for
+/// every request): a committed write to any of them invalidates every cached caller.
+const CALLER_TABLES: &[&str] = &[
+    "users",
+    "roles",
+    "teams",
+    "tenants",
+    "api_tokens",
+    "sessions",
+];
+
+/// Writes to those tables that change nothing a cached caller holds.
+/// (A new session or the once-a-minute note of a token's use.)
+const NOT_CALLER_CHANGES: &[&str] = &[
+    "UPDATE api_tokens SET last_used_at ",
+    "INSERT INTO sessions ",
+];
+
+/// What the connections of one process share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// SQLite has one writer per file. Writers of this process queue here, in order, before
+    /// they take a connection — instead of each holding a pooled connection while SQLite's
+    /// busy handler sleeps and retries (which left a core idle and p99 at seconds under 64
+    /// concurrent creates). Other processes (a command-line import) still meet the busy
+    /// timeout. Unused on PostgreSQL.
+    writer: Arc<Mutex<()>>,
+    /// Bumped after every committed write to a [`CALLER_TABLES`] table.
+    callers: AtomicU64,
+    /// Resolved sessions and API tokens ([`crate::auth`]).
+    auth: crate::auth::Cache,
+}
+
+/// The first keyword of a statement, upper-cased.
+fn first_word(sql: &str) -> String {
+    sql.trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+/// Whether a statement may write (anything but a `SELECT` or `WITH` read).
+fn writes(sql: &str) -> bool {
+    !matches!(first_word(sql).as_str(), "SELECT" | "WITH" | "EXPLAIN")
+}
+
+/// Whether a statement writes one of the [`CALLER_TABLES`].
+fn changes_callers(sql: &str) -> bool {
+    let s = sql.trim_start();
+    if NOT_CALLER_CHANGES.iter().any(|p| s.starts_with(p)) {
+        return false;
+    }
+    let mut words = s
+        .split_ascii_whitespace()
+        .map(|w| w.trim_matches(|c: char| c == '(' || c == '"'));
+    let table = match words.next().map(str::to_ascii_uppercase).as_deref() {
+        Some("UPDATE") => words.next(),
+        Some("DELETE") | Some("INSERT") | Some("REPLACE") => words.find(|w| {
+            !w.eq_ignore_ascii_case("INTO")
+                && !w.eq_ignore_ascii_case("FROM")
+                && !w.eq_ignore_ascii_case("OR")
+                && !w.eq_ignore_ascii_case("REPLACE")
+                && !w.eq_ignore_ascii_case("IGNORE")
+        }),
+        // Schema changes (migrations) and anything unforeseen: assume the worst.
+        Some("CREATE") | Some("DROP") | Some("ALTER") => return true,
+        _ => None,
+    };
+    table.is_some_and(|t| CALLER_TABLES.iter().any(|c| t.eq_ignore_ascii_case(c)))
+}
+
+/// What a statement run on the pool holds while it runs: SQLite's writer turn for a write, and
+/// (when it changes callers) the process state to tell once it is done.
+struct Turn {
+    _writer: Option<OwnedMutexGuard<()>>,
+    tell: Option<Arc<Shared>>,
+}
+
+impl Turn {
+    const NONE: Turn = Turn {
+        _writer: None,
+        tell: None,
+    };
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(s) = &self.tell {
+            s.callers.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// A bound value. Each variant carries an `Option` so a NULL keeps its SQL type (PostgreSQL
@@ -231,6 +339,7 @@ macro_rules! query_methods {
                 Backend::Postgres => std::borrow::Cow::Borrowed(sql),
             };
             let sql = &*sql;
+            let _turn = $s.turn(sql).await?;
             let n = match $s.conns() {
                 Conns::SqlitePool(p) => bind_sqlite_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
                 Conns::SqliteTx(t) => bind_sqlite_x(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
@@ -250,6 +359,7 @@ macro_rules! query_methods {
                 Backend::Postgres => std::borrow::Cow::Borrowed(sql),
             };
             let sql = &*sql;
+            let _turn = $s.turn(sql).await?;
             Ok(dispatch!(
                 $s.conns(),
                 bind_sqlite(sqlx::query_as(sql), args),
@@ -263,6 +373,7 @@ macro_rules! query_methods {
                 Backend::Postgres => std::borrow::Cow::Borrowed(sql),
             };
             let sql = &*sql;
+            let _turn = $s.turn(sql).await?;
             Ok(dispatch!($s.conns(), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_optional))
         }
         /// One row or [`Error::NotFound`].
@@ -308,7 +419,10 @@ impl Db {
                 .connect_with(opts)
                 .await
                 .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-            Ok(Db::Postgres(pool))
+            Ok(Db {
+                pool: Pool::Postgres(pool),
+                shared: Arc::default(),
+            })
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             let opts = SqliteConnectOptions::new()
@@ -333,24 +447,71 @@ impl Db {
                 .map_err(|e| {
                     Error::Unavailable(format!("cannot open SQLite database {path}: {e}"))
                 })?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db {
+                pool: Pool::Sqlite(pool),
+                shared: Arc::default(),
+            })
         }
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
     }
 
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self {
-            // BEGIN IMMEDIATE takes SQLite's write lock up front, so two writers queue on
-            // busy_timeout instead of one failing when it upgrades a read lock.
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        let (inner, writer) = match &self.pool {
+            // The process's writer turn first (see `Shared::writer`), then a connection, then
+            // BEGIN IMMEDIATE: SQLite's write lock up front, so a writer of another process
+            // queues on busy_timeout instead of one failing when it upgrades a read lock.
+            Pool::Sqlite(p) => {
+                let turn = self.writer_turn().await?;
+                (
+                    TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+                    Some(turn),
+                )
+            }
+            Pool::Postgres(p) => (TxInner::Postgres(p.begin().await?), None),
+        };
+        Ok(Tx {
+            inner,
+            shared: self.shared.clone(),
+            _writer: writer,
+            callers_changed: false,
         })
+    }
+
+    async fn writer_turn(&self) -> Result<OwnedMutexGuard<()>> {
+        tokio::time::timeout(WRITER_WAIT, self.shared.writer.clone().lock_owned())
+            .await
+            .map_err(|_| Error::Unavailable("the database is busy (waited for its writer)".into()))
+    }
+
+    /// A statement on the pool: a write on SQLite waits for the writer's turn; a write to the
+    /// callers' tables invalidates the cached callers when it is done.
+    async fn turn(&self, sql: &str) -> Result<Turn> {
+        if !writes(sql) {
+            return Ok(Turn::NONE);
+        }
+        let writer = match self.pool {
+            Pool::Sqlite(_) => Some(self.writer_turn().await?),
+            Pool::Postgres(_) => None,
+        };
+        Ok(Turn {
+            _writer: writer,
+            tell: changes_callers(sql).then(|| self.shared.clone()),
+        })
+    }
+
+    /// The generation of the callers' tables: it changes after every committed write to them.
+    pub(crate) fn callers_generation(&self) -> u64 {
+        self.shared.callers.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn auth_cache(&self) -> &crate::auth::Cache {
+        &self.shared.auth
     }
 
     /// Refreshes the planner's statistics. SQLite keeps none until asked (without them it
@@ -359,11 +520,11 @@ impl Db {
     /// a bounded sample, only the tables that changed enough since — cheap enough for every
     /// start. PostgreSQL's autovacuum keeps its own; `thorough` runs `ANALYZE` at once.
     pub async fn analyze(&self, thorough: bool) -> Result<()> {
-        let sql = match (self, thorough) {
-            (Db::Sqlite(_), true) => "ANALYZE",
-            (Db::Sqlite(_), false) => "PRAGMA optimize=0x10002",
-            (Db::Postgres(_), true) => "ANALYZE",
-            (Db::Postgres(_), false) => return Ok(()),
+        let sql = match (self.backend(), thorough) {
+            (Backend::Sqlite, true) => "ANALYZE",
+            (Backend::Sqlite, false) => "PRAGMA optimize=0x10002",
+            (Backend::Postgres, true) => "ANALYZE",
+            (Backend::Postgres, false) => return Ok(()),
         };
         self.execute(sql, vec![]).await?;
         Ok(())
@@ -385,45 +546,64 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite(p) => p.close().await,
-            Db::Postgres(p) => p.close().await,
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
         }
     }
 
     fn conns(&self) -> Conns<'_> {
-        match self {
-            Db::Sqlite(p) => Conns::SqlitePool(p),
-            Db::Postgres(p) => Conns::PgPool(p),
+        match &self.pool {
+            Pool::Sqlite(p) => Conns::SqlitePool(p),
+            Pool::Postgres(p) => Conns::PgPool(p),
         }
     }
 
     query_methods!((&self), self);
 }
 
-pub enum Tx {
+/// A transaction. On SQLite it holds the process's writer turn until it ends.
+pub struct Tx {
+    inner: TxInner,
+    shared: Arc<Shared>,
+    _writer: Option<OwnedMutexGuard<()>>,
+    /// Whether it wrote a callers' table: its commit invalidates the cached callers.
+    callers_changed: bool,
+}
+
+enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match self.inner {
+            TxInner::Sqlite(_) => Backend::Sqlite,
+            TxInner::Postgres(_) => Backend::Postgres,
         }
     }
     /// Runs a script of several statements without parameters (migrations).
     pub async fn execute_script(&mut self, sql: &str) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => {
+        self.callers_changed = true;
+        match &mut self.inner {
+            TxInner::Sqlite(t) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
             }
-            Tx::Postgres(t) => {
+            TxInner::Postgres(t) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
             }
         }
         Ok(())
+    }
+
+    /// Inside a transaction nothing waits: it holds the writer's turn already. A write to the
+    /// callers' tables is remembered for the commit.
+    async fn turn(&mut self, sql: &str) -> Result<Turn> {
+        if writes(sql) && changes_callers(sql) {
+            self.callers_changed = true;
+        }
+        Ok(Turn::NONE)
     }
 
     /// Marks this transaction as part of a bulk load (an import, the generator): PostgreSQL
@@ -447,9 +627,12 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        if self.callers_changed {
+            self.shared.callers.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -463,8 +646,8 @@ impl Tx {
         rows: Vec<Vec<Val>>,
     ) -> Result<u64> {
         let cols = columns.join(", ");
-        match self {
-            Tx::Sqlite(_) => {
+        match &mut self.inner {
+            TxInner::Sqlite(_) => {
                 let per = (2000 / columns.len().max(1)).max(1);
                 let mut n = 0;
                 let mut rows = rows.into_iter().peekable();
@@ -484,7 +667,7 @@ impl Tx {
                 }
                 Ok(n)
             }
-            Tx::Postgres(t) => {
+            TxInner::Postgres(t) => {
                 let mut copy = t
                     .copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN"))
                     .await?;
@@ -509,9 +692,9 @@ impl Tx {
         }
     }
     fn conns(&mut self) -> Conns<'_> {
-        match self {
-            Tx::Sqlite(t) => Conns::SqliteTx(t),
-            Tx::Postgres(t) => Conns::PgTx(t),
+        match &mut self.inner {
+            TxInner::Sqlite(t) => Conns::SqliteTx(t),
+            TxInner::Postgres(t) => Conns::PgTx(t),
         }
     }
     query_methods!((&mut self), self);
@@ -557,6 +740,12 @@ impl Conn<'_> {
         match self {
             Conn::Db(d) => d.conns(),
             Conn::Tx(t) => t.conns(),
+        }
+    }
+    async fn turn(&mut self, sql: &str) -> Result<Turn> {
+        match self {
+            Conn::Db(d) => d.turn(sql).await,
+            Conn::Tx(t) => t.turn(sql).await,
         }
     }
     query_methods!((&mut self), self);
@@ -689,7 +878,50 @@ impl Sql {
 
 #[cfg(test)]
 mod tests {
-    use super::positional;
+    use super::{changes_callers, positional, writes};
+
+    #[test]
+    fn writes_to_the_callers_tables_are_seen() {
+        for sql in [
+            "UPDATE users SET active = $1 WHERE tenant_id = $2",
+            "  update roles set permissions = $1",
+            "DELETE FROM sessions WHERE tenant_id = $1",
+            "DELETE FROM teams WHERE id = $1",
+            "UPDATE api_tokens SET revoked_at = $1 WHERE tenant_id = $2",
+            "INSERT INTO users (id) VALUES ($1)",
+            "INSERT OR REPLACE INTO roles (id) VALUES ($1)",
+            "UPDATE tenants SET locale = $1",
+            "ALTER TABLE users ADD COLUMN x TEXT",
+        ] {
+            assert!(writes(sql) && changes_callers(sql), "{sql}");
+        }
+        for sql in [
+            "UPDATE contacts SET name = $1",
+            "INSERT INTO user_tokens (id) VALUES ($1)",
+            "DELETE FROM users_x WHERE id = $1",
+            "UPDATE api_tokens SET last_used_at = $1 WHERE tenant_id = $2 AND token_hash = $3",
+            "INSERT INTO sessions (tenant_id, token_hash) VALUES ($1, $2)",
+            "SELECT * FROM users",
+        ] {
+            assert!(!changes_callers(sql), "{sql}");
+        }
+        assert!(
+            !writes("SELECT 1") && !writes(" WITH RECURSIVE up AS (SELECT 1) SELECT * FROM up")
+        );
+        assert!(writes("PRAGMA optimize") && writes("insert into t values (1)"));
+    }
+
+    /// The build leaves SQLite's STAT4 out (`.cargo/config.toml`): with it every statement is
+    /// re-planned at each run, a third of the point-read rate.
+    #[tokio::test]
+    async fn sqlite_is_built_without_stat4() {
+        let db = super::Db::connect(":memory:", 1).await.expect("sqlite");
+        let used: i64 = db
+            .scalar("SELECT sqlite_compileoption_used('ENABLE_STAT4')", vec![])
+            .await
+            .expect("compile options");
+        assert_eq!(used, 0);
+    }
 
     #[test]
     fn sequential_placeholders_become_anonymous() {

@@ -304,3 +304,81 @@ both!(
         assert_eq!(r.status(), 403);
     }
 );
+
+both!(
+    a_cached_caller_follows_every_change_at_once,
+    |app: crate::harness::TestApp| async move {
+        // Callers are cached between requests (issue 20): each change below must still be
+        // seen by the very next request, through a token and through a session.
+        let r = app
+            .post(
+                "/api/v1/roles",
+                &app.admin_token,
+                json!({"key": "cached", "name": "Cached", "permissions": {"contacts": {"read": "all"}}}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let role: Value = r.json().await.unwrap();
+        let (user, token) = app.user_with_role("cached", "cache@acme.test").await;
+        let (browser, _) = app.session("cache@acme.test", "password-123456").await;
+        let contacts = || async {
+            (
+                app.get("/api/v1/contacts", &token).await.status().as_u16(),
+                browser
+                    .get(app.url("/api/v1/contacts"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            )
+        };
+        assert_eq!(contacts().await, (200, 200));
+        assert_eq!(contacts().await, (200, 200));
+        // The role loses the permission.
+        let r = app
+            .patch(
+                &format!("/api/v1/roles/{}", role["id"].as_str().unwrap()),
+                &app.admin_token,
+                json!({"version": role["version"], "permissions": {"users": {"read": "own"}}}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(contacts().await, (403, 403));
+        // The tenant's language: a user without their own answers in it.
+        let tenant: Value = app
+            .get("/api/v1/tenant", &app.admin_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        for locale in ["en", "zh-CN"] {
+            let t: Value = app
+                .get("/api/v1/tenant", &app.admin_token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let r = app
+                .patch(
+                    "/api/v1/tenant",
+                    &app.admin_token,
+                    json!({"version": t["version"], "locale": locale}),
+                )
+                .await;
+            assert_eq!(r.status(), 200, "{tenant}");
+            let me: Value = app.get("/api/v1/me", &token).await.json().await.unwrap();
+            assert_eq!(me["locale"], locale, "{me}");
+        }
+        // The user is moved out of the tenant's active users: both credentials end.
+        let r = app
+            .patch(
+                &format!("/api/v1/users/{}", user["id"].as_str().unwrap()),
+                &app.admin_token,
+                json!({"active": false, "version": user["version"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(contacts().await, (401, 401));
+    }
+);
