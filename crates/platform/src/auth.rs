@@ -381,13 +381,14 @@ impl Cache {
     }
 }
 
-/// Resolves a caller through the cache: `query` reads the row when no live entry serves.
+/// Resolves a caller through the cache: the statement `sql` builds reads the row when no live
+/// entry serves (built only then: a hit formats nothing).
 async fn resolve(
     db: &Db,
     key: (Uuid, bool, String),
     t: DateTime<Utc>,
     actor: ActorKind,
-    sql: &str,
+    sql: impl FnOnce() -> String,
 ) -> Result<Cached> {
     // The generation is read before the row: a write committed in between makes this entry
     // stale at once rather than cache what it replaced.
@@ -396,7 +397,7 @@ async fn resolve(
         return Ok(c);
     }
     let row: AuthRow = db
-        .fetch_optional(sql, args![key.0, key.2.clone(), t, true])
+        .fetch_optional(&sql(), args![key.0, key.2.clone(), t, true])
         .await?
         .ok_or(Error::Unauthorized)?;
     let c = Cached {
@@ -419,12 +420,14 @@ async fn resolve(
 /// Resolves a session cookie.
 pub async fn session(db: &Db, cookie: &str) -> Result<Session> {
     let (tenant_id, secret) = split(cookie, '.')?;
-    let sql = format!(
-        "{AUTH_SELECT}, x.csrf_token AS extra, NULL AS last_used_at FROM sessions x {AUTH_JOIN}
-         WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.expires_at > $3 AND u.active = $4 AND u.deleted_at IS NULL"
-    );
+    let sql = || {
+        format!(
+            "{AUTH_SELECT}, x.csrf_token AS extra, NULL AS last_used_at FROM sessions x {AUTH_JOIN}
+             WHERE x.tenant_id = $1 AND x.token_hash = $2 AND x.expires_at > $3 AND u.active = $4 AND u.deleted_at IS NULL"
+        )
+    };
     let key = (tenant_id, false, digest(secret));
-    Ok(resolve(db, key, now(), ActorKind::Session, &sql)
+    Ok(resolve(db, key, now(), ActorKind::Session, sql)
         .await?
         .session)
 }
@@ -435,7 +438,7 @@ pub async fn token(db: &Db, value: &str) -> Result<Ctx> {
     let (tenant_id, secret) = split(rest, '_')?;
     let t = now();
     let key = (tenant_id, true, digest(secret));
-    let c = resolve(db, key.clone(), t, ActorKind::Token, &token_sql()).await?;
+    let c = resolve(db, key.clone(), t, ActorKind::Token, token_sql).await?;
     // Record use at most once a minute: a write on every request would cap throughput.
     if c.last_used_at.is_none_or(|l| t - l > Duration::minutes(1)) {
         db.execute(

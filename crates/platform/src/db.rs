@@ -41,8 +41,8 @@ enum Pool {
     Postgres(PgPool),
 }
 
-/// How long a write waits for SQLite's one writer before the request is answered 503 (busy),
-/// as long as SQLite's own busy timeout.
+/// How long a write waits for SQLite's one writer before the request is answered 503 (busy):
+/// this process's writer turn, and SQLite's busy timeout for a writer of another process.
 const WRITER_WAIT: Duration = Duration::from_secs(10);
 
 /// The tables that say who a caller is and what they may do ([`crate::auth`] reads them for
@@ -78,18 +78,17 @@ struct Shared {
     auth: crate::auth::Cache,
 }
 
-/// The first keyword of a statement, upper-cased.
-fn first_word(sql: &str) -> String {
-    sql.trim_start()
+/// Whether a statement may write (anything but a `SELECT`, `WITH` or `EXPLAIN` read). Asked of
+/// every statement, so it allocates nothing.
+fn writes(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
         .split(|c: char| !c.is_ascii_alphabetic())
         .next()
-        .unwrap_or("")
-        .to_ascii_uppercase()
-}
-
-/// Whether a statement may write (anything but a `SELECT` or `WITH` read).
-fn writes(sql: &str) -> bool {
-    !matches!(first_word(sql).as_str(), "SELECT" | "WITH" | "EXPLAIN")
+        .unwrap_or("");
+    !["SELECT", "WITH", "EXPLAIN"]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k))
 }
 
 /// Whether a statement writes one of the [`CALLER_TABLES`].
@@ -430,7 +429,7 @@ impl Db {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(WRITER_WAIT)
                 .foreign_keys(true)
                 // Page cache: 128 MB shared out among the pool's connections, at least SQLite's
                 // default 2 MB each (16 connections: 8 MB each; a command-line import with 2:
