@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Tx};
+use guanxi_platform::db::{Conn, Db, Tx};
 use guanxi_platform::error::{Error, Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
@@ -284,8 +284,8 @@ guanxi_records::declare_record!(
 );
 
 /// One account, in the trash or not; outside the caller's scope it does not exist.
-pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Account> {
-    record::get(db, ctx, id).await
+pub async fn get(conn: impl Into<Conn<'_>>, ctx: &Ctx, id: Uuid) -> Result<Account> {
+    record::get(conn, ctx, id).await
 }
 
 /// Moves an account to the trash (`deleted = true`) or back. Its contacts stay linked.

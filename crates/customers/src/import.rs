@@ -9,13 +9,13 @@
 //! the duplicate policy — with `skip` (the default) re-running a file doubles nothing; orders
 //! are pushed by their number (`orders::push`), which is idempotent by construction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::{Backend, Db, Sql};
+use guanxi_platform::db::{Backend, Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::{args, Ctx, Error};
@@ -476,12 +476,22 @@ pub async fn run(
             .cloned()
             .unwrap_or_else(|| field.to_owned())
     };
-    // Contacts go in batches; orders gather their consecutive lines first.
+    // Contacts go in batches of rows; accounts and orders in batches of units (an account's
+    // row, an order's consecutive lines).
     let mut batch: Vec<(u64, Vec<String>)> = Vec::new();
     let mut batches: u64 = 0;
+    let mut units: Vec<(u64, Vec<Vec<String>>)> = Vec::new();
+    let mut dry = HashSet::new();
+    let writer = UnitWriter {
+        db,
+        ctx,
+        target,
+        opts,
+        defs: &defs,
+        fields: &fields,
+        header_of: &header_of,
+    };
     let mut pending: Option<(String, u64, Vec<Vec<String>>)> = None;
-    // The first row of the order last written (its errors are reported by it).
-    let mut last_order: Option<Vec<String>> = None;
     for row in rows {
         let (line, cells) = match row {
             Ok(r) => r,
@@ -497,7 +507,7 @@ pub async fn run(
             continue;
         }
         report.lines += 1;
-        let outcome = match target {
+        match target {
             Target::Contacts => {
                 report.rows += 1;
                 batch.push((line, cells));
@@ -525,17 +535,11 @@ pub async fn run(
                     }
                     progress(report.rows);
                 }
-                None
+                continue;
             }
             Target::Accounts => {
                 report.rows += 1;
-                let row = Row {
-                    fields: &fields,
-                    cells: &cells,
-                };
-                let result = account_row(db, ctx, opts, &defs, &row).await;
-                tally(&mut report, line, &row, result, &header_of)?;
-                None
+                units.push((line, vec![cells]));
             }
             Target::Orders => {
                 let number = Row {
@@ -547,37 +551,22 @@ pub async fn run(
                 match &mut pending {
                     Some((n, _, lines)) if *n == number && !number.is_empty() => {
                         lines.push(cells);
-                        None
+                        continue;
                     }
                     _ => {
                         report.rows += 1;
-                        let done = pending.replace((number, line, vec![cells.clone()]));
-                        match done {
-                            Some((_, first, lines)) => {
-                                last_order = lines.first().cloned();
-                                Some((first, order_rows(db, ctx, opts, &fields, &lines).await))
-                            }
-                            None => None,
+                        if let Some((_, first, lines)) =
+                            pending.replace((number, line, vec![cells]))
+                        {
+                            units.push((first, lines));
                         }
                     }
                 }
             }
-        };
-        // An order, written once its lines are all read: reported by its first row.
-        if let Some((line, result)) = outcome {
-            let first = last_order.take().unwrap_or_default();
-            tally(
-                &mut report,
-                line,
-                &Row {
-                    fields: &fields,
-                    cells: &first,
-                },
-                result,
-                &header_of,
-            )?;
         }
-        if target != Target::Contacts && report.rows.is_multiple_of(100) {
+        if units.len() >= UNITS {
+            let done = std::mem::take(&mut units);
+            writer.write(done, &mut dry, &mut report).await?;
             progress(report.rows);
         }
     }
@@ -595,18 +584,10 @@ pub async fn run(
         .await?;
     }
     if let Some((_, first, lines)) = pending.take() {
-        let result = order_rows(db, ctx, opts, &fields, &lines).await;
-        let cells = lines.first().cloned().unwrap_or_default();
-        tally(
-            &mut report,
-            first,
-            &Row {
-                fields: &fields,
-                cells: &cells,
-            },
-            result,
-            &header_of,
-        )?;
+        units.push((first, lines));
+    }
+    if !units.is_empty() {
+        writer.write(units, &mut dry, &mut report).await?;
     }
     progress(report.rows);
     // A large import changes the tables' shape: let the planner's statistics follow.
@@ -694,6 +675,70 @@ enum Outcome {
 /// Contacts written per transaction: a crash loses at most the batch in flight, and a re-run
 /// (duplicates `skip`) finds the batches already written.
 const BATCH: usize = 500;
+
+/// Accounts or orders written per transaction (the same promise).
+const UNITS: usize = 200;
+
+/// What an account or order import writes its batches with.
+struct UnitWriter<'a> {
+    db: &'a Db,
+    ctx: &'a Ctx,
+    target: Target,
+    opts: &'a ImportOptions,
+    defs: &'a [CustomField],
+    fields: &'a [Option<String>],
+    header_of: &'a (dyn Fn(&str) -> String + Sync),
+}
+
+impl UnitWriter<'_> {
+    /// One batch of accounts (a row each) or orders (their lines' rows) in one transaction,
+    /// each in a savepoint: a refused one is reported by its first row and leaves the others.
+    /// A dry run writes it all the same and rolls back, so it refuses exactly what the import
+    /// would; the companies its earlier batches "created" are remembered in `dry` (by name and
+    /// credit code) for later rows that name them as parent or repeat them.
+    async fn write(
+        &self,
+        units: Vec<(u64, Vec<Vec<String>>)>,
+        dry: &mut HashSet<String>,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        let UnitWriter {
+            db,
+            ctx,
+            target,
+            opts,
+            defs,
+            fields,
+            header_of,
+        } = *self;
+        let mut tx = db.begin().await?;
+        tx.bulk_load().await?;
+        for (line, rows) in &units {
+            let Some(first) = rows.first() else { continue };
+            let row = Row {
+                fields,
+                cells: first,
+            };
+            tx.execute("SAVEPOINT unit", vec![]).await?;
+            let result = if target == Target::Orders {
+                order_rows(&mut tx, ctx, fields, rows).await
+            } else {
+                account_row(&mut tx, ctx, opts, defs, &row, dry).await
+            };
+            let end = if result.is_ok() {
+                "RELEASE SAVEPOINT unit"
+            } else {
+                "ROLLBACK TO SAVEPOINT unit"
+            };
+            tx.execute(end, vec![]).await?;
+            tally(report, *line, &row, result, header_of)?;
+        }
+        if !opts.dry_run {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
 
 /// One batch of contact rows in one transaction: the companies they name looked up at once
 /// (and created when missing), each row validated exactly as the form validates it, likely
@@ -917,8 +962,8 @@ fn split_list(t: &str) -> Vec<String> {
 }
 
 /// A live account by exact name, if any (the oldest when several share it).
-async fn account_named(db: &Db, ctx: &Ctx, name: &str) -> Result<Option<Uuid>> {
-    let found: Option<(Uuid,)> = db
+async fn account_named(tx: &mut Tx, ctx: &Ctx, name: &str) -> Result<Option<Uuid>> {
+    let found: Option<(Uuid,)> = tx
         .fetch_optional(
             "SELECT id FROM accounts WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL ORDER BY created_at LIMIT 1",
             args![ctx.tenant_id, name],
@@ -928,19 +973,22 @@ async fn account_named(db: &Db, ctx: &Ctx, name: &str) -> Result<Option<Uuid>> {
 }
 
 async fn account_row(
-    db: &Db,
+    tx: &mut Tx,
     ctx: &Ctx,
     opts: &ImportOptions,
     defs: &[CustomField],
     row: &Row<'_>,
+    dry: &mut HashSet<String>,
 ) -> Result<Outcome> {
     let value = |f: &str| row.get(f);
     let set = |f: &str| value(f).map(Some);
     // The parent, by exact name; it must exist already (import parents first, or in order).
     let parent_id = match value("parent") {
         None => None,
-        Some(name) => match account_named(db, ctx, &name).await? {
+        Some(name) => match account_named(tx, ctx, &name).await? {
             Some(id) => Some(Some(id)),
+            // Created by an earlier batch of this dry run.
+            None if dry.contains(&format!("name:{name}")) => None,
             None => return Err(Error::field("parent_id", "unknown")),
         },
     };
@@ -966,30 +1014,38 @@ async fn account_row(
         ..Default::default()
     };
     // The same company already there: by credit code, else by exact name.
+    let code = value("credit_code").map(|c| normalize::credit_code(&c).unwrap_or(c));
+    let keys = [
+        code.as_ref().map(|c| format!("code:{c}")),
+        value("name").map(|n| format!("name:{n}")),
+    ];
     let existing = if opts.duplicates == DuplicatePolicy::Create {
         None
     } else {
-        let by_code: Option<(Uuid,)> = match value("credit_code") {
-            Some(code) => db
+        let by_code: Option<(Uuid,)> = match code.clone() {
+            Some(code) => tx
                 .fetch_optional(
                     "SELECT id FROM accounts WHERE tenant_id = $1 AND credit_code = $2 AND deleted_at IS NULL",
-                    args![ctx.tenant_id, normalize::credit_code(&code).unwrap_or(code)],
+                    args![ctx.tenant_id, code.as_str()],
                 )
                 .await?,
             None => None,
         };
         match by_code {
             Some((id,)) => Some(id),
-            None => account_named(db, ctx, &value("name").unwrap_or_default()).await?,
+            None => account_named(tx, ctx, &value("name").unwrap_or_default()).await?,
         }
     };
+    let seen = keys.iter().flatten().any(|k| dry.contains(k));
     match (existing, opts.duplicates) {
+        (None, DuplicatePolicy::Skip) if seen => Ok(Outcome::Skipped(None)),
+        (None, DuplicatePolicy::Update) if seen => Ok(Outcome::Updated),
         (Some(id), DuplicatePolicy::Skip) => {
-            let matched = accounts::get(db, ctx, id).await?;
+            let matched = accounts::get(&mut *tx, ctx, id).await?;
             Ok(Outcome::Skipped(Some((id, matched.name))))
         }
         (Some(id), _) => {
-            let current = accounts::get(db, ctx, id).await?;
+            let current = accounts::get(&mut *tx, ctx, id).await?;
             let patch = AccountInput {
                 version: Some(current.version),
                 name: None,
@@ -997,16 +1053,13 @@ async fn account_row(
                 credit_code: None,
                 ..input
             };
-            if !opts.dry_run {
-                accounts::update(db, ctx, id, None, patch).await?;
-            }
+            accounts::update_in(tx, ctx, id, current.version, patch).await?;
             Ok(Outcome::Updated)
         }
         (None, _) => {
+            accounts::create_in(tx, ctx, input).await?;
             if opts.dry_run {
-                accounts::check(db, ctx, &input).await?;
-            } else {
-                accounts::create(db, ctx, input).await?;
+                dry.extend(keys.into_iter().flatten());
             }
             Ok(Outcome::Created)
         }
@@ -1016,9 +1069,8 @@ async fn account_row(
 /// One order from its consecutive rows (one per line), pushed by its number: a re-run finds it
 /// unchanged, a corrected file updates it, nothing is doubled.
 async fn order_rows(
-    db: &Db,
+    tx: &mut Tx,
     ctx: &Ctx,
-    opts: &ImportOptions,
     fields: &[Option<String>],
     lines: &[Vec<String>],
 ) -> Result<Outcome> {
@@ -1037,7 +1089,7 @@ async fn order_rows(
     let account_id = match first.get("account") {
         None => None,
         Some(name) => {
-            let id = account_named(db, ctx, &name).await?;
+            let id = account_named(tx, ctx, &name).await?;
             if id.is_none() {
                 errs.add("account_id", "unknown");
             }
@@ -1047,7 +1099,7 @@ async fn order_rows(
     let contact_id = match first.get("contact") {
         None => None,
         Some(name) => {
-            let found: Option<(Uuid,)> = db
+            let found: Option<(Uuid,)> = tx
                 .fetch_optional(
                     "SELECT id FROM contacts WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL
                          AND ($3 IS NULL OR account_id = $3) ORDER BY created_at LIMIT 1",
@@ -1114,15 +1166,7 @@ async fn order_rows(
         lines: Some(order_lines),
         ..Default::default()
     };
-    if opts.dry_run {
-        let exists = orders::check_push(db, ctx, &channel, &number, input).await?;
-        return Ok(if exists {
-            Outcome::Updated
-        } else {
-            Outcome::Created
-        });
-    }
-    let (order, pushed) = orders::push(db, ctx, &channel, &number, input).await?;
+    let (order, pushed) = orders::push_in(tx, ctx, &channel, &number, input).await?;
     match pushed {
         Pushed::Created => Ok(Outcome::Created),
         Pushed::Updated => Ok(Outcome::Updated),

@@ -638,13 +638,26 @@ async fn change(
     input: &OrderInput,
 ) -> Result<(Order, bool)> {
     let mut tx = db.begin().await?;
-    let before = load(&mut tx, ctx.tenant_id, id).await?;
+    let r = change_in(&mut tx, ctx, id, expected, input).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// [`change`] inside the caller's transaction.
+async fn change_in(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: Uuid,
+    expected: Option<i64>,
+    input: &OrderInput,
+) -> Result<(Order, bool)> {
+    let before = load(tx, ctx.tenant_id, id).await?;
     if before.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    crate::dependents::customer_scope(&mut tx, ctx, before.account_id, before.contact_id).await?;
+    crate::dependents::customer_scope(&mut *tx, ctx, before.account_id, before.contact_id).await?;
     check_write(
-        &mut tx,
+        &mut *tx,
         ctx,
         Action::Update,
         before.account_id,
@@ -652,9 +665,9 @@ async fn change(
     )
     .await?;
     let mut f = Fields::of(&before);
-    apply(&mut tx, ctx, input, &mut f).await?;
+    apply(tx, ctx, input, &mut f).await?;
     if f.account_id != before.account_id || f.contact_id != before.contact_id {
-        check_write(&mut tx, ctx, Action::Update, f.account_id, f.contact_id).await?;
+        check_write(&mut *tx, ctx, Action::Update, f.account_id, f.contact_id).await?;
     }
     if let Some(v) = expected {
         version::check(v, before.version)?;
@@ -663,7 +676,7 @@ async fn change(
         return Ok((before, false));
     }
     version::update(
-        &mut tx,
+        &mut *tx,
         version::Row { table: "orders", tenant_id: ctx.tenant_id, id },
         before.version,
         "number = $1, channel = $2, external_id = $3, status = $4, account_id = $5,
@@ -681,11 +694,11 @@ async fn change(
         e => e,
     })?;
     if f.lines != before.lines {
-        write_lines(&mut tx, ctx, id, &f.lines).await?;
+        write_lines(tx, ctx, id, &f.lines).await?;
     }
-    let after = load(&mut tx, ctx.tenant_id, id).await?;
+    let after = load(tx, ctx.tenant_id, id).await?;
     audit::record(
-        &mut tx,
+        tx,
         ctx,
         "update",
         "orders",
@@ -694,7 +707,6 @@ async fn change(
         Some(&after),
     )
     .await?;
-    tx.commit().await?;
     Ok((after, true))
 }
 
@@ -727,6 +739,20 @@ pub async fn push(
     ctx: &Ctx,
     channel: &str,
     external_id: &str,
+    input: OrderInput,
+) -> Result<(Order, Pushed)> {
+    let mut tx = db.begin().await?;
+    let r = push_in(&mut tx, ctx, channel, external_id, input).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// [`push`] inside the caller's transaction (an import writes its orders in batches).
+pub async fn push_in(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    channel: &str,
+    external_id: &str,
     mut input: OrderInput,
 ) -> Result<(Order, Pushed)> {
     if !CHANNELS.contains(&channel) {
@@ -736,84 +762,40 @@ pub async fn push(
     input.external_id = Some(external_id.to_owned());
     input.version = None;
     for attempt in 0..2 {
-        let existing: Option<(Uuid,)> = db
+        let existing: Option<(Uuid,)> = tx
             .fetch_optional(
                 "SELECT id FROM orders WHERE tenant_id = $1 AND channel = $2 AND external_id = $3",
                 args![ctx.tenant_id, channel, external_id],
             )
             .await?;
-        match existing {
-            Some((id,)) => {
-                let (o, changed) = change(db, ctx, id, None, &input).await?;
-                return Ok((
-                    o,
-                    if changed {
-                        Pushed::Updated
-                    } else {
-                        Pushed::Unchanged
-                    },
-                ));
+        if let Some((id,)) = existing {
+            let (o, changed) = change_in(tx, ctx, id, None, &input).await?;
+            let pushed = if changed {
+                Pushed::Updated
+            } else {
+                Pushed::Unchanged
+            };
+            return Ok((o, pushed));
+        }
+        tx.execute("SAVEPOINT push", vec![]).await?;
+        match insert_in(tx, ctx, &input, &mut generated_number).await {
+            Ok(o) => {
+                tx.execute("RELEASE SAVEPOINT push", vec![]).await?;
+                return Ok((o, Pushed::Created));
             }
-            None => match insert(db, ctx, &input, &mut generated_number).await {
-                Ok(o) => return Ok((o, Pushed::Created)),
-                // Someone else stored it between our read and write: take theirs.
-                Err(Error::Validation(v))
-                    if attempt == 0
-                        && v.iter().any(|e| e.field == "number" && e.code == "taken") =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
-            },
+            // Someone else stored it between our read and write (their commit ended our
+            // wait on the unique key): read again and take theirs.
+            Err(Error::Validation(v))
+                if attempt == 0 && v.iter().any(|e| e.field == "number" && e.code == "taken") =>
+            {
+                tx.execute("ROLLBACK TO SAVEPOINT push", vec![]).await?;
+            }
+            Err(e) => return Err(e),
         }
     }
     Err(Error::Conflict(
         "the order was changed concurrently; retry".into(),
     ))
-}
-
-/// Validates a push exactly as [`push`] would, saving nothing (import dry runs). Returns
-/// whether an order with this `(channel, external_id)` already exists.
-pub async fn check_push(
-    db: &Db,
-    ctx: &Ctx,
-    channel: &str,
-    external_id: &str,
-    mut input: OrderInput,
-) -> Result<bool> {
-    ctx.require("orders", Action::Create)?;
-    if !CHANNELS.contains(&channel) {
-        return Err(Error::field("channel", "invalid"));
-    }
-    let existing: Option<(Uuid,)> = db
-        .fetch_optional(
-            "SELECT id FROM orders WHERE tenant_id = $1 AND channel = $2 AND external_id = $3",
-            args![ctx.tenant_id, channel, external_id],
-        )
-        .await?;
-    input.channel = Some(channel.to_owned());
-    input.external_id = Some(external_id.to_owned());
-    if existing.is_some() {
-        input.number = None; // its own number, not a clash
-    }
-    let mut tx = db.begin().await?;
-    let mut f = Fields {
-        number: String::new(),
-        channel: channel.into(),
-        external_id: None,
-        status: "confirmed".into(),
-        account_id: None,
-        contact_id: None,
-        ordered_at: now(),
-        currency: "CNY".into(),
-        notes: None,
-        lines: vec![],
-    };
-    apply(&mut tx, ctx, &input, &mut f).await?;
-    check_write(&mut tx, ctx, Action::Create, f.account_id, f.contact_id).await?;
-    // Dropping the transaction rolls it back.
-    drop(tx);
-    Ok(existing.is_some())
 }
 
 /// Moves an order to the trash.

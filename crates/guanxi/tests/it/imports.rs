@@ -113,6 +113,103 @@ both!(accounts_and_orders_from_csv, |app: TestApp| async move {
     assert_eq!(items(&app, "/api/v1/orders?sort=number").await.len(), 2);
 });
 
+/// The counts an import reports.
+fn tallies(r: &Value) -> [Option<u64>; 5] {
+    ["rows", "created", "updated", "skipped", "failed"].map(|k| r[k].as_u64())
+}
+
+// Accounts and orders go in transactions of 200: a refused one mid-batch leaves the rest of its
+// batch, a dry run reports exactly what the import then does (a parent named by an earlier row
+// of the same file included), and a re-run doubles nothing.
+both!(
+    accounts_and_orders_across_batches,
+    |app: TestApp| async move {
+        let mut accounts = String::from("公司名称,上级客户,统一社会信用代码\n集团总部,,\n");
+        for i in 0..450 {
+            let code = if i == 250 { "91330100799655058C" } else { "" };
+            accounts.push_str(&format!("分公司{i:03},集团总部,{code}\n"));
+        }
+        let dry = import(
+            &app,
+            "/api/v1/imports/accounts?dry_run=true",
+            accounts.clone().into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            tallies(&dry),
+            [Some(451), Some(450), Some(0), Some(0), Some(1)],
+            "{dry}"
+        );
+        assert!(
+            items(&app, "/api/v1/accounts?q=%E5%88%86%E5%85%AC%E5%8F%B8")
+                .await
+                .is_empty()
+        );
+        let real = import(
+            &app,
+            "/api/v1/imports/accounts",
+            accounts.clone().into_bytes(),
+        )
+        .await;
+        assert_eq!(tallies(&real), tallies(&dry), "{real}");
+        assert_eq!(real["errors"], dry["errors"]);
+        assert_eq!(real["errors"][0]["row"], 253, "{real}");
+        let count = |table: &'static str| {
+            let db = app.db.clone();
+            async move {
+                let n: i64 = db
+                    .scalar(
+                        &format!("SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL"),
+                        guanxi_platform::args![],
+                    )
+                    .await
+                    .unwrap();
+                n
+            }
+        };
+        assert_eq!(count("accounts").await, 450);
+
+        let mut orders = String::from("订单号,下单时间,客户,商品,数量,单价\n");
+        for i in 0..450 {
+            let (company, qty) = match i {
+                // A company that is not there, in the middle of the second batch.
+                300 => ("没有这个客户".to_owned(), 1),
+                // 分公司250 was refused above.
+                250 => ("集团总部".to_owned(), 1),
+                _ => (format!("分公司{i:03}"), 1 + i % 3),
+            };
+            orders.push_str(&format!(
+                "SO-{i:04},2026-11-01,{company},龙井 250g,{qty},198\n"
+            ));
+            orders.push_str(&format!("SO-{i:04},2026-11-01,{company},紫砂壶,1,680\n"));
+        }
+        let dry = import(
+            &app,
+            "/api/v1/imports/orders?dry_run=true",
+            orders.clone().into_bytes(),
+        )
+        .await;
+        let real = import(&app, "/api/v1/imports/orders", orders.clone().into_bytes()).await;
+        assert_eq!(
+            tallies(&real),
+            [Some(450), Some(449), Some(0), Some(0), Some(1)],
+            "{real}"
+        );
+        assert_eq!(tallies(&dry), tallies(&real), "{dry}");
+        assert_eq!(
+            real["errors"][0]["row"], 602,
+            "the refused order's first row: {real}"
+        );
+        let again = import(&app, "/api/v1/imports/orders", orders.into_bytes()).await;
+        assert_eq!(
+            tallies(&again),
+            [Some(450), Some(0), Some(0), Some(449), Some(1)],
+            "{again}"
+        );
+        assert_eq!(count("orders").await, 449);
+    }
+);
+
 both!(xlsx_and_vcard_round_trips, |app: TestApp| async move {
     let t = &app.admin_token;
     for body in [
