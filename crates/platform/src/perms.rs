@@ -59,6 +59,7 @@ pub const MODULES: &[&str] = &[
     "quotes",
     "approval_processes",
     "targets",
+    "analytics",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -184,6 +185,12 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             // and every request.
             if key == "manager" {
                 grant(&mut p, "approval_processes", &[Read], Scope::All);
+            }
+            // Customer value (ABC, RFM): everyone analyses the customers they may read;
+            // managers and marketing keep the company's runs.
+            grant(&mut p, "analytics", &[Read], Scope::All);
+            if matches!(key, "manager" | "marketing") {
+                grant(&mut p, "analytics", &[Create], Scope::All);
             }
             // Targets: everyone reads them; managers set them.
             grant(&mut p, "targets", &[Read], Scope::All);

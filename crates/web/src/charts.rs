@@ -134,6 +134,71 @@ pub fn funnel(title: &str, steps: &[(String, i64, String)]) -> Value {
     Value::from_safe_string(svg)
 }
 
+/// A Pareto chart on one axis of 0–100%: a bar per slice of the ranked customers (its share
+/// of the measure, coloured by class), the cumulative curve over them, and a dashed line at
+/// each threshold. Shares are basis points; `curve` runs from (0, 0) to (10000, 10000).
+pub fn pareto(
+    title: &str,
+    bins: &[(i64, &'static str)],
+    curve: &[(i64, i64)],
+    thresholds: &[(i64, String)],
+) -> Value {
+    const X0: i64 = 34;
+    const Y0: i64 = 8;
+    const W: i64 = 356;
+    const H: i64 = 180;
+    let x = |bp: i64| X0 + bp.clamp(0, 10_000) * W / 10_000;
+    let y = |bp: i64| Y0 + H - bp.clamp(0, 10_000) * H / 10_000;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 400 {h}\" role=\"img\" aria-label=\"{t}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{t}</title>",
+        h = Y0 + H + 22,
+        t = escape(title)
+    );
+    for (bp, label) in [(0, "0%"), (5_000, "50%"), (10_000, "100%")] {
+        svg.push_str(&format!(
+            "<line x1=\"{X0}\" x2=\"{x2}\" y1=\"{yy}\" y2=\"{yy}\" class=\"chart-grid\"/><text x=\"0\" y=\"{ty}\" class=\"chart-value\">{label}</text>",
+            x2 = X0 + W,
+            yy = y(bp),
+            ty = y(bp) + 4
+        ));
+    }
+    let n = bins.len().max(1) as i64;
+    for (i, (share, class)) in bins.iter().enumerate() {
+        let (left, right) = (x(i as i64 * 10_000 / n), x((i as i64 + 1) * 10_000 / n));
+        let top = y(*share);
+        svg.push_str(&format!(
+            "<rect x=\"{left}\" y=\"{top}\" width=\"{w}\" height=\"{h}\" class=\"bar-{class}\"><title>{pct:.1}%</title></rect>",
+            w = (right - left - 1).max(1),
+            h = (Y0 + H - top).max(0),
+            pct = *share as f64 / 100.0
+        ));
+    }
+    for (bp, label) in thresholds {
+        svg.push_str(&format!(
+            "<line x1=\"{X0}\" x2=\"{x2}\" y1=\"{yy}\" y2=\"{yy}\" class=\"chart-threshold\"/><text x=\"{tx}\" y=\"{ty}\" class=\"chart-value\">{l}</text>",
+            x2 = X0 + W,
+            yy = y(*bp),
+            tx = X0 + 4,
+            ty = y(*bp) - 3,
+            l = escape(label)
+        ));
+    }
+    let points: Vec<String> = curve
+        .iter()
+        .map(|(c, m)| format!("{},{}", x(*c), y(*m)))
+        .collect();
+    svg.push_str(&format!(
+        "<polyline points=\"{}\" class=\"chart-curve\"/>",
+        points.join(" ")
+    ));
+    svg.push_str(&format!(
+        "<text x=\"{X0}\" y=\"{ty}\" class=\"chart-value\">0%</text><text x=\"{tx}\" y=\"{ty}\" class=\"chart-value\" text-anchor=\"end\">100%</text></svg>",
+        ty = Y0 + H + 16,
+        tx = X0 + W
+    ));
+    Value::from_safe_string(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +234,15 @@ mod tests {
             assert!((0..=AREA).contains(&n), "{n}");
         }
         assert!(funnel("f", &[]).to_string().ends_with("</svg>"));
+        let p = pareto(
+            "<p>",
+            &[(9_000, "a"), (20_000, "c")],
+            &[(0, 0), (5_000, 9_000), (10_000, 10_000)],
+            &[(7_000, "A <70%>".into())],
+        )
+        .to_string();
+        assert!(p.contains("&lt;p&gt;") && p.contains("A &lt;70%&gt;") && p.ends_with("</svg>"));
+        // A share past the whole is drawn to the top, never above the plot.
+        assert!(p.contains("y=\"8\" width") && !p.contains("height=\"-"));
     }
 }

@@ -1109,6 +1109,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("quotes", include_str!("../messages/quotes.tsv")),
     ("approvals", include_str!("../messages/approvals.tsv")),
     ("forecast", include_str!("../messages/forecast.tsv")),
+    ("value", include_str!("../messages/value.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

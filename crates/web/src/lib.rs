@@ -3,6 +3,7 @@
 //! worker loop, and `serve`, which tests and the binary both drive.
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod api;
 pub mod approvals;
 pub mod calendars;
@@ -67,6 +68,7 @@ pub const MIGRATIONS: &[&[guanxi_platform::migrate::Migration]] = &[
     guanxi_platform::migrate::MIGRATIONS,
     guanxi_customers::MIGRATIONS,
     guanxi_sales::MIGRATIONS,
+    guanxi_analytics::MIGRATIONS,
 ];
 
 #[derive(OpenApi)]
@@ -266,6 +268,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             sales::forecast_pages::list_calls
         ))
         .routes(routes!(sales::forecast_pages::get_funnel))
+        .routes(routes!(analytics::get_abc))
+        .routes(routes!(analytics::get_rfm))
+        .routes(routes!(analytics::list_runs, analytics::post_run))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

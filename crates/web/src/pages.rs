@@ -89,6 +89,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "approvals.html",
         "sales/forecast.html",
         "sales/performance.html",
+        "analytics/abc.html",
+        "analytics/rfm.html",
         "approval.html",
         "approval_link.html",
         "approval_processes.html",
@@ -277,6 +279,7 @@ impl Signed {
             leads_nav => ctx.can("leads", Action::Read).is_some(),
             deals_nav => ctx.can("opportunities", Action::Read).is_some(),
             quotes_nav => ctx.can("quotes", Action::Read).is_some(),
+            value_nav => ctx.can("analytics", Action::Read).is_some(),
         };
         Some(Signed {
             ctx,
@@ -492,6 +495,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::quotes_pages::routes())
         .merge(crate::approvals::routes())
         .merge(crate::sales::forecast_pages::routes())
+        .merge(crate::analytics::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

@@ -28,4 +28,5 @@ mod scheduler;
 mod schema;
 mod security;
 mod users;
+mod value;
 mod web;

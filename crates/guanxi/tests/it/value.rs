@@ -1,0 +1,418 @@
+//! Customer value: ABC classes by revenue, margin or order count over the purchases the caller
+//! may read, and RFM scores, segments and the movement since a kept run — through the API and
+//! the pages, on both databases.
+
+use crate::both;
+use crate::harness::{refused, TestApp};
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+/// Ten companies whose revenues in the last year are 5000, 2500, 1000, 500, 400, 300, 200,
+/// 50, 30 and 20 yuan (10,000 in all); the first also bought twice more and most recently,
+/// the last only once, 300 days ago. Returns the accounts in that order.
+async fn ten_customers(app: &TestApp, t: &str) -> Vec<Value> {
+    let product = app
+        .created(
+            "/api/v1/products",
+            t,
+            json!({"sku": "V-1", "name": "贵重件", "list_price": 100_000, "cost": 60_000}),
+        )
+        .await;
+    let revenue = [5000, 2500, 1000, 500, 400, 300, 200, 50, 30, 20];
+    let mut accounts = Vec::new();
+    for (i, yuan) in revenue.iter().enumerate() {
+        let a = app
+            .created(
+                "/api/v1/accounts",
+                t,
+                json!({"name": format!("价值客户{i}")}),
+            )
+            .await;
+        let days_ago = if i == 9 { 300 } else { 10 + i as i64 * 20 };
+        let at = Utc::now() - Duration::days(days_ago);
+        let mut orders = vec![(at, yuan * 100)];
+        if i == 0 {
+            // 5000 in three orders, the last yesterday, one of them the costed product.
+            orders = vec![
+                (at, 1_000 * 100),
+                (Utc::now() - Duration::days(100), 3_000 * 100),
+                (Utc::now() - Duration::days(1), 1_000 * 100),
+            ];
+        } else if i == 1 {
+            orders = vec![(at, 1_500 * 100), (at - Duration::days(30), 1_000 * 100)];
+        }
+        for (n, (at, amount)) in orders.into_iter().enumerate() {
+            let line = if i == 0 && n == 2 {
+                json!({"product_id": product["id"], "quantity": 1})
+            } else {
+                json!({"name": "散件", "quantity": 1, "unit_price": amount})
+            };
+            app.created(
+                "/api/v1/orders",
+                t,
+                json!({"account_id": a["id"], "ordered_at": at, "lines": [line]}),
+            )
+            .await;
+        }
+        accounts.push(a);
+    }
+    // Not purchases, or not in yuan, or outside the window: never counted.
+    let last = &accounts[9];
+    for (status, currency, days) in [
+        ("cancelled", "CNY", 5),
+        ("draft", "CNY", 5),
+        ("confirmed", "USD", 5),
+        ("confirmed", "CNY", 400),
+    ] {
+        app.created(
+            "/api/v1/orders",
+            t,
+            json!({"account_id": last["id"], "status": status, "currency": currency,
+                   "ordered_at": Utc::now() - Duration::days(days),
+                   "lines": [{"name": "大单", "quantity": 1, "unit_price": 99_999_900}]}),
+        )
+        .await;
+    }
+    accounts
+}
+
+fn class_of(a: &Value, class: &str) -> Value {
+    a["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == class)
+        .cloned()
+        .unwrap()
+}
+
+both!(abc_classes_by_share_of_revenue, |app: TestApp| async move {
+    let t = app.admin_token.clone();
+    let accounts = ten_customers(&app, &t).await;
+    let a: Value = app
+        .get("/api/v1/analytics/abc", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["customers"], 10);
+    assert_eq!(a["total"], 10_000 * 100, "{a}");
+    assert_eq!(a["other_currency_orders"], 1);
+    // A: the first two (nothing, then 50% above them); B: the next two (75%, 85% above);
+    // C: from 90% on.
+    let (ca, cb, cc) = (class_of(&a, "A"), class_of(&a, "B"), class_of(&a, "C"));
+    assert_eq!(
+        (ca["customers"].clone(), ca["measure"].clone()),
+        (json!(2), json!(7_500 * 100))
+    );
+    assert_eq!(
+        (cb["customers"].clone(), cb["measure"].clone()),
+        (json!(2), json!(1_500 * 100))
+    );
+    assert_eq!(cc["customers"], 6);
+    assert_eq!(ca["customer_share_bp"], 2000);
+    assert_eq!(ca["measure_share_bp"], 7500);
+    let items = a["items"].as_array().unwrap();
+    assert_eq!(items.len(), 10);
+    assert_eq!(items[0]["id"], accounts[0]["id"]);
+    assert_eq!(items[0]["name"], "价值客户0");
+    assert_eq!(items[0]["orders"], 3);
+    assert_eq!(items[2]["cumulative_bp"], 8500);
+    assert_eq!(items[4]["class"], "C");
+    let curve = a["curve"].as_array().unwrap();
+    assert_eq!(
+        curve.first().unwrap(),
+        &json!({"customers_bp": 0, "measure_bp": 0})
+    );
+    assert_eq!(
+        curve.last().unwrap(),
+        &json!({"customers_bp": 10_000, "measure_bp": 10_000})
+    );
+
+    // Other thresholds move the lines; a class lists alone, a page at a time.
+    let a: Value = app
+        .get(
+            "/api/v1/analytics/abc?a_percent=50&b_percent=80&class=C&limit=2",
+            &t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(class_of(&a, "A")["customers"], 1);
+    assert_eq!(class_of(&a, "B")["customers"], 2);
+    assert_eq!(a["items"].as_array().unwrap().len(), 2);
+    assert_eq!(a["items"][0]["rank"], 4);
+    assert_eq!(a["next_offset"], 2);
+    let a: Value = app
+        .get(
+            "/api/v1/analytics/abc?a_percent=50&b_percent=80&class=C&limit=2&offset=6",
+            &t,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["items"].as_array().unwrap().len(), 1);
+    assert_eq!(a["next_offset"], Value::Null);
+
+    // By order count, and by margin: the costed product's line earns 400 of its 1000.
+    let a: Value = app
+        .get("/api/v1/analytics/abc?measure=orders", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["total"], 13);
+    assert_eq!(a["items"][0]["value"], 3);
+    let a: Value = app
+        .get("/api/v1/analytics/abc?measure=margin", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["total"], 10_000 * 100 - 600 * 100);
+    assert_eq!(a["lines_without_cost"], 12);
+    let first = a["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == accounts[0]["id"])
+        .cloned()
+        .unwrap();
+    assert_eq!(first["value"], 4_400 * 100);
+
+    // Bad thresholds and windows are named.
+    let r = app
+        .get("/api/v1/analytics/abc?a_percent=0&b_percent=100", &t)
+        .await;
+    assert_eq!(
+        refused(r).await,
+        vec![
+            ("a_percent".into(), "out_of_range".into()),
+            ("b_percent".into(), "out_of_range".into())
+        ]
+    );
+    let r = app
+        .get("/api/v1/analytics/abc?from=2026-12-31&to=2026-01-01", &t)
+        .await;
+    assert_eq!(refused(r).await, vec![("from".into(), "after_to".into())]);
+    assert_eq!(
+        app.get("/api/v1/analytics/abc?measure=profit", &t)
+            .await
+            .status(),
+        400
+    );
+
+    // A rep's analysis counts only the rep's own customers.
+    let (rep, rep_t) = app.user_with_role("sales", "rep@value.test").await;
+    for a in &accounts[2..4] {
+        let r = app
+            .patch(
+                &format!("/api/v1/accounts/{}", a["id"].as_str().unwrap()),
+                &t,
+                json!({"owner_id": rep["id"], "version": a["version"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let a: Value = app
+        .get("/api/v1/analytics/abc", &rep_t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["customers"], 2, "{a}");
+    assert_eq!(a["total"], 1_500 * 100);
+    assert_eq!(a["items"][0]["id"], accounts[2]["id"]);
+});
+
+both!(rfm_segments_and_who_moved, |app: TestApp| async move {
+    let t = app.admin_token.clone();
+    let accounts = ten_customers(&app, &t).await;
+    // The last year: the order 400 days ago is left out.
+    let year_ago = (Utc::now() - Duration::days(365)).date_naive().to_string();
+    let in_year = format!("/api/v1/analytics/rfm?from={year_ago}");
+    let r: Value = app.get(&in_year, &t).await.json().await.unwrap();
+    assert_eq!(r["customers"], 10);
+    let sum = |v: &Value, k: &str| -> i64 {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[k].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(sum(&r["segments"], "customers"), 10);
+    assert_eq!(sum(&r["grid"], "customers"), 10);
+    assert_eq!(r["grid"].as_array().unwrap().len(), 25);
+    assert_eq!(r["compared_with"], Value::Null);
+    let of = |r: &Value, a: &Value| {
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == a["id"])
+            .cloned()
+            .unwrap()
+    };
+    // The biggest, most frequent and latest buyer is a champion; one small order 300 days ago
+    // is lost.
+    let best = of(&r, &accounts[0]);
+    assert_eq!(
+        (best["r"].clone(), best["f"].clone(), best["m"].clone()),
+        (json!(5), json!(5), json!(5))
+    );
+    assert_eq!(best["segment"], "champions");
+    assert_eq!(best["recency_days"], 1);
+    assert_eq!(best["frequency"], 3);
+    let worst = of(&r, &accounts[9]);
+    assert_eq!(worst["segment"], "lost");
+    assert_eq!(worst["recency_days"], 300);
+    // One segment alone.
+    let lost: Value = app
+        .get(&format!("{in_year}&segment=lost"), &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(lost["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["segment"] == "lost"));
+
+    // A run as of 55 days ago (before the third customer's only order): stored once,
+    // whatever the number of requests at once.
+    let earlier = (Utc::now() - Duration::days(55)).date_naive().to_string();
+    let posts = (0..6)
+        .map(|_| {
+            app.req(reqwest::Method::POST, "/api/v1/analytics/rfm/runs", &t)
+                .json(&json!({"to": earlier, "from": year_ago}))
+                .send()
+        })
+        .collect();
+    let answers = crate::concurrency::futures_join(posts).await;
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for a in answers {
+        let status = a.status();
+        assert!(status == 201 || status == 200, "{status}");
+        created += (status == 201) as i32;
+        let run: Value = a.json().await.unwrap();
+        ids.insert(run["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!((created, ids.len()), (1, 1));
+    // The same day with another window is refused; a rep may not keep company runs.
+    let r = app
+        .post(
+            "/api/v1/analytics/rfm/runs",
+            &t,
+            json!({"to": earlier, "from": "2020-01-01"}),
+        )
+        .await;
+    assert_eq!(refused(r).await, vec![("to".into(), "run_exists".into())]);
+    let (_, rep_t) = app.user_with_role("sales", "rep@rfm.test").await;
+    let r = app
+        .post("/api/v1/analytics/rfm/runs", &rep_t, json!({}))
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        app.get("/api/v1/analytics/rfm/runs", &rep_t).await.status(),
+        403
+    );
+    let runs: Value = app
+        .get("/api/v1/analytics/rfm/runs", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1);
+    assert_eq!(runs["items"][0]["as_of"], earlier);
+    assert_eq!(runs["items"][0]["customers"], 9, "{runs}");
+
+    // Today's analysis shows who moved since: everyone counted once, the newcomer as new to
+    // the analysis.
+    let r: Value = app.get(&in_year, &t).await.json().await.unwrap();
+    assert_eq!(r["compared_with"]["as_of"], earlier);
+    assert_eq!(sum(&r["moves"], "customers"), 10);
+    let fresh: i64 = r["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["from"].is_null())
+        .map(|m| m["customers"].as_i64().unwrap())
+        .sum();
+    assert_eq!(fresh, 1, "{}", r["moves"]);
+
+    // People buying for themselves are analysed apart from companies.
+    let c = app
+        .created("/api/v1/contacts", &t, json!({"name": "散客张"}))
+        .await;
+    app.created(
+        "/api/v1/orders",
+        &t,
+        json!({"contact_id": c["id"], "lines": [{"name": "件", "quantity": 2, "unit_price": 500}]}),
+    )
+    .await;
+    let r: Value = app
+        .get("/api/v1/analytics/rfm?party=contacts", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["customers"], 1);
+    assert_eq!(r["items"][0]["name"], "散客张");
+    assert_eq!(r["items"][0]["monetary"], 1000);
+});
+
+both!(value_pages_in_both_languages, |app: TestApp| async move {
+    let t = app.admin_token.clone();
+    ten_customers(&app, &t).await;
+    let (c, s) = app
+        .session("admin@acme.test", "correct horse battery")
+        .await;
+    let page = |path: &str| {
+        let c = c.clone();
+        let url = app.url(path);
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = page("/value/abc").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<svg class=\"chart\"") && html.contains("价值客户0"),
+        "{html}"
+    );
+    assert!(html.contains("A 类累计占比"));
+    // Thresholds that make no sense are named; a filter that does not parse is said so.
+    let (status, html) = page("/value/abc?a_percent=90&b_percent=80").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("A+B 类累计占比（%） 超出范围"), "{html}");
+    let (_, html) = page("/value/abc?measure=profit").await;
+    assert!(html.contains("部分筛选条件无法识别"));
+    let (status, html) = page("/value/rfm").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("冠军客户") && html.contains("id=\"grid\""));
+    assert!(html.contains("尚未保存更早的分析"));
+    // Keeping a run from the page, then the movement shows.
+    let month_ago = (Utc::now() - Duration::days(30)).date_naive().to_string();
+    let r = c
+        .post(app.url("/value/rfm/runs"))
+        .form(&[
+            ("_csrf", s["csrf_token"].as_str().unwrap()),
+            ("party", "accounts"),
+            ("to", month_ago.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "followed back to the page");
+    let (_, html) = page("/value/rfm").await;
+    assert!(
+        html.contains(&format!("自 {month_ago} 的分析以来的变化")),
+        "{html}"
+    );
+    assert!(html.contains("id=\"moves\""));
+});

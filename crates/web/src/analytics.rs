@@ -1,0 +1,351 @@
+//! Customer value over HTTP: `/api/v1/analytics/abc`, `/api/v1/analytics/rfm` (with
+//! `/runs`), and two pages — `/value/abc` (the Pareto chart, the classes and the ranking) and
+//! `/value/rfm` (segments, the R × FM grid, the movement since the last stored run, and the
+//! customers of a segment).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use guanxi_analytics::abc::{self, Abc, AbcQuery, Class};
+use guanxi_analytics::facts::Party;
+use guanxi_analytics::rfm::{self, Rfm, RfmQuery, Run, RunInput, RunsQuery, SEGMENTS};
+use guanxi_platform::perms::{Action, Scope};
+use minijinja::context;
+use serde::de::DeserializeOwned;
+
+use crate::api::{ApiResult, Localize};
+use crate::charts::{self, Bar};
+use crate::extract::{ApiJson, Auth};
+use crate::pages::{forbidden_csrf, Signed};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Customers ranked by revenue, margin or order count in a window and classed A/B/C by the
+/// share of the measure ranked above them (A to 70%, B to 90% unless given), with the Pareto
+/// curve, each class's share of customers and of the measure, and a page of the ranking.
+/// Counts only the customers the caller may read.
+#[utoipa::path(get, path = "/api/v1/analytics/abc", tag = "analytics", params(AbcQuery), responses(
+    (status = 200, body = Abc), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn get_abc(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<AbcQuery>,
+) -> ApiResult<Json<Abc>> {
+    Ok(Json(abc::abc(&s.db, &ctx, &q).await.l(&ctx)?))
+}
+
+/// Recency, frequency and monetary quintile scores and segments of the customers the caller
+/// may read, the R × FM grid, the movement since the latest stored run before the window's
+/// end, and a page of the customers (of one segment if asked), largest spend first.
+#[utoipa::path(get, path = "/api/v1/analytics/rfm", tag = "analytics", params(RfmQuery), responses(
+    (status = 200, body = Rfm), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn get_rfm(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<RfmQuery>,
+) -> ApiResult<Json<Rfm>> {
+    Ok(Json(rfm::rfm(&s.db, &ctx, &q).await.l(&ctx)?))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RunList {
+    pub items: Vec<Run>,
+}
+
+/// The company's stored RFM runs of a party, latest first (needs reading every customer).
+#[utoipa::path(get, path = "/api/v1/analytics/rfm/runs", tag = "analytics", params(RunsQuery), responses(
+    (status = 200, body = RunList), (status = 403, body = Problem)))]
+pub async fn list_runs(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<RunsQuery>,
+) -> ApiResult<Json<RunList>> {
+    Ok(Json(RunList {
+        items: rfm::runs(&s.db, &ctx, &q).await.l(&ctx)?,
+    }))
+}
+
+/// Keeps every customer's RFM scores as of `to` (default today), for later analyses to show
+/// who moved. 201 with the new run; 200 with the one already kept for that day (the same
+/// snapshot, never a second).
+#[utoipa::path(post, path = "/api/v1/analytics/rfm/runs", tag = "analytics", request_body = RunInput, responses(
+    (status = 201, body = Run), (status = 200, body = Run), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn post_run(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<RunInput>,
+) -> ApiResult<Response> {
+    let (run, created) = rfm::store_run(&s.db, &ctx, b).await.l(&ctx)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(run)).into_response())
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/value", get(|| async { Redirect::to("/value/abc") }))
+        .route("/value/abc", get(abc_page))
+        .route("/value/rfm", get(rfm_page))
+        .route("/value/rfm/runs", post(store_run))
+}
+
+/// A page's filters as the API reads them; the form's empty fields are left out. Filters that
+/// do not parse are reported and the defaults shown.
+fn filters<T: DeserializeOwned + Default>(raw: Option<String>) -> (T, bool) {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let kept: Vec<(String, String)> = pairs
+        .into_iter()
+        .filter(|(k, v)| !v.trim().is_empty() && k != "error")
+        .collect();
+    let encoded = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    match serde_urlencoded::from_str::<T>(&encoded) {
+        Ok(q) => (q, false),
+        Err(_) => (T::default(), true),
+    }
+}
+
+fn refusal(p: &Signed, e: guanxi_platform::Error) -> Option<String> {
+    let keys = p.refusal_keys(e, Some("value."));
+    p.refusal_from_url(Some(&keys))
+        .or_else(|| Some(crate::i18n::t(&p.ctx.locale, "value.bad_filter")))
+}
+
+fn class_css(c: Class) -> &'static str {
+    match c {
+        Class::A => "a",
+        Class::B => "b",
+        Class::C => "c",
+    }
+}
+
+async fn abc_page(State(s): State<AppState>, p: Signed, RawQuery(raw): RawQuery) -> Response {
+    let (q, bad) = filters::<AbcQuery>(raw);
+    let mut error = bad.then(|| crate::i18n::t(&p.ctx.locale, "value.bad_filter"));
+    let result = match abc::abc(&s.db, &p.ctx, &q).await {
+        Err(e @ guanxi_platform::Error::Validation(_)) => {
+            error = refusal(&p, e);
+            abc::abc(&s.db, &p.ctx, &AbcQuery::default()).await
+        }
+        r => r,
+    };
+    let a = match result {
+        Ok(a) => a,
+        Err(e) => return p.error(&s, e),
+    };
+    let t = |k: &str| crate::i18n::t(&p.ctx.locale, k);
+    let chart = (a.customers > 0).then(|| {
+        charts::pareto(
+            &t("value.pareto"),
+            &a.bins
+                .iter()
+                .map(|b| (b.measure_bp, class_css(b.class)))
+                .collect::<Vec<_>>(),
+            &a.curve
+                .iter()
+                .map(|c| (c.customers_bp, c.measure_bp))
+                .collect::<Vec<_>>(),
+            &[
+                (a.a_percent as i64 * 100, format!("A {}%", a.a_percent)),
+                (a.b_percent as i64 * 100, format!("B {}%", a.b_percent)),
+            ],
+        )
+    });
+    // The links keep the filters and change one thing.
+    let here = |extra: &[(&str, String)]| {
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("party", a.party.as_str().to_owned()),
+            ("measure", measure_name(a.measure).to_owned()),
+            ("from", a.from.to_string()),
+            ("to", a.to.to_string()),
+            ("a_percent", a.a_percent.to_string()),
+            ("b_percent", a.b_percent.to_string()),
+        ];
+        pairs.extend(extra.iter().cloned());
+        format!(
+            "/value/abc?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let class_links: Vec<(String, String)> = [Class::A, Class::B, Class::C]
+        .into_iter()
+        .map(|c| (format!("{c:?}"), here(&[("class", format!("{c:?}"))])))
+        .collect();
+    let next = a.next_offset.map(|o| {
+        let mut extra = vec![("offset", o.to_string())];
+        if let Some(c) = q.class {
+            extra.push(("class", format!("{c:?}")));
+        }
+        here(&extra)
+    });
+    p.page(
+        &s,
+        "analytics/abc.html",
+        "value",
+        context! { a, chart, error, class_links, next, all_link => here(&[]),
+        chosen_class => q.class.map(|c| format!("{c:?}")),
+        customer_base => customer_base(a.party) },
+    )
+}
+
+fn measure_name(m: abc::Measure) -> &'static str {
+    match m {
+        abc::Measure::Revenue => "revenue",
+        abc::Measure::Margin => "margin",
+        abc::Measure::Orders => "orders",
+    }
+}
+
+fn customer_base(party: Party) -> &'static str {
+    match party {
+        Party::Accounts => "/customers/accounts",
+        Party::Contacts => "/customers/contacts",
+    }
+}
+
+async fn rfm_page(State(s): State<AppState>, p: Signed, RawQuery(raw): RawQuery) -> Response {
+    let message = {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+        pairs
+            .iter()
+            .find(|(k, _)| k == "error")
+            .and_then(|(_, v)| p.refusal_from_url(Some(v)))
+    };
+    let (q, bad) = filters::<RfmQuery>(raw);
+    let mut error =
+        message.or_else(|| bad.then(|| crate::i18n::t(&p.ctx.locale, "value.bad_filter")));
+    let result = match rfm::rfm(&s.db, &p.ctx, &q).await {
+        Err(e @ guanxi_platform::Error::Validation(_)) => {
+            error = refusal(&p, e);
+            rfm::rfm(&s.db, &p.ctx, &RfmQuery::default()).await
+        }
+        r => r,
+    };
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => return p.error(&s, e),
+    };
+    let party = r.party;
+    let every = p.ctx.can(party.as_str(), Action::Read) == Some(Scope::All);
+    let runs = if every && p.ctx.can("analytics", Action::Read).is_some() {
+        rfm::runs(&s.db, &p.ctx, &RunsQuery { party: Some(party) })
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let t = |k: &str| crate::i18n::t(&p.ctx.locale, k);
+    let chart = charts::bars(
+        &t("value.segments"),
+        &r.segments
+            .iter()
+            .map(|g| Bar {
+                label: t(&format!("value.segment.{}", g.segment.as_str())),
+                parts: vec![(g.customers, "won")],
+                marker: None,
+                text: format!(
+                    "{} · {:.1}%",
+                    g.customers,
+                    g.customer_share_bp as f64 / 100.0
+                ),
+            })
+            .collect::<Vec<_>>(),
+    );
+    // The movement as a matrix: a row per earlier segment (and "new"), a column per segment.
+    let names: Vec<&str> = SEGMENTS.iter().map(|g| g.as_str()).collect();
+    let mut matrix: Vec<(String, Vec<i64>)> = Vec::new();
+    if r.compared_with.is_some() {
+        let mut rows: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for m in &r.moves {
+            let row = rows
+                .entry(m.from.map_or(-1, |g| g as i32))
+                .or_insert_with(|| vec![0; SEGMENTS.len()]);
+            row[m.to as usize] += m.customers;
+        }
+        for (k, counts) in rows {
+            let label = match usize::try_from(k).ok().and_then(|i| SEGMENTS.get(i)) {
+                Some(g) => g.as_str().to_owned(),
+                None => "none".to_owned(),
+            };
+            matrix.push((label, counts));
+        }
+    }
+    let here = |extra: &[(&str, String)]| {
+        let mut pairs: Vec<(&str, String)> = vec![("party", party.as_str().to_owned())];
+        if let Some(f) = r.from {
+            pairs.push(("from", f.to_string()));
+        }
+        pairs.push(("to", r.to.to_string()));
+        pairs.extend(extra.iter().cloned());
+        format!(
+            "/value/rfm?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let segment_links: Vec<String> = names
+        .iter()
+        .map(|n| here(&[("segment", (*n).to_owned())]))
+        .collect();
+    let next = r.next_offset.map(|o| {
+        let mut extra = vec![("offset", o.to_string())];
+        if let Some(g) = q.segment {
+            extra.push(("segment", g.as_str().to_owned()));
+        }
+        here(&extra)
+    });
+    let segment_of: Vec<&str> = (1..=5u8)
+        .flat_map(|r| (1..=5u8).map(move |f| rfm::segment(r, f).as_str()))
+        .collect();
+    p.page(
+        &s,
+        "analytics/rfm.html",
+        "value",
+        context! { r, chart, error, matrix, names, segment_links, next, runs, segment_of,
+        all_link => here(&[]), chosen => q.segment.map(|g| g.as_str()),
+        can_store => every && p.ctx.can("analytics", Action::Create).is_some(),
+        customer_base => customer_base(party) },
+    )
+}
+
+/// `POST /value/rfm/runs`: keeps the run shown (party, from, to) and goes back to it.
+async fn store_run(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let date = |k: &str| get(k).and_then(|v| v.parse::<chrono::NaiveDate>().ok());
+    let party = get("party").and_then(Party::parse).unwrap_or_default();
+    let input = RunInput {
+        party: Some(party),
+        from: date("from"),
+        to: date("to"),
+    };
+    let mut back = vec![("party", party.as_str().to_owned())];
+    if let Some(f) = input.from {
+        back.push(("from", f.to_string()));
+    }
+    if let Some(t) = input.to {
+        back.push(("to", t.to_string()));
+    }
+    let back = format!(
+        "/value/rfm?{}",
+        serde_urlencoded::to_string(&back).unwrap_or_default()
+    );
+    match rfm::store_run(&s.db, &p.ctx, input).await {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e @ guanxi_platform::Error::Validation(_)) => p.refused_to(&back, e, Some("value.")),
+        Err(e) => p.error(&s, e),
+    }
+}
