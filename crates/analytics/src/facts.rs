@@ -137,6 +137,17 @@ pub async fn tenant_facts(db: &Db, tenant: Uuid) -> Result<(String, chrono_tz::T
     ))
 }
 
+/// A company's model or snapshot (an RFM run, a lifetime-value fit) is of every customer:
+/// making and listing them takes `action` on `analytics` and reading every customer of the
+/// party.
+pub fn company_scope(ctx: &Ctx, party: Party, action: Action) -> Result<()> {
+    ctx.require("analytics", action)?;
+    match ctx.require(party.as_str(), Action::Read)? {
+        Scope::All => Ok(()),
+        _ => Err(guanxi_platform::Error::Forbidden),
+    }
+}
+
 /// The purchases one analysis reads: a party's, in a window, in the tenant's currency, of the
 /// customers the caller may read.
 pub struct Purchases<'a> {
@@ -253,6 +264,12 @@ impl<'a> Purchases<'a> {
             rows.into_iter().map(|(id, m, _)| (id, m)).collect(),
             uncosted,
         ))
+    }
+
+    /// Every purchase in the window: the customer, when, and the total (minor units).
+    pub async fn each(&self, db: &Db) -> Result<Vec<(Uuid, DateTime<Utc>, i64)>> {
+        let q = self.query("{col} AS id, o.ordered_at, o.total", Read::Orders, false);
+        db.fetch_sql(q).await
     }
 
     /// How many orders in the window are in another currency than the tenant's (left out).

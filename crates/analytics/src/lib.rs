@@ -1,18 +1,29 @@
 //! Customer value: who the valuable customers are, measured on the purchase history — ABC
-//! (Pareto) classes by revenue, margin or order count, and RFM scores and segments with the
-//! movement between stored runs. 4V grading, lifetime value, churn, cross-sell, reports and
-//! dashboards join here as their parts of the issue land.
+//! (Pareto) classes by revenue, margin or order count, RFM scores and segments with the
+//! movement between stored runs, and lifetime value (BG/NBD and Gamma-Gamma fitted on the
+//! tenant's orders). 4V grading, churn, cross-sell, reports and dashboards join here as
+//! their parts of the issue land.
 
 use guanxi_platform::migrate::Migration;
 
 pub mod abc;
+pub mod clv;
 pub mod facts;
+pub mod models;
 pub mod rfm;
 
 /// This module's schema, versions 5001–5999.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 5001,
-    name: "5001_rfm_runs",
-    sqlite: include_str!("../migrations/sqlite/5001_rfm_runs.sql"),
-    postgres: include_str!("../migrations/postgres/5001_rfm_runs.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 5001,
+        name: "5001_rfm_runs",
+        sqlite: include_str!("../migrations/sqlite/5001_rfm_runs.sql"),
+        postgres: include_str!("../migrations/postgres/5001_rfm_runs.sql"),
+    },
+    Migration {
+        version: 5002,
+        name: "5002_clv_models",
+        sqlite: include_str!("../migrations/sqlite/5002_clv_models.sql"),
+        postgres: include_str!("../migrations/postgres/5002_clv_models.sql"),
+    },
+];

@@ -19,11 +19,11 @@ use uuid::Uuid;
 
 use guanxi_platform::db::{Db, Sql, Val};
 use guanxi_platform::error::Result;
-use guanxi_platform::perms::{Action, Scope};
+use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, Ctx, Error};
 
-use crate::facts::{bp, Fact, Party, Purchases, Window};
+use crate::facts::{bp, company_scope, Fact, Party, Purchases, Window};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -383,16 +383,6 @@ pub struct RunInput {
     pub from: Option<NaiveDate>,
     /// The day the run is as of; default today.
     pub to: Option<NaiveDate>,
-}
-
-/// A run is a company's snapshot: storing and listing runs takes reading every customer of
-/// the party (and the right to store analyses).
-fn company_scope(ctx: &Ctx, party: Party, action: Action) -> Result<()> {
-    ctx.require("analytics", action)?;
-    match ctx.require(party.as_str(), Action::Read)? {
-        Scope::All => Ok(()),
-        _ => Err(Error::Forbidden),
-    }
 }
 
 async fn run_as_of(db: &Db, ctx: &Ctx, party: Party, as_of: &str) -> Result<Option<Run>> {

@@ -5,17 +5,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use guanxi_analytics::abc::{self, Abc, AbcQuery, Class};
+use guanxi_analytics::clv::{
+    self, Model, ModelInput, ModelsQuery, PredictionPage, PredictionsQuery,
+};
 use guanxi_analytics::facts::Party;
 use guanxi_analytics::rfm::{self, Rfm, RfmQuery, Run, RunInput, RunsQuery, SEGMENTS};
 use guanxi_platform::perms::{Action, Scope};
 use minijinja::context;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 use crate::api::{ApiResult, Localize};
 use crate::charts::{self, Bar};
@@ -88,8 +92,67 @@ pub async fn post_run(
     Ok((status, Json(run)).into_response())
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ModelList {
+    pub items: Vec<Model>,
+}
+
+/// Fits BG/NBD (purchases and the probability of being alive) and Gamma-Gamma (spend) by
+/// maximum likelihood on the calibration period's orders of every customer of the party,
+/// checks them on the holdout period if given, and keeps each customer's expected value over
+/// the next months. 201 with the model — `fitted`, or `failed` with why (the latest fitted
+/// model stays in use); 422 when there is too little history.
+#[utoipa::path(post, path = "/api/v1/clv/models", tag = "analytics", request_body = ModelInput, responses(
+    (status = 201, body = Model), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn post_model(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<ModelInput>,
+) -> ApiResult<Response> {
+    let m = clv::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok((StatusCode::CREATED, Json(m)).into_response())
+}
+
+/// The lifetime-value models of a party, latest first.
+#[utoipa::path(get, path = "/api/v1/clv/models", tag = "analytics", params(ModelsQuery), responses(
+    (status = 200, body = ModelList), (status = 403, body = Problem)))]
+pub async fn list_models(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<ModelsQuery>,
+) -> ApiResult<Json<ModelList>> {
+    Ok(Json(ModelList {
+        items: clv::list(&s.db, &ctx, &q).await.l(&ctx)?,
+    }))
+}
+
+/// A model: its parameters, log-likelihoods and the holdout check.
+#[utoipa::path(get, path = "/api/v1/clv/models/{id}", tag = "analytics", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Model), (status = 404, body = Problem)))]
+pub async fn get_model(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Model>> {
+    Ok(Json(clv::get(&s.db, &ctx, id).await.l(&ctx)?))
+}
+
+/// A model's predictions for the customers the caller may read: probability of still being
+/// a customer, purchases and value expected (`null` value: insufficient data).
+#[utoipa::path(get, path = "/api/v1/clv/models/{id}/customers", tag = "analytics", params(("id" = Uuid, Path), PredictionsQuery), responses(
+    (status = 200, body = PredictionPage), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn model_customers(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PredictionsQuery>,
+) -> ApiResult<Json<PredictionPage>> {
+    Ok(Json(clv::predictions(&s.db, &ctx, id, &q).await.l(&ctx)?))
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/value/clv", get(clv_page).post(fit_model))
         .route("/value", get(|| async { Redirect::to("/value/abc") }))
         .route("/value/abc", get(abc_page))
         .route("/value/rfm", get(rfm_page))
@@ -346,6 +409,168 @@ async fn store_run(
     match rfm::store_run(&s.db, &p.ctx, input).await {
         Ok(_) => Redirect::to(&back).into_response(),
         Err(e @ guanxi_platform::Error::Validation(_)) => p.refused_to(&back, e, Some("value.")),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ClvParams {
+    party: Option<String>,
+    model: Option<Uuid>,
+    sort: Option<String>,
+    offset: Option<u32>,
+    error: Option<String>,
+}
+
+/// `/value/clv`: fit a model (calibration and holdout dates), the models kept, and the one
+/// chosen (the latest fitted by default): parameters, the holdout check drawn, and its
+/// customers by expected value or by risk of having left.
+async fn clv_page(State(s): State<AppState>, p: Signed, Query(q): Query<ClvParams>) -> Response {
+    let party = q
+        .party
+        .as_deref()
+        .and_then(Party::parse)
+        .unwrap_or_default();
+    let models = match clv::list(&s.db, &p.ctx, &ModelsQuery { party: Some(party) }).await {
+        Ok(m) => m,
+        Err(e) => return p.error(&s, e),
+    };
+    let chosen = q
+        .model
+        .and_then(|id| models.iter().find(|m| m.id == id))
+        .or_else(|| models.iter().find(|m| m.status == "fitted"))
+        .cloned();
+    let sort = match q.sort.as_deref() {
+        Some("p_alive") => "p_alive",
+        _ => "value",
+    };
+    let page = match chosen.as_ref().filter(|m| m.status == "fitted") {
+        Some(m) => {
+            let pq = PredictionsQuery {
+                sort: Some(sort.into()),
+                offset: q.offset,
+                limit: Some(50),
+            };
+            match clv::predictions(&s.db, &p.ctx, m.id, &pq).await {
+                Ok(pg) => Some(pg),
+                Err(e) => return p.error(&s, e),
+            }
+        }
+        None => None,
+    };
+    let t = |k: &str| crate::i18n::t(&p.ctx.locale, k);
+    let chart = chosen.as_ref().and_then(|m| m.holdout.as_ref()).map(|h| {
+        let bars: Vec<Bar> =
+            h.0.iter()
+                .flat_map(|b| {
+                    let label = if b.purchases >= 7 {
+                        "7+".to_owned()
+                    } else {
+                        b.purchases.to_string()
+                    };
+                    [
+                        Bar {
+                            label: format!("{label} · {}", t("clv.actual")),
+                            parts: vec![((b.actual * 1000.0) as i64, "won")],
+                            marker: None,
+                            text: format!("{:.2}", b.actual),
+                        },
+                        Bar {
+                            label: format!("{label} · {}", t("clv.predicted")),
+                            parts: vec![((b.predicted * 1000.0) as i64, "best")],
+                            marker: None,
+                            text: format!("{:.2}", b.predicted),
+                        },
+                    ]
+                })
+                .collect();
+        charts::bars(&t("clv.holdout"), &bars)
+    });
+    let next = page.as_ref().and_then(|pg| pg.next_offset).map(|o| {
+        format!(
+            "/value/clv?{}",
+            serde_urlencoded::to_string([
+                ("party", party.as_str().to_owned()),
+                (
+                    "model",
+                    chosen
+                        .as_ref()
+                        .map(|m| m.id.to_string())
+                        .unwrap_or_default()
+                ),
+                ("sort", sort.to_owned()),
+                ("offset", o.to_string()),
+            ])
+            .unwrap_or_default()
+        )
+    });
+    let every = p.ctx.can(party.as_str(), Action::Read) == Some(Scope::All);
+    let currency = match guanxi_analytics::facts::tenant_facts(&s.db, p.ctx.tenant_id).await {
+        Ok((c, _)) => c,
+        Err(e) => return p.error(&s, e),
+    };
+    p.page(
+        &s,
+        "analytics/clv.html",
+        "value",
+        context! { party, models, chosen, page, chart, sort, next, currency,
+        error => p.refusal_from_url(q.error.as_deref()),
+        can_fit => every && p.ctx.can("analytics", Action::Create).is_some(),
+        customer_base => customer_base(party) },
+    )
+}
+
+/// `POST /value/clv`: fits a model from the form and shows it.
+async fn fit_model(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let party = get("party").and_then(Party::parse).unwrap_or_default();
+    let back = format!("/value/clv?party={}", party.as_str());
+    let mut errs = guanxi_platform::error::Errors::default();
+    let mut date = |k: &str, required: bool| match get(k).map(|v| v.parse::<chrono::NaiveDate>()) {
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => {
+            errs.add(k, "invalid");
+            None
+        }
+        None => {
+            if required {
+                errs.add(k, "required");
+            }
+            None
+        }
+    };
+    let (from, to, holdout) = (
+        date("calibration_from", true),
+        date("calibration_to", true),
+        date("holdout_to", false),
+    );
+    let months = get("months").map(|m| m.parse::<u32>().unwrap_or(0));
+    let discount =
+        get("annual_discount").map(|d| d.parse::<f64>().map_or(-1, |v| (v * 100.0).round() as i64));
+    if let Err(e) = errs.finish() {
+        return p.refused_to(&back, e, Some("clv."));
+    }
+    let (Some(calibration_from), Some(calibration_to)) = (from, to) else {
+        return Redirect::to(&back).into_response();
+    };
+    let input = ModelInput {
+        party: Some(party),
+        calibration_from,
+        calibration_to,
+        holdout_to: holdout,
+        months,
+        annual_discount_bp: discount,
+    };
+    match clv::create(&s.db, &p.ctx, input).await {
+        Ok(m) => Redirect::to(&format!("{back}&model={}", m.id)).into_response(),
+        Err(e @ guanxi_platform::Error::Validation(_)) => p.refused_to(&back, e, Some("clv.")),
         Err(e) => p.error(&s, e),
     }
 }

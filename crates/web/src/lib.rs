@@ -271,6 +271,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analytics::get_abc))
         .routes(routes!(analytics::get_rfm))
         .routes(routes!(analytics::list_runs, analytics::post_run))
+        .routes(routes!(analytics::list_models, analytics::post_model))
+        .routes(routes!(analytics::get_model))
+        .routes(routes!(analytics::model_customers))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

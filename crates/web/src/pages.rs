@@ -91,6 +91,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/performance.html",
         "analytics/abc.html",
         "analytics/rfm.html",
+        "analytics/clv.html",
         "approval.html",
         "approval_link.html",
         "approval_processes.html",
