@@ -486,3 +486,37 @@ pub async fn predictions(
         items,
     })
 }
+
+/// A customer's prediction in the latest fitted model of their party, with that model, when
+/// the caller may see analyses.
+pub async fn latest_for(
+    db: &Db,
+    ctx: &Ctx,
+    party: Party,
+    customer: Uuid,
+) -> Result<Option<(Model, Prediction)>> {
+    if ctx.can("analytics", Action::Read).is_none() {
+        return Ok(None);
+    }
+    let model: Option<Model> = db
+        .fetch_optional(
+            &format!(
+                "SELECT {MODEL_COLUMNS} FROM clv_models WHERE tenant_id = $1 AND party = $2
+                 AND status = 'fitted' ORDER BY created_at DESC, id DESC LIMIT 1"
+            ),
+            args![ctx.tenant_id, party.as_str()],
+        )
+        .await?;
+    let Some(model) = model else {
+        return Ok(None);
+    };
+    let p: Option<Prediction> = db
+        .fetch_optional(
+            "SELECT customer_id, NULL AS name, purchases, weeks_to_last, weeks_observed, mean_value,
+                 p_alive, expected_purchases, expected_value
+             FROM clv_predictions WHERE tenant_id = $1 AND model_id = $2 AND customer_id = $3",
+            args![ctx.tenant_id, model.id, customer],
+        )
+        .await?;
+    Ok(p.map(|p| (model, p)))
+}

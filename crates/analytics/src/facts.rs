@@ -272,6 +272,14 @@ impl<'a> Purchases<'a> {
         db.fetch_sql(q).await
     }
 
+    /// Each customer's products once (`c`, `p`): a subquery for counting what is bought
+    /// together.
+    pub fn customer_products(&self) -> Sql {
+        let mut q = self.query("DISTINCT {col} AS c, l.product_id AS p", Read::Lines, false);
+        q.push(" AND l.product_id IS NOT NULL");
+        q
+    }
+
     /// How many orders in the window are in another currency than the tenant's (left out).
     pub async fn other_currency(&self, db: &Db) -> Result<i64> {
         let q = self.query("COUNT(*)", Read::OtherCurrencies, false);

@@ -8,6 +8,7 @@ use guanxi_platform::migrate::Migration;
 
 pub mod abc;
 pub mod clv;
+pub mod cross_sell;
 pub mod facts;
 pub mod models;
 pub mod rfm;

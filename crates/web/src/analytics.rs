@@ -14,6 +14,7 @@ use guanxi_analytics::abc::{self, Abc, AbcQuery, Class};
 use guanxi_analytics::clv::{
     self, Model, ModelInput, ModelsQuery, PredictionPage, PredictionsQuery,
 };
+use guanxi_analytics::cross_sell::{self, RecommendationQuery, Recommendations};
 use guanxi_analytics::facts::Party;
 use guanxi_analytics::rfm::{self, Rfm, RfmQuery, Run, RunInput, RunsQuery, SEGMENTS};
 use guanxi_platform::perms::{Action, Scope};
@@ -148,6 +149,20 @@ pub async fn model_customers(
     Query(q): Query<PredictionsQuery>,
 ) -> ApiResult<Json<PredictionPage>> {
     Ok(Json(clv::predictions(&s.db, &ctx, id, &q).await.l(&ctx)?))
+}
+
+/// Products to suggest to a customer (an account, or a contact buying for themselves): for
+/// each product they have not bought, the strongest rule from one they have — the share of
+/// the customers who bought that one who also bought this (confidence) and how much likelier
+/// that is than for any customer (lift), from at least `min_customers` customers.
+#[utoipa::path(get, path = "/api/v1/recommendations", tag = "analytics", params(RecommendationQuery), responses(
+    (status = 200, body = Recommendations), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn get_recommendations(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<RecommendationQuery>,
+) -> ApiResult<Json<Recommendations>> {
+    Ok(Json(cross_sell::recommend(&s.db, &ctx, &q).await.l(&ctx)?))
 }
 
 pub fn routes() -> Router<AppState> {

@@ -274,6 +274,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analytics::list_models, analytics::post_model))
         .routes(routes!(analytics::get_model))
         .routes(routes!(analytics::model_customers))
+        .routes(routes!(analytics::get_recommendations))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

@@ -599,3 +599,132 @@ both!(lifetime_value_reproduces_cdnow, |app: TestApp| async move {
     );
     assert!(html.contains("id=\"holdout-chart\"") && html.contains("CDNOW "));
 });
+
+// Products bought together: the rule counts over every customer's products match a count by
+// hand, and the customer's page says why each product is suggested.
+both!(
+    cross_sell_from_products_bought_together,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        let mut products = Vec::new();
+        for i in 1..=4 {
+            products.push(
+            app.created(
+                "/api/v1/products",
+                &t,
+                json!({"sku": format!("X-{i}"), "name": format!("产品{i}"), "list_price": 1000}),
+            )
+            .await,
+        );
+        }
+        let baskets: [&[usize]; 8] = [
+            &[0, 1],
+            &[0, 1],
+            &[0, 1, 2],
+            &[0, 2],
+            &[1],
+            &[2, 3],
+            &[3],
+            &[0],
+        ];
+        let mut accounts = Vec::new();
+        for (i, basket) in baskets.iter().enumerate() {
+            let a = app
+                .created(
+                    "/api/v1/accounts",
+                    &t,
+                    json!({"name": format!("搭配客户{i}")}),
+                )
+                .await;
+            for p in *basket {
+                app.created(
+                "/api/v1/orders",
+                &t,
+                json!({"account_id": a["id"], "lines": [{"product_id": products[*p]["id"], "quantity": 1}]}),
+            )
+            .await;
+            }
+            accounts.push(a);
+        }
+        // A cancelled order is not a purchase.
+        let last = &accounts[7];
+        app.created(
+        "/api/v1/orders",
+        &t,
+        json!({"account_id": last["id"], "status": "cancelled", "lines": [{"product_id": products[3]["id"], "quantity": 1}]}),
+    )
+    .await;
+        let get = |q: String| {
+            let app = &app;
+            let t = t.clone();
+            async move {
+                let r = app.get(&format!("/api/v1/recommendations?{q}"), &t).await;
+                assert_eq!(r.status(), 200);
+                r.json::<Value>().await.unwrap()
+            }
+        };
+        let id = last["id"].as_str().unwrap().to_owned();
+        // 产品1 → 产品2: 3 of the 5 who bought 产品1 bought 产品2 (60%), lift 3·8 / (5·4) = 1.2;
+        // 产品1 → 产品3 has only 2 customers behind it.
+        let r = get(format!("account_id={id}")).await;
+        assert_eq!(r["customers"], 8);
+        let items = r["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{r}");
+        assert_eq!(items[0]["name"], "产品2");
+        assert_eq!(items[0]["because_name"], "产品1");
+        assert_eq!(items[0]["customers_with_both"], 3);
+        assert_eq!(items[0]["customers_with_because"], 5);
+        assert_eq!(items[0]["confidence_bp"], 6000);
+        assert_eq!(items[0]["lift"], 1.2);
+        let r = get(format!("account_id={id}&min_customers=2")).await;
+        let names: Vec<&str> = r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["产品2", "产品3"]);
+        let r = get(format!(
+            "account_id={id}&min_customers=2&exclude={}",
+            products[1]["id"].as_str().unwrap()
+        ))
+        .await;
+        assert_eq!(r["items"][0]["name"], "产品3");
+        assert_eq!(r["items"].as_array().unwrap().len(), 1);
+        // Bad input is named; someone else's customer is not found.
+        let r = app
+            .get(
+                &format!("/api/v1/recommendations?account_id={id}&min_customers=1&exclude=nope"),
+                &t,
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![
+                ("exclude".into(), "invalid".into()),
+                ("min_customers".into(), "out_of_range".into())
+            ]
+        );
+        let (_, other) = app.signup("别家", "boss@other.test").await;
+        assert_eq!(
+            app.get(&format!("/api/v1/recommendations?account_id={id}"), &other)
+                .await
+                .status(),
+            404
+        );
+        // On the customer's page, with the reason.
+        let (c, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let html = c
+            .get(app.url(&format!("/customers/accounts/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("id=\"suggestions\""), "{html}");
+        assert!(html.contains("购买了产品1的客户中有 60% 也购买了此产品（提升度 1.2）"));
+    }
+);

@@ -1757,9 +1757,29 @@ async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value,
         },
     )
     .await?;
+    // What the customer is worth and might buy next (those who see analyses).
+    let (value, suggestions) = if p.ctx.can("analytics", Action::Read).is_some() {
+        let (party, id) = match (account, contact) {
+            (Some(a), _) => (guanxi_analytics::facts::Party::Accounts, a),
+            (_, Some(c)) => (guanxi_analytics::facts::Party::Contacts, c),
+            _ => return Ok(Value::from(())),
+        };
+        let value = guanxi_analytics::clv::latest_for(&s.db, &p.ctx, party, id).await?;
+        let q = guanxi_analytics::cross_sell::RecommendationQuery {
+            account_id: account,
+            contact_id: if account.is_some() { None } else { contact },
+            ..Default::default()
+        };
+        let suggestions = guanxi_analytics::cross_sell::recommend(&s.db, &p.ctx, &q).await?;
+        (value, suggestions.items)
+    } else {
+        (None, vec![])
+    };
     Ok(
         context! { totals => totals, recent => recent.items, more => recent.next_cursor.is_some(),
-        can_create => p.ctx.can("orders", Action::Create).is_some() },
+        can_create => p.ctx.can("orders", Action::Create).is_some(),
+        value => value.map(|(m, v)| context! { model => m, p => v }), suggestions,
+        currency => totals.first().map(|t| t.currency.clone()) },
     )
 }
 

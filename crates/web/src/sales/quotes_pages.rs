@@ -222,12 +222,31 @@ async fn page(
         notes => f.get("notes") }
     });
     let live = versions.iter().find(|v| v.status == "live").cloned();
+    // What customers who bought these lines' products also bought, not yet on the quote.
+    let suggestions = if p.ctx.can("analytics", Action::Read).is_some() && can_edit {
+        let on_quote: Vec<String> = quote
+            .lines
+            .iter()
+            .filter_map(|l| l.product_id.map(|id| id.to_string()))
+            .collect();
+        let q = guanxi_analytics::cross_sell::RecommendationQuery {
+            account_id: Some(quote.account_id),
+            exclude: Some(on_quote.join(",")),
+            ..Default::default()
+        };
+        guanxi_analytics::cross_sell::recommend(&s.db, &p.ctx, &q)
+            .await
+            .map(|r| r.items)
+            .unwrap_or_default()
+    } else {
+        vec![]
+    };
     p.page_status(
         s,
         status,
         "sales/quote.html",
         "quotes",
-        context! { q => quote, versions => versions, live => live, bought => bought,
+        context! { q => quote, versions => versions, live => live, bought => bought, suggestions,
         others => others, catalogue => catalogue, rows => rows, terms => terms,
         errors => errors, error => error, can_edit => can_edit,
         process => process.map(|pr| pr.name), request => request, cleared => cleared,
