@@ -7,6 +7,7 @@
 use guanxi_platform::migrate::Migration;
 
 pub mod abc;
+pub mod churn;
 pub mod clv;
 pub mod cross_sell;
 pub mod facts;

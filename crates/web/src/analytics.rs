@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use guanxi_analytics::abc::{self, Abc, AbcQuery, Class};
+use guanxi_analytics::churn::{self, Churn, ChurnQuery, WinBack, WinBackInput};
 use guanxi_analytics::clv::{
     self, Model, ModelInput, ModelsQuery, PredictionPage, PredictionsQuery,
 };
@@ -165,8 +166,35 @@ pub async fn get_recommendations(
     Ok(Json(cross_sell::recommend(&s.db, &ctx, &q).await.l(&ctx)?))
 }
 
+/// The valuable customers who may be leaving: class A or B by revenue in the latest
+/// lifetime-value model's calibration period with a probability of still being a customer
+/// below the threshold, or fallen from a good RFM segment to a bad one between the two latest
+/// runs; largest revenue first, in the caller's read scope.
+#[utoipa::path(get, path = "/api/v1/analytics/churn", tag = "analytics", params(ChurnQuery), responses(
+    (status = 200, body = Churn), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn get_churn(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<ChurnQuery>,
+) -> ApiResult<Json<Churn>> {
+    Ok(Json(churn::at_risk(&s.db, &ctx, &q).await.l(&ctx)?))
+}
+
+/// Opens a win-back follow-up task for each customer, assigned to its owner and due in
+/// `due_days`, in one transaction; a customer with the same task open is skipped.
+#[utoipa::path(post, path = "/api/v1/analytics/churn/win-back", tag = "analytics", request_body = WinBackInput, responses(
+    (status = 200, body = WinBack), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn post_win_back(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<WinBackInput>,
+) -> ApiResult<Json<WinBack>> {
+    Ok(Json(churn::win_back(&s.db, &ctx, b).await.l(&ctx)?))
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/value/churn", get(churn_page).post(win_back_form))
         .route("/value/clv", get(clv_page).post(fit_model))
         .route("/value", get(|| async { Redirect::to("/value/abc") }))
         .route("/value/abc", get(abc_page))
@@ -586,6 +614,126 @@ async fn fit_model(
     match clv::create(&s.db, &p.ctx, input).await {
         Ok(m) => Redirect::to(&format!("{back}&model={}", m.id)).into_response(),
         Err(e @ guanxi_platform::Error::Validation(_)) => p.refused_to(&back, e, Some("clv.")),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ChurnParams {
+    party: Option<String>,
+    threshold: Option<String>,
+    offset: Option<u32>,
+    error: Option<String>,
+    opened: Option<i64>,
+    skipped: Option<i64>,
+}
+
+/// `/value/churn`: the customers who may be leaving, to tick and open win-back tasks for.
+async fn churn_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(q): Query<ChurnParams>,
+) -> Response {
+    let party = q
+        .party
+        .as_deref()
+        .and_then(Party::parse)
+        .unwrap_or_default();
+    let threshold = q
+        .threshold
+        .as_deref()
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .map(|pct| (pct * 100.0).round() as i64);
+    let cq = ChurnQuery {
+        party: Some(party),
+        threshold_bp: threshold,
+        offset: q.offset,
+        limit: Some(100),
+    };
+    let mut error = p.refusal_from_url(q.error.as_deref());
+    let c = match churn::at_risk(&s.db, &p.ctx, &cq).await {
+        Ok(c) => c,
+        Err(e @ guanxi_platform::Error::Validation(_)) => {
+            error = refusal(&p, e);
+            match churn::at_risk(
+                &s.db,
+                &p.ctx,
+                &ChurnQuery {
+                    party: Some(party),
+                    ..Default::default()
+                },
+            )
+            .await
+            {
+                Ok(c) => c,
+                Err(e) => return p.error(&s, e),
+            }
+        }
+        Err(e) => return p.error(&s, e),
+    };
+    let next = c.next_offset.map(|o| {
+        format!(
+            "/value/churn?{}",
+            serde_urlencoded::to_string([
+                ("party", party.as_str().to_owned()),
+                ("threshold", q.threshold.clone().unwrap_or_default()),
+                ("offset", o.to_string()),
+            ])
+            .unwrap_or_default()
+        )
+    });
+    let currency = match guanxi_analytics::facts::tenant_facts(&s.db, p.ctx.tenant_id).await {
+        Ok((c, _)) => c,
+        Err(e) => return p.error(&s, e),
+    };
+    p.page(
+        &s,
+        "analytics/churn.html",
+        "value",
+        context! { c, party, next, error, currency, opened => q.opened, skipped => q.skipped,
+        threshold => threshold.unwrap_or(5000) as f64 / 100.0,
+        can_task => p.ctx.can("activities", Action::Create).is_some(),
+        customer_base => customer_base(party) },
+    )
+}
+
+/// `POST /value/churn`: win-back tasks for the ticked customers.
+async fn win_back_form(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    if !p.csrf_ok(&get("_csrf")) {
+        return forbidden_csrf();
+    }
+    let party = get("party")
+        .as_deref()
+        .and_then(Party::parse)
+        .unwrap_or_default();
+    let back = format!("/value/churn?party={}", party.as_str());
+    let ids: Vec<Uuid> = form
+        .iter()
+        .filter(|(n, _)| n == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let input = WinBackInput {
+        party: Some(party),
+        customer_ids: ids,
+        subject: get("subject").unwrap_or_default(),
+        due_days: get("due_days").and_then(|d| d.parse().ok()),
+    };
+    match churn::win_back(&s.db, &p.ctx, input).await {
+        Ok(w) => Redirect::to(&format!(
+            "{back}&opened={}&skipped={}",
+            w.created, w.already_open
+        ))
+        .into_response(),
+        Err(e @ guanxi_platform::Error::Validation(_)) => p.refused_to(&back, e, Some("churn.")),
         Err(e) => p.error(&s, e),
     }
 }

@@ -275,6 +275,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analytics::get_model))
         .routes(routes!(analytics::model_customers))
         .routes(routes!(analytics::get_recommendations))
+        .routes(routes!(analytics::get_churn))
+        .routes(routes!(analytics::post_win_back))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

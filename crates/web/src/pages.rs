@@ -92,6 +92,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "analytics/abc.html",
         "analytics/rfm.html",
         "analytics/clv.html",
+        "analytics/churn.html",
         "approval.html",
         "approval_link.html",
         "approval_processes.html",

@@ -573,6 +573,20 @@ both!(lifetime_value_reproduces_cdnow, |app: TestApp| async move {
         )
         .await;
     assert_eq!(r.status(), 403);
+    // The valuable customers who may be leaving: class A or B in the calibration period,
+    // below an even chance of still being a customer.
+    let churn: Value = app
+        .get("/api/v1/analytics/churn?party=contacts", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(churn["model_id"], m["id"]);
+    let at_risk = churn["items"].as_array().unwrap();
+    assert!(!at_risk.is_empty(), "{churn}");
+    assert!(at_risk
+        .iter()
+        .all(|x| x["p_alive"].as_f64().unwrap() < 0.5 && (x["class"] == "A" || x["class"] == "B")));
     let list: Value = app
         .get("/api/v1/clv/models?party=contacts", &t)
         .await
@@ -726,5 +740,148 @@ both!(
             .unwrap();
         assert!(html.contains("id=\"suggestions\""), "{html}");
         assert!(html.contains("购买了产品1的客户中有 60% 也购买了此产品（提升度 1.2）"));
+    }
+);
+
+// A big spender who stopped buying falls from champions to can't lose between two RFM runs and
+// is listed; win-back opens one task per customer for its owner, never a second while open.
+both!(
+    churn_lists_the_fading_and_opens_win_back,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        let (rep, rep_t) = app.user_with_role("sales", "rep@churn.test").await;
+        let order = |a: &Value, days: i64, yuan: i64| {
+            json!({"account_id": a["id"], "ordered_at": Utc::now() - Duration::days(days),
+               "lines": [{"name": "货", "quantity": 1, "unit_price": yuan * 100}]})
+        };
+        let fading = app
+            .created(
+                "/api/v1/accounts",
+                &t,
+                json!({"name": "渐行渐远", "owner_id": rep["id"]}),
+            )
+            .await;
+        for days in [190, 170, 150] {
+            app.created("/api/v1/orders", &t, order(&fading, days, 5000))
+                .await;
+        }
+        let mut others = Vec::new();
+        for i in 0..5i64 {
+            let a = app
+                .created("/api/v1/accounts", &t, json!({"name": format!("常客{i}")}))
+                .await;
+            app.created("/api/v1/orders", &t, order(&a, 180 + i, 100 + i * 10))
+                .await;
+            app.created("/api/v1/orders", &t, order(&a, 10 + i, 200 + i * 10))
+                .await;
+            others.push(a);
+        }
+        let before = (Utc::now() - Duration::days(140)).date_naive().to_string();
+        for to in [Some(before), None] {
+            let body = match to {
+                Some(d) => json!({"to": d}),
+                None => json!({}),
+            };
+            let r = app.post("/api/v1/analytics/rfm/runs", &t, body).await;
+            assert_eq!(r.status(), 201);
+        }
+        let churn: Value = app
+            .get("/api/v1/analytics/churn", &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(churn["model_id"], Value::Null);
+        let items = churn["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{churn}");
+        assert_eq!(items[0]["id"], fading["id"]);
+        assert_eq!(items[0]["segment_before"], "champions");
+        assert_eq!(items[0]["segment_now"], "cant_lose");
+        // The rep sees the customer they own; a rep of no customer here would see none.
+        let mine: Value = app
+            .get("/api/v1/analytics/churn", &rep_t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(mine["customers"], 1);
+
+        // Win-back: a task for the owner, once.
+        let ids = json!([fading["id"], others[0]["id"]]);
+        let body = json!({"customer_ids": ids, "subject": "挽回回访", "due_days": 3});
+        let w: Value = app
+            .post("/api/v1/analytics/churn/win-back", &t, body.clone())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (w["created"].clone(), w["already_open"].clone()),
+            (json!(2), json!(0))
+        );
+        let w: Value = app
+            .post("/api/v1/analytics/churn/win-back", &t, body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (w["created"].clone(), w["already_open"].clone()),
+            (json!(0), json!(2))
+        );
+        let tasks: Value = app
+            .get(
+                &format!(
+                    "/api/v1/accounts/{}/timeline",
+                    fading["id"].as_str().unwrap()
+                ),
+                &t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let task = tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["type"] == "task")
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(task["subject"], "挽回回访", "{tasks}");
+        assert_eq!(task["assignee_name"], "rep@churn.test");
+        let r = app
+            .post(
+                "/api/v1/analytics/churn/win-back",
+                &t,
+                json!({"customer_ids": [], "subject": " ", "due_days": 0}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![
+                ("customer_ids".into(), "out_of_range".into()),
+                ("due_days".into(), "out_of_range".into()),
+                ("subject".into(), "required".into())
+            ]
+        );
+
+        // The page lists the customer, ticked, with the task form.
+        let (c, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let html = c
+            .get(app.url("/value/churn"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("渐行渐远") && html.contains("冠军客户 → 不能失去"),
+            "{html}"
+        );
+        assert!(html.contains("id=\"open-win-back\""));
     }
 );
