@@ -232,8 +232,7 @@ pub async fn abc(db: &Db, ctx: &Ctx, q: &AbcQuery) -> Result<Abc> {
         errs.add("limit", "out_of_range");
     }
     errs.finish()?;
-    let facts = purchases.facts(db).await?;
-    let other = purchases.other_currency(db).await?;
+    let (facts, other) = purchases.facts(db).await?;
     let (margins, uncosted) = if measure == Measure::Margin {
         purchases.margins(db).await?
     } else {

@@ -114,6 +114,7 @@ pub async fn at_risk(db: &Db, ctx: &Ctx, q: &ChurnQuery) -> Result<Churn> {
         let mut rows: Vec<(Uuid, i64)> = p
             .facts(db)
             .await?
+            .0
             .into_iter()
             .map(|f| (f.id, f.revenue))
             .collect();

@@ -165,8 +165,8 @@ enum Read {
     Orders,
     /// Their lines and the lines' products.
     Lines,
-    /// The orders in other currencies.
-    OtherCurrencies,
+    /// The orders in every currency (the select tells them apart).
+    AllCurrencies,
 }
 
 impl<'a> Purchases<'a> {
@@ -201,6 +201,11 @@ impl<'a> Purchases<'a> {
 
     /// `SELECT {select} FROM … WHERE … [GROUP BY the customer]`.
     fn query(&self, select: &str, read: Read, grouped: bool) -> Sql {
+        self.query_sql(Sql::new(select), read, grouped)
+    }
+
+    /// [`Purchases::query`] with values bound in the select.
+    fn query_sql(&self, select: Sql, read: Read, grouped: bool) -> Sql {
         let (col, table, extra) = self.party.sql();
         let lines = if read == Read::Lines {
             " JOIN order_lines l ON l.tenant_id = o.tenant_id AND l.order_id = o.id
@@ -208,22 +213,22 @@ impl<'a> Purchases<'a> {
         } else {
             ""
         };
-        let select = select.replace("{col}", col);
-        let mut q = Sql::new(&format!(
-            "SELECT {select} FROM orders o JOIN {table} k ON k.tenant_id = o.tenant_id AND k.id = {col}{lines}
+        let mut q = Sql::new("SELECT ");
+        q.append(Sql {
+            sql: select.sql.replace("{col}", col),
+            ..select
+        });
+        q.push(&format!(
+            " FROM orders o JOIN {table} k ON k.tenant_id = o.tenant_id AND k.id = {col}{lines}
               WHERE o.tenant_id = "
         ));
         q.bind(self.ctx.tenant_id);
         q.push(&format!(
             " AND o.deleted_at IS NULL AND k.deleted_at IS NULL AND o.status NOT IN {NOT_PURCHASES}{extra}"
         ));
-        let op = if read == Read::OtherCurrencies {
-            "<>"
-        } else {
-            "="
-        };
-        q.push(&format!(" AND o.currency {op} "))
-            .bind(self.currency.as_str());
+        if read != Read::AllCurrencies {
+            q.push(" AND o.currency = ").bind(self.currency.as_str());
+        }
         if let Some(s) = self.window.start() {
             q.push(" AND o.ordered_at >= ").bind(s);
         }
@@ -236,15 +241,43 @@ impl<'a> Purchases<'a> {
         q
     }
 
-    /// Every customer's order count, revenue and last order in the window.
-    pub async fn facts(&self, db: &Db) -> Result<Vec<Fact>> {
-        let q = self.query(
-            "{col} AS id, COUNT(*) AS orders, CAST(COALESCE(SUM(o.total), 0) AS BIGINT) AS revenue,
-             MAX(o.ordered_at) AS last_at",
-            Read::Orders,
-            true,
+    /// Every customer's order count, revenue and last order in the window, and how many
+    /// orders were in another currency (left out) — one pass over the orders.
+    pub async fn facts(&self, db: &Db) -> Result<(Vec<Fact>, i64)> {
+        let mut select = Sql::new("{col} AS id, COUNT(CASE WHEN o.currency = ");
+        select.bind(self.currency.as_str());
+        select.push(" THEN 1 END) AS orders, CAST(COALESCE(SUM(CASE WHEN o.currency = ");
+        select.bind(self.currency.as_str());
+        select.push(
+            " THEN o.total ELSE 0 END), 0) AS BIGINT) AS revenue, MAX(CASE WHEN o.currency = ",
         );
-        db.fetch_sql(q).await
+        select.bind(self.currency.as_str());
+        select.push(" THEN o.ordered_at END) AS last_at, COUNT(CASE WHEN o.currency <> ");
+        select.bind(self.currency.as_str());
+        select.push(" THEN 1 END) AS other");
+        let q = self.query_sql(select, Read::AllCurrencies, true);
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: Uuid,
+            orders: i64,
+            revenue: i64,
+            last_at: Option<DateTime<Utc>>,
+            other: i64,
+        }
+        let rows: Vec<Row> = db.fetch_sql(q).await?;
+        let other = rows.iter().map(|r| r.other).sum();
+        let facts = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Fact {
+                    id: r.id,
+                    orders: r.orders,
+                    revenue: r.revenue,
+                    last_at: r.last_at.filter(|_| r.orders > 0)?,
+                })
+            })
+            .collect();
+        Ok((facts, other))
     }
 
     /// Every customer's gross margin in the window: each line's amount less its quantity at
@@ -278,13 +311,6 @@ impl<'a> Purchases<'a> {
         let mut q = self.query("DISTINCT {col} AS c, l.product_id AS p", Read::Lines, false);
         q.push(" AND l.product_id IS NOT NULL");
         q
-    }
-
-    /// How many orders in the window are in another currency than the tenant's (left out).
-    pub async fn other_currency(&self, db: &Db) -> Result<i64> {
-        let q = self.query("COUNT(*)", Read::OtherCurrencies, false);
-        let n: Vec<(i64,)> = db.fetch_sql(q).await?;
-        Ok(n.first().map_or(0, |r| r.0))
     }
 
     /// The names of the customers shown.

@@ -267,7 +267,8 @@ pub async fn rfm(db: &Db, ctx: &Ctx, q: &RfmQuery) -> Result<Rfm> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::field("limit", "out_of_range"));
     }
-    let scored = score(&p.facts(db).await?, &p.window);
+    let (facts, other) = p.facts(db).await?;
+    let scored = score(&facts, &p.window);
     let n = scored.len() as i128;
     let revenue: i128 = scored.iter().map(|x| x.monetary.max(0) as i128).sum();
     let segments = SEGMENTS
@@ -362,7 +363,7 @@ pub async fn rfm(db: &Db, ctx: &Ctx, q: &RfmQuery) -> Result<Rfm> {
         party,
         from: p.window.from,
         to: p.window.to,
-        other_currency_orders: p.other_currency(db).await?,
+        other_currency_orders: other,
         currency: p.currency,
         customers: n as i64,
         segments,
@@ -417,7 +418,7 @@ pub async fn store_run(db: &Db, ctx: &Ctx, input: RunInput) -> Result<(Run, bool
     if let Some(run) = run_as_of(db, ctx, party, &as_of).await? {
         return kept(run);
     }
-    let scored = score(&p.facts(db).await?, &p.window);
+    let scored = score(&p.facts(db).await?.0, &p.window);
     let tally = tallies(&scored);
     let run = Run {
         id: new_id(),
@@ -493,6 +494,35 @@ pub async fn store_run(db: &Db, ctx: &Ctx, input: RunInput) -> Result<(Run, bool
     .await?;
     tx.commit().await?;
     Ok((run, true))
+}
+
+/// A customer's scores in the latest kept run of their party.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Latest {
+    pub as_of: String,
+    pub r: i64,
+    pub f: i64,
+    pub m: i64,
+    pub segment: String,
+}
+
+/// The customer's line in the latest run, when the caller may see analyses.
+pub async fn latest_for(
+    db: &Db,
+    ctx: &Ctx,
+    party: Party,
+    customer: Uuid,
+) -> Result<Option<Latest>> {
+    if ctx.can("analytics", Action::Read).is_none() {
+        return Ok(None);
+    }
+    db.fetch_optional(
+        "SELECT r.as_of, s.r, s.f, s.m, s.segment FROM rfm_runs r
+         JOIN rfm_scores s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.customer_id = $3
+         WHERE r.tenant_id = $1 AND r.party = $2 ORDER BY r.as_of DESC LIMIT 1",
+        args![ctx.tenant_id, party.as_str(), customer],
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -883,5 +883,21 @@ both!(
             "{html}"
         );
         assert!(html.contains("id=\"open-win-back\""));
+        // The customer's page names their segment in the latest run.
+        let html = c
+            .get(app.url(&format!(
+                "/customers/accounts/{}",
+                fading["id"].as_str().unwrap()
+            )))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("id=\"rfm-segment\"") && html.contains("不能失去</a> (1/5/5)"),
+            "{html}"
+        );
     }
 );

@@ -1758,7 +1758,7 @@ async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value,
     )
     .await?;
     // What the customer is worth and might buy next (those who see analyses).
-    let (value, suggestions) = if p.ctx.can("analytics", Action::Read).is_some() {
+    let (value, suggestions, rfm) = if p.ctx.can("analytics", Action::Read).is_some() {
         let (party, id) = match (account, contact) {
             (Some(a), _) => (guanxi_analytics::facts::Party::Accounts, a),
             (_, Some(c)) => (guanxi_analytics::facts::Party::Contacts, c),
@@ -1771,14 +1771,15 @@ async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value,
             ..Default::default()
         };
         let suggestions = guanxi_analytics::cross_sell::recommend(&s.db, &p.ctx, &q).await?;
-        (value, suggestions.items)
+        let rfm = guanxi_analytics::rfm::latest_for(&s.db, &p.ctx, party, id).await?;
+        (value, suggestions.items, rfm)
     } else {
-        (None, vec![])
+        (None, vec![], None)
     };
     Ok(
         context! { totals => totals, recent => recent.items, more => recent.next_cursor.is_some(),
         can_create => p.ctx.can("orders", Action::Create).is_some(),
-        value => value.map(|(m, v)| context! { model => m, p => v }), suggestions,
+        value => value.map(|(m, v)| context! { model => m, p => v }), suggestions, rfm,
         currency => totals.first().map(|t| t.currency.clone()) },
     )
 }
