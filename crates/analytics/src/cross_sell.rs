@@ -187,11 +187,11 @@ pub async fn recommend(db: &Db, ctx: &Ctx, q: &RecommendationQuery) -> Result<Re
         .of_everyone();
     // Each customer's products once: (customer, product).
     let cp = p.customer_products();
-    let mut have_q = Sql::new("SELECT DISTINCT cp.p FROM (");
-    have_q.append(p.customer_products());
-    have_q.push(") cp WHERE cp.c = ").bind(id);
-    let have: Vec<(Uuid,)> = db.fetch_sql(have_q).await?;
-    let mut have: BTreeSet<Uuid> = have.into_iter().map(|r| r.0).collect();
+    // The customer's own products: the same subquery narrowed to them (no company scan).
+    let mut have_q = p.customer_products();
+    have_q.push(" AND k.id = ").bind(id);
+    let have: Vec<(Uuid, Uuid)> = db.fetch_sql(have_q).await?;
+    let mut have: BTreeSet<Uuid> = have.into_iter().map(|r| r.1).collect();
     if have.is_empty() {
         return Ok(Recommendations {
             items: vec![],

@@ -315,24 +315,20 @@ impl<'a> Purchases<'a> {
 
     /// The names of the customers shown.
     pub async fn names(&self, db: &Db, ids: &[Uuid]) -> Result<HashMap<Uuid, String>> {
-        names(db, self.ctx.tenant_id, self.party, ids).await
+        let (tenant, party) = (self.ctx.tenant_id, self.party);
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut q = Sql::new(&format!(
+            "SELECT id, name FROM {} WHERE tenant_id = ",
+            party.as_str()
+        ));
+        q.bind(tenant)
+            .push(" AND id IN ")
+            .bind_list(ids.iter().copied());
+        let rows: Vec<(Uuid, String)> = db.fetch_sql(q).await?;
+        Ok(rows.into_iter().collect())
     }
-}
-
-/// The names of the customers shown.
-async fn names(db: &Db, tenant: Uuid, party: Party, ids: &[Uuid]) -> Result<HashMap<Uuid, String>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut q = Sql::new(&format!(
-        "SELECT id, name FROM {} WHERE tenant_id = ",
-        party.as_str()
-    ));
-    q.bind(tenant)
-        .push(" AND id IN ")
-        .bind_list(ids.iter().copied());
-    let rows: Vec<(Uuid, String)> = db.fetch_sql(q).await?;
-    Ok(rows.into_iter().collect())
 }
 
 /// A share in basis points (1/100 of a percent), 0 when there is nothing to share.

@@ -245,13 +245,22 @@ pub struct Rfm {
     pub other_currency_orders: i64,
 }
 
+/// Customers and spend per segment (in `SEGMENTS` order), in one pass.
+fn per_segment(scored: &[Scored]) -> [(i64, i128); SEGMENTS.len()] {
+    let mut out = [(0i64, 0i128); SEGMENTS.len()];
+    for x in scored {
+        let cell = &mut out[x.segment as usize];
+        cell.0 += 1;
+        cell.1 += x.monetary as i128;
+    }
+    out
+}
+
 fn tallies(scored: &[Scored]) -> Vec<Tally> {
     SEGMENTS
         .into_iter()
-        .map(|g| Tally {
-            segment: g,
-            customers: scored.iter().filter(|s| s.segment == g).count() as i64,
-        })
+        .zip(per_segment(scored))
+        .map(|(segment, (customers, _))| Tally { segment, customers })
         .collect()
 }
 
@@ -273,35 +282,28 @@ pub async fn rfm(db: &Db, ctx: &Ctx, q: &RfmQuery) -> Result<Rfm> {
     let revenue: i128 = scored.iter().map(|x| x.monetary.max(0) as i128).sum();
     let segments = SEGMENTS
         .into_iter()
-        .map(|g| {
-            let (mut k, mut m) = (0i64, 0i128);
-            for x in scored.iter().filter(|x| x.segment == g) {
-                k += 1;
-                m += x.monetary as i128;
-            }
-            SegmentSummary {
-                segment: g,
-                customers: k,
-                customer_share_bp: bp(k as i128, n),
-                revenue: m.clamp(0, i64::MAX as i128) as i64,
-                revenue_share_bp: bp(m.max(0), revenue),
-            }
+        .zip(per_segment(&scored))
+        .map(|(g, (k, m))| SegmentSummary {
+            segment: g,
+            customers: k,
+            customer_share_bp: bp(k as i128, n),
+            revenue: m.clamp(0, i64::MAX as i128) as i64,
+            revenue_share_bp: bp(m.max(0), revenue),
         })
         .collect();
-    let mut grid = Vec::with_capacity(25);
-    for r in (1..=5u8).rev() {
-        for f in 1..=5u8 {
-            let customers = scored
-                .iter()
-                .filter(|x| x.r == r && fm(x.f, x.m) == f)
-                .count() as i64;
-            grid.push(GridCell {
-                r,
-                fm: f,
-                customers,
-            });
-        }
+    // The grid in one pass: cell [5 − r][fm − 1].
+    let mut counts = [[0i64; 5]; 5];
+    for x in &scored {
+        counts[(5 - x.r.clamp(1, 5)) as usize][(fm(x.f, x.m).clamp(1, 5) - 1) as usize] += 1;
     }
+    let grid = (0..5u8)
+        .flat_map(|i| (0..5u8).map(move |j| (i, j)))
+        .map(|(i, j)| GridCell {
+            r: 5 - i,
+            fm: j + 1,
+            customers: counts[i as usize][j as usize],
+        })
+        .collect();
     // The latest run before this window's end, and who moved since.
     let before: Option<Run> = db
         .fetch_optional(
