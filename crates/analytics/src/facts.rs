@@ -305,6 +305,24 @@ impl<'a> Purchases<'a> {
         db.fetch_sql(q).await
     }
 
+    /// Every customer's first purchase in the window.
+    pub async fn firsts(&self, db: &Db) -> Result<Vec<(Uuid, DateTime<Utc>)>> {
+        let q = self.query(
+            "{col} AS id, MIN(o.ordered_at) AS first_at",
+            Read::Orders,
+            true,
+        );
+        db.fetch_sql(q).await
+    }
+
+    /// Every customer's count of distinct products bought in the window.
+    pub async fn breadth(&self, db: &Db) -> Result<Vec<(Uuid, i64)>> {
+        let mut q = Sql::new("SELECT x.c, COUNT(*) FROM (");
+        q.append(self.customer_products());
+        q.push(") x GROUP BY x.c");
+        db.fetch_sql(q).await
+    }
+
     /// Each customer's products once (`c`, `p`): a subquery for counting what is bought
     /// together.
     pub fn customer_products(&self) -> Sql {
@@ -315,20 +333,29 @@ impl<'a> Purchases<'a> {
 
     /// The names of the customers shown.
     pub async fn names(&self, db: &Db, ids: &[Uuid]) -> Result<HashMap<Uuid, String>> {
-        let (tenant, party) = (self.ctx.tenant_id, self.party);
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let mut q = Sql::new(&format!(
-            "SELECT id, name FROM {} WHERE tenant_id = ",
-            party.as_str()
-        ));
-        q.bind(tenant)
-            .push(" AND id IN ")
-            .bind_list(ids.iter().copied());
-        let rows: Vec<(Uuid, String)> = db.fetch_sql(q).await?;
-        Ok(rows.into_iter().collect())
+        names(db, self.ctx.tenant_id, self.party, ids).await
     }
+}
+
+/// The names of the customers `ids` of a party (only the rows shown are read).
+pub async fn names(
+    db: &Db,
+    tenant: Uuid,
+    party: Party,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = Sql::new(&format!(
+        "SELECT id, name FROM {} WHERE tenant_id = ",
+        party.as_str()
+    ));
+    q.bind(tenant)
+        .push(" AND id IN ")
+        .bind_list(ids.iter().copied());
+    let rows: Vec<(Uuid, String)> = db.fetch_sql(q).await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// A share in basis points (1/100 of a percent), 0 when there is nothing to share.

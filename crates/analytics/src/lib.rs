@@ -11,6 +11,8 @@ pub mod churn;
 pub mod clv;
 pub mod cross_sell;
 pub mod facts;
+pub mod grading;
+pub mod grading_runs;
 pub mod models;
 pub mod rfm;
 
@@ -27,5 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "5002_clv_models",
         sqlite: include_str!("../migrations/sqlite/5002_clv_models.sql"),
         postgres: include_str!("../migrations/postgres/5002_clv_models.sql"),
+    },
+    Migration {
+        version: 5003,
+        name: "5003_grading",
+        sqlite: include_str!("../migrations/sqlite/5003_grading.sql"),
+        postgres: include_str!("../migrations/postgres/5003_grading.sql"),
     },
 ];

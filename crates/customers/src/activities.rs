@@ -27,7 +27,7 @@ pub const KINDS: &[&str] = &["call", "email", "meeting", "visit", "note", "task"
 /// The record's own history shown in its timeline (audit actions).
 pub const HISTORY: &[&str] = &[
     "create", "transfer", "delete", "restore", "merge", "unmerge", "touch", "claim", "release",
-    "return", "assign",
+    "return", "assign", "grade",
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

@@ -533,21 +533,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = guanxi_web::AppState::new(db.clone(), config.clone())?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let worker = if config.workers {
-                let mut rx = stop_rx.clone();
-                Some(tokio::spawn(guanxi_web::run_worker(
-                    state.clone(),
-                    async move {
+                let (mut rx, mut rx2) = (stop_rx.clone(), stop_rx.clone());
+                Some((
+                    tokio::spawn(guanxi_web::run_worker(state.clone(), async move {
                         let _ = rx.wait_for(|v| *v).await;
-                    },
-                )))
+                    })),
+                    tokio::spawn(guanxi_web::run_grader(state.clone(), async move {
+                        let _ = rx2.wait_for(|v| *v).await;
+                    })),
+                ))
             } else {
                 None
             };
             println!("Guanxi is running at {} (Ctrl-C to stop)", config.base_url);
             guanxi_web::serve(listener, state, shutdown_signal()).await?;
             let _ = stop_tx.send(true);
-            if let Some(w) = worker {
+            if let Some((w, g)) = worker {
                 let _ = w.await;
+                let _ = g.await;
             }
             db.close().await;
             Ok(())
@@ -747,6 +750,13 @@ async fn demo(
     .await
     .map_err(err)?;
     guanxi_sales::demo::load(db, &ctx, seed)
+        .await
+        .map_err(err)?;
+    // The company is graded once (4V, the default scheme): grades, scores and the page show.
+    guanxi_analytics::grading_runs::create(db, &ctx, Default::default())
+        .await
+        .map_err(err)?;
+    guanxi_analytics::grading_runs::work(db)
         .await
         .map_err(err)?;
     // The reps sign in too, with one printed password (so a demo can be shown from each seat).

@@ -50,6 +50,8 @@ pub const KINDS: &[(&str, bool)] = &[
     ("approval_decided", true),
     // A colleague made you a collaborator on a record of theirs (a deal).
     ("shared_with_you", true),
+    // A 4V evaluation changed the grade of customers you own (how many up, how many down).
+    ("grades_changed", false),
 ];
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

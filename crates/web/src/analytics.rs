@@ -309,7 +309,7 @@ fn measure_name(m: abc::Measure) -> &'static str {
     }
 }
 
-fn customer_base(party: Party) -> &'static str {
+pub(crate) fn customer_base(party: Party) -> &'static str {
     match party {
         Party::Accounts => "/customers/accounts",
         Party::Contacts => "/customers/contacts",

@@ -1110,6 +1110,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("approvals", include_str!("../messages/approvals.tsv")),
     ("forecast", include_str!("../messages/forecast.tsv")),
     ("value", include_str!("../messages/value.tsv")),
+    ("grading", include_str!("../messages/grading.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

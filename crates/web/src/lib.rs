@@ -10,6 +10,7 @@ pub mod calendars;
 pub mod charts;
 pub mod customers;
 pub mod extract;
+pub mod grading;
 pub mod i18n;
 pub mod idem;
 pub mod input;
@@ -277,6 +278,11 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analytics::get_recommendations))
         .routes(routes!(analytics::get_churn))
         .routes(routes!(analytics::post_win_back))
+        .routes(routes!(grading::get_scheme, grading::put_scheme))
+        .routes(routes!(grading::list_runs, grading::post_run))
+        .routes(routes!(grading::get_run))
+        .routes(routes!(grading::run_customers))
+        .routes(routes!(grading::get_history))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target
@@ -483,6 +489,26 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
             guanxi_sales::pools::returns_handler(),
         )
         .with(guanxi_sales::sla::JOB, guanxi_sales::sla::handler())
+        .with(
+            guanxi_analytics::grading_runs::JOB,
+            guanxi_analytics::grading_runs::quarter_handler(),
+        )
+}
+
+/// Runs the 4V evaluations waiting (asked for, or queued by the quarterly job), one at a time,
+/// beside the job worker so a long evaluation never holds up mail or SLA timers.
+pub async fn run_grader(state: AppState, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        if let Err(e) = guanxi_analytics::grading_runs::work(&state.db).await {
+            tracing::warn!(error = %e, "grader");
+        }
+        tokio::select! {
+            _ = state.grading_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = &mut shutdown => return,
+        }
+    }
 }
 
 /// Runs due jobs until none are left, then waits for a wake-up, a timer or shutdown.

@@ -93,6 +93,9 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "analytics/rfm.html",
         "analytics/clv.html",
         "analytics/churn.html",
+        "analytics/tabs.html",
+        "analytics/grades.html",
+        "analytics/grading_run.html",
         "approval.html",
         "approval_link.html",
         "approval_processes.html",
@@ -498,6 +501,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::approvals::routes())
         .merge(crate::sales::forecast_pages::routes())
         .merge(crate::analytics::routes())
+        .merge(crate::grading::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

@@ -20,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the job worker when a request queued work.
     pub jobs_wake: Arc<Notify>,
+    /// Wakes the grader when an evaluation was asked for.
+    pub grading_wake: Arc<Notify>,
     /// What the worker runs for each scheduled job kind (`crate::job_handlers`).
     pub handlers: Arc<guanxi_platform::jobs::Handlers>,
 }
@@ -39,6 +41,7 @@ impl AppState {
             templates: Arc::new(crate::pages::templates()?),
             metrics: Arc::new(Metrics::default()),
             jobs_wake: Arc::new(Notify::new()),
+            grading_wake: Arc::new(Notify::new()),
             handlers,
         })
     }

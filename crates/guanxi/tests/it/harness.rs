@@ -393,6 +393,13 @@ impl TestApp {
         }
     }
 
+    /// Runs the waiting 4V evaluations to the end, as the grader would; returns how many.
+    pub async fn run_grading(&self) -> u32 {
+        guanxi_analytics::grading_runs::work(&self.db)
+            .await
+            .unwrap()
+    }
+
     pub async fn run_pending_jobs(&self) -> jobs::RunStats {
         self.run_jobs_at(guanxi_platform::time::now()).await
     }

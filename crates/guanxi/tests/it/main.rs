@@ -15,6 +15,7 @@ mod custom_fields;
 mod customers;
 mod forecast;
 mod forms;
+mod grading;
 mod imports;
 mod input;
 mod isolation;

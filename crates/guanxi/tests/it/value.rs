@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 /// Ten companies whose revenues in the last year are 5000, 2500, 1000, 500, 400, 300, 200,
 /// 50, 30 and 20 yuan (10,000 in all); the first also bought twice more and most recently,
 /// the last only once, 300 days ago. Returns the accounts in that order.
-async fn ten_customers(app: &TestApp, t: &str) -> Vec<Value> {
+pub(crate) async fn ten_customers(app: &TestApp, t: &str) -> Vec<Value> {
     let product = app
         .created(
             "/api/v1/products",

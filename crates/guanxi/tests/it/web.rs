@@ -916,6 +916,11 @@ both!(
         // The sales demo too: pipelines, deals with their people, quotes, approvals, targets
         // and forecast calls — every page they show is crawled below.
         guanxi_sales::demo::load(&app.db, &ctx, 5).await.unwrap();
+        // Graded once, as `guanxi demo` does: the evaluation's pages and the grade panels.
+        guanxi_analytics::grading_runs::create(&app.db, &ctx, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(app.run_grading().await, 1);
         for lang in ["zh-CN", "en"] {
             let (client, _) = app
                 .session("admin@acme.test", "correct horse battery")

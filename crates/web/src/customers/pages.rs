@@ -1758,7 +1758,7 @@ async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value,
     )
     .await?;
     // What the customer is worth and might buy next (those who see analyses).
-    let (value, suggestions, rfm) = if p.ctx.can("analytics", Action::Read).is_some() {
+    let (value, suggestions, rfm, grades) = if p.ctx.can("analytics", Action::Read).is_some() {
         let (party, id) = match (account, contact) {
             (Some(a), _) => (guanxi_analytics::facts::Party::Accounts, a),
             (_, Some(c)) => (guanxi_analytics::facts::Party::Contacts, c),
@@ -1772,14 +1772,15 @@ async fn purchases_panel(s: &AppState, p: &Signed, of: Subject) -> Result<Value,
         };
         let suggestions = guanxi_analytics::cross_sell::recommend(&s.db, &p.ctx, &q).await?;
         let rfm = guanxi_analytics::rfm::latest_for(&s.db, &p.ctx, party, id).await?;
-        (value, suggestions.items, rfm)
+        let grades = guanxi_analytics::grading_runs::history_for(&s.db, &p.ctx, party, id).await?;
+        (value, suggestions.items, rfm, grades)
     } else {
-        (None, vec![], None)
+        (None, vec![], None, vec![])
     };
     Ok(
         context! { totals => totals, recent => recent.items, more => recent.next_cursor.is_some(),
         can_create => p.ctx.can("orders", Action::Create).is_some(),
-        value => value.map(|(m, v)| context! { model => m, p => v }), suggestions, rfm,
+        value => value.map(|(m, v)| context! { model => m, p => v }), suggestions, rfm, grades,
         currency => totals.first().map(|t| t.currency.clone()) },
     )
 }
