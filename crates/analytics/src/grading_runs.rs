@@ -500,6 +500,25 @@ pub async fn scores(db: &Db, ctx: &Ctx, id: Uuid, q: &ScoresQuery) -> Result<Sco
     })
 }
 
+/// How many customers went from one grade (none: not graded before) to another.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Move {
+    pub from: Option<String>,
+    pub to: String,
+    pub customers: i64,
+}
+
+/// The grade migration of an evaluation: customers by grade before and after.
+pub async fn moves(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<Move>> {
+    get(db, ctx, id).await?;
+    db.fetch_all(
+        "SELECT previous AS \"from\", grade AS \"to\", COUNT(*) AS customers FROM grading_scores
+         WHERE tenant_id = $1 AND run_id = $2 GROUP BY previous, grade ORDER BY previous, grade",
+        args![ctx.tenant_id, id],
+    )
+    .await
+}
+
 /// A customer's grade in one evaluation (newest first in [`history_for`]).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Graded {

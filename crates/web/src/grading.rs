@@ -13,7 +13,7 @@ use axum::{Form, Json, Router};
 use guanxi_analytics::facts::Party;
 use guanxi_analytics::grading::{Input, Measure, Part, Scheme, DIMENSIONS, GRADES, MEASURES};
 use guanxi_analytics::grading_runs::{
-    self, Graded, Run, RunInput, RunsQuery, SchemeView, ScorePage, ScoresQuery,
+    self, Graded, Move, Run, RunInput, RunsQuery, SchemeView, ScorePage, ScoresQuery,
 };
 use guanxi_platform::error::Errors;
 use guanxi_platform::perms::Action;
@@ -148,6 +148,25 @@ pub async fn run_customers(
     Ok(Json(
         grading_runs::scores(&s.db, &ctx, id, &q).await.l(&ctx)?,
     ))
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct GradeMoves {
+    pub items: Vec<Move>,
+}
+
+/// The grade migration of an evaluation: how many customers went from each grade before it
+/// (`null`: not graded before) to each grade.
+#[utoipa::path(get, path = "/api/v1/grading/runs/{id}/moves", tag = "analytics", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = GradeMoves), (status = 404, body = Problem)))]
+pub async fn run_moves(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<GradeMoves>> {
+    Ok(Json(GradeMoves {
+        items: grading_runs::moves(&s.db, &ctx, id).await.l(&ctx)?,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -526,12 +545,39 @@ async fn run_page(
         .map(|m: &Measure| (m.as_str(), t(&format!("grading.measure.{}", m.as_str()))))
         .collect();
     let running = matches!(run.status.as_str(), "queued" | "running");
+    // The migration matrix: rows the grade before (or none), columns the grade now.
+    let matrix = if run.status == "done" {
+        let moves = match grading_runs::moves(&s.db, &p.ctx, id).await {
+            Ok(m) => m,
+            Err(e) => return p.error(&s, e),
+        };
+        let rows: Vec<minijinja::Value> = GRADES
+            .iter()
+            .map(|g| Some((*g).to_owned()))
+            .chain([None])
+            .filter_map(|from| {
+                let cells: Vec<i64> = GRADES
+                    .iter()
+                    .map(|to| {
+                        moves
+                            .iter()
+                            .find(|m| m.from == from && m.to == *to)
+                            .map_or(0, |m| m.customers)
+                    })
+                    .collect();
+                (cells.iter().sum::<i64>() > 0).then(|| context! { from, cells })
+            })
+            .collect();
+        rows
+    } else {
+        vec![]
+    };
     p.page(
         &s,
         "analytics/grading_run.html",
         "value",
         context! { run => &run, quarter => run.quarter(), page, chart, grade, changed, next, party,
-        measures, running, grades => GRADES,
+        measures, running, grades => GRADES, matrix,
         pct => if run.total > 0 { run.done * 100 / run.total } else { 0 },
         customer_base => crate::analytics::customer_base(party) },
     )

@@ -282,6 +282,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(grading::list_runs, grading::post_run))
         .routes(routes!(grading::get_run))
         .routes(routes!(grading::run_customers))
+        .routes(routes!(grading::run_moves))
         .routes(routes!(grading::get_history))
         .routes(routes!(
             sales::forecast_pages::list_targets,

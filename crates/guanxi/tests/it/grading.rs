@@ -176,6 +176,12 @@ both!(
                 (format!("价值客户{i}").as_str(), expect[i], false)
             );
         }
+        let moves = json_of(&app, &format!("/api/v1/grading/runs/{id}/moves"), &t).await;
+        assert_eq!(
+            moves["items"],
+            json!([{"from": null, "to": "A", "customers": 1}, {"from": null, "to": "B", "customers": 2},
+                   {"from": null, "to": "C", "customers": 5}, {"from": null, "to": "D", "customers": 2}])
+        );
         let page = json_of(
             &app,
             &format!("/api/v1/grading/runs/{id}/customers?grade=A"),
@@ -270,6 +276,29 @@ both!(
                 ("价值客户3", "D", true),
                 ("价值客户2", "D", true),
             ]
+        );
+        // Against the grades before it (today's): 价值客户9 went from D to B, 价值客户2 from B to D.
+        let moves = json_of(
+            &app,
+            &format!(
+                "/api/v1/grading/runs/{}/moves",
+                older["id"].as_str().unwrap()
+            ),
+            &t,
+        )
+        .await;
+        let moved = |from: &str, to: &str| {
+            moves["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["from"] == from && m["to"] == to)
+                .map_or(0, |m| m["customers"].as_i64().unwrap())
+        };
+        assert_eq!(
+            (moved("D", "B"), moved("B", "D"), moved("A", "A")),
+            (1, 1, 1),
+            "{moves}"
         );
         let a9 = json_of(
             &app,
