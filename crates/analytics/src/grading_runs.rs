@@ -177,6 +177,8 @@ pub async fn save_scheme(
     let old = stored(db, ctx.tenant_id, party).await?;
     version::check(expected, old.as_ref().map_or(0, |r| r.version))?;
     let body = serde_json::to_value(&scheme).map_err(anyhow::Error::from)?;
+    // Read before the transaction: no second connection while one is held.
+    let (_, tz) = tenant_facts(db, ctx.tenant_id).await?;
     let mut tx = db.begin().await?;
     let version = match &old {
         None => {
@@ -207,7 +209,6 @@ pub async fn save_scheme(
             .await?
         }
     };
-    let (_, tz) = tenant_facts(db, ctx.tenant_id).await?;
     let end = quarter_end(now().with_timezone(&tz).date_naive());
     if scheme.quarterly {
         plan_quarter(&mut tx, ctx.tenant_id, party, end).await?;

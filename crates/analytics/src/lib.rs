@@ -14,6 +14,7 @@ pub mod facts;
 pub mod grading;
 pub mod grading_runs;
 pub mod models;
+pub mod reports;
 pub mod rfm;
 
 /// This module's schema, versions 5001–5999.
@@ -35,5 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "5003_grading",
         sqlite: include_str!("../migrations/sqlite/5003_grading.sql"),
         postgres: include_str!("../migrations/postgres/5003_grading.sql"),
+    },
+    Migration {
+        version: 5004,
+        name: "5004_reports",
+        sqlite: include_str!("../migrations/sqlite/5004_reports.sql"),
+        postgres: include_str!("../migrations/postgres/5004_reports.sql"),
     },
 ];

@@ -990,6 +990,23 @@ fn int_expr(backend: Backend, alias: &str, key: &str) -> String {
     }
 }
 
+/// The SQL value of a field for reports (grouping, filtering, summing): numbers and money as
+/// numbers (`true`), one-line kinds as text (`false`); kinds that hold lists, long text or
+/// instants are not reported on (`None`). Keys are `[a-z0-9_]`, so they are inlined.
+pub fn value_expr(backend: Backend, alias: &str, def: &CustomField) -> Option<(String, bool)> {
+    match def.kind {
+        FieldKind::Number => Some((float_expr(backend, alias, &def.key), true)),
+        FieldKind::Money => Some((int_expr(backend, alias, &def.key), true)),
+        FieldKind::Text
+        | FieldKind::Select
+        | FieldKind::Date
+        | FieldKind::Url
+        | FieldKind::Email
+        | FieldKind::Phone => Some((text_expr(backend, alias, &def.key), false)),
+        _ => None,
+    }
+}
+
 /// What sorted lists put in place of a missing value (first in ascending order).
 const FLOAT_NONE: f64 = -1e308;
 const INT_NONE: i64 = -9_007_199_254_740_991;

@@ -134,6 +134,109 @@ pub fn funnel(title: &str, steps: &[(String, i64, String)]) -> Value {
     Value::from_safe_string(svg)
 }
 
+/// A line over labelled points in order (dates, usually): values on one scale from 0 (or the
+/// lowest, if negative) to the highest, the first and last labels under the axis.
+pub fn line(title: &str, points: &[(String, f64)]) -> Value {
+    const X0: i64 = 8;
+    const Y0: i64 = 8;
+    const W: i64 = 384;
+    const H: i64 = 150;
+    let (lo, hi) = points
+        .iter()
+        .fold((0f64, 0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
+    let n = points.len().max(2) as i64 - 1;
+    let x = |i: usize| X0 + i as i64 * W / n;
+    let y = |v: f64| Y0 + H - (((v - lo) / span) * H as f64).round() as i64;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 400 {h}\" role=\"img\" aria-label=\"{t}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{t}</title>",
+        h = Y0 + H + 22,
+        t = escape(title)
+    );
+    svg.push_str(&format!(
+        "<line x1=\"{X0}\" x2=\"{x2}\" y1=\"{yy}\" y2=\"{yy}\" class=\"chart-grid\"/>",
+        x2 = X0 + W,
+        yy = y(lo.max(0.0).min(hi))
+    ));
+    let coords: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{},{}", x(i), y(p.1)))
+        .collect();
+    svg.push_str(&format!(
+        "<polyline points=\"{}\" class=\"chart-curve\"/>",
+        coords.join(" ")
+    ));
+    for (i, (label, v)) in points.iter().enumerate() {
+        svg.push_str(&format!(
+            "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"3\" class=\"chart-dot\"><title>{l}: {v}</title></circle>",
+            cx = x(i),
+            cy = y(*v),
+            l = escape(label)
+        ));
+    }
+    if let (Some(first), Some(last)) = (points.first(), points.last()) {
+        svg.push_str(&format!(
+            "<text x=\"{X0}\" y=\"{ty}\" class=\"chart-value\">{a}</text><text x=\"{tx}\" y=\"{ty}\" class=\"chart-value\" text-anchor=\"end\">{b}</text>",
+            ty = Y0 + H + 16,
+            tx = X0 + W,
+            a = escape(&first.0),
+            b = escape(&last.0)
+        ));
+    }
+    svg.push_str("</svg>");
+    Value::from_safe_string(svg)
+}
+
+/// A pie of the positive values (up to eight slices, the rest as one), each slice titled with
+/// its label and share; a legend of the same labels beside it.
+pub fn pie(title: &str, slices: &[(String, f64)], other: &str) -> Value {
+    let mut parts: Vec<(String, f64)> = slices.iter().filter(|s| s.1 > 0.0).cloned().collect();
+    if parts.len() > 8 {
+        let rest: f64 = parts[7..].iter().map(|s| s.1).sum();
+        parts.truncate(7);
+        parts.push((other.to_owned(), rest));
+    }
+    let total: f64 = parts.iter().map(|s| s.1).sum();
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 400 {h}\" role=\"img\" aria-label=\"{t}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{t}</title>",
+        h = 180.max(parts.len() as i64 * 20 + 10),
+        t = escape(title)
+    );
+    let (cx, cy, r) = (90.0f64, 90.0f64, 80.0f64);
+    let mut angle = -std::f64::consts::FRAC_PI_2;
+    for (i, (label, v)) in parts.iter().enumerate() {
+        let share = if total > 0.0 { v / total } else { 0.0 };
+        let text = format!("{}: {:.1}%", label, share * 100.0);
+        let class = format!("slice-{}", i % 8);
+        if share >= 0.9999 {
+            svg.push_str(&format!(
+                "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"{r}\" class=\"{class}\"><title>{t}</title></circle>",
+                t = escape(&text)
+            ));
+        } else if share > 0.0 {
+            let end = angle + share * std::f64::consts::TAU;
+            let (x1, y1) = (cx + r * angle.cos(), cy + r * angle.sin());
+            let (x2, y2) = (cx + r * end.cos(), cy + r * end.sin());
+            let large = i32::from(share > 0.5);
+            svg.push_str(&format!(
+                "<path d=\"M{cx},{cy} L{x1:.1},{y1:.1} A{r},{r} 0 {large} 1 {x2:.1},{y2:.1} Z\" class=\"{class}\"><title>{t}</title></path>",
+                t = escape(&text)
+            ));
+            angle = end;
+        }
+        let ly = 14 + i as i64 * 20;
+        svg.push_str(&format!(
+            "<rect x=\"190\" y=\"{ry}\" width=\"12\" height=\"12\" class=\"{class}\"/><text x=\"208\" y=\"{ty}\" class=\"chart-label\">{t}</text>",
+            ry = ly - 10,
+            ty = ly,
+            t = escape(&short(&text, 24))
+        ));
+    }
+    svg.push_str("</svg>");
+    Value::from_safe_string(svg)
+}
+
 /// A Pareto chart on one axis of 0–100%: a bar per slice of the ranked customers (its share
 /// of the measure, coloured by class), the cumulative curve over them, and a dashed line at
 /// each threshold. Shares are basis points; `curve` runs from (0, 0) to (10000, 10000).

@@ -1111,6 +1111,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("forecast", include_str!("../messages/forecast.tsv")),
     ("value", include_str!("../messages/value.tsv")),
     ("grading", include_str!("../messages/grading.tsv")),
+    ("reports", include_str!("../messages/reports.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

@@ -21,6 +21,7 @@ pub mod ops;
 pub mod pages;
 pub mod problem;
 pub mod records;
+pub mod reports;
 pub mod sales;
 pub mod session;
 pub mod state;
@@ -284,6 +285,16 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(grading::run_customers))
         .routes(routes!(grading::run_moves))
         .routes(routes!(grading::get_history))
+        .routes(routes!(reports::run_adhoc))
+        .routes(routes!(reports::get_fields))
+        .routes(routes!(reports::list_reports, reports::create_report))
+        .routes(routes!(
+            reports::get_report,
+            reports::update_report,
+            reports::delete_report
+        ))
+        .routes(routes!(reports::run_report))
+        .routes(routes!(reports::export_report))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

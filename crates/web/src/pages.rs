@@ -96,6 +96,10 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "analytics/tabs.html",
         "analytics/grades.html",
         "analytics/grading_run.html",
+        "reports/list.html",
+        "reports/builder.html",
+        "reports/report.html",
+        "reports/result.html",
         "approval.html",
         "approval_link.html",
         "approval_processes.html",
@@ -502,6 +506,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::forecast_pages::routes())
         .merge(crate::analytics::routes())
         .merge(crate::grading::routes())
+        .merge(crate::reports::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())

@@ -165,6 +165,16 @@ both!(
                 json!({}),
             )
             .await;
+        let report = app
+            .created(
+                "/api/v1/reports",
+                a,
+                json!({"name": "甲方报表", "sharing": "company", "spec": {"entity": "orders", "measures": [{"agg": "count"}]}}),
+            )
+            .await;
+        let r = app.post("/api/v1/grading/runs", a, json!({})).await;
+        assert_eq!(r.status(), 202);
+        let grading: Value = r.json().await.unwrap();
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -190,6 +200,8 @@ both!(
             quote["id"].as_str().unwrap().into(),
             process["id"].as_str().unwrap().into(),
             request["id"].as_str().unwrap().into(),
+            report["id"].as_str().unwrap().into(),
+            grading["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))

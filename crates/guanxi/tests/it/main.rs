@@ -25,6 +25,7 @@ mod notifications;
 mod opportunities;
 mod pools;
 mod quotes;
+mod reports;
 mod scheduler;
 mod schema;
 mod security;

@@ -1,0 +1,1123 @@
+//! The report builder: a [`Spec`] — an entity, filters, up to two groupings (dates by day,
+//! week, month, quarter or year on the tenant's calendar) and up to five measures — becomes one
+//! grouped SQL statement over that entity's table, in the viewer's record scope. Fields come
+//! from a fixed catalogue per entity (plus the entity's custom fields), so nothing the viewer
+//! types reaches the SQL but bound values; a field that reads another module (an order's
+//! account, a line's cost) needs read access to that module, else the report is refused
+//! naming the field. Money measures without a currency filter or grouping count the tenant's
+//! currency only (never yuan plus dollars), and the result says so.
+//!
+//! Saved reports (`reports`, migration 5004) are private, shared with the owner's team or with
+//! the company; whoever opens one runs it in their own scope.
+
+use chrono::{Days, NaiveDate, Offset, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use guanxi_platform::db::{Backend, Db, Sql};
+use guanxi_platform::error::{Errors, Result};
+use guanxi_platform::perms::Action;
+use guanxi_platform::time::{new_id, now};
+use guanxi_platform::{args, audit, version, Ctx, Error};
+use guanxi_records::custom_fields::{self, CustomField};
+use guanxi_records::entity::Entity;
+
+use crate::facts::{tenant_facts, Window};
+
+/// At most this many groups are returned (the rest is reported as truncated).
+pub const MAX_GROUPS: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Number,
+    /// Minor units.
+    Money,
+    /// An instant (bucketed on the tenant's calendar).
+    Time,
+    /// A `YYYY-MM-DD` day.
+    Date,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Number => "number",
+            Kind::Money => "money",
+            Kind::Time => "time",
+            Kind::Date => "date",
+        }
+    }
+
+    fn numeric(self) -> bool {
+        matches!(self, Kind::Number | Kind::Money)
+    }
+}
+
+struct Field {
+    key: &'static str,
+    expr: &'static str,
+    kind: Kind,
+    /// Modules the viewer must read besides the entity's.
+    needs: &'static [&'static str],
+}
+
+const fn f(key: &'static str, expr: &'static str, kind: Kind) -> Field {
+    Field {
+        key,
+        expr,
+        kind,
+        needs: &[],
+    }
+}
+
+const fn fx(
+    key: &'static str,
+    expr: &'static str,
+    kind: Kind,
+    needs: &'static [&'static str],
+) -> Field {
+    Field {
+        key,
+        expr,
+        kind,
+        needs,
+    }
+}
+
+/// An entity a report can count.
+struct Source {
+    key: &'static str,
+    /// The permission module read, whose scope limits the rows.
+    module: &'static str,
+    from: &'static str,
+    live: &'static str,
+    owner: &'static str,
+    team: &'static str,
+    /// Orders are read through their customer: in the reader's scope of the account, or of the
+    /// contact for an order placed for no account (`owner`/`team` unused).
+    through_customer: bool,
+    /// The currency column, for money measures.
+    currency: Option<&'static str>,
+    fields: &'static [Field],
+}
+
+static SOURCES: &[Source] = &[
+    Source {
+        key: "accounts",
+        module: "accounts",
+        from: "accounts t LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.owner_id",
+        live: "t.deleted_at IS NULL",
+        owner: "t.owner_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: None,
+        fields: &[
+            f("name", "t.name", Kind::Text),
+            f("industry", "t.industry", Kind::Text),
+            f("grade", "t.grade", Kind::Text),
+            f("source", "t.source", Kind::Text),
+            f("country", "t.country", Kind::Text),
+            f("province", "t.province", Kind::Text),
+            f("city", "t.city", Kind::Text),
+            f("owner", "u.name", Kind::Text),
+            f("created_at", "t.created_at", Kind::Time),
+        ],
+    },
+    Source {
+        key: "contacts",
+        module: "contacts",
+        from: "contacts t LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.owner_id
+            LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id",
+        live: "t.deleted_at IS NULL",
+        owner: "t.owner_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: None,
+        fields: &[
+            f("name", "t.name", Kind::Text),
+            f("gender", "t.gender", Kind::Text),
+            f("title", "t.title", Kind::Text),
+            f("department", "t.department", Kind::Text),
+            f("province", "t.province", Kind::Text),
+            f("city", "t.city", Kind::Text),
+            fx("account", "a.name", Kind::Text, &["accounts"]),
+            f("owner", "u.name", Kind::Text),
+            f("created_at", "t.created_at", Kind::Time),
+        ],
+    },
+    Source {
+        key: "orders",
+        module: "orders",
+        from: "orders t LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
+            LEFT JOIN contacts c ON c.tenant_id = t.tenant_id AND c.id = t.contact_id
+            LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = COALESCE(a.owner_id, c.owner_id)",
+        live: "t.deleted_at IS NULL",
+        owner: "COALESCE(a.owner_id, c.owner_id)",
+        team: "COALESCE(a.team_id, c.team_id)",
+        through_customer: true,
+        currency: Some("t.currency"),
+        fields: &[
+            f("number", "t.number", Kind::Text),
+            f("status", "t.status", Kind::Text),
+            f("channel", "t.channel", Kind::Text),
+            f("currency", "t.currency", Kind::Text),
+            f("total", "t.total", Kind::Money),
+            f("ordered_at", "t.ordered_at", Kind::Time),
+            fx("account", "a.name", Kind::Text, &["accounts"]),
+            fx("contact", "c.name", Kind::Text, &["contacts"]),
+            fx("grade", "a.grade", Kind::Text, &["accounts"]),
+            fx("industry", "a.industry", Kind::Text, &["accounts"]),
+            f("province", "COALESCE(a.province, c.province)", Kind::Text),
+            f("city", "COALESCE(a.city, c.city)", Kind::Text),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
+    Source {
+        key: "order_lines",
+        module: "orders",
+        from: "order_lines l JOIN orders t ON t.tenant_id = l.tenant_id AND t.id = l.order_id
+            LEFT JOIN products p ON p.tenant_id = l.tenant_id AND p.id = l.product_id
+            LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
+            LEFT JOIN contacts c ON c.tenant_id = t.tenant_id AND c.id = t.contact_id
+            LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = COALESCE(a.owner_id, c.owner_id)",
+        live: "t.deleted_at IS NULL",
+        owner: "COALESCE(a.owner_id, c.owner_id)",
+        team: "COALESCE(a.team_id, c.team_id)",
+        through_customer: true,
+        currency: Some("t.currency"),
+        fields: &[
+            f("product", "COALESCE(p.name, l.name)", Kind::Text),
+            f("sku", "l.sku", Kind::Text),
+            fx("category", "p.category", Kind::Text, &["products"]),
+            f("quantity", "l.quantity", Kind::Number),
+            f("amount", "l.amount", Kind::Money),
+            fx("margin", "(l.amount - l.quantity * COALESCE(p.cost, 0))", Kind::Money, &["products"]),
+            f("status", "t.status", Kind::Text),
+            f("currency", "t.currency", Kind::Text),
+            f("ordered_at", "t.ordered_at", Kind::Time),
+            fx("account", "a.name", Kind::Text, &["accounts"]),
+            fx("grade", "a.grade", Kind::Text, &["accounts"]),
+            fx("industry", "a.industry", Kind::Text, &["accounts"]),
+            f("province", "COALESCE(a.province, c.province)", Kind::Text),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
+    Source {
+        key: "opportunities",
+        module: "opportunities",
+        from: "opportunities t LEFT JOIN pipeline_stages s ON s.tenant_id = t.tenant_id AND s.id = t.stage_id
+            LEFT JOIN pipelines pl ON pl.tenant_id = t.tenant_id AND pl.id = t.pipeline_id
+            LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
+            LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.owner_id",
+        live: "t.deleted_at IS NULL",
+        owner: "t.owner_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: Some("t.currency"),
+        fields: &[
+            f("name", "t.name", Kind::Text),
+            f("status", "t.status", Kind::Text),
+            f("stage", "s.name", Kind::Text),
+            f("pipeline", "pl.name", Kind::Text),
+            f("amount", "t.amount", Kind::Money),
+            f("currency", "t.currency", Kind::Text),
+            f("probability", "t.probability", Kind::Number),
+            f("expected_close", "t.expected_close", Kind::Date),
+            f("closed_at", "t.closed_at", Kind::Time),
+            f("created_at", "t.created_at", Kind::Time),
+            f("close_reason", "t.close_reason", Kind::Text),
+            fx("account", "a.name", Kind::Text, &["accounts"]),
+            fx("grade", "a.grade", Kind::Text, &["accounts"]),
+            fx("industry", "a.industry", Kind::Text, &["accounts"]),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
+    Source {
+        key: "activities",
+        module: "activities",
+        from: "activities t LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
+            LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.owner_id",
+        live: "t.deleted_at IS NULL",
+        owner: "t.owner_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: None,
+        fields: &[
+            f("kind", "t.kind", Kind::Text),
+            f("occurred_at", "t.occurred_at", Kind::Time),
+            f("done", "CASE WHEN t.done_at IS NULL THEN 'no' ELSE 'yes' END", Kind::Text),
+            fx("account", "a.name", Kind::Text, &["accounts"]),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
+    Source {
+        key: "leads",
+        module: "leads",
+        from: "leads t LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.owner_id",
+        live: "t.deleted_at IS NULL",
+        owner: "t.owner_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: None,
+        fields: &[
+            f("status", "t.status", Kind::Text),
+            f("source", "t.source", Kind::Text),
+            f("company", "t.company", Kind::Text),
+            f("industry", "t.industry", Kind::Text),
+            f("province", "t.province", Kind::Text),
+            f("city", "t.city", Kind::Text),
+            f("score", "t.score", Kind::Number),
+            f("created_at", "t.created_at", Kind::Time),
+            f("converted_at", "t.converted_at", Kind::Time),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
+];
+
+/// The entities a report can count.
+pub const ENTITIES: [&str; 7] = [
+    "accounts",
+    "contacts",
+    "orders",
+    "order_lines",
+    "opportunities",
+    "activities",
+    "leads",
+];
+
+fn source(key: &str) -> Option<&'static Source> {
+    SOURCES.iter().find(|s| s.key == key)
+}
+
+/// The entity whose custom fields a source's `custom.<key>` reads (on alias `t`).
+fn custom_entity(key: &str) -> Option<Entity> {
+    match key {
+        "accounts" => Some(guanxi_customers::accounts::ENTITY),
+        "contacts" => Some(guanxi_customers::contacts::ENTITY),
+        "opportunities" => Some(guanxi_sales::opportunities::ENTITY),
+        "leads" => Some(guanxi_sales::leads::ENTITY),
+        _ => None,
+    }
+}
+
+/// How an instant or a day is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Day,
+    /// Labelled by its Monday.
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Agg {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    /// Distinct values of the field.
+    Distinct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Eq,
+    Ne,
+    /// Any of a list (`value` an array).
+    In,
+    /// Text containing `value`, case-insensitive.
+    Contains,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Empty,
+    NotEmpty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Chart {
+    #[default]
+    Table,
+    Bar,
+    Line,
+    Pie,
+    Funnel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// A field of the entity or `custom.<key>`.
+    pub field: String,
+    pub op: Op,
+    /// Text, number, a day (`YYYY-MM-DD`) for dates and instants, or a list for `in`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub field: String,
+    /// For dates and instants (default `month`).
+    pub bucket: Option<Bucket>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    pub agg: Agg,
+    /// The field summed, averaged…; none for `count`.
+    pub field: Option<String>,
+}
+
+/// What a report counts and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// `accounts`, `contacts`, `orders`, `order_lines`, `opportunities`, `activities`, `leads`.
+    pub entity: String,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    /// Up to two.
+    #[serde(default)]
+    pub group_by: Vec<Group>,
+    /// One to five.
+    pub measures: Vec<Measure>,
+    #[serde(default)]
+    pub chart: Chart,
+}
+
+/// A result column.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Column {
+    /// `group_by[0]`'s field, or `count`, `sum:total`…
+    pub key: String,
+    /// `text`, `number`, `money`, `time`, `date`.
+    pub kind: String,
+    /// Whether it is a grouping (else a measure).
+    pub group: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportResult {
+    pub columns: Vec<Column>,
+    /// One row per group: the groups' labels (null: none), then the measures.
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<Value>>,
+    /// More groups than [`MAX_GROUPS`]: the first are shown.
+    pub truncated: bool,
+    /// Money is counted in this currency only (no currency filter or grouping was given).
+    pub currency: Option<String>,
+}
+
+/// A field resolved: its SQL expression and kind.
+struct Resolved {
+    expr: String,
+    kind: Kind,
+}
+
+struct Resolver<'a> {
+    src: &'static Source,
+    ctx: &'a Ctx,
+    backend: Backend,
+    customs: Vec<CustomField>,
+}
+
+impl Resolver<'_> {
+    fn field(&self, name: &str, at: &str, errs: &mut Errors) -> Option<Resolved> {
+        if let Some(key) = name.strip_prefix("custom.") {
+            let def = self.customs.iter().find(|d| d.key == key);
+            return match def.and_then(|d| custom_fields::value_expr(self.backend, "t", d)) {
+                Some((expr, numeric)) => Some(Resolved {
+                    expr,
+                    kind: if numeric { Kind::Number } else { Kind::Text },
+                }),
+                None => {
+                    errs.add(
+                        at,
+                        if def.is_some() {
+                            "not_reportable"
+                        } else {
+                            "unknown"
+                        },
+                    );
+                    None
+                }
+            };
+        }
+        let Some(field) = self.src.fields.iter().find(|x| x.key == name) else {
+            errs.add(at, "unknown");
+            return None;
+        };
+        if field
+            .needs
+            .iter()
+            .any(|m| self.ctx.can(m, Action::Read).is_none())
+        {
+            errs.add(at, "forbidden_field");
+            return None;
+        }
+        Some(Resolved {
+            expr: field.expr.to_owned(),
+            kind: field.kind,
+        })
+    }
+}
+
+/// The label of a bucket of `expr` on the tenant's calendar: PostgreSQL converts with the
+/// zone's rules (`zone`, a name chrono-tz knows, so safe to inline); SQLite has no zones and
+/// adds the zone's offset now (`offset`, `+480 minutes`) — the same for zones without daylight
+/// saving, as China's.
+fn bucket_sql(
+    backend: Backend,
+    expr: &str,
+    kind: Kind,
+    b: Bucket,
+    (zone, offset): (&str, &str),
+) -> String {
+    match backend {
+        Backend::Postgres => {
+            let local = if kind == Kind::Time {
+                format!("({expr} AT TIME ZONE '{zone}')")
+            } else {
+                format!("CAST({expr} AS DATE)")
+            };
+            match b {
+                Bucket::Day => format!("to_char({local}, 'YYYY-MM-DD')"),
+                Bucket::Week => format!("to_char(date_trunc('week', {local}), 'YYYY-MM-DD')"),
+                Bucket::Month => format!("to_char({local}, 'YYYY-MM')"),
+                Bucket::Quarter => {
+                    format!("to_char({local}, 'YYYY') || '-Q' || to_char({local}, 'Q')")
+                }
+                Bucket::Year => format!("to_char({local}, 'YYYY')"),
+            }
+        }
+        Backend::Sqlite => {
+            let m = if kind == Kind::Time {
+                format!(", '{offset}'")
+            } else {
+                String::new()
+            };
+            match b {
+                Bucket::Day => format!("strftime('%Y-%m-%d', {expr}{m})"),
+                Bucket::Week => format!("date({expr}{m}, '-6 days', 'weekday 1')"),
+                Bucket::Month => format!("strftime('%Y-%m', {expr}{m})"),
+                Bucket::Quarter => format!(
+                    "strftime('%Y', {expr}{m}) || '-Q' || ((CAST(strftime('%m', {expr}{m}) AS INTEGER) + 2) / 3)"
+                ),
+                Bucket::Year => format!("strftime('%Y', {expr}{m})"),
+            }
+        }
+    }
+}
+
+/// Runs `spec` in the caller's scope.
+pub async fn run(db: &Db, ctx: &Ctx, spec: &Spec) -> Result<ReportResult> {
+    ctx.require("analytics", Action::Read)?;
+    let mut errs = Errors::default();
+    let Some(src) = source(&spec.entity) else {
+        return Err(Error::field("entity", "unknown"));
+    };
+    let scope = ctx.require(src.module, Action::Read)?;
+    if spec.filters.len() > 20 {
+        errs.add("filters", "too_many");
+    }
+    if spec.group_by.len() > 2 {
+        errs.add("group_by", "too_many");
+    }
+    if spec.measures.is_empty() || spec.measures.len() > 5 {
+        errs.add(
+            "measures",
+            if spec.measures.is_empty() {
+                "required"
+            } else {
+                "too_many"
+            },
+        );
+    }
+    errs.finish()?;
+    let backend = db.backend();
+    let customs = match custom_entity(src.key) {
+        Some(e) => custom_fields::active_in(db, ctx.tenant_id, e).await?,
+        None => vec![],
+    };
+    let r = Resolver {
+        src,
+        ctx,
+        backend,
+        customs,
+    };
+    let (currency, tz) = tenant_facts(db, ctx.tenant_id).await?;
+    let offset = format!(
+        "{:+} minutes",
+        Utc::now()
+            .with_timezone(&tz)
+            .offset()
+            .fix()
+            .local_minus_utc()
+            / 60
+    );
+    let mut errs = Errors::default();
+    let mut columns = Vec::new();
+    let mut dims = Vec::new();
+    for (i, g) in spec.group_by.iter().enumerate() {
+        let Some(f) = r.field(&g.field, &format!("group_by[{i}].field"), &mut errs) else {
+            continue;
+        };
+        let expr = match (f.kind, g.bucket) {
+            (Kind::Time | Kind::Date, b) => bucket_sql(
+                backend,
+                &f.expr,
+                f.kind,
+                b.unwrap_or(Bucket::Month),
+                (tz.name(), &offset),
+            ),
+            (_, Some(_)) => {
+                errs.add(&format!("group_by[{i}].bucket"), "not_a_date");
+                continue;
+            }
+            (_, None) => format!("CAST({} AS TEXT)", f.expr),
+        };
+        columns.push(Column {
+            key: g.field.clone(),
+            kind: if matches!(f.kind, Kind::Time | Kind::Date) {
+                "date".into()
+            } else {
+                "text".into()
+            },
+            group: true,
+        });
+        dims.push((expr, f.kind));
+    }
+    let mut measures = Vec::new();
+    let mut money = false;
+    for (i, m) in spec.measures.iter().enumerate() {
+        let at = format!("measures[{i}].field");
+        let (sql, kind, key) = match (m.agg, &m.field) {
+            (Agg::Count, None) => ("COUNT(*)".to_owned(), Kind::Number, "count".to_owned()),
+            (Agg::Count, Some(_)) => {
+                errs.add(&at, "not_allowed");
+                continue;
+            }
+            (_, None) => {
+                errs.add(&at, "required");
+                continue;
+            }
+            (agg, Some(name)) => {
+                let Some(f) = r.field(name, &at, &mut errs) else {
+                    continue;
+                };
+                if agg != Agg::Distinct && !f.kind.numeric() {
+                    errs.add(&at, "not_numeric");
+                    continue;
+                }
+                money |= f.kind == Kind::Money;
+                let (sql, kind) = match agg {
+                    Agg::Sum => (format!("SUM({})", f.expr), f.kind),
+                    Agg::Avg => (format!("AVG({})", f.expr), Kind::Number),
+                    Agg::Min => (format!("MIN({})", f.expr), f.kind),
+                    Agg::Max => (format!("MAX({})", f.expr), f.kind),
+                    Agg::Distinct | Agg::Count => {
+                        (format!("COUNT(DISTINCT {})", f.expr), Kind::Number)
+                    }
+                };
+                let agg_name = serde_json::to_value(agg)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                (sql, kind, format!("{agg_name}:{name}"))
+            }
+        };
+        columns.push(Column {
+            key,
+            kind: kind.as_str().into(),
+            group: false,
+        });
+        measures.push((sql, kind));
+    }
+    // The conditions.
+    let mut cond = Sql::new("");
+    let mut currency_given = spec.group_by.iter().any(|g| g.field == "currency");
+    for (i, flt) in spec.filters.iter().enumerate() {
+        let at = format!("filters[{i}].value");
+        let Some(f) = r.field(&flt.field, &format!("filters[{i}].field"), &mut errs) else {
+            continue;
+        };
+        currency_given |= flt.field == "currency";
+        filter_sql(&mut cond, backend, &f, flt, &at, tz, &mut errs);
+    }
+    errs.finish()?;
+    // The SQL: dims padded to two, measures to five, so every row has one shape.
+    let mut q = Sql::new("SELECT ");
+    let mut select = Vec::new();
+    for i in 0..2 {
+        select.push(match dims.get(i) {
+            Some((e, _)) => format!("{e} AS d{i}"),
+            None => format!("CAST(NULL AS TEXT) AS d{i}"),
+        });
+    }
+    for i in 0..5 {
+        select.push(match measures.get(i) {
+            Some((e, _)) => format!("CAST({e} AS DOUBLE PRECISION) AS m{i}"),
+            None => format!("CAST(NULL AS DOUBLE PRECISION) AS m{i}"),
+        });
+    }
+    q.push(&select.join(", "));
+    q.push(&format!(" FROM {} WHERE t.tenant_id = ", src.from));
+    q.bind(ctx.tenant_id);
+    q.push(&format!(" AND {}", src.live));
+    if src.through_customer {
+        let accounts = ctx.require("accounts", Action::Read);
+        let contacts = ctx.require("contacts", Action::Read);
+        q.push(" AND ((t.account_id IS NOT NULL AND ");
+        match accounts {
+            Ok(sc) => ctx.scope_cond(&mut q, sc, "a.owner_id", "a.team_id"),
+            Err(_) => {
+                q.push("1 = 0");
+            }
+        }
+        q.push(") OR (t.account_id IS NULL AND ");
+        match contacts {
+            Ok(sc) => ctx.scope_cond(&mut q, sc, "c.owner_id", "c.team_id"),
+            Err(_) => {
+                q.push("1 = 0");
+            }
+        }
+        q.push("))");
+    } else {
+        ctx.scope_sql(&mut q, scope, src.owner, src.team);
+    }
+    q.append(cond);
+    let shown_currency = match (money && !currency_given, src.currency) {
+        (true, Some(col)) => {
+            q.push(&format!(" AND {col} = ")).bind(currency.as_str());
+            Some(currency)
+        }
+        _ => None,
+    };
+    if !dims.is_empty() {
+        let by: Vec<String> = (0..dims.len()).map(|i| format!("d{i}")).collect();
+        q.push(&format!(" GROUP BY {}", by.join(", ")));
+        // Dates in order; otherwise the largest first measure first.
+        let dated = matches!(dims[0].1, Kind::Time | Kind::Date);
+        if dated {
+            q.push(&format!(" ORDER BY {}", by.join(", ")));
+        } else {
+            q.push(&format!(" ORDER BY m0 DESC, {}", by.join(", ")));
+        }
+    }
+    q.push(&format!(" LIMIT {}", MAX_GROUPS + 1));
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    );
+    let mut rows: Vec<Row> = db.fetch_sql(q).await?;
+    let truncated = rows.len() > MAX_GROUPS;
+    rows.truncate(MAX_GROUPS);
+    let out = rows
+        .into_iter()
+        .map(|r| {
+            let ms = [r.2, r.3, r.4, r.5, r.6];
+            let mut row: Vec<Value> = [r.0, r.1]
+                .into_iter()
+                .take(dims.len())
+                .map(|d| d.map_or(Value::Null, Value::String))
+                .collect();
+            for (i, (_, kind)) in measures.iter().enumerate() {
+                row.push(match ms[i] {
+                    None => Value::Null,
+                    // Counts and money are whole numbers; averages keep two decimals.
+                    Some(v) if *kind != Kind::Number || v.fract() == 0.0 => json!(v.round() as i64),
+                    Some(v) => json!((v * 100.0).round() / 100.0),
+                });
+            }
+            row
+        })
+        .collect();
+    Ok(ReportResult {
+        columns,
+        rows: out,
+        truncated,
+        currency: shown_currency,
+    })
+}
+
+/// Appends one filter's condition.
+fn filter_sql(
+    q: &mut Sql,
+    backend: Backend,
+    f: &Resolved,
+    flt: &Filter,
+    at: &str,
+    tz: chrono_tz::Tz,
+    errs: &mut Errors,
+) {
+    let e = &f.expr;
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let day_start = |d: NaiveDate| {
+        Window {
+            from: Some(d),
+            to: d,
+            tz,
+        }
+        .start()
+    };
+    match flt.op {
+        Op::Empty => {
+            q.push(&format!(" AND ({e} IS NULL OR CAST({e} AS TEXT) = '')"));
+        }
+        Op::NotEmpty => {
+            q.push(&format!(
+                " AND ({e} IS NOT NULL AND CAST({e} AS TEXT) <> '')"
+            ));
+        }
+        Op::In => {
+            let Some(list) = flt
+                .value
+                .as_array()
+                .filter(|l| !l.is_empty() && l.len() <= 100)
+            else {
+                errs.add(at, "invalid");
+                return;
+            };
+            let items: Option<Vec<String>> = list.iter().map(text).collect();
+            let Some(items) = items else {
+                errs.add(at, "invalid");
+                return;
+            };
+            q.push(&format!(" AND CAST({e} AS TEXT) IN "))
+                .bind_list(items);
+        }
+        Op::Contains => {
+            let Some(v) = text(&flt.value).filter(|v| !v.is_empty() && v.chars().count() <= 200)
+            else {
+                errs.add(at, "invalid");
+                return;
+            };
+            let find = match backend {
+                Backend::Sqlite => "instr",
+                Backend::Postgres => "strpos",
+            };
+            q.push(&format!(" AND {find}(LOWER(CAST({e} AS TEXT)), LOWER("))
+                .bind(v)
+                .push(")) > 0");
+        }
+        op => {
+            let cmp = match op {
+                Op::Eq => "=",
+                Op::Ne => "<>",
+                Op::Gt => ">",
+                Op::Gte => ">=",
+                Op::Lt => "<",
+                _ => "<=",
+            };
+            match f.kind {
+                Kind::Number | Kind::Money => {
+                    let Some(v) = flt
+                        .value
+                        .as_f64()
+                        .or_else(|| text(&flt.value)?.parse().ok())
+                    else {
+                        errs.add(at, "invalid");
+                        return;
+                    };
+                    q.push(&format!(" AND {e} {cmp} ")).bind(v);
+                }
+                Kind::Time => {
+                    // A day on the tenant's calendar: from its first instant to the next day's.
+                    let Some(d) = text(&flt.value).and_then(|v| v.parse::<NaiveDate>().ok()) else {
+                        errs.add(at, "invalid");
+                        return;
+                    };
+                    let next = d.checked_add_days(Days::new(1)).unwrap_or(d);
+                    let (Some(start), Some(end)) = (day_start(d), day_start(next)) else {
+                        errs.add(at, "invalid");
+                        return;
+                    };
+                    match op {
+                        Op::Eq => {
+                            q.push(&format!(" AND {e} >= ")).bind(start);
+                            q.push(&format!(" AND {e} < ")).bind(end);
+                        }
+                        Op::Ne => {
+                            q.push(&format!(" AND ({e} < ")).bind(start);
+                            q.push(&format!(" OR {e} >= ")).bind(end).push(")");
+                        }
+                        Op::Gt => {
+                            q.push(&format!(" AND {e} >= ")).bind(end);
+                        }
+                        Op::Gte => {
+                            q.push(&format!(" AND {e} >= ")).bind(start);
+                        }
+                        Op::Lt => {
+                            q.push(&format!(" AND {e} < ")).bind(start);
+                        }
+                        _ => {
+                            q.push(&format!(" AND {e} < ")).bind(end);
+                        }
+                    }
+                }
+                Kind::Date => {
+                    let Some(d) = text(&flt.value).and_then(|v| v.parse::<NaiveDate>().ok()) else {
+                        errs.add(at, "invalid");
+                        return;
+                    };
+                    q.push(&format!(" AND {e} {cmp} ")).bind(d.to_string());
+                }
+                Kind::Text => {
+                    let Some(v) = text(&flt.value) else {
+                        errs.add(at, "invalid");
+                        return;
+                    };
+                    q.push(&format!(" AND CAST({e} AS TEXT) {cmp} ")).bind(v);
+                }
+            }
+        }
+    }
+}
+
+/// The fields of an entity a report may use, for the builder: `(key, kind)`, custom fields as
+/// `custom.<key>` with their labels.
+pub async fn fields(
+    db: &Db,
+    ctx: &Ctx,
+    entity: &str,
+) -> Result<Vec<(String, String, Option<String>)>> {
+    let Some(src) = source(entity) else {
+        return Err(Error::field("entity", "unknown"));
+    };
+    let mut out: Vec<(String, String, Option<String>)> = src
+        .fields
+        .iter()
+        .filter(|f| f.needs.iter().all(|m| ctx.can(m, Action::Read).is_some()))
+        .map(|f| (f.key.to_owned(), f.kind.as_str().to_owned(), None))
+        .collect();
+    if let Some(e) = custom_entity(entity) {
+        for d in custom_fields::active_in(db, ctx.tenant_id, e).await? {
+            if let Some((_, numeric)) = custom_fields::value_expr(db.backend(), "t", &d) {
+                let label = d.label_in(&ctx.locale).to_owned();
+                out.push((
+                    format!("custom.{}", d.key),
+                    if numeric { "number" } else { "text" }.to_owned(),
+                    Some(label),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A saved report.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Report {
+    pub id: Uuid,
+    pub name: String,
+    pub owner_id: Uuid,
+    pub team_id: Option<Uuid>,
+    /// `private`, `team` (the owner's) or `company`.
+    pub sharing: String,
+    #[schema(value_type = Spec)]
+    pub spec: sqlx::types::Json<Spec>,
+    pub created_at: chrono::DateTime<Utc>,
+    pub updated_at: chrono::DateTime<Utc>,
+    pub version: i64,
+}
+
+const COLUMNS: &str = "id, name, owner_id, team_id, sharing, spec, created_at, updated_at, version";
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportInput {
+    pub name: String,
+    /// `private` (default), `team` or `company` (sharing takes `analytics` create).
+    pub sharing: Option<String>,
+    pub spec: Spec,
+    /// For an update: the version read (or `If-Match`).
+    pub version: Option<i64>,
+}
+
+fn check_input(ctx: &Ctx, input: &ReportInput) -> Result<(String, String)> {
+    let mut errs = Errors::default();
+    let name = input.name.trim().to_owned();
+    if name.is_empty() {
+        errs.add("name", "required");
+    } else if name.chars().count() > 200 {
+        errs.add("name", "too_long");
+    }
+    let sharing = input.sharing.clone().unwrap_or_else(|| "private".into());
+    if !["private", "team", "company"].contains(&sharing.as_str()) {
+        errs.add("sharing", "invalid");
+    }
+    errs.finish()?;
+    if sharing != "private" {
+        ctx.require("analytics", Action::Create)?;
+    }
+    Ok((name, sharing))
+}
+
+/// Saves a report after running it once (so a saved report always runs).
+pub async fn create(db: &Db, ctx: &Ctx, input: ReportInput) -> Result<Report> {
+    ctx.require("analytics", Action::Read)?;
+    let owner = ctx.user_id.ok_or(Error::Forbidden)?;
+    let (name, sharing) = check_input(ctx, &input)?;
+    run(db, ctx, &input.spec).await?;
+    let t = now();
+    let report = Report {
+        id: new_id(),
+        name,
+        owner_id: owner,
+        team_id: ctx.team_id,
+        sharing,
+        spec: sqlx::types::Json(input.spec),
+        created_at: t,
+        updated_at: t,
+        version: 1,
+    };
+    let spec = serde_json::to_value(&report.spec.0).map_err(anyhow::Error::from)?;
+    let mut tx = db.begin().await?;
+    tx.execute(
+        "INSERT INTO reports (tenant_id, id, name, owner_id, team_id, sharing, spec, created_at, updated_at, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)",
+        args![ctx.tenant_id, report.id, report.name.clone(), owner, report.team_id,
+              report.sharing.clone(), spec, t, t],
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "create",
+        "report",
+        Some(report.id),
+        None,
+        Some(&report),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// The reports the caller sees: their own, their team's shared and the company's.
+fn visible(ctx: &Ctx, q: &mut Sql) {
+    q.push(" AND (owner_id = ").bind(ctx.user_id);
+    q.push(" OR sharing = 'company'");
+    if let Some(team) = ctx.team_id {
+        q.push(" OR (sharing = 'team' AND team_id = ")
+            .bind(team)
+            .push(")");
+    }
+    q.push(")");
+}
+
+pub async fn list(db: &Db, ctx: &Ctx) -> Result<Vec<Report>> {
+    ctx.require("analytics", Action::Read)?;
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM reports WHERE tenant_id = "));
+    q.bind(ctx.tenant_id);
+    visible(ctx, &mut q);
+    q.push(" ORDER BY name, id LIMIT 500");
+    db.fetch_sql(q).await
+}
+
+pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Report> {
+    ctx.require("analytics", Action::Read)?;
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM reports WHERE tenant_id = "));
+    q.bind(ctx.tenant_id).push(" AND id = ").bind(id);
+    visible(ctx, &mut q);
+    db.fetch_sql(q)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound)
+}
+
+/// Changes a report of the caller's, checked against the version read.
+pub async fn update(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    header: Option<i64>,
+    input: ReportInput,
+) -> Result<Report> {
+    let old = get(db, ctx, id).await?;
+    if Some(old.owner_id) != ctx.user_id {
+        return Err(Error::Forbidden);
+    }
+    let expected = version::expected(header, input.version)?;
+    version::check(expected, old.version)?;
+    let (name, sharing) = check_input(ctx, &input)?;
+    run(db, ctx, &input.spec).await?;
+    let spec = serde_json::to_value(&input.spec).map_err(anyhow::Error::from)?;
+    let mut tx = db.begin().await?;
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "reports",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        expected,
+        "name = $1, sharing = $2, spec = $3, updated_at = $4",
+        args![name, sharing, spec, now()],
+    )
+    .await?;
+    tx.commit().await?;
+    let new = get(db, ctx, id).await?;
+    let mut tx = db.begin().await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        "update",
+        "report",
+        Some(id),
+        Some(&old),
+        Some(&new),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// Deletes a report of the caller's.
+pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
+    let old = get(db, ctx, id).await?;
+    if Some(old.owner_id) != ctx.user_id {
+        return Err(Error::Forbidden);
+    }
+    let mut tx = db.begin().await?;
+    tx.execute(
+        "DELETE FROM reports WHERE tenant_id = $1 AND id = $2",
+        args![ctx.tenant_id, id],
+    )
+    .await?;
+    audit::record(&mut tx, ctx, "delete", "report", Some(id), Some(&old), None).await?;
+    tx.commit().await
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FieldsQuery {
+    pub entity: String,
+}
