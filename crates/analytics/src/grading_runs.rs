@@ -242,7 +242,7 @@ pub async fn save_scheme(
 
 /// An evaluation.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Run {
+pub struct GradingRun {
     pub id: Uuid,
     pub party: String,
     /// The day it is as of (`YYYY-MM-DD`); the period's measures end here.
@@ -274,7 +274,7 @@ pub struct Run {
     pub attempt: i64,
 }
 
-impl Run {
+impl GradingRun {
     /// `2026Q4`.
     pub fn quarter(&self) -> String {
         self.as_of.parse().map(quarter_label).unwrap_or_default()
@@ -285,14 +285,14 @@ const RUN_COLUMNS: &str = "id, party, as_of, period_from, scheme, status, done, 
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RunInput {
+pub struct GradingRunInput {
     /// `accounts` (default) or `contacts`.
     pub party: Option<Party>,
     /// The day it is as of; default today. Not in the future.
     pub as_of: Option<NaiveDate>,
 }
 
-async fn run_as_of(db: &Db, tenant: Uuid, party: Party, as_of: &str) -> Result<Option<Run>> {
+async fn run_as_of(db: &Db, tenant: Uuid, party: Party, as_of: &str) -> Result<Option<GradingRun>> {
     db.fetch_optional(
         &format!("SELECT {RUN_COLUMNS} FROM grading_runs WHERE tenant_id = $1 AND party = $2 AND as_of = $3"),
         args![tenant, party.as_str(), as_of],
@@ -329,7 +329,7 @@ async fn queue(
 
 /// Asks for an evaluation as of a day with the party's scheme: queued for the grader, or —
 /// asked again for the same day — the run already kept (`false`), never a second one.
-pub async fn create(db: &Db, ctx: &Ctx, input: RunInput) -> Result<(Run, bool)> {
+pub async fn create(db: &Db, ctx: &Ctx, input: GradingRunInput) -> Result<(GradingRun, bool)> {
     let party = input.party.unwrap_or_default();
     company_scope(ctx, party, Action::Create)?;
     let (_, tz) = tenant_facts(db, ctx.tenant_id).await?;
@@ -377,7 +377,7 @@ pub struct RunsQuery {
 }
 
 /// The party's evaluations, latest day first.
-pub async fn runs(db: &Db, ctx: &Ctx, q: &RunsQuery) -> Result<Vec<Run>> {
+pub async fn runs(db: &Db, ctx: &Ctx, q: &RunsQuery) -> Result<Vec<GradingRun>> {
     let party = q.party.unwrap_or_default();
     company_scope(ctx, party, Action::Read)?;
     db.fetch_all(
@@ -387,8 +387,8 @@ pub async fn runs(db: &Db, ctx: &Ctx, q: &RunsQuery) -> Result<Vec<Run>> {
     .await
 }
 
-pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Run> {
-    let run: Run = db
+pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<GradingRun> {
+    let run: GradingRun = db
         .fetch_optional(
             &format!("SELECT {RUN_COLUMNS} FROM grading_runs WHERE tenant_id = $1 AND id = $2"),
             args![ctx.tenant_id, id],
@@ -503,14 +503,14 @@ pub async fn scores(db: &Db, ctx: &Ctx, id: Uuid, q: &ScoresQuery) -> Result<Sco
 
 /// How many customers went from one grade (none: not graded before) to another.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Move {
+pub struct GradeMove {
     pub from: Option<String>,
     pub to: String,
     pub customers: i64,
 }
 
 /// The grade migration of an evaluation: customers by grade before and after.
-pub async fn moves(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<Move>> {
+pub async fn moves(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<GradeMove>> {
     get(db, ctx, id).await?;
     db.fetch_all(
         "SELECT previous AS \"from\", grade AS \"to\", COUNT(*) AS customers FROM grading_scores

@@ -43,4 +43,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/5004_reports.sql"),
         postgres: include_str!("../migrations/postgres/5004_reports.sql"),
     },
+    Migration {
+        version: 5005,
+        name: "5005_report_deliveries",
+        sqlite: include_str!("../migrations/sqlite/5005_report_deliveries.sql"),
+        postgres: include_str!("../migrations/postgres/5005_report_deliveries.sql"),
+    },
 ];

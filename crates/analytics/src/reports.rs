@@ -307,7 +307,7 @@ fn custom_entity(key: &str) -> Option<Entity> {
 /// How an instant or a day is grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Bucket {
+pub enum DateBucket {
     Day,
     /// Labelled by its Monday.
     Week,
@@ -373,12 +373,12 @@ pub struct Filter {
 pub struct Group {
     pub field: String,
     /// For dates and instants (default `month`).
-    pub bucket: Option<Bucket>,
+    pub bucket: Option<DateBucket>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Measure {
+pub struct ReportMeasure {
     pub agg: Agg,
     /// The field summed, averaged…; none for `count`.
     pub field: Option<String>,
@@ -396,14 +396,14 @@ pub struct Spec {
     #[serde(default)]
     pub group_by: Vec<Group>,
     /// One to five.
-    pub measures: Vec<Measure>,
+    pub measures: Vec<ReportMeasure>,
     #[serde(default)]
     pub chart: Chart,
 }
 
 /// A result column.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Column {
+pub struct ReportColumn {
     /// `group_by[0]`'s field, or `count`, `sum:total`…
     pub key: String,
     /// `text`, `number`, `money`, `time`, `date`.
@@ -414,7 +414,7 @@ pub struct Column {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReportResult {
-    pub columns: Vec<Column>,
+    pub columns: Vec<ReportColumn>,
     /// One row per group: the groups' labels (null: none), then the measures.
     #[schema(value_type = Vec<Vec<Object>>)]
     pub rows: Vec<Vec<Value>>,
@@ -486,7 +486,7 @@ fn bucket_sql(
     backend: Backend,
     expr: &str,
     kind: Kind,
-    b: Bucket,
+    b: DateBucket,
     (zone, offset): (&str, &str),
 ) -> String {
     match backend {
@@ -497,13 +497,13 @@ fn bucket_sql(
                 format!("CAST({expr} AS DATE)")
             };
             match b {
-                Bucket::Day => format!("to_char({local}, 'YYYY-MM-DD')"),
-                Bucket::Week => format!("to_char(date_trunc('week', {local}), 'YYYY-MM-DD')"),
-                Bucket::Month => format!("to_char({local}, 'YYYY-MM')"),
-                Bucket::Quarter => {
+                DateBucket::Day => format!("to_char({local}, 'YYYY-MM-DD')"),
+                DateBucket::Week => format!("to_char(date_trunc('week', {local}), 'YYYY-MM-DD')"),
+                DateBucket::Month => format!("to_char({local}, 'YYYY-MM')"),
+                DateBucket::Quarter => {
                     format!("to_char({local}, 'YYYY') || '-Q' || to_char({local}, 'Q')")
                 }
-                Bucket::Year => format!("to_char({local}, 'YYYY')"),
+                DateBucket::Year => format!("to_char({local}, 'YYYY')"),
             }
         }
         Backend::Sqlite => {
@@ -513,13 +513,13 @@ fn bucket_sql(
                 String::new()
             };
             match b {
-                Bucket::Day => format!("strftime('%Y-%m-%d', {expr}{m})"),
-                Bucket::Week => format!("date({expr}{m}, '-6 days', 'weekday 1')"),
-                Bucket::Month => format!("strftime('%Y-%m', {expr}{m})"),
-                Bucket::Quarter => format!(
+                DateBucket::Day => format!("strftime('%Y-%m-%d', {expr}{m})"),
+                DateBucket::Week => format!("date({expr}{m}, '-6 days', 'weekday 1')"),
+                DateBucket::Month => format!("strftime('%Y-%m', {expr}{m})"),
+                DateBucket::Quarter => format!(
                     "strftime('%Y', {expr}{m}) || '-Q' || ((CAST(strftime('%m', {expr}{m}) AS INTEGER) + 2) / 3)"
                 ),
-                Bucket::Year => format!("strftime('%Y', {expr}{m})"),
+                DateBucket::Year => format!("strftime('%Y', {expr}{m})"),
             }
         }
     }
@@ -583,7 +583,7 @@ pub async fn run(db: &Db, ctx: &Ctx, spec: &Spec) -> Result<ReportResult> {
                 backend,
                 &f.expr,
                 f.kind,
-                b.unwrap_or(Bucket::Month),
+                b.unwrap_or(DateBucket::Month),
                 (tz.name(), &offset),
             ),
             (_, Some(_)) => {
@@ -592,7 +592,7 @@ pub async fn run(db: &Db, ctx: &Ctx, spec: &Spec) -> Result<ReportResult> {
             }
             (_, None) => format!("CAST({} AS TEXT)", f.expr),
         };
-        columns.push(Column {
+        columns.push(ReportColumn {
             key: g.field.clone(),
             kind: if matches!(f.kind, Kind::Time | Kind::Date) {
                 "date".into()
@@ -642,7 +642,7 @@ pub async fn run(db: &Db, ctx: &Ctx, spec: &Spec) -> Result<ReportResult> {
                 (sql, kind, format!("{agg_name}:{name}"))
             }
         };
-        columns.push(Column {
+        columns.push(ReportColumn {
             key,
             kind: kind.as_str().into(),
             group: false,
@@ -944,9 +944,49 @@ pub struct Report {
     pub created_at: chrono::DateTime<Utc>,
     pub updated_at: chrono::DateTime<Utc>,
     pub version: i64,
+    /// Emailed `never`, `daily`, `weekly` (Mondays) or `monthly` (the 1st), at 08:00.
+    pub schedule: String,
+    /// Who it is emailed to.
+    #[schema(value_type = Vec<String>)]
+    pub recipients: sqlx::types::Json<Vec<String>>,
 }
 
-const COLUMNS: &str = "id, name, owner_id, team_id, sharing, spec, created_at, updated_at, version";
+const COLUMNS: &str =
+    "id, name, owner_id, team_id, sharing, spec, created_at, updated_at, version, schedule, recipients";
+
+/// The schedules a report can be emailed on.
+pub const SCHEDULES: [&str; 4] = ["never", "daily", "weekly", "monthly"];
+/// The scheduler's job: one due delivery of a report.
+pub const DELIVERY_JOB: &str = "report_delivery";
+
+/// The next time after `after` a report on `schedule` is due: 08:00 on the tenant's calendar
+/// the next day, the next Monday or the 1st of the next month.
+pub fn next_due(
+    schedule: &str,
+    after: chrono::DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Option<chrono::DateTime<Utc>> {
+    use chrono::{Datelike, TimeZone};
+    let local = after.with_timezone(&tz).date_naive();
+    let mut day = local;
+    for _ in 0..40 {
+        let at = tz
+            .from_local_datetime(&day.and_hms_opt(8, 0, 0)?)
+            .earliest()?
+            .with_timezone(&Utc);
+        let fits = match schedule {
+            "daily" => true,
+            "weekly" => day.weekday() == chrono::Weekday::Mon,
+            "monthly" => day.day() == 1,
+            _ => return None,
+        };
+        if fits && at > after {
+            return Some(at);
+        }
+        day = day.succ_opt()?;
+    }
+    None
+}
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -957,9 +997,21 @@ pub struct ReportInput {
     pub spec: Spec,
     /// For an update: the version read (or `If-Match`).
     pub version: Option<i64>,
+    /// `never` (default), `daily`, `weekly` or `monthly`: emailed at 08:00 (the caller's copy).
+    pub schedule: Option<String>,
+    /// Up to 20 addresses; required with a schedule.
+    pub recipients: Option<Vec<String>>,
 }
 
-fn check_input(ctx: &Ctx, input: &ReportInput) -> Result<(String, String)> {
+/// What a saved report is, checked.
+struct Checked {
+    name: String,
+    sharing: String,
+    schedule: String,
+    recipients: Vec<String>,
+}
+
+fn check_input(ctx: &Ctx, input: &ReportInput) -> Result<Checked> {
     let mut errs = Errors::default();
     let name = input.name.trim().to_owned();
     if name.is_empty() {
@@ -971,40 +1023,214 @@ fn check_input(ctx: &Ctx, input: &ReportInput) -> Result<(String, String)> {
     if !["private", "team", "company"].contains(&sharing.as_str()) {
         errs.add("sharing", "invalid");
     }
+    let schedule = input.schedule.clone().unwrap_or_else(|| "never".into());
+    if !SCHEDULES.contains(&schedule.as_str()) {
+        errs.add("schedule", "invalid");
+    }
+    let mut recipients = Vec::new();
+    let given = input.recipients.clone().unwrap_or_default();
+    if given.len() > 20 {
+        errs.add("recipients", "too_many");
+    }
+    for (i, r) in given.iter().take(20).enumerate() {
+        match guanxi_platform::validate::email(r) {
+            Ok(e) => recipients.push(e),
+            Err(code) => errs.add(&format!("recipients[{i}]"), code),
+        }
+    }
+    if schedule != "never" && given.is_empty() {
+        errs.add("recipients", "required");
+    }
     errs.finish()?;
     if sharing != "private" {
         ctx.require("analytics", Action::Create)?;
     }
-    Ok((name, sharing))
+    Ok(Checked {
+        name,
+        sharing,
+        schedule,
+        recipients,
+    })
+}
+
+/// Plans a scheduled report's next delivery (the chain is keyed by the report's version: a
+/// later save starts a new chain and the old one stops at its next step).
+async fn plan(
+    tx: &mut guanxi_platform::db::Tx,
+    tenant: Uuid,
+    (id, version, schedule): (Uuid, i64, &str),
+    after: chrono::DateTime<Utc>,
+) -> Result<()> {
+    let (zone,): (String,) = tx
+        .fetch_one("SELECT time_zone FROM tenants WHERE id = $1", args![tenant])
+        .await?;
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    if let Some(due) = next_due(schedule, after, tz) {
+        guanxi_platform::jobs::schedule(
+            tx,
+            tenant,
+            DELIVERY_JOB,
+            &format!("report:{id}:{version}:{}", due.timestamp()),
+            &json!({ "report_id": id, "version": version, "due": due }),
+            due,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The scheduler's step: record the delivery due now (once), plan the next — unless the
+/// report was changed (a newer chain runs) or deleted or unscheduled.
+pub fn delivery_handler() -> impl for<'a> Fn(
+    &'a mut guanxi_platform::db::Tx,
+    guanxi_platform::jobs::Due<'a>,
+) -> guanxi_platform::jobs::HandlerFuture<'a>
+       + Send
+       + Sync {
+    |tx, due| {
+        Box::pin(async move {
+            let p = due.payload;
+            let (Some(id), Some(version), Some(at)) = (
+                p.get("report_id")
+                    .and_then(Value::as_str)
+                    .and_then(|v| v.parse::<Uuid>().ok()),
+                p.get("version").and_then(Value::as_i64),
+                p.get("due")
+                    .and_then(Value::as_str)
+                    .and_then(|v| v.parse::<chrono::DateTime<Utc>>().ok()),
+            ) else {
+                return Ok(());
+            };
+            let row: Option<(String, i64)> = tx
+                .fetch_optional(
+                    "SELECT schedule, version FROM reports WHERE tenant_id = $1 AND id = $2",
+                    args![due.tenant_id, id],
+                )
+                .await?;
+            let Some((schedule, current)) = row else {
+                return Ok(());
+            };
+            if current != version || schedule == "never" {
+                return Ok(());
+            }
+            let t = now();
+            tx.execute(
+                "INSERT INTO report_deliveries (tenant_id, id, report_id, due_at, status, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $6) ON CONFLICT (tenant_id, report_id, due_at) DO NOTHING",
+                args![due.tenant_id, new_id(), id, at, t, t],
+            )
+            .await?;
+            plan(tx, due.tenant_id, (id, version, &schedule), at).await
+        })
+    }
+}
+
+/// How a delivered report reads: the subject and text of its mail, in the owner's language.
+pub type Render = dyn Fn(&Ctx, &Report, &ReportResult) -> (String, String) + Send + Sync;
+
+/// Sends the deliveries due: each report run as its owner (their scope today), the mail queued
+/// for every recipient in the transaction that marks the delivery sent — so a crash sends it
+/// once, later, never twice. A report that no longer runs (a field since forbidden) is marked
+/// failed with why. Returns how many were sent.
+pub async fn deliver(db: &Db, render: &Render) -> Result<u32> {
+    let mut sent = 0;
+    loop {
+        let pending: Vec<(Uuid, Uuid, Uuid)> = db
+            .fetch_all(
+                "SELECT tenant_id, id, report_id FROM report_deliveries WHERE status = 'pending'
+                 ORDER BY created_at LIMIT 20",
+                vec![],
+            )
+            .await?;
+        if pending.is_empty() {
+            return Ok(sent);
+        }
+        for (tenant, id, report_id) in pending {
+            let report: Option<Report> = db
+                .fetch_optional(
+                    &format!("SELECT {COLUMNS} FROM reports WHERE tenant_id = $1 AND id = $2"),
+                    args![tenant, report_id],
+                )
+                .await?;
+            let outcome = match report {
+                None => Err("the report was deleted".to_owned()),
+                Some(r) => {
+                    match guanxi_platform::auth::ctx_for_user(db, tenant, r.owner_id).await {
+                        Err(e) => Err(e.to_string()),
+                        Ok(ctx) => match run(db, &ctx, &r.spec.0).await {
+                            Err(e) => Err(e.to_string()),
+                            Ok(result) => Ok((render(&ctx, &r, &result), r.recipients.0.clone())),
+                        },
+                    }
+                }
+            };
+            let mut tx = db.begin().await?;
+            let (status, error) = match &outcome {
+                Ok(_) => ("sent", None),
+                Err(e) => ("failed", Some(e.clone())),
+            };
+            let n = tx
+                .execute(
+                    "UPDATE report_deliveries SET status = $1, error = $2, updated_at = $3
+                     WHERE tenant_id = $4 AND id = $5 AND status = 'pending'",
+                    args![status, error, now(), tenant, id],
+                )
+                .await?;
+            if n == 0 {
+                continue; // sent by another worker
+            }
+            if let Ok(((subject, text), to)) = outcome {
+                for address in to {
+                    guanxi_platform::jobs::enqueue(
+                        &mut tx,
+                        tenant,
+                        guanxi_platform::jobs::KIND_EMAIL,
+                        &guanxi_platform::jobs::Email {
+                            to: address,
+                            subject: subject.clone(),
+                            text: text.clone(),
+                        },
+                    )
+                    .await?;
+                }
+                sent += 1;
+            }
+            tx.commit().await?;
+        }
+    }
 }
 
 /// Saves a report after running it once (so a saved report always runs).
 pub async fn create(db: &Db, ctx: &Ctx, input: ReportInput) -> Result<Report> {
     ctx.require("analytics", Action::Read)?;
     let owner = ctx.user_id.ok_or(Error::Forbidden)?;
-    let (name, sharing) = check_input(ctx, &input)?;
+    let c = check_input(ctx, &input)?;
     run(db, ctx, &input.spec).await?;
     let t = now();
     let report = Report {
         id: new_id(),
-        name,
+        name: c.name,
         owner_id: owner,
         team_id: ctx.team_id,
-        sharing,
+        sharing: c.sharing,
         spec: sqlx::types::Json(input.spec),
         created_at: t,
         updated_at: t,
         version: 1,
+        schedule: c.schedule,
+        recipients: sqlx::types::Json(c.recipients),
     };
     let spec = serde_json::to_value(&report.spec.0).map_err(anyhow::Error::from)?;
     let mut tx = db.begin().await?;
     tx.execute(
-        "INSERT INTO reports (tenant_id, id, name, owner_id, team_id, sharing, spec, created_at, updated_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)",
+        "INSERT INTO reports (tenant_id, id, name, owner_id, team_id, sharing, spec, created_at, updated_at, version,
+             schedule, recipients)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)",
         args![ctx.tenant_id, report.id, report.name.clone(), owner, report.team_id,
-              report.sharing.clone(), spec, t, t],
+              report.sharing.clone(), spec, t, t, report.schedule.clone(), json!(report.recipients.0)],
     )
     .await?;
+    plan(&mut tx, ctx.tenant_id, (report.id, 1, &report.schedule), t).await?;
     audit::record(
         &mut tx,
         ctx,
@@ -1066,11 +1292,11 @@ pub async fn update(
     }
     let expected = version::expected(header, input.version)?;
     version::check(expected, old.version)?;
-    let (name, sharing) = check_input(ctx, &input)?;
+    let c = check_input(ctx, &input)?;
     run(db, ctx, &input.spec).await?;
     let spec = serde_json::to_value(&input.spec).map_err(anyhow::Error::from)?;
     let mut tx = db.begin().await?;
-    version::update(
+    let new_version = version::update(
         &mut tx,
         version::Row {
             table: "reports",
@@ -1078,8 +1304,22 @@ pub async fn update(
             id,
         },
         expected,
-        "name = $1, sharing = $2, spec = $3, updated_at = $4",
-        args![name, sharing, spec, now()],
+        "name = $1, sharing = $2, spec = $3, updated_at = $4, schedule = $5, recipients = $6",
+        args![
+            c.name,
+            c.sharing,
+            spec,
+            now(),
+            c.schedule.clone(),
+            json!(c.recipients)
+        ],
+    )
+    .await?;
+    plan(
+        &mut tx,
+        ctx.tenant_id,
+        (id, new_version, &c.schedule),
+        now(),
     )
     .await?;
     tx.commit().await?;
@@ -1120,4 +1360,49 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
 #[into_params(parameter_in = Query)]
 pub struct FieldsQuery {
     pub entity: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone, Timelike};
+
+    #[test]
+    fn next_due_is_eight_in_the_morning_on_the_tenants_calendar() {
+        let tz = chrono_tz::Asia::Shanghai;
+        // Friday 2026-12-04 07:59 in Shanghai.
+        let before_eight = tz
+            .with_ymd_and_hms(2026, 12, 4, 7, 59, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let daily = next_due("daily", before_eight, tz)
+            .unwrap()
+            .with_timezone(&tz);
+        assert_eq!((daily.day(), daily.hour()), (4, 8), "the same morning");
+        let at_eight = tz
+            .with_ymd_and_hms(2026, 12, 4, 8, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let daily = next_due("daily", at_eight, tz).unwrap().with_timezone(&tz);
+        assert_eq!(daily.day(), 5, "strictly after: the next day");
+        let weekly = next_due("weekly", at_eight, tz).unwrap().with_timezone(&tz);
+        assert_eq!((weekly.weekday(), weekly.day()), (chrono::Weekday::Mon, 7));
+        let monthly = next_due("monthly", at_eight, tz)
+            .unwrap()
+            .with_timezone(&tz);
+        assert_eq!(
+            (monthly.year(), monthly.month(), monthly.day()),
+            (2027, 1, 1)
+        );
+        assert_eq!(next_due("never", at_eight, tz), None);
+        // Each step of a chain moves on by exactly its period.
+        let mut t = at_eight;
+        for _ in 0..60 {
+            let n = next_due("weekly", t, tz).unwrap();
+            if t != at_eight {
+                assert_eq!(n - t, chrono::Duration::days(7));
+            }
+            t = n;
+        }
+    }
 }

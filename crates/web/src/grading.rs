@@ -13,7 +13,8 @@ use axum::{Form, Json, Router};
 use guanxi_analytics::facts::Party;
 use guanxi_analytics::grading::{Input, Measure, Part, Scheme, DIMENSIONS, GRADES, MEASURES};
 use guanxi_analytics::grading_runs::{
-    self, Graded, Move, Run, RunInput, RunsQuery, SchemeView, ScorePage, ScoresQuery,
+    self, GradeMove, Graded, GradingRun, GradingRunInput, RunsQuery, SchemeView, ScorePage,
+    ScoresQuery,
 };
 use guanxi_platform::error::Errors;
 use guanxi_platform::perms::Action;
@@ -85,7 +86,7 @@ pub async fn put_scheme(
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct GradingRuns {
-    pub items: Vec<Run>,
+    pub items: Vec<GradingRun>,
 }
 
 /// The party's 4V evaluations, latest day first.
@@ -104,12 +105,12 @@ pub async fn list_runs(
 /// Evaluates every customer of the party as of a day with the party's scheme, in the
 /// background: 202 with the queued run (follow `status`, `done` of `total`); 200 with the run
 /// already kept for that day — the same snapshot, never a second.
-#[utoipa::path(post, path = "/api/v1/grading/runs", tag = "analytics", request_body = RunInput, responses(
-    (status = 202, body = Run), (status = 200, body = Run), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/grading/runs", tag = "analytics", request_body = GradingRunInput, responses(
+    (status = 202, body = GradingRun), (status = 200, body = GradingRun), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn post_run(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    ApiJson(b): ApiJson<RunInput>,
+    ApiJson(b): ApiJson<GradingRunInput>,
 ) -> ApiResult<Response> {
     let (run, created) = grading_runs::create(&s.db, &ctx, b).await.l(&ctx)?;
     if created {
@@ -125,12 +126,12 @@ pub async fn post_run(
 
 /// An evaluation: its status and progress, the scheme it used, the customers per grade.
 #[utoipa::path(get, path = "/api/v1/grading/runs/{id}", tag = "analytics", params(("id" = Uuid, Path)), responses(
-    (status = 200, body = Run), (status = 404, body = Problem)))]
+    (status = 200, body = GradingRun), (status = 404, body = Problem)))]
 pub async fn get_run(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Run>> {
+) -> ApiResult<Json<GradingRun>> {
     Ok(Json(grading_runs::get(&s.db, &ctx, id).await.l(&ctx)?))
 }
 
@@ -152,7 +153,7 @@ pub async fn run_customers(
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct GradeMoves {
-    pub items: Vec<Move>,
+    pub items: Vec<GradeMove>,
 }
 
 /// The grade migration of an evaluation: how many customers went from each grade before it
@@ -463,7 +464,7 @@ async fn run_form(
             }
         },
     };
-    let input = RunInput {
+    let input = GradingRunInput {
         party: Some(party),
         as_of,
     };

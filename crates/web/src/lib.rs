@@ -505,15 +505,26 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
             guanxi_analytics::grading_runs::JOB,
             guanxi_analytics::grading_runs::quarter_handler(),
         )
+        .with(
+            guanxi_analytics::reports::DELIVERY_JOB,
+            guanxi_analytics::reports::delivery_handler(),
+        )
 }
 
-/// Runs the 4V evaluations waiting (asked for, or queued by the quarterly job), one at a time,
-/// beside the job worker so a long evaluation never holds up mail or SLA timers.
+/// The analytics worker: runs the 4V evaluations waiting (asked for, or queued by the
+/// quarterly job) one at a time, and sends the scheduled reports due — beside the job worker,
+/// so a long evaluation never holds up mail or SLA timers.
 pub async fn run_grader(state: AppState, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mail = reports::mail(state.config.base_url.clone());
     loop {
         if let Err(e) = guanxi_analytics::grading_runs::work(&state.db).await {
             tracing::warn!(error = %e, "grader");
+        }
+        match guanxi_analytics::reports::deliver(&state.db, &mail).await {
+            Ok(n) if n > 0 => state.jobs_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "report deliveries"),
         }
         tokio::select! {
             _ = state.grading_wake.notified() => {}

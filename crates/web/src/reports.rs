@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use guanxi_analytics::reports::{
-    self, Agg, Bucket, Chart, FieldsQuery, Filter, Group, Measure, Op, Report, ReportInput,
-    ReportResult, Spec, ENTITIES,
+    self, Agg, Chart, DateBucket, FieldsQuery, Filter, Group, Op, Report, ReportInput,
+    ReportMeasure, ReportResult, Spec, ENTITIES,
 };
 use guanxi_platform::perms::Action;
 use minijinja::context;
@@ -257,6 +257,56 @@ pub fn column_label(locale: &str, key: &str) -> String {
     }
 }
 
+/// A delivered report's mail in its owner's language: the name as the subject, the result as
+/// a plain-text table (the first 100 rows) and the link to open it.
+pub fn mail(
+    base_url: String,
+) -> impl Fn(&guanxi_platform::Ctx, &Report, &ReportResult) -> (String, String) + Send + Sync {
+    move |ctx, report, result| {
+        let l = ctx.locale.as_str();
+        let t = |k: &str| crate::i18n::t(l, k);
+        let mut text = String::new();
+        let head: Vec<String> = result
+            .columns
+            .iter()
+            .map(|c| column_label(l, &c.key))
+            .collect();
+        text.push_str(&head.join(" | "));
+        text.push('\n');
+        for row in result.rows.iter().take(100) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&result.columns)
+                .map(|(v, c)| match v {
+                    Value::Null => "—".to_owned(),
+                    Value::String(s) => s.clone(),
+                    v if c.kind == "money" => crate::money::format(
+                        v.as_f64().unwrap_or(0.0).round() as i64,
+                        result.currency.as_deref().unwrap_or("CNY"),
+                    ),
+                    v => v.to_string(),
+                })
+                .collect();
+            text.push_str(&cells.join(" | "));
+            text.push('\n');
+        }
+        if result.rows.len() > 100 || result.truncated {
+            text.push_str(&t("report.mail_more"));
+            text.push('\n');
+        }
+        text.push('\n');
+        text.push_str(&format!(
+            "{}/reports/{}",
+            base_url.trim_end_matches('/'),
+            report.id
+        ));
+        (
+            t("report.mail_subject").replace("{name}", &report.name),
+            text,
+        )
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/reports", get(reports_page).post(save_form))
@@ -315,7 +365,7 @@ fn spec_of(pairs: &[(String, String)]) -> Spec {
         .filter(|(_, f)| !f.is_empty())
         .map(|(i, field)| Group {
             field: field.clone(),
-            bucket: gb.get(i).and_then(|b| parse::<Bucket>(b)),
+            bucket: gb.get(i).and_then(|b| parse::<DateBucket>(b)),
         })
         .collect();
     let (ma, mf) = (all("m.agg"), all("m.field"));
@@ -324,7 +374,7 @@ fn spec_of(pairs: &[(String, String)]) -> Spec {
         .enumerate()
         .filter(|(_, a)| !a.is_empty())
         .filter_map(|(i, a)| {
-            Some(Measure {
+            Some(ReportMeasure {
                 agg: parse::<Agg>(a)?,
                 field: mf.get(i).filter(|f| !f.is_empty()).cloned(),
             })
@@ -464,7 +514,7 @@ async fn builder_page(State(s): State<AppState>, p: Signed, RawQuery(raw): RawQu
         serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
     let mut spec = spec_of(&pairs);
     if spec.measures.is_empty() {
-        spec.measures.push(Measure {
+        spec.measures.push(ReportMeasure {
             agg: Agg::Count,
             field: None,
         });
@@ -552,6 +602,14 @@ async fn save_form(
         sharing: get("sharing"),
         spec,
         version: get("version").and_then(|v| v.parse().ok()),
+        schedule: get("schedule"),
+        recipients: get("recipients").map(|r| {
+            r.split([',', '，', ';', ' '])
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
     };
     let saved = match get("id").and_then(|i| i.parse::<Uuid>().ok()) {
         Some(id) => reports::update(&s.db, &p.ctx, id, None, input).await,

@@ -400,6 +400,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Sends the scheduled reports due, as the analytics worker would; returns how many.
+    pub async fn run_deliveries(&self) -> u32 {
+        let mail = guanxi_web::reports::mail(self.state.config.base_url.clone());
+        guanxi_analytics::reports::deliver(&self.db, &mail)
+            .await
+            .unwrap()
+    }
+
     pub async fn run_pending_jobs(&self) -> jobs::RunStats {
         self.run_jobs_at(guanxi_platform::time::now()).await
     }

@@ -434,3 +434,101 @@ both!(
         assert!(list.contains("订单状态"));
     }
 );
+
+both!(
+    scheduled_reports_are_emailed_once,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        ten_customers(&app, &t).await;
+        let spec = json!({"entity": "orders", "group_by": [{"field": "account"}], "measures": [{"agg": "sum", "field": "total"}]});
+        let r = app
+            .post(
+                "/api/v1/reports",
+                &t,
+                json!({"name": "周报", "schedule": "weekly", "spec": spec}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("recipients".to_owned(), "required".to_owned())]
+        );
+        let r = app
+            .post(
+                "/api/v1/reports",
+                &t,
+                json!({"name": "周报", "schedule": "hourly", "recipients": ["nope"], "spec": spec}),
+            )
+            .await;
+        let fields = refused(r).await;
+        assert!(
+            fields.iter().any(|(f, _)| f == "schedule")
+                && fields.iter().any(|(f, _)| f == "recipients[0]"),
+            "{fields:?}"
+        );
+        let r = app.post("/api/v1/reports", &t, json!({"name": "周报", "schedule": "weekly", "recipients": ["boss@acme.test"], "spec": spec})).await;
+        assert_eq!(r.status(), 201);
+        // Planned for the next Monday, 08:00 in Shanghai.
+        let jobs: Value = app
+            .get("/api/v1/jobs?kind=report_delivery&status=pending", &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let items = jobs["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{jobs}");
+        let due: chrono::DateTime<Utc> = items[0]["run_at"].as_str().unwrap().parse().unwrap();
+        let local = due + Duration::hours(8);
+        assert_eq!(
+            (local.weekday(), local.format("%H:%M").to_string()),
+            (chrono::Weekday::Mon, "08:00".to_owned())
+        );
+        assert!(due > Utc::now() && due <= Utc::now() + Duration::days(7));
+        // Nothing before it is due; at it, one mail with the table and the link, once.
+        app.run_pending_jobs().await;
+        assert_eq!(app.run_deliveries().await, 0);
+        let before = app.smtp.received().len();
+        app.run_jobs_at(due + Duration::minutes(1)).await;
+        assert_eq!(app.run_deliveries().await, 1);
+        assert_eq!(app.run_deliveries().await, 0, "once");
+        app.run_jobs_at(due + Duration::minutes(2)).await;
+        let sent = app.smtp.received();
+        assert_eq!(sent.len(), before + 1);
+        let mail = sent.last().unwrap();
+        assert!(mail.contains("To: boss@acme.test"), "{mail}");
+        let body: String = mail
+            .split_once("\r\n\r\n")
+            .or_else(|| mail.split_once("\n\n"))
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        use base64::Engine;
+        let text = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap(),
+        )
+        .unwrap();
+        // The table in the owner's language, in yuan, and the way back to the report.
+        assert!(
+            text.contains("价值客户0 | ¥5,000.00") && text.contains("/reports/"),
+            "{text}"
+        );
+        // The next Monday's is planned, once.
+        let jobs: Value = app
+            .get("/api/v1/jobs?kind=report_delivery&status=pending", &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let next: Vec<&str> = jobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["run_at"].as_str().unwrap())
+            .collect();
+        assert_eq!(next.len(), 1);
+        let next: chrono::DateTime<Utc> = next[0].parse().unwrap();
+        assert_eq!(next - due, Duration::days(7));
+    }
+);
