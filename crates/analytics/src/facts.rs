@@ -137,6 +137,18 @@ pub async fn tenant_facts(db: &Db, tenant: Uuid) -> Result<(String, chrono_tz::T
     ))
 }
 
+/// The tenant's time zone, read inside the caller's transaction (a scheduled job's handler
+/// holds one and may take no second connection).
+pub async fn tenant_zone(tx: &mut guanxi_platform::db::Tx, tenant: Uuid) -> Result<chrono_tz::Tz> {
+    let (zone,): (String,) = tx
+        .fetch_one(
+            "SELECT time_zone FROM tenants WHERE id = $1",
+            guanxi_platform::args![tenant],
+        )
+        .await?;
+    Ok(zone.parse().unwrap_or(chrono_tz::Asia::Shanghai))
+}
+
 /// A company's model or snapshot (an RFM run, a lifetime-value fit) is of every customer:
 /// making and listing them takes `action` on `analytics` and reading every customer of the
 /// party.

@@ -139,10 +139,7 @@ pub fn quarter_label(d: NaiveDate) -> String {
 
 /// Plans the evaluation as of `as_of` (a quarter's last day) for the start of the next day.
 async fn plan_quarter(tx: &mut Tx, tenant: Uuid, party: Party, as_of: NaiveDate) -> Result<()> {
-    let (zone,): (String,) = tx
-        .fetch_one("SELECT time_zone FROM tenants WHERE id = $1", args![tenant])
-        .await?;
-    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let tz = crate::facts::tenant_zone(tx, tenant).await?;
     let run_at = Window {
         from: None,
         to: as_of,

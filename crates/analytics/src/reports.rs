@@ -1061,10 +1061,7 @@ async fn plan(
     (id, version, schedule): (Uuid, i64, &str),
     after: chrono::DateTime<Utc>,
 ) -> Result<()> {
-    let (zone,): (String,) = tx
-        .fetch_one("SELECT time_zone FROM tenants WHERE id = $1", args![tenant])
-        .await?;
-    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let tz = crate::facts::tenant_zone(tx, tenant).await?;
     if let Some(due) = next_due(schedule, after, tz) {
         guanxi_platform::jobs::schedule(
             tx,
@@ -1368,41 +1365,43 @@ mod tests {
     use chrono::{Datelike, TimeZone, Timelike};
 
     #[test]
-    fn next_due_is_eight_in_the_morning_on_the_tenants_calendar() {
+    fn next_due_is_eight_in_the_morning_on_the_tenants_calendar() -> Result<(), String> {
         let tz = chrono_tz::Asia::Shanghai;
+        let at = |d: u32, h: u32, m: u32| {
+            tz.with_ymd_and_hms(2026, 12, d, h, m, 0)
+                .single()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or("a time")
+        };
+        let due = |schedule: &str, after| {
+            next_due(schedule, after, tz)
+                .map(|t| t.with_timezone(&tz))
+                .ok_or(format!("{schedule} is due"))
+        };
         // Friday 2026-12-04 07:59 in Shanghai.
-        let before_eight = tz
-            .with_ymd_and_hms(2026, 12, 4, 7, 59, 0)
-            .unwrap()
-            .with_timezone(&Utc);
-        let daily = next_due("daily", before_eight, tz)
-            .unwrap()
-            .with_timezone(&tz);
+        let daily = due("daily", at(4, 7, 59)?)?;
         assert_eq!((daily.day(), daily.hour()), (4, 8), "the same morning");
-        let at_eight = tz
-            .with_ymd_and_hms(2026, 12, 4, 8, 0, 0)
-            .unwrap()
-            .with_timezone(&Utc);
-        let daily = next_due("daily", at_eight, tz).unwrap().with_timezone(&tz);
-        assert_eq!(daily.day(), 5, "strictly after: the next day");
-        let weekly = next_due("weekly", at_eight, tz).unwrap().with_timezone(&tz);
+        let at_eight = at(4, 8, 0)?;
+        assert_eq!(
+            due("daily", at_eight)?.day(),
+            5,
+            "strictly after: the next day"
+        );
+        let weekly = due("weekly", at_eight)?;
         assert_eq!((weekly.weekday(), weekly.day()), (chrono::Weekday::Mon, 7));
-        let monthly = next_due("monthly", at_eight, tz)
-            .unwrap()
-            .with_timezone(&tz);
+        let monthly = due("monthly", at_eight)?;
         assert_eq!(
             (monthly.year(), monthly.month(), monthly.day()),
             (2027, 1, 1)
         );
         assert_eq!(next_due("never", at_eight, tz), None);
         // Each step of a chain moves on by exactly its period.
-        let mut t = at_eight;
+        let mut t = next_due("weekly", at_eight, tz).ok_or("weekly")?;
         for _ in 0..60 {
-            let n = next_due("weekly", t, tz).unwrap();
-            if t != at_eight {
-                assert_eq!(n - t, chrono::Duration::days(7));
-            }
+            let n = next_due("weekly", t, tz).ok_or("weekly")?;
+            assert_eq!(n - t, chrono::Duration::days(7));
             t = n;
         }
+        Ok(())
     }
 }
