@@ -1,8 +1,8 @@
 //! Customer value: who the valuable customers are, measured on the purchase history — ABC
 //! (Pareto) classes by revenue, margin or order count, RFM scores and segments with the
 //! movement between stored runs, and lifetime value (BG/NBD and Gamma-Gamma fitted on the
-//! tenant's orders). 4V grading, churn, cross-sell, reports and dashboards join here as
-//! their parts of the issue land.
+//! tenant's orders). 4V grades, churn
+//! risk and win-back, cross-sell, the report builder and dashboards.
 
 use guanxi_platform::migrate::Migration;
 
@@ -10,6 +10,7 @@ pub mod abc;
 pub mod churn;
 pub mod clv;
 pub mod cross_sell;
+pub mod dashboards;
 pub mod facts;
 pub mod grading;
 pub mod grading_runs;
@@ -48,5 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "5005_report_deliveries",
         sqlite: include_str!("../migrations/sqlite/5005_report_deliveries.sql"),
         postgres: include_str!("../migrations/postgres/5005_report_deliveries.sql"),
+    },
+    Migration {
+        version: 5006,
+        name: "5006_dashboards",
+        sqlite: include_str!("../migrations/sqlite/5006_dashboards.sql"),
+        postgres: include_str!("../migrations/postgres/5006_dashboards.sql"),
     },
 ];

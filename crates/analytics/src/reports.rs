@@ -102,6 +102,10 @@ struct Source {
     through_customer: bool,
     /// The currency column, for money measures.
     currency: Option<&'static str>,
+    /// The field a dashboard's period narrows (the day a record counts on).
+    period: Option<&'static str>,
+    /// The field a dashboard's region (a province) narrows.
+    region: Option<&'static str>,
     fields: &'static [Field],
 }
 
@@ -115,6 +119,8 @@ static SOURCES: &[Source] = &[
         team: "t.team_id",
         through_customer: false,
         currency: None,
+        period: Some("created_at"),
+        region: Some("province"),
         fields: &[
             f("name", "t.name", Kind::Text),
             f("industry", "t.industry", Kind::Text),
@@ -137,6 +143,8 @@ static SOURCES: &[Source] = &[
         team: "t.team_id",
         through_customer: false,
         currency: None,
+        period: Some("created_at"),
+        region: Some("province"),
         fields: &[
             f("name", "t.name", Kind::Text),
             f("gender", "t.gender", Kind::Text),
@@ -160,6 +168,8 @@ static SOURCES: &[Source] = &[
         team: "COALESCE(a.team_id, c.team_id)",
         through_customer: true,
         currency: Some("t.currency"),
+        period: Some("ordered_at"),
+        region: Some("province"),
         fields: &[
             f("number", "t.number", Kind::Text),
             f("status", "t.status", Kind::Text),
@@ -189,6 +199,8 @@ static SOURCES: &[Source] = &[
         team: "COALESCE(a.team_id, c.team_id)",
         through_customer: true,
         currency: Some("t.currency"),
+        period: Some("ordered_at"),
+        region: Some("province"),
         fields: &[
             f("product", "COALESCE(p.name, l.name)", Kind::Text),
             f("sku", "l.sku", Kind::Text),
@@ -218,6 +230,8 @@ static SOURCES: &[Source] = &[
         team: "t.team_id",
         through_customer: false,
         currency: Some("t.currency"),
+        period: Some("expected_close"),
+        region: Some("province"),
         fields: &[
             f("name", "t.name", Kind::Text),
             f("status", "t.status", Kind::Text),
@@ -233,6 +247,7 @@ static SOURCES: &[Source] = &[
             fx("account", "a.name", Kind::Text, &["accounts"]),
             fx("grade", "a.grade", Kind::Text, &["accounts"]),
             fx("industry", "a.industry", Kind::Text, &["accounts"]),
+            fx("province", "a.province", Kind::Text, &["accounts"]),
             f("owner", "u.name", Kind::Text),
         ],
     },
@@ -246,11 +261,14 @@ static SOURCES: &[Source] = &[
         team: "t.team_id",
         through_customer: false,
         currency: None,
+        period: Some("occurred_at"),
+        region: Some("province"),
         fields: &[
             f("kind", "t.kind", Kind::Text),
             f("occurred_at", "t.occurred_at", Kind::Time),
             f("done", "CASE WHEN t.done_at IS NULL THEN 'no' ELSE 'yes' END", Kind::Text),
             fx("account", "a.name", Kind::Text, &["accounts"]),
+            fx("province", "a.province", Kind::Text, &["accounts"]),
             f("owner", "u.name", Kind::Text),
         ],
     },
@@ -263,6 +281,8 @@ static SOURCES: &[Source] = &[
         team: "t.team_id",
         through_customer: false,
         currency: None,
+        period: Some("created_at"),
+        region: Some("province"),
         fields: &[
             f("status", "t.status", Kind::Text),
             f("source", "t.source", Kind::Text),
@@ -527,6 +547,35 @@ fn bucket_sql(
 
 /// Runs `spec` in the caller's scope.
 pub async fn run(db: &Db, ctx: &Ctx, spec: &Spec) -> Result<ReportResult> {
+    Ok(run_within(db, ctx, spec, &Within::default()).await?.0)
+}
+
+/// What a dashboard narrows each of its reports to, beyond the report's own filters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Within {
+    /// The first and last day (on the tenant's calendar) of the entity's period field.
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Records of this team (orders: their customer's).
+    pub team_id: Option<Uuid>,
+    /// Records in this province (the entity's region field).
+    pub province: Option<String>,
+    /// Only the caller's own records (orders: their customers').
+    pub mine: bool,
+}
+
+/// A narrowing a report could not apply: `period` or `region` (the entity has no such field,
+/// or it reads a module the viewer may not).
+pub type Unapplied = Vec<&'static str>;
+
+/// Runs `spec` in the caller's scope, narrowed by `within`; says which narrowings the entity
+/// could not take.
+pub async fn run_within(
+    db: &Db,
+    ctx: &Ctx,
+    spec: &Spec,
+    within: &Within,
+) -> Result<(ReportResult, Unapplied)> {
     ctx.require("analytics", Action::Read)?;
     let mut errs = Errors::default();
     let Some(src) = source(&spec.entity) else {
@@ -702,6 +751,53 @@ pub async fn run(db: &Db, ctx: &Ctx, spec: &Spec) -> Result<ReportResult> {
         ctx.scope_sql(&mut q, scope, src.owner, src.team);
     }
     q.append(cond);
+    let mut unapplied = Vec::new();
+    let readable = |key: &str| {
+        src.fields
+            .iter()
+            .find(|x| x.key == key)
+            .filter(|x| x.needs.iter().all(|m| ctx.can(m, Action::Read).is_some()))
+    };
+    let mut narrow = Vec::new();
+    if within.from.is_some() || within.to.is_some() {
+        match src.period.and_then(readable) {
+            Some(field) => {
+                for (op, day) in [(Op::Gte, within.from), (Op::Lte, within.to)] {
+                    if let Some(d) = day {
+                        narrow.push((field, op, Value::String(d.to_string())));
+                    }
+                }
+            }
+            None => unapplied.push("period"),
+        }
+    }
+    if let Some(p) = &within.province {
+        match src.region.and_then(readable) {
+            Some(field) => narrow.push((field, Op::Eq, Value::String(p.clone()))),
+            None => unapplied.push("region"),
+        }
+    }
+    let mut errs = Errors::default();
+    for (field, op, value) in narrow {
+        let resolved = Resolved {
+            expr: field.expr.to_owned(),
+            kind: field.kind,
+        };
+        let flt = Filter {
+            field: field.key.to_owned(),
+            op,
+            value,
+        };
+        filter_sql(&mut q, backend, &resolved, &flt, field.key, tz, &mut errs);
+    }
+    errs.finish()?;
+    if let Some(team) = within.team_id {
+        q.push(&format!(" AND {} = ", src.team)).bind(team);
+    }
+    if within.mine {
+        q.push(&format!(" AND {} = ", src.owner))
+            .bind(ctx.user_id.unwrap_or_else(Uuid::nil));
+    }
     let shown_currency = match (money && !currency_given, src.currency) {
         (true, Some(col)) => {
             q.push(&format!(" AND {col} = ")).bind(currency.as_str());
@@ -753,12 +849,15 @@ pub async fn run(db: &Db, ctx: &Ctx, spec: &Spec) -> Result<ReportResult> {
             row
         })
         .collect();
-    Ok(ReportResult {
-        columns,
-        rows: out,
-        truncated,
-        currency: shown_currency,
-    })
+    Ok((
+        ReportResult {
+            columns,
+            rows: out,
+            truncated,
+            currency: shown_currency,
+        },
+        unapplied,
+    ))
 }
 
 /// Appends one filter's condition.
@@ -1003,6 +1102,23 @@ pub struct ReportInput {
     pub recipients: Option<Vec<String>>,
 }
 
+/// A sharing (`private` when none is given), or an error on `sharing`.
+pub(crate) fn check_sharing(given: Option<&str>, errs: &mut Errors) -> String {
+    let sharing = given.unwrap_or("private").to_owned();
+    if !["private", "team", "company"].contains(&sharing.as_str()) {
+        errs.add("sharing", "invalid");
+    }
+    sharing
+}
+
+/// Sharing with the team or the company takes `analytics` create.
+pub(crate) fn may_share(ctx: &Ctx, sharing: &str) -> Result<()> {
+    if sharing != "private" {
+        ctx.require("analytics", Action::Create)?;
+    }
+    Ok(())
+}
+
 /// What a saved report is, checked.
 struct Checked {
     name: String,
@@ -1019,10 +1135,7 @@ fn check_input(ctx: &Ctx, input: &ReportInput) -> Result<Checked> {
     } else if name.chars().count() > 200 {
         errs.add("name", "too_long");
     }
-    let sharing = input.sharing.clone().unwrap_or_else(|| "private".into());
-    if !["private", "team", "company"].contains(&sharing.as_str()) {
-        errs.add("sharing", "invalid");
-    }
+    let sharing = check_sharing(input.sharing.as_deref(), &mut errs);
     let schedule = input.schedule.clone().unwrap_or_else(|| "never".into());
     if !SCHEDULES.contains(&schedule.as_str()) {
         errs.add("schedule", "invalid");
@@ -1042,9 +1155,7 @@ fn check_input(ctx: &Ctx, input: &ReportInput) -> Result<Checked> {
         errs.add("recipients", "required");
     }
     errs.finish()?;
-    if sharing != "private" {
-        ctx.require("analytics", Action::Create)?;
-    }
+    may_share(ctx, &sharing)?;
     Ok(Checked {
         name,
         sharing,
@@ -1242,8 +1353,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ReportInput) -> Result<Report> {
     Ok(report)
 }
 
-/// The reports the caller sees: their own, their team's shared and the company's.
-fn visible(ctx: &Ctx, q: &mut Sql) {
+/// What the caller sees of a shared table (`owner_id`, `team_id`, `sharing`): their own rows,
+/// their team's shared and the company's.
+pub(crate) fn visible(ctx: &Ctx, q: &mut Sql) {
     q.push(" AND (owner_id = ").bind(ctx.user_id);
     q.push(" OR sharing = 'company'");
     if let Some(team) = ctx.team_id {

@@ -552,24 +552,7 @@ async fn run_page(
             Ok(m) => m,
             Err(e) => return p.error(&s, e),
         };
-        let rows: Vec<minijinja::Value> = GRADES
-            .iter()
-            .map(|g| Some((*g).to_owned()))
-            .chain([None])
-            .filter_map(|from| {
-                let cells: Vec<i64> = GRADES
-                    .iter()
-                    .map(|to| {
-                        moves
-                            .iter()
-                            .find(|m| m.from == from && m.to == *to)
-                            .map_or(0, |m| m.customers)
-                    })
-                    .collect();
-                (cells.iter().sum::<i64>() > 0).then(|| context! { from, cells })
-            })
-            .collect();
-        rows
+        matrix(&moves)
     } else {
         vec![]
     };
@@ -582,4 +565,26 @@ async fn run_page(
         pct => if run.total > 0 { run.done * 100 / run.total } else { 0 },
         customer_base => crate::analytics::customer_base(party) },
     )
+}
+
+/// A grade migration as a matrix: rows the grade before (or none: newly graded), columns the
+/// grade now; empty rows left out.
+pub(crate) fn matrix(moves: &[GradeMove]) -> Vec<minijinja::Value> {
+    GRADES
+        .iter()
+        .map(|g| Some((*g).to_owned()))
+        .chain([None])
+        .filter_map(|from| {
+            let cells: Vec<i64> = GRADES
+                .iter()
+                .map(|to| {
+                    moves
+                        .iter()
+                        .find(|m| m.from == from && m.to == *to)
+                        .map_or(0, |m| m.customers)
+                })
+                .collect();
+            (cells.iter().sum::<i64>() > 0).then(|| context! { from, cells })
+        })
+        .collect()
 }

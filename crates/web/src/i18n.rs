@@ -1112,6 +1112,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("value", include_str!("../messages/value.tsv")),
     ("grading", include_str!("../messages/grading.tsv")),
     ("reports", include_str!("../messages/reports.tsv")),
+    ("dashboards", include_str!("../messages/dashboards.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

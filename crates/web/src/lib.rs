@@ -9,6 +9,7 @@ pub mod approvals;
 pub mod calendars;
 pub mod charts;
 pub mod customers;
+pub mod dashboards;
 pub mod extract;
 pub mod grading;
 pub mod i18n;
@@ -295,6 +296,17 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(reports::run_report))
         .routes(routes!(reports::export_report))
+        .routes(routes!(
+            dashboards::list_dashboards,
+            dashboards::create_dashboard
+        ))
+        .routes(routes!(
+            dashboards::get_dashboard,
+            dashboards::update_dashboard,
+            dashboards::delete_dashboard
+        ))
+        .routes(routes!(dashboards::dashboard_data))
+        .routes(routes!(dashboards::set_home))
         .routes(routes!(
             sales::forecast_pages::list_targets,
             sales::forecast_pages::put_target

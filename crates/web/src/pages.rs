@@ -100,6 +100,9 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "reports/builder.html",
         "reports/report.html",
         "reports/result.html",
+        "dashboards/list.html",
+        "dashboards/dashboard.html",
+        "dashboards/tiles.html",
         "approval.html",
         "approval_link.html",
         "approval_processes.html",
@@ -507,6 +510,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::analytics::routes())
         .merge(crate::grading::routes())
         .merge(crate::reports::routes())
+        .merge(crate::dashboards::routes())
         .merge(crate::sales::forms::admin_routes())
         .merge(crate::sales::forms::public_routes())
         .merge(crate::sales::rules_page::routes())
@@ -560,10 +564,19 @@ async fn js() -> impl IntoResponse {
     )
 }
 
-/// Home: the user's day (each module adds its panels; today the customers module's).
+/// Home: the user's day (each module adds its panels) and their home dashboard.
 async fn home(State(s): State<AppState>, p: Signed) -> Response {
-    match crate::customers::pages::home_panels(&s, &p).await {
-        Ok(panels) => p.page(&s, "home.html", "home", panels),
+    let panels = match crate::customers::pages::home_panels(&s, &p).await {
+        Ok(panels) => panels,
+        Err(e) => return p.error(&s, e),
+    };
+    match crate::dashboards::home_panel(&s, &p.ctx).await {
+        Ok(dashboard) => p.page(
+            &s,
+            "home.html",
+            "home",
+            context! { ..panels, ..context! { dashboard } },
+        ),
         Err(e) => p.error(&s, e),
     }
 }

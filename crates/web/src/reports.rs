@@ -448,11 +448,15 @@ mod erased {
     }
 }
 
-/// The result drawn as the spec's chart (a table needs none): bars, line, pie or funnel of the
+/// The result drawn as `chart` (a table needs none): bars, line, pie or funnel of the
 /// first measure by the groupings' labels.
-fn chart_of(locale: &str, spec: &Spec, result: &ReportResult) -> Option<minijinja::Value> {
+pub(crate) fn chart_of(
+    locale: &str,
+    chart: Chart,
+    result: &ReportResult,
+) -> Option<minijinja::Value> {
     let groups = result.columns.iter().filter(|c| c.group).count();
-    if spec.chart == Chart::Table || groups == 0 || result.rows.is_empty() {
+    if chart == Chart::Table || groups == 0 || result.rows.is_empty() {
         return None;
     }
     let points: Vec<(String, f64)> = result
@@ -482,7 +486,7 @@ fn chart_of(locale: &str, spec: &Spec, result: &ReportResult) -> Option<minijinj
             v.to_string()
         }
     };
-    Some(match spec.chart {
+    Some(match chart {
         Chart::Line => charts::line(&title, &points),
         Chart::Pie => charts::pie(&title, &points, &crate::i18n::t(locale, "report.other")),
         Chart::Funnel => charts::funnel(
@@ -548,7 +552,7 @@ async fn builder(
     let mut error = p.refusal_from_url(error_param);
     let (result, chart) = match reports::run(&s.db, &p.ctx, &spec).await {
         Ok(r) => {
-            let chart = chart_of(&p.ctx.locale, &spec, &r);
+            let chart = chart_of(&p.ctx.locale, spec.chart, &r);
             (Some(r), chart)
         }
         Err(e @ guanxi_platform::Error::Validation(_)) => {
@@ -655,7 +659,7 @@ async fn report_page(
     };
     let chart = result
         .as_ref()
-        .and_then(|res| chart_of(&p.ctx.locale, &r.spec.0, res));
+        .and_then(|res| chart_of(&p.ctx.locale, r.spec.0.chart, res));
     let labels: Vec<String> = result
         .as_ref()
         .map(|res| {

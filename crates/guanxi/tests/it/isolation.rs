@@ -172,6 +172,14 @@ both!(
                 json!({"name": "甲方报表", "sharing": "company", "spec": {"entity": "orders", "measures": [{"agg": "count"}]}}),
             )
             .await;
+        let dashboard = app
+            .created(
+                "/api/v1/dashboards",
+                a,
+                json!({"name": "甲方看板", "sharing": "company",
+                       "tiles": [{"title": "甲方", "content": {"type": "saved_report", "report_id": report["id"]}}]}),
+            )
+            .await;
         let r = app.post("/api/v1/grading/runs", a, json!({})).await;
         assert_eq!(r.status(), 202);
         let grading: Value = r.json().await.unwrap();
@@ -201,6 +209,7 @@ both!(
             process["id"].as_str().unwrap().into(),
             request["id"].as_str().unwrap().into(),
             report["id"].as_str().unwrap().into(),
+            dashboard["id"].as_str().unwrap().into(),
             grading["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;

@@ -13,6 +13,7 @@ mod collaborators;
 mod concurrency;
 mod custom_fields;
 mod customers;
+mod dashboards;
 mod forecast;
 mod forms;
 mod grading;
