@@ -649,6 +649,8 @@ pub struct TileResult {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TileData {
     Report {
+        /// What it counts (`orders`…).
+        entity: String,
         chart: Chart,
         /// The saved report shown, if it is one.
         report_id: Option<Uuid>,
@@ -754,6 +756,7 @@ async fn tile_data(
             let (result, unapplied) = reports::run_within(db, ctx, spec, within).await?;
             Ok((
                 TileData::Report {
+                    entity: spec.entity.clone(),
                     chart: spec.chart,
                     report_id: None,
                     result,
@@ -766,6 +769,7 @@ async fn tile_data(
             let (result, unapplied) = reports::run_within(db, ctx, &r.spec.0, within).await?;
             Ok((
                 TileData::Report {
+                    entity: r.spec.0.entity.clone(),
                     chart: r.spec.0.chart,
                     report_id: Some(r.id),
                     result,

@@ -263,16 +263,18 @@ fn tile_views(locale: &str, data: &DashboardData) -> Vec<minijinja::Value> {
             let base = context! { title => &tile.title, wide => tile.wide, unapplied };
             let body = match &tile.data {
                 TileData::Report {
+                    entity,
                     chart,
                     report_id,
                     result,
                 } => {
+                    let result = crate::reports::shown(locale, entity, result);
                     let labels: Vec<String> = result
                         .columns
                         .iter()
                         .map(|c| column_label(locale, &c.key))
                         .collect();
-                    context! { kind => "report", chart => chart_of(locale, *chart, result),
+                    context! { kind => "report", chart => chart_of(locale, *chart, &result),
                     result, labels, report_id }
                 }
                 TileData::GradeMigration {

@@ -243,6 +243,40 @@ async fn export(
     Ok(download(&name, XLSX, Body::from(bytes)))
 }
 
+/// The message prefix naming an entity's stored codes (`order_status.` for an order's
+/// status), for the fields whose values are codes.
+fn code_prefix(entity: &str, field: &str) -> Option<&'static str> {
+    Some(match (entity, field) {
+        ("activities", "kind") => "activity.kind.",
+        ("leads" | "opportunities", "status") => "status.",
+        ("orders" | "order_lines", "status") => "order_status.",
+        ("orders", "channel") => "channel.",
+        ("contacts", "gender") => "gender.",
+        _ => return None,
+    })
+}
+
+/// A result as a page shows it: groupings whose values are codes (a status, a kind) in the
+/// reader's words. The API and the exports keep the codes.
+pub(crate) fn shown(locale: &str, entity: &str, result: &ReportResult) -> ReportResult {
+    let mut out = result.clone();
+    for (i, c) in result.columns.iter().enumerate().filter(|(_, c)| c.group) {
+        let Some(prefix) = code_prefix(entity, &c.key) else {
+            continue;
+        };
+        for row in &mut out.rows {
+            if let Some(Value::String(code)) = row.get(i) {
+                let key = format!("{prefix}{code}");
+                let text = crate::i18n::t(locale, &key);
+                if text != key {
+                    row[i] = Value::String(text);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A result column's heading: a grouping's field, or a measure (`sum:total` → "Sum of Total").
 pub fn column_label(locale: &str, key: &str) -> String {
     let t = |k: &str| crate::i18n::t(locale, k);
@@ -552,6 +586,7 @@ async fn builder(
     let mut error = p.refusal_from_url(error_param);
     let (result, chart) = match reports::run(&s.db, &p.ctx, &spec).await {
         Ok(r) => {
+            let r = shown(&p.ctx.locale, &spec.entity, &r);
             let chart = chart_of(&p.ctx.locale, spec.chart, &r);
             (Some(r), chart)
         }
@@ -649,7 +684,7 @@ async fn report_page(
         return builder(&s, &p, r.spec.0.clone(), None, Some(&r)).await;
     }
     let (result, error) = match reports::run(&s.db, &p.ctx, &r.spec.0).await {
-        Ok(res) => (Some(res), None),
+        Ok(res) => (Some(shown(&p.ctx.locale, &r.spec.0.entity, &res)), None),
         // A field the viewer may not read, or one since removed: said, not a 500.
         Err(e @ guanxi_platform::Error::Validation(_)) => (
             None,

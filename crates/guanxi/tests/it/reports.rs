@@ -430,6 +430,11 @@ both!(
             html.contains("<path") || html.contains("<circle"),
             "a pie: {html}"
         );
+        // Statuses in the reader's words on the page (the API keeps the codes).
+        assert!(
+            html.contains(">已取消<") && !html.contains(">cancelled<"),
+            "{html}"
+        );
         let (_, list) = get("/reports".into()).await;
         assert!(list.contains("订单状态"));
     }
