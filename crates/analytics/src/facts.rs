@@ -118,6 +118,18 @@ impl Window {
     }
 }
 
+/// One customer's purchase history ([`Purchases::history`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct History {
+    pub id: Uuid,
+    pub first_at: DateTime<Utc>,
+    /// Orders since the period's start.
+    pub orders: i64,
+    /// Revenue (minor units) from the period's start to its middle, and from there on.
+    pub early: i64,
+    pub late: i64,
+}
+
 /// One customer's purchases in the window.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Fact {
@@ -324,6 +336,45 @@ impl<'a> Purchases<'a> {
             Read::Orders,
             true,
         );
+        db.fetch_sql(q).await
+    }
+
+    /// Every customer's purchase history up to the window's end, in one pass: the first
+    /// purchase ever, and from `since` the orders and the revenue before and from `mid`.
+    pub async fn history(
+        &self,
+        db: &Db,
+        since: DateTime<Utc>,
+        mid: DateTime<Utc>,
+    ) -> Result<Vec<History>> {
+        let mid = mid.max(since);
+        let mut select = Sql::new(
+            "{col} AS id, MIN(o.ordered_at) AS first_at, COUNT(CASE WHEN o.ordered_at >= ",
+        );
+        select.bind(since);
+        select.push(" THEN 1 END) AS orders, CAST(COALESCE(SUM(CASE WHEN o.ordered_at >= ");
+        select.bind(since);
+        select.push(" AND o.ordered_at < ");
+        select.bind(mid);
+        select.push(
+            " THEN o.total ELSE 0 END), 0) AS BIGINT) AS early, CAST(COALESCE(SUM(CASE WHEN o.ordered_at >= ",
+        );
+        select.bind(mid);
+        select.push(" THEN o.total ELSE 0 END), 0) AS BIGINT) AS late");
+        db.fetch_sql(self.query_sql(select, Read::Orders, true))
+            .await
+    }
+
+    /// Every customer's margin per product bought in the window (`None`: lines of no
+    /// product), one pass over the lines: the margin is their sum, the breadth their count.
+    pub async fn product_margins(&self, db: &Db) -> Result<Vec<(Uuid, Option<Uuid>, i64)>> {
+        let mut q = self.query(
+            "{col} AS id, l.product_id,
+             CAST(COALESCE(SUM(l.amount - l.quantity * COALESCE(p.cost, 0)), 0) AS BIGINT) AS margin",
+            Read::Lines,
+            false,
+        );
+        q.push(&format!(" GROUP BY {}, l.product_id", self.party.sql().0));
         db.fetch_sql(q).await
     }
 

@@ -784,68 +784,68 @@ async fn measure(db: &Db, c: &Claim, people: &[Customer]) -> Result<Columns> {
     };
     let sources = c.scheme.sources();
     let needs = |m: Measure| sources.contains(&Source::Measure(m));
-    if needs(Measure::Revenue) || needs(Measure::Orders) {
-        let facts = period.facts(db).await?.0;
-        if needs(Measure::Revenue) {
-            let rows = facts.iter().map(|f| (f.id, f.revenue as f64)).collect();
-            cols.insert(Source::Measure(Measure::Revenue), fill(rows, 0.0));
-        }
-        if needs(Measure::Orders) {
-            let rows = facts.iter().map(|f| (f.id, f.orders as f64)).collect();
-            cols.insert(Source::Measure(Measure::Orders), fill(rows, 0.0));
-        }
-    }
-    if needs(Measure::Margin) {
-        let rows = period
-            .margins(db)
-            .await?
-            .0
-            .into_iter()
-            .map(|(id, m)| (id, m as f64))
-            .collect();
-        cols.insert(Source::Measure(Measure::Margin), fill(rows, 0.0));
-    }
-    if needs(Measure::Breadth) {
-        let rows = period
-            .breadth(db)
-            .await?
-            .into_iter()
-            .map(|(id, b)| (id, b as f64))
-            .collect();
-        cols.insert(Source::Measure(Measure::Breadth), fill(rows, 0.0));
-    }
-    // Tenure is read whatever the scheme: ties go to the earlier first purchase.
+    // One pass over every purchase to the day: tenure (read whatever the scheme — ties go to
+    // the earlier first purchase), and over the period revenue, orders and growth (the
+    // second half's revenue less the first's).
     {
         let ever = purchases(None, c.as_of).await?;
-        let rows = ever
-            .firsts(db)
-            .await?
-            .into_iter()
-            .map(|(id, first)| (id, ever.window.days_before_end(first) as f64))
-            .collect();
-        cols.insert(Source::Measure(Measure::Tenure), fill(rows, 0.0));
-    }
-    if needs(Measure::Growth) {
         let half = ((c.as_of - c.from).num_days() + 1) / 2;
         let mid = c
             .from
             .checked_add_days(Days::new(half.max(0) as u64))
             .unwrap_or(c.from);
-        let early_to = mid.pred_opt().unwrap_or(c.from);
-        let early = purchases(Some(c.from), early_to).await?.facts(db).await?.0;
-        let late = purchases(Some(mid), c.as_of).await?.facts(db).await?.0;
-        let mut v = vec![0.0; n];
-        for f in late {
-            if let Some(i) = at.get(&f.id) {
-                v[*i] += f.revenue as f64;
+        let mid_start = Window {
+            from: Some(mid),
+            ..period.window
+        }
+        .start()
+        .unwrap_or(period.window.end());
+        let since = period.window.start().unwrap_or(mid_start);
+        let rows = ever.history(db, since, mid_start).await?;
+        let column = |f: &dyn Fn(&crate::facts::History) -> f64| {
+            fill(rows.iter().map(|h| (h.id, f(h))).collect(), 0.0)
+        };
+        cols.insert(
+            Source::Measure(Measure::Tenure),
+            column(&|h| ever.window.days_before_end(h.first_at) as f64),
+        );
+        if needs(Measure::Revenue) {
+            cols.insert(
+                Source::Measure(Measure::Revenue),
+                column(&|h| (h.early + h.late) as f64),
+            );
+        }
+        if needs(Measure::Orders) {
+            cols.insert(
+                Source::Measure(Measure::Orders),
+                column(&|h| h.orders as f64),
+            );
+        }
+        if needs(Measure::Growth) {
+            cols.insert(
+                Source::Measure(Measure::Growth),
+                column(&|h| (h.late - h.early) as f64),
+            );
+        }
+    }
+    // One pass over the period's lines: margin and breadth.
+    if needs(Measure::Margin) || needs(Measure::Breadth) {
+        let mut margin: HashMap<Uuid, i64> = HashMap::new();
+        let mut breadth: HashMap<Uuid, i64> = HashMap::new();
+        for (id, product, m) in period.product_margins(db).await? {
+            *margin.entry(id).or_default() += m;
+            if product.is_some() {
+                *breadth.entry(id).or_default() += 1;
             }
         }
-        for f in early {
-            if let Some(i) = at.get(&f.id) {
-                v[*i] -= f.revenue as f64;
-            }
+        if needs(Measure::Margin) {
+            let rows = margin.into_iter().map(|(id, m)| (id, m as f64)).collect();
+            cols.insert(Source::Measure(Measure::Margin), fill(rows, 0.0));
         }
-        cols.insert(Source::Measure(Measure::Growth), v);
+        if needs(Measure::Breadth) {
+            let rows = breadth.into_iter().map(|(id, b)| (id, b as f64)).collect();
+            cols.insert(Source::Measure(Measure::Breadth), fill(rows, 0.0));
+        }
     }
     let window = period.window;
     let counted = |sql: String, extra: Vec<Val>| {
@@ -1075,6 +1075,7 @@ fn shown(
 }
 
 async fn evaluate(db: &Db, c: Claim) -> Result<()> {
+    let started = std::time::Instant::now();
     let people = population(db, &c).await?;
     let total = people.len() as i64;
     {
@@ -1083,6 +1084,7 @@ async fn evaluate(db: &Db, c: Claim) -> Result<()> {
         tx.commit().await?;
     }
     let cols = measure(db, &c, &people).await?;
+    let measured = started.elapsed();
     let fields = fields_of(db, c.tenant, c.party).await?;
     let ids: Vec<Uuid> = people.iter().map(|p| p.id).collect();
     let (scheme, fields2) = (c.scheme.clone(), fields.clone());
@@ -1092,6 +1094,7 @@ async fn evaluate(db: &Db, c: Claim) -> Result<()> {
     })
     .await
     .map_err(anyhow::Error::from)?;
+    let ranked = started.elapsed();
     // The snapshot, a batch a transaction.
     let inputs_of: Vec<(usize, &crate::grading::Input)> = DIMENSIONS
         .iter()
@@ -1166,7 +1169,12 @@ async fn evaluate(db: &Db, c: Claim) -> Result<()> {
         .await?;
         tx.commit().await?;
     }
-    finish(db, &c, &people, &graded, counts).await
+    let written = started.elapsed();
+    finish(db, &c, &people, &graded, counts).await?;
+    tracing::info!(run = %c.id, customers = total, measured_ms = measured.as_millis() as u64,
+        ranked_ms = ranked.as_millis() as u64, written_ms = written.as_millis() as u64,
+        finished_ms = started.elapsed().as_millis() as u64, "grading run done");
+    Ok(())
 }
 
 /// Marks the run done; as the party's latest evaluation, gives the grades to the customers,

@@ -899,15 +899,16 @@ async fn value(label: &str, url: &str, s: &Seeded, scale: usize) -> anyhow::Resu
     let ctx: Ctx = auth::ctx_for_user(&db, s.tenant, s.admin)
         .await
         .map_err(e)?;
-    // Nine in ten generated contacts become consumers: their orders are placed for no
-    // account (a contact's purchases), the tenth's stay their company's (an account's).
-    db.execute(
+    // Nine in ten generated contacts become consumers, of no company: their orders are
+    // placed for no account (a contact's purchases, graded as the contact's); the tenth's stay
+    // their company's (an account's).
+    for sql in [
         "UPDATE orders SET account_id = NULL WHERE tenant_id = $1 AND contact_id IN
            (SELECT id FROM contacts WHERE tenant_id = $1 AND phone_e164 NOT LIKE '%9')",
-        args![s.tenant],
-    )
-    .await
-    .map_err(e)?;
+        "UPDATE contacts SET account_id = NULL WHERE tenant_id = $1 AND phone_e164 NOT LIKE '%9'",
+    ] {
+        db.execute(sql, args![s.tenant]).await.map_err(e)?;
+    }
     if db.backend() == guanxi_platform::db::Backend::Postgres {
         db.execute("VACUUM ANALYZE", args![]).await.map_err(e)?;
     } else {

@@ -555,7 +555,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Command::Bench(args) => bench::run(&args).await,
+        Command::Bench(args) => {
+            // The server's own logs (a grading run's phases…) when asked for.
+            if std::env::var_os("GUANXI_LOG").is_some() {
+                init_logs(Default::default());
+            }
+            bench::run(&args).await
+        }
         Command::Import(what) => {
             let (target, args) = match what {
                 ImportCommand::Contacts(a) => (guanxi_customers::import::Target::Contacts, a),

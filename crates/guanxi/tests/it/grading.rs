@@ -323,6 +323,98 @@ both!(
     }
 );
 
+// Each measure a customer's grade is made of, as counted by hand from the orders: revenue,
+// orders and margin of the year, tenure since the first purchase ever, products bought and
+// growth (the second half-year's revenue less the first's) — dollars, drafts, cancellations
+// and the order before the year never counted where they should not be.
+both!(
+    each_input_is_measured_as_by_hand,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        ten_customers(&app, &t).await;
+        let part = |metrics: &[&str]| json!({"weight": 1, "inputs": metrics.iter().map(|m| json!({"metric": m, "weight": 1})).collect::<Vec<_>>()});
+        let scheme = json!({"period_days": 365, "quarterly": false,
+        "economic": part(&["revenue", "orders", "margin"]), "relational": part(&["tenure"]),
+        "functional": part(&["breadth"]), "development": part(&["growth"])});
+        assert_eq!(
+            put_scheme(&app, &t, "accounts", 0, scheme).await.status(),
+            200
+        );
+        let r = app.post("/api/v1/grading/runs", &t, json!({})).await;
+        assert_eq!(r.status(), 202);
+        let run: Value = r.json().await.unwrap();
+        assert_eq!(app.run_grading().await, 1);
+        let page = json_of(
+            &app,
+            &format!(
+                "/api/v1/grading/runs/{}/customers?limit=500",
+                run["id"].as_str().unwrap()
+            ),
+            &t,
+        )
+        .await;
+        let inputs = |name: &str| -> std::collections::BTreeMap<String, i64> {
+            let x = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == name)
+                .unwrap();
+            x["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| {
+                    (
+                        i["metric"].as_str().unwrap().to_owned(),
+                        i["value"].as_i64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let m = |pairs: &[(&str, i64)]| -> std::collections::BTreeMap<String, i64> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        };
+        // 1,000 + 3,000 + 1,000 yuan, the last the product costing 600 of its 1,000; all in the
+        // year's second half; first bought 100 days ago.
+        assert_eq!(
+            inputs("价值客户0"),
+            m(&[
+                ("revenue", 500_000),
+                ("orders", 3),
+                ("margin", 440_000),
+                ("tenure", 100),
+                ("breadth", 1),
+                ("growth", 500_000)
+            ])
+        );
+        assert_eq!(
+            inputs("价值客户1"),
+            m(&[
+                ("revenue", 250_000),
+                ("orders", 2),
+                ("margin", 250_000),
+                ("tenure", 60),
+                ("breadth", 0),
+                ("growth", 250_000)
+            ])
+        );
+        // 20 yuan 300 days ago (the first half-year); a purchase 400 days ago makes the tenure,
+        // not the year's figures; dollars, a draft and a cancellation count nowhere.
+        assert_eq!(
+            inputs("价值客户9"),
+            m(&[
+                ("revenue", 2_000),
+                ("orders", 1),
+                ("margin", 2_000),
+                ("tenure", 400),
+                ("breadth", 0),
+                ("growth", -2_000)
+            ])
+        );
+    }
+);
+
 both!(
     one_run_a_day_and_a_crashed_run_is_taken_over,
     |app: TestApp| async move {
