@@ -141,4 +141,13 @@
       form.submit();
     });
   });
+
+  // 4. A dashboard's filter bar: days typed in mean "these days" (without script, the
+  //    period's own choice says so).
+  var filters = document.getElementById("dashboard-filters");
+  if (filters) {
+    Array.prototype.forEach.call(filters.querySelectorAll("input[type=date]"), function (input) {
+      input.addEventListener("change", function () { filters.querySelector("select[name=period]").value = "custom"; });
+    });
+  }
 })();
