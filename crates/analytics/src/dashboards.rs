@@ -852,7 +852,7 @@ async fn grade_migration(
          WHERE s.tenant_id = ",
     );
     q.bind(ctx.tenant_id).push(" AND s.run_id = ").bind(run_id);
-    ctx.scope_sql(&mut q, scope, "a.owner_id", "a.team_id");
+    guanxi_records::shares::scope_sql(ctx, &mut q, scope, guanxi_customers::accounts::ENTITY, "a");
     if let Some(team) = within.team_id {
         q.push(" AND a.team_id = ").bind(team);
     }

@@ -313,8 +313,9 @@ fn source(key: &str) -> Option<&'static Source> {
     SOURCES.iter().find(|s| s.key == key)
 }
 
-/// The entity whose custom fields a source's `custom.<key>` reads (on alias `t`).
-fn custom_entity(key: &str) -> Option<Entity> {
+/// The record entity a source counts (alias `t`): its custom fields (`custom.<key>`) and
+/// the records shared with the caller.
+fn record_entity(key: &str) -> Option<Entity> {
     match key {
         "accounts" => Some(guanxi_customers::accounts::ENTITY),
         "contacts" => Some(guanxi_customers::contacts::ENTITY),
@@ -600,7 +601,7 @@ pub async fn run_within(
     }
     errs.finish()?;
     let backend = db.backend();
-    let customs = match custom_entity(src.key) {
+    let customs = match record_entity(src.key) {
         Some(e) => custom_fields::active_in(db, ctx.tenant_id, e).await?,
         None => vec![],
     };
@@ -748,7 +749,11 @@ pub async fn run_within(
         }
         q.push("))");
     } else {
-        ctx.scope_sql(&mut q, scope, src.owner, src.team);
+        match record_entity(src.key) {
+            // Records shared with the caller (a deal's collaborators) count as they read.
+            Some(entity) => guanxi_records::shares::scope_sql(ctx, &mut q, scope, entity, "t"),
+            None => ctx.scope_sql(&mut q, scope, src.owner, src.team),
+        }
     }
     q.append(cond);
     let mut unapplied = Vec::new();
@@ -1014,7 +1019,7 @@ pub async fn fields(
         .filter(|f| f.needs.iter().all(|m| ctx.can(m, Action::Read).is_some()))
         .map(|f| (f.key.to_owned(), f.kind.as_str().to_owned(), None))
         .collect();
-    if let Some(e) = custom_entity(entity) {
+    if let Some(e) = record_entity(entity) {
         for d in custom_fields::active_in(db, ctx.tenant_id, e).await? {
             if let Some((_, numeric)) = custom_fields::value_expr(db.backend(), "t", &d) {
                 let label = d.label_in(&ctx.locale).to_owned();

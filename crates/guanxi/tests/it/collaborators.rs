@@ -83,6 +83,17 @@ both!(
             }
         };
         assert_eq!(sees(&b).await, (404, 404, 0, 0));
+        // Counted in his reports only once he may read it.
+        let counted = |token: &str| {
+            let req = app
+                .req(Method::POST, "/api/v1/reports/run", token)
+                .json(&json!({"entity": "opportunities", "measures": [{"agg": "count"}]}));
+            async move {
+                let r: Value = req.send().await.unwrap().json().await.unwrap();
+                r["rows"][0][0].as_i64()
+            }
+        };
+        assert_eq!(counted(&b).await, Some(0));
         let put = |token: &str, body: Value| {
             let req = app.req(Method::PUT, &url, token).json(&body);
             async move { req.send().await.unwrap() }
@@ -133,6 +144,7 @@ both!(
 
         // Shared to read: the deal, its quote, the list, the board and search open to Bob.
         assert_eq!(sees(&b).await, (200, 200, 1, 1));
+        assert_eq!(counted(&b).await, Some(1), "and his reports count it");
         let pipeline =
             app.get(&deal_url, &b).await.json::<Value>().await.unwrap()["pipeline_id"].clone();
         let board: Value = app
