@@ -706,9 +706,28 @@ pub async fn open(db: &Db, ctx: &Ctx, id: Uuid, given: &DashboardFilters) -> Res
         province: filters.province.clone(),
         mine: filters.mine.unwrap_or(false),
     };
+    // The tiles counted side by side (each takes a connection of its own only while its
+    // statement runs).
+    let mut running = tokio::task::JoinSet::new();
+    for (i, tile) in dashboard.tiles.0.iter().enumerate() {
+        let (db, ctx, content, within) = (
+            db.clone(),
+            ctx.clone(),
+            tile.content.clone(),
+            within.clone(),
+        );
+        running.spawn(async move { (i, tile_data(&db, &ctx, &content, &within, today).await) });
+    }
+    let mut counted: Vec<Option<Result<(TileData, reports::Unapplied)>>> =
+        dashboard.tiles.0.iter().map(|_| None).collect();
+    while let Some(done) = running.join_next().await {
+        let (i, r) = done.map_err(anyhow::Error::from)?;
+        counted[i] = Some(r);
+    }
     let mut tiles = Vec::new();
-    for tile in &dashboard.tiles.0 {
-        let (data, unapplied) = match tile_data(db, ctx, &tile.content, &within, today).await {
+    for (tile, r) in dashboard.tiles.0.iter().zip(counted) {
+        let r = r.ok_or_else(|| anyhow::anyhow!("a tile was not counted"))?;
+        let (data, unapplied) = match r {
             Ok(x) => x,
             Err(Error::Forbidden) => (error("forbidden", None), vec![]),
             Err(Error::NotFound) => (error("not_found", None), vec![]),

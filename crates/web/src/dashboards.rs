@@ -156,6 +156,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboards", get(list_page).post(create_form))
         .route("/dashboards/{id}", get(dashboard_page).post(edit_form))
         .route("/dashboards/{id}/home", post(home_form))
+        .route("/dashboards/{id}/panel", get(panel_page))
         .route("/dashboards/{id}/delete", post(delete_form))
 }
 
@@ -317,18 +318,26 @@ pub(crate) async fn opened(
     Ok(context! { data, tiles })
 }
 
-/// The home page's dashboard, or nothing for a user without analytics.
+/// The home page's dashboard (its tiles load after the page, from `/dashboards/{id}/panel`),
+/// or nothing for a user without analytics.
 pub(crate) async fn home_panel(
     s: &AppState,
     ctx: &Ctx,
-) -> Result<Option<minijinja::Value>, guanxi_platform::Error> {
+) -> Result<Option<Dashboard>, guanxi_platform::Error> {
     if ctx.can("analytics", Action::Read).is_none() {
         return Ok(None);
     }
     let d = dashboards::home(&s.db, ctx).await?;
-    opened(s, ctx, d.id, &DashboardFilters::default())
-        .await
-        .map(Some)
+    Ok(Some(localized(d, &ctx.locale)))
+}
+
+/// `/dashboards/{id}/panel`: the tiles alone as it opens (the home page fetches them, so a
+/// large tenant's counting never holds up the page).
+async fn panel_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    match opened(&s, &p.ctx, id, &DashboardFilters::default()).await {
+        Ok(view) => p.page(&s, "dashboards/panel.html", "home", view),
+        Err(e) => p.error(&s, e),
+    }
 }
 
 /// `/dashboards/{id}`: the tiles under a filter bar; `?edit=1` the owner's tile editor.

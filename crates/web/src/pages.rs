@@ -103,6 +103,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "dashboards/list.html",
         "dashboards/dashboard.html",
         "dashboards/tiles.html",
+        "dashboards/panel.html",
         "approval.html",
         "approval_link.html",
         "approval_processes.html",

@@ -142,7 +142,19 @@
     });
   });
 
-  // 4. A dashboard's filter bar: days typed in mean "these days" (without script, the
+  // 4. The home page's dashboard: its tiles are fetched after the page shows.
+  Array.prototype.forEach.call(document.querySelectorAll("[data-panel]"), function (box) {
+    fetch(box.getAttribute("data-panel"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var loading = box.querySelector("[data-loading]");
+        if (loading) loading.remove();
+        box.insertAdjacentHTML("beforeend", html);
+      })
+      .catch(function () {});
+  });
+
+  // 5. A dashboard's filter bar: days typed in mean "these days" (without script, the
   //    period's own choice says so).
   var filters = document.getElementById("dashboard-filters");
   if (filters) {

@@ -359,6 +359,20 @@ both!(
             home.contains("id=\"home-dashboard\"") && home.contains("改"),
             "{home}"
         );
+        // Its tiles come after the page, from the panel it names.
+        assert!(home.contains(&format!("data-panel=\"/dashboards/{id}/panel\"")));
+        let panel = c
+            .get(app.url(&format!("/dashboards/{id}/panel")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            panel.contains("id=\"tile-4\"") && panel.contains("预测") && !panel.contains("<html"),
+            "{panel}"
+        );
         // A saved report deleted: its tile says so, the rest still shows.
         let r = app
             .req(
