@@ -405,8 +405,8 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<GradingRun> {
 pub struct InputScore {
     pub dimension: String,
     pub metric: String,
-    /// The value measured (minor units, days or a count; the option or yes/no of a field).
-    #[schema(value_type = Object)]
+    /// The value measured (minor units, days or a count; the option or yes/no of a field):
+    /// any JSON value.
     pub value: Value,
     /// Its score, 0–10000 (hundredths of a point).
     pub score: i64,

@@ -385,7 +385,6 @@ pub struct Filter {
     pub op: Op,
     /// Text, number, a day (`YYYY-MM-DD`) for dates and instants, or a list for `in`.
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub value: Value,
 }
 
@@ -437,7 +436,6 @@ pub struct ReportColumn {
 pub struct ReportResult {
     pub columns: Vec<ReportColumn>,
     /// One row per group: the groups' labels (null: none), then the measures.
-    #[schema(value_type = Vec<Vec<Object>>)]
     pub rows: Vec<Vec<Value>>,
     /// More groups than [`MAX_GROUPS`]: the first are shown.
     pub truncated: bool,
