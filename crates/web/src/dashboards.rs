@@ -306,16 +306,16 @@ fn tile_views(locale: &str, data: &DashboardData) -> Vec<minijinja::Value> {
         .collect()
 }
 
-/// Draws a dashboard for `p`: the opened data and its tiles' views (the home page's panel).
-pub(crate) async fn opened(
+/// A dashboard opened in the reader's language, with its tiles' views.
+async fn opened(
     s: &AppState,
     ctx: &Ctx,
     id: Uuid,
     given: &DashboardFilters,
-) -> Result<minijinja::Value, guanxi_platform::Error> {
+) -> Result<(DashboardData, Vec<minijinja::Value>), guanxi_platform::Error> {
     let data = localized_data(dashboards::open(&s.db, ctx, id, given).await?, &ctx.locale);
     let tiles = tile_views(&ctx.locale, &data);
-    Ok(context! { data, tiles })
+    Ok((data, tiles))
 }
 
 /// The home page's dashboard (its tiles load after the page, from `/dashboards/{id}/panel`),
@@ -335,7 +335,12 @@ pub(crate) async fn home_panel(
 /// large tenant's counting never holds up the page).
 async fn panel_page(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
     match opened(&s, &p.ctx, id, &DashboardFilters::default()).await {
-        Ok(view) => p.page(&s, "dashboards/panel.html", "home", view),
+        Ok((data, tiles)) => p.page(
+            &s,
+            "dashboards/panel.html",
+            "home",
+            context! { data, tiles },
+        ),
         Err(e) => p.error(&s, e),
     }
 }
@@ -351,14 +356,12 @@ async fn dashboard_page(
         serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
     let given = filters_of(&pairs);
     let error = p.refusal_from_url(error_of(raw.as_deref()).as_deref());
-    let view = match opened(&s, &p.ctx, id, &given).await {
+    // The dashboard as opened (already read and localised there), not read again.
+    let (data, tiles) = match opened(&s, &p.ctx, id, &given).await {
         Ok(v) => v,
         Err(e) => return p.error(&s, e),
     };
-    let d = match dashboards::get(&s.db, &p.ctx, id).await {
-        Ok(d) => localized(d, &p.ctx.locale),
-        Err(e) => return p.error(&s, e),
-    };
+    let d = data.dashboard.clone();
     let mine = !d.builtin && d.owner_id == p.ctx.user_id;
     let editing = mine && pairs.iter().any(|(k, _)| k == "edit");
     let teams = if p.ctx.can("teams", Action::Read).is_some() {
@@ -385,9 +388,9 @@ async fn dashboard_page(
         &s,
         "dashboards/dashboard.html",
         "dashboards",
-        context! { ..view, ..context! { dashboard => &d, mine, editing, teams, reports, error, period,
+        context! { data, tiles, dashboard => &d, mine, editing, teams, reports, error, period,
         presets => PeriodPreset::ALL.map(|x| serde_json::to_value(x).unwrap_or_default()),
-        can_share => p.ctx.can("analytics", Action::Create).is_some() } },
+        can_share => p.ctx.can("analytics", Action::Create).is_some() },
     )
 }
 
