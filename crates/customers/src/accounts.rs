@@ -271,6 +271,7 @@ pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "accounts",
     path: "/customers/accounts",
     shared: false,
+    title: "name",
 });
 
 guanxi_records::declare_record!(

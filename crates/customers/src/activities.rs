@@ -854,9 +854,9 @@ pub async fn tasks(db: &Db, ctx: &Ctx, records: &[Entity], f: &TaskFilter) -> Re
     // The name of the other record a task is about, from its entity's table.
     let mut names = String::from("CASE WHEN ac.record_type IS NULL THEN NULL");
     for e in records {
-        let t = e.table();
+        let (t, title) = (e.table(), e.title());
         names.push_str(&format!(
-            " WHEN ac.record_type = '{t}' THEN (SELECT r.name FROM {t} r
+            " WHEN ac.record_type = '{t}' THEN (SELECT r.{title} FROM {t} r
                 WHERE r.tenant_id = ac.tenant_id AND r.id = ac.record_id)"
         ));
     }

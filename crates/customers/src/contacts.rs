@@ -196,6 +196,7 @@ pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "contacts",
     path: "/customers/contacts",
     shared: false,
+    title: "name",
 });
 
 guanxi_records::declare_record!(

@@ -765,11 +765,18 @@ async fn demo(
     guanxi_analytics::grading_runs::work(db)
         .await
         .map_err(err)?;
+    // The service desk, after the grades its policies depend on.
+    let service = guanxi_service::demo::load(db, &ctx, seed)
+        .await
+        .map_err(err)?;
     // The reps sign in too, with one printed password (so a demo can be shown from each seat).
     let rep_password = guanxi_platform::secret::random_secret()[..16].to_owned();
     let mut reps = vec![];
-    for i in 1..=stats.reps {
-        let email = format!("rep{i}.{seed}@demo.guanxi");
+    let agents = (1..=2).map(|i| format!("agent{i}.{seed}@demo.guanxi"));
+    for email in (1..=stats.reps)
+        .map(|i| format!("rep{i}.{seed}@demo.guanxi"))
+        .chain(agents)
+    {
         let id: Option<(Uuid,)> = db
             .fetch_optional(
                 "SELECT id FROM users WHERE tenant_id = $1 AND email = $2",
@@ -785,9 +792,9 @@ async fn demo(
         }
     }
     Ok(format!(
-        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities\n{sign_in}sales reps {} sign in with password {rep_password}\n{tenant_id}",
+        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities, {} tickets\n{sign_in}sales reps and service agents {} sign in with password {rep_password}\n{tenant_id}",
         stats.reps, stats.accounts, stats.contacts, stats.products, stats.orders, stats.activities,
-        reps.join(", ")
+        service.tickets, reps.join(", ")
     ))
 }
 

@@ -351,13 +351,19 @@ impl Schedule {
     /// otherwise the end of the last working minute counted. `None` only when the week never
     /// works.
     pub fn deadline(&self, start: DateTime<Utc>, minutes: i64) -> Option<DateTime<Utc>> {
-        if minutes <= 0 {
+        self.deadline_seconds(start, minutes.checked_mul(60)?)
+    }
+
+    /// The instant `seconds` working seconds after `start`: [`Schedule::deadline`] for a clock
+    /// that has already run part of its time.
+    pub fn deadline_seconds(&self, start: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
+        if seconds <= 0 {
             return Some(start);
         }
         if self.week_seconds == 0 {
             return None;
         }
-        let mut left = minutes.checked_mul(60)?;
+        let mut left = seconds;
         // Enough calendar time to hold the work: whole weeks of it, a week of slack, and a week
         // for every exception (a holiday can take away the week's only working day).
         let weeks = left / self.week_seconds + 2 + self.days.len() as i64;

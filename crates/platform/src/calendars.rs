@@ -265,6 +265,31 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Calendar> {
     .await
 }
 
+/// The schedule of the calendar `calendar` if it is still there, else [`schedule_for`] the team
+/// (a policy naming its own calendar: ticket SLAs).
+pub async fn schedule_of(
+    conn: impl Into<Conn<'_>>,
+    tenant_id: Uuid,
+    calendar: Option<Uuid>,
+    team_id: Option<Uuid>,
+) -> Result<Schedule> {
+    let mut conn = conn.into();
+    if let Some(id) = calendar {
+        let found: Option<Calendar> = conn
+            .fetch_optional(
+                &format!(
+                    "SELECT {COLS} FROM calendars WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+                ),
+                args![tenant_id, id],
+            )
+            .await?;
+        if let Some(c) = found {
+            return Ok(c.schedule());
+        }
+    }
+    schedule_for(conn, tenant_id, team_id).await
+}
+
 /// The schedule deadlines of `team`'s work are measured on: the team's calendar, else the
 /// company default, else Monday to Friday office hours in the company's time zone.
 pub async fn schedule_for(

@@ -50,6 +50,14 @@ pub const KINDS: &[(&str, bool)] = &[
     ("approval_decided", true),
     // A colleague made you a collaborator on a record of theirs (a deal).
     ("shared_with_you", true),
+    // A ticket was given to you.
+    ("ticket_assigned", true),
+    // The customer wrote on a ticket of yours.
+    ("ticket_customer_replied", true),
+    // A ticket of yours is near an SLA target.
+    ("ticket_sla_warning", true),
+    // A ticket of yours or your team's missed an SLA target.
+    ("ticket_sla_breached", true),
     // A 4V evaluation changed the grade of customers you own (how many up, how many down).
     ("grades_changed", false),
 ];

@@ -60,6 +60,8 @@ pub const MODULES: &[&str] = &[
     "approval_processes",
     "targets",
     "analytics",
+    "tickets",
+    "sla_policies",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -260,6 +262,29 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                 "sales" => grant(&mut p, "assets", &[Create, Update], Scope::Own),
                 "service" => grant(&mut p, "assets", &[Create, Update], Scope::All),
                 _ => {}
+            }
+            // Tickets: the service desk works every ticket of the company; a manager too, and
+            // shapes the SLA policies; everyone else reads them (sales sees service) and may
+            // log one for a customer.
+            grant(&mut p, "sla_policies", &[Read], Scope::All);
+            match key {
+                "service" => grant(
+                    &mut p,
+                    "tickets",
+                    &[Read, Create, Update, Delete],
+                    Scope::All,
+                ),
+                "manager" => {
+                    grant(
+                        &mut p,
+                        "tickets",
+                        &[Read, Create, Update, Delete],
+                        Scope::All,
+                    );
+                    grant(&mut p, "sla_policies", &[Create, Update], Scope::All);
+                }
+                "read_only" => grant(&mut p, "tickets", &[Read], Scope::All),
+                _ => grant(&mut p, "tickets", &[Read, Create], Scope::All),
             }
             grant(&mut p, "activities", &[Read], Scope::All);
             match key {

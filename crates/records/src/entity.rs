@@ -13,6 +13,8 @@ pub struct EntityDef {
     /// Whether a record may be shared with named colleagues beyond their scope
     /// ([`crate::shares`]): deals' collaborators.
     pub shared: bool,
+    /// The column that names a record to people (`name`; a ticket's `subject`).
+    pub title: &'static str,
 }
 
 /// A declared entity (`accounts`, `contacts`, `leads`, …). Compared by table.
@@ -26,6 +28,11 @@ impl Entity {
 
     pub const fn table(self) -> &'static str {
         self.0.table
+    }
+
+    /// The column naming a record (`name`, `subject`): what a task about it shows.
+    pub const fn title(self) -> &'static str {
+        self.0.title
     }
 
     /// Whether its records may be shared ([`crate::shares`]).

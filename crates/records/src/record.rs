@@ -684,6 +684,24 @@ impl AsOwner for Option<Uuid> {
     }
 }
 
+/// An input's owner field from a bulk assignment's owner: a plain `Option<Uuid>`, or the
+/// `Option<Option<Uuid>>` of a record that may be unassigned (`null` there unassigns).
+pub trait FromOwner {
+    fn from_owner(owner: Option<Uuid>) -> Self;
+}
+
+impl FromOwner for Option<Uuid> {
+    fn from_owner(owner: Option<Uuid>) -> Self {
+        owner
+    }
+}
+
+impl FromOwner for Option<Option<Uuid>> {
+    fn from_owner(owner: Option<Uuid>) -> Self {
+        owner.map(Some)
+    }
+}
+
 /// Declares a module's row type to the machinery: [`Record`] and [`crate::bulk::Editable`]
 /// for a type with the shared columns under their usual names (`owner_id`, `team_id`,
 /// `deleted_at`, `custom`, `tags`, `version`). `select` is its one-row `SELECT … FROM table
@@ -738,7 +756,7 @@ macro_rules! declare_record {
             ) -> guanxi_platform::error::Result<()> {
                 let patch = $input {
                     version: Some(version),
-                    owner_id,
+                    owner_id: $crate::record::FromOwner::from_owner(owner_id),
                     tags,
                     ..Default::default()
                 };

@@ -28,6 +28,7 @@ pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "leads",
     path: "/leads",
     shared: false,
+    title: "name",
 });
 
 /// Where a lead came from.

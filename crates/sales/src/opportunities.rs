@@ -31,6 +31,7 @@ pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "opportunities",
     path: "/opportunities",
     shared: true,
+    title: "name",
 });
 
 pub const STATUSES: &[&str] = &["open", "won", "lost"];

@@ -40,6 +40,7 @@ pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "quotes",
     path: "/quotes",
     shared: false,
+    title: "number",
 });
 
 pub const STATUSES: &[&str] = &["draft", "sent", "accepted", "declined"];

@@ -1113,6 +1113,7 @@ const CATALOGUES: &[(&str, &str)] = &[
     ("grading", include_str!("../messages/grading.tsv")),
     ("reports", include_str!("../messages/reports.tsv")),
     ("dashboards", include_str!("../messages/dashboards.tsv")),
+    ("service", include_str!("../messages/service.tsv")),
     (
         "notifications",
         include_str!("../messages/notifications.tsv"),

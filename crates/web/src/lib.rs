@@ -24,6 +24,7 @@ pub mod problem;
 pub mod records;
 pub mod reports;
 pub mod sales;
+pub mod service;
 pub mod session;
 pub mod state;
 
@@ -56,6 +57,7 @@ pub const ENTITIES: &[guanxi_records::Entity] = &[
     guanxi_customers::contacts::ENTITY,
     guanxi_sales::leads::ENTITY,
     guanxi_sales::opportunities::ENTITY,
+    guanxi_service::tickets::ENTITY,
 ];
 
 /// Every list page: module (a saved view's entity) and path.
@@ -64,6 +66,7 @@ pub const LISTS: &[(&str, &str)] = &[
     ("contacts", "/customers/contacts"),
     ("leads", "/leads"),
     ("opportunities", "/opportunities"),
+    ("tickets", "/tickets"),
 ];
 
 /// Every module's migrations, in the order they apply.
@@ -72,6 +75,7 @@ pub const MIGRATIONS: &[&[guanxi_platform::migrate::Migration]] = &[
     guanxi_customers::MIGRATIONS,
     guanxi_sales::MIGRATIONS,
     guanxi_analytics::MIGRATIONS,
+    guanxi_service::MIGRATIONS,
 ];
 
 #[derive(OpenApi)]
@@ -240,6 +244,32 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             sales::deals_api::put_collaborators
         ))
         .routes(routes!(sales::deals_api::opportunity_timeline))
+        .routes(routes!(
+            service::api::list_tickets,
+            service::api::create_ticket
+        ))
+        .routes(routes!(
+            service::api::get_ticket,
+            service::api::update_ticket,
+            service::api::delete_ticket
+        ))
+        .routes(routes!(service::api::restore_ticket))
+        .routes(routes!(service::api::bulk_tickets))
+        .routes(routes!(
+            service::api::list_messages,
+            service::api::add_message
+        ))
+        .routes(routes!(service::api::ticket_timeline))
+        .routes(routes!(service::api::ticket_sla))
+        .routes(routes!(service::api::merge_ticket))
+        .routes(routes!(
+            service::api::list_policies,
+            service::api::create_policy
+        ))
+        .routes(routes!(
+            service::api::get_policy,
+            service::api::update_policy
+        ))
         .routes(routes!(
             sales::quotes_api::list_price_books,
             sales::quotes_api::create_price_book
@@ -513,6 +543,11 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
             guanxi_sales::pools::returns_handler(),
         )
         .with(guanxi_sales::sla::JOB, guanxi_sales::sla::handler())
+        .with(guanxi_service::sla::JOB, guanxi_service::sla::handler())
+        .with(
+            guanxi_service::sla::REEVALUATE_JOB,
+            guanxi_service::sla::reevaluate_handler(),
+        )
         .with(
             guanxi_analytics::grading_runs::JOB,
             guanxi_analytics::grading_runs::quarter_handler(),

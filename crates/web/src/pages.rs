@@ -79,6 +79,9 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "customers/tabs.html",
         "sales/lead.html",
         "sales/opportunity.html",
+        "service/ticket.html",
+        "service/policies.html",
+        "service/pressing.html",
         "sales/board.html",
         "sales/pipelines.html",
         "sales/quotes.html",
@@ -257,6 +260,12 @@ impl Signed {
             ),
             ("pipelines", "pipelines", Action::Update, "/admin/pipelines"),
             (
+                "sla_policies",
+                "sla_policies",
+                Action::Update,
+                "/admin/sla-policies",
+            ),
+            (
                 "price_books",
                 "price_books",
                 Action::Update,
@@ -292,6 +301,7 @@ impl Signed {
             leads_nav => ctx.can("leads", Action::Read).is_some(),
             deals_nav => ctx.can("opportunities", Action::Read).is_some(),
             quotes_nav => ctx.can("quotes", Action::Read).is_some(),
+            tickets_nav => ctx.can("tickets", Action::Read).is_some(),
             value_nav => ctx.can("analytics", Action::Read).is_some(),
         };
         Some(Signed {
@@ -504,6 +514,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::notifications::router())
         .merge(crate::sales::pages::routes())
         .merge(crate::sales::deals::routes())
+        .merge(crate::service::pages::routes())
         .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::quotes_pages::routes())
         .merge(crate::approvals::routes())

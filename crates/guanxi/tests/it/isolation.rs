@@ -180,6 +180,31 @@ both!(
                        "tiles": [{"title": "甲方", "content": {"type": "saved_report", "report_id": report["id"]}}]}),
             )
             .await;
+        let policy = app
+            .created(
+                "/api/v1/sla-policies",
+                a,
+                json!({"name": "甲方时限", "resolution_minutes": 480}),
+            )
+            .await;
+        let ticket = app
+            .created(
+                "/api/v1/tickets",
+                a,
+                json!({"subject": "甲方工单", "contact_id": contact["id"]}),
+            )
+            .await;
+        let r = app
+            .post(
+                &format!(
+                    "/api/v1/tickets/{}/messages",
+                    ticket["id"].as_str().unwrap()
+                ),
+                a,
+                json!({"kind": "reply", "body": "甲方回复"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
         let r = app.post("/api/v1/grading/runs", a, json!({})).await;
         assert_eq!(r.status(), 202);
         let grading: Value = r.json().await.unwrap();
@@ -198,6 +223,8 @@ both!(
             field["id"].as_str().unwrap().into(),
             view["id"].as_str().unwrap().into(),
             asset["id"].as_str().unwrap().into(),
+            policy["id"].as_str().unwrap().into(),
+            ticket["id"].as_str().unwrap().into(),
             calendar["id"].as_str().unwrap().into(),
             lead.as_str().unwrap().into(),
             pipeline["id"].as_str().unwrap().into(),
@@ -277,6 +304,7 @@ both!(
                 "/api/v1/contacts",
                 "/api/v1/leads",
                 "/api/v1/opportunities",
+                "/api/v1/tickets",
                 "/api/v1/pipelines",
                 "/api/v1/quotes",
                 "/api/v1/price-books",
@@ -311,12 +339,13 @@ both!(
             "/api/v1/accounts/bulk",
             "/api/v1/leads/bulk",
             "/api/v1/opportunities/bulk",
+            "/api/v1/tickets/bulk",
         ] {
             let r: Value = app
                 .post(
                     path,
                     &b,
-                    json!({"ids": [contact["id"], account["id"], lead, deal["id"]], "action": "delete"}),
+                    json!({"ids": [contact["id"], account["id"], lead, deal["id"], ticket["id"]], "action": "delete"}),
                 )
                 .await
                 .json()

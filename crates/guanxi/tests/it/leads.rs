@@ -198,7 +198,7 @@ both!(leads_have_the_record_machinery, |app: TestApp| async move {
         .post(
             "/api/v1/custom-fields",
             t,
-            json!({"entity": "tickets", "key": "x", "kind": "text", "label": "X"}),
+            json!({"entity": "invoices", "key": "x", "kind": "text", "label": "X"}),
         )
         .await;
     assert_eq!(refused(r).await, vec![("entity".into(), "unknown".into())]);

@@ -30,6 +30,7 @@ mod reports;
 mod scheduler;
 mod schema;
 mod security;
+mod tickets;
 mod users;
 mod value;
 mod web;

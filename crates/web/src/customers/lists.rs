@@ -58,6 +58,7 @@ pub static CONTACTS: ListSpec = ListSpec {
     filters: &["province", "city"],
     choices: &[],
     exports: true,
+    codes: "",
     sections: CONTACT_SECTIONS,
 };
 
@@ -89,6 +90,7 @@ pub static ACCOUNTS: ListSpec = ListSpec {
     filters: &["province", "city", "industry"],
     choices: &[],
     exports: true,
+    codes: "",
     sections: ACCOUNT_SECTIONS,
 };
 

@@ -57,6 +57,9 @@ pub struct ListSpec {
     pub choices: &'static [(&'static str, &'static [&'static str])],
     /// Whether the API has `{module}/export.csv` and `.xlsx` for this list.
     pub exports: bool,
+    /// Where its code words' messages are: `""` (`status.open`) or a prefix (`ticket.` →
+    /// `ticket.status.open`) when its codes read differently from others of the same name.
+    pub codes: &'static str,
     /// The record's built-in profile groups.
     pub sections: &'static [Section],
 }
@@ -188,7 +191,15 @@ fn columns(p: &Signed, layout: &Layout, spec: &ListSpec, chosen: &[String]) -> V
                 "updated_at" | "created_at" | "tags" => {
                     crate::i18n::t(&p.ctx.locale, &format!("common.{k}"))
                 }
-                _ => crate::i18n::t(&p.ctx.locale, &format!("field.{k}")),
+                // A list whose codes read apart names its own fields apart too, where it
+                // has words of its own (a ticket's number is not an order's).
+                _ => {
+                    let own = format!("{}field.{k}", spec.codes);
+                    match crate::i18n::t(&p.ctx.locale, &own) {
+                        w if !spec.codes.is_empty() && w != own => w,
+                        _ => crate::i18n::t(&p.ctx.locale, &format!("field.{k}")),
+                    }
+                }
             },
             kind: "text",
             options: vec![],
@@ -367,8 +378,8 @@ async fn list_view<R: Listed>(
         "records/list.html",
         spec.nav,
         context! {
-            kind => spec.kind, module => module, base => Value::from_safe_string(spec.base.to_owned()), tabs => spec.tabs,
-            sort_choices => spec.sorts, auto_sort => spec.auto_sort, text_filters => spec.filters,
+            kind => spec.kind, module => module, title => R::ENTITY.title(), base => Value::from_safe_string(spec.base.to_owned()), tabs => spec.tabs,
+            sort_choices => spec.sorts, codes => spec.codes, auto_sort => spec.auto_sort, text_filters => spec.filters,
             choice_filters => spec.choices.iter().map(|(k, v)| context! { name => k, options => v }).collect::<Vec<_>>(),
             exports => spec.exports, extras => extras,
             rows => rows, next => next, cols => cols, f => fv,

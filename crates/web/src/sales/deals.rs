@@ -117,6 +117,7 @@ pub static DEALS: ListSpec = ListSpec {
     filters: &[],
     choices: &[("status", STATUSES)],
     exports: false,
+    codes: "",
     sections: DEAL_SECTIONS,
 };
 
@@ -415,6 +416,7 @@ async fn show_page(
         .can("quotes", Action::Create)
         .is_some_and(|scope| p.ctx.covers(scope, Some(d.owner_id), d.team_id))
         && live;
+    let pressing = crate::service::pages::pressing(s, p, Some(d.account_id)).await;
     p.page_status(
         s,
         status,
@@ -430,7 +432,7 @@ async fn show_page(
             quote => quote, can_quote => can_quote, parties => parties, candidates => candidates,
             roles => guanxi_sales::parties::ROLES,
             collaborators => collaborators, colleagues => colleagues, can_share => can_share,
-            share => share,
+            share => share, pressing => pressing,
         },
     )
 }

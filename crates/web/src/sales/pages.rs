@@ -140,6 +140,7 @@ pub static LEADS: ListSpec = ListSpec {
     filters: &["province", "city", "industry"],
     choices: &[("status", STATUSES), ("source", SOURCES)],
     exports: true,
+    codes: "",
     sections: LEAD_SECTIONS,
 };
 

@@ -241,12 +241,13 @@ async fn page(
     } else {
         vec![]
     };
+    let pressing = crate::service::pages::pressing(s, p, Some(quote.account_id)).await;
     p.page_status(
         s,
         status,
         "sales/quote.html",
         "quotes",
-        context! { q => quote, versions => versions, live => live, bought => bought, suggestions,
+        context! { pressing => pressing, q => quote, versions => versions, live => live, bought => bought, suggestions,
         others => others, catalogue => catalogue, rows => rows, terms => terms,
         errors => errors, error => error, can_edit => can_edit,
         process => process.map(|pr| pr.name), request => request, cleared => cleared,

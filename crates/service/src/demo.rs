@@ -1,0 +1,289 @@
+//! The demo company's service desk (`guanxi demo`, after customers and grades): two agents,
+//! SLA policies by customer grade, and tickets over the past year with replies, notes and
+//! resolutions — each made through the service functions, then moved back to when it happened
+//! (every timestamp of the ticket, its messages and its log shifted alike), and its clocks
+//! evaluated from that log, so the queue, the clocks and the outcomes are what a year of work
+//! would have left.
+
+use chrono::{Duration, Utc};
+use guanxi_platform::db::Db;
+use guanxi_platform::error::Result;
+use guanxi_platform::time::now;
+use guanxi_platform::{args, auth, users, Ctx};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::sla::{self, PolicyInput};
+use crate::tickets::{self, MessageInput, TicketInput};
+
+#[derive(Debug, Default)]
+pub struct ServiceStats {
+    pub tickets: usize,
+}
+
+const SUBJECTS: &[(&str, &str)] = &[
+    ("设备无法开机", "维修"),
+    ("发票抬头开错", "财务"),
+    ("安装调试预约", "安装"),
+    ("配件发错型号", "物流"),
+    ("系统登录不了", "技术支持"),
+    ("保养周期咨询", "咨询"),
+    ("运行噪音偏大", "维修"),
+    ("Request for a quote copy", "财务"),
+    ("Spare parts delivery delayed", "物流"),
+];
+
+fn policy(v: serde_json::Value) -> PolicyInput {
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<ServiceStats> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5e41);
+    let mut stats = ServiceStats::default();
+    if sla::list(db, admin).await?.is_empty() {
+        sla::create(
+            db,
+            admin,
+            policy(
+                json!({"name": "A/B 类客户", "position": 1, "grades": ["A", "B"],
+                "first_response_minutes": 60, "next_response_minutes": 120,
+                "resolution_minutes": 960, "warn_minutes": 15, "raise_priority": true}),
+            ),
+        )
+        .await?;
+        sla::create(
+            db,
+            admin,
+            policy(
+                json!({"name": "紧急", "position": 2, "priorities": ["urgent"],
+                "first_response_minutes": 30, "resolution_minutes": 480, "warn_minutes": 10}),
+            ),
+        )
+        .await?;
+        sla::create(
+            db,
+            admin,
+            policy(
+                json!({"name": "标准", "position": 10, "first_response_minutes": 240,
+                "next_response_minutes": 480, "resolution_minutes": 2400, "warn_minutes": 30}),
+            ),
+        )
+        .await?;
+    }
+    let (service_role,): (Uuid,) = db
+        .fetch_one(
+            "SELECT id FROM roles WHERE tenant_id = $1 AND key = $2",
+            args![admin.tenant_id, "service"],
+        )
+        .await?;
+    let mut agents = Vec::new();
+    for (i, name) in ["王静（客服）", "Li Ming (Support)"].iter().enumerate() {
+        let email = format!("agent{}.{seed}@demo.guanxi", i + 1);
+        let existing: Option<(Uuid,)> = db
+            .fetch_optional(
+                "SELECT id FROM users WHERE tenant_id = $1 AND email = $2",
+                args![admin.tenant_id, email.as_str()],
+            )
+            .await?;
+        let id = match existing {
+            Some((id,)) => id,
+            None => {
+                users::create(
+                    db,
+                    admin,
+                    "http://localhost",
+                    users::NewUser {
+                        email: Some(email),
+                        name: Some((*name).to_owned()),
+                        role_id: Some(service_role),
+                        password: Some(guanxi_platform::secret::random_secret()),
+                        ..Default::default()
+                    },
+                )
+                .await?
+                .id
+            }
+        };
+        agents.push(auth::ctx_for_user(db, admin.tenant_id, id).await?);
+    }
+    let contacts: Vec<(Uuid,)> = db
+        .fetch_all(
+            "SELECT id FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL AND account_id IS NOT NULL
+             ORDER BY id LIMIT 60",
+            args![admin.tenant_id],
+        )
+        .await?;
+    if contacts.is_empty() || agents.is_empty() {
+        return Ok(stats);
+    }
+    for i in 0..48usize {
+        let (contact,) = contacts[rng.gen_range(0..contacts.len())];
+        let (subject, category) = SUBJECTS[i % SUBJECTS.len()];
+        let agent = &agents[i % agents.len()];
+        let priority = ["low", "normal", "normal", "high", "urgent"][rng.gen_range(0..5)];
+        let channel = ["phone", "email", "manual", "form", "portal"][rng.gen_range(0..5)];
+        // Spread over the past year; the newest dozen still open.
+        let age_days = if i < 12 {
+            rng.gen_range(0..4)
+        } else {
+            rng.gen_range(5..365)
+        };
+        let t = tickets::create(
+            db,
+            agent,
+            TicketInput {
+                subject: Some(subject.to_owned()),
+                contact_id: Some(Some(contact)),
+                category: Some(Some(category.to_owned())),
+                priority: Some(priority.to_owned()),
+                channel: Some(channel.to_owned()),
+                owner_id: Some((i % 5 != 0).then_some(agent.user_id).flatten()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let say = |kind: &str, body: &str, status: Option<&str>| MessageInput {
+            kind: Some(kind.to_owned()),
+            body: Some(body.to_owned()),
+            status: status.map(str::to_owned),
+            version: None,
+            contact_id: None,
+            channel: None,
+        };
+        if i % 5 != 0 || i >= 12 {
+            tickets::add_message(
+                db,
+                agent,
+                t.id,
+                say("reply", "您好，已收到，我们正在处理。", None),
+            )
+            .await?;
+            tickets::add_message(db, agent, t.id, say("note", "已联系工程师确认。", None)).await?;
+        }
+        if i >= 12 {
+            tickets::add_message(db, agent, t.id, say("customer", "谢谢，请尽快。", None)).await?;
+            let last = if i % 7 == 0 { "closed" } else { "resolved" };
+            tickets::add_message(
+                db,
+                agent,
+                t.id,
+                say("reply", "问题已解决，如有疑问请随时联系。", Some(last)),
+            )
+            .await?;
+        }
+        // Move it back to when it happened: minutes apart at creation, then hours between
+        // each step of its log.
+        let shift = Duration::days(age_days) + Duration::minutes(rng.gen_range(0..600));
+        backdate(db, admin.tenant_id, t.id, shift, &mut rng).await?;
+        let mut tx = db.begin().await?;
+        sla::evaluate(&mut tx, admin, t.id, now()).await?;
+        tx.commit().await?;
+        stats.tickets += 1;
+    }
+    Ok(stats)
+}
+
+/// Moves a ticket and everything it holds `shift` into the past, spacing its log's steps out
+/// (each later step a few working hours after the one before), so it reads as it happened.
+async fn backdate(
+    db: &Db,
+    tenant: Uuid,
+    id: Uuid,
+    shift: Duration,
+    rng: &mut StdRng,
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let created: (chrono::DateTime<Utc>,) = tx
+        .fetch_one(
+            "SELECT created_at FROM tickets WHERE tenant_id = $1 AND id = $2",
+            args![tenant, id],
+        )
+        .await?;
+    let start = created.0 - shift;
+    // Outcomes are recorded again by the evaluation that follows, from the moved log.
+    tx.execute(
+        "DELETE FROM ticket_events WHERE tenant_id = $1 AND ticket_id = $2 AND kind = 'sla'",
+        args![tenant, id],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM ticket_sla WHERE tenant_id = $1 AND ticket_id = $2",
+        args![tenant, id],
+    )
+    .await?;
+    // The log's steps in order; each gets its own time after the start.
+    let steps: Vec<(Uuid, chrono::DateTime<Utc>)> = tx
+        .fetch_all(
+            "SELECT id, at FROM ticket_events WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY at, id",
+            args![tenant, id],
+        )
+        .await?;
+    let mut at = start;
+    let mut moved = Vec::new();
+    let mut last = created.0;
+    for (event, original) in steps {
+        // One request's events share its instant; each later request is a later step.
+        if original != last {
+            at += Duration::minutes(rng.gen_range(20..300));
+            last = original;
+        }
+        moved.push((original, at));
+        tx.execute(
+            "UPDATE ticket_events SET at = $1 WHERE tenant_id = $2 AND id = $3",
+            args![at, tenant, event],
+        )
+        .await?;
+    }
+    // Messages and the ticket's own times follow the log step written with them.
+    let place = |t: chrono::DateTime<Utc>| {
+        moved
+            .iter()
+            .rev()
+            .find(|(o, _)| *o <= t + Duration::milliseconds(5))
+            .map_or(start, |(_, n)| *n)
+    };
+    let messages: Vec<(Uuid, chrono::DateTime<Utc>)> = tx
+        .fetch_all(
+            "SELECT id, at FROM ticket_messages WHERE tenant_id = $1 AND ticket_id = $2",
+            args![tenant, id],
+        )
+        .await?;
+    for (m, original) in messages {
+        tx.execute(
+            "UPDATE ticket_messages SET at = $1 WHERE tenant_id = $2 AND id = $3",
+            args![place(original), tenant, m],
+        )
+        .await?;
+    }
+    type Times = (
+        Option<chrono::DateTime<Utc>>,
+        Option<chrono::DateTime<Utc>>,
+        Option<chrono::DateTime<Utc>>,
+        chrono::DateTime<Utc>,
+    );
+    let (first, resolved, closed, updated): Times = tx
+        .fetch_one(
+            "SELECT first_replied_at, resolved_at, closed_at, updated_at FROM tickets
+             WHERE tenant_id = $1 AND id = $2",
+            args![tenant, id],
+        )
+        .await?;
+    tx.execute(
+        "UPDATE tickets SET created_at = $1, first_replied_at = $2, resolved_at = $3,
+             closed_at = $4, updated_at = $5
+         WHERE tenant_id = $6 AND id = $7",
+        args![
+            start,
+            first.map(place),
+            resolved.map(place),
+            closed.map(place),
+            place(updated),
+            tenant,
+            id
+        ],
+    )
+    .await?;
+    tx.commit().await
+}

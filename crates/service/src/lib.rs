@@ -1,0 +1,19 @@
+//! Service desk: tickets from every channel with the record machinery, their messages and an
+//! append-only event log; SLA policies chosen by priority, customer grade and category, whose
+//! clocks are derived from that log on business time (`clock`), evaluated and escalated by the
+//! scheduler (`sla`).
+
+use guanxi_platform::migrate::Migration;
+
+pub mod clock;
+pub mod demo;
+pub mod sla;
+pub mod tickets;
+
+/// This module's schema, versions 3001–3999.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 3001,
+    name: "3001_tickets",
+    sqlite: include_str!("../migrations/sqlite/3001_tickets.sql"),
+    postgres: include_str!("../migrations/postgres/3001_tickets.sql"),
+}];

@@ -1,0 +1,260 @@
+//! `/api/v1/tickets` (list, create, read, edit, trash, restore, bulk actions, messages, event
+//! log, SLA targets, merge) and `/api/v1/sla-policies`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use guanxi_platform::page::Page;
+use guanxi_records::bulk::{self, BulkInput, BulkResult};
+use guanxi_service::sla::{self, Policy, PolicyInput, TargetRow};
+use guanxi_service::tickets::{
+    self, Message, MessageInput, Ticket, TicketEvent, TicketFilter, TicketInput,
+};
+use uuid::Uuid;
+
+use crate::api::{versioned, ApiResult, Localize};
+use crate::extract::{ApiJson, Auth, IfMatch, ListQuery};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(TicketFilter), responses(
+    (status = 200, body = Page<Ticket>), (status = 422, body = Problem)))]
+pub async fn list_tickets(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ListQuery(f): ListQuery<TicketFilter>,
+) -> ApiResult<Json<Page<Ticket>>> {
+    Ok(Json(tickets::list(&s.db, &ctx, &f).await.l(&ctx)?))
+}
+
+/// A new ticket (numbered from the tenant's pattern), unassigned in its team's queue unless
+/// `owner_id` is given; its SLA policy is chosen and its clocks started. Send an
+/// `Idempotency-Key` so a retried request opens it once.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = TicketInput, responses(
+    (status = 201, body = Ticket), (status = 422, body = Problem)))]
+pub async fn create_ticket(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<TicketInput>,
+) -> ApiResult<Response> {
+    let t = tickets::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &t, t.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Ticket), (status = 404, body = Problem)))]
+pub async fn get_ticket(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let t = tickets::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &t, t.version))
+}
+
+/// Edits a ticket: status (leaving resolved or closed reopens it), priority, category,
+/// customer, assignment (`owner_id: null` puts it back in the queue)… A ticket changed since it
+/// was read is refused (412); its clocks follow the change.
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = TicketInput, responses((status = 200, body = Ticket), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "In the trash, or merged"), (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_ticket(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<TicketInput>,
+) -> ApiResult<Response> {
+    let t = tickets::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &t, t.version))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Moved to the trash"), (status = 404, body = Problem)))]
+pub async fn delete_ticket(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    tickets::set_deleted(&s.db, &ctx, id, true).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/restore", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Ticket), (status = 404, body = Problem)))]
+pub async fn restore_ticket(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let t = tickets::set_deleted(&s.db, &ctx, id, false).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &t, t.version))
+}
+
+/// Assigns, tags, untags or trashes up to 500 tickets, each as a single edit would.
+#[utoipa::path(post, path = "/api/v1/tickets/bulk", tag = "tickets", request_body = BulkInput, responses(
+    (status = 200, body = BulkResult), (status = 422, body = Problem)))]
+pub async fn bulk_tickets(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<BulkInput>,
+) -> ApiResult<Json<BulkResult>> {
+    Ok(Json(bulk::run::<Ticket>(&s.db, &ctx, b).await.l(&ctx)?))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MessageList {
+    pub items: Vec<Message>,
+}
+
+/// What was said on the ticket, oldest first: public replies, internal notes, the customer's
+/// words.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = MessageList), (status = 404, body = Problem)))]
+pub async fn list_messages(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<MessageList>> {
+    Ok(Json(MessageList {
+        items: tickets::messages(&s.db, &ctx, id).await.l(&ctx)?,
+    }))
+}
+
+/// A public reply, an internal note or the customer's words (logged from a call), with the
+/// status it leaves the ticket in; the clocks follow. With `version`, a ticket changed since is
+/// refused (412).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = Uuid, Path)), request_body = MessageInput, responses(
+    (status = 201, body = Message), (status = 404, body = Problem), (status = 409, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_message(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<MessageInput>,
+) -> ApiResult<(StatusCode, Json<Message>)> {
+    let m = tickets::add_message(&s.db, &ctx, id, b).await.l(&ctx)?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub items: Vec<TicketEvent>,
+}
+
+/// The ticket's append-only event log, oldest first: status and priority changes, replies,
+/// assignment, merges and each SLA target's outcome.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = EventList), (status = 404, body = Problem)))]
+pub async fn ticket_timeline(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<EventList>> {
+    Ok(Json(EventList {
+        items: tickets::events(&s.db, &ctx, id).await.l(&ctx)?,
+    }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TargetList {
+    pub items: Vec<TargetRow>,
+}
+
+/// The ticket's SLA targets as last evaluated: first response, each next-response cycle and
+/// resolution, with the business time used, when each runs (or ran) out and its outcome.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/sla", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = TargetList), (status = 404, body = Problem)))]
+pub async fn ticket_sla(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<TargetList>> {
+    tickets::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(Json(TargetList {
+        items: sla::targets_of(&s.db, ctx.tenant_id, id).await.l(&ctx)?,
+    }))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeInput {
+    /// The ticket that stays.
+    pub into: Option<Uuid>,
+    /// The duplicate's version as read; a duplicate changed since is refused (412).
+    pub version: Option<i64>,
+}
+
+/// Merges this duplicate into another ticket: it is closed pointing at the survivor.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/merge", tag = "tickets", params(("id" = Uuid, Path)), request_body = MergeInput, responses(
+    (status = 200, body = Ticket), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn merge_ticket(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<MergeInput>,
+) -> ApiResult<Response> {
+    let t = tickets::merge(&s.db, &ctx, id, b.into, b.version)
+        .await
+        .l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &t, t.version))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PolicyList {
+    pub items: Vec<Policy>,
+}
+
+/// Every SLA policy in the order they are tried: the first active one whose priorities,
+/// grades and categories match a ticket applies.
+#[utoipa::path(get, path = "/api/v1/sla-policies", tag = "tickets", responses((status = 200, body = PolicyList)))]
+pub async fn list_policies(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<PolicyList>> {
+    Ok(Json(PolicyList {
+        items: sla::list(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+/// A new policy; every open ticket is re-evaluated against the policies (in the background).
+#[utoipa::path(post, path = "/api/v1/sla-policies", tag = "tickets", request_body = PolicyInput, responses(
+    (status = 201, body = Policy), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_policy(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<PolicyInput>,
+) -> ApiResult<Response> {
+    let p = sla::create(&s.db, &ctx, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(versioned(StatusCode::CREATED, &p, p.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/sla-policies/{id}", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Policy), (status = 404, body = Problem)))]
+pub async fn get_policy(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let p = sla::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+/// Changes a policy (targets, conditions, order, active); every open ticket is re-evaluated,
+/// so a new target applies to the time already used. A stale version is refused (412).
+#[utoipa::path(patch, path = "/api/v1/sla-policies/{id}", tag = "tickets", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = PolicyInput, responses((status = 200, body = Policy), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_policy(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<PolicyInput>,
+) -> ApiResult<Response> {
+    let p = sla::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(versioned(StatusCode::OK, &p, p.version))
+}

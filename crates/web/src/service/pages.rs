@@ -1,0 +1,637 @@
+//! Ticket pages: the queue (the shared list page; "active, due first" from the menu), a
+//! ticket's page (its clocks in business time and as dates, the conversation, a reply / note
+//! form that also sets the status, the event log, merge), the form (new — from a customer's
+//! page for a phone call — and edit), and `/admin/sla-policies`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use guanxi_platform::db::Db;
+use guanxi_platform::error::FieldError;
+use guanxi_platform::page::Page;
+use guanxi_platform::perms::Action;
+use guanxi_platform::{Ctx, Error};
+use guanxi_records::custom_fields::CustomFilter;
+use guanxi_service::sla::{self, PolicyInput};
+use guanxi_service::tickets::{
+    self, MessageInput, Ticket, TicketFilter, TicketInput, CHANNELS, PRIORITIES, STATUSES,
+};
+use minijinja::{context, Value};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::pages::{forbidden_csrf, Signed};
+use crate::records::layout::{f, form_input, req, Section};
+use crate::records::lists::{self, layout_of, Columns, ListSpec, Listed};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tickets", get(lists::page::<Ticket>).post(create))
+        .route("/tickets/new", get(new))
+        .route("/tickets/bulk", post(lists::bulk_action::<Ticket>))
+        .route("/tickets/{id}", get(show))
+        .route("/tickets/{id}/edit", get(edit).post(update))
+        .route("/tickets/{id}/cell", post(lists::edit_cell::<Ticket>))
+        .route("/tickets/{id}/messages", post(write))
+        .route("/tickets/{id}/merge", post(merge))
+        .route("/tickets/{id}/delete", post(delete))
+        .route("/tickets/{id}/restore", post(restore))
+        .route("/admin/sla-policies", get(policies).post(save_policy))
+}
+
+/// A ticket's profile groups.
+pub const TICKET_SECTIONS: &[Section] = &[
+    Section {
+        key: "basic",
+        fields: &[
+            req("subject", "text"),
+            f("account_id", "account"),
+            f("contact_id", "contact"),
+            f("category", "text"),
+            f("priority", "priority"),
+            f("channel", "ticket_channel"),
+            f("status", "ticket_status"),
+        ],
+    },
+    Section {
+        key: "management",
+        fields: &[f("owner_id", "assignee"), f("tags", "tags")],
+    },
+    Section {
+        key: "evaluation",
+        fields: &[f("description", "textarea")],
+    },
+];
+
+pub static TICKETS: ListSpec = ListSpec {
+    kind: "ticket",
+    base: "/tickets",
+    nav: "tickets",
+    tabs: None,
+    columns: Columns {
+        all: &[
+            "number",
+            "status",
+            "priority",
+            "account_id",
+            "contact_id",
+            "category",
+            "channel",
+            "sla_due_at",
+            "owner_id",
+            "tags",
+            "updated_at",
+            "created_at",
+        ],
+        default: &[
+            "number",
+            "status",
+            "priority",
+            "account_id",
+            "sla_due_at",
+            "owner_id",
+        ],
+    },
+    editable: &["category"],
+    auto_sort: "sort.auto_newest",
+    sorts: &["due", "-updated_at", "-created_at", "subject"],
+    filters: &["category"],
+    choices: &[
+        ("status", STATUSES),
+        ("priority", PRIORITIES),
+        ("channel", CHANNELS),
+    ],
+    exports: false,
+    codes: "ticket.",
+    sections: TICKET_SECTIONS,
+};
+
+impl Listed for Ticket {
+    type Filter = TicketFilter;
+    type Input = TicketInput;
+    const SPEC: &'static ListSpec = &TICKETS;
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    async fn list(db: &Db, ctx: &Ctx, f: &TicketFilter) -> Result<Page<Ticket>, Error> {
+        tickets::list(db, ctx, f).await
+    }
+    async fn update(db: &Db, ctx: &Ctx, id: Uuid, input: TicketInput) -> Result<(), Error> {
+        tickets::update(db, ctx, id, None, input).await.map(|_| ())
+    }
+    fn filter_values(f: &TicketFilter) -> Value {
+        let custom: BTreeMap<String, String> = f
+            .custom
+            .iter()
+            .map(|c: &CustomFilter| (c.param.clone(), c.value.clone()))
+            .collect();
+        context! { q => f.q, status => f.status, priority => f.priority, channel => f.channel,
+        category => f.category, sort => f.sort, deleted => f.deleted.unwrap_or(false),
+        tag => f.tag, custom => custom }
+    }
+    /// The queues: active tickets due first, unassigned, mine, past a target.
+    async fn extras(_db: &Db, ctx: &Ctx) -> Result<Value, Error> {
+        let t = |k: &str| crate::i18n::t(&ctx.locale, k);
+        let mut chips = vec![
+            context! { href => "/tickets?status=active&sort=due", label => t("ticket.queue.active") },
+            context! { href => "/tickets?status=active&unassigned=true&sort=due", label => t("ticket.queue.unassigned") },
+            context! { href => "/tickets?status=active&breached=true&sort=due", label => t("ticket.queue.breached") },
+        ];
+        if let Some(me) = ctx.user_id {
+            chips.insert(1, context! { href => format!("/tickets?status=active&owner_id={me}&sort=due"), label => t("ticket.queue.mine") });
+        }
+        Ok(context! { chips => chips })
+    }
+}
+
+/// Open high or urgent tickets of an account, for the banner of its page, its deals and its
+/// quotes (sales sees service). A failure to read them leaves the banner out, never the page.
+pub(crate) async fn pressing(s: &AppState, p: &Signed, account: Option<Uuid>) -> Value {
+    let Some(account) = account else {
+        return Value::from(());
+    };
+    match tickets::pressing_for_account(&s.db, &p.ctx, account).await {
+        Ok(Some(x)) => Value::from_serialize(&x),
+        Ok(None) => Value::from(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading pressing tickets");
+            Value::from(())
+        }
+    }
+}
+
+fn t(p: &Signed, key: &str) -> String {
+    crate::i18n::t(&p.ctx.locale, key)
+}
+
+async fn form_view(
+    s: &AppState,
+    p: &Signed,
+    status: StatusCode,
+    action: String,
+    title: String,
+    values: Value,
+    errors: Vec<FieldError>,
+) -> Response {
+    let (opts, layout) = match (
+        crate::customers::pages::options(s, p).await,
+        layout_of::<Ticket>(s, p).await,
+    ) {
+        (Ok(o), Ok(l)) => (o, l),
+        (Err(e), _) | (_, Err(e)) => return p.error(s, e),
+    };
+    p.page_status(
+        s,
+        status,
+        "records/form.html",
+        "tickets",
+        context! { sections => layout.sections, values => values, errors => errors,
+        action => action, title => title, opts => opts, kind => "ticket", dupes => Vec::<Value>::new() },
+    )
+}
+
+#[derive(Deserialize)]
+struct NewQuery {
+    account_id: Option<Uuid>,
+    account_name: Option<String>,
+    contact_id: Option<Uuid>,
+    contact_name: Option<String>,
+    channel: Option<String>,
+}
+
+/// The new-ticket form; from a customer's page (`?contact_id=…&channel=phone`) it is the call
+/// being logged.
+async fn new(State(s): State<AppState>, p: Signed, Query(q): Query<NewQuery>) -> Response {
+    let channel = q
+        .channel
+        .filter(|c| CHANNELS.contains(&c.as_str()))
+        .unwrap_or_else(|| "manual".into());
+    let values = context! { owner_id => p.ctx.user_id, account_id => q.account_id,
+    account_name => q.account_name, contact_id => q.contact_id, contact_name => q.contact_name,
+    channel => channel, priority => "normal", status => "new" };
+    let title = t(&p, "ticket.new");
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        "/tickets".into(),
+        title,
+        values,
+        vec![],
+    )
+    .await
+}
+
+async fn refused(
+    s: &AppState,
+    p: &Signed,
+    e: Error,
+    action: String,
+    title: String,
+    form: &BTreeMap<String, String>,
+) -> Response {
+    match p.field_errors(e) {
+        Ok(errors) => {
+            form_view(
+                s,
+                p,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                action,
+                title,
+                Value::from_serialize(form),
+                errors,
+            )
+            .await
+        }
+        Err(e) => p.error(s, e),
+    }
+}
+
+async fn input_of(
+    s: &AppState,
+    p: &Signed,
+    form: &BTreeMap<String, String>,
+) -> Result<TicketInput, Error> {
+    let layout = layout_of::<Ticket>(s, p).await?;
+    let mut form = form.clone();
+    layout.fold_choices(&mut form);
+    form_input::<TicketInput>(&layout, p, &form)
+}
+
+async fn create(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    let title = t(&p, "ticket.new");
+    let result = match input_of(&s, &p, &form).await {
+        Ok(input) => tickets::create(&s.db, &p.ctx, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(d) => Redirect::to(&format!("/tickets/{}", d.id)).into_response(),
+        Err(e) => refused(&s, &p, e, "/tickets".into(), title, &form).await,
+    }
+}
+
+async fn edit(State(s): State<AppState>, p: Signed, Path(id): Path<Uuid>) -> Response {
+    let (d, layout) = match (
+        tickets::get(&s.db, &p.ctx, id).await,
+        layout_of::<Ticket>(&s, &p).await,
+    ) {
+        (Ok(d), Ok(l)) => (d, l),
+        (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
+    };
+    let title = format!("{} · {}", t(&p, "common.edit"), d.number);
+    let values = layout.form_values(&d, p.time_zone);
+    form_view(
+        &s,
+        &p,
+        StatusCode::OK,
+        format!("/tickets/{id}/edit"),
+        title,
+        values,
+        vec![],
+    )
+    .await
+}
+
+async fn update(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    let result = match input_of(&s, &p, &form).await {
+        Ok(input) => tickets::update(&s.db, &p.ctx, id, None, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(d) => Redirect::to(&format!("/tickets/{}", d.id)).into_response(),
+        Err(e) => {
+            let title = form.get("subject").cloned().unwrap_or_default();
+            refused(&s, &p, e, format!("/tickets/{id}/edit"), title, &form).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    error: Option<String>,
+}
+
+/// A clock as the page shows it: its target, state, business time used of the target, and
+/// when it runs (or ran) out as a date.
+fn clock_view(c: &sla::TargetRow) -> Value {
+    context! {
+        target => c.target, cycle => c.cycle, state => c.state,
+        used_minutes => c.elapsed_seconds / 60, target_minutes => c.target_minutes,
+        margin_minutes => (c.target_minutes * 60 - c.elapsed_seconds) / 60,
+        due_at => c.due_at, completed_at => c.completed_at,
+    }
+}
+
+async fn show(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    show_page(&s, &p, id, q.error.as_deref(), StatusCode::OK, vec![]).await
+}
+
+async fn show_page(
+    s: &AppState,
+    p: &Signed,
+    id: Uuid,
+    error: Option<&str>,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+) -> Response {
+    let d = match tickets::get(&s.db, &p.ctx, id).await {
+        Ok(d) => d,
+        Err(e) => return p.error(s, e),
+    };
+    let (messages, events, clocks, layout) = match (
+        tickets::messages(&s.db, &p.ctx, id).await,
+        tickets::events(&s.db, &p.ctx, id).await,
+        sla::targets_of(&s.db, p.ctx.tenant_id, id).await,
+        layout_of::<Ticket>(s, p).await,
+    ) {
+        (Ok(m), Ok(e), Ok(c), Ok(l)) => (m, e, c, l),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return p.error(s, e),
+    };
+    let shown = layout.shown(s, p, &d.custom.0).await;
+    if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "tickets", id, &d.subject).await
+    {
+        tracing::warn!(error = %e, "noting a recent view");
+    }
+    let live = d.deleted_at.is_none() && d.merged_into_id.is_none();
+    let can = |a: Action| {
+        p.ctx
+            .can("tickets", a)
+            .is_some_and(|scope| p.ctx.covers(scope, d.owner_id.or(p.ctx.user_id), d.team_id))
+    };
+    let policy = match d.sla_policy_id {
+        Some(pid) => sla::get(&s.db, &p.ctx, pid).await.ok(),
+        None => None,
+    };
+    let clocks: Vec<Value> = clocks.iter().map(clock_view).collect();
+    p.page_status(
+        s,
+        status,
+        "service/ticket.html",
+        "tickets",
+        context! {
+            d => d, messages => messages, events => events, clocks => clocks, policy => policy,
+            sections => layout.sections, shown => shown, errors => errors,
+            statuses => STATUSES, live => live,
+            error => p.refusal_from_url(error),
+            can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct WriteForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    version: Option<i64>,
+    kind: String,
+    body: String,
+    status: Option<String>,
+}
+
+/// `POST /tickets/{id}/messages`: a reply, note or what the customer said, with the status it
+/// leaves. A refusal shows the page with the field named; the text typed is kept.
+async fn write(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<WriteForm>,
+) -> Response {
+    if !p.csrf_ok(&form.csrf) {
+        return forbidden_csrf();
+    }
+    let input = MessageInput {
+        kind: Some(form.kind.clone()),
+        body: Some(form.body.clone()),
+        status: form.status.clone().filter(|s| !s.trim().is_empty()),
+        version: form.version,
+        contact_id: None,
+        channel: None,
+    };
+    match tickets::add_message(&s.db, &p.ctx, id, input).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}#conversation")).into_response(),
+        Err(Error::PreconditionFailed { .. }) => {
+            show_page(
+                &s,
+                &p,
+                id,
+                Some("version:changed"),
+                StatusCode::PRECONDITION_FAILED,
+                vec![],
+            )
+            .await
+        }
+        Err(e) => match p.field_errors(e) {
+            Ok(errors) => {
+                show_page(&s, &p, id, None, StatusCode::UNPROCESSABLE_ENTITY, errors).await
+            }
+            Err(e) => p.error(&s, e),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct MergeForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    /// The surviving ticket's number.
+    into: String,
+}
+
+/// `POST /tickets/{id}/merge`: this ticket into the one with the number typed.
+async fn merge(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<MergeForm>,
+) -> Response {
+    if !p.csrf_ok(&form.csrf) {
+        return forbidden_csrf();
+    }
+    let back = format!("/tickets/{id}");
+    let f = TicketFilter {
+        q: Some(form.into.trim().to_owned()),
+        limit: Some(20),
+        ..Default::default()
+    };
+    let target = match tickets::list(&s.db, &p.ctx, &f).await {
+        Ok(page) => page
+            .items
+            .into_iter()
+            .find(|t| t.number.eq_ignore_ascii_case(form.into.trim())),
+        Err(e) => return p.error(&s, e),
+    };
+    let Some(target) = target else {
+        return p.refused_to(
+            &back,
+            Error::field("into", "unknown"),
+            Some("ticket.field."),
+        );
+    };
+    match tickets::merge(&s.db, &p.ctx, id, Some(target.id), None).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{}", target.id)).into_response(),
+        Err(e) => p.refused_to(&back, e, Some("ticket.field.")),
+    }
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    trash(&s, &p, id, &form, true).await
+}
+
+async fn restore(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    trash(&s, &p, id, &form, false).await
+}
+
+async fn trash(
+    s: &AppState,
+    p: &Signed,
+    id: Uuid,
+    form: &BTreeMap<String, String>,
+    deleted: bool,
+) -> Response {
+    if !p.csrf_ok(&form.get("_csrf").cloned()) {
+        return forbidden_csrf();
+    }
+    match tickets::set_deleted(&s.db, &p.ctx, id, deleted).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}")).into_response(),
+        Err(e) => p.error(s, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PoliciesQuery {
+    error: Option<String>,
+}
+
+/// `/admin/sla-policies`: every policy as a row of its conditions and targets, each saved on
+/// its own, and a blank one to add.
+async fn policies(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(q): Query<PoliciesQuery>,
+) -> Response {
+    match sla::list(&s.db, &p.ctx).await {
+        Ok(list) => p.page(
+            &s,
+            "service/policies.html",
+            "sla_policies",
+            context! { policies => list, priorities => PRIORITIES, grades => sla::GRADES,
+            can_edit => p.ctx.can("sla_policies", Action::Update).is_some(),
+            error => p.refusal_from_url(q.error.as_deref()) },
+        ),
+        Err(e) => p.error(&s, e),
+    }
+}
+
+/// One policy row posted: `id` empty creates.
+async fn save_policy(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let one = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    if !p.csrf_ok(&one("_csrf")) {
+        return forbidden_csrf();
+    }
+    let many = |k: &str| -> Vec<String> {
+        form.iter()
+            .filter(|(key, v)| key == k && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    };
+    let back = "/admin/sla-policies";
+    let minutes = |k: &str| -> Result<Option<Option<i64>>, Error> {
+        match one(k).filter(|v| !v.is_empty()) {
+            None => Ok(Some(None)),
+            Some(v) => v
+                .parse::<i64>()
+                .map(|m| Some(Some(m)))
+                .map_err(|_| Error::field(k, "invalid")),
+        }
+    };
+    let input = (|| -> Result<PolicyInput, Error> {
+        Ok(PolicyInput {
+            version: one("version").and_then(|v| v.parse().ok()),
+            name: one("name"),
+            position: match one("position").filter(|v| !v.is_empty()) {
+                Some(v) => Some(v.parse().map_err(|_| Error::field("position", "invalid"))?),
+                None => None,
+            },
+            active: Some(one("active").is_some()),
+            priorities: Some(many("priorities")),
+            grades: Some(many("grades")),
+            categories: Some(
+                one("categories")
+                    .unwrap_or_default()
+                    .split([',', '，', '、'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            first_response_minutes: minutes("first_response_minutes")?,
+            next_response_minutes: minutes("next_response_minutes")?,
+            resolution_minutes: minutes("resolution_minutes")?,
+            warn_minutes: match one("warn_minutes").filter(|v| !v.is_empty()) {
+                Some(v) => Some(
+                    v.parse()
+                        .map_err(|_| Error::field("warn_minutes", "invalid"))?,
+                ),
+                None => Some(0),
+            },
+            raise_priority: Some(one("raise_priority").is_some()),
+            calendar_id: None,
+        })
+    })();
+    let id = one("id").and_then(|v| v.parse::<Uuid>().ok());
+    let result = match (input, id) {
+        (Err(e), _) => Err(e),
+        (Ok(input), Some(id)) => sla::update(&s.db, &p.ctx, id, None, input).await,
+        (Ok(input), None) => sla::create(&s.db, &p.ctx, input).await,
+    };
+    match result {
+        Ok(_) => {
+            s.jobs_wake.notify_one();
+            Redirect::to(back).into_response()
+        }
+        Err(e) => p.refused_to(back, e, Some("sla.field.")),
+    }
+}
