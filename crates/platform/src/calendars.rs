@@ -236,6 +236,14 @@ async fn load(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> Result<Calendar> {
     .await
 }
 
+/// The job queued whenever a calendar is created, changed, imported into or deleted, in the
+/// same transaction: whatever counts time on calendars (ticket SLAs) re-evaluates from it.
+pub const CHANGED_JOB: &str = "calendar_changed";
+
+async fn calendar_changed(tx: &mut Tx, tenant: Uuid) -> Result<()> {
+    crate::jobs::enqueue(tx, tenant, CHANGED_JOB, &serde_json::json!({})).await
+}
+
 pub async fn list(
     db: &Db,
     ctx: &Ctx,
@@ -436,6 +444,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CalendarInput) -> Result<Calendar
         Some(&c),
     )
     .await?;
+    calendar_changed(&mut tx, ctx.tenant_id).await?;
     tx.commit().await?;
     Ok(c)
 }
@@ -542,6 +551,7 @@ pub async fn update(
     apply(&mut after, &input, false)?;
     version::check(expected, before.version)?;
     let c = save(&mut tx, ctx, &before, &after, expected).await?;
+    calendar_changed(&mut tx, ctx.tenant_id).await?;
     tx.commit().await?;
     Ok(c)
 }
@@ -573,6 +583,7 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
         None,
     )
     .await?;
+    calendar_changed(&mut tx, ctx.tenant_id).await?;
     tx.commit().await
 }
 
@@ -766,6 +777,7 @@ pub async fn import_ical(
     let mut after = before.clone();
     after.days.0 = days.into_values().collect();
     let calendar = save(&mut tx, ctx, &before, &after, expected).await?;
+    calendar_changed(&mut tx, ctx.tenant_id).await?;
     tx.commit().await?;
     Ok(IcalImport {
         calendar,

@@ -783,7 +783,8 @@ type Warned = (
 /// How many open tickets one `sla_reevaluate` run re-evaluates.
 const BATCH: i64 = 500;
 
-/// The `sla_reevaluate` job: re-evaluates open tickets after a policy (or calendar) changed,
+/// The `sla_reevaluate` job (and `calendar_changed`): re-evaluates open tickets after a policy
+/// or a calendar changed,
 /// `BATCH` a run in id order, chaining the next run from the last id.
 pub fn reevaluate_handler(
 ) -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync {
@@ -816,13 +817,6 @@ pub fn reevaluate_handler(
             Ok(())
         })
     }
-}
-
-/// Plans the re-evaluation of every open ticket of the caller's tenant (a calendar changed).
-pub async fn calendars_changed(db: &Db, tenant: Uuid) -> Result<()> {
-    let mut tx = db.begin().await?;
-    reevaluate_all(&mut tx, tenant).await?;
-    tx.commit().await
 }
 
 #[cfg(test)]

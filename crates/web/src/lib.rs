@@ -548,6 +548,11 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
             guanxi_service::sla::REEVALUATE_JOB,
             guanxi_service::sla::reevaluate_handler(),
         )
+        // A calendar changed: every clock counted on calendars is counted again.
+        .with(
+            guanxi_platform::calendars::CHANGED_JOB,
+            guanxi_service::sla::reevaluate_handler(),
+        )
         .with(
             guanxi_analytics::grading_runs::JOB,
             guanxi_analytics::grading_runs::quarter_handler(),

@@ -22,7 +22,7 @@ async fn json_of(app: &TestApp, path: &str, t: &str) -> Value {
 }
 
 /// A company that works around the clock, so business time is clock time in these tests.
-async fn around_the_clock(app: &TestApp) {
+async fn around_the_clock(app: &TestApp) -> Value {
     let all = json!(["00:00-24:00"]);
     app.created(
         "/api/v1/calendars",
@@ -30,14 +30,14 @@ async fn around_the_clock(app: &TestApp) {
         json!({"name": "全天", "is_default": true, "week": {"mon": all, "tue": all, "wed": all,
                "thu": all, "fri": all, "sat": all, "sun": all}}),
     )
-    .await;
+    .await
 }
 
 both!(
     a_call_becomes_a_ticket_whose_clocks_follow_its_log,
     |app: TestApp| async move {
         let t = &app.admin_token;
-        around_the_clock(&app).await;
+        let calendar = around_the_clock(&app).await;
         // Bad policies are refused field by field.
         let r = app
             .post(
@@ -346,6 +346,31 @@ both!(
             at(&first["breached_at"]),
             at(&other["created_at"]) + Duration::minutes(1)
         );
+        // A calendar change re-evaluates them too: a company that never works has used no
+        // working time, so nothing is late and nothing falls due.
+        let r = app
+            .patch(
+                &format!("/api/v1/calendars/{}", calendar["id"].as_str().unwrap()),
+                t,
+                json!({"version": calendar["version"], "week": {}}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        app.run_jobs_at(at(&other["created_at"]) + Duration::minutes(4))
+            .await;
+        let sla = json_of(
+            &app,
+            &format!("/api/v1/tickets/{}/sla", other["id"].as_str().unwrap()),
+            t,
+        )
+        .await;
+        for c in sla["items"].as_array().unwrap() {
+            assert_eq!(
+                (c["state"].as_str(), &c["due_at"]),
+                (Some("running"), &Value::Null),
+                "{c}"
+            );
+        }
     }
 );
 
