@@ -33,6 +33,8 @@ pub const MAX_TILES: usize = 12;
 pub const MANAGEMENT: Uuid = Uuid::from_u128(0xd1);
 /// The built-in "My numbers", every user's home until they pick another.
 pub const MY_NUMBERS: Uuid = Uuid::from_u128(0xd2);
+/// The built-in service desk dashboard: backlog, service-level outcomes, reopenings, channels.
+pub const SERVICE: Uuid = Uuid::from_u128(0xd3);
 
 /// What a tile shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -306,6 +308,98 @@ fn builtin(id: Uuid) -> Option<Dashboard> {
                 ..Default::default()
             },
         )
+    } else if id == SERVICE {
+        let open = || Filter {
+            field: "status".into(),
+            op: Op::In,
+            value: json!(["new", "open", "waiting_customer", "waiting_third_party"]),
+        };
+        let count = &[(Agg::Count, None)];
+        (
+            "service",
+            vec![
+                report(
+                    "tickets_by_month",
+                    true,
+                    by(
+                        "tickets",
+                        vec![],
+                        "created_at",
+                        Some(reports::DateBucket::Month),
+                        count,
+                        Chart::Line,
+                    ),
+                ),
+                report(
+                    "backlog_by_status",
+                    false,
+                    by("tickets", vec![open()], "status", None, count, Chart::Bar),
+                ),
+                report(
+                    "backlog_by_agent",
+                    false,
+                    by("tickets", vec![open()], "owner", None, count, Chart::Bar),
+                ),
+                report(
+                    "sla_outcomes",
+                    false,
+                    by(
+                        "ticket_targets",
+                        vec![Filter {
+                            field: "state".into(),
+                            op: Op::In,
+                            value: json!(["met", "missed"]),
+                        }],
+                        "state",
+                        None,
+                        count,
+                        Chart::Pie,
+                    ),
+                ),
+                report(
+                    "sla_missed_by_target",
+                    false,
+                    by(
+                        "ticket_targets",
+                        vec![Filter {
+                            field: "state".into(),
+                            op: Op::Eq,
+                            value: json!("missed"),
+                        }],
+                        "target",
+                        None,
+                        count,
+                        Chart::Bar,
+                    ),
+                ),
+                report(
+                    "tickets_by_grade",
+                    false,
+                    by("tickets", vec![], "grade", None, count, Chart::Bar),
+                ),
+                report(
+                    "reopened_by_agent",
+                    false,
+                    by(
+                        "tickets",
+                        vec![],
+                        "owner",
+                        None,
+                        &[(Agg::Sum, Some("reopened")), (Agg::Count, None)],
+                        Chart::Bar,
+                    ),
+                ),
+                report(
+                    "tickets_by_channel",
+                    false,
+                    by("tickets", vec![], "channel", None, count, Chart::Pie),
+                ),
+            ],
+            DashboardFilters {
+                period: Some(PeriodPreset::ThisQuarter),
+                ..Default::default()
+            },
+        )
     } else if id == MY_NUMBERS {
         (
             "my_numbers",
@@ -388,7 +482,7 @@ pub async fn list(db: &Db, ctx: &Ctx) -> Result<Vec<Dashboard>> {
     q.push(" ORDER BY name, id LIMIT 500");
     let saved: Vec<Dashboard> = db.fetch_sql(q).await?;
     let home = home_of(db, ctx).await?;
-    let mut all: Vec<Dashboard> = [MANAGEMENT, MY_NUMBERS]
+    let mut all: Vec<Dashboard> = [MANAGEMENT, MY_NUMBERS, SERVICE]
         .into_iter()
         .filter_map(builtin)
         .chain(saved)

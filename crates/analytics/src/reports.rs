@@ -296,10 +296,70 @@ static SOURCES: &[Source] = &[
             f("owner", "u.name", Kind::Text),
         ],
     },
+    Source {
+        key: "tickets",
+        module: "tickets",
+        from: "tickets t LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.owner_id
+            LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id",
+        live: "t.deleted_at IS NULL AND t.merged_into_id IS NULL",
+        owner: "t.owner_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: None,
+        period: Some("created_at"),
+        region: Some("province"),
+        fields: &[
+            f("number", "t.number", Kind::Text),
+            f("status", "t.status", Kind::Text),
+            f("priority", "t.priority", Kind::Text),
+            f("channel", "t.channel", Kind::Text),
+            f("category", "t.category", Kind::Text),
+            f("breached", "CASE WHEN t.sla_breached THEN 'yes' ELSE 'no' END", Kind::Text),
+            f("reopened", "t.reopened", Kind::Number),
+            f("created_at", "t.created_at", Kind::Time),
+            f("resolved_at", "t.resolved_at", Kind::Time),
+            fx("account", "a.name", Kind::Text, &["accounts"]),
+            fx("grade", "a.grade", Kind::Text, &["accounts"]),
+            fx("province", "a.province", Kind::Text, &["accounts"]),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
+    // Each SLA target of each ticket as last evaluated: attainment by target, team, agent,
+    // grade or month.
+    Source {
+        key: "ticket_targets",
+        module: "tickets",
+        from: "ticket_sla s
+            JOIN tickets t ON t.tenant_id = s.tenant_id AND t.id = s.ticket_id
+            LEFT JOIN sla_policies p ON p.tenant_id = s.tenant_id AND p.id = s.policy_id
+            LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.owner_id
+            LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id",
+        live: "t.deleted_at IS NULL AND t.merged_into_id IS NULL",
+        owner: "t.owner_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: None,
+        period: Some("started_at"),
+        region: Some("province"),
+        fields: &[
+            f("target", "s.target", Kind::Text),
+            f("state", "s.state", Kind::Text),
+            f("policy", "p.name", Kind::Text),
+            f("started_at", "s.started_at", Kind::Time),
+            f("completed_at", "s.completed_at", Kind::Time),
+            f("elapsed_minutes", "s.elapsed_seconds / 60", Kind::Number),
+            f("target_minutes", "s.target_minutes", Kind::Number),
+            f("priority", "t.priority", Kind::Text),
+            f("category", "t.category", Kind::Text),
+            fx("grade", "a.grade", Kind::Text, &["accounts"]),
+            fx("province", "a.province", Kind::Text, &["accounts"]),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
 ];
 
 /// The entities a report can count.
-pub const ENTITIES: [&str; 7] = [
+pub const ENTITIES: [&str; 9] = [
     "accounts",
     "contacts",
     "orders",
@@ -307,6 +367,8 @@ pub const ENTITIES: [&str; 7] = [
     "opportunities",
     "activities",
     "leads",
+    "tickets",
+    "ticket_targets",
 ];
 
 fn source(key: &str) -> Option<&'static Source> {
@@ -321,6 +383,7 @@ fn record_entity(key: &str) -> Option<Entity> {
         "contacts" => Some(guanxi_customers::contacts::ENTITY),
         "opportunities" => Some(guanxi_sales::opportunities::ENTITY),
         "leads" => Some(guanxi_sales::leads::ENTITY),
+        "tickets" | "ticket_targets" => Some(guanxi_service::tickets::ENTITY),
         _ => None,
     }
 }

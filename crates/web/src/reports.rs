@@ -252,6 +252,14 @@ fn code_prefix(entity: &str, field: &str) -> Option<&'static str> {
         ("orders" | "order_lines", "status") => "order_status.",
         ("orders", "channel") => "channel.",
         ("contacts", "gender") => "gender.",
+        ("tickets" | "ticket_targets", "status" | "priority" | "channel") => match field {
+            "status" => "ticket.status.",
+            "priority" => "ticket.priority.",
+            _ => "ticket.channel.",
+        },
+        ("tickets", "breached") => "common.",
+        ("ticket_targets", "target") => "sla.target.",
+        ("ticket_targets", "state") => "sla.state.",
         _ => return None,
     })
 }

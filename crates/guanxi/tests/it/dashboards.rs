@@ -281,7 +281,7 @@ both!(
             .await
             .unwrap();
         let items = listed["items"].as_array().unwrap();
-        assert_eq!(items.len(), 3, "two built in and the shared one");
+        assert_eq!(items.len(), 4, "three built in and the shared one");
         assert_eq!(items[1]["id"], MY_NUMBERS);
         assert_eq!(items[1]["home"], true, "the default home");
         // The rep may open it, not change or delete it; nobody changes a built-in one.

@@ -594,5 +594,45 @@ both!(
             page.contains("id=\"pressing-tickets\"") && page.contains("漏油"),
             "{page}"
         );
+        // The service dashboard counts it: by grade, in the backlog, with its clocks running.
+        let data = json_of(
+            &app,
+            "/api/v1/dashboards/00000000-0000-0000-0000-0000000000d3/data?period=all",
+            t,
+        )
+        .await;
+        let tiles = data["tiles"].as_array().unwrap();
+        assert_eq!(tiles.len(), 8);
+        // Tiles in their order: by month, backlog by status, by agent, outcomes, misses by
+        // target, by grade, reopenings, channels.
+        let rows = |i: usize| -> Vec<(String, f64)> {
+            let tile = &tiles[i];
+            assert_eq!(tile["data"]["type"], "report", "{tile}");
+            tile["data"]["result"]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r[0].as_str().unwrap_or("").to_owned(),
+                        r[1].as_f64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        for i in 0..8 {
+            rows(i);
+        }
+        assert_eq!(rows(5), vec![("B".to_owned(), 1.0)]);
+        assert_eq!(rows(1), vec![("waiting_customer".to_owned(), 1.0)]);
+        assert_eq!(rows(3), vec![("met".to_owned(), 1.0)]);
+        assert_eq!(rows(7), vec![("phone".to_owned(), 1.0)]);
+        // And the page draws it.
+        let page = web
+            .get(app.url("/dashboards/00000000-0000-0000-0000-0000000000d3"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
     }
 );
