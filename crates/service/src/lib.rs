@@ -7,13 +7,22 @@ use guanxi_platform::migrate::Migration;
 
 pub mod clock;
 pub mod demo;
+pub mod routing;
 pub mod sla;
 pub mod tickets;
 
 /// This module's schema, versions 3001–3999.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 3001,
-    name: "3001_tickets",
-    sqlite: include_str!("../migrations/sqlite/3001_tickets.sql"),
-    postgres: include_str!("../migrations/postgres/3001_tickets.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 3001,
+        name: "3001_tickets",
+        sqlite: include_str!("../migrations/sqlite/3001_tickets.sql"),
+        postgres: include_str!("../migrations/postgres/3001_tickets.sql"),
+    },
+    Migration {
+        version: 3002,
+        name: "3002_routing",
+        sqlite: include_str!("../migrations/sqlite/3002_routing.sql"),
+        postgres: include_str!("../migrations/postgres/3002_routing.sql"),
+    },
+];

@@ -80,6 +80,8 @@ pub struct Ticket {
     pub sla_due_at: Option<DateTime<Utc>>,
     /// A target ran out while the ticket was unanswered or unresolved.
     pub sla_breached: bool,
+    /// The queue that took it (routing), if any.
+    pub queue_id: Option<Uuid>,
     /// The agent working it; empty while it waits in its team's queue.
     pub owner_id: Option<Uuid>,
     pub owner_name: Option<String>,
@@ -137,7 +139,8 @@ pub struct TicketInput {
     #[serde(default, deserialize_with = "validate::double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub parent_id: Option<Option<Uuid>>,
-    /// `null` leaves it unassigned in its team's queue (the default).
+    /// Left out on create: routed by the queues (a matching queue's team and, by its
+    /// strategy, an agent). `null`: unassigned, waiting in its queue.
     #[serde(default, deserialize_with = "validate::double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub owner_id: Option<Option<Uuid>>,
@@ -165,6 +168,7 @@ pub struct TicketFilter {
     pub account_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
     pub owner_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
     /// `true`: only tickets waiting unassigned.
     pub unassigned: Option<bool>,
     pub team_id: Option<Uuid>,
@@ -193,7 +197,7 @@ const SELECT: &str = "SELECT t.id, t.number, t.subject, t.description, t.account
     a.name AS account_name, a.grade, t.contact_id, c.name AS contact_name, t.asset_id,
     s.name AS asset_name, s.warranty_until, t.category, t.priority, t.channel, t.status,
     t.parent_id, t.merged_into_id, t.first_replied_at, t.resolved_at, t.closed_at, t.reopened,
-    t.sla_policy_id, t.sla_due_at, t.sla_breached, t.owner_id, o.name AS owner_name, t.team_id,
+    t.sla_policy_id, t.sla_due_at, t.sla_breached, t.queue_id, t.owner_id, o.name AS owner_name, t.team_id,
     t.custom, t.tags, t.created_at, t.updated_at, t.deleted_at, t.version, t.name_key,
     t.sla_due_key
     FROM tickets t
@@ -266,6 +270,7 @@ fn list_sql(
         ("t.account_id", f.account_id),
         ("t.contact_id", f.contact_id),
         ("t.owner_id", f.owner_id),
+        ("t.queue_id", f.queue_id),
         ("t.team_id", f.team_id),
     ] {
         if let Some(v) = v {
@@ -651,6 +656,38 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Tic
     };
     errs.finish()?;
     let channel = channel.unwrap_or_else(|| "api".into());
+    // Routing: the first matching queue takes a ticket no one was named for.
+    let mut queue_id = None;
+    if input.owner_id.is_none() || input.owner_id == Some(None) {
+        let grade: Option<String> = match f.account_id {
+            Some(a) => tx
+                .fetch_optional::<(Option<String>,)>(
+                    "SELECT grade FROM accounts WHERE tenant_id = $1 AND id = $2",
+                    args![ctx.tenant_id, a],
+                )
+                .await?
+                .and_then(|g| g.0),
+            None => None,
+        };
+        if let Some(r) = crate::routing::route(
+            tx,
+            ctx.tenant_id,
+            f.category.as_deref(),
+            grade.as_deref(),
+            &f.priority,
+            &channel,
+        )
+        .await?
+        {
+            queue_id = Some(r.queue_id);
+            if input.team_id.is_none() {
+                f.team_id = Some(r.team_id);
+            }
+            if input.owner_id.is_none() {
+                f.owner_id = r.owner_id;
+            }
+        }
+    }
     let id = new_id();
     check_parent(tx, ctx.tenant_id, id, f.parent_id).await?;
     let scope = ctx.require("tickets", Action::Create)?;
@@ -666,9 +703,9 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Tic
         "INSERT INTO tickets (tenant_id, id, number, subject, description, account_id, contact_id,
              asset_id, category, priority, channel, status, parent_id, resolved_at, closed_at,
              owner_id, team_id, search, grams, era, custom, tags, created_at, updated_at,
-             created_by, updated_by, version)
+             created_by, updated_by, queue_id, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, 1)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1)",
         args![
             ctx.tenant_id,
             id,
@@ -695,7 +732,8 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Tic
             t,
             t,
             ctx.user_id,
-            ctx.user_id
+            ctx.user_id,
+            queue_id
         ],
     )
     .await?;

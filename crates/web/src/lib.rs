@@ -271,6 +271,13 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             service::api::update_policy
         ))
         .routes(routes!(
+            service::api::list_queues,
+            service::api::create_queue
+        ))
+        .routes(routes!(service::api::get_queue, service::api::update_queue))
+        .routes(routes!(service::api::list_agents))
+        .routes(routes!(service::api::set_agent))
+        .routes(routes!(
             sales::quotes_api::list_price_books,
             sales::quotes_api::create_price_book
         ))

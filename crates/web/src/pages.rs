@@ -82,6 +82,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "service/ticket.html",
         "service/policies.html",
         "service/pressing.html",
+        "service/queues.html",
         "sales/board.html",
         "sales/pipelines.html",
         "sales/quotes.html",
@@ -265,6 +266,7 @@ impl Signed {
                 Action::Update,
                 "/admin/sla-policies",
             ),
+            ("queues", "sla_policies", Action::Update, "/admin/queues"),
             (
                 "price_books",
                 "price_books",

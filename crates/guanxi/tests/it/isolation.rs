@@ -187,6 +187,13 @@ both!(
                 json!({"name": "甲方时限", "resolution_minutes": 480}),
             )
             .await;
+        let queue = app
+            .created(
+                "/api/v1/queues",
+                a,
+                json!({"name": "甲方队列", "team_id": team["id"], "strategy": "least_loaded"}),
+            )
+            .await;
         let ticket = app
             .created(
                 "/api/v1/tickets",
@@ -225,6 +232,7 @@ both!(
             asset["id"].as_str().unwrap().into(),
             policy["id"].as_str().unwrap().into(),
             ticket["id"].as_str().unwrap().into(),
+            queue["id"].as_str().unwrap().into(),
             calendar["id"].as_str().unwrap().into(),
             lead.as_str().unwrap().into(),
             pipeline["id"].as_str().unwrap().into(),

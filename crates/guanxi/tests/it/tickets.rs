@@ -636,3 +636,165 @@ both!(
         assert_eq!(page.status(), 200);
     }
 );
+
+/// A service agent in `team`, with an API token.
+async fn agent_in(app: &TestApp, email: &str, team: &Value) -> (Value, String) {
+    let (user, token) = app.user_with_role("service", email).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{}", user["id"].as_str().unwrap()),
+            &app.admin_token,
+            json!({"version": user["version"], "team_id": team["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    (user, token)
+}
+
+both!(
+    queues_route_new_tickets_by_turn_load_and_skill,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let desk = app
+            .created("/api/v1/teams", t, json!({"name": "一线客服"}))
+            .await;
+        let experts = app
+            .created("/api/v1/teams", t, json!({"name": "二线专家"}))
+            .await;
+        let (a, _) = agent_in(&app, "a@desk.test", &desk).await;
+        let (b, _) = agent_in(&app, "b@desk.test", &desk).await;
+        let (x, _) = agent_in(&app, "x@desk.test", &experts).await;
+        let (y, _) = agent_in(&app, "y@desk.test", &experts).await;
+        // Refusals named.
+        let r = app
+            .post(
+                "/api/v1/queues",
+                t,
+                json!({"name": "", "strategy": "skills", "grades": ["Z"], "min_level": 11}),
+            )
+            .await;
+        let mut errs = refused(r).await;
+        errs.sort();
+        assert_eq!(
+            errs,
+            vec![
+                ("grades.0".into(), "invalid".into()),
+                ("min_level".into(), "out_of_range".into()),
+                ("name".into(), "required".into()),
+                ("skill".into(), "required".into()),
+                ("team_id".into(), "required".into()),
+            ]
+        );
+        app.created(
+            "/api/v1/queues",
+            t,
+            json!({"name": "维修专家", "position": 1, "team_id": experts["id"], "strategy": "skills",
+                   "categories": ["维修"], "skill": "液压", "min_level": 5}),
+        )
+        .await;
+        app.created(
+            "/api/v1/queues",
+            t,
+            json!({"name": "一线", "position": 2, "team_id": desk["id"], "strategy": "round_robin"}),
+        )
+        .await;
+        // Skills: x knows hydraulics at 6, y at 9 but is away; a stale save is refused.
+        let agents = json_of(&app, "/api/v1/skills", t).await;
+        let profile = |id: &Value| {
+            agents["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["user_id"] == *id)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(profile(&x["id"])["version"], 0);
+        let put = |id: &Value, body: Value| {
+            app.req(
+                Method::PUT,
+                &format!("/api/v1/skills/{}", id.as_str().unwrap()),
+                t,
+            )
+            .json(&body)
+            .send()
+        };
+        let r = put(&x["id"], json!({"version": 0, "skills": {"液压": 6}}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = put(&x["id"], json!({"version": 0, "skills": {"液压": 7}}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 412);
+        let r = put(&y["id"], json!({"skills": {"液压": 11}}))
+            .await
+            .unwrap();
+        assert_eq!(
+            refused(r).await,
+            vec![("skills.液压".into(), "out_of_range".into())]
+        );
+        let r = put(&y["id"], json!({"skills": {"液压": 9}, "available": false}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // A repair goes to the expert with the skill who is in.
+        let repair = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "液压缸漏油", "category": "维修"}),
+            )
+            .await;
+        assert_eq!(repair["owner_id"], x["id"]);
+        assert_eq!(repair["team_id"], experts["id"]);
+        // Anything else goes round the front desk in turn.
+        let mut owners = Vec::new();
+        for i in 0..4 {
+            let tk = app
+                .created(
+                    "/api/v1/tickets",
+                    t,
+                    json!({"subject": format!("咨询 {i}")}),
+                )
+                .await;
+            assert_eq!(tk["team_id"], desk["id"]);
+            owners.push(tk["owner_id"].clone());
+        }
+        assert_eq!(owners[0], owners[2]);
+        assert_eq!(owners[1], owners[3]);
+        assert_ne!(owners[0], owners[1]);
+        assert!([a["id"].clone(), b["id"].clone()].contains(&owners[0]));
+        // At capacity nobody takes more: it waits unassigned in the desk's queue.
+        for u in [&a, &b] {
+            let r = put(&u["id"], json!({"capacity": 2})).await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        let waiting = app
+            .created("/api/v1/tickets", t, json!({"subject": "排队中"}))
+            .await;
+        assert_eq!(waiting["owner_id"], Value::Null);
+        assert_eq!(waiting["team_id"], desk["id"]);
+        let unassigned = json_of(&app, "/api/v1/tickets?unassigned=true", t).await;
+        assert_eq!(unassigned["items"][0]["id"], waiting["id"]);
+        // The workload view counts what each holds.
+        let agents = json_of(&app, "/api/v1/skills", t).await;
+        let open: i64 = agents["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["user_id"] == a["id"] || p["user_id"] == b["id"])
+            .map(|p| p["open"].as_i64().unwrap())
+            .sum();
+        assert_eq!(open, 4);
+        // Named owners are not routed.
+        let named = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "指定处理", "owner_id": y["id"]}),
+            )
+            .await;
+        assert_eq!(named["owner_id"], y["id"]);
+    }
+);

@@ -7,6 +7,7 @@ use axum::response::Response;
 use axum::Json;
 use guanxi_platform::page::Page;
 use guanxi_records::bulk::{self, BulkInput, BulkResult};
+use guanxi_service::routing::{self, Agent, AgentInput, Queue, QueueInput};
 use guanxi_service::sla::{self, Policy, PolicyInput, TargetRow};
 use guanxi_service::tickets::{
     self, Message, MessageInput, Ticket, TicketEvent, TicketFilter, TicketInput,
@@ -257,4 +258,84 @@ pub async fn update_policy(
     let p = sla::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
     s.jobs_wake.notify_one();
     Ok(versioned(StatusCode::OK, &p, p.version))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct QueueList {
+    pub items: Vec<Queue>,
+}
+
+/// Every queue in the order they are tried: the first active one whose categories, grades,
+/// priorities and channels match a new ticket takes it.
+#[utoipa::path(get, path = "/api/v1/queues", tag = "tickets", responses((status = 200, body = QueueList)))]
+pub async fn list_queues(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult<Json<QueueList>> {
+    Ok(Json(QueueList {
+        items: routing::list(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+/// A new queue of a team, routed round robin, to the least loaded agent, by the best skill
+/// match (`skill`, `min_level`) or by hand (`manual`).
+#[utoipa::path(post, path = "/api/v1/queues", tag = "tickets", request_body = QueueInput, responses(
+    (status = 201, body = Queue), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_queue(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<QueueInput>,
+) -> ApiResult<Response> {
+    let q = routing::create(&s.db, &ctx, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::CREATED, &q, q.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/queues/{id}", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Queue), (status = 404, body = Problem)))]
+pub async fn get_queue(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let q = routing::get(&s.db, &ctx, id).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &q, q.version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/queues/{id}", tag = "tickets", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = QueueInput, responses((status = 200, body = Queue), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_queue(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    IfMatch(v): IfMatch,
+    ApiJson(b): ApiJson<QueueInput>,
+) -> ApiResult<Response> {
+    let q = routing::update(&s.db, &ctx, id, v, b).await.l(&ctx)?;
+    Ok(versioned(StatusCode::OK, &q, q.version))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    pub items: Vec<Agent>,
+}
+
+/// Every colleague who may work tickets: skills with levels, capacity, availability, and
+/// their open and overdue tickets now (the manager's workload view).
+#[utoipa::path(get, path = "/api/v1/skills", tag = "tickets", responses((status = 200, body = AgentList)))]
+pub async fn list_agents(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult<Json<AgentList>> {
+    Ok(Json(AgentList {
+        items: routing::agents(&s.db, &ctx).await.l(&ctx)?,
+    }))
+}
+
+/// Sets an agent's skills (name → level 1–10), capacity and availability at the version read
+/// (0 for a profile never saved): a stale one is refused (412).
+#[utoipa::path(put, path = "/api/v1/skills/{id}", tag = "tickets", params(("id" = Uuid, Path, description = "The agent's user id")),
+    request_body = AgentInput, responses((status = 200, body = Agent), (status = 404, body = Problem),
+    (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_agent(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<AgentInput>,
+) -> ApiResult<Json<Agent>> {
+    Ok(Json(routing::set_agent(&s.db, &ctx, id, b).await.l(&ctx)?))
 }

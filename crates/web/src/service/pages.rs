@@ -16,6 +16,7 @@ use guanxi_platform::page::Page;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{Ctx, Error};
 use guanxi_records::custom_fields::CustomFilter;
+use guanxi_service::routing::{self, AgentInput, QueueInput};
 use guanxi_service::sla::{self, PolicyInput};
 use guanxi_service::tickets::{
     self, MessageInput, Ticket, TicketFilter, TicketInput, CHANNELS, PRIORITIES, STATUSES,
@@ -42,6 +43,8 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets/{id}/delete", post(delete))
         .route("/tickets/{id}/restore", post(restore))
         .route("/admin/sla-policies", get(policies).post(save_policy))
+        .route("/admin/queues", get(queues).post(save_queue))
+        .route("/admin/queues/agents/{id}", post(save_agent))
 }
 
 /// A ticket's profile groups.
@@ -633,5 +636,160 @@ async fn save_policy(
             Redirect::to(back).into_response()
         }
         Err(e) => p.refused_to(back, e, Some("sla.field.")),
+    }
+}
+
+/// `/admin/queues`: each queue as a card (saved on its own), a blank one to add, and the
+/// agents' workload — open and overdue tickets against capacity, availability and skills, each
+/// row saved on its own.
+async fn queues(State(s): State<AppState>, p: Signed, Query(q): Query<PoliciesQuery>) -> Response {
+    let teams = guanxi_platform::teams::list(&s.db, &p.ctx, Some(200), None, None).await;
+    match (
+        routing::list(&s.db, &p.ctx).await,
+        routing::agents(&s.db, &p.ctx).await,
+        teams,
+    ) {
+        (Ok(list), Ok(agents), Ok(teams)) => {
+            let agents: Vec<Value> = agents
+                .iter()
+                .map(|a| {
+                    let skills: Vec<String> =
+                        a.skills.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    context! { a => a, skills => skills.join(", ") }
+                })
+                .collect();
+            p.page(
+                &s,
+                "service/queues.html",
+                "queues",
+                context! { queues => list, agents => agents, teams => teams.items,
+                strategies => routing::STRATEGIES, priorities => PRIORITIES, grades => sla::GRADES,
+                channels => CHANNELS,
+                can_edit => p.ctx.can("sla_policies", Action::Update).is_some(),
+                error => p.refusal_from_url(q.error.as_deref()) },
+            )
+        }
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => p.error(&s, e),
+    }
+}
+
+/// The posted form's values: one value, every value of a repeated name.
+struct Posted(Vec<(String, String)>);
+
+impl Posted {
+    fn one(&self, k: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.trim().to_owned())
+    }
+    fn many(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(key, v)| key == k && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+    fn number(&self, k: &str) -> Result<Option<i64>, Error> {
+        match self.one(k).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| Error::field(k, "invalid")),
+        }
+    }
+}
+
+async fn save_queue(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = Posted(form);
+    if !p.csrf_ok(&f.one("_csrf")) {
+        return forbidden_csrf();
+    }
+    let back = "/admin/queues";
+    let input = (|| -> Result<QueueInput, Error> {
+        Ok(QueueInput {
+            version: f.number("version")?,
+            name: f.one("name"),
+            position: f.number("position")?,
+            active: Some(f.one("active").is_some()),
+            team_id: match f.one("team_id").filter(|v| !v.is_empty()) {
+                Some(v) => Some(v.parse().map_err(|_| Error::field("team_id", "invalid"))?),
+                None => None,
+            },
+            strategy: f.one("strategy"),
+            categories: Some(
+                f.one("categories")
+                    .unwrap_or_default()
+                    .split([',', '，', '、'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            grades: Some(f.many("grades")),
+            priorities: Some(f.many("priorities")),
+            channels: Some(f.many("channels")),
+            skill: Some(f.one("skill").filter(|v| !v.is_empty())),
+            min_level: f.number("min_level")?,
+        })
+    })();
+    let id = f.one("id").and_then(|v| v.parse::<Uuid>().ok());
+    let result = match (input, id) {
+        (Err(e), _) => Err(e),
+        (Ok(input), Some(id)) => routing::update(&s.db, &p.ctx, id, None, input).await,
+        (Ok(input), None) => routing::create(&s.db, &p.ctx, input).await,
+    };
+    match result {
+        Ok(_) => Redirect::to(back).into_response(),
+        Err(e) => p.refused_to(back, e, Some("queue.field.")),
+    }
+}
+
+/// One agent's row: capacity (blank: no limit), available, skills typed `name=level, …`.
+async fn save_agent(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = Posted(form);
+    if !p.csrf_ok(&f.one("_csrf")) {
+        return forbidden_csrf();
+    }
+    let back = "/admin/queues";
+    let input = (|| -> Result<AgentInput, Error> {
+        let mut skills = BTreeMap::new();
+        for part in f
+            .one("skills")
+            .unwrap_or_default()
+            .split([',', '，', '、'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (name, level) = part
+                .split_once(['=', '＝', ':', '：'])
+                .ok_or_else(|| Error::field("skills", "invalid"))?;
+            let level: i64 = level
+                .trim()
+                .parse()
+                .map_err(|_| Error::field("skills", "invalid"))?;
+            skills.insert(name.trim().to_owned(), level);
+        }
+        Ok(AgentInput {
+            version: f.number("version")?,
+            capacity: Some(f.number("capacity")?),
+            available: Some(f.one("available").is_some()),
+            skills: Some(skills),
+        })
+    })();
+    let result = match input {
+        Ok(input) => routing::set_agent(&s.db, &p.ctx, id, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to(back).into_response(),
+        Err(e) => p.refused_to(back, e, Some("queue.field.")),
     }
 }
