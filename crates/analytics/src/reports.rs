@@ -1363,6 +1363,8 @@ pub async fn deliver(db: &Db, render: &Render) -> Result<u32> {
                             to: address,
                             subject: subject.clone(),
                             text: text.clone(),
+                            message_id: None,
+                            in_reply_to: None,
                         },
                     )
                     .await?;

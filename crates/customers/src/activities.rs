@@ -303,6 +303,8 @@ async fn plan_reminder(
             to: email,
             subject,
             text,
+            message_id: None,
+            in_reply_to: None,
         },
         at,
     )

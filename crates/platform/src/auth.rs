@@ -667,6 +667,8 @@ pub(crate) async fn queue_user_link(
             to: user.email.clone(),
             subject,
             text: body,
+            message_id: None,
+            in_reply_to: None,
         },
     )
     .await

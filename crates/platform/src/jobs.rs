@@ -46,6 +46,13 @@ pub struct Email {
     pub to: String,
     pub subject: String,
     pub text: String,
+    /// The Message-ID to send under (without `<>`), when the message is part of a thread a
+    /// reply must find again (a ticket's); default: derived from the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The Message-ID (without `<>`) this one answers: `In-Reply-To` and `References`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

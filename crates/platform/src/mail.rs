@@ -45,11 +45,21 @@ impl Mailer {
             .to
             .parse()
             .map_err(|e| format!("recipient {:?}: {e}", email.to))?;
-        let msg = Message::builder()
+        let id = match &email.message_id {
+            Some(id) => format!("<{id}>"),
+            None => format!("<{job}@guanxi>"),
+        };
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
-            .message_id(Some(format!("<{job}@guanxi>")))
+            .message_id(Some(id));
+        if let Some(parent) = &email.in_reply_to {
+            builder = builder
+                .in_reply_to(format!("<{parent}>"))
+                .references(format!("<{parent}>"));
+        }
+        let msg = builder
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)

@@ -25,4 +25,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/3002_routing.sql"),
         postgres: include_str!("../migrations/postgres/3002_routing.sql"),
     },
+    Migration {
+        version: 3003,
+        name: "3003_reply_mail",
+        sqlite: include_str!("../migrations/sqlite/3003_reply_mail.sql"),
+        postgres: include_str!("../migrations/postgres/3003_reply_mail.sql"),
+    },
 ];

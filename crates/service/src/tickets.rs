@@ -40,6 +40,9 @@ pub use crate::clock::STATUSES;
 pub const MESSAGE_KINDS: &[&str] = &["reply", "note", "customer"];
 /// The default number pattern (`T-2026-000123`), changed at `/api/v1/numbering/ticket`.
 pub const NUMBER_PATTERN: &str = "T-{YYYY}-{SEQ:6}";
+/// The job that emails a public reply to the ticket's contact (written by the web layer, in
+/// the company's language, into the outbox).
+pub const REPLY_MAIL_JOB: &str = "ticket_reply_mail";
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Ticket {
@@ -937,6 +940,8 @@ pub struct Message {
     pub contact_name: Option<String>,
     pub channel: String,
     pub at: DateTime<Utc>,
+    /// The Message-ID it was emailed under (a reply sent to the customer).
+    pub mail_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -959,7 +964,7 @@ pub struct MessageInput {
 }
 
 const MESSAGES: &str = "SELECT m.id, m.kind, m.body, m.user_id, u.name AS user_name, m.contact_id,
-    c.name AS contact_name, m.channel, m.at
+    c.name AS contact_name, m.channel, m.at, m.mail_id
     FROM ticket_messages m
     LEFT JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
     LEFT JOIN contacts c ON c.tenant_id = m.tenant_id AND c.id = m.contact_id";
@@ -1051,12 +1056,40 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
     let t = now();
     let mid = new_id();
     let user = (kind != "customer").then_some(ctx.user_id).flatten();
+    // A public reply to a customer with an email address goes out by mail, under a Message-ID
+    // naming the ticket and the message (a mail answering it finds its ticket), from the
+    // outbox: queued in this transaction, so a failed send is retried and never lost.
+    let mail_id = if kind == "reply" {
+        let to: Option<(Option<String>,)> = match before.contact_id {
+            Some(c) => {
+                tx.fetch_optional(
+                    "SELECT email FROM contacts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                    args![ctx.tenant_id, c],
+                )
+                .await?
+            }
+            None => None,
+        };
+        to.and_then(|e| e.0)
+            .map(|_| format!("ticket.{id}.{mid}@guanxi"))
+    } else {
+        None
+    };
     tx.execute(
-        "INSERT INTO ticket_messages (tenant_id, id, ticket_id, kind, body, user_id, contact_id, channel, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        args![ctx.tenant_id, mid, id, kind.as_str(), body.as_str(), user, contact, channel.as_str(), t],
+        "INSERT INTO ticket_messages (tenant_id, id, ticket_id, kind, body, user_id, contact_id, channel, at, mail_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        args![ctx.tenant_id, mid, id, kind.as_str(), body.as_str(), user, contact, channel.as_str(), t, mail_id.clone()],
     )
     .await?;
+    if mail_id.is_some() {
+        guanxi_platform::jobs::enqueue(
+            &mut tx,
+            ctx.tenant_id,
+            REPLY_MAIL_JOB,
+            &serde_json::json!({"ticket_id": id, "message_id": mid}),
+        )
+        .await?;
+    }
     match kind.as_str() {
         "reply" => {
             log(
@@ -1324,4 +1357,43 @@ pub async fn pressing_for_account(db: &Db, ctx: &Ctx, account: Uuid) -> Result<O
         count,
         items: page.items,
     }))
+}
+
+/// What the reply mail says: the company, the ticket, the reply, and the customer's latest
+/// mailed words it answers.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReplyMail {
+    pub company: String,
+    pub locale: String,
+    pub number: String,
+    pub subject: String,
+    pub status: String,
+    pub body: String,
+    pub recipient: Option<String>,
+    pub mail_id: Option<String>,
+    pub answers: Option<String>,
+}
+
+/// The reply `message` of `ticket` as its mail (for the outbox job), if it still goes out.
+pub async fn reply_mail(
+    tx: &mut Tx,
+    tenant: Uuid,
+    ticket: Uuid,
+    message: Uuid,
+) -> Result<Option<ReplyMail>> {
+    tx.fetch_optional(
+        "SELECT n.name AS company, n.locale, t.number, t.subject, t.status, m.body,
+                c.email AS recipient, m.mail_id,
+                (SELECT p.mail_id FROM ticket_messages p
+                  WHERE p.tenant_id = m.tenant_id AND p.ticket_id = m.ticket_id
+                    AND p.kind = 'customer' AND p.mail_id IS NOT NULL AND p.at <= m.at
+                  ORDER BY p.at DESC, p.id DESC LIMIT 1) AS answers
+         FROM ticket_messages m
+         JOIN tickets t ON t.tenant_id = m.tenant_id AND t.id = m.ticket_id
+         JOIN tenants n ON n.id = m.tenant_id
+         LEFT JOIN contacts c ON c.tenant_id = t.tenant_id AND c.id = t.contact_id
+         WHERE m.tenant_id = $1 AND m.ticket_id = $2 AND m.id = $3",
+        args![tenant, ticket, message],
+    )
+    .await
 }

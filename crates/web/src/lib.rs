@@ -555,6 +555,10 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
             guanxi_service::sla::REEVALUATE_JOB,
             guanxi_service::sla::reevaluate_handler(),
         )
+        .with(
+            guanxi_service::tickets::REPLY_MAIL_JOB,
+            service::mail::reply_handler(),
+        )
         // A calendar changed: every clock counted on calendars is counted again.
         .with(
             guanxi_platform::calendars::CHANGED_JOB,

@@ -191,6 +191,8 @@ pub fn email_handler(
                     to: n.email,
                     subject,
                     text,
+                    message_id: None,
+                    in_reply_to: None,
                 },
                 due.at,
             )

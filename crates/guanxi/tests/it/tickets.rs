@@ -798,3 +798,70 @@ both!(
         assert_eq!(named["owner_id"], y["id"]);
     }
 );
+
+both!(
+    a_reply_reaches_the_customer_by_mail_once,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let contact = app
+            .created(
+                "/api/v1/contacts",
+                t,
+                json!({"name": "孙丽", "email": "sunli@example.com"}),
+            )
+            .await;
+        let ticket = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "账单疑问", "contact_id": contact["id"], "channel": "email"}),
+            )
+            .await;
+        let id = ticket["id"].as_str().unwrap();
+        // A note stays inside; the public reply goes out.
+        for (kind, body) in [("note", "内部：先查账"), ("reply", "您好，账单已更正。")]
+        {
+            let r = app
+                .post(
+                    &format!("/api/v1/tickets/{id}/messages"),
+                    t,
+                    json!({"kind": kind, "body": body}),
+                )
+                .await;
+            assert_eq!(r.status(), 201);
+        }
+        app.run_pending_jobs().await;
+        app.run_pending_jobs().await;
+        let sent: Vec<String> = app
+            .smtp
+            .received()
+            .into_iter()
+            .filter(|m| m.contains("sunli@example.com"))
+            .collect();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let mail = &sent[0];
+        let messages = json_of(&app, &format!("/api/v1/tickets/{id}/messages"), t).await;
+        let reply = messages["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["kind"] == "reply")
+            .unwrap()
+            .clone();
+        let mail_id = reply["mail_id"].as_str().unwrap();
+        assert!(mail_id.contains(id), "{mail_id}");
+        assert!(mail.contains(&format!("<{mail_id}>")), "{mail}");
+        assert!(!mail.contains("内部"), "{mail}");
+        // The number travels with it (the subject, RFC 2047-encoded, and the closing line).
+        assert!(mail.contains(ticket["number"].as_str().unwrap()), "{mail}");
+        // Nothing more goes out when the queue runs again.
+        app.run_pending_jobs().await;
+        let again = app
+            .smtp
+            .received()
+            .into_iter()
+            .filter(|m| m.contains("sunli@example.com"))
+            .count();
+        assert_eq!(again, 1);
+    }
+);

@@ -2,4 +2,5 @@
 //! SLA policy pages.
 
 pub mod api;
+pub mod mail;
 pub mod pages;

@@ -1,0 +1,60 @@
+//! The `ticket_reply_mail` job: a public reply written into the outbox as the customer's email,
+//! in the company's language — the ticket's number in the subject (`[T-2026-000123] …`, the
+//! fallback a changed subject keeps), the reply, and a Message-ID naming the ticket and the
+//! message (answering the customer's latest mail when there is one), so a reply to it finds its
+//! ticket. Queued in the reply's transaction and sent by the mail worker with retries.
+
+use guanxi_platform::db::Tx;
+use guanxi_platform::jobs::{self, Due, HandlerFuture};
+use uuid::Uuid;
+
+fn t(l: &str, key: &str) -> String {
+    crate::i18n::t(l, key)
+}
+
+pub fn reply_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync {
+    |tx: &mut Tx, due: Due<'_>| -> HandlerFuture<'_> {
+        Box::pin(async move {
+            let id = |k: &str| due.payload[k].as_str().and_then(|s| s.parse::<Uuid>().ok());
+            let (Some(ticket), Some(message)) = (id("ticket_id"), id("message_id")) else {
+                return Ok(());
+            };
+            let Some(m) =
+                guanxi_service::tickets::reply_mail(tx, due.tenant_id, ticket, message).await?
+            else {
+                return Ok(());
+            };
+            let (Some(to), Some(mail_id)) = (m.recipient, m.mail_id) else {
+                return Ok(());
+            };
+            let l = crate::i18n::normalize(&m.locale).unwrap_or("zh-CN");
+            let subject = format!("[{}] {}", m.number, m.subject);
+            let closing = if guanxi_service::clock::done(&m.status) {
+                t(l, "ticket.mail.resolved")
+            } else {
+                t(l, "ticket.mail.reply_above")
+            };
+            let text = format!(
+                "{}\n\n-- \n{}\n{}",
+                m.body,
+                closing.replace("{number}", &m.number),
+                m.company
+            );
+            jobs::enqueue_at(
+                tx,
+                due.tenant_id,
+                jobs::KIND_EMAIL,
+                &jobs::Email {
+                    to,
+                    subject,
+                    text,
+                    message_id: Some(mail_id),
+                    in_reply_to: m.answers,
+                },
+                due.at,
+            )
+            .await?;
+            Ok(())
+        })
+    }
+}
