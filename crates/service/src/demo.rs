@@ -287,3 +287,145 @@ async fn backdate(
     .await?;
     tx.commit().await
 }
+
+/// The bulk path for benchmarks (`guanxi bench --tickets N`): `n` tickets of the tenant's
+/// contacts in the stored forms the service writes (number, search text with pinyin, tokens,
+/// search era), a third of them resolved, each with its `created` event (and `status` when
+/// resolved), written with `Tx::insert_rows` 5,000 a transaction — no audit, no clocks (the
+/// benchmark evaluates those). Returns the ids of the open ones.
+pub async fn scale_tickets(db: &Db, admin: &Ctx, n: usize, seed: u64) -> Result<Vec<Uuid>> {
+    use guanxi_platform::db::Val;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let contacts: Vec<(Uuid, Option<Uuid>, String)> = db
+        .fetch_all(
+            "SELECT id, account_id, name FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL
+             ORDER BY id LIMIT 50000",
+            args![admin.tenant_id],
+        )
+        .await?;
+    let mut open = Vec::new();
+    let started = now() - Duration::days(90);
+    let mut done = 0;
+    while done < n {
+        let batch = (n - done).min(5_000);
+        let mut tickets = Vec::with_capacity(batch);
+        let mut events = Vec::with_capacity(batch * 2);
+        for i in done..done + batch {
+            let id = guanxi_platform::time::new_id();
+            let (subject, category) = SUBJECTS[rng.gen_range(0..SUBJECTS.len())];
+            let (contact, account, name) = contacts
+                .get(rng.gen_range(0..contacts.len().max(1)))
+                .cloned()
+                .map_or((None, None, String::new()), |(c, a, n)| (Some(c), a, n));
+            let number = format!("B-{:08}", i + 1);
+            let (py, init) = guanxi_records::normalize::pinyin(&name);
+            let search = guanxi_records::record::search_of(
+                subject,
+                None,
+                None,
+                &[
+                    Some(number.as_str()),
+                    Some(name.as_str()),
+                    Some(py.as_str()),
+                    Some(init.as_str()),
+                ],
+            );
+            let created = started + Duration::seconds((i as i64 * 7_776_000) / n.max(1) as i64);
+            let resolved = rng.gen_range(0..3) == 0;
+            let status = if resolved {
+                "resolved"
+            } else {
+                ["new", "open", "waiting_customer"][rng.gen_range(0..3)]
+            };
+            if !resolved {
+                open.push(id);
+            }
+            tickets.push(vec![
+                Val::from(admin.tenant_id),
+                Val::from(id),
+                Val::from(number),
+                Val::from(subject),
+                Val::from(contact),
+                Val::from(account),
+                Val::from(category),
+                Val::from(["low", "normal", "normal", "high", "urgent"][rng.gen_range(0..5)]),
+                Val::from("api"),
+                Val::from(status),
+                Val::from(resolved.then_some(created + Duration::hours(5))),
+                Val::from(search.as_str()),
+                Val::from(guanxi_records::normalize::grams(&search)),
+                Val::from(serde_json::json!({})),
+                Val::from(serde_json::json!([])),
+                Val::from(created),
+                Val::from(created),
+                Val::from(1i64),
+            ]);
+            events.push(vec![
+                Val::from(admin.tenant_id),
+                Val::from(guanxi_platform::time::new_id()),
+                Val::from(id),
+                Val::from("created"),
+                Val::from(None::<String>),
+                Val::from(Some("api")),
+                Val::from(created),
+            ]);
+            if status != "new" {
+                events.push(vec![
+                    Val::from(admin.tenant_id),
+                    Val::from(guanxi_platform::time::new_id()),
+                    Val::from(id),
+                    Val::from("status"),
+                    Val::from(Some("new")),
+                    Val::from(Some(status)),
+                    Val::from(created + Duration::hours(if resolved { 5 } else { 1 })),
+                ]);
+            }
+        }
+        let mut tx = db.begin().await?;
+        let tickets =
+            guanxi_customers::demo::in_era(&mut tx, admin.tenant_id, "tickets", tickets).await?;
+        tx.insert_rows(
+            "tickets",
+            &[
+                "tenant_id",
+                "id",
+                "number",
+                "subject",
+                "contact_id",
+                "account_id",
+                "category",
+                "priority",
+                "channel",
+                "status",
+                "resolved_at",
+                "search",
+                "grams",
+                "custom",
+                "tags",
+                "created_at",
+                "updated_at",
+                "version",
+                "era",
+            ],
+            tickets,
+        )
+        .await?;
+        tx.insert_rows(
+            "ticket_events",
+            &[
+                "tenant_id",
+                "id",
+                "ticket_id",
+                "kind",
+                "from_value",
+                "to_value",
+                "at",
+            ],
+            events,
+        )
+        .await?;
+        tx.commit().await?;
+        done += batch;
+    }
+    Ok(open)
+}
