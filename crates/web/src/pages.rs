@@ -83,6 +83,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "service/policies.html",
         "service/pressing.html",
         "service/queues.html",
+        "service/tickets_card.html",
         "sales/board.html",
         "sales/pipelines.html",
         "sales/quotes.html",

@@ -594,6 +594,23 @@ both!(
             page.contains("id=\"pressing-tickets\"") && page.contains("漏油"),
             "{page}"
         );
+        // Both of the customer's pages list their tickets.
+        assert!(page.contains("id=\"tickets\""), "{page}");
+        let page = web
+            .get(app.url(&format!(
+                "/customers/contacts/{}",
+                contact["id"].as_str().unwrap()
+            )))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("id=\"tickets\"") && page.contains("漏油"),
+            "{page}"
+        );
         // The service dashboard counts it: by grade, in the backlog, with its clocks running.
         let data = json_of(
             &app,

@@ -168,6 +168,31 @@ pub(crate) async fn pressing(s: &AppState, p: &Signed, account: Option<Uuid>) ->
     }
 }
 
+/// A customer's latest tickets (ten, newest first) for their 360 page; `None` when the reader
+/// may not read tickets or they cannot be read (the card is left out, never the page).
+pub(crate) async fn of_customer(
+    s: &AppState,
+    p: &Signed,
+    account: Option<Uuid>,
+    contact: Option<Uuid>,
+) -> Option<Vec<Ticket>> {
+    p.ctx.can("tickets", Action::Read)?;
+    let f = TicketFilter {
+        account_id: account,
+        contact_id: contact,
+        sort: Some("-created_at".into()),
+        limit: Some(10),
+        ..Default::default()
+    };
+    match tickets::list(&s.db, &p.ctx, &f).await {
+        Ok(page) => Some(page.items),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a customer's tickets");
+            None
+        }
+    }
+}
+
 fn t(p: &Signed, key: &str) -> String {
     crate::i18n::t(&p.ctx.locale, key)
 }
