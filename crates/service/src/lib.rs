@@ -6,6 +6,7 @@
 use guanxi_platform::migrate::Migration;
 
 pub mod clock;
+pub mod conditions;
 pub mod demo;
 pub mod routing;
 pub mod sla;

@@ -17,10 +17,11 @@ use uuid::Uuid;
 
 use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::{Errors, Result};
-use guanxi_platform::perms::{Action, Scope};
+use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, keylock, validate, version, Ctx, Error};
 
+use crate::conditions::{any_or, codes, unique_name};
 use crate::sla::GRADES;
 use crate::tickets::{CHANNELS, PRIORITIES};
 
@@ -63,9 +64,6 @@ impl Queue {
         priority: &str,
         channel: &str,
     ) -> bool {
-        let any_or = |list: &[String], v: Option<&str>| {
-            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
-        };
         self.active
             && any_or(&self.categories.0, category)
             && any_or(&self.grades.0, grade)
@@ -119,27 +117,6 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Queue> {
 /// Shaping queues and agents' profiles is the SLA policies' permission (managers, admins).
 fn may_shape(ctx: &Ctx, action: Action) -> Result<()> {
     ctx.require("sla_policies", action).map(|_| ())
-}
-
-fn codes(errs: &mut Errors, field: &str, raw: &[String], allowed: Option<&[&str]>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    if raw.len() > 50 {
-        errs.add(field, "too_many");
-        return out;
-    }
-    for (i, v) in raw.iter().enumerate() {
-        let v = v.trim();
-        let ok = match allowed {
-            Some(list) => list.contains(&v),
-            None => !v.is_empty() && v.chars().count() <= 50,
-        };
-        if !ok {
-            errs.add(&format!("{field}.{i}"), "invalid");
-        } else if !out.iter().any(|x| x == v) {
-            out.push(v.to_owned());
-        }
-    }
-    out
 }
 
 async fn apply(
@@ -224,13 +201,6 @@ async fn apply(
         errs.add("skill", "required");
     }
     errs.finish()
-}
-
-fn unique_name(e: Error) -> Error {
-    match e {
-        Error::Conflict(_) => Error::field("name", "taken"),
-        e => e,
-    }
 }
 
 pub async fn create(db: &Db, ctx: &Ctx, input: QueueInput) -> Result<Queue> {
@@ -408,6 +378,13 @@ pub async fn agents(db: &Db, ctx: &Ctx) -> Result<Vec<Agent>> {
         .collect())
 }
 
+/// Whether a role may work a ticket given to it (update tickets, in any scope).
+fn works_tickets(p: &guanxi_platform::perms::Permissions) -> bool {
+    p.get("tickets")
+        .and_then(|m| m.get(&Action::Update))
+        .is_some()
+}
+
 /// The active users whose role may update tickets (so may work one given to them).
 async fn role_updaters(db: &Db, tenant: Uuid) -> Result<Vec<Uuid>> {
     let rows: Vec<(Uuid, sqlx::types::Json<guanxi_platform::perms::Permissions>)> = db
@@ -420,11 +397,7 @@ async fn role_updaters(db: &Db, tenant: Uuid) -> Result<Vec<Uuid>> {
         .await?;
     Ok(rows
         .into_iter()
-        .filter(|(_, p)| {
-            p.0.get("tickets")
-                .and_then(|m| m.get(&Action::Update))
-                .is_some_and(|s| *s >= Scope::Own)
-        })
+        .filter(|(_, p)| works_tickets(&p.0))
         .map(|(id, _)| id)
         .collect())
 }
@@ -647,13 +620,7 @@ pub async fn route(
         .await?;
     let candidates: Vec<Candidate> = rows
         .into_iter()
-        .filter(|(_, perms, ..)| {
-            perms
-                .0
-                .get("tickets")
-                .and_then(|m| m.get(&Action::Update))
-                .is_some()
-        })
+        .filter(|(_, perms, ..)| works_tickets(&perms.0))
         .map(
             |(user_id, _, capacity, available, skills, open)| Candidate {
                 user_id,

@@ -20,9 +20,10 @@ use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
-use guanxi_platform::{args, audit, calendars, notifications, validate, version, Ctx, Error};
+use guanxi_platform::{args, audit, calendars, notifications, validate, version, Ctx};
 
 use crate::clock::{self, Clock, Event, Happening, State, Targets};
+use crate::conditions::{any_or, codes, unique_name};
 use crate::tickets::PRIORITIES;
 
 pub const JOB: &str = "ticket_sla";
@@ -77,9 +78,6 @@ impl Policy {
 
     /// Whether the policy applies to a ticket with these facts.
     pub fn matches(&self, priority: &str, grade: Option<&str>, category: Option<&str>) -> bool {
-        let any_or = |list: &[String], v: Option<&str>| {
-            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
-        };
         self.active
             && any_or(&self.priorities.0, Some(priority))
             && any_or(&self.grades.0, grade)
@@ -138,33 +136,6 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Policy> {
     .await
 }
 
-/// A list of choices, each one of `allowed` (or any short text), deduplicated.
-fn choices(
-    errs: &mut Errors,
-    field: &str,
-    raw: &[String],
-    allowed: Option<&[&str]>,
-) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    if raw.len() > 50 {
-        errs.add(field, "too_many");
-        return out;
-    }
-    for (i, v) in raw.iter().enumerate() {
-        let v = v.trim();
-        let ok = match allowed {
-            Some(list) => list.contains(&v),
-            None => !v.is_empty() && v.chars().count() <= 50,
-        };
-        if !ok {
-            errs.add(&format!("{field}.{i}"), "invalid");
-        } else if !out.iter().any(|x| x == v) {
-            out.push(v.to_owned());
-        }
-    }
-    out
-}
-
 fn minutes(errs: &mut Errors, field: &str, v: Option<i64>) -> Option<i64> {
     match v {
         Some(m) if !(1..=MAX_MINUTES).contains(&m) => {
@@ -203,13 +174,13 @@ async fn apply(
         p.active = a;
     }
     if let Some(v) = &input.priorities {
-        p.priorities.0 = choices(&mut errs, "priorities", v, Some(PRIORITIES));
+        p.priorities.0 = codes(&mut errs, "priorities", v, Some(PRIORITIES));
     }
     if let Some(v) = &input.grades {
-        p.grades.0 = choices(&mut errs, "grades", v, Some(GRADES));
+        p.grades.0 = codes(&mut errs, "grades", v, Some(GRADES));
     }
     if let Some(v) = &input.categories {
-        p.categories.0 = choices(&mut errs, "categories", v, None);
+        p.categories.0 = codes(&mut errs, "categories", v, None);
     }
     if let Some(v) = input.first_response_minutes {
         p.first_response_minutes = minutes(&mut errs, "first_response_minutes", v);
@@ -321,13 +292,6 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PolicyInput) -> Result<Policy> {
     reevaluate_all(&mut tx, ctx.tenant_id).await?;
     tx.commit().await?;
     Ok(p)
-}
-
-fn unique_name(e: Error) -> Error {
-    match e {
-        Error::Conflict(_) => Error::field("name", "taken"),
-        e => e,
-    }
 }
 
 pub async fn update(
@@ -691,12 +655,17 @@ async fn escalate(
         return Ok(());
     };
     let t = now();
-    tx.execute(
-        "UPDATE tickets SET priority = $1, updated_at = $2, version = version + 1
-         WHERE tenant_id = $3 AND id = $4",
-        args![*up, t, ctx.tenant_id, id],
-    )
-    .await?;
+    // Only from the priority the miss was judged at: one changed meanwhile stays as set.
+    let raised = tx
+        .execute(
+            "UPDATE tickets SET priority = $1, updated_at = $2, version = version + 1
+             WHERE tenant_id = $3 AND id = $4 AND priority = $5",
+            args![*up, t, ctx.tenant_id, id, f.priority.as_str()],
+        )
+        .await?;
+    if raised == 0 {
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO ticket_events (tenant_id, id, ticket_id, kind, from_value, to_value, data, user_id, at)
          VALUES ($1, $2, $3, 'priority', $4, $5, $6, NULL, $7)",

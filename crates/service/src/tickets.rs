@@ -648,7 +648,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: TicketInput) -> Result<Ticket> {
 
 /// [`create`] inside the caller's transaction (another channel's intake).
 pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Ticket> {
-    ctx.require("tickets", Action::Create)?;
+    let scope = ctx.require("tickets", Action::Create)?;
     let mut f = Fields::new();
     let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
     apply(tx, ctx, &input, &mut f, &defs, true).await?;
@@ -693,7 +693,6 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Tic
     }
     let id = new_id();
     check_parent(tx, ctx.tenant_id, id, f.parent_id).await?;
-    let scope = ctx.require("tickets", Action::Create)?;
     if !ctx.covers(scope, f.owner_id.or(ctx.user_id), f.team_id) {
         return Err(Error::field("owner_id", "out_of_scope"));
     }
@@ -1138,10 +1137,18 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
     } else {
         before.first_replied_at
     };
-    tx.execute(
-        "UPDATE tickets SET status = $1, resolved_at = $2, closed_at = $3, reopened = $4,
-             first_replied_at = $5, updated_at = $6, updated_by = $7, version = version + 1
-         WHERE tenant_id = $8 AND id = $9",
+    // At the version read: the status written here was worked out from it, so a change that
+    // landed meanwhile (on PostgreSQL, read before it committed) is refused, not overwritten.
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "tickets",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        before.version,
+        "status = $1, resolved_at = $2, closed_at = $3, reopened = $4, first_replied_at = $5,
+         updated_at = $6, updated_by = $7",
         args![
             to.as_str(),
             resolved_at,
@@ -1149,9 +1156,7 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
             reopened,
             first,
             t,
-            ctx.user_id,
-            ctx.tenant_id,
-            id
+            ctx.user_id
         ],
     )
     .await?;
@@ -1227,11 +1232,17 @@ pub async fn merge(
     }
     let t = now();
     let (resolved_at, closed_at, reopened) = status_columns(&dup, "closed", t);
-    tx.execute(
-        "UPDATE tickets SET status = 'closed', merged_into_id = $1, resolved_at = $2, closed_at = $3,
-             reopened = $4, updated_at = $5, updated_by = $6, version = version + 1
-         WHERE tenant_id = $7 AND id = $8",
-        args![into, resolved_at, closed_at, reopened, t, ctx.user_id, ctx.tenant_id, id],
+    version::update(
+        &mut tx,
+        version::Row {
+            table: "tickets",
+            tenant_id: ctx.tenant_id,
+            id,
+        },
+        dup.version,
+        "status = 'closed', merged_into_id = $1, resolved_at = $2, closed_at = $3, reopened = $4,
+         updated_at = $5, updated_by = $6",
+        args![into, resolved_at, closed_at, reopened, t, ctx.user_id],
     )
     .await?;
     if dup.status != "closed" {

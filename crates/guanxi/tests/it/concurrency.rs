@@ -110,6 +110,30 @@ both!(parallel_patches_of_one_version, |app: TestApp| async move {
     .await;
     resource(
         &app,
+        "tickets",
+        "/api/v1/tickets",
+        json!({"subject": "并发工单"}),
+        "subject",
+    )
+    .await;
+    resource(
+        &app,
+        "sla_policies",
+        "/api/v1/sla-policies",
+        json!({"name": "并发时限", "resolution_minutes": 60}),
+        "name",
+    )
+    .await;
+    resource(
+        &app,
+        "ticket_queues",
+        "/api/v1/queues",
+        json!({"name": "并发队列", "team_id": created(&app, "/api/v1/teams", json!({"name": "并发客服"})).await["id"]}),
+        "name",
+    )
+    .await;
+    resource(
+        &app,
         "products",
         "/api/v1/products",
         json!({"sku": "P-1", "name": "茶"}),

@@ -882,3 +882,49 @@ both!(
         assert_eq!(again, 1);
     }
 );
+
+both!(
+    messages_racing_on_one_ticket_never_overwrite_a_status,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let ticket = app
+            .created("/api/v1/tickets", t, json!({"subject": "同时回复"}))
+            .await;
+        let id = ticket["id"].as_str().unwrap().to_owned();
+        // Ten writers at once, each moving the status from the ticket as they read it: every
+        // one lands in turn or is refused as stale — the stored status is the last one landed.
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let status = ["resolved", "waiting_customer"][i % 2];
+            let req = app
+                .req(Method::POST, &format!("/api/v1/tickets/{id}/messages"), t)
+                .json(&json!({"kind": "reply", "body": format!("回复 {i}"), "status": status}));
+            tasks.push(tokio::spawn(async move {
+                let r = req.send().await.unwrap();
+                (status, r.status().as_u16())
+            }));
+        }
+        let mut landed = 0;
+        for task in tasks {
+            let (_, code) = task.await.unwrap();
+            assert!([201, 412].contains(&code), "{code}");
+            landed += usize::from(code == 201);
+        }
+        assert!(landed >= 1);
+        let stored = json_of(&app, &format!("/api/v1/tickets/{id}"), t).await;
+        let messages = json_of(&app, &format!("/api/v1/tickets/{id}/messages"), t).await;
+        assert_eq!(messages["items"].as_array().unwrap().len(), landed);
+        // Each landed message advanced the version once.
+        assert_eq!(stored["version"].as_i64(), Some(1 + landed as i64));
+        let log = json_of(&app, &format!("/api/v1/tickets/{id}/timeline"), t).await;
+        let last_status = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e["kind"] == "status")
+            .unwrap()["to_value"]
+            .clone();
+        assert_eq!(stored["status"], last_status);
+    }
+);

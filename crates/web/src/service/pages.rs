@@ -591,65 +591,29 @@ async fn save_policy(
     p: Signed,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let one = |k: &str| {
-        form.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    if !p.csrf_ok(&one("_csrf")) {
+    let f = Posted(form);
+    if !p.csrf_ok(&f.one("_csrf")) {
         return forbidden_csrf();
     }
-    let many = |k: &str| -> Vec<String> {
-        form.iter()
-            .filter(|(key, v)| key == k && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-            .collect()
-    };
     let back = "/admin/sla-policies";
-    let minutes = |k: &str| -> Result<Option<Option<i64>>, Error> {
-        match one(k).filter(|v| !v.is_empty()) {
-            None => Ok(Some(None)),
-            Some(v) => v
-                .parse::<i64>()
-                .map(|m| Some(Some(m)))
-                .map_err(|_| Error::field(k, "invalid")),
-        }
-    };
     let input = (|| -> Result<PolicyInput, Error> {
         Ok(PolicyInput {
-            version: one("version").and_then(|v| v.parse().ok()),
-            name: one("name"),
-            position: match one("position").filter(|v| !v.is_empty()) {
-                Some(v) => Some(v.parse().map_err(|_| Error::field("position", "invalid"))?),
-                None => None,
-            },
-            active: Some(one("active").is_some()),
-            priorities: Some(many("priorities")),
-            grades: Some(many("grades")),
-            categories: Some(
-                one("categories")
-                    .unwrap_or_default()
-                    .split([',', '，', '、'])
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            ),
-            first_response_minutes: minutes("first_response_minutes")?,
-            next_response_minutes: minutes("next_response_minutes")?,
-            resolution_minutes: minutes("resolution_minutes")?,
-            warn_minutes: match one("warn_minutes").filter(|v| !v.is_empty()) {
-                Some(v) => Some(
-                    v.parse()
-                        .map_err(|_| Error::field("warn_minutes", "invalid"))?,
-                ),
-                None => Some(0),
-            },
-            raise_priority: Some(one("raise_priority").is_some()),
+            version: f.number("version")?,
+            name: f.one("name"),
+            position: f.number("position")?,
+            active: Some(f.one("active").is_some()),
+            priorities: Some(f.many("priorities")),
+            grades: Some(f.many("grades")),
+            categories: Some(f.list("categories")),
+            first_response_minutes: Some(f.number("first_response_minutes")?),
+            next_response_minutes: Some(f.number("next_response_minutes")?),
+            resolution_minutes: Some(f.number("resolution_minutes")?),
+            warn_minutes: Some(f.number("warn_minutes")?.unwrap_or(0)),
+            raise_priority: Some(f.one("raise_priority").is_some()),
             calendar_id: None,
         })
     })();
-    let id = one("id").and_then(|v| v.parse::<Uuid>().ok());
+    let id = f.one("id").and_then(|v| v.parse::<Uuid>().ok());
     let result = match (input, id) {
         (Err(e), _) => Err(e),
         (Ok(input), Some(id)) => sla::update(&s.db, &p.ctx, id, None, input).await,
@@ -715,6 +679,16 @@ impl Posted {
             .map(|(_, v)| v.trim().to_owned())
             .collect()
     }
+    /// A comma-separated list typed in one box (Chinese commas too).
+    fn list(&self, k: &str) -> Vec<String> {
+        self.one(k)
+            .unwrap_or_default()
+            .split([',', '，', '、'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
     fn number(&self, k: &str) -> Result<Option<i64>, Error> {
         match self.one(k).filter(|v| !v.is_empty()) {
             None => Ok(None),
@@ -744,15 +718,7 @@ async fn save_queue(
                 None => None,
             },
             strategy: f.one("strategy"),
-            categories: Some(
-                f.one("categories")
-                    .unwrap_or_default()
-                    .split([',', '，', '、'])
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+            categories: Some(f.list("categories")),
             grades: Some(f.many("grades")),
             priorities: Some(f.many("priorities")),
             channels: Some(f.many("channels")),
