@@ -1365,6 +1365,7 @@ pub async fn deliver(db: &Db, render: &Render) -> Result<u32> {
                             text: text.clone(),
                             message_id: None,
                             in_reply_to: None,
+                            reply_to: None,
                         },
                     )
                     .await?;

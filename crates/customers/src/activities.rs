@@ -305,6 +305,7 @@ async fn plan_reminder(
             text,
             message_id: None,
             in_reply_to: None,
+            reply_to: None,
         },
         at,
     )

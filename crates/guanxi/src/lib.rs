@@ -123,6 +123,9 @@ pub enum Command {
         #[arg(long)]
         scale: Option<usize>,
     },
+    /// Support mailboxes from the shell.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// The benchmark suite: generated data at each scale, HTTP paths, import and export, each
     /// beside a bare-SQL floor (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
@@ -169,6 +172,18 @@ pub enum ImportCommand {
     Accounts(ImportArgs),
     /// Orders, one row per line, pushed by order number (a re-run doubles nothing).
     Orders(ImportArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// Fetch one support mailbox now (taking it over from a server fetching it) and turn its
+    /// mail into tickets; reports each stored batch on stderr and a summary last.
+    Fetch {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        mailbox: Uuid,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -533,13 +548,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = guanxi_web::AppState::new(db.clone(), config.clone())?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let worker = if config.workers {
-                let (mut rx, mut rx2) = (stop_rx.clone(), stop_rx.clone());
+                let (mut rx, mut rx2, mut rx3) =
+                    (stop_rx.clone(), stop_rx.clone(), stop_rx.clone());
                 Some((
                     tokio::spawn(guanxi_web::run_worker(state.clone(), async move {
                         let _ = rx.wait_for(|v| *v).await;
                     })),
                     tokio::spawn(guanxi_web::run_grader(state.clone(), async move {
                         let _ = rx2.wait_for(|v| *v).await;
+                    })),
+                    tokio::spawn(guanxi_web::run_mail_fetcher(state.clone(), async move {
+                        let _ = rx3.wait_for(|v| *v).await;
                     })),
                 ))
             } else {
@@ -548,9 +567,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Guanxi is running at {} (Ctrl-C to stop)", config.base_url);
             guanxi_web::serve(listener, state, shutdown_signal()).await?;
             let _ = stop_tx.send(true);
-            if let Some((w, g)) = worker {
+            if let Some((w, g, m)) = worker {
                 let _ = w.await;
                 let _ = g.await;
+                let _ = m.await;
             }
             db.close().await;
             Ok(())
@@ -561,6 +581,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 init_logs(Default::default());
             }
             bench::run(&args).await
+        }
+        Command::Mail(MailCommand::Fetch { tenant, mailbox }) => {
+            let config = resolve_config(&cli.global, None)?;
+            let db = open_db(&config).await?;
+            let report = guanxi_service::mailboxes::work(&db, Some((tenant, mailbox)), &|r| {
+                eprintln!("{} messages stored", r.stored + r.skipped);
+            })
+            .await;
+            db.close().await;
+            let r = report.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{} stored, {} already here, {} turned into tickets, {} left on the server",
+                r.stored, r.skipped, r.processed, r.backlog
+            );
+            Ok(())
         }
         Command::Import(what) => {
             let (target, args) = match what {

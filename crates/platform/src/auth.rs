@@ -669,6 +669,7 @@ pub(crate) async fn queue_user_link(
             text: body,
             message_id: None,
             in_reply_to: None,
+            reply_to: None,
         },
     )
     .await

@@ -53,6 +53,9 @@ pub struct Email {
     /// The Message-ID (without `<>`) this one answers: `In-Reply-To` and `References`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<String>,
+    /// Where answers should go (a ticket's support mailbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

@@ -54,6 +54,10 @@ impl Mailer {
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(id));
+        if let Some(r) = &email.reply_to {
+            let r: Mailbox = r.parse().map_err(|e| format!("reply-to {r:?}: {e}"))?;
+            builder = builder.reply_to(r);
+        }
         if let Some(parent) = &email.in_reply_to {
             builder = builder
                 .in_reply_to(format!("<{parent}>"))

@@ -62,6 +62,7 @@ pub const MODULES: &[&str] = &[
     "analytics",
     "tickets",
     "sla_policies",
+    "mailboxes",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -268,12 +269,16 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             // log one for a customer.
             grant(&mut p, "sla_policies", &[Read], Scope::All);
             match key {
-                "service" => grant(
-                    &mut p,
-                    "tickets",
-                    &[Read, Create, Update, Delete],
-                    Scope::All,
-                ),
+                "service" => {
+                    grant(
+                        &mut p,
+                        "tickets",
+                        &[Read, Create, Update, Delete],
+                        Scope::All,
+                    );
+                    // The desk sees its mailboxes' health and re-runs their dead letters.
+                    grant(&mut p, "mailboxes", &[Read], Scope::All);
+                }
                 "manager" => {
                     grant(
                         &mut p,
@@ -282,6 +287,12 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                         Scope::All,
                     );
                     grant(&mut p, "sla_policies", &[Create, Update], Scope::All);
+                    grant(
+                        &mut p,
+                        "mailboxes",
+                        &[Read, Create, Update, Delete],
+                        Scope::All,
+                    );
                 }
                 "read_only" => grant(&mut p, "tickets", &[Read], Scope::All),
                 _ => grant(&mut p, "tickets", &[Read, Create], Scope::All),

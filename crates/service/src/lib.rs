@@ -8,6 +8,9 @@ use guanxi_platform::migrate::Migration;
 pub mod clock;
 pub mod conditions;
 pub mod demo;
+pub mod imap;
+pub mod inbound;
+pub mod mailboxes;
 pub mod routing;
 pub mod sla;
 pub mod tickets;
@@ -31,5 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "3003_reply_mail",
         sqlite: include_str!("../migrations/sqlite/3003_reply_mail.sql"),
         postgres: include_str!("../migrations/postgres/3003_reply_mail.sql"),
+    },
+    Migration {
+        version: 3004,
+        name: "3004_mailboxes",
+        sqlite: include_str!("../migrations/sqlite/3004_mailboxes.sql"),
+        postgres: include_str!("../migrations/postgres/3004_mailboxes.sql"),
     },
 ];

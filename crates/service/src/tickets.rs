@@ -984,9 +984,23 @@ pub async fn messages(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<Message>> {
 /// Adds a reply, note or the customer's words to a ticket, moving its status as the message
 /// does (and its clocks with it), in one transaction.
 pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> Result<Message> {
-    ctx.require("tickets", Action::Update)?;
     let mut tx = db.begin().await?;
-    let before: Ticket = record::load_for(&mut tx, ctx, id, Action::Update).await?;
+    let m = add_message_in(&mut tx, ctx, id, input, None).await?;
+    tx.commit().await?;
+    Ok(m)
+}
+
+/// [`add_message`] inside the caller's transaction; `mail_id` is the Message-ID a customer's
+/// mailed words came under (a mail answering it, or a copy of it, finds this ticket).
+pub async fn add_message_in(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: Uuid,
+    input: MessageInput,
+    inbound_mail_id: Option<String>,
+) -> Result<Message> {
+    ctx.require("tickets", Action::Update)?;
+    let before: Ticket = record::load_for(&mut *tx, ctx, id, Action::Update).await?;
     let mut errs = Errors::default();
     let kind = match input.kind.as_deref() {
         Some(k) => choice(&mut errs, "kind", k, MESSAGE_KINDS),
@@ -1037,7 +1051,7 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
         ));
     }
     let contact = match (kind.as_str(), input.contact_id) {
-        ("customer", Some(c)) => match record::get::<Contact>(&mut tx, ctx, c).await {
+        ("customer", Some(c)) => match record::get::<Contact>(&mut *tx, ctx, c).await {
             Ok(_) => Some(c),
             Err(Error::NotFound) => return Err(Error::field("contact_id", "unknown")),
             Err(e) => return Err(e),
@@ -1071,6 +1085,8 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
         };
         to.and_then(|e| e.0)
             .map(|_| format!("ticket.{id}.{mid}@guanxi"))
+    } else if kind == "customer" {
+        inbound_mail_id
     } else {
         None
     };
@@ -1080,9 +1096,9 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
         args![ctx.tenant_id, mid, id, kind.as_str(), body.as_str(), user, contact, channel.as_str(), t, mail_id.clone()],
     )
     .await?;
-    if mail_id.is_some() {
+    if mail_id.is_some() && kind == "reply" {
         guanxi_platform::jobs::enqueue(
-            &mut tx,
+            &mut *tx,
             ctx.tenant_id,
             REPLY_MAIL_JOB,
             &serde_json::json!({"ticket_id": id, "message_id": mid}),
@@ -1092,7 +1108,7 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
     match kind.as_str() {
         "reply" => {
             log(
-                &mut tx,
+                &mut *tx,
                 ctx,
                 id,
                 "reply",
@@ -1105,7 +1121,7 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
         }
         "customer" => {
             log(
-                &mut tx,
+                &mut *tx,
                 ctx,
                 id,
                 "customer_reply",
@@ -1120,7 +1136,7 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
     }
     if to != before.status {
         log(
-            &mut tx,
+            &mut *tx,
             ctx,
             id,
             "status",
@@ -1140,7 +1156,7 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
     // At the version read: the status written here was worked out from it, so a change that
     // landed meanwhile (on PostgreSQL, read before it committed) is refused, not overwritten.
     version::update(
-        &mut tx,
+        &mut *tx,
         version::Row {
             table: "tickets",
             tenant_id: ctx.tenant_id,
@@ -1160,9 +1176,9 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
         ],
     )
     .await?;
-    crate::sla::evaluate(&mut tx, ctx, id, t).await?;
+    crate::sla::evaluate(&mut *tx, ctx, id, t).await?;
     audit::record(
-        &mut tx,
+        &mut *tx,
         ctx,
         "message",
         "tickets",
@@ -1174,7 +1190,7 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
     // The owner hears of the customer's words (unless they logged them).
     if let (Some(owner), "customer") = (before.owner_id, kind.as_str()) {
         guanxi_platform::notifications::notify(
-            &mut tx,
+            &mut *tx,
             ctx,
             owner,
             guanxi_platform::notifications::Notice {
@@ -1193,7 +1209,6 @@ pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> R
             args![ctx.tenant_id, mid],
         )
         .await?;
-    tx.commit().await?;
     Ok(m)
 }
 
@@ -1383,6 +1398,10 @@ pub struct ReplyMail {
     pub recipient: Option<String>,
     pub mail_id: Option<String>,
     pub answers: Option<String>,
+    /// The support mailbox answers go to: the one the ticket came in by, else the first.
+    pub reply_to: Option<String>,
+    /// The mail the ticket began with (answered when the customer has not written since).
+    pub first_mail: Option<String>,
 }
 
 /// The reply `message` of `ticket` as its mail (for the outbox job), if it still goes out.
@@ -1398,13 +1417,19 @@ pub async fn reply_mail(
                 (SELECT p.mail_id FROM ticket_messages p
                   WHERE p.tenant_id = m.tenant_id AND p.ticket_id = m.ticket_id
                     AND p.kind = 'customer' AND p.mail_id IS NOT NULL AND p.at <= m.at
-                  ORDER BY p.at DESC, p.id DESC LIMIT 1) AS answers
+                  ORDER BY p.at DESC, p.id DESC LIMIT 1) AS answers,
+                COALESCE(
+                  (SELECT b.address FROM mailboxes b
+                    WHERE b.tenant_id = t.tenant_id AND b.id = t.mailbox_id),
+                  (SELECT b.address FROM mailboxes b WHERE b.tenant_id = t.tenant_id AND b.enabled = $4
+                    ORDER BY b.created_at, b.id LIMIT 1)) AS reply_to,
+                t.mail_id AS first_mail
          FROM ticket_messages m
          JOIN tickets t ON t.tenant_id = m.tenant_id AND t.id = m.ticket_id
          JOIN tenants n ON n.id = m.tenant_id
          LEFT JOIN contacts c ON c.tenant_id = t.tenant_id AND c.id = t.contact_id
          WHERE m.tenant_id = $1 AND m.ticket_id = $2 AND m.id = $3",
-        args![tenant, ticket, message],
+        args![tenant, ticket, message, true],
     )
     .await
 }

@@ -275,6 +275,20 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             service::api::create_queue
         ))
         .routes(routes!(service::api::get_queue, service::api::update_queue))
+        .routes(routes!(
+            service::mailboxes_api::list_mailboxes,
+            service::mailboxes_api::create_mailbox
+        ))
+        .routes(routes!(
+            service::mailboxes_api::get_mailbox,
+            service::mailboxes_api::update_mailbox
+        ))
+        .routes(routes!(service::mailboxes_api::test_mailbox))
+        .routes(routes!(service::mailboxes_api::fetch_mailbox))
+        .routes(routes!(service::mailboxes_api::mailbox_health))
+        .routes(routes!(service::mailboxes_api::dead_letters))
+        .routes(routes!(service::mailboxes_api::dead_letter_raw))
+        .routes(routes!(service::mailboxes_api::rerun_dead_letter))
         .routes(routes!(service::api::list_agents))
         .routes(routes!(service::api::set_agent))
         .routes(routes!(
@@ -592,6 +606,24 @@ pub async fn run_grader(state: AppState, shutdown: impl Future<Output = ()>) {
         tokio::select! {
             _ = state.grading_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = &mut shutdown => return,
+        }
+    }
+}
+
+/// The mail fetcher: fetches the support mailboxes that are due (each every `poll_seconds`,
+/// at once when asked) and turns their mail into tickets, beside the job worker.
+pub async fn run_mail_fetcher(state: AppState, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        match guanxi_service::mailboxes::work(&state.db, None, &|_| {}).await {
+            Ok(r) if r.processed > 0 => state.jobs_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mail fetcher"),
+        }
+        tokio::select! {
+            _ = state.mail_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = &mut shutdown => return,
         }
     }

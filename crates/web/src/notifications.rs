@@ -193,6 +193,7 @@ pub fn email_handler(
                     text,
                     message_id: None,
                     in_reply_to: None,
+                    reply_to: None,
                 },
                 due.at,
             )

@@ -83,6 +83,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "service/policies.html",
         "service/pressing.html",
         "service/queues.html",
+        "service/mailboxes.html",
         "service/tickets_card.html",
         "sales/board.html",
         "sales/pipelines.html",
@@ -268,6 +269,7 @@ impl Signed {
                 "/admin/sla-policies",
             ),
             ("queues", "sla_policies", Action::Update, "/admin/queues"),
+            ("mailboxes", "mailboxes", Action::Read, "/admin/mailboxes"),
             (
                 "price_books",
                 "price_books",
@@ -518,6 +520,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::pages::routes())
         .merge(crate::sales::deals::routes())
         .merge(crate::service::pages::routes())
+        .merge(crate::service::mailboxes_page::routes())
         .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::quotes_pages::routes())
         .merge(crate::approvals::routes())

@@ -22,6 +22,8 @@ pub struct AppState {
     pub jobs_wake: Arc<Notify>,
     /// Wakes the grader when an evaluation was asked for.
     pub grading_wake: Arc<Notify>,
+    /// Wakes the mail fetcher when a mailbox was added, changed or asked to fetch now.
+    pub mail_wake: Arc<Notify>,
     /// What the worker runs for each scheduled job kind (`crate::job_handlers`).
     pub handlers: Arc<guanxi_platform::jobs::Handlers>,
 }
@@ -42,6 +44,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             jobs_wake: Arc::new(Notify::new()),
             grading_wake: Arc::new(Notify::new()),
+            mail_wake: Arc::new(Notify::new()),
             handlers,
         })
     }

@@ -215,6 +215,15 @@ both!(
         let r = app.post("/api/v1/grading/runs", a, json!({})).await;
         assert_eq!(r.status(), 202);
         let grading: Value = r.json().await.unwrap();
+        let mailbox = app
+            .created(
+                "/api/v1/mailboxes",
+                a,
+                json!({"name": "support", "address": "help@a.test", "host": "127.0.0.1",
+                       "security": "plain", "port": 1, "username": "u", "password": "p",
+                       "enabled": false}),
+            )
+            .await;
         let jobs: Value = app.get("/api/v1/jobs", a).await.json().await.unwrap();
         let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
         let a_ids: Vec<String> = vec![
@@ -246,6 +255,7 @@ both!(
             report["id"].as_str().unwrap().into(),
             dashboard["id"].as_str().unwrap().into(),
             grading["id"].as_str().unwrap().into(),
+            mailbox["id"].as_str().unwrap().into(),
         ];
         let (_, b) = app.signup("Other Co", "boss@other.test").await;
         let spec: Value = reqwest::get(app.url("/api/v1/openapi.json"))
@@ -264,6 +274,7 @@ both!(
                     let call = |id: String| {
                         let p = path
                             .replace("{id}", &id)
+                            .replace("{mail_id}", &id)
                             .replace("{external_id}", &id)
                             .replace("{channel}", "erp");
                         let mut rq = app.req(m.clone(), &p, &b);

@@ -22,6 +22,7 @@ mod input;
 mod isolation;
 mod jobs;
 mod leads;
+mod mail;
 mod notifications;
 mod opportunities;
 mod pools;

@@ -49,7 +49,8 @@ pub fn reply_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<
                     subject,
                     text,
                     message_id: Some(mail_id),
-                    in_reply_to: m.answers,
+                    in_reply_to: m.answers.or(m.first_mail),
+                    reply_to: m.reply_to,
                 },
                 due.at,
             )

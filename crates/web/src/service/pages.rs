@@ -663,10 +663,10 @@ async fn queues(State(s): State<AppState>, p: Signed, Query(q): Query<PoliciesQu
 }
 
 /// The posted form's values: one value, every value of a repeated name.
-struct Posted(Vec<(String, String)>);
+pub(super) struct Posted(pub(super) Vec<(String, String)>);
 
 impl Posted {
-    fn one(&self, k: &str) -> Option<String> {
+    pub(super) fn one(&self, k: &str) -> Option<String> {
         self.0
             .iter()
             .find(|(key, _)| key == k)
@@ -689,7 +689,7 @@ impl Posted {
             .map(str::to_owned)
             .collect()
     }
-    fn number(&self, k: &str) -> Result<Option<i64>, Error> {
+    pub(super) fn number(&self, k: &str) -> Result<Option<i64>, Error> {
         match self.one(k).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| Error::field(k, "invalid")),
