@@ -1366,6 +1366,7 @@ pub async fn deliver(db: &Db, render: &Render) -> Result<u32> {
                             message_id: None,
                             in_reply_to: None,
                             reply_to: None,
+                            then: None,
                         },
                     )
                     .await?;

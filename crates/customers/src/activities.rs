@@ -306,6 +306,7 @@ async fn plan_reminder(
             message_id: None,
             in_reply_to: None,
             reply_to: None,
+            then: None,
         },
         at,
     )

@@ -670,6 +670,7 @@ pub(crate) async fn queue_user_link(
             message_id: None,
             in_reply_to: None,
             reply_to: None,
+            then: None,
         },
     )
     .await

@@ -56,6 +56,18 @@ pub struct Email {
     /// Where answers should go (a ticket's support mailbox).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// A job queued once the mail is sent (in the transaction that marks it sent), its payload
+    /// given the message as sent, base64, under `sent` (a copy into a Sent folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<FollowUp>,
+}
+
+/// What an email job queues once its mail is sent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FollowUp {
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -278,6 +290,49 @@ async fn run_handler(db: &Db, handler: &Handler, job: &Claimed, at: DateTime<Utc
     }
 }
 
+/// Marks a sent email done and queues its follow-up in one transaction (the follow-up only
+/// when this worker still held the claim).
+async fn follow_up(
+    db: &Db,
+    job: &Claimed,
+    then: &FollowUp,
+    sent: &[u8],
+    at: DateTime<Utc>,
+) -> Outcome {
+    use base64::Engine;
+    let run = async {
+        let mut tx = db.begin().await?;
+        let n = tx
+            .execute(
+                "UPDATE jobs SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1
+                 WHERE tenant_id = $2 AND id = $3 AND status = 'running' AND attempts = $4",
+                args![now(), job.tenant_id, job.id, job.attempts],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(Outcome::Overtaken);
+        }
+        let mut payload = then.payload.clone();
+        if let Some(o) = payload.as_object_mut() {
+            o.insert(
+                "sent".into(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(sent)
+                    .into(),
+            );
+        }
+        enqueue_at(&mut tx, job.tenant_id, &then.kind, &payload, at).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(Outcome::Done { marked: true })
+    };
+    match run.await {
+        Ok(o) => o,
+        // Sent but not marked: the retry sends it again under the same Message-ID (one
+        // message to the reader).
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
 /// Claims up to `batch` jobs due at `at` and runs them. Email jobs are only claimed when SMTP is
 /// configured; otherwise they wait in the outbox.
 pub async fn run_due(
@@ -313,7 +368,10 @@ pub async fn run_due(
         let outcome = match job.kind.as_str() {
             KIND_EMAIL => match serde_json::from_value::<Email>(job.payload.0.clone()) {
                 Ok(e) => match mailer.send(job.id, &e).await {
-                    Ok(()) => Outcome::Done { marked: false },
+                    Ok(sent) => match &e.then {
+                        None => Outcome::Done { marked: false },
+                        Some(then) => follow_up(db, &job, then, &sent, at).await,
+                    },
                     Err(e) => Outcome::Failed(e),
                 },
                 Err(e) => Outcome::Failed(format!("bad payload: {e}")),

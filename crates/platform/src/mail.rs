@@ -39,7 +39,8 @@ impl Mailer {
 
     /// Sends one email. The Message-ID is derived from the job id, so if a crash after sending
     /// makes the job run again, receiving servers and clients can recognise the duplicate.
-    pub async fn send(&self, job: Uuid, email: &Email) -> Result<(), String> {
+    /// Returns the message as sent.
+    pub async fn send(&self, job: Uuid, email: &Email) -> Result<Vec<u8>, String> {
         let transport = self.transport.as_ref().ok_or("SMTP is not configured")?;
         let to: Mailbox = email
             .to
@@ -71,10 +72,11 @@ impl Mailer {
                     .body(email.text.clone()),
             )
             .map_err(|e| e.to_string())?;
+        let raw = msg.formatted();
         transport
             .send(msg)
             .await
-            .map(|_| ())
+            .map(|_| raw)
             .map_err(|e| e.to_string())
     }
 }

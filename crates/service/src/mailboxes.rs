@@ -492,34 +492,12 @@ pub async fn probe(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Probe> {
 }
 
 async fn server_of(db: &Db, tenant: Uuid, id: Uuid) -> Result<(Server, String)> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        host: String,
-        port: i64,
-        security: String,
-        ca_pem: Option<String>,
-        username: String,
-        password: String,
-        folder: String,
-    }
-    let r: Row = db
-        .fetch_one(
-            "SELECT host, port, security, ca_pem, username, password, folder FROM mailboxes
-             WHERE tenant_id = $1 AND id = $2",
-            args![tenant, id],
-        )
-        .await?;
-    Ok((
-        Server {
-            host: r.host,
-            port: u16::try_from(r.port).unwrap_or(993),
-            security: Security::parse(&r.security).unwrap_or(Security::Tls),
-            ca_pem: r.ca_pem,
-            username: r.username,
-            password: r.password,
-        },
-        r.folder,
-    ))
+    let mut tx = db.begin().await?;
+    let found = server_in(&mut tx, tenant, id).await?;
+    tx.commit().await?;
+    found
+        .map(|(server, folder, _)| (server, folder))
+        .ok_or(Error::NotFound)
 }
 
 /// A mailbox's health at a glance.
@@ -717,6 +695,86 @@ pub async fn rerun(db: &Db, ctx: &Ctx, mailbox: Uuid, mail: Uuid) -> Result<Inbo
         args![ctx.tenant_id, mail],
     )
     .await
+}
+
+/// The follow-up of a sent reply: its copy into the mailbox's Sent folder.
+pub const SENT_COPY_JOB: &str = "mailbox_sent_copy";
+
+/// Stores a sent reply (the `sent` bytes of the email job's follow-up) in the mailbox's Sent
+/// folder, once: a message with its Message-ID already there is not appended again.
+pub fn sent_copy_handler() -> impl for<'a> Fn(
+    &'a mut Tx,
+    guanxi_platform::jobs::Due<'a>,
+) -> guanxi_platform::jobs::HandlerFuture<'a>
+       + Send
+       + Sync {
+    |tx: &mut Tx, due: guanxi_platform::jobs::Due<'_>| -> guanxi_platform::jobs::HandlerFuture<'_> {
+        Box::pin(async move {
+            use base64::Engine;
+            let mailbox = due.payload["mailbox_id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok());
+            let raw = due.payload["sent"]
+                .as_str()
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+            let (Some(mailbox), Some(raw)) = (mailbox, raw) else {
+                return Ok(());
+            };
+            let Some((server, _, Some(folder))) = server_in(tx, due.tenant_id, mailbox).await?
+            else {
+                return Ok(());
+            };
+            let id = crate::inbound::header_message_id(&raw).unwrap_or_default();
+            let r = async {
+                let mut s = imap::connect(&server).await?;
+                imap::append_once(&mut s, &folder, &id, &raw).await?;
+                imap::logout(s).await;
+                Ok::<_, imap::ImapError>(())
+            }
+            .await;
+            r.map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))
+        })
+    }
+}
+
+/// The mailbox's server, folder and Sent folder, read in the caller's transaction.
+async fn server_in(
+    tx: &mut Tx,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<(Server, String, Option<String>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        host: String,
+        port: i64,
+        security: String,
+        ca_pem: Option<String>,
+        username: String,
+        password: String,
+        folder: String,
+        sent_folder: Option<String>,
+    }
+    let r: Option<Row> = tx
+        .fetch_optional(
+            "SELECT host, port, security, ca_pem, username, password, folder, sent_folder FROM mailboxes
+             WHERE tenant_id = $1 AND id = $2",
+            args![tenant, id],
+        )
+        .await?;
+    Ok(r.map(|r| {
+        (
+            Server {
+                host: r.host,
+                port: u16::try_from(r.port).unwrap_or(993),
+                security: Security::parse(&r.security).unwrap_or(Security::Tls),
+                ca_pem: r.ca_pem,
+                username: r.username,
+                password: r.password,
+            },
+            r.folder,
+            r.sent_folder,
+        )
+    }))
 }
 
 /// What one fetch did.

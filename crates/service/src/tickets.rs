@@ -1402,6 +1402,8 @@ pub struct ReplyMail {
     pub reply_to: Option<String>,
     /// The mail the ticket began with (answered when the customer has not written since).
     pub first_mail: Option<String>,
+    /// The mailbox whose Sent folder keeps a copy of the reply (its own, else the first).
+    pub sent_copy_to: Option<Uuid>,
 }
 
 /// The reply `message` of `ticket` as its mail (for the outbox job), if it still goes out.
@@ -1423,7 +1425,13 @@ pub async fn reply_mail(
                     WHERE b.tenant_id = t.tenant_id AND b.id = t.mailbox_id),
                   (SELECT b.address FROM mailboxes b WHERE b.tenant_id = t.tenant_id AND b.enabled = $4
                     ORDER BY b.created_at, b.id LIMIT 1)) AS reply_to,
-                t.mail_id AS first_mail
+                t.mail_id AS first_mail,
+                COALESCE(
+                  (SELECT b.id FROM mailboxes b WHERE b.tenant_id = t.tenant_id
+                      AND b.id = t.mailbox_id AND b.sent_folder IS NOT NULL),
+                  (SELECT b.id FROM mailboxes b WHERE b.tenant_id = t.tenant_id AND t.mailbox_id IS NULL
+                      AND b.enabled = $4 AND b.sent_folder IS NOT NULL
+                    ORDER BY b.created_at, b.id LIMIT 1)) AS sent_copy_to
          FROM ticket_messages m
          JOIN tickets t ON t.tenant_id = m.tenant_id AND t.id = m.ticket_id
          JOIN tenants n ON n.id = m.tenant_id

@@ -573,6 +573,10 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
             guanxi_service::tickets::REPLY_MAIL_JOB,
             service::mail::reply_handler(),
         )
+        .with(
+            guanxi_service::mailboxes::SENT_COPY_JOB,
+            guanxi_service::mailboxes::sent_copy_handler(),
+        )
         // A calendar changed: every clock counted on calendars is counted again.
         .with(
             guanxi_platform::calendars::CHANGED_JOB,

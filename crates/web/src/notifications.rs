@@ -194,6 +194,7 @@ pub fn email_handler(
                     message_id: None,
                     in_reply_to: None,
                     reply_to: None,
+                    then: None,
                 },
                 due.at,
             )

@@ -108,7 +108,8 @@ impl TestApp {
             &self.admin_token,
             json!({"name": "客服邮箱", "address": format!("{user}@support.test"), "host": d.host,
                    "port": d.starttls_port, "security": "starttls", "ca_pem": d.ca_pem,
-                   "username": user, "password": "secret", "folder": folder}),
+                   "username": user, "password": "secret", "folder": folder,
+                   "sent_folder": "Sent"}),
         )
         .await
     }
@@ -205,6 +206,18 @@ Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: 8bit\r\n\
             sent.contains(&format!("Reply-To: {user}@support.test")),
             "answers go to the support mailbox: {sent}"
         );
+
+        // A copy of the reply as sent is in the mailbox's Sent folder, once.
+        let mut s = imap::connect(&server(&user, Security::StartTls))
+            .await
+            .unwrap();
+        s.select("Sent").await.unwrap();
+        let found = s
+            .uid_search(format!("HEADER Message-ID \"{ours}\""))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "the sent reply is kept in Sent");
+        imap::logout(s).await;
 
         // Outlook-style: In-Reply-To ours, a fresh subject.
         let outlook = mail(

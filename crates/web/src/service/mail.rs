@@ -51,6 +51,10 @@ pub fn reply_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<
                     message_id: Some(mail_id),
                     in_reply_to: m.answers.or(m.first_mail),
                     reply_to: m.reply_to,
+                    then: m.sent_copy_to.map(|b| jobs::FollowUp {
+                        kind: guanxi_service::mailboxes::SENT_COPY_JOB.into(),
+                        payload: serde_json::json!({ "mailbox_id": b }),
+                    }),
                 },
                 due.at,
             )
