@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod mailboxes;
 pub mod routing;
 pub mod sla;
+pub mod surveys;
 pub mod tickets;
 
 /// This module's schema, versions 3001–3999.
@@ -40,5 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "3004_mailboxes",
         sqlite: include_str!("../migrations/sqlite/3004_mailboxes.sql"),
         postgres: include_str!("../migrations/postgres/3004_mailboxes.sql"),
+    },
+    Migration {
+        version: 3005,
+        name: "3005_surveys",
+        sqlite: include_str!("../migrations/sqlite/3005_surveys.sql"),
+        postgres: include_str!("../migrations/postgres/3005_surveys.sql"),
     },
 ];

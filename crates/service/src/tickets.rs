@@ -1396,6 +1396,7 @@ pub struct ReplyMail {
     pub status: String,
     pub body: String,
     pub recipient: Option<String>,
+    pub contact_id: Option<Uuid>,
     pub mail_id: Option<String>,
     pub answers: Option<String>,
     /// The support mailbox answers go to: the one the ticket came in by, else the first.
@@ -1415,7 +1416,7 @@ pub async fn reply_mail(
 ) -> Result<Option<ReplyMail>> {
     tx.fetch_optional(
         "SELECT n.name AS company, n.locale, t.number, t.subject, t.status, m.body,
-                c.email AS recipient, m.mail_id,
+                c.email AS recipient, t.contact_id, m.mail_id,
                 (SELECT p.mail_id FROM ticket_messages p
                   WHERE p.tenant_id = m.tenant_id AND p.ticket_id = m.ticket_id
                     AND p.kind = 'customer' AND p.mail_id IS NOT NULL AND p.at <= m.at

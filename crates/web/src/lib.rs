@@ -283,6 +283,11 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             service::mailboxes_api::get_mailbox,
             service::mailboxes_api::update_mailbox
         ))
+        .routes(routes!(
+            service::surveys::list_responses,
+            service::surveys::record_response
+        ))
+        .routes(routes!(service::surveys::summary))
         .routes(routes!(service::mailboxes_api::test_mailbox))
         .routes(routes!(service::mailboxes_api::fetch_mailbox))
         .routes(routes!(service::mailboxes_api::mailbox_health))
@@ -571,7 +576,7 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
         )
         .with(
             guanxi_service::tickets::REPLY_MAIL_JOB,
-            service::mail::reply_handler(),
+            service::mail::reply_handler(config.base_url.clone()),
         )
         .with(
             guanxi_service::mailboxes::SENT_COPY_JOB,

@@ -84,6 +84,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "service/pressing.html",
         "service/queues.html",
         "service/mailboxes.html",
+        "service/survey.html",
         "service/tickets_card.html",
         "sales/board.html",
         "sales/pipelines.html",
@@ -521,6 +522,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::sales::deals::routes())
         .merge(crate::service::pages::routes())
         .merge(crate::service::mailboxes_page::routes())
+        .merge(crate::service::surveys::routes())
         .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::quotes_pages::routes())
         .merge(crate::approvals::routes())

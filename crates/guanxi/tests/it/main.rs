@@ -31,6 +31,7 @@ mod reports;
 mod scheduler;
 mod schema;
 mod security;
+mod surveys;
 mod tickets;
 mod users;
 mod value;

@@ -531,8 +531,9 @@ async fn account_page(
     };
     let pressing = crate::service::pages::pressing(&s, &p, Some(id)).await;
     let tickets = crate::service::pages::of_customer(&s, &p, Some(id), None).await;
+    let satisfaction = crate::service::pages::satisfaction(&s, &p, Some(id), None).await;
     p.page(&s, "customers/account.html", "customers", context! {
-        quotes => quotes, pressing => pressing, tickets => tickets,
+        quotes => quotes, pressing => pressing, tickets => tickets, satisfaction => satisfaction,
         can_add_ticket => p.ctx.can("tickets", Action::Create).is_some(),
         pool => place.pool, waiting_in => place.waiting_in, returns_in_days => place.returns_in_days,
         deals => deals, can_add_deal => p.ctx.can("opportunities", Action::Create).is_some(),
@@ -739,6 +740,7 @@ async fn contact_page(
         Err(e) => return p.error(&s, e),
     };
     let tickets = crate::service::pages::of_customer(&s, &p, None, Some(id)).await;
+    let satisfaction = crate::service::pages::satisfaction(&s, &p, None, Some(id)).await;
     p.page(
         &s,
         "customers/contact.html",
@@ -746,7 +748,7 @@ async fn contact_page(
         context! {
             c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, facts => facts, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
-            can_add_ticket => p.ctx.can("tickets", Action::Create).is_some(), tickets => tickets,
+            can_add_ticket => p.ctx.can("tickets", Action::Create).is_some(), tickets => tickets, satisfaction => satisfaction,
             can_edit => can_change(&p, "contacts", Action::Update, Some(c.owner_id), c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, Some(c.owner_id), c.team_id),
         },

@@ -12,8 +12,11 @@ fn t(l: &str, key: &str) -> String {
     crate::i18n::t(l, key)
 }
 
-pub fn reply_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync {
-    |tx: &mut Tx, due: Due<'_>| -> HandlerFuture<'_> {
+pub fn reply_handler(
+    base_url: String,
+) -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync {
+    move |tx: &mut Tx, due: Due<'_>| -> HandlerFuture<'_> {
+        let base_url = base_url.clone();
         Box::pin(async move {
             let id = |k: &str| due.payload[k].as_str().and_then(|s| s.parse::<Uuid>().ok());
             let (Some(ticket), Some(message)) = (id("ticket_id"), id("message_id")) else {
@@ -34,9 +37,29 @@ pub fn reply_handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<
             } else {
                 t(l, "ticket.mail.reply_above")
             };
+            // A reply that resolves the ticket asks how we did: one link per score, each
+            // opening the survey page with it chosen.
+            let survey = if guanxi_service::clock::done(&m.status) {
+                let token = guanxi_service::surveys::invite(
+                    tx,
+                    due.tenant_id,
+                    "csat",
+                    Some(ticket),
+                    m.contact_id,
+                )
+                .await?;
+                let base = base_url.trim_end_matches('/');
+                let links: Vec<String> = (1..=5)
+                    .map(|n| format!("{n}: {base}/s/{token}?score={n}"))
+                    .collect();
+                format!("\n\n{}\n{}", t(l, "survey.mail.question"), links.join("\n"))
+            } else {
+                String::new()
+            };
             let text = format!(
-                "{}\n\n-- \n{}\n{}",
+                "{}{}\n\n-- \n{}\n{}",
                 m.body,
+                survey,
                 closing.replace("{number}", &m.number),
                 m.company
             );

@@ -6,3 +6,4 @@ pub mod mail;
 pub mod mailboxes_api;
 pub mod mailboxes_page;
 pub mod pages;
+pub mod surveys;

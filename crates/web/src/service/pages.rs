@@ -168,6 +168,30 @@ pub(crate) async fn pressing(s: &AppState, p: &Signed, account: Option<Uuid>) ->
     }
 }
 
+/// A customer's CSAT and NPS for their 360 page (`None`: the reader may not read tickets, or
+/// nobody answered).
+pub(crate) async fn satisfaction(
+    s: &AppState,
+    p: &Signed,
+    account: Option<Uuid>,
+    contact: Option<Uuid>,
+) -> Option<guanxi_service::surveys::Summary> {
+    p.ctx.can("tickets", Action::Read)?;
+    let f = guanxi_service::surveys::SurveyFilter {
+        account_id: account,
+        contact_id: contact,
+        ..Default::default()
+    };
+    match guanxi_service::surveys::summary(&s.db, &p.ctx, &f).await {
+        Ok(sum) if sum.csat_answers + sum.nps_answers > 0 => Some(sum),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a customer's satisfaction");
+            None
+        }
+    }
+}
+
 /// A customer's latest tickets (ten, newest first) for their 360 page; `None` when the reader
 /// may not read tickets or they cannot be read (the card is left out, never the page).
 pub(crate) async fn of_customer(
@@ -416,6 +440,18 @@ async fn show_page(
         None => None,
     };
     let clocks: Vec<Value> = clocks.iter().map(clock_view).collect();
+    let survey = guanxi_service::surveys::list(
+        &s.db,
+        &p.ctx,
+        &guanxi_service::surveys::SurveyFilter {
+            ticket_id: Some(id),
+            limit: Some(20),
+            ..Default::default()
+        },
+    )
+    .await
+    .map(|page| page.items)
+    .unwrap_or_default();
     p.page_status(
         s,
         status,
@@ -423,7 +459,7 @@ async fn show_page(
         "tickets",
         context! {
             d => d, messages => messages, events => events, clocks => clocks, policy => policy,
-            sections => layout.sections, shown => shown, errors => errors,
+            survey => survey, sections => layout.sections, shown => shown, errors => errors,
             statuses => STATUSES, live => live,
             error => p.refusal_from_url(error),
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
