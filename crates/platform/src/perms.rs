@@ -63,6 +63,7 @@ pub const MODULES: &[&str] = &[
     "tickets",
     "sla_policies",
     "mailboxes",
+    "articles",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -296,6 +297,23 @@ pub fn builtin_permissions(key: &str) -> Permissions {
                 }
                 "read_only" => grant(&mut p, "tickets", &[Read], Scope::All),
                 _ => grant(&mut p, "tickets", &[Read, Create], Scope::All),
+            }
+            // The knowledge base: everyone reads what is published (and their own drafts); the
+            // service desk writes it together (everyone's drafts; trashes its own), managers
+            // everything.
+            grant(&mut p, "articles", &[Read], Scope::Own);
+            match key {
+                "service" => {
+                    grant(&mut p, "articles", &[Read, Create, Update], Scope::All);
+                    grant(&mut p, "articles", &[Delete], Scope::Own);
+                }
+                "manager" => grant(
+                    &mut p,
+                    "articles",
+                    &[Read, Create, Update, Delete],
+                    Scope::All,
+                ),
+                _ => {}
             }
             grant(&mut p, "activities", &[Read], Scope::All);
             match key {

@@ -237,6 +237,40 @@ pub fn term_sql(backend: Backend, q: &mut Sql, table: &str, alias: &str, term: &
     }
 }
 
+/// Narrows to the records holding at least one of `grams` (index tokens, as
+/// [`normalize::query_grams`] makes them): what "related text" asks — a ticket's subject
+/// looking for articles — where [`term_sql`] asks for all of a term's. The index answers it
+/// alone (an FTS `OR`; a GIN overlap `&&`); the caller ranks what comes back. No tokens: no
+/// rows.
+pub fn any_token_sql(backend: Backend, q: &mut Sql, table: &str, alias: &str, grams: &[String]) {
+    if grams.is_empty() {
+        q.push("1 = 0");
+        return;
+    }
+    match backend {
+        Backend::Sqlite => {
+            q.push(&format!(
+                "{alias}.rowid IN (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH "
+            ))
+            .bind(
+                grams
+                    .iter()
+                    .map(|g| format!("\"{g}\""))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            )
+            .push(")");
+        }
+        Backend::Postgres => {
+            q.push(&format!(
+                "string_to_array({alias}.grams, ' ') && string_to_array("
+            ))
+            .bind(grams.join(" "))
+            .push(", ' ')");
+        }
+    }
+}
+
 /// Whether a term is exactly one index token (one or two Chinese characters, two or three
 /// letters or digits): a record has the token exactly when its search text holds the term
 /// (tokens are made within runs, and the term is one run), so SQLite has nothing to confirm.

@@ -21,6 +21,7 @@ use crate::tickets::{self, MessageInput, TicketInput};
 #[derive(Debug, Default)]
 pub struct ServiceStats {
     pub tickets: usize,
+    pub articles: usize,
 }
 
 const SUBJECTS: &[(&str, &str)] = &[
@@ -151,6 +152,7 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<ServiceStats> {
             version: None,
             contact_id: None,
             channel: None,
+            article_id: None,
         };
         if i % 5 != 0 || i >= 12 {
             tickets::add_message(
@@ -198,7 +200,115 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<ServiceStats> {
         tx.commit().await?;
         stats.tickets += 1;
     }
+    stats.articles = articles(db, admin).await?;
     Ok(stats)
+}
+
+/// The knowledge base: articles a desk writes first (Chinese, some also in English), public
+/// and internal, one still a draft, with a few votes.
+const ARTICLES: &[(&str, &str, &str, &str, &str, Option<(&str, &str)>)] = &[
+    (
+        "设备无法开机怎么办",
+        "维修",
+        "public",
+        "published",
+        "1. 确认电源插头已插好，插座有电。\n2. 检查设备背面的总开关是否打开。\n3. 按住电源键 5 秒后松开，等待指示灯亮起。\n\n以上步骤仍无法开机，请记下设备序列号并联系我们，工程师会在一个工作日内回复。",
+        Some((
+            "The machine does not switch on",
+            "1. Check that the plug is in and the socket has power.\n2. Check the main switch at the back.\n3. Hold the power button for 5 seconds, then release it and wait for the light.\n\nIf it still does not start, note the serial number and contact us: an engineer answers within one working day.",
+        )),
+    ),
+    (
+        "如何修改发票抬头",
+        "财务",
+        "public",
+        "published",
+        "发票开具后 30 天内可以申请重开。\n\n请提供：原发票号码、正确的单位名称和统一社会信用代码。财务会在三个工作日内寄出新发票，原发票请寄回作废。",
+        Some((
+            "How to correct the name on an invoice",
+            "An invoice can be reissued within 30 days.\n\nSend us the invoice number, the correct company name and its unified social credit code. Finance mails the new invoice within three working days; please return the old one.",
+        )),
+    ),
+    (
+        "预约上门安装调试",
+        "安装",
+        "public",
+        "published",
+        "收到设备后，请在帮助中心或致电客服预约安装时间。\n\n安装前请准备：平整的安装位置、220V 独立电源、网络接口。工程师上门后约 2 小时完成安装调试并现场培训。",
+        None,
+    ),
+    (
+        "系统登录不了的排查步骤",
+        "技术支持",
+        "public",
+        "published",
+        "请先确认账号和密码，注意大小写。\n连续输错 5 次会暂时锁定，15 分钟后再试。\n\n仍无法登录时，请清除浏览器缓存或换一个浏览器；如果提示证书错误，请检查电脑时间是否正确。",
+        Some((
+            "Cannot sign in: what to check",
+            "Check your user name and password (they are case-sensitive).\nFive wrong tries lock the account for 15 minutes.\n\nIf it still fails, clear the browser cache or try another browser; a certificate warning usually means the computer's clock is wrong.",
+        )),
+    ),
+    (
+        "保养周期说明",
+        "咨询",
+        "public",
+        "published",
+        "设备建议每运行 500 小时或每 6 个月保养一次，以先到者为准。\n\n保修期内的定期保养免费，配件按价目表收费。",
+        None,
+    ),
+    (
+        "运行噪音偏大的处理（内部）",
+        "维修",
+        "internal",
+        "published",
+        "先远程确认：噪音出现在启动时还是持续运行时。\n\n持续噪音多为风扇积尘或轴承磨损：安排工程师上门，携带风扇组件（料号 FAN-220）。保修期外需先报价。",
+        None,
+    ),
+    (
+        "配件发错型号的退换流程",
+        "物流",
+        "internal",
+        "draft",
+        "核对订单与实物型号 → 拍照留证 → 在工单中备注 → 通知仓库补发 → 客户寄回错发配件（运费到付）。",
+        None,
+    ),
+];
+
+async fn articles(db: &Db, admin: &Ctx) -> Result<usize> {
+    use crate::articles::{self, ArticleInput, VoteInput};
+    let existing = articles::list(db, admin, &Default::default()).await?;
+    if !existing.items.is_empty() {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for (i, (title, category, audience, status, body, english)) in ARTICLES.iter().enumerate() {
+        let input = |title: &str, body: &str, locale: &str, of: Option<Uuid>| ArticleInput {
+            title: Some(title.into()),
+            body: Some(body.into()),
+            locale: Some(locale.into()),
+            translation_of: of,
+            category: Some(Some((*category).into())),
+            status: Some((*status).into()),
+            audience: Some((*audience).into()),
+            ..Default::default()
+        };
+        let a = articles::create(db, admin, input(title, body, "zh-CN", None)).await?;
+        n += 1;
+        if let Some((t, b)) = english {
+            articles::create(db, admin, input(t, b, "en", Some(a.id))).await?;
+            n += 1;
+        }
+        if *status == "published" {
+            for k in 0..(i % 4 + 1) {
+                let vote = VoteInput {
+                    helpful: Some(k % 3 != 2),
+                    comment: (k % 3 == 2).then(|| "步骤里没写清楚指示灯的颜色。".to_owned()),
+                };
+                articles::vote(db, admin, a.id, vote).await?;
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Moves a ticket and everything it holds `shift` into the past, spacing its log's steps out

@@ -337,6 +337,7 @@ async fn decide(tx: &mut Tx, tenant: Uuid, s: &Stored, forced: bool) -> Result<O
                 version: None,
                 contact_id: Some(contact),
                 channel: Some("email".into()),
+                article_id: None,
             },
             mail_id,
         )

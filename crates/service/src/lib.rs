@@ -5,6 +5,7 @@
 
 use guanxi_platform::migrate::Migration;
 
+pub mod articles;
 pub mod clock;
 pub mod conditions;
 pub mod demo;
@@ -47,5 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "3005_surveys",
         sqlite: include_str!("../migrations/sqlite/3005_surveys.sql"),
         postgres: include_str!("../migrations/postgres/3005_surveys.sql"),
+    },
+    Migration {
+        version: 3006,
+        name: "3006_articles",
+        sqlite: include_str!("../migrations/sqlite/3006_articles.sql"),
+        postgres: include_str!("../migrations/postgres/3006_articles.sql"),
     },
 ];

@@ -960,6 +960,9 @@ pub struct MessageInput {
     pub contact_id: Option<Uuid>,
     /// Where it came from (default `manual`; `phone` for what was said on a call).
     pub channel: Option<String>,
+    /// A published knowledge-base article to send (a reply or a note): its title and text
+    /// follow the body, which may then be left out; the article counts it as used.
+    pub article_id: Option<Uuid>,
 }
 
 const MESSAGES: &str = "SELECT m.id, m.kind, m.body, m.user_id, u.name AS user_name, m.contact_id,
@@ -1009,12 +1012,30 @@ pub async fn add_message_in(
             None
         }
     };
-    let body = match plain(50_000)(input.body.as_deref().unwrap_or_default()) {
-        Ok(b) if !b.trim().is_empty() => Some(b.trim().to_owned()),
-        Ok(_) => {
-            errs.add("body", "required");
+    // A knowledge-base article sent in the message: its title and text after what was typed
+    // (counted as used).
+    let article = match input.article_id {
+        Some(a) if input.kind.as_deref() != Some("customer") => {
+            Some(crate::articles::use_in_reply(tx, ctx, a).await?)
+        }
+        Some(_) => {
+            errs.add("article_id", "invalid");
             None
         }
+        None => None,
+    };
+    let body = match plain(50_000)(input.body.as_deref().unwrap_or_default()) {
+        Ok(b) => match (b.trim(), &article) {
+            ("", None) => {
+                errs.add("body", "required");
+                None
+            }
+            (typed, None) => Some(typed.to_owned()),
+            ("", Some((title, text))) => Some(format!("{title}\n\n{}", text.trim())),
+            (typed, Some((title, text))) => {
+                Some(format!("{typed}\n\n{title}\n\n{}", text.trim()))
+            }
+        },
         Err(c) => {
             errs.add("body", c);
             None

@@ -58,6 +58,7 @@ pub const ENTITIES: &[guanxi_records::Entity] = &[
     guanxi_sales::leads::ENTITY,
     guanxi_sales::opportunities::ENTITY,
     guanxi_service::tickets::ENTITY,
+    guanxi_service::articles::ENTITY,
 ];
 
 /// Every list page: module (a saved view's entity) and path.
@@ -67,6 +68,7 @@ pub const LISTS: &[(&str, &str)] = &[
     ("leads", "/leads"),
     ("opportunities", "/opportunities"),
     ("tickets", "/tickets"),
+    ("articles", "/articles"),
 ];
 
 /// Every module's migrations, in the order they apply.
@@ -262,6 +264,23 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(service::api::ticket_timeline))
         .routes(routes!(service::api::ticket_sla))
         .routes(routes!(service::api::merge_ticket))
+        .routes(routes!(
+            service::articles_api::list_articles,
+            service::articles_api::create_article
+        ))
+        .routes(routes!(
+            service::articles_api::get_article,
+            service::articles_api::update_article,
+            service::articles_api::delete_article
+        ))
+        .routes(routes!(service::articles_api::restore_article))
+        .routes(routes!(service::articles_api::bulk_articles))
+        .routes(routes!(service::articles_api::article_translations))
+        .routes(routes!(service::articles_api::suggest_articles))
+        .routes(routes!(
+            service::articles_api::list_votes,
+            service::articles_api::vote_article
+        ))
         .routes(routes!(
             service::api::list_policies,
             service::api::create_policy

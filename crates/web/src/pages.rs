@@ -85,6 +85,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "service/queues.html",
         "service/mailboxes.html",
         "service/survey.html",
+        "service/article.html",
+        "service/help.html",
         "service/tickets_card.html",
         "sales/board.html",
         "sales/pipelines.html",
@@ -308,6 +310,7 @@ impl Signed {
             deals_nav => ctx.can("opportunities", Action::Read).is_some(),
             quotes_nav => ctx.can("quotes", Action::Read).is_some(),
             tickets_nav => ctx.can("tickets", Action::Read).is_some(),
+            articles_nav => ctx.can("articles", Action::Read).is_some(),
             value_nav => ctx.can("analytics", Action::Read).is_some(),
         };
         Some(Signed {
@@ -451,7 +454,21 @@ pub(crate) fn public_page(
     name: &str,
     extra: Value,
 ) -> Response {
-    let (locale, token, fresh) = public_base(headers);
+    public_page_in(s, headers, status, name, extra, None)
+}
+
+/// [`public_page`] in a language the page chose (a `?lang=` the visitor picked), else the
+/// browser's.
+pub(crate) fn public_page_in(
+    s: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    name: &str,
+    extra: Value,
+    locale: Option<&str>,
+) -> Response {
+    let (browser, token, fresh) = public_base(headers);
+    let locale = locale.map(str::to_owned).unwrap_or(browser);
     let mut r = render(
         s,
         status,
@@ -523,6 +540,8 @@ pub fn router() -> Router<AppState> {
         .merge(crate::service::pages::routes())
         .merge(crate::service::mailboxes_page::routes())
         .merge(crate::service::surveys::routes())
+        .merge(crate::service::articles_pages::routes())
+        .merge(crate::service::help::routes())
         .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::quotes_pages::routes())
         .merge(crate::approvals::routes())

@@ -28,6 +28,8 @@ pub struct FieldView {
     /// name).
     pub label: Option<String>,
     pub options: Vec<String>,
+    /// A coded choice's message prefix: option `o` reads `t(codes ~ o)`.
+    pub codes: Option<&'static str>,
     pub custom: bool,
 }
 
@@ -48,6 +50,8 @@ pub struct Field {
     pub name: &'static str,
     pub kind: &'static str,
     pub required: bool,
+    /// For kind `coded`: the message prefix and the options.
+    pub codes: Option<(&'static str, &'static [&'static str])>,
 }
 
 /// A built-in profile group of an entity's form and page.
@@ -62,6 +66,7 @@ pub const fn f(name: &'static str, kind: &'static str) -> Field {
         name,
         kind,
         required: false,
+        codes: None,
     }
 }
 
@@ -70,6 +75,22 @@ pub const fn req(name: &'static str, kind: &'static str) -> Field {
         name,
         kind,
         required: true,
+        codes: None,
+    }
+}
+
+/// A choice among fixed codes, each option shown as the message `prefix` + code (a ticket's
+/// status as `ticket.status.open`).
+pub const fn coded(
+    name: &'static str,
+    prefix: &'static str,
+    options: &'static [&'static str],
+) -> Field {
+    Field {
+        name,
+        kind: "coded",
+        required: true,
+        codes: Some((prefix, options)),
     }
 }
 
@@ -112,7 +133,11 @@ pub async fn layout(
                 kind: f.kind,
                 required: f.required,
                 label: None,
-                options: vec![],
+                options: f
+                    .codes
+                    .map(|(_, o)| o.iter().map(|o| (*o).to_owned()).collect())
+                    .unwrap_or_default(),
+                codes: f.codes.map(|(prefix, _)| prefix),
                 custom: false,
             })
             .collect();
@@ -125,6 +150,7 @@ pub async fn layout(
                     required: d.required,
                     label: Some(d.label_in(&p.ctx.locale).to_owned()),
                     options: d.options.clone(),
+                    codes: None,
                     custom: true,
                 }),
         );

@@ -92,9 +92,25 @@ pub trait Listed: Record + Editable + Serialize + Send + Sync + 'static {
     }
 }
 
-/// The layout of `R`'s records.
+/// The layout of `R`'s records, its built-in fields named as its list names them.
 pub async fn layout_of<R: Listed>(s: &AppState, p: &Signed) -> Result<Layout, Error> {
-    layout::layout(s, p, R::ENTITY, R::SPEC.sections).await
+    let mut l = layout::layout(s, p, R::ENTITY, R::SPEC.sections).await?;
+    for f in l.sections.iter_mut().flat_map(|s| &mut s.fields) {
+        if !f.custom {
+            f.label = own_label(p, R::SPEC, &f.name);
+        }
+    }
+    Ok(l)
+}
+
+/// A list whose codes read apart names its own fields apart too, where it has words of its
+/// own (a ticket's number is not an order's, an article's title is not a job title).
+fn own_label(p: &Signed, spec: &ListSpec, field: &str) -> Option<String> {
+    if spec.codes.is_empty() {
+        return None;
+    }
+    let own = format!("{}field.{field}", spec.codes);
+    Some(crate::i18n::t(&p.ctx.locale, &own)).filter(|w| *w != own)
 }
 
 /// Custom kinds a cell edit may change (one input, no multi-value).
@@ -191,15 +207,8 @@ fn columns(p: &Signed, layout: &Layout, spec: &ListSpec, chosen: &[String]) -> V
                 "updated_at" | "created_at" | "tags" => {
                     crate::i18n::t(&p.ctx.locale, &format!("common.{k}"))
                 }
-                // A list whose codes read apart names its own fields apart too, where it
-                // has words of its own (a ticket's number is not an order's).
-                _ => {
-                    let own = format!("{}field.{k}", spec.codes);
-                    match crate::i18n::t(&p.ctx.locale, &own) {
-                        w if !spec.codes.is_empty() && w != own => w,
-                        _ => crate::i18n::t(&p.ctx.locale, &format!("field.{k}")),
-                    }
-                }
+                _ => own_label(p, spec, k)
+                    .unwrap_or_else(|| crate::i18n::t(&p.ctx.locale, &format!("field.{k}"))),
             },
             kind: "text",
             options: vec![],

@@ -3,5 +3,6 @@
 //! implementation, used by each module's pages through [`lists::Listed`].
 
 pub mod export;
+pub mod forms;
 pub mod layout;
 pub mod lists;

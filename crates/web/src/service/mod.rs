@@ -1,7 +1,11 @@
 //! The service desk's HTTP side: `/api/v1/tickets`, `/api/v1/sla-policies`,
-//! `/api/v1/mailboxes` and the ticket, SLA policy and mailbox pages.
+//! `/api/v1/mailboxes`, `/api/v1/articles` and the ticket, SLA policy, mailbox and
+//! knowledge-base pages, and the public help centre.
 
 pub mod api;
+pub mod articles_api;
+pub mod articles_pages;
+pub mod help;
 pub mod mail;
 pub mod mailboxes_api;
 pub mod mailboxes_page;

@@ -452,6 +452,21 @@ async fn show_page(
     .await
     .map(|page| page.items)
     .unwrap_or_default();
+    // Articles answering the ticket, for a reply (a failure leaves the card out).
+    let suggested = if p.ctx.can("articles", Action::Read).is_some() && live {
+        let text = format!("{} {}", d.subject, d.description.as_deref().unwrap_or(""));
+        guanxi_service::articles::suggest(
+            &s.db,
+            guanxi_service::articles::Reader::Staff(&p.ctx),
+            &text,
+            &p.ctx.locale,
+            5,
+        )
+        .await
+        .unwrap_or_default()
+    } else {
+        vec![]
+    };
     p.page_status(
         s,
         status,
@@ -459,7 +474,7 @@ async fn show_page(
         "tickets",
         context! {
             d => d, messages => messages, events => events, clocks => clocks, policy => policy,
-            survey => survey, sections => layout.sections, shown => shown, errors => errors,
+            survey => survey, suggested => suggested, sections => layout.sections, shown => shown, errors => errors,
             statuses => STATUSES, live => live,
             error => p.refusal_from_url(error),
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
@@ -475,6 +490,8 @@ struct WriteForm {
     kind: String,
     body: String,
     status: Option<String>,
+    /// A suggested article sent as the reply.
+    article_id: Option<Uuid>,
 }
 
 /// `POST /tickets/{id}/messages`: a reply, note or what the customer said, with the status it
@@ -495,6 +512,7 @@ async fn write(
         version: form.version,
         contact_id: None,
         channel: None,
+        article_id: form.article_id,
     };
     match tickets::add_message(&s.db, &p.ctx, id, input).await {
         Ok(_) => Redirect::to(&format!("/tickets/{id}#conversation")).into_response(),
