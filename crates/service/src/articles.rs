@@ -26,6 +26,8 @@ use guanxi_records::custom_fields::{self, CustomFilter};
 use guanxi_records::record::{self, apply_text, plain};
 use guanxi_records::{eras, normalize, Entity, EntityDef};
 
+use crate::tickets::choice;
+
 /// The declaration that gives articles the shared record machinery.
 pub const ENTITY: Entity = Entity::declare(&EntityDef {
     table: "articles",
@@ -249,7 +251,13 @@ fn list_sql(
         }
     }
     record::one_of(q, "a.status", "status", f.status.as_deref(), STATUSES)?;
-    record::one_of(q, "a.audience", "audience", f.audience.as_deref(), AUDIENCES)?;
+    record::one_of(
+        q,
+        "a.audience",
+        "audience",
+        f.audience.as_deref(),
+        AUDIENCES,
+    )?;
     record::one_of(q, "a.locale", "locale", f.locale.as_deref(), LOCALES)?;
     if let Some(c) = f
         .category
@@ -283,7 +291,10 @@ fn readable(ctx: &Ctx, a: &Article) -> Result<()> {
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Article> {
     ctx.require("articles", Action::Read)?;
     let a: Article = db
-        .fetch_optional(&<Article as record::Record>::select_one(), args![ctx.tenant_id, id])
+        .fetch_optional(
+            &<Article as record::Record>::select_one(),
+            args![ctx.tenant_id, id],
+        )
         .await?
         .ok_or(Error::NotFound)?;
     readable(ctx, &a)?;
@@ -350,16 +361,6 @@ impl Fields {
     }
 }
 
-fn choice(errs: &mut Errors, field: &str, raw: &str, allowed: &[&str]) -> Option<String> {
-    let v = raw.trim();
-    if allowed.contains(&v) {
-        Some(v.to_owned())
-    } else {
-        errs.add(field, "invalid");
-        None
-    }
-}
-
 async fn apply(
     tx: &mut Tx,
     ctx: &Ctx,
@@ -392,7 +393,10 @@ async fn apply(
         ("status", &input.status, STATUSES, &mut f.status),
         ("audience", &input.audience, AUDIENCES, &mut f.audience),
     ] {
-        if let Some(c) = v.as_deref().and_then(|v| choice(&mut errs, field, v, allowed)) {
+        if let Some(c) = v
+            .as_deref()
+            .and_then(|v| choice(&mut errs, field, v, allowed))
+        {
             *out = c;
         }
     }
@@ -729,7 +733,8 @@ pub async fn suggest(
         q.push("a.audience = 'public' AND ");
     }
     record::any_token_sql(db.backend(), &mut q, "articles", "a", &tokens);
-    q.push(" ORDER BY a.updated_at DESC LIMIT ").bind(CANDIDATES);
+    q.push(" ORDER BY a.updated_at DESC LIMIT ")
+        .bind(CANDIDATES);
     let rows: Vec<Candidate> = db.fetch_sql(q).await?;
     let mut scored: Vec<(i64, bool, Candidate)> = rows
         .into_iter()
@@ -999,7 +1004,10 @@ pub async fn public_open(
 pub async fn public_vote(db: &Db, tenant: Uuid, id: Uuid, input: VoteInput) -> Result<Vote> {
     let mut tx = db.begin().await?;
     let public: Option<(Uuid,)> = tx
-        .fetch_optional(&format!("SELECT id FROM ({PUBLIC} AND id = $2) x"), args![tenant, id])
+        .fetch_optional(
+            &format!("SELECT id FROM ({PUBLIC} AND id = $2) x"),
+            args![tenant, id],
+        )
         .await?;
     if public.is_none() {
         return Err(Error::NotFound);
@@ -1040,7 +1048,9 @@ mod tests {
 
     fn art(group: u128, locale: &str) -> PublicArticle {
         PublicArticle {
-            id: Uuid::from_u128(group * 10 + LOCALES.iter().position(|l| *l == locale).unwrap_or(0) as u128),
+            id: Uuid::from_u128(
+                group * 10 + LOCALES.iter().position(|l| *l == locale).unwrap_or(0) as u128,
+            ),
             group_id: Uuid::from_u128(group),
             locale: locale.into(),
             title: format!("{group} {locale}"),

@@ -206,7 +206,17 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<ServiceStats> {
 
 /// The knowledge base: articles a desk writes first (Chinese, some also in English), public
 /// and internal, one still a draft, with a few votes.
-const ARTICLES: &[(&str, &str, &str, &str, &str, Option<(&str, &str)>)] = &[
+/// Title, category, audience, status, text, and the English title and text if translated.
+type DemoArticle = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
+const ARTICLES: &[DemoArticle] = &[
     (
         "设备无法开机怎么办",
         "维修",
@@ -223,7 +233,7 @@ const ARTICLES: &[(&str, &str, &str, &str, &str, Option<(&str, &str)>)] = &[
         "财务",
         "public",
         "published",
-        "发票开具后 30 天内可以申请重开。\n\n请提供：原发票号码、正确的单位名称和统一社会信用代码。财务会在三个工作日内寄出新发票，原发票请寄回作废。",
+        "发票开具后 30 天内可以申请重开。\n\n请提供：原发票号码，正确的单位名称和统一社会信用代码。财务会在三个工作日内寄出新发票，原发票请寄回作废。",
         Some((
             "How to correct the name on an invoice",
             "An invoice can be reissued within 30 days.\n\nSend us the invoice number, the correct company name and its unified social credit code. Finance mails the new invoice within three working days; please return the old one.",
@@ -234,7 +244,7 @@ const ARTICLES: &[(&str, &str, &str, &str, &str, Option<(&str, &str)>)] = &[
         "安装",
         "public",
         "published",
-        "收到设备后，请在帮助中心或致电客服预约安装时间。\n\n安装前请准备：平整的安装位置、220V 独立电源、网络接口。工程师上门后约 2 小时完成安装调试并现场培训。",
+        "收到设备后，请在帮助中心或致电客服预约安装时间。\n\n安装前请准备：平整的安装位置，220V 独立电源，网络接口。工程师上门后约 2 小时完成安装调试并现场培训。",
         None,
     ),
     (

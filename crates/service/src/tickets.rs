@@ -410,7 +410,13 @@ impl Fields {
     }
 }
 
-fn choice(errs: &mut Errors, field: &str, raw: &str, allowed: &[&str]) -> Option<String> {
+/// One of a field's fixed codes, or `invalid` on the field.
+pub(crate) fn choice(
+    errs: &mut Errors,
+    field: &str,
+    raw: &str,
+    allowed: &[&str],
+) -> Option<String> {
     let v = raw.trim();
     if allowed.contains(&v) {
         Some(v.to_owned())
@@ -1032,9 +1038,7 @@ pub async fn add_message_in(
             }
             (typed, None) => Some(typed.to_owned()),
             ("", Some((title, text))) => Some(format!("{title}\n\n{}", text.trim())),
-            (typed, Some((title, text))) => {
-                Some(format!("{typed}\n\n{title}\n\n{}", text.trim()))
-            }
+            (typed, Some((title, text))) => Some(format!("{typed}\n\n{title}\n\n{}", text.trim())),
         },
         Err(c) => {
             errs.add("body", c);

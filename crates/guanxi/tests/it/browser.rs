@@ -1546,3 +1546,58 @@ both!(
         assert_eq!(parties["competitors"][0]["name"], "竞品茶业");
     }
 );
+
+both!(
+    an_agent_writes_an_article_on_a_phone_and_sends_it_as_a_reply,
+    |app: crate::harness::TestApp| async move {
+        let Some(d) = driver().await else { return };
+        let t = app.admin_token.clone();
+        app.user_with_role("service", "agent@browser-kb.test").await;
+        let ticket = app
+            .created(
+                "/api/v1/tickets",
+                &t,
+                serde_json::json!({"subject": "打印机连不上网络"}),
+            )
+            .await;
+        let profile = crate::harness::temp_dir();
+        let c = browser(&d, &profile.0).await;
+        c.set_window_size(390, 844).await.unwrap();
+        sign_in(&c, &app, "agent@browser-kb.test", "password-123456").await;
+        c.goto(&app.url("/articles/new")).await.unwrap();
+        fill(&c, "#record-form input[name='title']", "打印机无法连接网络").await;
+        fill(
+            &c,
+            "#record-form textarea[name='body']",
+            "检查网线是否插好，再重启打印机。",
+        )
+        .await;
+        pick(&c, "#record-form select[name='status']", "published").await;
+        pick(&c, "#record-form select[name='audience']", "public").await;
+        click(&c, "#record-form button.primary").await;
+        let status = text(&c, "#status").await;
+        assert!(
+            status.contains("已发布") || status.contains("Published"),
+            "{status}"
+        );
+        shot(&c, "article-phone").await;
+        c.goto(&app.url(&format!("/tickets/{}", ticket["id"].as_str().unwrap())))
+            .await
+            .unwrap();
+        click(&c, "#suggested button.send-article").await;
+        let said = text_at(
+            &c,
+            "//ol[@class='messages']//li[contains(., '打印机无法连接网络')]",
+        )
+        .await;
+        assert!(said.contains("检查网线"), "{said}");
+        // The customer finds it in the help centre.
+        c.goto(&app.url(&format!("/help/{}?q=打印机连不上", app.tenant_id)))
+            .await
+            .unwrap();
+        let found = text(&c, "#results").await;
+        assert!(found.contains("打印机无法连接网络"), "{found}");
+        shot(&c, "help-centre-phone").await;
+        c.close().await.unwrap();
+    }
+);

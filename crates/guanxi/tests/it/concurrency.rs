@@ -118,6 +118,14 @@ both!(parallel_patches_of_one_version, |app: TestApp| async move {
     .await;
     resource(
         &app,
+        "articles",
+        "/api/v1/articles",
+        json!({"title": "并发文章", "body": "正文"}),
+        "title",
+    )
+    .await;
+    resource(
+        &app,
         "sla_policies",
         "/api/v1/sla-policies",
         json!({"name": "并发时限", "resolution_minutes": 60}),

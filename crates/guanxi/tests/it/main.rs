@@ -5,6 +5,7 @@
 mod harness;
 
 mod approvals;
+mod articles;
 mod assets;
 mod auth;
 mod browser;

@@ -172,7 +172,10 @@ pub async fn edit<R: Formed>(
     p: Signed,
     Path(id): Path<Uuid>,
 ) -> Response {
-    let (r, layout) = match (R::get(&s.db, &p.ctx, id).await, layout_of::<R>(&s, &p).await) {
+    let (r, layout) = match (
+        R::get(&s.db, &p.ctx, id).await,
+        layout_of::<R>(&s, &p).await,
+    ) {
         (Ok(r), Ok(l)) => (r, l),
         (Err(e), _) | (_, Err(e)) => return p.error(&s, e),
     };

@@ -86,7 +86,9 @@ pub async fn restore_article(
     Auth(ctx): Auth,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let a = articles::set_deleted(&s.db, &ctx, id, false).await.l(&ctx)?;
+    let a = articles::set_deleted(&s.db, &ctx, id, false)
+        .await
+        .l(&ctx)?;
     Ok(versioned(StatusCode::OK, &a, a.version))
 }
 

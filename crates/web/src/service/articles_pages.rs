@@ -87,7 +87,9 @@ pub static ARTICLES: ListSpec = ListSpec {
             "updated_at",
             "created_at",
         ],
-        default: &["status", "audience", "locale", "category", "views", "helpful"],
+        default: &[
+            "status", "audience", "locale", "category", "views", "helpful",
+        ],
     },
     editable: &["category"],
     auto_sort: "sort.auto_newest",
@@ -207,8 +209,7 @@ async fn show(
         sec.fields.retain(|f| f.name != "body");
     }
     sections.retain(|sec| !sec.fields.is_empty());
-    if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "articles", id, &a.title).await
-    {
+    if let Err(e) = guanxi_platform::recent::viewed(&s.db, &p.ctx, "articles", id, &a.title).await {
         tracing::warn!(error = %e, "noting a recent view");
     }
     let missing: Vec<&str> = LOCALES

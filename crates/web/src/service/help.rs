@@ -155,7 +155,9 @@ async fn vote(
         comment: f.comment.filter(|c| !c.trim().is_empty()),
     };
     match articles::public_vote(&s.db, tenant, id, input).await {
-        Ok(_) => Redirect::to(&format!("/help/{tenant}/articles/{id}?voted=1#vote")).into_response(),
+        Ok(_) => {
+            Redirect::to(&format!("/help/{tenant}/articles/{id}?voted=1#vote")).into_response()
+        }
         // A vote without its answer (a hand-made post): back to the page as it was.
         Err(Error::Validation(_)) => {
             Redirect::to(&format!("/help/{tenant}/articles/{id}#vote")).into_response()
