@@ -459,7 +459,6 @@ fn translation_taken(e: Error) -> Error {
 
 pub async fn create(db: &Db, ctx: &Ctx, input: ArticleInput) -> Result<Article> {
     let scope = ctx.require("articles", Action::Create)?;
-    let mut tx = db.begin().await?;
     let mut f = Fields {
         title: String::new(),
         body: String::new(),
@@ -490,6 +489,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ArticleInput) -> Result<Article> 
         f.category = original.category.clone();
         f.audience = original.audience.clone();
     }
+    // Begun after the original is read: a transaction never waits on a second connection.
+    let mut tx = db.begin().await?;
     let defs = custom_fields::active(&mut tx, ctx.tenant_id, ENTITY).await?;
     apply(&mut tx, ctx, &input, &mut f, &defs, true).await?;
     if !ctx.covers(scope, f.owner_id, f.team_id) {
