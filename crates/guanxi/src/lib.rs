@@ -621,7 +621,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut config = resolve_config(&cli.global, None)?;
             config.db_max_connections = 2;
             let db = open_db(&config).await?;
-            let out = demo(&db, tenant, accounts, seed, scale).await;
+            let out = demo(&db, tenant, accounts, seed, scale, &config.base_url).await;
             db.close().await;
             println!("{}", out?);
             Ok(())
@@ -717,6 +717,7 @@ async fn demo(
     accounts: usize,
     seed: u64,
     scale: Option<usize>,
+    base_url: &str,
 ) -> anyhow::Result<String> {
     let err = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
     let (tenant_id, admin_id, sign_in) = match tenant {
@@ -801,7 +802,7 @@ async fn demo(
         .await
         .map_err(err)?;
     // The service desk, after the grades its policies depend on.
-    let service = guanxi_service::demo::load(db, &ctx, seed)
+    let service = guanxi_service::demo::load(db, &ctx, seed, base_url)
         .await
         .map_err(err)?;
     // The reps sign in too, with one printed password (so a demo can be shown from each seat).
@@ -827,9 +828,9 @@ async fn demo(
         }
     }
     Ok(format!(
-        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities, {} tickets, {} articles (help centre: /help/{tenant_id})\n{sign_in}sales reps and service agents {} sign in with password {rep_password}\n{tenant_id}",
+        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities, {} tickets, {} articles (help centre: /help/{tenant_id}), {} customers invited to the portal (/portal/{tenant_id})\n{sign_in}sales reps and service agents {} sign in with password {rep_password}\n{tenant_id}",
         stats.reps, stats.accounts, stats.contacts, stats.products, stats.orders, stats.activities,
-        service.tickets, service.articles, reps.join(", ")
+        service.tickets, service.articles, service.portal_users, reps.join(", ")
     ))
 }
 

@@ -106,7 +106,7 @@ impl Limiter {
         std::time::Duration::from_secs(secs).min(self.max_delay)
     }
 
-    fn blocked(&self, email: &str, ip: &str) -> bool {
+    pub fn blocked(&self, email: &str, ip: &str) -> bool {
         let over = |key: String, limit: u32| self.get(&key).is_some_and(|h| h.n >= limit);
         over(format!("p:{email}|{ip}"), self.per_pair)
             || over(format!("i:{ip}"), self.per_ip)
@@ -115,13 +115,13 @@ impl Limiter {
                 .is_some_and(|h| h.last.elapsed() < self.delay(h.n))
     }
 
-    fn record_failure(&self, email: &str, ip: &str) {
+    pub fn record_failure(&self, email: &str, ip: &str) {
         self.fail(format!("a:{email}"));
         self.fail(format!("i:{ip}"));
         self.fail(format!("p:{email}|{ip}"));
     }
 
-    fn clear(&self, email: &str) {
+    pub fn clear(&self, email: &str) {
         let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         hits.remove(&format!("a:{email}"));
         let pair = format!("p:{email}|");

@@ -17,6 +17,8 @@ pub enum ActorKind {
     System,
     /// A user acting through a link emailed to them (an approval decision), not signed in.
     Link,
+    /// A customer signed in to the customer portal (no staff user).
+    Portal,
 }
 
 impl ActorKind {
@@ -26,6 +28,7 @@ impl ActorKind {
             ActorKind::Token => "api_token",
             ActorKind::System => "system",
             ActorKind::Link => "email_link",
+            ActorKind::Portal => "customer_portal",
         }
     }
 }

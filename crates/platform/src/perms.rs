@@ -64,6 +64,7 @@ pub const MODULES: &[&str] = &[
     "sla_policies",
     "mailboxes",
     "articles",
+    "portal_users",
 ];
 
 /// The customer-record modules: every role but admin gets them by its line of work.
@@ -304,15 +305,19 @@ pub fn builtin_permissions(key: &str) -> Permissions {
             grant(&mut p, "articles", &[Read], Scope::Own);
             match key {
                 "service" => {
+                    grant(&mut p, "portal_users", &[Read, Create, Update], Scope::All);
                     grant(&mut p, "articles", &[Read, Create, Update], Scope::All);
                     grant(&mut p, "articles", &[Delete], Scope::Own);
                 }
-                "manager" => grant(
-                    &mut p,
-                    "articles",
-                    &[Read, Create, Update, Delete],
-                    Scope::All,
-                ),
+                "manager" => {
+                    grant(
+                        &mut p,
+                        "articles",
+                        &[Read, Create, Update, Delete],
+                        Scope::All,
+                    );
+                    grant(&mut p, "portal_users", &[Read, Create, Update], Scope::All);
+                }
                 _ => {}
             }
             grant(&mut p, "activities", &[Read], Scope::All);

@@ -22,6 +22,7 @@ use crate::tickets::{self, MessageInput, TicketInput};
 pub struct ServiceStats {
     pub tickets: usize,
     pub articles: usize,
+    pub portal_users: usize,
 }
 
 const SUBJECTS: &[(&str, &str)] = &[
@@ -40,7 +41,7 @@ fn policy(v: serde_json::Value) -> PolicyInput {
     serde_json::from_value(v).unwrap_or_default()
 }
 
-pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<ServiceStats> {
+pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<ServiceStats> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5e41);
     let mut stats = ServiceStats::default();
     if sla::list(db, admin).await?.is_empty() {
@@ -201,6 +202,7 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<ServiceStats> {
         stats.tickets += 1;
     }
     stats.articles = articles(db, admin).await?;
+    stats.portal_users = portal_users(db, admin, base_url).await?;
     Ok(stats)
 }
 
@@ -564,4 +566,34 @@ pub async fn scale_tickets(db: &Db, admin: &Ctx, n: usize, seed: u64) -> Result<
         done += batch;
     }
     Ok(open)
+}
+
+/// Two customers with the portal: the first contacts with an email address who asked for
+/// something, the first of them seeing their whole company's requests (their invitations wait
+/// in the outbox).
+async fn portal_users(db: &Db, admin: &Ctx, base_url: &str) -> Result<usize> {
+    if !crate::portal::list_users(db, admin, None).await?.is_empty() {
+        return Ok(0);
+    }
+    let contacts: Vec<(Uuid,)> = db
+        .fetch_all(
+            "SELECT DISTINCT c.id FROM tickets t JOIN contacts c ON c.tenant_id = t.tenant_id AND c.id = t.contact_id
+             WHERE t.tenant_id = $1 AND c.email IS NOT NULL AND c.account_id IS NOT NULL ORDER BY c.id LIMIT 2",
+            args![admin.tenant_id],
+        )
+        .await?;
+    for (i, (c,)) in contacts.iter().enumerate() {
+        crate::portal::invite(
+            db,
+            admin,
+            crate::portal::PortalUserInput {
+                contact_id: Some(*c),
+                company_access: Some(i == 0),
+                ..Default::default()
+            },
+            base_url,
+        )
+        .await?;
+    }
+    Ok(contacts.len())
 }

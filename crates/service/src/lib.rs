@@ -12,6 +12,7 @@ pub mod demo;
 pub mod imap;
 pub mod inbound;
 pub mod mailboxes;
+pub mod portal;
 pub mod routing;
 pub mod sla;
 pub mod surveys;
@@ -54,5 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "3006_articles",
         sqlite: include_str!("../migrations/sqlite/3006_articles.sql"),
         postgres: include_str!("../migrations/postgres/3006_articles.sql"),
+    },
+    Migration {
+        version: 3007,
+        name: "3007_portal",
+        sqlite: include_str!("../migrations/sqlite/3007_portal.sql"),
+        postgres: include_str!("../migrations/postgres/3007_portal.sql"),
     },
 ];

@@ -277,6 +277,34 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(service::articles_api::bulk_articles))
         .routes(routes!(service::articles_api::article_translations))
         .routes(routes!(service::articles_api::suggest_articles))
+        .routes(routes!(service::portal_api::deflection))
+        .routes(routes!(
+            service::portal_api::list_portal_users,
+            service::portal_api::invite_portal_user
+        ))
+        .routes(routes!(
+            service::portal_api::get_portal_user,
+            service::portal_api::update_portal_user
+        ))
+        .routes(routes!(
+            service::portal_api::portal_sign_in,
+            service::portal_api::portal_sign_out
+        ))
+        .routes(routes!(service::portal_api::portal_link))
+        .routes(routes!(service::portal_api::portal_me))
+        .routes(routes!(
+            service::portal_api::portal_tickets,
+            service::portal_api::portal_open_ticket
+        ))
+        .routes(routes!(service::portal_api::portal_ticket))
+        .routes(routes!(
+            service::portal_api::portal_messages,
+            service::portal_api::portal_reply
+        ))
+        .routes(routes!(service::portal_api::portal_ask))
+        .routes(routes!(service::portal_api::portal_solved))
+        .routes(routes!(service::portal_api::portal_articles))
+        .routes(routes!(service::portal_api::portal_article))
         .routes(routes!(
             service::articles_api::list_votes,
             service::articles_api::vote_article

@@ -87,6 +87,7 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "service/survey.html",
         "service/article.html",
         "service/help.html",
+        "service/portal.html",
         "service/tickets_card.html",
         "sales/board.html",
         "sales/pipelines.html",
@@ -542,6 +543,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::service::surveys::routes())
         .merge(crate::service::articles_pages::routes())
         .merge(crate::service::help::routes())
+        .merge(crate::service::portal_pages::routes())
         .merge(crate::sales::pipelines_page::routes())
         .merge(crate::sales::quotes_pages::routes())
         .merge(crate::approvals::routes())

@@ -275,6 +275,10 @@ both!(
             .unwrap();
         let mut walked = 0;
         for (path, ops) in spec["paths"].as_object().unwrap() {
+            // The portal's endpoints answer portal sessions only (walked in `portal.rs`).
+            if path.starts_with("/portal/") {
+                continue;
+            }
             for (method, _) in ops.as_object().unwrap() {
                 let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
                 if path.contains('{') {

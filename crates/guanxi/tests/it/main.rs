@@ -27,6 +27,7 @@ mod mail;
 mod notifications;
 mod opportunities;
 mod pools;
+mod portal;
 mod quotes;
 mod reports;
 mod scheduler;

@@ -922,7 +922,9 @@ both!(
             .unwrap();
         assert_eq!(app.run_grading().await, 1);
         // The service desk: policies by grade, tickets with replies, open and solved.
-        guanxi_service::demo::load(&app.db, &ctx, 5).await.unwrap();
+        guanxi_service::demo::load(&app.db, &ctx, 5, "http://127.0.0.1")
+            .await
+            .unwrap();
         for lang in ["zh-CN", "en"] {
             let (client, _) = app
                 .session("admin@acme.test", "correct horse battery")

@@ -741,6 +741,7 @@ async fn contact_page(
     };
     let tickets = crate::service::pages::of_customer(&s, &p, None, Some(id)).await;
     let satisfaction = crate::service::pages::satisfaction(&s, &p, None, Some(id)).await;
+    let portal = crate::service::portal_pages::card(&s, &p, id).await;
     p.page(
         &s,
         "customers/contact.html",
@@ -748,7 +749,7 @@ async fn contact_page(
         context! {
             c => c, sections => layout.sections, shown => shown, purchases => purchases, assets => owned, timeline => timeline, error => p.refusal_from_url(q.error.as_deref()), notice => q.notice(&p), undo => q.undo, facts => facts, dupes => dupes,
             subject => context! { field => "contact_id", id => id },
-            can_add_ticket => p.ctx.can("tickets", Action::Create).is_some(), tickets => tickets, satisfaction => satisfaction,
+            can_add_ticket => p.ctx.can("tickets", Action::Create).is_some(), tickets => tickets, satisfaction => satisfaction, portal => portal,
             can_edit => can_change(&p, "contacts", Action::Update, Some(c.owner_id), c.team_id),
             can_delete => can_change(&p, "contacts", Action::Delete, Some(c.owner_id), c.team_id),
         },

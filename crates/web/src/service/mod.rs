@@ -10,4 +10,6 @@ pub mod mail;
 pub mod mailboxes_api;
 pub mod mailboxes_page;
 pub mod pages;
+pub mod portal_api;
+pub mod portal_pages;
 pub mod surveys;
