@@ -15,6 +15,40 @@ fn csrf_of(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
+/// Signs in through the portal link in an email body, choosing `password`; the link then
+/// refuses a second use.
+async fn use_link(app: &TestApp, body: &str, password: &str) {
+    let at = body.find("/portal/").expect("a portal link") + 8;
+    let rest = &body[at..];
+    let link: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "-_/".contains(*c))
+        .collect();
+    let c = Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = app.url(&format!("/portal/{link}"));
+    // Opening the link signs nobody in; its button does, once.
+    let page = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_of(&page);
+    let r = c
+        .post(&url)
+        .form(&[("_csrf", csrf.as_str()), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "signed in by the link");
+    let again = c
+        .post(&url)
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(again.status(), 303, "a link is used once");
+}
+
 /// Invites a new contact of `account` to the portal (company access as given) and signs them
 /// in through the emailed link, choosing a password; their portal token.
 async fn customer(app: &TestApp, account: &Value, email: &str, company: bool) -> (Value, String) {
@@ -39,42 +73,8 @@ async fn customer(app: &TestApp, account: &Value, email: &str, company: bool) ->
         .iter()
         .find(|m| m.contains(email))
         .expect("an invitation");
-    let body = crate::jobs::body_of(mail);
-    let at = body.find("/link/").expect("a link") + 6;
-    let token: String = body[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
+    use_link(app, &crate::jobs::body_of(mail), "a-good-password-1").await;
     let tenant = &app.tenant_id;
-    let c = Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    // Opening the link signs nobody in; its button does, once.
-    let page = c
-        .get(app.url(&format!("/portal/{tenant}/link/{token}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_of(&page);
-    let r = c
-        .post(app.url(&format!("/portal/{tenant}/link/{token}")))
-        .form(&[("_csrf", csrf.as_str()), ("password", "a-good-password-1")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "signed in by the link");
-    let again = c
-        .post(app.url(&format!("/portal/{tenant}/link/{token}")))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(again.status(), 303, "a link is used once");
     let r = app
         .req(Method::POST, "/portal/api/v1/sessions", "")
         .json(&json!({"tenant_id": tenant, "email": email, "password": "a-good-password-1"}))
@@ -426,35 +426,7 @@ both!(
         let at = body.find("/portal/").unwrap() + 8;
         let b_tenant: String = body[at..].chars().take(36).collect();
         assert_ne!(b_tenant, app.tenant_id);
-        // Fay signs in by her link.
-        let at = body.find("/link/").unwrap() + 6;
-        let link: String = body[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect();
-        let fc = Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let page = fc
-            .get(app.url(&format!("/portal/{b_tenant}/link/{link}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = fc
-            .post(app.url(&format!("/portal/{b_tenant}/link/{link}")))
-            .form(&[
-                ("_csrf", csrf_of(&page).as_str()),
-                ("password", "fay-password-123"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
+        use_link(&app, &body, "fay-password-123").await;
         let s: Value = app
             .req(Method::POST, "/portal/api/v1/sessions", "")
             .json(&json!({"tenant_id": b_tenant, "email": "fay@f.cn", "password": "fay-password-123"}))

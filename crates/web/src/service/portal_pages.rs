@@ -49,6 +49,22 @@ async fn customer(s: &AppState, headers: &HeaderMap, tenant: Uuid) -> Option<Cus
     }
 }
 
+/// A form posted by the signed-in customer: its token checked and the customer found, or the
+/// response refusing it (403, or to the sign-in page).
+async fn poster(
+    s: &AppState,
+    headers: &HeaderMap,
+    tenant: Uuid,
+    csrf: &Option<String>,
+) -> Result<Customer, Response> {
+    if !public_csrf_ok(headers, csrf) {
+        return Err(forbidden_csrf());
+    }
+    customer(s, headers, tenant)
+        .await
+        .ok_or_else(|| to_login(tenant))
+}
+
 fn page(
     s: &AppState,
     headers: &HeaderMap,
@@ -328,11 +344,9 @@ async fn ask(
     Path(tenant): Path<Uuid>,
     Form(f): Form<AskForm>,
 ) -> Response {
-    if !public_csrf_ok(&headers, &f._csrf) {
-        return forbidden_csrf();
-    }
-    let Some(c) = customer(&s, &headers, tenant).await else {
-        return to_login(tenant);
+    let c = match poster(&s, &headers, tenant, &f._csrf).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     let text = f.text.unwrap_or_default();
     match portal::ask(
@@ -384,11 +398,9 @@ async fn solved(
     Path((tenant, id)): Path<(Uuid, Uuid)>,
     Form(f): Form<SolvedForm>,
 ) -> Response {
-    if !public_csrf_ok(&headers, &f._csrf) {
-        return forbidden_csrf();
-    }
-    let Some(c) = customer(&s, &headers, tenant).await else {
-        return to_login(tenant);
+    let c = match poster(&s, &headers, tenant, &f._csrf).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     match portal::solved(
         &s.db,
@@ -425,11 +437,9 @@ async fn open_ticket(
     Path(tenant): Path<Uuid>,
     Form(f): Form<RequestForm>,
 ) -> Response {
-    if !public_csrf_ok(&headers, &f._csrf) {
-        return forbidden_csrf();
-    }
-    let Some(c) = customer(&s, &headers, tenant).await else {
-        return to_login(tenant);
+    let c = match poster(&s, &headers, tenant, &f._csrf).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     let input = RequestInput {
         subject: f.subject.clone(),
@@ -496,11 +506,9 @@ async fn reply(
     Path((tenant, id)): Path<(Uuid, Uuid)>,
     Form(f): Form<ReplyForm>,
 ) -> Response {
-    if !public_csrf_ok(&headers, &f._csrf) {
-        return forbidden_csrf();
-    }
-    let Some(c) = customer(&s, &headers, tenant).await else {
-        return to_login(tenant);
+    let c = match poster(&s, &headers, tenant, &f._csrf).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     match portal::reply(
         &s.db,
