@@ -394,6 +394,43 @@ fn builtin(id: Uuid) -> Option<Dashboard> {
                     false,
                     by("tickets", vec![], "channel", None, count, Chart::Pie),
                 ),
+                report(
+                    "csat_by_agent",
+                    false,
+                    by(
+                        "survey_responses",
+                        vec![Filter {
+                            field: "survey_kind".into(),
+                            op: Op::Eq,
+                            value: json!("csat"),
+                        }],
+                        "owner",
+                        None,
+                        &[(Agg::Avg, Some("score")), (Agg::Count, None)],
+                        Chart::Bar,
+                    ),
+                ),
+                report(
+                    "csat_by_team",
+                    false,
+                    by(
+                        "survey_responses",
+                        vec![Filter {
+                            field: "survey_kind".into(),
+                            op: Op::Eq,
+                            value: json!("csat"),
+                        }],
+                        "team",
+                        None,
+                        &[(Agg::Avg, Some("score")), (Agg::Count, None)],
+                        Chart::Bar,
+                    ),
+                ),
+                report(
+                    "deflection",
+                    false,
+                    by("help_questions", vec![], "outcome", None, count, Chart::Pie),
+                ),
             ],
             DashboardFilters {
                 period: Some(PeriodPreset::ThisQuarter),

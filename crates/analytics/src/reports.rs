@@ -356,10 +356,65 @@ static SOURCES: &[Source] = &[
             f("owner", "u.name", Kind::Text),
         ],
     },
+    // Every CSAT and NPS answer (answers are kept, never overwritten): satisfaction by agent,
+    // team, grade or month, as the ticket stood when answered.
+    Source {
+        key: "survey_responses",
+        module: "tickets",
+        from: "survey_responses t
+            LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.agent_id
+            LEFT JOIN teams m ON m.tenant_id = t.tenant_id AND m.id = t.team_id
+            LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id",
+        live: "1 = 1",
+        owner: "t.agent_id",
+        team: "t.team_id",
+        through_customer: false,
+        currency: None,
+        period: Some("answered_at"),
+        region: Some("province"),
+        fields: &[
+            f("survey_kind", "t.kind", Kind::Text),
+            f("score", "t.score", Kind::Number),
+            f(
+                "satisfied",
+                "CASE WHEN t.kind = 'csat' AND t.score >= 4 THEN 'yes' WHEN t.kind = 'csat' THEN 'no' END",
+                Kind::Text,
+            ),
+            f(
+                "nps_class",
+                "CASE WHEN t.kind <> 'nps' THEN NULL WHEN t.score >= 9 THEN 'promoter' WHEN t.score >= 7 THEN 'passive' ELSE 'detractor' END",
+                Kind::Text,
+            ),
+            f("survey_channel", "t.channel", Kind::Text),
+            f("answered_at", "t.at", Kind::Time),
+            f("team", "m.name", Kind::Text),
+            fx("grade", "a.grade", Kind::Text, &["accounts"]),
+            fx("province", "a.province", Kind::Text, &["accounts"]),
+            f("owner", "u.name", Kind::Text),
+        ],
+    },
+    // What customers asked the portal before opening a ticket: answered by an article, left
+    // (no ticket), or submitted anyway — the knowledge base's deflection.
+    Source {
+        key: "help_questions",
+        module: "articles",
+        from: "help_deflections t",
+        live: "1 = 1",
+        owner: "NULL",
+        team: "NULL",
+        through_customer: false,
+        currency: None,
+        period: Some("asked_at"),
+        region: None,
+        fields: &[
+            f("outcome", "t.outcome", Kind::Text),
+            f("asked_at", "t.created_at", Kind::Time),
+        ],
+    },
 ];
 
 /// The entities a report can count.
-pub const ENTITIES: [&str; 9] = [
+pub const ENTITIES: [&str; 11] = [
     "accounts",
     "contacts",
     "orders",
@@ -369,6 +424,8 @@ pub const ENTITIES: [&str; 9] = [
     "leads",
     "tickets",
     "ticket_targets",
+    "survey_responses",
+    "help_questions",
 ];
 
 fn source(key: &str) -> Option<&'static Source> {

@@ -260,6 +260,11 @@ fn code_prefix(entity: &str, field: &str) -> Option<&'static str> {
         ("tickets", "breached") => "common.",
         ("ticket_targets", "target") => "sla.target.",
         ("ticket_targets", "state") => "sla.state.",
+        ("survey_responses", "survey_kind") => "report.survey.",
+        ("survey_responses", "satisfied") => "common.",
+        ("survey_responses", "nps_class") => "report.nps.",
+        ("survey_responses", "survey_channel") => "ticket.channel.",
+        ("help_questions", "outcome") => "report.question.",
         _ => return None,
     })
 }

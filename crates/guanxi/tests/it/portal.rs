@@ -342,6 +342,35 @@ both!(
             "{d}"
         );
         assert_eq!(d["rate"].as_f64(), Some(50.0));
+        // The same counts as a report (the service dashboard's tile).
+        let r: Value = app
+            .post(
+                "/api/v1/reports/run",
+                t,
+                json!({"entity": "help_questions", "group_by": [{"field": "outcome"}],
+                       "measures": [{"agg": "count"}]}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut rows: Vec<(String, f64)> = r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row[0].as_str().unwrap().to_owned(),
+                    row[1].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            rows,
+            vec![("solved".to_owned(), 1.0), ("submitted".to_owned(), 1.0)],
+            "{r}"
+        );
         // Wrong passwords are stopped; the right one then still waits for the window.
         for _ in 0..5 {
             let r = app
