@@ -54,6 +54,8 @@ pub const KINDS: &[(&str, bool)] = &[
     ("ticket_assigned", true),
     // The customer wrote on a ticket of yours.
     ("ticket_customer_replied", true),
+    // A ticket you follow: the customer wrote, a reply went out, its status moved.
+    ("ticket_followed", true),
     // A ticket of yours is near an SLA target.
     ("ticket_sla_warning", true),
     // A ticket of yours or your team's missed an SLA target.

@@ -62,4 +62,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/3007_portal.sql"),
         postgres: include_str!("../migrations/postgres/3007_portal.sql"),
     },
+    Migration {
+        version: 3008,
+        name: "3008_followers",
+        sqlite: include_str!("../migrations/sqlite/3008_followers.sql"),
+        postgres: include_str!("../migrations/postgres/3008_followers.sql"),
+    },
 ];

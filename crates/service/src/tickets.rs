@@ -929,6 +929,9 @@ pub async fn update(
     if let Some(o) = after.owner_id.filter(|o| Some(*o) != before.owner_id) {
         tell_assigned(&mut tx, ctx, &after, o).await?;
     }
+    if after.status != before.status {
+        tell_followers(&mut tx, ctx, &after, None).await?;
+    }
     tx.commit().await?;
     Ok(after)
 }
@@ -1228,6 +1231,10 @@ pub async fn add_message_in(
         )
         .await?;
     }
+    // Followers hear of what the customer said and of what was answered (the owner heard of
+    // the customer's words above).
+    let skip = (kind == "customer").then_some(before.owner_id).flatten();
+    tell_followers(tx, ctx, &before, skip).await?;
     let m: Message = tx
         .fetch_one(
             &format!("{MESSAGES} WHERE m.tenant_id = $1 AND m.id = $2"),
@@ -1235,6 +1242,112 @@ pub async fn add_message_in(
         )
         .await?;
     Ok(m)
+}
+
+/// Tells the ticket's followers (but `skip`, and the writer) that it moved.
+async fn tell_followers(tx: &mut Tx, ctx: &Ctx, t: &Ticket, skip: Option<Uuid>) -> Result<()> {
+    let followers: Vec<(Uuid,)> = tx
+        .fetch_all(
+            "SELECT f.user_id FROM ticket_followers f
+             JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id
+             WHERE f.tenant_id = $1 AND f.ticket_id = $2 AND u.active = $3 AND u.deleted_at IS NULL",
+            args![ctx.tenant_id, t.id, true],
+        )
+        .await?;
+    for (user,) in followers.into_iter().filter(|(u,)| Some(*u) != skip) {
+        guanxi_platform::notifications::notify(
+            &mut *tx,
+            ctx,
+            user,
+            guanxi_platform::notifications::Notice {
+                kind: "ticket_followed",
+                params: serde_json::json!({"number": t.number, "subject": t.subject}),
+                link: Some(ENTITY.link(t.id)),
+                entity: Some("tickets"),
+                entity_id: Some(t.id),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A colleague following a ticket.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Follower {
+    pub user_id: Uuid,
+    pub name: String,
+    pub since: DateTime<Utc>,
+}
+
+/// Who follows the ticket.
+pub async fn followers(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<Follower>> {
+    get(db, ctx, id).await?;
+    db.fetch_all(
+        "SELECT f.user_id, u.name, f.created_at AS since FROM ticket_followers f
+         JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id
+         WHERE f.tenant_id = $1 AND f.ticket_id = $2 ORDER BY f.created_at, u.name LIMIT 200",
+        args![ctx.tenant_id, id],
+    )
+    .await
+}
+
+/// Following a ticket, or not.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowInput {
+    /// Default: the caller. Someone else is added or removed by a colleague who may edit
+    /// the ticket.
+    pub user_id: Option<Uuid>,
+    /// Default `true`; `false` stops following.
+    pub follow: Option<bool>,
+}
+
+/// Starts or stops following (anyone who reads the ticket follows it themselves; adding or
+/// removing a colleague takes the right to edit it). Returns the followers.
+pub async fn set_following(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    input: FollowInput,
+) -> Result<Vec<Follower>> {
+    let me = ctx.user_id;
+    let user = match (input.user_id, me) {
+        (Some(u), _) => u,
+        (None, Some(m)) => m,
+        (None, None) => return Err(Error::field("user_id", "required")),
+    };
+    let mut tx = db.begin().await?;
+    if Some(user) == me {
+        record::get::<Ticket>(&mut tx, ctx, id).await?;
+    } else {
+        record::load_for::<Ticket>(&mut tx, ctx, id, Action::Update).await?;
+        let known: Option<(Uuid,)> = tx
+            .fetch_optional(
+                "SELECT id FROM users WHERE tenant_id = $1 AND id = $2 AND active = $3 AND deleted_at IS NULL",
+                args![ctx.tenant_id, user, true],
+            )
+            .await?;
+        if known.is_none() {
+            return Err(Error::field("user_id", "unknown"));
+        }
+    }
+    if input.follow.unwrap_or(true) {
+        tx.execute(
+            "INSERT INTO ticket_followers (tenant_id, ticket_id, user_id, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            args![ctx.tenant_id, id, user, now()],
+        )
+        .await?;
+    } else {
+        tx.execute(
+            "DELETE FROM ticket_followers WHERE tenant_id = $1 AND ticket_id = $2 AND user_id = $3",
+            args![ctx.tenant_id, id, user],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    followers(db, ctx, id).await
 }
 
 /// Merges a duplicate into `into`: the duplicate is closed pointing at the survivor, a note

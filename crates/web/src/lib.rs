@@ -265,6 +265,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(service::api::ticket_sla))
         .routes(routes!(service::api::merge_ticket))
         .routes(routes!(
+            service::api::list_followers,
+            service::api::follow_ticket
+        ))
+        .routes(routes!(
             service::articles_api::list_articles,
             service::articles_api::create_article
         ))

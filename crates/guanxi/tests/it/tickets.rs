@@ -619,9 +619,12 @@ both!(
         )
         .await;
         let tiles = data["tiles"].as_array().unwrap();
-        assert_eq!(tiles.len(), 8);
+        assert_eq!(tiles.len(), 11);
         // Tiles in their order: by month, backlog by status, by agent, outcomes, misses by
-        // target, by grade, reopenings, channels.
+        // target, by grade, reopenings, channels, CSAT by agent and by team, portal questions.
+        for tile in &tiles[8..11] {
+            assert_eq!(tile["data"]["type"], "report", "{tile}");
+        }
         let rows = |i: usize| -> Vec<(String, f64)> {
             let tile = &tiles[i];
             assert_eq!(tile["data"]["type"], "report", "{tile}");
@@ -926,5 +929,117 @@ both!(
             .unwrap()["to_value"]
             .clone();
         assert_eq!(stored["status"], last_status);
+    }
+);
+
+both!(
+    followers_hear_of_what_moves_a_ticket,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let (agent, a) = app
+            .user_with_role("service", "follow.agent@acme.test")
+            .await;
+        let (_, rep) = app.user_with_role("sales", "follow.rep@acme.test").await;
+        let contact = app
+            .created("/api/v1/contacts", t, json!({"name": "关注客户"}))
+            .await;
+        let ticket = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "关注的工单", "contact_id": contact["id"], "owner_id": null}),
+            )
+            .await;
+        let id = ticket["id"].as_str().unwrap();
+        let notes = |token: String| {
+            let app = &app;
+            async move {
+                let n: Value = app
+                    .get("/api/v1/notifications", &token)
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                n["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|x| x["kind"] == "ticket_followed")
+                    .count()
+            }
+        };
+        // The agent follows it; a rep (who may not edit it) cannot add a colleague.
+        let f: Value = app
+            .post(&format!("/api/v1/tickets/{id}/followers"), &a, json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(f["items"][0]["user_id"], agent["id"]);
+        let r = app
+            .post(
+                &format!("/api/v1/tickets/{id}/followers"),
+                &rep,
+                json!({"user_id": agent["id"], "follow": false}),
+            )
+            .await;
+        assert_eq!(r.status(), 403);
+        // The customer's words and a status change each tell the follower; their own do not.
+        app.created(
+            &format!("/api/v1/tickets/{id}/messages"),
+            t,
+            json!({"kind": "customer", "body": "还是不行"}),
+        )
+        .await;
+        assert_eq!(notes(a.clone()).await, 1);
+        let cur: Value = app
+            .get(&format!("/api/v1/tickets/{id}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let r = app
+            .patch(
+                &format!("/api/v1/tickets/{id}"),
+                t,
+                json!({"status": "waiting_third_party", "version": cur["version"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(notes(a.clone()).await, 2);
+        app.created(
+            &format!("/api/v1/tickets/{id}/messages"),
+            &a,
+            json!({"kind": "note", "body": "我自己写的"}),
+        )
+        .await;
+        assert_eq!(notes(a.clone()).await, 2, "not told of their own note");
+        // Stopping: no more news.
+        let f: Value = app
+            .post(
+                &format!("/api/v1/tickets/{id}/followers"),
+                &a,
+                json!({"follow": false}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(f["items"], json!([]));
+        app.created(
+            &format!("/api/v1/tickets/{id}/messages"),
+            t,
+            json!({"kind": "customer", "body": "再次来信"}),
+        )
+        .await;
+        assert_eq!(notes(a.clone()).await, 2);
+        let r = app
+            .post(
+                &format!("/api/v1/tickets/{id}/followers"),
+                t,
+                json!({"user_id": uuid::Uuid::now_v7()}),
+            )
+            .await;
+        assert_eq!(refused(r).await, vec![("user_id".into(), "unknown".into())]);
     }
 );

@@ -10,7 +10,8 @@ use guanxi_records::bulk::{self, BulkInput, BulkResult};
 use guanxi_service::routing::{self, Agent, AgentInput, Queue, QueueInput};
 use guanxi_service::sla::{self, Policy, PolicyInput, TargetRow};
 use guanxi_service::tickets::{
-    self, Message, MessageInput, Ticket, TicketEvent, TicketFilter, TicketInput,
+    self, FollowInput, Follower, Message, MessageInput, Ticket, TicketEvent, TicketFilter,
+    TicketInput,
 };
 use uuid::Uuid;
 
@@ -338,4 +339,38 @@ pub async fn set_agent(
     ApiJson(b): ApiJson<AgentInput>,
 ) -> ApiResult<Json<Agent>> {
     Ok(Json(routing::set_agent(&s.db, &ctx, id, b).await.l(&ctx)?))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FollowerList {
+    pub items: Vec<Follower>,
+}
+
+/// Colleagues following the ticket (told when the customer writes, a reply goes out or its
+/// status moves).
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/followers", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = FollowerList), (status = 404, body = Problem)))]
+pub async fn list_followers(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<FollowerList>> {
+    Ok(Json(FollowerList {
+        items: tickets::followers(&s.db, &ctx, id).await.l(&ctx)?,
+    }))
+}
+
+/// Follows the ticket (or stops, `follow: false`) — the caller, or a colleague named by
+/// someone who may edit the ticket. Returns the followers.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/followers", tag = "tickets", params(("id" = Uuid, Path)), request_body = FollowInput, responses(
+    (status = 200, body = FollowerList), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn follow_ticket(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<FollowInput>,
+) -> ApiResult<Json<FollowerList>> {
+    Ok(Json(FollowerList {
+        items: tickets::set_following(&s.db, &ctx, id, b).await.l(&ctx)?,
+    }))
 }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets/{id}/cell", post(lists::edit_cell::<Ticket>))
         .route("/tickets/{id}/messages", post(write))
         .route("/tickets/{id}/merge", post(merge))
+        .route("/tickets/{id}/followers", post(follow))
         .route("/tickets/{id}/delete", post(delete))
         .route("/tickets/{id}/restore", post(restore))
         .route("/admin/sla-policies", get(policies).post(save_policy))
@@ -452,6 +453,10 @@ async fn show_page(
     .await
     .map(|page| page.items)
     .unwrap_or_default();
+    let followers = tickets::followers(&s.db, &p.ctx, id)
+        .await
+        .unwrap_or_default();
+    let following = followers.iter().any(|f| Some(f.user_id) == p.ctx.user_id);
     // Articles answering the ticket, for a reply (a failure leaves the card out).
     let suggested = if p.ctx.can("articles", Action::Read).is_some() && live {
         let text = format!("{} {}", d.subject, d.description.as_deref().unwrap_or(""));
@@ -474,7 +479,7 @@ async fn show_page(
         "tickets",
         context! {
             d => d, messages => messages, events => events, clocks => clocks, policy => policy,
-            survey => survey, suggested => suggested, sections => layout.sections, shown => shown, errors => errors,
+            survey => survey, suggested => suggested, followers => followers, following => following, sections => layout.sections, shown => shown, errors => errors,
             statuses => STATUSES, live => live,
             error => p.refusal_from_url(error),
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
@@ -836,5 +841,35 @@ async fn save_agent(
     match result {
         Ok(_) => Redirect::to(back).into_response(),
         Err(e) => p.refused_to(back, e, Some("queue.field.")),
+    }
+}
+
+#[derive(Deserialize)]
+struct FollowForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    /// Empty: me.
+    user_id: Option<String>,
+    follow: Option<String>,
+}
+
+/// `POST /tickets/{id}/followers`: follow or stop following; add or remove a colleague.
+async fn follow(
+    State(s): State<AppState>,
+    p: Signed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<FollowForm>,
+) -> Response {
+    if !p.csrf_ok(&f.csrf) {
+        return forbidden_csrf();
+    }
+    let input = tickets::FollowInput {
+        user_id: f.user_id.as_deref().and_then(|u| u.parse().ok()),
+        follow: Some(f.follow.as_deref() != Some("false")),
+    };
+    let page = format!("/tickets/{id}");
+    match tickets::set_following(&s.db, &p.ctx, id, input).await {
+        Ok(_) => Redirect::to(&format!("{page}#followers")).into_response(),
+        Err(e) => p.refused_to(&page, e, Some("ticket.field.")),
     }
 }

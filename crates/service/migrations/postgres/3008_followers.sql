@@ -1,0 +1,11 @@
+-- Colleagues following a ticket: told when the customer writes, a reply goes out or its status
+-- moves.
+CREATE TABLE ticket_followers (
+    tenant_id  UUID NOT NULL REFERENCES tenants(id),
+    ticket_id  UUID NOT NULL,
+    user_id    UUID NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, ticket_id, user_id),
+    FOREIGN KEY (tenant_id, ticket_id) REFERENCES tickets (tenant_id, id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id)
+);
