@@ -646,18 +646,18 @@ pub async fn translations(db: &Db, ctx: &Ctx, group: Uuid) -> Result<Vec<Transla
 }
 
 /// How well an article answers a text: each of the text's index tokens found in the title
-/// counts three, in the body (or category) one. Zero: nothing shared.
-pub fn score(tokens: &[String], title: &str, body: &str) -> i64 {
+/// counts three, elsewhere in the article (`indexed`: its stored index tokens — title,
+/// category, body) one. Zero: nothing shared. Only the short title is tokenised here.
+pub fn score(tokens: &[String], title: &str, indexed: &str) -> i64 {
     let title = normalize::grams(&normalize::search_text([title]));
     let title: std::collections::HashSet<&str> = title.split(' ').collect();
-    let body = normalize::grams(&normalize::search_text([body]));
-    let body: std::collections::HashSet<&str> = body.split(' ').collect();
+    let indexed: std::collections::HashSet<&str> = indexed.split(' ').collect();
     tokens
         .iter()
         .map(|t| {
             if title.contains(t.as_str()) {
                 3
-            } else if body.contains(t.as_str()) {
+            } else if indexed.contains(t.as_str()) {
                 1
             } else {
                 0
@@ -685,7 +685,9 @@ struct Candidate {
     id: Uuid,
     group_id: Uuid,
     title: String,
+    /// The body's beginning (for the excerpt).
     body: String,
+    grams: Option<String>,
     locale: String,
     category: Option<String>,
     audience: String,
@@ -725,7 +727,8 @@ pub async fn suggest(
     }
     tokens.truncate(64);
     let mut q = Sql::new(
-        "SELECT a.id, a.group_id, a.title, a.body, a.locale, a.category, a.audience
+        "SELECT a.id, a.group_id, a.title, substr(a.body, 1, 400) AS body, a.grams, a.locale,
+                a.category, a.audience
          FROM articles a WHERE a.tenant_id = ",
     );
     q.bind(tenant)
@@ -740,11 +743,7 @@ pub async fn suggest(
     let mut scored: Vec<(i64, bool, Candidate)> = rows
         .into_iter()
         .map(|c| {
-            let s = score(
-                &tokens,
-                &c.title,
-                &format!("{} {}", c.category.as_deref().unwrap_or(""), c.body),
-            );
+            let s = score(&tokens, &c.title, c.grams.as_deref().unwrap_or(""));
             (s, c.locale == locale, c)
         })
         .filter(|(s, _, _)| *s > 0)
@@ -925,15 +924,29 @@ pub struct PublicArticle {
     pub updated_at: DateTime<Utc>,
 }
 
-const PUBLIC: &str = "SELECT id, group_id, locale, title, body, category, updated_at FROM articles
-    WHERE tenant_id = $1 AND status = 'published' AND audience = 'public' AND deleted_at IS NULL";
+/// The help centre's articles: published, public, live (binds the tenant as `$1`).
+macro_rules! public_where {
+    () => {
+        "FROM articles WHERE tenant_id = $1 AND status = 'published' AND audience = 'public'
+           AND deleted_at IS NULL"
+    };
+}
+const PUBLIC: &str = concat!(
+    "SELECT id, group_id, locale, title, body, category, updated_at ",
+    public_where!()
+);
+/// The index lists titles: bodies stay in the database.
+const PUBLIC_LIST: &str = concat!(
+    "SELECT id, group_id, locale, title, '' AS body, category, updated_at ",
+    public_where!()
+);
 
 /// Every public article once (per group the one in `locale`, else the group's first language
 /// by zh-CN, zh-TW, en), by category then title — at most 2,000 groups.
 pub async fn public_index(db: &Db, tenant: Uuid, locale: &str) -> Result<Vec<PublicArticle>> {
     let rows: Vec<PublicArticle> = db
         .fetch_all(
-            &format!("{PUBLIC} ORDER BY group_id, locale LIMIT 6000"),
+            &format!("{PUBLIC_LIST} ORDER BY group_id, locale LIMIT 6000"),
             args![tenant],
         )
         .await?;
@@ -1033,6 +1046,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// An article's stored index tokens, as `create` writes them.
+    fn idx(title: &str, body: &str) -> String {
+        normalize::grams(&normalize::search_text([title, body]))
+    }
+
     fn toks(s: &str) -> Vec<String> {
         normalize::query_grams(normalize::search_text([s]).trim_matches('|'))
     }
@@ -1040,11 +1058,22 @@ mod tests {
     #[test]
     fn title_words_weigh_more_than_body_words() {
         let t = toks("打印机连不上网络");
-        let in_title = score(&t, "打印机无法连接网络怎么办", "检查网线");
-        let in_body = score(&t, "常见问题", "打印机无法连接网络时，先检查网线");
+        let in_title = score(
+            &t,
+            "打印机无法连接网络怎么办",
+            &idx("打印机无法连接网络怎么办", "检查网线"),
+        );
+        let in_body = score(
+            &t,
+            "常见问题",
+            &idx("常见问题", "打印机无法连接网络时，先检查网线"),
+        );
         assert!(in_title > in_body, "{in_title} vs {in_body}");
         assert!(in_body > 0);
-        assert_eq!(score(&t, "发票怎么开", "开具增值税发票"), 0);
+        assert_eq!(
+            score(&t, "发票怎么开", &idx("发票怎么开", "开具增值税发票")),
+            0
+        );
     }
 
     fn art(group: u128, locale: &str) -> PublicArticle {
@@ -1094,9 +1123,9 @@ mod tests {
         #[test]
         fn whole_text_in_title_scores_highest(text in "[a-z打印机网络发票]{2,12}", other in "[a-z打印机网络发票 ]{0,30}") {
             let t = toks(&text);
-            let best = score(&t, &text, "");
+            let best = score(&t, &text, &idx(&text, ""));
             prop_assert_eq!(best, 3 * t.len() as i64);
-            let s = score(&t, &other, &other);
+            let s = score(&t, &other, &idx(&other, &other));
             prop_assert!(s >= 0 && s <= best);
         }
     }

@@ -34,21 +34,25 @@ impl FromRequestParts<AppState> for Portal {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
         let locale = request_locale(&parts.headers, "en");
-        let token = match parts.headers.get(header::AUTHORIZATION) {
-            Some(v) => v
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(|v| v.trim().to_owned()),
-            None => cookie(&parts.headers, PORTAL_COOKIE).map(str::to_owned),
-        };
-        let Some(token) = token else {
+        let Some(token) = portal_token(&parts.headers) else {
             return Err(ApiError::new(Error::Unauthorized, &locale));
         };
         portal::session(&s.db, &token)
             .await
             .map(Portal)
             .map_err(|e| ApiError::new(e, &locale))
+    }
+}
+
+/// The portal session a request carries: `Authorization: Bearer`, else the portal cookie.
+fn portal_token(headers: &HeaderMap) -> Option<String> {
+    match headers.get(header::AUTHORIZATION) {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|v| v.trim().to_owned()),
+        None => cookie(headers, PORTAL_COOKIE).map(str::to_owned),
     }
 }
 
@@ -121,14 +125,8 @@ pub async fn portal_sign_out(
     Portal(c): Portal,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned)
-        .or_else(|| cookie(&headers, PORTAL_COOKIE).map(str::to_owned))
-        .unwrap_or_default();
-    l(portal::sign_out(&s.db, token.trim()).await, &c)?;
+    let token = portal_token(&headers).unwrap_or_default();
+    l(portal::sign_out(&s.db, &token).await, &c)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
