@@ -1424,6 +1424,7 @@ pub async fn deliver(db: &Db, render: &Render) -> Result<u32> {
                             in_reply_to: None,
                             reply_to: None,
                             then: None,
+                            attachments: Vec::new(),
                         },
                     )
                     .await?;

@@ -307,6 +307,7 @@ async fn plan_reminder(
             in_reply_to: None,
             reply_to: None,
             then: None,
+            attachments: Vec::new(),
         },
         at,
     )

@@ -671,6 +671,7 @@ pub(crate) async fn queue_user_link(
             in_reply_to: None,
             reply_to: None,
             then: None,
+            attachments: Vec::new(),
         },
     )
     .await

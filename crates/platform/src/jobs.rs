@@ -60,6 +60,9 @@ pub struct Email {
     /// given the message as sent, base64, under `sent` (a copy into a Sent folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then: Option<FollowUp>,
+    /// Files of the tenant ([`crate::files`]) sent with it, read when it is sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Uuid>,
 }
 
 /// What an email job queues once its mail is sent.
@@ -333,6 +336,18 @@ async fn follow_up(
     }
 }
 
+/// The files an email carries (one at a time: each at most [`crate::files::MAX_BYTES`]); a
+/// file deleted since is left out.
+async fn attached(db: &Db, tenant: Uuid, e: &Email) -> Result<Vec<crate::files::Attachment>> {
+    let mut out = Vec::with_capacity(e.attachments.len());
+    for id in &e.attachments {
+        if let Some((meta, data)) = crate::files::load(db, tenant, *id).await? {
+            out.push(crate::files::Attachment { meta, data });
+        }
+    }
+    Ok(out)
+}
+
 /// Claims up to `batch` jobs due at `at` and runs them. Email jobs are only claimed when SMTP is
 /// configured; otherwise they wait in the outbox.
 pub async fn run_due(
@@ -367,12 +382,15 @@ pub async fn run_due(
     for job in claimed {
         let outcome = match job.kind.as_str() {
             KIND_EMAIL => match serde_json::from_value::<Email>(job.payload.0.clone()) {
-                Ok(e) => match mailer.send(job.id, &e).await {
-                    Ok(sent) => match &e.then {
-                        None => Outcome::Done { marked: false },
-                        Some(then) => follow_up(db, &job, then, &sent, at).await,
+                Ok(e) => match attached(db, job.tenant_id, &e).await {
+                    Err(err) => Outcome::Failed(err.to_string()),
+                    Ok(files) => match mailer.send(job.id, &e, &files).await {
+                        Ok(sent) => match &e.then {
+                            None => Outcome::Done { marked: false },
+                            Some(then) => follow_up(db, &job, then, &sent, at).await,
+                        },
+                        Err(e) => Outcome::Failed(e),
                     },
-                    Err(e) => Outcome::Failed(e),
                 },
                 Err(e) => Outcome::Failed(format!("bad payload: {e}")),
             },

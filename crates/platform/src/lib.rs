@@ -13,6 +13,7 @@ pub mod config;
 pub mod ctx;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod idempotency;
 pub mod jobs;
 pub mod keylock;

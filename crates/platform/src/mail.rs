@@ -2,7 +2,7 @@
 //! the outbox instead of sending them.
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Mailbox, SinglePart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 use uuid::Uuid;
@@ -40,7 +40,12 @@ impl Mailer {
     /// Sends one email. The Message-ID is derived from the job id, so if a crash after sending
     /// makes the job run again, receiving servers and clients can recognise the duplicate.
     /// Returns the message as sent.
-    pub async fn send(&self, job: Uuid, email: &Email) -> Result<Vec<u8>, String> {
+    pub async fn send(
+        &self,
+        job: Uuid,
+        email: &Email,
+        files: &[crate::files::Attachment],
+    ) -> Result<Vec<u8>, String> {
         let transport = self.transport.as_ref().ok_or("SMTP is not configured")?;
         let to: Mailbox = email
             .to
@@ -64,14 +69,24 @@ impl Mailer {
                 .in_reply_to(format!("<{parent}>"))
                 .references(format!("<{parent}>"));
         }
-        let msg = builder
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .header(ContentTransferEncoding::Base64)
-                    .body(email.text.clone()),
-            )
-            .map_err(|e| e.to_string())?;
+        let text = SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .header(ContentTransferEncoding::Base64)
+            .body(email.text.clone());
+        let msg = if files.is_empty() {
+            builder.singlepart(text)
+        } else {
+            let mut mixed = MultiPart::mixed().singlepart(text);
+            for f in files {
+                let ty = ContentType::parse(&f.meta.content_type).unwrap_or(
+                    ContentType::parse("application/octet-stream").map_err(|e| e.to_string())?,
+                );
+                mixed =
+                    mixed.singlepart(Attachment::new(f.meta.name.clone()).body(f.data.clone(), ty));
+            }
+            builder.multipart(mixed)
+        }
+        .map_err(|e| e.to_string())?;
         let raw = msg.formatted();
         transport
             .send(msg)

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_approvals"),
     migration!(10, "0010_approval_links"),
     migration!(11, "0011_record_shares"),
+    migration!(12, "0012_files"),
 ];
 
 /// Applies every migration of `sets` not yet applied, set by set (the platform's first, then

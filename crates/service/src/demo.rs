@@ -154,6 +154,7 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
             contact_id: None,
             channel: None,
             article_id: None,
+            attachment_ids: None,
         };
         if i % 5 != 0 || i >= 12 {
             tickets::add_message(
@@ -163,7 +164,23 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
                 say("reply", "您好，已收到，我们正在处理。", None),
             )
             .await?;
-            tickets::add_message(db, agent, t.id, say("note", "已联系工程师确认。", None)).await?;
+            // Every third one: the engineer's check list rides with the note.
+            if i % 3 == 0 {
+                tickets::add_message_with(
+                    db,
+                    agent,
+                    t.id,
+                    say("note", "已联系工程师确认，检查记录见附件。", None),
+                    &[(
+                        "检查记录.txt".to_owned(),
+                        format!("{subject}\n1. 外观完好\n2. 通电测试正常\n").into_bytes(),
+                    )],
+                )
+                .await?;
+            } else {
+                tickets::add_message(db, agent, t.id, say("note", "已联系工程师确认。", None))
+                    .await?;
+            }
         }
         if i >= 12 {
             tickets::add_message(db, agent, t.id, say("customer", "谢谢，请尽快。", None)).await?;

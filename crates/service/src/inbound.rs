@@ -23,9 +23,11 @@ use uuid::Uuid;
 
 use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::Result;
+use guanxi_platform::files;
 use guanxi_platform::time::now;
 use guanxi_platform::{args, validate, Ctx, Error};
 
+use crate::attachments::{self, Origin};
 use crate::tickets::{self, MessageInput, TicketInput};
 
 /// More mail than this from one sender in an hour is a loop: set aside.
@@ -239,6 +241,17 @@ fn too_large_note(locale: &str, size: i64) -> String {
     }
 }
 
+/// The files of a mail not kept on its ticket, each with the code saying why (they stay in
+/// the stored mail).
+fn refused_note(locale: &str, refused: &[String]) -> String {
+    let list = refused.join(", ");
+    match locale {
+        "en" => format!("(Attachments not kept: {list}. They are still in the email.)"),
+        "zh-TW" => format!("（未保留的附件：{list}。仍在原郵件中。）"),
+        _ => format!("（未保留的附件：{list}。仍在原邮件中。）"),
+    }
+}
+
 async fn decide(tx: &mut Tx, tenant: Uuid, s: &Stored, forced: bool) -> Result<Outcome> {
     let Some(m) = MessageParser::default().parse(&s.raw) else {
         return Ok(Outcome::Dead("unparseable".into()));
@@ -303,17 +316,25 @@ async fn decide(tx: &mut Tx, tenant: Uuid, s: &Stored, forced: bool) -> Result<O
         .body_text(0)
         .map(|b| clean(&b.replace("\r\n", "\n"), BODY_CHARS))
         .unwrap_or_default();
-    let names: Vec<String> = m
-        .attachments()
-        .filter_map(|a| a.attachment_name().map(|n| clean(n, 200)))
-        .take(50)
-        .collect();
-    if !names.is_empty() {
-        body.push_str(&format!("\n\n📎 {}", names.join(", ")));
+    // The files it carries: kept (up to the ticket's limit per mail) when their type is
+    // allowed; the others named in the text with why they were not kept.
+    let mut kept: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    for a in m.attachments().take(100) {
+        let name = files::clean_name(a.attachment_name().unwrap_or("attachment"));
+        match files::content_type(&name, a.contents()) {
+            Ok(_) if kept.len() < MAX_FILES => kept.push((name, a.contents().to_vec())),
+            Ok(_) => refused.push(format!("{name} (too_many)")),
+            Err(code) => refused.push(format!("{name} ({code})")),
+        }
     }
     let locale: (String,) = tx
         .fetch_one("SELECT locale FROM tenants WHERE id = $1", args![tenant])
         .await?;
+    if !refused.is_empty() {
+        body.push_str("\n\n");
+        body.push_str(&refused_note(&locale.0, &refused));
+    }
     if s.truncated {
         body.push_str("\n\n");
         body.push_str(&too_large_note(&locale.0, s.size));
@@ -326,7 +347,7 @@ async fn decide(tx: &mut Tx, tenant: Uuid, s: &Stored, forced: bool) -> Result<O
     };
     let contact = contact_for(tx, &ctx, s.mailbox_id, &email, from.name()).await?;
     if let Some(ticket) = thread(tx, tenant, &m, &subject).await? {
-        tickets::add_message_in(
+        let message = tickets::add_message_in(
             tx,
             &ctx,
             ticket,
@@ -338,10 +359,12 @@ async fn decide(tx: &mut Tx, tenant: Uuid, s: &Stored, forced: bool) -> Result<O
                 contact_id: Some(contact),
                 channel: Some("email".into()),
                 article_id: None,
+                attachment_ids: None,
             },
             mail_id,
         )
         .await?;
+        keep(tx, &ctx, ticket, Some(message.id), kept).await?;
         return Ok(Outcome::Appended(ticket));
     }
     let category: (Option<String>,) = tx
@@ -380,7 +403,30 @@ async fn decide(tx: &mut Tx, tenant: Uuid, s: &Stored, forced: bool) -> Result<O
         args![mail_id, s.mailbox_id, tenant, t.id],
     )
     .await?;
+    keep(tx, &ctx, t.id, None, kept).await?;
     Ok(Outcome::Created(t.id))
+}
+
+/// The most files kept from one mail.
+const MAX_FILES: usize = 20;
+
+/// Keeps a mail's files on its ticket (with the message it continued).
+async fn keep(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    ticket: Uuid,
+    message: Option<Uuid>,
+    kept: Vec<(String, Vec<u8>)>,
+) -> Result<()> {
+    for (name, bytes) in kept {
+        match attachments::add_in(tx, ctx, ticket, Origin::Mail(message), &name, &bytes).await {
+            // The ticket's own limit reached: the rest stay in the stored mail.
+            Err(Error::Validation(_)) => break,
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The contact who wrote: the first made with that email, else a new one named as the mail

@@ -6,6 +6,7 @@
 use guanxi_platform::migrate::Migration;
 
 pub mod articles;
+pub mod attachments;
 pub mod clock;
 pub mod conditions;
 pub mod demo;
@@ -67,5 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "3008_followers",
         sqlite: include_str!("../migrations/sqlite/3008_followers.sql"),
         postgres: include_str!("../migrations/postgres/3008_followers.sql"),
+    },
+    Migration {
+        version: 3009,
+        name: "3009_attachments",
+        sqlite: include_str!("../migrations/sqlite/3009_attachments.sql"),
+        postgres: include_str!("../migrations/postgres/3009_attachments.sql"),
     },
 ];

@@ -26,7 +26,9 @@ use guanxi_platform::{args, audit, jobs, version, Ctx, Error};
 use guanxi_records::record::plain;
 
 use crate::articles::{self, Reader, Suggestion};
+use crate::attachments::{self, Attachment, Origin};
 use crate::tickets::{self, MessageInput, TicketInput};
+use guanxi_platform::files::FileMeta;
 
 pub const SESSION_DAYS: i64 = 30;
 /// A link the customer asks for on the sign-in page.
@@ -309,6 +311,7 @@ async fn send_link(
             in_reply_to: None,
             reply_to: None,
             then: None,
+            attachments: Vec::new(),
         },
     )
     .await
@@ -522,6 +525,9 @@ pub struct PortalTicket {
     pub contact_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The files that came with the request (a single ticket's read only).
+    #[sqlx(skip)]
+    pub attachments: Vec<Attachment>,
 }
 
 const TICKET_SELECT: &str = "SELECT t.id, t.number, t.subject, t.description, t.status,
@@ -550,6 +556,17 @@ pub async fn tickets(db: &Db, c: &Customer, company: bool) -> Result<Vec<PortalT
 }
 
 pub async fn ticket(db: &Db, c: &Customer, id: Uuid) -> Result<PortalTicket> {
+    let mut t = visible(db, c, id).await?;
+    t.attachments = attachments::of_ticket(db, c.tenant_id, id, true)
+        .await?
+        .into_iter()
+        .filter(|a| a.message_id.is_none())
+        .collect();
+    Ok(t)
+}
+
+/// The ticket if the customer may see it.
+async fn visible(db: &Db, c: &Customer, id: Uuid) -> Result<PortalTicket> {
     db.fetch_optional(
         &format!("{TICKET_SELECT} WHERE {VISIBLE} AND t.id = $5"),
         args![
@@ -575,20 +592,86 @@ pub struct PortalMessage {
     /// The agent's or the customer's name.
     pub author: Option<String>,
     pub at: DateTime<Utc>,
+    /// The files it carried.
+    #[sqlx(skip)]
+    pub attachments: Vec<Attachment>,
 }
 
 pub async fn messages(db: &Db, c: &Customer, id: Uuid) -> Result<Vec<PortalMessage>> {
-    ticket(db, c, id).await?;
-    db.fetch_all(
-        "SELECT m.id, m.kind, m.body, COALESCE(u.name, p.name) AS author, m.at
+    visible(db, c, id).await?;
+    let mut rows: Vec<PortalMessage> = db
+        .fetch_all(
+            "SELECT m.id, m.kind, m.body, COALESCE(u.name, p.name) AS author, m.at
          FROM ticket_messages m
          LEFT JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
          LEFT JOIN contacts p ON p.tenant_id = m.tenant_id AND p.id = m.contact_id
          WHERE m.tenant_id = $1 AND m.ticket_id = $2 AND m.kind IN ('reply', 'customer')
          ORDER BY m.at, m.id LIMIT 1000",
-        args![c.tenant_id, id],
+            args![c.tenant_id, id],
+        )
+        .await?;
+    let mut files = attachments::of_ticket(db, c.tenant_id, id, true).await?;
+    for m in &mut rows {
+        let (mine, rest) = files.into_iter().partition(|a| a.message_id == Some(m.id));
+        m.attachments = mine;
+        files = rest;
+    }
+    Ok(rows)
+}
+
+/// A file the customer may see on their ticket (what they sent, what a reply sent them).
+pub async fn attachment(
+    db: &Db,
+    c: &Customer,
+    ticket: Uuid,
+    file: Uuid,
+) -> Result<(FileMeta, Vec<u8>)> {
+    visible(db, c, ticket).await?;
+    attachments::open_on(db, c.tenant_id, ticket, file, true).await
+}
+
+/// The customer uploads a file to their ticket, to send with their next reply
+/// (`attachment_ids`).
+pub async fn attach(
+    db: &Db,
+    c: &Customer,
+    ticket: Uuid,
+    name: Option<&str>,
+    bytes: &[u8],
+) -> Result<Attachment> {
+    visible(db, c, ticket).await?;
+    let name = attachments::named(name)?;
+    let mut tx = db.begin().await?;
+    let a = attachments::add_in(
+        &mut tx,
+        &c.ctx(),
+        ticket,
+        Origin::Portal(c.user_id),
+        name,
+        bytes,
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(a)
+}
+
+/// Keeps the files sent with a request or a reply (at most ten) on the ticket; their ids.
+async fn keep_files(
+    tx: &mut guanxi_platform::db::Tx,
+    c: &Customer,
+    ticket: Uuid,
+    files: &[(String, Vec<u8>)],
+) -> Result<Vec<Uuid>> {
+    if files.len() > attachments::MAX_PER_MESSAGE {
+        return Err(Error::field("file", "too_many"));
+    }
+    let mut ids = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let a = attachments::add_in(tx, &c.ctx(), ticket, Origin::Portal(c.user_id), name, bytes)
+            .await?;
+        ids.push(a.id);
+    }
+    Ok(ids)
 }
 
 /// A new request from the portal.
@@ -603,8 +686,14 @@ pub struct RequestInput {
     pub question_id: Option<Uuid>,
 }
 
-/// Opens a ticket for the customer (channel `portal`, routed as any other).
-pub async fn open_ticket(db: &Db, c: &Customer, input: RequestInput) -> Result<PortalTicket> {
+/// Opens a ticket for the customer (channel `portal`, routed as any other), with the files
+/// chosen in the form (none from the API: upload them to the ticket after).
+pub async fn open_ticket(
+    db: &Db,
+    c: &Customer,
+    input: RequestInput,
+    files: &[(String, Vec<u8>)],
+) -> Result<PortalTicket> {
     let mut errs = Errors::default();
     for (field, v) in [("subject", &input.subject), ("body", &input.body)] {
         if v.as_deref().is_none_or(|v| v.trim().is_empty()) {
@@ -626,6 +715,7 @@ pub async fn open_ticket(db: &Db, c: &Customer, input: RequestInput) -> Result<P
         },
     )
     .await?;
+    keep_files(&mut tx, c, t.id, files).await?;
     if let Some(q) = input.question_id {
         tx.execute(
             "UPDATE help_deflections SET outcome = 'submitted', ticket_id = $1
@@ -643,13 +733,24 @@ pub async fn open_ticket(db: &Db, c: &Customer, input: RequestInput) -> Result<P
 pub struct ReplyInput {
     /// Required.
     pub body: Option<String>,
+    /// Files uploaded to the ticket (`POST …/attachments`) that this reply sends (at most 10).
+    pub attachment_ids: Option<Vec<Uuid>>,
 }
 
-/// The customer writes on their ticket (a resolved one reopens; a closed one is refused).
-pub async fn reply(db: &Db, c: &Customer, id: Uuid, input: ReplyInput) -> Result<PortalMessage> {
-    ticket(db, c, id).await?;
+/// The customer writes on their ticket (a resolved one reopens; a closed one is refused),
+/// with the files chosen in the form.
+pub async fn reply(
+    db: &Db,
+    c: &Customer,
+    id: Uuid,
+    input: ReplyInput,
+    files: &[(String, Vec<u8>)],
+) -> Result<PortalMessage> {
+    visible(db, c, id).await?;
     let ctx = c.ctx();
     let mut tx = db.begin().await?;
+    let mut ids = input.attachment_ids.unwrap_or_default();
+    ids.extend(keep_files(&mut tx, c, id, files).await?);
     let m = tickets::add_message_in(
         &mut tx,
         &ctx,
@@ -662,6 +763,7 @@ pub async fn reply(db: &Db, c: &Customer, id: Uuid, input: ReplyInput) -> Result
             contact_id: Some(c.contact_id),
             channel: Some("portal".into()),
             article_id: None,
+            attachment_ids: Some(ids),
         },
         None,
     )
@@ -673,6 +775,7 @@ pub async fn reply(db: &Db, c: &Customer, id: Uuid, input: ReplyInput) -> Result
         body: m.body,
         author: Some(c.name.clone()),
         at: m.at,
+        attachments: m.attachments,
     })
 }
 

@@ -950,6 +950,9 @@ pub struct Message {
     pub at: DateTime<Utc>,
     /// The Message-ID it was emailed under (a reply sent to the customer).
     pub mail_id: Option<String>,
+    /// The files it carried.
+    #[sqlx(skip)]
+    pub attachments: Vec<crate::attachments::Attachment>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -972,6 +975,9 @@ pub struct MessageInput {
     /// A published knowledge-base article to send (a reply or a note): its title and text
     /// follow the body, which may then be left out; the article counts it as used.
     pub article_id: Option<Uuid>,
+    /// Uploads waiting on the ticket (`POST …/attachments`) that this message sends (at most
+    /// 10): a public reply mails them; a note keeps them internal.
+    pub attachment_ids: Option<Vec<Uuid>>,
 }
 
 const MESSAGES: &str = "SELECT m.id, m.kind, m.body, m.user_id, u.name AS user_name, m.contact_id,
@@ -990,6 +996,12 @@ pub async fn messages(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<Message>> {
         )
         .await?;
     rows.reverse();
+    let mut files = crate::attachments::of_ticket(db, ctx.tenant_id, id, false).await?;
+    for m in &mut rows {
+        let (mine, rest) = files.into_iter().partition(|a| a.message_id == Some(m.id));
+        m.attachments = mine;
+        files = rest;
+    }
     Ok(rows)
 }
 
@@ -997,6 +1009,42 @@ pub async fn messages(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Vec<Message>> {
 /// does (and its clocks with it), in one transaction.
 pub async fn add_message(db: &Db, ctx: &Ctx, id: Uuid, input: MessageInput) -> Result<Message> {
     let mut tx = db.begin().await?;
+    let m = add_message_in(&mut tx, ctx, id, input, None).await?;
+    tx.commit().await?;
+    Ok(m)
+}
+
+/// [`add_message`] with files uploaded in the same request, sent by the message (all of it or
+/// nothing: a refused file or message keeps neither).
+pub async fn add_message_with(
+    db: &Db,
+    ctx: &Ctx,
+    id: Uuid,
+    mut input: MessageInput,
+    files: &[(String, Vec<u8>)],
+) -> Result<Message> {
+    if files.len() > crate::attachments::MAX_PER_MESSAGE {
+        return Err(Error::field("file", "too_many"));
+    }
+    let mut tx = db.begin().await?;
+    if !files.is_empty() {
+        ctx.require("tickets", Action::Update)?;
+        let _: Ticket = record::load_for(&mut tx, ctx, id, Action::Update).await?;
+    }
+    let mut ids = input.attachment_ids.take().unwrap_or_default();
+    for (name, bytes) in files {
+        let a = crate::attachments::add_in(
+            &mut tx,
+            ctx,
+            id,
+            crate::attachments::Origin::Staff,
+            name,
+            bytes,
+        )
+        .await?;
+        ids.push(a.id);
+    }
+    input.attachment_ids = Some(ids);
     let m = add_message_in(&mut tx, ctx, id, input, None).await?;
     tx.commit().await?;
     Ok(m)
@@ -1056,6 +1104,10 @@ pub async fn add_message_in(
         Some(c) => choice(&mut errs, "channel", c, CHANNELS),
         None => Some("manual".to_owned()),
     };
+    let attachments = input.attachment_ids.clone().unwrap_or_default();
+    if attachments.len() > crate::attachments::MAX_PER_MESSAGE {
+        errs.add("attachment_ids", "too_many");
+    }
     errs.finish()?;
     let (Some(kind), Some(body), Some(channel)) = (kind, body, channel) else {
         return Err(Error::field("kind", "invalid"));
@@ -1124,6 +1176,7 @@ pub async fn add_message_in(
         args![ctx.tenant_id, mid, id, kind.as_str(), body.as_str(), user, contact, channel.as_str(), t, mail_id.clone()],
     )
     .await?;
+    crate::attachments::send_with(tx, ctx.tenant_id, id, mid, &kind, &attachments).await?;
     if mail_id.is_some() && kind == "reply" {
         guanxi_platform::jobs::enqueue(
             &mut *tx,
@@ -1235,12 +1288,19 @@ pub async fn add_message_in(
     // the customer's words above).
     let skip = (kind == "customer").then_some(before.owner_id).flatten();
     tell_followers(tx, ctx, &before, skip).await?;
-    let m: Message = tx
+    let mut m: Message = tx
         .fetch_one(
             &format!("{MESSAGES} WHERE m.tenant_id = $1 AND m.id = $2"),
             args![ctx.tenant_id, mid],
         )
         .await?;
+    if !attachments.is_empty() {
+        m.attachments = crate::attachments::of_ticket(&mut *tx, ctx.tenant_id, id, false)
+            .await?
+            .into_iter()
+            .filter(|a| a.message_id == Some(mid))
+            .collect();
+    }
     Ok(m)
 }
 

@@ -337,6 +337,8 @@ impl<T: DeserializeOwned + CustomFilters, S: Send + Sync> FromRequestParts<S> fo
 pub struct Upload {
     pub fields: std::collections::BTreeMap<String, String>,
     pub file: Option<(String, Vec<u8>)>,
+    /// Every file chosen in a `file` field (a `multiple` input sends several), in order.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl Upload {
@@ -360,7 +362,11 @@ impl Upload {
             let bytes = field.bytes().await.map_err(refused)?;
             if name == "file" {
                 if !bytes.is_empty() {
-                    upload.file = Some((file_name.unwrap_or_default(), bytes.to_vec()));
+                    let f = (file_name.unwrap_or_default(), bytes.to_vec());
+                    if upload.file.is_none() {
+                        upload.file = Some(f.clone());
+                    }
+                    upload.files.push(f);
                 }
             } else {
                 upload
@@ -373,5 +379,39 @@ impl Upload {
 
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
+    }
+}
+
+/// A form as posted: multipart (with files) or urlencoded (without) — both read into an
+/// [`Upload`], so a page's form works whichever way a browser or a script sends it. A body
+/// that cannot be read is the status and the `file` error code to show.
+pub struct Posted(pub Result<Upload, (axum::http::StatusCode, &'static str)>);
+
+impl<S: Send + Sync> FromRequest<S> for Posted {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if multipart {
+            return Ok(Posted(
+                match axum::extract::Multipart::from_request(req, state).await {
+                    Ok(m) => Upload::read(m).await,
+                    Err(_) => Err((axum::http::StatusCode::BAD_REQUEST, "unreadable_upload")),
+                },
+            ));
+        }
+        Ok(Posted(
+            match axum::Form::<Vec<(String, String)>>::from_request(req, state).await {
+                Ok(axum::Form(pairs)) => Ok(Upload {
+                    fields: pairs.into_iter().collect(),
+                    ..Default::default()
+                }),
+                Err(_) => Err((axum::http::StatusCode::BAD_REQUEST, "unreadable_upload")),
+            },
+        ))
     }
 }

@@ -11,6 +11,7 @@ pub mod charts;
 pub mod customers;
 pub mod dashboards;
 pub mod extract;
+pub mod files;
 pub mod grading;
 pub mod i18n;
 pub mod idem;
@@ -269,6 +270,14 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             service::api::follow_ticket
         ))
         .routes(routes!(
+            service::api::list_attachments,
+            service::api::add_attachment
+        ))
+        .routes(routes!(
+            service::api::get_attachment,
+            service::api::delete_attachment
+        ))
+        .routes(routes!(
             service::articles_api::list_articles,
             service::articles_api::create_article
         ))
@@ -305,6 +314,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             service::portal_api::portal_messages,
             service::portal_api::portal_reply
         ))
+        .routes(routes!(service::portal_api::portal_attach))
+        .routes(routes!(service::portal_api::portal_attachment))
         .routes(routes!(service::portal_api::portal_ask))
         .routes(routes!(service::portal_api::portal_solved))
         .routes(routes!(service::portal_api::portal_articles))

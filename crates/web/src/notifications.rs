@@ -195,6 +195,7 @@ pub fn email_handler(
                     in_reply_to: None,
                     reply_to: None,
                     then: None,
+                    attachments: Vec::new(),
                 },
                 due.at,
             )

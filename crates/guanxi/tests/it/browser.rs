@@ -1591,6 +1591,27 @@ both!(
         )
         .await;
         assert!(said.contains("检查网线"), "{said}");
+        // A note with a photo from the phone: the file rides with it and is listed.
+        let photo = format!("{}/网口.png", profile.0.display());
+        std::fs::write(&photo, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+        fill(&c, "#write textarea[name='body']", "网口照片见附件").await;
+        pick(&c, "#write select[name='kind']", "note").await;
+        c.find(Locator::Css("#files"))
+            .await
+            .unwrap()
+            .send_keys(&photo)
+            .await
+            .unwrap();
+        click(&c, "#send").await;
+        let said = text_at(
+            &c,
+            "//ol[@class='messages']//li[contains(., '网口照片见附件')]",
+        )
+        .await;
+        assert!(said.contains("网口.png"), "{said}");
+        let listed = text(&c, "#files-card").await;
+        assert!(listed.contains("网口.png"), "{listed}");
+        shot(&c, "ticket-file-phone").await;
         // The customer finds it in the help centre.
         c.goto(&app.url(&format!("/help/{}?q=打印机连不上", app.tenant_id)))
             .await

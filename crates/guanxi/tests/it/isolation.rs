@@ -288,6 +288,7 @@ both!(
                         let p = path
                             .replace("{id}", &id)
                             .replace("{mail_id}", &id)
+                            .replace("{file_id}", &id)
                             .replace("{external_id}", &id)
                             .replace("{channel}", "erp");
                         let mut rq = app.req(m.clone(), &p, &b);

@@ -7,6 +7,7 @@ mod harness;
 mod approvals;
 mod articles;
 mod assets;
+mod attachments;
 mod auth;
 mod browser;
 mod calendars;

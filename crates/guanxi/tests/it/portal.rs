@@ -51,7 +51,12 @@ async fn use_link(app: &TestApp, body: &str, password: &str) {
 
 /// Invites a new contact of `account` to the portal (company access as given) and signs them
 /// in through the emailed link, choosing a password; their portal token.
-async fn customer(app: &TestApp, account: &Value, email: &str, company: bool) -> (Value, String) {
+pub(crate) async fn customer(
+    app: &TestApp,
+    account: &Value,
+    email: &str,
+    company: bool,
+) -> (Value, String) {
     let t = &app.admin_token;
     let contact = app
         .created(
@@ -490,7 +495,11 @@ both!(
                 for who in [&z, &f] {
                     if path.contains("{id}") {
                         let call = |id: &str| {
-                            let rq = app.req(m.clone(), &path.replace("{id}", id), who);
+                            let rq = app.req(
+                                m.clone(),
+                                &path.replace("{id}", id).replace("{file_id}", id),
+                                who,
+                            );
                             let rq = if m == Method::POST {
                                 rq.json(&json!({"body": "x", "article_id": a_ids[2]}))
                             } else {

@@ -1,12 +1,13 @@
 //! `/api/v1/tickets` (list, create, read, edit, trash, restore, bulk actions, messages, event
 //! log, SLA targets, merge) and `/api/v1/sla-policies`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use guanxi_platform::page::Page;
 use guanxi_records::bulk::{self, BulkInput, BulkResult};
+use guanxi_service::attachments::{self, Attachment};
 use guanxi_service::routing::{self, Agent, AgentInput, Queue, QueueInput};
 use guanxi_service::sla::{self, Policy, PolicyInput, TargetRow};
 use guanxi_service::tickets::{
@@ -373,4 +374,78 @@ pub async fn follow_ticket(
     Ok(Json(FollowerList {
         items: tickets::set_following(&s.db, &ctx, id, b).await.l(&ctx)?,
     }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AttachmentList {
+    pub items: Vec<Attachment>,
+}
+
+/// The file's name (its extension decides its type).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AttachParams {
+    /// The file's name, e.g. `报价单.pdf` (required).
+    pub name: Option<String>,
+}
+
+/// The ticket's files: what came with the customer's mail or portal request, what agents
+/// uploaded (`message_id` none until a reply or note sends it) and what messages sent.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments", tag = "tickets", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = AttachmentList), (status = 404, body = Problem)))]
+pub async fn list_attachments(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<AttachmentList>> {
+    Ok(Json(AttachmentList {
+        items: attachments::list(&s.db, &ctx, id).await.l(&ctx)?,
+    }))
+}
+
+/// Uploads a file (the request body, at most 8 MiB) to the ticket, to be sent by a reply or
+/// note naming it in `attachment_ids`. The type is decided by the name's extension (images,
+/// PDF, text, Office and OpenDocument files, archives, audio and video) and checked against
+/// the bytes: anything else is refused (`file: type_not_allowed` / `type_mismatch`).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/attachments", tag = "tickets", params(("id" = Uuid, Path), AttachParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses(
+    (status = 201, body = Attachment), (status = 404, body = Problem), (status = 409, body = Problem),
+    (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_attachment(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<Uuid>,
+    Query(q): Query<AttachParams>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Attachment>)> {
+    let a = attachments::add(&s.db, &ctx, id, q.name.as_deref(), &body)
+        .await
+        .l(&ctx)?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// The file (images and PDF shown inline, everything else downloaded).
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments/{file_id}", tag = "tickets",
+    params(("id" = Uuid, Path), ("file_id" = Uuid, Path)), responses(
+    (status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = Problem)))]
+pub async fn get_attachment(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((id, file)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
+    let (meta, data) = attachments::open(&s.db, &ctx, id, file).await.l(&ctx)?;
+    Ok(crate::files::download(&meta, data))
+}
+
+/// Removes an upload no message has sent (a sent file, or one from the customer, is kept: 409).
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}/attachments/{file_id}", tag = "tickets",
+    params(("id" = Uuid, Path), ("file_id" = Uuid, Path)), responses(
+    (status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_attachment(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((id, file)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    attachments::remove(&s.db, &ctx, id, file).await.l(&ctx)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -63,6 +63,7 @@ pub fn reply_handler(
                 closing.replace("{number}", &m.number),
                 m.company
             );
+            let files = guanxi_service::attachments::of_message(tx, due.tenant_id, message).await?;
             jobs::enqueue_at(
                 tx,
                 due.tenant_id,
@@ -78,6 +79,7 @@ pub fn reply_handler(
                         kind: guanxi_service::mailboxes::SENT_COPY_JOB.into(),
                         payload: serde_json::json!({ "mailbox_id": b }),
                     }),
+                    attachments: files,
                 },
                 due.at,
             )

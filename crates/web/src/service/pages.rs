@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets/{id}/messages", post(write))
         .route("/tickets/{id}/merge", post(merge))
         .route("/tickets/{id}/followers", post(follow))
+        .route("/tickets/{id}/attachments/{file}/delete", post(remove_file))
         .route("/tickets/{id}/delete", post(delete))
         .route("/tickets/{id}/restore", post(restore))
         .route("/admin/sla-policies", get(policies).post(save_policy))
@@ -457,6 +458,9 @@ async fn show_page(
         .await
         .unwrap_or_default();
     let following = followers.iter().any(|f| Some(f.user_id) == p.ctx.user_id);
+    let files = guanxi_service::attachments::of_ticket(&s.db, p.ctx.tenant_id, id, false)
+        .await
+        .unwrap_or_default();
     // Articles answering the ticket, for a reply (a failure leaves the card out).
     let suggested = if p.ctx.can("articles", Action::Read).is_some() && live {
         let text = format!("{} {}", d.subject, d.description.as_deref().unwrap_or(""));
@@ -479,7 +483,7 @@ async fn show_page(
         "tickets",
         context! {
             d => d, messages => messages, events => events, clocks => clocks, policy => policy,
-            survey => survey, suggested => suggested, followers => followers, following => following, sections => layout.sections, shown => shown, errors => errors,
+            survey => survey, suggested => suggested, followers => followers, files => files, following => following, sections => layout.sections, shown => shown, errors => errors,
             statuses => STATUSES, live => live,
             error => p.refusal_from_url(error),
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
@@ -487,39 +491,42 @@ async fn show_page(
     )
 }
 
-#[derive(Deserialize)]
-struct WriteForm {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
-    version: Option<i64>,
-    kind: String,
-    body: String,
-    status: Option<String>,
-    /// A suggested article sent as the reply.
-    article_id: Option<Uuid>,
-}
-
-/// `POST /tickets/{id}/messages`: a reply, note or what the customer said, with the status it
-/// leaves. A refusal shows the page with the field named; the text typed is kept.
+/// `POST /tickets/{id}/messages` (multipart: `kind`, `body`, `status`, `version`, a suggested
+/// `article_id`, and files chosen under `file`): a reply, note or what the customer said, with
+/// the status it leaves and the files it sends. A refusal shows the page with the field named.
 async fn write(
     State(s): State<AppState>,
     p: Signed,
     Path(id): Path<Uuid>,
-    Form(form): Form<WriteForm>,
+    crate::extract::Posted(form): crate::extract::Posted,
 ) -> Response {
-    if !p.csrf_ok(&form.csrf) {
+    let form = match form {
+        Ok(u) => u,
+        Err((status, code)) => {
+            let errors = p
+                .field_errors(Error::field("file", code))
+                .unwrap_or_default();
+            return show_page(&s, &p, id, None, status, errors).await;
+        }
+    };
+    if !p.csrf_ok(&form.field("_csrf").map(str::to_owned)) {
         return forbidden_csrf();
     }
+    let text = |k: &str| form.field(k).map(str::to_owned);
     let input = MessageInput {
-        kind: Some(form.kind.clone()),
-        body: Some(form.body.clone()),
-        status: form.status.clone().filter(|s| !s.trim().is_empty()),
-        version: form.version,
+        kind: text("kind"),
+        body: text("body"),
+        status: text("status").filter(|s| !s.trim().is_empty()),
+        version: form.field("version").and_then(|v| v.parse().ok()),
         contact_id: None,
         channel: None,
-        article_id: form.article_id,
+        article_id: form
+            .field("article_id")
+            .filter(|v| !v.is_empty())
+            .and_then(|v| v.parse().ok()),
+        attachment_ids: None,
     };
-    match tickets::add_message(&s.db, &p.ctx, id, input).await {
+    match tickets::add_message_with(&s.db, &p.ctx, id, input, &form.files).await {
         Ok(_) => Redirect::to(&format!("/tickets/{id}#conversation")).into_response(),
         Err(Error::PreconditionFailed { .. }) => {
             show_page(
@@ -870,6 +877,29 @@ async fn follow(
     let page = format!("/tickets/{id}");
     match tickets::set_following(&s.db, &p.ctx, id, input).await {
         Ok(_) => Redirect::to(&format!("{page}#followers")).into_response(),
+        Err(e) => p.refused_to(&page, e, Some("ticket.field.")),
+    }
+}
+
+#[derive(Deserialize)]
+struct RemoveFileForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+/// `POST /tickets/{id}/attachments/{file}/delete`: an upload not sent yet.
+async fn remove_file(
+    State(s): State<AppState>,
+    p: Signed,
+    Path((id, file)): Path<(Uuid, Uuid)>,
+    Form(f): Form<RemoveFileForm>,
+) -> Response {
+    if !p.csrf_ok(&f.csrf) {
+        return forbidden_csrf();
+    }
+    let page = format!("/tickets/{id}");
+    match guanxi_service::attachments::remove(&s.db, &p.ctx, id, file).await {
+        Ok(()) => Redirect::to(&format!("{page}#files-card")).into_response(),
         Err(e) => p.refused_to(&page, e, Some("ticket.field.")),
     }
 }

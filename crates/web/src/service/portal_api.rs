@@ -11,6 +11,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use guanxi_platform::Error;
 use guanxi_service::articles::{self, PublicArticle, Reader, Suggestion};
+use guanxi_service::attachments::Attachment;
 use guanxi_service::portal::{
     self, Customer, Deflection, PortalMessage, PortalTicket, PortalUser, PortalUserInput, Question,
     QuestionInput, ReplyInput, RequestInput, SolvedInput,
@@ -208,7 +209,7 @@ pub async fn portal_open_ticket(
     Portal(c): Portal,
     ApiJson(b): ApiJson<RequestInput>,
 ) -> ApiResult<(StatusCode, Json<PortalTicket>)> {
-    let t = l(portal::open_ticket(&s.db, &c, b).await, &c)?;
+    let t = l(portal::open_ticket(&s.db, &c, b, &[]).await, &c)?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -249,8 +250,43 @@ pub async fn portal_reply(
     Path(id): Path<Uuid>,
     ApiJson(b): ApiJson<ReplyInput>,
 ) -> ApiResult<(StatusCode, Json<PortalMessage>)> {
-    let m = l(portal::reply(&s.db, &c, id, b).await, &c)?;
+    let m = l(portal::reply(&s.db, &c, id, b, &[]).await, &c)?;
     Ok((StatusCode::CREATED, Json(m)))
+}
+
+/// Uploads a file (the request body, at most 8 MiB; its type decided by the name's extension
+/// and checked against the bytes) to the ticket, sent with the next reply naming it in
+/// `attachment_ids`.
+#[utoipa::path(post, path = "/portal/api/v1/tickets/{id}/attachments", tag = "portal",
+    params(("id" = Uuid, Path), crate::service::api::AttachParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses(
+    (status = 201, body = Attachment), (status = 404, body = Problem), (status = 413, body = Problem),
+    (status = 422, body = Problem)))]
+pub async fn portal_attach(
+    State(s): State<AppState>,
+    Portal(c): Portal,
+    Path(id): Path<Uuid>,
+    Query(q): Query<crate::service::api::AttachParams>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Attachment>)> {
+    let a = l(
+        portal::attach(&s.db, &c, id, q.name.as_deref(), &body).await,
+        &c,
+    )?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// A file of the ticket: what the customer sent and what the desk's replies sent them.
+#[utoipa::path(get, path = "/portal/api/v1/tickets/{id}/attachments/{file_id}", tag = "portal",
+    params(("id" = Uuid, Path), ("file_id" = Uuid, Path)), responses(
+    (status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = Problem)))]
+pub async fn portal_attachment(
+    State(s): State<AppState>,
+    Portal(c): Portal,
+    Path((id, file)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
+    let (meta, data) = l(portal::attachment(&s.db, &c, id, file).await, &c)?;
+    Ok(crate::files::download(&meta, data))
 }
 
 /// Before opening a ticket: the public articles that may answer the question (remembered, to

@@ -19,7 +19,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::extract::{cookie, ClientIp};
+use crate::extract::{cookie, ClientIp, Posted, Upload};
 use crate::pages::{forbidden_csrf, public_csrf_ok, public_page_in, Signed};
 use crate::service::portal_api::PORTAL_COOKIE;
 use crate::state::AppState;
@@ -423,40 +423,57 @@ async fn solved(
     }
 }
 
-#[derive(Deserialize)]
-struct RequestForm {
-    _csrf: Option<String>,
-    subject: Option<String>,
-    body: Option<String>,
-    question_id: Option<Uuid>,
+/// A portal form as posted (multipart with files, or urlencoded); one that cannot be read is
+/// the field error `file` (too large, or broken).
+fn read_form(form: Posted) -> Result<Upload, Error> {
+    form.0.map_err(|(_, code)| Error::field("file", code))
 }
 
+/// `POST /portal/{tenant}/tickets` (multipart: `subject`, `body`, `question_id`, files).
 async fn open_ticket(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(tenant): Path<Uuid>,
-    Form(f): Form<RequestForm>,
+    form: Posted,
 ) -> Response {
-    let c = match poster(&s, &headers, tenant, &f._csrf).await {
-        Ok(c) => c,
-        Err(r) => return r,
+    // A form that could not be read did nothing: shown again with why (no CSRF to check).
+    let (f, result) = match read_form(form) {
+        Ok(f) => {
+            let c = match poster(&s, &headers, tenant, &f.field("_csrf").map(str::to_owned)).await {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            let input = RequestInput {
+                subject: f.field("subject").map(str::to_owned),
+                body: f.field("body").map(str::to_owned),
+                question_id: f.field("question_id").and_then(|v| v.parse().ok()),
+            };
+            let r = portal::open_ticket(&s.db, &c, input, &f.files).await;
+            (f, r.map_err(|e| (c, e)))
+        }
+        Err(e) => match customer(&s, &headers, tenant).await {
+            Some(c) => (Upload::default(), Err((c, e))),
+            None => return to_login(tenant),
+        },
     };
-    let input = RequestInput {
-        subject: f.subject.clone(),
-        body: f.body.clone(),
-        question_id: f.question_id,
+    let text = |k: &str| f.field(k).map(str::to_owned);
+    let question_id = f.field("question_id").and_then(|v| v.parse::<Uuid>().ok());
+    let (c, e) = match result {
+        Ok(t) => {
+            return Redirect::to(&format!("/portal/{tenant}/tickets/{}", t.id)).into_response()
+        }
+        Err(ce) => ce,
     };
-    match portal::open_ticket(&s.db, &c, input).await {
-        Ok(t) => Redirect::to(&format!("/portal/{tenant}/tickets/{}", t.id)).into_response(),
-        Err(Error::Validation(errs)) => page(
+    match e {
+        Error::Validation(errs) => page(
             &s,
             &headers,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(&c.locale.clone()),
             context! { c => c, tenant => tenant, mode => "details", errors => errs,
-            subject => f.subject, text => f.body, q => context! { id => f.question_id } },
+            subject => text("subject"), text => text("body"), q => context! { id => question_id } },
         ),
-        Err(e) => failed(&s, &headers, Some(&c), e),
+        e => failed(&s, &headers, Some(&c), e),
     }
 }
 
@@ -494,32 +511,33 @@ async fn ticket(
     ticket_page(&s, &headers, &c, id, StatusCode::OK, context! {}).await
 }
 
-#[derive(Deserialize)]
-struct ReplyForm {
-    _csrf: Option<String>,
-    body: Option<String>,
-}
-
+/// `POST /portal/{tenant}/tickets/{id}/messages` (multipart: `body`, files).
 async fn reply(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((tenant, id)): Path<(Uuid, Uuid)>,
-    Form(f): Form<ReplyForm>,
+    form: Posted,
 ) -> Response {
-    let c = match poster(&s, &headers, tenant, &f._csrf).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match portal::reply(
-        &s.db,
-        &c,
-        id,
-        ReplyInput {
-            body: f.body.clone(),
+    // A form that could not be read did nothing: shown again with why (no CSRF to check).
+    let (c, result) = match read_form(form) {
+        Ok(f) => {
+            let c = match poster(&s, &headers, tenant, &f.field("_csrf").map(str::to_owned)).await {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            let input = ReplyInput {
+                body: f.field("body").map(str::to_owned),
+                attachment_ids: None,
+            };
+            let r = portal::reply(&s.db, &c, id, input, &f.files).await;
+            (c, r)
+        }
+        Err(e) => match customer(&s, &headers, tenant).await {
+            Some(c) => (c, Err(e)),
+            None => return to_login(tenant),
         },
-    )
-    .await
-    {
+    };
+    match result {
         Ok(_) => {
             Redirect::to(&format!("/portal/{tenant}/tickets/{id}#conversation")).into_response()
         }
