@@ -283,13 +283,24 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &CustomFieldFilter) -> Result<Vec<Custo
 /// The live (not archived) fields of an entity, in display order; no permission check (every
 /// reader of a record sees its fields).
 pub async fn active(tx: &mut Tx, tenant_id: Uuid, entity: Entity) -> Result<Vec<CustomField>> {
-    let rows: Vec<Row> = tx
+    live(tx, tenant_id, entity.table()).await
+}
+
+/// [`active`] by the entity's table name (a module naming another's entity, which it cannot
+/// import: a form that opens tickets).
+pub async fn live<'a>(
+    conn: impl Into<guanxi_platform::db::Conn<'a>>,
+    tenant_id: Uuid,
+    table: &str,
+) -> Result<Vec<CustomField>> {
+    let mut conn = conn.into();
+    let rows: Vec<Row> = conn
         .fetch_all(
             &format!(
                 "{SELECT} WHERE tenant_id = $1 AND entity = $2 AND archived_at IS NULL
                  ORDER BY position, created_at, id"
             ),
-            args![tenant_id, entity.table()],
+            args![tenant_id, table],
         )
         .await?;
     rows.into_iter().map(Row::into_field).collect()
@@ -312,16 +323,7 @@ pub async fn for_list(
 
 /// [`active`] outside a transaction.
 pub async fn active_in(db: &Db, tenant_id: Uuid, entity: Entity) -> Result<Vec<CustomField>> {
-    let rows: Vec<Row> = db
-        .fetch_all(
-            &format!(
-                "{SELECT} WHERE tenant_id = $1 AND entity = $2 AND archived_at IS NULL
-                 ORDER BY position, created_at, id"
-            ),
-            args![tenant_id, entity.table()],
-        )
-        .await?;
-    rows.into_iter().map(Row::into_field).collect()
+    live(db, tenant_id, entity.table()).await
 }
 
 pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<CustomField> {

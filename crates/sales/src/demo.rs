@@ -54,6 +54,27 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64) -> Result<SalesStats> {
             .unwrap_or_default(),
         )
         .await?;
+        // The service desk's web form: a request opens a ticket.
+        forms::create(
+            db,
+            admin,
+            serde_json::from_value(json!({
+                "name": "在线报修",
+                "target": "tickets",
+                "fields": [
+                    {"field": "name", "labels": {"zh-CN": "您的姓名", "en": "Your name"}},
+                    {"field": "email", "labels": {"zh-CN": "邮箱（用于答复）", "en": "Email (for our answer)"}},
+                    {"field": "phone", "labels": {"zh-CN": "手机", "en": "Mobile"}},
+                    {"field": "company", "labels": {"zh-CN": "公司", "en": "Company"}},
+                    {"field": "subject", "labels": {"zh-CN": "问题概要", "en": "Summary"}},
+                    {"field": "description", "labels": {"zh-CN": "问题描述", "en": "What happened"}}
+                ],
+                "thanks": {"zh-CN": "已收到您的报修，我们会尽快通过邮件答复。", "en": "We have your request and will answer by email soon."},
+                "tags": ["在线报修"]
+            }))
+            .unwrap_or_default(),
+        )
+        .await?;
         pools::create(
             db,
             admin,

@@ -45,6 +45,63 @@ pub const LEAD_FIELDS: &[&str] = &[
     "notes",
 ];
 
+/// What a form's posts become: leads (through the lead intake) or service tickets.
+pub const TARGETS: &[&str] = &["leads", "tickets"];
+
+/// The ticket fields a form may ask for (a ticket form: the service desk's web form).
+pub const TICKET_FIELDS: &[&str] = &[
+    "name",
+    "email",
+    "phone",
+    "company",
+    "subject",
+    "description",
+    "category",
+];
+
+/// The fields a form of `target` may ask for (besides its entity's custom fields).
+pub fn fields_of(target: &str) -> &'static [&'static str] {
+    if target == "tickets" {
+        TICKET_FIELDS
+    } else {
+        LEAD_FIELDS
+    }
+}
+
+/// The fields a form of `target` must ask, always required: a lead needs a name; a ticket
+/// someone to answer and what to answer.
+pub fn must_ask(target: &str) -> &'static [&'static str] {
+    if target == "tickets" {
+        &["name", "email", "description"]
+    } else {
+        &["name"]
+    }
+}
+
+/// A post to a ticket form, validated, for the service desk to open as a ticket.
+#[derive(Debug, Clone)]
+pub struct TicketRequest {
+    pub form_name: String,
+    /// Who owns a contact made for someone new.
+    pub owner_id: Uuid,
+    pub tags: Vec<String>,
+    /// The answers to the form's own fields (trimmed, empty ones left out).
+    pub values: BTreeMap<String, String>,
+    pub custom: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Opens tickets from forms: the service desk, handed in by the app (sales does not know
+/// tickets). Runs in the submission's transaction, so the post is kept with its ticket or
+/// not at all; a refusal naming fields is kept as an invalid post.
+pub trait TicketDesk: Send + Sync {
+    fn open<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Ctx,
+        request: TicketRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Uuid>> + Send + 'a>>;
+}
+
 /// The hidden field people never see and robots fill in.
 pub const HONEYPOT: &str = "homepage";
 /// The signed time the form was shown.
@@ -79,6 +136,8 @@ pub struct FormField {
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Form {
     pub id: Uuid,
+    /// What its posts become: `leads` or `tickets`.
+    pub target: String,
     /// The public key: the form's address is `/public/forms/{key}`.
     pub key: String,
     #[serde(skip)]
@@ -119,7 +178,14 @@ pub struct Form {
 pub struct FormInput {
     /// Required on update (or send `If-Match`).
     pub version: Option<i64>,
+    /// What its posts become: `leads` (default) or `tickets` (the service desk's web form);
+    /// fixed once the form is made.
+    pub target: Option<String>,
     pub name: Option<String>,
+    /// What it asks. A lead form: the lead's fields (`name`, `company`, `title`, `phone`,
+    /// `email`, `wechat`, `province`, `city`, `industry`, `product_interest`, `notes`); a ticket
+    /// form: `name`, `email`, `phone`, `company`, `subject`, `description`, `category`. Either:
+    /// `custom.<key>` of its entity's custom fields.
     pub fields: Option<Vec<FormField>>,
     #[serde(default, deserialize_with = "validate::double_option")]
     #[schema(value_type = Option<Object>)]
@@ -144,7 +210,8 @@ pub struct FormInput {
     pub active: Option<bool>,
 }
 
-const SELECT: &str = "SELECT f.id, f.key, f.secret, f.name, f.fields, f.consent, f.thanks,
+const SELECT: &str =
+    "SELECT f.id, f.target, f.key, f.secret, f.name, f.fields, f.consent, f.thanks,
     f.redirect_url, f.source_detail, f.tags, f.owner_id, o.name AS owner_name,
     f.min_fill_seconds, f.per_ip_hour, f.per_minute, f.active, f.created_at, f.updated_at,
     f.version
@@ -174,6 +241,12 @@ async fn apply(
     creating: bool,
 ) -> Result<()> {
     let mut errs = Errors::default();
+    match &input.target {
+        Some(t) if creating && TARGETS.contains(&t.as_str()) => f.target = t.clone(),
+        Some(_) if creating => errs.add("target", "invalid"),
+        Some(t) if *t != f.target => errs.add("target", "fixed"),
+        _ => {}
+    }
     if let Some(n) = &input.name {
         match validate::name(n) {
             Ok(n) => f.name = n,
@@ -183,13 +256,15 @@ async fn apply(
         errs.add("name", "required");
     }
     if let Some(fields) = &input.fields {
-        let defs = custom_fields::active(tx, ctx.tenant_id, crate::leads::ENTITY).await?;
+        let defs = custom_fields::live(&mut *tx, ctx.tenant_id, &f.target).await?;
+        let own = fields_of(&f.target);
+        let must = must_ask(&f.target);
         if fields.len() > MAX_FIELDS {
             errs.add("fields", "too_many");
         }
         let mut seen = std::collections::HashSet::new();
         for (i, fl) in fields.iter().take(MAX_FIELDS).enumerate() {
-            let known = LEAD_FIELDS.contains(&fl.field.as_str())
+            let known = own.contains(&fl.field.as_str())
                 || fl
                     .field
                     .strip_prefix("custom.")
@@ -201,13 +276,15 @@ async fn apply(
             }
             labels_ok(&mut errs, &format!("fields.{i}.labels"), &fl.labels, 200);
         }
-        if !fields.iter().any(|fl| fl.field == "name") {
-            errs.add("fields", "name_required");
+        for m in must {
+            if !fields.iter().any(|fl| fl.field == *m) {
+                errs.add("fields", &format!("{m}_required"));
+            }
         }
         let mut fields = fields.clone();
         for fl in &mut fields {
-            // A lead needs a name: the name field is always required.
-            fl.required |= fl.field == "name";
+            // What the record needs is always required.
+            fl.required |= must.contains(&fl.field.as_str());
         }
         f.fields = sqlx::types::Json(fields);
     } else if creating {
@@ -320,6 +397,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: FormInput) -> Result<Form> {
     let t = now();
     let mut f = Form {
         id: new_id(),
+        target: "leads".to_owned(),
         key: new_key(ctx.tenant_id),
         secret: guanxi_platform::secret::random_secret(),
         name: String::new(),
@@ -353,15 +431,15 @@ pub async fn create(db: &Db, ctx: &Ctx, input: FormInput) -> Result<Form> {
     tx.execute(
         "INSERT INTO forms (tenant_id, id, key, secret, name, fields, consent, thanks, redirect_url,
              source_detail, tags, owner_id, min_fill_seconds, per_ip_hour, per_minute, active,
-             created_at, updated_at, created_by, updated_by, version)
+             created_at, updated_at, created_by, updated_by, version, target)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, 1)",
+             $19, $20, 1, $21)",
         args![
             ctx.tenant_id, f.id, f.key.as_str(), f.secret.as_str(), f.name.as_str(),
             serde_json::json!(f.fields.0), f.consent.as_ref().map(|c| serde_json::json!(c.0)),
             serde_json::json!(f.thanks.0), f.redirect_url.clone(), f.source_detail.clone(),
             serde_json::json!(f.tags.0), f.owner_id, f.min_fill_seconds, f.per_ip_hour,
-            f.per_minute, f.active, t, t, ctx.user_id, ctx.user_id
+            f.per_minute, f.active, t, t, ctx.user_id, ctx.user_id, f.target.as_str()
         ],
     )
     .await?;
@@ -526,7 +604,13 @@ pub struct Submitted {
 /// Takes a post to the form `key`: kept whatever happens; a person arriving through the lead
 /// intake. Refused: an unknown or offline form (404), too many posts (429), missing or invalid
 /// fields (422, each named). Spam is kept and thanked.
-pub async fn submit(db: &Db, key: &str, posted: Posted, lang: &str) -> Result<Submitted> {
+pub async fn submit(
+    db: &Db,
+    key: &str,
+    posted: Posted,
+    lang: &str,
+    desk: &dyn TicketDesk,
+) -> Result<Submitted> {
     let (tenant, form) = public(db, key).await?;
     let at = now();
     let utm: BTreeMap<&str, &str> = UTM
@@ -607,6 +691,45 @@ pub async fn submit(db: &Db, key: &str, posted: Posted, lang: &str) -> Result<Su
             ..thanks
         });
     }
+    if form.target == "tickets" {
+        let (values, custom) = match answers(db, tenant, &form, &posted).await {
+            Ok(a) => a,
+            Err(e) => {
+                keep("invalid", Some(reasons(&e)), true, None)
+                    .store_in(db)
+                    .await?;
+                return Err(e);
+            }
+        };
+        let request = TicketRequest {
+            form_name: form.name.clone(),
+            owner_id: form.owner_id,
+            tags: form.tags.0.clone(),
+            values,
+            custom,
+        };
+        let ctx = Ctx::system(tenant);
+        let mut tx = db.begin().await?;
+        let id = match desk.open(&mut tx, &ctx, request).await {
+            Ok(id) => id,
+            Err(e @ Error::Validation(_)) => {
+                drop(tx);
+                keep("invalid", Some(reasons(&e)), true, None)
+                    .store_in(db)
+                    .await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        keep("created", None, true, Some(("tickets".into(), id)))
+            .store(&mut tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(Submitted {
+            outcome: "created".into(),
+            ..thanks
+        });
+    }
     let input = match lead_input(db, tenant, &form, &posted).await {
         Ok(i) => i,
         Err(e) => {
@@ -665,9 +788,17 @@ pub async fn submit(db: &Db, key: &str, posted: Posted, lang: &str) -> Result<Su
     })
 }
 
-/// The post as a lead: every form field read (required ones present), consent given when
-/// asked, custom values from text; the form's owner and tags.
-async fn lead_input(db: &Db, tenant: Uuid, form: &Form, posted: &Posted) -> Result<LeadInput> {
+/// The post's answers to the form's own fields (required ones present, consent given when
+/// asked) and its custom values, read from text.
+async fn answers(
+    db: &Db,
+    tenant: Uuid,
+    form: &Form,
+    posted: &Posted,
+) -> Result<(
+    BTreeMap<String, String>,
+    Option<serde_json::Map<String, serde_json::Value>>,
+)> {
     let mut errs = Errors::default();
     let value = |name: &str| {
         posted
@@ -676,23 +807,21 @@ async fn lead_input(db: &Db, tenant: Uuid, form: &Form, posted: &Posted) -> Resu
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    let mut obj = serde_json::Map::new();
+    let mut own = BTreeMap::new();
     for fl in form.fields.0.iter() {
         let v = value(&fl.field);
         if fl.required && v.is_none() {
             errs.add(&fl.field, "required");
         }
         if let (Some(v), false) = (v, fl.field.starts_with("custom.")) {
-            obj.insert(fl.field.clone(), serde_json::Value::String(v));
+            own.insert(fl.field.clone(), v);
         }
     }
     if form.consent.is_some() && value(CONSENT).is_none() {
         errs.add(CONSENT, "required");
     }
     errs.finish()?;
-    let mut input: LeadInput = serde_json::from_value(serde_json::Value::Object(obj))
-        .map_err(|e| Error::BadRequest(e.to_string()))?;
-    let defs = custom_fields::active_in(db, tenant, crate::leads::ENTITY).await?;
+    let defs = custom_fields::live(db, tenant, &form.target).await?;
     let asked: Vec<_> = defs
         .into_iter()
         .filter(|d| {
@@ -702,7 +831,19 @@ async fn lead_input(db: &Db, tenant: Uuid, form: &Form, posted: &Posted) -> Resu
                 .any(|fl| fl.field == format!("custom.{}", d.key))
         })
         .collect();
-    input.custom = custom_fields::from_text(&asked, &|name| value(name));
+    Ok((own, custom_fields::from_text(&asked, &|name| value(name))))
+}
+
+/// The post as a lead: its answers, the form's owner and tags.
+async fn lead_input(db: &Db, tenant: Uuid, form: &Form, posted: &Posted) -> Result<LeadInput> {
+    let (own, custom) = answers(db, tenant, form, posted).await?;
+    let obj: serde_json::Map<String, serde_json::Value> = own
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    let mut input: LeadInput = serde_json::from_value(serde_json::Value::Object(obj))
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    input.custom = custom;
     if !form.tags.0.is_empty() {
         input.tags = Some(form.tags.0.clone());
     }
@@ -852,6 +993,7 @@ mod tests {
     fn form() -> Form {
         Form {
             id: Uuid::nil(),
+            target: "leads".into(),
             key: "k".into(),
             secret: "s3cret".into(),
             name: "n".into(),

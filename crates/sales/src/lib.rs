@@ -111,4 +111,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/2014_deal_parties.sql"),
         postgres: include_str!("../migrations/postgres/2014_deal_parties.sql"),
     },
+    Migration {
+        version: 2015,
+        name: "2015_form_targets",
+        sqlite: include_str!("../migrations/sqlite/2015_form_targets.sql"),
+        postgres: include_str!("../migrations/postgres/2015_form_targets.sql"),
+    },
 ];

@@ -430,13 +430,33 @@ async fn keep(
 }
 
 /// The contact who wrote: the first made with that email, else a new one named as the mail
-/// names them.
+/// names them, owned by the mailbox's owner (else the tenant's first active admin).
 async fn contact_for(
     tx: &mut Tx,
     ctx: &Ctx,
     mailbox: Uuid,
     email: &str,
     name: Option<&str>,
+) -> Result<Uuid> {
+    let owner: Option<(Option<Uuid>,)> = tx
+        .fetch_optional(
+            "SELECT owner_id FROM mailboxes WHERE tenant_id = $1 AND id = $2",
+            args![ctx.tenant_id, mailbox],
+        )
+        .await?;
+    contact_by_email(tx, ctx, email, name, None, owner.and_then(|o| o.0)).await
+}
+
+/// The first contact with `email`, else a new one (named `name`, else the address's local
+/// part; with `phone` when given) owned by `owner` when that is an active colleague, else the
+/// tenant's first active admin.
+pub async fn contact_by_email(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    email: &str,
+    name: Option<&str>,
+    phone: Option<&str>,
+    owner: Option<Uuid>,
 ) -> Result<Uuid> {
     let found: Option<(Uuid,)> = tx
         .fetch_optional(
@@ -452,16 +472,14 @@ async fn contact_for(
         .map(|n| clean(n, 200))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_owned());
-    // Owned by the mailbox's owner, else the tenant's first active admin.
     let owner: Option<(Uuid,)> = tx
         .fetch_optional(
             "SELECT u.id FROM users u
-              LEFT JOIN mailboxes b ON b.tenant_id = u.tenant_id AND b.id = $2
               LEFT JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
               WHERE u.tenant_id = $1 AND u.active = $3 AND u.deleted_at IS NULL
-                AND (u.id = b.owner_id OR r.key = 'admin')
-              ORDER BY CASE WHEN u.id = b.owner_id THEN 0 ELSE 1 END, u.created_at, u.id LIMIT 1",
-            args![ctx.tenant_id, mailbox, true],
+                AND (u.id = $2 OR r.key = 'admin')
+              ORDER BY CASE WHEN u.id = $2 THEN 0 ELSE 1 END, u.created_at, u.id LIMIT 1",
+            args![ctx.tenant_id, owner.unwrap_or(Uuid::nil()), true],
         )
         .await?;
     let c = guanxi_customers::contacts::create_in(
@@ -470,12 +488,81 @@ async fn contact_for(
         guanxi_customers::contacts::ContactInput {
             name: Some(name),
             email: Some(Some(email.to_owned())),
+            phone: phone.map(|p| Some(p.to_owned())),
             owner_id: owner.map(|o| o.0),
             ..Default::default()
         },
     )
     .await?;
     Ok(c.id)
+}
+
+/// A request from a web form (the platform's public forms, mapped to tickets).
+#[derive(Debug, Clone, Default)]
+pub struct FormTicket {
+    pub form_name: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub custom: Option<serde_json::Map<String, serde_json::Value>>,
+    pub tags: Vec<String>,
+    /// Who owns a contact made for someone new.
+    pub owner_id: Option<Uuid>,
+}
+
+/// Opens a ticket (channel `form`) from a web form's request, for the contact with its email
+/// (made when new), routed as any other. The subject, when the form does not ask it, is the
+/// description's first line; a company named is kept with the description.
+pub async fn from_form(tx: &mut Tx, ctx: &Ctx, f: FormTicket) -> Result<Uuid> {
+    let email = match f.email.as_deref().map(validate::email) {
+        Some(Ok(e)) => e,
+        Some(Err(code)) => return Err(Error::field("email", code)),
+        None => return Err(Error::field("email", "required")),
+    };
+    let contact = contact_by_email(
+        tx,
+        ctx,
+        &email,
+        f.name.as_deref(),
+        f.phone.as_deref(),
+        f.owner_id,
+    )
+    .await?;
+    let description = f.description.unwrap_or_default();
+    let subject = f
+        .subject
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| {
+            description
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| clean(l, 80))
+                .unwrap_or_else(|| f.form_name.clone())
+        });
+    let description = match f.company.filter(|c| !c.trim().is_empty()) {
+        Some(c) => format!("{description}\n\n— {c}"),
+        None => description,
+    };
+    let t = tickets::create_in(
+        tx,
+        ctx,
+        TicketInput {
+            subject: Some(subject),
+            description: Some(Some(description)),
+            contact_id: Some(Some(contact)),
+            category: f.category.map(Some),
+            channel: Some("form".into()),
+            custom: f.custom,
+            tags: (!f.tags.is_empty()).then_some(f.tags),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(t.id)
 }
 
 /// The open ticket a mail continues, if any.

@@ -318,3 +318,154 @@ both!(
         );
     }
 );
+
+both!(
+    a_service_request_form_opens_tickets,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        app.created(
+            "/api/v1/custom-fields",
+            t,
+            json!({"entity": "tickets", "key": "serial", "kind": "text", "label": "序列号"}),
+        )
+        .await;
+        // A ticket form must ask whom to answer and what about; lead fields are not its own.
+        let r = app
+            .post(
+                "/api/v1/forms",
+                t,
+                json!({"name": "报修", "target": "tickets",
+                       "fields": [{"field": "name", "labels": {"zh-CN": "姓名"}},
+                                  {"field": "wechat", "labels": {"zh-CN": "微信"}}]}),
+            )
+            .await;
+        let mut got = refused(r).await;
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("fields".into(), "description_required".into()),
+                ("fields".into(), "email_required".into()),
+                ("fields.1.field".into(), "unknown_field".into()),
+            ]
+        );
+        let form = app
+            .created(
+                "/api/v1/forms",
+                t,
+                json!({"name": "报修", "target": "tickets", "min_fill_seconds": 0,
+                       "fields": [{"field": "name", "labels": {"zh-CN": "姓名"}},
+                                  {"field": "email", "labels": {"zh-CN": "邮箱"}},
+                                  {"field": "company", "labels": {"zh-CN": "公司"}},
+                                  {"field": "description", "labels": {"zh-CN": "问题描述"}},
+                                  {"field": "custom.serial", "labels": {"zh-CN": "序列号"}}],
+                       "tags": ["官网报修"]}),
+            )
+            .await;
+        assert_eq!(form["target"], "tickets");
+        assert!(form["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| ["name", "email", "description"].contains(&f["field"].as_str().unwrap()))
+            .all(|f| f["required"] == true));
+        // Its target is fixed.
+        let r = app
+            .patch(
+                &format!("/api/v1/forms/{}", form["id"].as_str().unwrap()),
+                t,
+                json!({"version": form["version"], "target": "leads"}),
+            )
+            .await;
+        assert_eq!(refused(r).await, vec![("target".into(), "fixed".into())]);
+
+        let web = reqwest::Client::new();
+        let page = web
+            .get(public(&app, &form))
+            .header("accept-language", "zh-CN")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<textarea") && page.contains("问题描述"),
+            "{page}"
+        );
+        // A bad address is named and kept as an invalid post; nothing opened.
+        let r = web
+            .post(public(&app, &form))
+            .json(&json!({"name": "钱六", "email": "not-an-address", "description": "坏了"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused(r).await,
+            vec![("email".into(), "invalid_email".into())]
+        );
+        for (text, serial) in [
+            ("扫码枪无法识别条码\n型号 X1", "SN-001"),
+            ("又坏了", "SN-002"),
+        ] {
+            let r = web
+                .post(public(&app, &form))
+                .form(&[
+                    ("name", "钱六"),
+                    ("email", "Qian.Liu@Shop.cn"),
+                    ("company", "六福超市"),
+                    ("description", text),
+                    ("custom.serial", serial),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        let v: Value = app
+            .get("/api/v1/tickets?sort=created_at", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let tickets = v["items"].as_array().unwrap();
+        assert_eq!(tickets.len(), 2);
+        let first = &tickets[0];
+        assert_eq!(first["channel"], "form");
+        assert_eq!(first["subject"], "扫码枪无法识别条码", "the first line");
+        assert!(first["description"].as_str().unwrap().contains("六福超市"));
+        assert_eq!(first["custom"]["serial"], "SN-001");
+        assert_eq!(first["tags"], json!(["官网报修"]));
+        assert_eq!(
+            first["contact_id"], tickets[1]["contact_id"],
+            "one contact for one address"
+        );
+        let contact: Value = app
+            .get(
+                &format!("/api/v1/contacts/{}", first["contact_id"].as_str().unwrap()),
+                t,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (contact["name"].as_str(), contact["email"].as_str()),
+            (Some("钱六"), Some("qian.liu@shop.cn"))
+        );
+        let subs = submissions(&app, &form).await;
+        let outcomes: Vec<(&str, Option<&str>)> = subs
+            .iter()
+            .map(|s| (s["outcome"].as_str().unwrap(), s["entity"].as_str()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("created", Some("tickets")),
+                ("created", Some("tickets")),
+                ("invalid", None)
+            ]
+        );
+        assert!(leads(&app).await.is_empty(), "no lead from a service form");
+    }
+);

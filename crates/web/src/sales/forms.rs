@@ -19,10 +19,10 @@ use guanxi_platform::Error;
 use guanxi_records::custom_fields;
 use guanxi_sales::forms::{
     self, Form, FormField, FormInput, Posted, Submission, SubmissionFilter, Submitted, CONSENT,
-    HONEYPOT, LEAD_FIELDS, TOKEN,
+    HONEYPOT, TOKEN,
 };
 use minijinja::{context, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{versioned, ApiResult, Localize};
@@ -129,7 +129,7 @@ fn field_views(f: &Form, lang: &str) -> Vec<FieldView> {
             kind: match fl.field.as_str() {
                 "email" => "email",
                 "phone" => "tel",
-                "notes" => "textarea",
+                "notes" | "description" => "textarea",
                 _ => "text",
             },
         })
@@ -263,7 +263,7 @@ async fn submit(
         ip,
         values: values.clone(),
     };
-    let result = forms::submit(&s.db, &key, posted, &lang).await;
+    let result = forms::submit(&s.db, &key, posted, &lang, &crate::service::webforms::Desk).await;
     if wants_json {
         return match result {
             Ok(done) => Json(done).into_response(),
@@ -371,9 +371,10 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/admin/forms/{id}", get(form_detail).post(update_page))
 }
 
-/// The fields a form may ask for: the lead's own and its custom fields, each with its label.
-async fn choosable(s: &AppState, p: &Signed) -> Result<Vec<(String, String)>, Error> {
-    let mut out: Vec<(String, String)> = LEAD_FIELDS
+/// The fields a form of `target` may ask for: the lead's (or the ticket's) own and its custom
+/// fields, each with its label.
+async fn choosable(s: &AppState, p: &Signed, target: &str) -> Result<Vec<(String, String)>, Error> {
+    let mut out: Vec<(String, String)> = forms::fields_of(target)
         .iter()
         .map(|f| {
             (
@@ -382,8 +383,7 @@ async fn choosable(s: &AppState, p: &Signed) -> Result<Vec<(String, String)>, Er
             )
         })
         .collect();
-    let defs =
-        custom_fields::active_in(&s.db, p.ctx.tenant_id, guanxi_sales::leads::ENTITY).await?;
+    let defs = custom_fields::live(&s.db, p.ctx.tenant_id, target).await?;
     out.extend(defs.iter().map(|d| {
         (
             format!("custom.{}", d.key),
@@ -444,6 +444,7 @@ fn input_of(form: &BTreeMap<String, String>, fields: &[(String, String)]) -> For
     let number = |k: &str| text(k).and_then(|v| v.parse::<i64>().ok());
     FormInput {
         version: number("version"),
+        target: text("target").filter(|t| !t.is_empty()),
         name: text("name"),
         fields: Some(chosen),
         consent: Some((!consent.is_empty()).then_some(consent)),
@@ -465,12 +466,27 @@ fn input_of(form: &BTreeMap<String, String>, fields: &[(String, String)]) -> For
     }
 }
 
-async fn forms_page(State(s): State<AppState>, p: Signed) -> Response {
+#[derive(Deserialize)]
+struct NewFormQuery {
+    /// The new form's target (`?target=tickets`: a service request form).
+    target: Option<String>,
+}
+
+async fn forms_page(
+    State(s): State<AppState>,
+    p: Signed,
+    Query(q): Query<NewFormQuery>,
+) -> Response {
     // A new form's leads go to whoever makes it, unless they choose someone.
     let mut form = BTreeMap::new();
     if let Some(me) = p.ctx.user_id {
         form.insert("owner_id".to_owned(), me.to_string());
     }
+    let target = q.target.filter(|t| forms::TARGETS.contains(&t.as_str()));
+    form.insert(
+        "target".to_owned(),
+        target.unwrap_or_else(|| "leads".into()),
+    );
     list_view(&s, &p, StatusCode::OK, form, vec![]).await
 }
 
@@ -485,7 +501,12 @@ async fn list_view(
         Ok(f) => f,
         Err(e) => return p.error(s, e),
     };
-    let (fields, people) = match (choosable(s, p).await, owners(s, p).await) {
+    let target = form
+        .get("target")
+        .filter(|t| forms::TARGETS.contains(&t.as_str()))
+        .cloned()
+        .unwrap_or_else(|| "leads".into());
+    let (fields, people) = match (choosable(s, p, &target).await, owners(s, p).await) {
         (Ok(f), Ok(o)) => (f, o),
         (Err(e), _) | (_, Err(e)) => return p.error(s, e),
     };
@@ -495,6 +516,7 @@ async fn list_view(
         "sales/forms.html",
         "forms",
         context! { forms => all, fields => fields, users => people, form => form, errors => errors,
+        target => target, targets => forms::TARGETS,
         can_create => p.ctx.can("forms", Action::Create).is_some() },
     )
 }
@@ -507,7 +529,12 @@ async fn create_page(
     if !p.csrf_ok(&form.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    let fields = match choosable(&s, &p).await {
+    let target = form
+        .get("target")
+        .filter(|t| forms::TARGETS.contains(&t.as_str()))
+        .cloned()
+        .unwrap_or_else(|| "leads".into());
+    let fields = match choosable(&s, &p, &target).await {
         Ok(f) => f,
         Err(e) => return p.error(&s, e),
     };
@@ -546,7 +573,8 @@ async fn detail_view(
         },
     )
     .await;
-    let (subs, fields, people) = match (subs, choosable(s, p).await, owners(s, p).await) {
+    let (subs, fields, people) = match (subs, choosable(s, p, &f.target).await, owners(s, p).await)
+    {
         (Ok(x), Ok(f), Ok(o)) => (x, f, o),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return p.error(s, e),
     };
@@ -613,7 +641,11 @@ async fn update_page(
     if !p.csrf_ok(&form.get("_csrf").cloned()) {
         return forbidden_csrf();
     }
-    let fields = match choosable(&s, &p).await {
+    let target = match forms::get(&s.db, &p.ctx, id).await {
+        Ok(f) => f.target,
+        Err(e) => return p.error(&s, e),
+    };
+    let fields = match choosable(&s, &p, &target).await {
         Ok(f) => f,
         Err(e) => return p.error(&s, e),
     };

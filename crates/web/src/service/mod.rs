@@ -13,3 +13,4 @@ pub mod pages;
 pub mod portal_api;
 pub mod portal_pages;
 pub mod surveys;
+pub mod webforms;
