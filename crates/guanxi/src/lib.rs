@@ -828,9 +828,9 @@ async fn demo(
         }
     }
     Ok(format!(
-        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities, {} tickets, {} articles (help centre: /help/{tenant_id}), {} customers invited to the portal (/portal/{tenant_id})\n{sign_in}sales reps and service agents {} sign in with password {rep_password}\n{tenant_id}",
+        "demo loaded: {} reps, {} accounts, {} contacts, {} products, {} orders, {} activities, {} tickets, {} visits booked, {} articles (help centre: /help/{tenant_id}), {} customers invited to the portal (/portal/{tenant_id})\n{sign_in}sales reps and service agents {} sign in with password {rep_password}\n{tenant_id}",
         stats.reps, stats.accounts, stats.contacts, stats.products, stats.orders, stats.activities,
-        service.tickets, service.articles, service.portal_users, reps.join(", ")
+        service.tickets, service.visits, service.articles, service.portal_users, reps.join(", ")
     ))
 }
 

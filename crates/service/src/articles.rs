@@ -822,6 +822,7 @@ async fn vote_in(
     input: &VoteInput,
     channel: &str,
     user: Option<Uuid>,
+    voter: Option<&str>,
 ) -> Result<Vote> {
     let mut errs = Errors::default();
     let helpful = input.helpful;
@@ -860,9 +861,9 @@ async fn vote_in(
         at: now(),
     };
     tx.execute(
-        "INSERT INTO article_votes (tenant_id, id, article_id, helpful, comment, channel, user_id, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        args![tenant, v.id, id, v.helpful, v.comment.clone(), channel, user, v.at],
+        "INSERT INTO article_votes (tenant_id, id, article_id, helpful, comment, channel, user_id, at, voter)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        args![tenant, v.id, id, v.helpful, v.comment.clone(), channel, user, v.at, voter],
     )
     .await?;
     Ok(v)
@@ -872,7 +873,16 @@ async fn vote_in(
 pub async fn vote(db: &Db, ctx: &Ctx, id: Uuid, input: VoteInput) -> Result<Vote> {
     get(db, ctx, id).await?;
     let mut tx = db.begin().await?;
-    let v = vote_in(&mut tx, ctx.tenant_id, id, &input, "agent", ctx.user_id).await?;
+    let v = vote_in(
+        &mut tx,
+        ctx.tenant_id,
+        id,
+        &input,
+        "agent",
+        ctx.user_id,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(v)
 }
@@ -1014,8 +1024,41 @@ pub async fn public_open(
     Ok((a, others))
 }
 
-/// A help-centre visitor's vote.
-pub async fn public_vote(db: &Db, tenant: Uuid, id: Uuid, input: VoteInput) -> Result<Vote> {
+/// Votes one address may cast in the help centre in an hour.
+pub const PUBLIC_VOTES_PER_HOUR: i64 = 30;
+
+/// A help-centre visitor's vote, from `ip`: their second on the same article within a day
+/// changes nothing (the first is returned); past [`PUBLIC_VOTES_PER_HOUR`] they are refused
+/// (429). Counted from the stored votes, so every node counts the same.
+pub async fn public_vote(
+    db: &Db,
+    tenant: Uuid,
+    id: Uuid,
+    input: VoteInput,
+    ip: &str,
+) -> Result<Vote> {
+    let voter = guanxi_platform::secret::digest(&format!("{tenant}|{ip}"));
+    let t = now();
+    let earlier: Option<Vote> = db
+        .fetch_optional(
+            "SELECT id, helpful, comment, channel, user_id, at FROM article_votes
+             WHERE tenant_id = $1 AND voter = $2 AND article_id = $3 AND at > $4
+             ORDER BY at LIMIT 1",
+            args![tenant, voter.as_str(), id, t - chrono::Duration::days(1)],
+        )
+        .await?;
+    if let Some(v) = earlier {
+        return Ok(v);
+    }
+    let recent: i64 = db
+        .scalar(
+            "SELECT COUNT(*) FROM article_votes WHERE tenant_id = $1 AND voter = $2 AND at > $3",
+            args![tenant, voter.as_str(), t - chrono::Duration::hours(1)],
+        )
+        .await?;
+    if recent >= PUBLIC_VOTES_PER_HOUR {
+        return Err(Error::RateLimited);
+    }
     let mut tx = db.begin().await?;
     let public: Option<(Uuid,)> = tx
         .fetch_optional(
@@ -1026,7 +1069,7 @@ pub async fn public_vote(db: &Db, tenant: Uuid, id: Uuid, input: VoteInput) -> R
     if public.is_none() {
         return Err(Error::NotFound);
     }
-    let v = vote_in(&mut tx, tenant, id, &input, "public", None).await?;
+    let v = vote_in(&mut tx, tenant, id, &input, "public", None, Some(&voter)).await?;
     tx.commit().await?;
     Ok(v)
 }

@@ -23,6 +23,7 @@ pub struct ServiceStats {
     pub tickets: usize,
     pub articles: usize,
     pub portal_users: usize,
+    pub visits: usize,
 }
 
 const SUBJECTS: &[(&str, &str)] = &[
@@ -51,7 +52,8 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
             policy(
                 json!({"name": "A/B 类客户", "position": 1, "grades": ["A", "B"],
                 "first_response_minutes": 60, "next_response_minutes": 120,
-                "resolution_minutes": 960, "warn_minutes": 15, "raise_priority": true}),
+                "resolution_minutes": 960, "warn_minutes": 15, "raise_priority": true,
+                "follow_up_days": 3}),
             ),
         )
         .await?;
@@ -218,9 +220,60 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
         tx.commit().await?;
         stats.tickets += 1;
     }
+    stats.visits = visits(db, &agents).await?;
     stats.articles = articles(db, admin).await?;
     stats.portal_users = portal_users(db, admin, base_url).await?;
     Ok(stats)
+}
+
+/// On-site visits booked for the open tickets of the first agent's: the coming days, one a
+/// morning (the resolved A/B tickets booked their follow-ups themselves).
+async fn visits(db: &Db, agents: &[Ctx]) -> Result<usize> {
+    let Some(agent) = agents.first() else {
+        return Ok(0);
+    };
+    let open: Vec<(Uuid,)> = db
+        .fetch_all(
+            "SELECT id FROM tickets WHERE tenant_id = $1 AND owner_id = $2
+               AND status NOT IN ('resolved', 'closed') AND deleted_at IS NULL
+             ORDER BY number LIMIT 3",
+            args![agent.tenant_id, agent.user_id],
+        )
+        .await?;
+    let tomorrow = (now() + Duration::days(1))
+        .date_naive()
+        .and_hms_opt(2, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(now);
+    let mut n = 0;
+    for (i, (ticket,)) in open.into_iter().enumerate() {
+        let booked = crate::visits::schedule(
+            db,
+            agent,
+            crate::visits::VisitInput {
+                ticket_id: Some(ticket),
+                starts_at: Some(tomorrow + Duration::days(i as i64)),
+                minutes: Some(120),
+                address: Some(
+                    [
+                        "北京市朝阳区建国路 88 号",
+                        "上海市浦东新区世纪大道 100 号",
+                        "广州市天河区体育西路 1 号",
+                    ][i % 3]
+                        .to_owned(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await;
+        match booked {
+            Ok(_) => n += 1,
+            // Run again: the agent already has that morning.
+            Err(guanxi_platform::Error::Validation(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// The knowledge base: articles a desk writes first (Chinese, some also in English), public

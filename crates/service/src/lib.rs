@@ -13,11 +13,13 @@ pub mod demo;
 pub mod imap;
 pub mod inbound;
 pub mod mailboxes;
+pub mod nps;
 pub mod portal;
 pub mod routing;
 pub mod sla;
 pub mod surveys;
 pub mod tickets;
+pub mod visits;
 
 /// This module's schema, versions 3001–3999.
 pub const MIGRATIONS: &[Migration] = &[
@@ -74,5 +76,23 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "3009_attachments",
         sqlite: include_str!("../migrations/sqlite/3009_attachments.sql"),
         postgres: include_str!("../migrations/postgres/3009_attachments.sql"),
+    },
+    Migration {
+        version: 3010,
+        name: "3010_visits",
+        sqlite: include_str!("../migrations/sqlite/3010_visits.sql"),
+        postgres: include_str!("../migrations/postgres/3010_visits.sql"),
+    },
+    Migration {
+        version: 3011,
+        name: "3011_nps",
+        sqlite: include_str!("../migrations/sqlite/3011_nps.sql"),
+        postgres: include_str!("../migrations/postgres/3011_nps.sql"),
+    },
+    Migration {
+        version: 3012,
+        name: "3012_vote_limits",
+        sqlite: include_str!("../migrations/sqlite/3012_vote_limits.sql"),
+        postgres: include_str!("../migrations/postgres/3012_vote_limits.sql"),
     },
 ];

@@ -60,6 +60,9 @@ pub struct Policy {
     pub warn_minutes: i64,
     /// On a miss, raise the ticket's priority one step.
     pub raise_priority: bool,
+    /// Days after a ticket is resolved that its follow-up visit (回访) is due; none: no
+    /// follow-up.
+    pub follow_up_days: Option<i64>,
     /// The calendar counted on; none: the ticket's team's, else the company's.
     pub calendar_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -108,6 +111,10 @@ pub struct PolicyInput {
     pub resolution_minutes: Option<Option<i64>>,
     pub warn_minutes: Option<i64>,
     pub raise_priority: Option<bool>,
+    /// 0–365; `null`: no follow-up visit.
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub follow_up_days: Option<Option<i64>>,
     #[serde(default, deserialize_with = "validate::double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub calendar_id: Option<Option<Uuid>>,
@@ -115,7 +122,7 @@ pub struct PolicyInput {
 
 const COLS: &str = "id, name, position, active, priorities, grades, categories,
     first_response_minutes, next_response_minutes, resolution_minutes, warn_minutes,
-    raise_priority, calendar_id, created_at, updated_at, version";
+    raise_priority, calendar_id, created_at, updated_at, version, follow_up_days";
 
 /// Every policy, in the order they are tried.
 pub async fn list(db: &Db, ctx: &Ctx) -> Result<Vec<Policy>> {
@@ -207,6 +214,11 @@ async fn apply(
     if let Some(r) = input.raise_priority {
         p.raise_priority = r;
     }
+    match input.follow_up_days {
+        Some(Some(d)) if !(0..=365).contains(&d) => errs.add("follow_up_days", "out_of_range"),
+        Some(d) => p.follow_up_days = d,
+        None => {}
+    }
     if let Some(c) = input.calendar_id {
         if let Some(id) = c {
             let known: Option<(Uuid,)> = tx
@@ -245,6 +257,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PolicyInput) -> Result<Policy> {
         resolution_minutes: None,
         warn_minutes: 30,
         raise_priority: false,
+        follow_up_days: None,
         calendar_id: None,
         created_at: t,
         updated_at: t,
@@ -255,7 +268,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PolicyInput) -> Result<Policy> {
     tx.execute(
         &format!(
             "INSERT INTO sla_policies (tenant_id, {COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ),
         args![
             ctx.tenant_id,
@@ -274,7 +287,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PolicyInput) -> Result<Policy> {
             p.calendar_id,
             t,
             t,
-            1i64
+            1i64,
+            p.follow_up_days
         ],
     )
     .await
@@ -323,7 +337,8 @@ pub async fn update(
         expected,
         "name = $1, position = $2, active = $3, priorities = $4, grades = $5, categories = $6,
          first_response_minutes = $7, next_response_minutes = $8, resolution_minutes = $9,
-         warn_minutes = $10, raise_priority = $11, calendar_id = $12, updated_at = $13",
+         warn_minutes = $10, raise_priority = $11, calendar_id = $12, updated_at = $13,
+         follow_up_days = $14",
         args![
             p.name.as_str(),
             p.position,
@@ -337,7 +352,8 @@ pub async fn update(
             p.warn_minutes,
             p.raise_priority,
             p.calendar_id,
-            now()
+            now(),
+            p.follow_up_days
         ],
     )
     .await
@@ -807,6 +823,7 @@ mod tests {
             resolution_minutes: None,
             warn_minutes: 0,
             raise_priority: false,
+            follow_up_days: None,
             calendar_id: None,
             created_at: now(),
             updated_at: now(),

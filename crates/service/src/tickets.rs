@@ -624,9 +624,25 @@ async fn check_parent(tx: &mut Tx, tenant: Uuid, id: Uuid, parent: Option<Uuid>)
     Ok(())
 }
 
+/// A ticket just resolved (or closed) books the follow-up visit its policy asks for.
+async fn follow_up(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: Uuid,
+    from: &str,
+    to: &str,
+    t: DateTime<Utc>,
+) -> Result<()> {
+    if clock::done(to) && !clock::done(from) {
+        let after: Ticket = record::load(tx, ctx.tenant_id, id).await?;
+        crate::visits::on_resolved(tx, ctx.tenant_id, &after, t).await?;
+    }
+    Ok(())
+}
+
 /// Appends to a ticket's event log.
 #[allow(clippy::too_many_arguments)]
-async fn log(
+pub(crate) async fn log(
     tx: &mut Tx,
     ctx: &Ctx,
     id: Uuid,
@@ -915,6 +931,7 @@ pub async fn update(
         .await?;
     }
     crate::sla::evaluate(&mut tx, ctx, id, t).await?;
+    follow_up(&mut tx, ctx, id, &before.status, &f.status, t).await?;
     let after: Ticket = record::load(&mut tx, ctx.tenant_id, id).await?;
     audit::record(
         &mut tx,
@@ -1258,6 +1275,7 @@ pub async fn add_message_in(
     )
     .await?;
     crate::sla::evaluate(&mut *tx, ctx, id, t).await?;
+    follow_up(tx, ctx, id, &before.status, &to, t).await?;
     audit::record(
         &mut *tx,
         ctx,

@@ -270,6 +270,21 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             service::api::follow_ticket
         ))
         .routes(routes!(
+            service::api::get_nps_schedule,
+            service::api::set_nps_schedule
+        ))
+        .routes(routes!(
+            service::visits::list_visits,
+            service::visits::create_visit
+        ))
+        .routes(routes!(service::visits::visit_engineers))
+        .routes(routes!(
+            service::visits::get_visit,
+            service::visits::update_visit
+        ))
+        .routes(routes!(service::visits::finish_visit))
+        .routes(routes!(service::visits::cancel_visit))
+        .routes(routes!(
             service::api::list_attachments,
             service::api::add_attachment
         ))
@@ -639,6 +654,10 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
         .with(
             guanxi_service::tickets::REPLY_MAIL_JOB,
             service::mail::reply_handler(config.base_url.clone()),
+        )
+        .with(
+            guanxi_service::nps::JOB,
+            service::mail::nps_handler(config.base_url.clone()),
         )
         .with(
             guanxi_service::mailboxes::SENT_COPY_JOB,

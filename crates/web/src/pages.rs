@@ -80,6 +80,8 @@ pub fn templates() -> anyhow::Result<Environment<'static>> {
         "sales/lead.html",
         "sales/opportunity.html",
         "service/ticket.html",
+        "service/visits.html",
+        "service/visit.html",
         "service/policies.html",
         "service/pressing.html",
         "service/queues.html",
@@ -542,6 +544,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::service::mailboxes_page::routes())
         .merge(crate::service::surveys::routes())
         .merge(crate::service::articles_pages::routes())
+        .merge(crate::service::visits::routes())
         .merge(crate::service::help::routes())
         .merge(crate::service::portal_pages::routes())
         .merge(crate::sales::pipelines_page::routes())

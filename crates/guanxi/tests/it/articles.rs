@@ -395,6 +395,14 @@ both!(
             .unwrap();
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("vote-thanks"));
+        // The same visitor voting again (even the other way) counts once.
+        let r = c
+            .post(app.url(&format!("/help/{tenant}/articles/{pid}/vote")))
+            .form(&[("_csrf", csrf.as_str()), ("helpful", "true")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
         let a: Value = app
             .get(&format!("/api/v1/articles/{pid}"), t)
             .await
@@ -402,8 +410,12 @@ both!(
             .await
             .unwrap();
         assert_eq!(
-            (a["views"].as_i64(), a["unhelpful"].as_i64()),
-            (Some(1), Some(1)),
+            (
+                a["views"].as_i64(),
+                a["unhelpful"].as_i64(),
+                a["helpful"].as_i64()
+            ),
+            (Some(1), Some(1), Some(0)),
             "{a}"
         );
         let votes: Value = app
@@ -414,5 +426,50 @@ both!(
             .unwrap();
         assert_eq!(votes["items"][0]["channel"], "public");
         assert_eq!(votes["items"][0]["comment"], "没写邮寄地址");
+    }
+);
+
+both!(
+    one_address_votes_a_bounded_number_of_times_an_hour,
+    |app: TestApp| async move {
+        let tenant: uuid::Uuid = app.tenant_id.parse().unwrap();
+        let per_hour = guanxi_service::articles::PUBLIC_VOTES_PER_HOUR;
+        let mut ids = vec![];
+        for i in 0..=per_hour {
+            let a = app
+                .created(
+                    "/api/v1/articles",
+                    &app.admin_token,
+                    json!({"title": format!("文章 {i}"), "body": "正文", "locale": "zh-CN",
+                           "status": "published", "audience": "public"}),
+                )
+                .await;
+            ids.push(a["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+        }
+        let vote = |id: uuid::Uuid, ip: &'static str| {
+            let db = app.db.clone();
+            async move {
+                guanxi_service::articles::public_vote(
+                    &db,
+                    tenant,
+                    id,
+                    guanxi_service::articles::VoteInput {
+                        helpful: Some(true),
+                        comment: None,
+                    },
+                    ip,
+                )
+                .await
+            }
+        };
+        for id in &ids[..per_hour as usize] {
+            assert!(vote(*id, "203.0.113.9").await.is_ok());
+        }
+        let last = ids[per_hour as usize];
+        assert!(matches!(
+            vote(last, "203.0.113.9").await,
+            Err(guanxi_platform::Error::RateLimited)
+        ));
+        assert!(vote(last, "198.51.100.7").await.is_ok(), "another address");
     }
 );

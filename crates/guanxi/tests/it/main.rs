@@ -38,4 +38,5 @@ mod surveys;
 mod tickets;
 mod users;
 mod value;
+mod visits;
 mod web;

@@ -163,3 +163,112 @@ both!(
         assert_eq!(gone.status(), 404);
     }
 );
+
+both!(
+    the_nps_survey_goes_out_on_schedule_to_customers_served_lately,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let mut asked = vec![];
+        for (name, email, ticket) in [
+            ("served", Some("served@nps.test"), true),
+            ("also", Some("also@nps.test"), true),
+            ("idle", Some("idle@nps.test"), false),
+            ("no-mail", None, true),
+        ] {
+            let c = app
+                .created("/api/v1/contacts", t, json!({"name": name, "email": email}))
+                .await;
+            if ticket {
+                app.created(
+                    "/api/v1/tickets",
+                    t,
+                    json!({"subject": "问题", "contact_id": c["id"]}),
+                )
+                .await;
+            }
+            if let (true, Some(e)) = (ticket, email) {
+                asked.push(e.to_owned());
+            }
+        }
+        let put = |body: Value| {
+            app.req(reqwest::Method::PUT, "/api/v1/surveys/nps-schedule", t)
+                .json(&body)
+                .send()
+        };
+        let r = put(json!({"version": 0, "every_days": 3})).await.unwrap();
+        assert_eq!(
+            crate::harness::refused(r).await,
+            vec![("every_days".into(), "out_of_range".into())]
+        );
+        let due = chrono::Utc::now() - chrono::Duration::minutes(1);
+        let r = put(
+            json!({"version": 0, "active": true, "every_days": 30, "lookback_days": 90,
+                           "quiet_days": 60, "next_at": due}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        // Saved again from the same version: refused.
+        let r = put(json!({"version": 0, "active": false})).await.unwrap();
+        assert_eq!(r.status(), 412);
+
+        let before = app.smtp.received().len();
+        app.run_pending_jobs().await;
+        let mails: Vec<String> = app.smtp.received()[before..].to_vec();
+        let mut to: Vec<String> = mails
+            .iter()
+            .filter_map(|m| {
+                asked
+                    .iter()
+                    .find(|a| m.contains(&format!("To: {a}")))
+                    .cloned()
+            })
+            .collect();
+        to.sort();
+        asked.sort();
+        assert_eq!(to, asked, "the customers served lately, each once");
+        assert_eq!(mails.len(), 2);
+        let s: Value = app
+            .get("/api/v1/surveys/nps-schedule", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(s["last_sent"], 2);
+        let next: chrono::DateTime<chrono::Utc> = s["next_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            next.timestamp(),
+            (due + chrono::Duration::days(30)).timestamp()
+        );
+        // The link opens the NPS question.
+        let body = crate::jobs::body_of(&mails[0]);
+        let at = body.find("/s/").expect("a survey link");
+        let link: String = body[at..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        let page = Client::new()
+            .get(app.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("推荐") || page.contains("recommend"),
+            "{page}"
+        );
+        // The next run, a month on: nobody asked again within the quiet period.
+        let before = app.smtp.received().len();
+        app.run_jobs_at(next + chrono::Duration::minutes(1)).await;
+        assert_eq!(app.smtp.received().len(), before);
+        let s: Value = app
+            .get("/api/v1/surveys/nps-schedule", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(s["last_sent"], 0);
+    }
+);

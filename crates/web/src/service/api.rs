@@ -449,3 +449,34 @@ pub async fn delete_attachment(
     attachments::remove(&s.db, &ctx, id, file).await.l(&ctx)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The NPS survey by the scheduler: how often, whom (customers with a ticket or an order
+/// within `lookback_days`), and how often one person may be asked.
+#[utoipa::path(get, path = "/api/v1/surveys/nps-schedule", tag = "surveys", responses(
+    (status = 200, body = guanxi_service::nps::Schedule)))]
+pub async fn get_nps_schedule(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<guanxi_service::nps::Schedule>> {
+    Ok(Json(
+        guanxi_service::nps::schedule(&s.db, &ctx).await.l(&ctx)?,
+    ))
+}
+
+/// Sets the NPS schedule at the version read (0 before one is saved; stale: 412). Active, its
+/// next run is planned for `next_at` once, however often this is saved.
+#[utoipa::path(put, path = "/api/v1/surveys/nps-schedule", tag = "surveys",
+    request_body = guanxi_service::nps::ScheduleInput, responses(
+    (status = 200, body = guanxi_service::nps::Schedule), (status = 412, body = Problem),
+    (status = 422, body = Problem)))]
+pub async fn set_nps_schedule(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<guanxi_service::nps::ScheduleInput>,
+) -> ApiResult<Json<guanxi_service::nps::Schedule>> {
+    let r = guanxi_service::nps::set_schedule(&s.db, &ctx, b)
+        .await
+        .l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(Json(r))
+}

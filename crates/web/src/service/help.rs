@@ -145,6 +145,7 @@ async fn vote(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((tenant, id)): Path<(Uuid, Uuid)>,
+    crate::extract::ClientIp(ip): crate::extract::ClientIp,
     Form(f): Form<VoteForm>,
 ) -> Response {
     if !public_csrf_ok(&headers, &f._csrf) {
@@ -154,7 +155,7 @@ async fn vote(
         helpful: f.helpful.as_deref().map(|h| h == "true"),
         comment: f.comment.filter(|c| !c.trim().is_empty()),
     };
-    match articles::public_vote(&s.db, tenant, id, input).await {
+    match articles::public_vote(&s.db, tenant, id, input, &ip).await {
         Ok(_) => {
             Redirect::to(&format!("/help/{tenant}/articles/{id}?voted=1#vote")).into_response()
         }

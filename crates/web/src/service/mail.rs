@@ -88,3 +88,77 @@ pub fn reply_handler(
         })
     }
 }
+
+/// The `nps_survey` job: a scheduled NPS run — each customer served lately and not asked
+/// within the quiet period gets an invitation (one link per score, 0–10) in the company's
+/// language, queued in the job's transaction with the invite it links to, and the next run is
+/// planned there too.
+pub fn nps_handler(
+    base_url: String,
+) -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync {
+    move |tx: &mut Tx, due: Due<'_>| -> HandlerFuture<'_> {
+        let base_url = base_url.clone();
+        Box::pin(async move {
+            let Some(at) = due
+                .payload
+                .get("at")
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse::<chrono::DateTime<chrono::Utc>>().ok())
+            else {
+                return Ok(());
+            };
+            let Some((schedule, people)) =
+                guanxi_service::nps::due_run(tx, due.tenant_id, at).await?
+            else {
+                return Ok(());
+            };
+            let (company, locale): (String, String) = tx
+                .fetch_one(
+                    "SELECT name, locale FROM tenants WHERE id = $1",
+                    guanxi_platform::args![due.tenant_id],
+                )
+                .await?;
+            let l = crate::i18n::normalize(&locale).unwrap_or("zh-CN");
+            let base = base_url.trim_end_matches('/');
+            let sent = people.len() as i64;
+            for p in people {
+                let token = guanxi_service::surveys::invite(
+                    tx,
+                    due.tenant_id,
+                    "nps",
+                    None,
+                    Some(p.contact_id),
+                )
+                .await?;
+                let links: Vec<String> = (0..=10)
+                    .map(|n| format!("{n}: {base}/s/{token}?score={n}"))
+                    .collect();
+                let text = format!(
+                    "{}\n\n{}\n{}\n{}\n\n-- \n{company}",
+                    t(l, "survey.mail.hello").replace("{name}", &p.name),
+                    t(l, "survey.question_nps"),
+                    t(l, "survey.scale_nps"),
+                    links.join("\n"),
+                );
+                jobs::enqueue_at(
+                    tx,
+                    due.tenant_id,
+                    jobs::KIND_EMAIL,
+                    &jobs::Email {
+                        to: p.email,
+                        subject: format!("{} — {company}", t(l, "survey.title_nps")),
+                        text,
+                        message_id: None,
+                        in_reply_to: None,
+                        reply_to: None,
+                        then: None,
+                        attachments: Vec::new(),
+                    },
+                    due.at,
+                )
+                .await?;
+            }
+            guanxi_service::nps::planned_next(tx, due.tenant_id, &schedule, sent).await
+        })
+    }
+}

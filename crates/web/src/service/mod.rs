@@ -13,4 +13,5 @@ pub mod pages;
 pub mod portal_api;
 pub mod portal_pages;
 pub mod surveys;
+pub mod visits;
 pub mod webforms;

@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets/{id}/delete", post(delete))
         .route("/tickets/{id}/restore", post(restore))
         .route("/admin/sla-policies", get(policies).post(save_policy))
+        .route("/admin/sla-policies/nps", post(save_nps))
         .route("/admin/queues", get(queues).post(save_queue))
         .route("/admin/queues/agents/{id}", post(save_agent))
 }
@@ -461,6 +462,29 @@ async fn show_page(
     let files = guanxi_service::attachments::of_ticket(&s.db, p.ctx.tenant_id, id, false)
         .await
         .unwrap_or_default();
+    let visits = guanxi_service::visits::list(
+        &s.db,
+        &p.ctx,
+        &guanxi_service::visits::VisitFilter {
+            ticket_id: Some(id),
+            limit: Some(50),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_or_default();
+    // Who could go, and the skills there are (the booking form's choices).
+    let engineers = guanxi_service::routing::agents(&s.db, &p.ctx)
+        .await
+        .unwrap_or_default();
+    let skills: std::collections::BTreeSet<String> = engineers
+        .iter()
+        .flat_map(|a| a.skills.0.keys().cloned())
+        .collect();
+    let engineers: Vec<Value> = engineers
+        .iter()
+        .map(|a| minijinja::context! { id => a.user_id, name => a.name })
+        .collect();
     // Articles answering the ticket, for a reply (a failure leaves the card out).
     let suggested = if p.ctx.can("articles", Action::Read).is_some() && live {
         let text = format!("{} {}", d.subject, d.description.as_deref().unwrap_or(""));
@@ -483,7 +507,8 @@ async fn show_page(
         "tickets",
         context! {
             d => d, messages => messages, events => events, clocks => clocks, policy => policy,
-            survey => survey, suggested => suggested, followers => followers, files => files, following => following, sections => layout.sections, shown => shown, errors => errors,
+            survey => survey, suggested => suggested, followers => followers, files => files,
+            visits => visits, engineers => engineers, skills => skills, following => following, sections => layout.sections, shown => shown, errors => errors,
             statuses => STATUSES, live => live,
             error => p.refusal_from_url(error),
             can_edit => can(Action::Update) && live, can_delete => can(Action::Delete),
@@ -638,12 +663,13 @@ async fn policies(
     p: Signed,
     Query(q): Query<PoliciesQuery>,
 ) -> Response {
+    let nps = guanxi_service::nps::schedule(&s.db, &p.ctx).await.ok();
     match sla::list(&s.db, &p.ctx).await {
         Ok(list) => p.page(
             &s,
             "service/policies.html",
             "sla_policies",
-            context! { policies => list, priorities => PRIORITIES, grades => sla::GRADES,
+            context! { policies => list, priorities => PRIORITIES, grades => sla::GRADES, nps => nps,
             can_edit => p.ctx.can("sla_policies", Action::Update).is_some(),
             error => p.refusal_from_url(q.error.as_deref()) },
         ),
@@ -676,6 +702,7 @@ async fn save_policy(
             resolution_minutes: Some(f.number("resolution_minutes")?),
             warn_minutes: Some(f.number("warn_minutes")?.unwrap_or(0)),
             raise_priority: Some(f.one("raise_priority").is_some()),
+            follow_up_days: Some(f.number("follow_up_days")?),
             calendar_id: None,
         })
     })();
@@ -901,5 +928,55 @@ async fn remove_file(
     match guanxi_service::attachments::remove(&s.db, &p.ctx, id, file).await {
         Ok(()) => Redirect::to(&format!("{page}#files-card")).into_response(),
         Err(e) => p.refused_to(&page, e, Some("ticket.field.")),
+    }
+}
+
+/// `POST /admin/sla-policies/nps`: the NPS survey's schedule (`next_on` a date in the tenant's
+/// zone, 10:00 that day).
+async fn save_nps(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = Posted(form);
+    if !p.csrf_ok(&f.one("_csrf")) {
+        return forbidden_csrf();
+    }
+    let back = "/admin/sla-policies";
+    let next_at = match f.one("next_on") {
+        None => None,
+        Some(d) => match chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .and_then(|t| {
+                use chrono::TimeZone;
+                p.time_zone.from_local_datetime(&t).earliest()
+            }) {
+            Some(t) => Some(t.with_timezone(&chrono::Utc)),
+            None => {
+                return p.refused_to(back, Error::field("next_at", "invalid"), Some("nps.field."))
+            }
+        },
+    };
+    let input = (|| -> Result<guanxi_service::nps::ScheduleInput, Error> {
+        Ok(guanxi_service::nps::ScheduleInput {
+            version: f.number("version")?,
+            active: Some(f.one("active").is_some()),
+            every_days: f.number("every_days")?,
+            lookback_days: f.number("lookback_days")?,
+            quiet_days: f.number("quiet_days")?,
+            next_at,
+        })
+    })();
+    let result = match input {
+        Ok(i) => guanxi_service::nps::set_schedule(&s.db, &p.ctx, i).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => {
+            s.jobs_wake.notify_one();
+            Redirect::to(&format!("{back}#nps")).into_response()
+        }
+        Err(e) => p.refused_to(back, e, Some("nps.field.")),
     }
 }

@@ -1,0 +1,434 @@
+//! Field service: a visit goes to the best free engineer with the skill, never double-booked
+//! (also when colleagues book the same hour at once); its report reaches the customer's
+//! timeline and the ticket's log; a resolved ticket books the follow-up visit (回访) its SLA
+//! policy asks for, once.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::harness::{refused, TestApp};
+
+async fn json_of(app: &TestApp, path: &str, t: &str) -> Value {
+    let r = app.get(path, t).await;
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.unwrap()
+}
+
+/// Gives an agent a skill at a level.
+async fn skilled(app: &TestApp, user: &Value, skill: &str, level: i64) {
+    let r = app
+        .req(
+            reqwest::Method::PUT,
+            &format!("/api/v1/skills/{}", user["id"].as_str().unwrap()),
+            &app.admin_token,
+        )
+        .json(&json!({"version": 0, "skills": {skill: level}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+fn at(v: &Value) -> DateTime<Utc> {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+both!(
+    visits_go_to_a_free_engineer_with_the_skill_and_report_to_the_timeline,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let (senior, senior_token) = app.user_with_role("service", "senior@visits.test").await;
+        let (junior, _) = app.user_with_role("service", "junior@visits.test").await;
+        skilled(&app, &senior, "空调", 8).await;
+        skilled(&app, &junior, "空调", 5).await;
+        let account = app
+            .created("/api/v1/accounts", t, json!({"name": "四季酒店"}))
+            .await;
+        let contact = app
+            .created(
+                "/api/v1/contacts",
+                t,
+                json!({"name": "周经理", "account_id": account["id"]}),
+            )
+            .await;
+        let ticket = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "空调不制冷", "contact_id": contact["id"], "account_id": account["id"]}),
+            )
+            .await;
+        let tid = ticket["id"].as_str().unwrap();
+        let slot = (Utc::now() + Duration::days(2)).to_rfc3339();
+
+        // Refusals name their fields.
+        let r = app
+            .post("/api/v1/visits", t, json!({"kind": "repair"}))
+            .await;
+        let mut errs = refused(r).await;
+        errs.sort();
+        assert_eq!(
+            errs,
+            vec![
+                ("kind".into(), "invalid".into()),
+                ("starts_at".into(), "required".into()),
+                ("ticket_id".into(), "required".into()),
+            ]
+        );
+        let admin_id = json_of(&app, "/api/v1/me", t).await["user"]["id"].clone();
+        let r = app
+            .post(
+                "/api/v1/visits",
+                t,
+                json!({"ticket_id": tid, "skill": "空调", "engineer_id": admin_id, "starts_at": slot}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("engineer_id".into(), "lacks_skill".into())]
+        );
+
+        // The best free engineer: the senior, then (the senior busy) the junior, then nobody.
+        let book = || {
+            app.post(
+                "/api/v1/visits",
+                t,
+                json!({"ticket_id": tid, "skill": "空调", "starts_at": slot, "minutes": 120,
+                       "address": "北京市朝阳区建国路 1 号"}),
+            )
+        };
+        let r = book().await;
+        assert_eq!(r.status(), 201);
+        let first: Value = r.json().await.unwrap();
+        assert_eq!(first["engineer_id"], senior["id"]);
+        assert_eq!(first["account_id"], account["id"], "the ticket's customer");
+        assert_eq!(first["contact_id"], contact["id"]);
+        let second: Value = book().await.json().await.unwrap();
+        assert_eq!(second["engineer_id"], junior["id"]);
+        assert_eq!(
+            refused(book().await).await,
+            vec![("engineer_id".into(), "none_free".into())]
+        );
+        // The senior an hour later overlaps their two-hour visit.
+        let r = app
+            .post(
+                "/api/v1/visits",
+                t,
+                json!({"ticket_id": tid, "engineer_id": senior["id"],
+                       "starts_at": (at(&first["starts_at"]) + Duration::minutes(60)).to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("starts_at".into(), "engineer_busy".into())]
+        );
+        let who = json_of(
+            &app,
+            &format!(
+                "/api/v1/visits/engineers?skill=%E7%A9%BA%E8%B0%83&starts_at={}&minutes=60",
+                urlencode(&slot)
+            ),
+            t,
+        )
+        .await;
+        let free: Vec<bool> = who["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["free"].as_bool().unwrap())
+            .collect();
+        assert_eq!(free, vec![false, false], "both booked then");
+
+        // Colleagues booking the senior's next free hour at once: one visit, the rest refused.
+        let next = (Utc::now() + Duration::days(3)).to_rfc3339();
+        let tries: Vec<_> = (0..8)
+            .map(|_| {
+                app.req(reqwest::Method::POST, "/api/v1/visits", t)
+                    .json(
+                        &json!({"ticket_id": tid, "engineer_id": senior["id"], "starts_at": next}),
+                    )
+                    .send()
+            })
+            .collect();
+        let statuses: Vec<u16> = crate::concurrency::futures_join(tries)
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 201 || *s == 422),
+            "{statuses:?}"
+        );
+
+        // Moving a visit at a stale version is refused.
+        let fid = first["id"].as_str().unwrap();
+        let r = app
+            .patch(
+                &format!("/api/v1/visits/{fid}"),
+                t,
+                json!({"version": 99, "minutes": 90}),
+            )
+            .await;
+        assert_eq!(r.status(), 412);
+
+        // The senior finishes on site: the outcome must fit the kind; then the report is on
+        // the account's timeline and the ticket's log, and the visit is closed.
+        let finish_path = format!("/api/v1/visits/{fid}/finish");
+        let finish = |body: Value| app.post(&finish_path, &senior_token, body);
+        let r = finish(json!({"report": "更换压缩机电容", "outcome": "satisfied"})).await;
+        assert_eq!(refused(r).await, vec![("outcome".into(), "invalid".into())]);
+        let r = finish(json!({"report": "更换压缩机电容，试机正常", "outcome": "solved"})).await;
+        assert_eq!(r.status(), 200);
+        let done: Value = r.json().await.unwrap();
+        assert_eq!(done["status"], "done");
+        let r = finish(json!({"report": "again", "outcome": "solved"})).await;
+        assert_eq!(r.status(), 409);
+        let timeline = json_of(
+            &app,
+            &format!(
+                "/api/v1/accounts/{}/timeline",
+                account["id"].as_str().unwrap()
+            ),
+            t,
+        )
+        .await;
+        let visit = timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "visit")
+            .expect("the report on the timeline");
+        assert!(visit["body"].as_str().unwrap().contains("更换压缩机电容"));
+        let log = json_of(&app, &format!("/api/v1/tickets/{tid}/timeline"), t).await;
+        let kinds: Vec<(&str, &str)> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "visit")
+            .map(|e| (e["kind"].as_str().unwrap(), e["to_value"].as_str().unwrap()))
+            .collect();
+        assert!(kinds.contains(&("visit", "solved")), "{kinds:?}");
+
+        // Cancelling the junior's visit frees their hour: booked by name, it is theirs again
+        // (the senior's hour counts no more either, their visit being done).
+        let sid = second["id"].as_str().unwrap();
+        let r = app
+            .post(&format!("/api/v1/visits/{sid}/cancel"), t, json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let again = app
+            .created(
+                "/api/v1/visits",
+                t,
+                json!({"ticket_id": tid, "engineer_id": junior["id"], "starts_at": slot}),
+            )
+            .await;
+        assert_eq!(again["engineer_id"], junior["id"]);
+        assert_eq!(book().await.status(), 201, "the senior is free again");
+        // The agenda lists them.
+        let mine = json_of(
+            &app,
+            &format!(
+                "/api/v1/visits?engineer_id={}",
+                junior["id"].as_str().unwrap()
+            ),
+            t,
+        )
+        .await;
+        let states: Vec<&str> = mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, vec!["cancelled", "scheduled"]);
+    }
+);
+
+both!(
+    a_resolved_ticket_books_its_follow_up_visit_once,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let (agent, agent_token) = app.user_with_role("service", "agent@followup.test").await;
+        let r = app
+            .post(
+                "/api/v1/sla-policies",
+                t,
+                json!({"name": "回访", "resolution_minutes": 2400, "follow_up_days": 400}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("follow_up_days".into(), "out_of_range".into())]
+        );
+        app.created(
+            "/api/v1/sla-policies",
+            t,
+            json!({"name": "回访", "resolution_minutes": 2400, "follow_up_days": 3}),
+        )
+        .await;
+        let contact = app
+            .created("/api/v1/contacts", t, json!({"name": "吴女士"}))
+            .await;
+        let ticket = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "热水器漏水", "contact_id": contact["id"], "owner_id": agent["id"]}),
+            )
+            .await;
+        let tid = ticket["id"].as_str().unwrap();
+        let r = app
+            .post(
+                &format!("/api/v1/tickets/{tid}/messages"),
+                &agent_token,
+                json!({"kind": "reply", "body": "已更换阀门", "status": "resolved"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let path = format!("/api/v1/visits?ticket_id={tid}");
+        let visits = json_of(&app, &path, t).await["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(visits.len(), 1);
+        let v = &visits[0];
+        assert_eq!(
+            (v["kind"].as_str(), v["reason"].as_str()),
+            (Some("follow_up"), Some("resolved"))
+        );
+        assert_eq!(v["engineer_id"], agent["id"]);
+        let resolved = json_of(&app, &format!("/api/v1/tickets/{tid}"), t).await;
+        assert_eq!(
+            at(&v["starts_at"]) - at(&resolved["resolved_at"]),
+            Duration::days(3)
+        );
+        // Reopened and resolved again: still one follow-up.
+        for status in ["open", "resolved"] {
+            let cur = json_of(&app, &format!("/api/v1/tickets/{tid}"), t).await;
+            let r = app
+                .patch(
+                    &format!("/api/v1/tickets/{tid}"),
+                    t,
+                    json!({"version": cur["version"], "status": status}),
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+        }
+        let again = json_of(&app, &path, t).await;
+        assert_eq!(again["items"].as_array().unwrap().len(), 1);
+        // The follow-up's outcomes are a follow-up's.
+        let r = app
+            .post(
+                &format!("/api/v1/visits/{}/finish", v["id"].as_str().unwrap()),
+                &agent_token,
+                json!({"report": "电话回访，客户表示满意", "outcome": "satisfied"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+);
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+both!(
+    an_engineer_books_and_reports_a_visit_on_the_pages,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let contact = app
+            .created("/api/v1/contacts", t, json!({"name": "郑先生"}))
+            .await;
+        let ticket = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "洗衣机异响", "contact_id": contact["id"]}),
+            )
+            .await;
+        let tid = ticket["id"].as_str().unwrap();
+        let (web, session) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+        let post = |path: String, form: Vec<(&str, &str)>| {
+            let mut form: Vec<(String, String)> = form
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            form.push(("_csrf".into(), csrf.clone()));
+            web.post(app.url(&path)).form(&form).send()
+        };
+        let page = web
+            .get(app.url(&format!("/tickets/{tid}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("id=\"book-visit\""), "{page}");
+        // A time that is not a time is named; a good one opens the visit's page.
+        let r = post(
+            format!("/tickets/{tid}/visits"),
+            vec![("kind", "onsite"), ("starts_at", "明天上午")],
+        )
+        .await
+        .unwrap();
+        let page = r.text().await.unwrap();
+        assert!(page.contains("id=\"refused\""), "{page}");
+        let r = post(
+            format!("/tickets/{tid}/visits"),
+            vec![
+                ("kind", "onsite"),
+                ("starts_at", "2030-05-04T09:30"),
+                ("minutes", "90"),
+                ("address", "上海市徐汇区漕溪北路 88 号"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(r.status().is_success());
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("id=\"finish-form\"") && page.contains("漕溪北路"),
+            "{page}"
+        );
+        let v = json_of(&app, &format!("/api/v1/visits?ticket_id={tid}"), t).await;
+        let visit = &v["items"][0];
+        // 09:30 in the company's time zone (Shanghai).
+        assert_eq!(visit["starts_at"], "2030-05-04T01:30:00Z");
+        let id = visit["id"].as_str().unwrap();
+        let r = post(
+            format!("/visits/{id}/finish"),
+            vec![
+                ("version", &visit["version"].to_string()),
+                ("report", "更换减震器，试机无异响"),
+                ("outcome", "solved"),
+            ],
+        )
+        .await
+        .unwrap();
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("id=\"report\"") && page.contains("更换减震器"),
+            "{page}"
+        );
+        let agenda = web
+            .get(app.url("/visits?who=all"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(agenda.contains("洗衣机异响"), "{agenda}");
+    }
+);

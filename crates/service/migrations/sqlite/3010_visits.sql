@@ -1,0 +1,60 @@
+-- Field service: an on-site visit by an engineer (of the right skill, never double-booked)
+-- or a follow-up visit (回访) — scheduled by hand, or by the SLA policy after a ticket is
+-- resolved (`follow_up_days`). Done, it leaves its report on the customer's timeline (an
+-- activity of kind `visit`) and on the ticket's log.
+CREATE TABLE service_visits (
+    tenant_id   BLOB NOT NULL REFERENCES tenants (id),
+    id          BLOB NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('onsite', 'follow_up')),
+    reason      TEXT NOT NULL CHECK (reason IN ('manual', 'resolved')),
+    ticket_id   BLOB,
+    account_id  BLOB,
+    contact_id  BLOB,
+    engineer_id BLOB,
+    team_id     BLOB,
+    skill       TEXT,
+    starts_at   TEXT NOT NULL,
+    minutes     INTEGER NOT NULL CHECK (minutes > 0 AND minutes <= 1440),
+    address     TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('scheduled', 'done', 'cancelled')),
+    report      TEXT,
+    outcome     TEXT CHECK (outcome IN ('solved', 'unsolved', 'satisfied', 'unsatisfied', 'unreachable')),
+    activity_id BLOB,
+    created_at  TEXT NOT NULL,
+    created_by  BLOB,
+    updated_at  TEXT NOT NULL,
+    done_at     TEXT,
+    version     BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, ticket_id) REFERENCES tickets (tenant_id, id),
+    FOREIGN KEY (tenant_id, engineer_id) REFERENCES users (tenant_id, id)
+);
+CREATE INDEX service_visits_engineer ON service_visits (tenant_id, engineer_id, starts_at);
+CREATE INDEX service_visits_ticket ON service_visits (tenant_id, ticket_id);
+CREATE INDEX service_visits_starts ON service_visits (tenant_id, starts_at, id);
+-- One automatic follow-up per ticket.
+CREATE UNIQUE INDEX service_visits_follow_up ON service_visits (tenant_id, ticket_id) WHERE reason = 'resolved';
+
+-- How many days after a ticket is resolved its follow-up visit is due (none: no follow-up).
+ALTER TABLE sla_policies ADD COLUMN follow_up_days INTEGER CHECK (follow_up_days BETWEEN 0 AND 365);
+
+-- A ticket's log also records its visits (booked, finished, cancelled). SQLite cannot change
+-- a CHECK in place: the log is rebuilt with the wider one.
+CREATE TABLE ticket_events_new (
+    tenant_id   BLOB NOT NULL REFERENCES tenants (id),
+    id          BLOB NOT NULL,
+    ticket_id   BLOB NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('created', 'status', 'priority', 'category', 'reply', 'customer_reply', 'assigned', 'merged', 'sla', 'visit')),
+    from_value  TEXT,
+    to_value    TEXT,
+    data        TEXT,
+    user_id     BLOB,
+    at          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, ticket_id) REFERENCES tickets (tenant_id, id)
+);
+INSERT INTO ticket_events_new (tenant_id, id, ticket_id, kind, from_value, to_value, data, user_id, at)
+    SELECT tenant_id, id, ticket_id, kind, from_value, to_value, data, user_id, at FROM ticket_events;
+DROP TABLE ticket_events;
+ALTER TABLE ticket_events_new RENAME TO ticket_events;
+CREATE INDEX ticket_events_of ON ticket_events (tenant_id, ticket_id, at, id);
