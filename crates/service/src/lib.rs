@@ -95,4 +95,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/3012_vote_limits.sql"),
         postgres: include_str!("../migrations/postgres/3012_vote_limits.sql"),
     },
+    Migration {
+        version: 3013,
+        name: "3013_sla_coverage",
+        sqlite: include_str!("../migrations/sqlite/3013_sla_coverage.sql"),
+        postgres: include_str!("../migrations/postgres/3013_sla_coverage.sql"),
+    },
 ];

@@ -717,6 +717,18 @@ pub async fn open_ticket(
     .await?;
     keep_files(&mut tx, c, t.id, files).await?;
     if let Some(q) = input.question_id {
+        // The customer's own question (another's, or none: refused, nothing opened); one
+        // answered already stays as it ended.
+        let mine: i64 = tx
+            .scalar(
+                "SELECT COUNT(*) FROM help_deflections
+                 WHERE tenant_id = $1 AND id = $2 AND portal_user_id = $3",
+                args![c.tenant_id, q, c.user_id],
+            )
+            .await?;
+        if mine == 0 {
+            return Err(Error::field("question_id", "unknown"));
+        }
         tx.execute(
             "UPDATE help_deflections SET outcome = 'submitted', ticket_id = $1
              WHERE tenant_id = $2 AND id = $3 AND portal_user_id = $4 AND outcome = 'open'",

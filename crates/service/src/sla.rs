@@ -50,6 +50,11 @@ pub struct Policy {
     /// Matches these categories (empty: any).
     #[schema(value_type = Vec<String>)]
     pub categories: sqlx::types::Json<Vec<String>>,
+    /// Matches tickets whose asset is covered so (empty: any): `warranty` (under warranty the
+    /// day the ticket was opened), `contract` (an active service or subscription asset not
+    /// ended), `none` (neither, or no asset).
+    #[schema(value_type = Vec<String>)]
+    pub coverage: sqlx::types::Json<Vec<String>>,
     /// Business minutes to the first public reply.
     pub first_response_minutes: Option<i64>,
     /// Business minutes to answer each later message of the customer.
@@ -79,13 +84,60 @@ impl Policy {
         }
     }
 
-    /// Whether the policy applies to a ticket with these facts.
-    pub fn matches(&self, priority: &str, grade: Option<&str>, category: Option<&str>) -> bool {
+    /// Whether the policy applies to a ticket with these facts (`covered`: its asset's
+    /// coverage, [`coverage_of`]).
+    pub fn matches(
+        &self,
+        priority: &str,
+        grade: Option<&str>,
+        category: Option<&str>,
+        covered: &[&str],
+    ) -> bool {
         self.active
             && any_or(&self.priorities.0, Some(priority))
             && any_or(&self.grades.0, grade)
             && any_or(&self.categories.0, category)
+            && (self.coverage.0.is_empty()
+                || self
+                    .coverage
+                    .0
+                    .iter()
+                    .any(|c| covered.contains(&c.as_str())))
     }
+}
+
+/// How a ticket's asset may be covered.
+pub const COVERAGES: &[&str] = &["warranty", "contract", "none"];
+
+/// A ticket's asset as coverage sees it.
+#[derive(Debug, Clone, Default)]
+pub struct AssetFacts {
+    pub kind: String,
+    pub status: String,
+    /// `YYYY-MM-DD`.
+    pub ends_on: Option<String>,
+    pub warranty_until: Option<String>,
+}
+
+/// How an asset covers a ticket opened on `day` (`YYYY-MM-DD`): under warranty that day, under
+/// a contract (an active service or subscription not ended), both, or `none`.
+pub fn coverage_of(asset: Option<&AssetFacts>, day: &str) -> Vec<&'static str> {
+    let mut out = vec![];
+    if let Some(a) = asset {
+        if a.warranty_until.as_deref().is_some_and(|w| w >= day) {
+            out.push("warranty");
+        }
+        if matches!(a.kind.as_str(), "service" | "subscription")
+            && a.status == "active"
+            && a.ends_on.as_deref().is_none_or(|e| e >= day)
+        {
+            out.push("contract");
+        }
+    }
+    if out.is_empty() {
+        out.push("none");
+    }
+    out
 }
 
 /// Create or change a policy; on update absent fields stay and `null` clears a target.
@@ -100,6 +152,8 @@ pub struct PolicyInput {
     pub priorities: Option<Vec<String>>,
     pub grades: Option<Vec<String>>,
     pub categories: Option<Vec<String>>,
+    /// `warranty`, `contract`, `none` (empty: any).
+    pub coverage: Option<Vec<String>>,
     #[serde(default, deserialize_with = "validate::double_option")]
     #[schema(value_type = Option<i64>)]
     pub first_response_minutes: Option<Option<i64>>,
@@ -122,7 +176,7 @@ pub struct PolicyInput {
 
 const COLS: &str = "id, name, position, active, priorities, grades, categories,
     first_response_minutes, next_response_minutes, resolution_minutes, warn_minutes,
-    raise_priority, calendar_id, created_at, updated_at, version, follow_up_days";
+    raise_priority, calendar_id, created_at, updated_at, version, follow_up_days, coverage";
 
 /// Every policy, in the order they are tried.
 pub async fn list(db: &Db, ctx: &Ctx) -> Result<Vec<Policy>> {
@@ -189,6 +243,9 @@ async fn apply(
     if let Some(v) = &input.categories {
         p.categories.0 = codes(&mut errs, "categories", v, None);
     }
+    if let Some(v) = &input.coverage {
+        p.coverage.0 = codes(&mut errs, "coverage", v, Some(COVERAGES));
+    }
     if let Some(v) = input.first_response_minutes {
         p.first_response_minutes = minutes(&mut errs, "first_response_minutes", v);
     }
@@ -252,6 +309,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PolicyInput) -> Result<Policy> {
         priorities: sqlx::types::Json(vec![]),
         grades: sqlx::types::Json(vec![]),
         categories: sqlx::types::Json(vec![]),
+        coverage: sqlx::types::Json(vec![]),
         first_response_minutes: None,
         next_response_minutes: None,
         resolution_minutes: None,
@@ -268,7 +326,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PolicyInput) -> Result<Policy> {
     tx.execute(
         &format!(
             "INSERT INTO sla_policies (tenant_id, {COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ),
         args![
             ctx.tenant_id,
@@ -288,7 +346,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PolicyInput) -> Result<Policy> {
             t,
             t,
             1i64,
-            p.follow_up_days
+            p.follow_up_days,
+            serde_json::json!(p.coverage.0)
         ],
     )
     .await
@@ -338,7 +397,7 @@ pub async fn update(
         "name = $1, position = $2, active = $3, priorities = $4, grades = $5, categories = $6,
          first_response_minutes = $7, next_response_minutes = $8, resolution_minutes = $9,
          warn_minutes = $10, raise_priority = $11, calendar_id = $12, updated_at = $13,
-         follow_up_days = $14",
+         follow_up_days = $14, coverage = $15",
         args![
             p.name.as_str(),
             p.position,
@@ -353,7 +412,8 @@ pub async fn update(
             p.raise_priority,
             p.calendar_id,
             now(),
-            p.follow_up_days
+            p.follow_up_days,
+            serde_json::json!(p.coverage.0)
         ],
     )
     .await
@@ -393,6 +453,10 @@ struct Facts {
     deleted_at: Option<DateTime<Utc>>,
     merged_into_id: Option<Uuid>,
     grade: Option<String>,
+    asset_kind: Option<String>,
+    asset_status: Option<String>,
+    asset_ends_on: Option<String>,
+    asset_warranty_until: Option<String>,
 }
 
 /// One stored evaluation of a target.
@@ -456,9 +520,13 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
     let facts: Option<Facts> = tx
         .fetch_optional(
             "SELECT t.number, t.subject, t.priority, t.category, t.status, t.owner_id, t.team_id,
-                    t.created_at, t.deleted_at, t.merged_into_id, a.grade
+                    t.created_at, t.deleted_at, t.merged_into_id, a.grade,
+                    s.kind AS asset_kind, s.status AS asset_status, s.ends_on AS asset_ends_on,
+                    s.warranty_until AS asset_warranty_until
              FROM tickets t
              LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
+             LEFT JOIN assets s ON s.tenant_id = t.tenant_id AND s.id = t.asset_id
+                  AND s.deleted_at IS NULL
              WHERE t.tenant_id = $1 AND t.id = $2",
             args![tenant, id],
         )
@@ -473,9 +541,22 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
             args![tenant, true],
         )
         .await?;
-    let policy = policies
-        .iter()
-        .find(|p| p.matches(&f.priority, f.grade.as_deref(), f.category.as_deref()));
+    let asset = f.asset_kind.as_ref().map(|kind| AssetFacts {
+        kind: kind.clone(),
+        status: f.asset_status.clone().unwrap_or_default(),
+        ends_on: f.asset_ends_on.clone(),
+        warranty_until: f.asset_warranty_until.clone(),
+    });
+    let day = f.created_at.format("%Y-%m-%d").to_string();
+    let covered = coverage_of(asset.as_ref(), &day);
+    let policy = policies.iter().find(|p| {
+        p.matches(
+            &f.priority,
+            f.grade.as_deref(),
+            f.category.as_deref(),
+            &covered,
+        )
+    });
     let previous: Vec<TargetRow> = tx
         .fetch_all(
             "SELECT target, cycle, policy_id, target_minutes, started_at, due_at, completed_at,
@@ -818,6 +899,7 @@ mod tests {
             priorities: v(priorities),
             grades: v(grades),
             categories: v(categories),
+            coverage: v(&[]),
             first_response_minutes: Some(60),
             next_response_minutes: None,
             resolution_minutes: None,
@@ -834,18 +916,49 @@ mod tests {
     #[test]
     fn conditions_match_by_priority_grade_and_category() {
         let gold = policy(&["high", "urgent"], &["A", "B"], &[]);
-        assert!(gold.matches("high", Some("A"), None));
-        assert!(gold.matches("urgent", Some("B"), Some("repair")));
-        assert!(!gold.matches("normal", Some("A"), None));
+        assert!(gold.matches("high", Some("A"), None, &["none"]));
+        assert!(gold.matches("urgent", Some("B"), Some("repair"), &["none"]));
+        assert!(!gold.matches("normal", Some("A"), None, &["none"]));
         // A customer without a grade is not an A customer.
-        assert!(!gold.matches("high", None, None));
+        assert!(!gold.matches("high", None, None, &["none"]));
         let any = policy(&[], &[], &[]);
-        assert!(any.matches("low", None, None));
+        assert!(any.matches("low", None, None, &["none"]));
         let repairs = policy(&[], &[], &["repair"]);
-        assert!(!repairs.matches("low", None, None));
-        assert!(repairs.matches("low", None, Some("repair")));
+        assert!(!repairs.matches("low", None, None, &["none"]));
+        assert!(repairs.matches("low", None, Some("repair"), &["none"]));
         let mut off = policy(&[], &[], &[]);
         off.active = false;
-        assert!(!off.matches("low", None, None));
+        assert!(!off.matches("low", None, None, &["none"]));
+        // Coverage: a warranty policy takes tickets whose asset is under warranty.
+        let mut warranty = policy(&[], &[], &[]);
+        warranty.coverage.0 = vec!["warranty".into()];
+        assert!(warranty.matches("low", None, None, &["warranty", "contract"]));
+        assert!(!warranty.matches("low", None, None, &["none"]));
+    }
+
+    #[test]
+    fn coverage_follows_warranty_and_contract_dates() {
+        let machine = AssetFacts {
+            kind: "product".into(),
+            status: "active".into(),
+            ends_on: None,
+            warranty_until: Some("2026-12-31".into()),
+        };
+        assert_eq!(coverage_of(Some(&machine), "2026-12-31"), vec!["warranty"]);
+        assert_eq!(coverage_of(Some(&machine), "2027-01-01"), vec!["none"]);
+        let contract = AssetFacts {
+            kind: "service".into(),
+            status: "active".into(),
+            ends_on: Some("2027-06-30".into()),
+            warranty_until: None,
+        };
+        assert_eq!(coverage_of(Some(&contract), "2027-06-30"), vec!["contract"]);
+        assert_eq!(coverage_of(Some(&contract), "2027-07-01"), vec!["none"]);
+        let ended = AssetFacts {
+            status: "ended".into(),
+            ..contract.clone()
+        };
+        assert_eq!(coverage_of(Some(&ended), "2027-01-01"), vec!["none"]);
+        assert_eq!(coverage_of(None, "2027-01-01"), vec!["none"]);
     }
 }

@@ -435,15 +435,45 @@ pub struct Summary {
 
 pub async fn summary(db: &Db, ctx: &Ctx, f: &SurveyFilter) -> Result<Summary> {
     ctx.require("tickets", Action::Read)?;
-    // The latest answer per ticket (or per contact when it has no ticket).
-    let mut q = filtered(
+    // The latest answer per ticket (or per contact when it has no ticket), counted by the
+    // database over every answer — the same rule as [`tally`], which tests it.
+    let inner = filtered(
         ctx,
         f,
-        "SELECT r.kind, r.score, r.ticket_id, r.contact_id, r.at, r.id FROM survey_responses r",
+        "SELECT r.kind, r.score, ROW_NUMBER() OVER (
+             PARTITION BY r.kind, COALESCE(r.ticket_id, r.contact_id, r.id)
+             ORDER BY r.at DESC, r.id DESC) AS n
+         FROM survey_responses r",
     )?;
-    q.push(" ORDER BY r.at DESC, r.id DESC LIMIT 100000");
-    let rows: Vec<Answer> = db.fetch_sql(q).await?;
-    Ok(tally(rows.iter()))
+    let mut q = Sql::new(
+        "SELECT kind, COUNT(*), CAST(COALESCE(SUM(score), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END), 0) AS BIGINT)
+         FROM (",
+    );
+    q.append(inner);
+    q.push(") latest WHERE n = 1 GROUP BY kind");
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = db.fetch_sql(q).await?;
+    let mut s = Summary::default();
+    for (kind, n, sum, good, high, middle) in rows {
+        if kind == "csat" {
+            s.csat_answers = n;
+            if n > 0 {
+                s.csat_percent = Some(100.0 * good as f64 / n as f64);
+                s.csat_average = Some(sum as f64 / n as f64);
+            }
+        } else {
+            s.nps_answers = n;
+            s.promoters = high;
+            s.passives = middle;
+            s.detractors = n - high - middle;
+            if n > 0 {
+                s.nps = Some(100.0 * (high - (n - high - middle)) as f64 / n as f64);
+            }
+        }
+    }
+    Ok(s)
 }
 
 /// One stored answer, as the summary reads it.

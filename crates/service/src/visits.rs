@@ -495,10 +495,7 @@ pub async fn update(
     }
     errs.finish()?;
     let mut tx = db.begin().await?;
-    let before = load(&mut tx, ctx.tenant_id, id).await?;
-    let by = booked_by(&mut tx, ctx.tenant_id, id).await?;
-    reaches(ctx, &before, by, Action::Update)?;
-    version::check(expected, before.version)?;
+    let before = for_change(&mut tx, ctx, id, Some(expected)).await?;
     if before.status != "scheduled" {
         return Err(Error::Conflict(
             "only a scheduled visit can be moved".into(),
@@ -535,19 +532,7 @@ pub async fn update(
         ],
     )
     .await?;
-    let after = load(&mut tx, ctx.tenant_id, id).await?;
-    audit::record(
-        &mut tx,
-        ctx,
-        "update",
-        "service_visits",
-        Some(id),
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    changed(tx, ctx, "update", &before).await
 }
 
 /// The visit's end: its report and outcome, or its cancellation.
@@ -566,12 +551,7 @@ pub struct DoneInput {
 /// no customer) and on the ticket's log.
 pub async fn finish(db: &Db, ctx: &Ctx, id: Uuid, input: DoneInput) -> Result<Visit> {
     let mut tx = db.begin().await?;
-    let before = load(&mut tx, ctx.tenant_id, id).await?;
-    let by = booked_by(&mut tx, ctx.tenant_id, id).await?;
-    reaches(ctx, &before, by, Action::Update)?;
-    if let Some(v) = input.version {
-        version::check(v, before.version)?;
-    }
+    let before = for_change(&mut tx, ctx, id, input.version).await?;
     let mut errs = Errors::default();
     let report = text(&mut errs, "report", input.report.as_deref(), 20_000);
     if report.is_none() && !errs.0.iter().any(|e| e.field == "report") {
@@ -652,27 +632,31 @@ pub async fn finish(db: &Db, ctx: &Ctx, id: Uuid, input: DoneInput) -> Result<Vi
         args![report.as_str(), outcome.as_str(), activity.id, t],
     )
     .await?;
-    if let Some(ticket) = before.ticket_id {
-        tickets::log(
-            &mut tx,
-            ctx,
-            ticket,
-            "visit",
-            Some("scheduled"),
-            Some(&outcome),
-            Some(serde_json::json!({"visit_id": id, "kind": before.kind})),
-            t,
-        )
-        .await?;
+    on_ticket(&mut tx, ctx, &before, &outcome, t).await?;
+    changed(tx, ctx, "finish", &before).await
+}
+
+/// The visit as the caller may change it, at the version read when one is given.
+async fn for_change(tx: &mut Tx, ctx: &Ctx, id: Uuid, version: Option<i64>) -> Result<Visit> {
+    let v = load(tx, ctx.tenant_id, id).await?;
+    let by = booked_by(tx, ctx.tenant_id, id).await?;
+    reaches(ctx, &v, by, Action::Update)?;
+    if let Some(expected) = version {
+        version::check(expected, v.version)?;
     }
-    let after = load(&mut tx, ctx.tenant_id, id).await?;
+    Ok(v)
+}
+
+/// Reads the changed visit back, audits the change and commits.
+async fn changed(mut tx: Tx, ctx: &Ctx, action: &str, before: &Visit) -> Result<Visit> {
+    let after = load(&mut tx, ctx.tenant_id, before.id).await?;
     audit::record(
         &mut tx,
         ctx,
-        "finish",
+        action,
         "service_visits",
-        Some(id),
-        Some(&before),
+        Some(before.id),
+        Some(before),
         Some(&after),
     )
     .await?;
@@ -680,15 +664,28 @@ pub async fn finish(db: &Db, ctx: &Ctx, id: Uuid, input: DoneInput) -> Result<Vi
     Ok(after)
 }
 
+/// A scheduled visit's end (`to`: its outcome, or `cancelled`) on its ticket's log.
+async fn on_ticket(tx: &mut Tx, ctx: &Ctx, v: &Visit, to: &str, at: DateTime<Utc>) -> Result<()> {
+    if let Some(ticket) = v.ticket_id {
+        tickets::log(
+            tx,
+            ctx,
+            ticket,
+            "visit",
+            Some("scheduled"),
+            Some(to),
+            Some(serde_json::json!({"visit_id": v.id, "kind": v.kind})),
+            at,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Cancels a scheduled visit (its time freed).
 pub async fn cancel(db: &Db, ctx: &Ctx, id: Uuid, version: Option<i64>) -> Result<Visit> {
     let mut tx = db.begin().await?;
-    let before = load(&mut tx, ctx.tenant_id, id).await?;
-    let by = booked_by(&mut tx, ctx.tenant_id, id).await?;
-    reaches(ctx, &before, by, Action::Update)?;
-    if let Some(v) = version {
-        version::check(v, before.version)?;
-    }
+    let before = for_change(&mut tx, ctx, id, version).await?;
     if before.status != "scheduled" {
         return Err(Error::Conflict(format!("the visit is {}", before.status)));
     }
@@ -705,32 +702,8 @@ pub async fn cancel(db: &Db, ctx: &Ctx, id: Uuid, version: Option<i64>) -> Resul
         args![t],
     )
     .await?;
-    if let Some(ticket) = before.ticket_id {
-        tickets::log(
-            &mut tx,
-            ctx,
-            ticket,
-            "visit",
-            Some("scheduled"),
-            Some("cancelled"),
-            Some(serde_json::json!({"visit_id": id})),
-            t,
-        )
-        .await?;
-    }
-    let after = load(&mut tx, ctx.tenant_id, id).await?;
-    audit::record(
-        &mut tx,
-        ctx,
-        "cancel",
-        "service_visits",
-        Some(id),
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    on_ticket(&mut tx, ctx, &before, "cancelled", t).await?;
+    changed(tx, ctx, "cancel", &before).await
 }
 
 /// A ticket just resolved: the follow-up its SLA policy asks for (`follow_up_days`), for its

@@ -317,6 +317,17 @@ both!(
             )
             .await;
         assert_eq!(r.status(), 204);
+        // A question that is not theirs is named, and nothing is opened.
+        let r = app
+            .req(Method::POST, "/portal/api/v1/tickets", &a)
+            .json(&json!({"subject": "x", "body": "y", "question_id": uuid::Uuid::now_v7()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused(r).await,
+            vec![("question_id".into(), "unknown".into())]
+        );
         // A second question is submitted anyway.
         let q2 = app
             .created(

@@ -272,3 +272,81 @@ both!(
         assert_eq!(s["last_sent"], 0);
     }
 );
+
+both!(
+    the_summary_counts_each_tickets_and_contacts_latest_answer,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let mut contacts = vec![];
+        for i in 0..4 {
+            contacts.push(
+                app.created("/api/v1/contacts", t, json!({"name": format!("客户{i}")}))
+                    .await,
+            );
+        }
+        let mut tickets = vec![];
+        for c in &contacts[..2] {
+            tickets.push(
+                app.created(
+                    "/api/v1/tickets",
+                    t,
+                    json!({"subject": "s", "contact_id": c["id"]}),
+                )
+                .await,
+            );
+        }
+        // Answers, some changed later (the latest counts), about tickets and about no ticket.
+        let answers = [
+            ("csat", 2, Some(0), None),
+            ("csat", 5, Some(0), None),
+            ("csat", 3, Some(1), None),
+            ("csat", 4, None, Some(2)),
+            ("nps", 10, None, Some(0)),
+            ("nps", 3, None, Some(1)),
+            ("nps", 8, None, Some(1)),
+            ("nps", 6, None, Some(3)),
+            ("nps", 9, None, Some(2)),
+        ];
+        for (kind, score, ticket, contact) in answers {
+            let mut body = json!({"kind": kind, "score": score});
+            if let Some(i) = ticket {
+                body["ticket_id"] = tickets[i]["id"].clone();
+            }
+            if let Some(i) = contact {
+                body["contact_id"] = contacts[i]["id"].clone();
+            }
+            app.created("/api/v1/surveys", t, body).await;
+        }
+        let list: Value = app
+            .get("/api/v1/surveys?limit=200", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let rows: Vec<guanxi_service::surveys::Answer> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| guanxi_service::surveys::Answer {
+                kind: r["kind"].as_str().unwrap().to_owned(),
+                score: r["score"].as_i64().unwrap(),
+                ticket_id: r["ticket_id"].as_str().map(|s| s.parse().unwrap()),
+                contact_id: r["contact_id"].as_str().map(|s| s.parse().unwrap()),
+                at: r["at"].as_str().unwrap().parse().unwrap(),
+                id: r["id"].as_str().unwrap().parse().unwrap(),
+            })
+            .collect();
+        let expected = guanxi_service::surveys::tally(rows.iter());
+        let got: Value = app
+            .get("/api/v1/surveys/summary", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(got, serde_json::to_value(&expected).unwrap());
+        assert_eq!(
+            (got["csat_answers"].as_i64(), got["nps_answers"].as_i64()),
+            (Some(3), Some(4))
+        );
+    }
+);

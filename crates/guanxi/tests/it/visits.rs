@@ -432,3 +432,75 @@ both!(
         assert!(agenda.contains("洗衣机异响"), "{agenda}");
     }
 );
+
+both!(
+    a_ticket_on_a_covered_asset_gets_the_coverage_policy,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let r = app
+            .post(
+                "/api/v1/sla-policies",
+                t,
+                json!({"name": "x", "resolution_minutes": 60, "coverage": ["gold"]}),
+            )
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("coverage.0".into(), "invalid".into())]
+        );
+        let warranty = app
+            .created(
+                "/api/v1/sla-policies",
+                t,
+                json!({"name": "保修期内", "position": 1, "coverage": ["warranty", "contract"],
+                       "resolution_minutes": 480}),
+            )
+            .await;
+        let standard = app
+            .created(
+                "/api/v1/sla-policies",
+                t,
+                json!({"name": "标准", "position": 10, "resolution_minutes": 2400}),
+            )
+            .await;
+        let account = app
+            .created("/api/v1/accounts", t, json!({"name": "冷链物流"}))
+            .await;
+        let today = Utc::now().date_naive();
+        let asset = |name: &'static str, body: Value| {
+            let mut b = body;
+            b["account_id"] = account["id"].clone();
+            b["name"] = json!(name);
+            app.created("/api/v1/assets", t, b)
+        };
+        let covered = asset(
+            "冷柜 A",
+            json!({"kind": "product", "warranty_until": (today + Duration::days(30)).to_string()}),
+        )
+        .await;
+        let expired = asset(
+            "冷柜 B",
+            json!({"kind": "product", "warranty_until": (today - Duration::days(1)).to_string()}),
+        )
+        .await;
+        let contract = asset(
+            "维保合同",
+            json!({"kind": "service", "ends_on": (today + Duration::days(365)).to_string()}),
+        )
+        .await;
+        for (a, policy) in [
+            (&covered, &warranty),
+            (&expired, &standard),
+            (&contract, &warranty),
+        ] {
+            let ticket = app
+                .created(
+                    "/api/v1/tickets",
+                    t,
+                    json!({"subject": "不制冷", "account_id": account["id"], "asset_id": a["id"]}),
+                )
+                .await;
+            assert_eq!(ticket["sla_policy_id"], policy["id"], "{}", a["name"]);
+        }
+    }
+);

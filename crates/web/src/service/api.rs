@@ -452,7 +452,7 @@ pub async fn delete_attachment(
 
 /// The NPS survey by the scheduler: how often, whom (customers with a ticket or an order
 /// within `lookback_days`), and how often one person may be asked.
-#[utoipa::path(get, path = "/api/v1/surveys/nps-schedule", tag = "surveys", responses(
+#[utoipa::path(get, path = "/api/v1/surveys/nps-schedule", tag = "tickets", responses(
     (status = 200, body = guanxi_service::nps::Schedule)))]
 pub async fn get_nps_schedule(
     State(s): State<AppState>,
@@ -465,7 +465,7 @@ pub async fn get_nps_schedule(
 
 /// Sets the NPS schedule at the version read (0 before one is saved; stale: 412). Active, its
 /// next run is planned for `next_at` once, however often this is saved.
-#[utoipa::path(put, path = "/api/v1/surveys/nps-schedule", tag = "surveys",
+#[utoipa::path(put, path = "/api/v1/surveys/nps-schedule", tag = "tickets",
     request_body = guanxi_service::nps::ScheduleInput, responses(
     (status = 200, body = guanxi_service::nps::Schedule), (status = 412, body = Problem),
     (status = 422, body = Problem)))]
