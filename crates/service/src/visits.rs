@@ -8,10 +8,11 @@
 //! customer's timeline (an activity of kind `visit`) and on the ticket's log.
 //!
 //! Follow-ups: an SLA policy with `follow_up_days` books one, for the ticket's owner, that many
-//! days after its ticket is resolved (once per ticket). Service stations are teams: a visit
+//! days after its ticket is resolved (once per ticket): at 10:00 in the company's zone, or the
+//! owner's next free half hour that day. Service stations are teams: a visit
 //! carries its engineer's team.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -284,6 +285,21 @@ async fn check_free(
     except: Option<Uuid>,
 ) -> Result<()> {
     keylock::hold(tx, tenant, &[format!("visit-engineer:{engineer}")], now()).await?;
+    if busy(tx, tenant, engineer, starts_at, minutes, except).await? {
+        return Err(Error::field("starts_at", "engineer_busy"));
+    }
+    Ok(())
+}
+
+/// Whether the engineer has a scheduled visit (other than `except`) overlapping the time.
+async fn busy(
+    tx: &mut Tx,
+    tenant: Uuid,
+    engineer: Uuid,
+    starts_at: DateTime<Utc>,
+    minutes: i64,
+    except: Option<Uuid>,
+) -> Result<bool> {
     let theirs: Vec<(Uuid, DateTime<Utc>, i64)> = tx
         .fetch_all(
             "SELECT id, starts_at, minutes FROM service_visits
@@ -298,13 +314,9 @@ async fn check_free(
         )
         .await?;
     let end = starts_at + Duration::minutes(minutes);
-    if theirs
-        .iter()
-        .any(|(id, s, m)| Some(*id) != except && *s < end && *s + Duration::minutes(*m) > starts_at)
-    {
-        return Err(Error::field("starts_at", "engineer_busy"));
-    }
-    Ok(())
+    Ok(theirs.iter().any(|(id, s, m)| {
+        Some(*id) != except && *s < end && *s + Duration::minutes(*m) > starts_at
+    }))
 }
 
 /// Books a visit (see [`VisitInput`]).
@@ -735,6 +747,27 @@ pub async fn on_resolved(
     if booked > 0 {
         return Ok(());
     }
+    // That day at 10:00 in the company's zone, or the owner's next free half hour until
+    // 18:00 (a call a half hour: follow-ups of one day do not pile on one minute).
+    let (zone,): (String,) = tx
+        .fetch_one("SELECT time_zone FROM tenants WHERE id = $1", args![tenant])
+        .await?;
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let day = (at + Duration::days(days)).with_timezone(&tz).date_naive();
+    let mut starts_at = day
+        .and_hms_opt(10, 0, 0)
+        .and_then(|t| tz.from_local_datetime(&t).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(at + Duration::days(days));
+    if let Some(owner) = ticket.owner_id {
+        keylock::hold(tx, tenant, &[format!("visit-engineer:{owner}")], now()).await?;
+        for _ in 0..16 {
+            if !busy(tx, tenant, owner, starts_at, 30, None).await? {
+                break;
+            }
+            starts_at += Duration::minutes(30);
+        }
+    }
     tx.execute(
         "INSERT INTO service_visits (tenant_id, id, kind, reason, ticket_id, account_id, contact_id,
              engineer_id, team_id, starts_at, minutes, status, created_at, updated_at, version)
@@ -747,7 +780,7 @@ pub async fn on_resolved(
             ticket.contact_id,
             ticket.owner_id,
             ticket.team_id,
-            at + Duration::days(days),
+            starts_at,
             at
         ],
     )

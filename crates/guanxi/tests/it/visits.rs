@@ -304,11 +304,34 @@ both!(
             (Some("follow_up"), Some("resolved"))
         );
         assert_eq!(v["engineer_id"], agent["id"]);
+        // Three days on, at 10:00 in the company's zone (Shanghai, UTC+8).
         let resolved = json_of(&app, &format!("/api/v1/tickets/{tid}"), t).await;
-        assert_eq!(
-            at(&v["starts_at"]) - at(&resolved["resolved_at"]),
-            Duration::days(3)
-        );
+        let local_day =
+            (at(&resolved["resolved_at"]) + Duration::days(3) + Duration::hours(8)).date_naive();
+        let ten = local_day.and_hms_opt(2, 0, 0).unwrap().and_utc();
+        assert_eq!(at(&v["starts_at"]), ten);
+        // Another ticket of the same owner resolved: its follow-up takes the next half hour.
+        let other = app
+            .created(
+                "/api/v1/tickets",
+                t,
+                json!({"subject": "燃气灶打不着火", "contact_id": contact["id"], "owner_id": agent["id"]}),
+            )
+            .await;
+        let oid = other["id"].as_str().unwrap();
+        let r = app
+            .post(
+                &format!("/api/v1/tickets/{oid}/messages"),
+                &agent_token,
+                json!({"kind": "reply", "body": "已修好", "status": "resolved"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let second = json_of(&app, &format!("/api/v1/visits?ticket_id={oid}"), t).await;
+        let second_at = at(&second["items"][0]["starts_at"]);
+        if second_at.date_naive() == ten.date_naive() {
+            assert_eq!(second_at, ten + Duration::minutes(30));
+        }
         // Reopened and resolved again: still one follow-up.
         for status in ["open", "resolved"] {
             let cur = json_of(&app, &format!("/api/v1/tickets/{tid}"), t).await;
