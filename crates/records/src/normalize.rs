@@ -293,7 +293,8 @@ pub fn money(raw: &str) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-fn is_cjk(c: char) -> bool {
+/// A Chinese (Han) character.
+pub fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}' | '\u{20000}'..='\u{3134f}')
 }
 

@@ -82,6 +82,39 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
             args![admin.tenant_id, "service"],
         )
         .await?;
+    // Two service stations: South China takes its provinces' tickets round robin, the
+    // international desk takes those written in English.
+    let mut stations = [None, None];
+    if crate::routing::list(db, admin).await?.is_empty() {
+        let queues = [
+            (
+                "华南服务站",
+                json!({"regions": ["广东", "广西", "海南"], "strategy": "round_robin"}),
+            ),
+            (
+                "International desk",
+                json!({"languages": ["en"], "strategy": "least_loaded"}),
+            ),
+        ];
+        for (i, (name, rules)) in queues.into_iter().enumerate() {
+            let team = guanxi_platform::teams::create(
+                db,
+                admin,
+                guanxi_platform::teams::TeamInput {
+                    version: None,
+                    name: Some(name.to_owned()),
+                },
+            )
+            .await?;
+            let mut input: crate::routing::QueueInput =
+                serde_json::from_value(rules).unwrap_or_default();
+            input.name = Some(name.to_owned());
+            input.position = Some(i as i64 + 1);
+            input.team_id = Some(team.id);
+            crate::routing::create(db, admin, input).await?;
+            stations[i] = Some(team.id);
+        }
+    }
     let mut agents = Vec::new();
     for (i, name) in ["王静（客服）", "Li Ming (Support)"].iter().enumerate() {
         let email = format!("agent{}.{seed}@demo.guanxi", i + 1);
@@ -102,6 +135,7 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
                         email: Some(email),
                         name: Some((*name).to_owned()),
                         role_id: Some(service_role),
+                        team_id: stations[i],
                         password: Some(guanxi_platform::secret::random_secret()),
                         ..Default::default()
                     },

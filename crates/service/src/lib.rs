@@ -101,4 +101,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/3013_sla_coverage.sql"),
         postgres: include_str!("../migrations/postgres/3013_sla_coverage.sql"),
     },
+    Migration {
+        version: 3014,
+        name: "3014_routing_facts",
+        sqlite: include_str!("../migrations/sqlite/3014_routing_facts.sql"),
+        postgres: include_str!("../migrations/postgres/3014_routing_facts.sql"),
+    },
 ];

@@ -1,6 +1,6 @@
 //! Queues and routing. A queue is a team's share of the tickets — the first active queue (by
-//! position) whose categories, customer grades, priorities and channels (empty: any) match a
-//! new ticket takes it — worked round robin, by the least loaded agent, by the best skill match
+//! position) whose categories, customer grades, priorities, channels, regions, products and
+//! languages (empty: any; see [`Facts`]) match a new ticket takes it — worked round robin, by the least loaded agent, by the best skill match
 //! (an agent with the queue's skill at the queue's minimum level or above: the highest level,
 //! then the least loaded), or by hand (`manual`: it waits in the queue). Agents are the team's
 //! active members who may update tickets, available, and under their capacity (open tickets);
@@ -26,6 +26,41 @@ use crate::sla::GRADES;
 use crate::tickets::{CHANNELS, PRIORITIES};
 
 pub const STRATEGIES: &[&str] = &["round_robin", "least_loaded", "skills", "manual"];
+/// A ticket's language as routing sees it.
+pub const LANGUAGES: &[&str] = &["zh", "en"];
+
+/// What a new ticket is routed by. `region` is the contact's province and city (else the
+/// account's), `products` the SKU and product category of its asset's product, `language` zh
+/// when the subject or description has a Chinese character, else en.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub category: Option<String>,
+    pub grade: Option<String>,
+    pub priority: String,
+    pub channel: String,
+    pub region: Option<String>,
+    pub products: Vec<String>,
+    pub language: &'static str,
+}
+
+/// zh when the text has a Chinese character, else en.
+pub fn language_of(text: &str) -> &'static str {
+    if text.chars().any(guanxi_records::normalize::is_cjk) {
+        "zh"
+    } else {
+        "en"
+    }
+}
+
+/// Whether the customer's region is one a queue covers: it starts with one of them (广东 covers
+/// 广东省深圳市), letters compared without case; no regions: anywhere.
+fn in_regions(regions: &[String], region: Option<&str>) -> bool {
+    regions.is_empty()
+        || region.is_some_and(|r| {
+            let r = r.to_lowercase();
+            regions.iter().any(|x| r.starts_with(&x.to_lowercase()))
+        })
+}
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Queue {
@@ -51,24 +86,61 @@ pub struct Queue {
     pub skill: Option<String>,
     /// The lowest level of it an agent needs (1–10).
     pub min_level: i64,
+    /// Provinces or cities (the customer's address starts with one): a team with regions is a
+    /// service station.
+    #[schema(value_type = Vec<String>)]
+    pub regions: sqlx::types::Json<Vec<String>>,
+    /// SKUs or product categories of the ticket's asset.
+    #[schema(value_type = Vec<String>)]
+    pub products: sqlx::types::Json<Vec<String>>,
+    /// `zh`, `en`.
+    #[schema(value_type = Vec<String>)]
+    pub languages: sqlx::types::Json<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }
 
 impl Queue {
-    pub fn matches(
-        &self,
-        category: Option<&str>,
-        grade: Option<&str>,
-        priority: &str,
-        channel: &str,
-    ) -> bool {
+    /// A new queue before its input: round robin, any ticket, no team yet.
+    fn blank() -> Queue {
+        let t = now();
+        Queue {
+            id: new_id(),
+            name: String::new(),
+            position: 100,
+            active: true,
+            team_id: Uuid::nil(),
+            strategy: "round_robin".into(),
+            categories: sqlx::types::Json(vec![]),
+            grades: sqlx::types::Json(vec![]),
+            priorities: sqlx::types::Json(vec![]),
+            channels: sqlx::types::Json(vec![]),
+            skill: None,
+            min_level: 1,
+            regions: sqlx::types::Json(vec![]),
+            products: sqlx::types::Json(vec![]),
+            languages: sqlx::types::Json(vec![]),
+            created_at: t,
+            updated_at: t,
+            version: 1,
+        }
+    }
+
+    pub fn matches(&self, f: &Facts) -> bool {
         self.active
-            && any_or(&self.categories.0, category)
-            && any_or(&self.grades.0, grade)
-            && any_or(&self.priorities.0, Some(priority))
-            && any_or(&self.channels.0, Some(channel))
+            && any_or(&self.categories.0, f.category.as_deref())
+            && any_or(&self.grades.0, f.grade.as_deref())
+            && any_or(&self.priorities.0, Some(&f.priority))
+            && any_or(&self.channels.0, Some(&f.channel))
+            && in_regions(&self.regions.0, f.region.as_deref())
+            && (self.products.0.is_empty()
+                || self.products.0.iter().any(|p| {
+                    f.products
+                        .iter()
+                        .any(|x| x.to_lowercase() == p.to_lowercase())
+                }))
+            && any_or(&self.languages.0, Some(f.language))
     }
 }
 
@@ -91,10 +163,13 @@ pub struct QueueInput {
     #[schema(value_type = Option<String>)]
     pub skill: Option<Option<String>>,
     pub min_level: Option<i64>,
+    pub regions: Option<Vec<String>>,
+    pub products: Option<Vec<String>>,
+    pub languages: Option<Vec<String>>,
 }
 
 const COLS: &str = "id, name, position, active, team_id, strategy, categories, grades, priorities,
-    channels, skill, min_level, created_at, updated_at, version";
+    channels, skill, min_level, regions, products, languages, created_at, updated_at, version";
 
 pub async fn list(db: &Db, ctx: &Ctx) -> Result<Vec<Queue>> {
     ctx.require("tickets", Action::Read)?;
@@ -180,6 +255,15 @@ async fn apply(
     if let Some(v) = &input.channels {
         q.channels.0 = codes(&mut errs, "channels", v, Some(CHANNELS));
     }
+    if let Some(v) = &input.regions {
+        q.regions.0 = codes(&mut errs, "regions", v, None);
+    }
+    if let Some(v) = &input.products {
+        q.products.0 = codes(&mut errs, "products", v, None);
+    }
+    if let Some(v) = &input.languages {
+        q.languages.0 = codes(&mut errs, "languages", v, Some(LANGUAGES));
+    }
     if let Some(s) = &input.skill {
         q.skill = match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) if s.chars().count() <= 50 => Some(s.to_owned()),
@@ -205,28 +289,12 @@ async fn apply(
 
 pub async fn create(db: &Db, ctx: &Ctx, input: QueueInput) -> Result<Queue> {
     may_shape(ctx, Action::Create)?;
-    let t = now();
-    let mut q = Queue {
-        id: new_id(),
-        name: String::new(),
-        position: 100,
-        active: true,
-        team_id: Uuid::nil(),
-        strategy: "round_robin".into(),
-        categories: sqlx::types::Json(vec![]),
-        grades: sqlx::types::Json(vec![]),
-        priorities: sqlx::types::Json(vec![]),
-        channels: sqlx::types::Json(vec![]),
-        skill: None,
-        min_level: 1,
-        created_at: t,
-        updated_at: t,
-        version: 1,
-    };
+    let mut q = Queue::blank();
+    let t = q.created_at;
     let mut tx = db.begin().await?;
     apply(&mut tx, ctx, &input, &mut q, true).await?;
     tx.execute(
-        &format!("INSERT INTO ticket_queues (tenant_id, {COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
+        &format!("INSERT INTO ticket_queues (tenant_id, {COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"),
         args![
             ctx.tenant_id,
             q.id,
@@ -241,6 +309,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: QueueInput) -> Result<Queue> {
             serde_json::json!(q.channels.0),
             q.skill.clone(),
             q.min_level,
+            serde_json::json!(q.regions.0),
+            serde_json::json!(q.products.0),
+            serde_json::json!(q.languages.0),
             t,
             t,
             1i64
@@ -290,7 +361,8 @@ pub async fn update(
         },
         expected,
         "name = $1, position = $2, active = $3, team_id = $4, strategy = $5, categories = $6,
-         grades = $7, priorities = $8, channels = $9, skill = $10, min_level = $11, updated_at = $12",
+         grades = $7, priorities = $8, channels = $9, skill = $10, min_level = $11, regions = $12,
+         products = $13, languages = $14, updated_at = $15",
         args![
             q.name.as_str(),
             q.position,
@@ -303,6 +375,9 @@ pub async fn update(
             serde_json::json!(q.channels.0),
             q.skill.clone(),
             q.min_level,
+            serde_json::json!(q.regions.0),
+            serde_json::json!(q.products.0),
+            serde_json::json!(q.languages.0),
             now()
         ],
     )
@@ -578,16 +653,64 @@ pub struct Routed {
     pub owner_id: Option<Uuid>,
 }
 
-/// Routes a new ticket (inside its transaction): the first matching queue and, by its
-/// strategy, an agent. `None`: no queue matches (the ticket keeps what it was given).
-pub async fn route(
+/// Reads what a new ticket is routed by besides its own fields: the account's grade, the
+/// contact's (else the account's) province and city, the asset's product SKU and category.
+pub async fn facts(
     tx: &mut Tx,
     tenant: Uuid,
-    category: Option<&str>,
-    grade: Option<&str>,
-    priority: &str,
-    channel: &str,
-) -> Result<Option<Routed>> {
+    account: Option<Uuid>,
+    contact: Option<Uuid>,
+    asset: Option<Uuid>,
+) -> Result<(Option<String>, Option<String>, Vec<String>)> {
+    type Place = (Option<String>, Option<String>);
+    let place = |p: Place| -> Option<String> {
+        let s = format!("{}{}", p.0.unwrap_or_default(), p.1.unwrap_or_default());
+        let s = s.trim().to_owned();
+        (!s.is_empty()).then_some(s)
+    };
+    let (mut grade, mut region) = (None, None);
+    if let Some(c) = contact {
+        let p: Option<Place> = tx
+            .fetch_optional(
+                "SELECT province, city FROM contacts WHERE tenant_id = $1 AND id = $2",
+                args![tenant, c],
+            )
+            .await?;
+        region = p.and_then(place);
+    }
+    if let Some(a) = account {
+        let r: Option<(Option<String>, Option<String>, Option<String>)> = tx
+            .fetch_optional(
+                "SELECT grade, province, city FROM accounts WHERE tenant_id = $1 AND id = $2",
+                args![tenant, a],
+            )
+            .await?;
+        if let Some((g, p, c)) = r {
+            grade = g;
+            region = region.or_else(|| place((p, c)));
+        }
+    }
+    let mut products = Vec::new();
+    if let Some(a) = asset {
+        let r: Option<(String, Option<String>)> = tx
+            .fetch_optional(
+                "SELECT p.sku, p.category FROM assets a
+                 JOIN products p ON p.tenant_id = a.tenant_id AND p.id = a.product_id
+                 WHERE a.tenant_id = $1 AND a.id = $2",
+                args![tenant, a],
+            )
+            .await?;
+        if let Some((sku, category)) = r {
+            products.push(sku);
+            products.extend(category);
+        }
+    }
+    Ok((grade, region, products))
+}
+
+/// Routes a new ticket (inside its transaction): the first matching queue and, by its
+/// strategy, an agent. `None`: no queue matches (the ticket keeps what it was given).
+pub async fn route(tx: &mut Tx, tenant: Uuid, facts: &Facts) -> Result<Option<Routed>> {
     let queues: Vec<Queue> = tx
         .fetch_all(
             &format!(
@@ -597,10 +720,7 @@ pub async fn route(
             args![tenant, true],
         )
         .await?;
-    let Some(q) = queues
-        .into_iter()
-        .find(|q| q.matches(category, grade, priority, channel))
-    else {
+    let Some(q) = queues.into_iter().find(|q| q.matches(facts)) else {
         return Ok(None);
     };
     if q.strategy == "round_robin" {
@@ -701,6 +821,44 @@ mod tests {
         assert_eq!(pick("skills", &c, None, 5), Some(Uuid::from_u128(4)));
         assert_eq!(pick("skills", &c, None, 8), None);
         assert_eq!(pick("manual", &c, None, 1), None);
+    }
+
+    #[test]
+    fn regions_cover_what_starts_with_them_and_language_is_read_off_the_text() {
+        let gd = vec!["广东".to_owned(), "Guangdong".to_owned()];
+        assert!(in_regions(&gd, Some("广东省深圳市")));
+        assert!(in_regions(&gd, Some("guangdong Shenzhen")));
+        assert!(!in_regions(&gd, Some("上海市")));
+        assert!(!in_regions(&gd, None));
+        assert!(in_regions(&[], None));
+        assert_eq!(language_of("The lift is stuck"), "en");
+        assert_eq!(language_of("Printer 打印机 jammed"), "zh");
+        assert_eq!(language_of("1234"), "en");
+        let q = |field: &str, v: &[&str]| {
+            let mut q = Queue::blank();
+            let v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+            match field {
+                "products" => q.products.0 = v,
+                "languages" => q.languages.0 = v,
+                _ => q.regions.0 = v,
+            }
+            q
+        };
+        let facts = Facts {
+            priority: "normal".into(),
+            channel: "email".into(),
+            region: Some("广东省".into()),
+            products: vec!["EL-9".into(), "电梯".into()],
+            language: "zh",
+            ..Facts::default()
+        };
+        assert!(q("regions", &["广东"]).matches(&facts));
+        assert!(!q("regions", &["广西"]).matches(&facts));
+        assert!(q("products", &["el-9"]).matches(&facts));
+        assert!(q("products", &["电梯"]).matches(&facts));
+        assert!(!q("products", &["空调"]).matches(&facts));
+        assert!(q("languages", &["zh"]).matches(&facts));
+        assert!(!q("languages", &["en"]).matches(&facts));
     }
 
     proptest! {

@@ -684,26 +684,20 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Tic
     // Routing: the first matching queue takes a ticket no one was named for.
     let mut queue_id = None;
     if input.owner_id.is_none() || input.owner_id == Some(None) {
-        let grade: Option<String> = match f.account_id {
-            Some(a) => tx
-                .fetch_optional::<(Option<String>,)>(
-                    "SELECT grade FROM accounts WHERE tenant_id = $1 AND id = $2",
-                    args![ctx.tenant_id, a],
-                )
-                .await?
-                .and_then(|g| g.0),
-            None => None,
+        let (grade, region, products) =
+            crate::routing::facts(tx, ctx.tenant_id, f.account_id, f.contact_id, f.asset_id)
+                .await?;
+        let text = format!("{} {}", f.subject, f.description.as_deref().unwrap_or(""));
+        let facts = crate::routing::Facts {
+            category: f.category.clone(),
+            grade,
+            priority: f.priority.clone(),
+            channel: channel.clone(),
+            region,
+            products,
+            language: crate::routing::language_of(&text),
         };
-        if let Some(r) = crate::routing::route(
-            tx,
-            ctx.tenant_id,
-            f.category.as_deref(),
-            grade.as_deref(),
-            &f.priority,
-            &channel,
-        )
-        .await?
-        {
+        if let Some(r) = crate::routing::route(tx, ctx.tenant_id, &facts).await? {
             queue_id = Some(r.queue_id);
             if input.team_id.is_none() {
                 f.team_id = Some(r.team_id);

@@ -213,17 +213,21 @@ pub struct Engineer {
     pub level: Option<i64>,
     /// No visit of theirs overlaps the time asked.
     pub free: bool,
+    /// A member of the station (team) asked for: the ticket's.
+    pub in_station: bool,
     /// Their visits booked that day.
     pub visits_that_day: i64,
 }
 
 /// Who could take a visit at `starts_at` for `minutes`: the colleagues who work tickets (with
-/// `skill` at any level, when asked), the free ones first, then by level, then the lightest
-/// day.
+/// `skill` at any level, when asked), the free ones first, then the members of `station` (the
+/// team whose queue took the ticket — a service station covering the customer's region), then
+/// by level, then the lightest day.
 pub async fn engineers(
     db: &Db,
     ctx: &Ctx,
     skill: Option<&str>,
+    station: Option<Uuid>,
     starts_at: DateTime<Utc>,
     minutes: i64,
 ) -> Result<Vec<Engineer>> {
@@ -260,6 +264,7 @@ pub async fn engineers(
                 team_id: a.team_id,
                 level,
                 free,
+                in_station: station.is_some() && a.team_id == station,
                 visits_that_day,
             })
         })
@@ -267,6 +272,7 @@ pub async fn engineers(
     out.sort_by(|a, b| {
         b.free
             .cmp(&a.free)
+            .then(b.in_station.cmp(&a.in_station))
             .then(b.level.cmp(&a.level))
             .then(a.visits_that_day.cmp(&b.visits_that_day))
             .then(a.name.cmp(&b.name))
@@ -343,6 +349,7 @@ pub async fn schedule(db: &Db, ctx: &Ctx, input: VisitInput) -> Result<Visit> {
     let starts_at = input.starts_at.unwrap_or_else(now);
     let mut tx = db.begin().await?;
     let (mut account, mut contact) = (input.account_id, input.contact_id);
+    let mut station = None;
     if let Some(t) = input.ticket_id {
         let ticket: Ticket = match record::load_for(&mut tx, ctx, t, Action::Update).await {
             Ok(t) => t,
@@ -351,6 +358,7 @@ pub async fn schedule(db: &Db, ctx: &Ctx, input: VisitInput) -> Result<Visit> {
         };
         account = account.or(ticket.account_id);
         contact = contact.or(ticket.contact_id);
+        station = ticket.team_id;
     }
     if let Some(a) = input.account_id {
         if record::get::<Account>(&mut tx, ctx, a).await.is_err() {
@@ -374,7 +382,7 @@ pub async fn schedule(db: &Db, ctx: &Ctx, input: VisitInput) -> Result<Visit> {
         (None, Some(s)) => {
             // The best free one with the skill (read through this transaction's connection).
             drop(tx);
-            let pick = engineers(db, ctx, Some(s), starts_at, minutes)
+            let pick = engineers(db, ctx, Some(s), station, starts_at, minutes)
                 .await?
                 .into_iter()
                 .find(|e| e.free)

@@ -414,7 +414,8 @@ impl Signed {
             .filter_map(|item| match item.split_once(':') {
                 Some((label, code)) => {
                     let message = known(&format!("err.{code}"))?;
-                    // `contacts[2].role` is labelled as `contacts.role`.
+                    // `contacts[2].role` is labelled as `contacts.role`, `regions.3` as
+                    // `regions`.
                     let unindexed = || {
                         let mut plain = String::with_capacity(label.len());
                         let mut depth = 0;
@@ -426,7 +427,11 @@ impl Signed {
                                 _ => {}
                             }
                         }
-                        known(&plain)
+                        let plain: Vec<&str> = plain
+                            .split('.')
+                            .filter(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()))
+                            .collect();
+                        known(&plain.join("."))
                     };
                     Some(match known(label).or_else(unindexed) {
                         Some(label) => format!("{label} {message}"),

@@ -527,3 +527,217 @@ both!(
         }
     }
 );
+
+/// Moves a user into a team.
+async fn into_team(app: &TestApp, user: &Value, team: &Value) {
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{}", user["id"].as_str().unwrap()),
+            &app.admin_token,
+            json!({"version": user["version"], "team_id": team["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+both!(
+    stations_take_tickets_by_region_product_and_language_and_go_on_their_visits,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let team = |name: &'static str| {
+            let app = &app;
+            async move { app.created("/api/v1/teams", t, json!({"name": name})).await }
+        };
+        let (gd, sh, lifts, en) = (
+            team("广东服务站").await,
+            team("上海服务站").await,
+            team("电梯专线").await,
+            team("English desk").await,
+        );
+        let (gd_eng, _) = app.user_with_role("service", "gd@station.test").await;
+        let (sh_eng, _) = app.user_with_role("service", "sh@station.test").await;
+        into_team(&app, &gd_eng, &gd).await;
+        into_team(&app, &sh_eng, &sh).await;
+        skilled(&app, &gd_eng, "维修", 4).await;
+        skilled(&app, &sh_eng, "维修", 9).await;
+        // A language, a region or a product that is no code is refused by name.
+        let r = app
+            .post(
+                "/api/v1/queues",
+                t,
+                json!({"name": "坏", "team_id": en["id"], "languages": ["fr"],
+                       "regions": ["x".repeat(51)]}),
+            )
+            .await;
+        let mut errs = refused(r).await;
+        errs.sort();
+        assert_eq!(
+            errs,
+            vec![
+                ("languages.0".into(), "invalid".into()),
+                ("regions.0".into(), "invalid".into())
+            ]
+        );
+        let queue = |name: &str, pos: i64, team: &Value, extra: Value| {
+            let mut body = json!({"name": name, "position": pos, "team_id": team["id"],
+                                  "strategy": "manual"});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            body
+        };
+        let english = app
+            .created(
+                "/api/v1/queues",
+                t,
+                queue("English", 1, &en, json!({"languages": ["en"]})),
+            )
+            .await;
+        assert_eq!(english["languages"], json!(["en"]));
+        app.created(
+            "/api/v1/queues",
+            t,
+            queue("电梯", 2, &lifts, json!({"products": ["电梯", "AC-100"]})),
+        )
+        .await;
+        app.created(
+            "/api/v1/queues",
+            t,
+            queue("广东", 3, &gd, json!({"regions": ["广东", "Guangdong"]})),
+        )
+        .await;
+        app.created(
+            "/api/v1/queues",
+            t,
+            queue("上海", 4, &sh, json!({"regions": ["上海"]})),
+        )
+        .await;
+        // The contact's province, else the account's.
+        let sz = app
+            .created(
+                "/api/v1/accounts",
+                t,
+                json!({"name": "深圳某厂", "province": "广东省", "city": "深圳市"}),
+            )
+            .await;
+        let shanghai = app
+            .created(
+                "/api/v1/accounts",
+                t,
+                json!({"name": "上海某楼宇", "province": "上海市"}),
+            )
+            .await;
+        let moved = app
+            .created(
+                "/api/v1/contacts",
+                t,
+                json!({"name": "搬到上海的人", "account_id": sz["id"], "province": "上海市"}),
+            )
+            .await;
+        let ticket = |body: Value| {
+            let app = &app;
+            async move { app.created("/api/v1/tickets", t, body).await }
+        };
+        let by_account = ticket(json!({"subject": "设备报修", "account_id": sz["id"]})).await;
+        assert_eq!(by_account["team_id"], gd["id"]);
+        let by_contact = ticket(
+            json!({"subject": "设备报修", "account_id": sz["id"], "contact_id": moved["id"]}),
+        )
+        .await;
+        assert_eq!(by_contact["team_id"], sh["id"]);
+        let latin = app
+            .created(
+                "/api/v1/accounts",
+                t,
+                json!({"name": "GZ Works", "province": "guangdong"}),
+            )
+            .await;
+        assert_eq!(
+            ticket(json!({"subject": "维修", "account_id": latin["id"]})).await["team_id"],
+            gd["id"]
+        );
+        // English goes to the English desk wherever the customer is.
+        let english_one =
+            ticket(json!({"subject": "The lift is stuck", "account_id": sz["id"]})).await;
+        assert_eq!(english_one["team_id"], en["id"]);
+        // The asset's product: by its category, or by its SKU.
+        let lift = app
+            .created(
+                "/api/v1/products",
+                t,
+                json!({"sku": "EL-9", "name": "客梯", "category": "电梯", "list_price": 100}),
+            )
+            .await;
+        let ac = app
+            .created(
+                "/api/v1/products",
+                t,
+                json!({"sku": "AC-100", "name": "空调", "list_price": 100}),
+            )
+            .await;
+        for p in [&lift, &ac] {
+            let asset = app
+                .created(
+                    "/api/v1/assets",
+                    t,
+                    json!({"account_id": shanghai["id"], "name": "设备", "product_id": p["id"]}),
+                )
+                .await;
+            let tk = ticket(json!({"subject": "故障", "account_id": shanghai["id"],
+                                   "asset_id": asset["id"]}))
+            .await;
+            assert_eq!(tk["team_id"], lifts["id"], "{}", p["sku"]);
+        }
+        // No region, product or language fits: the customer's station is still none.
+        let nowhere = ticket(json!({"subject": "咨询"})).await;
+        assert_eq!(nowhere["team_id"], Value::Null);
+        // A visit for the Guangdong ticket goes to the Guangdong station's engineer first,
+        // though Shanghai's knows the work better.
+        let slot = (Utc::now() + Duration::days(3)).to_rfc3339();
+        let list = json_of(
+            &app,
+            &format!(
+                "/api/v1/visits/engineers?skill={}&starts_at={}&team_id={}",
+                urlencode("维修"),
+                urlencode(&slot),
+                gd["id"].as_str().unwrap()
+            ),
+            t,
+        )
+        .await;
+        assert_eq!(list["items"][0]["user_id"], gd_eng["id"]);
+        assert_eq!(list["items"][0]["in_station"], true);
+        assert_eq!(list["items"][1]["user_id"], sh_eng["id"]);
+        let visit = app
+            .created(
+                "/api/v1/visits",
+                t,
+                json!({"ticket_id": by_account["id"], "skill": "维修", "starts_at": slot}),
+            )
+            .await;
+        assert_eq!(visit["engineer_id"], gd_eng["id"]);
+        // Without a station the better engineer goes.
+        let visit = app
+            .created(
+                "/api/v1/visits",
+                t,
+                json!({"ticket_id": nowhere["id"], "skill": "维修", "starts_at": slot}),
+            )
+            .await;
+        assert_eq!(visit["engineer_id"], sh_eng["id"]);
+        // The queues page shows the station's regions and the languages in both tongues.
+        let (web, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let page = web
+            .get(app.url("/admin/queues"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("广东, Guangdong"), "{page}");
+        assert!(page.contains("name=\"languages\" value=\"en\" checked"));
+    }
+);

@@ -748,7 +748,7 @@ async fn queues(State(s): State<AppState>, p: Signed, Query(q): Query<PoliciesQu
                 "queues",
                 context! { queues => list, agents => agents, teams => teams.items,
                 strategies => routing::STRATEGIES, priorities => PRIORITIES, grades => sla::GRADES,
-                channels => CHANNELS,
+                channels => CHANNELS, languages => routing::LANGUAGES,
                 can_edit => p.ctx.can("sla_policies", Action::Update).is_some(),
                 error => p.refusal_from_url(q.error.as_deref()) },
             )
@@ -819,6 +819,9 @@ async fn save_queue(
             channels: Some(f.many("channels")),
             skill: Some(f.one("skill").filter(|v| !v.is_empty())),
             min_level: f.number("min_level")?,
+            regions: Some(f.list("regions")),
+            products: Some(f.list("products")),
+            languages: Some(f.many("languages")),
         })
     })();
     let id = f.one("id").and_then(|v| v.parse::<Uuid>().ok());

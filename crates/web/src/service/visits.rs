@@ -128,6 +128,8 @@ pub struct EngineerQuery {
     pub starts_at: Option<DateTime<Utc>>,
     /// Default 60.
     pub minutes: Option<i64>,
+    /// The service station (team) whose members go first — the ticket's team.
+    pub team_id: Option<Uuid>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -135,8 +137,8 @@ pub struct EngineerList {
     pub items: Vec<Engineer>,
 }
 
-/// Who could go at that time: the free ones first, then by their level in the skill, then the
-/// lightest day.
+/// Who could go at that time: the free ones first, then the station's (`team_id`), then by their
+/// level in the skill, then the lightest day.
 #[utoipa::path(get, path = "/api/v1/visits/engineers", tag = "visits", params(EngineerQuery), responses(
     (status = 200, body = EngineerList), (status = 422, body = Problem)))]
 pub async fn visit_engineers(
@@ -153,7 +155,7 @@ pub async fn visit_engineers(
         return Err(Error::field("minutes", "out_of_range")).l(&ctx);
     }
     Ok(Json(EngineerList {
-        items: visits::engineers(&s.db, &ctx, q.skill.as_deref(), at, minutes)
+        items: visits::engineers(&s.db, &ctx, q.skill.as_deref(), q.team_id, at, minutes)
             .await
             .l(&ctx)?,
     }))
