@@ -20,6 +20,7 @@ pub mod sla;
 pub mod surveys;
 pub mod tickets;
 pub mod visits;
+pub mod warranty;
 
 /// This module's schema, versions 3001–3999.
 pub const MIGRATIONS: &[Migration] = &[
@@ -106,5 +107,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "3014_routing_facts",
         sqlite: include_str!("../migrations/sqlite/3014_routing_facts.sql"),
         postgres: include_str!("../migrations/postgres/3014_routing_facts.sql"),
+    },
+    Migration {
+        version: 3015,
+        name: "3015_warranty_follow_ups",
+        sqlite: include_str!("../migrations/sqlite/3015_warranty_follow_ups.sql"),
+        postgres: include_str!("../migrations/postgres/3015_warranty_follow_ups.sql"),
     },
 ];

@@ -39,8 +39,14 @@ pub struct Visit {
     pub id: Uuid,
     /// `onsite` or `follow_up` (回访).
     pub kind: String,
-    /// `manual`, or `resolved` (booked by the SLA policy when its ticket was resolved).
+    /// `manual`, `resolved` (booked by the SLA policy when its ticket was resolved) or
+    /// `warranty` (booked by the warranty sweep before its asset's warranty ends).
     pub reason: String,
+    /// The asset whose warranty end it is for (`warranty`).
+    pub asset_id: Option<Uuid>,
+    pub asset_name: Option<String>,
+    /// The warranty end it is for.
+    pub warranty_until: Option<String>,
     pub ticket_id: Option<Uuid>,
     pub ticket_number: Option<String>,
     pub ticket_subject: Option<String>,
@@ -72,7 +78,8 @@ pub struct Visit {
     pub version: i64,
 }
 
-const SELECT: &str = "SELECT v.id, v.kind, v.reason, v.ticket_id, t.number AS ticket_number,
+const SELECT: &str = "SELECT v.id, v.kind, v.reason, v.asset_id, s.name AS asset_name,
+    v.warranty_until, v.ticket_id, t.number AS ticket_number,
     t.subject AS ticket_subject, v.account_id, a.name AS account_name, v.contact_id,
     c.name AS contact_name, v.engineer_id, u.name AS engineer_name, v.team_id, v.skill,
     v.starts_at, v.minutes, v.address, v.status, v.report, v.outcome, v.activity_id,
@@ -81,7 +88,8 @@ const SELECT: &str = "SELECT v.id, v.kind, v.reason, v.ticket_id, t.number AS ti
     LEFT JOIN tickets t ON t.tenant_id = v.tenant_id AND t.id = v.ticket_id
     LEFT JOIN accounts a ON a.tenant_id = v.tenant_id AND a.id = v.account_id
     LEFT JOIN contacts c ON c.tenant_id = v.tenant_id AND c.id = v.contact_id
-    LEFT JOIN users u ON u.tenant_id = v.tenant_id AND u.id = v.engineer_id";
+    LEFT JOIN users u ON u.tenant_id = v.tenant_id AND u.id = v.engineer_id
+    LEFT JOIN assets s ON s.tenant_id = v.tenant_id AND s.id = v.asset_id";
 
 /// Book a visit, or move one (`starts_at`, `minutes`, `engineer_id`, `address`).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -728,6 +736,41 @@ pub async fn cancel(db: &Db, ctx: &Ctx, id: Uuid, version: Option<i64>) -> Resul
 
 /// A ticket just resolved: the follow-up its SLA policy asks for (`follow_up_days`), for its
 /// owner, once per ticket. Inside the resolving transaction.
+/// The company's time zone.
+pub(crate) async fn zone_of(tx: &mut Tx, tenant: Uuid) -> Result<chrono_tz::Tz> {
+    let (zone,): (String,) = tx
+        .fetch_one("SELECT time_zone FROM tenants WHERE id = $1", args![tenant])
+        .await?;
+    Ok(zone.parse().unwrap_or(chrono_tz::Asia::Shanghai))
+}
+
+/// A follow-up call's half hour on `day`: 10:00 in the company's zone, or the engineer's next
+/// free half hour until 18:00 (follow-ups of one day do not pile on one minute). Holds the
+/// engineer's key lock for the caller's insert.
+pub(crate) async fn follow_up_slot(
+    tx: &mut Tx,
+    tenant: Uuid,
+    tz: chrono_tz::Tz,
+    day: chrono::NaiveDate,
+    engineer: Option<Uuid>,
+) -> Result<DateTime<Utc>> {
+    let mut starts_at = day
+        .and_hms_opt(10, 0, 0)
+        .and_then(|t| tz.from_local_datetime(&t).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(now);
+    if let Some(e) = engineer {
+        keylock::hold(tx, tenant, &[format!("visit-engineer:{e}")], now()).await?;
+        for _ in 0..16 {
+            if !busy(tx, tenant, e, starts_at, 30, None).await? {
+                break;
+            }
+            starts_at += Duration::minutes(30);
+        }
+    }
+    Ok(starts_at)
+}
+
 pub async fn on_resolved(
     tx: &mut Tx,
     tenant: Uuid,
@@ -755,27 +798,9 @@ pub async fn on_resolved(
     if booked > 0 {
         return Ok(());
     }
-    // That day at 10:00 in the company's zone, or the owner's next free half hour until
-    // 18:00 (a call a half hour: follow-ups of one day do not pile on one minute).
-    let (zone,): (String,) = tx
-        .fetch_one("SELECT time_zone FROM tenants WHERE id = $1", args![tenant])
-        .await?;
-    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let tz = zone_of(tx, tenant).await?;
     let day = (at + Duration::days(days)).with_timezone(&tz).date_naive();
-    let mut starts_at = day
-        .and_hms_opt(10, 0, 0)
-        .and_then(|t| tz.from_local_datetime(&t).earliest())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(at + Duration::days(days));
-    if let Some(owner) = ticket.owner_id {
-        keylock::hold(tx, tenant, &[format!("visit-engineer:{owner}")], now()).await?;
-        for _ in 0..16 {
-            if !busy(tx, tenant, owner, starts_at, 30, None).await? {
-                break;
-            }
-            starts_at += Duration::minutes(30);
-        }
-    }
+    let starts_at = follow_up_slot(tx, tenant, tz, day, ticket.owner_id).await?;
     tx.execute(
         "INSERT INTO service_visits (tenant_id, id, kind, reason, ticket_id, account_id, contact_id,
              engineer_id, team_id, starts_at, minutes, status, created_at, updated_at, version)

@@ -274,6 +274,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             service::api::set_nps_schedule
         ))
         .routes(routes!(
+            service::api::get_warranty_sweep,
+            service::api::set_warranty_sweep
+        ))
+        .routes(routes!(
             service::visits::list_visits,
             service::visits::create_visit
         ))
@@ -658,6 +662,10 @@ pub fn job_handlers(config: &guanxi_platform::config::Config) -> jobs::Handlers 
         .with(
             guanxi_service::nps::JOB,
             service::mail::nps_handler(config.base_url.clone()),
+        )
+        .with(
+            guanxi_service::warranty::JOB,
+            guanxi_service::warranty::handler(),
         )
         .with(
             guanxi_service::mailboxes::SENT_COPY_JOB,

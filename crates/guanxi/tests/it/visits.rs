@@ -741,3 +741,169 @@ both!(
         assert!(page.contains("name=\"languages\" value=\"en\" checked"));
     }
 );
+
+both!(
+    warranty_ends_book_one_follow_up_per_asset_and_end,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let (eng, _) = app.user_with_role("service", "patrol@visits.test").await;
+        skilled(&app, &eng, "巡检", 3).await;
+        let put = |body: Value| {
+            app.req(reqwest::Method::PUT, "/api/v1/visits/warranty-sweep", t)
+                .json(&body)
+                .send()
+        };
+        // Off before it is saved; refusals named.
+        let sweep = json_of(&app, "/api/v1/visits/warranty-sweep", t).await;
+        assert_eq!(
+            (sweep["active"].clone(), sweep["version"].clone()),
+            (json!(false), json!(0))
+        );
+        let r = put(json!({"active": true})).await.unwrap();
+        assert_eq!(
+            refused(r).await,
+            vec![("version".into(), "required".into())]
+        );
+        let r = put(json!({"version": 0, "days_before": 400}))
+            .await
+            .unwrap();
+        assert_eq!(
+            refused(r).await,
+            vec![("days_before".into(), "out_of_range".into())]
+        );
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        let day = |d: i64| (now + Duration::days(d)).date_naive().to_string();
+        let account = app
+            .created("/api/v1/accounts", t, json!({"name": "保修客户"}))
+            .await;
+        let asset = |name: &str, until: String, status: &str| {
+            app.created(
+                "/api/v1/assets",
+                t,
+                json!({"account_id": account["id"], "name": name, "warranty_until": until,
+                       "status": status}),
+            )
+        };
+        let soon = asset("冷水机组", day(10), "active").await;
+        let later = asset("空压机", day(60), "active").await;
+        asset("旧锅炉", day(-1), "active").await;
+        asset("已报废", day(5), "ended").await;
+        let r = put(
+            json!({"version": 0, "active": true, "days_before": 30, "skill": "巡检",
+                           "next_at": now.to_rfc3339()}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        // Run twice at the same time (a retry, a second node): one visit, for the asset whose
+        // warranty ends within 30 days, tomorrow (its day 30 before the end has passed).
+        app.run_jobs_at(now + Duration::seconds(1)).await;
+        app.run_jobs_at(now + Duration::seconds(2)).await;
+        let warranty = || async {
+            let all = json_of(&app, "/api/v1/visits?limit=100", t).await;
+            all["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["reason"] == "warranty")
+                .cloned()
+                .collect::<Vec<Value>>()
+        };
+        let booked = warranty().await;
+        assert_eq!(booked.len(), 1, "{booked:?}");
+        let v = &booked[0];
+        assert_eq!(v["asset_id"], soon["id"]);
+        assert_eq!(v["asset_name"], "冷水机组");
+        assert_eq!(v["warranty_until"], json!(day(10)));
+        assert_eq!(v["kind"], "follow_up");
+        assert_eq!(v["engineer_id"], eng["id"]);
+        assert_eq!(v["account_id"], account["id"]);
+        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let starts = at(&v["starts_at"]).with_timezone(&shanghai);
+        assert_eq!(
+            starts.date_naive(),
+            (now.with_timezone(&shanghai) + Duration::days(1)).date_naive()
+        );
+        assert_eq!(starts.format("%H:%M").to_string(), "10:00");
+        let sweep = json_of(&app, "/api/v1/visits/warranty-sweep", t).await;
+        assert_eq!(sweep["last_booked"], 1);
+        assert_eq!(at(&sweep["next_at"]), now + Duration::days(1));
+        // The next day: nothing new (the other warranty is 60 days off).
+        app.run_jobs_at(now + Duration::days(1) + Duration::seconds(1))
+            .await;
+        assert_eq!(warranty().await.len(), 1);
+        // A warranty extended is visited again, the old visit kept.
+        let r = app
+            .patch(
+                &format!("/api/v1/assets/{}", later["id"].as_str().unwrap()),
+                t,
+                json!({"version": later["version"], "warranty_until": day(20)}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = app
+            .patch(
+                &format!("/api/v1/assets/{}", soon["id"].as_str().unwrap()),
+                t,
+                json!({"version": soon["version"], "warranty_until": day(25)}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        app.run_jobs_at(now + Duration::days(2) + Duration::seconds(1))
+            .await;
+        let mut ends: Vec<(String, String)> = warranty()
+            .await
+            .iter()
+            .map(|v| {
+                (
+                    v["asset_name"].as_str().unwrap().to_owned(),
+                    v["warranty_until"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        ends.sort();
+        assert_eq!(
+            ends,
+            vec![
+                ("冷水机组".to_owned(), day(10)),
+                ("冷水机组".to_owned(), day(25)),
+                ("空压机".to_owned(), day(20)),
+            ]
+        );
+        // Switched off, the planned run books nothing.
+        let sweep = json_of(&app, "/api/v1/visits/warranty-sweep", t).await;
+        let r = put(json!({"version": 0, "active": false})).await.unwrap();
+        assert_eq!(r.status(), 412);
+        let r = put(json!({"version": sweep["version"], "active": false}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let more = asset("新设备", day(3), "active").await;
+        app.run_jobs_at(now + Duration::days(3) + Duration::seconds(1))
+            .await;
+        assert!(!warranty().await.iter().any(|v| v["asset_id"] == more["id"]));
+        // The settings page and the visit's page say so in words.
+        let (web, _) = app
+            .session("admin@acme.test", "correct horse battery")
+            .await;
+        let page = web
+            .get(app.url("/admin/sla-policies"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("id=\"warranty-form\""));
+        let id = warranty().await[0]["id"].as_str().unwrap().to_owned();
+        let page = web
+            .get(app.url(&format!("/visits/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("保修到期"), "{page}");
+    }
+);

@@ -480,3 +480,35 @@ pub async fn set_nps_schedule(
     s.jobs_wake.notify_one();
     Ok(Json(r))
 }
+
+/// The warranty follow-up sweep: when on, a daily run books a follow-up visit (回访) for
+/// every active asset whose warranty ends within `days_before` days, once per asset and
+/// warranty end, for the engineer with `skill` (none: unassigned).
+#[utoipa::path(get, path = "/api/v1/visits/warranty-sweep", tag = "visits", responses(
+    (status = 200, body = guanxi_service::warranty::Sweep)))]
+pub async fn get_warranty_sweep(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<Json<guanxi_service::warranty::Sweep>> {
+    Ok(Json(
+        guanxi_service::warranty::sweep(&s.db, &ctx).await.l(&ctx)?,
+    ))
+}
+
+/// Sets the warranty sweep at the version read (0 before one is saved; stale: 412). On, its
+/// next run is planned for `next_at` once, however often this is saved.
+#[utoipa::path(put, path = "/api/v1/visits/warranty-sweep", tag = "visits",
+    request_body = guanxi_service::warranty::SweepInput, responses(
+    (status = 200, body = guanxi_service::warranty::Sweep), (status = 412, body = Problem),
+    (status = 422, body = Problem)))]
+pub async fn set_warranty_sweep(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<guanxi_service::warranty::SweepInput>,
+) -> ApiResult<Json<guanxi_service::warranty::Sweep>> {
+    let r = guanxi_service::warranty::set_sweep(&s.db, &ctx, b)
+        .await
+        .l(&ctx)?;
+    s.jobs_wake.notify_one();
+    Ok(Json(r))
+}

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets/{id}/restore", post(restore))
         .route("/admin/sla-policies", get(policies).post(save_policy))
         .route("/admin/sla-policies/nps", post(save_nps))
+        .route("/admin/sla-policies/warranty", post(save_warranty))
         .route("/admin/queues", get(queues).post(save_queue))
         .route("/admin/queues/agents/{id}", post(save_agent))
 }
@@ -664,13 +665,14 @@ async fn policies(
     Query(q): Query<PoliciesQuery>,
 ) -> Response {
     let nps = guanxi_service::nps::schedule(&s.db, &p.ctx).await.ok();
+    let warranty = guanxi_service::warranty::sweep(&s.db, &p.ctx).await.ok();
     match sla::list(&s.db, &p.ctx).await {
         Ok(list) => p.page(
             &s,
             "service/policies.html",
             "sla_policies",
             context! { policies => list, priorities => PRIORITIES, grades => sla::GRADES, nps => nps,
-            coverages => sla::COVERAGES,
+            coverages => sla::COVERAGES, warranty => warranty,
             can_edit => p.ctx.can("sla_policies", Action::Update).is_some(),
             error => p.refusal_from_url(q.error.as_deref()) },
         ),
@@ -936,6 +938,53 @@ async fn remove_file(
     }
 }
 
+/// A form's `next_on` date: 10:00 that day in the tenant's zone.
+fn next_on(p: &Signed, f: &Posted) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    use chrono::TimeZone;
+    match f.one("next_on").filter(|d| !d.is_empty()) {
+        None => Ok(None),
+        Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .and_then(|t| p.time_zone.from_local_datetime(&t).earliest())
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .ok_or_else(|| Error::field("next_at", "invalid")),
+    }
+}
+
+/// `POST /admin/sla-policies/warranty`: the warranty follow-up sweep.
+async fn save_warranty(
+    State(s): State<AppState>,
+    p: Signed,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = Posted(form);
+    if !p.csrf_ok(&f.one("_csrf")) {
+        return forbidden_csrf();
+    }
+    let back = "/admin/sla-policies";
+    let input = (|| -> Result<guanxi_service::warranty::SweepInput, Error> {
+        Ok(guanxi_service::warranty::SweepInput {
+            version: f.number("version")?,
+            active: Some(f.one("active").is_some()),
+            days_before: f.number("days_before")?,
+            skill: Some(f.one("skill").filter(|v| !v.is_empty())),
+            next_at: next_on(&p, &f)?,
+        })
+    })();
+    let result = match input {
+        Ok(i) => guanxi_service::warranty::set_sweep(&s.db, &p.ctx, i).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => {
+            s.jobs_wake.notify_one();
+            Redirect::to(&format!("{back}#warranty")).into_response()
+        }
+        Err(e) => p.refused_to(back, e, Some("warranty.field.")),
+    }
+}
+
 /// `POST /admin/sla-policies/nps`: the NPS survey's schedule (`next_on` a date in the tenant's
 /// zone, 10:00 that day).
 async fn save_nps(
@@ -948,20 +997,9 @@ async fn save_nps(
         return forbidden_csrf();
     }
     let back = "/admin/sla-policies";
-    let next_at = match f.one("next_on") {
-        None => None,
-        Some(d) => match chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(10, 0, 0))
-            .and_then(|t| {
-                use chrono::TimeZone;
-                p.time_zone.from_local_datetime(&t).earliest()
-            }) {
-            Some(t) => Some(t.with_timezone(&chrono::Utc)),
-            None => {
-                return p.refused_to(back, Error::field("next_at", "invalid"), Some("nps.field."))
-            }
-        },
+    let next_at = match next_on(&p, &f) {
+        Ok(n) => n,
+        Err(e) => return p.refused_to(back, e, Some("nps.field.")),
     };
     let input = (|| -> Result<guanxi_service::nps::ScheduleInput, Error> {
         Ok(guanxi_service::nps::ScheduleInput {
