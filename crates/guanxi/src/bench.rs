@@ -73,6 +73,13 @@ pub struct BenchArgs {
     /// page by due time and a ticket search, each beside its bare SQL.
     #[arg(long)]
     pub tickets: Option<usize>,
+    /// With --tickets: also ingest this many mails from an IMAP server (a Dovecot named as
+    /// `host:starttls-port:tls-port:ca.pem`, what `.ci/dovecot-start` prints; any user name,
+    /// password `secret`) beside downloading them bare.
+    #[arg(long, env = "GUANXI_BENCH_IMAP")]
+    pub imap: Option<String>,
+    #[arg(long, default_value_t = 2_000)]
+    pub mails: usize,
     /// Instead of the measurements: customer value over each scale's generated history (N
     /// contacts, N/10 accounts, ≈3N orders with ≈10N lines) per database — ABC, RFM, a 4V
     /// evaluation, a lifetime-value fit, the management dashboard and a report, each beside
@@ -244,14 +251,14 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         if let Some(n) = args.tickets {
             if !args.skip_sqlite {
                 let s = seed(&sqlite, scale).await?;
-                notes.push(service("SQLite", &sqlite, &s, n).await?);
+                notes.push(service("SQLite", &sqlite, &s, n, args).await?);
                 eprintln!("{}", notes.last().map_or("", |n| n.as_str()));
                 let _ = std::fs::remove_file(&sqlite);
             }
             if let Some(base) = &args.postgres_url {
                 let (url, name) = fresh_pg_database(base).await?;
                 let r = match seed(&url, scale).await {
-                    Ok(s) => service("PostgreSQL", &url, &s, n).await,
+                    Ok(s) => service("PostgreSQL", &url, &s, n, args).await,
                     Err(e) => Err(e),
                 };
                 drop_pg_database(base, &name).await;
@@ -785,7 +792,13 @@ async fn board(label: &str, url: &str, s: &Seeded, scale: usize) -> anyhow::Resu
 /// (500 a transaction, as `sla_reevaluate` runs) beside reading each one's log and writing its
 /// due time bare; then the queue's first page (open, due first, 50) and a search, each the mean
 /// of 30 runs beside its bare SQL.
-async fn service(label: &str, url: &str, s: &Seeded, n: usize) -> anyhow::Result<String> {
+async fn service(
+    label: &str,
+    url: &str,
+    s: &Seeded,
+    n: usize,
+    args: &BenchArgs,
+) -> anyhow::Result<String> {
     use guanxi_service::tickets::{self, TicketFilter};
     let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
     let db = Db::connect(url, 2).await.map_err(e)?;
@@ -886,12 +899,48 @@ async fn service(label: &str, url: &str, s: &Seeded, n: usize) -> anyhow::Result
         Ok(())
     })
     .await?;
+    // A calendar change: every open ticket's clocks counted again, through the job queue as
+    // the worker runs it (batches of 500 a job).
+    let t = Instant::now();
+    guanxi_platform::calendars::create(
+        &db,
+        &ctx,
+        guanxi_platform::calendars::CalendarInput {
+            name: Some("bench".into()),
+            is_default: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(e)?;
+    let handlers = guanxi_web::job_handlers(&Config::resolve(&[]));
+    let mailer = guanxi_platform::mail::Mailer::new(None, "bench@guanxi.test")?;
+    loop {
+        let r = guanxi_platform::jobs::run_due(
+            &db,
+            &mailer,
+            &handlers,
+            guanxi_platform::time::now(),
+            100,
+        )
+        .await
+        .map_err(e)?;
+        if r.done + r.dead + r.overtaken == 0 {
+            break;
+        }
+    }
+    let reeval = open.len() as f64 / t.elapsed().as_secs_f64();
+    let mail = match &args.imap {
+        Some(line) => ingestion(&db, &ctx, line, args.mails).await?,
+        None => String::new(),
+    };
     db.close().await;
     Ok(format!(
-        "{label}, {n} tickets, {} open (generated in {seeded:.1} s): SLA evaluation {ours:.0} tickets/s \
+        "{label}, {n} tickets, {} open (generated in {seeded:.1} s): re-evaluation of every open ticket \
+         after a calendar change {reeval:.0} tickets/s; SLA evaluation {ours:.0} tickets/s \
          (bare read of the log and write {bare:.0}/s, {:.0}%); the queue's first page (open, due first) \
          {page:.1} ms beside {page_bare:.1} ms bare ({:.0}%); a search for 设备 {found:.1} ms beside a \
-         substring scan {found_bare:.1} ms.",
+         substring scan {found_bare:.1} ms.{mail}",
         open.len(),
         100.0 * ours / bare,
         100.0 * page_bare / page
@@ -1984,6 +2033,86 @@ pub async fn floor_import(
     db.close().await;
     println!("{n} rows inserted");
     Ok(())
+}
+
+/// Mail ingestion: `m` mails (one sender in ten writes twice, the second a reply) delivered to a
+/// fresh IMAP user, then fetched by a support mailbox until none is left — stored, parsed,
+/// threaded into tickets — beside downloading the same mails bare over one connection.
+async fn ingestion(db: &Db, ctx: &Ctx, line: &str, m: usize) -> anyhow::Result<String> {
+    use guanxi_service::imap::{self, Security, Server};
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let p: Vec<&str> = line.splitn(4, ':').collect();
+    if p.len() != 4 {
+        bail!("--imap is host:starttls-port:tls-port:ca.pem");
+    }
+    let ca = std::fs::read_to_string(p[3]).context("the CA of --imap")?;
+    let user = format!("bench{}", Uuid::now_v7().simple());
+    let server = Server {
+        host: p[0].to_owned(),
+        port: p[1].parse().context("the STARTTLS port of --imap")?,
+        security: Security::StartTls,
+        ca_pem: Some(ca.clone()),
+        username: user.clone(),
+        password: "secret".into(),
+    };
+    eprintln!("delivering {m} mails to {user}");
+    let mut c = imap::connect(&server)
+        .await
+        .map_err(|x| anyhow::anyhow!("{x}"))?;
+    for i in 0..m {
+        let sender = i % (m / 10).max(1);
+        let reply = if i >= m / 10 && i < m / 5 {
+            format!("In-Reply-To: <m{sender}@bench.test>\r\n")
+        } else {
+            String::new()
+        };
+        let raw = format!(
+            "From: 客户{sender} <c{sender}@bench.test>\r\nTo: {user}@support.test\r\n\
+             Subject: =?UTF-8?B?6K6+5aSH5pWF6Zqc?= {i}\r\nMessage-ID: <m{i}@bench.test>\r\n{reply}\
+             Date: Fri, 04 Dec 2026 10:00:00 +0800\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n您好，设备在运行中报警，请安排检查。编号 {i}。\r\n"
+        );
+        c.append("INBOX", None, None, raw.as_bytes())
+            .await
+            .map_err(|x| anyhow::anyhow!("append: {x}"))?;
+    }
+    // The floor: every mail downloaded whole over one connection.
+    let t = Instant::now();
+    c.select("INBOX")
+        .await
+        .map_err(|x| anyhow::anyhow!("select: {x}"))?;
+    let got = imap::bodies(&mut c, "1:*", false)
+        .await
+        .map_err(|x| anyhow::anyhow!("{x}"))?;
+    let bare = got.len() as f64 / t.elapsed().as_secs_f64();
+    imap::logout(c).await;
+    let mailbox = guanxi_service::mailboxes::create(
+        db,
+        ctx,
+        serde_json::from_value(serde_json::json!({
+            "name": "bench", "address": format!("{user}@support.test"), "host": server.host,
+            "port": server.port, "security": "starttls", "ca_pem": ca, "username": user,
+            "password": "secret", "folder": "INBOX"}))?,
+    )
+    .await
+    .map_err(e)?;
+    let t = Instant::now();
+    let mut stored = 0u64;
+    for _ in 0..10_000 {
+        let r = guanxi_service::mailboxes::work(db, Some((ctx.tenant_id, mailbox.id)), &|_| {})
+            .await
+            .map_err(e)?;
+        stored += r.stored;
+        if r.backlog == 0 && r.stored == 0 {
+            break;
+        }
+    }
+    let ours = stored as f64 / t.elapsed().as_secs_f64();
+    Ok(format!(
+        " Mail: {stored} of {m} mails fetched, stored and made tickets or replies at {ours:.0}/s \
+         beside {bare:.0}/s downloaded bare ({:.0}%).",
+        100.0 * ours / bare
+    ))
 }
 
 #[cfg(test)]
