@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use guanxi_platform::auth::Limiter;
 use guanxi_platform::ctx::ActorKind;
-use guanxi_platform::db::{Db, Tx};
+use guanxi_platform::db::{Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
+use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
 use guanxi_platform::secret::{self, digest, random_secret};
 use guanxi_platform::time::{new_id, now};
@@ -539,20 +540,36 @@ const TICKET_SELECT: &str = "SELECT t.id, t.number, t.subject, t.description, t.
 const VISIBLE: &str = "t.tenant_id = $1 AND t.deleted_at IS NULL
     AND (t.contact_id = $2 OR ($3 AND t.account_id IS NOT NULL AND t.account_id = $4))";
 
-/// Their tickets, most recently changed first (at most 200); `company` asks for every
-/// ticket of their company (ignored without company access).
-pub async fn tickets(db: &Db, c: &Customer, company: bool) -> Result<Vec<PortalTicket>> {
+/// Their tickets, most recently changed first, a page at a time (`limit` default 50, at most
+/// 200; `cursor` from the page before); `company` asks for every ticket of their company
+/// (ignored without company access).
+pub async fn tickets(
+    db: &Db,
+    c: &Customer,
+    company: bool,
+    limit: Option<i64>,
+    cursor: Option<String>,
+) -> Result<Page<PortalTicket>> {
+    const SORT: &[SortField] = &[("updated_at", "t.updated_at", SortKind::Time)];
     let wide = company && c.company_access;
-    db.fetch_all(
-        &format!("{TICKET_SELECT} WHERE {VISIBLE} ORDER BY t.updated_at DESC, t.id DESC LIMIT 200"),
-        args![
-            c.tenant_id,
-            c.contact_id,
-            wide,
-            c.account_id.unwrap_or(Uuid::nil())
-        ],
-    )
-    .await
+    let req = PageReq {
+        limit,
+        cursor,
+        sort: Some("-updated_at".into()),
+    };
+    let sort = req.sort(SORT)?;
+    let mut q = Sql::new(&format!("{TICKET_SELECT} WHERE {VISIBLE}"));
+    q.args = args![
+        c.tenant_id,
+        c.contact_id,
+        wide,
+        c.account_id.unwrap_or(Uuid::nil())
+    ];
+    let limit = req.apply(&mut q, &sort, "t.id")?;
+    let rows: Vec<PortalTicket> = db.fetch_sql(q).await?;
+    Ok(Page::from_rows(rows, limit, |t| {
+        sort.cursor(t.updated_at.to_rfc3339(), t.id)
+    }))
 }
 
 pub async fn ticket(db: &Db, c: &Customer, id: Uuid) -> Result<PortalTicket> {

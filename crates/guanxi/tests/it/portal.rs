@@ -247,6 +247,48 @@ both!(
             .await
             .unwrap();
         assert_eq!(own["items"], json!([]), "his own are still only his");
+        // The company's list a page at a time: every ticket once, newest change first.
+        for i in 0..3 {
+            app.created(
+                "/portal/api/v1/tickets",
+                &a,
+                json!({"subject": format!("第 {i} 台设备报警"), "body": "请检查"}),
+            )
+            .await;
+        }
+        let all: Value = app
+            .get("/portal/api/v1/tickets?scope=company&limit=200", &b)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let all: Vec<Value> = all["items"].as_array().unwrap().clone();
+        assert!(all.len() >= 4);
+        let (mut paged, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/portal/api/v1/tickets?scope=company&limit=1&cursor={c}"),
+                None => "/portal/api/v1/tickets?scope=company&limit=1".to_owned(),
+            };
+            let p: Value = app.get(&path, &b).await.json().await.unwrap();
+            paged.extend(
+                p["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x["id"].clone()),
+            );
+            match p["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let ids: Vec<Value> = all.iter().map(|x| x["id"].clone()).collect();
+        assert_eq!(paged, ids);
+        let r = app
+            .get("/portal/api/v1/tickets?cursor=not-a-cursor", &b)
+            .await;
+        assert_eq!(refused(r).await, vec![("cursor".into(), "invalid".into())]);
         assert_eq!(
             app.get(&format!("/portal/api/v1/tickets/{id}"), &b)
                 .await

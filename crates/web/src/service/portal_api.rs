@@ -179,11 +179,17 @@ pub struct PortalTicketQuery {
     /// `company`: every ticket of the customer's company (with company access); default
     /// their own.
     pub scope: Option<String>,
+    /// Default 50, at most 200.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PortalTicketList {
     pub items: Vec<PortalTicket>,
+    /// The next page's cursor (absent on the last page).
+    pub next_cursor: Option<String>,
 }
 
 /// The customer's tickets (or their company's), most recently changed first.
@@ -195,8 +201,13 @@ pub async fn portal_tickets(
     Query(q): Query<PortalTicketQuery>,
 ) -> ApiResult<Json<PortalTicketList>> {
     let company = q.scope.as_deref() == Some("company");
+    let page = l(
+        portal::tickets(&s.db, &c, company, q.limit, q.cursor).await,
+        &c,
+    )?;
     Ok(Json(PortalTicketList {
-        items: l(portal::tickets(&s.db, &c, company).await, &c)?,
+        items: page.items,
+        next_cursor: page.next_cursor,
     }))
 }
 

@@ -101,6 +101,7 @@ fn failed(s: &AppState, headers: &HeaderMap, c: Option<&Customer>, e: Error) -> 
 #[derive(Deserialize)]
 struct HomeQuery {
     scope: Option<String>,
+    cursor: Option<String>,
 }
 
 async fn home(
@@ -113,13 +114,14 @@ async fn home(
         return to_login(tenant);
     };
     let company = q.scope.as_deref() == Some("company") && c.company_access;
-    match portal::tickets(&s.db, &c, company).await {
-        Ok(items) => page(
+    match portal::tickets(&s.db, &c, company, None, q.cursor).await {
+        Ok(list) => page(
             &s,
             &headers,
             StatusCode::OK,
             Some(&c.locale),
-            context! { c => c, tenant => tenant, mode => "home", tickets => items, company => company },
+            context! { c => c, tenant => tenant, mode => "home", tickets => list.items,
+            next_cursor => list.next_cursor, company => company },
         ),
         Err(e) => failed(&s, &headers, Some(&c), e),
     }
