@@ -255,6 +255,7 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
         stats.tickets += 1;
     }
     stats.visits = visits(db, &agents).await?;
+    warranties(db, admin, &agents).await?;
     stats.articles = articles(db, admin).await?;
     stats.portal_users = portal_users(db, admin, base_url).await?;
     Ok(stats)
@@ -262,6 +263,85 @@ pub async fn load(db: &Db, admin: &Ctx, seed: u64, base_url: &str) -> Result<Ser
 
 /// On-site visits booked for the open tickets of the first agent's: the coming days, one a
 /// morning (the resolved A/B tickets booked their follow-ups themselves).
+/// Equipment the customers bought, warranties ending over the coming months (one already
+/// ended), and the warranty sweep on: the first agent, a repair engineer, gets the follow-ups
+/// due within 30 days when the server's worker runs it.
+async fn warranties(db: &Db, admin: &Ctx, agents: &[Ctx]) -> Result<()> {
+    let (have,): (i64,) = db
+        .fetch_one(
+            "SELECT COUNT(*) FROM assets WHERE tenant_id = $1",
+            args![admin.tenant_id],
+        )
+        .await?;
+    let accounts: Vec<(Uuid,)> = db
+        .fetch_all(
+            "SELECT id FROM accounts WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 8",
+            args![admin.tenant_id],
+        )
+        .await?;
+    if have > 0 || accounts.is_empty() {
+        return Ok(());
+    }
+    let names = [
+        "中央空调主机",
+        "螺杆空压机",
+        "冷水机组",
+        "客梯",
+        "净水设备",
+        "配电柜",
+        "锅炉",
+        "叉车",
+    ];
+    for (i, ((account,), days)) in accounts
+        .iter()
+        .zip([-30i64, 5, 12, 20, 28, 45, 90, 200])
+        .enumerate()
+    {
+        let until = (now() + Duration::days(days)).date_naive();
+        guanxi_customers::assets::create(
+            db,
+            admin,
+            guanxi_customers::assets::AssetInput {
+                account_id: Some(Some(*account)),
+                name: Some(names[i % names.len()].to_owned()),
+                serial: Some(Some(format!("SN-DEMO-{:04}", i + 1))),
+                started_on: Some(Some((until - Duration::days(730)).to_string())),
+                warranty_until: Some(Some(until.to_string())),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    if let Some(engineer) = agents.first().and_then(|a| a.user_id) {
+        let _ = crate::routing::set_agent(
+            db,
+            admin,
+            engineer,
+            crate::routing::AgentInput {
+                version: Some(0),
+                skills: Some([("维修".to_owned(), 6)].into_iter().collect()),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    if crate::warranty::sweep(db, admin).await?.version == 0 {
+        crate::warranty::set_sweep(
+            db,
+            admin,
+            crate::warranty::SweepInput {
+                version: Some(0),
+                active: Some(true),
+                days_before: Some(30),
+                skill: Some(Some("维修".into())),
+                next_at: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 async fn visits(db: &Db, agents: &[Ctx]) -> Result<usize> {
     let Some(agent) = agents.first() else {
         return Ok(0);
