@@ -828,11 +828,9 @@ async fn service(
     let t = Instant::now();
     for chunk in open[..k].chunks(500) {
         let mut tx = db.begin().await.map_err(e)?;
-        for id in chunk {
-            guanxi_service::sla::evaluate(&mut tx, &ctx, *id, at)
-                .await
-                .map_err(e)?;
-        }
+        guanxi_service::sla::evaluate_many(&mut tx, &ctx, chunk, at)
+            .await
+            .map_err(e)?;
         tx.commit().await.map_err(e)?;
     }
     let ours = k as f64 / t.elapsed().as_secs_f64();

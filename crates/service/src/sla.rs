@@ -10,12 +10,14 @@
 //! of nodes, and a job whose due time moved meanwhile just re-evaluates. Changing a policy
 //! re-evaluates every open ticket (`sla_reevaluate`, 500 a run, chained).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Tx};
+use guanxi_platform::db::{Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::perms::Action;
@@ -442,6 +444,7 @@ pub async fn update(
 /// What the evaluation reads of a ticket.
 #[derive(sqlx::FromRow)]
 struct Facts {
+    id: Uuid,
     number: String,
     subject: String,
     priority: String,
@@ -478,26 +481,36 @@ pub struct TargetRow {
 }
 
 /// The ticket's event log as its clocks read it.
-async fn log_of(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<Vec<Event>> {
-    let rows: Vec<(String, Option<String>, DateTime<Utc>)> = tx
-        .fetch_all(
-            "SELECT kind, to_value, at FROM ticket_events
-             WHERE tenant_id = $1 AND ticket_id = $2 AND kind IN ('status', 'reply', 'customer_reply')
-             ORDER BY at, id",
-            args![tenant, id],
-        )
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(kind, to, at)| {
-            let what = match kind.as_str() {
-                "status" => Happening::Status(to?),
-                "reply" => Happening::AgentReply,
-                _ => Happening::CustomerReply,
-            };
-            Some(Event { at, what })
-        })
-        .collect())
+/// The clock-moving events of each ticket (status changes and replies), oldest first.
+async fn logs_of(tx: &mut Tx, tenant: Uuid, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<Event>>> {
+    let mut q =
+        Sql::new("SELECT ticket_id, kind, to_value, at FROM ticket_events WHERE tenant_id = ");
+    q.bind(tenant)
+        .push(" AND kind IN ('status', 'reply', 'customer_reply') AND ticket_id IN ")
+        .bind_list(ids.iter().copied())
+        .push(" ORDER BY ticket_id, at, id");
+    let rows: Vec<(Uuid, String, Option<String>, DateTime<Utc>)> = tx.fetch_sql(q).await?;
+    let mut out: HashMap<Uuid, Vec<Event>> = HashMap::new();
+    for (ticket, kind, to, at) in rows {
+        let what = match kind.as_str() {
+            "status" => match to {
+                Some(to) => Happening::Status(to),
+                None => continue,
+            },
+            "reply" => Happening::AgentReply,
+            _ => Happening::CustomerReply,
+        };
+        out.entry(ticket).or_default().push(Event { at, what });
+    }
+    Ok(out)
+}
+
+/// A stored target with its ticket (what a batch reads back).
+#[derive(sqlx::FromRow)]
+struct PreviousRow {
+    ticket_id: Uuid,
+    #[sqlx(flatten)]
+    row: TargetRow,
 }
 
 /// The targets of a ticket as evaluated last (oldest first).
@@ -516,22 +529,47 @@ pub async fn targets_of(db: &Db, tenant: Uuid, id: Uuid) -> Result<Vec<TargetRow
 /// moved them, or the scheduler's job): stores them, records outcomes newly known, escalates
 /// new misses and plans the next due time. `actor` is whoever caused it (told nothing).
 pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Result<Vec<Clock>> {
+    Ok(evaluate_many(tx, ctx, &[id], at)
+        .await?
+        .pop()
+        .map(|(_, c)| c)
+        .unwrap_or_default())
+}
+
+/// [`evaluate`] for a batch of tickets (a re-evaluation's 500): the tickets' facts, the
+/// policies, the targets before, the logs and the calendars read once for the batch, the old
+/// targets deleted and the new ones written in one statement each; what is left per ticket is
+/// its own row, its newly known outcomes and its next due time. Tickets not found are left
+/// out.
+pub async fn evaluate_many(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    ids: &[Uuid],
+    at: DateTime<Utc>,
+) -> Result<Vec<(Uuid, Vec<Clock>)>> {
     let tenant = ctx.tenant_id;
-    let facts: Option<Facts> = tx
-        .fetch_optional(
-            "SELECT t.number, t.subject, t.priority, t.category, t.status, t.owner_id, t.team_id,
-                    t.created_at, t.deleted_at, t.merged_into_id, a.grade,
-                    s.kind AS asset_kind, s.status AS asset_status, s.ends_on AS asset_ends_on,
-                    s.warranty_until AS asset_warranty_until
-             FROM tickets t
-             LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
-             LEFT JOIN assets s ON s.tenant_id = t.tenant_id AND s.id = t.asset_id
-                  AND s.deleted_at IS NULL
-             WHERE t.tenant_id = $1 AND t.id = $2",
-            args![tenant, id],
-        )
-        .await?;
-    let Some(f) = facts else { return Ok(vec![]) };
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = Sql::new(
+        "SELECT t.id, t.number, t.subject, t.priority, t.category, t.status, t.owner_id,
+                t.team_id, t.created_at, t.deleted_at, t.merged_into_id, a.grade,
+                s.kind AS asset_kind, s.status AS asset_status, s.ends_on AS asset_ends_on,
+                s.warranty_until AS asset_warranty_until
+         FROM tickets t
+         LEFT JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
+         LEFT JOIN assets s ON s.tenant_id = t.tenant_id AND s.id = t.asset_id
+              AND s.deleted_at IS NULL
+         WHERE t.tenant_id = ",
+    );
+    q.bind(tenant)
+        .push(" AND t.id IN ")
+        .bind_list(ids.iter().copied());
+    let all: Vec<Facts> = tx.fetch_sql(q).await?;
+    if all.is_empty() {
+        return Ok(vec![]);
+    }
+    let found: Vec<Uuid> = all.iter().map(|f| f.id).collect();
     let policies: Vec<Policy> = tx
         .fetch_all(
             &format!(
@@ -541,53 +579,68 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
             args![tenant, true],
         )
         .await?;
-    let asset = f.asset_kind.as_ref().map(|kind| AssetFacts {
-        kind: kind.clone(),
-        status: f.asset_status.clone().unwrap_or_default(),
-        ends_on: f.asset_ends_on.clone(),
-        warranty_until: f.asset_warranty_until.clone(),
-    });
-    let day = f.created_at.format("%Y-%m-%d").to_string();
-    let covered = coverage_of(asset.as_ref(), &day);
-    let policy = policies.iter().find(|p| {
-        p.matches(
-            &f.priority,
-            f.grade.as_deref(),
-            f.category.as_deref(),
-            &covered,
-        )
-    });
-    let previous: Vec<TargetRow> = tx
-        .fetch_all(
-            "SELECT target, cycle, policy_id, target_minutes, started_at, due_at, completed_at,
-                    breached_at, state, elapsed_seconds
-             FROM ticket_sla WHERE tenant_id = $1 AND ticket_id = $2",
-            args![tenant, id],
-        )
-        .await?;
-    tx.execute(
-        "DELETE FROM ticket_sla WHERE tenant_id = $1 AND ticket_id = $2",
-        args![tenant, id],
-    )
-    .await?;
-    // A trashed or merged ticket, or one no policy covers, has no clocks.
-    let (Some(policy), None, None) = (policy, f.deleted_at, f.merged_into_id) else {
-        tx.execute(
-            "UPDATE tickets SET sla_policy_id = NULL, sla_due_at = NULL, sla_breached = $1,
-                 sla_due_key = $2
-             WHERE tenant_id = $3 AND id = $4",
-            args![false, NO_DUE, tenant, id],
-        )
-        .await?;
-        return Ok(vec![]);
-    };
-    let schedule = calendars::schedule_of(&mut *tx, tenant, policy.calendar_id, f.team_id).await?;
-    let log = log_of(tx, tenant, id).await?;
-    let clocks = clock::clocks(f.created_at, &log, policy.targets(), &schedule, at);
+    let mut q = Sql::new(
+        "SELECT ticket_id, target, cycle, policy_id, target_minutes, started_at, due_at,
+                completed_at, breached_at, state, elapsed_seconds
+         FROM ticket_sla WHERE tenant_id = ",
+    );
+    q.bind(tenant)
+        .push(" AND ticket_id IN ")
+        .bind_list(found.iter().copied());
+    let mut previous: HashMap<Uuid, Vec<TargetRow>> = HashMap::new();
+    for p in tx.fetch_sql::<PreviousRow>(q).await? {
+        previous.entry(p.ticket_id).or_default().push(p.row);
+    }
+    let mut q = Sql::new("DELETE FROM ticket_sla WHERE tenant_id = ");
+    q.bind(tenant)
+        .push(" AND ticket_id IN ")
+        .bind_list(found.iter().copied());
+    tx.execute(&q.sql, q.args).await?;
+    let mut logs = logs_of(tx, tenant, &found).await?;
+    let mut schedules: HashMap<(Option<Uuid>, Option<Uuid>), guanxi_platform::calendar::Schedule> =
+        HashMap::new();
     let t = now();
-    let rows: Vec<_> = clocks
-        .iter()
-        .map(|c| {
+    let mut rows = Vec::new();
+    let mut out = Vec::with_capacity(all.len());
+    let mut later = Vec::with_capacity(all.len());
+    for f in all {
+        let id = f.id;
+        let asset = f.asset_kind.as_ref().map(|kind| AssetFacts {
+            kind: kind.clone(),
+            status: f.asset_status.clone().unwrap_or_default(),
+            ends_on: f.asset_ends_on.clone(),
+            warranty_until: f.asset_warranty_until.clone(),
+        });
+        let day = f.created_at.format("%Y-%m-%d").to_string();
+        let covered = coverage_of(asset.as_ref(), &day);
+        let policy = policies.iter().find(|p| {
+            p.matches(
+                &f.priority,
+                f.grade.as_deref(),
+                f.category.as_deref(),
+                &covered,
+            )
+        });
+        // A trashed or merged ticket, or one no policy covers, has no clocks.
+        let (Some(policy), None, None) = (policy, f.deleted_at, f.merged_into_id) else {
+            tx.execute(
+                "UPDATE tickets SET sla_policy_id = NULL, sla_due_at = NULL, sla_breached = $1,
+                     sla_due_key = $2
+                 WHERE tenant_id = $3 AND id = $4",
+                args![false, NO_DUE, tenant, id],
+            )
+            .await?;
+            out.push((id, vec![]));
+            continue;
+        };
+        let key = (policy.calendar_id, f.team_id);
+        if let std::collections::hash_map::Entry::Vacant(e) = schedules.entry(key) {
+            e.insert(calendars::schedule_of(&mut *tx, tenant, key.0, key.1).await?);
+        }
+        let schedule = &schedules[&key];
+        let log = logs.remove(&id).unwrap_or_default();
+        let clocks = clock::clocks(f.created_at, &log, policy.targets(), schedule, at);
+        rows.extend(clocks.iter().map(|c| {
             args![
                 tenant,
                 id,
@@ -603,8 +656,9 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
                 c.elapsed_seconds,
                 t
             ]
-        })
-        .collect();
+        }));
+        later.push((f, policy, clocks));
+    }
     if !rows.is_empty() {
         tx.insert_rows(
             "ticket_sla",
@@ -627,7 +681,28 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
         )
         .await?;
     }
-    let due = clock::next_due(&clocks);
+    for (f, policy, clocks) in later {
+        let before = previous.remove(&f.id).unwrap_or_default();
+        settle(tx, ctx, &f, policy, &clocks, &before, at).await?;
+        out.push((f.id, clocks));
+    }
+    Ok(out)
+}
+
+/// One evaluated ticket's own writes: its row (policy, next due, breached), the outcomes newly
+/// known (recorded once each; a re-evaluation that changes one records it), the escalation of
+/// a new miss of a ticket still open, and the next due time and its warning planned once.
+async fn settle(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    f: &Facts,
+    policy: &Policy,
+    clocks: &[Clock],
+    previous: &[TargetRow],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let (tenant, id) = (ctx.tenant_id, f.id);
+    let due = clock::next_due(clocks);
     let breached = clocks
         .iter()
         .any(|c| c.state == State::Missed && c.completed_at.is_none());
@@ -637,9 +712,8 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
         args![policy.id, due, breached, due.map_or(NO_DUE, |d| d.timestamp()), tenant, id],
     )
     .await?;
-    // Outcomes newly known: recorded once each (a re-evaluation that changes one records it).
     let mut newly_missed = Vec::new();
-    for c in &clocks {
+    for c in clocks {
         if !matches!(c.state, State::Met | State::Missed) {
             continue;
         }
@@ -672,15 +746,13 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
         )
         .await?;
     }
-    // A miss of a ticket still open is escalated once.
     let open_misses: Vec<&Clock> = newly_missed
         .iter()
         .filter(|c| c.completed_at.is_none())
         .collect();
     if !open_misses.is_empty() && !clock::done(&f.status) {
-        escalate(tx, ctx, id, &f, policy, &open_misses).await?;
+        escalate(tx, ctx, id, f, policy, &open_misses).await?;
     }
-    // The next due time and its warning, each planned once.
     if let Some(due) = due {
         let key = due.timestamp_micros();
         jobs::schedule(
@@ -705,7 +777,7 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
             .await?;
         }
     }
-    Ok(clocks)
+    Ok(())
 }
 
 /// Tells the owner and the team's managers of a miss, and raises the priority if the policy
@@ -866,9 +938,8 @@ pub fn reevaluate_handler(
                 )
                 .await?;
             let ctx = Ctx::system(due.tenant_id);
-            for (id,) in &ids {
-                evaluate(tx, &ctx, *id, due.at).await?;
-            }
+            let batch: Vec<Uuid> = ids.iter().map(|(id,)| *id).collect();
+            evaluate_many(tx, &ctx, &batch, due.at).await?;
             if ids.len() as i64 == BATCH {
                 if let Some((last,)) = ids.last() {
                     jobs::enqueue(

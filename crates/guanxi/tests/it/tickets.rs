@@ -1043,3 +1043,153 @@ both!(
         assert_eq!(refused(r).await, vec![("user_id".into(), "unknown".into())]);
     }
 );
+
+/// Every clock and due time of a set of tickets, as stored.
+async fn stored_clocks(app: &TestApp, ids: &[uuid::Uuid]) -> Vec<String> {
+    let tenant: uuid::Uuid = app.tenant_id.parse().unwrap();
+    let mut out = Vec::new();
+    for id in ids {
+        let rows: Vec<(
+            String,
+            i64,
+            String,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            i64,
+        )> = app
+            .db
+            .fetch_all(
+                "SELECT target, cycle, state, due_at, completed_at, elapsed_seconds FROM ticket_sla
+                 WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY target, cycle",
+                guanxi_platform::args![tenant, *id],
+            )
+            .await
+            .unwrap();
+        let row: (Option<uuid::Uuid>, Option<DateTime<Utc>>, bool, i64) = app
+            .db
+            .fetch_one(
+                "SELECT sla_policy_id, sla_due_at, sla_breached, sla_due_key FROM tickets
+                 WHERE tenant_id = $1 AND id = $2",
+                guanxi_platform::args![tenant, *id],
+            )
+            .await
+            .unwrap();
+        out.push(format!("{id}: {rows:?} {row:?}"));
+    }
+    out
+}
+
+both!(
+    a_batch_evaluates_each_ticket_as_it_would_alone,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        around_the_clock(&app).await;
+        app.created(
+            "/api/v1/sla-policies",
+            t,
+            json!({"name": "紧急", "position": 1, "priorities": ["urgent"],
+                   "first_response_minutes": 30, "resolution_minutes": 240, "warn_minutes": 10}),
+        )
+        .await;
+        app.created(
+            "/api/v1/sla-policies",
+            t,
+            json!({"name": "咨询", "position": 2, "categories": ["咨询"],
+                   "first_response_minutes": 60, "next_response_minutes": 120,
+                   "resolution_minutes": 960}),
+        )
+        .await;
+        let mut ids = Vec::new();
+        for (i, (priority, category)) in [
+            ("urgent", "维修"),
+            ("normal", "咨询"),
+            ("normal", "维修"), // no policy covers it
+            ("urgent", "咨询"),
+            ("high", "咨询"),
+            ("urgent", "维修"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let tk = app
+                .created(
+                    "/api/v1/tickets",
+                    t,
+                    json!({"subject": format!("工单 {i}"), "priority": priority, "category": category}),
+                )
+                .await;
+            let id = tk["id"].as_str().unwrap().to_owned();
+            if i % 2 == 1 {
+                let r = app
+                    .post(
+                        &format!("/api/v1/tickets/{id}/messages"),
+                        t,
+                        json!({"kind": "reply", "body": "收到", "status": "waiting_customer"}),
+                    )
+                    .await;
+                assert_eq!(r.status(), 201);
+            }
+            if i == 3 {
+                let r = app
+                    .post(
+                        &format!("/api/v1/tickets/{id}/messages"),
+                        t,
+                        json!({"kind": "reply", "body": "已解决", "status": "resolved"}),
+                    )
+                    .await;
+                assert_eq!(r.status(), 201);
+            }
+            if i == 5 {
+                let r = app
+                    .req(Method::DELETE, &format!("/api/v1/tickets/{id}"), t)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 204);
+            }
+            ids.push(id.parse::<uuid::Uuid>().unwrap());
+        }
+        // Evaluated a day later one by one, then all at once (with an id that is no ticket):
+        // the same clocks, due times, outcomes.
+        let later = Utc::now() + Duration::days(1);
+        let tenant: uuid::Uuid = app.tenant_id.parse().unwrap();
+        let ctx = guanxi_platform::Ctx::system(tenant);
+        for id in &ids {
+            let mut tx = app.db.begin().await.unwrap();
+            guanxi_service::sla::evaluate(&mut tx, &ctx, *id, later)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let alone = stored_clocks(&app, &ids).await;
+        assert!(alone.iter().any(|c| c.contains("missed")), "{alone:?}");
+        let mut batch = ids.clone();
+        batch.push(uuid::Uuid::now_v7());
+        let mut tx = app.db.begin().await.unwrap();
+        let done = guanxi_service::sla::evaluate_many(&mut tx, &ctx, &batch, later)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(done.len(), ids.len());
+        assert_eq!(stored_clocks(&app, &ids).await, alone);
+        // No outcome recorded twice by the second evaluation.
+        let events: i64 = app
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM ticket_events WHERE tenant_id = $1 AND kind = 'sla'",
+                guanxi_platform::args![tenant],
+            )
+            .await
+            .unwrap();
+        let distinct: i64 = app
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT ticket_id, from_value, to_value, data
+                 FROM ticket_events WHERE tenant_id = $1 AND kind = 'sla') d",
+                guanxi_platform::args![tenant],
+            )
+            .await
+            .unwrap();
+        assert_eq!(events, distinct);
+    }
+);
