@@ -177,6 +177,40 @@ pub async fn unschedule(tx: &mut Tx, tenant_id: Uuid, kind: &str, key: &str) -> 
     Ok(n > 0)
 }
 
+/// A tenant's recurring run (a survey, a sweep) moved from its planned time `from` (none: never
+/// planned) to `to` (none: switched off): the old run is cancelled, the new one planned once,
+/// keyed `<kind>:<epoch seconds>` with its time as the payload's `at` (see [`run_time`]).
+pub async fn replan_run(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    kind: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let key = |at: DateTime<Utc>| format!("{kind}:{}", at.timestamp());
+    if let Some(old) = from {
+        unschedule(tx, tenant_id, kind, &key(old)).await?;
+    }
+    if let Some(at) = to {
+        schedule(
+            tx,
+            tenant_id,
+            kind,
+            &key(at),
+            &serde_json::json!({ "at": at }),
+            at,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The planned time of a run [`replan_run`] planned; its handler compares it with the time
+/// the run is planned for now, so a run for a time since changed does nothing.
+pub fn run_time(due: &Due<'_>) -> Option<DateTime<Utc>> {
+    due.payload["at"].as_str().and_then(|v| v.parse().ok())
+}
+
 /// A scheduled job as its handler sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Due<'a> {

@@ -1,7 +1,7 @@
 //! The NPS survey by the scheduler. A tenant's schedule says how often (`every_days`), whom
 //! (contacts with an email who had a ticket or an order within `lookback_days`) and how often
 //! one person may be asked (`quiet_days`). Each run is a job planned for its due time under a
-//! key naming it (`nps:<due>`): planned twice — two nodes, a retry — it runs once; the run
+//! key naming it (`jobs::replan_run`): planned twice — two nodes, a retry — it runs once; the run
 //! makes the invites and plans the next run in the job's own transaction, so a crash repeats
 //! nothing and loses nothing. The invitations' text is the web layer's (the job handler).
 
@@ -90,10 +90,6 @@ pub async fn schedule(db: &Db, ctx: &Ctx) -> Result<Schedule> {
     Ok(row.unwrap_or_default())
 }
 
-fn key(at: DateTime<Utc>) -> String {
-    format!("nps:{}", at.timestamp())
-}
-
 /// Saves the schedule at the version read, and (un)plans its next run.
 pub async fn set_schedule(db: &Db, ctx: &Ctx, input: ScheduleInput) -> Result<Schedule> {
     ctx.require("sla_policies", Action::Update)?;
@@ -171,20 +167,14 @@ pub async fn set_schedule(db: &Db, ctx: &Ctx, input: ScheduleInput) -> Result<Sc
         .await?;
     }
     // The run planned for the old time goes; the new one is planned once.
-    if let Some(old) = old_next {
-        jobs::unschedule(&mut tx, ctx.tenant_id, JOB, &key(old)).await?;
-    }
-    if s.active {
-        jobs::schedule(
-            &mut tx,
-            ctx.tenant_id,
-            JOB,
-            &key(s.next_at),
-            &serde_json::json!({"at": s.next_at}),
-            s.next_at,
-        )
-        .await?;
-    }
+    jobs::replan_run(
+        &mut tx,
+        ctx.tenant_id,
+        JOB,
+        old_next,
+        s.active.then_some(s.next_at),
+    )
+    .await?;
     let after = load(&mut tx, ctx.tenant_id)
         .await?
         .ok_or(guanxi_platform::Error::NotFound)?;
@@ -255,14 +245,6 @@ pub async fn planned_next(tx: &mut Tx, tenant: Uuid, s: &Schedule, sent: i64) ->
         args![next, s.next_at, sent, tenant],
     )
     .await?;
-    jobs::schedule(
-        tx,
-        tenant,
-        JOB,
-        &key(next),
-        &serde_json::json!({"at": next}),
-        next,
-    )
-    .await?;
+    jobs::replan_run(tx, tenant, JOB, None, Some(next)).await?;
     Ok(())
 }

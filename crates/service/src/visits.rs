@@ -9,8 +9,10 @@
 //!
 //! Follow-ups: an SLA policy with `follow_up_days` books one, for the ticket's owner, that many
 //! days after its ticket is resolved (once per ticket): at 10:00 in the company's zone, or the
-//! owner's next free half hour that day. Service stations are teams: a visit
-//! carries its engineer's team.
+//! owner's next free half hour that day; the warranty sweep (`warranty.rs`) books them
+//! before an asset's warranty ends. Service stations are teams (a team whose queue covers
+//! regions): their engineers go first for the tickets they took, and a visit carries its
+//! engineer's team.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Follow-up visits (回访) at the end of a warranty. A tenant's sweep, when on, runs daily by
-//! the scheduler (a job keyed by its due time, `warranty:<due>`, as the NPS survey's: planned
+//! the scheduler (a job keyed by its due time, `jobs::replan_run`, as the NPS survey's: planned
 //! twice it runs once, a run for a time since changed does nothing) and books, for every
 //! active asset whose warranty ends within `days_before` days from the run's day, one
 //! follow-up visit `days_before` days ahead of the end (or tomorrow, when that day has
@@ -94,23 +94,6 @@ pub async fn sweep(db: &Db, ctx: &Ctx) -> Result<Sweep> {
     Ok(row.unwrap_or_default())
 }
 
-fn key(at: DateTime<Utc>) -> String {
-    format!("warranty:{}", at.timestamp())
-}
-
-async fn plan(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<()> {
-    jobs::schedule(
-        tx,
-        tenant,
-        JOB,
-        &key(at),
-        &serde_json::json!({"at": at}),
-        at,
-    )
-    .await?;
-    Ok(())
-}
-
 /// Saves the sweep at the version read, and (un)plans its next run.
 pub async fn set_sweep(db: &Db, ctx: &Ctx, input: SweepInput) -> Result<Sweep> {
     ctx.require("sla_policies", Action::Update)?;
@@ -184,12 +167,14 @@ pub async fn set_sweep(db: &Db, ctx: &Ctx, input: SweepInput) -> Result<Sweep> {
         )
         .await?;
     }
-    if let Some(old) = old_next {
-        jobs::unschedule(&mut tx, ctx.tenant_id, JOB, &key(old)).await?;
-    }
-    if s.active {
-        plan(&mut tx, ctx.tenant_id, s.next_at).await?;
-    }
+    jobs::replan_run(
+        &mut tx,
+        ctx.tenant_id,
+        JOB,
+        old_next,
+        s.active.then_some(s.next_at),
+    )
+    .await?;
     let after = load(&mut tx, ctx.tenant_id).await?.ok_or(Error::NotFound)?;
     audit::record(
         &mut tx,
@@ -336,7 +321,7 @@ pub async fn run(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<Option<
         args![next, at, booked, tenant],
     )
     .await?;
-    plan(tx, tenant, next).await?;
+    jobs::replan_run(tx, tenant, JOB, None, Some(next)).await?;
     Ok(Some(booked))
 }
 
@@ -344,13 +329,9 @@ pub async fn run(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<Option<
 pub fn handler() -> impl for<'a> Fn(&'a mut Tx, Due<'a>) -> HandlerFuture<'a> + Send + Sync {
     |tx: &mut Tx, due: Due<'_>| -> HandlerFuture<'_> {
         Box::pin(async move {
-            let Some(at) = due.payload["at"]
-                .as_str()
-                .and_then(|v| v.parse::<DateTime<Utc>>().ok())
-            else {
-                return Ok(());
-            };
-            run(tx, due.tenant_id, at).await?;
+            if let Some(at) = jobs::run_time(&due) {
+                run(tx, due.tenant_id, at).await?;
+            }
             Ok(())
         })
     }

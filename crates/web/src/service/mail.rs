@@ -99,12 +99,7 @@ pub fn nps_handler(
     move |tx: &mut Tx, due: Due<'_>| -> HandlerFuture<'_> {
         let base_url = base_url.clone();
         Box::pin(async move {
-            let Some(at) = due
-                .payload
-                .get("at")
-                .and_then(|v| v.as_str())
-                .and_then(|v| v.parse::<chrono::DateTime<chrono::Utc>>().ok())
-            else {
+            let Some(at) = jobs::run_time(&due) else {
                 return Ok(());
             };
             let Some((schedule, people)) =
