@@ -163,8 +163,12 @@ pub struct QueueInput {
     #[schema(value_type = Option<String>)]
     pub skill: Option<Option<String>>,
     pub min_level: Option<i64>,
+    /// Provinces or cities (at most 50, each up to 50 characters): the customer's address
+    /// starts with one.
     pub regions: Option<Vec<String>>,
+    /// SKUs or product categories of the ticket's asset (at most 50).
     pub products: Option<Vec<String>>,
+    /// `zh`, `en`.
     pub languages: Option<Vec<String>>,
 }
 
