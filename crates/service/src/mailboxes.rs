@@ -438,9 +438,13 @@ pub async fn update(
     Ok(after)
 }
 
-/// Asks for a fetch now (the fetcher is woken by the caller).
+/// Asks for a fetch now (the fetcher is woken by the caller). A switched-off mailbox is
+/// refused (`enabled: disabled`), not left waiting for a fetch that never comes.
 pub async fn fetch_now(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Mailbox> {
     ctx.require("mailboxes", Action::Read)?;
+    if !get(db, ctx, id).await?.enabled {
+        return Err(Error::field("enabled", "disabled"));
+    }
     let n = db
         .execute(
             "UPDATE mailboxes SET next_fetch_at = $1 WHERE tenant_id = $2 AND id = $3",
@@ -876,15 +880,19 @@ struct Claim {
 async fn claim(db: &Db, tenant: Uuid, id: Uuid, force: bool) -> Result<Option<Claim>> {
     let t = now();
     let token = new_id();
-    let Some((poll,)): Option<(i64,)> = db
+    let Some((poll, enabled)): Option<(i64, bool)> = db
         .fetch_optional(
-            "SELECT poll_seconds FROM mailboxes WHERE tenant_id = $1 AND id = $2",
+            "SELECT poll_seconds, enabled FROM mailboxes WHERE tenant_id = $1 AND id = $2",
             args![tenant, id],
         )
         .await?
     else {
         return Ok(None);
     };
+    // Named by hand (`guanxi mail fetch`), a switched-off mailbox is refused, not fetched.
+    if force && !enabled {
+        return Err(Error::field("enabled", "disabled"));
+    }
     let n = db
         .execute(
             "UPDATE mailboxes SET lease_token = $1, lease_until = $2, next_fetch_at = $3

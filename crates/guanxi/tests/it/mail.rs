@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use uuid::Uuid;
 
 use crate::both;
-use crate::harness::{temp_dir, TestApp};
+use crate::harness::{refused, temp_dir, TestApp};
 use guanxi_service::imap::{self, Security, Server};
 
 /// The test IMAP server: host, STARTTLS port, TLS port and the CA that signed its certificate.
@@ -594,6 +594,31 @@ both!(
             .unwrap();
         assert_eq!(h["state"], "failing", "{h}");
         assert!(h["last_error"].as_str().unwrap().contains("login"), "{h}");
+        // Switched off, "fetch now" is refused — through the API and by hand — not left
+        // waiting for a fetch that never comes.
+        let r = app
+            .patch(
+                &format!("/api/v1/mailboxes/{id}"),
+                t,
+                json!({"version": 3, "enabled": false}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = app
+            .post(&format!("/api/v1/mailboxes/{id}/fetch"), t, json!({}))
+            .await;
+        assert_eq!(
+            refused(r).await,
+            vec![("enabled".into(), "disabled".into())]
+        );
+        let tenant: Uuid = app.tenant_id.parse().unwrap();
+        let by_hand =
+            guanxi_service::mailboxes::work(&app.db, Some((tenant, id.parse().unwrap())), &|_| {})
+                .await;
+        assert!(
+            matches!(&by_hand, Err(guanxi_platform::Error::Validation(_))),
+            "{by_hand:?}"
+        );
         // Another company never sees it.
         let (_, other) = app.signup("别家公司", "boss@other.test").await;
         assert_eq!(

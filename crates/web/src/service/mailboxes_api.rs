@@ -86,9 +86,10 @@ pub async fn test_mailbox(
     Ok(Json(mailboxes::probe(&s.db, &ctx, id).await.l(&ctx)?))
 }
 
-/// Fetches the mailbox now (in the background; its health tells the outcome).
+/// Fetches the mailbox now (in the background; its health tells the outcome). A mailbox
+/// switched off is refused (422, `enabled: disabled`).
 #[utoipa::path(post, path = "/api/v1/mailboxes/{id}/fetch", tag = "mailboxes", params(("id" = Uuid, Path)), responses(
-    (status = 202, body = Mailbox), (status = 404, body = Problem)))]
+    (status = 202, body = Mailbox), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn fetch_mailbox(
     State(s): State<AppState>,
     Auth(ctx): Auth,

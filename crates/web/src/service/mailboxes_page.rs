@@ -164,7 +164,7 @@ async fn fetch(
             s.mail_wake.notify_one();
             Redirect::to(BACK).into_response()
         }
-        Err(e) => p.refused_to(BACK, e, None),
+        Err(e) => p.refused_to(BACK, e, Some("mailbox.field.")),
     }
 }
 
