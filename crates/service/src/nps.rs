@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Tx};
+use guanxi_platform::db::{Conn, Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
@@ -70,24 +70,19 @@ pub struct ScheduleInput {
 const COLS: &str =
     "active, every_days, lookback_days, quiet_days, next_at, last_run_at, last_sent, version";
 
-async fn load(tx: &mut Tx, tenant: Uuid) -> Result<Option<Schedule>> {
-    tx.fetch_optional(
-        &format!("SELECT {COLS} FROM nps_schedules WHERE tenant_id = $1"),
-        args![tenant],
-    )
-    .await
+async fn load(conn: impl Into<Conn<'_>>, tenant: Uuid) -> Result<Option<Schedule>> {
+    conn.into()
+        .fetch_optional(
+            &format!("SELECT {COLS} FROM nps_schedules WHERE tenant_id = $1"),
+            args![tenant],
+        )
+        .await
 }
 
 /// The tenant's schedule (inactive, with defaults, before one is saved).
 pub async fn schedule(db: &Db, ctx: &Ctx) -> Result<Schedule> {
     ctx.require("tickets", Action::Read)?;
-    let row: Option<Schedule> = db
-        .fetch_optional(
-            &format!("SELECT {COLS} FROM nps_schedules WHERE tenant_id = $1"),
-            args![ctx.tenant_id],
-        )
-        .await?;
-    Ok(row.unwrap_or_default())
+    Ok(load(db, ctx.tenant_id).await?.unwrap_or_default())
 }
 
 /// Saves the schedule at the version read, and (un)plans its next run.
@@ -208,7 +203,7 @@ pub async fn due_run(
     tenant: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Option<(Schedule, Vec<Recipient>)>> {
-    let Some(s) = load(tx, tenant).await? else {
+    let Some(s) = load(&mut *tx, tenant).await? else {
         return Ok(None);
     };
     if !s.active || s.next_at.timestamp() != at.timestamp() {
@@ -238,11 +233,18 @@ pub async fn due_run(
 /// Records the run (`sent` invitations) and plans the next one.
 pub async fn planned_next(tx: &mut Tx, tenant: Uuid, s: &Schedule, sent: i64) -> Result<()> {
     let next = s.next_at + Duration::days(s.every_days);
-    tx.execute(
-        "UPDATE nps_schedules SET next_at = $1, last_run_at = $2, last_sent = $3,
-             version = version + 1
-         WHERE tenant_id = $4",
-        args![next, s.next_at, sent, tenant],
+    // At the version the run read: a schedule saved meanwhile refuses it (412, the job
+    // retried finds its run no longer planned), never overwritten.
+    version::update(
+        &mut *tx,
+        version::Row {
+            table: "nps_schedules",
+            tenant_id: tenant,
+            id: tenant,
+        },
+        s.version,
+        "next_at = $1, last_run_at = $2, last_sent = $3",
+        args![next, s.next_at, sent],
     )
     .await?;
     jobs::replan_run(tx, tenant, JOB, None, Some(next)).await?;

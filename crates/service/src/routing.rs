@@ -666,50 +666,34 @@ pub async fn facts(
     contact: Option<Uuid>,
     asset: Option<Uuid>,
 ) -> Result<(Option<String>, Option<String>, Vec<String>)> {
-    type Place = (Option<String>, Option<String>);
-    let place = |p: Place| -> Option<String> {
-        let s = format!("{}{}", p.0.unwrap_or_default(), p.1.unwrap_or_default());
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    // One round trip on the ticket's creation, whichever of the three it names.
+    let (grade, c_province, c_city, a_province, a_city, sku, category): Row = tx
+        .fetch_one(
+            "SELECT a.grade, c.province, c.city, a.province, a.city, p.sku, p.category
+             FROM (SELECT 1 AS one) x
+             LEFT JOIN contacts c ON c.tenant_id = $1 AND c.id = $2
+             LEFT JOIN accounts a ON a.tenant_id = $1 AND a.id = $3
+             LEFT JOIN assets s ON s.tenant_id = $1 AND s.id = $4
+             LEFT JOIN products p ON p.tenant_id = s.tenant_id AND p.id = s.product_id",
+            args![tenant, contact, account, asset],
+        )
+        .await?;
+    let place = |p: Option<String>, c: Option<String>| -> Option<String> {
+        let s = format!("{}{}", p.unwrap_or_default(), c.unwrap_or_default());
         let s = s.trim().to_owned();
         (!s.is_empty()).then_some(s)
     };
-    let (mut grade, mut region) = (None, None);
-    if let Some(c) = contact {
-        let p: Option<Place> = tx
-            .fetch_optional(
-                "SELECT province, city FROM contacts WHERE tenant_id = $1 AND id = $2",
-                args![tenant, c],
-            )
-            .await?;
-        region = p.and_then(place);
-    }
-    if let Some(a) = account {
-        let r: Option<(Option<String>, Option<String>, Option<String>)> = tx
-            .fetch_optional(
-                "SELECT grade, province, city FROM accounts WHERE tenant_id = $1 AND id = $2",
-                args![tenant, a],
-            )
-            .await?;
-        if let Some((g, p, c)) = r {
-            grade = g;
-            region = region.or_else(|| place((p, c)));
-        }
-    }
-    let mut products = Vec::new();
-    if let Some(a) = asset {
-        let r: Option<(String, Option<String>)> = tx
-            .fetch_optional(
-                "SELECT p.sku, p.category FROM assets a
-                 JOIN products p ON p.tenant_id = a.tenant_id AND p.id = a.product_id
-                 WHERE a.tenant_id = $1 AND a.id = $2",
-                args![tenant, a],
-            )
-            .await?;
-        if let Some((sku, category)) = r {
-            products.push(sku);
-            products.extend(category);
-        }
-    }
-    Ok((grade, region, products))
+    let region = place(c_province, c_city).or_else(|| place(a_province, a_city));
+    Ok((grade, region, sku.into_iter().chain(category).collect()))
 }
 
 /// Routes a new ticket (inside its transaction): the first matching queue and, by its

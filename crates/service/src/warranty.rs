@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use guanxi_platform::db::{Db, Tx};
+use guanxi_platform::db::{Conn, Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::perms::Action;
@@ -74,24 +74,19 @@ pub struct SweepInput {
 
 const COLS: &str = "active, days_before, skill, next_at, last_run_at, last_booked, version";
 
-async fn load(tx: &mut Tx, tenant: Uuid) -> Result<Option<Sweep>> {
-    tx.fetch_optional(
-        &format!("SELECT {COLS} FROM warranty_sweeps WHERE tenant_id = $1"),
-        args![tenant],
-    )
-    .await
+async fn load(conn: impl Into<Conn<'_>>, tenant: Uuid) -> Result<Option<Sweep>> {
+    conn.into()
+        .fetch_optional(
+            &format!("SELECT {COLS} FROM warranty_sweeps WHERE tenant_id = $1"),
+            args![tenant],
+        )
+        .await
 }
 
 /// The tenant's sweep (off, with defaults, before one is saved).
 pub async fn sweep(db: &Db, ctx: &Ctx) -> Result<Sweep> {
     ctx.require("tickets", Action::Read)?;
-    let row: Option<Sweep> = db
-        .fetch_optional(
-            &format!("SELECT {COLS} FROM warranty_sweeps WHERE tenant_id = $1"),
-            args![ctx.tenant_id],
-        )
-        .await?;
-    Ok(row.unwrap_or_default())
+    Ok(load(db, ctx.tenant_id).await?.unwrap_or_default())
 }
 
 /// Saves the sweep at the version read, and (un)plans its next run.
@@ -237,7 +232,7 @@ async fn engineer_for(
 /// A due run inside the job's transaction: books the visits and plans the next run. `None`:
 /// the run is not the one planned (the sweep changed or was switched off since).
 pub async fn run(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<Option<i64>> {
-    let Some(s) = load(tx, tenant).await? else {
+    let Some(s) = load(&mut *tx, tenant).await? else {
         return Ok(None);
     };
     if !s.active || s.next_at.timestamp() != at.timestamp() {
@@ -314,11 +309,18 @@ pub async fn run(tx: &mut Tx, tenant: Uuid, at: DateTime<Utc>) -> Result<Option<
         booked += 1;
     }
     let next = s.next_at + Duration::days(1);
-    tx.execute(
-        "UPDATE warranty_sweeps SET next_at = $1, last_run_at = $2, last_booked = $3,
-             version = version + 1
-         WHERE tenant_id = $4",
-        args![next, at, booked, tenant],
+    // At the version the run read: a schedule saved meanwhile refuses it (412, the job
+    // retried finds its run no longer planned), never overwritten.
+    version::update(
+        &mut *tx,
+        version::Row {
+            table: "warranty_sweeps",
+            tenant_id: tenant,
+            id: tenant,
+        },
+        s.version,
+        "next_at = $1, last_run_at = $2, last_booked = $3",
+        args![next, at, booked],
     )
     .await?;
     jobs::replan_run(tx, tenant, JOB, None, Some(next)).await?;
