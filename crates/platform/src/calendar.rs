@@ -334,12 +334,14 @@ impl Schedule {
 
     /// Working seconds in `[from, to)`; 0 when `to` is not after `from`.
     pub fn business_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-        let mut total = 0;
+        // Summed exactly, truncated once: truncating each interval would lose up to a second at
+        // every period boundary an instant with a fraction of a second crosses.
+        let mut total = Duration::zero();
         self.walk(from, to, |a, b| {
-            total += (b - a).num_seconds();
+            total += b - a;
             true
         });
-        total
+        total.num_seconds()
     }
 
     /// Whole working minutes in `[from, to)`.
@@ -363,17 +365,18 @@ impl Schedule {
         if self.week_seconds == 0 {
             return None;
         }
-        let mut left = seconds;
         // Enough calendar time to hold the work: whole weeks of it, a week of slack, and a week
         // for every exception (a holiday can take away the week's only working day).
-        let weeks = left / self.week_seconds + 2 + self.days.len() as i64;
+        let weeks = seconds / self.week_seconds + 2 + self.days.len() as i64;
         let span = Duration::try_weeks(weeks)?;
         let horizon = start.checked_add_signed(span)?;
+        // Counted exactly (an interval's fraction of a second is not dropped at a boundary).
+        let mut left = Duration::try_seconds(seconds)?;
         let mut found = None;
         self.walk(start, horizon, |a, b| {
-            let len = (b - a).num_seconds();
+            let len = b - a;
             if len >= left {
-                found = Some(a + Duration::seconds(left));
+                found = Some(a + left);
                 false
             } else {
                 left -= len;
@@ -403,6 +406,40 @@ mod tests {
 
     fn china(days: &[Day]) -> Schedule {
         Schedule::new(chrono_tz::Asia::Shanghai, &Week::office(), days)
+    }
+
+    /// A start with a fraction of a second keeps it across every period boundary crossed
+    /// (it was dropped at each one: a ticket opened at 23:30:18.5 due at 00:30:19).
+    #[test]
+    fn fractions_of_a_second_survive_boundaries() {
+        let all = vec![Period {
+            start: 0,
+            end: 1440,
+        }];
+        let week = Week {
+            mon: all.clone(),
+            tue: all.clone(),
+            wed: all.clone(),
+            thu: all.clone(),
+            fri: all.clone(),
+            sat: all.clone(),
+            sun: all,
+        };
+        let s = Schedule::new(chrono_tz::Asia::Shanghai, &week, &[]);
+        let start =
+            at(chrono_tz::Asia::Shanghai, "2026-12-06 23:30") + Duration::milliseconds(18_594);
+        let due = s.deadline(start, 60).unwrap();
+        assert_eq!(due, start + Duration::minutes(60));
+        assert_eq!(s.business_seconds(start, due), 3600);
+        let office = china(&[]);
+        let start = at(chrono_tz::Asia::Shanghai, "2026-12-07 11:59") + Duration::milliseconds(500);
+        let due = office.deadline(start, 2).unwrap();
+        // 11:59:00.5–12:00 and 13:30–13:31:00.5 (the lunch break between).
+        assert_eq!(
+            due,
+            at(chrono_tz::Asia::Shanghai, "2026-12-07 13:31") + Duration::milliseconds(500)
+        );
+        assert_eq!(office.business_seconds(start, due), 120);
     }
 
     #[test]

@@ -17,7 +17,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -37,13 +36,38 @@ pub struct Db {
 
 #[derive(Clone, Debug)]
 enum Pool {
-    Sqlite(SqlitePool),
+    /// SQLite has one writer per file. Reads share `read`; every write — a transaction, a
+    /// writing statement — goes through `write`, a pool of one connection, whose waiters queue
+    /// in order without holding a connection (instead of each holding a pooled connection
+    /// while SQLite's busy handler sleeps and retries, which left a core idle and p99 at
+    /// seconds under 64 concurrent creates). Because nobody else writes through it, the
+    /// writer's page cache stays warm: SQLite empties a connection's cache whenever another
+    /// connection has written. With a pool of one connection in all, both are the same pool.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
 /// How long a write waits for SQLite's one writer before the request is answered 503 (busy):
-/// this process's writer turn, and SQLite's busy timeout for a writer of another process.
+/// the writer connection of this process, and SQLite's busy timeout for a writer of another
+/// process (a command-line import).
 const WRITER_WAIT: Duration = Duration::from_secs(10);
+
+/// SQLite's page cache: the writer's, and each reader's. A reader's cache is emptied by every
+/// write, so a big one buys little and costs memory: with 16 connections of 8 MB each a
+/// server under load peaked at 238 MB, with these at 150 MB, and point reads, lists, searches
+/// and creates ran as fast (docs/benchmarks.md). The writer's cache stays warm; in a small
+/// pool (a command-line import) it takes a bigger share, as bulk writes at a million rows
+/// re-read pages from the OS with a small one.
+const WRITER_CACHE_KB: u32 = 16 * 1024;
+const SMALL_POOL_CACHE_KB: u32 = 128 * 1024;
+const READER_CACHE_KB: u32 = 1024;
+
+/// A pooled connection idle this long is pinged before use (a PostgreSQL server restarted
+/// meanwhile); a fresher one is used as it is, without the extra round trip per statement.
+const PING_IDLE: Duration = Duration::from_secs(10);
 
 /// The tables that say who a caller is and what they may do ([`crate::auth`] reads them for
 /// every request): a committed write to any of them invalidates every cached caller.
@@ -66,12 +90,6 @@ const NOT_CALLER_CHANGES: &[&str] = &[
 /// What the connections of one process share.
 #[derive(Debug, Default)]
 struct Shared {
-    /// SQLite has one writer per file. Writers of this process queue here, in order, before
-    /// they take a connection — instead of each holding a pooled connection while SQLite's
-    /// busy handler sleeps and retries (which left a core idle and p99 at seconds under 64
-    /// concurrent creates). Other processes (a command-line import) still meet the busy
-    /// timeout. Unused on PostgreSQL.
-    writer: Arc<Mutex<()>>,
     /// Bumped after every committed write to a [`CALLER_TABLES`] table.
     callers: AtomicU64,
     /// Resolved sessions and API tokens ([`crate::auth`]).
@@ -116,18 +134,14 @@ fn changes_callers(sql: &str) -> bool {
     table.is_some_and(|t| CALLER_TABLES.iter().any(|c| t.eq_ignore_ascii_case(c)))
 }
 
-/// What a statement run on the pool holds while it runs: SQLite's writer turn for a write, and
-/// (when it changes callers) the process state to tell once it is done.
+/// What a statement run on the pool holds while it runs: (when it changes callers) the process
+/// state to tell once it is done.
 struct Turn {
-    _writer: Option<OwnedMutexGuard<()>>,
     tell: Option<Arc<Shared>>,
 }
 
 impl Turn {
-    const NONE: Turn = Turn {
-        _writer: None,
-        tell: None,
-    };
+    const NONE: Turn = Turn { tell: None };
 }
 
 impl Drop for Turn {
@@ -339,7 +353,7 @@ macro_rules! query_methods {
             };
             let sql = &*sql;
             let _turn = $s.turn(sql).await?;
-            let n = match $s.conns() {
+            let n = match $s.conns(sql) {
                 Conns::SqlitePool(p) => bind_sqlite_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
                 Conns::SqliteTx(t) => bind_sqlite_x(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
                 Conns::PgPool(p) => bind_pg_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
@@ -360,7 +374,7 @@ macro_rules! query_methods {
             let sql = &*sql;
             let _turn = $s.turn(sql).await?;
             Ok(dispatch!(
-                $s.conns(),
+                $s.conns(sql),
                 bind_sqlite(sqlx::query_as(sql), args),
                 bind_pg(sqlx::query_as(sql).persistent(!plan_with_values), args),
                 fetch_all
@@ -373,7 +387,7 @@ macro_rules! query_methods {
             };
             let sql = &*sql;
             let _turn = $s.turn(sql).await?;
-            Ok(dispatch!($s.conns(), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_optional))
+            Ok(dispatch!($s.conns(sql), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_optional))
         }
         /// One row or [`Error::NotFound`].
         pub async fn fetch_one<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<T> {
@@ -415,6 +429,15 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(opts)
                 .await
                 .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
@@ -424,30 +447,43 @@ impl Db {
             })
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
-            let opts = SqliteConnectOptions::new()
-                .filename(Path::new(path))
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(WRITER_WAIT)
-                .foreign_keys(true)
-                // Page cache: 128 MB shared out among the pool's connections, at least SQLite's
-                // default 2 MB each (16 connections: 8 MB each; a command-line import with 2:
-                // 64 MB) — with 2 MB, bulk writes at a million rows re-read pages from the OS.
-                .pragma(
-                    "cache_size",
-                    format!("-{}", (128 * 1024 / max_connections.max(1)).max(2 * 1024)),
-                );
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
-                .await
-                .map_err(|e| {
-                    Error::Unavailable(format!("cannot open SQLite database {path}: {e}"))
-                })?;
+            let opts = |cache_kb: u32| {
+                SqliteConnectOptions::new()
+                    .filename(Path::new(path))
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(WRITER_WAIT)
+                    .foreign_keys(true)
+                    .pragma("cache_size", format!("-{cache_kb}"))
+            };
+            let open = |n: u32, cache_kb: u32| {
+                // A SQLite connection cannot go stale: no ping before use.
+                SqlitePoolOptions::new()
+                    .max_connections(n)
+                    .acquire_timeout(WRITER_WAIT)
+                    .test_before_acquire(false)
+                    .connect_with(opts(cache_kb))
+            };
+            let failed = |e: sqlx::Error| {
+                Error::Unavailable(format!("cannot open SQLite database {path}: {e}"))
+            };
+            // The writer first: it creates the file and switches it to WAL.
+            let write = open(
+                1,
+                (SMALL_POOL_CACHE_KB / max_connections.max(1)).max(WRITER_CACHE_KB),
+            )
+            .await
+            .map_err(failed)?;
+            let read = if max_connections <= 1 || path == ":memory:" {
+                write.clone()
+            } else {
+                open(max_connections - 1, READER_CACHE_KB)
+                    .await
+                    .map_err(failed)?
+            };
             Ok(Db {
-                pool: Pool::Sqlite(pool),
+                pool: Pool::Sqlite { read, write },
                 shared: Arc::default(),
             })
         }
@@ -455,51 +491,35 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
 
     pub async fn begin(&self) -> Result<Tx> {
-        let (inner, writer) = match &self.pool {
-            // The process's writer turn first (see `Shared::writer`), then a connection, then
-            // BEGIN IMMEDIATE: SQLite's write lock up front, so a writer of another process
-            // queues on busy_timeout instead of one failing when it upgrades a read lock.
-            Pool::Sqlite(p) => {
-                let turn = self.writer_turn().await?;
-                (
-                    TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-                    Some(turn),
-                )
+        let inner = match &self.pool {
+            // The writer connection (see `Pool::Sqlite`), then BEGIN IMMEDIATE: SQLite's write
+            // lock up front, so a writer of another process queues on busy_timeout instead of
+            // one failing when it upgrades a read lock.
+            Pool::Sqlite { write, .. } => {
+                TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
             }
-            Pool::Postgres(p) => (TxInner::Postgres(p.begin().await?), None),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(Tx {
             inner,
             shared: self.shared.clone(),
-            _writer: writer,
             callers_changed: false,
         })
     }
 
-    async fn writer_turn(&self) -> Result<OwnedMutexGuard<()>> {
-        tokio::time::timeout(WRITER_WAIT, self.shared.writer.clone().lock_owned())
-            .await
-            .map_err(|_| Error::Unavailable("the database is busy (waited for its writer)".into()))
-    }
-
-    /// A statement on the pool: a write on SQLite waits for the writer's turn; a write to the
-    /// callers' tables invalidates the cached callers when it is done.
+    /// A statement on the pool: a write to the callers' tables invalidates the cached callers
+    /// when it is done.
     async fn turn(&self, sql: &str) -> Result<Turn> {
         if !writes(sql) {
             return Ok(Turn::NONE);
         }
-        let writer = match self.pool {
-            Pool::Sqlite(_) => Some(self.writer_turn().await?),
-            Pool::Postgres(_) => None,
-        };
         Ok(Turn {
-            _writer: writer,
             tell: changes_callers(sql).then(|| self.shared.clone()),
         })
     }
@@ -546,14 +566,20 @@ impl Db {
 
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
             Pool::Postgres(p) => p.close().await,
         }
     }
 
-    fn conns(&self) -> Conns<'_> {
+    /// Where a statement on the pool runs: on SQLite a write goes through the writer.
+    fn conns(&self, sql: &str) -> Conns<'_> {
         match &self.pool {
-            Pool::Sqlite(p) => Conns::SqlitePool(p),
+            Pool::Sqlite { read, write } => {
+                Conns::SqlitePool(if writes(sql) { write } else { read })
+            }
             Pool::Postgres(p) => Conns::PgPool(p),
         }
     }
@@ -561,11 +587,10 @@ impl Db {
     query_methods!((&self), self);
 }
 
-/// A transaction. On SQLite it holds the process's writer turn until it ends.
+/// A transaction. On SQLite it holds the writer connection until it ends.
 pub struct Tx {
     inner: TxInner,
     shared: Arc<Shared>,
-    _writer: Option<OwnedMutexGuard<()>>,
     /// Whether it wrote a callers' table: its commit invalidates the cached callers.
     callers_changed: bool,
 }
@@ -596,7 +621,7 @@ impl Tx {
         Ok(())
     }
 
-    /// Inside a transaction nothing waits: it holds the writer's turn already. A write to the
+    /// Inside a transaction nothing waits: it holds the writer connection already. A write to the
     /// callers' tables is remembered for the commit.
     async fn turn(&mut self, sql: &str) -> Result<Turn> {
         if writes(sql) && changes_callers(sql) {
@@ -690,7 +715,7 @@ impl Tx {
             }
         }
     }
-    fn conns(&mut self) -> Conns<'_> {
+    fn conns(&mut self, _sql: &str) -> Conns<'_> {
         match &mut self.inner {
             TxInner::Sqlite(t) => Conns::SqliteTx(t),
             TxInner::Postgres(t) => Conns::PgTx(t),
@@ -735,10 +760,10 @@ impl Conn<'_> {
             Conn::Tx(t) => Conn::Tx(t),
         }
     }
-    fn conns(&mut self) -> Conns<'_> {
+    fn conns(&mut self, sql: &str) -> Conns<'_> {
         match self {
-            Conn::Db(d) => d.conns(),
-            Conn::Tx(t) => t.conns(),
+            Conn::Db(d) => d.conns(sql),
+            Conn::Tx(t) => t.conns(sql),
         }
     }
     async fn turn(&mut self, sql: &str) -> Result<Turn> {
