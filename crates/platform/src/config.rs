@@ -139,6 +139,7 @@ mail_from = "Guanxi <noreply@localhost>"
 # admin_password = ""
 log_format = "text"
 workers = true
+# Database connections in all; on SQLite one of them is the writer, the rest read.
 db_max_connections = 16
 # Behind a reverse proxy: the proxies (addresses or CIDR ranges) whose X-Forwarded-For header
 # names the client (sign-in limits count per client address). Empty: the socket peer.
