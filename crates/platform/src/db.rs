@@ -134,14 +134,12 @@ fn changes_callers(sql: &str) -> bool {
     table.is_some_and(|t| CALLER_TABLES.iter().any(|c| t.eq_ignore_ascii_case(c)))
 }
 
-/// What a statement run on the pool holds while it runs: (when it changes callers) the process
-/// state to tell once it is done.
+/// What is known of a statement before it runs: whether it writes (on SQLite it then goes
+/// through the writer), and, run on the pool and changing callers, the process state to tell
+/// once it is done.
 struct Turn {
+    write: bool,
     tell: Option<Arc<Shared>>,
-}
-
-impl Turn {
-    const NONE: Turn = Turn { tell: None };
 }
 
 impl Drop for Turn {
@@ -352,8 +350,8 @@ macro_rules! query_methods {
                 Backend::Postgres => std::borrow::Cow::Borrowed(sql),
             };
             let sql = &*sql;
-            let _turn = $s.turn(sql).await?;
-            let n = match $s.conns(sql) {
+            let turn = $s.turn(sql);
+            let n = match $s.conns(turn.write) {
                 Conns::SqlitePool(p) => bind_sqlite_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
                 Conns::SqliteTx(t) => bind_sqlite_x(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
                 Conns::PgPool(p) => bind_pg_x(sqlx::query(sql), args).execute(p).await?.rows_affected(),
@@ -372,9 +370,9 @@ macro_rules! query_methods {
                 Backend::Postgres => std::borrow::Cow::Borrowed(sql),
             };
             let sql = &*sql;
-            let _turn = $s.turn(sql).await?;
+            let turn = $s.turn(sql);
             Ok(dispatch!(
-                $s.conns(sql),
+                $s.conns(turn.write),
                 bind_sqlite(sqlx::query_as(sql), args),
                 bind_pg(sqlx::query_as(sql).persistent(!plan_with_values), args),
                 fetch_all
@@ -386,8 +384,8 @@ macro_rules! query_methods {
                 Backend::Postgres => std::borrow::Cow::Borrowed(sql),
             };
             let sql = &*sql;
-            let _turn = $s.turn(sql).await?;
-            Ok(dispatch!($s.conns(sql), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_optional))
+            let turn = $s.turn(sql);
+            Ok(dispatch!($s.conns(turn.write), bind_sqlite(sqlx::query_as(sql), args), bind_pg(sqlx::query_as(sql), args), fetch_optional))
         }
         /// One row or [`Error::NotFound`].
         pub async fn fetch_one<T: DbRow>($($recv)+, sql: &str, args: Vec<Val>) -> Result<T> {
@@ -515,13 +513,12 @@ impl Db {
 
     /// A statement on the pool: a write to the callers' tables invalidates the cached callers
     /// when it is done.
-    async fn turn(&self, sql: &str) -> Result<Turn> {
-        if !writes(sql) {
-            return Ok(Turn::NONE);
+    fn turn(&self, sql: &str) -> Turn {
+        let write = writes(sql);
+        Turn {
+            write,
+            tell: (write && changes_callers(sql)).then(|| self.shared.clone()),
         }
-        Ok(Turn {
-            tell: changes_callers(sql).then(|| self.shared.clone()),
-        })
     }
 
     /// The generation of the callers' tables: it changes after every committed write to them.
@@ -575,11 +572,12 @@ impl Db {
     }
 
     /// Where a statement on the pool runs: on SQLite a write goes through the writer.
-    fn conns(&self, sql: &str) -> Conns<'_> {
+    fn conns(&self, write: bool) -> Conns<'_> {
         match &self.pool {
-            Pool::Sqlite { read, write } => {
-                Conns::SqlitePool(if writes(sql) { write } else { read })
-            }
+            Pool::Sqlite {
+                read,
+                write: writer,
+            } => Conns::SqlitePool(if write { writer } else { read }),
             Pool::Postgres(p) => Conns::PgPool(p),
         }
     }
@@ -621,13 +619,14 @@ impl Tx {
         Ok(())
     }
 
-    /// Inside a transaction nothing waits: it holds the writer connection already. A write to the
-    /// callers' tables is remembered for the commit.
-    async fn turn(&mut self, sql: &str) -> Result<Turn> {
-        if writes(sql) && changes_callers(sql) {
+    /// Inside a transaction a write to the callers' tables is remembered for the commit (the
+    /// statement runs on the transaction's own connection either way).
+    fn turn(&mut self, sql: &str) -> Turn {
+        let write = writes(sql);
+        if write && changes_callers(sql) {
             self.callers_changed = true;
         }
-        Ok(Turn::NONE)
+        Turn { write, tell: None }
     }
 
     /// Marks this transaction as part of a bulk load (an import, the generator): PostgreSQL
@@ -715,7 +714,7 @@ impl Tx {
             }
         }
     }
-    fn conns(&mut self, _sql: &str) -> Conns<'_> {
+    fn conns(&mut self, _write: bool) -> Conns<'_> {
         match &mut self.inner {
             TxInner::Sqlite(t) => Conns::SqliteTx(t),
             TxInner::Postgres(t) => Conns::PgTx(t),
@@ -760,16 +759,16 @@ impl Conn<'_> {
             Conn::Tx(t) => Conn::Tx(t),
         }
     }
-    fn conns(&mut self, sql: &str) -> Conns<'_> {
+    fn conns(&mut self, write: bool) -> Conns<'_> {
         match self {
-            Conn::Db(d) => d.conns(sql),
-            Conn::Tx(t) => t.conns(sql),
+            Conn::Db(d) => d.conns(write),
+            Conn::Tx(t) => t.conns(write),
         }
     }
-    async fn turn(&mut self, sql: &str) -> Result<Turn> {
+    fn turn(&mut self, sql: &str) -> Turn {
         match self {
-            Conn::Db(d) => d.turn(sql).await,
-            Conn::Tx(t) => t.turn(sql).await,
+            Conn::Db(d) => d.turn(sql),
+            Conn::Tx(t) => t.turn(sql),
         }
     }
     query_methods!((&mut self), self);

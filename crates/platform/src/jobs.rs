@@ -205,6 +205,22 @@ pub async fn replan_run(
     Ok(())
 }
 
+/// The tail of saving a tenant's recurring-run settings (`entity`, one row per tenant): the run
+/// replanned from the time it had `before` to the time it has `after` (`(from, to)`, as
+/// [`replan_run`] takes them; none when never planned or switched off) and the change audited.
+pub async fn recurring_saved<T: Serialize>(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    kind: &str,
+    entity: &str,
+    (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    before: Option<&T>,
+    after: &T,
+) -> Result<()> {
+    replan_run(tx, ctx.tenant_id, kind, from, to).await?;
+    audit::record(tx, ctx, "update", entity, None, before, Some(after)).await
+}
+
 /// The planned time of a run [`replan_run`] planned; its handler compares it with the time
 /// the run is planned for now, so a run for a time since changed does nothing.
 pub fn run_time(due: &Due<'_>) -> Option<DateTime<Utc>> {

@@ -14,7 +14,7 @@ use guanxi_platform::db::{Conn, Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
-use guanxi_platform::{args, audit, jobs, version, Ctx};
+use guanxi_platform::{args, jobs, version, Ctx};
 
 /// The scheduled run's job kind.
 pub const JOB: &str = "nps_survey";
@@ -161,26 +161,18 @@ pub async fn set_schedule(db: &Db, ctx: &Ctx, input: ScheduleInput) -> Result<Sc
         )
         .await?;
     }
-    // The run planned for the old time goes; the new one is planned once.
-    jobs::replan_run(
-        &mut tx,
-        ctx.tenant_id,
-        JOB,
-        old_next,
-        s.active.then_some(s.next_at),
-    )
-    .await?;
     let after = load(&mut tx, ctx.tenant_id)
         .await?
         .ok_or(guanxi_platform::Error::NotFound)?;
-    audit::record(
+    // The run planned for the old time goes; the new one is planned once.
+    jobs::recurring_saved(
         &mut tx,
         ctx,
-        "update",
+        JOB,
         "nps_schedule",
-        None,
+        (old_next, s.active.then_some(s.next_at)),
         before.as_ref(),
-        Some(&after),
+        &after,
     )
     .await?;
     tx.commit().await?;

@@ -19,7 +19,7 @@ use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
-use guanxi_platform::{args, audit, version, Ctx, Error};
+use guanxi_platform::{args, version, Ctx, Error};
 
 use crate::visits::{follow_up_slot, zone_of};
 
@@ -162,23 +162,15 @@ pub async fn set_sweep(db: &Db, ctx: &Ctx, input: SweepInput) -> Result<Sweep> {
         )
         .await?;
     }
-    jobs::replan_run(
-        &mut tx,
-        ctx.tenant_id,
-        JOB,
-        old_next,
-        s.active.then_some(s.next_at),
-    )
-    .await?;
     let after = load(&mut tx, ctx.tenant_id).await?.ok_or(Error::NotFound)?;
-    audit::record(
+    jobs::recurring_saved(
         &mut tx,
         ctx,
-        "update",
+        JOB,
         "warranty_sweep",
-        None,
+        (old_next, s.active.then_some(s.next_at)),
         before.as_ref(),
-        Some(&after),
+        &after,
     )
     .await?;
     tx.commit().await?;
