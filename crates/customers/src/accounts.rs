@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use guanxi_platform::db::{Conn, Db, Tx};
+use guanxi_platform::db::{Conn, Db, Sql, Tx, Val};
 use guanxi_platform::error::{Error, Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortField, SortKind};
 use guanxi_platform::perms::Action;
@@ -366,6 +366,7 @@ impl Fields {
 }
 
 /// Applies `input` onto `f` (validating every field it names) and resolves parent and owner.
+/// `creating`: the lookups of the batch being created (`None`: an update).
 async fn apply(
     tx: &mut Tx,
     ctx: &Ctx,
@@ -373,7 +374,7 @@ async fn apply(
     input: &AccountInput,
     f: &mut Fields,
     defs: &[custom_fields::CustomField],
-    creating: bool,
+    mut creating: Option<&mut record::Lookups>,
 ) -> Result<()> {
     let mut errs = Errors::default();
     record::apply_name_and_country(
@@ -448,18 +449,26 @@ async fn apply(
     );
     if let Some(parent) = input.parent_id {
         f.parent_id = parent;
-        if let Some(p) = parent {
-            check_parent(tx, ctx, &mut errs, id, p).await?;
+        match (parent, creating.as_deref_mut()) {
+            // A new account is nobody's ancestor: only the parent's existence is checked.
+            (Some(p), Some(lk)) => {
+                if !lk.live(tx, ctx.tenant_id, "accounts", p).await? {
+                    errs.add("parent_id", "unknown");
+                }
+            }
+            (Some(p), None) => check_parent(tx, ctx, &mut errs, id, p).await?,
+            (None, _) => {}
         }
     }
+    let is_new = creating.is_some();
     if let Some((owner, team)) = resolve_owner(
         tx,
         ctx,
         &mut errs,
         input.owner_id,
         f.owner_id,
-        creating,
-        &mut record::Lookups::default(),
+        is_new,
+        creating.unwrap_or(&mut record::Lookups::default()),
     )
     .await?
     {
@@ -487,7 +496,7 @@ async fn apply(
         defs,
         input.custom.as_ref(),
         &mut f.custom,
-        creating,
+        is_new,
         &f.country,
     )
     .await?;
@@ -542,45 +551,142 @@ pub async fn create(db: &Db, ctx: &Ctx, input: AccountInput) -> Result<Account> 
 /// name). On an error the caller rolls back (a unique custom value is checked after the row
 /// is written).
 pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: AccountInput) -> Result<Account> {
+    let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
+    let new = prepare(tx, ctx, &input, &defs, &mut Default::default()).await?;
+    let stored = create_many(tx, ctx, &defs, std::slice::from_ref(&new)).await?;
+    stored.into_iter().next().ok_or(Error::NotFound)
+}
+
+/// An account validated exactly as [`create`] validates it, not yet written: the import's bulk
+/// path collects these and writes them with [`create_many`].
+pub struct NewAccount {
+    id: Uuid,
+    f: Fields,
+}
+
+impl NewAccount {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+    pub fn name(&self) -> &str {
+        &self.f.name
+    }
+    pub fn credit_code(&self) -> Option<&str> {
+        self.f.credit_code.as_deref()
+    }
+}
+
+/// Validates a new account inside the caller's transaction (`defs`: the tenant's active
+/// account fields; `lk`: lookups shared by the batch). Writes nothing; a credit code is checked
+/// against the stored accounts, not against the rest of the batch ([`create_many`] refuses a
+/// code taken twice).
+pub async fn prepare(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    input: &AccountInput,
+    defs: &[custom_fields::CustomField],
+    lk: &mut record::Lookups,
+) -> Result<NewAccount> {
     ctx.require("accounts", Action::Create)?;
     let id = new_id();
     let mut f = Fields {
         country: "CN".into(),
         ..Fields::default()
     };
-    let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
-    apply(tx, ctx, id, &input, &mut f, &defs, true).await?;
+    apply(tx, ctx, id, input, &mut f, defs, Some(lk)).await?;
     record::check_create_scope(ctx, "accounts", f.owner_id, f.team_id)?;
+    Ok(NewAccount { id, f })
+}
+
+/// Writes prepared accounts as [`create`] writes one — the row, its unique custom values and a
+/// `create` audit event with the stored record — many rows to a statement. A credit code or a
+/// unique custom value taken meanwhile fails the whole call (the caller rolls back). Returns
+/// the stored accounts.
+pub async fn create_many(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    defs: &[custom_fields::CustomField],
+    rows: &[NewAccount],
+) -> Result<Vec<Account>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
     let t = now();
     let era = eras::newest(tx, ctx.tenant_id, "accounts").await?;
-    tx.execute(
-        "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
-             phone, phone_e164, wechat, country, province, city, district, address, postal_code,
-             source, description, owner_id, team_id, search, created_at, updated_at, created_by,
-             updated_by, version, custom, tags, grams, era, held_since, followed_at, grade)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, 1, $27, $28, $29, $30, $31, $32, $33)",
-        args![
-            ctx.tenant_id, id, f.name.as_str(), f.parent_id, f.credit_code.clone(), f.industry.clone(),
-            f.website.clone(), f.email.clone(), f.phone.clone(), f.phone_e164.clone(), f.wechat.clone(),
-            f.country.as_str(), f.province.clone(), f.city.clone(), f.district.clone(), f.address.clone(),
-            f.postal_code.clone(), f.source.clone(), f.description.clone(), f.owner_id, f.team_id,
-            f.search(), t, t, ctx.user_id, ctx.user_id,
-            serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags),
-            guanxi_records::normalize::grams(&f.search()),
-            era,
-            t,
-            t,
-            f.grade.clone()
-        ],
-    )
-    .await?;
-    eras::count_one(tx, ctx.tenant_id, "accounts", era, id).await?;
-    custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
-    let a: Account = record::load(tx, ctx.tenant_id, id).await?;
-    audit::record(tx, ctx, "create", "accounts", Some(id), None, Some(&a)).await?;
-    Ok(a)
+    // 33 values a row: small statements (sqlx's SQLite driver binds by name, quadratically).
+    for chunk in rows.chunks(40) {
+        let mut q = Sql::new(
+            "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
+                 phone, phone_e164, wechat, country, province, city, district, address, postal_code,
+                 source, description, owner_id, team_id, search, created_at, updated_at, created_by,
+                 updated_by, custom, tags, grams, era, held_since, followed_at, grade, version) VALUES ",
+        );
+        for (i, r) in chunk.iter().enumerate() {
+            let f = &r.f;
+            let search = f.search();
+            let grams = normalize::grams(&search);
+            q.push(if i == 0 { "(" } else { ", (" });
+            let values: [Val; 33] = [
+                ctx.tenant_id.into(),
+                r.id.into(),
+                f.name.as_str().into(),
+                f.parent_id.into(),
+                f.credit_code.clone().into(),
+                f.industry.clone().into(),
+                f.website.clone().into(),
+                f.email.clone().into(),
+                f.phone.clone().into(),
+                f.phone_e164.clone().into(),
+                f.wechat.clone().into(),
+                f.country.as_str().into(),
+                f.province.clone().into(),
+                f.city.clone().into(),
+                f.district.clone().into(),
+                f.address.clone().into(),
+                f.postal_code.clone().into(),
+                f.source.clone().into(),
+                f.description.clone().into(),
+                f.owner_id.into(),
+                f.team_id.into(),
+                search.into(),
+                t.into(),
+                t.into(),
+                ctx.user_id.into(),
+                ctx.user_id.into(),
+                serde_json::Value::Object(f.custom.clone()).into(),
+                serde_json::json!(f.tags).into(),
+                grams.into(),
+                era.into(),
+                t.into(),
+                t.into(),
+                f.grade.clone().into(),
+            ];
+            for (j, v) in values.into_iter().enumerate() {
+                if j > 0 {
+                    q.push(", ");
+                }
+                q.bind(v);
+            }
+            q.push(", 1)");
+        }
+        tx.execute(&q.sql, q.args).await?;
+    }
+    match rows {
+        [one] => eras::count_one(tx, ctx.tenant_id, "accounts", era, one.id).await?,
+        _ => eras::count(tx, ctx.tenant_id, "accounts", era, rows.len() as i64).await?,
+    }
+    if defs.iter().any(|d| d.unique) {
+        for r in rows {
+            custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, r.id, defs, &r.f.custom).await?;
+        }
+    }
+    // The audit events carry the stored records.
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let stored = record::load_many::<Account>(tx, ctx.tenant_id, &ids).await?;
+    let events: Vec<(Uuid, Option<&Account>, Option<&Account>)> =
+        stored.iter().map(|a| (a.id, None, Some(a))).collect();
+    audit::record_many(tx, ctx, "create", "accounts", &events).await?;
+    Ok(stored)
 }
 
 pub async fn update(
@@ -616,7 +722,7 @@ pub(crate) async fn update_in(
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
     let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
-    apply(tx, ctx, id, &input, &mut f, &defs, false).await?;
+    apply(tx, ctx, id, &input, &mut f, &defs, None).await?;
     version::update(
         &mut *tx,
         version::Row {
@@ -705,7 +811,16 @@ pub async fn check(db: &Db, ctx: &Ctx, input: &AccountInput) -> Result<()> {
     };
     let mut tx = db.begin().await?;
     let defs = custom_fields::active(&mut tx, ctx.tenant_id, ENTITY).await?;
-    let result = apply(&mut tx, ctx, new_id(), input, &mut f, &defs, true).await;
+    let result = apply(
+        &mut tx,
+        ctx,
+        new_id(),
+        input,
+        &mut f,
+        &defs,
+        Some(&mut Default::default()),
+    )
+    .await;
     // Dropping the transaction rolls it back: nothing of the check is kept.
     drop(tx);
     result?;

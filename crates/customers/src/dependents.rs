@@ -1,11 +1,16 @@
 //! What the customer's dependent records (orders, assets, activities) share: the customer
 //! they belong to decides who may read and change them.
 
-use guanxi_platform::db::{Conn, Sql};
+use std::collections::HashMap;
+
+use guanxi_platform::db::{Conn, Sql, Tx};
 use guanxi_platform::error::Result;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{Ctx, Error};
-use guanxi_records::record::get;
+use guanxi_records::record;
+
+use crate::accounts::Account;
+use crate::contacts::Contact;
 use uuid::Uuid;
 
 /// The customer a dependent record (order, asset) belongs to — its account, else its contact —
@@ -16,17 +21,9 @@ pub async fn customer_scope(
     account: Option<Uuid>,
     contact: Option<Uuid>,
 ) -> Result<(Option<Uuid>, Option<Uuid>)> {
-    match (account, contact) {
-        (Some(a), _) => {
-            let a: crate::accounts::Account = get(conn, ctx, a).await?;
-            Ok((a.owner_id, a.team_id))
-        }
-        (None, Some(c)) => {
-            let c: crate::contacts::Contact = get(conn, ctx, c).await?;
-            Ok((Some(c.owner_id), c.team_id))
-        }
-        (None, None) => Err(Error::NotFound),
-    }
+    Customers::default()
+        .scope(conn, ctx, account, contact)
+        .await
 }
 
 /// Checks the caller's `module` scope for `action` covers the customer's owner: dependent
@@ -39,13 +36,115 @@ pub async fn check_customer_write(
     account: Option<Uuid>,
     contact: Option<Uuid>,
 ) -> Result<()> {
-    let scope = ctx.require(module, action)?;
-    let (owner, team) = customer_scope(conn, ctx, account, contact).await?;
-    if ctx.covers(scope, owner, team) {
+    Customers::default()
+        .check_write(conn, ctx, module, action, account, contact)
+        .await
+}
+
+/// The customers a batch of dependent records names, read once: an import fills it with one
+/// query per kind ([`Customers::fill`]) and every record of the batch is then checked against
+/// it as [`customer_scope`] checks one — a customer the caller's scope covers is answered from
+/// memory, anything else (a share, one not filled) is read as for a single record.
+#[derive(Default)]
+pub struct Customers {
+    accounts: HashMap<Uuid, Account>,
+    contacts: HashMap<Uuid, Contact>,
+}
+
+impl Customers {
+    /// Reads these accounts and contacts, and the contacts' accounts (missing ones are left
+    /// out).
+    pub async fn fill(
+        &mut self,
+        tx: &mut Tx,
+        tenant_id: Uuid,
+        accounts: &[Uuid],
+        contacts: &[Uuid],
+    ) -> Result<()> {
+        let mut accounts = accounts.to_vec();
+        for c in record::load_many::<Contact>(tx, tenant_id, contacts).await? {
+            accounts.extend(c.account_id);
+            self.contacts.insert(c.id, c);
+        }
+        accounts.sort_unstable();
+        accounts.dedup();
+        for a in record::load_many::<Account>(tx, tenant_id, &accounts).await? {
+            self.accounts.insert(a.id, a);
+        }
         Ok(())
-    } else {
-        Err(Error::Forbidden)
     }
+
+    /// The account, as [`record::get`] answers.
+    pub async fn account(
+        &mut self,
+        conn: impl Into<Conn<'_>>,
+        ctx: &Ctx,
+        id: Uuid,
+    ) -> Result<Account> {
+        match self.accounts.get(&id) {
+            Some(a) if covered(ctx, a) => Ok(a.clone()),
+            _ => record::get(conn, ctx, id).await,
+        }
+    }
+
+    /// The contact, as [`record::get`] answers.
+    pub async fn contact(
+        &mut self,
+        conn: impl Into<Conn<'_>>,
+        ctx: &Ctx,
+        id: Uuid,
+    ) -> Result<Contact> {
+        match self.contacts.get(&id) {
+            Some(c) if covered(ctx, c) => Ok(c.clone()),
+            _ => record::get(conn, ctx, id).await,
+        }
+    }
+
+    /// See [`customer_scope`].
+    pub async fn scope(
+        &mut self,
+        conn: impl Into<Conn<'_>>,
+        ctx: &Ctx,
+        account: Option<Uuid>,
+        contact: Option<Uuid>,
+    ) -> Result<(Option<Uuid>, Option<Uuid>)> {
+        match (account, contact) {
+            (Some(a), _) => {
+                let a = self.account(conn, ctx, a).await?;
+                Ok((a.owner_id, a.team_id))
+            }
+            (None, Some(c)) => {
+                let c = self.contact(conn, ctx, c).await?;
+                Ok((Some(c.owner_id), c.team_id))
+            }
+            (None, None) => Err(Error::NotFound),
+        }
+    }
+
+    /// See [`check_customer_write`].
+    pub async fn check_write(
+        &mut self,
+        conn: impl Into<Conn<'_>>,
+        ctx: &Ctx,
+        module: &str,
+        action: Action,
+        account: Option<Uuid>,
+        contact: Option<Uuid>,
+    ) -> Result<()> {
+        let scope = ctx.require(module, action)?;
+        let (owner, team) = self.scope(conn, ctx, account, contact).await?;
+        if ctx.covers(scope, owner, team) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+/// Whether the caller's read scope covers the record (what [`record::get`] decides first).
+fn covered<R: record::Record>(ctx: &Ctx, r: &R) -> bool {
+    ctx.can(R::TABLE, Action::Read)
+        .is_some_and(|scope| ctx.covers(scope, r.owner(), r.team()))
 }
 
 /// Appends "the caller may read the record's customer" ([`Ctx::covers`] in SQL), for a query

@@ -2,9 +2,12 @@
 //! saves it), XLSX and vCard (contacts) — each file read as a table by `tables`. Columns are
 //! mapped by guessing from Chinese and English headers and labels (custom fields included),
 //! or by an explicit mapping; rows are streamed (bounded memory), each validated by the same
-//! service function as a form. Contacts are saved in batches of [`BATCH`] rows, one
-//! transaction each (duplicates looked up by one query, rows written several to a statement),
-//! accounts and orders one transaction a row; a crash loses at most the batch in flight. Bad rows are reported (row, column, reason) and skipped while good rows go
+//! service function as a form. Contacts are saved in batches of [`BATCH`] rows, accounts and
+//! orders in batches of [`UNITS`], one transaction each: what the batch names (companies,
+//! customers, products, existing records) looked up by a few queries, each row validated by
+//! the form's own `prepare`, the new records written several to a statement (an update, or a
+//! batch whose bulk write is refused, goes one record at a time); a crash loses at most the
+//! batch in flight. Bad rows are reported (row, column, reason) and skipped while good rows go
 //! in; nothing is silently altered. Contacts and accounts that match an existing record follow
 //! the duplicate policy — with `skip` (the default) re-running a file doubles nothing; orders
 //! are pushed by their number (`orders::push`), which is idempotent by construction.
@@ -18,7 +21,7 @@ use uuid::Uuid;
 use guanxi_platform::db::{Backend, Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
-use guanxi_platform::{args, Ctx, Error};
+use guanxi_platform::{Ctx, Error};
 
 use crate::accounts::{self, AccountInput};
 use crate::contacts::{self, ContactInput};
@@ -690,54 +693,481 @@ struct UnitWriter<'a> {
     header_of: &'a (dyn Fn(&str) -> String + Sync),
 }
 
+/// The companies and contacts a batch names, by exact name: read for the whole batch at once,
+/// and kept up to date with what the batch creates. The oldest live record of a name is the
+/// one meant.
+#[derive(Default)]
+struct Names {
+    accounts: HashMap<String, Option<Uuid>>,
+    /// Every live contact of the name, oldest first, with its company.
+    contacts: HashMap<String, Vec<(Uuid, Option<Uuid>)>>,
+    /// Live accounts by credit code: id and name.
+    codes: HashMap<String, Option<(Uuid, String)>>,
+}
+
+impl Names {
+    async fn fill(
+        &mut self,
+        tx: &mut Tx,
+        tenant_id: Uuid,
+        accounts: &[String],
+        contacts: &[String],
+        codes: &[String],
+    ) -> Result<()> {
+        let accounts: Vec<&String> = accounts
+            .iter()
+            .filter(|n| !self.accounts.contains_key(*n))
+            .collect();
+        for chunk in accounts.chunks(200) {
+            for n in chunk {
+                self.accounts.insert((*n).clone(), None);
+            }
+            let mut q = Sql::new("SELECT name, id FROM accounts WHERE tenant_id = ");
+            q.bind(tenant_id)
+                .push(" AND deleted_at IS NULL AND name IN ")
+                .bind_list(chunk.iter().map(|n| n.as_str()))
+                .push(" ORDER BY created_at DESC, id DESC");
+            let found: Vec<(String, Uuid)> = tx.fetch_sql(q).await?;
+            for (name, id) in found {
+                self.accounts.insert(name, Some(id));
+            }
+        }
+        let contacts: Vec<&String> = contacts
+            .iter()
+            .filter(|n| !self.contacts.contains_key(*n))
+            .collect();
+        for chunk in contacts.chunks(200) {
+            for n in chunk {
+                self.contacts.insert((*n).clone(), vec![]);
+            }
+            let mut q = Sql::new("SELECT name, id, account_id FROM contacts WHERE tenant_id = ");
+            q.bind(tenant_id)
+                .push(" AND deleted_at IS NULL AND name IN ")
+                .bind_list(chunk.iter().map(|n| n.as_str()))
+                .push(" ORDER BY created_at, id");
+            let found: Vec<(String, Uuid, Option<Uuid>)> = tx.fetch_sql(q).await?;
+            for (name, id, account) in found {
+                self.contacts.entry(name).or_default().push((id, account));
+            }
+        }
+        let codes: Vec<&String> = codes
+            .iter()
+            .filter(|c| !self.codes.contains_key(*c))
+            .collect();
+        for chunk in codes.chunks(200) {
+            for c in chunk {
+                self.codes.insert((*c).clone(), None);
+            }
+            let mut q = Sql::new("SELECT credit_code, id, name FROM accounts WHERE tenant_id = ");
+            q.bind(tenant_id)
+                .push(" AND deleted_at IS NULL AND credit_code IN ")
+                .bind_list(chunk.iter().map(|c| c.as_str()));
+            let found: Vec<(String, Uuid, String)> = tx.fetch_sql(q).await?;
+            for (code, id, name) in found {
+                self.codes.insert(code, Some((id, name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The live account of this name, if any.
+    async fn account(&mut self, tx: &mut Tx, ctx: &Ctx, name: &str) -> Result<Option<Uuid>> {
+        if !self.accounts.contains_key(name) {
+            self.fill(tx, ctx.tenant_id, &[name.to_owned()], &[], &[])
+                .await?;
+        }
+        Ok(self.accounts.get(name).copied().flatten())
+    }
+
+    /// The live contact of this name (of this company, when one is given), if any.
+    async fn contact(
+        &mut self,
+        tx: &mut Tx,
+        ctx: &Ctx,
+        name: &str,
+        account: Option<Uuid>,
+    ) -> Result<Option<Uuid>> {
+        if !self.contacts.contains_key(name) {
+            self.fill(tx, ctx.tenant_id, &[], &[name.to_owned()], &[])
+                .await?;
+        }
+        Ok(self.contacts.get(name).and_then(|found| {
+            found
+                .iter()
+                .find(|(_, a)| account.is_none() || *a == account)
+                .map(|(id, _)| *id)
+        }))
+    }
+
+    /// The live account holding this credit code, if any: id and name.
+    async fn code(&mut self, tx: &mut Tx, ctx: &Ctx, code: &str) -> Result<Option<(Uuid, String)>> {
+        if !self.codes.contains_key(code) {
+            self.fill(tx, ctx.tenant_id, &[], &[], &[code.to_owned()])
+                .await?;
+        }
+        Ok(self.codes.get(code).cloned().flatten())
+    }
+
+    /// An account this batch created (or is about to): found by its name (unless an older one
+    /// has it) and its code.
+    fn created(&mut self, id: Uuid, name: &str, code: Option<&str>) {
+        let by_name = self.accounts.entry(name.to_owned()).or_insert(None);
+        if by_name.is_none() {
+            *by_name = Some(id);
+        }
+        if let Some(code) = code {
+            self.codes.insert(code.to_owned(), Some((id, name.to_owned())));
+        }
+    }
+
+    /// Forgets accounts a rolled-back bulk write did not create.
+    fn forget(&mut self, ids: &HashSet<Uuid>) {
+        for v in self.accounts.values_mut() {
+            if v.is_some_and(|id| ids.contains(&id)) {
+                *v = None;
+            }
+        }
+        // Forgotten names are read again from the database when next asked.
+        self.accounts.retain(|_, v| v.is_some());
+        self.codes
+            .retain(|_, v| !v.as_ref().is_some_and(|(id, _)| ids.contains(id)));
+    }
+}
+
+/// A unit's outcome, by its index in the batch (tallied in order at the end).
+type Outcomes = Vec<Option<Result<Outcome>>>;
+
 impl UnitWriter<'_> {
-    /// One batch of accounts (a row each) or orders (their lines' rows) in one transaction,
-    /// each in a savepoint: a refused one is reported by its first row and leaves the others.
-    /// A dry run writes it all the same and rolls back, so it refuses exactly what the import
-    /// would; the companies its earlier batches "created" are remembered in `dry` (by name and
-    /// credit code) for later rows that name them as parent or repeat them.
+    /// One batch of accounts (a row each) or orders (their lines' rows) in one transaction:
+    /// what the batch names is looked up at once, each new record validated as the form
+    /// validates it and the new ones written together. A record that exists already (an
+    /// update, a re-run) goes alone under a savepoint, as does every record of a bulk write the
+    /// database refused (a number or code taken meanwhile): a refused one is reported by its
+    /// first row and leaves the others. A dry run does all of it and rolls back, so it refuses
+    /// exactly what the import would; the companies its earlier batches "created" are
+    /// remembered in `dry` (by name and credit code) for later rows that name them as parent
+    /// or repeat them.
     async fn write(
         &self,
         units: Vec<(u64, Vec<Vec<String>>)>,
         dry: &mut HashSet<String>,
         report: &mut ImportReport,
     ) -> Result<()> {
-        let UnitWriter {
-            db,
-            ctx,
-            target,
-            opts,
-            defs,
-            fields,
-            header_of,
-        } = *self;
-        let mut tx = db.begin().await?;
+        let mut tx = self.db.begin().await?;
         tx.bulk_load().await?;
-        for (line, rows) in &units {
-            let Some(first) = rows.first() else { continue };
+        let mut names = Names::default();
+        let outcomes = if self.target == Target::Orders {
+            self.orders(&mut tx, &units, &mut names).await?
+        } else {
+            self.accounts(&mut tx, &units, &mut names, dry).await?
+        };
+        for ((line, rows), result) in units.iter().zip(outcomes) {
+            let (Some(first), Some(result)) = (rows.first(), result) else {
+                continue;
+            };
             let row = Row {
-                fields,
+                fields: self.fields,
                 cells: first,
             };
-            tx.execute("SAVEPOINT unit", vec![]).await?;
-            let result = if target == Target::Orders {
-                order_rows(&mut tx, ctx, fields, rows).await
-            } else {
-                account_row(&mut tx, ctx, opts, defs, &row, dry).await
-            };
-            let end = if result.is_ok() {
-                "RELEASE SAVEPOINT unit"
-            } else {
-                "ROLLBACK TO SAVEPOINT unit"
-            };
-            tx.execute(end, vec![]).await?;
-            tally(report, *line, &row, result, header_of)?;
+            tally(report, *line, &row, result, self.header_of)?;
         }
-        if !opts.dry_run {
+        if !self.opts.dry_run {
             tx.commit().await?;
         }
         Ok(())
     }
+
+    /// One unit on its own, under a savepoint.
+    async fn one(
+        &self,
+        tx: &mut Tx,
+        rows: &[Vec<String>],
+        names: &mut Names,
+        dry: &mut HashSet<String>,
+    ) -> Result<Result<Outcome>> {
+        let Some(first) = rows.first() else {
+            return Ok(Ok(Outcome::Skipped(None)));
+        };
+        tx.execute("SAVEPOINT unit", vec![]).await?;
+        let result = if self.target == Target::Orders {
+            order_rows(tx, self.ctx, self.fields, rows, names).await
+        } else {
+            let row = Row {
+                fields: self.fields,
+                cells: first,
+            };
+            account_row(tx, self.ctx, self.opts, self.defs, &row, names, dry).await
+        };
+        let end = if result.is_ok() {
+            "RELEASE SAVEPOINT unit"
+        } else {
+            "ROLLBACK TO SAVEPOINT unit"
+        };
+        tx.execute(end, vec![]).await?;
+        Ok(result)
+    }
+
+    async fn orders(
+        &self,
+        tx: &mut Tx,
+        units: &[(u64, Vec<Vec<String>>)],
+        names: &mut Names,
+    ) -> Result<Outcomes> {
+        let ctx = self.ctx;
+        let fields = self.fields;
+        let cell = |cells: &Vec<String>, f: &str| Row { fields, cells }.get(f);
+        // What the batch names: customers, products, and orders pushed before.
+        let firsts = || units.iter().filter_map(|(_, rows)| rows.first());
+        let accounts: Vec<String> = firsts().filter_map(|c| cell(c, "account")).collect();
+        let contacts: Vec<String> = firsts().filter_map(|c| cell(c, "contact")).collect();
+        names
+            .fill(tx, ctx.tenant_id, &sorted(accounts), &sorted(contacts), &[])
+            .await?;
+        let keys: Vec<Option<(String, String)>> = units
+            .iter()
+            .map(|(_, rows)| {
+                let first = rows.first()?;
+                let number = cell(first, "number")?;
+                Some((order_channel(&Row { fields, cells: first }), number))
+            })
+            .collect();
+        let mut pushed: HashSet<(String, String)> = HashSet::new();
+        let numbers = sorted(keys.iter().flatten().map(|(_, n)| n.clone()).collect());
+        for chunk in numbers.chunks(200) {
+            let mut q = Sql::new("SELECT channel, external_id FROM orders WHERE tenant_id = ");
+            q.bind(ctx.tenant_id)
+                .push(" AND external_id IN ")
+                .bind_list(chunk.iter().map(String::as_str));
+            let found: Vec<(String, Option<String>)> = tx.fetch_sql(q).await?;
+            pushed.extend(found.into_iter().filter_map(|(c, e)| Some((c, e?))));
+        }
+        let mut account_ids = Vec::new();
+        let mut contact_ids = Vec::new();
+        for first in firsts() {
+            let account = match cell(first, "account") {
+                Some(n) => names.account(tx, ctx, &n).await?,
+                None => None,
+            };
+            account_ids.extend(account);
+            if let Some(n) = cell(first, "contact") {
+                contact_ids.extend(names.contact(tx, ctx, &n, account).await?);
+            }
+        }
+        let skus: Vec<String> = units
+            .iter()
+            .flat_map(|(_, rows)| rows.iter().filter_map(|c| cell(c, "sku")))
+            .collect();
+        let mut known = orders::Known::default();
+        known
+            .fill(
+                tx,
+                ctx.tenant_id,
+                &sorted_ids(account_ids),
+                &sorted_ids(contact_ids),
+                &sorted(skus),
+            )
+            .await?;
+        // Each order: validated and set aside to be written with the others, or (pushed
+        // before, or earlier in this batch) pushed on its own.
+        let mut outcomes: Outcomes = Vec::with_capacity(units.len());
+        let mut pending: Vec<(usize, orders::NewOrder)> = Vec::new();
+        for (i, ((_, rows), key)) in units.iter().zip(&keys).enumerate() {
+            let alone = match key {
+                None => true,
+                Some(k) => pushed.contains(k),
+            };
+            if alone {
+                self.flush_orders(tx, units, names, &mut pending, &mut outcomes)
+                    .await?;
+                outcomes.push(Some(self.one(tx, rows, names, &mut HashSet::new()).await?));
+                continue;
+            }
+            let prepared = match order_input(tx, ctx, fields, rows, names).await {
+                Ok((channel, number, input)) => match orders::pushed_input(&channel, &number, input) {
+                    Ok(input) => orders::prepare(tx, ctx, &input, &mut known).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match prepared {
+                Ok(order) => {
+                    if let Some(k) = key {
+                        pushed.insert(k.clone());
+                    }
+                    pending.push((i, order));
+                    outcomes.push(Some(Ok(Outcome::Created)));
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        self.flush_orders(tx, units, names, &mut pending, &mut outcomes)
+            .await?;
+        Ok(outcomes)
+    }
+
+    /// Writes the orders set aside; if the database refuses them together, each alone.
+    async fn flush_orders(
+        &self,
+        tx: &mut Tx,
+        units: &[(u64, Vec<Vec<String>>)],
+        names: &mut Names,
+        pending: &mut Vec<(usize, orders::NewOrder)>,
+        outcomes: &mut Outcomes,
+    ) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let (at, news): (Vec<usize>, Vec<orders::NewOrder>) = std::mem::take(pending).into_iter().unzip();
+        tx.execute("SAVEPOINT bulk", vec![]).await?;
+        match orders::create_many(tx, self.ctx, &news).await {
+            Ok(()) => {}
+            Err(Error::Validation(_) | Error::Conflict(_)) => {
+                tx.execute("ROLLBACK TO SAVEPOINT bulk", vec![]).await?;
+                for i in at {
+                    let result = self.one(tx, &units[i].1, names, &mut HashSet::new()).await?;
+                    outcomes[i] = Some(result);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        tx.execute("RELEASE SAVEPOINT bulk", vec![]).await?;
+        Ok(())
+    }
+
+    async fn accounts(
+        &self,
+        tx: &mut Tx,
+        units: &[(u64, Vec<Vec<String>>)],
+        names: &mut Names,
+        dry: &mut HashSet<String>,
+    ) -> Result<Outcomes> {
+        let (ctx, opts, defs, fields) = (self.ctx, self.opts, self.defs, self.fields);
+        let firsts = || units.iter().filter_map(|(_, rows)| rows.first());
+        let cell = |cells: &Vec<String>, f: &str| Row { fields, cells }.get(f);
+        let code_of = |cells: &Vec<String>| {
+            cell(cells, "credit_code").map(|c| normalize::credit_code(&c).unwrap_or(c))
+        };
+        let mut wanted: Vec<String> = firsts().filter_map(|c| cell(c, "name")).collect();
+        wanted.extend(firsts().filter_map(|c| cell(c, "parent")));
+        let codes: Vec<String> = firsts().filter_map(code_of).collect();
+        names
+            .fill(tx, ctx.tenant_id, &sorted(wanted), &[], &sorted(codes))
+            .await?;
+        let mut lk = record::Lookups::default();
+        let mut outcomes: Outcomes = Vec::with_capacity(units.len());
+        let mut pending: Vec<(usize, accounts::NewAccount)> = Vec::new();
+        // A unique custom value is claimed as its row is written: such tenants go a row at a
+        // time.
+        let alone_always = defs.iter().any(|d| d.unique);
+        for (i, (_, rows)) in units.iter().enumerate() {
+            let Some(first) = rows.first() else {
+                outcomes.push(None);
+                continue;
+            };
+            let name = cell(first, "name").unwrap_or_default();
+            let code = code_of(first);
+            let keys = [
+                code.as_ref().map(|c| format!("code:{c}")),
+                Some(format!("name:{name}")),
+            ];
+            let existing = if opts.duplicates == DuplicatePolicy::Create {
+                None
+            } else {
+                match &code {
+                    Some(c) => names.code(tx, ctx, c).await?,
+                    None => None,
+                }
+                .or(names
+                    .account(tx, ctx, &name)
+                    .await?
+                    .map(|id| (id, name.clone())))
+            };
+            let seen = keys.iter().flatten().any(|k| dry.contains(k));
+            let outcome = match (existing, opts.duplicates) {
+                (None, DuplicatePolicy::Skip) if seen => Some(Ok(Outcome::Skipped(None))),
+                (None, DuplicatePolicy::Update) if seen => Some(Ok(Outcome::Updated)),
+                (Some(matched), DuplicatePolicy::Skip) => Some(Ok(Outcome::Skipped(Some(matched)))),
+                (None, _) if !alone_always => None,
+                _ => {
+                    self.flush_accounts(tx, units, names, &mut pending, &mut outcomes, dry)
+                        .await?;
+                    Some(self.one(tx, rows, names, dry).await?)
+                }
+            };
+            if let Some(outcome) = outcome {
+                outcomes.push(Some(outcome));
+                continue;
+            }
+            // New: its parent by name (the batch's own new accounts included), then the form's
+            // validation.
+            let row = Row { fields, cells: first };
+            let prepared = match account_input(tx, ctx, defs, &row, names, dry).await {
+                Ok(input) => accounts::prepare(tx, ctx, &input, defs, &mut lk).await,
+                Err(e) => Err(e),
+            };
+            match prepared {
+                Ok(a) => {
+                    names.created(a.id(), a.name(), a.credit_code());
+                    lk.add_live("accounts", a.id());
+                    if opts.dry_run {
+                        dry.extend(keys.into_iter().flatten());
+                    }
+                    pending.push((i, a));
+                    outcomes.push(Some(Ok(Outcome::Created)));
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        self.flush_accounts(tx, units, names, &mut pending, &mut outcomes, dry)
+            .await?;
+        Ok(outcomes)
+    }
+
+    /// Writes the accounts set aside; if the database refuses them together (a credit code
+    /// twice in the batch, or taken meanwhile), each alone.
+    async fn flush_accounts(
+        &self,
+        tx: &mut Tx,
+        units: &[(u64, Vec<Vec<String>>)],
+        names: &mut Names,
+        pending: &mut Vec<(usize, accounts::NewAccount)>,
+        outcomes: &mut Outcomes,
+        dry: &mut HashSet<String>,
+    ) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let (at, news): (Vec<usize>, Vec<accounts::NewAccount>) =
+            std::mem::take(pending).into_iter().unzip();
+        tx.execute("SAVEPOINT bulk", vec![]).await?;
+        match accounts::create_many(tx, self.ctx, self.defs, &news).await {
+            Ok(_) => {}
+            Err(Error::Validation(_) | Error::Conflict(_)) => {
+                tx.execute("ROLLBACK TO SAVEPOINT bulk", vec![]).await?;
+                names.forget(&news.iter().map(|a| a.id()).collect());
+                for i in at {
+                    let result = self.one(tx, &units[i].1, names, dry).await?;
+                    outcomes[i] = Some(result);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        tx.execute("RELEASE SAVEPOINT bulk", vec![]).await?;
+        Ok(())
+    }
+}
+
+/// The values, sorted and each once.
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn sorted_ids(mut v: Vec<Uuid>) -> Vec<Uuid> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// One batch of contact rows in one transaction: the companies they name looked up at once
@@ -961,38 +1391,28 @@ fn split_list(t: &str) -> Vec<String> {
         .collect()
 }
 
-/// A live account by exact name, if any (the oldest when several share it).
-async fn account_named(tx: &mut Tx, ctx: &Ctx, name: &str) -> Result<Option<Uuid>> {
-    let found: Option<(Uuid,)> = tx
-        .fetch_optional(
-            "SELECT id FROM accounts WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL ORDER BY created_at LIMIT 1",
-            args![ctx.tenant_id, name],
-        )
-        .await?;
-    Ok(found.map(|(id,)| id))
-}
-
-async fn account_row(
+/// An account row as the form's input; its parent, named by exact name, must exist already
+/// (import parents first, or earlier in the file).
+async fn account_input(
     tx: &mut Tx,
     ctx: &Ctx,
-    opts: &ImportOptions,
     defs: &[CustomField],
     row: &Row<'_>,
-    dry: &mut HashSet<String>,
-) -> Result<Outcome> {
+    names: &mut Names,
+    dry: &HashSet<String>,
+) -> Result<AccountInput> {
     let value = |f: &str| row.get(f);
     let set = |f: &str| value(f).map(Some);
-    // The parent, by exact name; it must exist already (import parents first, or in order).
     let parent_id = match value("parent") {
         None => None,
-        Some(name) => match account_named(tx, ctx, &name).await? {
+        Some(name) => match names.account(tx, ctx, &name).await? {
             Some(id) => Some(Some(id)),
             // Created by an earlier batch of this dry run.
             None if dry.contains(&format!("name:{name}")) => None,
             None => return Err(Error::field("parent_id", "unknown")),
         },
     };
-    let input = AccountInput {
+    Ok(AccountInput {
         name: Some(value("name").unwrap_or_default()),
         parent_id,
         credit_code: set("credit_code"),
@@ -1012,28 +1432,38 @@ async fn account_row(
         tags: value("tags").map(|t| split_list(&t)),
         custom: custom_fields::from_text(defs, &value),
         ..Default::default()
-    };
-    // The same company already there: by credit code, else by exact name.
+    })
+}
+
+/// One account row on its own: the same company already there (by credit code, else by
+/// exact name) is skipped or filled as the policy says; else it is created.
+async fn account_row(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    opts: &ImportOptions,
+    defs: &[CustomField],
+    row: &Row<'_>,
+    names: &mut Names,
+    dry: &mut HashSet<String>,
+) -> Result<Outcome> {
+    let value = |f: &str| row.get(f);
+    let input = account_input(tx, ctx, defs, row, names, dry).await?;
     let code = value("credit_code").map(|c| normalize::credit_code(&c).unwrap_or(c));
+    let name = value("name").unwrap_or_default();
     let keys = [
         code.as_ref().map(|c| format!("code:{c}")),
-        value("name").map(|n| format!("name:{n}")),
+        Some(format!("name:{name}")),
     ];
     let existing = if opts.duplicates == DuplicatePolicy::Create {
         None
     } else {
-        let by_code: Option<(Uuid,)> = match code.clone() {
-            Some(code) => tx
-                .fetch_optional(
-                    "SELECT id FROM accounts WHERE tenant_id = $1 AND credit_code = $2 AND deleted_at IS NULL",
-                    args![ctx.tenant_id, code.as_str()],
-                )
-                .await?,
+        let by_code = match &code {
+            Some(code) => names.code(tx, ctx, code).await?.map(|(id, _)| id),
             None => None,
         };
         match by_code {
-            Some((id,)) => Some(id),
-            None => account_named(tx, ctx, &value("name").unwrap_or_default()).await?,
+            Some(id) => Some(id),
+            None => names.account(tx, ctx, &name).await?,
         }
     };
     let seen = keys.iter().flatten().any(|k| dry.contains(k));
@@ -1057,13 +1487,22 @@ async fn account_row(
             Ok(Outcome::Updated)
         }
         (None, _) => {
-            accounts::create_in(tx, ctx, input).await?;
+            let a = accounts::create_in(tx, ctx, input).await?;
+            names.created(a.id, &a.name, a.credit_code.as_deref());
             if opts.dry_run {
                 dry.extend(keys.into_iter().flatten());
             }
             Ok(Outcome::Created)
         }
     }
+}
+
+/// An order's channel: the row's, else `erp`.
+fn order_channel(first: &Row<'_>) -> String {
+    first
+        .get("channel")
+        .map(|c| c.to_lowercase())
+        .unwrap_or_else(|| "erp".into())
 }
 
 /// One order from its consecutive rows (one per line), pushed by its number: a re-run finds it
@@ -1073,23 +1512,39 @@ async fn order_rows(
     ctx: &Ctx,
     fields: &[Option<String>],
     lines: &[Vec<String>],
+    names: &mut Names,
 ) -> Result<Outcome> {
+    let (channel, number, input) = order_input(tx, ctx, fields, lines, names).await?;
+    let (order, pushed) = orders::push_in(tx, ctx, &channel, &number, input).await?;
+    match pushed {
+        Pushed::Created => Ok(Outcome::Created),
+        Pushed::Updated => Ok(Outcome::Updated),
+        Pushed::Unchanged => Ok(Outcome::Skipped(Some((order.id, order.number)))),
+    }
+}
+
+/// An order's rows as the push's channel, number and input: the company and the contact
+/// named by exact name (the contact of that company, when both are given).
+async fn order_input(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    fields: &[Option<String>],
+    lines: &[Vec<String>],
+    names: &mut Names,
+) -> Result<(String, String, OrderInput)> {
     let first = Row {
         fields,
-        cells: &lines[0],
+        cells: lines.first().ok_or_else(|| Error::field("lines", "required"))?,
     };
     let number = first
         .get("number")
         .ok_or_else(|| Error::field("number", "required"))?;
-    let channel = first
-        .get("channel")
-        .map(|c| c.to_lowercase())
-        .unwrap_or_else(|| "erp".into());
+    let channel = order_channel(&first);
     let mut errs = Errors::default();
     let account_id = match first.get("account") {
         None => None,
         Some(name) => {
-            let id = account_named(tx, ctx, &name).await?;
+            let id = names.account(tx, ctx, &name).await?;
             if id.is_none() {
                 errs.add("account_id", "unknown");
             }
@@ -1099,17 +1554,11 @@ async fn order_rows(
     let contact_id = match first.get("contact") {
         None => None,
         Some(name) => {
-            let found: Option<(Uuid,)> = tx
-                .fetch_optional(
-                    "SELECT id FROM contacts WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL
-                         AND ($3 IS NULL OR account_id = $3) ORDER BY created_at LIMIT 1",
-                    args![ctx.tenant_id, name.as_str(), account_id],
-                )
-                .await?;
+            let found = names.contact(tx, ctx, &name, account_id).await?;
             if found.is_none() {
                 errs.add("contact_id", "unknown");
             }
-            found.map(|(id,)| id)
+            found
         }
     };
     let ordered_at = match first.get("ordered_at") {
@@ -1166,12 +1615,7 @@ async fn order_rows(
         lines: Some(order_lines),
         ..Default::default()
     };
-    let (order, pushed) = orders::push_in(tx, ctx, &channel, &number, input).await?;
-    match pushed {
-        Pushed::Created => Ok(Outcome::Created),
-        Pushed::Updated => Ok(Outcome::Updated),
-        Pushed::Unchanged => Ok(Outcome::Skipped(Some((order.id, order.number)))),
-    }
+    Ok((channel, number, input))
 }
 
 /// `2026-11-30`, `2026-11-30 14:05`, `2026/11/30 14:05:09` or RFC 3339, read as UTC+8 when no

@@ -137,6 +137,19 @@ pub async fn get(db: &Db, ctx: &Ctx, id: Uuid) -> Result<Product> {
     .await
 }
 
+/// The live products of these SKUs (an import's batch of orders).
+pub async fn by_skus(tx: &mut Tx, tenant_id: Uuid, skus: &[String]) -> Result<Vec<Product>> {
+    if skus.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE p.tenant_id = ")
+        .bind(tenant_id)
+        .push(" AND p.deleted_at IS NULL AND p.sku IN ")
+        .bind_list(skus.iter().map(String::as_str));
+    tx.fetch_sql(q).await
+}
+
 /// A live product by SKU (orders name products by SKU).
 pub async fn by_sku(tx: &mut Tx, tenant_id: Uuid, sku: &str) -> Result<Option<Product>> {
     tx.fetch_optional(

@@ -1079,3 +1079,122 @@ both!(
         assert!(r.text().await.unwrap().contains("class=\"errors\""));
     }
 );
+
+// A batch of accounts or orders is validated row by row and written together: a credit code
+// given twice in one batch refuses only its second row (the rest of the batch goes in, each
+// with one audit event); an order number met twice in a file is one order, updated the second
+// time; a contact is the one of the company the row names; and a rep's file reaches only the
+// customers the rep may see.
+both!(
+    batches_refuse_only_the_rows_at_fault,
+    |app: TestApp| async move {
+        let mut accounts = String::from("公司名称,统一社会信用代码\n");
+        for i in 0..20 {
+            let code = if i == 5 || i == 12 {
+                "91330100799655058B"
+            } else {
+                ""
+            };
+            accounts.push_str(&format!("连锁店{i:02},{code}\n"));
+        }
+        let r = import(
+            &app,
+            "/api/v1/imports/accounts?duplicates=create",
+            accounts.into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            tallies(&r),
+            [Some(20), Some(19), Some(0), Some(0), Some(1)],
+            "{r}"
+        );
+        assert_eq!(
+            (&r["errors"][0]["row"], &r["errors"][0]["column"], &r["errors"][0]["reason"]),
+            (&json!(14), &json!("统一社会信用代码"), &json!("taken")),
+            "{r}"
+        );
+        let scalar = |sql: &'static str| {
+            let db = app.db.clone();
+            async move {
+                let n: i64 = db.scalar(sql, guanxi_platform::args![]).await.unwrap();
+                n
+            }
+        };
+        assert_eq!(
+            scalar("SELECT COUNT(*) FROM accounts WHERE name LIKE '连锁店%'").await,
+            19
+        );
+        assert_eq!(
+            scalar("SELECT COUNT(*) FROM audit_events WHERE entity = 'accounts' AND action = 'create'")
+                .await,
+            19,
+            "one event for each account written, none for the rolled-back bulk write"
+        );
+
+        // Two companies, each with a contact named 王芳.
+        let mut companies = vec![];
+        for name in ["甲公司", "乙公司"] {
+            let a = app
+                .created("/api/v1/accounts", &app.admin_token, json!({"name": name}))
+                .await;
+            let c = app
+                .created(
+                    "/api/v1/contacts",
+                    &app.admin_token,
+                    json!({"name": "王芳", "account_id": a["id"]}),
+                )
+                .await;
+            companies.push((a["id"].clone(), c["id"].clone()));
+        }
+        let orders = "订单号,客户,联系人,商品,数量,单价\n\
+            D-1,乙公司,王芳,茶,1,10\n\
+            D-2,,王芳,茶,1,10\n\
+            D-1,乙公司,王芳,茶,2,10\n";
+        let r = import(&app, "/api/v1/imports/orders", orders.as_bytes().to_vec()).await;
+        assert_eq!(
+            tallies(&r),
+            [Some(3), Some(2), Some(1), Some(0), Some(0)],
+            "{r}"
+        );
+        let list = items(&app, "/api/v1/orders?sort=number").await;
+        assert_eq!(list.len(), 2, "D-1 once");
+        assert_eq!(list[0]["total"], 2_000, "the second D-1 won");
+        assert_eq!(list[0]["contact_id"], companies[1].1, "乙公司's 王芳");
+        assert_eq!(list[0]["account_id"], companies[1].0);
+        assert_eq!(list[1]["contact_id"], companies[0].1, "the oldest 王芳");
+        assert_eq!(
+            list[1]["account_id"], companies[0].0,
+            "the contact brings its company"
+        );
+
+        // A rep imports orders for their own customer, not for the admin's.
+        let (_, rep) = app.user_with_role("sales", "rep-import@example.com").await;
+        let mine = app
+            .created("/api/v1/accounts", &rep, json!({"name": "我的客户"}))
+            .await;
+        let file = "订单号,客户,商品,数量,单价\nR-1,我的客户,茶,1,10\nR-2,甲公司,茶,1,10\n";
+        let r = app
+            .req(Method::POST, "/api/v1/imports/orders", &rep)
+            .body(file.as_bytes().to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r: Value = r.json().await.unwrap();
+        assert_eq!(
+            tallies(&r),
+            [Some(2), Some(1), Some(0), Some(0), Some(1)],
+            "{r}"
+        );
+        assert_eq!(
+            (&r["errors"][0]["column"], &r["errors"][0]["reason"]),
+            (&json!("客户"), &json!("unknown")),
+            "{r}"
+        );
+        let rep_orders = items(&app, "/api/v1/orders?sort=number").await;
+        assert!(rep_orders
+            .iter()
+            .any(|o| o["number"] == "R-1" && o["account_id"] == mine["id"]));
+        assert!(!rep_orders.iter().any(|o| o["number"] == "R-2"));
+    }
+);
