@@ -452,21 +452,27 @@ async fn measure_backend(
             bytes as f64 / 1e6
         ));
         server.kill().await?;
-        let file = dir.join(format!("import-{scale}.csv"));
-        write_csv(url, &s, &file).await?;
-        let floor = import_run(url, dir, &file, true).await?;
-        let real = import_run(url, dir, &file, false).await?;
-        notes.push(format!(
-            "{label}, {scale}-row CSV: floor (bulk insert, no checks) {:.1} s = {:.0} rows/s, peak RSS {:.0} MB; `guanxi import contacts` (duplicates checked) {:.1} s = {:.0} rows/s, peak RSS {:.0} MB; guanxi/floor {:.0}%.",
-            floor.0,
-            scale as f64 / floor.0,
-            floor.1,
-            real.0,
-            scale as f64 / real.0,
-            real.1,
-            100.0 * floor.0 / real.0
-        ));
-        let _ = std::fs::remove_file(&file);
+        // Contacts, then accounts, then orders naming the contacts, each file into the floor's
+        // tenant and into the import's.
+        let (mut floor_tenant, mut real_tenant) = (None, None);
+        for kind in ["contacts", "accounts", "orders"] {
+            let file = dir.join(format!("import-{kind}-{scale}.csv"));
+            let rows = write_csv(url, &s, kind, scale, &file).await?;
+            let floor = import_run(url, dir, &file, kind, true, floor_tenant).await?;
+            let real = import_run(url, dir, &file, kind, false, real_tenant).await?;
+            (floor_tenant, real_tenant) = (Some(floor.2), Some(real.2));
+            notes.push(format!(
+                "{label}, {rows} {kind} in a CSV: floor (bulk insert, no checks) {:.1} s = {:.0} rows/s, peak RSS {:.0} MB; `guanxi import {kind}` (duplicates checked) {:.1} s = {:.0} rows/s, peak RSS {:.0} MB; guanxi/floor {:.0}%.",
+                floor.0,
+                rows as f64 / floor.0,
+                floor.1,
+                real.0,
+                rows as f64 / real.0,
+                real.1,
+                100.0 * floor.0 / real.0
+            ));
+            let _ = std::fs::remove_file(&file);
+        }
     } else {
         server.kill().await?;
     }
@@ -1544,13 +1550,47 @@ async fn export(addr: SocketAddr, s: &Seeded) -> anyhow::Result<u64> {
 
 /// The generated contacts as an import file (name, phone, email, province, city, title), read
 /// back a page at a time.
-async fn write_csv(url: &str, s: &Seeded, file: &std::path::Path) -> anyhow::Result<()> {
+/// Writes the generated `kind` as an import file: every contact (name, phone, email, province,
+/// city, title), every account (name, industry, province, city, phone), or the first
+/// `scale / 2` orders of contacts, a row per line (number, time, the contact's name, product,
+/// quantity, unit price). Returns the rows (orders: the orders).
+async fn write_csv(
+    url: &str,
+    s: &Seeded,
+    kind: &str,
+    scale: usize,
+    file: &std::path::Path,
+) -> anyhow::Result<u64> {
     use std::io::Write;
     let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
     let db = Db::connect(url, 1).await.map_err(e)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
-    writeln!(out, "姓名,手机,邮箱,省,市,职位")?;
+    let (header, sql) = match kind {
+        "contacts" => (
+            "姓名,手机,邮箱,省,市,职位",
+            "SELECT id, name, phone, email, province, city, title FROM contacts
+             WHERE tenant_id = $1 AND id > $2 AND name NOT LIKE '压测%' ORDER BY id LIMIT 5000",
+        ),
+        "accounts" => (
+            "公司名称,行业,省份,城市,电话",
+            "SELECT id, name, industry, province, city, phone, NULL FROM accounts
+             WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT 5000",
+        ),
+        _ => (
+            "订单号,下单时间,联系人,商品,数量,单价",
+            "SELECT o.id, o.number, c.name, o.ordered_at FROM orders o
+             JOIN contacts c ON c.tenant_id = o.tenant_id AND c.id = o.contact_id
+             WHERE o.tenant_id = $1 AND o.id > $2 ORDER BY o.id LIMIT 5000",
+        ),
+    };
+    writeln!(out, "{header}")?;
     let mut after = Uuid::nil();
+    let mut n = 0u64;
+    let wanted = if kind == "orders" {
+        scale as u64 / 2
+    } else {
+        u64::MAX
+    };
     type R = (
         Uuid,
         String,
@@ -1560,76 +1600,115 @@ async fn write_csv(url: &str, s: &Seeded, file: &std::path::Path) -> anyhow::Res
         Option<String>,
         Option<String>,
     );
-    loop {
-        let rows: Vec<R> = db
-            .fetch_all(
-                "SELECT id, name, phone, email, province, city, title FROM contacts
-                 WHERE tenant_id = $1 AND id > $2 AND name NOT LIKE '压测%' ORDER BY id LIMIT 5000",
-                args![s.tenant, after],
-            )
+    let clean = |c: &Option<String>| c.clone().unwrap_or_default().replace([',', '"', '\n'], " ");
+    'pages: loop {
+        if kind != "orders" {
+            let rows: Vec<R> = db
+                .fetch_all(sql, args![s.tenant, after])
+                .await
+                .map_err(e)?;
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            for (_, name, a, b, c, d, f) in &rows {
+                let cells = [Some(name.clone()), a.clone(), b.clone(), c.clone(), d.clone()];
+                let mut line: Vec<String> = cells.iter().map(clean).collect();
+                if kind == "contacts" {
+                    line.push(clean(f));
+                }
+                writeln!(out, "{}", line.join(","))?;
+                n += 1;
+            }
+            continue;
+        }
+        let rows: Vec<(Uuid, String, String, chrono::DateTime<chrono::Utc>)> = db
+            .fetch_all(sql, args![s.tenant, after])
             .await
             .map_err(e)?;
         let Some(last) = rows.last() else { break };
         after = last.0;
-        for (_, name, phone, email, province, city, title) in &rows {
-            let cells = [
-                Some(name.clone()),
-                phone.clone(),
-                email.clone(),
-                province.clone(),
-                city.clone(),
-                title.clone(),
-            ];
-            let line: Vec<String> = cells
-                .iter()
-                .map(|c| c.clone().unwrap_or_default().replace([',', '"', '\n'], " "))
-                .collect();
-            writeln!(out, "{}", line.join(","))?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let mut q = Sql::new("SELECT order_id, name, quantity, unit_price FROM order_lines WHERE tenant_id = ");
+        q.bind(s.tenant)
+            .push(" AND order_id IN ")
+            .bind_list(ids.iter().copied())
+            .push(" ORDER BY order_id, line_no");
+        let lines: Vec<(Uuid, String, i64, i64)> = db.fetch_sql(q).await.map_err(e)?;
+        let mut by_order: std::collections::HashMap<Uuid, Vec<(String, i64, i64)>> =
+            std::collections::HashMap::new();
+        for (id, name, qty, price) in lines {
+            by_order.entry(id).or_default().push((name, qty, price));
+        }
+        for (id, number, contact, at) in &rows {
+            if n >= wanted {
+                break 'pages;
+            }
+            for (product, qty, price) in by_order.get(id).into_iter().flatten() {
+                writeln!(
+                    out,
+                    "{},{},{},{},{qty},{}.{:02}",
+                    clean(&Some(number.clone())),
+                    at.to_rfc3339(),
+                    clean(&Some(contact.clone())),
+                    clean(&Some(product.clone())),
+                    price / 100,
+                    price % 100
+                )?;
+            }
+            n += 1;
         }
     }
     out.flush()?;
     db.close().await;
-    Ok(())
+    Ok(n)
 }
 
-/// Runs `guanxi import contacts` (or the floor) on `file` into a new tenant; returns seconds
-/// and the process's peak RSS in MB (its `VmHWM`, read until it exits).
+/// Runs `guanxi import <kind>` (or the floor) on `file` into `tenant` (a new one when `None`);
+/// returns seconds, the process's peak RSS in MB (its `VmHWM`, read until it exits) and the
+/// tenant.
 async fn import_run(
     url: &str,
     dir: &std::path::Path,
     file: &std::path::Path,
+    kind: &str,
     floor: bool,
-) -> anyhow::Result<(f64, f64)> {
+    tenant: Option<Uuid>,
+) -> anyhow::Result<(f64, f64, Uuid)> {
     let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
-    let db = Db::connect(url, 1).await.map_err(e)?;
-    let (tenant, _) = tenants::create(
-        &db,
-        NewTenant {
-            name: if floor { "Floor import" } else { "Import" }.into(),
-            admin_email: "import@bench.test".into(),
-            admin_name: None,
-            admin_password: secret::random_secret(),
-            locale: None,
-        },
-    )
-    .await
-    .map_err(e)?;
-    db.close().await;
+    let tenant = match tenant {
+        Some(t) => t,
+        None => {
+            let db = Db::connect(url, 1).await.map_err(e)?;
+            let (tenant, _) = tenants::create(
+                &db,
+                NewTenant {
+                    name: if floor { "Floor import" } else { "Import" }.into(),
+                    admin_email: "import@bench.test".into(),
+                    admin_name: None,
+                    admin_password: secret::random_secret(),
+                    locale: None,
+                },
+            )
+            .await
+            .map_err(e)?;
+            db.close().await;
+            tenant.id
+        }
+    };
     let mut cmd = Command::new(std::env::current_exe()?);
     if floor {
-        cmd.arg("bench-floor-import");
+        cmd.args(["bench-floor-import", "--kind", kind]);
     } else {
-        cmd.args(["import", "contacts"]);
+        cmd.args(["import", kind]);
     }
     cmd.arg(file)
         .arg("--tenant")
-        .arg(tenant.id.to_string())
+        .arg(tenant.to_string())
         .arg("--database-url")
         .arg(url)
         .arg("--data-dir")
         .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("import.err"))?)
         .kill_on_drop(true);
     let t = Instant::now();
     let mut child = cmd.spawn()?;
@@ -1646,9 +1725,11 @@ async fn import_run(
     };
     let secs = t.elapsed().as_secs_f64();
     if !status.success() {
-        bail!("the import exited with {status}");
+        let err = std::fs::read_to_string(dir.join("import.err")).unwrap_or_default();
+        let err = err.rsplit(['\r', '\n']).find(|l| !l.trim().is_empty()).unwrap_or_default();
+        bail!("the {kind} import exited with {status}: {}", err.trim());
     }
-    Ok((secs, peak))
+    Ok((secs, peak, tenant))
 }
 
 /// The `q` quantile (nearest rank) of sorted durations, in milliseconds.
@@ -1977,6 +2058,7 @@ pub async fn floor_import(
     config: &Config,
     file: &std::path::Path,
     tenant: Uuid,
+    kind: &str,
 ) -> anyhow::Result<()> {
     let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
     let db = crate::open_db(config).await?;
@@ -1990,6 +2072,12 @@ pub async fn floor_import(
     let ctx = auth::ctx_for_user(&db, tenant, admin).await.map_err(e)?;
     let f = std::io::BufReader::new(std::fs::File::open(file)?);
     let table = guanxi_records::tables::open(guanxi_records::tables::Format::Csv, f).map_err(e)?;
+    match kind {
+        "contacts" => {}
+        "accounts" => return floor_accounts(&db, &ctx, table).await,
+        "orders" => return floor_orders(&db, &ctx, table).await,
+        other => bail!("unknown kind {other}"),
+    }
     let mut tx = db.begin().await.map_err(e)?;
     tx.bulk_load().await.map_err(e)?;
     let (mut q, mut in_stmt, mut in_tx, mut n) = (Sql::new(""), 0, 0, 0u64);
@@ -2030,6 +2118,269 @@ pub async fn floor_import(
     db.finish_bulk_load().await.map_err(e)?;
     db.close().await;
     println!("{n} rows inserted");
+    Ok(())
+}
+
+/// Writes a floor's statements: each row's values, `per_statement` rows a statement and a
+/// transaction every `per_tx` rows.
+struct FloorWriter<'a> {
+    db: &'a Db,
+    tx: guanxi_platform::db::Tx,
+    head: &'static str,
+    q: Sql,
+    in_stmt: usize,
+    in_tx: usize,
+    per_statement: usize,
+}
+
+impl<'a> FloorWriter<'a> {
+    async fn new(db: &'a Db, head: &'static str, per_statement: usize) -> anyhow::Result<Self> {
+        let mut tx = db.begin().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        tx.bulk_load().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(FloorWriter {
+            db,
+            tx,
+            head,
+            q: Sql::new(head),
+            in_stmt: 0,
+            in_tx: 0,
+            per_statement,
+        })
+    }
+
+    async fn row<const N: usize>(&mut self, values: [Val; N], tail: &str) -> anyhow::Result<()> {
+        let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+        self.q.push(if self.in_stmt == 0 { "(" } else { ", (" });
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.q.push(", ");
+            }
+            self.q.bind(v);
+        }
+        self.q.push(tail);
+        self.in_stmt += 1;
+        if self.in_stmt == self.per_statement {
+            self.flush().await?;
+            self.in_tx += self.per_statement;
+            if self.in_tx >= 4_000 {
+                let tx = std::mem::replace(&mut self.tx, self.db.begin().await.map_err(e)?);
+                tx.commit().await.map_err(e)?;
+                self.tx.bulk_load().await.map_err(e)?;
+                self.in_tx = 0;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.in_stmt > 0 {
+            let stmt = std::mem::replace(&mut self.q, Sql::new(self.head));
+            self.tx
+                .execute(&stmt.sql, stmt.args)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            self.in_stmt = 0;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> anyhow::Result<()> {
+        self.flush().await?;
+        self.tx.commit().await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// The accounts import's floor: name, industry, province, city and phone (read), with the
+/// search text, bulk-inserted with no check.
+async fn floor_accounts(
+    db: &Db,
+    ctx: &Ctx,
+    table: guanxi_records::tables::Table,
+) -> anyhow::Result<()> {
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let mut w = FloorWriter::new(
+        db,
+        "INSERT INTO accounts (tenant_id, id, name, industry, province, city, phone, phone_e164,
+             country, owner_id, team_id, search, grams, created_at, updated_at, created_by,
+             updated_by, custom, tags, held_since, followed_at, version) VALUES ",
+        40,
+    )
+    .await?;
+    let mut n = 0u64;
+    for row in table.rows {
+        let Ok((_, c)) = row else { continue };
+        let cell = |i: usize| c.get(i).cloned().filter(|v| !v.is_empty());
+        let name = cell(0).unwrap_or_default();
+        let phone = cell(4).and_then(|p| guanxi_records::normalize::phone(&p, "CN").ok());
+        let search = guanxi_records::record::search_of(
+            &name,
+            phone.as_ref().map(|p| p.national.as_str()),
+            phone.as_ref().map(|p| p.e164.as_str()),
+            &[],
+        );
+        let grams = guanxi_records::normalize::grams(&search);
+        let t = guanxi_platform::time::now();
+        w.row(
+            [
+                ctx.tenant_id.into(),
+                guanxi_platform::time::new_id().into(),
+                name.into(),
+                cell(1).into(),
+                cell(2).into(),
+                cell(3).into(),
+                phone.as_ref().map(|p| p.raw.clone()).into(),
+                phone.as_ref().map(|p| p.e164.clone()).into(),
+                "CN".into(),
+                ctx.user_id.into(),
+                ctx.team_id.into(),
+                search.into(),
+                grams.into(),
+                t.into(),
+                t.into(),
+                ctx.user_id.into(),
+                ctx.user_id.into(),
+                serde_json::json!({}).into(),
+                serde_json::json!([]).into(),
+                t.into(),
+                t.into(),
+            ],
+            ", 1)",
+        )
+        .await?;
+        n += 1;
+    }
+    w.finish().await?;
+    db.finish_bulk_load().await.map_err(e)?;
+    db.close().await;
+    println!("{n} accounts inserted");
+    Ok(())
+}
+
+/// The orders import's floor: consecutive rows of one number are an order's lines; its
+/// contact is the oldest of the name (every contact's id read once at the start); order and
+/// lines bulk-inserted with no other check.
+async fn floor_orders(
+    db: &Db,
+    ctx: &Ctx,
+    table: guanxi_records::tables::Table,
+) -> anyhow::Result<()> {
+    let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
+    let known: Vec<(String, Uuid)> = db
+        .fetch_all(
+            "SELECT name, id FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC",
+            args![ctx.tenant_id],
+        )
+        .await
+        .map_err(e)?;
+    let contacts: std::collections::HashMap<String, Uuid> = known.into_iter().collect();
+    let mut orders = FloorWriter::new(
+        db,
+        "INSERT INTO orders (tenant_id, id, number, channel, external_id, status, contact_id,
+             ordered_at, currency, total, created_at, updated_at, created_by, updated_by, custom,
+             version) VALUES ",
+        40,
+    )
+    .await?;
+    // Lines go in after their orders, in the orders' transactions: one writer each would be two
+    // transactions, so lines are held until their orders' statement is written.
+    let mut lines: Vec<[Val; 9]> = Vec::new();
+    let mut n = 0u64;
+    let mut current: Option<(String, String, Option<Uuid>, Vec<(String, i64, i64)>)> = None;
+    let mut rows = table.rows.filter_map(|r| r.ok()).map(Some).chain(std::iter::once(None));
+    loop {
+        let next = rows.next().flatten();
+        let same = match (&current, &next) {
+            (Some((number, ..)), Some((_, c))) => c.first() == Some(number),
+            _ => false,
+        };
+        if !same {
+            if let Some((number, at, contact, items)) = current.take() {
+                let id = guanxi_platform::time::new_id();
+                let total: i64 = items.iter().map(|(_, q, p)| q * p).sum();
+                let when = chrono::DateTime::parse_from_rfc3339(&at)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .unwrap_or_else(|_| guanxi_platform::time::now());
+                let t = guanxi_platform::time::now();
+                for (i, (name, qty, price)) in items.into_iter().enumerate() {
+                    lines.push([
+                        ctx.tenant_id.into(),
+                        id.into(),
+                        Val::I64(Some(i as i64 + 1)),
+                        name.into(),
+                        Val::I64(Some(qty)),
+                        Val::I64(Some(price)),
+                        Val::I64(Some(0)),
+                        Val::I64(Some(qty * price)),
+                        None::<Uuid>.into(),
+                    ]);
+                }
+                orders
+                    .row(
+                        [
+                            ctx.tenant_id.into(),
+                            id.into(),
+                            number.as_str().into(),
+                            "erp".into(),
+                            number.into(),
+                            "confirmed".into(),
+                            contact.into(),
+                            when.into(),
+                            "CNY".into(),
+                            Val::I64(Some(total)),
+                            t.into(),
+                            t.into(),
+                            ctx.user_id.into(),
+                            ctx.user_id.into(),
+                            serde_json::json!({}).into(),
+                        ],
+                        ", 1)",
+                    )
+                    .await?;
+                n += 1;
+                if orders.in_stmt == 0 {
+                    floor_lines(&mut orders.tx, std::mem::take(&mut lines)).await?;
+                }
+            }
+        }
+        let Some((_, c)) = next else { break };
+        let cell = |i: usize| c.get(i).cloned().unwrap_or_default();
+        let price = guanxi_records::normalize::money(&cell(5)).unwrap_or(0);
+        let item = (cell(3), cell(4).parse().unwrap_or(1), price);
+        match &mut current {
+            Some((.., items)) if same => items.push(item),
+            _ => current = Some((cell(0), cell(1), contacts.get(&cell(2)).copied(), vec![item])),
+        }
+    }
+    orders.flush().await?;
+    floor_lines(&mut orders.tx, lines).await?;
+    orders.finish().await?;
+    db.finish_bulk_load().await.map_err(e)?;
+    db.close().await;
+    println!("{n} orders inserted");
+    Ok(())
+}
+
+/// Order lines, 60 a statement.
+async fn floor_lines(tx: &mut guanxi_platform::db::Tx, lines: Vec<[Val; 9]>) -> anyhow::Result<()> {
+    for chunk in lines.chunks(60) {
+        let mut q = Sql::new(
+            "INSERT INTO order_lines (tenant_id, order_id, line_no, name, quantity, unit_price,
+                 discount, amount, product_id) VALUES ",
+        );
+        for (i, values) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            for (j, v) in values.iter().enumerate() {
+                if j > 0 {
+                    q.push(", ");
+                }
+                q.bind(v.clone());
+            }
+            q.push(")");
+        }
+        tx.execute(&q.sql, q.args)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     Ok(())
 }
 

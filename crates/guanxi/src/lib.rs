@@ -137,12 +137,15 @@ pub enum Command {
         #[arg(long)]
         tenant: Uuid,
     },
-    /// The import benchmark's floor: bulk-inserts a CSV's contacts with no checks.
+    /// The import benchmark's floor: bulk-inserts a CSV's contacts, accounts or orders with
+    /// no checks.
     #[command(hide = true)]
     BenchFloorImport {
         file: PathBuf,
         #[arg(long)]
         tenant: Uuid,
+        #[arg(long, default_value = "contacts")]
+        kind: String,
     },
 }
 
@@ -630,11 +633,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = resolve_config(&cli.global, None)?;
             bench::floor(&config, listen, tenant).await
         }
-        Command::BenchFloorImport { file, tenant } => {
+        Command::BenchFloorImport { file, tenant, kind } => {
             let mut config = resolve_config(&cli.global, None)?;
             config.db_max_connections = 2; // as `guanxi import`
 
-            bench::floor_import(&config, &file, tenant).await
+            bench::floor_import(&config, &file, tenant, &kind).await
         }
         Command::Migrate => {
             let config = resolve_config(&cli.global, None)?;
