@@ -646,12 +646,8 @@ pub async fn create_many(
     }
     // The audit events carry the stored records, read back a chunk at a time.
     for chunk in rows.chunks(200) {
-        let mut q = Sql::new(SELECT);
-        q.push(" WHERE c.tenant_id = ")
-            .bind(ctx.tenant_id)
-            .push(" AND c.id IN ")
-            .bind_list(chunk.iter().map(|r| r.id));
-        let stored: Vec<Contact> = tx.fetch_sql(q).await?;
+        let ids: Vec<Uuid> = chunk.iter().map(|r| r.id).collect();
+        let stored = record::load_many::<Contact>(tx, ctx.tenant_id, &ids).await?;
         let events: Vec<(Uuid, Option<&Contact>, Option<&Contact>)> =
             stored.iter().map(|c| (c.id, None, Some(c))).collect();
         audit::record_many(tx, ctx, "create", "contacts", &events).await?;

@@ -1727,7 +1727,8 @@ async fn import_run(
     if !status.success() {
         let err = std::fs::read_to_string(dir.join("import.err")).unwrap_or_default();
         let err = err.rsplit(['\r', '\n']).find(|l| !l.trim().is_empty()).unwrap_or_default();
-        bail!("the {kind} import exited with {status}: {}", err.trim());
+        let what = if floor { "floor" } else { "import" };
+        bail!("the {kind} {what} exited with {status}: {}", err.trim());
     }
     Ok((secs, peak, tenant))
 }
@@ -2125,7 +2126,8 @@ pub async fn floor_import(
 /// transaction every `per_tx` rows.
 struct FloorWriter<'a> {
     db: &'a Db,
-    tx: guanxi_platform::db::Tx,
+    /// Always there between calls.
+    tx: Option<guanxi_platform::db::Tx>,
     head: &'static str,
     q: Sql,
     in_stmt: usize,
@@ -2139,7 +2141,7 @@ impl<'a> FloorWriter<'a> {
         tx.bulk_load().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(FloorWriter {
             db,
-            tx,
+            tx: Some(tx),
             head,
             q: Sql::new(head),
             in_stmt: 0,
@@ -2163,9 +2165,13 @@ impl<'a> FloorWriter<'a> {
             self.flush().await?;
             self.in_tx += self.per_statement;
             if self.in_tx >= 4_000 {
-                let tx = std::mem::replace(&mut self.tx, self.db.begin().await.map_err(e)?);
-                tx.commit().await.map_err(e)?;
-                self.tx.bulk_load().await.map_err(e)?;
+                // Committed before the next begins: SQLite has one writer connection.
+                if let Some(done) = self.tx.take() {
+                    done.commit().await.map_err(e)?;
+                }
+                let mut tx = self.db.begin().await.map_err(e)?;
+                tx.bulk_load().await.map_err(e)?;
+                self.tx = Some(tx);
                 self.in_tx = 0;
             }
         }
@@ -2175,7 +2181,7 @@ impl<'a> FloorWriter<'a> {
     async fn flush(&mut self) -> anyhow::Result<()> {
         if self.in_stmt > 0 {
             let stmt = std::mem::replace(&mut self.q, Sql::new(self.head));
-            self.tx
+            self.tx_mut()?
                 .execute(&stmt.sql, stmt.args)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -2184,9 +2190,16 @@ impl<'a> FloorWriter<'a> {
         Ok(())
     }
 
+    fn tx_mut(&mut self) -> anyhow::Result<&mut guanxi_platform::db::Tx> {
+        self.tx.as_mut().context("no transaction")
+    }
+
     async fn finish(mut self) -> anyhow::Result<()> {
         self.flush().await?;
-        self.tx.commit().await.map_err(|e| anyhow::anyhow!("{e}"))
+        match self.tx.take() {
+            Some(tx) => tx.commit().await.map_err(|e| anyhow::anyhow!("{e}")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -2338,7 +2351,7 @@ async fn floor_orders(
                     .await?;
                 n += 1;
                 if orders.in_stmt == 0 {
-                    floor_lines(&mut orders.tx, std::mem::take(&mut lines)).await?;
+                    floor_lines(orders.tx_mut()?, std::mem::take(&mut lines)).await?;
                 }
             }
         }
@@ -2352,7 +2365,7 @@ async fn floor_orders(
         }
     }
     orders.flush().await?;
-    floor_lines(&mut orders.tx, lines).await?;
+    floor_lines(orders.tx_mut()?, lines).await?;
     orders.finish().await?;
     db.finish_bulk_load().await.map_err(e)?;
     db.close().await;
