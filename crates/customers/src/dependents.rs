@@ -83,7 +83,11 @@ impl Customers {
     ) -> Result<Account> {
         match self.accounts.get(&id) {
             Some(a) if covered(ctx, a) => Ok(a.clone()),
-            _ => record::get(conn, ctx, id).await,
+            _ => {
+                let a: Account = record::get(conn, ctx, id).await?;
+                self.accounts.insert(id, a.clone());
+                Ok(a)
+            }
         }
     }
 
@@ -96,8 +100,22 @@ impl Customers {
     ) -> Result<Contact> {
         match self.contacts.get(&id) {
             Some(c) if covered(ctx, c) => Ok(c.clone()),
-            _ => record::get(conn, ctx, id).await,
+            _ => {
+                let c: Contact = record::get(conn, ctx, id).await?;
+                self.contacts.insert(id, c.clone());
+                Ok(c)
+            }
         }
+    }
+
+    /// The name of an account read before (`None` when it was not).
+    pub fn account_name(&self, id: Uuid) -> Option<String> {
+        self.accounts.get(&id).map(|a| a.name.clone())
+    }
+
+    /// The name of a contact read before (`None` when it was not).
+    pub fn contact_name(&self, id: Uuid) -> Option<String> {
+        self.contacts.get(&id).map(|c| c.name.clone())
     }
 
     /// See [`customer_scope`].

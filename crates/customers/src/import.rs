@@ -519,23 +519,7 @@ pub async fn run(
                     contact_batch(db, ctx, opts, &defs, &fields, rows, &mut report, &header_of)
                         .await?;
                     batches += 1;
-                    // PostgreSQL's statistics do not know a tenant new since the last ANALYZE
-                    // (it estimates one row), and then plans each batch's duplicate query as a
-                    // nested loop over the tenant's rows — quadratic. Refreshed after batches
-                    // 1, 4, 16, 64, …: a handful of ANALYZEs for a million rows, each of only
-                    // the columns that query reads (0.3 s at a million contacts; the whole
-                    // table, with the search index's 10,000-token statistics, takes 11 s).
-                    if db.backend() == Backend::Postgres
-                        && !opts.dry_run
-                        && batches.is_power_of_two()
-                        && batches.trailing_zeros().is_multiple_of(2)
-                    {
-                        db.execute(
-                            "ANALYZE contacts (tenant_id, phone_e164, email, name, account_id, deleted_at)",
-                            vec![],
-                        )
-                        .await?;
-                    }
+                    analyze_if_due(db, opts, target, batches).await?;
                     progress(report.rows);
                 }
                 continue;
@@ -570,6 +554,8 @@ pub async fn run(
         if units.len() >= UNITS {
             let done = std::mem::take(&mut units);
             writer.write(done, &mut dry, &mut report).await?;
+            batches += 1;
+            analyze_if_due(db, opts, target, batches).await?;
             progress(report.rows);
         }
     }
@@ -601,6 +587,34 @@ pub async fn run(
         db.finish_bulk_load().await?;
     }
     Ok(report)
+}
+
+/// PostgreSQL's statistics do not know a tenant new since the last ANALYZE (it estimates one
+/// row), and then plans a batch's lookups as nested loops over the tenant's rows — quadratic
+/// (a batch's duplicate query for contacts; reading 200 accounts back by id took 45 ms with a
+/// walk of every account of the tenant per row). Refreshed after batches 1, 4, 16, 64, …: a
+/// handful of ANALYZEs for a million rows, each of only the columns the lookups read (0.3 s
+/// at a million contacts; the whole table, with the search index's 10,000-token statistics,
+/// takes 11 s).
+async fn analyze_if_due(db: &Db, opts: &ImportOptions, target: Target, batches: u64) -> Result<()> {
+    if db.backend() != Backend::Postgres
+        || opts.dry_run
+        || !batches.is_power_of_two()
+        || !batches.trailing_zeros().is_multiple_of(2)
+    {
+        return Ok(());
+    }
+    let sql = match target {
+        Target::Contacts => {
+            "ANALYZE contacts (tenant_id, id, phone_e164, email, name, account_id, deleted_at)"
+        }
+        Target::Accounts => {
+            "ANALYZE accounts (tenant_id, id, name, credit_code, parent_id, owner_id, deleted_at)"
+        }
+        Target::Orders => "ANALYZE orders (tenant_id, id, channel, external_id, number)",
+    };
+    db.execute(sql, vec![]).await?;
+    Ok(())
 }
 
 /// Counts a row's outcome; a refused row is reported by column, anything else stops the
@@ -695,23 +709,22 @@ struct UnitWriter<'a> {
 
 /// The companies and contacts a batch names, by exact name: read for the whole batch at once,
 /// and kept up to date with what the batch creates. The oldest live record of a name is the
-/// one meant.
+/// one meant (of the named company, for a contact with one).
 #[derive(Default)]
 struct Names {
     accounts: HashMap<String, Option<Uuid>>,
-    /// Every live contact of the name, oldest first, with its company.
-    contacts: HashMap<String, Vec<(Uuid, Option<Uuid>)>>,
+    contacts: HashMap<(String, Option<Uuid>), Option<Uuid>>,
     /// Live accounts by credit code: id and name.
     codes: HashMap<String, Option<(Uuid, String)>>,
 }
 
 impl Names {
+    /// Looks up the accounts of these names, and the accounts of these credit codes.
     async fn fill(
         &mut self,
         tx: &mut Tx,
         tenant_id: Uuid,
         accounts: &[String],
-        contacts: &[String],
         codes: &[String],
     ) -> Result<()> {
         let accounts: Vec<&String> = accounts
@@ -719,36 +732,21 @@ impl Names {
             .filter(|n| !self.accounts.contains_key(*n))
             .collect();
         for chunk in accounts.chunks(200) {
-            for n in chunk {
-                self.accounts.insert((*n).clone(), None);
+            // Each name's oldest by the name index, however many share it.
+            let mut q = Sql::new("WITH v (name) AS (VALUES ");
+            for (i, n) in chunk.iter().enumerate() {
+                q.push(if i == 0 { "(" } else { ", (" })
+                    .bind(n.as_str())
+                    .push(")");
             }
-            let mut q = Sql::new("SELECT name, id FROM accounts WHERE tenant_id = ");
-            q.bind(tenant_id)
-                .push(" AND deleted_at IS NULL AND name IN ")
-                .bind_list(chunk.iter().map(|n| n.as_str()))
-                .push(" ORDER BY created_at DESC, id DESC");
-            let found: Vec<(String, Uuid)> = tx.fetch_sql(q).await?;
-            for (name, id) in found {
-                self.accounts.insert(name, Some(id));
-            }
-        }
-        let contacts: Vec<&String> = contacts
-            .iter()
-            .filter(|n| !self.contacts.contains_key(*n))
-            .collect();
-        for chunk in contacts.chunks(200) {
-            for n in chunk {
-                self.contacts.insert((*n).clone(), vec![]);
-            }
-            let mut q = Sql::new("SELECT name, id, account_id FROM contacts WHERE tenant_id = ");
-            q.bind(tenant_id)
-                .push(" AND deleted_at IS NULL AND name IN ")
-                .bind_list(chunk.iter().map(|n| n.as_str()))
-                .push(" ORDER BY created_at, id");
-            let found: Vec<(String, Uuid, Option<Uuid>)> = tx.fetch_sql(q).await?;
-            for (name, id, account) in found {
-                self.contacts.entry(name).or_default().push((id, account));
-            }
+            q.push(") SELECT v.name, (SELECT a.id FROM accounts a WHERE a.tenant_id = ")
+                .bind(tenant_id)
+                .push(
+                    " AND a.name = v.name AND a.deleted_at IS NULL
+                 ORDER BY a.created_at, a.id LIMIT 1) FROM v",
+                );
+            let found: Vec<(String, Option<Uuid>)> = tx.fetch_sql(q).await?;
+            self.accounts.extend(found);
         }
         let codes: Vec<&String> = codes
             .iter()
@@ -770,10 +768,47 @@ impl Names {
         Ok(())
     }
 
+    /// Looks up the contacts of these names (each of its company, when one is given).
+    async fn fill_contacts(
+        &mut self,
+        tx: &mut Tx,
+        tenant_id: Uuid,
+        wanted: &[(String, Option<Uuid>)],
+    ) -> Result<()> {
+        let mut wanted: Vec<&(String, Option<Uuid>)> = wanted
+            .iter()
+            .filter(|k| !self.contacts.contains_key(*k))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for chunk in wanted.chunks(200) {
+            let mut q = Sql::new("WITH v (name, account) AS (VALUES ");
+            for (i, (n, a)) in chunk.iter().enumerate() {
+                q.push(if i == 0 { "(" } else { ", (" })
+                    .bind(n.as_str())
+                    .push(", ")
+                    .bind(*a)
+                    .push(")");
+            }
+            q.push(") SELECT v.name, v.account, (SELECT c.id FROM contacts c WHERE c.tenant_id = ")
+                .bind(tenant_id)
+                .push(
+                    " AND c.name = v.name AND c.deleted_at IS NULL
+                 AND (v.account IS NULL OR c.account_id = v.account)
+                 ORDER BY c.created_at, c.id LIMIT 1) FROM v",
+                );
+            let found: Vec<(String, Option<Uuid>, Option<Uuid>)> = tx.fetch_sql(q).await?;
+            for (name, account, id) in found {
+                self.contacts.insert((name, account), id);
+            }
+        }
+        Ok(())
+    }
+
     /// The live account of this name, if any.
     async fn account(&mut self, tx: &mut Tx, ctx: &Ctx, name: &str) -> Result<Option<Uuid>> {
         if !self.accounts.contains_key(name) {
-            self.fill(tx, ctx.tenant_id, &[name.to_owned()], &[], &[])
+            self.fill(tx, ctx.tenant_id, &[name.to_owned()], &[])
                 .await?;
         }
         Ok(self.accounts.get(name).copied().flatten())
@@ -787,22 +822,18 @@ impl Names {
         name: &str,
         account: Option<Uuid>,
     ) -> Result<Option<Uuid>> {
-        if !self.contacts.contains_key(name) {
-            self.fill(tx, ctx.tenant_id, &[], &[name.to_owned()], &[])
+        let key = (name.to_owned(), account);
+        if !self.contacts.contains_key(&key) {
+            self.fill_contacts(tx, ctx.tenant_id, std::slice::from_ref(&key))
                 .await?;
         }
-        Ok(self.contacts.get(name).and_then(|found| {
-            found
-                .iter()
-                .find(|(_, a)| account.is_none() || *a == account)
-                .map(|(id, _)| *id)
-        }))
+        Ok(self.contacts.get(&key).copied().flatten())
     }
 
     /// The live account holding this credit code, if any: id and name.
     async fn code(&mut self, tx: &mut Tx, ctx: &Ctx, code: &str) -> Result<Option<(Uuid, String)>> {
         if !self.codes.contains_key(code) {
-            self.fill(tx, ctx.tenant_id, &[], &[], &[code.to_owned()])
+            self.fill(tx, ctx.tenant_id, &[], &[code.to_owned()])
                 .await?;
         }
         Ok(self.codes.get(code).cloned().flatten())
@@ -816,7 +847,8 @@ impl Names {
             *by_name = Some(id);
         }
         if let Some(code) = code {
-            self.codes.insert(code.to_owned(), Some((id, name.to_owned())));
+            self.codes
+                .insert(code.to_owned(), Some((id, name.to_owned())));
         }
     }
 
@@ -919,27 +951,51 @@ impl UnitWriter<'_> {
         // What the batch names: customers, products, and orders pushed before.
         let firsts = || units.iter().filter_map(|(_, rows)| rows.first());
         let accounts: Vec<String> = firsts().filter_map(|c| cell(c, "account")).collect();
-        let contacts: Vec<String> = firsts().filter_map(|c| cell(c, "contact")).collect();
         names
-            .fill(tx, ctx.tenant_id, &sorted(accounts), &sorted(contacts), &[])
+            .fill(tx, ctx.tenant_id, &sorted(accounts), &[])
             .await?;
+        let mut contacts = Vec::new();
+        for first in firsts() {
+            if let Some(n) = cell(first, "contact") {
+                let account = match cell(first, "account") {
+                    Some(a) => names.account(tx, ctx, &a).await?,
+                    None => None,
+                };
+                contacts.push((n, account));
+            }
+        }
+        names.fill_contacts(tx, ctx.tenant_id, &contacts).await?;
         let keys: Vec<Option<(String, String)>> = units
             .iter()
             .map(|(_, rows)| {
                 let first = rows.first()?;
                 let number = cell(first, "number")?;
-                Some((order_channel(&Row { fields, cells: first }), number))
+                Some((
+                    order_channel(&Row {
+                        fields,
+                        cells: first,
+                    }),
+                    number,
+                ))
             })
             .collect();
+        // By channel, then numbers: the order of the unique key's columns.
         let mut pushed: HashSet<(String, String)> = HashSet::new();
-        let numbers = sorted(keys.iter().flatten().map(|(_, n)| n.clone()).collect());
-        for chunk in numbers.chunks(200) {
-            let mut q = Sql::new("SELECT channel, external_id FROM orders WHERE tenant_id = ");
-            q.bind(ctx.tenant_id)
-                .push(" AND external_id IN ")
-                .bind_list(chunk.iter().map(String::as_str));
-            let found: Vec<(String, Option<String>)> = tx.fetch_sql(q).await?;
-            pushed.extend(found.into_iter().filter_map(|(c, e)| Some((c, e?))));
+        let mut by_channel: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (channel, number) in keys.iter().flatten() {
+            by_channel.entry(channel).or_default().push(number.clone());
+        }
+        for (channel, numbers) in by_channel {
+            for chunk in sorted(numbers).chunks(200) {
+                let mut q = Sql::new("SELECT external_id FROM orders WHERE tenant_id = ");
+                q.bind(ctx.tenant_id)
+                    .push(" AND channel = ")
+                    .bind(channel)
+                    .push(" AND external_id IN ")
+                    .bind_list(chunk.iter().map(String::as_str));
+                let found: Vec<(String,)> = tx.fetch_sql(q).await?;
+                pushed.extend(found.into_iter().map(|(e,)| (channel.to_owned(), e)));
+            }
         }
         let mut account_ids = Vec::new();
         let mut contact_ids = Vec::new();
@@ -983,10 +1039,12 @@ impl UnitWriter<'_> {
                 continue;
             }
             let prepared = match order_input(tx, ctx, fields, rows, names).await {
-                Ok((channel, number, input)) => match orders::pushed_input(&channel, &number, input) {
-                    Ok(input) => orders::prepare(tx, ctx, &input, &mut known).await,
-                    Err(e) => Err(e),
-                },
+                Ok((channel, number, input)) => {
+                    match orders::pushed_input(&channel, &number, input) {
+                        Ok(input) => orders::prepare(tx, ctx, &input, &mut known).await,
+                        Err(e) => Err(e),
+                    }
+                }
                 Err(e) => Err(e),
             };
             match prepared {
@@ -1017,14 +1075,17 @@ impl UnitWriter<'_> {
         if pending.is_empty() {
             return Ok(());
         }
-        let (at, news): (Vec<usize>, Vec<orders::NewOrder>) = std::mem::take(pending).into_iter().unzip();
+        let (at, news): (Vec<usize>, Vec<orders::NewOrder>) =
+            std::mem::take(pending).into_iter().unzip();
         tx.execute("SAVEPOINT bulk", vec![]).await?;
         match orders::create_many(tx, self.ctx, &news).await {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(Error::Validation(_) | Error::Conflict(_)) => {
                 tx.execute("ROLLBACK TO SAVEPOINT bulk", vec![]).await?;
                 for i in at {
-                    let result = self.one(tx, &units[i].1, names, &mut HashSet::new()).await?;
+                    let result = self
+                        .one(tx, &units[i].1, names, &mut HashSet::new())
+                        .await?;
                     outcomes[i] = Some(result);
                 }
             }
@@ -1051,7 +1112,7 @@ impl UnitWriter<'_> {
         wanted.extend(firsts().filter_map(|c| cell(c, "parent")));
         let codes: Vec<String> = firsts().filter_map(code_of).collect();
         names
-            .fill(tx, ctx.tenant_id, &sorted(wanted), &[], &sorted(codes))
+            .fill(tx, ctx.tenant_id, &sorted(wanted), &sorted(codes))
             .await?;
         let mut lk = record::Lookups::default();
         let mut outcomes: Outcomes = Vec::with_capacity(units.len());
@@ -1100,7 +1161,10 @@ impl UnitWriter<'_> {
             }
             // New: its parent by name (the batch's own new accounts included), then the form's
             // validation.
-            let row = Row { fields, cells: first };
+            let row = Row {
+                fields,
+                cells: first,
+            };
             let prepared = match account_input(tx, ctx, defs, &row, names, dry).await {
                 Ok(input) => accounts::prepare(tx, ctx, &input, defs, &mut lk).await,
                 Err(e) => Err(e),
@@ -1534,7 +1598,9 @@ async fn order_input(
 ) -> Result<(String, String, OrderInput)> {
     let first = Row {
         fields,
-        cells: lines.first().ok_or_else(|| Error::field("lines", "required"))?,
+        cells: lines
+            .first()
+            .ok_or_else(|| Error::field("lines", "required"))?,
     };
     let number = first
         .get("number")

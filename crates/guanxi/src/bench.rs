@@ -9,9 +9,11 @@
 //!   each number of connections: GET one contact, a list page with a filter and a sort, three
 //!   searches (a Chinese substring, pinyin initials, phone digits), create a contact, and the
 //!   contact's 360 page with 1,000 timeline entries (server only: a page of many statements);
-//! - **import**: the same rows as a CSV file, imported with `guanxi import contacts` (duplicate
-//!   check on) into a new tenant, beside the floor `guanxi bench-floor-import` — the same file
-//!   read by the same reader and bulk-inserted with no checks into another new tenant;
+//! - **import**: the same contacts as a CSV file, imported with `guanxi import contacts`
+//!   (duplicate check on) into a new tenant, beside the floor `guanxi bench-floor-import` — the
+//!   same file read by the same reader and bulk-inserted with no checks into another new
+//!   tenant; then the accounts, and half as many orders as contacts (naming the contacts), the
+//!   same way into the same two tenants;
 //! - **export**: `GET /api/v1/contacts/export.csv` of every contact;
 //!
 //! reporting req/s, p50/p99, rows/s and peak RSS, each beside its floor as a ratio measured in
@@ -1603,14 +1605,17 @@ async fn write_csv(
     let clean = |c: &Option<String>| c.clone().unwrap_or_default().replace([',', '"', '\n'], " ");
     'pages: loop {
         if kind != "orders" {
-            let rows: Vec<R> = db
-                .fetch_all(sql, args![s.tenant, after])
-                .await
-                .map_err(e)?;
+            let rows: Vec<R> = db.fetch_all(sql, args![s.tenant, after]).await.map_err(e)?;
             let Some(last) = rows.last() else { break };
             after = last.0;
             for (_, name, a, b, c, d, f) in &rows {
-                let cells = [Some(name.clone()), a.clone(), b.clone(), c.clone(), d.clone()];
+                let cells = [
+                    Some(name.clone()),
+                    a.clone(),
+                    b.clone(),
+                    c.clone(),
+                    d.clone(),
+                ];
                 let mut line: Vec<String> = cells.iter().map(clean).collect();
                 if kind == "contacts" {
                     line.push(clean(f));
@@ -1620,14 +1625,14 @@ async fn write_csv(
             }
             continue;
         }
-        let rows: Vec<(Uuid, String, String, chrono::DateTime<chrono::Utc>)> = db
-            .fetch_all(sql, args![s.tenant, after])
-            .await
-            .map_err(e)?;
+        let rows: Vec<(Uuid, String, String, chrono::DateTime<chrono::Utc>)> =
+            db.fetch_all(sql, args![s.tenant, after]).await.map_err(e)?;
         let Some(last) = rows.last() else { break };
         after = last.0;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let mut q = Sql::new("SELECT order_id, name, quantity, unit_price FROM order_lines WHERE tenant_id = ");
+        let mut q = Sql::new(
+            "SELECT order_id, name, quantity, unit_price FROM order_lines WHERE tenant_id = ",
+        );
         q.bind(s.tenant)
             .push(" AND order_id IN ")
             .bind_list(ids.iter().copied())
@@ -1726,7 +1731,10 @@ async fn import_run(
     let secs = t.elapsed().as_secs_f64();
     if !status.success() {
         let err = std::fs::read_to_string(dir.join("import.err")).unwrap_or_default();
-        let err = err.rsplit(['\r', '\n']).find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let err = err
+            .rsplit(['\r', '\n'])
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
         let what = if floor { "floor" } else { "import" };
         bail!("the {kind} {what} exited with {status}: {}", err.trim());
     }
@@ -2298,8 +2306,14 @@ async fn floor_orders(
     // transactions, so lines are held until their orders' statement is written.
     let mut lines: Vec<[Val; 9]> = Vec::new();
     let mut n = 0u64;
-    let mut current: Option<(String, String, Option<Uuid>, Vec<(String, i64, i64)>)> = None;
-    let mut rows = table.rows.filter_map(|r| r.ok()).map(Some).chain(std::iter::once(None));
+    // The order being read: number, time, contact, and its lines (product, quantity, price).
+    type Reading = (String, String, Option<Uuid>, Vec<(String, i64, i64)>);
+    let mut current: Option<Reading> = None;
+    let mut rows = table
+        .rows
+        .filter_map(|r| r.ok())
+        .map(Some)
+        .chain(std::iter::once(None));
     loop {
         let next = rows.next().flatten();
         let same = match (&current, &next) {
@@ -2361,7 +2375,14 @@ async fn floor_orders(
         let item = (cell(3), cell(4).parse().unwrap_or(1), price);
         match &mut current {
             Some((.., items)) if same => items.push(item),
-            _ => current = Some((cell(0), cell(1), contacts.get(&cell(2)).copied(), vec![item])),
+            _ => {
+                current = Some((
+                    cell(0),
+                    cell(1),
+                    contacts.get(&cell(2)).copied(),
+                    vec![item],
+                ))
+            }
         }
     }
     orders.flush().await?;

@@ -94,6 +94,11 @@ struct Shared {
     callers: AtomicU64,
     /// Resolved sessions and API tokens ([`crate::auth`]).
     auth: crate::auth::Cache,
+    /// A command's small SQLite pool (an import, the generator): its bulk loads may grow the
+    /// writer's page cache to 1 GiB ([`Tx::bulk_load`]). A server's never does — the setting
+    /// outlives the transaction on its connection, and an import from the web page would
+    /// have left the server's writer a 1 GiB cache.
+    bulk_cache: bool,
 }
 
 /// Whether a statement may write (anything but a `SELECT`, `WITH` or `EXPLAIN` read). Asked of
@@ -482,7 +487,10 @@ impl Db {
             };
             Ok(Db {
                 pool: Pool::Sqlite { read, write },
-                shared: Arc::default(),
+                shared: Arc::new(Shared {
+                    bulk_cache: max_connections <= 2,
+                    ..Shared::default()
+                }),
             })
         }
     }
@@ -639,12 +647,13 @@ impl Tx {
                 self.execute("SET LOCAL gin_pending_list_limit = '4MB'", vec![])
                     .await?;
             }
-            // The generators' connection keeps a 1 GiB page cache: past a few hundred thousand
-            // rows a table's random-key indexes and search index outgrow 64 MB, and each batch
+            // A command's connection keeps a 1 GiB page cache: past a few hundred thousand rows
+            // a table's random-key indexes and search index outgrow 64 MB, and each batch
             // re-reads them from the OS (a million deals: over 40 minutes instead of minutes).
-            Backend::Sqlite => {
+            Backend::Sqlite if self.shared.bulk_cache => {
                 self.execute("PRAGMA cache_size = -1048576", vec![]).await?;
             }
+            Backend::Sqlite => {}
         }
         Ok(())
     }
