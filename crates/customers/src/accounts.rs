@@ -613,7 +613,7 @@ pub async fn create_many(
     }
     let t = now();
     let era = eras::newest(tx, ctx.tenant_id, "accounts").await?;
-    // 33 values a row: small statements (sqlx's SQLite driver binds by name, quadratically).
+    // 34 values a row: small statements (sqlx's SQLite driver binds by name, quadratically).
     for chunk in rows.chunks(40) {
         let mut q = Sql::new(
             "INSERT INTO accounts (tenant_id, id, name, parent_id, credit_code, industry, website, email,
@@ -625,8 +625,7 @@ pub async fn create_many(
             let f = &r.f;
             let search = f.search();
             let grams = normalize::grams(&search);
-            q.push(if i == 0 { "(" } else { ", (" });
-            let values: [Val; 33] = [
+            let values: [Val; 34] = [
                 ctx.tenant_id.into(),
                 r.id.into(),
                 f.name.as_str().into(),
@@ -660,14 +659,9 @@ pub async fn create_many(
                 t.into(),
                 t.into(),
                 f.grade.clone().into(),
+                Val::I64(Some(1)),
             ];
-            for (j, v) in values.into_iter().enumerate() {
-                if j > 0 {
-                    q.push(", ");
-                }
-                q.bind(v);
-            }
-            q.push(", 1)");
+            q.push(if i == 0 { "" } else { ", " }).bind_list(values);
         }
         tx.execute(&q.sql, q.args).await?;
     }

@@ -593,7 +593,6 @@ pub async fn create_many(
             let f = &r.f;
             let search = f.search();
             let grams = guanxi_records::normalize::grams(&search);
-            q.push(if i == 0 { "(" } else { ", (" });
             let values: [Val; 32] = [
                 ctx.tenant_id.into(),
                 r.id.into(),
@@ -628,13 +627,7 @@ pub async fn create_many(
                 grams.into(),
                 era.into(),
             ];
-            for (j, v) in values.into_iter().enumerate() {
-                if j > 0 {
-                    q.push(", ");
-                }
-                q.bind(v);
-            }
-            q.push(")");
+            q.push(if i == 0 { "" } else { ", " }).bind_list(values);
         }
         tx.execute(&q.sql, q.args).await?;
     }

@@ -81,14 +81,7 @@ impl Customers {
         ctx: &Ctx,
         id: Uuid,
     ) -> Result<Account> {
-        match self.accounts.get(&id) {
-            Some(a) if covered(ctx, a) => Ok(a.clone()),
-            _ => {
-                let a: Account = record::get(conn, ctx, id).await?;
-                self.accounts.insert(id, a.clone());
-                Ok(a)
-            }
-        }
+        cached(&mut self.accounts, conn, ctx, id).await
     }
 
     /// The contact, as [`record::get`] answers.
@@ -98,14 +91,7 @@ impl Customers {
         ctx: &Ctx,
         id: Uuid,
     ) -> Result<Contact> {
-        match self.contacts.get(&id) {
-            Some(c) if covered(ctx, c) => Ok(c.clone()),
-            _ => {
-                let c: Contact = record::get(conn, ctx, id).await?;
-                self.contacts.insert(id, c.clone());
-                Ok(c)
-            }
-        }
+        cached(&mut self.contacts, conn, ctx, id).await
     }
 
     /// The name of an account read before (`None` when it was not).
@@ -155,6 +141,24 @@ impl Customers {
             Ok(())
         } else {
             Err(Error::Forbidden)
+        }
+    }
+}
+
+/// A record as [`record::get`] answers: from `known` when the caller's read scope covers it
+/// (what `get` decides first), else read — a share, or one not read before — and kept.
+async fn cached<R: record::Record + Clone>(
+    known: &mut HashMap<Uuid, R>,
+    conn: impl Into<Conn<'_>>,
+    ctx: &Ctx,
+    id: Uuid,
+) -> Result<R> {
+    match known.get(&id) {
+        Some(r) if covered(ctx, r) => Ok(r.clone()),
+        _ => {
+            let r: R = record::get(conn, ctx, id).await?;
+            known.insert(id, r.clone());
+            Ok(r)
         }
     }
 }

@@ -463,15 +463,7 @@ pub async fn run(
         ));
     }
     let header_of = |field: &str| {
-        let f = field.split('[').next().unwrap_or(field);
-        let f = f.strip_prefix("lines.").unwrap_or(f);
-        let f = match f {
-            "account_id" => "account",
-            "contact_id" => "contact",
-            "parent_id" => "parent",
-            "name" if target == Target::Orders => "product",
-            other => other,
-        };
+        let f = column_of(target, field);
         fields
             .iter()
             .position(|x| x.as_deref() == Some(f))
@@ -617,10 +609,25 @@ async fn analyze_if_due(db: &Db, opts: &ImportOptions, target: Target, batches: 
     Ok(())
 }
 
+/// The file's column a refused field is read from: an id the row named by name (`account_id`
+/// ← `account`), a line's field by its own name.
+fn column_of(target: Target, field: &str) -> &str {
+    let f = field.split('[').next().unwrap_or(field);
+    let f = f.strip_prefix("lines.").unwrap_or(f);
+    match f {
+        "account_id" => "account",
+        "contact_id" => "contact",
+        "parent_id" => "parent",
+        "name" if target == Target::Orders => "product",
+        other => other,
+    }
+}
+
 /// Counts a row's outcome; a refused row is reported by column, anything else stops the
 /// import.
 fn tally(
     report: &mut ImportReport,
+    target: Target,
     line: u64,
     row: &Row<'_>,
     result: Result<Outcome>,
@@ -654,7 +661,10 @@ fn tally(
                 // The field as the row names it: `custom.x`, `account` (the company), or a
                 // field of its own (an indexed one such as `lines[0].sku` reads its base).
                 let field = e.field.split(['[', '.']).next().unwrap_or(&e.field);
-                let value = row.get(&e.field).or_else(|| row.get(field));
+                let value = row
+                    .get(&e.field)
+                    .or_else(|| row.get(field))
+                    .or_else(|| row.get(column_of(target, &e.field)));
                 if report.errors.len() < MAX_ERRORS {
                     report.errors.push(RowError {
                         row: line,
@@ -901,7 +911,7 @@ impl UnitWriter<'_> {
                 fields: self.fields,
                 cells: first,
             };
-            tally(report, *line, &row, result, self.header_of)?;
+            tally(report, self.target, *line, &row, result, self.header_of)?;
         }
         if !self.opts.dry_run {
             tx.commit().await?;
@@ -1033,8 +1043,15 @@ impl UnitWriter<'_> {
                 Some(k) => pushed.contains(k),
             };
             if alone {
-                self.flush_orders(tx, units, names, &mut pending, &mut outcomes)
-                    .await?;
+                self.flush(
+                    tx,
+                    units,
+                    names,
+                    &mut pending,
+                    &mut outcomes,
+                    &mut HashSet::new(),
+                )
+                .await?;
                 outcomes.push(Some(self.one(tx, rows, names, &mut HashSet::new()).await?));
                 continue;
             }
@@ -1058,41 +1075,16 @@ impl UnitWriter<'_> {
                 Err(e) => outcomes.push(Some(Err(e))),
             }
         }
-        self.flush_orders(tx, units, names, &mut pending, &mut outcomes)
-            .await?;
+        self.flush(
+            tx,
+            units,
+            names,
+            &mut pending,
+            &mut outcomes,
+            &mut HashSet::new(),
+        )
+        .await?;
         Ok(outcomes)
-    }
-
-    /// Writes the orders set aside; if the database refuses them together, each alone.
-    async fn flush_orders(
-        &self,
-        tx: &mut Tx,
-        units: &[(u64, Vec<Vec<String>>)],
-        names: &mut Names,
-        pending: &mut Vec<(usize, orders::NewOrder)>,
-        outcomes: &mut Outcomes,
-    ) -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let (at, news): (Vec<usize>, Vec<orders::NewOrder>) =
-            std::mem::take(pending).into_iter().unzip();
-        tx.execute("SAVEPOINT bulk", vec![]).await?;
-        match orders::create_many(tx, self.ctx, &news).await {
-            Ok(_) => {}
-            Err(Error::Validation(_) | Error::Conflict(_)) => {
-                tx.execute("ROLLBACK TO SAVEPOINT bulk", vec![]).await?;
-                for i in at {
-                    let result = self
-                        .one(tx, &units[i].1, names, &mut HashSet::new())
-                        .await?;
-                    outcomes[i] = Some(result);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-        tx.execute("RELEASE SAVEPOINT bulk", vec![]).await?;
-        Ok(())
     }
 
     async fn accounts(
@@ -1150,7 +1142,7 @@ impl UnitWriter<'_> {
                 (Some(matched), DuplicatePolicy::Skip) => Some(Ok(Outcome::Skipped(Some(matched)))),
                 (None, _) if !alone_always => None,
                 _ => {
-                    self.flush_accounts(tx, units, names, &mut pending, &mut outcomes, dry)
+                    self.flush(tx, units, names, &mut pending, &mut outcomes, dry)
                         .await?;
                     Some(self.one(tx, rows, names, dry).await?)
                 }
@@ -1182,33 +1174,32 @@ impl UnitWriter<'_> {
                 Err(e) => outcomes.push(Some(Err(e))),
             }
         }
-        self.flush_accounts(tx, units, names, &mut pending, &mut outcomes, dry)
+        self.flush(tx, units, names, &mut pending, &mut outcomes, dry)
             .await?;
         Ok(outcomes)
     }
 
-    /// Writes the accounts set aside; if the database refuses them together (a credit code
-    /// twice in the batch, or taken meanwhile), each alone.
-    async fn flush_accounts(
+    /// Writes the units set aside; if the database refuses them together (an account's credit
+    /// code twice in the batch, an order's number taken meanwhile), each alone.
+    async fn flush<T: Prepared>(
         &self,
         tx: &mut Tx,
         units: &[(u64, Vec<Vec<String>>)],
         names: &mut Names,
-        pending: &mut Vec<(usize, accounts::NewAccount)>,
+        pending: &mut Vec<(usize, T)>,
         outcomes: &mut Outcomes,
         dry: &mut HashSet<String>,
     ) -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
-        let (at, news): (Vec<usize>, Vec<accounts::NewAccount>) =
-            std::mem::take(pending).into_iter().unzip();
+        let (at, news): (Vec<usize>, Vec<T>) = std::mem::take(pending).into_iter().unzip();
         tx.execute("SAVEPOINT bulk", vec![]).await?;
-        match accounts::create_many(tx, self.ctx, self.defs, &news).await {
-            Ok(_) => {}
+        match T::create_many(tx, self.ctx, self.defs, &news).await {
+            Ok(()) => {}
             Err(Error::Validation(_) | Error::Conflict(_)) => {
                 tx.execute("ROLLBACK TO SAVEPOINT bulk", vec![]).await?;
-                names.forget(&news.iter().map(|a| a.id()).collect());
+                T::not_written(names, &news);
                 for i in at {
                     let result = self.one(tx, &units[i].1, names, dry).await?;
                     outcomes[i] = Some(result);
@@ -1218,6 +1209,28 @@ impl UnitWriter<'_> {
         }
         tx.execute("RELEASE SAVEPOINT bulk", vec![]).await?;
         Ok(())
+    }
+}
+
+/// A unit validated and set aside, written with the rest of its batch.
+trait Prepared: Sized {
+    async fn create_many(tx: &mut Tx, ctx: &Ctx, defs: &[CustomField], all: &[Self]) -> Result<()>;
+    /// The bulk write was rolled back: forget what the batch remembered of these.
+    fn not_written(_names: &mut Names, _all: &[Self]) {}
+}
+
+impl Prepared for orders::NewOrder {
+    async fn create_many(tx: &mut Tx, ctx: &Ctx, _: &[CustomField], all: &[Self]) -> Result<()> {
+        orders::create_many(tx, ctx, all).await.map(|_| ())
+    }
+}
+
+impl Prepared for accounts::NewAccount {
+    async fn create_many(tx: &mut Tx, ctx: &Ctx, defs: &[CustomField], all: &[Self]) -> Result<()> {
+        accounts::create_many(tx, ctx, defs, all).await.map(|_| ())
+    }
+    fn not_written(names: &mut Names, all: &[Self]) {
+        names.forget(&all.iter().map(|a| a.id()).collect());
     }
 }
 
@@ -1302,7 +1315,14 @@ async fn contact_batch(
                             for f in &mut v {
                                 f.field = "account".into();
                             }
-                            tally(report, *line, &row, Err(Error::Validation(v)), header_of)?;
+                            tally(
+                                report,
+                                Target::Contacts,
+                                *line,
+                                &row,
+                                Err(Error::Validation(v)),
+                                header_of,
+                            )?;
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -1313,7 +1333,7 @@ async fn contact_batch(
         let input = contact_input(defs, &row, account_id);
         match contacts::prepare(&mut tx, ctx, &input, defs, &mut lk).await {
             Ok(c) => ready.push((*line, input, c)),
-            Err(e) => tally(report, *line, &row, Err(e), header_of)?,
+            Err(e) => tally(report, Target::Contacts, *line, &row, Err(e), header_of)?,
         }
     }
     // Likely duplicates (score 70 and more): stored ones by one query, and earlier rows.
@@ -1409,7 +1429,14 @@ async fn contact_batch(
             }
         };
         let cells = cells_at.get(&line).copied().unwrap_or(&no_cells);
-        tally(report, line, &Row { fields, cells }, outcome, header_of)?;
+        tally(
+            report,
+            Target::Contacts,
+            line,
+            &Row { fields, cells },
+            outcome,
+            header_of,
+        )?;
     }
     if opts.dry_run {
         drop(tx);

@@ -560,7 +560,7 @@ async fn write_lines(tx: &mut Tx, ctx: &Ctx, id: Uuid, lines: &[OrderLine]) -> R
     .await?;
     for l in lines {
         let mut q = Sql::new(LINE_COLUMNS);
-        push_row(&mut q, true, line_values(ctx, id, l), ")");
+        q.bind_list(line_values(ctx, id, l));
         tx.execute(&q.sql, q.args).await?;
     }
     Ok(())
@@ -718,7 +718,7 @@ impl NewOrder {
 }
 
 /// The columns of an order's row, in [`ORDER_COLUMNS`]' order.
-fn order_values(ctx: &Ctx, id: Uuid, f: &Fields, t: DateTime<Utc>) -> [Val; 17] {
+fn order_values(ctx: &Ctx, id: Uuid, f: &Fields, t: DateTime<Utc>) -> [Val; 18] {
     [
         ctx.tenant_id.into(),
         id.into(),
@@ -737,6 +737,7 @@ fn order_values(ctx: &Ctx, id: Uuid, f: &Fields, t: DateTime<Utc>) -> [Val; 17] 
         ctx.user_id.into(),
         ctx.user_id.into(),
         serde_json::json!({}).into(),
+        Val::I64(Some(1)),
     ]
 }
 
@@ -744,18 +745,6 @@ const ORDER_COLUMNS: &str =
     "INSERT INTO orders (tenant_id, id, number, channel, external_id, status,
     account_id, contact_id, ordered_at, currency, total, notes, created_at, updated_at, created_by,
     updated_by, custom, version) VALUES ";
-
-/// Appends one row of values (and the version, 1).
-fn push_row<const N: usize>(q: &mut Sql, first: bool, values: [Val; N], tail: &str) {
-    q.push(if first { "(" } else { ", (" });
-    for (j, v) in values.into_iter().enumerate() {
-        if j > 0 {
-            q.push(", ");
-        }
-        q.bind(v);
-    }
-    q.push(tail);
-}
 
 async fn insert_in(
     tx: &mut Tx,
@@ -796,7 +785,8 @@ pub async fn create_many(tx: &mut Tx, ctx: &Ctx, orders: &[NewOrder]) -> Result<
     for chunk in orders.chunks(40) {
         let mut q = Sql::new(ORDER_COLUMNS);
         for (i, o) in chunk.iter().enumerate() {
-            push_row(&mut q, i == 0, order_values(ctx, o.id, &o.f, t), ", 1)");
+            q.push(if i == 0 { "" } else { ", " })
+                .bind_list(order_values(ctx, o.id, &o.f, t));
         }
         tx.execute(&q.sql, q.args).await?;
     }
@@ -807,7 +797,8 @@ pub async fn create_many(tx: &mut Tx, ctx: &Ctx, orders: &[NewOrder]) -> Result<
     for chunk in lines.chunks(60) {
         let mut q = Sql::new(LINE_COLUMNS);
         for (i, (id, l)) in chunk.iter().enumerate() {
-            push_row(&mut q, i == 0, line_values(ctx, *id, l), ")");
+            q.push(if i == 0 { "" } else { ", " })
+                .bind_list(line_values(ctx, *id, l));
         }
         tx.execute(&q.sql, q.args).await?;
     }

@@ -2050,14 +2050,7 @@ fn floor_row(
         serde_json::json!({}).into(),
         serde_json::json!([]).into(),
     ];
-    q.push("(");
-    for (i, v) in values.into_iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(v);
-    }
-    q.push(")");
+    q.bind_list(values);
 }
 
 /// `guanxi bench-floor-import FILE --tenant ID`: the import's floor — the same file read by
@@ -2158,16 +2151,11 @@ impl<'a> FloorWriter<'a> {
         })
     }
 
-    async fn row<const N: usize>(&mut self, values: [Val; N], tail: &str) -> anyhow::Result<()> {
+    async fn row<const N: usize>(&mut self, values: [Val; N]) -> anyhow::Result<()> {
         let e = |e: guanxi_platform::Error| anyhow::anyhow!("{e}");
-        self.q.push(if self.in_stmt == 0 { "(" } else { ", (" });
-        for (i, v) in values.into_iter().enumerate() {
-            if i > 0 {
-                self.q.push(", ");
-            }
-            self.q.bind(v);
-        }
-        self.q.push(tail);
+        self.q
+            .push(if self.in_stmt == 0 { "" } else { ", " })
+            .bind_list(values);
         self.in_stmt += 1;
         if self.in_stmt == self.per_statement {
             self.flush().await?;
@@ -2241,32 +2229,30 @@ async fn floor_accounts(
         );
         let grams = guanxi_records::normalize::grams(&search);
         let t = guanxi_platform::time::now();
-        w.row(
-            [
-                ctx.tenant_id.into(),
-                guanxi_platform::time::new_id().into(),
-                name.into(),
-                cell(1).into(),
-                cell(2).into(),
-                cell(3).into(),
-                phone.as_ref().map(|p| p.raw.clone()).into(),
-                phone.as_ref().map(|p| p.e164.clone()).into(),
-                "CN".into(),
-                ctx.user_id.into(),
-                ctx.team_id.into(),
-                search.into(),
-                grams.into(),
-                t.into(),
-                t.into(),
-                ctx.user_id.into(),
-                ctx.user_id.into(),
-                serde_json::json!({}).into(),
-                serde_json::json!([]).into(),
-                t.into(),
-                t.into(),
-            ],
-            ", 1)",
-        )
+        w.row([
+            ctx.tenant_id.into(),
+            guanxi_platform::time::new_id().into(),
+            name.into(),
+            cell(1).into(),
+            cell(2).into(),
+            cell(3).into(),
+            phone.as_ref().map(|p| p.raw.clone()).into(),
+            phone.as_ref().map(|p| p.e164.clone()).into(),
+            "CN".into(),
+            ctx.user_id.into(),
+            ctx.team_id.into(),
+            search.into(),
+            grams.into(),
+            t.into(),
+            t.into(),
+            ctx.user_id.into(),
+            ctx.user_id.into(),
+            serde_json::json!({}).into(),
+            serde_json::json!([]).into(),
+            t.into(),
+            t.into(),
+            Val::I64(Some(1)),
+        ])
         .await?;
         n += 1;
     }
@@ -2342,26 +2328,24 @@ async fn floor_orders(
                     ]);
                 }
                 orders
-                    .row(
-                        [
-                            ctx.tenant_id.into(),
-                            id.into(),
-                            number.as_str().into(),
-                            "erp".into(),
-                            number.into(),
-                            "confirmed".into(),
-                            contact.into(),
-                            when.into(),
-                            "CNY".into(),
-                            Val::I64(Some(total)),
-                            t.into(),
-                            t.into(),
-                            ctx.user_id.into(),
-                            ctx.user_id.into(),
-                            serde_json::json!({}).into(),
-                        ],
-                        ", 1)",
-                    )
+                    .row([
+                        ctx.tenant_id.into(),
+                        id.into(),
+                        number.as_str().into(),
+                        "erp".into(),
+                        number.into(),
+                        "confirmed".into(),
+                        contact.into(),
+                        when.into(),
+                        "CNY".into(),
+                        Val::I64(Some(total)),
+                        t.into(),
+                        t.into(),
+                        ctx.user_id.into(),
+                        ctx.user_id.into(),
+                        serde_json::json!({}).into(),
+                        Val::I64(Some(1)),
+                    ])
                     .await?;
                 n += 1;
                 if orders.in_stmt == 0 {
@@ -2402,14 +2386,8 @@ async fn floor_lines(tx: &mut guanxi_platform::db::Tx, lines: Vec<[Val; 9]>) -> 
                  discount, amount, product_id) VALUES ",
         );
         for (i, values) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" });
-            for (j, v) in values.iter().enumerate() {
-                if j > 0 {
-                    q.push(", ");
-                }
-                q.bind(v.clone());
-            }
-            q.push(")");
+            q.push(if i == 0 { "" } else { ", " })
+                .bind_list(values.iter().cloned());
         }
         tx.execute(&q.sql, q.args)
             .await
