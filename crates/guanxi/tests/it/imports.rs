@@ -1207,7 +1207,10 @@ both!(
             (&json!("客户"), &json!("unknown")),
             "{r}"
         );
-        assert_eq!(r["errors"][0]["value"], "甲公司", "the company as the file names it");
+        assert_eq!(
+            r["errors"][0]["value"], "甲公司",
+            "the company as the file names it"
+        );
         let rep_orders = items(&app, "/api/v1/orders?sort=number").await;
         assert!(rep_orders
             .iter()
