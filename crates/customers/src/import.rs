@@ -3,7 +3,8 @@
 //! mapped by guessing from Chinese and English headers and labels (custom fields included),
 //! or by an explicit mapping; rows are streamed (bounded memory), each validated by the same
 //! service function as a form. Contacts are saved in batches of [`BATCH`] rows, accounts and
-//! orders in batches of [`UNITS`], one transaction each: what the batch names (companies,
+//! orders in batches of [`UNITS`] ([`COMMAND_UNITS`] from the command line), one transaction
+//! each: what the batch names (companies,
 //! customers, products, existing records) looked up by a few queries, each row validated by
 //! the form's own `prepare`, the new records written several to a statement (an update, or a
 //! batch whose bulk write is refused, goes one record at a time); a crash loses at most the
@@ -487,6 +488,11 @@ pub async fn run(
         header_of: &header_of,
     };
     let mut pending: Option<(String, u64, Vec<Vec<String>>)> = None;
+    let per_batch = if db.is_command() {
+        COMMAND_UNITS
+    } else {
+        UNITS
+    };
     for row in rows {
         let (line, cells) = match row {
             Ok(r) => r,
@@ -543,7 +549,7 @@ pub async fn run(
                 }
             }
         }
-        if units.len() >= UNITS {
+        if units.len() >= per_batch {
             let done = std::mem::take(&mut units);
             writer.write(done, &mut dry, &mut report).await?;
             batches += 1;
@@ -703,8 +709,14 @@ enum Outcome {
 /// (duplicates `skip`) finds the batches already written.
 const BATCH: usize = 500;
 
-/// Accounts or orders written per transaction (the same promise).
+/// Accounts or orders written per transaction (the same promise) by a server, which holds
+/// its one SQLite writer for a batch (~0.1 s).
 const UNITS: usize = 200;
+
+/// … and by `guanxi import`, which has the database to itself: on SQLite every commit
+/// writes the pages the batch touched to the log (an index's upper pages again each time) —
+/// an order import ran 1.3× faster with ten times fewer commits.
+const COMMAND_UNITS: usize = 2_000;
 
 /// What an account or order import writes its batches with.
 struct UnitWriter<'a> {

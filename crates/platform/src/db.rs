@@ -94,11 +94,12 @@ struct Shared {
     callers: AtomicU64,
     /// Resolved sessions and API tokens ([`crate::auth`]).
     auth: crate::auth::Cache,
-    /// A command's small SQLite pool (an import, the generator): its bulk loads may grow the
-    /// writer's page cache to 1 GiB ([`Tx::bulk_load`]). A server's never does — the setting
-    /// outlives the transaction on its connection, and an import from the web page would
-    /// have left the server's writer a 1 GiB cache.
-    bulk_cache: bool,
+    /// A command's small pool (an import, the generator; [`Db::is_command`]): on SQLite its
+    /// bulk loads may grow the writer's page cache to 1 GiB and let the log grow to 64 MB
+    /// between checkpoints ([`Tx::bulk_load`]). A server's never does — the settings outlive
+    /// the transaction on its connection, and an import from the web page would have left the
+    /// server's writer a 1 GiB cache.
+    command: bool,
 }
 
 /// Whether a statement may write (anything but a `SELECT`, `WITH` or `EXPLAIN` read). Asked of
@@ -166,6 +167,9 @@ pub enum Val {
     Uuid(Option<Uuid>),
     Time(Option<DateTime<Utc>>),
     Json(Option<serde_json::Value>),
+    /// A JSON document already serialized (an audit event's record, written straight from
+    /// the record without building a `Value` first).
+    RawJson(Option<Box<serde_json::value::RawValue>>),
     Bytes(Option<Vec<u8>>),
 }
 
@@ -191,6 +195,7 @@ val_from!(&str, Text);
 val_from!(Uuid, Uuid);
 val_from!(DateTime<Utc>, Time);
 val_from!(serde_json::Value, Json);
+val_from!(Box<serde_json::value::RawValue>, RawJson);
 val_from!(Vec<u8>, Bytes);
 
 impl From<&String> for Val {
@@ -235,6 +240,7 @@ fn bind_sqlite<'q, T>(mut q: SqliteQ<'q, T>, args: Vec<Val>) -> SqliteQ<'q, T> {
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
             Val::Json(v) => q.bind(v.map(|j| j.to_string())),
+            Val::RawJson(v) => q.bind(v.map(|j| String::from(Box::<str>::from(j)))),
         };
     }
     q
@@ -251,6 +257,7 @@ fn bind_pg<'q, T>(mut q: PgQ<'q, T>, args: Vec<Val>) -> PgQ<'q, T> {
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v),
             Val::Json(v) => q.bind(v.map(sqlx::types::Json)),
+            Val::RawJson(v) => q.bind(v.map(sqlx::types::Json)),
         };
     }
     q
@@ -270,6 +277,7 @@ fn bind_sqlite_x(mut q: SqliteX<'_>, args: Vec<Val>) -> SqliteX<'_> {
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v.as_ref().map(sqlite_time)),
             Val::Json(v) => q.bind(v.map(|j| j.to_string())),
+            Val::RawJson(v) => q.bind(v.map(|j| String::from(Box::<str>::from(j)))),
         };
     }
     q
@@ -286,6 +294,7 @@ fn bind_pg_x(mut q: PgX<'_>, args: Vec<Val>) -> PgX<'_> {
             Val::Uuid(v) => q.bind(v),
             Val::Time(v) => q.bind(v),
             Val::Json(v) => q.bind(v.map(sqlx::types::Json)),
+            Val::RawJson(v) => q.bind(v.map(sqlx::types::Json)),
         };
     }
     q
@@ -446,7 +455,10 @@ impl Db {
                 .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
             Ok(Db {
                 pool: Pool::Postgres(pool),
-                shared: Arc::default(),
+                shared: Arc::new(Shared {
+                    command: max_connections <= 2,
+                    ..Shared::default()
+                }),
             })
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
@@ -488,11 +500,17 @@ impl Db {
             Ok(Db {
                 pool: Pool::Sqlite { read, write },
                 shared: Arc::new(Shared {
-                    bulk_cache: max_connections <= 2,
+                    command: max_connections <= 2,
                     ..Shared::default()
                 }),
             })
         }
+    }
+
+    /// A command's pool (two connections or fewer: an import, the generator), not a
+    /// server's: its bulk loads may hold the writer longer and use more memory.
+    pub fn is_command(&self) -> bool {
+        self.shared.command
     }
 
     pub fn backend(&self) -> Backend {
@@ -558,6 +576,14 @@ impl Db {
     /// load left pending into the index, so searches do not read through them. Nothing to do
     /// on SQLite.
     pub async fn finish_bulk_load(&self) -> Result<()> {
+        if self.backend() == Backend::Sqlite && self.shared.command {
+            // The log left by a bulk load is copied into the file and emptied now, not by the
+            // first writes of the server that opens it next (they stalled ~0.4 s after a
+            // million generated rows). A reader still in it makes this a partial checkpoint
+            // (a result row, not an error).
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)", vec![])
+                .await?;
+        }
         if self.backend() == Backend::Postgres {
             self.execute(
                 "SELECT gin_clean_pending_list(i.oid) FROM pg_class i JOIN pg_am am ON am.oid = i.relam
@@ -650,8 +676,13 @@ impl Tx {
             // A command's connection keeps a 1 GiB page cache: past a few hundred thousand rows
             // a table's random-key indexes and search index outgrow 64 MB, and each batch
             // re-reads them from the OS (a million deals: over 40 minutes instead of minutes).
-            Backend::Sqlite if self.shared.bulk_cache => {
+            // Its log is checkpointed every 64 MB instead of 4 MB: a page written by many
+            // transactions is copied to the file once per checkpoint, and checkpoints were a
+            // sixth of an order import (`Db::finish_bulk_load` checkpoints what is left).
+            Backend::Sqlite if self.shared.command => {
                 self.execute("PRAGMA cache_size = -1048576", vec![]).await?;
+                self.execute("PRAGMA wal_autocheckpoint = 16384", vec![])
+                    .await?;
             }
             Backend::Sqlite => {}
         }
@@ -811,6 +842,10 @@ fn copy_text(v: &Val, out: &mut String) {
         Val::Time(Some(t)) => write!(out, "{}", t.to_rfc3339_opts(SecondsFormat::Micros, true)),
         Val::Json(Some(j)) => {
             escaped(&j.to_string(), out);
+            Ok(())
+        }
+        Val::RawJson(Some(j)) => {
+            escaped(j.get(), out);
             Ok(())
         }
         Val::Bytes(Some(b)) => {

@@ -517,71 +517,16 @@ async fn sigterm_finishes_in_flight_requests_and_logs_are_json() {
 /// again: every row is in exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_killed_mid_file_then_rerun_loses_and_doubles_nothing() {
-    use tokio::io::AsyncReadExt;
     let dir = temp_dir();
     let d = dir.0.as_path();
-    let (ok, out, err) = guanxi(
-        &[
-            "admin",
-            "create-tenant",
-            "--name",
-            "导入测试",
-            "--admin-email",
-            "a@t.test",
-            "--admin-password",
-            "password-123456",
-        ],
-        d,
-    );
-    assert!(ok, "{err}");
-    let tenant = last_line(&out);
+    let tenant = import_tenant(d);
     let rows = 5000;
     let mut csv = String::from("姓名,手机,公司\n");
     for i in 0..rows {
         csv.push_str(&format!("客户{i},138{:08},公司{}\n", i, i % 37));
     }
-    let file = d.join("contacts.csv");
-    std::fs::write(&file, csv).unwrap();
-    let import = || {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_guanxi"));
-        cmd.args(["import", "contacts"])
-            .arg(&file)
-            .args(["--tenant", &tenant])
-            .arg("--data-dir")
-            .arg(d)
-            .env_remove("GUANXI_DATABASE_URL")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        cmd
-    };
-    // Start, wait for the progress report of the first batch of 500 rows (an event), then
-    // kill it hard.
-    let mut child = import().spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 256];
-    while !seen.contains("500 rows") {
-        let n = stderr.read(&mut buf).await.unwrap();
-        assert!(n > 0, "import ended before 500 rows: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    child.start_kill().unwrap();
-    let status = child.wait().await.unwrap();
-    assert!(!status.success(), "it was killed mid-file");
-    // Run it again to the end.
-    let done = import().output().await.unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    let summary = last_line(&String::from_utf8_lossy(&done.stdout));
-    assert!(summary.starts_with(&format!("{rows} rows: ")), "{summary}");
-    assert!(
-        summary.contains("skipped") && summary.contains(" 0 failed"),
-        "{summary}"
-    );
+    // Killed after the progress report of the first batch of 500 rows (an event).
+    killed_then_rerun(d, &tenant, "contacts", &csv, rows, "500 rows").await;
     let db = guanxi_platform::Db::connect(&d.join("guanxi.db").to_string_lossy(), 1)
         .await
         .unwrap();
@@ -596,6 +541,132 @@ async fn import_killed_mid_file_then_rerun_loses_and_doubles_nothing() {
         .unwrap();
     assert_eq!(companies, 37, "companies found by name, not doubled");
     db.close().await;
+}
+
+/// The same for orders, which the command writes 2,000 to a transaction: every order and
+/// every line exactly once, each with one audit event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_import_killed_mid_file_then_rerun_loses_and_doubles_nothing() {
+    let dir = temp_dir();
+    let d = dir.0.as_path();
+    let tenant = import_tenant(d);
+    let mut csv = String::from("姓名,手机\n");
+    for i in 0..50 {
+        csv.push_str(&format!("买家{i},139{:08}\n", i));
+    }
+    killed_or_done(d, &tenant, "contacts", &csv, None).await;
+    let orders = 8000;
+    let mut csv = String::from("订单号,下单时间,联系人,商品,数量,单价\n");
+    for i in 0..orders {
+        for line in 0..2 {
+            csv.push_str(&format!(
+                "SO-{i:05},2026-03-0{}T10:00:00+08:00,买家{},商品{line},{},12.50\n",
+                1 + i % 9,
+                i % 50,
+                1 + i % 3
+            ));
+        }
+    }
+    killed_then_rerun(d, &tenant, "orders", &csv, orders, "2001 rows").await;
+    let db = guanxi_platform::Db::connect(&d.join("guanxi.db").to_string_lossy(), 1)
+        .await
+        .unwrap();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move { db.scalar::<i64>(sql, vec![]).await.unwrap() }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM orders").await, orders);
+    assert_eq!(count("SELECT COUNT(*) FROM order_lines").await, 2 * orders);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM audit_events WHERE entity = 'orders'").await,
+        orders,
+        "one create event an order"
+    );
+    db.close().await;
+}
+
+fn import_tenant(d: &std::path::Path) -> String {
+    let (ok, out, err) = guanxi(
+        &[
+            "admin",
+            "create-tenant",
+            "--name",
+            "导入测试",
+            "--admin-email",
+            "a@t.test",
+            "--admin-password",
+            "password-123456",
+        ],
+        d,
+    );
+    assert!(ok, "{err}");
+    last_line(&out)
+}
+
+/// Imports `csv` as `kind` with `guanxi import`; with `kill_after`, kills it (SIGKILL) once its
+/// progress report says so.
+async fn killed_or_done(
+    d: &std::path::Path,
+    tenant: &str,
+    kind: &str,
+    csv: &str,
+    kill_after: Option<&str>,
+) -> String {
+    use tokio::io::AsyncReadExt;
+    let file = d.join(format!("{kind}.csv"));
+    std::fs::write(&file, csv).unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_guanxi"));
+    cmd.args(["import", kind])
+        .arg(&file)
+        .args(["--tenant", tenant])
+        .arg("--data-dir")
+        .arg(d)
+        .env_remove("GUANXI_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let Some(mark) = kill_after else {
+        let done = cmd.output().await.unwrap();
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        return last_line(&String::from_utf8_lossy(&done.stdout));
+    };
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains(mark) {
+        let n = stderr.read(&mut buf).await.unwrap();
+        assert!(n > 0, "import ended before {mark}: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.start_kill().unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(!status.success(), "it was killed mid-file");
+    String::new()
+}
+
+/// Kills an import of `csv` after `mark`, runs it again to the end, and checks its summary:
+/// `rows` records, the ones written before the kill skipped, none failed.
+async fn killed_then_rerun(
+    d: &std::path::Path,
+    tenant: &str,
+    kind: &str,
+    csv: &str,
+    rows: i64,
+    mark: &str,
+) {
+    killed_or_done(d, tenant, kind, csv, Some(mark)).await;
+    let summary = killed_or_done(d, tenant, kind, csv, None).await;
+    assert!(summary.starts_with(&format!("{rows} rows: ")), "{summary}");
+    assert!(
+        summary.contains("skipped") && summary.contains(" 0 failed"),
+        "{summary}"
+    );
+    assert!(!summary.contains(" 0 skipped"), "{summary}");
 }
 
 // Duplicates are asked about when an edit brings a phone or email another record has (not
