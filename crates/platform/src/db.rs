@@ -57,12 +57,13 @@ const WRITER_WAIT: Duration = Duration::from_secs(10);
 
 /// SQLite's page cache: the writer's, and each reader's. A reader's cache is emptied by every
 /// write, so a big one buys little and costs memory: with 16 connections of 8 MB each a
-/// server under load peaked at 238 MB, with these at 150 MB, and point reads, lists, searches
-/// and creates ran as fast (docs/benchmarks.md). The writer's cache stays warm; in a small
-/// pool (a command-line import) it takes a bigger share, as bulk writes at a million rows
-/// re-read pages from the OS with a small one.
-const WRITER_CACHE_KB: u32 = 16 * 1024;
-const SMALL_POOL_CACHE_KB: u32 = 128 * 1024;
+/// server under load peaked at 238 MB, with 1 MB readers and a 16 MB writer at 150 MB, with
+/// five readers and an 8 MB writer at 108 MB, and point reads, lists, searches and creates ran
+/// as fast (docs/benchmarks.md). The writer's cache stays warm; a command's (a command-line
+/// import) is bigger, as bulk writes at a million rows re-read pages from the OS with a small
+/// one.
+const WRITER_CACHE_KB: u32 = 8 * 1024;
+const COMMAND_WRITER_CACHE_KB: u32 = 64 * 1024;
 const READER_CACHE_KB: u32 = 1024;
 
 /// A pooled connection idle this long is pinged before use (a PostgreSQL server restarted
@@ -420,6 +421,21 @@ macro_rules! query_methods {
     };
 }
 
+/// A pooled connection still inside a transaction nobody holds is never handed out again: it
+/// is closed (which rolls the transaction back) and another taken. sqlx leaves one so when a
+/// future is dropped between its `BEGIN` being done and the transaction being handed over
+/// (on SQLite, a custom `BEGIN IMMEDIATE` is checked under a lock after it ran): a request
+/// cancelled there — a client gone — made every later write on SQLite's one writer connection
+/// fail with "begin_with at non-zero transaction depth" until a restart. Asked when a
+/// connection is taken, after its release has flushed the rollbacks of dropped transactions.
+fn left_in_transaction<C: sqlx::Connection>(conn: &C) -> bool {
+    let left = conn.is_in_transaction();
+    if left {
+        tracing::warn!("a pooled connection was left inside a transaction: closed");
+    }
+    left
+}
+
 enum Conns<'a> {
     SqlitePool(&'a SqlitePool),
     SqliteTx(&'a mut Transaction<'static, Sqlite>),
@@ -444,6 +460,9 @@ impl Db {
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| {
                     Box::pin(async move {
+                        if left_in_transaction(&*conn) {
+                            return Ok(false);
+                        }
                         if meta.idle_for >= PING_IDLE {
                             sqlx::Connection::ping(conn).await?;
                         }
@@ -478,15 +497,23 @@ impl Db {
                     .max_connections(n)
                     .acquire_timeout(WRITER_WAIT)
                     .test_before_acquire(false)
+                    .before_acquire(|conn, _| {
+                        Box::pin(async move { Ok(!left_in_transaction(&*conn)) })
+                    })
                     .connect_with(opts(cache_kb))
             };
             let failed = |e: sqlx::Error| {
                 Error::Unavailable(format!("cannot open SQLite database {path}: {e}"))
             };
             // The writer first: it creates the file and switches it to WAL.
+            let command = max_connections <= 2;
             let write = open(
                 1,
-                (SMALL_POOL_CACHE_KB / max_connections.max(1)).max(WRITER_CACHE_KB),
+                if command {
+                    COMMAND_WRITER_CACHE_KB
+                } else {
+                    WRITER_CACHE_KB
+                },
             )
             .await
             .map_err(failed)?;
@@ -500,7 +527,7 @@ impl Db {
             Ok(Db {
                 pool: Pool::Sqlite { read, write },
                 shared: Arc::new(Shared {
-                    command: max_connections <= 2,
+                    command,
                     ..Shared::default()
                 }),
             })
@@ -976,6 +1003,72 @@ mod tests {
             !writes("SELECT 1") && !writes(" WITH RECURSIVE up AS (SELECT 1) SELECT * FROM up")
         );
         assert!(writes("PRAGMA optimize") && writes("insert into t values (1)"));
+    }
+
+    /// A connection given back to the pool inside a transaction (as a `BEGIN` whose future was
+    /// dropped before it handed the transaction over leaves it) is not handed out again: the
+    /// next writer gets a working connection and the abandoned transaction is rolled back.
+    #[tokio::test]
+    async fn a_connection_left_in_a_transaction_is_never_handed_out() {
+        let dir = std::env::temp_dir().join(format!("gx-left-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("t.db");
+        let mut dbs = vec![super::Db::connect(&file.to_string_lossy(), 4)
+            .await
+            .expect("sqlite")];
+        if let Ok(url) = std::env::var("GUANXI_TEST_DATABASE_URL") {
+            dbs.push(super::Db::connect(&url, 1).await.expect("postgres"));
+        }
+        for db in dbs {
+            let table = format!("left_{}", uuid::Uuid::now_v7().simple());
+            db.execute(&format!("CREATE TABLE {table} (n BIGINT)"), vec![])
+                .await
+                .expect("table");
+            {
+                use sqlx::Connection;
+                match &db.pool {
+                    super::Pool::Sqlite { write, .. } => {
+                        let mut c = write.acquire().await.expect("writer");
+                        let mut tx = c.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+                        sqlx::query(&format!("INSERT INTO {table} VALUES (1)"))
+                            .execute(&mut *tx)
+                            .await
+                            .expect("insert");
+                        std::mem::forget(tx);
+                    }
+                    super::Pool::Postgres(p) => {
+                        let mut c = p.acquire().await.expect("connection");
+                        let mut tx = c.begin().await.expect("begin");
+                        sqlx::query(&format!("INSERT INTO {table} VALUES (1)"))
+                            .execute(&mut *tx)
+                            .await
+                            .expect("insert");
+                        std::mem::forget(tx);
+                    }
+                }
+            }
+            for _ in 0..3 {
+                let mut tx = db.begin().await.expect("a writer after the abandoned one");
+                tx.execute(&format!("INSERT INTO {table} VALUES (2)"), vec![])
+                    .await
+                    .expect("insert");
+                tx.commit().await.expect("commit");
+            }
+            let rows: Vec<(i64,)> = db
+                .fetch_all(&format!("SELECT n FROM {table} ORDER BY n"), vec![])
+                .await
+                .expect("rows");
+            assert_eq!(
+                rows,
+                vec![(2,), (2,), (2,)],
+                "the abandoned insert rolled back"
+            );
+            db.execute(&format!("DROP TABLE {table}"), vec![])
+                .await
+                .expect("drop");
+            db.close().await;
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     /// The build leaves SQLite's STAT4 out (`.cargo/config.toml`): with it every statement is
