@@ -106,12 +106,20 @@ struct Shared {
 /// Whether a statement may write (anything but a `SELECT`, `WITH` or `EXPLAIN` read). Asked of
 /// every statement, so it allocates nothing.
 fn writes(sql: &str) -> bool {
-    let first = sql
-        .trim_start()
+    let mut words = sql
         .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("");
-    !["SELECT", "WITH", "EXPLAIN"]
+        .filter(|w| !w.is_empty());
+    let first = words.next().unwrap_or("");
+    if first.eq_ignore_ascii_case("WITH") {
+        // `WITH … INSERT/UPDATE/DELETE` writes: a word of its own anywhere sends it to the
+        // writer (a literal that says so only costs a read the writer's turn).
+        return words.any(|w| {
+            ["INSERT", "UPDATE", "DELETE"]
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k))
+        });
+    }
+    !["SELECT", "EXPLAIN"]
         .iter()
         .any(|k| first.eq_ignore_ascii_case(k))
 }
@@ -1003,6 +1011,17 @@ mod tests {
             !writes("SELECT 1") && !writes(" WITH RECURSIVE up AS (SELECT 1) SELECT * FROM up")
         );
         assert!(writes("PRAGMA optimize") && writes("insert into t values (1)"));
+        // A common table expression in front of a write is a write.
+        assert!(writes("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x"));
+        assert!(writes(
+            "with v(n) as (values ($1)) update t set a = v.n from v"
+        ));
+        assert!(writes(
+            " WITH old AS (SELECT id FROM t) DELETE FROM t WHERE id IN old"
+        ));
+        assert!(!writes(
+            "WITH v(name) AS (VALUES ($1)) SELECT v.name, (SELECT updated_at FROM t) FROM v"
+        ));
     }
 
     /// A connection given back to the pool inside a transaction (as a `BEGIN` whose future was
