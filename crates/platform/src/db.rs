@@ -454,6 +454,8 @@ enum Conns<'a> {
 impl Db {
     /// Opens (creating if needed) the database: a `postgres://` URL, or a SQLite file path.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        // A command's pool (an import, the generator), not a server's: `Shared::command`.
+        let command = max_connections <= 2;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // GIN indexes (the search index) queue new entries in a pending list that every
             // search reads through: at PostgreSQL's default 4 MB that is ~2 ms more per search
@@ -483,7 +485,7 @@ impl Db {
             Ok(Db {
                 pool: Pool::Postgres(pool),
                 shared: Arc::new(Shared {
-                    command: max_connections <= 2,
+                    command,
                     ..Shared::default()
                 }),
             })
@@ -514,7 +516,6 @@ impl Db {
                 Error::Unavailable(format!("cannot open SQLite database {path}: {e}"))
             };
             // The writer first: it creates the file and switches it to WAL.
-            let command = max_connections <= 2;
             let write = open(
                 1,
                 if command {
