@@ -14,8 +14,8 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -66,6 +66,23 @@ const WRITER_CACHE_KB: u32 = 8 * 1024;
 const COMMAND_WRITER_CACHE_KB: u32 = 64 * 1024;
 const READER_CACHE_KB: u32 = 1024;
 
+/// A server's SQLite log is copied into the database file by a task and connection of its own
+/// ([`checkpointer`]), never by the writer inside a commit: SQLite's automatic checkpoint runs
+/// in the connection that commits, so every request queued behind the writer waited for its
+/// writes to the file and its `fsync` (the first one after a start, 4 MB spread over an
+/// 850 MB file, held 16 creates ~400 ms; under 64 concurrent creates a core sat idle and a
+/// tenth of the machine's time was I/O wait). The task checkpoints after this many commits.
+const CHECKPOINT_COMMITS: u32 = 64;
+
+/// A log this long (frames of a page) after the task's checkpoint is started again from its
+/// beginning (`RESTART`): readers that never pause would otherwise let it grow without end,
+/// and every read searches it. The restart waits at most [`CHECKPOINT_WAIT`] for readers
+/// still in the log, holding writers back meanwhile; the writer truncates a restarted log to
+/// [`LOG_LIMIT_BYTES`].
+const RESTART_FRAMES: i64 = 16_384;
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+const LOG_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
 /// A pooled connection idle this long is pinged before use (a PostgreSQL server restarted
 /// meanwhile); a fresher one is used as it is, without the extra round trip per statement.
 const PING_IDLE: Duration = Duration::from_secs(10);
@@ -101,6 +118,81 @@ struct Shared {
     /// the transaction on its connection, and an import from the web page would have left the
     /// server's writer a 1 GiB cache.
     command: bool,
+    /// A SQLite server's checkpoints ([`CHECKPOINT_COMMITS`]); `None` on PostgreSQL, for a
+    /// command and in memory.
+    checkpoints: Option<Checkpointing>,
+}
+
+/// The writer's side of the checkpointer: dropped with the database's last handle, it ends
+/// the checkpointer.
+#[derive(Debug)]
+struct Checkpointing {
+    state: Arc<Checkpoints>,
+    /// The checkpointer's connection.
+    pool: SqlitePool,
+}
+
+impl Drop for Checkpointing {
+    fn drop(&mut self) {
+        self.state.wake.notify_one();
+    }
+}
+
+impl Shared {
+    /// A write was committed on SQLite: every [`CHECKPOINT_COMMITS`] the checkpointer is woken.
+    fn committed(&self) {
+        if let Some(Checkpointing { state: c, .. }) = &self.checkpoints {
+            if c.commits.fetch_add(1, Ordering::Relaxed) + 1 == CHECKPOINT_COMMITS {
+                c.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// What the writer and the checkpointer share.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    /// Commits since the checkpointer last started one.
+    commits: AtomicU32,
+    wake: tokio::sync::Notify,
+    /// Checkpoints done, and a signal at each (tests wait on it).
+    done: AtomicU64,
+    finished: tokio::sync::Notify,
+}
+
+/// Copies a server's SQLite log into the database file after every [`CHECKPOINT_COMMITS`]
+/// commits, on its own connection (`pool`), while the writer goes on writing: a `PASSIVE`
+/// checkpoint takes no lock a writer or reader waits for. Ends when the database's last handle
+/// is dropped or its pools are closed.
+async fn checkpointer(pool: SqlitePool, c: Arc<Checkpoints>, alive: Weak<Shared>) {
+    loop {
+        c.wake.notified().await;
+        if alive.strong_count() == 0 || pool.is_closed() {
+            return;
+        }
+        c.commits.store(0, Ordering::Relaxed);
+        let step = async {
+            let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&pool)
+                .await?;
+            if log >= RESTART_FRAMES {
+                // Busy (a reader stayed past CHECKPOINT_WAIT) is a result, not an error:
+                // the next round tries again.
+                let _: (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+                    .fetch_one(&pool)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(e) = step.await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retried after more commits");
+        }
+        c.done.fetch_add(1, Ordering::SeqCst);
+        c.finished.notify_waiters();
+    }
 }
 
 /// Whether a statement may write (anything but a `SELECT`, `WITH` or `EXPLAIN` read). Asked of
@@ -154,13 +246,23 @@ fn changes_callers(sql: &str) -> bool {
 /// once it is done.
 struct Turn {
     write: bool,
-    tell: Option<Arc<Shared>>,
+    tell: Option<Tell>,
+}
+
+/// What a statement run on the pool tells the process once it is done.
+struct Tell {
+    shared: Arc<Shared>,
+    /// It wrote a callers' table.
+    callers: bool,
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        if let Some(s) = &self.tell {
-            s.callers.fetch_add(1, Ordering::SeqCst);
+        if let Some(t) = &self.tell {
+            if t.callers {
+                t.shared.callers.fetch_add(1, Ordering::SeqCst);
+            }
+            t.shared.committed();
         }
     }
 }
@@ -491,15 +593,24 @@ impl Db {
             })
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            // A server's checkpoints are the checkpointer's (`CHECKPOINT_COMMITS`); a command
+            // (nobody waits behind its writer) keeps SQLite's own, and so does a pool of one.
+            let checkpoints = !command && path != ":memory:";
             let opts = |cache_kb: u32| {
-                SqliteConnectOptions::new()
+                let o = SqliteConnectOptions::new()
                     .filename(Path::new(path))
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(WRITER_WAIT)
                     .foreign_keys(true)
-                    .pragma("cache_size", format!("-{cache_kb}"))
+                    .pragma("cache_size", format!("-{cache_kb}"));
+                if checkpoints {
+                    o.pragma("wal_autocheckpoint", "0")
+                        .pragma("journal_size_limit", LOG_LIMIT_BYTES.to_string())
+                } else {
+                    o
+                }
             };
             let open = |n: u32, cache_kb: u32| {
                 // A SQLite connection cannot go stale: no ping before use.
@@ -533,12 +644,37 @@ impl Db {
                     .await
                     .map_err(failed)?
             };
+            let checkpoints = if checkpoints {
+                // Its own connection: a restart waits CHECKPOINT_WAIT for readers, not
+                // WRITER_WAIT.
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .test_before_acquire(false)
+                    .connect_with(opts(256).busy_timeout(CHECKPOINT_WAIT))
+                    .await
+                    .map_err(failed)?;
+                Some(Checkpointing {
+                    state: Arc::default(),
+                    pool,
+                })
+            } else {
+                None
+            };
+            let shared = Arc::new(Shared {
+                command,
+                checkpoints,
+                ..Shared::default()
+            });
+            if let Some(c) = &shared.checkpoints {
+                tokio::spawn(checkpointer(
+                    c.pool.clone(),
+                    c.state.clone(),
+                    Arc::downgrade(&shared),
+                ));
+            }
             Ok(Db {
                 pool: Pool::Sqlite { read, write },
-                shared: Arc::new(Shared {
-                    command,
-                    ..Shared::default()
-                }),
+                shared,
             })
         }
     }
@@ -579,7 +715,10 @@ impl Db {
         let write = writes(sql);
         Turn {
             write,
-            tell: (write && changes_callers(sql)).then(|| self.shared.clone()),
+            tell: write.then(|| Tell {
+                shared: self.shared.clone(),
+                callers: changes_callers(sql),
+            }),
         }
     }
 
@@ -636,6 +775,9 @@ impl Db {
             Pool::Sqlite { read, write } => {
                 read.close().await;
                 write.close().await;
+                if let Some(c) = &self.shared.checkpoints {
+                    c.pool.close().await;
+                }
             }
             Pool::Postgres(p) => p.close().await,
         }
@@ -733,6 +875,7 @@ impl Tx {
         if self.callers_changed {
             self.shared.callers.fetch_add(1, Ordering::SeqCst);
         }
+        self.shared.committed();
         Ok(())
     }
     /// Writes many rows into `table` at once: `COPY … FROM STDIN` on PostgreSQL, multi-row
@@ -982,6 +1125,7 @@ impl Sql {
 #[cfg(test)]
 mod tests {
     use super::{changes_callers, positional, writes};
+    use std::time::Duration;
 
     #[test]
     fn writes_to_the_callers_tables_are_seen() {
@@ -1023,6 +1167,68 @@ mod tests {
         assert!(!writes(
             "WITH v(name) AS (VALUES ($1)) SELECT v.name, (SELECT updated_at FROM t) FROM v"
         ));
+    }
+
+    /// A server's SQLite log is copied into the database file by the checkpointer, not by the
+    /// writer inside a commit: the writer's automatic checkpoint is off, and once
+    /// `CHECKPOINT_COMMITS` writes are committed the file itself — read with the log ignored —
+    /// holds them.
+    #[tokio::test]
+    async fn a_servers_log_is_checkpointed_off_the_writer() {
+        use sqlx::sqlite::SqliteConnectOptions;
+        use sqlx::Connection;
+        let dir = std::env::temp_dir().join(format!("gx-ckpt-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("t.db");
+        let db = super::Db::connect(&file.to_string_lossy(), 4)
+            .await
+            .expect("sqlite");
+        db.execute("CREATE TABLE ck (n BIGINT)", vec![])
+            .await
+            .expect("table");
+        let super::Pool::Sqlite { write, .. } = &db.pool else {
+            panic!("a SQLite pool");
+        };
+        let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(write)
+            .await
+            .expect("pragma");
+        assert_eq!(auto, 0, "the writer never checkpoints inside a commit");
+        let state = &db
+            .shared
+            .checkpoints
+            .as_ref()
+            .expect("a server's checkpointer")
+            .state;
+        let finished = state.finished.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
+        for n in 0..i64::from(super::CHECKPOINT_COMMITS) {
+            let mut tx = db.begin().await.expect("begin");
+            tx.execute("INSERT INTO ck VALUES ($1)", crate::args![n])
+                .await
+                .expect("insert");
+            tx.commit().await.expect("commit");
+        }
+        tokio::time::timeout(Duration::from_secs(60), finished)
+            .await
+            .expect("a checkpoint after CHECKPOINT_COMMITS commits");
+        let mut file_only = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::new().filename(&file).immutable(true),
+        )
+        .await
+        .expect("the file alone");
+        let in_file: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ck")
+            .fetch_one(&mut file_only)
+            .await
+            .expect("count");
+        // The table's creation and the inserts up to the one that woke the checkpointer.
+        assert!(
+            in_file >= i64::from(super::CHECKPOINT_COMMITS) - 1,
+            "{in_file} rows in the file"
+        );
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A connection given back to the pool inside a transaction (as a `BEGIN` whose future was

@@ -3,6 +3,7 @@
 //! search box and list pages, loading within the caller's scope, trash and restore, and
 //! hand-over to another owner.
 
+use guanxi_platform::ctx::ActorKind;
 use guanxi_platform::db::{Backend, Conn, Db, Sql, Tx};
 use guanxi_platform::error::{Error, Errors, Result};
 use guanxi_platform::perms::Action;
@@ -159,6 +160,14 @@ pub async fn resolve_owner(
     };
     let team = match lk.owners.get(&owner) {
         Some(known) => *known,
+        // The caller as owner (most records): signed in or holding a token, they are an active
+        // user of this tenant and their team was read with them — no statement inside the
+        // writer's turn.
+        None if Some(owner) == ctx.user_id
+            && matches!(ctx.actor, ActorKind::Session | ActorKind::Token) =>
+        {
+            Some(ctx.team_id)
+        }
         None => {
             let row: Option<(Option<Uuid>,)> = tx
                 .fetch_optional(
