@@ -57,6 +57,7 @@ pub struct Bucket {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(as = ClvModel)]
 pub struct Model {
     pub id: Uuid,
     pub party: String,

@@ -27,6 +27,7 @@ const NOT_PURCHASES: &str = "('draft', 'cancelled', 'returned')";
 /// Whose value is analysed: companies (B2B) or people buying for themselves (B2C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ValueParty)]
 pub enum Party {
     #[default]
     Accounts,

@@ -233,6 +233,7 @@ const ORDER_ALIASES: &[(&str, &[&str])] = &[
 /// What an import creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ImportTarget)]
 pub enum Target {
     Contacts,
     Accounts,

@@ -78,6 +78,7 @@ pub struct Order {
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OrderLineInput)]
 pub struct LineInput {
     /// A catalogue product; or give `sku` (looked up) or just `name` and `unit_price`.
     pub product_id: Option<Uuid>,
@@ -1036,6 +1037,7 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
 
 /// A customer's purchase totals (cancelled and returned orders excluded), per currency.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(as = OrderTotals)]
 pub struct Totals {
     pub currency: String,
     pub orders: i64,

@@ -43,6 +43,7 @@ pub const MAX_CONDITIONS: usize = 10;
 /// `field op value`, on one of the record's facts (integers: minor units, basis points).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ApprovalCondition)]
 pub struct Condition {
     pub field: String,
     /// `gt`, `gte`, `lt`, `lte` or `eq`.

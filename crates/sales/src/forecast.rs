@@ -336,6 +336,7 @@ struct Sum {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(as = ForecastTarget)]
 pub struct Target {
     pub id: Uuid,
     pub period: String,

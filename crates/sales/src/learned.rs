@@ -41,6 +41,7 @@ pub type Counts = BTreeMap<String, BTreeMap<String, [i64; 2]>>;
 
 /// A trained model: the outcome counts, overall and per field value.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[schema(as = LearnedModel)]
 pub struct Model {
     /// The team it was trained on; absent: the company's (every team's leads).
     pub team_id: Option<Uuid>,
@@ -156,6 +157,7 @@ pub struct TrainInput {
 
 /// The stored models (none until trained).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LearnedModelList)]
 pub struct ModelList {
     pub items: Vec<Model>,
 }

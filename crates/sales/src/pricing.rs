@@ -114,6 +114,7 @@ pub struct LineMoney {
 
 /// A quote's totals, minor units: each the sum of its lines'.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = QuoteTotals)]
 pub struct Totals {
     /// Σ quantity × unit price.
     pub gross: i64,

@@ -136,6 +136,7 @@ pub struct Quote {
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = QuoteLineInput)]
 pub struct LineInput {
     /// A catalogue product, or its `sku`; or neither, with `name` and `unit_price`.
     pub product_id: Option<Uuid>,
@@ -232,6 +233,7 @@ pub struct QuoteVersion {
 
 /// The party on either side of a quote, as it was when sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = QuoteParty)]
 pub struct Party {
     pub name: String,
     pub person: Option<String>,

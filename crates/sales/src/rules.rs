@@ -34,6 +34,7 @@ pub const MAX_CONDITIONS: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RuleCondition)]
 pub struct Condition {
     /// A lead field (`source`, `source_detail`, `status`, `company`, `title`, `industry`,
     /// `province`, `city`, `product_interest`, `score`, `touches`, `logged`, `tags`) or

@@ -69,6 +69,7 @@ pub struct Targets {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SlaTarget)]
 pub enum Target {
     FirstResponse,
     NextResponse,

@@ -95,6 +95,7 @@ pub async fn post_run(
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ClvModelList)]
 pub struct ModelList {
     pub items: Vec<Model>,
 }

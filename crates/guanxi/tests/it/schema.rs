@@ -131,6 +131,76 @@ fn openapi_document_is_stable() {
     insta::assert_json_snapshot!("openapi", doc);
 }
 
+/// Two types documented under one name: the OpenAPI document keeps one of them and every
+/// operation naming the other shows the wrong shape (nine pairs did — a quote's lines shown as
+/// an order's, an SLA target as a sales target). Every type that derives `ToSchema` has a name
+/// of its own in the workspace, its `#[schema(as = …)]` if it has one.
+#[test]
+fn every_documented_type_has_a_name_of_its_own() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for c in std::fs::read_dir(&crates).unwrap().flatten() {
+        let src = c.path().join("src");
+        if src.is_dir() {
+            walk(&src, &mut files);
+        }
+    }
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut derives = false;
+        let mut alias: Option<String> = None;
+        // A derive list rustfmt split over several lines, until its `)]`.
+        let mut derive_list: Option<String> = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(list) = derive_list.as_mut() {
+                list.push_str(line);
+                if line.contains(")]") {
+                    derives = list.contains("ToSchema");
+                    derive_list = None;
+                }
+                continue;
+            }
+            if line.starts_with("#[derive(") && !line.contains(")]") {
+                derive_list = Some(line.to_owned());
+            } else if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                derives = true;
+            } else if let Some(rest) = line.strip_prefix("#[schema(as = ") {
+                alias = rest.split([')', ',']).next().map(|a| a.trim().to_owned());
+            } else if derives {
+                let item = ["pub struct ", "pub enum ", "struct ", "enum "]
+                    .iter()
+                    .find_map(|k| line.strip_prefix(k));
+                if let Some(item) = item {
+                    let ident: String = item
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    let name = alias.take().unwrap_or(ident);
+                    seen.entry(name).or_default().push(f.display().to_string());
+                    derives = false;
+                } else if !line.starts_with("#[") && !line.starts_with("///") && !line.is_empty() {
+                    derives = false;
+                    alias = None;
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 100, "{} documented types found", seen.len());
+    let twice: Vec<_> = seen.iter().filter(|(_, at)| at.len() > 1).collect();
+    assert!(twice.is_empty(), "documented under one name: {twice:#?}");
+}
+
 // The bulk writer (COPY on PostgreSQL, multi-row INSERT on SQLite) stores every value as the
 // ordinary statements would: separators and backslashes inside text, NULLs, numbers, flags.
 crate::both!(bulk_rows_keep_every_character, |app: TestApp| async move {

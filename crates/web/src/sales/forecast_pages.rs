@@ -106,6 +106,7 @@ pub struct TargetQuery {
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ForecastTargetList)]
 pub struct TargetList {
     pub items: Vec<Target>,
 }

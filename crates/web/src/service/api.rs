@@ -161,6 +161,7 @@ pub async fn ticket_timeline(
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = SlaTargetList)]
 pub struct TargetList {
     pub items: Vec<TargetRow>,
 }
@@ -182,6 +183,7 @@ pub async fn ticket_sla(
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TicketMergeInput)]
 pub struct MergeInput {
     /// The ticket that stays.
     pub into: Option<Uuid>,
