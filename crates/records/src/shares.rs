@@ -167,13 +167,32 @@ pub fn manages<R: Record>(ctx: &Ctx, r: &R) -> bool {
 /// `alias`, with `owner_id` and `team_id`) that `scope` covers or that are shared with the
 /// caller: [`Ctx::scope_sql`] widened by the caller's shares, for lists, boards and search.
 pub fn scope_sql(ctx: &Ctx, q: &mut Sql, scope: Scope, entity: Entity, alias: &str) {
+    scoped(ctx, q, scope, alias, entity, &format!("{alias}.id"));
+}
+
+/// [`scope_sql`] for the records read through another's shares
+/// ([`crate::record::Record::shared_through`]: a quote through its deal's): widened by the
+/// caller's shares of the record `parent` names in `via` (`q.opportunity_id`), as reading one
+/// by id is.
+pub fn scope_sql_through(
+    ctx: &Ctx,
+    q: &mut Sql,
+    scope: Scope,
+    alias: &str,
+    parent: Entity,
+    via: &str,
+) {
+    scoped(ctx, q, scope, alias, parent, via);
+}
+
+fn scoped(ctx: &Ctx, q: &mut Sql, scope: Scope, alias: &str, entity: Entity, id: &str) {
     let (owner, team) = (format!("{alias}.owner_id"), format!("{alias}.team_id"));
     match ctx.user_id {
         Some(user) if entity.shared() && scope != Scope::All => {
             q.push(" AND (");
             ctx.scope_cond(q, scope, &owner, &team);
             q.push(&format!(
-                " OR {alias}.id IN (SELECT s.record_id FROM record_shares s WHERE s.tenant_id = "
+                " OR {id} IN (SELECT s.record_id FROM record_shares s WHERE s.tenant_id = "
             ))
             .bind(ctx.tenant_id)
             .push(" AND s.user_id = ")

@@ -29,7 +29,7 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{approvals, args, audit, numbering, validate, version, Ctx, Error};
 use guanxi_records::record::{self, apply_text, plain, Record};
-use guanxi_records::{Entity, EntityDef};
+use guanxi_records::{shares, Entity, EntityDef};
 
 use crate::opportunities::{self, Opportunity};
 use crate::price_books::{self, Buyer};
@@ -413,7 +413,15 @@ pub async fn list(db: &Db, ctx: &Ctx, f: &QuoteFilter) -> Result<Page<Quote>> {
     let sort = page.sort(SORTS)?;
     let mut q = Sql::new(SELECT);
     q.push(" WHERE q.tenant_id = ").bind(ctx.tenant_id);
-    ctx.scope_sql(&mut q, scope, "q.owner_id", "q.team_id");
+    // As reading one by id: the caller's scope, or a share of its deal.
+    shares::scope_sql_through(
+        ctx,
+        &mut q,
+        scope,
+        "q",
+        crate::opportunities::ENTITY,
+        "q.opportunity_id",
+    );
     record::one_of(&mut q, "q.status", "status", f.status.as_deref(), STATUSES)?;
     if let Some(id) = f.opportunity_id {
         q.push(" AND q.opportunity_id = ").bind(id);

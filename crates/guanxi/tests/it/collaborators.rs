@@ -63,6 +63,12 @@ both!(
                     .json()
                     .await
                     .unwrap();
+                let quotes: Value = app
+                    .get("/api/v1/quotes", &token)
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
                 let found: Value = app
                     .get("/api/v1/search?q=协作大单", &token)
                     .await
@@ -73,6 +79,7 @@ both!(
                     one,
                     quote,
                     listed["items"].as_array().unwrap().len(),
+                    quotes["items"].as_array().unwrap().len(),
                     found["items"]
                         .as_array()
                         .unwrap()
@@ -82,7 +89,7 @@ both!(
                 )
             }
         };
-        assert_eq!(sees(&b).await, (404, 404, 0, 0));
+        assert_eq!(sees(&b).await, (404, 404, 0, 0, 0));
         // Counted in his reports only once he may read it.
         let counted = |token: &str| {
             let req = app
@@ -142,8 +149,9 @@ both!(
         codes.sort();
         assert_eq!(codes, [200, 412]);
 
-        // Shared to read: the deal, its quote, the list, the board and search open to Bob.
-        assert_eq!(sees(&b).await, (200, 200, 1, 1));
+        // Shared to read: the deal, its quote, the lists of both, the board and search open
+        // to Bob.
+        assert_eq!(sees(&b).await, (200, 200, 1, 1, 1));
         assert_eq!(counted(&b).await, Some(1), "and his reports count it");
         let pipeline =
             app.get(&deal_url, &b).await.json::<Value>().await.unwrap()["pipeline_id"].clone();
@@ -264,7 +272,7 @@ both!(
         // Taken back: the deal closes to Bob again.
         let r = put(&a, json!({"version": edited["version"], "shares": []})).await;
         assert_eq!(r.status(), 200);
-        assert_eq!(sees(&b).await, (404, 404, 0, 0));
+        assert_eq!(sees(&b).await, (404, 404, 0, 0, 0));
     }
 );
 
