@@ -288,6 +288,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ModelInput) -> Result<Model> {
         errs.add("annual_discount_bp", "out_of_range");
     }
     errs.finish()?;
+    let started = std::time::Instant::now();
     let end = input.holdout_to.unwrap_or(input.calibration_to);
     let p = Purchases::of(
         db,
@@ -299,8 +300,10 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ModelInput) -> Result<Model> {
     .await?
     .of_everyone();
     let rows = p.each(db).await?;
+    let read = started.elapsed();
     let customers = summarise(&rows, &p.window, input.calibration_to);
     drop(rows);
+    let summarised = started.elapsed();
     let repeaters = customers.iter().filter(|c| c.summary.x > 0.0).count();
     if customers.len() < MIN_CUSTOMERS || repeaters < MIN_REPEAT_BUYERS {
         return Err(Error::field("calibration_from", "insufficient_data"));
@@ -317,6 +320,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ModelInput) -> Result<Model> {
         .await
         .map_err(|e| Error::Internal(e.into()))?;
     model.created_by = ctx.user_id;
+    let fitted = started.elapsed();
     let mut tx = db.begin().await?;
     let holdout = match &model.holdout {
         Some(h) => Some(serde_json::to_value(&h.0).map_err(anyhow::Error::from)?),
@@ -374,6 +378,10 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ModelInput) -> Result<Model> {
     )
     .await?;
     tx.commit().await?;
+    tracing::info!(model = %model.id, customers = model.customers, read_ms = read.as_millis() as u64,
+        summarised_ms = (summarised - read).as_millis() as u64,
+        fitted_ms = (fitted - summarised).as_millis() as u64,
+        written_ms = (started.elapsed() - fitted).as_millis() as u64, "lifetime-value model");
     Ok(model)
 }
 
