@@ -74,13 +74,14 @@ const READER_CACHE_KB: u32 = 1024;
 /// tenth of the machine's time was I/O wait). The task checkpoints after this many commits.
 const CHECKPOINT_COMMITS: u32 = 64;
 
-/// A log this long (frames of a page) after the task's checkpoint is started again from its
-/// beginning (`RESTART`): readers that never pause would otherwise let it grow without end,
-/// and every read searches it. The restart waits at most [`CHECKPOINT_WAIT`] for readers
-/// still in the log, holding writers back meanwhile; the writer truncates a restarted log to
-/// [`LOG_LIMIT_BYTES`].
-const RESTART_FRAMES: i64 = 16_384;
-const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+/// A log this long (frames of a page, 64 MB) after the task's checkpoint is checkpointed
+/// again in the writer's turn ([`checkpoint_in_turn`]). The task's checkpoint runs beside the writer, so while writes
+/// never pause it cannot copy the whole log, and SQLite starts the log again from its
+/// beginning only after a checkpoint that copied all of it: a million generated contacts grew
+/// it to 27 GB, until the disk was full. In the writer's turn nothing is appended meanwhile and
+/// little is left to copy (the task copied the rest); the next transaction starts the log
+/// again, truncated to [`LOG_LIMIT_BYTES`].
+const WRITER_CHECKPOINT_FRAMES: i64 = 16_384;
 const LOG_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// A pooled connection idle this long is pinged before use (a PostgreSQL server restarted
@@ -139,10 +140,11 @@ impl Drop for Checkpointing {
 }
 
 impl Shared {
-    /// A write was committed on SQLite: every [`CHECKPOINT_COMMITS`] the checkpointer is woken.
-    fn committed(&self) {
+    /// A write was committed on SQLite: every [`CHECKPOINT_COMMITS`] the checkpointer is woken,
+    /// and after every `bulk` one (a batch of an import).
+    fn committed(&self, bulk: bool) {
         if let Some(Checkpointing { state: c, .. }) = &self.checkpoints {
-            if c.commits.fetch_add(1, Ordering::Relaxed) + 1 == CHECKPOINT_COMMITS {
+            if c.commits.fetch_add(1, Ordering::Relaxed) + 1 == CHECKPOINT_COMMITS || bulk {
                 c.wake.notify_one();
             }
         }
@@ -158,12 +160,33 @@ struct Checkpoints {
     /// Checkpoints done, and a signal at each (tests wait on it).
     done: AtomicU64,
     finished: tokio::sync::Notify,
+    /// The log is past [`WRITER_CHECKPOINT_FRAMES`]: the next writer checkpoints it in its
+    /// turn, before it writes (the pool's `before_acquire`), and the task waits for that.
+    in_writers_turn: std::sync::atomic::AtomicBool,
+}
+
+/// The checkpoint of the writer's turn ([`Checkpoints::in_writers_turn`]), on the writer
+/// connection before it is handed out: nothing can be appended meanwhile, so unless a reader
+/// still reads an older state it copies the whole log, and the transaction that follows starts
+/// the log again. A reader in the way leaves it to the next writer.
+async fn checkpoint_in_turn(conn: &mut sqlx::SqliteConnection, c: &Checkpoints) {
+    if !c.in_writers_turn.load(Ordering::SeqCst) {
+        return;
+    }
+    let done: sqlx::Result<(i64, i64, i64)> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut *conn)
+        .await;
+    match done {
+        Ok((0, log, copied)) if copied >= log => c.in_writers_turn.store(false, Ordering::SeqCst),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "SQLite checkpoint in the writer's turn failed"),
+    }
 }
 
 /// Copies a server's SQLite log into the database file after every [`CHECKPOINT_COMMITS`]
-/// commits, on its own connection (`pool`), while the writer goes on writing: a `PASSIVE`
-/// checkpoint takes no lock a writer or reader waits for. Ends when the database's last handle
-/// is dropped or its pools are closed.
+/// commits (and each batch of a bulk load), on its own connection (`pool`), while the writer
+/// goes on writing: a `PASSIVE` checkpoint takes no lock a writer or reader waits for. Ends
+/// when the database's last handle is dropped or its pools are closed.
 async fn checkpointer(pool: SqlitePool, c: Arc<Checkpoints>, alive: Weak<Shared>) {
     loop {
         c.wake.notified().await;
@@ -171,24 +194,21 @@ async fn checkpointer(pool: SqlitePool, c: Arc<Checkpoints>, alive: Weak<Shared>
             return;
         }
         c.commits.store(0, Ordering::Relaxed);
-        let step = async {
-            let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&pool)
-                .await?;
-            if log >= RESTART_FRAMES {
-                // Busy (a reader stayed past CHECKPOINT_WAIT) is a result, not an error:
-                // the next round tries again.
-                let _: (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+        if !c.in_writers_turn.load(Ordering::SeqCst) {
+            let step: sqlx::Result<(i64, i64, i64)> =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
                     .fetch_one(&pool)
-                    .await?;
+                    .await;
+            match step {
+                Ok((_, log, _)) if log >= WRITER_CHECKPOINT_FRAMES => {
+                    c.in_writers_turn.store(true, Ordering::SeqCst);
+                }
+                Ok(_) => {}
+                Err(_) if pool.is_closed() => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed; retried after more commits")
+                }
             }
-            Ok::<_, sqlx::Error>(())
-        };
-        if let Err(e) = step.await {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "SQLite checkpoint failed; retried after more commits");
         }
         c.done.fetch_add(1, Ordering::SeqCst);
         c.finished.notify_waiters();
@@ -262,7 +282,7 @@ impl Drop for Turn {
             if t.callers {
                 t.shared.callers.fetch_add(1, Ordering::SeqCst);
             }
-            t.shared.committed();
+            t.shared.committed(false);
         }
     }
 }
@@ -612,14 +632,24 @@ impl Db {
                     o
                 }
             };
-            let open = |n: u32, cache_kb: u32| {
+            let state: Option<Arc<Checkpoints>> = checkpoints.then(Arc::default);
+            let open = |n: u32, cache_kb: u32, turn: Option<Arc<Checkpoints>>| {
                 // A SQLite connection cannot go stale: no ping before use.
                 SqlitePoolOptions::new()
                     .max_connections(n)
                     .acquire_timeout(WRITER_WAIT)
                     .test_before_acquire(false)
-                    .before_acquire(|conn, _| {
-                        Box::pin(async move { Ok(!left_in_transaction(&*conn)) })
+                    .before_acquire(move |conn, _| {
+                        let turn = turn.clone();
+                        Box::pin(async move {
+                            if left_in_transaction(&*conn) {
+                                return Ok(false);
+                            }
+                            if let Some(c) = turn {
+                                checkpoint_in_turn(conn, &c).await;
+                            }
+                            Ok(true)
+                        })
                     })
                     .connect_with(opts(cache_kb))
             };
@@ -634,29 +664,26 @@ impl Db {
                 } else {
                     WRITER_CACHE_KB
                 },
+                state.clone(),
             )
             .await
             .map_err(failed)?;
             let read = if max_connections <= 1 || path == ":memory:" {
                 write.clone()
             } else {
-                open(max_connections - 1, READER_CACHE_KB)
+                open(max_connections - 1, READER_CACHE_KB, None)
                     .await
                     .map_err(failed)?
             };
-            let checkpoints = if checkpoints {
-                // Its own connection: a restart waits CHECKPOINT_WAIT for readers, not
-                // WRITER_WAIT.
+            let checkpoints = if let Some(state) = state {
+                // Its own connection, so it never waits for a reader's.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
                     .test_before_acquire(false)
-                    .connect_with(opts(256).busy_timeout(CHECKPOINT_WAIT))
+                    .connect_with(opts(256))
                     .await
                     .map_err(failed)?;
-                Some(Checkpointing {
-                    state: Arc::default(),
-                    pool,
-                })
+                Some(Checkpointing { state, pool })
             } else {
                 None
             };
@@ -706,6 +733,7 @@ impl Db {
             inner,
             shared: self.shared.clone(),
             callers_changed: false,
+            bulk: false,
         })
     }
 
@@ -803,6 +831,9 @@ pub struct Tx {
     shared: Arc<Shared>,
     /// Whether it wrote a callers' table: its commit invalidates the cached callers.
     callers_changed: bool,
+    /// Part of a bulk load ([`Tx::bulk_load`]): its commit wakes SQLite's checkpointer at
+    /// once, as one such transaction writes as many pages as hundreds of requests.
+    bulk: bool,
 }
 
 enum TxInner {
@@ -846,6 +877,7 @@ impl Tx {
     /// merges them in larger, cheaper batches (100,000 contacts generated: 62 s against 83 s).
     /// The load ends with [`Db::finish_bulk_load`].
     pub async fn bulk_load(&mut self) -> Result<()> {
+        self.bulk = true;
         match self.backend() {
             Backend::Postgres => {
                 self.execute("SET LOCAL gin_pending_list_limit = '4MB'", vec![])
@@ -875,7 +907,7 @@ impl Tx {
         if self.callers_changed {
             self.shared.callers.fetch_add(1, Ordering::SeqCst);
         }
-        self.shared.committed();
+        self.shared.committed(self.bulk);
         Ok(())
     }
     /// Writes many rows into `table` at once: `COPY … FROM STDIN` on PostgreSQL, multi-row
@@ -1227,6 +1259,82 @@ mod tests {
             in_file >= i64::from(super::CHECKPOINT_COMMITS) - 1,
             "{in_file} rows in the file"
         );
+        drop(file_only);
+        // One batch of a bulk load (an import through the server) wakes it at once: its
+        // rows are in the file without 63 more commits.
+        let finished = state.finished.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
+        let mut tx = db.begin().await.expect("begin");
+        tx.bulk_load().await.expect("bulk");
+        tx.execute("INSERT INTO ck VALUES (-1)", crate::args![])
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        tokio::time::timeout(Duration::from_secs(60), finished)
+            .await
+            .expect("a checkpoint after a bulk load's commit");
+        let mut file_only = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::new().filename(&file).immutable(true),
+        )
+        .await
+        .expect("the file alone");
+        let bulk: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ck WHERE n = -1")
+            .fetch_one(&mut file_only)
+            .await
+            .expect("count");
+        assert_eq!(bulk, 1, "the bulk load's row is in the file");
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The log is started again from its beginning in the writer's turn: while writes never
+    /// pause the checkpointer beside the writer cannot copy all of it (a generator's log grew
+    /// to 27 GB), so past 64 MB it leaves the copy to the next writer, who checkpoints before
+    /// it writes — and the transaction after it writes at the start of the log again.
+    #[tokio::test]
+    async fn the_log_starts_again_after_a_checkpoint_in_the_writers_turn() {
+        use std::sync::atomic::Ordering;
+        let dir = std::env::temp_dir().join(format!("gx-wal-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("t.db");
+        let db = super::Db::connect(&file.to_string_lossy(), 4)
+            .await
+            .expect("sqlite");
+        db.execute("CREATE TABLE big (b BLOB)", vec![])
+            .await
+            .expect("table");
+        let log = dir.join("t.db-wal");
+        let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let write = |mb: usize| {
+            let db = db.clone();
+            async move {
+                for _ in 0..mb {
+                    let mut tx = db.begin().await.expect("begin");
+                    tx.execute(
+                        "INSERT INTO big VALUES ($1)",
+                        crate::args![vec![7u8; 1 << 20]],
+                    )
+                    .await
+                    .expect("insert");
+                    tx.commit().await.expect("commit");
+                }
+            }
+        };
+        write(20).await;
+        let grown = size();
+        assert!(grown >= 20 << 20, "{grown}");
+        // As the checkpointer does past WRITER_CHECKPOINT_FRAMES.
+        let state = &db.shared.checkpoints.as_ref().expect("checkpointer").state;
+        state.in_writers_turn.store(true, Ordering::SeqCst);
+        write(1).await;
+        assert!(
+            !state.in_writers_turn.load(Ordering::SeqCst),
+            "the writer copied the whole log in its turn"
+        );
+        // Ten more megabytes go to the start of the log: the file does not grow.
+        write(10).await;
+        assert!(size() <= grown, "{} > {grown}", size());
         db.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
