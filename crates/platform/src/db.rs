@@ -1159,6 +1159,21 @@ mod tests {
     use super::{changes_callers, positional, writes};
     use std::time::Duration;
 
+    /// A server's SQLite database (four connections: the checkpointer runs) in a new temporary
+    /// directory, with `table` created; the directory and the file.
+    async fn server_sqlite(table: &str) -> (std::path::PathBuf, std::path::PathBuf, super::Db) {
+        let dir = std::env::temp_dir().join(format!("gx-db-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("t.db");
+        let db = super::Db::connect(&file.to_string_lossy(), 4)
+            .await
+            .expect("sqlite");
+        db.execute(&format!("CREATE TABLE {table}"), vec![])
+            .await
+            .expect("table");
+        (dir, file, db)
+    }
+
     #[test]
     fn writes_to_the_callers_tables_are_seen() {
         for sql in [
@@ -1209,15 +1224,7 @@ mod tests {
     async fn a_servers_log_is_checkpointed_off_the_writer() {
         use sqlx::sqlite::SqliteConnectOptions;
         use sqlx::Connection;
-        let dir = std::env::temp_dir().join(format!("gx-ckpt-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("t.db");
-        let db = super::Db::connect(&file.to_string_lossy(), 4)
-            .await
-            .expect("sqlite");
-        db.execute("CREATE TABLE ck (n BIGINT)", vec![])
-            .await
-            .expect("table");
+        let (dir, file, db) = server_sqlite("ck (n BIGINT)").await;
         let super::Pool::Sqlite { write, .. } = &db.pool else {
             panic!("a SQLite pool");
         };
@@ -1245,21 +1252,28 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(60), finished)
             .await
             .expect("a checkpoint after CHECKPOINT_COMMITS commits");
-        let mut file_only = sqlx::SqliteConnection::connect_with(
-            &SqliteConnectOptions::new().filename(&file).immutable(true),
-        )
-        .await
-        .expect("the file alone");
-        let in_file: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ck")
-            .fetch_one(&mut file_only)
-            .await
-            .expect("count");
+        // Rows of `ck` in the database file read alone, the log ignored.
+        let in_file = |filter: &'static str| {
+            let file = file.clone();
+            async move {
+                let mut file_only = sqlx::SqliteConnection::connect_with(
+                    &SqliteConnectOptions::new().filename(&file).immutable(true),
+                )
+                .await
+                .expect("the file alone");
+                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM ck {filter}"))
+                    .fetch_one(&mut file_only)
+                    .await
+                    .expect("count");
+                n
+            }
+        };
+        let copied = in_file("").await;
         // The table's creation and the inserts up to the one that woke the checkpointer.
         assert!(
-            in_file >= i64::from(super::CHECKPOINT_COMMITS) - 1,
-            "{in_file} rows in the file"
+            copied >= i64::from(super::CHECKPOINT_COMMITS) - 1,
+            "{copied} rows in the file"
         );
-        drop(file_only);
         // One batch of a bulk load (an import through the server) wakes it at once: its
         // rows are in the file without 63 more commits.
         let finished = state.finished.notified();
@@ -1274,16 +1288,11 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(60), finished)
             .await
             .expect("a checkpoint after a bulk load's commit");
-        let mut file_only = sqlx::SqliteConnection::connect_with(
-            &SqliteConnectOptions::new().filename(&file).immutable(true),
-        )
-        .await
-        .expect("the file alone");
-        let bulk: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ck WHERE n = -1")
-            .fetch_one(&mut file_only)
-            .await
-            .expect("count");
-        assert_eq!(bulk, 1, "the bulk load's row is in the file");
+        assert_eq!(
+            in_file("WHERE n = -1").await,
+            1,
+            "the bulk load's row is in the file"
+        );
         db.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1295,15 +1304,7 @@ mod tests {
     #[tokio::test]
     async fn the_log_starts_again_after_a_checkpoint_in_the_writers_turn() {
         use std::sync::atomic::Ordering;
-        let dir = std::env::temp_dir().join(format!("gx-wal-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("t.db");
-        let db = super::Db::connect(&file.to_string_lossy(), 4)
-            .await
-            .expect("sqlite");
-        db.execute("CREATE TABLE big (b BLOB)", vec![])
-            .await
-            .expect("table");
+        let (dir, _, db) = server_sqlite("big (b BLOB)").await;
         let log = dir.join("t.db-wal");
         let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let write = |mb: usize| {

@@ -142,6 +142,18 @@ async fn text(c: &Client, css: &str) -> String {
 }
 
 /// Saves a screenshot when GUANXI_SCREENSHOTS names a directory (for looking at the UI).
+/// How far the page is wider than the window, in pixels (0 or less: no horizontal scrolling).
+async fn overflow(c: &Client) -> i64 {
+    c.execute(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_i64()
+    .unwrap()
+}
+
 async fn shot(c: &Client, name: &str) {
     if let Ok(dir) = std::env::var("GUANXI_SCREENSHOTS") {
         let png = c.screenshot().await.unwrap();
@@ -286,17 +298,8 @@ both!(
                 .await
                 .unwrap();
             assert_ne!(heading.as_str(), Some("404"), "{page} is a page");
-            let overflow = c
-            .execute(
-                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
-            assert!(
-                overflow.as_i64().unwrap() <= 0,
-                "{page} overflows a phone by {overflow}px"
-            );
+            let overflow = overflow(&c).await;
+            assert!(overflow <= 0, "{page} overflows a phone by {overflow}px");
         }
         c.goto(&app.url("/admin/users")).await.unwrap();
         shot(&c, "users-phone").await;
@@ -684,18 +687,9 @@ both!(
         // At a phone's width the 360 page stacks and does not overflow.
         c.set_window_size(390, 844).await.unwrap();
         c.refresh().await.unwrap();
-        let overflow = c
-        .execute(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
-            vec![],
-        )
-        .await
-        .unwrap();
+        let overflow = overflow(&c).await;
         shot(&c, "account-phone").await;
-        assert!(
-            overflow.as_i64().unwrap() <= 0,
-            "page overflows a phone by {overflow}px"
-        );
+        assert!(overflow <= 0, "page overflows a phone by {overflow}px");
         // A record's key facts open its page, within the first screen.
         click(&c, "table.list td.name a").await;
         c.wait().for_element(Locator::Css("#facts")).await.unwrap();
