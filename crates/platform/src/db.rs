@@ -1220,6 +1220,11 @@ mod tests {
     /// writer inside a commit: the writer's automatic checkpoint is off, and once
     /// `CHECKPOINT_COMMITS` writes are committed the file itself — read with the log ignored —
     /// holds them.
+    ///
+    /// The test holds the checkpointer's one connection while it writes and while it reads the
+    /// file alone: a checkpoint woken earlier (by the setup's commits) can neither end the wait
+    /// too soon nor write the file under the read (an immutable reader sees a torn file as
+    /// "malformed").
     #[tokio::test]
     async fn a_servers_log_is_checkpointed_off_the_writer() {
         use sqlx::sqlite::SqliteConnectOptions;
@@ -1233,29 +1238,18 @@ mod tests {
             .await
             .expect("pragma");
         assert_eq!(auto, 0, "the writer never checkpoints inside a commit");
-        let state = &db
+        let checkpointing = db
             .shared
             .checkpoints
             .as_ref()
-            .expect("a server's checkpointer")
-            .state;
-        let finished = state.finished.notified();
-        tokio::pin!(finished);
-        finished.as_mut().enable();
-        for n in 0..i64::from(super::CHECKPOINT_COMMITS) {
-            let mut tx = db.begin().await.expect("begin");
-            tx.execute("INSERT INTO ck VALUES ($1)", crate::args![n])
-                .await
-                .expect("insert");
-            tx.commit().await.expect("commit");
-        }
-        tokio::time::timeout(Duration::from_secs(60), finished)
-            .await
-            .expect("a checkpoint after CHECKPOINT_COMMITS commits");
-        // Rows of `ck` in the database file read alone, the log ignored.
+            .expect("a server's checkpointer");
+        let (state, checkpointer) = (&checkpointing.state, &checkpointing.pool);
+        // Rows of `ck` in the database file read alone, the log ignored, while no checkpoint
+        // can run.
         let in_file = |filter: &'static str| {
             let file = file.clone();
             async move {
+                let _no_checkpoint = checkpointer.acquire().await.expect("checkpointer");
                 let mut file_only = sqlx::SqliteConnection::connect_with(
                     &SqliteConnectOptions::new().filename(&file).immutable(true),
                 )
@@ -1268,14 +1262,29 @@ mod tests {
                 n
             }
         };
-        let copied = in_file("").await;
-        // The table's creation and the inserts up to the one that woke the checkpointer.
-        assert!(
-            copied >= i64::from(super::CHECKPOINT_COMMITS) - 1,
-            "{copied} rows in the file"
+        let held = checkpointer.acquire().await.expect("checkpointer");
+        let finished = state.finished.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
+        for n in 0..i64::from(super::CHECKPOINT_COMMITS) {
+            let mut tx = db.begin().await.expect("begin");
+            tx.execute("INSERT INTO ck VALUES ($1)", crate::args![n])
+                .await
+                .expect("insert");
+            tx.commit().await.expect("commit");
+        }
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(60), finished)
+            .await
+            .expect("a checkpoint after CHECKPOINT_COMMITS commits");
+        assert_eq!(
+            in_file("").await,
+            i64::from(super::CHECKPOINT_COMMITS),
+            "every row committed before the checkpointer was woken is in the file"
         );
         // One batch of a bulk load (an import through the server) wakes it at once: its
         // rows are in the file without 63 more commits.
+        let held = checkpointer.acquire().await.expect("checkpointer");
         let finished = state.finished.notified();
         tokio::pin!(finished);
         finished.as_mut().enable();
@@ -1285,6 +1294,7 @@ mod tests {
             .await
             .expect("insert");
         tx.commit().await.expect("commit");
+        drop(held);
         tokio::time::timeout(Duration::from_secs(60), finished)
             .await
             .expect("a checkpoint after a bulk load's commit");
