@@ -493,25 +493,25 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: ContactInput) -> Result<Co
     .await?;
     record::check_create_scope(ctx, "contacts", f.owner_id, f.team_id)?;
     let t = now();
-    let era = eras::newest(tx, ctx.tenant_id, "contacts").await?;
-    tx.execute(
-        "INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
+    let search = f.search();
+    let era: i64 = tx.scalar(
+        &format!("INSERT INTO contacts (tenant_id, id, name, family_name, given_name, account_id, title,
              department, phone, phone_e164, email, wechat, gender, birthday, country, province, city,
              district, address, notes, owner_id, team_id, search, created_at, updated_at, created_by,
              updated_by, version, custom, tags, grams, era)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28, $29, $30, $31)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, $28, $29, $30, {})
+         RETURNING era", eras::newest_for("contacts", "$1")),
         args![
             ctx.tenant_id, id, f.name.as_str(), f.family_name.clone(), f.given_name.clone(),
             f.account_id, f.title.clone(), f.department.clone(), f.phone.clone(),
             f.phone_e164.clone(), f.email.clone(), f.wechat.clone(), f.gender.clone(),
             f.birthday.clone(), f.country.as_str(), f.province.clone(), f.city.clone(),
             f.district.clone(), f.address.clone(), f.notes.clone(), f.owner_id, f.team_id,
-            f.search(), t, t, ctx.user_id, ctx.user_id,
+            search.as_str(), t, t, ctx.user_id, ctx.user_id,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
-            guanxi_records::normalize::grams(&f.search()),
-            era
+            guanxi_records::normalize::grams(&search)
         ],
     )
     .await?;

@@ -17,19 +17,31 @@ use crate::args;
 use crate::db::Tx;
 use crate::error::Result;
 
-/// Holds `keys` (any order, duplicates allowed) until the transaction ends.
+/// Holds `keys` (any order, duplicates allowed) until the transaction ends: one statement,
+/// its rows in sorted order (PostgreSQL takes a multi-row upsert's row locks in the order of
+/// its rows).
 pub async fn hold(tx: &mut Tx, tenant: Uuid, keys: &[String], at: DateTime<Utc>) -> Result<()> {
     let mut keys: Vec<&String> = keys.iter().collect();
     keys.sort();
     keys.dedup();
-    for key in keys {
-        tx.execute(
-            "INSERT INTO key_locks (tenant_id, key, at) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant_id, key) DO UPDATE SET at = excluded.at",
-            args![tenant, key.as_str(), at],
-        )
-        .await?;
+    if keys.is_empty() {
+        return Ok(());
     }
+    let mut params = args![tenant, at];
+    let mut rows = Vec::with_capacity(keys.len());
+    for key in keys {
+        params.push(key.as_str().into());
+        rows.push(format!("($1, ${}, $2)", params.len()));
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO key_locks (tenant_id, key, at) VALUES {}
+             ON CONFLICT (tenant_id, key) DO UPDATE SET at = excluded.at",
+            rows.join(", ")
+        ),
+        params,
+    )
+    .await?;
     Ok(())
 }
 

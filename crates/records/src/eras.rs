@@ -55,6 +55,14 @@ pub fn newest_sql(tenant: Uuid, table: &str) -> Sql {
     }
 }
 
+/// [`newest`] as the `era` value of an `INSERT` into `table`, the tenant being the statement's
+/// parameter `tenant` (`"$1"`): the row joins the newest era in the statement that writes it
+/// (`RETURNING era` gives it back for [`count_one`]), not a round trip before.
+pub fn newest_for(table: &'static str, tenant: &str) -> String {
+    debug_assert!(table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    format!("(SELECT COALESCE(MAX(era), 0) FROM search_eras WHERE tenant_id = {tenant} AND tbl = '{table}')")
+}
+
 /// Counts `n` rows just written into `era`; once it holds [`era_rows`], the next era opens.
 pub async fn count(tx: &mut Tx, tenant: Uuid, table: &str, era: i64, n: i64) -> Result<()> {
     if n <= 0 {

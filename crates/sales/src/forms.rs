@@ -637,18 +637,25 @@ pub async fn submit(
         payload,
         landed,
     };
-    // Floods: counted from what was kept, so every node counts the same posts.
+    // Floods: counted from what was kept, so every node counts the same posts — each count
+    // only up to its limit, from its own index (an address's hour; the form's minute), so a
+    // busy form costs no more to check than its limits.
     let (from_ip, in_minute): (i64, i64) = db
         .fetch_one(
-            "SELECT COALESCE(SUM(CASE WHEN ip = $3 AND at > $4 THEN 1 ELSE 0 END), 0),
-                    COALESCE(SUM(CASE WHEN at > $5 THEN 1 ELSE 0 END), 0)
-             FROM form_submissions WHERE tenant_id = $1 AND form_id = $2 AND at > $4",
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM form_submissions
+                         WHERE tenant_id = $1 AND form_id = $2 AND ip = $3 AND at > $4
+                         LIMIT $6) a),
+                    (SELECT COUNT(*) FROM (SELECT 1 FROM form_submissions
+                         WHERE tenant_id = $1 AND form_id = $2 AND at > $5
+                         LIMIT $7) m)",
             args![
                 tenant,
                 form.id,
                 posted.ip.as_str(),
                 at - Duration::hours(1),
-                at - Duration::minutes(1)
+                at - Duration::minutes(1),
+                form.per_ip_hour,
+                form.per_minute
             ],
         )
         .await?;
@@ -821,6 +828,14 @@ async fn answers(
         errs.add(CONSENT, "required");
     }
     errs.finish()?;
+    if !form
+        .fields
+        .0
+        .iter()
+        .any(|fl| fl.field.starts_with("custom."))
+    {
+        return Ok((own, None));
+    }
     let defs = custom_fields::live(db, tenant, &form.target).await?;
     let asked: Vec<_> = defs
         .into_iter()

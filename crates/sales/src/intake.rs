@@ -142,9 +142,6 @@ pub async fn intake_in(
                 (f.owner_id, f.team_id) = (Some(user), team);
             }
             let lead = leads::insert(tx, ctx, &f, &defs).await?;
-            crate::sla::start(tx, ctx.tenant_id, &lead).await?;
-            // As stored now (with its deadline).
-            let lead: Lead = record::load(tx, ctx.tenant_id, lead.id).await?;
             if let (Some(owner), Some(_)) = (lead.owner_id, assigned) {
                 notifications::notify(
                     tx,
@@ -241,6 +238,7 @@ async fn find(
 ) -> Result<Option<(&'static str, Uuid, Vec<String>)>> {
     #[derive(sqlx::FromRow)]
     struct Hit {
+        entity: String,
         id: Uuid,
         phone_e164: Option<String>,
         email: Option<String>,
@@ -265,23 +263,7 @@ async fn find(
             arms.push(format!("{column} = ${}", params.len()));
         }
     }
-    if !arms.is_empty() {
-        let contact: Option<Hit> = tx
-            .fetch_optional(
-                &format!(
-                    "SELECT id, phone_e164, email FROM contacts
-                     WHERE tenant_id = $1 AND deleted_at IS NULL AND ({})
-                     ORDER BY id LIMIT 1",
-                    arms.join(" OR ")
-                ),
-                params.clone(),
-            )
-            .await?;
-        if let Some(c) = contact {
-            let on = matched(&c);
-            return Ok(Some(("contacts", c.id, on)));
-        }
-    }
+    let contact_arms = arms.join(" OR ");
     if let Some(company) = &f.company {
         params.push(f.name.clone().into());
         params.push(company.clone().into());
@@ -294,24 +276,38 @@ async fn find(
     if arms.is_empty() {
         return Ok(None);
     }
-    let lead: Option<Hit> = tx
-        .fetch_optional(
-            &format!(
-                "SELECT id, phone_e164, email FROM leads
-                 WHERE tenant_id = $1 AND deleted_at IS NULL AND status <> 'converted'
-                   AND ({})
-                 ORDER BY id LIMIT 1",
-                arms.join(" OR ")
-            ),
-            params,
+    let leads = format!(
+        "SELECT * FROM (SELECT 'leads' AS entity, id, phone_e164, email FROM leads
+             WHERE tenant_id = $1 AND deleted_at IS NULL AND status <> 'converted'
+               AND ({})
+             ORDER BY id LIMIT 1) l",
+        arms.join(" OR ")
+    );
+    // The contact and the lead in one round trip; the contact wins.
+    let sql = if contact_arms.is_empty() {
+        leads
+    } else {
+        format!(
+            "SELECT * FROM (SELECT 'contacts' AS entity, id, phone_e164, email FROM contacts
+                 WHERE tenant_id = $1 AND deleted_at IS NULL AND ({contact_arms})
+                 ORDER BY id LIMIT 1) c
+             UNION ALL {leads}"
         )
-        .await?;
-    Ok(lead.map(|l| {
-        let mut on = matched(&l);
+    };
+    let hits: Vec<Hit> = tx.fetch_all(&sql, params).await?;
+    let hit = hits
+        .iter()
+        .find(|h| h.entity == "contacts")
+        .or_else(|| hits.first());
+    Ok(hit.map(|h| {
+        let mut on = matched(h);
+        if h.entity == "contacts" {
+            return ("contacts", h.id, on);
+        }
         if on.is_empty() {
             on.push("name_company".to_owned());
         }
-        ("leads", l.id, on)
+        ("leads", h.id, on)
     }))
 }
 

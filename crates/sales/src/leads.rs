@@ -422,13 +422,7 @@ impl Fields {
 
     /// The lead's facts for assignment and scoring rules (see [`crate::rules`]).
     pub(crate) fn facts(&self) -> serde_json::Value {
-        serde_json::json!({
-            "source": self.source, "source_detail": self.source_detail, "status": self.status,
-            "company": self.company, "title": self.title, "industry": self.industry,
-            "province": self.province, "city": self.city,
-            "product_interest": self.product_interest, "tags": self.tags,
-            "custom": self.custom, "touches": 0, "logged": 0,
-        })
+        crate::scoring::new_lead_facts(self)
     }
 
     /// The search text: the name (with pinyin and initials), phone digits, email, WeChat id
@@ -587,53 +581,67 @@ pub(crate) async fn insert(
 ) -> Result<Lead> {
     let id = guanxi_platform::time::new_id();
     let t = now();
-    let era = eras::newest(tx, ctx.tenant_id, "leads").await?;
+    // Scored and given its deadline before the insert: the row is written once.
+    let (score, reasons) =
+        crate::scoring::for_new(tx, ctx.tenant_id, f.team_id, &f.facts()).await?;
+    let deadline = crate::sla::deadline(tx, ctx.tenant_id, &f.source, f.team_id, t).await?;
     let search = f.search();
-    tx.execute(
-        "INSERT INTO leads (tenant_id, id, name, company, title, phone, phone_e164, email, wechat,
-             country, province, city, industry, product_interest, notes, source, source_detail,
-             status, disqualify_reason, score, last_touch_at, owner_id, team_id, search, grams, era,
-             custom, tags, created_at, updated_at, created_by, updated_by, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, 0, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, 1)",
-        args![
-            ctx.tenant_id,
-            id,
-            f.name.as_str(),
-            f.company.clone(),
-            f.title.clone(),
-            f.phone.clone(),
-            f.phone_e164.clone(),
-            f.email.clone(),
-            f.wechat.clone(),
-            f.country.as_str(),
-            f.province.clone(),
-            f.city.clone(),
-            f.industry.clone(),
-            f.product_interest.clone(),
-            f.notes.clone(),
-            f.source.as_str(),
-            f.source_detail.clone(),
-            f.status.as_str(),
-            f.disqualify_reason.clone(),
-            t,
-            f.owner_id,
-            f.team_id,
-            search.as_str(),
-            normalize::grams(&search),
-            era,
-            serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags),
-            t,
-            t,
-            ctx.user_id,
-            ctx.user_id
-        ],
-    )
-    .await?;
+    let era: i64 = tx
+        .scalar(
+            &format!(
+                "INSERT INTO leads (tenant_id, id, name, company, title, phone, phone_e164, email,
+                     wechat, country, province, city, industry, product_interest, notes, source,
+                     source_detail, status, disqualify_reason, score, score_reasons,
+                     response_due_at, last_touch_at, owner_id, team_id, search, grams, era,
+                     custom, tags, created_at, updated_at, created_by, updated_by, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, {}, $28, $29, $30,
+                     $31, $32, $33, 1)
+                 RETURNING era",
+                eras::newest_for(ENTITY.table(), "$1")
+            ),
+            args![
+                ctx.tenant_id,
+                id,
+                f.name.as_str(),
+                f.company.clone(),
+                f.title.clone(),
+                f.phone.clone(),
+                f.phone_e164.clone(),
+                f.email.clone(),
+                f.wechat.clone(),
+                f.country.as_str(),
+                f.province.clone(),
+                f.city.clone(),
+                f.industry.clone(),
+                f.product_interest.clone(),
+                f.notes.clone(),
+                f.source.as_str(),
+                f.source_detail.clone(),
+                f.status.as_str(),
+                f.disqualify_reason.clone(),
+                score,
+                serde_json::json!(reasons),
+                deadline.as_ref().map(|d| d.due),
+                t,
+                f.owner_id,
+                f.team_id,
+                search.as_str(),
+                normalize::grams(&search),
+                serde_json::Value::Object(f.custom.clone()),
+                serde_json::json!(f.tags),
+                t,
+                t,
+                ctx.user_id,
+                ctx.user_id
+            ],
+        )
+        .await?;
     eras::count_one(tx, ctx.tenant_id, "leads", era, id).await?;
     custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, defs, &f.custom).await?;
-    crate::scoring::rescore(tx, ctx.tenant_id, id).await?;
+    if let Some(d) = &deadline {
+        crate::sla::plan(tx, ctx.tenant_id, id, t, d).await?;
+    }
     let l: Lead = record::load(tx, ctx.tenant_id, id).await?;
     audit::record(tx, ctx, "create", "leads", Some(id), None, Some(&l)).await?;
     Ok(l)

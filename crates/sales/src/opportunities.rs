@@ -590,53 +590,56 @@ pub async fn create_in(
     record::check_create_scope(ctx, "opportunities", f.owner_id, f.team_id)?;
     let id = new_id();
     let t = now();
-    let era = eras::newest(tx, ctx.tenant_id, "opportunities").await?;
     let search = f.search();
     let position = match input.position {
         Some(p) if p.is_finite() => p,
         _ => top_of(tx, ctx.tenant_id, stage.id).await?,
     };
     let status = stage.status();
-    tx.execute(
-        "INSERT INTO opportunities (tenant_id, id, name, account_id, contact_id, pipeline_id,
+    let era: i64 = tx
+        .scalar(
+            &format!(
+            "INSERT INTO opportunities (tenant_id, id, name, account_id, contact_id, pipeline_id,
              stage_id, status, amount, currency, probability, expected_close, close_reason,
              closed_at, stage_since, position, lead_id, description, owner_id, team_id, search,
              grams, era, custom, tags, created_at, updated_at, created_by, updated_by, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, 1)",
-        args![
-            ctx.tenant_id,
-            id,
-            f.name.as_str(),
-            f.account_id,
-            f.contact_id,
-            pipeline.id,
-            stage.id,
-            status,
-            f.amount,
-            f.currency.as_str(),
-            f.probability.unwrap_or(stage.probability),
-            f.expected_close.clone(),
-            f.close_reason.clone(),
-            (status != "open").then_some(t),
-            t,
-            position,
-            lead,
-            f.description.clone(),
-            f.owner_id,
-            f.team_id,
-            search.as_str(),
-            normalize::grams(&search),
-            era,
-            serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags),
-            t,
-            t,
-            ctx.user_id,
-            ctx.user_id
-        ],
-    )
-    .await?;
+             $19, $20, $21, $22, {}, $23, $24, $25, $26, $27, $28, 1)
+         RETURNING era",
+            eras::newest_for("opportunities", "$1")
+        ),
+            args![
+                ctx.tenant_id,
+                id,
+                f.name.as_str(),
+                f.account_id,
+                f.contact_id,
+                pipeline.id,
+                stage.id,
+                status,
+                f.amount,
+                f.currency.as_str(),
+                f.probability.unwrap_or(stage.probability),
+                f.expected_close.clone(),
+                f.close_reason.clone(),
+                (status != "open").then_some(t),
+                t,
+                position,
+                lead,
+                f.description.clone(),
+                f.owner_id,
+                f.team_id,
+                search.as_str(),
+                normalize::grams(&search),
+                serde_json::Value::Object(f.custom.clone()),
+                serde_json::json!(f.tags),
+                t,
+                t,
+                ctx.user_id,
+                ctx.user_id
+            ],
+        )
+        .await?;
     eras::count_one(tx, ctx.tenant_id, "opportunities", era, id).await?;
     custom_fields::hold_unique(tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     let d: Opportunity = record::load(tx, ctx.tenant_id, id).await?;

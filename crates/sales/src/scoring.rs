@@ -296,6 +296,28 @@ const FACTS: &str = "SELECT l.id, l.team_id, l.source, l.source_detail, l.status
         AND ac.deleted_at IS NULL) AS logged
     FROM leads l";
 
+/// A lead's facts before it is stored (its fields; no touches, nothing logged): the same
+/// facts [`rescore`] reads back once it is.
+pub(crate) fn new_lead_facts(f: &crate::leads::Fields) -> serde_json::Value {
+    facts_of(&FactRow {
+        id: Uuid::nil(),
+        team_id: f.team_id,
+        source: f.source.clone(),
+        source_detail: f.source_detail.clone(),
+        status: f.status.clone(),
+        company: f.company.clone(),
+        title: f.title.clone(),
+        industry: f.industry.clone(),
+        province: f.province.clone(),
+        city: f.city.clone(),
+        product_interest: f.product_interest.clone(),
+        tags: sqlx::types::Json(serde_json::json!(f.tags)),
+        custom: sqlx::types::Json(serde_json::Value::Object(f.custom.clone())),
+        touches: 0,
+        logged: 0,
+    })
+}
+
 fn facts_of(r: &FactRow) -> serde_json::Value {
     serde_json::json!({
         "source": r.source, "source_detail": r.source_detail, "status": r.status,
@@ -313,6 +335,20 @@ async fn store(tx: &mut Tx, tenant: Uuid, id: Uuid, score: i64, reasons: &[Reaso
     )
     .await?;
     Ok(())
+}
+
+/// The score of a lead about to be inserted with `facts` (its fields; no touches, nothing
+/// logged) for `team`: what [`rescore`] would store right after the insert, without writing
+/// the lead twice.
+pub(crate) async fn for_new(
+    tx: &mut Tx,
+    tenant: Uuid,
+    team: Option<Uuid>,
+    facts: &serde_json::Value,
+) -> Result<(i64, Vec<Reason>)> {
+    let rules = active_rules(tx, tenant).await?;
+    let models = learned::stored(&mut *tx, tenant).await?;
+    Ok(score(&rules, learned::for_team(&models, team), facts))
 }
 
 /// Re-scores one lead from what is stored (after a change or a touch).

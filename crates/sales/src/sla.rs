@@ -116,37 +116,57 @@ pub async fn set_policies(
     Ok(items)
 }
 
-/// Gives a new lead its deadline (by its source's policy, on its team's calendar) and plans
-/// the warning and the breach.
-pub async fn start(tx: &mut Tx, tenant: Uuid, lead: &Lead) -> Result<()> {
+/// A new lead's first-response deadline and the policy that set it.
+pub(crate) struct Deadline {
+    pub due: DateTime<Utc>,
+    policy: ResponsePolicy,
+}
+
+/// The deadline of a lead created at `created` from `source` for `team`: by its source's
+/// policy, on its team's calendar. None without a policy or on a calendar with no working time
+/// (no deadline can then be met or missed). Read before the lead is inserted, so it is stored
+/// with its deadline in one statement.
+pub(crate) async fn deadline(
+    tx: &mut Tx,
+    tenant: Uuid,
+    source: &str,
+    team: Option<Uuid>,
+    created: DateTime<Utc>,
+) -> Result<Option<Deadline>> {
     let policy: Option<ResponsePolicy> = tx
         .fetch_optional(
             "SELECT source, minutes, warn_minutes, on_breach FROM lead_response_sla
              WHERE tenant_id = $1 AND source IN ($2, '*')
              ORDER BY CASE WHEN source = '*' THEN 1 ELSE 0 END LIMIT 1",
-            args![tenant, lead.source.as_str()],
+            args![tenant, source],
         )
         .await?;
     let Some(policy) = policy else {
-        return Ok(());
+        return Ok(None);
     };
-    let schedule = calendars::schedule_for(&mut *tx, tenant, lead.team_id).await?;
-    let Some(due) = schedule.deadline(lead.created_at, policy.minutes) else {
-        return Ok(()); // a calendar with no working time: no deadline can be met or missed
-    };
-    tx.execute(
-        "UPDATE leads SET response_due_at = $1 WHERE tenant_id = $2 AND id = $3",
-        args![due, tenant, lead.id],
-    )
-    .await?;
+    let schedule = calendars::schedule_for(&mut *tx, tenant, team).await?;
+    Ok(schedule
+        .deadline(created, policy.minutes)
+        .map(|due| Deadline { due, policy }))
+}
+
+/// Plans the warning and the breach of the lead `id` (created at `created`) with `deadline`.
+pub(crate) async fn plan(
+    tx: &mut Tx,
+    tenant: Uuid,
+    id: Uuid,
+    created: DateTime<Utc>,
+    deadline: &Deadline,
+) -> Result<()> {
+    let (due, policy) = (deadline.due, &deadline.policy);
     let warn_at = due - Duration::minutes(policy.warn_minutes);
-    if policy.warn_minutes > 0 && warn_at > lead.created_at {
+    if policy.warn_minutes > 0 && warn_at > created {
         jobs::schedule(
             tx,
             tenant,
             JOB,
-            &format!("warn:{}", lead.id),
-            &serde_json::json!({"lead_id": lead.id, "stage": "warn"}),
+            &format!("warn:{id}"),
+            &serde_json::json!({"lead_id": id, "stage": "warn"}),
             warn_at,
         )
         .await?;
@@ -155,8 +175,8 @@ pub async fn start(tx: &mut Tx, tenant: Uuid, lead: &Lead) -> Result<()> {
         tx,
         tenant,
         JOB,
-        &format!("breach:{}", lead.id),
-        &serde_json::json!({"lead_id": lead.id, "stage": "breach", "on_breach": policy.on_breach}),
+        &format!("breach:{id}"),
+        &serde_json::json!({"lead_id": id, "stage": "breach", "on_breach": policy.on_breach}),
         due,
     )
     .await?;

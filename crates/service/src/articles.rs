@@ -497,40 +497,43 @@ pub async fn create(db: &Db, ctx: &Ctx, input: ArticleInput) -> Result<Article> 
         return Err(Error::field("owner_id", "out_of_scope"));
     }
     let t = now();
-    let era = eras::newest(&mut tx, ctx.tenant_id, "articles").await?;
     let search = f.search();
-    tx.execute(
-        "INSERT INTO articles (tenant_id, id, group_id, locale, title, body, category, status,
+    let era: i64 = tx
+        .scalar(
+            &format!(
+            "INSERT INTO articles (tenant_id, id, group_id, locale, title, body, category, status,
              audience, published_at, owner_id, team_id, search, grams, era, custom, tags,
              created_at, updated_at, created_by, updated_by, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, 1)",
-        args![
-            ctx.tenant_id,
-            id,
-            group_id,
-            f.locale.as_str(),
-            f.title.as_str(),
-            f.body.as_str(),
-            f.category.clone(),
-            f.status.as_str(),
-            f.audience.as_str(),
-            (f.status != "draft").then_some(t),
-            f.owner_id,
-            f.team_id,
-            search.as_str(),
-            normalize::grams(&search),
-            era,
-            serde_json::Value::Object(f.custom.clone()),
-            serde_json::json!(f.tags),
-            t,
-            t,
-            ctx.user_id,
-            ctx.user_id
-        ],
-    )
-    .await
-    .map_err(translation_taken)?;
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, {}, $15, $16,
+             $17, $18, $19, $20, 1)
+         RETURNING era",
+            eras::newest_for("articles", "$1")
+        ),
+            args![
+                ctx.tenant_id,
+                id,
+                group_id,
+                f.locale.as_str(),
+                f.title.as_str(),
+                f.body.as_str(),
+                f.category.clone(),
+                f.status.as_str(),
+                f.audience.as_str(),
+                (f.status != "draft").then_some(t),
+                f.owner_id,
+                f.team_id,
+                search.as_str(),
+                normalize::grams(&search),
+                serde_json::Value::Object(f.custom.clone()),
+                serde_json::json!(f.tags),
+                t,
+                t,
+                ctx.user_id,
+                ctx.user_id
+            ],
+        )
+        .await
+        .map_err(translation_taken)?;
     eras::count_one(&mut tx, ctx.tenant_id, "articles", era, id).await?;
     custom_fields::hold_unique(&mut tx, ctx.tenant_id, ENTITY, id, &defs, &f.custom).await?;
     let a: Article = record::load(&mut tx, ctx.tenant_id, id).await?;

@@ -714,16 +714,19 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Tic
     }
     let t = now();
     let number = numbering::next(tx, ctx.tenant_id, "ticket", NUMBER_PATTERN).await?;
-    let era = eras::newest(tx, ctx.tenant_id, "tickets").await?;
     let search = f.search(&number);
     let status = f.status.clone();
-    tx.execute(
-        "INSERT INTO tickets (tenant_id, id, number, subject, description, account_id, contact_id,
+    let era: i64 = tx.scalar(
+        &format!(
+            "INSERT INTO tickets (tenant_id, id, number, subject, description, account_id, contact_id,
              asset_id, category, priority, channel, status, parent_id, resolved_at, closed_at,
              owner_id, team_id, search, grams, era, custom, tags, created_at, updated_at,
              created_by, updated_by, queue_id, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, 1)",
+             $19, {}, $20, $21, $22, $23, $24, $25, $26, 1)
+         RETURNING era",
+            eras::newest_for("tickets", "$1")
+        ),
         args![
             ctx.tenant_id,
             id,
@@ -744,7 +747,6 @@ pub async fn create_in(tx: &mut Tx, ctx: &Ctx, input: TicketInput) -> Result<Tic
             f.team_id,
             search.as_str(),
             normalize::grams(&search),
-            era,
             serde_json::Value::Object(f.custom.clone()),
             serde_json::json!(f.tags),
             t,

@@ -637,6 +637,22 @@ both!(scores_explain_themselves, |app: TestApp| async move {
         lead["score_reasons"],
         json!([{"rule": "制造业", "points": 40}])
     );
+    // Scored as it is inserted with what a re-score reads back: an edit that changes no fact
+    // (a re-score from the stored row) leaves score and reasons as they were.
+    let path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
+    let r = app
+        .patch(
+            &path,
+            t,
+            json!({"version": lead["version"], "notes": "回电"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let edited: Value = r.json().await.unwrap();
+    assert_eq!(
+        (&edited["score"], &edited["score_reasons"]),
+        (&lead["score"], &lead["score_reasons"])
+    );
     // The person reaches out again: engagement counts.
     app.post(
         "/api/v1/leads",
@@ -644,7 +660,6 @@ both!(scores_explain_themselves, |app: TestApp| async move {
         json!({"name": "钱进", "phone": "13400134000", "notes": "要样品"}),
     )
     .await;
-    let path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
     let now: Value = app.get(&path, t).await.json().await.unwrap();
     assert_eq!(now["score"], 70);
     assert_eq!(now["grade"], "B");
