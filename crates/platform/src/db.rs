@@ -727,7 +727,19 @@ impl Db {
             Pool::Sqlite { write, .. } => {
                 TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
             }
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            // BEGIN in a task of its own, so it always finishes: sqlx (0.8) returns a
+            // connection whose BEGIN future was dropped between sending BEGIN and reading the
+            // answer (a client gone mid-request) to the pool inside a transaction it does not
+            // know of — its rollback guard sees depth 0 — and every later statement on it,
+            // autocommits too, would run uncommitted in that transaction, holding its locks.
+            // Finished, an abandoned transaction is dropped and rolled back as any other.
+            Pool::Postgres(p) => {
+                let p = p.clone();
+                let begun = tokio::spawn(async move { p.begin().await })
+                    .await
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("BEGIN task: {e}")))?;
+                TxInner::Postgres(begun?)
+            }
         };
         Ok(Tx {
             inner,
@@ -1353,6 +1365,57 @@ mod tests {
     /// A connection given back to the pool inside a transaction (as a `BEGIN` whose future was
     /// dropped before it handed the transaction over leaves it) is not handed out again: the
     /// next writer gets a working connection and the abandoned transaction is rolled back.
+    #[tokio::test]
+    async fn a_begin_dropped_before_its_answer_leaves_no_transaction_behind() {
+        let dir = std::env::temp_dir().join(format!("gx-dropped-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("t.db").to_string_lossy().into_owned();
+        let mut urls = vec![file];
+        if let Ok(url) = std::env::var("GUANXI_TEST_DATABASE_URL") {
+            urls.push(url);
+        }
+        for url in urls {
+            // One connection: whatever a dropped BEGIN leaves on it, the next statement meets.
+            let db = super::Db::connect(&url, 1).await.expect("database");
+            let other = super::Db::connect(&url, 1).await.expect("database");
+            let table = format!("dropped_{}", uuid::Uuid::now_v7().simple());
+            db.execute(&format!("CREATE TABLE {table} (n BIGINT)"), vec![])
+                .await
+                .expect("table");
+            for n in 0..40_i64 {
+                // Polled a few times — the connection taken, BEGIN sent, its answer perhaps
+                // not read yet — then dropped, as a request is when its client goes.
+                let mut begin = Box::pin(db.begin());
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                for _ in 0..n / 2 {
+                    if std::future::Future::poll(begin.as_mut(), &mut cx).is_ready() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                drop(begin);
+                db.execute(&format!("INSERT INTO {table} VALUES ($1)"), crate::args![n])
+                    .await
+                    .expect("insert");
+                let seen: i64 = other
+                    .scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![])
+                    .await
+                    .expect("count");
+                assert_eq!(
+                    seen,
+                    n + 1,
+                    "{url}: the insert after a dropped BEGIN committed"
+                );
+            }
+            db.execute(&format!("DROP TABLE {table}"), vec![])
+                .await
+                .expect("drop");
+            db.close().await;
+            other.close().await;
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[tokio::test]
     async fn a_connection_left_in_a_transaction_is_never_handed_out() {
         let dir = std::env::temp_dir().join(format!("gx-left-{}", uuid::Uuid::now_v7()));
