@@ -23,6 +23,7 @@ pub mod notifications;
 pub mod numbering;
 pub mod page;
 pub mod perms;
+pub mod ratelimit;
 pub mod recent;
 pub mod roles;
 pub mod secret;

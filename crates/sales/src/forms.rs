@@ -12,9 +12,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortKind};
 use guanxi_platform::perms::Action;
 use guanxi_platform::time::{new_id, now};
-use guanxi_platform::{args, audit, validate, version, Ctx, Error};
+use guanxi_platform::{args, audit, ratelimit, validate, version, Ctx, Error};
 use guanxi_records::custom_fields;
 use guanxi_records::normalize;
 
@@ -163,9 +164,11 @@ pub struct Form {
     pub owner_name: Option<String>,
     /// A post sooner than this after the form was shown is taken for a robot.
     pub min_fill_seconds: i64,
-    /// Posts one address may make in an hour.
+    /// Posts one address may make in an hour: a burst of this many, then one each hour/n
+    /// (counted per app node).
     pub per_ip_hour: i64,
-    /// Posts the form takes in a minute from everyone.
+    /// Posts the form takes in a minute from everyone: a burst of this many, then one each
+    /// minute/n (counted per app node).
     pub per_minute: i64,
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -563,6 +566,10 @@ pub async fn public(db: &Db, key: &str) -> Result<(Uuid, Form)> {
     Ok((tenant, f.ok_or(Error::NotFound)?))
 }
 
+/// Every form's flood limits in this process.
+static FLOODS: std::sync::LazyLock<ratelimit::Limits> =
+    std::sync::LazyLock::new(ratelimit::Limits::default);
+
 /// A token saying when the form was shown: `<unix seconds>.<signature>`.
 pub fn token(form: &Form, at: DateTime<Utc>) -> String {
     let ts = at.timestamp();
@@ -637,34 +644,22 @@ pub async fn submit(
         payload,
         landed,
     };
-    // Floods: counted from what was kept, so every node counts the same posts — each count
-    // only up to its limit, from its own index (an address's hour; the form's minute), so a
-    // busy form costs no more to check than its limits.
-    let (from_ip, in_minute): (i64, i64) = db
-        .fetch_one(
-            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM form_submissions
-                         WHERE tenant_id = $1 AND form_id = $2 AND ip = $3 AND at > $4
-                         LIMIT $6) a),
-                    (SELECT COUNT(*) FROM (SELECT 1 FROM form_submissions
-                         WHERE tenant_id = $1 AND form_id = $2 AND at > $5
-                         LIMIT $7) m)",
-            args![
-                tenant,
-                form.id,
-                posted.ip.as_str(),
-                at - Duration::hours(1),
-                at - Duration::minutes(1),
-                form.per_ip_hour,
-                form.per_minute
-            ],
-        )
-        .await?;
-    if from_ip >= form.per_ip_hour || in_minute >= form.per_minute {
-        let reason = if from_ip >= form.per_ip_hour {
-            "per_ip_hour"
-        } else {
-            "per_minute"
-        };
+    // Floods: a burst of a form's limits, then their rate (`ratelimit`), counted in memory —
+    // constant work however hard a form is hit.
+    let limits = [
+        ratelimit::Limit {
+            key: format!("form:{}:ip:{}", form.id, posted.ip),
+            n: form.per_ip_hour,
+            period: Duration::from_secs(3600),
+        },
+        ratelimit::Limit {
+            key: format!("form:{}:minute", form.id),
+            n: form.per_minute,
+            period: Duration::from_secs(60),
+        },
+    ];
+    if let Err(i) = FLOODS.take(&limits, Instant::now()) {
+        let reason = if i == 0 { "per_ip_hour" } else { "per_minute" };
         keep("rate_limited", Some(reason.into()), false, None)
             .store_in(db)
             .await?;

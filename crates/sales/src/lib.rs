@@ -117,10 +117,4 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/2015_form_targets.sql"),
         postgres: include_str!("../migrations/postgres/2015_form_targets.sql"),
     },
-    Migration {
-        version: 2016,
-        name: "2016_form_submission_times",
-        sqlite: include_str!("../migrations/sqlite/2016_form_submission_times.sql"),
-        postgres: include_str!("../migrations/postgres/2016_form_submission_times.sql"),
-    },
 ];
