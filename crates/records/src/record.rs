@@ -129,6 +129,12 @@ impl Lookups {
         Ok(n > 0)
     }
 
+    /// What the caller already read about the user `owner`: `None` if not an active user of
+    /// the tenant, else their team — [`resolve_owner`] asks no more.
+    pub fn owner_known(&mut self, owner: Uuid, team: Option<Option<Uuid>>) {
+        self.owners.insert(owner, team);
+    }
+
     /// Records a record of `table` this batch created.
     pub fn add_live(&mut self, table: &'static str, id: Uuid) {
         self.live.insert((table, id));

@@ -27,6 +27,7 @@ use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, ratelimit, validate, version, Ctx, Error};
 use guanxi_records::custom_fields;
 use guanxi_records::normalize;
+use guanxi_records::record::Lookups;
 
 use crate::intake::{self, Arrival};
 use crate::leads::LeadInput;
@@ -162,6 +163,12 @@ pub struct Form {
     /// Who owns new leads from this form (until assignment rules decide).
     pub owner_id: Uuid,
     pub owner_name: Option<String>,
+    /// The owner's team, if the owner is an active user (read with the form, so a post does
+    /// not look the owner up again).
+    #[serde(skip)]
+    pub owner_team_id: Option<Uuid>,
+    #[serde(skip)]
+    pub owner_live: i64,
     /// A post sooner than this after the form was shown is taken for a robot.
     pub min_fill_seconds: i64,
     /// Posts one address may make in an hour: a burst of this many, then one each hour/n
@@ -216,6 +223,9 @@ pub struct FormInput {
 const SELECT: &str =
     "SELECT f.id, f.target, f.key, f.secret, f.name, f.fields, f.consent, f.thanks,
     f.redirect_url, f.source_detail, f.tags, f.owner_id, o.name AS owner_name,
+    CASE WHEN o.active = TRUE AND o.deleted_at IS NULL THEN o.team_id END AS owner_team_id,
+    CAST(CASE WHEN o.active = TRUE AND o.deleted_at IS NULL THEN 1 ELSE 0 END AS BIGINT)
+        AS owner_live,
     f.min_fill_seconds, f.per_ip_hour, f.per_minute, f.active, f.created_at, f.updated_at,
     f.version
     FROM forms f LEFT JOIN users o ON o.tenant_id = f.tenant_id AND o.id = f.owner_id";
@@ -412,6 +422,8 @@ pub async fn create(db: &Db, ctx: &Ctx, input: FormInput) -> Result<Form> {
         tags: sqlx::types::Json(vec![]),
         owner_id: Uuid::nil(),
         owner_name: None,
+        owner_team_id: None,
+        owner_live: 0,
         min_fill_seconds: 3,
         per_ip_hour: 20,
         per_minute: 60,
@@ -759,7 +771,12 @@ pub async fn submit(
         fallback_owner: Some(form.owner_id),
     };
     let mut tx = db.begin().await?;
-    let result = match intake::intake_in(&mut tx, &ctx, input, arrival).await {
+    let mut lk = Lookups::default();
+    lk.owner_known(
+        form.owner_id,
+        (form.owner_live == 1).then_some(form.owner_team_id),
+    );
+    let result = match intake::intake_in(&mut tx, &ctx, input, arrival, &mut lk).await {
         Ok(r) => r,
         Err(e @ Error::Validation(_)) => {
             drop(tx);
@@ -1015,6 +1032,8 @@ mod tests {
             tags: sqlx::types::Json(vec![]),
             owner_id: Uuid::nil(),
             owner_name: None,
+            owner_team_id: None,
+            owner_live: 1,
             min_fill_seconds: 3,
             per_ip_hour: 20,
             per_minute: 60,

@@ -18,6 +18,7 @@ use guanxi_platform::error::Result;
 use guanxi_platform::perms::Action;
 use guanxi_platform::{notifications, Ctx, Error};
 use guanxi_records::custom_fields;
+use guanxi_records::record::Lookups;
 use guanxi_records::tables::Table;
 
 use crate::intake::{self, Arrival, Outcome};
@@ -203,6 +204,8 @@ pub async fn run(
         .map(|c| c.chars().take(50).collect::<String>());
     let mut per_owner: BTreeMap<Uuid, u64> = BTreeMap::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // The owners named in the file, each looked up once.
+    let mut owners = Lookups::default();
     for row in table.rows {
         report.rows += 1;
         let (line, cells) = match row {
@@ -284,7 +287,7 @@ pub async fn run(
                 Err(e) => return Err(e),
             }
         }
-        let result = intake::intake_in(&mut tx, ctx, input, arrival).await;
+        let result = intake::intake_in(&mut tx, ctx, input, arrival, &mut owners).await;
         match result {
             Ok(r) => {
                 match r.outcome {

@@ -23,6 +23,7 @@ use guanxi_platform::error::Result;
 use guanxi_platform::time::now;
 use guanxi_platform::{args, audit, keylock, notifications, Ctx};
 use guanxi_records::record;
+use guanxi_records::record::Lookups;
 
 use crate::assignment;
 use crate::leads::{self, Fields, Lead, LeadInput};
@@ -77,7 +78,7 @@ pub async fn intake(
     arrival: Arrival,
 ) -> Result<IntakeResult> {
     let mut tx = db.begin().await?;
-    let result = intake_in(&mut tx, ctx, input, arrival).await?;
+    let result = intake_in(&mut tx, ctx, input, arrival, &mut Lookups::default()).await?;
     tx.commit().await?;
     Ok(result)
 }
@@ -88,6 +89,7 @@ pub async fn intake_in(
     ctx: &Ctx,
     mut input: LeadInput,
     arrival: Arrival,
+    lk: &mut Lookups,
 ) -> Result<IntakeResult> {
     input.source = Some(arrival.source.clone());
     if arrival.detail.is_some() {
@@ -98,7 +100,7 @@ pub async fn intake_in(
     if !named_owner {
         input.owner_id = arrival.fallback_owner;
     }
-    let (mut f, defs) = leads::prepare(tx, ctx, &input).await?;
+    let (mut f, defs) = leads::prepare(tx, ctx, &input, lk).await?;
     let at = now();
     let keys = keys(&f);
     keylock::hold(tx, ctx.tenant_id, &keys, at).await?;
@@ -184,7 +186,7 @@ pub async fn identity(
     if arrival.detail.is_some() {
         input.source_detail = Some(arrival.detail.clone());
     }
-    let (f, _) = leads::prepare(tx, ctx, &input).await?;
+    let (f, _) = leads::prepare(tx, ctx, &input, &mut Lookups::default()).await?;
     Ok((keys(&f), fingerprint(&f, arrival)))
 }
 

@@ -20,7 +20,9 @@ use guanxi_platform::perms::Action;
 use guanxi_platform::time::now;
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 use guanxi_records::custom_fields::{self, CustomFilter};
-use guanxi_records::record::{self, apply_phone, apply_text, plain, resolve_owner, Record};
+use guanxi_records::record::{
+    self, apply_phone, apply_text, plain, resolve_owner, Lookups, Record,
+};
 use guanxi_records::{eras, normalize, Entity, EntityDef};
 
 /// The declaration that gives leads the shared record machinery.
@@ -462,6 +464,7 @@ pub(crate) async fn apply(
     f: &mut Fields,
     defs: &[custom_fields::CustomField],
     creating: bool,
+    lk: &mut Lookups,
 ) -> Result<()> {
     let mut errs = Errors::default();
     record::apply_name_and_country(
@@ -541,16 +544,8 @@ pub(crate) async fn apply(
     if f.status != "disqualified" {
         f.disqualify_reason = None;
     }
-    if let Some((owner, team)) = resolve_owner(
-        tx,
-        ctx,
-        &mut errs,
-        input.owner_id,
-        f.owner_id,
-        creating,
-        &mut Default::default(),
-    )
-    .await?
+    if let Some((owner, team)) =
+        resolve_owner(tx, ctx, &mut errs, input.owner_id, f.owner_id, creating, lk).await?
     {
         f.owner_id = Some(owner);
         f.team_id = team;
@@ -652,11 +647,12 @@ pub(crate) async fn prepare(
     tx: &mut Tx,
     ctx: &Ctx,
     input: &LeadInput,
+    lk: &mut Lookups,
 ) -> Result<(Fields, Vec<custom_fields::CustomField>)> {
     ctx.require("leads", Action::Create)?;
     let mut f = Fields::new();
     let defs = custom_fields::active(tx, ctx.tenant_id, ENTITY).await?;
-    apply(tx, ctx, input, &mut f, &defs, true).await?;
+    apply(tx, ctx, input, &mut f, &defs, true, lk).await?;
     record::check_create_scope(ctx, "leads", f.owner_id, f.team_id)?;
     Ok((f, defs))
 }
@@ -685,7 +681,16 @@ pub async fn update(
     version::check(expected, before.version)?;
     let mut f = Fields::of(&before);
     let defs = custom_fields::active(&mut tx, ctx.tenant_id, ENTITY).await?;
-    apply(&mut tx, ctx, &input, &mut f, &defs, false).await?;
+    apply(
+        &mut tx,
+        ctx,
+        &input,
+        &mut f,
+        &defs,
+        false,
+        &mut Lookups::default(),
+    )
+    .await?;
     let search = f.search();
     version::update(
         &mut tx,
