@@ -5,6 +5,10 @@
 //! key, whatever the rate: a flood costs no more to refuse than a trickle (counting stored
 //! rows cost a read of every post in the window, 0.8 ms at 4,700 posts).
 //!
+//! Memory is bounded: keys whose schedule has recovered are dropped once there are
+//! [`PRUNE_AT`] (at most once a second), and past [`MAX_KEYS`] a new key is refused until
+//! old ones recover — a flood from more addresses than that is refused, not remembered.
+//!
 //! Kept in memory like the sign-in limiter (`auth::Limiter`): a restart forgets, and with
 //! several app nodes each counts its own, so a client spread over `k` nodes may reach `k`
 //! times a limit (documented trade-off).
@@ -13,8 +17,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Entries kept before the recovered ones are dropped.
+/// Entries kept before the recovered ones are dropped (at most once a second).
 const PRUNE_AT: usize = 100_000;
+/// Entries at most: past it a new key is refused until old ones recover, so a flood from
+/// more addresses than that cannot grow memory without bound.
+const MAX_KEYS: usize = 400_000;
 
 /// One limit: `n` events per `period` for `key`.
 #[derive(Debug, Clone)]
@@ -26,8 +33,14 @@ pub struct Limit {
 
 #[derive(Debug, Default)]
 pub struct Limits {
+    cells: Mutex<Cells>,
+}
+
+#[derive(Debug, Default)]
+struct Cells {
     /// Each key's theoretical arrival time: when its next event would be on schedule.
-    cells: Mutex<HashMap<String, Instant>>,
+    tat: HashMap<String, Instant>,
+    pruned: Option<Instant>,
 }
 
 impl Limits {
@@ -35,24 +48,31 @@ impl Limits {
     /// event would break, nothing counted.
     pub fn take(&self, limits: &[Limit], now: Instant) -> Result<(), usize> {
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        let cells = &mut *cells;
+        if cells.tat.len() >= PRUNE_AT
+            && cells
+                .pruned
+                .is_none_or(|p| now.saturating_duration_since(p) >= Duration::from_secs(1))
+        {
+            cells.tat.retain(|_, tat| *tat > now);
+            cells.pruned = Some(now);
+        }
         let mut next = Vec::with_capacity(limits.len());
         for (i, l) in limits.iter().enumerate() {
-            if l.n <= 0 {
+            let known = cells.tat.get(&l.key).copied();
+            if l.n <= 0 || (known.is_none() && cells.tat.len() + i >= MAX_KEYS) {
                 return Err(i);
             }
             let interval = l.period / u32::try_from(l.n).unwrap_or(u32::MAX);
-            let tat = cells.get(&l.key).copied().unwrap_or(now).max(now);
+            let tat = known.unwrap_or(now).max(now);
             // A burst of `n`: the schedule may run ahead of now by up to `period - interval`.
             if tat.duration_since(now) + interval > l.period {
                 return Err(i);
             }
             next.push(tat + interval);
         }
-        if cells.len() >= PRUNE_AT {
-            cells.retain(|_, tat| *tat > now);
-        }
         for (l, tat) in limits.iter().zip(next) {
-            cells.insert(l.key.clone(), tat);
+            cells.tat.insert(l.key.clone(), tat);
         }
         Ok(())
     }
@@ -108,6 +128,27 @@ mod tests {
             assert_eq!(l.take(std::slice::from_ref(&ip), t0), Ok(()));
         }
         assert_eq!(l.take(std::slice::from_ref(&ip), t0), Err(0));
+    }
+
+    #[test]
+    fn memory_is_bounded_however_many_keys() {
+        let l = Limits::default();
+        let t0 = Instant::now();
+        let one = |k: usize| Limit {
+            key: format!("ip:{k}"),
+            n: 5,
+            period: Duration::from_secs(3600),
+        };
+        for k in 0..MAX_KEYS {
+            assert_eq!(l.take(&[one(k)], t0), Ok(()));
+        }
+        // Full of addresses still within their hour: a new one is refused, a known one served.
+        assert_eq!(l.take(&[one(MAX_KEYS)], t0), Err(0));
+        assert_eq!(l.take(&[one(7)], t0), Ok(()));
+        // An hour on, they have all recovered and are dropped: room again.
+        let later = t0 + Duration::from_secs(3601);
+        assert_eq!(l.take(&[one(MAX_KEYS)], later), Ok(()));
+        assert_eq!(l.cells.lock().map(|c| c.tat.len()).unwrap_or(0), 1);
     }
 
     proptest! {
