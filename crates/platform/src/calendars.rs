@@ -306,6 +306,28 @@ pub async fn schedule_for(
     team_id: Option<Uuid>,
 ) -> Result<Schedule> {
     let mut conn = conn.into();
+    let cache = conn.settings();
+    let key = team_id.map(|t| t.to_string()).unwrap_or_default();
+    if let Some(s) = cache.get(&SCHEDULE, tenant_id, &key) {
+        return Ok(s);
+    }
+    let s = read_schedule(&mut conn, tenant_id, team_id).await?;
+    cache.put(&SCHEDULE, tenant_id, &key, s.clone());
+    Ok(s)
+}
+
+/// The calendar a team's deadlines are counted on, read by every deadline: cached in the
+/// process (a calendar, or the tenant's time zone when there is none).
+const SCHEDULE: crate::settings::Setting = crate::settings::Setting {
+    name: "calendars.schedule_for",
+    tables: &["calendars", "tenants"],
+};
+
+async fn read_schedule(
+    conn: &mut Conn<'_>,
+    tenant_id: Uuid,
+    team_id: Option<Uuid>,
+) -> Result<Schedule> {
     let found: Option<Calendar> = conn
         .fetch_optional(
             &format!(

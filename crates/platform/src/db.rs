@@ -90,7 +90,7 @@ const PING_IDLE: Duration = Duration::from_secs(10);
 
 /// The tables that say who a caller is and what they may do ([`crate::auth`] reads them for
 /// every request): a committed write to any of them invalidates every cached caller.
-const CALLER_TABLES: &[&str] = &[
+pub(crate) const CALLER_TABLES: &[&str] = &[
     "users",
     "roles",
     "teams",
@@ -106,11 +106,33 @@ const NOT_CALLER_CHANGES: &[&str] = &[
     "INSERT INTO sessions ",
 ];
 
+/// The tables of a tenant's settings that requests read on every write of a record (custom
+/// fields, assignment and scoring rules, learned models, response policies, calendars, forms):
+/// a committed write to any of them invalidates every cached setting ([`crate::settings`]).
+/// A setting cached from any other table is refused in debug builds (`Setting::tables`).
+pub(crate) const SETTINGS_TABLES: &[&str] = &[
+    "custom_fields",
+    "assignment_rules",
+    "scoring_rules",
+    "lead_models",
+    "lead_response_sla",
+    "calendars",
+    "forms",
+];
+
+/// Writes to those tables that change nothing a cached setting holds (a round-robin rule's
+/// turn, re-read under its lock by the one who moves it).
+const NOT_SETTINGS_CHANGES: &[&str] = &["UPDATE assignment_rules SET last_user_id "];
+
 /// What the connections of one process share.
 #[derive(Debug, Default)]
 struct Shared {
     /// Bumped after every committed write to a [`CALLER_TABLES`] table.
     callers: AtomicU64,
+    /// Bumped after every committed write to a [`SETTINGS_TABLES`] table.
+    settings: AtomicU64,
+    /// Cached settings ([`crate::settings`]).
+    settings_cache: Arc<crate::settings::Cache>,
     /// Resolved sessions and API tokens ([`crate::auth`]).
     auth: crate::auth::Cache,
     /// A command's small pool (an import, the generator; [`Db::is_command`]): on SQLite its
@@ -142,6 +164,22 @@ impl Drop for Checkpointing {
 impl Shared {
     /// A write was committed on SQLite: every [`CHECKPOINT_COMMITS`] the checkpointer is woken,
     /// and after every `bulk` one (a batch of an import).
+    /// Tells the caches what a committed write changed.
+    fn changed(&self, c: Changes) {
+        if c.callers {
+            self.callers.fetch_add(1, Ordering::SeqCst);
+        }
+        if c.settings {
+            self.settings.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The generation cached settings are read under: it changes after every committed write
+    /// to a settings table or a callers' one (a form's owner, a calendar's time zone).
+    fn settings_generation(&self) -> u64 {
+        self.settings.load(Ordering::SeqCst) + self.callers.load(Ordering::SeqCst)
+    }
+
     fn committed(&self, bulk: bool) {
         if let Some(Checkpointing { state: c, .. }) = &self.checkpoints {
             if c.commits.fetch_add(1, Ordering::Relaxed) + 1 == CHECKPOINT_COMMITS || bulk {
@@ -236,29 +274,64 @@ fn writes(sql: &str) -> bool {
         .any(|k| first.eq_ignore_ascii_case(k))
 }
 
-/// Whether a statement writes one of the [`CALLER_TABLES`].
-fn changes_callers(sql: &str) -> bool {
+/// What a write changes that the process caches: the callers ([`CALLER_TABLES`]) or the
+/// settings ([`SETTINGS_TABLES`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Changes {
+    callers: bool,
+    settings: bool,
+}
+
+impl Changes {
+    const ALL: Changes = Changes {
+        callers: true,
+        settings: true,
+    };
+}
+
+/// What a (writing) statement changes of the cached tables: the table it writes, after a
+/// `WITH …` prefix too.
+fn changes(sql: &str) -> Changes {
     let s = sql.trim_start();
-    if NOT_CALLER_CHANGES.iter().any(|p| s.starts_with(p)) {
-        return false;
-    }
     let mut words = s
         .split_ascii_whitespace()
         .map(|w| w.trim_matches(|c: char| c == '(' || c == '"'));
-    let table = match words.next().map(str::to_ascii_uppercase).as_deref() {
-        Some("UPDATE") => words.next(),
-        Some("DELETE") | Some("INSERT") | Some("REPLACE") => words.find(|w| {
-            !w.eq_ignore_ascii_case("INTO")
-                && !w.eq_ignore_ascii_case("FROM")
-                && !w.eq_ignore_ascii_case("OR")
-                && !w.eq_ignore_ascii_case("REPLACE")
-                && !w.eq_ignore_ascii_case("IGNORE")
-        }),
+    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
+    let mut first = words.next().unwrap_or("");
+    if is(first, "WITH") {
+        first = words
+            .find(|w| {
+                ["INSERT", "UPDATE", "DELETE", "REPLACE"]
+                    .iter()
+                    .any(|k| is(w, k))
+            })
+            .unwrap_or("");
+    }
+    let table = if is(first, "UPDATE") {
+        words.next()
+    } else if ["DELETE", "INSERT", "REPLACE"].iter().any(|k| is(first, k)) {
+        words.find(|w| {
+            !["INTO", "FROM", "OR", "REPLACE", "IGNORE"]
+                .iter()
+                .any(|k| is(w, k))
+        })
+    } else if ["CREATE", "DROP", "ALTER"].iter().any(|k| is(first, k)) {
         // Schema changes (migrations) and anything unforeseen: assume the worst.
-        Some("CREATE") | Some("DROP") | Some("ALTER") => return true,
-        _ => None,
+        return Changes::ALL;
+    } else {
+        None
     };
-    table.is_some_and(|t| CALLER_TABLES.iter().any(|c| t.eq_ignore_ascii_case(c)))
+    let Some(table) = table.map(|t| t.split('(').next().unwrap_or(t)) else {
+        return Changes::default();
+    };
+    let listed = |tables: &[&str], except: &[&str]| {
+        tables.iter().any(|c| table.eq_ignore_ascii_case(c))
+            && !except.iter().any(|p| s.starts_with(p))
+    };
+    Changes {
+        callers: listed(CALLER_TABLES, NOT_CALLER_CHANGES),
+        settings: listed(SETTINGS_TABLES, NOT_SETTINGS_CHANGES),
+    }
 }
 
 /// What is known of a statement before it runs: whether it writes (on SQLite it then goes
@@ -272,16 +345,14 @@ struct Turn {
 /// What a statement run on the pool tells the process once it is done.
 struct Tell {
     shared: Arc<Shared>,
-    /// It wrote a callers' table.
-    callers: bool,
+    /// What it wrote of the cached tables.
+    changes: Changes,
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
         if let Some(t) = &self.tell {
-            if t.callers {
-                t.shared.callers.fetch_add(1, Ordering::SeqCst);
-            }
+            t.shared.changed(t.changes);
             t.shared.committed(false);
         }
     }
@@ -744,7 +815,7 @@ impl Db {
         Ok(Tx {
             inner,
             shared: self.shared.clone(),
-            callers_changed: false,
+            changed: Changes::default(),
             bulk: false,
         })
     }
@@ -757,7 +828,7 @@ impl Db {
             write,
             tell: write.then(|| Tell {
                 shared: self.shared.clone(),
-                callers: changes_callers(sql),
+                changes: changes(sql),
             }),
         }
     }
@@ -769,6 +840,15 @@ impl Db {
 
     pub(crate) fn auth_cache(&self) -> &crate::auth::Cache {
         &self.shared.auth
+    }
+
+    /// The process's cached settings as of now ([`crate::settings`]).
+    pub fn settings(&self) -> crate::settings::Settings {
+        crate::settings::Settings::new(
+            self.shared.settings_cache.clone(),
+            self.shared.settings_generation(),
+            false,
+        )
     }
 
     /// Refreshes the planner's statistics. SQLite keeps none until asked (without them it
@@ -841,8 +921,8 @@ impl Db {
 pub struct Tx {
     inner: TxInner,
     shared: Arc<Shared>,
-    /// Whether it wrote a callers' table: its commit invalidates the cached callers.
-    callers_changed: bool,
+    /// What it wrote of the cached tables: its commit invalidates those caches.
+    changed: Changes,
     /// Part of a bulk load ([`Tx::bulk_load`]): its commit wakes SQLite's checkpointer at
     /// once, as one such transaction writes as many pages as hundreds of requests.
     bulk: bool,
@@ -862,7 +942,7 @@ impl Tx {
     }
     /// Runs a script of several statements without parameters (migrations).
     pub async fn execute_script(&mut self, sql: &str) -> Result<()> {
-        self.callers_changed = true;
+        self.changed = Changes::ALL;
         match &mut self.inner {
             TxInner::Sqlite(t) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
@@ -878,8 +958,10 @@ impl Tx {
     /// statement runs on the transaction's own connection either way).
     fn turn(&mut self, sql: &str) -> Turn {
         let write = writes(sql);
-        if write && changes_callers(sql) {
-            self.callers_changed = true;
+        if write {
+            let c = changes(sql);
+            self.changed.callers |= c.callers;
+            self.changed.settings |= c.settings;
         }
         Turn { write, tell: None }
     }
@@ -888,6 +970,16 @@ impl Tx {
     /// queues its search-index entries in a pending list of up to 4 MB instead of 256 kB and
     /// merges them in larger, cheaper batches (100,000 contacts generated: 62 s against 83 s).
     /// The load ends with [`Db::finish_bulk_load`].
+    /// The process's cached settings as of now, for reads in this transaction: none served
+    /// or kept once it wrote a settings table itself (what it reads is not yet everyone's).
+    pub fn settings(&self) -> crate::settings::Settings {
+        crate::settings::Settings::new(
+            self.shared.settings_cache.clone(),
+            self.shared.settings_generation(),
+            self.changed.settings || self.changed.callers,
+        )
+    }
+
     pub async fn bulk_load(&mut self) -> Result<()> {
         self.bulk = true;
         match self.backend() {
@@ -916,9 +1008,7 @@ impl Tx {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
         }
-        if self.callers_changed {
-            self.shared.callers.fetch_add(1, Ordering::SeqCst);
-        }
+        self.shared.changed(self.changed);
         self.shared.committed(self.bulk);
         Ok(())
     }
@@ -1032,6 +1122,13 @@ impl Conn<'_> {
         match self {
             Conn::Db(d) => d.turn(sql),
             Conn::Tx(t) => t.turn(sql),
+        }
+    }
+    /// The process's cached settings as of now ([`Db::settings`], [`Tx::settings`]).
+    pub fn settings(&self) -> crate::settings::Settings {
+        match self {
+            Conn::Db(d) => d.settings(),
+            Conn::Tx(t) => t.settings(),
         }
     }
     query_methods!((&mut self), self);
@@ -1168,7 +1265,11 @@ impl Sql {
 
 #[cfg(test)]
 mod tests {
-    use super::{changes_callers, positional, writes};
+    use super::{changes, positional, writes, Changes};
+
+    fn changes_callers(sql: &str) -> bool {
+        changes(sql).callers
+    }
     use std::time::Duration;
 
     /// A server's SQLite database (four connections: the checkpointer runs) in a new temporary
@@ -1214,6 +1315,36 @@ mod tests {
         assert!(
             !writes("SELECT 1") && !writes(" WITH RECURSIVE up AS (SELECT 1) SELECT * FROM up")
         );
+        assert!(changes_callers(
+            "WITH x AS (SELECT 1) UPDATE users SET active = $1"
+        ));
+    }
+
+    #[test]
+    fn writes_to_the_settings_tables_are_seen() {
+        for sql in [
+            "UPDATE custom_fields SET label = $1 WHERE tenant_id = $2",
+            "INSERT INTO scoring_rules(tenant_id, id) VALUES ($1, $2)",
+            "DELETE FROM lead_models WHERE tenant_id = $1",
+            "INSERT INTO lead_response_sla (tenant_id) VALUES ($1)",
+            "UPDATE forms SET active = $1",
+            "UPDATE calendars SET weeks = $1",
+            "UPDATE assignment_rules SET active = $1",
+            "WITH o AS (SELECT 1) DELETE FROM forms WHERE id = $1",
+            "CREATE TABLE x (a INT)",
+        ] {
+            assert!(writes(sql) && changes(sql).settings, "{sql}");
+        }
+        for sql in [
+            "UPDATE assignment_rules SET last_user_id = $1 WHERE tenant_id = $2 AND id = $3",
+            "INSERT INTO form_submissions (tenant_id) VALUES ($1)",
+            "UPDATE leads SET score = $1",
+            "SELECT * FROM custom_fields",
+        ] {
+            assert!(!changes(sql).settings, "{sql}");
+        }
+        assert!(!changes("UPDATE users SET name = $1").settings);
+        assert_eq!(changes("ALTER TABLE forms ADD COLUMN x TEXT"), Changes::ALL);
         assert!(writes("PRAGMA optimize") && writes("insert into t values (1)"));
         // A common table expression in front of a write is a write.
         assert!(writes("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x"));

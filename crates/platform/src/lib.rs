@@ -27,6 +27,7 @@ pub mod ratelimit;
 pub mod recent;
 pub mod roles;
 pub mod secret;
+pub mod settings;
 pub mod teams;
 pub mod tenants;
 pub mod time;

@@ -21,6 +21,7 @@ use guanxi_platform::db::{Backend, Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::SortKind;
 use guanxi_platform::perms::Action;
+use guanxi_platform::settings::Setting;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx, Error};
 
@@ -294,6 +295,10 @@ pub async fn live<'a>(
     table: &str,
 ) -> Result<Vec<CustomField>> {
     let mut conn = conn.into();
+    let cache = conn.settings();
+    if let Some(fields) = cache.get(&LIVE, tenant_id, table) {
+        return Ok(fields);
+    }
     let rows: Vec<Row> = conn
         .fetch_all(
             &format!(
@@ -303,8 +308,19 @@ pub async fn live<'a>(
             args![tenant_id, table],
         )
         .await?;
-    rows.into_iter().map(Row::into_field).collect()
+    let fields: Vec<CustomField> = rows
+        .into_iter()
+        .map(Row::into_field)
+        .collect::<Result<_>>()?;
+    cache.put(&LIVE, tenant_id, table, fields.clone());
+    Ok(fields)
 }
+
+/// An entity's live fields, read by every write of its records: cached in the process.
+const LIVE: Setting = Setting {
+    name: "custom_fields.live",
+    tables: &["custom_fields"],
+};
 
 /// The fields a list needs: the entity's live ones when it filters or sorts by a custom field,
 /// else none (no query).

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
+use guanxi_platform::settings::Setting;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, keylock, validate, version, Ctx, Error};
 use guanxi_records::custom_fields;
@@ -418,18 +419,33 @@ async fn candidates(
 /// (with the rep's team), or `None`. `exclude` is never chosen (a lead taken from its owner).
 /// Round robin moves its turn in the same transaction, under a key lock, so concurrent leads
 /// take turns.
+/// A tenant's active rules, read by every new lead: cached in the process (a round-robin
+/// rule's turn is re-read under its lock, never taken from here).
+const ACTIVE: Setting = Setting {
+    name: "assignment_rules.active",
+    tables: &["assignment_rules"],
+};
+
 pub async fn decide(
     tx: &mut Tx,
     tenant: Uuid,
     facts: &serde_json::Value,
     exclude: Option<Uuid>,
 ) -> Result<Option<(Uuid, Option<Uuid>)>> {
-    let rules: Vec<AssignmentRule> = tx
-        .fetch_all(
-            &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY position, id"),
-            args![tenant, true],
-        )
-        .await?;
+    let cache = tx.settings();
+    let rules: Vec<AssignmentRule> = match cache.get(&ACTIVE, tenant, "") {
+        Some(r) => r,
+        None => {
+            let r: Vec<AssignmentRule> = tx
+                .fetch_all(
+                    &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY position, id"),
+                    args![tenant, true],
+                )
+                .await?;
+            cache.put(&ACTIVE, tenant, "", r.clone());
+            r
+        }
+    };
     for rule in rules {
         if !rules::all_hold(&rule.conditions.0, facts) {
             continue;

@@ -23,6 +23,7 @@ use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::page::{Page, PageReq, SortKind};
 use guanxi_platform::perms::Action;
+use guanxi_platform::settings::Setting;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, ratelimit, validate, version, Ctx, Error};
 use guanxi_records::custom_fields;
@@ -569,14 +570,29 @@ pub async fn public(db: &Db, key: &str) -> Result<(Uuid, Form)> {
         .split_once('-')
         .and_then(|(t, _)| Uuid::try_parse(t).ok())
         .ok_or(Error::NotFound)?;
-    let f: Option<Form> = db
-        .fetch_optional(
-            &format!("{SELECT} WHERE f.tenant_id = $1 AND f.key = $2 AND f.active = $3"),
-            args![tenant, key, true],
-        )
-        .await?;
+    let cache = db.settings();
+    let f: Option<Form> = match cache.get(&LIVE, tenant, key) {
+        Some(f) => f,
+        None => {
+            let f: Option<Form> = db
+                .fetch_optional(
+                    &format!("{SELECT} WHERE f.tenant_id = $1 AND f.key = $2 AND f.active = $3"),
+                    args![tenant, key, true],
+                )
+                .await?;
+            cache.put(&LIVE, tenant, key, f.clone());
+            f
+        }
+    };
     Ok((tenant, f.ok_or(Error::NotFound)?))
 }
+
+/// A live form by its key with its owner (active, team), read by every post: cached in the
+/// process — an unknown key too, so a flood of posts to one costs no statement.
+const LIVE: Setting = Setting {
+    name: "forms.public",
+    tables: &["forms", "users"],
+};
 
 /// Every form's flood limits in this process.
 static FLOODS: std::sync::LazyLock<ratelimit::Limits> =

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use guanxi_platform::db::{Conn, Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::perms::Action;
+use guanxi_platform::settings::Setting;
 use guanxi_platform::time::now;
 use guanxi_platform::{args, audit, Ctx};
 
@@ -130,15 +131,27 @@ impl Model {
 
 /// The models stored for the tenant: the company's first, then the teams'.
 pub async fn stored(conn: impl Into<Conn<'_>>, tenant: Uuid) -> Result<Vec<Model>> {
+    let mut conn = conn.into();
+    let cache = conn.settings();
+    if let Some(m) = cache.get(&STORED, tenant, "") {
+        return Ok(m);
+    }
     let rows: Vec<(sqlx::types::Json<Model>,)> = conn
-        .into()
         .fetch_all(
             "SELECT model FROM lead_models WHERE tenant_id = $1 ORDER BY team_key",
             args![tenant],
         )
         .await?;
-    Ok(rows.into_iter().map(|(m,)| m.0).collect())
+    let models: Vec<Model> = rows.into_iter().map(|(m,)| m.0).collect();
+    cache.put(&STORED, tenant, "", models.clone());
+    Ok(models)
 }
+
+/// A tenant's trained models, read by every scored lead: cached in the process.
+const STORED: Setting = Setting {
+    name: "lead_models.stored",
+    tables: &["lead_models"],
+};
 
 /// The model that scores a lead of `team`: its team's, else the company's.
 pub fn for_team(models: &[Model], team: Option<Uuid>) -> Option<&Model> {

@@ -15,6 +15,7 @@ use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::perms::Action;
+use guanxi_platform::settings::Setting;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, validate, version, Ctx};
 use guanxi_records::custom_fields;
@@ -259,12 +260,25 @@ pub fn score(
     (total, reasons)
 }
 
+/// A tenant's active rules, read by every new or changed lead: cached in the process.
+const ACTIVE: Setting = Setting {
+    name: "scoring_rules.active",
+    tables: &["scoring_rules"],
+};
+
 async fn active_rules(tx: &mut Tx, tenant: Uuid) -> Result<Vec<ScoringRule>> {
-    tx.fetch_all(
-        &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY name, id"),
-        args![tenant, true],
-    )
-    .await
+    let cache = tx.settings();
+    if let Some(r) = cache.get(&ACTIVE, tenant, "") {
+        return Ok(r);
+    }
+    let r: Vec<ScoringRule> = tx
+        .fetch_all(
+            &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY name, id"),
+            args![tenant, true],
+        )
+        .await?;
+    cache.put(&ACTIVE, tenant, "", r.clone());
+    Ok(r)
 }
 
 /// A stored lead's facts: its fields, custom values and how often the person reached out.

@@ -16,6 +16,7 @@ use guanxi_platform::db::{Db, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::perms::Action;
+use guanxi_platform::settings::Setting;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, calendars, notifications, Ctx};
 
@@ -126,6 +127,12 @@ pub(crate) struct Deadline {
 /// policy, on its team's calendar. None without a policy or on a calendar with no working time
 /// (no deadline can then be met or missed). Read before the lead is inserted, so it is stored
 /// with its deadline in one statement.
+/// A tenant's response policies, read by every new lead: cached in the process.
+const POLICIES: Setting = Setting {
+    name: "lead_response_sla.all",
+    tables: &["lead_response_sla"],
+};
+
 pub(crate) async fn deadline(
     tx: &mut Tx,
     tenant: Uuid,
@@ -133,15 +140,28 @@ pub(crate) async fn deadline(
     team: Option<Uuid>,
     created: DateTime<Utc>,
 ) -> Result<Option<Deadline>> {
-    let policy: Option<ResponsePolicy> = tx
-        .fetch_optional(
-            "SELECT source, minutes, warn_minutes, on_breach FROM lead_response_sla
-             WHERE tenant_id = $1 AND source IN ($2, '*')
-             ORDER BY CASE WHEN source = '*' THEN 1 ELSE 0 END LIMIT 1",
-            args![tenant, source],
-        )
-        .await?;
-    let Some(policy) = policy else {
+    let cache = tx.settings();
+    let policies: Vec<ResponsePolicy> = match cache.get(&POLICIES, tenant, "") {
+        Some(p) => p,
+        None => {
+            let p: Vec<ResponsePolicy> = tx
+                .fetch_all(
+                    "SELECT source, minutes, warn_minutes, on_breach FROM lead_response_sla
+                     WHERE tenant_id = $1",
+                    args![tenant],
+                )
+                .await?;
+            cache.put(&POLICIES, tenant, "", p.clone());
+            p
+        }
+    };
+    // The source's own policy, else the one for every source (`*`).
+    let Some(policy) = policies
+        .iter()
+        .find(|p| p.source == source)
+        .or_else(|| policies.iter().find(|p| p.source == "*"))
+        .cloned()
+    else {
         return Ok(None);
     };
     let schedule = calendars::schedule_for(&mut *tx, tenant, team).await?;

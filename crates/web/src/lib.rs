@@ -31,7 +31,7 @@ pub mod state;
 
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::routing::get;
-use axum::{middleware, Json, Router};
+use axum::{middleware, Router};
 use guanxi_platform::jobs;
 use guanxi_platform::time::now;
 use std::future::Future;
@@ -591,13 +591,15 @@ pub const BODY_LIMIT: usize = 10 * 1024 * 1024;
 /// The whole application with its middleware.
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api_router();
-    let doc = std::sync::Arc::new(doc);
+    // Served as the text it is, printed once: the document's tree (megabytes of small
+    // allocations for the life of the process) is dropped here.
+    let doc = axum::body::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
     let api = api
         .route(
             "/api/v1/openapi.json",
             get(move || {
                 let d = doc.clone();
-                async move { Json((*d).clone()) }
+                async move { ([(header::CONTENT_TYPE, "application/json")], d) }
             }),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), idem::layer));

@@ -34,6 +34,7 @@ mod reports;
 mod scheduler;
 mod schema;
 mod security;
+mod settings;
 mod surveys;
 mod tickets;
 mod users;
