@@ -107,12 +107,30 @@ impl Limiter {
     }
 
     pub fn blocked(&self, email: &str, ip: &str) -> bool {
-        let over = |key: String, limit: u32| self.get(&key).is_some_and(|h| h.n >= limit);
-        over(format!("p:{email}|{ip}"), self.per_pair)
-            || over(format!("i:{ip}"), self.per_ip)
-            || self
-                .get(&format!("a:{email}"))
-                .is_some_and(|h| h.last.elapsed() < self.delay(h.n))
+        self.wait(email, ip).is_some()
+    }
+
+    /// How long an attempt for `email` from `ip` must wait, if it is blocked: until the window
+    /// of a pair or an address over its limit ends, or the account's delay has passed —
+    /// whichever is last.
+    pub fn wait(&self, email: &str, ip: &str) -> Option<std::time::Duration> {
+        let over = |key: String, limit: u32| {
+            self.get(&key)
+                .filter(|h| h.n >= limit)
+                .map(|h| self.window.saturating_sub(h.since.elapsed()))
+        };
+        let account = self.get(&format!("a:{email}")).and_then(|h| {
+            let d = self.delay(h.n);
+            (h.last.elapsed() < d).then(|| d - h.last.elapsed())
+        });
+        [
+            over(format!("p:{email}|{ip}"), self.per_pair),
+            over(format!("i:{ip}"), self.per_ip),
+            account,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
     }
 
     pub fn record_failure(&self, email: &str, ip: &str) {
@@ -203,8 +221,8 @@ pub async fn sign_in(
     ip: &str,
 ) -> Result<NewSession> {
     let email = email.trim().to_lowercase();
-    if limiter.blocked(&email, ip) {
-        return Err(Error::RateLimited);
+    if let Some(wait) = limiter.wait(&email, ip) {
+        return Err(Error::rate_limited(wait));
     }
     let rows: Vec<LoginRow> = db
         .fetch_all(

@@ -32,8 +32,10 @@ pub enum Error {
     /// The caller's version is stale; `current` is the version now stored.
     #[error("version mismatch (current {current})")]
     PreconditionFailed { current: i64 },
-    #[error("too many attempts")]
-    RateLimited,
+    /// Too many attempts: the caller may try again after `retry_after` seconds (at least 1),
+    /// as the limit that refused it knows.
+    #[error("too many attempts (retry after {retry_after} s)")]
+    RateLimited { retry_after: u64 },
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -54,6 +56,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn field(field: &str, code: &str) -> Self {
         Error::Validation(vec![FieldError::new(field, code)])
+    }
+
+    /// Refused by a limit that lets the caller in again after `wait` (rounded up to whole
+    /// seconds, at least one: what `Retry-After` says).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Error::RateLimited {
+            retry_after: secs.max(1),
+        }
     }
 }
 

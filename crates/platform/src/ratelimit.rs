@@ -31,6 +31,14 @@ pub struct Limit {
     pub period: Duration,
 }
 
+/// An event refused: the first limit it would break and how long until that limit would
+/// admit it (what `Retry-After` says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub index: usize,
+    pub wait: Duration,
+}
+
 #[derive(Debug, Default)]
 pub struct Limits {
     cells: Mutex<Cells>,
@@ -44,9 +52,9 @@ struct Cells {
 }
 
 impl Limits {
-    /// Takes one event under every limit at `now`, or none: the index of the first limit the
-    /// event would break, nothing counted.
-    pub fn take(&self, limits: &[Limit], now: Instant) -> Result<(), usize> {
+    /// Takes one event under every limit at `now`, or none: the first limit the event would
+    /// break and when it would admit it, nothing counted.
+    pub fn take(&self, limits: &[Limit], now: Instant) -> Result<(), Refused> {
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
         let cells = &mut *cells;
         if cells.tat.len() >= PRUNE_AT
@@ -61,13 +69,21 @@ impl Limits {
         for (i, l) in limits.iter().enumerate() {
             let known = cells.tat.get(&l.key).copied();
             if l.n <= 0 || (known.is_none() && cells.tat.len() + i >= MAX_KEYS) {
-                return Err(i);
+                // Nothing to wait for but the whole period (old keys recovering).
+                return Err(Refused {
+                    index: i,
+                    wait: l.period,
+                });
             }
             let interval = l.period / u32::try_from(l.n).unwrap_or(u32::MAX);
             let tat = known.unwrap_or(now).max(now);
             // A burst of `n`: the schedule may run ahead of now by up to `period - interval`.
-            if tat.duration_since(now) + interval > l.period {
-                return Err(i);
+            let ahead = tat.duration_since(now) + interval;
+            if ahead > l.period {
+                return Err(Refused {
+                    index: i,
+                    wait: ahead - l.period,
+                });
             }
             next.push(tat + interval);
         }
@@ -83,6 +99,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Which limit refused, if one did.
+    fn index(l: &Limits, limits: &[Limit], now: Instant) -> Result<(), usize> {
+        l.take(limits, now).map_err(|r| r.index)
+    }
+
     fn limit(n: i64, secs: u64) -> Limit {
         Limit {
             key: "k".into(),
@@ -96,13 +117,13 @@ mod tests {
         let l = Limits::default();
         let t0 = Instant::now();
         let hour = [limit(2, 3600)];
-        assert_eq!(l.take(&hour, t0), Ok(()));
-        assert_eq!(l.take(&hour, t0), Ok(()));
-        assert_eq!(l.take(&hour, t0), Err(0));
+        assert_eq!(index(&l, &hour, t0), Ok(()));
+        assert_eq!(index(&l, &hour, t0), Ok(()));
+        assert_eq!(index(&l, &hour, t0), Err(0));
         // Half an hour on, one more is on schedule; not two.
         let later = t0 + Duration::from_secs(1800);
-        assert_eq!(l.take(&hour, later), Ok(()));
-        assert_eq!(l.take(&hour, later), Err(0));
+        assert_eq!(index(&l, &hour, later), Ok(()));
+        assert_eq!(index(&l, &hour, later), Err(0));
     }
 
     #[test]
@@ -119,15 +140,15 @@ mod tests {
             n: 1,
             period: Duration::from_secs(60),
         };
-        assert_eq!(l.take(&[ip.clone(), minute.clone()], t0), Ok(()));
+        assert_eq!(index(&l, &[ip.clone(), minute.clone()], t0), Ok(()));
         for _ in 0..20 {
-            assert_eq!(l.take(&[ip.clone(), minute.clone()], t0), Err(1));
+            assert_eq!(index(&l, &[ip.clone(), minute.clone()], t0), Err(1));
         }
         // The address's hour was not spent by the refused posts: nine more.
         for _ in 0..9 {
-            assert_eq!(l.take(std::slice::from_ref(&ip), t0), Ok(()));
+            assert_eq!(index(&l, std::slice::from_ref(&ip), t0), Ok(()));
         }
-        assert_eq!(l.take(std::slice::from_ref(&ip), t0), Err(0));
+        assert_eq!(index(&l, std::slice::from_ref(&ip), t0), Err(0));
     }
 
     #[test]
@@ -140,14 +161,14 @@ mod tests {
             period: Duration::from_secs(3600),
         };
         for k in 0..MAX_KEYS {
-            assert_eq!(l.take(&[one(k)], t0), Ok(()));
+            assert_eq!(index(&l, &[one(k)], t0), Ok(()));
         }
         // Full of addresses still within their hour: a new one is refused, a known one served.
-        assert_eq!(l.take(&[one(MAX_KEYS)], t0), Err(0));
-        assert_eq!(l.take(&[one(7)], t0), Ok(()));
+        assert_eq!(index(&l, &[one(MAX_KEYS)], t0), Err(0));
+        assert_eq!(index(&l, &[one(7)], t0), Ok(()));
         // An hour on, they have all recovered and are dropped: room again.
         let later = t0 + Duration::from_secs(3601);
-        assert_eq!(l.take(&[one(MAX_KEYS)], later), Ok(()));
+        assert_eq!(index(&l, &[one(MAX_KEYS)], later), Ok(()));
         assert_eq!(l.cells.lock().map(|c| c.tat.len()).unwrap_or(0), 1);
     }
 
@@ -168,7 +189,7 @@ mod tests {
             let mut admitted: Vec<Instant> = Vec::new();
             for g in gaps {
                 t += Duration::from_secs(g);
-                if l.take(&lim, t).is_ok() {
+                if index(&l, &lim, t).is_ok() {
                     admitted.push(t);
                 }
             }
@@ -180,11 +201,20 @@ mod tests {
                         "{} events in {d} s", j - i + 1);
                 }
             }
-            let rested = t + period;
-            for _ in 0..n {
-                prop_assert!(l.take(&lim, rested).is_ok());
+            // A refused event is admitted exactly after the wait it was told, not before.
+            let last = t + Duration::from_secs(1);
+            if let Err(r) = l.take(&lim, last) {
+                prop_assert!(r.wait > Duration::ZERO);
+                if r.wait > Duration::from_millis(1) {
+                    prop_assert!(l.take(&lim, last + r.wait - Duration::from_millis(1)).is_err());
+                }
+                prop_assert!(l.take(&lim, last + r.wait).is_ok());
             }
-            prop_assert!(l.take(&lim, rested).is_err());
+            let rested = t + period * 3;
+            for _ in 0..n {
+                prop_assert!(index(&l, &lim, rested).is_ok());
+            }
+            prop_assert!(index(&l, &lim, rested).is_err());
         }
     }
 }

@@ -686,12 +686,16 @@ pub async fn submit(
             period: Duration::from_secs(60),
         },
     ];
-    if let Err(i) = FLOODS.take(&limits, Instant::now()) {
-        let reason = if i == 0 { "per_ip_hour" } else { "per_minute" };
+    if let Err(r) = FLOODS.take(&limits, Instant::now()) {
+        let reason = if r.index == 0 {
+            "per_ip_hour"
+        } else {
+            "per_minute"
+        };
         keep("rate_limited", Some(reason.into()), false, None)
             .store_in(db)
             .await?;
-        return Err(Error::RateLimited);
+        return Err(Error::rate_limited(r.wait));
     }
     let spam = if posted
         .values

@@ -1060,7 +1060,8 @@ pub async fn public_vote(
         )
         .await?;
     if recent >= PUBLIC_VOTES_PER_HOUR {
-        return Err(Error::RateLimited);
+        // The hour's oldest vote leaves the window within the hour.
+        return Err(Error::rate_limited(std::time::Duration::from_secs(3600)));
     }
     let mut tx = db.begin().await?;
     let public: Option<(Uuid,)> = tx

@@ -383,8 +383,8 @@ pub async fn sign_in(
 ) -> Result<NewSession> {
     let email = email.trim().to_lowercase();
     let key = format!("portal:{tenant}:{email}");
-    if limiter.blocked(&key, ip) {
-        return Err(Error::RateLimited);
+    if let Some(wait) = limiter.wait(&key, ip) {
+        return Err(Error::rate_limited(wait));
     }
     let row: Option<(Uuid, Option<String>)> = db
         .fetch_optional(

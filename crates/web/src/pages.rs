@@ -672,7 +672,7 @@ async fn login(
         Err(e) => {
             let status = status_of(&e);
             let msg = match e {
-                Error::RateLimited => i18n::t(&locale, "problem.rate_limited"),
+                Error::RateLimited { .. } => i18n::t(&locale, "problem.rate_limited"),
                 Error::Unauthorized => i18n::t(&locale, "auth.bad_credentials"),
                 e => crate::problem::problem(e, &locale).title,
             };

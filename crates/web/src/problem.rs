@@ -25,6 +25,9 @@ pub struct Problem {
     /// On 412: the version now stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// On 429: seconds until the limit lets the caller in again (also `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 /// A platform error with the language to explain it in.
@@ -61,7 +64,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-        Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -116,6 +119,10 @@ pub fn with_row_labels(
 
 pub fn problem(e: Error, locale: &str) -> Problem {
     let status = status_of(&e);
+    let retry_after = match e {
+        Error::RateLimited { retry_after } => Some(retry_after),
+        _ => None,
+    };
     let (slug, detail, errors, current_version) = match e {
         Error::NotFound => ("not_found", None, vec![], None),
         Error::Unauthorized => ("unauthorized", None, vec![], None),
@@ -124,7 +131,7 @@ pub fn problem(e: Error, locale: &str) -> Problem {
         Error::Validation(v) => ("validation", None, localize(v, locale), None),
         Error::Conflict(d) => ("conflict", Some(d), vec![], None),
         Error::PreconditionFailed { current } => ("precondition", None, vec![], Some(current)),
-        Error::RateLimited => ("rate_limited", None, vec![], None),
+        Error::RateLimited { .. } => ("rate_limited", None, vec![], None),
         Error::Unavailable(d) => {
             tracing::warn!(error = %d, "unavailable");
             ("unavailable", None, vec![], None)
@@ -141,6 +148,7 @@ pub fn problem(e: Error, locale: &str) -> Problem {
         detail,
         errors,
         current_version,
+        retry_after,
     }
 }
 
@@ -163,7 +171,10 @@ impl IntoResponse for Problem {
             HeaderValue::from_static("application/problem+json"),
         );
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(self.retry_after.unwrap_or(1)),
+            );
         }
         if status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -249,6 +260,7 @@ pub async fn problem_bodies(req: axum::extract::Request, next: axum::middleware:
         detail: (!text.is_empty() && !status.is_server_error()).then_some(text),
         errors: vec![],
         current_version: None,
+        retry_after: None,
     }
     .into_response()
 }

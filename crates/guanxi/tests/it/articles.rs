@@ -468,7 +468,7 @@ both!(
         let last = ids[per_hour as usize];
         assert!(matches!(
             vote(last, "203.0.113.9").await,
-            Err(guanxi_platform::Error::RateLimited)
+            Err(guanxi_platform::Error::RateLimited { .. })
         ));
         assert!(vote(last, "198.51.100.7").await.is_ok(), "another address");
     }

@@ -268,7 +268,15 @@ both!(
             .await
             .unwrap();
         assert_eq!(r.status(), 429);
-        assert!(r.headers().contains_key("retry-after"));
+        // Two an hour: the next is on schedule half an hour after the second — and says so.
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1790..=1800).contains(&wait), "{wait}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["retry_after"], wait);
         assert_eq!(submissions(&app, &form).await[0]["outcome"], "rate_limited");
         // Offline, unknown, or another tenant's id inside the key: 404.
         let r = app

@@ -179,9 +179,13 @@ async fn hosted(
 }
 
 fn public_error(s: &AppState, e: Error, lang: &str) -> Response {
+    let retry_after = match e {
+        Error::RateLimited { retry_after } => Some(retry_after),
+        _ => None,
+    };
     let (status, key) = match e {
         Error::NotFound => (StatusCode::NOT_FOUND, "public_form.not_found"),
-        Error::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "public_form.too_many"),
+        Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "public_form.too_many"),
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "public_form.try_again"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "public_form.try_again"),
     };
@@ -191,11 +195,9 @@ fn public_error(s: &AppState, e: Error, lang: &str) -> Response {
         "sales/public_thanks.html",
         context! { locale => lang, message => crate::i18n::t(lang, key), failed => true },
     );
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            header::HeaderValue::from_static("3600"),
-        );
+    if let Some(secs) = retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     }
     r
 }
@@ -267,16 +269,7 @@ async fn submit(
     if wants_json {
         return match result {
             Ok(done) => Json(done).into_response(),
-            Err(e) => {
-                let mut r = crate::problem::ApiError::new(e, &lang).into_response();
-                if r.status() == StatusCode::TOO_MANY_REQUESTS {
-                    r.headers_mut().insert(
-                        header::RETRY_AFTER,
-                        header::HeaderValue::from_static("3600"),
-                    );
-                }
-                r
-            }
+            Err(e) => crate::problem::ApiError::new(e, &lang).into_response(),
         };
     }
     match result {

@@ -191,10 +191,10 @@ async fn sign_in(
     .await
     {
         Ok(new) => signed_in(tenant, &new.token),
-        Err(e @ (Error::Unauthorized | Error::RateLimited)) => {
+        Err(e @ (Error::Unauthorized | Error::RateLimited { .. })) => {
             let company = company_of(&s, tenant).await;
             let (status, why) = match e {
-                Error::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "portal.too_many"),
+                Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "portal.too_many"),
                 _ => (StatusCode::UNAUTHORIZED, "portal.wrong"),
             };
             page(
