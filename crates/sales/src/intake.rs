@@ -9,7 +9,7 @@
 //! [`keylock::hold`] before matching, so two arrivals of one person — twenty identical posts
 //! at once, an import beside a form — are matched one after the other on both databases,
 //! and the second finds the first's lead. The arrival's fingerprint (source and the
-//! normalised fields) noted with [`keylock::first_within`] makes a repeat within
+//! normalised fields) noted with [`keylock::hold_noting`] makes a repeat within
 //! [`REPEAT_WINDOW`] (a double submit, a client's retry) change nothing at all.
 
 use chrono::Duration;
@@ -103,10 +103,10 @@ pub async fn intake_in(
     let (mut f, defs) = leads::prepare(tx, ctx, &input, lk).await?;
     let at = now();
     let keys = keys(&f);
-    keylock::hold(tx, ctx.tenant_id, &keys, at).await?;
-    let first = keylock::first_within(
+    let first = keylock::hold_noting(
         tx,
         ctx.tenant_id,
+        &keys,
         &fingerprint(&f, &arrival),
         at,
         REPEAT_WINDOW,
