@@ -282,6 +282,44 @@ pub async fn schedule_of(
     team_id: Option<Uuid>,
 ) -> Result<Schedule> {
     let mut conn = conn.into();
+    let cache = conn.settings();
+    let key = format!(
+        "{}:{}",
+        calendar.map(|c| c.to_string()).unwrap_or_default(),
+        team_id.map(|t| t.to_string()).unwrap_or_default()
+    );
+    if let Some(s) = cache.get(&SCHEDULE, tenant_id, &key) {
+        return Ok(s);
+    }
+    let s = read_schedule(&mut conn, tenant_id, calendar, team_id).await?;
+    cache.put(&SCHEDULE, tenant_id, &key, s.clone());
+    Ok(s)
+}
+
+/// The schedule deadlines of `team`'s work are measured on: the team's calendar, else the
+/// company default, else Monday to Friday office hours in the company's time zone.
+pub async fn schedule_for(
+    conn: impl Into<Conn<'_>>,
+    tenant_id: Uuid,
+    team_id: Option<Uuid>,
+) -> Result<Schedule> {
+    schedule_of(conn, tenant_id, None, team_id).await
+}
+
+/// The calendar deadlines are counted on, read by every deadline (a new lead's, each ticket
+/// evaluation's): cached in the process (a calendar, or the tenant's time zone when there is
+/// none).
+const SCHEDULE: crate::settings::Setting = crate::settings::Setting {
+    name: "calendars.schedule_of",
+    tables: &["calendars", "tenants"],
+};
+
+async fn read_schedule(
+    conn: &mut Conn<'_>,
+    tenant_id: Uuid,
+    calendar: Option<Uuid>,
+    team_id: Option<Uuid>,
+) -> Result<Schedule> {
     if let Some(id) = calendar {
         let found: Option<Calendar> = conn
             .fetch_optional(
@@ -295,39 +333,6 @@ pub async fn schedule_of(
             return Ok(c.schedule());
         }
     }
-    schedule_for(conn, tenant_id, team_id).await
-}
-
-/// The schedule deadlines of `team`'s work are measured on: the team's calendar, else the
-/// company default, else Monday to Friday office hours in the company's time zone.
-pub async fn schedule_for(
-    conn: impl Into<Conn<'_>>,
-    tenant_id: Uuid,
-    team_id: Option<Uuid>,
-) -> Result<Schedule> {
-    let mut conn = conn.into();
-    let cache = conn.settings();
-    let key = team_id.map(|t| t.to_string()).unwrap_or_default();
-    if let Some(s) = cache.get(&SCHEDULE, tenant_id, &key) {
-        return Ok(s);
-    }
-    let s = read_schedule(&mut conn, tenant_id, team_id).await?;
-    cache.put(&SCHEDULE, tenant_id, &key, s.clone());
-    Ok(s)
-}
-
-/// The calendar a team's deadlines are counted on, read by every deadline: cached in the
-/// process (a calendar, or the tenant's time zone when there is none).
-const SCHEDULE: crate::settings::Setting = crate::settings::Setting {
-    name: "calendars.schedule_for",
-    tables: &["calendars", "tenants"],
-};
-
-async fn read_schedule(
-    conn: &mut Conn<'_>,
-    tenant_id: Uuid,
-    team_id: Option<Uuid>,
-) -> Result<Schedule> {
     let found: Option<Calendar> = conn
         .fetch_optional(
             &format!(

@@ -107,7 +107,8 @@ const NOT_CALLER_CHANGES: &[&str] = &[
 ];
 
 /// The tables of a tenant's settings that requests read on every write of a record (custom
-/// fields, assignment and scoring rules, learned models, response policies, calendars, forms):
+/// fields, assignment and scoring rules, learned models, response policies, calendars, forms,
+/// ticket SLA policies):
 /// a committed write to any of them invalidates every cached setting ([`crate::settings`]).
 /// A setting cached from any other table is refused in debug builds (`Setting::tables`).
 pub(crate) const SETTINGS_TABLES: &[&str] = &[
@@ -118,6 +119,7 @@ pub(crate) const SETTINGS_TABLES: &[&str] = &[
     "lead_response_sla",
     "calendars",
     "forms",
+    "sla_policies",
 ];
 
 /// Writes to those tables that change nothing a cached setting holds (a round-robin rule's

@@ -21,6 +21,7 @@ use guanxi_platform::db::{Db, Sql, Tx};
 use guanxi_platform::error::{Errors, Result};
 use guanxi_platform::jobs::{self, Due, HandlerFuture};
 use guanxi_platform::perms::Action;
+use guanxi_platform::settings::Setting;
 use guanxi_platform::time::{new_id, now};
 use guanxi_platform::{args, audit, calendars, notifications, validate, version, Ctx};
 
@@ -541,6 +542,12 @@ pub async fn evaluate(tx: &mut Tx, ctx: &Ctx, id: Uuid, at: DateTime<Utc>) -> Re
 /// targets deleted and the new ones written in one statement each; what is left per ticket is
 /// its own row, its newly known outcomes and its next due time. Tickets not found are left
 /// out.
+/// A tenant's active policies, read by every ticket evaluation: cached in the process.
+const ACTIVE: Setting = Setting {
+    name: "sla_policies.active",
+    tables: &["sla_policies"],
+};
+
 pub async fn evaluate_many(
     tx: &mut Tx,
     ctx: &Ctx,
@@ -570,15 +577,23 @@ pub async fn evaluate_many(
         return Ok(vec![]);
     }
     let found: Vec<Uuid> = all.iter().map(|f| f.id).collect();
-    let policies: Vec<Policy> = tx
-        .fetch_all(
-            &format!(
-                "SELECT {COLS} FROM sla_policies WHERE tenant_id = $1 AND active = $2
-                 ORDER BY position, name"
-            ),
-            args![tenant, true],
-        )
-        .await?;
+    let cache = tx.settings();
+    let policies: Vec<Policy> = match cache.get(&ACTIVE, tenant, "") {
+        Some(p) => p,
+        None => {
+            let p: Vec<Policy> = tx
+                .fetch_all(
+                    &format!(
+                        "SELECT {COLS} FROM sla_policies WHERE tenant_id = $1 AND active = $2
+                         ORDER BY position, name"
+                    ),
+                    args![tenant, true],
+                )
+                .await?;
+            cache.put(&ACTIVE, tenant, "", p.clone());
+            p
+        }
+    };
     let mut q = Sql::new(
         "SELECT ticket_id, target, cycle, policy_id, target_minutes, started_at, due_at,
                 completed_at, breached_at, state, elapsed_seconds
