@@ -42,6 +42,8 @@ pub const KINDS: &[(&str, bool)] = &[
     ("sla_warning", true),
     // A lead of your team passed its first-response deadline unanswered.
     ("sla_breached", true),
+    // A public form's owner has left: what it opens comes to you until it has a new owner.
+    ("form_owner_left", true),
     // An import gave you new leads to follow up (one notice an import).
     ("leads_imported", true),
     // Someone asks for your approval (a quote over the discount limit…).

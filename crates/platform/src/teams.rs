@@ -205,16 +205,27 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: Uuid) -> Result<()> {
     tx.commit().await
 }
 
+/// The active users holding the role `key` (with their teams), the longest-standing first.
+async fn holding(tx: &mut Tx, tenant: Uuid, key: &str) -> Result<Vec<(Uuid, Option<Uuid>)>> {
+    tx.fetch_all(
+        "SELECT u.id, u.team_id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
+         WHERE u.tenant_id = $1 AND r.key = $2 AND u.active = $3 AND u.deleted_at IS NULL
+         ORDER BY u.created_at, u.id",
+        args![tenant, key, true],
+    )
+    .await
+}
+
+/// The company's administrators (active users with the admin role, the longest-standing
+/// first) and their teams: who stands in for an owner who left (a form's).
+pub async fn admins(tx: &mut Tx, tenant: Uuid) -> Result<Vec<(Uuid, Option<Uuid>)>> {
+    holding(tx, tenant, "admin").await
+}
+
 /// The managers of `team` (active users with the manager role in it), else every manager: who
 /// is told about a team's missed deadline, who approves for its members.
 pub async fn managers(tx: &mut Tx, tenant: Uuid, team: Option<Uuid>) -> Result<Vec<Uuid>> {
-    let all: Vec<(Uuid, Option<Uuid>)> = tx
-        .fetch_all(
-            "SELECT u.id, u.team_id FROM users u JOIN roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id
-             WHERE u.tenant_id = $1 AND r.key = 'manager' AND u.active = $2 AND u.deleted_at IS NULL",
-            args![tenant, true],
-        )
-        .await?;
+    let all = holding(tx, tenant, "manager").await?;
     let of_team: Vec<Uuid> = all
         .iter()
         .filter(|(_, t)| team.is_some() && *t == team)

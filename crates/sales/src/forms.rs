@@ -25,7 +25,9 @@ use guanxi_platform::page::{Page, PageReq, SortKind};
 use guanxi_platform::perms::Action;
 use guanxi_platform::settings::Setting;
 use guanxi_platform::time::{new_id, now};
-use guanxi_platform::{args, audit, ratelimit, validate, version, Ctx, Error};
+use guanxi_platform::{
+    args, audit, keylock, notifications, ratelimit, teams, validate, version, Ctx, Error,
+};
 use guanxi_records::custom_fields;
 use guanxi_records::normalize;
 use guanxi_records::record::Lookups;
@@ -598,6 +600,47 @@ const LIVE: Setting = Setting {
 static FLOODS: std::sync::LazyLock<ratelimit::Limits> =
     std::sync::LazyLock::new(ratelimit::Limits::default);
 
+/// Who owns what a post to `form` opens (until assignment rules decide), and their team if
+/// they are an active user: the form's owner — or, once the owner has left (deactivated or
+/// deleted), the longest-standing administrator, told at most once a day to choose a new one,
+/// so a visitor is never turned away for the company's settings. With no administrator left
+/// the owner stands, and the post is refused naming it.
+async fn owner_now(tx: &mut Tx, ctx: &Ctx, form: &Form) -> Result<(Uuid, Option<Option<Uuid>>)> {
+    if form.owner_live == 1 {
+        return Ok((form.owner_id, Some(form.owner_team_id)));
+    }
+    let Some((admin, team)) = teams::admins(tx, ctx.tenant_id).await?.into_iter().next() else {
+        return Ok((form.owner_id, None));
+    };
+    let key = format!("form-owner-left:{}", form.id);
+    if keylock::hold_noting(
+        tx,
+        ctx.tenant_id,
+        &[],
+        &key,
+        now(),
+        chrono::Duration::days(1),
+    )
+    .await?
+    {
+        notifications::notify(
+            tx,
+            ctx,
+            admin,
+            notifications::Notice {
+                kind: "form_owner_left",
+                params: serde_json::json!({"form": form.name,
+                    "owner": form.owner_name.clone().unwrap_or_default()}),
+                link: Some(format!("/admin/forms/{}", form.id)),
+                entity: Some("forms"),
+                entity_id: Some(form.id),
+            },
+        )
+        .await?;
+    }
+    Ok((admin, Some(team)))
+}
+
 /// A token saying when the form was shown: `<unix seconds>.<signature>`.
 pub fn token(form: &Form, at: DateTime<Utc>) -> String {
     let ts = at.timestamp();
@@ -735,15 +778,16 @@ pub async fn submit(
                 return Err(e);
             }
         };
+        let ctx = Ctx::system(tenant);
+        let mut tx = db.begin().await?;
+        let (owner_id, _) = owner_now(&mut tx, &ctx, &form).await?;
         let request = TicketRequest {
             form_name: form.name.clone(),
-            owner_id: form.owner_id,
+            owner_id,
             tags: form.tags.0.clone(),
             values,
             custom,
         };
-        let ctx = Ctx::system(tenant);
-        let mut tx = db.begin().await?;
         let id = match desk.open(&mut tx, &ctx, request).await {
             Ok(id) => id,
             Err(e @ Error::Validation(_)) => {
@@ -774,6 +818,8 @@ pub async fn submit(
         }
     };
     let ctx = Ctx::system(tenant);
+    let mut tx = db.begin().await?;
+    let (owner_id, owner_team) = owner_now(&mut tx, &ctx, &form).await?;
     let arrival = Arrival {
         source: "form".into(),
         detail: Some(
@@ -788,14 +834,10 @@ pub async fn submit(
             "utm": utm,
             "referrer": posted.referrer,
         }),
-        fallback_owner: Some(form.owner_id),
+        fallback_owner: Some(owner_id),
     };
-    let mut tx = db.begin().await?;
     let mut lk = Lookups::default();
-    lk.owner_known(
-        form.owner_id,
-        (form.owner_live == 1).then_some(form.owner_team_id),
-    );
+    lk.owner_known(owner_id, owner_team);
     let result = match intake::intake_in(&mut tx, &ctx, input, arrival, &mut lk).await {
         Ok(r) => r,
         Err(e @ Error::Validation(_)) => {

@@ -477,3 +477,66 @@ both!(
         assert!(leads(&app).await.is_empty(), "no lead from a service form");
     }
 );
+
+both!(
+    a_form_whose_owner_left_keeps_taking_visitors,
+    |app: TestApp| async move {
+        let t = &app.admin_token;
+        let me: Value = app.get("/api/v1/me", t).await.json().await.unwrap();
+        let (rep, _) = app.user_with_role("sales", "form.owner@acme.test").await;
+        let form = make_form(
+            &app,
+            json!({"owner_id": rep["id"],
+                   "fields": [{"field": "name", "labels": {"zh-CN": "姓名"}},
+                              {"field": "phone", "labels": {"zh-CN": "手机"}}]}),
+        )
+        .await;
+        let r = app
+            .patch(
+                &format!("/api/v1/users/{}", rep["id"].as_str().unwrap()),
+                t,
+                json!({"version": rep["version"], "active": false}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        // Visitors are still taken in, not refused for the company's settings: the
+        // longest-standing administrator stands in for the owner who left.
+        let web = reqwest::Client::new();
+        for i in 0..2 {
+            let r = web
+                .post(public(&app, &form))
+                .json(
+                    &json!({"name": format!("访客{i}"), "phone": format!("1330013302{i}"),
+                              "consent": true}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+        let owners: Vec<Value> = leads(&app)
+            .await
+            .iter()
+            .map(|l| l["owner_id"].clone())
+            .collect();
+        assert_eq!(owners, vec![me["user"]["id"].clone(); 2]);
+        // Told once (not once a post) to choose a new owner, with a link to the form.
+        let told: Value = app
+            .get("/api/v1/notifications", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let notes: Vec<&Value> = told["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "form_owner_left")
+            .collect();
+        assert_eq!(notes.len(), 1, "{told}");
+        assert_eq!(
+            notes[0]["link"],
+            format!("/admin/forms/{}", form["id"].as_str().unwrap())
+        );
+    }
+);
