@@ -282,18 +282,19 @@ pub async fn schedule_of(
     team_id: Option<Uuid>,
 ) -> Result<Schedule> {
     let mut conn = conn.into();
-    let cache = conn.settings();
     let key = format!(
         "{}:{}",
         calendar.map(|c| c.to_string()).unwrap_or_default(),
         team_id.map(|t| t.to_string()).unwrap_or_default()
     );
-    if let Some(s) = cache.get(&SCHEDULE, tenant_id, &key) {
-        return Ok(s);
-    }
-    let s = read_schedule(&mut conn, tenant_id, calendar, team_id).await?;
-    cache.put(&SCHEDULE, tenant_id, &key, s.clone());
-    Ok(s)
+    conn.settings()
+        .cached(
+            &SCHEDULE,
+            tenant_id,
+            &key,
+            read_schedule(&mut conn, tenant_id, calendar, team_id),
+        )
+        .await
 }
 
 /// The schedule deadlines of `team`'s work are measured on: the team's calendar, else the

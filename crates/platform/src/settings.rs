@@ -13,12 +13,10 @@
 //!   for several nodes, as for the callers ([`crate::auth::CALLER_TTL`]).
 //!
 //! Inside a transaction that wrote a settings table itself nothing is served or kept (what it
-//! reads is not yet everyone's). Usage, the generation taken before the read:
+//! reads is not yet everyone's). Usage — the generation is taken before the read, and the
+//! read (a future, so nothing runs until awaited) runs only when no entry serves:
 //! ```ignore
-//! let cache = tx.settings();
-//! if let Some(v) = cache.get(&RULES, tenant, "") { return Ok(v); }
-//! let v = read_rules(tx, tenant).await?;
-//! cache.put(&RULES, tenant, "", v.clone());
+//! let rules: Vec<Rule> = tx.settings().cached(&RULES, tenant, "", tx.fetch_all(SQL, args)).await?;
 //! ```
 //! A write committed between the generation and the read makes the entry stale at once
 //! rather than keep what it replaced.
@@ -87,6 +85,23 @@ impl Settings {
             generation,
             bypass,
         }
+    }
+
+    /// The cached value of `setting` for `tenant` and `key`, else what `read` gives — kept for
+    /// the next request. `read` is awaited only when no entry serves.
+    pub async fn cached<T: Clone + Send + Sync + 'static>(
+        &self,
+        setting: &Setting,
+        tenant: Uuid,
+        key: &str,
+        read: impl std::future::Future<Output = crate::error::Result<T>>,
+    ) -> crate::error::Result<T> {
+        if let Some(v) = self.get(setting, tenant, key) {
+            return Ok(v);
+        }
+        let v = read.await?;
+        self.put(setting, tenant, key, v.clone());
+        Ok(v)
     }
 
     /// The cached value of `setting` for `tenant` and `key`, if one serves.

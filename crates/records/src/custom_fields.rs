@@ -296,24 +296,19 @@ pub async fn live<'a>(
 ) -> Result<Vec<CustomField>> {
     let mut conn = conn.into();
     let cache = conn.settings();
-    if let Some(fields) = cache.get(&LIVE, tenant_id, table) {
-        return Ok(fields);
-    }
-    let rows: Vec<Row> = conn
-        .fetch_all(
-            &format!(
-                "{SELECT} WHERE tenant_id = $1 AND entity = $2 AND archived_at IS NULL
-                 ORDER BY position, created_at, id"
-            ),
-            args![tenant_id, table],
-        )
-        .await?;
-    let fields: Vec<CustomField> = rows
-        .into_iter()
-        .map(Row::into_field)
-        .collect::<Result<_>>()?;
-    cache.put(&LIVE, tenant_id, table, fields.clone());
-    Ok(fields)
+    let read = async {
+        let rows: Vec<Row> = conn
+            .fetch_all(
+                &format!(
+                    "{SELECT} WHERE tenant_id = $1 AND entity = $2 AND archived_at IS NULL
+                     ORDER BY position, created_at, id"
+                ),
+                args![tenant_id, table],
+            )
+            .await?;
+        rows.into_iter().map(Row::into_field).collect()
+    };
+    cache.cached(&LIVE, tenant_id, table, read).await
 }
 
 /// An entity's live fields, read by every write of its records: cached in the process.

@@ -432,20 +432,18 @@ pub async fn decide(
     facts: &serde_json::Value,
     exclude: Option<Uuid>,
 ) -> Result<Option<(Uuid, Option<Uuid>)>> {
-    let cache = tx.settings();
-    let rules: Vec<AssignmentRule> = match cache.get(&ACTIVE, tenant, "") {
-        Some(r) => r,
-        None => {
-            let r: Vec<AssignmentRule> = tx
-                .fetch_all(
-                    &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY position, id"),
-                    args![tenant, true],
-                )
-                .await?;
-            cache.put(&ACTIVE, tenant, "", r.clone());
-            r
-        }
-    };
+    let rules: Vec<AssignmentRule> = tx
+        .settings()
+        .cached(
+            &ACTIVE,
+            tenant,
+            "",
+            tx.fetch_all(
+                &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY position, id"),
+                args![tenant, true],
+            ),
+        )
+        .await?;
     for rule in rules {
         if !rules::all_hold(&rule.conditions.0, facts) {
             continue;

@@ -573,24 +573,22 @@ pub async fn public(db: &Db, key: &str) -> Result<(Uuid, Form)> {
         .and_then(|(t, _)| Uuid::try_parse(t).ok())
         .ok_or(Error::NotFound)?;
     let cache = db.settings();
-    let f: Option<Form> = match cache.get(&LIVE, tenant, key) {
-        Some(f) => f,
-        None => {
-            let f: Option<Form> = db
-                .fetch_optional(
-                    &format!("{SELECT} WHERE f.tenant_id = $1 AND f.key = $2 AND f.active = $3"),
-                    args![tenant, key, true],
-                )
-                .await?;
-            cache.put(&LIVE, tenant, key, f.clone());
-            f
-        }
-    };
-    Ok((tenant, f.ok_or(Error::NotFound)?))
+    if let Some(f) = cache.get(&LIVE, tenant, key) {
+        return Ok((tenant, f));
+    }
+    let f: Form = db
+        .fetch_optional(
+            &format!("{SELECT} WHERE f.tenant_id = $1 AND f.key = $2 AND f.active = $3"),
+            args![tenant, key, true],
+        )
+        .await?
+        .ok_or(Error::NotFound)?;
+    cache.put(&LIVE, tenant, key, f.clone());
+    Ok((tenant, f))
 }
 
 /// A live form by its key with its owner (active, team), read by every post: cached in the
-/// process — an unknown key too, so a flood of posts to one costs no statement.
+/// process. An unknown key is not kept (posts to made-up keys would crowd out the live ones).
 const LIVE: Setting = Setting {
     name: "forms.public",
     tables: &["forms", "users"],

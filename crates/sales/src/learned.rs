@@ -133,18 +133,16 @@ impl Model {
 pub async fn stored(conn: impl Into<Conn<'_>>, tenant: Uuid) -> Result<Vec<Model>> {
     let mut conn = conn.into();
     let cache = conn.settings();
-    if let Some(m) = cache.get(&STORED, tenant, "") {
-        return Ok(m);
-    }
-    let rows: Vec<(sqlx::types::Json<Model>,)> = conn
-        .fetch_all(
-            "SELECT model FROM lead_models WHERE tenant_id = $1 ORDER BY team_key",
-            args![tenant],
-        )
-        .await?;
-    let models: Vec<Model> = rows.into_iter().map(|(m,)| m.0).collect();
-    cache.put(&STORED, tenant, "", models.clone());
-    Ok(models)
+    let read = async {
+        let rows: Vec<(sqlx::types::Json<Model>,)> = conn
+            .fetch_all(
+                "SELECT model FROM lead_models WHERE tenant_id = $1 ORDER BY team_key",
+                args![tenant],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(m,)| m.0).collect())
+    };
+    cache.cached(&STORED, tenant, "", read).await
 }
 
 /// A tenant's trained models, read by every scored lead: cached in the process.

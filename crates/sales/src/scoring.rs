@@ -267,18 +267,17 @@ const ACTIVE: Setting = Setting {
 };
 
 async fn active_rules(tx: &mut Tx, tenant: Uuid) -> Result<Vec<ScoringRule>> {
-    let cache = tx.settings();
-    if let Some(r) = cache.get(&ACTIVE, tenant, "") {
-        return Ok(r);
-    }
-    let r: Vec<ScoringRule> = tx
-        .fetch_all(
-            &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY name, id"),
-            args![tenant, true],
+    tx.settings()
+        .cached(
+            &ACTIVE,
+            tenant,
+            "",
+            tx.fetch_all(
+                &format!("{SELECT} WHERE tenant_id = $1 AND active = $2 ORDER BY name, id"),
+                args![tenant, true],
+            ),
         )
-        .await?;
-    cache.put(&ACTIVE, tenant, "", r.clone());
-    Ok(r)
+        .await
 }
 
 /// A stored lead's facts: its fields, custom values and how often the person reached out.

@@ -140,21 +140,19 @@ pub(crate) async fn deadline(
     team: Option<Uuid>,
     created: DateTime<Utc>,
 ) -> Result<Option<Deadline>> {
-    let cache = tx.settings();
-    let policies: Vec<ResponsePolicy> = match cache.get(&POLICIES, tenant, "") {
-        Some(p) => p,
-        None => {
-            let p: Vec<ResponsePolicy> = tx
-                .fetch_all(
-                    "SELECT source, minutes, warn_minutes, on_breach FROM lead_response_sla
-                     WHERE tenant_id = $1",
-                    args![tenant],
-                )
-                .await?;
-            cache.put(&POLICIES, tenant, "", p.clone());
-            p
-        }
-    };
+    let policies: Vec<ResponsePolicy> = tx
+        .settings()
+        .cached(
+            &POLICIES,
+            tenant,
+            "",
+            tx.fetch_all(
+                "SELECT source, minutes, warn_minutes, on_breach FROM lead_response_sla
+                 WHERE tenant_id = $1",
+                args![tenant],
+            ),
+        )
+        .await?;
     // The source's own policy, else the one for every source (`*`).
     let Some(policy) = policies
         .iter()

@@ -577,23 +577,21 @@ pub async fn evaluate_many(
         return Ok(vec![]);
     }
     let found: Vec<Uuid> = all.iter().map(|f| f.id).collect();
-    let cache = tx.settings();
-    let policies: Vec<Policy> = match cache.get(&ACTIVE, tenant, "") {
-        Some(p) => p,
-        None => {
-            let p: Vec<Policy> = tx
-                .fetch_all(
-                    &format!(
-                        "SELECT {COLS} FROM sla_policies WHERE tenant_id = $1 AND active = $2
-                         ORDER BY position, name"
-                    ),
-                    args![tenant, true],
-                )
-                .await?;
-            cache.put(&ACTIVE, tenant, "", p.clone());
-            p
-        }
-    };
+    let policies: Vec<Policy> = tx
+        .settings()
+        .cached(
+            &ACTIVE,
+            tenant,
+            "",
+            tx.fetch_all(
+                &format!(
+                    "SELECT {COLS} FROM sla_policies WHERE tenant_id = $1 AND active = $2
+                     ORDER BY position, name"
+                ),
+                args![tenant, true],
+            ),
+        )
+        .await?;
     let mut q = Sql::new(
         "SELECT ticket_id, target, cycle, policy_id, target_minutes, started_at, due_at,
                 completed_at, breached_at, state, elapsed_seconds

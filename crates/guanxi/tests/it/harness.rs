@@ -446,6 +446,15 @@ impl Drop for TestApp {
     }
 }
 
+/// The seconds a 429 or 503 says to wait (`Retry-After`).
+pub fn retry_after(r: &Response) -> u64 {
+    r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// (field, code) of every error of a 422, sorted.
 pub async fn refused(r: Response) -> Vec<(String, String)> {
     assert_eq!(r.status(), 422);
