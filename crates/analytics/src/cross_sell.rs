@@ -189,7 +189,9 @@ pub async fn recommend(db: &Db, ctx: &Ctx, q: &RecommendationQuery) -> Result<Re
     let cp = p.customer_products();
     // The customer's own products: the same subquery narrowed to them (no company scan).
     let mut have_q = p.customer_products();
-    have_q.push(" AND k.id = ").bind(id);
+    have_q
+        .push(&format!(" AND {} = ", p.customer_column()))
+        .bind(id);
     let have: Vec<(Uuid, Uuid)> = db.fetch_sql(have_q).await?;
     let mut have: BTreeSet<Uuid> = have.into_iter().map(|r| r.1).collect();
     if have.is_empty() {

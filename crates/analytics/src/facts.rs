@@ -243,14 +243,33 @@ impl<'a> Purchases<'a> {
             sql: select.sql.replace("{col}", col),
             ..select
         });
-        q.push(&format!(
-            " FROM orders o JOIN {table} k ON k.tenant_id = o.tenant_id AND k.id = {col}{lines}
-              WHERE o.tenant_id = "
-        ));
+        // Every consumer's purchases (a company run, an administrator): the orders alone, less
+        // those of the trash (its own small index). Consumers are many with a few orders each,
+        // and joining each order to its buyer only to learn the buyer is not trashed doubled
+        // the reading (two B-tree descents an order: ABC over 90,000 consumers 650 → 370 ms).
+        // Companies are few with many orders each: reading each company's orders from it is the
+        // better plan (ABC over 10,000 accounts 37 ms with the join, 223 without), and a scoped
+        // reader's purchases need the customer's owner and team.
+        let everyone = self.scope == Scope::All && self.party == Party::Contacts;
+        let join = if everyone {
+            String::new()
+        } else {
+            format!(" JOIN {table} k ON k.tenant_id = o.tenant_id AND k.id = {col}")
+        };
+        q.push(&format!(" FROM orders o{join}{lines} WHERE o.tenant_id = "));
         q.bind(self.ctx.tenant_id);
         q.push(&format!(
-            " AND o.deleted_at IS NULL AND k.deleted_at IS NULL AND o.status NOT IN {NOT_PURCHASES}{extra}"
+            " AND o.deleted_at IS NULL AND o.status NOT IN {NOT_PURCHASES}{extra}"
         ));
+        if everyone {
+            q.push(&format!(
+                " AND {col} IS NOT NULL AND {col} NOT IN (SELECT t.id FROM {table} t WHERE t.tenant_id = "
+            ));
+            q.bind(self.ctx.tenant_id);
+            q.push(" AND t.deleted_at IS NOT NULL)");
+        } else {
+            q.push(" AND k.deleted_at IS NULL");
+        }
         if read != Read::AllCurrencies {
             q.push(" AND o.currency = ").bind(self.currency.as_str());
         }
@@ -258,8 +277,10 @@ impl<'a> Purchases<'a> {
             q.push(" AND o.ordered_at >= ").bind(s);
         }
         q.push(" AND o.ordered_at < ").bind(self.window.end());
-        self.ctx
-            .scope_sql(&mut q, self.scope, "k.owner_id", "k.team_id");
+        if !everyone {
+            self.ctx
+                .scope_sql(&mut q, self.scope, "k.owner_id", "k.team_id");
+        }
         if grouped {
             q.push(&format!(" GROUP BY {col}"));
         }
@@ -385,6 +406,11 @@ impl<'a> Purchases<'a> {
         q.append(self.customer_products());
         q.push(") x GROUP BY x.c");
         db.fetch_sql(q).await
+    }
+
+    /// The order column naming the customer (`o.account_id` or `o.contact_id`).
+    pub fn customer_column(&self) -> &'static str {
+        self.party.sql().0
     }
 
     /// Each customer's products once (`c`, `p`): a subquery for counting what is bought

@@ -414,7 +414,7 @@ pub struct InputScore {
 }
 
 /// A customer's line in an evaluation.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Score {
     pub customer_id: Uuid,
     /// 1 is the best.
@@ -430,10 +430,61 @@ pub struct Score {
     pub relational: i64,
     pub functional: i64,
     pub development: i64,
-    #[schema(value_type = Vec<InputScore>)]
-    pub inputs: sqlx::types::Json<Vec<InputScore>>,
-    #[sqlx(skip)]
+    pub inputs: Vec<InputScore>,
     pub name: Option<String>,
+}
+
+/// An input as kept in a snapshot: the value shown and the score, in the order of the run's
+/// scheme, which names the dimension, the metric and the weight (kept once, in the run — a
+/// million customers' rows would otherwise repeat them a million times).
+type Kept = (Value, i64);
+
+/// A score row as stored.
+#[derive(sqlx::FromRow)]
+struct ScoreRow {
+    customer_id: Uuid,
+    rank: i64,
+    grade: String,
+    previous: Option<String>,
+    tied: bool,
+    total: i64,
+    economic: i64,
+    relational: i64,
+    functional: i64,
+    development: i64,
+    inputs: sqlx::types::Json<Vec<Kept>>,
+}
+
+impl ScoreRow {
+    /// The row with its inputs named by the run's scheme.
+    fn shown(self, scheme: &Scheme) -> Score {
+        let inputs = DIMENSIONS
+            .iter()
+            .flat_map(|d| scheme.part(*d).inputs.iter().map(move |i| (d, i)))
+            .zip(self.inputs.0)
+            .map(|((d, input), (value, score))| InputScore {
+                dimension: d.as_str().into(),
+                metric: input.metric.clone(),
+                value,
+                score,
+                weight: input.weight,
+            })
+            .collect();
+        Score {
+            customer_id: self.customer_id,
+            rank: self.rank,
+            grade: self.grade,
+            previous: self.previous,
+            tied: self.tied,
+            total: self.total,
+            economic: self.economic,
+            relational: self.relational,
+            functional: self.functional,
+            development: self.development,
+            inputs,
+            name: None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -483,9 +534,10 @@ pub async fn scores(db: &Db, ctx: &Ctx, id: Uuid, q: &ScoresQuery) -> Result<Sco
         .bind(i64::from(limit) + 1)
         .push(" OFFSET ")
         .bind(i64::from(offset));
-    let mut items: Vec<Score> = db.fetch_sql(sql).await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
+    let mut rows: Vec<ScoreRow> = db.fetch_sql(sql).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let mut items: Vec<Score> = rows.into_iter().map(|r| r.shown(&run.scheme)).collect();
     let party = Party::parse(&run.party).unwrap_or_default();
     let ids: Vec<Uuid> = items.iter().map(|s| s.customer_id).collect();
     let names = crate::facts::names(db, ctx.tenant_id, party, &ids).await?;
@@ -538,13 +590,14 @@ pub async fn history_for(db: &Db, ctx: &Ctx, party: Party, customer: Uuid) -> Re
     struct Row {
         run_id: Uuid,
         as_of: String,
+        scheme: sqlx::types::Json<Scheme>,
         #[sqlx(flatten)]
-        score: Score,
+        score: ScoreRow,
     }
     let rows: Vec<Row> = db
         .fetch_all(
             &format!(
-                "SELECT r.id AS run_id, r.as_of, {} FROM grading_runs r
+                "SELECT r.id AS run_id, r.as_of, r.scheme, {} FROM grading_runs r
                  JOIN grading_scores s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.customer_id = $3
                  WHERE r.tenant_id = $1 AND r.party = $2 AND r.status = 'done' ORDER BY r.as_of DESC LIMIT 40",
                 SCORE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
@@ -561,7 +614,7 @@ pub async fn history_for(db: &Db, ctx: &Ctx, party: Party, customer: Uuid) -> Re
                 run_id: r.run_id,
                 as_of: r.as_of,
                 quarter,
-                score: r.score,
+                score: r.score.shown(&r.scheme),
             })
         })
         .collect())
@@ -1096,10 +1149,10 @@ async fn evaluate(db: &Db, c: Claim) -> Result<()> {
     .map_err(anyhow::Error::from)?;
     let ranked = started.elapsed();
     // The snapshot, a batch a transaction.
-    let inputs_of: Vec<(usize, &crate::grading::Input)> = DIMENSIONS
+    let inputs_of: Vec<(Option<Source>, &crate::grading::Input)> = DIMENSIONS
         .iter()
-        .enumerate()
-        .flat_map(|(d, dim)| c.scheme.part(*dim).inputs.iter().map(move |i| (d, i)))
+        .flat_map(|dim| c.scheme.part(*dim).inputs.iter())
+        .map(|i| (Source::parse(&i.metric), i))
         .collect();
     let mut counts = vec![0i64; 5];
     let mut written = 0i64;
@@ -1109,23 +1162,16 @@ async fn evaluate(db: &Db, c: Claim) -> Result<()> {
         for i in start..end {
             let (p, g) = (&people[i], &graded[i]);
             counts[g.grade] += 1;
-            let inputs: Vec<InputScore> = g
+            let inputs: Vec<Kept> = g
                 .inputs
                 .iter()
                 .zip(&inputs_of)
-                .map(|((d, _, score), (_, input))| {
-                    let source = Source::parse(&input.metric);
+                .map(|((_, _, score), (source, input))| {
                     let raw = source
                         .as_ref()
                         .and_then(|s| cols.get(s))
                         .map_or(f64::NAN, |col| col[i]);
-                    InputScore {
-                        dimension: DIMENSIONS[*d].as_str().into(),
-                        metric: input.metric.clone(),
-                        value: shown(source.as_ref(), raw, &fields, input),
-                        score: *score,
-                        weight: input.weight,
-                    }
+                    (shown(source.as_ref(), raw, &fields, input), *score)
                 })
                 .collect();
             rows.push(vec![

@@ -56,4 +56,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/5006_dashboards.sql"),
         postgres: include_str!("../migrations/postgres/5006_dashboards.sql"),
     },
+    Migration {
+        version: 5007,
+        name: "5007_compact_scores",
+        sqlite: include_str!("../migrations/sqlite/5007_compact_scores.sql"),
+        postgres: include_str!("../migrations/postgres/5007_compact_scores.sql"),
+    },
 ];

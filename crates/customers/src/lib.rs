@@ -96,6 +96,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/1015_pricing_facts.sql"),
         postgres: include_str!("../migrations/postgres/1015_pricing_facts.sql"),
     },
+    Migration {
+        version: 1016,
+        name: "1016_trash_index",
+        sqlite: include_str!("../migrations/sqlite/1016_trash_index.sql"),
+        postgres: include_str!("../migrations/postgres/1016_trash_index.sql"),
+    },
 ];
 pub mod accounts;
 pub mod activities;

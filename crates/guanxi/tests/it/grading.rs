@@ -613,3 +613,78 @@ both!(grading_pages_in_both_languages, |app: TestApp| async move {
     assert!(html.contains("id=\"grade-4v\""), "{html}");
     assert!(html.contains("评分依据"), "{html}");
 });
+
+both!(
+    snapshots_kept_before_the_upgrade_read_the_same,
+    |app: TestApp| async move {
+        let t = app.admin_token.clone();
+        ten_customers(&app, &t).await;
+        // The accounts' default scheme: nine inputs over four dimensions.
+        let run: Value = app
+            .post("/api/v1/grading/runs", &t, json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        app.run_grading().await;
+        let id = run["id"].as_str().unwrap();
+        let path = format!("/api/v1/grading/runs/{id}/customers?limit=500");
+        let page = json_of(&app, &path, &t).await;
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 10);
+        assert_eq!(items[0]["inputs"].as_array().unwrap().len(), 9);
+        assert_eq!(items[0]["inputs"][8]["metric"], "pipeline");
+        // A snapshot written before inputs were kept as [value, score]: each input whole, and
+        // values of every JSON kind (a yes/no field, a select's option, nothing measured).
+        let mut before = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let mut inputs = item["inputs"].clone();
+            inputs[0]["value"] = [json!(true), json!("战略客户"), Value::Null][i % 3].clone();
+            app.db
+                .execute(
+                    "UPDATE grading_scores SET inputs = $1 WHERE run_id = $2 AND customer_id = $3",
+                    guanxi_platform::args![
+                        inputs.clone(),
+                        uuid::Uuid::parse_str(id).unwrap(),
+                        uuid::Uuid::parse_str(item["customer_id"].as_str().unwrap()).unwrap()
+                    ],
+                )
+                .await
+                .unwrap();
+            before.push(inputs);
+        }
+        app.db
+            .execute(
+                "DELETE FROM schema_migrations WHERE version = 5007",
+                guanxi_platform::args![],
+            )
+            .await
+            .unwrap();
+        guanxi_platform::migrate::run(&app.db, guanxi_web::MIGRATIONS)
+            .await
+            .unwrap();
+        let after = json_of(&app, &path, &t).await;
+        let after: Vec<Value> = after["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["inputs"].clone())
+            .collect();
+        assert_eq!(after, before);
+        // Kept as pairs: no names repeated in the rows.
+        let (kept,): (String,) = app
+            .db
+            .fetch_one(
+                "SELECT CAST(inputs AS TEXT) FROM grading_scores WHERE run_id = $1 ORDER BY rank LIMIT 1",
+                guanxi_platform::args![uuid::Uuid::parse_str(id).unwrap()],
+            )
+            .await
+            .unwrap();
+        let kept: Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(kept.as_array().unwrap().len(), 9);
+        assert!(
+            kept[1].is_array() && !kept.to_string().contains("economic"),
+            "{kept}"
+        );
+    }
+);

@@ -5,6 +5,7 @@
 use crate::both;
 use crate::harness::{refused, TestApp};
 use chrono::{Duration, Utc};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 /// Ten companies whose revenues in the last year are 5000, 2500, 1000, 500, 400, 300, 200,
@@ -225,6 +226,72 @@ both!(abc_classes_by_share_of_revenue, |app: TestApp| async move {
     assert_eq!(a["customers"], 2, "{a}");
     assert_eq!(a["total"], 1_500 * 100);
     assert_eq!(a["items"][0]["id"], accounts[2]["id"]);
+
+    // A trashed customer's purchases leave everyone's analysis: the company's (read from the
+    // orders alone) and the rep's (through the customers the rep may read).
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/accounts/{}", accounts[3]["id"].as_str().unwrap()),
+            &t,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    for (token, customers, total) in [(&t, 9, 9_500 * 100), (&rep_t, 1, 1_000 * 100)] {
+        let a: Value = app
+            .get("/api/v1/analytics/abc", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (a["customers"].clone(), a["total"].clone()),
+            (json!(customers), json!(total)),
+            "{a}"
+        );
+        let r: Value = app
+            .get("/api/v1/analytics/rfm", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["customers"], customers, "{r}");
+    }
+    // The same for a consumer (a person buying for no company), whose purchases are read
+    // another way: from the orders alone, less the trash.
+    let buyer = app
+        .created("/api/v1/contacts", &t, json!({"name": "散客王五"}))
+        .await;
+    app.created(
+        "/api/v1/orders",
+        &t,
+        json!({"contact_id": buyer["id"], "ordered_at": Utc::now() - Duration::days(3),
+               "lines": [{"name": "零售", "quantity": 1, "unit_price": 8_800}]}),
+    )
+    .await;
+    async fn consumers(app: &TestApp, t: &str) -> (Value, Value) {
+        let a: Value = app
+            .get("/api/v1/analytics/abc?party=contacts", t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (a["customers"].clone(), a["total"].clone())
+    }
+    assert_eq!(consumers(&app, &t).await, (json!(1), json!(8_800)));
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/contacts/{}", buyer["id"].as_str().unwrap()),
+            &t,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(consumers(&app, &t).await, (json!(0), json!(0)));
 });
 
 both!(rfm_segments_and_who_moved, |app: TestApp| async move {
