@@ -596,7 +596,13 @@ pub async fn scale(
     }
     stats.accounts = n_accounts;
     let two_years = 2 * 365 * 24 * 3600;
-    let (mut people, mut orders, mut lines, mut touches) = (vec![], vec![], vec![], vec![]);
+    let (mut people, mut touches) = (vec![], vec![]);
+    // Orders are planned with their buyer (when, and a seed for the rest) and written after
+    // every contact, oldest first: a real order table fills in time, so its rows lie in the
+    // order they were placed — written buyer by buyer, each buyer's orders shared pages, which
+    // made reading by buyer unrealistically cheap and reading a period unrealistically dear.
+    let mut planned: Vec<(i64, u32, u64)> = Vec::new();
+    let mut buyers: Vec<(Uuid, Uuid)> = Vec::with_capacity(contacts);
     for i in 0..contacts {
         let id = guanxi_platform::time::new_id();
         let name = person_name(&mut rng);
@@ -634,8 +640,51 @@ pub async fn scale(
         people.push(row);
         let n_orders = orders_of(&mut rng);
         for _ in 0..n_orders {
-            let order = guanxi_platform::time::new_id();
+            planned.push((rng.gen_range(0..two_years), buyers.len() as u32, rng.gen()));
+        }
+        buyers.push((id, account));
+        // A touch for most customers, more for those who buy.
+        for k in 0..(usize::from(rng.gen_bool(0.6)) + n_orders.min(4) / 2) {
             let at = t - Duration::seconds(rng.gen_range(0..two_years));
+            let kind = *pick(&mut rng, &["call", "visit", "meeting", "note", "email"]);
+            let mut row: Vec<Val> = vec![
+                tenant.into(),
+                guanxi_platform::time::new_id().into(),
+                kind.into(),
+                format!("第 {} 次跟进", k + 1).into(),
+                account.into(),
+                id.into(),
+                at.into(),
+                Some(at).into(),
+                owner.into(),
+                team.into(),
+            ];
+            common(&mut row);
+            touches.push(row);
+        }
+        if people.len() == BATCH || i + 1 == contacts {
+            stats.contacts += people.len();
+            stats.activities += touches.len();
+            let mut tx = db.begin().await?;
+            tx.bulk_load().await?;
+            let batch = in_era(&mut tx, tenant, "contacts", std::mem::take(&mut people)).await?;
+            tx.insert_rows("contacts", CONTACT_COLUMNS, batch).await?;
+            tx.insert_rows("activities", ACTIVITY_COLUMNS, std::mem::take(&mut touches))
+                .await?;
+            tx.commit().await?;
+            progress(stats.contacts);
+        }
+    }
+    // Oldest first (seconds ago, most first).
+    planned.sort_unstable_by_key(|(ago, buyer, _)| (std::cmp::Reverse(*ago), *buyer));
+    let (mut orders, mut lines) = (vec![], vec![]);
+    let n_planned = planned.len();
+    for (k, (ago, buyer, order_seed)) in planned.into_iter().enumerate() {
+        let (id, account) = buyers[buyer as usize];
+        let mut rng = StdRng::seed_from_u64(order_seed);
+        {
+            let order = guanxi_platform::time::new_id();
+            let at = t - Duration::seconds(ago);
             let mut total = 0i64;
             for line_no in 1..=rng.gen_range(1..=6i64) {
                 let p = pick(&mut rng, &catalogue);
@@ -681,41 +730,15 @@ pub async fn scale(
             common(&mut row);
             orders.push(row);
         }
-        // A touch for most customers, more for those who buy.
-        for k in 0..(usize::from(rng.gen_bool(0.6)) + n_orders.min(4) / 2) {
-            let at = t - Duration::seconds(rng.gen_range(0..two_years));
-            let kind = *pick(&mut rng, &["call", "visit", "meeting", "note", "email"]);
-            let mut row: Vec<Val> = vec![
-                tenant.into(),
-                guanxi_platform::time::new_id().into(),
-                kind.into(),
-                format!("第 {} 次跟进", k + 1).into(),
-                account.into(),
-                id.into(),
-                at.into(),
-                Some(at).into(),
-                owner.into(),
-                team.into(),
-            ];
-            common(&mut row);
-            touches.push(row);
-        }
-        if people.len() == BATCH || i + 1 == contacts {
-            stats.contacts += people.len();
+        if orders.len() == 3 * BATCH || k + 1 == n_planned {
             stats.order_lines += lines.len();
-            stats.activities += touches.len();
             let mut tx = db.begin().await?;
             tx.bulk_load().await?;
-            let batch = in_era(&mut tx, tenant, "contacts", std::mem::take(&mut people)).await?;
-            tx.insert_rows("contacts", CONTACT_COLUMNS, batch).await?;
             tx.insert_rows("orders", ORDER_COLUMNS, std::mem::take(&mut orders))
                 .await?;
             tx.insert_rows("order_lines", LINE_COLUMNS, std::mem::take(&mut lines))
                 .await?;
-            tx.insert_rows("activities", ACTIVITY_COLUMNS, std::mem::take(&mut touches))
-                .await?;
             tx.commit().await?;
-            progress(stats.contacts);
         }
     }
     db.finish_bulk_load().await?;

@@ -498,6 +498,17 @@ both!(
             }
         };
         assert_eq!(count("orders").await, stats.orders);
+        // Written as a shop's orders are, oldest first (numbered in that order), not buyer by
+        // buyer: a period's orders lie together, a buyer's apart.
+        let placed: Vec<(String, chrono::DateTime<chrono::Utc>)> = app
+            .db
+            .fetch_all(
+                "SELECT number, ordered_at FROM orders WHERE tenant_id = $1 ORDER BY number",
+                guanxi_platform::args![tenant],
+            )
+            .await
+            .unwrap();
+        assert!(placed.windows(2).all(|w| w[0].1 <= w[1].1), "oldest first");
         // The generated rows are counted in their search eras, and a full era opens the next.
         let (counted, newest): (i64, i64) = app
             .db
