@@ -387,24 +387,16 @@ impl<'a> Purchases<'a> {
             .await
     }
 
-    /// Every customer's margin per product bought in the window (`None`: lines of no
-    /// product), one pass over the lines: the margin is their sum, the breadth their count.
-    pub async fn product_margins(&self, db: &Db) -> Result<Vec<(Uuid, Option<Uuid>, i64)>> {
-        let mut q = self.query(
-            "{col} AS id, l.product_id,
-             CAST(COALESCE(SUM(l.amount - l.quantity * COALESCE(p.cost, 0)), 0) AS BIGINT) AS margin",
+    /// Every customer's gross margin in the window and how many different products they
+    /// bought (lines of no product are not a product), one pass over the lines.
+    pub async fn margins_and_breadth(&self, db: &Db) -> Result<Vec<(Uuid, i64, i64)>> {
+        let q = self.query(
+            "{col} AS id,
+             CAST(COALESCE(SUM(l.amount - l.quantity * COALESCE(p.cost, 0)), 0) AS BIGINT) AS margin,
+             COUNT(DISTINCT l.product_id) AS breadth",
             Read::Lines,
-            false,
+            true,
         );
-        q.push(&format!(" GROUP BY {}, l.product_id", self.party.sql().0));
-        db.fetch_sql(q).await
-    }
-
-    /// Every customer's count of distinct products bought in the window.
-    pub async fn breadth(&self, db: &Db) -> Result<Vec<(Uuid, i64)>> {
-        let mut q = Sql::new("SELECT x.c, COUNT(*) FROM (");
-        q.append(self.customer_products());
-        q.push(") x GROUP BY x.c");
         db.fetch_sql(q).await
     }
 

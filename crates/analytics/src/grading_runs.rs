@@ -825,6 +825,7 @@ async fn measure(db: &Db, c: &Claim, people: &[Customer]) -> Result<Columns> {
             )
         }
     };
+    let started = std::time::Instant::now();
     let period = purchases(Some(c.from), c.as_of).await?;
     let fill = |rows: Vec<(Uuid, f64)>, missing: f64| {
         let mut v = vec![missing; n];
@@ -881,25 +882,20 @@ async fn measure(db: &Db, c: &Claim, people: &[Customer]) -> Result<Columns> {
             );
         }
     }
+    let history_ms = started.elapsed().as_millis() as u64;
     // One pass over the period's lines: margin and breadth.
     if needs(Measure::Margin) || needs(Measure::Breadth) {
-        let mut margin: HashMap<Uuid, i64> = HashMap::new();
-        let mut breadth: HashMap<Uuid, i64> = HashMap::new();
-        for (id, product, m) in period.product_margins(db).await? {
-            *margin.entry(id).or_default() += m;
-            if product.is_some() {
-                *breadth.entry(id).or_default() += 1;
-            }
-        }
+        let rows = period.margins_and_breadth(db).await?;
         if needs(Measure::Margin) {
-            let rows = margin.into_iter().map(|(id, m)| (id, m as f64)).collect();
-            cols.insert(Source::Measure(Measure::Margin), fill(rows, 0.0));
+            let margin = rows.iter().map(|(id, m, _)| (*id, *m as f64)).collect();
+            cols.insert(Source::Measure(Measure::Margin), fill(margin, 0.0));
         }
         if needs(Measure::Breadth) {
-            let rows = breadth.into_iter().map(|(id, b)| (id, b as f64)).collect();
-            cols.insert(Source::Measure(Measure::Breadth), fill(rows, 0.0));
+            let breadth = rows.iter().map(|(id, _, b)| (*id, *b as f64)).collect();
+            cols.insert(Source::Measure(Measure::Breadth), fill(breadth, 0.0));
         }
     }
+    let lines_ms = started.elapsed().as_millis() as u64 - history_ms;
     let window = period.window;
     let counted = |sql: String, extra: Vec<Val>| {
         let mut a = args![c.tenant];
@@ -1009,6 +1005,8 @@ async fn measure(db: &Db, c: &Claim, people: &[Customer]) -> Result<Columns> {
             cols.insert(Source::Custom(key), col);
         }
     }
+    tracing::info!(run = %c.id, history_ms, lines_ms,
+        others_ms = started.elapsed().as_millis() as u64 - history_ms - lines_ms, "grading run measured");
     Ok(cols)
 }
 
