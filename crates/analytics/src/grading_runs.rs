@@ -1017,8 +1017,8 @@ struct Graded1 {
     tied: bool,
     dims: [i64; 4],
     total: i64,
-    /// Per input, in scheme order: (dimension, metric, value, score, weight).
-    inputs: Vec<(usize, usize, i64)>,
+    /// Each input's score, in the scheme's order.
+    inputs: Vec<i64>,
 }
 
 /// Scores, ranks and grades (pure; run off the async threads).
@@ -1055,19 +1055,32 @@ fn grade(scheme: &Scheme, cols: &Columns, fields: &[ScorableField], ids: &[Uuid]
         };
         source_scores.insert(source, scores);
     }
+    // Each dimension's inputs: their scores (none: scored 0) and weights, parsed once.
+    type Weighed<'a> = (Option<&'a Vec<i64>>, i64);
+    let parts: Vec<Vec<Weighed>> = DIMENSIONS
+        .iter()
+        .map(|dim| {
+            scheme
+                .part(*dim)
+                .inputs
+                .iter()
+                .map(|input| {
+                    let scores = Source::parse(&input.metric).and_then(|s| source_scores.get(&s));
+                    (scores, input.weight)
+                })
+                .collect()
+        })
+        .collect();
     let mut out = Vec::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
     for (i, id) in ids.iter().enumerate() {
         let mut dims = [0i64; 4];
         let mut inputs = Vec::new();
-        for (d, dim) in DIMENSIONS.iter().enumerate() {
-            let part = scheme.part(*dim);
-            dims[d] = weighted(part.inputs.iter().enumerate().map(|(k, input)| {
-                let s = Source::parse(&input.metric)
-                    .and_then(|src| source_scores.get(&src).map(|v| v[i]))
-                    .unwrap_or(0);
-                inputs.push((d, k, s));
-                (s, input.weight)
+        for (d, part) in parts.iter().enumerate() {
+            dims[d] = weighted(part.iter().map(|(scores, weight)| {
+                let s = scores.map_or(0, |v| v[i]);
+                inputs.push(s);
+                (s, *weight)
             }));
         }
         let total = weighted(
@@ -1164,7 +1177,7 @@ async fn evaluate(db: &Db, c: Claim) -> Result<()> {
                 .inputs
                 .iter()
                 .zip(&inputs_of)
-                .map(|((_, _, score), (source, input))| {
+                .map(|(score, (source, input))| {
                     let raw = source
                         .as_ref()
                         .and_then(|s| cols.get(s))

@@ -492,7 +492,8 @@ fn orders_of(rng: &mut StdRng) -> usize {
 /// another), about 3N orders with 1–6 lines each (≈10 lines per contact; orders per contact
 /// Pareto-shaped, see [`orders_of`]) over a six-product catalogue, and about N activities —
 /// deterministic from the seed (ids aside), written in transactions of [`BATCH`] contacts
-/// with everything they bring, as multi-row INSERTs on SQLite and COPY on PostgreSQL
+/// with their activities, then the orders oldest first (as a shop's table fills), as
+/// multi-row INSERTs on SQLite and COPY on PostgreSQL
 /// ([`guanxi_platform::db::Tx::insert_rows`]). Every value is what the service functions
 /// would store (normalised phone, search text with pinyin, order totals the sum of their
 /// lines); no audit events are written for generated rows. For benchmarks and load tests.
@@ -682,54 +683,52 @@ pub async fn scale(
     for (k, (ago, buyer, order_seed)) in planned.into_iter().enumerate() {
         let (id, account) = buyers[buyer as usize];
         let mut rng = StdRng::seed_from_u64(order_seed);
-        {
-            let order = guanxi_platform::time::new_id();
-            let at = t - Duration::seconds(ago);
-            let mut total = 0i64;
-            for line_no in 1..=rng.gen_range(1..=6i64) {
-                let p = pick(&mut rng, &catalogue);
-                let quantity = rng.gen_range(1..=20i64);
-                let discount = if rng.gen_bool(0.2) {
-                    p.list_price * quantity / 10
-                } else {
-                    0
-                };
-                let amount = p.list_price * quantity - discount;
-                total += amount;
-                lines.push(vec![
-                    tenant.into(),
-                    order.into(),
-                    line_no.into(),
-                    p.id.into(),
-                    p.sku.clone().into(),
-                    p.name.clone().into(),
-                    quantity.into(),
-                    p.list_price.into(),
-                    discount.into(),
-                    amount.into(),
-                ]);
-            }
-            stats.orders += 1;
-            let mut row: Vec<Val> = vec![
+        let order = guanxi_platform::time::new_id();
+        let at = t - Duration::seconds(ago);
+        let mut total = 0i64;
+        for line_no in 1..=rng.gen_range(1..=6i64) {
+            let p = pick(&mut rng, &catalogue);
+            let quantity = rng.gen_range(1..=20i64);
+            let discount = if rng.gen_bool(0.2) {
+                p.list_price * quantity / 10
+            } else {
+                0
+            };
+            let amount = p.list_price * quantity - discount;
+            total += amount;
+            lines.push(vec![
                 tenant.into(),
                 order.into(),
-                format!("G{run}-{:08}", stats.orders).into(),
-                (*pick(&mut rng, orders::CHANNELS)).into(),
-                (if rng.gen_bool(0.9) {
-                    "completed"
-                } else {
-                    "paid"
-                })
-                .into(),
-                account.into(),
-                id.into(),
-                at.into(),
-                "CNY".into(),
-                total.into(),
-            ];
-            common(&mut row);
-            orders.push(row);
+                line_no.into(),
+                p.id.into(),
+                p.sku.clone().into(),
+                p.name.clone().into(),
+                quantity.into(),
+                p.list_price.into(),
+                discount.into(),
+                amount.into(),
+            ]);
         }
+        stats.orders += 1;
+        let mut row: Vec<Val> = vec![
+            tenant.into(),
+            order.into(),
+            format!("G{run}-{:08}", stats.orders).into(),
+            (*pick(&mut rng, orders::CHANNELS)).into(),
+            (if rng.gen_bool(0.9) {
+                "completed"
+            } else {
+                "paid"
+            })
+            .into(),
+            account.into(),
+            id.into(),
+            at.into(),
+            "CNY".into(),
+            total.into(),
+        ];
+        common(&mut row);
+        orders.push(row);
         if orders.len() == 3 * BATCH || k + 1 == n_planned {
             stats.order_lines += lines.len();
             let mut tx = db.begin().await?;
